@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Numeric code is compiled optimised even in debug builds, so tests on realistic shapes stay fast.
+let optimised: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
+let package = Package(
+    name: "ScriptCluster",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "script-cluster", targets: ["script-cluster"]),
+        .library(name: "ScriptCore", targets: ["ScriptCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // Thin system-library shims: one C library each.
+        .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ"),
+        .systemLibrary(name: "CMsgPack", path: "Sources/CMsgPack"),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+
+        // Pure pruning core: contiguous Float buffers, no I/O.
+        .target(name: "ScriptCore", dependencies: ["COpenBLAS"], swiftSettings: optimised),
+        // Deterministic synthetic requests with ground truth (sample data, evaluation).
+        .target(name: "ScriptSynth", dependencies: ["COpenBLAS"], swiftSettings: optimised),
+        // .npy / .safetensors in, .npy / .json out.
+        .target(name: "ScriptFormats", swiftSettings: optimised),
+        // MessagePack envelopes and tensor frames.
+        .target(name: "ScriptWire", dependencies: ["CMsgPack", "ScriptCore"]),
+        // ZeroMQ sockets.
+        .target(name: "ScriptTransport", dependencies: ["CZeroMQ"]),
+        // Coordinator and worker.
+        .target(name: "ScriptCluster", dependencies: [
+            "ScriptCore", "ScriptWire", "ScriptTransport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Quality evaluation of methods and budgets.
+        .target(name: "ScriptEval", dependencies: ["ScriptCore", "ScriptSynth"], swiftSettings: optimised),
+        .executableTarget(name: "script-cluster", dependencies: [
+            "ScriptCore", "ScriptFormats", "ScriptSynth", "ScriptCluster", "ScriptEval",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: optimised),
+
+        .testTarget(name: "ScriptCoreTests", dependencies: ["ScriptCore", "ScriptSynth"]),
+        .testTarget(name: "ScriptFormatsTests", dependencies: ["ScriptFormats"]),
+        .testTarget(name: "ScriptWireTests", dependencies: ["ScriptWire"]),
+        .testTarget(name: "ScriptClusterTests", dependencies: ["ScriptCluster", "ScriptSynth"]),
+        .testTarget(name: "CLITests", dependencies: ["ScriptFormats"]),
+    ]
+)
