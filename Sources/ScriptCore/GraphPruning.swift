@@ -1,0 +1,100 @@
+/// Graph-structured pruning of one shard (ALGORITHM.md section 1): tokens at even positions
+/// face tokens at odd positions in a bipartite cosine graph, and the most redundant go.
+public enum GraphPruning {
+    /// What GSP found in a shard: survivors and the bipartite similarities (reused by the greedy).
+    struct Outcome {
+        /// Local positions kept, ascending.
+        let survivors: [Int]
+        /// Redundancy of every local position.
+        let redundancy: [Float]
+        /// `S[a][b]`, cosines of even position `2a` and odd position `2b + 1`, `aCount x bCount`.
+        let similarity: [Float]
+        let aCount: Int
+        let bCount: Int
+    }
+
+    /// How many tokens a shard of `n` tokens keeps when its share of the budget is `share`.
+    public static func keepCount(shardSize n: Int, budgetShare share: Int, ratio p: Double) -> Int {
+        let byRatio = Int(((1 - p) * Double(n)).rounded(.up))
+        return min(n, max(share, byRatio))
+    }
+
+    /// Redundancy of each token of a shard whose rows are already L2-normalised.
+    public static func redundancy(normalized x: Matrix, options: PruneOptions, pool: ComputePool = .serial) -> [Float] {
+        similarityAndRedundancy(x, options: options, pool: pool).rho
+    }
+
+    static func similarityAndRedundancy(_ x: Matrix, options: PruneOptions, pool: ComputePool)
+        -> (rho: [Float], s: [Float], a: Int, b: Int)
+    {
+        let n = x.rows, d = x.cols
+        let na = (n + 1) / 2, nb = n / 2
+        var s = [Float](repeating: 0, count: na * nb)
+        if nb > 0 {
+            x.values.withUnsafeBufferPointer { xp in
+                s.withUnsafeMutableBufferPointer { sp in
+                    let base = xp.baseAddress!
+                    let out = UncheckedBox(sp.baseAddress!)
+                    // Fixed row bands of A: the decomposition depends on the shard only.
+                    let bands = chunks(of: na, size: max(32, (na + 1) / 2))
+                    pool.forEach(bands.count) { t in
+                        let band = bands[t]
+                        BLAS.gemmABt(m: band.count, n: nb, k: d,
+                                     a: base + 2 * band.lowerBound * d, lda: 2 * d,
+                                     b: base + d, ldb: 2 * d,
+                                     c: out.value + band.lowerBound * nb, ldc: nb)
+                    }
+                }
+            }
+        }
+        // Degree, strong-edge sum and total per token, over rows (A) and columns (B) of S.
+        var count = [Int32](repeating: 0, count: n)
+        var strong = [Float](repeating: 0, count: n)
+        var total = [Float](repeating: 0, count: n)
+        let tau = options.tau
+        s.withUnsafeBufferPointer { sp in
+            var colCount = [Int32](repeating: 0, count: nb)
+            var colStrong = [Float](repeating: 0, count: nb)
+            var colTotal = [Float](repeating: 0, count: nb)
+            for a in 0..<na {
+                let row = sp.baseAddress! + a * nb
+                var c: Int32 = 0, st: Float = 0, tt: Float = 0
+                for b in 0..<nb {
+                    let v = row[b]
+                    let isStrong = v >= tau
+                    c += isStrong ? 1 : 0
+                    st += isStrong ? v : 0
+                    tt += v
+                    colCount[b] += isStrong ? 1 : 0
+                    colStrong[b] += isStrong ? v : 0
+                    colTotal[b] += v
+                }
+                count[2 * a] = c; strong[2 * a] = st; total[2 * a] = tt
+            }
+            for b in 0..<nb {
+                count[2 * b + 1] = colCount[b]; strong[2 * b + 1] = colStrong[b]; total[2 * b + 1] = colTotal[b]
+            }
+        }
+        var rho = [Float](repeating: 0, count: n)
+        for t in 0..<n {
+            let edges = t % 2 == 0 ? nb : na
+            let dt = Float(count[t])
+            let mu: Float = count[t] > 0 ? strong[t] / dt : 0
+            var r = dt * Math.exp(options.gamma * (mu - tau))
+            if Int(count[t]) < options.kmin {
+                let mean: Float = edges > 0 ? total[t] / Float(edges) : 0
+                r = 0.5 * r + 0.5 * mean
+            }
+            rho[t] = r
+        }
+        return (rho, s, na, nb)
+    }
+
+    /// GSP over a normalised shard keeping `keep` tokens of lowest redundancy (ties: lower position).
+    static func prune(normalized x: Matrix, keep: Int, options: PruneOptions, pool: ComputePool) -> Outcome {
+        let (rho, s, na, nb) = similarityAndRedundancy(x, options: options, pool: pool)
+        let order = (0..<x.rows).sorted { rho[$0] != rho[$1] ? rho[$0] < rho[$1] : $0 < $1 }
+        let survivors = order.prefix(keep).sorted()
+        return Outcome(survivors: survivors, redundancy: rho, similarity: s, aCount: na, bCount: nb)
+    }
+}

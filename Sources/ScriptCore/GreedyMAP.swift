@@ -1,0 +1,96 @@
+/// Exact fast greedy MAP inference for a DPP (Chen, Zhang, Zhou 2018), kernel
+/// `L[i][j] = (w_i w_j) cos(x_i, x_j)`, with kernel rows fetched only for picked tokens.
+///
+/// Each candidate's residual is updated by its own loop over the picks so far, in a fixed
+/// order, so it never depends on which other candidates are present: greedy over a subset that
+/// holds the first picks replays those picks exactly (prefix consistency).
+enum GreedyMAP {
+    /// Residuals below this end the greedy; the rest is filled by weight.
+    static let residualFloor: Float = 1e-10
+
+    struct Selection {
+        /// Candidate positions in pick order.
+        let picks: [Int]
+        /// When requested: the cosine row of every pick over all candidates (`picks.count x n`).
+        let rows: [Float]
+        /// The kernel diagonal (cosine of each candidate with itself) the greedy started from.
+        let diagonal: [Float]
+    }
+
+    static func select(count k: Int, weights w: [Float], cosines: CandidateCosines,
+                       keepRows: Bool, pool: ComputePool) -> Selection {
+        let n = cosines.count
+        let k = min(k, n)
+        guard k > 0 else { return Selection(picks: [], rows: [], diagonal: cosines.diagonal) }
+        var d = [Float](repeating: 0, count: n)
+        for i in 0..<n { d[i] = (w[i] * w[i]) * cosines.diagonal[i] }
+        var v = [Float](repeating: 0, count: (k - 1) * n)
+        var picked = [Bool](repeating: false, count: n)
+        var picks: [Int] = []
+        picks.reserveCapacity(k)
+        var rows = [Float](repeating: 0, count: keepRows ? k * n : 0)
+        var row = [Float](repeating: 0, count: n)
+        let bands = chunks(of: n, size: 512)
+
+        while picks.count < k {
+            var j = -1
+            var best = -Float.infinity
+            for i in 0..<n where !picked[i] && d[i] > best { best = d[i]; j = i }
+            if j < 0 || best < residualFloor { break }
+            let t = picks.count
+            picks.append(j)
+            picked[j] = true
+            row.withUnsafeMutableBufferPointer { cosines.row(j, into: $0.baseAddress!) }
+            if keepRows { rows.replaceSubrange((t * n)..<((t + 1) * n), with: row) }
+            if t == k - 1 { break }
+            let sd = d[j].squareRoot()
+            let wj = w[j]
+            v.withUnsafeMutableBufferPointer { vp in
+                d.withUnsafeMutableBufferPointer { dp in
+                    row.withUnsafeBufferPointer { rp in
+                        w.withUnsafeBufferPointer { wp in
+                            let vb = UncheckedBox(vp.baseAddress!), db = UncheckedBox(dp.baseAddress!)
+                            let rb = rp.baseAddress!, wb = wp.baseAddress!
+                            let work = UncheckedBox((rb, wb))
+                            pool.forEach(bands.count) { bi in
+                                let band = bands[bi]
+                                let (rb, wb) = work.value
+                                let vbase = vb.value, dbase = db.value
+                                var acc = [Float](repeating: 0, count: band.count)
+                                acc.withUnsafeMutableBufferPointer { ap in
+                                    let a = ap.baseAddress!
+                                    for s in 0..<t {
+                                        let c = vbase[s * n + j]
+                                        let src = vbase + s * n + band.lowerBound
+                                        for i in 0..<band.count { a[i] += c * src[i] }
+                                    }
+                                    let out = vbase + t * n + band.lowerBound
+                                    for i in 0..<band.count {
+                                        let gi = band.lowerBound + i
+                                        let e = ((wj * wb[gi]) * rb[gi] - a[i]) / sd
+                                        out[i] = e
+                                        dbase[gi] -= e * e
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if picks.count < k {
+            // Residuals exhausted: the rest by weight, ties to the lower position.
+            let rest = (0..<n).filter { !picked[$0] }
+                .sorted { w[$0] != w[$1] ? w[$0] > w[$1] : $0 < $1 }
+            for j in rest.prefix(k - picks.count) {
+                let t = picks.count
+                picks.append(j)
+                if keepRows {
+                    row.withUnsafeMutableBufferPointer { cosines.row(j, into: $0.baseAddress!) }
+                    rows.replaceSubrange((t * n)..<((t + 1) * n), with: row)
+                }
+            }
+        }
+        return Selection(picks: picks, rows: rows, diagonal: cosines.diagonal)
+    }
+}

@@ -1,0 +1,60 @@
+/// A dense row-major matrix of Float32 values: the one tensor type of the pruning core.
+///
+/// Tokens are rows. Storage is a single contiguous array so rows can be handed to BLAS and to
+/// the core's own vector loops without copies.
+public struct Matrix: Sendable, Equatable {
+    public let rows: Int
+    public let cols: Int
+    public var values: [Float]
+
+    /// Wraps `values` (row-major, `rows * cols` of them).
+    public init(rows: Int, cols: Int, values: [Float]) {
+        precondition(rows >= 0 && cols >= 0 && values.count == rows * cols,
+                     "Matrix \(rows)x\(cols) needs \(rows * cols) values, got \(values.count)")
+        self.rows = rows
+        self.cols = cols
+        self.values = values
+    }
+
+    /// A matrix of zeros.
+    public init(zeros rows: Int, cols: Int) {
+        self.init(rows: rows, cols: cols, values: [Float](repeating: 0, count: rows * cols))
+    }
+
+    /// One row as an array (a copy).
+    public func row(_ i: Int) -> [Float] {
+        Array(values[(i * cols)..<((i + 1) * cols)])
+    }
+
+    /// The rows at `indices`, in that order.
+    public func gatherRows(_ indices: [Int]) -> Matrix {
+        var out = [Float](repeating: 0, count: indices.count * cols)
+        let c = cols
+        values.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for (r, i) in indices.enumerated() {
+                    (dst.baseAddress! + r * c).update(from: src.baseAddress! + i * c, count: c)
+                }
+            }
+        }
+        return Matrix(rows: indices.count, cols: cols, values: out)
+    }
+
+    /// A contiguous band of rows.
+    public func rows(_ range: Range<Int>) -> Matrix {
+        Matrix(rows: range.count, cols: cols, values: Array(values[(range.lowerBound * cols)..<(range.upperBound * cols)]))
+    }
+
+    /// Index of the first NaN or infinite value, if any.
+    public func firstNonFinite() -> Int? {
+        values.withUnsafeBufferPointer { p -> Int? in
+            // x * 0 is 0 for finite x and NaN for NaN and infinities: one branch-free pass first.
+            var bad = false
+            var acc: Float = 0
+            for v in p { acc += v * 0 }
+            bad = acc != 0 || acc.isNaN
+            guard bad else { return nil }
+            return p.firstIndex { !$0.isFinite }
+        }
+    }
+}

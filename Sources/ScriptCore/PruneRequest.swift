@@ -1,0 +1,62 @@
+/// One pruning request: the tokens, optionally their query-space embeddings and the query, and
+/// how the tokens split into shards (nil: one shard, monolithic).
+public struct PruneRequest: Sendable {
+    public var features: Matrix
+    public var embeddings: Matrix?
+    public var query: Matrix?
+    public var shards: [Range<Int>]?
+
+    public init(features: Matrix, embeddings: Matrix? = nil, query: Matrix? = nil, shards: [Range<Int>]? = nil) {
+        self.features = features
+        self.embeddings = embeddings
+        self.query = query
+        self.shards = shards
+    }
+
+    public var tokenCount: Int { features.rows }
+
+    /// The shards, or the whole request as one.
+    public var effectiveShards: [Range<Int>] { shards ?? [0..<features.rows] }
+
+    /// Throws the first problem found: emptiness, shapes, NaN/Inf, a shard layout that does not
+    /// tile the tokens exactly.
+    public func validate() throws {
+        let n = features.rows
+        guard n > 0, features.cols > 0 else { throw PruneError.emptyInput(what: "features") }
+        if let bad = features.firstNonFinite() {
+            throw PruneError.nonFinite(what: "features", row: bad / features.cols, column: bad % features.cols)
+        }
+        let queryWidth: Int
+        if let e = embeddings {
+            guard e.rows == n else { throw PruneError.rowCountMismatch(what: "embeddings", expected: n, actual: e.rows) }
+            guard e.cols > 0 else { throw PruneError.emptyInput(what: "embeddings") }
+            if let bad = e.firstNonFinite() {
+                throw PruneError.nonFinite(what: "embeddings", row: bad / e.cols, column: bad % e.cols)
+            }
+            queryWidth = e.cols
+        } else {
+            queryWidth = features.cols
+        }
+        if let q = query, q.rows > 0 {
+            guard q.cols == queryWidth else { throw PruneError.widthMismatch(what: "query", expected: queryWidth, actual: q.cols) }
+            if let bad = q.firstNonFinite() {
+                throw PruneError.nonFinite(what: "query", row: bad / q.cols, column: bad % q.cols)
+            }
+        }
+        if let shards { try Self.validate(shards: shards, tokens: n) }
+    }
+
+    /// Shards must be non-empty, in order, and cover `0..<tokens` with no gap or overlap.
+    public static func validate(shards: [Range<Int>], tokens n: Int) throws {
+        guard !shards.isEmpty else { throw PruneError.emptyInput(what: "shards") }
+        var next = 0
+        for (i, s) in shards.enumerated() {
+            guard !s.isEmpty else { throw PruneError.emptyShard(index: i, range: s) }
+            guard s.upperBound <= n else { throw PruneError.shardPastEnd(s, tokens: n) }
+            if s.lowerBound < next { throw PruneError.shardsOverlap(shards[max(0, i - 1)], s) }
+            if s.lowerBound > next { throw PruneError.shardsLeaveGap(from: next, to: s.lowerBound) }
+            next = s.upperBound
+        }
+        if next < n { throw PruneError.shardsLeaveGap(from: next, to: n) }
+    }
+}

@@ -1,0 +1,77 @@
+/// What a pruning run returns.
+public struct PruneResult: Sendable, Equatable {
+    /// Kept token indices, ascending (the model sees tokens in their original order).
+    public var indices: [Int]
+    /// The resolved budget k.
+    public var budget: Int
+    /// Tokens in the request.
+    public var tokenCount: Int
+    public var method: PruneMethod
+    /// Whether Script ran sharded.
+    public var sharded: Bool
+    public var timings: StageTimings
+    /// Shard proposals (sharded Script only).
+    public var proposals: [ShardProposal]
+}
+
+/// The in-process pipeline: validate, weigh by the query, run the chosen method.
+/// The cluster runs the same stages on other processes and must return the same indices.
+public struct Pruner: Sendable {
+    public let pool: ComputePool
+
+    public init(pool: ComputePool = .machine) { self.pool = pool }
+
+    public func prune(_ request: PruneRequest, budget: Budget, options: PruneOptions = .defaults) throws -> PruneResult {
+        var timings = StageTimings()
+        let clock = ContinuousClock()
+        let start = clock.now
+        try timings.measure("validate") {
+            try options.validate()
+            try request.validate()
+        }
+        let n = request.tokenCount
+        let k = try budget.resolve(tokens: n)
+        var result = PruneResult(indices: [], budget: k, tokenCount: n, method: options.method,
+                                 sharded: options.method == .script && request.shards != nil,
+                                 timings: timings, proposals: [])
+        if k >= n {
+            result.indices = Array(0..<n)
+        } else {
+            switch options.method {
+            case .script, .cdpruner:
+                let weights = timings.measure("relevance") {
+                    QueryRelevance.weights(embeddings: request.embeddings ?? request.features, query: request.query,
+                                           options: options, pool: pool)
+                }
+                if options.method == .cdpruner {
+                    result.indices = timings.measure("select") {
+                        BaselineMethods.cdpruner(features: request.features, weights: weights, budget: k, pool: pool)
+                    }
+                } else if let shards = request.shards {
+                    let (kept, proposals) = timings.measure("shards+global") {
+                        ScriptPruning.sharded(features: request.features, weights: weights, shards: shards,
+                                              budget: k, options: options, pool: pool)
+                    }
+                    result.indices = kept
+                    result.proposals = proposals
+                } else {
+                    result.indices = timings.measure("gsp+select") {
+                        ScriptPruning.monolithic(features: request.features, weights: weights, budget: k,
+                                                 options: options, pool: pool)
+                    }
+                }
+            case .divprune:
+                result.indices = timings.measure("select") { BaselineMethods.divprune(features: request.features, budget: k, pool: pool) }
+            case .gsp:
+                result.indices = timings.measure("select") { BaselineMethods.gsp(features: request.features, budget: k, options: options, pool: pool) }
+            case .random:
+                result.indices = BaselineMethods.random(tokens: n, budget: k, seed: options.seed)
+            case .uniform:
+                result.indices = BaselineMethods.uniform(tokens: n, budget: k)
+            }
+        }
+        timings.record("total", clock.now - start)
+        result.timings = timings
+        return result
+    }
+}

@@ -1,0 +1,102 @@
+/// Script: graph-structured pruning, then query-conditioned greedy DPP selection, monolithic
+/// or split into shards the GreeDi way (ALGORITHM.md sections 3 and 4).
+///
+/// The sharded form is split into the two halves the cluster runs on different processes:
+/// `propose` (a worker, per shard) and `selectGlobal` (the coordinator).
+public enum ScriptPruning {
+    /// Monolithic Script over all tokens: kept indices, ascending.
+    public static func monolithic(features: Matrix, weights: [Float], budget k: Int,
+                                  options: PruneOptions, pool: ComputePool) -> [Int] {
+        let xn = features.rowNormalized(pool: pool)
+        let keep = GraphPruning.keepCount(shardSize: xn.rows, budgetShare: k, ratio: options.gspRatio)
+        let (survivors, selection) = shardSelection(xn, weights: weights, keep: keep, picks: k,
+                                                    keepRows: false, options: options, pool: pool)
+        return selection.picks.map { survivors[$0] }.sorted()
+    }
+
+    /// Graph pruning and the local greedy proposal for one shard (a worker's whole job).
+    public static func propose(_ job: ShardJob, pool: ComputePool) -> ShardProposal {
+        let xn = job.features.rowNormalized(pool: pool)
+        let keep = GraphPruning.keepCount(shardSize: xn.rows, budgetShare: job.budgetShare, ratio: job.options.gspRatio)
+        let (survivors, selection) = shardSelection(xn, weights: job.weights, keep: keep,
+                                                    picks: job.proposalLimit, keepRows: true,
+                                                    options: job.options, pool: pool)
+        let n = survivors.count
+        // Reorder picks ascending, with the cosine block among them in the same order.
+        let order = selection.picks.indices.sorted { selection.picks[$0] < selection.picks[$1] }
+        let p = order.count
+        var block = [Float](repeating: 0, count: p * p)
+        for (r, pr) in order.enumerated() {
+            let rowBase = pr * n
+            for (c, pc) in order.enumerated() {
+                block[r * p + c] = selection.rows[rowBase + selection.picks[pc]]
+            }
+            // The diagonal the greedy started from, wherever it came from.
+            block[r * p + r] = selection.diagonal[selection.picks[pr]]
+        }
+        return ShardProposal(offset: job.offset,
+                             indices: order.map { job.offset + survivors[selection.picks[$0]] },
+                             cosines: block, survivors: n)
+    }
+
+    /// The coordinator's greedy over the union of all proposals: kept indices, ascending.
+    /// - Parameter features: raw features of the whole request (only proposed rows are read).
+    public static func selectGlobal(proposals: [ShardProposal], features: Matrix, weights: [Float],
+                                    budget k: Int, pool: ComputePool) -> [Int] {
+        var members: [[Int]] = []
+        var groupFeatures: [Matrix] = []
+        var known: [GroupPair: [Float]] = [:]
+        var candidates: [Int] = []
+        for (g, p) in proposals.sorted(by: { $0.offset < $1.offset }).enumerated() {
+            members.append(Array(candidates.count..<(candidates.count + p.indices.count)))
+            candidates.append(contentsOf: p.indices)
+            groupFeatures.append(features.gatherRows(p.indices).rowNormalized(pool: .serial))
+            known[GroupPair(g, g)] = p.cosines
+        }
+        let cosines = CandidateCosines(members: members, features: groupFeatures, known: known, pool: pool)
+        let w = candidates.map { weights[$0] }
+        let selection = GreedyMAP.select(count: k, weights: w, cosines: cosines, keepRows: false, pool: pool)
+        return selection.picks.map { candidates[$0] }.sorted()
+    }
+
+    /// Sharded Script in one process: `propose` on every shard, then `selectGlobal`.
+    public static func sharded(features: Matrix, weights: [Float], shards: [Range<Int>], budget k: Int,
+                               options: PruneOptions, pool: ComputePool) -> (kept: [Int], proposals: [ShardProposal]) {
+        var proposals = [ShardProposal?](repeating: nil, count: shards.count)
+        let results = UncheckedBox(UnsafeMutableBufferPointer<ShardProposal?>.allocate(capacity: shards.count))
+        results.value.initialize(repeating: nil)
+        pool.forEach(shards.count) { s in
+            let r = shards[s]
+            let job = ShardJob(features: features.rows(r), weights: Array(weights[r]), offset: r.lowerBound,
+                               totalTokens: features.rows, budget: k, options: options)
+            results.value[s] = propose(job, pool: pool)
+        }
+        for s in 0..<shards.count { proposals[s] = results.value[s] }
+        results.value.deallocate()
+        let ps = proposals.map { $0! }
+        return (selectGlobal(proposals: ps, features: features, weights: weights, budget: k, pool: pool), ps)
+    }
+
+    /// GSP keeping `keep` tokens, then the greedy's first `picks` picks over the survivors.
+    static func shardSelection(_ xn: Matrix, weights: [Float], keep: Int, picks: Int, keepRows: Bool,
+                               options: PruneOptions, pool: ComputePool) -> ([Int], GreedyMAP.Selection) {
+        let gsp = GraphPruning.prune(normalized: xn, keep: keep, options: options, pool: pool)
+        let survivors = gsp.survivors
+        // Survivors split by side of the bipartite graph; cross-side cosines come from S.
+        var sideA: [Int] = [], sideB: [Int] = []
+        for (c, pos) in survivors.enumerated() { if pos % 2 == 0 { sideA.append(c) } else { sideB.append(c) } }
+        let nb = gsp.bCount
+        var cross = [Float](repeating: 0, count: sideA.count * sideB.count)
+        for (r, ca) in sideA.enumerated() {
+            let a = survivors[ca] / 2
+            for (c, cb) in sideB.enumerated() { cross[r * sideB.count + c] = gsp.similarity[a * nb + survivors[cb] / 2] }
+        }
+        let fa = xn.gatherRows(sideA.map { survivors[$0] })
+        let fb = xn.gatherRows(sideB.map { survivors[$0] })
+        let cosines = CandidateCosines(members: [sideA, sideB], features: [fa, fb],
+                                       known: [GroupPair(0, 1): cross], pool: pool)
+        let w = survivors.map { weights[$0] }
+        let selection = GreedyMAP.select(count: picks, weights: w, cosines: cosines, keepRows: keepRows, pool: pool)
+        return (survivors, selection)
+    }
+}
