@@ -7,14 +7,14 @@ import COpenBLAS
 /// with a fixed decomposition of its own (`ComputePool`), so results never depend on the number
 /// of cores or processes.
 enum BLAS {
-    private static let pinned: Void = { openblas_set_num_threads(1) }()
+    static let pinnedThreads: Void = { openblas_set_num_threads(1) }()
 
     /// `C[m x n] = A[m x k] * B[n x k]^T` with leading dimensions (row strides) `lda`, `ldb`, `ldc`.
     static func gemmABt(m: Int, n: Int, k: Int,
                         a: UnsafePointer<Float>, lda: Int,
                         b: UnsafePointer<Float>, ldb: Int,
                         c: UnsafeMutablePointer<Float>, ldc: Int) {
-        _ = pinned
+        _ = pinnedThreads
         guard m > 0, n > 0 else { return }
         if k == 0 {
             for r in 0..<m { (c + r * ldc).update(repeating: 0, count: n) }
@@ -27,9 +27,20 @@ enum BLAS {
     /// `y[m] = A[m x k] * x[k]`, rows of `A` `lda` apart.
     static func gemv(m: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
                      x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        _ = pinned
+        _ = pinnedThreads
         guard m > 0 else { return }
         if k == 0 { y.update(repeating: 0, count: m); return }
         cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(m), Int32(k), 1, a, Int32(lda), x, 1, 0, y, 1)
+    }
+}
+
+extension BLAS {
+    /// Upper triangle of `C[n x n] = A[n x k] * A^T`, mirrored into the lower triangle.
+    static func gram(n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, c: UnsafeMutablePointer<Float>) {
+        _ = pinnedThreads
+        guard n > 0 else { return }
+        if k == 0 { c.update(repeating: 0, count: n * n); return }
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(n), Int32(k), 1, a, Int32(lda), 0, c, Int32(n))
+        for i in 0..<n { for j in 0..<i { c[i * n + j] = c[j * n + i] } }
     }
 }

@@ -2,8 +2,9 @@
 public enum BaselineMethods {
     /// CDPruner: the query-conditioned greedy DPP over all tokens.
     public static func cdpruner(features: Matrix, weights: [Float], budget k: Int, pool: ComputePool) -> [Int] {
-        let xn = features.rowNormalized(pool: pool)
-        let cosines = CandidateCosines(members: [Array(0..<xn.rows)], features: [xn], known: [:], pool: pool)
+        let all = CandidateGroup(members: Array(0..<features.rows), features: features,
+                                 inverseNorms: features.rowInverseNorms(pool: pool))
+        let cosines = CandidateCosines(groups: [all], known: [:], pool: pool)
         return GreedyMAP.select(count: k, weights: weights, cosines: cosines, keepRows: false, pool: pool).picks.sorted()
     }
 
@@ -48,8 +49,8 @@ public enum BaselineMethods {
 
     /// GSP alone, keeping the k least redundant tokens.
     public static func gsp(features: Matrix, budget k: Int, options: PruneOptions, pool: ComputePool) -> [Int] {
-        let xn = features.rowNormalized(pool: pool)
-        return GraphPruning.prune(normalized: xn, keep: min(k, xn.rows), options: options, pool: pool).survivors
+        GraphPruning.prune(features, inverseNorms: features.rowInverseNorms(pool: pool), keep: min(k, features.rows),
+                           options: options, pool: pool).survivors
     }
 
     /// A seeded random subset: the k tokens with the smallest SplitMix64 draws.

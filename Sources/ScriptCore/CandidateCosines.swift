@@ -2,94 +2,78 @@
 ///
 /// Candidates fall into groups (the two sides of a shard's bipartite graph, or the shards of a
 /// request). Cosines between some groups arrive precomputed (the GSP similarities, or the blocks
-/// workers return with their proposals); the rest are computed here, as dense blocks when the
-/// candidates are few and row by row when they are many, so nothing n x n is built for large n.
-/// Whatever the source, a pair's value comes from the same place every time it is needed.
+/// workers return with their proposals). The rest are computed: all at once in BLAS blocks when
+/// the candidates are few, and otherwise on demand, for the picked token together with the next
+/// candidates most likely to be picked, so BLAS still works on blocks and nothing n x n is built.
+/// Once computed a value is kept: a pair's value comes from one place every time it is used.
 final class CandidateCosines: @unchecked Sendable {
     /// Candidates at most for which missing blocks are computed up front.
     static let denseLimit = 4096
+    /// Rows computed in one batch on demand.
+    static let batch = 32
 
     let count: Int
     private let groupOf: [Int]
     private let slot: [Int]
-    private let members: [[Int]]
-    private let features: [Matrix]
-    /// `blocks[g][h]`: row-major `|g| x |h|` cosines; for `g > h` only the transposed block may exist.
+    private let groups: [CandidateGroup]
+    /// `blocks[g][h]`: row-major `|g| x |h|` cosines (given, or computed up front), either orientation.
     private var blocks: [[[Float]?]]
-    private(set) var diagonal: [Float]
+    /// Per group: the groups whose cosines with it are computed on demand.
+    private let missing: [[Int]]
+    /// Rows computed on demand: candidate -> values at the positions of its missing groups.
+    private var cache: [Int: [Float]] = [:]
+    let diagonal: [Float]
 
-    /// - Parameters:
-    ///   - members: for each group, its candidate positions (ascending).
-    ///   - features: for each group, normalised features of its members, in the same order.
-    ///   - known: precomputed blocks keyed by `(g, h)`.
-    init(members: [[Int]], features: [Matrix], known: [GroupPair: [Float]], pool: ComputePool) {
-        let count = members.reduce(0) { $0 + $1.count }
+    init(groups: [CandidateGroup], known: [GroupPair: [Float]], pool: ComputePool) {
+        let count = groups.reduce(0) { $0 + $1.members.count }
         self.count = count
         var groupOf = [Int](repeating: 0, count: count)
         var slot = [Int](repeating: 0, count: count)
-        for (g, ms) in members.enumerated() {
-            for (s, c) in ms.enumerated() { groupOf[c] = g; slot[c] = s }
+        for (g, group) in groups.enumerated() {
+            for (s, c) in group.members.enumerated() { groupOf[c] = g; slot[c] = s }
         }
         self.groupOf = groupOf
         self.slot = slot
-        self.members = members
-        self.features = features
-        let gCount = members.count
+        self.groups = groups
+        let gCount = groups.count
         var blocks = [[[Float]?]](repeating: [[Float]?](repeating: nil, count: gCount), count: gCount)
         for (pair, block) in known { blocks[pair.g][pair.h] = block }
-
-        if count <= Self.denseLimit {
-            // Compute every missing pair (g <= h) up front, in fixed row bands.
-            var tasks: [(g: Int, h: Int, band: Range<Int>)] = []
-            for g in 0..<gCount {
-                for h in g..<gCount where blocks[g][h] == nil && blocks[h][g] == nil {
-                    for band in chunks(of: members[g].count, size: 256) { tasks.append((g, h, band)) }
-                }
-            }
-            var computed: [GroupPair: [Float]] = [:]
-            for t in tasks where computed[GroupPair(t.g, t.h)] == nil {
-                computed[GroupPair(t.g, t.h)] = [Float](repeating: 0, count: members[t.g].count * members[t.h].count)
-            }
-            var buffers: [GroupPair: UnsafeMutableBufferPointer<Float>] = [:]
-            for (k, v) in computed {
-                let p = UnsafeMutableBufferPointer<Float>.allocate(capacity: v.count)
-                _ = p.initialize(from: v)
-                buffers[k] = p
-            }
-            let shared = UncheckedBox(buffers)
-            pool.forEach(tasks.count) { i in
-                let t = tasks[i]
-                let out = shared.value[GroupPair(t.g, t.h)]!
-                let fa = features[t.g], fb = features[t.h]
-                let d = fa.cols, nh = fb.rows
-                fa.values.withUnsafeBufferPointer { ap in
-                    fb.values.withUnsafeBufferPointer { bp in
-                        BLAS.gemmABt(m: t.band.count, n: nh, k: d,
-                                     a: ap.baseAddress! + t.band.lowerBound * d, lda: d,
-                                     b: bp.baseAddress!, ldb: d,
-                                     c: out.baseAddress! + t.band.lowerBound * nh, ldc: nh)
-                    }
-                }
-            }
-            for (k, p) in buffers {
-                blocks[k.g][k.h] = Array(p)
-                p.deallocate()
+        var pairs: [GroupPair] = []
+        for g in 0..<gCount {
+            for h in g..<gCount where blocks[g][h] == nil && blocks[h][g] == nil
+                && !groups[g].members.isEmpty && !groups[h].members.isEmpty {
+                pairs.append(GroupPair(g, h))
             }
         }
+        if count <= Self.denseLimit && !pairs.isEmpty {
+            let computed = UncheckedBox(UnsafeMutableBufferPointer<[Float]>.allocate(capacity: pairs.count))
+            computed.value.initialize(repeating: [])
+            pool.forEach(pairs.count) { i in computed.value[i] = Self.block(groups[pairs[i].g], groups[pairs[i].h], same: pairs[i].g == pairs[i].h) }
+            for (i, p) in pairs.enumerated() { blocks[p.g][p.h] = computed.value[i] }
+            computed.value.deinitialize()
+            computed.value.deallocate()
+            pairs = []
+        }
         self.blocks = blocks
+        var missing = [[Int]](repeating: [], count: gCount)
+        for p in pairs {
+            missing[p.g].append(p.h)
+            if p.h != p.g { missing[p.h].append(p.g) }
+        }
+        self.missing = missing.map { $0.sorted() }
 
-        // Diagonal: from a block when one holds it, else each member's own dot product.
+        // Diagonal: from a block when one holds it, else each member's own cosine with itself.
         var diagonal = [Float](repeating: 0, count: count)
-        for g in 0..<gCount {
+        for (g, group) in groups.enumerated() {
+            let m = group.members.count
             if let b = blocks[g][g] {
-                let m = members[g].count
-                for s in 0..<m { diagonal[members[g][s]] = b[s * m + s] }
+                for s in 0..<m { diagonal[group.members[s]] = b[s * m + s] }
             } else {
-                let f = features[g]
-                f.values.withUnsafeBufferPointer { p in
-                    for s in 0..<f.rows {
-                        let r = p.baseAddress! + s * f.cols
-                        diagonal[members[g][s]] = VectorMath.dot(r, r, f.cols)
+                group.features.values.withUnsafeBufferPointer { p in
+                    for s in 0..<m {
+                        let r = p.baseAddress! + s * group.features.cols
+                        let u = group.inverseNorms[s]
+                        diagonal[group.members[s]] = (VectorMath.dot(r, r, group.features.cols) * u) * u
                     }
                 }
             }
@@ -97,11 +81,36 @@ final class CandidateCosines: @unchecked Sendable {
         self.diagonal = diagonal
     }
 
+    /// Cosines between all members of `a` and `b` (a symmetric Gram when they are one group).
+    private static func block(_ a: CandidateGroup, _ b: CandidateGroup, same: Bool) -> [Float] {
+        let m = a.members.count, n = b.members.count, d = a.features.cols
+        var out = [Float](repeating: 0, count: m * n)
+        a.features.values.withUnsafeBufferPointer { ap in
+            b.features.values.withUnsafeBufferPointer { bp in
+                out.withUnsafeMutableBufferPointer { op in
+                    if same {
+                        BLAS.gram(n: m, k: d, a: ap.baseAddress!, lda: d, c: op.baseAddress!)
+                    } else {
+                        BLAS.gemmABt(m: m, n: n, k: d, a: ap.baseAddress!, lda: d, b: bp.baseAddress!, ldb: d,
+                                     c: op.baseAddress!, ldc: n)
+                    }
+                    VectorMath.scale(op.baseAddress!, rows: m, cols: n, ldc: n,
+                                     rowInverse: a.inverseNorms, colInverse: b.inverseNorms)
+                }
+            }
+        }
+        return out
+    }
+
     /// Writes `cos(j, i)` for every candidate `i` into `out[0..<count]`.
-    func row(_ j: Int, into out: UnsafeMutablePointer<Float>) {
+    /// - Parameter likely: candidates ranked by how soon they may be picked (best first);
+    ///   consulted only when rows must be computed.
+    func row(_ j: Int, into out: UnsafeMutablePointer<Float>, likely: () -> [Int]) {
         let g = groupOf[j], sj = slot[j]
-        for h in 0..<members.count {
-            let ms = members[h]
+        if !missing[g].isEmpty && cache[j] == nil { computeRows(group: g, first: j, likely: likely()) }
+        let mg = groups[g].members.count
+        for h in 0..<groups.count {
+            let ms = groups[h].members
             let m = ms.count
             if m == 0 { continue }
             if let b = blocks[g][h] {
@@ -110,26 +119,42 @@ final class CandidateCosines: @unchecked Sendable {
                     for s in 0..<m { out[ms[s]] = r[s] }
                 }
             } else if let b = blocks[h][g] {
-                let mg = members[g].count
                 b.withUnsafeBufferPointer { bp in
                     for s in 0..<m { out[ms[s]] = bp[s * mg + sj] }
                 }
-            } else {
-                let fh = features[h], fg = features[g]
-                let d = fh.cols
-                var tmp = [Float](repeating: 0, count: m)
-                fh.values.withUnsafeBufferPointer { hp in
-                    fg.values.withUnsafeBufferPointer { gp in
-                        tmp.withUnsafeMutableBufferPointer { tp in
-                            BLAS.gemv(m: m, k: d, a: hp.baseAddress!, lda: d,
-                                      x: gp.baseAddress! + sj * d, y: tp.baseAddress!)
-                        }
-                    }
-                }
-                for s in 0..<m { out[ms[s]] = tmp[s] }
             }
         }
+        if let cached = cache[j] {
+            for h in missing[g] { for c in groups[h].members { out[c] = cached[c] } }
+        }
     }
+
+    /// One sgemm per missing group for `first` and the next likely candidates of its group.
+    private func computeRows(group g: Int, first: Int, likely: [Int]) {
+        var batch = [first]
+        for c in likely where batch.count < Self.batch && c != first && cache[c] == nil && groupOf[c] == g {
+            batch.append(c)
+        }
+        let a = CandidateGroup(members: batch, features: groups[g].features.gatherRows(batch.map { slot[$0] }),
+                               inverseNorms: batch.map { groups[g].inverseNorms[slot[$0]] })
+        var rows = [[Float]](repeating: [Float](repeating: 0, count: count), count: batch.count)
+        for h in missing[g] {
+            let values = Self.block(a, groups[h], same: false)
+            let ms = groups[h].members, m = ms.count
+            for r in 0..<batch.count { for s in 0..<m { rows[r][ms[s]] = values[r * m + s] } }
+        }
+        for (r, c) in batch.enumerated() { cache[c] = rows[r] }
+    }
+}
+
+/// Candidates that share a source of cosines: positions, raw features and inverse norms.
+struct CandidateGroup: Sendable {
+    /// Candidate positions, ascending.
+    let members: [Int]
+    /// Raw features of the members, in the same order.
+    let features: Matrix
+    /// `1 / |row|` of each member.
+    let inverseNorms: [Float]
 }
 
 /// An ordered pair of candidate groups.

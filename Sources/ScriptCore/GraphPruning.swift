@@ -19,17 +19,18 @@ public enum GraphPruning {
         return min(n, max(share, byRatio))
     }
 
-    /// Redundancy of each token of a shard whose rows are already L2-normalised.
-    public static func redundancy(normalized x: Matrix, options: PruneOptions, pool: ComputePool = .serial) -> [Float] {
-        similarityAndRedundancy(x, options: options, pool: pool).rho
+    /// Redundancy of each token of a shard.
+    public static func redundancy(_ x: Matrix, options: PruneOptions, pool: ComputePool = .serial) -> [Float] {
+        similarityAndRedundancy(x, inverseNorms: x.rowInverseNorms(), options: options, pool: pool).rho
     }
 
-    static func similarityAndRedundancy(_ x: Matrix, options: PruneOptions, pool: ComputePool)
+    static func similarityAndRedundancy(_ x: Matrix, inverseNorms inv: [Float], options: PruneOptions, pool: ComputePool)
         -> (rho: [Float], s: [Float], a: Int, b: Int)
     {
         let n = x.rows, d = x.cols
         let na = (n + 1) / 2, nb = n / 2
         var s = [Float](repeating: 0, count: na * nb)
+        let invB = (0..<nb).map { inv[2 * $0 + 1] }
         if nb > 0 {
             x.values.withUnsafeBufferPointer { xp in
                 s.withUnsafeMutableBufferPointer { sp in
@@ -43,6 +44,9 @@ public enum GraphPruning {
                                      a: base + 2 * band.lowerBound * d, lda: 2 * d,
                                      b: base + d, ldb: 2 * d,
                                      c: out.value + band.lowerBound * nb, ldc: nb)
+                        let ia = (band.lowerBound..<band.upperBound).map { inv[2 * $0] }
+                        VectorMath.scale(out.value + band.lowerBound * nb, rows: band.count, cols: nb, ldc: nb,
+                                         rowInverse: ia, colInverse: invB)
                     }
                 }
             }
@@ -90,9 +94,9 @@ public enum GraphPruning {
         return (rho, s, na, nb)
     }
 
-    /// GSP over a normalised shard keeping `keep` tokens of lowest redundancy (ties: lower position).
-    static func prune(normalized x: Matrix, keep: Int, options: PruneOptions, pool: ComputePool) -> Outcome {
-        let (rho, s, na, nb) = similarityAndRedundancy(x, options: options, pool: pool)
+    /// GSP over a shard keeping `keep` tokens of lowest redundancy (ties: lower position).
+    static func prune(_ x: Matrix, inverseNorms: [Float], keep: Int, options: PruneOptions, pool: ComputePool) -> Outcome {
+        let (rho, s, na, nb) = similarityAndRedundancy(x, inverseNorms: inverseNorms, options: options, pool: pool)
         let order = (0..<x.rows).sorted { rho[$0] != rho[$1] ? rho[$0] < rho[$1] : $0 < $1 }
         let survivors = order.prefix(keep).sorted()
         return Outcome(survivors: survivors, redundancy: rho, similarity: s, aCount: na, bCount: nb)

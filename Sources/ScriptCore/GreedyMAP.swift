@@ -31,6 +31,13 @@ enum GreedyMAP {
         var rows = [Float](repeating: 0, count: keepRows ? k * n : 0)
         var row = [Float](repeating: 0, count: n)
         let bands = chunks(of: n, size: 512)
+        // Candidates most likely to be picked next: unpicked ones of highest residual.
+        let likely: () -> [Int] = {
+            var top: [(Float, Int)] = []
+            for i in 0..<n where !picked[i] { top.append((d[i], i)) }
+            top.sort { $0.0 != $1.0 ? $0.0 > $1.0 : $0.1 < $1.1 }
+            return top.map(\.1)
+        }
 
         while picks.count < k {
             var j = -1
@@ -40,7 +47,7 @@ enum GreedyMAP {
             let t = picks.count
             picks.append(j)
             picked[j] = true
-            row.withUnsafeMutableBufferPointer { cosines.row(j, into: $0.baseAddress!) }
+            row.withUnsafeMutableBufferPointer { cosines.row(j, into: $0.baseAddress!, likely: likely) }
             if keepRows { rows.replaceSubrange((t * n)..<((t + 1) * n), with: row) }
             if t == k - 1 { break }
             let sd = d[j].squareRoot()
@@ -86,7 +93,7 @@ enum GreedyMAP {
                 let t = picks.count
                 picks.append(j)
                 if keepRows {
-                    row.withUnsafeMutableBufferPointer { cosines.row(j, into: $0.baseAddress!) }
+                    row.withUnsafeMutableBufferPointer { cosines.row(j, into: $0.baseAddress!, likely: likely) }
                     rows.replaceSubrange((t * n)..<((t + 1) * n), with: row)
                 }
             }

@@ -48,12 +48,17 @@ public struct Matrix: Sendable, Equatable {
     /// Index of the first NaN or infinite value, if any.
     public func firstNonFinite() -> Int? {
         values.withUnsafeBufferPointer { p -> Int? in
-            // x * 0 is 0 for finite x and NaN for NaN and infinities: one branch-free pass first.
-            var bad = false
-            var acc: Float = 0
-            for v in p { acc += v * 0 }
-            bad = acc != 0 || acc.isNaN
-            guard bad else { return nil }
+            // x * 0 is 0 for finite x and NaN for NaN and infinities: one vector pass first.
+            let n = p.count
+            var acc = SIMD16<Float>(repeating: 0)
+            var i = 0
+            while i + 16 <= n {
+                acc += UnsafeRawPointer(p.baseAddress! + i).loadUnaligned(as: SIMD16<Float>.self) * 0
+                i += 16
+            }
+            var tail: Float = 0
+            while i < n { tail += p[i] * 0; i += 1 }
+            guard acc.sum() + tail != 0 || (acc.sum() + tail).isNaN else { return nil }
             return p.firstIndex { !$0.isFinite }
         }
     }

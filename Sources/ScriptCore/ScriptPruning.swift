@@ -7,18 +7,16 @@ public enum ScriptPruning {
     /// Monolithic Script over all tokens: kept indices, ascending.
     public static func monolithic(features: Matrix, weights: [Float], budget k: Int,
                                   options: PruneOptions, pool: ComputePool) -> [Int] {
-        let xn = features.rowNormalized(pool: pool)
-        let keep = GraphPruning.keepCount(shardSize: xn.rows, budgetShare: k, ratio: options.gspRatio)
-        let (survivors, selection) = shardSelection(xn, weights: weights, keep: keep, picks: k,
+        let keep = GraphPruning.keepCount(shardSize: features.rows, budgetShare: k, ratio: options.gspRatio)
+        let (survivors, selection) = shardSelection(features, weights: weights, keep: keep, picks: k,
                                                     keepRows: false, options: options, pool: pool)
         return selection.picks.map { survivors[$0] }.sorted()
     }
 
     /// Graph pruning and the local greedy proposal for one shard (a worker's whole job).
     public static func propose(_ job: ShardJob, pool: ComputePool) -> ShardProposal {
-        let xn = job.features.rowNormalized(pool: pool)
-        let keep = GraphPruning.keepCount(shardSize: xn.rows, budgetShare: job.budgetShare, ratio: job.options.gspRatio)
-        let (survivors, selection) = shardSelection(xn, weights: job.weights, keep: keep,
+        let keep = GraphPruning.keepCount(shardSize: job.features.rows, budgetShare: job.budgetShare, ratio: job.options.gspRatio)
+        let (survivors, selection) = shardSelection(job.features, weights: job.weights, keep: keep,
                                                     picks: job.proposalLimit, keepRows: true,
                                                     options: job.options, pool: pool)
         let n = survivors.count
@@ -43,17 +41,17 @@ public enum ScriptPruning {
     /// - Parameter features: raw features of the whole request (only proposed rows are read).
     public static func selectGlobal(proposals: [ShardProposal], features: Matrix, weights: [Float],
                                     budget k: Int, pool: ComputePool) -> [Int] {
-        var members: [[Int]] = []
-        var groupFeatures: [Matrix] = []
+        var groups: [CandidateGroup] = []
         var known: [GroupPair: [Float]] = [:]
         var candidates: [Int] = []
         for (g, p) in proposals.sorted(by: { $0.offset < $1.offset }).enumerated() {
-            members.append(Array(candidates.count..<(candidates.count + p.indices.count)))
+            let rows = features.gatherRows(p.indices)
+            groups.append(CandidateGroup(members: Array(candidates.count..<(candidates.count + p.indices.count)),
+                                         features: rows, inverseNorms: rows.rowInverseNorms()))
             candidates.append(contentsOf: p.indices)
-            groupFeatures.append(features.gatherRows(p.indices).rowNormalized(pool: .serial))
             known[GroupPair(g, g)] = p.cosines
         }
-        let cosines = CandidateCosines(members: members, features: groupFeatures, known: known, pool: pool)
+        let cosines = CandidateCosines(groups: groups, known: known, pool: pool)
         let w = candidates.map { weights[$0] }
         let selection = GreedyMAP.select(count: k, weights: w, cosines: cosines, keepRows: false, pool: pool)
         return selection.picks.map { candidates[$0] }.sorted()
@@ -78,9 +76,10 @@ public enum ScriptPruning {
     }
 
     /// GSP keeping `keep` tokens, then the greedy's first `picks` picks over the survivors.
-    static func shardSelection(_ xn: Matrix, weights: [Float], keep: Int, picks: Int, keepRows: Bool,
+    static func shardSelection(_ x: Matrix, weights: [Float], keep: Int, picks: Int, keepRows: Bool,
                                options: PruneOptions, pool: ComputePool) -> ([Int], GreedyMAP.Selection) {
-        let gsp = GraphPruning.prune(normalized: xn, keep: keep, options: options, pool: pool)
+        let inv = x.rowInverseNorms(pool: pool)
+        let gsp = GraphPruning.prune(x, inverseNorms: inv, keep: keep, options: options, pool: pool)
         let survivors = gsp.survivors
         // Survivors split by side of the bipartite graph; cross-side cosines come from S.
         var sideA: [Int] = [], sideB: [Int] = []
@@ -91,10 +90,11 @@ public enum ScriptPruning {
             let a = survivors[ca] / 2
             for (c, cb) in sideB.enumerated() { cross[r * sideB.count + c] = gsp.similarity[a * nb + survivors[cb] / 2] }
         }
-        let fa = xn.gatherRows(sideA.map { survivors[$0] })
-        let fb = xn.gatherRows(sideB.map { survivors[$0] })
-        let cosines = CandidateCosines(members: [sideA, sideB], features: [fa, fb],
-                                       known: [GroupPair(0, 1): cross], pool: pool)
+        let group = { (side: [Int]) -> CandidateGroup in
+            let positions = side.map { survivors[$0] }
+            return CandidateGroup(members: side, features: x.gatherRows(positions), inverseNorms: positions.map { inv[$0] })
+        }
+        let cosines = CandidateCosines(groups: [group(sideA), group(sideB)], known: [GroupPair(0, 1): cross], pool: pool)
         let w = survivors.map { weights[$0] }
         let selection = GreedyMAP.select(count: picks, weights: w, cosines: cosines, keepRows: keepRows, pool: pool)
         return (survivors, selection)

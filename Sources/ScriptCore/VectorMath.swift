@@ -30,24 +30,49 @@ enum VectorMath {
         while i < count { s += a[i] * b[i]; i += 1 }
         return s
     }
+
+    /// Turns dot products into cosines in place: `c[r][s] = (c[r][s] * u[r]) * v[s]`, where `u`
+    /// and `v` are inverse norms of the rows and columns.
+    static func scale(_ c: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ldc: Int,
+                      rowInverse u: UnsafePointer<Float>, colInverse v: UnsafePointer<Float>) {
+        for r in 0..<rows {
+            let row = c + r * ldc
+            let ur = u[r]
+            for s in 0..<cols { row[s] = (row[s] * ur) * v[s] }
+        }
+    }
 }
 
 extension Matrix {
-    /// Each row divided by its L2 norm; a zero row stays zero.
-    public func rowNormalized(pool: ComputePool = .serial) -> Matrix {
-        var out = values
-        let c = cols, r = rows
-        out.withUnsafeMutableBufferPointer { buf in
-            let base = UncheckedBox(buf.baseAddress!)
-            let parts = chunks(of: r, size: 256)
-            pool.forEach(parts.count) { p in
-                for i in parts[p] {
-                    let row = base.value + i * c
-                    let norm = VectorMath.sumOfSquares(row, c).squareRoot()
-                    if norm > 0 {
-                        for j in 0..<c { row[j] = row[j] / norm }
+    /// `1 / |row|` for every row; 0 for a zero row (whose cosines are then all 0).
+    public func rowInverseNorms(pool: ComputePool = .serial) -> [Float] {
+        var out = [Float](repeating: 0, count: rows)
+        let c = cols
+        values.withUnsafeBufferPointer { vp in
+            out.withUnsafeMutableBufferPointer { op in
+                let o = UncheckedBox(op.baseAddress!)
+                let parts = chunks(of: rows, size: 256)
+                pool.forEach(parts.count) { p in
+                    for i in parts[p] {
+                        let norm = VectorMath.sumOfSquares(vp.baseAddress! + i * c, c).squareRoot()
+                        o.value[i] = norm > 0 ? 1 / norm : 0
                     }
                 }
+            }
+        }
+        return out
+    }
+
+    /// Each row scaled to unit L2 norm; a zero row stays zero.
+    public func rowNormalized(pool: ComputePool = .serial) -> Matrix {
+        let inv = rowInverseNorms(pool: pool)
+        var out = values
+        let c = cols
+        out.withUnsafeMutableBufferPointer { buf in
+            for i in 0..<rows {
+                let row = buf.baseAddress! + i * c
+                let s = inv[i]
+                for j in 0..<c { row[j] = row[j] * s }
             }
         }
         return Matrix(rows: rows, cols: cols, values: out)

@@ -9,14 +9,14 @@ final class GraphPruningTests: XCTestCase {
     func testRedundancyWithoutBlendMatchesHandComputation() {
         var o = PruneOptions()
         o.kmin = 0
-        let rho = GraphPruning.redundancy(normalized: handCase, options: o)
+        let rho = GraphPruning.redundancy(handCase, options: o)
         // d * exp(gamma * (mu - tau)), tau = 0.2
         let expected: [Float] = [2 * expf(0.6), expf(0.8), expf(0.6), 2 * expf(0.5)]
         for (a, b) in zip(rho, expected) { XCTAssertEqual(a, b, accuracy: 1e-5) }
     }
 
     func testLowDegreeTokensBlendWithTheirMeanSimilarity() {
-        let rho = GraphPruning.redundancy(normalized: handCase, options: PruneOptions()) // kmin = 4
+        let rho = GraphPruning.redundancy(handCase, options: PruneOptions()) // kmin = 4
         let expected: [Float] = [
             0.5 * 2 * expf(0.6) + 0.5 * 0.8,  // edges 1, 0.6
             0.5 * expf(0.8) + 0.5 * 0.5,      // edges 1, 0
@@ -27,20 +27,20 @@ final class GraphPruningTests: XCTestCase {
     }
 
     func testKeepsTheLeastRedundantInAscendingOrder() {
-        let out = GraphPruning.prune(normalized: handCase, keep: 2, options: PruneOptions(), pool: .serial)
+        let out = GraphPruning.prune(handCase, inverseNorms: handCase.rowInverseNorms(), keep: 2, options: PruneOptions(), pool: .serial)
         XCTAssertEqual(out.survivors, [1, 2])
     }
 
     func testTiesBreakToTheLowerPosition() {
         // Four identical tokens: identical redundancy.
         let x = Matrix(rows: 4, cols: 2, values: [1, 0, 1, 0, 1, 0, 1, 0])
-        let out = GraphPruning.prune(normalized: x, keep: 2, options: PruneOptions(), pool: .serial)
+        let out = GraphPruning.prune(x, inverseNorms: x.rowInverseNorms(), keep: 2, options: PruneOptions(), pool: .serial)
         XCTAssertEqual(out.survivors, [0, 1])
     }
 
     func testSingleTokenShardHasZeroRedundancy() {
         let x = Matrix(rows: 1, cols: 3, values: [1, 2, 3])
-        XCTAssertEqual(GraphPruning.redundancy(normalized: x, options: PruneOptions()), [0])
+        XCTAssertEqual(GraphPruning.redundancy(x, options: PruneOptions()), [0])
     }
 
     func testKeepCountFollowsBudgetShareAndRatio() {
@@ -52,9 +52,9 @@ final class GraphPruningTests: XCTestCase {
 
     func testParallelAndSerialGiveIdenticalRedundancy() {
         var inputs = TestInputs(seed: 7)
-        let x = inputs.matrix(301, 40).rowNormalized()
-        let a = GraphPruning.redundancy(normalized: x, options: PruneOptions(), pool: .serial)
-        let b = GraphPruning.redundancy(normalized: x, options: PruneOptions(), pool: ComputePool(width: 4))
+        let x = inputs.matrix(301, 40)
+        let a = GraphPruning.redundancy(x, options: PruneOptions(), pool: .serial)
+        let b = GraphPruning.redundancy(x, options: PruneOptions(), pool: ComputePool(width: 4))
         XCTAssertEqual(a, b)
     }
 }

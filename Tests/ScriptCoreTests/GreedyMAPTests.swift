@@ -3,8 +3,8 @@ import XCTest
 
 final class GreedyMAPTests: XCTestCase {
     private func greedy(_ x: Matrix, weights: [Float], k: Int) -> [Int] {
-        let xn = x.rowNormalized()
-        let cos = CandidateCosines(members: [Array(0..<x.rows)], features: [xn], known: [:], pool: .serial)
+        let group = CandidateGroup(members: Array(0..<x.rows), features: x, inverseNorms: x.rowInverseNorms())
+        let cos = CandidateCosines(groups: [group], known: [:], pool: .serial)
         return GreedyMAP.select(count: k, weights: weights, cosines: cos, keepRows: false, pool: .serial).picks
     }
 
