@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the system libraries (ZeroMQ, msgpack-c, OpenBLAS) and the Python packages the
+# reference implementation, the Python client and their tests use. Idempotent.
+set -euo pipefail
+need=()
+for p in libzmq3-dev libmsgpack-dev libopenblas-dev pkg-config; do
+    dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq "${need[@]}"
+fi
+if command -v python3 >/dev/null; then
+    python3 -c 'import numpy, zmq, msgpack' 2>/dev/null || python3 -m pip install -q numpy pyzmq msgpack
+fi
