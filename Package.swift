@@ -24,16 +24,16 @@ let package = Package(
         // Pure pruning core: contiguous Float buffers, no I/O.
         .target(name: "ScriptCore", dependencies: ["COpenBLAS"], swiftSettings: optimised),
         // Deterministic synthetic requests with ground truth (sample data, evaluation).
-        .target(name: "ScriptSynth", dependencies: ["COpenBLAS"], swiftSettings: optimised),
+        .target(name: "ScriptSynth", swiftSettings: optimised),
         // .npy / .safetensors in, .npy / .json out.
         .target(name: "ScriptFormats", swiftSettings: optimised),
         // MessagePack envelopes and tensor frames.
-        .target(name: "ScriptWire", dependencies: ["CMsgPack", "ScriptCore"]),
+        .target(name: "ScriptWire", dependencies: ["CMsgPack"]),
         // ZeroMQ sockets.
         .target(name: "ScriptTransport", dependencies: ["CZeroMQ"]),
         // Coordinator and worker.
         .target(name: "ScriptCluster", dependencies: [
-            "ScriptCore", "ScriptWire", "ScriptTransport",
+            "ScriptCore", "ScriptFormats", "ScriptWire", "ScriptTransport",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Quality evaluation of methods and budgets.
@@ -47,7 +47,8 @@ let package = Package(
         .testTarget(name: "ScriptCoreTests", dependencies: ["ScriptCore", "ScriptSynth"]),
         .testTarget(name: "ScriptFormatsTests", dependencies: ["ScriptFormats"]),
         .testTarget(name: "ScriptWireTests", dependencies: ["ScriptWire"]),
-        .testTarget(name: "ScriptClusterTests", dependencies: ["ScriptCluster", "ScriptSynth"]),
+        .testTarget(name: "ScriptClusterTests", dependencies: ["ScriptCluster", "ScriptSynth", "ScriptWire", "ScriptTransport"]),
         .testTarget(name: "CLITests", dependencies: ["ScriptFormats"]),
+        .testTarget(name: "ScriptEvalTests", dependencies: ["ScriptEval", "ScriptCore"]),
     ]
 )

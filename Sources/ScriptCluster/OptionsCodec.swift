@@ -1,0 +1,40 @@
+import ScriptCore
+import ScriptWire
+
+/// `PruneOptions` as the protocol's `options` map.
+enum OptionsCodec {
+    static let keys: Set<String> = ["method", "tau", "gamma", "kmin", "gsp_ratio", "theta", "query_keep", "relevance_sign", "alpha", "seed"]
+
+    static func encode(_ o: PruneOptions) -> MessagePackValue {
+        Envelope.mapValue([
+            ("method", .string(o.method.rawValue)), ("tau", .float(Double(o.tau))), ("gamma", .float(Double(o.gamma))),
+            ("kmin", .int(Int64(o.kmin))), ("gsp_ratio", .float(o.gspRatio)), ("theta", .float(Double(o.theta))),
+            ("query_keep", .float(o.queryKeep)), ("relevance_sign", .float(Double(o.relevanceSign))), ("alpha", .float(o.alpha)),
+            ("seed", .uint(o.seed)),
+        ])
+    }
+
+    /// Reads the fields present over the defaults, and validates the result.
+    static func decode(_ m: Envelope) throws -> PruneOptions {
+        try m.only(keys)
+        var o = PruneOptions()
+        if m.has("method") {
+            let name = try m.string("method")
+            guard let method = PruneMethod(rawValue: name) else {
+                throw ProtocolError(.badOption, "options.method '\(name)' is not one of \(PruneMethod.allCases.map(\.rawValue))")
+            }
+            o.method = method
+        }
+        if m.has("tau") { o.tau = Float(try m.double("tau")) }
+        if m.has("gamma") { o.gamma = Float(try m.double("gamma")) }
+        if m.has("kmin") { o.kmin = try m.int("kmin") }
+        if m.has("gsp_ratio") { o.gspRatio = try m.double("gsp_ratio") }
+        if m.has("theta") { o.theta = Float(try m.double("theta")) }
+        if m.has("query_keep") { o.queryKeep = try m.double("query_keep") }
+        if m.has("relevance_sign") { o.relevanceSign = Float(try m.double("relevance_sign")) }
+        if m.has("alpha") { o.alpha = try m.double("alpha") }
+        if m.has("seed") { o.seed = UInt64(max(0, try m.int("seed"))) }
+        do { try o.validate() } catch let e as PruneError { throw ProtocolError(e) }
+        return o
+    }
+}

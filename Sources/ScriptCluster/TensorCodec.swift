@@ -1,0 +1,90 @@
+import ScriptCore
+import ScriptFormats
+import ScriptWire
+
+/// Tensors on the wire: a descriptor `{dtype, shape, frame}` in the envelope and the raw
+/// little-endian bytes in their own frame, checked against shape x dtype before any element is read.
+public enum TensorCodec {
+    /// Element types accepted on the wire.
+    public enum WireDType: String, Sendable {
+        case f32, f16, bf16
+        var size: Int { self == .f32 ? 4 : 2 }
+    }
+
+    /// Decodes the tensor described by `field` of `envelope` from `frames` (frame 0 is the envelope).
+    /// - Parameters:
+    ///   - rank: the dimensions the tensor must have.
+    ///   - maxElements: a bound checked before any allocation.
+    public static func decode(_ envelope: Envelope, field: String, frames: [[UInt8]], rank: Int,
+                              maxElements: Int) throws -> (shape: [Int], values: [Float]) {
+        let d = try envelope.map(field)
+        try d.only(["dtype", "shape", "frame"], context: field)
+        let dtypeName = try d.string("dtype")
+        guard let dtype = WireDType(rawValue: dtypeName) else {
+            throw ProtocolError(.badTensor, "\(field).dtype '\(dtypeName)' is not f32, f16 or bf16")
+        }
+        let shape = try d.intArray("shape")
+        guard shape.count == rank else {
+            throw ProtocolError(.badTensor, "\(field).shape \(shape) must have \(rank) dimensions")
+        }
+        var elements = 1
+        for s in shape {
+            guard s >= 0 else { throw ProtocolError(.badTensor, "\(field).shape \(shape) has a negative dimension") }
+            let (p, overflow) = elements.multipliedReportingOverflow(by: s)
+            guard !overflow, p <= maxElements else {
+                throw ProtocolError(.tooLarge, "\(field).shape \(shape) exceeds \(maxElements) elements")
+            }
+            elements = p
+        }
+        let frame = try d.int("frame")
+        guard frame >= 1, frame < frames.count else {
+            throw ProtocolError(.badTensor, "\(field).frame \(frame) is missing: the message has \(frames.count - 1) tensor frames")
+        }
+        let bytes = frames[frame]
+        guard bytes.count == elements * dtype.size else {
+            throw ProtocolError(.badTensor, "\(field): frame \(frame) holds \(bytes.count) bytes, shape \(shape) of \(dtype.rawValue) needs \(elements * dtype.size)")
+        }
+        return (shape, floats(bytes, dtype: dtype, count: elements))
+    }
+
+    /// Little-endian element bytes to Float32.
+    static func floats(_ bytes: [UInt8], dtype: WireDType, count: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: count)
+        bytes.withUnsafeBytes { raw in
+            out.withUnsafeMutableBufferPointer { dst in
+                switch dtype {
+                case .f32:
+                    for i in 0..<count { dst[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+                case .f16:
+                    for i in 0..<count { dst[i] = HalfPrecision.float(fromFloat16Bits: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
+                case .bf16:
+                    for i in 0..<count { dst[i] = Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16) }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Float32 values as little-endian bytes.
+    public static func bytes(_ values: [Float]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: values.count * 4)
+        out.withUnsafeMutableBytes { raw in
+            for (i, v) in values.enumerated() { raw.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+        }
+        return out
+    }
+
+    /// Float32 values as IEEE half little-endian bytes (for clients that send f16).
+    public static func halfBytes(_ values: [Float]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: values.count * 2)
+        out.withUnsafeMutableBytes { raw in
+            for (i, v) in values.enumerated() { raw.storeBytes(of: HalfPrecision.float16Bits(from: v).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+        }
+        return out
+    }
+
+    /// A descriptor for `frame`.
+    public static func descriptor(dtype: WireDType = .f32, shape: [Int], frame: Int) -> MessagePackValue {
+        Envelope.mapValue([("dtype", .string(dtype.rawValue)), ("shape", .array(shape.map { .int(Int64($0)) })), ("frame", .int(Int64(frame)))])
+    }
+}

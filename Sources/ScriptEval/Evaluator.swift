@@ -1,0 +1,44 @@
+import ScriptCore
+
+/// Runs methods over requests at several budgets and averages what the kept sets preserve.
+public struct Evaluator: Sendable {
+    public var methods: [EvalMethod]
+    public var options: PruneOptions
+    public var pool: ComputePool
+
+    public init(methods: [EvalMethod] = EvalMethod.all, options: PruneOptions = .defaults, pool: ComputePool = .machine) {
+        self.methods = methods
+        self.options = options
+        self.pool = pool
+    }
+
+    /// One row per (method, budget) over `cases` (all of one kind).
+    public func evaluate(_ cases: [EvalCase], budgets: [Budget]) throws -> [EvalRow] {
+        var rows: [EvalRow] = []
+        let pruner = Pruner(pool: pool)
+        for budget in budgets {
+            for m in methods {
+                var hits = 0, share = 0.0, objects = 0.0, coverage = 0.0, ms = 0.0
+                for c in cases {
+                    var req = c.request
+                    req.shards = m.sharded ? c.shards : nil
+                    var o = options
+                    o.method = m.method
+                    let r = try pruner.prune(req, budget: budget, options: o)
+                    let metrics = EvalMetrics.measure(kept: r.indices, target: c.target, objects: c.objects,
+                                                      features: c.request.features, pool: pool)
+                    hits += metrics.hit ? 1 : 0
+                    share += metrics.targetShare
+                    objects += metrics.objectsCovered
+                    coverage += metrics.coverage
+                    ms += r.timings["total"] ?? 0
+                }
+                let n = Double(max(1, cases.count))
+                rows.append(EvalRow(kind: cases.first?.kind ?? "", method: m.description, budget: budget.description,
+                                    requests: cases.count, hitRate: Double(hits) / n, targetShare: share / n,
+                                    objectsCovered: objects / n, coverage: coverage / n, milliseconds: ms / n))
+            }
+        }
+        return rows
+    }
+}

@@ -1,0 +1,46 @@
+/// A tensor file that cannot be read: which file, and what is wrong with it.
+public struct FormatError: Error, CustomStringConvertible, Equatable, Sendable {
+    public enum Problem: Equatable, Sendable {
+        case unreadable
+        case badMagic
+        case unsupportedVersion(major: Int, minor: Int)
+        case headerTooLarge(Int)
+        case malformedHeader(String)
+        case unsupportedDType(String)
+        case bigEndian(String)
+        case fortranOrder
+        case sizeMismatch(expected: Int, actual: Int)
+        case truncated
+        case tensorNotFound(String, available: [String])
+        case overlappingOffsets(String, String)
+        case unwritable
+    }
+
+    public let file: String
+    public let problem: Problem
+
+    public init(file: String, problem: Problem) {
+        self.file = file
+        self.problem = problem
+    }
+
+    public var description: String {
+        let what: String
+        switch problem {
+        case .unreadable: what = "cannot be read (missing file or no permission)"
+        case .badMagic: what = "is not a .npy file (bad magic bytes)"
+        case let .unsupportedVersion(a, b): what = "has unsupported format version \(a).\(b)"
+        case .headerTooLarge(let n): what = "declares a header of \(n) bytes, beyond the file or the 1 MiB limit"
+        case .malformedHeader(let s): what = "has a malformed header: \(s)"
+        case .unsupportedDType(let d): what = "has unsupported element type '\(d)' (f32, f16, bf16 are read)"
+        case .bigEndian(let d): what = "is big-endian ('\(d)'); only little-endian is read"
+        case .fortranOrder: what = "is in Fortran order; only C order is read"
+        case let .sizeMismatch(expected, actual): what = "holds \(actual) data bytes where its shape needs \(expected)"
+        case .truncated: what = "is truncated"
+        case let .tensorNotFound(name, available): what = "has no tensor '\(name)' (it has: \(available.joined(separator: ", ")))"
+        case let .overlappingOffsets(a, b): what = "has tensors '\(a)' and '\(b)' whose data overlap or leave gaps"
+        case .unwritable: what = "cannot be written"
+        }
+        return "\(file) \(what)"
+    }
+}

@@ -1,0 +1,46 @@
+/// IEEE half and bfloat16 conversions (exact to Float32; round-to-nearest-even from it).
+public enum HalfPrecision {
+    /// The Float32 value of IEEE 754 half-precision bits.
+    @inline(__always)
+    public static func float(fromFloat16Bits h: UInt16) -> Float {
+        let sign = UInt32(h & 0x8000) << 16
+        let exp = Int((h >> 10) & 0x1f)
+        let mant = UInt32(h & 0x3ff)
+        if exp == 0x1f { return Float(bitPattern: sign | 0x7f80_0000 | (mant << 13)) }   // inf, NaN
+        if exp == 0 {
+            // Zero or subnormal: mant * 2^-24.
+            let v = Float(mant) * 0x1p-24
+            return sign != 0 ? -v : v
+        }
+        return Float(bitPattern: sign | UInt32(exp - 15 + 127) << 23 | (mant << 13))
+    }
+
+    /// Half-precision bits nearest to `f` (ties to even; overflow to infinity).
+    public static func float16Bits(from f: Float) -> UInt16 {
+        let b = f.bitPattern
+        let sign = UInt16((b >> 16) & 0x8000)
+        let exp = Int((b >> 23) & 0xff)
+        var mant = b & 0x7f_ffff
+        if exp == 0xff { return sign | 0x7c00 | (mant != 0 ? 0x200 : 0) }
+        var e = exp - 127 + 15
+        if e >= 0x1f { return sign | 0x7c00 }
+        if e <= 0 {
+            if e < -10 { return sign }
+            mant |= 0x80_0000
+            let shift = UInt32(14 - e)
+            var h = mant >> shift
+            let rem = mant & ((1 << shift) - 1), half = UInt32(1) << (shift - 1)
+            if rem > half || (rem == half && h & 1 == 1) { h += 1 }
+            return sign | UInt16(h)
+        }
+        var h = UInt32(e) << 10 | (mant >> 13)
+        let rem = mant & 0x1fff
+        if rem > 0x1000 || (rem == 0x1000 && h & 1 == 1) { h += 1 }
+        if h >= 0x7c00 { e = 0x1f; return sign | 0x7c00 }
+        return sign | UInt16(h)
+    }
+
+    /// The Float32 value of bfloat16 bits.
+    @inline(__always)
+    public static func float(fromBFloat16Bits h: UInt16) -> Float { Float(bitPattern: UInt32(h) << 16) }
+}

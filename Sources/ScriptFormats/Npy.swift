@@ -1,0 +1,177 @@
+import Foundation
+
+/// NumPy `.npy` files: read f32, f16 (and f64, i64, i32, converted), little-endian, C order,
+/// format versions 1 to 3; write f32, f16 and int64. Every header field and the data length are
+/// checked before any element is read.
+public enum Npy {
+    static let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
+    static let maxHeader = 1 << 20
+
+    public static func read(path: String) throws -> Tensor {
+        guard let data = FileManager.default.contents(atPath: path) else { throw FormatError(file: path, problem: .unreadable) }
+        return try decode([UInt8](data), name: path)
+    }
+
+    public static func decode(_ bytes: [UInt8], name: String) throws -> Tensor {
+        func fail(_ p: FormatError.Problem) -> FormatError { FormatError(file: name, problem: p) }
+        guard bytes.count >= 10, Array(bytes[0..<6]) == magic else { throw fail(bytes.count < 10 && bytes.starts(with: magic) ? .truncated : .badMagic) }
+        let major = Int(bytes[6]), minor = Int(bytes[7])
+        let headerLength: Int, headerStart: Int
+        switch major {
+        case 1:
+            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
+            headerStart = 10
+        case 2, 3:
+            guard bytes.count >= 12 else { throw fail(.truncated) }
+            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
+            headerStart = 12
+        default:
+            throw fail(.unsupportedVersion(major: major, minor: minor))
+        }
+        guard minor == 0 else { throw fail(.unsupportedVersion(major: major, minor: minor)) }
+        guard headerLength <= maxHeader, headerStart + headerLength <= bytes.count else { throw fail(.headerTooLarge(headerLength)) }
+        guard let text = String(validating: bytes[headerStart..<(headerStart + headerLength)], as: UTF8.self) else {
+            throw fail(.malformedHeader("not text"))
+        }
+        let header = try HeaderParser.parse(text).mapError { fail(.malformedHeader($0.text)) }.get()
+        guard Set(header.keys) == ["descr", "fortran_order", "shape"] else {
+            throw fail(.malformedHeader("keys must be exactly descr, fortran_order, shape; got \(header.keys.sorted())"))
+        }
+        guard case .string(let descr)? = header["descr"] else { throw fail(.malformedHeader("descr is not a string")) }
+        guard case .bool(let fortran)? = header["fortran_order"] else { throw fail(.malformedHeader("fortran_order is not True or False")) }
+        guard case .tuple(let shape)? = header["shape"] else { throw fail(.malformedHeader("shape is not a tuple of integers")) }
+        if fortran && shape.filter({ $0 > 1 }).count > 1 { throw fail(.fortranOrder) }
+        let dtype = try dtypeOf(descr, fail)
+        var count = 1
+        for s in shape {
+            let (p, o) = count.multipliedReportingOverflow(by: s)
+            guard !o else { throw fail(.malformedHeader("shape \(shape) overflows")) }
+            count = p
+        }
+        let (expected, o) = count.multipliedReportingOverflow(by: dtype.size)
+        guard !o else { throw fail(.malformedHeader("shape \(shape) overflows")) }
+        let dataStart = headerStart + headerLength
+        guard bytes.count - dataStart == expected else { throw fail(.sizeMismatch(expected: expected, actual: bytes.count - dataStart)) }
+        let values = bytes.withUnsafeBytes { raw in
+            ElementDecoder.decode(UnsafeRawBufferPointer(rebasing: raw[dataStart...]), dtype: dtype, count: count)
+        }
+        return Tensor(shape: shape, values: values, sourceDType: dtype)
+    }
+
+    static func dtypeOf(_ descr: String, _ fail: (FormatError.Problem) -> FormatError) throws -> DType {
+        guard descr.count >= 2 else { throw fail(.unsupportedDType(descr)) }
+        let order = descr.first!, code = String(descr.dropFirst())
+        if order == ">" { throw fail(.bigEndian(descr)) }
+        guard order == "<" || order == "=" || (order == "|" && code.hasSuffix("1")) else { throw fail(.unsupportedDType(descr)) }
+        switch code {
+        case "f4": return .f32
+        case "f2": return .f16
+        case "f8": return .f64
+        case "i8": return .i64
+        case "i4": return .i32
+        default: throw fail(.unsupportedDType(descr))
+        }
+    }
+
+    /// The bytes of a version 1.0 file.
+    static func file(descr: String, shape: [Int], data: [UInt8]) -> [UInt8] {
+        let dims = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+        var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(dims), }"
+        let total = 10 + header.utf8.count + 1
+        header += String(repeating: " ", count: (64 - total % 64) % 64) + "\n"
+        let h = Array(header.utf8)
+        return magic + [1, 0, UInt8(h.count & 0xff), UInt8(h.count >> 8)] + h + data
+    }
+
+    public static func encode(_ values: [Float], shape: [Int]) -> [UInt8] {
+        precondition(shape.reduce(1, *) == values.count, "shape \(shape) does not hold \(values.count) values")
+        var data = [UInt8](repeating: 0, count: 4 * values.count)
+        data.withUnsafeMutableBytes { raw in
+            for (i, v) in values.enumerated() { raw.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+        }
+        return file(descr: "<f4", shape: shape, data: data)
+    }
+
+    public static func write(_ values: [Float], shape: [Int], to path: String) throws {
+        try save(encode(values, shape: shape), path)
+    }
+
+    public static func writeFloat16(_ values: [Float], shape: [Int], to path: String) throws {
+        precondition(shape.reduce(1, *) == values.count)
+        var data = [UInt8](repeating: 0, count: 2 * values.count)
+        data.withUnsafeMutableBytes { raw in
+            for (i, v) in values.enumerated() { raw.storeBytes(of: HalfPrecision.float16Bits(from: v).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+        }
+        try save(file(descr: "<f2", shape: shape, data: data), path)
+    }
+
+    public static func writeInt64(_ values: [Int], shape: [Int], to path: String) throws {
+        precondition(shape.reduce(1, *) == values.count)
+        var data = [UInt8](repeating: 0, count: 8 * values.count)
+        data.withUnsafeMutableBytes { raw in
+            for (i, v) in values.enumerated() { raw.storeBytes(of: Int64(v).littleEndian, toByteOffset: 8 * i, as: Int64.self) }
+        }
+        try save(file(descr: "<i8", shape: shape, data: data), path)
+    }
+
+    static func save(_ bytes: [UInt8], _ path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { throw FormatError(file: path, problem: .unwritable) }
+    }
+}
+
+/// The Python dict literal of a `.npy` header: string keys; string, bool or int-tuple values.
+enum HeaderParser {
+    enum Value: Equatable { case string(String), bool(Bool), tuple([Int]) }
+    struct HeaderProblem: Error { let text: String }
+
+    static func parse(_ text: String) -> Result<[String: Value], HeaderProblem> {
+        var s = Substring(text)
+        func skip() { while let c = s.first, c == " " || c == "\n" || c == "\t" || c == "\r" { s.removeFirst() } }
+        func expect(_ c: Character) -> Bool { skip(); if s.first == c { s.removeFirst(); return true }; return false }
+        func quoted() -> String? {
+            skip()
+            guard let q = s.first, q == "'" || q == "\"" else { return nil }
+            s.removeFirst()
+            guard let end = s.firstIndex(of: q) else { return nil }
+            let v = String(s[..<end])
+            s = s[s.index(after: end)...]
+            return v
+        }
+        guard expect("{") else { return .failure(HeaderProblem(text: "expected '{'")) }
+        var out: [String: Value] = [:]
+        while true {
+            skip()
+            if expect("}") { break }
+            guard let key = quoted() else { return .failure(HeaderProblem(text: "expected a quoted key")) }
+            guard expect(":") else { return .failure(HeaderProblem(text: "expected ':' after '\(key)'")) }
+            skip()
+            let value: Value
+            if s.hasPrefix("True") { s.removeFirst(4); value = .bool(true) }
+            else if s.hasPrefix("False") { s.removeFirst(5); value = .bool(false) }
+            else if s.first == "(" {
+                s.removeFirst()
+                var dims: [Int] = []
+                while true {
+                    skip()
+                    if expect(")") { break }
+                    var digits = ""
+                    while let c = s.first, c.isASCII, c.isNumber { digits.append(c); s.removeFirst() }
+                    skip()
+                    if s.first == "L" { s.removeFirst() }
+                    guard let d = Int(digits), digits.count < 19 else { return .failure(HeaderProblem(text: "shape entry is not a non-negative integer")) }
+                    dims.append(d)
+                    if expect(")") { break }
+                    guard expect(",") else { return .failure(HeaderProblem(text: "expected ',' in shape")) }
+                }
+                value = .tuple(dims)
+            } else if let str = quoted() { value = .string(str) }
+            else { return .failure(HeaderProblem(text: "unexpected value for '\(key)'")) }
+            guard out.updateValue(value, forKey: key) == nil else { return .failure(HeaderProblem(text: "key '\(key)' repeated")) }
+            if expect("}") { break }
+            guard expect(",") else { return .failure(HeaderProblem(text: "expected ',' between entries")) }
+        }
+        skip()
+        guard s.isEmpty else { return .failure(HeaderProblem(text: "text after the dict")) }
+        return .success(out)
+    }
+}

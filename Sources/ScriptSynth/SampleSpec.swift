@@ -1,0 +1,53 @@
+/// The shape of a synthetic request; defaults are the real models' shapes.
+public struct SampleSpec: Sendable, Equatable {
+    public var kind: SampleKind
+    public var seed: UInt64
+    /// Image views (anyres: base view plus tiles) or video frames.
+    public var units: Int
+    /// Tokens per unit, a square grid (576 = 24 x 24; 196 = 14 x 14).
+    public var tokensPerUnit: Int
+    /// Width of the features (the projector's output: 4096 for LLaVA-7B, 3584 for Qwen2-VL-7B).
+    public var featureDim: Int
+    /// Width of the query space (CLIP ViT-L: 1024; SigLIP: 1152).
+    public var embeddingDim: Int
+    public var queryTokens: Int
+    /// Video: frames per shard.
+    public var segmentFrames: Int
+
+    public init(kind: SampleKind, seed: UInt64, units: Int, tokensPerUnit: Int, featureDim: Int, embeddingDim: Int,
+                queryTokens: Int, segmentFrames: Int) {
+        self.kind = kind
+        self.seed = seed
+        self.units = units
+        self.tokensPerUnit = tokensPerUnit
+        self.featureDim = featureDim
+        self.embeddingDim = embeddingDim
+        self.queryTokens = queryTokens
+        self.segmentFrames = segmentFrames
+    }
+
+    /// LLaVA-1.5 (576 x 4096), LLaVA-NeXT AnyRes (5 x 576 x 4096), video (64 x 196 x 3584).
+    public static func defaults(for kind: SampleKind, seed: UInt64) -> SampleSpec {
+        switch kind {
+        case .image: return SampleSpec(kind: kind, seed: seed, units: 1, tokensPerUnit: 576, featureDim: 4096, embeddingDim: 1024, queryTokens: 16, segmentFrames: 1)
+        case .anyres: return SampleSpec(kind: kind, seed: seed, units: 5, tokensPerUnit: 576, featureDim: 4096, embeddingDim: 1024, queryTokens: 16, segmentFrames: 1)
+        case .video: return SampleSpec(kind: kind, seed: seed, units: 64, tokensPerUnit: 196, featureDim: 3584, embeddingDim: 1152, queryTokens: 16, segmentFrames: 8)
+        }
+    }
+
+    /// Small shapes of the same structure, for tests.
+    public static func small(_ kind: SampleKind, seed: UInt64) -> SampleSpec {
+        switch kind {
+        case .image: return SampleSpec(kind: kind, seed: seed, units: 1, tokensPerUnit: 144, featureDim: 96, embeddingDim: 48, queryTokens: 8, segmentFrames: 1)
+        case .anyres: return SampleSpec(kind: kind, seed: seed, units: 5, tokensPerUnit: 144, featureDim: 96, embeddingDim: 48, queryTokens: 8, segmentFrames: 1)
+        case .video: return SampleSpec(kind: kind, seed: seed, units: 24, tokensPerUnit: 36, featureDim: 96, embeddingDim: 48, queryTokens: 8, segmentFrames: 4)
+        }
+    }
+
+    /// Side of a unit's token grid.
+    public var grid: Int {
+        var g = 1
+        while (g + 1) * (g + 1) <= tokensPerUnit { g += 1 }
+        return g
+    }
+}

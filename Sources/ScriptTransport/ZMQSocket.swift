@@ -1,0 +1,151 @@
+import CZeroMQ
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A libzmq socket. Not thread-safe: one thread uses a socket at a time (handing it to another
+/// thread needs a memory barrier, which a serial dispatch queue provides).
+public final class ZMQSocket {
+    let handle: UnsafeMutableRawPointer
+    private var closed = false
+
+    public init(context: ZMQContext, type: SocketType) throws {
+        guard let h = zmq_socket(context.handle, type.raw) else { throw ZMQError.last("zmq_socket") }
+        handle = h
+    }
+
+    deinit { close() }
+
+    /// Closes the socket (pending messages wait for its linger).
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        zmq_close(handle)
+    }
+
+    public func bind(_ endpoint: String) throws {
+        guard zmq_bind(handle, endpoint) == 0 else { throw ZMQError.last("bind \(endpoint)") }
+    }
+
+    public func connect(_ endpoint: String) throws {
+        guard zmq_connect(handle, endpoint) == 0 else { throw ZMQError.last("connect \(endpoint)") }
+    }
+
+    public func disconnect(_ endpoint: String) throws {
+        guard zmq_disconnect(handle, endpoint) == 0 else { throw ZMQError.last("disconnect \(endpoint)") }
+    }
+
+    /// The endpoint last bound, with a wildcard port resolved (`tcp://127.0.0.1:*` -> the port).
+    public func lastEndpoint() throws -> String {
+        var buf = [CChar](repeating: 0, count: 256)
+        var size = buf.count
+        guard zmq_getsockopt(handle, ZMQ_LAST_ENDPOINT, &buf, &size) == 0 else { throw ZMQError.last("ZMQ_LAST_ENDPOINT") }
+        return cText(buf)
+    }
+
+    // MARK: options
+
+    private func set(_ option: Int32, _ value: Int32, _ name: String) throws {
+        var v = value
+        guard zmq_setsockopt(handle, option, &v, MemoryLayout<Int32>.size) == 0 else { throw ZMQError.last(name) }
+    }
+
+    private func set(_ option: Int32, bytes: [UInt8], _ name: String) throws {
+        let rc = bytes.withUnsafeBytes { zmq_setsockopt(handle, option, $0.baseAddress, bytes.count) }
+        guard rc == 0 else { throw ZMQError.last(name) }
+    }
+
+    /// How long close waits to deliver pending messages.
+    public func setLinger(milliseconds: Int) throws { try set(ZMQ_LINGER, Int32(milliseconds), "ZMQ_LINGER") }
+    /// ROUTER: sending to an unknown peer fails with EHOSTUNREACH instead of a silent drop.
+    public func setRouterMandatory(_ on: Bool) throws { try set(ZMQ_ROUTER_MANDATORY, on ? 1 : 0, "ZMQ_ROUTER_MANDATORY") }
+    /// Queue messages only to completed connections.
+    public func setImmediate(_ on: Bool) throws { try set(ZMQ_IMMEDIATE, on ? 1 : 0, "ZMQ_IMMEDIATE") }
+    /// Largest inbound message; a larger one disconnects its sender (-1: no limit).
+    public func setMaxMessageSize(_ bytes: Int64) throws {
+        var v = bytes
+        guard zmq_setsockopt(handle, ZMQ_MAXMSGSIZE, &v, MemoryLayout<Int64>.size) == 0 else { throw ZMQError.last("ZMQ_MAXMSGSIZE") }
+    }
+    public func setSendHighWaterMark(_ n: Int) throws { try set(ZMQ_SNDHWM, Int32(n), "ZMQ_SNDHWM") }
+    public func setReceiveHighWaterMark(_ n: Int) throws { try set(ZMQ_RCVHWM, Int32(n), "ZMQ_RCVHWM") }
+    public func setReconnectInterval(milliseconds: Int) throws { try set(ZMQ_RECONNECT_IVL, Int32(milliseconds), "ZMQ_RECONNECT_IVL") }
+    public func setReconnectIntervalMax(milliseconds: Int) throws { try set(ZMQ_RECONNECT_IVL_MAX, Int32(milliseconds), "ZMQ_RECONNECT_IVL_MAX") }
+    public func setRoutingID(_ id: [UInt8]) throws { try set(ZMQ_ROUTING_ID, bytes: id, "ZMQ_ROUTING_ID") }
+    public func setSendTimeout(milliseconds: Int) throws { try set(ZMQ_SNDTIMEO, Int32(milliseconds), "ZMQ_SNDTIMEO") }
+    /// CurveZMQ server side: this socket holds `secretKey` (Z85) and accepts clients that know its public key.
+    public func setCurveServer(secretKey: String) throws {
+        try set(ZMQ_CURVE_SERVER, 1, "ZMQ_CURVE_SERVER")
+        try set(ZMQ_CURVE_SECRETKEY, bytes: Array(secretKey.utf8), "ZMQ_CURVE_SECRETKEY")
+    }
+    /// CurveZMQ client side: its own key pair and the server's public key (Z85).
+    public func setCurveClient(publicKey: String, secretKey: String, serverKey: String) throws {
+        try set(ZMQ_CURVE_SERVERKEY, bytes: Array(serverKey.utf8), "ZMQ_CURVE_SERVERKEY")
+        try set(ZMQ_CURVE_PUBLICKEY, bytes: Array(publicKey.utf8), "ZMQ_CURVE_PUBLICKEY")
+        try set(ZMQ_CURVE_SECRETKEY, bytes: Array(secretKey.utf8), "ZMQ_CURVE_SECRETKEY")
+    }
+
+    // MARK: messages
+
+    /// Sends a multipart message; every frame's send is checked.
+    public func send(_ frames: [[UInt8]]) throws {
+        _ = try send(frames, dontWait: false)
+    }
+
+    /// Sends a multipart message; with `dontWait`, returns false instead of blocking when the
+    /// message cannot be queued now.
+    @discardableResult
+    public func send(_ frames: [[UInt8]], dontWait: Bool) throws -> Bool {
+        let parts = frames.isEmpty ? [[]] : frames
+        for (i, frame) in parts.enumerated() {
+            var flags: Int32 = i < parts.count - 1 ? ZMQ_SNDMORE : 0
+            if dontWait { flags |= ZMQ_DONTWAIT }
+            var msg = zmq_msg_t()
+            guard zmq_msg_init_size(&msg, frame.count) == 0 else { throw ZMQError.last("zmq_msg_init_size") }
+            if !frame.isEmpty {
+                frame.withUnsafeBytes { src in _ = memcpy(zmq_msg_data(&msg), src.baseAddress!, frame.count) }
+            }
+            while true {
+                if zmq_msg_send(&msg, handle, flags) >= 0 { break }
+                let e = zmq_errno()
+                if e == EINTR { continue }
+                zmq_msg_close(&msg)
+                if e == EAGAIN && dontWait && i == 0 { return false }
+                throw ZMQError(code: e, operation: "send")
+            }
+        }
+        return true
+    }
+
+    /// Receives a whole multipart message, waiting as long as it takes.
+    public func receive() throws -> [[UInt8]] {
+        try receive(timeoutMilliseconds: -1)!
+    }
+
+    /// Receives a whole multipart message, or nil when none comes within the timeout
+    /// (0: only what is already there; negative: wait forever).
+    public func receive(timeoutMilliseconds timeout: Int) throws -> [[UInt8]]? {
+        if timeout != 0 {
+            var item = zmq_pollitem_t(socket: handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
+            while true {
+                let rc = zmq_poll(&item, 1, timeout)
+                if rc >= 0 { if rc == 0 { return nil }; break }
+                if zmq_errno() != EINTR { throw ZMQError.last("zmq_poll") }
+            }
+        }
+        var frames: [[UInt8]] = []
+        while true {
+            var msg = zmq_msg_t()
+            zmq_msg_init(&msg)
+            defer { zmq_msg_close(&msg) }
+            while zmq_msg_recv(&msg, handle, frames.isEmpty ? ZMQ_DONTWAIT : 0) < 0 {
+                let e = zmq_errno()
+                if e == EINTR { continue }
+                if e == EAGAIN && frames.isEmpty { return nil }
+                throw ZMQError(code: e, operation: "receive")
+            }
+            let size = zmq_msg_size(&msg)
+            frames.append(size == 0 ? [] : [UInt8](UnsafeRawBufferPointer(start: zmq_msg_data(&msg), count: size)))
+            if zmq_msg_more(&msg) == 0 { return frames }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import ScriptCore
+import ScriptSynth
+
+/// `bench`: in-process timings of the three reference cases against the machine's sgemm rate and
+/// the numpy implementation of the same algorithm.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench", 
+        abstract: "Benchmark the pruning core: LLaVA-1.5 image, AnyRes and video cases; BLAS bound; numpy reference.")
+
+    @Option(help: "Timed runs per case (the median is reported).")
+    var repeats: Int = 7
+
+    @Option(help: "Comma-separated cases: image, anyres, video.")
+    var cases: String = "image,anyres,video"
+
+    @Option(help: "Path of the numpy reference implementation.")
+    var reference: String = "Scripts/reference.py"
+
+    @Flag(name: .customLong("no-numpy"), help: "Skip the numpy comparison.")
+    var noNumpy = false
+
+    @Option(help: "Threads for the pruning core (default: all cores).")
+    var threads: Int?
+
+    struct Case {
+        let name: String
+        let spec: SampleSpec
+        let budget: Int
+        let sharded: Bool
+    }
+
+    func run() throws {
+        let pool = threads.map { ComputePool(width: $0) } ?? .machine
+        let all: [String: Case] = [
+            "image": Case(name: "image 576x4096 k=64 (LLaVA-1.5, monolithic)", spec: .defaults(for: .image, seed: 1), budget: 64, sharded: false),
+            "anyres": Case(name: "anyres 2880x4096 k=320 (5 tiles)", spec: .defaults(for: .anyres, seed: 1), budget: 320, sharded: true),
+            "video": Case(name: "video 12544x3584 k=1024 (8 segments)", spec: .defaults(for: .video, seed: 1), budget: 1024, sharded: true),
+        ]
+        let rate = GEMMRate.measure(pool: pool)
+        print("machine: \(pool.width) threads, sgemm \(String(format: "%.1f", rate)) GFLOP/s (1024x1024x4096, core's own split)")
+        let python = noNumpy ? nil : NumpyReference.locate(script: reference)
+        if !noNumpy && python == nil { print("numpy reference: unavailable (python3 with numpy, or \(reference), not found)") }
+
+        for key in cases.split(separator: ",").map(String.init) {
+            guard let c = all[key] else { throw ValidationError("unknown case \(key)") }
+            let sample = SampleGenerator.make(c.spec)
+            let req = PruneRequest(
+                features: Matrix(rows: sample.n, cols: sample.featureDim, values: sample.features),
+                embeddings: Matrix(rows: sample.n, cols: sample.embeddingDim, values: sample.embeddings),
+                query: Matrix(rows: c.spec.queryTokens, cols: sample.embeddingDim, values: sample.query),
+                shards: c.sharded ? sample.shards : nil)
+            let pruner = Pruner(pool: pool)
+            var runs: [PruneResult] = []
+            _ = try pruner.prune(req, budget: .count(c.budget))  // warm-up
+            for _ in 0..<repeats { runs.append(try pruner.prune(req, budget: .count(c.budget))) }
+            let last = runs.last!
+            let flops = SimilarityWork.flops(of: last, request: req, options: .defaults)
+            let boundMs = flops / (rate * 1e9) * 1e3
+            print("\n\(c.name): N=\(sample.n) D=\(sample.featureDim) shards=\(req.effectiveShards.count)")
+            for stage in last.timings.stages.map(\.name) {
+                let ms = runs.compactMap { $0.timings[stage] }
+                print("  \(stage.padding(toLength: 14, withPad: " ", startingAt: 0)) median \(fmt(median(ms))) ms")
+            }
+            let total = median(runs.compactMap { $0.timings["total"] })
+            print("  similarity work \(String(format: "%.2f", flops / 1e9)) GFLOP -> BLAS-bound \(fmt(boundMs)) ms; total / bound = \(String(format: "%.2f", total / boundMs))x")
+            print("  peak RSS so far \(PeakMemory.megabytes()) MB")
+            if let python {
+                let n = try NumpyReference.run(python: python, script: reference, request: req, budget: c.budget, repeats: max(3, repeats / 2))
+                let same = n.indices == last.indices
+                print("  numpy reference median \(fmt(n.totalMs)) ms; Swift is \(String(format: "%.1f", n.totalMs / total))x faster; same indices: \(same ? "yes" : "no (\(Set(n.indices).intersection(last.indices).count)/\(c.budget) shared)")")
+            }
+        }
+    }
+
+    private func median(_ xs: [Double]) -> Double {
+        let s = xs.sorted()
+        guard !s.isEmpty else { return .nan }
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+    private func fmt(_ x: Double) -> String { String(format: x < 10 ? "%.2f" : "%.1f", x) }
+}
+
+/// The similarity arithmetic a run cannot avoid: the bipartite GSP products of every shard and
+/// one kernel row over the candidates for every greedy pick (2 flops a multiply-add).
+enum SimilarityWork {
+    static func flops(of r: PruneResult, request: PruneRequest, options: PruneOptions) -> Double {
+        let d = Double(request.features.cols)
+        let n = request.tokenCount, k = r.budget
+        var total = 0.0
+        if r.sharded {
+            for (p, s) in zip(r.proposals, request.effectiveShards) {
+                total += Double((s.count + 1) / 2) * Double(s.count / 2) * d * 2
+                total += Double(p.indices.count) * Double(p.survivors) * d * 2
+            }
+            let union = r.proposals.reduce(0) { $0 + $1.indices.count }
+            total += Double(k) * Double(union) * d * 2
+        } else {
+            total += Double((n + 1) / 2) * Double(n / 2) * d * 2
+            let survivors = GraphPruning.keepCount(shardSize: n, budgetShare: k, ratio: options.gspRatio)
+            total += Double(k) * Double(survivors) * d * 2
+        }
+        return total
+    }
+}
+
+enum PeakMemory {
+    static func megabytes() -> Int {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return u.ru_maxrss / 1024
+    }
+}

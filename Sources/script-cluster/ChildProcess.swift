@@ -1,0 +1,61 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A child process of `up`: started with this executable, stopped with SIGTERM (then SIGKILL).
+final class ChildProcess: @unchecked Sendable {
+    private let process = Process()
+    private var buffer = Data()
+    private let lock = NSLock()
+    let arguments: [String]
+
+    init(_ executable: String, _ arguments: [String], captureOutput: Bool) throws {
+        self.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if captureOutput {
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            pipe.fileHandleForReading.readabilityHandler = { [weak self] h in
+                let d = h.availableData
+                guard let self, !d.isEmpty else { return }
+                self.lock.lock(); self.buffer.append(d); self.lock.unlock()
+                FileHandle.standardOutput.write(d)
+            }
+        }
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var isRunning: Bool { process.isRunning }
+    var status: Int32 { process.isRunning ? 0 : process.terminationStatus }
+
+    /// The rest of the first output line starting with `prefix`.
+    func waitForLine(prefix: String, timeout: Double) -> String? {
+        let end = Date().addingTimeInterval(timeout)
+        while Date() < end {
+            lock.lock()
+            let text = String(decoding: buffer, as: UTF8.self)
+            lock.unlock()
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) {
+                return String(line.dropFirst(prefix.count))
+            }
+            if !process.isRunning { return nil }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return nil
+    }
+
+    /// SIGTERM to the coordinator (the first child) so it finishes what it holds, then to the
+    /// workers; SIGKILL whoever is still there after 10 s.
+    static func stopAll(_ children: [ChildProcess]) {
+        let end = Date().addingTimeInterval(10)
+        for group in [Array(children.prefix(1)), Array(children.dropFirst())] {
+            for c in group where c.isRunning { kill(c.pid, SIGTERM) }
+            while Date() < end && group.contains(where: { $0.isRunning }) { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        for c in children where c.isRunning { kill(c.pid, SIGKILL) }
+        for c in children { c.process.waitUntilExit() }
+    }
+}

@@ -1,0 +1,177 @@
+import Foundation
+import XCTest
+import ScriptCore
+import ScriptSynth
+import ScriptTransport
+import ScriptWire
+@testable import ScriptCluster
+
+/// Real coordinator and worker processes over ZeroMQ on loopback.
+final class ClusterProcessTests: XCTestCase {
+    private func sample(_ kind: SampleKind, seed: UInt64 = 1) -> PruneRequest {
+        let s = SampleGenerator.make(.small(kind, seed: seed))
+        return PruneRequest(features: Matrix(rows: s.n, cols: s.featureDim, values: s.features),
+                            embeddings: Matrix(rows: s.n, cols: s.embeddingDim, values: s.embeddings),
+                            query: Matrix(rows: s.spec.queryTokens, cols: s.embeddingDim, values: s.query),
+                            shards: s.shards)
+    }
+
+    private func inProcess(_ r: PruneRequest, _ k: Int) throws -> [Int] {
+        try Pruner(pool: .machine).prune(r, budget: .count(k)).indices
+    }
+
+    private func result(_ reply: ClusterReply, file: StaticString = #filePath, line: UInt = #line) -> ClusterResult? {
+        switch reply {
+        case .result(let r): return r
+        case .error(_, let e): XCTFail("error reply: \(e)", file: file, line: line)
+        case .status: XCTFail("status reply", file: file, line: line)
+        }
+        return nil
+    }
+
+    /// `up` with 1, 2 and 3 workers returns what in-process sharded Script returns.
+    func testUpMatchesInProcessPruneWithOneTwoAndThreeWorkers() throws {
+        let requests: [(String, PruneRequest, Int)] = [("image", sample(.image), 16), ("anyres", sample(.anyres), 40), ("video", sample(.video), 60)]
+        let expected = try requests.map { try inProcess($0.1, $0.2) }
+        for n in 1...3 {
+            let up = try ClusterProcess(["up", "--workers", "\(n)", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*"])
+            guard up.line("all \(n) workers ready", timeout: 30) != nil, let fe = up.line("cluster up: frontend ")?.split(separator: ",").first else {
+                return XCTFail("up did not start: \(up.output)")
+            }
+            let client = try ClusterClient(endpoint: String(fe))
+            for ((name, req, k), want) in zip(requests, expected) {
+                guard let r = result(try client.prune(PruneSubmission(id: "\(name)-\(n)", request: req, budget: .count(k)))) else { continue }
+                XCTAssertEqual(r.indices, want, "\(name) with \(n) workers")
+                XCTAssertLessThanOrEqual(Set(r.workers).count, n)
+            }
+            client.close()
+            up.signal(SIGTERM)
+            XCTAssertEqual(up.wait(), 0, "up exits cleanly on SIGTERM")
+        }
+    }
+
+    /// A worker killed with SIGKILL mid-stream: every request still gets its full, correct answer;
+    /// a restarted worker joins.
+    func testWorkerKilledMidStreamLosesNothing() throws {
+        let cluster = try TestCluster(workers: 2)
+        defer { cluster.stop() }
+        let reqs = (0..<12).map { i -> PruneRequest in sample(i % 2 == 0 ? .anyres : .video, seed: UInt64(10 + i)) }
+        let expected = try reqs.map { try inProcess($0, 48) }
+        let ctx = ZMQContext()
+        let dealer = try ZMQSocket(context: ctx, type: .dealer)
+        try dealer.connect(cluster.frontend)
+        defer { dealer.close(); ctx.close() }
+        var answers: [String: [Int]] = [:]
+        for (i, r) in reqs.enumerated() {
+            try dealer.send([[]] + PruneSubmission(id: "k\(i)", request: r, budget: .count(48)).frames())
+            if i == 3 { cluster.workers[0].signal(SIGKILL) }
+        }
+        let end = Date().addingTimeInterval(60)
+        while answers.count < reqs.count && Date() < end {
+            guard let msg = try dealer.receive(timeoutMilliseconds: 1000) else { continue }
+            let reply = try ClusterReply.parse(Array(msg.dropFirst()))
+            guard let r = result(reply) else { continue }
+            answers[r.id] = r.indices
+        }
+        XCTAssertEqual(answers.count, reqs.count, "every request answered")
+        for (i, want) in expected.enumerated() { XCTAssertEqual(answers["k\(i)"], want, "request \(i)") }
+        try cluster.addWorker()
+        try cluster.waitForWorkers(2)
+        let client = try ClusterClient(endpoint: cluster.frontend)
+        defer { client.close() }
+        XCTAssertEqual(result(try client.prune(PruneSubmission(id: "after", request: reqs[0], budget: .count(48))))?.indices, expected[0])
+    }
+
+    /// Hostile bytes get typed errors where a reply is possible, and the coordinator keeps serving.
+    func testHostileInputThenAValidRequestSucceeds() throws {
+        let cluster = try TestCluster(workers: 1, extra: ["--max-message-bytes", "\(8 << 20)"])
+        defer { cluster.stop() }
+        let ctx = ZMQContext()
+        defer { ctx.close() }
+        let req = sample(.image)
+        let valid = PruneSubmission(id: "ok", request: req, budget: .count(10)).frames()
+        func errorCode(_ frames: [[UInt8]]) throws -> String? {
+            let s = try ZMQSocket(context: ctx, type: .dealer)
+            defer { s.close() }
+            try s.connect(cluster.frontend)
+            try s.send(frames)
+            guard let msg = try s.receive(timeoutMilliseconds: 5000), msg.count >= 2 else { return nil }
+            let e = try Envelope.decode(msg[1])
+            return try e.string("type") == "error" ? try e.string("code") : "ok"
+        }
+        var env = try Envelope.decode(valid[0]).fields
+        func with(_ key: String, _ v: MessagePackValue?) -> [[UInt8]] {
+            var f = env; f[key] = v
+            return [[], Envelope.encode(f.map { ($0.key, $0.value) })] + Array(valid.dropFirst())
+        }
+        XCTAssertEqual(try errorCode([[], [0xDE, 0xAD, 0xBE, 0xEF]]), "bad_message")
+        XCTAssertEqual(try errorCode([[], Array(valid[0].prefix(valid[0].count / 2))]), "bad_message")
+        XCTAssertEqual(try errorCode([valid[0]]), "bad_message", "no delimiter")
+        XCTAssertEqual(try errorCode(with("type", .string("launch"))), "unknown_type")
+        XCTAssertEqual(try errorCode(with("v", .int(99))), "unsupported_version")
+        XCTAssertEqual(try errorCode(with("budget", .string("lots"))), "bad_request")
+        XCTAssertEqual(try errorCode(with("budget", .int(-4))), "bad_budget")
+        XCTAssertEqual(try errorCode(with("mystery", .bool(true))), "bad_request")
+        XCTAssertEqual(try errorCode(with("features", TensorCodec.descriptor(shape: [req.features.rows + 1, req.features.cols], frame: 1))), "bad_tensor")
+        XCTAssertEqual(try errorCode(with("features", TensorCodec.descriptor(shape: [Int(Int32.max), Int(Int32.max)], frame: 1))), "too_large")
+        var nan = valid
+        nan[1].replaceSubrange(0..<4, with: [0, 0, 0x80, 0x7F])   // +inf
+        XCTAssertEqual(try errorCode([[]] + nan), "non_finite")
+        XCTAssertEqual(try errorCode(with("shards", .array([.array([.int(0), .int(5)]), .array([.int(7), .int(Int64(req.features.rows))])]))), "bad_shards")
+        // A message over the size limit disconnects its sender: no reply is possible.
+        XCTAssertNil(try errorCode([[], valid[0], [UInt8](repeating: 0, count: 9 << 20)]))
+        env["id"] = .string("still-alive")
+        let client = try ClusterClient(endpoint: cluster.frontend)
+        defer { client.close() }
+        XCTAssertEqual(result(try client.prune(PruneSubmission(id: "fine", request: req, budget: .count(10))))?.indices, try inProcess(req, 10))
+    }
+
+    func testNoWorkersTimesOutAtTheDeadlineAndAFullQueueIsBusy() throws {
+        let cluster = try TestCluster(workers: 0, extra: ["--queue", "1"])
+        defer { cluster.stop() }
+        let client = try ClusterClient(endpoint: cluster.frontend)
+        defer { client.close() }
+        let req = sample(.image)
+        let start = Date()
+        let ctx = ZMQContext()
+        let waiting = try ZMQSocket(context: ctx, type: .dealer)
+        try waiting.connect(cluster.frontend)
+        defer { waiting.close(); ctx.close() }
+        try waiting.send([[]] + PruneSubmission(id: "slow", request: req, budget: .count(5), deadlineMs: 800).frames())
+        Thread.sleep(forTimeInterval: 0.2)
+        guard case .error(_, let busy) = try client.prune(PruneSubmission(id: "second", request: req, budget: .count(5))) else { return XCTFail() }
+        XCTAssertEqual(busy.code, .busy)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 0.7, "busy comes at once")
+        guard let msg = try waiting.receive(timeoutMilliseconds: 5000) else { return XCTFail("no timeout reply") }
+        guard case .error(let id, let e) = try ClusterReply.parse(Array(msg.dropFirst())) else { return XCTFail() }
+        XCTAssertEqual(id, "slow")
+        XCTAssertEqual(e.code, .timeout)
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(start), 0.75)
+    }
+
+    /// SIGTERM while a request waits: no new requests, the waiting one is finished, exit 0.
+    func testSigtermDrainsInFlightWorkThenExitsZero() throws {
+        let cluster = try TestCluster(workers: 0)
+        let req = sample(.video)
+        let ctx = ZMQContext()
+        let s = try ZMQSocket(context: ctx, type: .dealer)
+        try s.connect(cluster.frontend)
+        defer { s.close(); ctx.close() }
+        try s.send([[]] + PruneSubmission(id: "drain", request: req, budget: .count(60)).frames())
+        let client = try ClusterClient(endpoint: cluster.frontend)
+        defer { client.close() }
+        let end = Date().addingTimeInterval(10)
+        while (try client.status())?.requestsInFlight != 1 && Date() < end { Thread.sleep(forTimeInterval: 0.02) }
+        cluster.coordinator.signal(SIGTERM)
+        Thread.sleep(forTimeInterval: 0.2)
+        guard case .error(_, let refused) = try client.prune(PruneSubmission(id: "late", request: req, budget: .count(60))) else { return XCTFail() }
+        XCTAssertEqual(refused.code, .shuttingDown)
+        XCTAssertTrue(cluster.coordinator.process.isRunning, "still draining")
+        try cluster.addWorker()
+        guard let msg = try s.receive(timeoutMilliseconds: 20000) else { return XCTFail("in-flight request dropped") }
+        XCTAssertEqual(result(try ClusterReply.parse(Array(msg.dropFirst())))?.indices, try inProcess(req, 60))
+        XCTAssertEqual(cluster.coordinator.wait(), 0)
+        cluster.workers[0].signal(SIGTERM)
+        XCTAssertEqual(cluster.workers[0].wait(), 0)
+    }
+}
