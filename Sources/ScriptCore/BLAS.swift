@@ -34,13 +34,3 @@ enum BLAS {
     }
 }
 
-extension BLAS {
-    /// Upper triangle of `C[n x n] = A[n x k] * A^T`, mirrored into the lower triangle.
-    static func gram(n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, c: UnsafeMutablePointer<Float>) {
-        _ = pinnedThreads
-        guard n > 0 else { return }
-        if k == 0 { c.update(repeating: 0, count: n * n); return }
-        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(n), Int32(k), 1, a, Int32(lda), 0, c, Int32(n))
-        for i in 0..<n { for j in 0..<i { c[i * n + j] = c[j * n + i] } }
-    }
-}

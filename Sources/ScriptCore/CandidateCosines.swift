@@ -46,12 +46,7 @@ final class CandidateCosines: @unchecked Sendable {
             }
         }
         if count <= Self.denseLimit && !pairs.isEmpty {
-            let computed = UncheckedBox(UnsafeMutableBufferPointer<[Float]>.allocate(capacity: pairs.count))
-            computed.value.initialize(repeating: [])
-            pool.forEach(pairs.count) { i in computed.value[i] = Self.block(groups[pairs[i].g], groups[pairs[i].h], same: pairs[i].g == pairs[i].h) }
-            for (i, p) in pairs.enumerated() { blocks[p.g][p.h] = computed.value[i] }
-            computed.value.deinitialize()
-            computed.value.deallocate()
+            Self.computeBlocks(pairs, groups: groups, into: &blocks, pool: pool)
             pairs = []
         }
         self.blocks = blocks
@@ -81,19 +76,61 @@ final class CandidateCosines: @unchecked Sendable {
         self.diagonal = diagonal
     }
 
-    /// Cosines between all members of `a` and `b` (a symmetric Gram when they are one group).
-    private static func block(_ a: CandidateGroup, _ b: CandidateGroup, same: Bool) -> [Float] {
+    /// Computes the blocks of `pairs` up front, in row bands spread over the pool (a same-group
+    /// block only on and above its diagonal, then mirrored). The bands depend on the group sizes
+    /// only, so the values do not depend on the pool.
+    private static func computeBlocks(_ pairs: [GroupPair], groups: [CandidateGroup], into blocks: inout [[[Float]?]], pool: ComputePool) {
+        let band = 48
+        var buffers: [UnsafeMutableBufferPointer<Float>] = []
+        var tasks: [(pair: Int, rows: Range<Int>)] = []
+        for (p, pair) in pairs.enumerated() {
+            let m = groups[pair.g].members.count, n = groups[pair.h].members.count
+            let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: m * n)
+            b.initialize(repeating: 0)
+            buffers.append(b)
+            for r in chunks(of: m, size: band) { tasks.append((p, r)) }
+        }
+        let shared = UncheckedBox(buffers)
+        pool.forEach(tasks.count) { t in
+            let (p, rows) = tasks[t]
+            let a = groups[pairs[p].g], b = groups[pairs[p].h]
+            let same = pairs[p].g == pairs[p].h
+            let n = b.members.count, d = a.features.cols
+            let first = same ? rows.lowerBound : 0
+            let out = shared.value[p].baseAddress! + rows.lowerBound * n + first
+            a.features.values.withUnsafeBufferPointer { ap in
+                b.features.values.withUnsafeBufferPointer { bp in
+                    BLAS.gemmABt(m: rows.count, n: n - first, k: d, a: ap.baseAddress! + rows.lowerBound * d, lda: d,
+                                 b: bp.baseAddress! + first * d, ldb: d, c: out, ldc: n)
+                    a.inverseNorms.withUnsafeBufferPointer { ia in
+                        b.inverseNorms.withUnsafeBufferPointer { ib in
+                            VectorMath.scale(out, rows: rows.count, cols: n - first, ldc: n,
+                                             rowInverse: ia.baseAddress! + rows.lowerBound, colInverse: ib.baseAddress! + first)
+                        }
+                    }
+                }
+            }
+        }
+        for (p, pair) in pairs.enumerated() {
+            let c = buffers[p], m = groups[pair.g].members.count, n = groups[pair.h].members.count
+            if pair.g == pair.h {
+                // Below a band's first column the values live above the diagonal: mirror them.
+                for i in 0..<m { for j in 0..<((i / band) * band) { c[i * n + j] = c[j * n + i] } }
+            }
+            blocks[pair.g][pair.h] = Array(c)
+            c.deallocate()
+        }
+    }
+
+    /// Cosines between all members of `a` and `b`.
+    private static func block(_ a: CandidateGroup, _ b: CandidateGroup) -> [Float] {
         let m = a.members.count, n = b.members.count, d = a.features.cols
         var out = [Float](repeating: 0, count: m * n)
         a.features.values.withUnsafeBufferPointer { ap in
             b.features.values.withUnsafeBufferPointer { bp in
                 out.withUnsafeMutableBufferPointer { op in
-                    if same {
-                        BLAS.gram(n: m, k: d, a: ap.baseAddress!, lda: d, c: op.baseAddress!)
-                    } else {
-                        BLAS.gemmABt(m: m, n: n, k: d, a: ap.baseAddress!, lda: d, b: bp.baseAddress!, ldb: d,
-                                     c: op.baseAddress!, ldc: n)
-                    }
+                    BLAS.gemmABt(m: m, n: n, k: d, a: ap.baseAddress!, lda: d, b: bp.baseAddress!, ldb: d,
+                                 c: op.baseAddress!, ldc: n)
                     VectorMath.scale(op.baseAddress!, rows: m, cols: n, ldc: n,
                                      rowInverse: a.inverseNorms, colInverse: b.inverseNorms)
                 }
@@ -139,7 +176,7 @@ final class CandidateCosines: @unchecked Sendable {
                                inverseNorms: batch.map { groups[g].inverseNorms[slot[$0]] })
         var rows = [[Float]](repeating: [Float](repeating: 0, count: count), count: batch.count)
         for h in missing[g] {
-            let values = Self.block(a, groups[h], same: false)
+            let values = Self.block(a, groups[h])
             let ms = groups[h].members, m = ms.count
             for r in 0..<batch.count { for s in 0..<m { rows[r][ms[s]] = values[r * m + s] } }
         }

@@ -1,9 +1,16 @@
-import Dispatch
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+import Synchronization
 
 /// Runs independent chunks of work on up to `width` threads.
 ///
 /// Callers split work into a fixed number of chunks that depends only on the problem size,
-/// never on `width`, so every result is the same whether one thread or many ran it.
+/// never on `width`, so every result is the same whether one thread or many ran it. The threads
+/// are kept (one team per width), since the chunks are often a millisecond or less; a `forEach`
+/// issued while the team is busy (nested work) runs on the calling thread.
 public struct ComputePool: Sendable {
     /// Threads to use at most; 1 runs everything on the calling thread.
     public let width: Int
@@ -11,7 +18,7 @@ public struct ComputePool: Sendable {
     public init(width: Int) { self.width = max(1, width) }
 
     /// All cores of this machine.
-    public static let machine = ComputePool(width: ProcessInfoShim.activeProcessorCount)
+    public static let machine = ComputePool(width: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     /// The calling thread only (a worker process: one worker a core).
     public static let serial = ComputePool(width: 1)
 
@@ -21,22 +28,8 @@ public struct ComputePool: Sendable {
             for i in 0..<count { body(i) }
             return
         }
-        withoutActuallyEscaping(body) { body in
-            let box = UncheckedBox(body)
-            if width >= count {
-                DispatchQueue.concurrentPerform(iterations: count) { box.value($0) }
-            } else {
-                // At most `width` threads pull chunk numbers in turn.
-                let next = AtomicCounter()
-                DispatchQueue.concurrentPerform(iterations: width) { _ in
-                    while true {
-                        let i = next.increment()
-                        if i >= count { break }
-                        box.value(i)
-                    }
-                }
-            }
-        }
+        let team = ThreadTeam.shared(helpers: width - 1)
+        withoutActuallyEscaping(body) { team.run(count, $0) }
     }
 }
 
@@ -53,36 +46,122 @@ final class UncheckedBox<T>: @unchecked Sendable {
     init(_ value: T) { self.value = value }
 }
 
-/// A tiny lock-protected counter (no Atomics dependency in the core).
-final class AtomicCounter: @unchecked Sendable {
-    private var value = 0
-    private let lock = SpinLock()
-    func increment() -> Int {
-        lock.lock(); defer { lock.unlock() }
-        let v = value
-        value += 1
-        return v
+/// Persistent helper threads that pull chunk numbers alongside the caller.
+final class ThreadTeam: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let done = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var job: ((Int) -> Void)?
+    private var count = 0
+    private var next = 0
+    private var pending = 0
+    private var generation: UInt64 = 0
+    /// `generation`, readable without the lock, so idle helpers can spin on it.
+    private let published = Atomic<UInt64>(0)
+    private var busy = false
+    /// How long an idle helper keeps spinning before it sleeps: work comes in bursts of calls
+    /// a fraction of a millisecond apart, and waking a sleeping thread can cost more than that.
+    private static let spin: Duration = .milliseconds(20)
+
+    nonisolated(unsafe) private static let registryLock: UnsafeMutablePointer<pthread_mutex_t> = {
+        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(m, nil)
+        return m
+    }()
+    nonisolated(unsafe) private static var teams: [Int: ThreadTeam] = [:]
+
+    static func shared(helpers: Int) -> ThreadTeam {
+        pthread_mutex_lock(registryLock)
+        defer { pthread_mutex_unlock(registryLock) }
+        if let t = teams[helpers] { return t }
+        let t = ThreadTeam(helpers: helpers)
+        teams[helpers] = t
+        return t
+    }
+
+    private init(helpers: Int) {
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(wake, nil)
+        pthread_cond_init(done, nil)
+        for _ in 0..<helpers {
+            let box = Unmanaged.passRetained(self)
+            var thread = pthread_t()
+            pthread_create(&thread, nil, { arg in
+                let team = Unmanaged<ThreadTeam>.fromOpaque(arg!).takeRetainedValue()
+                team.serve()
+                return nil
+            }, box.toOpaque())
+            pthread_detach(thread)
+        }
+    }
+
+    private func claim() -> Int? {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        guard job != nil, next < count else { return nil }
+        next += 1
+        return next - 1
+    }
+
+    /// Runs chunk `i`; every reference to the job is gone when this returns, before `finish`
+    /// tells the caller (whose closure must not outlive its call).
+    @inline(never)
+    private func invoke(_ i: Int) {
+        pthread_mutex_lock(mutex)
+        let body = job!
+        pthread_mutex_unlock(mutex)
+        body(i)
+    }
+
+    private func finish() {
+        pthread_mutex_lock(mutex)
+        pending -= 1
+        if pending == 0 { pthread_cond_signal(done) }
+        pthread_mutex_unlock(mutex)
+    }
+
+    private func serve() {
+        var seen: UInt64 = 0
+        let clock = ContinuousClock()
+        while true {
+            let until = clock.now + Self.spin
+            while published.load(ordering: .acquiring) == seen && clock.now < until { sched_yield() }
+            pthread_mutex_lock(mutex)
+            while generation == seen { pthread_cond_wait(wake, mutex) }
+            seen = generation
+            pthread_mutex_unlock(mutex)
+            while let i = claim() {
+                invoke(i)
+                finish()
+            }
+        }
+    }
+
+    func run(_ n: Int, _ body: @escaping (Int) -> Void) {
+        pthread_mutex_lock(mutex)
+        if busy {
+            // Nested work: run it here.
+            pthread_mutex_unlock(mutex)
+            for i in 0..<n { body(i) }
+            return
+        }
+        busy = true
+        job = body
+        count = n
+        next = 0
+        pending = n
+        generation &+= 1
+        published.store(generation, ordering: .releasing)
+        pthread_cond_broadcast(wake)
+        pthread_mutex_unlock(mutex)
+        while let i = claim() {
+            invoke(i)
+            finish()
+        }
+        pthread_mutex_lock(mutex)
+        while pending > 0 { pthread_cond_wait(done, mutex) }
+        job = nil
+        busy = false
+        pthread_mutex_unlock(mutex)
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-final class SpinLock: @unchecked Sendable {
-    private let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    init() { pthread_mutex_init(m, nil) }
-    deinit { pthread_mutex_destroy(m); m.deallocate() }
-    func lock() { pthread_mutex_lock(m) }
-    func unlock() { pthread_mutex_unlock(m) }
-}
-enum ProcessInfoShim { static var activeProcessorCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) } }
-#else
-import Darwin
-final class SpinLock: @unchecked Sendable {
-    private let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    init() { pthread_mutex_init(m, nil) }
-    deinit { pthread_mutex_destroy(m); m.deallocate() }
-    func lock() { pthread_mutex_lock(m) }
-    func unlock() { pthread_mutex_unlock(m) }
-}
-enum ProcessInfoShim { static var activeProcessorCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) } }
-#endif
