@@ -30,7 +30,7 @@ public enum GapChart {
             for (i, b) in budgets.enumerated() {
                 s += "<text x=\"\(xs[i])\" y=\"\(top + panelH + 16)\" text-anchor=\"middle\">\(b)</text>\n"
             }
-            s += "<text x=\"\(x0 + panelW / 2)\" y=\"\(top + panelH + 34)\" text-anchor=\"middle\" fill=\"#555\">budget (tokens kept)</text>\n"
+            s += "<text x=\"\(x0 + panelW / 2)\" y=\"\(top + panelH + 34)\" text-anchor=\"middle\" fill=\"#555\">budget (tokens kept, or share of N)</text>\n"
             for (_, key, color) in series {
                 for (method, dash) in [("script", ""), ("script-sharded", " stroke-dasharray=\"6,4\"")] {
                     let pts = budgets.enumerated().compactMap { i, b -> String? in

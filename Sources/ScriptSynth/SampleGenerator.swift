@@ -16,7 +16,7 @@ public enum SampleGenerator {
         var frames: Range<Int> = 0..<Int.max
         func covers(_ px: Float, _ py: Float, frame f: Int) -> Bool {
             guard frames.contains(f) else { return false }
-            let ox = x + vx * Float(f)
+            let ox = x + vx * Float(f - frames.lowerBound)
             return px >= ox && px < ox + w && py >= y && py < y + h
         }
     }

@@ -1,0 +1,50 @@
+import XCTest
+import ScriptCore
+@testable import ScriptEval
+
+final class EvalMetricsTests: XCTestCase {
+    /// Tokens 0..5: target = {1, 2}; objects: 1,2 -> object 0, 4 -> object 7, rest background.
+    /// Features: token i is the unit vector e_(i mod 3) in 3-D.
+    let target = [false, true, true, false, false, false]
+    let objects: [Int32] = [-1, 0, 0, -1, 7, -1]
+    let x = Matrix(rows: 6, cols: 3, values: [1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 1])
+
+    func testHandWorkedCase() {
+        // Keep 1 and 3: target half kept; objects {0, 7}: only 0 seen; coverage: tokens 0,3 -> 1
+        // (e0), 1,4 -> 1 (e1), 2,5 -> 0 (e2 is orthogonal to both): 4/6.
+        let m = EvalMetrics.measure(kept: [1, 3], target: target, objects: objects, features: x, pool: .serial)
+        XCTAssertTrue(m.hit)
+        XCTAssertEqual(m.targetShare, 0.5)
+        XCTAssertEqual(m.objectsCovered, 0.5)
+        XCTAssertEqual(m.coverage, 4.0 / 6.0, accuracy: 1e-6)
+    }
+
+    func testMissingTheTarget() {
+        let m = EvalMetrics.measure(kept: [0, 4, 5], target: target, objects: objects, features: x, pool: .serial)
+        XCTAssertFalse(m.hit)
+        XCTAssertEqual(m.targetShare, 0)
+        XCTAssertEqual(m.objectsCovered, 0.5)
+        XCTAssertEqual(m.coverage, 1, accuracy: 1e-6)
+    }
+
+    func testEvaluatorAveragesOverRequests() throws {
+        let c = EvalCase(name: "c", kind: "t", request: PruneRequest(features: x), shards: [0..<3, 3..<6], target: target, objects: objects)
+        let rows = try Evaluator(methods: [EvalMethod(.uniform)], pool: .serial).evaluate([c, c], budgets: [.count(2)])
+        XCTAssertEqual(rows.count, 1)
+        // uniform keeps 0 and 5: no target, no object, coverage: e0 x2, e2 x2 -> 4/6
+        XCTAssertEqual(rows[0].hitRate, 0)
+        XCTAssertEqual(rows[0].objectsCovered, 0)
+        XCTAssertEqual(rows[0].coverage, 4.0 / 6.0, accuracy: 1e-6)
+        XCTAssertEqual(rows[0].requests, 2)
+    }
+
+    func testChartShowsEveryKindAndBothScriptVariants() {
+        let rows = [EvalRow(kind: "image", method: "script", budget: "64", requests: 1, hitRate: 1, targetShare: 0.5, objectsCovered: 1, coverage: 0.8, milliseconds: 1),
+                    EvalRow(kind: "image", method: "script-sharded", budget: "64", requests: 1, hitRate: 1, targetShare: 0.4, objectsCovered: 1, coverage: 0.9, milliseconds: 1)]
+        let svg = GapChart.svg(rows)
+        XCTAssertTrue(svg.hasPrefix("<svg"))
+        XCTAssertTrue(svg.contains(">image<"))
+        XCTAssertEqual(svg.components(separatedBy: "<polyline").count - 1, 6, "3 metrics x 2 variants")
+        XCTAssertTrue(svg.contains("stroke-dasharray"))
+    }
+}
