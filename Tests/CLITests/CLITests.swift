@@ -131,7 +131,7 @@ final class CLITests: XCTestCase {
             let layout = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("r\(seed)/layout.json")))) as! [String: Any]
             let shards = (layout["shards"] as! [[Int]]).map { "\($0[0]):\($0[1])" }.joined(separator: ",")
             for method in ["script", "cdpruner", "divprune", "gsp", "random", "uniform"] {
-                for (budget, sharded) in [("24", false), ("0.15", true)] {
+                for (budget, sharded) in [("24", false), ("40", true)] {
                     var args = base + ["--budget", budget, "--method", method, "--seed", "\(seed)"]
                     if sharded { args += ["--shards", shards] }
                     let (s1, _, e1) = try run(["prune"] + args + ["--out", path("swift.json")])
