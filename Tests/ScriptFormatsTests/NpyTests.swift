@@ -1,0 +1,89 @@
+import Foundation
+import XCTest
+@testable import ScriptFormats
+
+final class NpyTests: XCTestCase {
+    var dir = ""
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("npy-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    private func problem(_ bytes: [UInt8]) -> FormatError.Problem? {
+        do { _ = try Npy.decode(bytes, name: "t.npy"); return nil } catch let e as FormatError { return e.problem } catch { return nil }
+    }
+
+    private func file(_ header: String, data: [UInt8] = [], version: UInt8 = 1) -> [UInt8] {
+        var h = header
+        while (10 + h.utf8.count + 1) % 64 != 0 { h += " " }
+        h += "\n"
+        return Npy.magic + [version, 0, UInt8(h.utf8.count & 0xff), UInt8(h.utf8.count >> 8)] + Array(h.utf8) + data
+    }
+
+    func testRoundTrips() throws {
+        let v: [Float] = [0, 1.5, -2, 1e-3, 65504, -0.25]
+        try Npy.write(v, shape: [2, 3], to: dir + "/a.npy")
+        let t = try Npy.read(path: dir + "/a.npy")
+        XCTAssertEqual(t.shape, [2, 3]); XCTAssertEqual(t.values, v); XCTAssertEqual(t.sourceDType, .f32)
+        try Npy.writeFloat16(v, shape: [6], to: dir + "/h.npy")
+        let h = try Npy.read(path: dir + "/h.npy")
+        XCTAssertEqual(h.sourceDType, .f16); XCTAssertEqual(h.values, [0, 1.5, -2, 0.0010004044, 65504, -0.25])
+        try Npy.writeInt64([3, -1, 7], shape: [3], to: dir + "/i.npy")
+        XCTAssertEqual(try Npy.read(path: dir + "/i.npy").values, [3, -1, 7])
+    }
+
+    func testHalfAndBFloatBits() {
+        XCTAssertEqual(HalfPrecision.float(fromFloat16Bits: 0x3C00), 1)
+        XCTAssertEqual(HalfPrecision.float(fromFloat16Bits: 0xC000), -2)
+        XCTAssertEqual(HalfPrecision.float(fromFloat16Bits: 0x7C00), .infinity)
+        XCTAssertTrue(HalfPrecision.float(fromFloat16Bits: 0x7E00).isNaN)
+        XCTAssertEqual(HalfPrecision.float(fromFloat16Bits: 0x0001), 0x1p-24)
+        XCTAssertEqual(HalfPrecision.float(fromBFloat16Bits: 0x3F80), 1)
+        for bits: UInt16 in [0x0000, 0x0001, 0x03FF, 0x0400, 0x3555, 0x3C00, 0x7BFF, 0x8001, 0xBC00, 0xFBFF] {
+            XCTAssertEqual(HalfPrecision.float16Bits(from: HalfPrecision.float(fromFloat16Bits: bits)), bits)
+        }
+        XCTAssertEqual(HalfPrecision.float16Bits(from: 1e6), 0x7C00, "overflow to infinity")
+    }
+
+    func testHeaderErrors() {
+        XCTAssertEqual(problem(Array("PK\u{3}\u{4}not numpy".utf8)), .badMagic)
+        XCTAssertEqual(problem(Array(Npy.magic.prefix(4))), .badMagic)
+        XCTAssertEqual(problem(Npy.magic + [9, 0, 0, 0]), .unsupportedVersion(major: 9, minor: 0))
+        XCTAssertEqual(problem(Npy.magic + [1, 0, 0xff, 0xff] + [UInt8](repeating: 32, count: 10)), .headerTooLarge(65535))
+        XCTAssertEqual(problem(file("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", data: [0, 0, 0, 0])), .bigEndian(">f4"))
+        XCTAssertEqual(problem(file("{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }", data: [0, 0, 0, 0, 0, 0, 0, 0])), .unsupportedDType("<c8"))
+        XCTAssertEqual(problem(file("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", data: [UInt8](repeating: 0, count: 16))), .fortranOrder)
+        XCTAssertEqual(problem(file("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", data: [UInt8](repeating: 0, count: 12))), .sizeMismatch(expected: 16, actual: 12))
+        XCTAssertEqual(problem(file("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", data: [UInt8](repeating: 0, count: 8))), .sizeMismatch(expected: 4, actual: 8))
+        if case .malformedHeader? = problem(file("{'descr': '<f4', 'shape': (1,), }", data: [0, 0, 0, 0])) {} else { XCTFail("missing key") }
+        if case .malformedHeader? = problem(file("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}", data: [0, 0, 0, 0])) {} else { XCTFail("extra key") }
+        if case .malformedHeader? = problem(file("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }")) {} else { XCTFail("negative") }
+        if case .malformedHeader? = problem(file("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }")) {} else { XCTFail("overflow") }
+        XCTAssertNil(problem(file("{ \"descr\" : '<f4' ,'fortran_order':False,'shape':(1, ) }", data: [0, 0, 128, 63])), "whitespace and quotes tolerated")
+    }
+
+    func testMissingFileNamesIt() {
+        XCTAssertThrowsError(try Npy.read(path: dir + "/nope.npy")) { XCTAssertTrue("\($0)".contains("nope.npy")) }
+    }
+
+    func testReadsWhatNumpyWrites() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", """
+        import numpy as np
+        np.save('\(dir)/n32.npy', np.arange(6, dtype='<f4').reshape(2, 3) / 4)
+        np.save('\(dir)/n16.npy', np.array([[1.5, -2], [0.1, 3]], dtype='<f2'))
+        with open('\(dir)/v2.npy', 'wb') as f:
+            np.lib.format.write_array(f, np.ones((3, 2), dtype='<f4'), version=(2, 0))
+        """]
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { throw XCTSkip("no python3") }
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw XCTSkip("numpy not installed") }
+        XCTAssertEqual(try Npy.read(path: dir + "/n32.npy").values, [0, 0.25, 0.5, 0.75, 1, 1.25])
+        let h = try Npy.read(path: dir + "/n16.npy")
+        XCTAssertEqual(h.shape, [2, 2]); XCTAssertEqual(h.values, [1.5, -2, 0.099975586, 3])
+        XCTAssertEqual(try Npy.read(path: dir + "/v2.npy").shape, [3, 2])
+    }
+}

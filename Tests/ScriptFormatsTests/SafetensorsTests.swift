@@ -1,0 +1,48 @@
+import Foundation
+import XCTest
+@testable import ScriptFormats
+
+final class SafetensorsTests: XCTestCase {
+    private func build(_ header: String, data: [UInt8]) -> [UInt8] {
+        let h = Array(header.utf8)
+        var n = UInt64(h.count)
+        var out: [UInt8] = []
+        for _ in 0..<8 { out.append(UInt8(n & 0xff)); n >>= 8 }
+        return out + h + data
+    }
+
+    private func problem(_ bytes: [UInt8], names: [String]? = nil) -> FormatError.Problem? {
+        do { _ = try Safetensors.decode(bytes, name: "m.safetensors", names: names); return nil }
+        catch let e as FormatError { return e.problem } catch { return nil }
+    }
+
+    func testRoundTripAndPickByName() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(UUID().uuidString).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Safetensors.write([("a", [1, 2, 3, 4], [2, 2]), ("b", [5], [1])], to: path)
+        XCTAssertEqual(try Safetensors.tensorNames(path: path), ["a", "b"])
+        let only = try Safetensors.read(path: path, names: ["b"])
+        XCTAssertEqual(Array(only.keys), ["b"]); XCTAssertEqual(only["b"]?.values, [5])
+        XCTAssertEqual(try Safetensors.read(path: path)["a"]?.shape, [2, 2])
+    }
+
+    func testHalfTypes() throws {
+        let bytes = build(#"{"h":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"b":{"dtype":"BF16","shape":[1],"data_offsets":[4,6]},"__metadata__":{"x":"y"}}"#,
+                          data: [0x00, 0x3C, 0x00, 0xC0, 0x80, 0x3F])
+        let t = try Safetensors.decode(bytes, name: "m", names: nil)
+        XCTAssertEqual(t["h"]?.values, [1, -2]); XCTAssertEqual(t["b"]?.values, [1])
+    }
+
+    func testBadFiles() {
+        XCTAssertEqual(problem([1, 2, 3]), .truncated)
+        XCTAssertEqual(problem([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 123]), .headerTooLarge(0xffff_ffff))
+        if case .malformedHeader? = problem(build("not json", data: [])) {} else { XCTFail() }
+        XCTAssertEqual(problem(build(#"{"a":{"dtype":"I8","shape":[1],"data_offsets":[0,1]}}"#, data: [0])), .unsupportedDType("I8"))
+        if case .malformedHeader? = problem(build(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}}"#, data: [0, 0, 0, 0])) {} else { XCTFail("past end") }
+        XCTAssertEqual(problem(build(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0])), .sizeMismatch(expected: 8, actual: 4))
+        XCTAssertEqual(problem(build(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}}"#, data: [UInt8](repeating: 0, count: 6))),
+                       .overlappingOffsets("a", "b"))
+        XCTAssertEqual(problem(build(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]), names: ["z"]),
+                       .tensorNotFound("z", available: ["a"]))
+    }
+}
