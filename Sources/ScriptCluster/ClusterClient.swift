@@ -39,6 +39,15 @@ public final class ClusterClient {
         return nil
     }
 
+    /// Sends frames as given (delimiter included), for callers that keep many requests in flight.
+    public func sendRaw(_ frames: [[UInt8]]) throws { try socket.send(frames) }
+
+    /// The next reply, or nil when none comes in time.
+    public func receiveReply(timeoutMs: Int) throws -> ClusterReply? {
+        guard let msg = try socket.receive(timeoutMilliseconds: timeoutMs), msg.count >= 2, msg[0].isEmpty else { return nil }
+        return try ClusterReply.parse(Array(msg.dropFirst()))
+    }
+
     public func close() {
         socket.close()
         context.close()

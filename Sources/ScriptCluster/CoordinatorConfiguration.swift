@@ -1,3 +1,5 @@
+import ScriptCore
+
 /// Everything a coordinator is told at start.
 public struct CoordinatorConfiguration: Sendable {
     /// Where clients connect (ROUTER).
@@ -18,8 +20,9 @@ public struct CoordinatorConfiguration: Sendable {
     public var maxMessageBytes = 1 << 30
     /// Results kept for answering retried ids.
     public var resultCache = 1024
-    /// Threads of the coordinator's own compute (weights, global selection, merge).
-    public var computeThreads = 1
+    /// Threads of the coordinator's own compute (weights, global selection, merge): it sits on
+    /// every request's critical path, so by default it uses all cores.
+    public var computeThreads = ComputePool.machine.width
     public var limits = RequestLimits()
 
     public init() {}

@@ -30,9 +30,17 @@ public struct PreparedRequest: Sendable {
                                              options: s.options, pool: pool)
         var payloads: [ShardPayload] = []
         if k < s.request.tokenCount {
+            let d = s.request.features.cols
             payloads = shards.map { r in
-                ShardPayload(job: ShardJob(features: s.request.features.rows(r), weights: Array(weights[r]), offset: r.lowerBound,
-                                           totalTokens: s.request.tokenCount, budget: k, options: s.options))
+                let features: (TensorCodec.WireDType, [UInt8])
+                if let wire = s.wireFeatures, wire.dtype != .bf16 {
+                    let size = wire.dtype.size * d
+                    features = (wire.dtype, Array(wire.bytes[(r.lowerBound * size)..<(r.upperBound * size)]))
+                } else {
+                    features = (.f32, s.request.features.values.withUnsafeBytes { Array($0[(r.lowerBound * 4 * d)..<(r.upperBound * 4 * d)]) })
+                }
+                return ShardPayload(offset: r.lowerBound, rows: r.count, cols: d, totalTokens: s.request.tokenCount, budget: k,
+                                    options: s.options, features: features, weights: Array(weights[r]))
             }
         }
         let d = (clock.now - start).components
@@ -66,18 +74,33 @@ public struct PreparedRequest: Sendable {
     }
 }
 
-/// One shard ready to send: its tensor frames are encoded once.
+/// One shard ready to send: its tensor frames are built once (and resent as they are when the
+/// shard is requeued).
 public struct ShardPayload: Sendable {
-    public let job: ShardJob
-    public let tensorFrames: [[UInt8]]
+    let offset: Int
+    let rows: Int
+    let cols: Int
+    let totalTokens: Int
+    let budget: Int
+    let options: PruneOptions
+    let featuresDType: TensorCodec.WireDType
+    let tensorFrames: [[UInt8]]
 
-    init(job: ShardJob) {
-        self.job = job
-        self.tensorFrames = Array(ShardMessage.frames(job: 0, job).dropFirst())
+    init(offset: Int, rows: Int, cols: Int, totalTokens: Int, budget: Int, options: PruneOptions,
+         features: (TensorCodec.WireDType, [UInt8]), weights: [Float]) {
+        self.offset = offset
+        self.rows = rows
+        self.cols = cols
+        self.totalTokens = totalTokens
+        self.budget = budget
+        self.options = options
+        featuresDType = features.0
+        tensorFrames = [features.1, TensorCodec.bytes(weights)]
     }
 
     /// The message for job number `id`.
     func frames(id: Int) -> [[UInt8]] {
-        [ShardMessage.envelope(job: id, job)] + tensorFrames
+        [ShardMessage.envelope(job: id, offset: offset, rows: rows, cols: cols, total: totalTokens, budget: budget,
+                               options: options, dtype: featuresDType)] + tensorFrames
     }
 }

@@ -25,6 +25,9 @@ public struct PruneSubmission: Sendable {
     public var returnMode: ReturnMode
     /// Milliseconds the client will wait; nil: the coordinator's default.
     public var deadlineMs: Int?
+    /// The features as they came over the wire, so shards are forwarded in the client's dtype
+    /// without re-encoding (f16 to f32 is exact, so workers decode the very same values).
+    public var wireFeatures: (dtype: TensorCodec.WireDType, bytes: [UInt8])?
 
     public init(id: String, request: PruneRequest, budget: Budget, options: PruneOptions = .defaults,
                 returnMode: ReturnMode = .indices, deadlineMs: Int? = nil) {
@@ -122,7 +125,12 @@ public struct PruneSubmission: Sendable {
             }
             deadline = d
         }
-        return PruneSubmission(id: id, request: request, budget: budget, options: options, returnMode: mode, deadlineMs: deadline)
+        var submission = PruneSubmission(id: id, request: request, budget: budget, options: options, returnMode: mode, deadlineMs: deadline)
+        if let d = try? e.map("features"), let name = try? d.string("dtype"), let dtype = TensorCodec.WireDType(rawValue: name),
+           let frame = try? d.int("frame") {
+            submission.wireFeatures = (dtype, frames[frame])
+        }
+        return submission
     }
 }
 

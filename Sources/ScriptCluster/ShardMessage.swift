@@ -6,15 +6,18 @@ public enum ShardMessage {
     static let fields: Set<String> = ["v", "type", "job", "offset", "total", "budget", "options", "features", "weights"]
 
     public static func frames(job: Int, _ s: ShardJob) -> [[UInt8]] {
-        [envelope(job: job, s), TensorCodec.bytes(s.features.values), TensorCodec.bytes(s.weights)]
+        [envelope(job: job, offset: s.offset, rows: s.features.rows, cols: s.features.cols, total: s.totalTokens,
+                  budget: s.budget, options: s.options, dtype: .f32),
+         TensorCodec.bytes(s.features.values), TensorCodec.bytes(s.weights)]
     }
 
-    static func envelope(job: Int, _ s: ShardJob) -> [UInt8] {
+    static func envelope(job: Int, offset: Int, rows: Int, cols: Int, total: Int, budget: Int, options: PruneOptions,
+                         dtype: TensorCodec.WireDType) -> [UInt8] {
         var f = ProtocolVersion.header("shard")
-        f += [("job", .int(Int64(job))), ("offset", .int(Int64(s.offset))), ("total", .int(Int64(s.totalTokens))),
-              ("budget", .int(Int64(s.budget))), ("options", OptionsCodec.encode(s.options)),
-              ("features", TensorCodec.descriptor(shape: [s.features.rows, s.features.cols], frame: 1)),
-              ("weights", TensorCodec.descriptor(shape: [s.weights.count], frame: 2))]
+        f += [("job", .int(Int64(job))), ("offset", .int(Int64(offset))), ("total", .int(Int64(total))),
+              ("budget", .int(Int64(budget))), ("options", OptionsCodec.encode(options)),
+              ("features", TensorCodec.descriptor(dtype: dtype, shape: [rows, cols], frame: 1)),
+              ("weights", TensorCodec.descriptor(shape: [rows], frame: 2))]
         return Envelope.encode(f)
     }
 

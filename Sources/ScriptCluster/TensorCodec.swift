@@ -50,13 +50,18 @@ public enum TensorCodec {
     /// Little-endian element bytes to Float32.
     static func floats(_ bytes: [UInt8], dtype: WireDType, count: Int) -> [Float] {
         var out = [Float](repeating: 0, count: count)
+        guard count > 0 else { return out }
         bytes.withUnsafeBytes { raw in
             out.withUnsafeMutableBufferPointer { dst in
                 switch dtype {
                 case .f32:
+                    #if _endian(little)
+                    UnsafeMutableRawBufferPointer(dst).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0..<(4 * count)]))
+                    #else
                     for i in 0..<count { dst[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+                    #endif
                 case .f16:
-                    for i in 0..<count { dst[i] = HalfPrecision.float(fromFloat16Bits: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
+                    HalfPrecision.decode(raw, into: dst, count: count)
                 case .bf16:
                     for i in 0..<count { dst[i] = Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16) }
                 }
@@ -68,9 +73,13 @@ public enum TensorCodec {
     /// Float32 values as little-endian bytes.
     public static func bytes(_ values: [Float]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: values.count * 4)
+        #if _endian(little)
+        out.withUnsafeMutableBytes { dst in values.withUnsafeBytes { dst.copyMemory(from: $0) } }
+        #else
         out.withUnsafeMutableBytes { raw in
             for (i, v) in values.enumerated() { raw.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
         }
+        #endif
         return out
     }
 

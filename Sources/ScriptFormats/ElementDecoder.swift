@@ -12,7 +12,7 @@ enum ElementDecoder {
                 for i in 0..<count { dst[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
                 #endif
             case .f16:
-                for i in 0..<count { dst[i] = HalfPrecision.float(fromFloat16Bits: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
+                HalfPrecision.decode(raw, into: dst, count: count)
             case .bf16:
                 for i in 0..<count { dst[i] = HalfPrecision.float(fromBFloat16Bits: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
             case .f64:

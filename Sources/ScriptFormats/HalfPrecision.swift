@@ -40,6 +40,17 @@ public enum HalfPrecision {
         return sign | UInt16(h)
     }
 
+    /// Every half value as Float32, indexed by its bits: decoding a tensor is one load a value.
+    public static let table: [Float] = (0...UInt16.max).map { float(fromFloat16Bits: $0) }
+
+    /// Half-precision little-endian bytes to Float32 values (`out` holds `count` values).
+    public static func decode(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutableBufferPointer<Float>, count: Int) {
+        table.withUnsafeBufferPointer { t in
+            let tb = t.baseAddress!
+            for i in 0..<count { out[i] = tb[Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))] }
+        }
+    }
+
     /// The Float32 value of bfloat16 bits.
     @inline(__always)
     public static func float(fromBFloat16Bits h: UInt16) -> Float { Float(bitPattern: UInt32(h) << 16) }

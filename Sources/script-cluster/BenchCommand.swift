@@ -24,6 +24,15 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Threads for the pruning core (default: all cores).")
     var threads: Int?
 
+    @Flag(help: "Benchmark a local cluster (coordinator and 1 or 2 workers) instead of the core.")
+    var cluster = false
+
+    @Flag(name: .customLong("f32"), help: "With --cluster: send tensors as f32 (default f16, as farms hold them).")
+    var f32 = false
+
+    @Option(help: "With --cluster: requests per measurement.")
+    var requests: Int = 20
+
     struct Case {
         let name: String
         let spec: SampleSpec
@@ -32,6 +41,10 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        if cluster {
+            try ClusterBench.run(kinds: cases.split(separator: ",").map(String.init), half: !f32, requests: requests)
+            return
+        }
         let pool = threads.map { ComputePool(width: $0) } ?? .machine
         let all: [String: Case] = [
             "image": Case(name: "image 576x4096 k=64 (LLaVA-1.5, monolithic)", spec: .defaults(for: .image, seed: 1), budget: 64, sharded: false),

@@ -10,7 +10,7 @@ final class ChildProcess: @unchecked Sendable {
     private let lock = NSLock()
     let arguments: [String]
 
-    init(_ executable: String, _ arguments: [String], captureOutput: Bool) throws {
+    init(_ executable: String, _ arguments: [String], captureOutput: Bool, echo: Bool = true) throws {
         self.arguments = arguments
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -21,7 +21,7 @@ final class ChildProcess: @unchecked Sendable {
                 let d = h.availableData
                 guard let self, !d.isEmpty else { return }
                 self.lock.lock(); self.buffer.append(d); self.lock.unlock()
-                FileHandle.standardOutput.write(d)
+                if echo { FileHandle.standardOutput.write(d) }
             }
         }
         try process.run()

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ScriptCluster
+import ScriptCore
 
 /// `coordinator`: serve clients, shard their requests to workers.
 struct CoordinatorCommand: ParsableCommand {
@@ -17,7 +18,7 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(name: .customLong("max-tokens")) var maxTokens = 1_000_000
     @Option(name: .customLong("max-width")) var maxWidth = 65_536
     @Option(name: .customLong("max-shards")) var maxShards = 4096
-    @Option(help: "Threads for the coordinator's own compute.") var threads = 1
+    @Option(help: "Threads for the coordinator's own compute (default: all cores).") var threads = ComputePool.machine.width
     @Option(name: .customLong("log-level")) var logLevel = "info"
 
     func run() throws {
