@@ -21,9 +21,15 @@ public struct PruneRequest: Sendable {
     /// Throws the first problem found: emptiness, shapes, NaN/Inf, a shard layout that does not
     /// tile the tokens exactly.
     public func validate() throws {
+        try validate(featureInverseNorms: nil)
+    }
+
+    /// As `validate()`; given the features' inverse norms (NaN where a row is not finite), the
+    /// features are checked through them instead of a second pass over every value.
+    public func validate(featureInverseNorms inv: [Float]?) throws {
         let n = features.rows
         guard n > 0, features.cols > 0 else { throw PruneError.emptyInput(what: "features") }
-        if let bad = features.firstNonFinite() {
+        if inv == nil || inv!.contains(where: { $0.isNaN }), let bad = features.firstNonFinite() {
             throw PruneError.nonFinite(what: "features", row: bad / features.cols, column: bad % features.cols)
         }
         let queryWidth: Int

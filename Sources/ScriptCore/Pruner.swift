@@ -25,9 +25,12 @@ public struct Pruner: Sendable {
         var timings = StageTimings()
         let clock = ContinuousClock()
         let start = clock.now
-        try timings.measure("validate") {
+        let inverseNorms = try timings.measure("validate") { () throws -> [Float] in
             try options.validate()
-            try request.validate()
+            guard request.features.rows > 0, request.features.cols > 0 else { throw PruneError.emptyInput(what: "features") }
+            let inv = request.features.rowInverseNorms(pool: pool)
+            try request.validate(featureInverseNorms: inv)
+            return inv
         }
         let n = request.tokenCount
         let k = try budget.resolve(tokens: n)
@@ -56,8 +59,8 @@ public struct Pruner: Sendable {
                     result.proposals = proposals
                 } else {
                     result.indices = timings.measure("gsp+select") {
-                        ScriptPruning.monolithic(features: request.features, weights: weights, budget: k,
-                                                 options: options, pool: pool)
+                        ScriptPruning.monolithic(features: request.features, inverseNorms: inverseNorms, weights: weights,
+                                                 budget: k, options: options, pool: pool)
                     }
                 }
             case .divprune:

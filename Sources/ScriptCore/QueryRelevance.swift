@@ -10,14 +10,14 @@ public enum QueryRelevance {
                                  pool: ComputePool = .serial) -> [Float]? {
         guard let query, query.rows > 0, embeddings.rows > 0 else { return nil }
         let n = embeddings.rows, m = query.rows, dq = embeddings.cols
-        let e = embeddings.rowNormalized(pool: pool)
-        let q = query.rowNormalized(pool: pool)
+        let ie = embeddings.rowInverseNorms(pool: pool), iq = query.rowInverseNorms(pool: pool)
         var cos = [Float](repeating: 0, count: n * m)
-        e.values.withUnsafeBufferPointer { ep in
-            q.values.withUnsafeBufferPointer { qp in
+        embeddings.values.withUnsafeBufferPointer { ep in
+            query.values.withUnsafeBufferPointer { qp in
                 cos.withUnsafeMutableBufferPointer { cp in
                     BLAS.gemmABt(m: n, n: m, k: dq, a: ep.baseAddress!, lda: dq,
                                  b: qp.baseAddress!, ldb: dq, c: cp.baseAddress!, ldc: m)
+                    VectorMath.scale(cp.baseAddress!, rows: n, cols: m, ldc: m, rowInverse: ie, colInverse: iq)
                 }
             }
         }

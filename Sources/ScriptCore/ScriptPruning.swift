@@ -5,10 +5,10 @@
 /// `propose` (a worker, per shard) and `selectGlobal` (the coordinator).
 public enum ScriptPruning {
     /// Monolithic Script over all tokens: kept indices, ascending.
-    public static func monolithic(features: Matrix, weights: [Float], budget k: Int,
+    public static func monolithic(features: Matrix, inverseNorms: [Float]? = nil, weights: [Float], budget k: Int,
                                   options: PruneOptions, pool: ComputePool) -> [Int] {
         let keep = GraphPruning.keepCount(shardSize: features.rows, budgetShare: k, ratio: options.gspRatio)
-        let (survivors, selection) = shardSelection(features, weights: weights, keep: keep, picks: k,
+        let (survivors, selection) = shardSelection(features, inverseNorms: inverseNorms, weights: weights, keep: keep, picks: k,
                                                     keepRows: false, options: options, pool: pool)
         return selection.picks.map { survivors[$0] }.sorted()
     }
@@ -76,9 +76,9 @@ public enum ScriptPruning {
     }
 
     /// GSP keeping `keep` tokens, then the greedy's first `picks` picks over the survivors.
-    static func shardSelection(_ x: Matrix, weights: [Float], keep: Int, picks: Int, keepRows: Bool,
+    static func shardSelection(_ x: Matrix, inverseNorms: [Float]? = nil, weights: [Float], keep: Int, picks: Int, keepRows: Bool,
                                options: PruneOptions, pool: ComputePool) -> ([Int], GreedyMAP.Selection) {
-        let inv = x.rowInverseNorms(pool: pool)
+        let inv = inverseNorms ?? x.rowInverseNorms(pool: pool)
         let gsp = GraphPruning.prune(x, inverseNorms: inv, keep: keep, options: options, pool: pool)
         let survivors = gsp.survivors
         // Survivors split by side of the bipartite graph; cross-side cosines come from S.

@@ -44,7 +44,8 @@ enum VectorMath {
 }
 
 extension Matrix {
-    /// `1 / |row|` for every row; 0 for a zero row (whose cosines are then all 0).
+    /// `1 / |row|` for every row; 0 for a zero row (whose cosines are then all 0), NaN for a row
+    /// holding NaN or infinity.
     public func rowInverseNorms(pool: ComputePool = .serial) -> [Float] {
         var out = [Float](repeating: 0, count: rows)
         let c = cols
@@ -54,8 +55,18 @@ extension Matrix {
                 let parts = chunks(of: rows, size: 256)
                 pool.forEach(parts.count) { p in
                     for i in parts[p] {
-                        let norm = VectorMath.sumOfSquares(vp.baseAddress! + i * c, c).squareRoot()
-                        o.value[i] = norm > 0 ? 1 / norm : 0
+                        let row = vp.baseAddress! + i * c
+                        let ss = VectorMath.sumOfSquares(row, c)
+                        if ss.isFinite {
+                            o.value[i] = ss > 0 ? 1 / ss.squareRoot() : 0
+                        } else {
+                            // Huge but finite values overflow Float: redo in Double. NaN marks a
+                            // row holding NaN or infinity (validation turns it into an error).
+                            var d = 0.0
+                            var finite = true
+                            for j in 0..<c { let v = row[j]; if !v.isFinite { finite = false; break }; d += Double(v) * Double(v) }
+                            o.value[i] = finite ? Float(1 / d.squareRoot()) : .nan
+                        }
                     }
                 }
             }
