@@ -1,167 +1,213 @@
 /// Builds deterministic synthetic requests that are hard in the ways real ones are: large
-/// redundant backgrounds, small objects (text, logos), distractors that look like the target,
-/// a small target (in video, on screen for a few frames of a long clip, moving), and a query of
-/// which only a few tokens are about the target.
+/// redundant backgrounds, small objects (text, logos), look-alikes of the target, a small target
+/// (in video on screen for a few frames of a long clip, and moving), high-norm artifact tokens,
+/// and a query of which only a few tokens are about the target.
 ///
-/// Every token mixes concept vectors (its background material, the object it shows), smooth
-/// spatial variation and noise, in feature space and, with other vectors, in the query space.
+/// Each token is a latent vector (its shot's look, its background material and the object
+/// covering it, mixed over four sub-samples of its area; smooth spatial fields; noise), once
+/// weighted for features and once for the query space (`TokenLook`). Fixed random projections
+/// (`LatentProjection`) take the latents to the feature and query widths, and element noise is
+/// added. Query tokens are latents of concepts projected like the embeddings.
 public enum SampleGenerator {
-    struct Concept { let feature: [Float]; let embedding: [Float] }
-
-    struct SceneObject {
-        let concept: Int
-        var x: Float, y: Float
-        let w: Float, h: Float
-        var vx: Float = 0
-        var frames: Range<Int> = 0..<Int.max
-        func covers(_ px: Float, _ py: Float, frame f: Int) -> Bool {
-            guard frames.contains(f) else { return false }
-            let ox = x + vx * Float(f - frames.lowerBound)
-            return px >= ox && px < ox + w && py >= y && py < y + h
-        }
-    }
+    /// Width of the latent space: room for every concept of a scene as its own direction.
+    static let latentDim = 64
 
     public static func make(_ spec: SampleSpec) -> SyntheticRequest {
-        var rng = SynthRandom(seed: spec.seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(SampleKind.allCases.firstIndex(of: spec.kind)!))
-        let g = spec.grid, gf = Float(g)
-        let perUnit = g * g
-        let n = spec.units * perUnit
-        let d = spec.featureDim, dq = spec.embeddingDim
-        func concept(_ r: inout SynthRandom) -> Concept { Concept(feature: r.direction(d), embedding: r.direction(dq)) }
-        func near(_ c: Concept, _ similarity: Float, _ r: inout SynthRandom) -> Concept {
-            let o = concept(&r)
-            let a = similarity, b = (1 - similarity * similarity).squareRoot()
-            return Concept(feature: zip(c.feature, o.feature).map { a * $0 + b * $1 },
-                           embedding: zip(c.embedding, o.embedding).map { a * $0 + b * $1 })
-        }
+        precondition(spec.units > 0 && spec.tokensPerUnit > 0 && spec.featureDim > 0 && spec.embeddingDim > 0
+                     && spec.queryTokens >= 0, "sample spec needs positive sizes, got \(spec)")
+        let kindSalt = UInt64(SampleKind.allCases.firstIndex(of: spec.kind)! + 1) &* 0xD1B5_4A32_D192_ED03
+        var rng = SynthRandom(seed: spec.seed ^ kindSalt)
+        var space = ConceptSpace(dim: latentDim, rng: &rng)
+        let scene = SyntheticScene(spec: spec, space: &space, rng: &rng)
+        let n = spec.units * spec.tokensPerUnit, l = latentDim
 
-        // Concepts: 4 background materials, then the objects' concepts.
-        let materials = (0..<4).map { _ in concept(&rng) }
-        let target = concept(&rng)
-        var objectConcepts = [target, near(target, 0.75, &rng), near(target, 0.7, &rng)]
-        for _ in 0..<6 { objectConcepts.append(concept(&rng)) }
-        let fields = (0..<4).map { _ in concept(&rng) }
-        let language = concept(&rng)
-
-        // Objects, in base-grid token units; painted in reverse so the target is on top.
-        let frames = spec.kind == .video ? spec.units : 1
-        func size(_ frac: Float) -> Float { max(1, (frac * gf).rounded()) }
-        func place(_ c: Int, _ w: Float, _ h: Float, _ r: inout SynthRandom) -> SceneObject {
-            SceneObject(concept: c, x: Float(r.int(0..<max(1, g - Int(w) + 1))), y: Float(r.int(0..<max(1, g - Int(h) + 1))), w: w, h: h)
-        }
-        var objects: [SceneObject] = [
-            place(0, size(0.12), size(0.16), &rng),                       // target: ~2% of an image
-            place(1, size(0.14), size(0.14), &rng), place(2, size(0.12), size(0.18), &rng),   // look-alikes
-            place(3, 1, size(0.08), &rng), place(4, size(0.08), 1, &rng), place(5, 1, 1, &rng), // text, logos
-            place(6, size(0.3), size(0.25), &rng), place(7, size(0.25), size(0.35), &rng), place(8, size(0.2), size(0.2), &rng),
-        ]
-        if spec.kind == .video {
-            // The target is on screen for a few consecutive frames and moves; look-alikes elsewhere.
-            let shown = max(2, frames / 12)
-            let start = rng.int(frames / 4..<max(frames / 4 + 1, frames - shown))
-            objects[0].frames = start..<(start + shown)
-            objects[0].vx = 0.5
-            objects[1].frames = 0..<(frames / 3)
-            objects[2].frames = (2 * frames / 3)..<frames
-            for i in 3..<objects.count { objects[i].vx = (rng.uniform() - 0.5) * 0.2 }
-        }
-        // Background: regions of the nearest of 6 seeds, each one of the materials.
-        let seeds = (0..<6).map { _ in (x: rng.uniform() * gf, y: rng.uniform() * gf, m: rng.int(0..<materials.count)) }
-        // Smooth variation: value noise on a 5 x 5 lattice per field.
-        let lattice = (0..<fields.count).map { _ in (0..<25).map { _ in rng.normal() * 0.25 } }
-        func smooth(_ f: Int, _ px: Float, _ py: Float) -> Float {
-            let u = min(max(px / gf * 4, 0), 3.999), v = min(max(py / gf * 4, 0), 3.999)
-            let i = Int(u), j = Int(v), a = u - Float(i), b = v - Float(j)
-            let l = lattice[f]
-            return (l[j * 5 + i] * (1 - a) + l[j * 5 + i + 1] * a) * (1 - b) + (l[(j + 1) * 5 + i] * (1 - a) + l[(j + 1) * 5 + i + 1] * a) * b
-        }
-
-        // Where each token looks, and what it shows.
-        var units: [Range<Int>] = []
-        var points: [(x: Float, y: Float, frame: Int)] = []
-        points.reserveCapacity(n)
-        for u in 0..<spec.units {
-            units.append((u * perUnit)..<((u + 1) * perUnit))
-            for i in 0..<g {
-                for j in 0..<g {
-                    switch spec.kind {
-                    case .image: points.append((Float(j) + 0.5, Float(i) + 0.5, 0))
-                    case .anyres:
-                        if u == 0 { points.append((Float(j) + 0.5, Float(i) + 0.5, 0)) }
-                        else {
-                            let q = u - 1, qx = Float(q % 2) * gf / 2, qy = Float(q / 2) * gf / 2
-                            points.append((qx + (Float(j) + 0.5) / 2, qy + (Float(i) + 0.5) / 2, 0))
-                        }
-                    case .video:
-                        // A slow pan: the background drifts a tenth of a token per frame.
-                        points.append((Float(j) + 0.5, Float(i) + 0.5, u))
-                    }
-                }
-            }
-        }
-        var objectOf = [Int32](repeating: -1, count: n)
-        var material = [Int](repeating: 0, count: n)
-        for t in 0..<n {
-            let p = points[t]
-            let bx = p.x + 0.1 * Float(p.frame)
-            var best = 0
-            var bestD = Float.infinity
-            for (s, seed) in seeds.enumerated() {
-                let dx = bx - seed.x, dy = p.y - seed.y
-                if dx * dx + dy * dy < bestD { bestD = dx * dx + dy * dy; best = s }
-            }
-            material[t] = seeds[best].m
-            if let o = objects.indices.first(where: { objects[$0].covers(p.x, p.y, frame: p.frame) }) { objectOf[t] = Int32(o) }
-        }
-
-        func tokens(_ width: Int, _ pick: (Concept) -> [Float]) -> [Float] {
-            var out = [Float](repeating: 0, count: n * width)
-            let noise = 0.35 / Float(width).squareRoot()
-            out.withUnsafeMutableBufferPointer { buf in
-                for t in 0..<n {
-                    let row = buf.baseAddress! + t * width
-                    let p = points[t]
-                    let mat = pick(materials[material[t]])
-                    let o = objectOf[t]
-                    let bgWeight: Float = o >= 0 ? 0.25 : 1
-                    for c in 0..<width { row[c] = bgWeight * mat[c] + noise * rng.normal() }
-                    if o >= 0 {
-                        let v = pick(objectConcepts[objects[Int(o)].concept])
-                        for c in 0..<width { row[c] += v[c] }
-                    }
-                    for f in 0..<fields.count {
-                        let a = smooth(f, p.x + 0.1 * Float(p.frame), p.y)
-                        let v = pick(fields[f])
-                        for c in 0..<width { row[c] += a * v[c] }
-                    }
-                }
-            }
-            return out
-        }
-        let features = tokens(d) { $0.feature }
-        let embeddings = tokens(dq) { $0.embedding }
-
-        // The query: a few tokens about the target, one about a look-alike, the rest function words.
+        var featureLatents: [Float], embeddingLatents: [Float]
+        let objectOf: [Int32]
+        (featureLatents, embeddingLatents, objectOf) = latents(spec, scene, &rng)
+        addNoise(&featureLatents, rows: n, norm: TokenLook.features.latentNoise, &rng)
+        addNoise(&embeddingLatents, rows: n, norm: TokenLook.embeddings.latentNoise, &rng)
         let m = spec.queryTokens
-        let aboutTarget = max(1, m / 5)
-        var query = [Float](repeating: 0, count: m * dq)
-        for q in 0..<m {
-            let base: [Float]
-            let own: Float
-            if q < aboutTarget { base = target.embedding; own = 0.5 }
-            else if q == aboutTarget && m > 2 { base = objectConcepts[1].embedding; own = 0.6 }
-            else { base = language.embedding; own = 0.8 }
-            let r = rng.direction(dq)
-            for c in 0..<dq { query[q * dq + c] = base[c] + own * r[c] + (q < aboutTarget ? 0.3 * language.embedding[c] : 0) }
-        }
+        var queryLatents: [Float]
+        let roles: [QueryRole]
+        (queryLatents, roles) = Self.queryLatents(m, scene, &space, &rng)
+        addNoise(&queryLatents, rows: m, norm: TokenLook.embeddings.latentNoise, &rng)
 
+        let toFeatures = LatentProjection(latentDim: l, width: spec.featureDim, rng: &rng)
+        let toEmbeddings = LatentProjection(latentDim: l, width: spec.embeddingDim, rng: &rng)
+        let features = project(featureLatents, rows: n, toFeatures, noise: TokenLook.features.elementNoise, &rng)
+        let embeddings = project(embeddingLatents, rows: n, toEmbeddings, noise: TokenLook.embeddings.elementNoise, &rng)
+        let query = project(queryLatents, rows: m, toEmbeddings, noise: TokenLook.embeddings.elementNoise, &rng)
+
+        let units = (0..<spec.units).map { ($0 * spec.tokensPerUnit)..<(($0 + 1) * spec.tokensPerUnit) }
         let shards: [Range<Int>]
         switch spec.kind {
         case .image: shards = [0..<n]
         case .anyres: shards = units
-        case .video: shards = stride(from: 0, to: spec.units, by: max(1, spec.segmentFrames)).map { ($0 * perUnit)..<(min(spec.units, $0 + spec.segmentFrames) * perUnit) }
+        case .video:
+            let step = max(1, spec.segmentFrames)
+            shards = stride(from: 0, to: spec.units, by: step).map {
+                ($0 * spec.tokensPerUnit)..<(min(spec.units, $0 + step) * spec.tokensPerUnit)
+            }
         }
-        return SyntheticRequest(spec: spec, n: n, featureDim: d, embeddingDim: dq, features: features, embeddings: embeddings,
-                                query: query, units: units, shards: shards, objectOfToken: objectOf, targetObject: 0)
+        return SyntheticRequest(spec: spec, n: n, featureDim: spec.featureDim, embeddingDim: spec.embeddingDim,
+                                features: features, embeddings: embeddings, query: query, units: units, shards: shards,
+                                objectOfToken: objectOf, targetObject: Int32(scene.target),
+                                distractorObjects: scene.distractors.map { Int32($0) },
+                                queryAboutTarget: roles.indices.filter { roles[$0] == .target },
+                                queryAboutDistractor: roles.indices.filter { roles[$0] == .lookAlike })
+    }
+
+    /// Feature and query-space latents of every token (`n x latentDim` each, before noise), and
+    /// the object each token shows.
+    static func latents(_ spec: SampleSpec, _ scene: SyntheticScene, _ rng: inout SynthRandom) -> ([Float], [Float], [Int32]) {
+        let l = latentDim, perUnit = spec.tokensPerUnit, n = spec.units * perUnit
+        let (gw, gh) = spec.gridSize
+        var fLat = [Float](repeating: 0, count: n * l), eLat = [Float](repeating: 0, count: n * l)
+        var objectOf = [Int32](repeating: -1, count: n)
+        let F = TokenLook.features, E = TokenLook.embeddings
+        let tiles = max(1, spec.units - 1), tileCols = Self.ceilSqrt(tiles), tileRows = (tiles + tileCols - 1) / tileCols
+        var shotOfFrame = [Int](repeating: 0, count: scene.frameCount)
+        for (s, shot) in scene.shots.enumerated() { for f in shot.frames { shotOfFrame[f] = s } }
+        let offsets: [(Float, Float)] = [(-0.25, -0.25), (0.25, -0.25), (-0.25, 0.25), (0.25, 0.25)]
+        var hits = [Int](repeating: 0, count: scene.objects.count)
+
+        fLat.withUnsafeMutableBufferPointer { fBuf in
+            eLat.withUnsafeMutableBufferPointer { eBuf in
+                func add(_ row: UnsafeMutablePointer<Float>, _ s: Float, _ v: [Float]) {
+                    if s != 0 { for i in 0..<l { row[i] += s * v[i] } }
+                }
+                for u in 0..<spec.units {
+                    // The unit's rectangle of the view, and its frame.
+                    var rect: (x: Float, y: Float, w: Float, h: Float) = (0, 0, 1, 1)
+                    var view = scene.baseView
+                    if spec.kind == .anyres && u > 0 {
+                        let q = u - 1
+                        rect = (Float(q % tileCols) / Float(tileCols), Float(q / tileCols) / Float(tileRows),
+                                1 / Float(tileCols), 1 / Float(tileRows))
+                        view = scene.tileView
+                    }
+                    let frame = spec.kind == .video ? u : 0
+                    let shot = scene.shots[shotOfFrame[frame]]
+                    let cam = shot.camera(frame)
+                    let cw = rect.w / Float(gw), ch = rect.h / Float(gh)
+                    for k in 0..<perUnit {
+                        let t = u * perUnit + k
+                        let f = fBuf.baseAddress! + t * l, e = eBuf.baseAddress! + t * l
+                        let x = rect.x + (Float(k % gw) + 0.5) * cw, y = rect.y + (Float(k / gw) + 0.5) * ch
+                        add(f, F.global, scene.global); add(e, E.global, scene.global)
+                        add(f, F.view, view); add(e, E.view, view)
+                        add(f, F.tone, shot.tone); add(e, E.tone, shot.tone)
+                        for i in hits.indices { hits[i] = 0 }
+                        for (ox, oy) in offsets {
+                            let sx = x + ox * cw, sy = y + oy * ch, wx = sx + cam.dx, wy = sy + cam.dy
+                            let material = shot.materials[shot.material(wx, wy)]
+                            var covered = false
+                            for o in scene.paintOrder {
+                                let obj = scene.objects[o]
+                                guard let across = obj.locate(x: sx, y: sy, wx: wx, wy: wy, frame: frame) else { continue }
+                                hits[o] += 1
+                                add(f, 0.25 * F.concept, obj.concept); add(e, 0.25 * E.concept, obj.concept)
+                                add(f, 0.25 * F.part * across, obj.part); add(e, 0.25 * E.part * across, obj.part)
+                                add(f, 0.25 * F.materialUnderObject, material); add(e, 0.25 * E.materialUnderObject, material)
+                                covered = true
+                                break
+                            }
+                            if !covered { add(f, 0.25 * F.material, material); add(e, 0.25 * E.material, material) }
+                        }
+                        let wx = x + cam.dx, wy = y + cam.dy
+                        for (field, direction) in zip(shot.fields, shot.fieldDirections) {
+                            let a = field(wx, wy)
+                            add(f, F.fields * a, direction); add(e, E.fields * a, direction)
+                        }
+                        // The object covering at least half the token (the topmost on a tie).
+                        var best = -1
+                        for o in scene.paintOrder where hits[o] >= 2 && (best < 0 || hits[o] > hits[best]) { best = o }
+                        objectOf[t] = Int32(best)
+                    }
+                    // High-norm artifact tokens (ViTs without registers): a few background
+                    // tokens per view carry a shared global signal instead of their patch.
+                    let expected = Float(perUnit) / 300
+                    var count = Int(expected)
+                    if rng.chance(expected - Float(count)) { count += 1 }
+                    for _ in 0..<count {
+                        let t = u * perUnit + rng.int(0..<perUnit)
+                        guard objectOf[t] < 0 else { continue }
+                        for (buf, scale) in [(fBuf.baseAddress!, Float(2.2)), (eBuf.baseAddress!, Float(1.6))] {
+                            let row = buf + t * l
+                            for i in 0..<l { row[i] = 0.35 * row[i] + scale * scene.artifact[i] }
+                        }
+                    }
+                }
+            }
+        }
+        return (fLat, eLat, objectOf)
+    }
+
+    enum QueryRole { case target, lookAlike, functionWord }
+
+    /// Query token latents and roles: a fifth about the target (alternately naming it and its
+    /// trait), one (two from 24 tokens on) about the first look-alike, the rest function words
+    /// unrelated to the image; in a seeded order.
+    static func queryLatents(_ m: Int, _ scene: SyntheticScene, _ space: inout ConceptSpace,
+                             _ rng: inout SynthRandom) -> ([Float], [QueryRole]) {
+        let l = latentDim
+        let aboutTarget = m == 0 ? 0 : max(1, Int((Float(m) * 0.2).rounded()))
+        let aboutLookAlike = m >= 24 ? 2 : (m >= 3 ? 1 : 0)
+        var roles = [QueryRole](repeating: .functionWord, count: m)
+        for i in 0..<aboutTarget { roles[i] = .target }
+        for i in aboutTarget..<min(m, aboutTarget + aboutLookAlike) { roles[i] = .lookAlike }
+        for i in stride(from: m - 1, to: 0, by: -1) { roles.swapAt(i, rng.int(0..<(i + 1))) }
+        let target = scene.objects[scene.target].concept, lookAlike = scene.objects[scene.distractors[0]].concept
+        let trait = scene.attributes[0]
+        var out = [Float](repeating: 0, count: m * l)
+        var targetTokens = 0
+        for (j, role) in roles.enumerated() {
+            let v: [Float]
+            switch role {
+            case .target:
+                let naming = targetTokens % 2 == 0
+                targetTokens += 1
+                v = ConceptSpace.sum([(naming ? 1 : 0.6, target), (naming ? 0.2 : 0.8, trait), (0.4, scene.global), (0.3, scene.language)])
+            case .lookAlike:
+                v = ConceptSpace.sum([(0.8, lookAlike), (0.35, scene.attributes[1 + j % 2]), (0.4, scene.global), (0.3, scene.language)])
+            case .functionWord:
+                v = ConceptSpace.sum([(0.8, scene.language), (0.6, space.fresh(&rng)), (0.1, scene.global)])
+            }
+            for i in 0..<l { out[j * l + i] = v[i] }
+        }
+        return (out, roles)
+    }
+
+    /// Adds isotropic noise of expected norm `norm` to each latent row.
+    static func addNoise(_ latents: inout [Float], rows: Int, norm: Float, _ rng: inout SynthRandom) {
+        var noise = [Float](repeating: 0, count: latentDim)
+        let scale = norm / Float(latentDim).squareRoot()
+        latents.withUnsafeMutableBufferPointer { buf in
+            noise.withUnsafeMutableBufferPointer { z in
+                for r in 0..<rows {
+                    rng.fillNormal(z.baseAddress!, count: latentDim, scale: scale)
+                    let row = buf.baseAddress! + r * latentDim
+                    for i in 0..<latentDim { row[i] += z[i] }
+                }
+            }
+        }
+    }
+
+    /// `latents x projection` plus element noise of standard deviation `noise`.
+    static func project(_ latents: [Float], rows: Int, _ projection: LatentProjection, noise: Float,
+                        _ rng: inout SynthRandom) -> [Float] {
+        let count = rows * projection.width
+        var out = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if count > 0 { rng.fillNormal(buffer.baseAddress!, count: count, scale: noise) }
+            initialized = count
+        }
+        projection.apply(latents, rows: rows, into: &out)
+        return out
+    }
+
+    static func ceilSqrt(_ x: Int) -> Int {
+        var r = 1
+        while r * r < x { r += 1 }
+        return r
     }
 }
