@@ -9,6 +9,13 @@ public enum TensorCodec {
     public enum WireDType: String, Sendable {
         case f32, f16, bf16
         var size: Int { self == .f32 ? 4 : 2 }
+        var fileType: DType {
+            switch self {
+            case .f32: return .f32
+            case .f16: return .f16
+            case .bf16: return .bf16
+            }
+        }
     }
 
     /// Decodes the tensor described by `field` of `envelope` from `frames` (frame 0 is the envelope).
@@ -49,25 +56,7 @@ public enum TensorCodec {
 
     /// Little-endian element bytes to Float32.
     static func floats(_ bytes: [UInt8], dtype: WireDType, count: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: count)
-        guard count > 0 else { return out }
-        bytes.withUnsafeBytes { raw in
-            out.withUnsafeMutableBufferPointer { dst in
-                switch dtype {
-                case .f32:
-                    #if _endian(little)
-                    UnsafeMutableRawBufferPointer(dst).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0..<(4 * count)]))
-                    #else
-                    for i in 0..<count { dst[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
-                    #endif
-                case .f16:
-                    HalfPrecision.decode(raw, into: dst, count: count)
-                case .bf16:
-                    for i in 0..<count { dst[i] = Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16) }
-                }
-            }
-        }
-        return out
+        bytes.withUnsafeBytes { ElementDecoder.decode($0, dtype: dtype.fileType, count: count) }
     }
 
     /// Float32 values as little-endian bytes.

@@ -1,6 +1,6 @@
 /// Little-endian element bytes to Float32, without per-element overhead.
-enum ElementDecoder {
-    static func decode(_ raw: UnsafeRawBufferPointer, dtype: DType, count: Int) -> [Float] {
+public enum ElementDecoder {
+    public static func decode(_ raw: UnsafeRawBufferPointer, dtype: DType, count: Int) -> [Float] {
         var out = [Float](repeating: 0, count: count)
         guard count > 0 else { return out }
         out.withUnsafeMutableBufferPointer { dst in
