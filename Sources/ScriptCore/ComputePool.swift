@@ -61,7 +61,7 @@ final class ThreadTeam: @unchecked Sendable {
     private var busy = false
     /// How long an idle helper keeps spinning before it sleeps: work comes in bursts of calls
     /// a fraction of a millisecond apart, and waking a sleeping thread can cost more than that.
-    private static let spin: Duration = .milliseconds(20)
+    private static let spin: Duration = .milliseconds(1)
 
     nonisolated(unsafe) private static let registryLock: UnsafeMutablePointer<pthread_mutex_t> = {
         let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
