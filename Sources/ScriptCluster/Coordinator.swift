@@ -116,7 +116,7 @@ public final class Coordinator {
                 compute.async {
                     let result: Result<PreparedRequest, ProtocolError>
                     do {
-                        let submission = try PruneSubmission.parse(envelope, frames: frames, limits: limits)
+                        let submission = try ReceivedSubmission.parse(envelope, frames: frames, limits: limits)
                         result = .success(try PreparedRequest.make(submission, pool: pool))
                     } catch let e as ProtocolError {
                         result = .failure(e)
@@ -125,6 +125,10 @@ public final class Coordinator {
                     }
                     done.post(.prepared(key, result))
                 }
+            case .absorb(let request, let proposal):
+                // The compute queue is serial: absorbed before the request's finish runs.
+                let pool = self.pool
+                compute.async { request.absorb(proposal, pool: pool) }
             case .finish(let key, let request, let proposals, let workers, let shardsMs, let receivedMs):
                 let pool = self.pool, done = completions
                 compute.async {

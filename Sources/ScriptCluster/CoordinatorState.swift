@@ -13,6 +13,8 @@ public final class CoordinatorState {
         case toWorker(identity: [UInt8], frames: [[UInt8]])
         /// Parse and prepare a request off the event loop, then call `prepared`.
         case prepare(key: Int, envelope: Envelope, frames: [[UInt8]])
+        /// Take a proposal into the request's global selection off the event loop (no answer).
+        case absorb(request: PreparedRequest, proposal: ShardProposal)
         /// Run the global selection off the event loop, then call `finished`.
         case finish(key: Int, request: PreparedRequest, proposals: [ShardProposal], workers: [String], shardsMs: Double, receivedMs: Double)
         /// Something worth a log line.
@@ -240,8 +242,9 @@ public final class CoordinatorState {
             r.proposals[shard] = proposal
             r.remaining -= 1
             r.workers.insert(workers[identity]?.name ?? hex(identity))
-            if r.remaining == 0 { return finishActions(r, now: now) }
-            return []
+            let absorb = Action.absorb(request: p, proposal: proposal)
+            if r.remaining == 0 { return [absorb] + finishActions(r, now: now) }
+            return [absorb]
         } catch {
             jobs[job] = nil
             return fail(r, ProtocolError(.internal, "worker \(workers[identity]?.name ?? hex(identity)) returned an invalid proposal for shard \(shard): \(error)"))

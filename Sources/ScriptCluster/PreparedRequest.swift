@@ -2,7 +2,7 @@ import ScriptCore
 
 /// A request after the coordinator's first compute step: validated, weighed, cut into shards.
 public struct PreparedRequest: Sendable {
-    public var submission: PruneSubmission
+    public var submission: ReceivedSubmission
     /// The resolved budget.
     public var budget: Int
     /// Weight of every token (relevance to the query over the whole request).
@@ -13,61 +13,68 @@ public struct PreparedRequest: Sendable {
     public var payloads: [ShardPayload]
     /// Milliseconds the step took.
     public var prepareMs: Double
+    /// The global greedy, fed proposals as they arrive (nil when the budget keeps everything).
+    public var selection: GlobalSelection?
 
     /// Validates `submission` and computes weights and shard payloads.
-    public static func make(_ submission: PruneSubmission, pool: ComputePool) throws -> PreparedRequest {
+    public static func make(_ submission: ReceivedSubmission, pool: ComputePool) throws -> PreparedRequest {
         let clock = ContinuousClock()
         let start = clock.now
         var s = submission
-        if s.request.shards == nil { s.request.shards = [0..<s.request.tokenCount] }
+        let n = s.features.rows
+        if s.shards == nil { s.shards = [0..<n] }
         let k: Int
         do {
-            try s.request.validate()
-            k = try s.budget.resolve(tokens: s.request.tokenCount)
+            try s.validate()
+            k = try s.budget.resolve(tokens: n)
         } catch let e as PruneError { throw ProtocolError(e) }
-        let shards = s.request.shards!
-        let weights = QueryRelevance.weights(embeddings: s.request.embeddings ?? s.request.features, query: s.request.query,
+        let shards = s.shards!
+        let weights = QueryRelevance.weights(embeddings: s.embeddings ?? s.features.matrix(), query: s.query,
                                              options: s.options, pool: pool)
         var payloads: [ShardPayload] = []
-        if k < s.request.tokenCount {
-            let d = s.request.features.cols
+        if k < n {
+            // Shards go out in the client's dtype: decoding is exact, so workers see the same values.
             payloads = shards.map { r in
-                let features: (TensorCodec.WireDType, [UInt8])
-                if let wire = s.wireFeatures, wire.dtype != .bf16 {
-                    let size = wire.dtype.size * d
-                    features = (wire.dtype, Array(wire.bytes[(r.lowerBound * size)..<(r.upperBound * size)]))
-                } else {
-                    features = (.f32, s.request.features.values.withUnsafeBytes { Array($0[(r.lowerBound * 4 * d)..<(r.upperBound * 4 * d)]) })
-                }
-                return ShardPayload(offset: r.lowerBound, rows: r.count, cols: d, totalTokens: s.request.tokenCount, budget: k,
-                                    options: s.options, features: features, weights: Array(weights[r]))
+                ShardPayload(offset: r.lowerBound, rows: r.count, cols: s.features.cols, totalTokens: n, budget: k,
+                             options: s.options, features: (s.features.dtype, s.features.bytes(ofRows: r)), weights: Array(weights[r]))
             }
         }
+        let selection = k < n
+            ? GlobalSelection(weights: weights, budget: k,
+                              candidateBound: GlobalSelection.candidateBound(shards: shards, tokens: n, budget: k, options: s.options))
+            : nil
         let d = (clock.now - start).components
         return PreparedRequest(submission: s, budget: k, weights: weights, shards: shards, payloads: payloads,
-                               prepareMs: Double(d.seconds) * 1e3 + Double(d.attoseconds) * 1e-15)
+                               prepareMs: Double(d.seconds) * 1e3 + Double(d.attoseconds) * 1e-15, selection: selection)
+    }
+
+    /// Takes a shard's proposal into the global selection now, while other shards still run.
+    public func absorb(_ proposal: ShardProposal, pool: ComputePool) {
+        selection?.add(proposal, rows: submission.features.rows(proposal.indices), pool: pool)
     }
 
     /// The reply once every shard has proposed (or at once when the budget keeps everything).
     public func finish(proposals: [ShardProposal], workers: [String], shardsMs: Double, receivedMs: Double, pool: ComputePool) -> ClusterReply {
         let clock = ContinuousClock()
         let start = clock.now
-        let req = submission.request
+        let x = submission.features
         let kept: [Int]
-        if budget >= req.tokenCount {
-            kept = Array(0..<req.tokenCount)
+        if let selection {
+            let absorbed = selection.offsets
+            for p in proposals where !absorbed.contains(p.offset) { absorb(p, pool: pool) }
+            kept = selection.select(pool: pool)
         } else {
-            kept = ScriptPruning.selectGlobal(proposals: proposals, features: req.features, weights: weights, budget: budget, pool: pool)
+            kept = Array(0..<x.rows)
         }
         var features: Matrix? = nil
         switch submission.returnMode {
         case .indices: break
-        case .features: features = req.features.gatherRows(kept)
-        case .merged: features = TokenMerger.merge(features: req.features, kept: kept, shards: shards, pool: pool)
+        case .features: features = x.rows(kept)
+        case .merged: features = TokenMerger.merge(features: x.matrix(), kept: kept, shards: shards, pool: pool)
         }
         let d = (clock.now - start).components
         let globalMs = Double(d.seconds) * 1e3 + Double(d.attoseconds) * 1e-15
-        return .result(ClusterResult(id: submission.id, indices: kept, budget: budget, tokenCount: req.tokenCount,
+        return .result(ClusterResult(id: submission.id, indices: kept, budget: budget, tokenCount: x.rows,
                                      shardCount: shards.count, workers: workers,
                                      timings: [("prepare", prepareMs), ("shards", shardsMs), ("global", globalMs), ("total", receivedMs + globalMs)],
                                      features: features))

@@ -24,6 +24,13 @@ public enum TensorCodec {
     ///   - maxElements: a bound checked before any allocation.
     public static func decode(_ envelope: Envelope, field: String, frames: [[UInt8]], rank: Int,
                               maxElements: Int) throws -> (shape: [Int], values: [Float]) {
+        let t = try encoded(envelope, field: field, frames: frames, rank: rank, maxElements: maxElements)
+        return (t.shape, floats(t.bytes, dtype: t.dtype, count: t.shape.reduce(1, *)))
+    }
+
+    /// As `decode`, with every check, but the elements left as they came.
+    public static func encoded(_ envelope: Envelope, field: String, frames: [[UInt8]], rank: Int,
+                               maxElements: Int) throws -> (shape: [Int], dtype: WireDType, bytes: [UInt8]) {
         let d = try envelope.map(field)
         try d.only(["dtype", "shape", "frame"], context: field)
         let dtypeName = try d.string("dtype")
@@ -51,7 +58,7 @@ public enum TensorCodec {
         guard bytes.count == elements * dtype.size else {
             throw ProtocolError(.badTensor, "\(field): frame \(frame) holds \(bytes.count) bytes, shape \(shape) of \(dtype.rawValue) needs \(elements * dtype.size)")
         }
-        return (shape, floats(bytes, dtype: dtype, count: elements))
+        return (shape, dtype, bytes)
     }
 
     /// Little-endian element bytes to Float32.

@@ -79,7 +79,7 @@ final class CandidateCosines: @unchecked Sendable {
     /// Computes the blocks of `pairs` up front, in row bands spread over the pool (a same-group
     /// block only on and above its diagonal, then mirrored). The bands depend on the group sizes
     /// only, so the values do not depend on the pool.
-    private static func computeBlocks(_ pairs: [GroupPair], groups: [CandidateGroup], into blocks: inout [[[Float]?]], pool: ComputePool) {
+    static func computeBlocks(_ pairs: [GroupPair], groups: [CandidateGroup], into blocks: inout [[[Float]?]], pool: ComputePool) {
         let band = 48
         var buffers: [UnsafeMutableBufferPointer<Float>] = []
         var tasks: [(pair: Int, rows: Range<Int>)] = []

@@ -30,7 +30,8 @@ enum GreedyMAP {
         picks.reserveCapacity(k)
         var rows = [Float](repeating: 0, count: keepRows ? k * n : 0)
         var row = [Float](repeating: 0, count: n)
-        let bands = chunks(of: n, size: 512)
+        // Bands of at least 320 candidates (less is not worth a thread hand-off per pick).
+        let bands = chunks(of: n, size: max(320, (n + 7) / 8))
         // Candidates most likely to be picked next: unpicked ones of highest residual.
         let likely: () -> [Int] = {
             var top: [(Float, Int)] = []

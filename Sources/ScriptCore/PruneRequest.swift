@@ -27,11 +27,17 @@ public struct PruneRequest: Sendable {
     /// As `validate()`; given the features' inverse norms (NaN where a row is not finite), the
     /// features are checked through them instead of a second pass over every value.
     public func validate(featureInverseNorms inv: [Float]?) throws {
-        let n = features.rows
-        guard n > 0, features.cols > 0 else { throw PruneError.emptyInput(what: "features") }
+        guard features.rows > 0, features.cols > 0 else { throw PruneError.emptyInput(what: "features") }
         if inv == nil || inv!.contains(where: { $0.isNaN }), let bad = features.firstNonFinite() {
             throw PruneError.nonFinite(what: "features", row: bad / features.cols, column: bad % features.cols)
         }
+        try Self.validate(tokens: features.rows, width: features.cols, embeddings: embeddings, query: query, shards: shards)
+    }
+
+    /// Everything `validate()` checks but the feature values, for callers that hold the
+    /// features in another form (a coordinator keeps them as they came over the wire).
+    public static func validate(tokens n: Int, width: Int, embeddings: Matrix?, query: Matrix?, shards: [Range<Int>]?) throws {
+        guard n > 0, width > 0 else { throw PruneError.emptyInput(what: "features") }
         let queryWidth: Int
         if let e = embeddings {
             guard e.rows == n else { throw PruneError.rowCountMismatch(what: "embeddings", expected: n, actual: e.rows) }
@@ -41,7 +47,7 @@ public struct PruneRequest: Sendable {
             }
             queryWidth = e.cols
         } else {
-            queryWidth = features.cols
+            queryWidth = width
         }
         if let q = query, q.rows > 0 {
             guard q.cols == queryWidth else { throw PruneError.widthMismatch(what: "query", expected: queryWidth, actual: q.cols) }
@@ -49,7 +55,7 @@ public struct PruneRequest: Sendable {
                 throw PruneError.nonFinite(what: "query", row: bad / q.cols, column: bad % q.cols)
             }
         }
-        if let shards { try Self.validate(shards: shards, tokens: n) }
+        if let shards { try validate(shards: shards, tokens: n) }
     }
 
     /// Shards must be non-empty, in order, and cover `0..<tokens` with no gap or overlap.

@@ -41,20 +41,17 @@ public enum ScriptPruning {
     /// - Parameter features: raw features of the whole request (only proposed rows are read).
     public static func selectGlobal(proposals: [ShardProposal], features: Matrix, weights: [Float],
                                     budget k: Int, pool: ComputePool) -> [Int] {
-        var groups: [CandidateGroup] = []
-        var known: [GroupPair: [Float]] = [:]
-        var candidates: [Int] = []
-        for (g, p) in proposals.sorted(by: { $0.offset < $1.offset }).enumerated() {
-            let rows = features.gatherRows(p.indices)
-            groups.append(CandidateGroup(members: Array(candidates.count..<(candidates.count + p.indices.count)),
-                                         features: rows, inverseNorms: rows.rowInverseNorms()))
-            candidates.append(contentsOf: p.indices)
-            known[GroupPair(g, g)] = p.cosines
-        }
-        let cosines = CandidateCosines(groups: groups, known: known, pool: pool)
-        let w = candidates.map { weights[$0] }
-        let selection = GreedyMAP.select(count: k, weights: w, cosines: cosines, keepRows: false, pool: pool)
-        return selection.picks.map { candidates[$0] }.sorted()
+        selectGlobal(proposals: proposals, rows: features.gatherRows, weights: weights, budget: k, pool: pool)
+    }
+
+    /// As above, for a caller that holds the features in another form.
+    /// - Parameter rows: the raw features of the given tokens, in that order.
+    public static func selectGlobal(proposals: [ShardProposal], rows gather: ([Int]) -> Matrix, weights: [Float],
+                                    budget k: Int, pool: ComputePool) -> [Int] {
+        // All proposals are at hand: their cross cosines are computed together at selection.
+        let selection = GlobalSelection(weights: weights, budget: k, candidateBound: Int.max)
+        for p in proposals { selection.add(p, rows: gather(p.indices), pool: pool) }
+        return selection.select(pool: pool)
     }
 
     /// Sharded Script in one process: `propose` on every shard, then `selectGlobal`.

@@ -27,7 +27,12 @@ public struct ShardJob: Sendable, Equatable {
 
     /// How many tokens the shard proposes at most, `ceil(alpha * k * n_s / N)`.
     public var proposalLimit: Int {
-        Int((options.alpha * Double(budget) * Double(features.rows) / Double(totalTokens)).rounded(.up))
+        Self.proposalLimit(shardSize: features.rows, totalTokens: totalTokens, budget: budget, alpha: options.alpha)
+    }
+
+    /// `ceil(alpha * k * n_s / N)`.
+    public static func proposalLimit(shardSize: Int, totalTokens: Int, budget: Int, alpha: Double) -> Int {
+        Int((alpha * Double(budget) * Double(shardSize) / Double(totalTokens)).rounded(.up))
     }
 
     /// Checks shapes and values a worker must not trust.

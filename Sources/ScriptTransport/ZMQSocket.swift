@@ -86,6 +86,9 @@ public final class ZMQSocket {
 
     // MARK: messages
 
+    /// Frames at least this large are lent to ZeroMQ instead of copied.
+    static let lendThreshold = 1 << 16
+
     /// Sends a multipart message; every frame's send is checked.
     public func send(_ frames: [[UInt8]]) throws {
         _ = try send(frames, dontWait: false)
@@ -100,9 +103,13 @@ public final class ZMQSocket {
             var flags: Int32 = i < parts.count - 1 ? ZMQ_SNDMORE : 0
             if dontWait { flags |= ZMQ_DONTWAIT }
             var msg = zmq_msg_t()
-            guard zmq_msg_init_size(&msg, frame.count) == 0 else { throw ZMQError.last("zmq_msg_init_size") }
-            if !frame.isEmpty {
-                frame.withUnsafeBytes { src in _ = memcpy(zmq_msg_data(&msg), src.baseAddress!, frame.count) }
+            if frame.count >= Self.lendThreshold {
+                try FrameLoan.lend(frame, to: &msg)
+            } else {
+                guard zmq_msg_init_size(&msg, frame.count) == 0 else { throw ZMQError.last("zmq_msg_init_size") }
+                if !frame.isEmpty {
+                    frame.withUnsafeBytes { src in _ = memcpy(zmq_msg_data(&msg), src.baseAddress!, frame.count) }
+                }
             }
             while true {
                 if zmq_msg_send(&msg, handle, flags) >= 0 { break }

@@ -28,9 +28,11 @@ final class CoordinatorStateTests: XCTestCase {
             switch a {
             case .prepare(let key, let envelope, let frames):
                 let r: Result<PreparedRequest, ProtocolError>
-                do { r = .success(try PreparedRequest.make(try PruneSubmission.parse(envelope, frames: frames, limits: RequestLimits()), pool: .serial)) }
+                do { r = .success(try PreparedRequest.make(try ReceivedSubmission.parse(envelope, frames: frames, limits: RequestLimits()), pool: .serial)) }
                 catch let e as ProtocolError { r = .failure(e) } catch { r = .failure(ProtocolError(.internal, "\(error)")) }
                 out += runCompute(state, state.prepared(key: key, r, now: clock))
+            case .absorb(let p, let proposal):
+                p.absorb(proposal, pool: .serial)
             case .finish(let key, let p, let proposals, let workers, let s, let rms):
                 out += state.finished(key: key, p.finish(proposals: proposals, workers: workers, shardsMs: s, receivedMs: rms, pool: .serial))
             default:

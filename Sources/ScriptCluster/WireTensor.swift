@@ -1,0 +1,90 @@
+import ScriptCore
+import ScriptFormats
+
+/// A matrix as it came over the wire: little-endian element bytes in the sender's dtype.
+///
+/// The coordinator forwards slices of it to workers as they are and decodes only the rows it
+/// needs itself (the proposals, the kept tokens), so a request's features are never converted
+/// whole on the coordinator's critical path. Decoding is exact, so every process sees the
+/// same Float32 values.
+public struct WireTensor: Sendable {
+    public let dtype: TensorCodec.WireDType
+    public let rows: Int
+    public let cols: Int
+    /// `rows * cols` elements, row-major.
+    public let bytes: [UInt8]
+
+    /// - Precondition: `bytes` holds exactly `rows * cols` elements of `dtype`.
+    public init(dtype: TensorCodec.WireDType, rows: Int, cols: Int, bytes: [UInt8]) {
+        precondition(bytes.count == rows * cols * dtype.size, "\(bytes.count) bytes for \(rows) x \(cols) \(dtype.rawValue)")
+        self.dtype = dtype
+        self.rows = rows
+        self.cols = cols
+        self.bytes = bytes
+    }
+
+    private var rowBytes: Int { cols * dtype.size }
+
+    /// Every row, decoded.
+    public func matrix() -> Matrix {
+        Matrix(rows: rows, cols: cols, values: TensorCodec.floats(bytes, dtype: dtype, count: rows * cols))
+    }
+
+    /// The rows at `indices`, in that order, decoded.
+    public func rows(_ indices: [Int]) -> Matrix {
+        var out = [Float](repeating: 0, count: indices.count * cols)
+        let c = cols, size = rowBytes, type = dtype.fileType
+        bytes.withUnsafeBytes { raw in
+            out.withUnsafeMutableBufferPointer { dst in
+                for (r, i) in indices.enumerated() {
+                    ElementDecoder.decode(UnsafeRawBufferPointer(rebasing: raw[(i * size)..<((i + 1) * size)]), dtype: type, count: c,
+                                          into: UnsafeMutableBufferPointer(rebasing: dst[(r * c)..<((r + 1) * c)]))
+                }
+            }
+        }
+        return Matrix(rows: indices.count, cols: cols, values: out)
+    }
+
+    /// The bytes of a band of rows, still encoded.
+    public func bytes(ofRows range: Range<Int>) -> [UInt8] {
+        Array(bytes[(range.lowerBound * rowBytes)..<(range.upperBound * rowBytes)])
+    }
+
+    /// Index of the first NaN or infinite element, found from the bits (an all-ones exponent)
+    /// without decoding.
+    public func firstNonFinite() -> Int? {
+        bytes.withUnsafeBytes { raw -> Int? in
+            switch dtype {
+            case .f32: return Self.firstAllOnes(raw, mask: UInt32(0x7F80_0000))
+            case .f16: return Self.firstAllOnes(raw, mask: UInt16(0x7C00))
+            case .bf16: return Self.firstAllOnes(raw, mask: UInt16(0x7F80))
+            }
+        }
+    }
+
+    /// First element whose bits hold all of `mask` (a contiguous run below the sign bit):
+    /// `(v & mask) + lowest bit of mask` reaches the sign bit exactly then, so a block is
+    /// tested with one OR-reduction the compiler vectorises, and searched only when it hits.
+    @inline(__always)
+    private static func firstAllOnes<T: FixedWidthInteger & UnsignedInteger>(_ raw: UnsafeRawBufferPointer, mask: T) -> Int? {
+        let n = raw.count / MemoryLayout<T>.size
+        guard n > 0 else { return nil }
+        let step = mask & (~mask &+ 1)
+        let sign = T(1) << (T.bitWidth - 1)
+        // Wire frames are heap buffers, aligned for any element type.
+        precondition(Int(bitPattern: raw.baseAddress!) % MemoryLayout<T>.alignment == 0, "unaligned tensor bytes")
+        let p = raw.baseAddress!.assumingMemoryBound(to: T.self)
+        let block = 4096
+        var start = 0
+        while start < n {
+            let end = min(n, start + block)
+            var acc: T = 0
+            for i in start..<end { acc |= (T(littleEndian: p[i]) & mask) &+ step }
+            if acc & sign != 0 {
+                for i in start..<end where T(littleEndian: p[i]) & mask == mask { return i }
+            }
+            start = end
+        }
+        return nil
+    }
+}

@@ -1,0 +1,88 @@
+import Synchronization
+
+/// The coordinator's half of sharded Script (ALGORITHM.md section 4, step 3), fed one proposal
+/// at a time as shards finish.
+///
+/// The global greedy needs the cosines between every two proposals. They are computed as each
+/// proposal arrives, against those already in, so the work overlaps the slowest shards and
+/// little is left when the last one lands. Every block is computed by the same routine with
+/// the same shapes whatever the arrival order, so the kept set is exactly what `selectGlobal`
+/// over the same proposals returns.
+public final class GlobalSelection: Sendable {
+    private struct Entry {
+        let proposal: ShardProposal
+        let group: CandidateGroup
+    }
+
+    private struct State {
+        var entries: [Int: Entry] = [:]
+        /// Cosines between two proposals, keyed by their offsets, lower offset's rows first.
+        var cross: [GroupPair: [Float]] = [:]
+    }
+
+    private let weights: [Float]
+    private let budget: Int
+    /// Cross blocks are computed on arrival only when all candidates fit the dense limit.
+    private let eager: Bool
+    private let state = Mutex(State())
+
+    /// - Parameters:
+    ///   - weights: the weight of every token of the request.
+    ///   - budget: tokens to keep.
+    ///   - candidateBound: most candidates the proposals can hold in all (from the layout).
+    public init(weights: [Float], budget: Int, candidateBound: Int) {
+        self.weights = weights
+        self.budget = budget
+        eager = candidateBound <= CandidateCosines.denseLimit
+    }
+
+    /// Most candidates the proposals of `shards` can hold: each proposes at most
+    /// `ceil(alpha * k * n_s / N)` tokens.
+    public static func candidateBound(shards: [Range<Int>], tokens n: Int, budget k: Int, options: PruneOptions) -> Int {
+        shards.reduce(0) { $0 + ShardJob.proposalLimit(shardSize: $1.count, totalTokens: n, budget: k, alpha: options.alpha) }
+    }
+
+    /// Takes a shard's proposal and the raw features of its tokens (in the order of
+    /// `proposal.indices`); a second proposal for the same shard is ignored.
+    public func add(_ proposal: ShardProposal, rows: Matrix, pool: ComputePool) {
+        let group = CandidateGroup(members: Array(0..<proposal.indices.count), features: rows, inverseNorms: rows.rowInverseNorms())
+        let others: [Entry]? = state.withLock { s in
+            guard s.entries[proposal.offset] == nil else { return nil }
+            s.entries[proposal.offset] = Entry(proposal: proposal, group: group)
+            return s.entries.values.filter { $0.proposal.offset != proposal.offset }
+        }
+        guard let others, eager else { return }
+        for other in others.sorted(by: { $0.proposal.offset < $1.proposal.offset }) {
+            let (lo, hi) = other.proposal.offset < proposal.offset ? (other.group, group) : (group, other.group)
+            var blocks: [[[Float]?]] = [[nil, nil], [nil, nil]]
+            CandidateCosines.computeBlocks([GroupPair(0, 1)], groups: [lo, hi], into: &blocks, pool: pool)
+            let key = GroupPair(min(other.proposal.offset, proposal.offset), max(other.proposal.offset, proposal.offset))
+            state.withLock { $0.cross[key] = blocks[0][1]! }
+        }
+    }
+
+    /// Offsets of the shards whose proposals are in.
+    public var offsets: Set<Int> { state.withLock { Set($0.entries.keys) } }
+
+    /// The greedy over the union of the proposals: kept indices, ascending.
+    public func select(pool: ComputePool) -> [Int] {
+        let (entries, cross) = state.withLock { s in (s.entries.values.sorted { $0.proposal.offset < $1.proposal.offset }, s.cross) }
+        var groups: [CandidateGroup] = []
+        var known: [GroupPair: [Float]] = [:]
+        var candidates: [Int] = []
+        for (g, e) in entries.enumerated() {
+            let p = e.proposal
+            groups.append(CandidateGroup(members: Array(candidates.count..<(candidates.count + p.indices.count)),
+                                         features: e.group.features, inverseNorms: e.group.inverseNorms))
+            candidates.append(contentsOf: p.indices)
+            known[GroupPair(g, g)] = p.cosines
+            for h in 0..<g {
+                if let block = cross[GroupPair(entries[h].proposal.offset, p.offset)] { known[GroupPair(h, g)] = block }
+            }
+        }
+        let cosines = CandidateCosines(groups: groups, known: known, pool: pool)
+        let w = candidates.map { weights[$0] }
+        let selection = GreedyMAP.select(count: budget, weights: w, cosines: cosines, keepRows: false, pool: pool)
+        return selection.picks.map { candidates[$0] }.sorted()
+    }
+}
