@@ -33,6 +33,23 @@ final class TransportTests: XCTestCase {
         XCTAssertEqual(try d.receive(timeoutMilliseconds: 5000)?.last, Array("back".utf8))
     }
 
+    func testLentFramesArriveIntactAfterTheSenderDropsOrChangesThem() throws {
+        let (r, d) = try pair()
+        defer { r.close(); d.close() }
+        var expected: [[UInt8]] = []
+        for i in 0..<4 {
+            // Large enough to be lent to ZeroMQ rather than copied.
+            var frame = (0..<(ZMQSocket.lendThreshold + 4099 * i)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i) }
+            expected.append(frame)
+            try d.send([[], frame])
+            frame[0] ^= 0xFF  // the sender's copy changes; the message must not
+        }
+        for want in expected {
+            guard let msg = try r.receive(timeoutMilliseconds: 5000) else { return XCTFail("nothing received") }
+            XCTAssertEqual(msg.last, want)
+        }
+    }
+
     func testUnroutableSendIsAnError() throws {
         let (r, d) = try pair()
         defer { r.close(); d.close() }

@@ -65,6 +65,17 @@ final class ScriptPruningTests: XCTestCase {
         let shuffled = ScriptPruning.selectGlobal(proposals: base.proposals.reversed(), features: req.features,
                                                   weights: w, budget: 60, pool: .serial)
         XCTAssertEqual(shuffled, base.indices)
+        // Fed one proposal at a time, in any arrival order, with the cross cosines computed on
+        // arrival (as a coordinator does), the global step keeps the same tokens.
+        for order in [[2, 0, 3, 1], [3, 2, 1, 0]] {
+            let bound = GlobalSelection.candidateBound(shards: req.shards!, tokens: 600, budget: 60, options: PruneOptions())
+            let selection = GlobalSelection(weights: w, budget: 60, candidateBound: bound)
+            for s in order {
+                selection.add(base.proposals[s], rows: req.features.gatherRows(base.proposals[s].indices), pool: ComputePool(width: 2))
+            }
+            selection.add(base.proposals[order[0]], rows: req.features.gatherRows(base.proposals[order[0]].indices), pool: .serial)
+            XCTAssertEqual(selection.select(pool: .serial), base.indices, "arrival order \(order)")
+        }
         // Each shard alone, as a worker would run it, gives the same proposal.
         for (s, r) in req.shards!.enumerated() {
             let job = ShardJob(features: req.features.rows(r), weights: Array(w[r]), offset: r.lowerBound,
