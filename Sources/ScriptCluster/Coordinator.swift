@@ -46,7 +46,8 @@ public final class Coordinator {
         backendEndpoint = try backend.lastEndpoint()
         completions = try CompletionQueue(context: context, name: "coordinator-\(UUID().uuidString)")
         state = CoordinatorState(config: config)
-        pool = ComputePool(width: config.computeThreads)
+        // The coordinator shares the machine with its workers: its idle threads spin only briefly.
+        pool = ComputePool(width: config.computeThreads, idleSpin: .milliseconds(1))
     }
 
     /// Serves until `trap` is raised and in-flight requests are done.

@@ -14,8 +14,16 @@ import Synchronization
 public struct ComputePool: Sendable {
     /// Threads to use at most; 1 runs everything on the calling thread.
     public let width: Int
+    /// How long an idle helper keeps spinning before it sleeps. Work comes in bursts of calls
+    /// a fraction of a millisecond apart, and waking a sleeping thread can cost more than that;
+    /// but a process that shares its cores with others (a coordinator beside its workers)
+    /// should spin briefly, or it takes their time.
+    public let idleSpin: Duration
 
-    public init(width: Int) { self.width = max(1, width) }
+    public init(width: Int, idleSpin: Duration = .milliseconds(20)) {
+        self.width = max(1, width)
+        self.idleSpin = idleSpin
+    }
 
     /// All cores of this machine.
     public static let machine = ComputePool(width: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
@@ -28,7 +36,7 @@ public struct ComputePool: Sendable {
             for i in 0..<count { body(i) }
             return
         }
-        let team = ThreadTeam.shared(helpers: width - 1)
+        let team = ThreadTeam.shared(helpers: width - 1, spin: idleSpin)
         withoutActuallyEscaping(body) { team.run(count, $0) }
     }
 }
@@ -59,27 +67,33 @@ final class ThreadTeam: @unchecked Sendable {
     /// `generation`, readable without the lock, so idle helpers can spin on it.
     private let published = Atomic<UInt64>(0)
     private var busy = false
-    /// How long an idle helper keeps spinning before it sleeps: work comes in bursts of calls
-    /// a fraction of a millisecond apart, and waking a sleeping thread can cost more than that.
-    private static let spin: Duration = .milliseconds(1)
+    /// How long an idle helper keeps spinning before it sleeps.
+    private let spin: Duration
 
     nonisolated(unsafe) private static let registryLock: UnsafeMutablePointer<pthread_mutex_t> = {
         let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
         pthread_mutex_init(m, nil)
         return m
     }()
-    nonisolated(unsafe) private static var teams: [Int: ThreadTeam] = [:]
+    nonisolated(unsafe) private static var teams: [TeamKey: ThreadTeam] = [:]
 
-    static func shared(helpers: Int) -> ThreadTeam {
+    private struct TeamKey: Hashable {
+        let helpers: Int
+        let spin: Duration
+    }
+
+    static func shared(helpers: Int, spin: Duration) -> ThreadTeam {
         pthread_mutex_lock(registryLock)
         defer { pthread_mutex_unlock(registryLock) }
-        if let t = teams[helpers] { return t }
-        let t = ThreadTeam(helpers: helpers)
-        teams[helpers] = t
+        let key = TeamKey(helpers: helpers, spin: spin)
+        if let t = teams[key] { return t }
+        let t = ThreadTeam(helpers: helpers, spin: spin)
+        teams[key] = t
         return t
     }
 
-    private init(helpers: Int) {
+    private init(helpers: Int, spin: Duration) {
+        self.spin = spin
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wake, nil)
         pthread_cond_init(done, nil)
@@ -124,7 +138,7 @@ final class ThreadTeam: @unchecked Sendable {
         var seen: UInt64 = 0
         let clock = ContinuousClock()
         while true {
-            let until = clock.now + Self.spin
+            let until = clock.now + spin
             while published.load(ordering: .acquiring) == seen && clock.now < until { sched_yield() }
             pthread_mutex_lock(mutex)
             while generation == seen { pthread_cond_wait(wake, mutex) }
