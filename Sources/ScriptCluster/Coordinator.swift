@@ -108,7 +108,7 @@ public final class Coordinator {
                     logger.warning("reply to client \(hex(route)) not delivered: \(error)")
                 }
             case .toWorker(let identity, let frames):
-                do { try backend.send([identity] + frames) } catch {
+                do { try backend.send([identity[...]] + frames) } catch {
                     logger.warning("send to worker \(hex(identity)) failed: \(error)")
                     carry(state.unreachable(worker: identity, now: ContinuousClock().now))
                 }
@@ -127,9 +127,9 @@ public final class Coordinator {
                     done.post(.prepared(key, result))
                 }
             case .absorb(let request, let proposal):
-                // The compute queue is serial: absorbed before the request's finish runs.
-                let pool = self.pool
-                compute.async { request.absorb(proposal, pool: pool) }
+                // The compute queue is serial: absorbed before the request's finish runs. One
+                // thread: the workers are still computing on the other cores.
+                compute.async { request.absorb(proposal, pool: .serial) }
             case .finish(let key, let request, let proposals, let workers, let shardsMs, let receivedMs):
                 let pool = self.pool, done = completions
                 compute.async {

@@ -9,11 +9,12 @@ public final class CoordinatorState {
     public enum Action {
         /// Send frames (after the empty delimiter) to a client.
         case toClient(route: [UInt8], frames: [[UInt8]])
-        /// Send frames to a worker.
-        case toWorker(identity: [UInt8], frames: [[UInt8]])
+                /// Send frames to a worker (slices, so shard tensors go out as parts of the request's bytes).
+        case toWorker(identity: [UInt8], frames: [ArraySlice<UInt8>])
         /// Parse and prepare a request off the event loop, then call `prepared`.
         case prepare(key: Int, envelope: Envelope, frames: [[UInt8]])
-        /// Take a proposal into the request's global selection off the event loop (no answer).
+        /// Take a proposal into the request's global selection off the event loop, while other
+        /// shards still run (no answer).
         case absorb(request: PreparedRequest, proposal: ShardProposal)
         /// Run the global selection off the event loop, then call `finished`.
         case finish(key: Int, request: PreparedRequest, proposals: [ShardProposal], workers: [String], shardsMs: Double, receivedMs: Double)
@@ -214,10 +215,10 @@ public final class CoordinatorState {
             }
             return [.log(level: .info, message: "worker \(name) ready, credit \(credit)")] + dispatch(now: now)
         case "heartbeat":
-            return known ? [] : [.toWorker(identity: identity, frames: [Envelope.encode(ProtocolVersion.header("disconnect"))])]
+            return known ? [] : [.toWorker(identity: identity, frames: [Envelope.encode(ProtocolVersion.header("disconnect"))[...]])]
         case "proposal", "shard_error":
             var actions: [Action] = []
-            if !known { actions.append(.toWorker(identity: identity, frames: [Envelope.encode(ProtocolVersion.header("disconnect"))])) }
+            if !known { actions.append(.toWorker(identity: identity, frames: [Envelope.encode(ProtocolVersion.header("disconnect"))[...]])) }
             let job = (try? e.int("job")) ?? -1
             if known { workers[identity]!.jobs.remove(job) }
             actions += type == "proposal" ? proposal(job: job, e, frames: frames, from: identity, now: now)
@@ -242,9 +243,9 @@ public final class CoordinatorState {
             r.proposals[shard] = proposal
             r.remaining -= 1
             r.workers.insert(workers[identity]?.name ?? hex(identity))
-            let absorb = Action.absorb(request: p, proposal: proposal)
-            if r.remaining == 0 { return [absorb] + finishActions(r, now: now) }
-            return [absorb]
+            // The last proposal is taken in by the finish itself, on all of the coordinator's threads.
+            if r.remaining == 0 { return finishActions(r, now: now) }
+            return [.absorb(request: p, proposal: proposal)]
         } catch {
             jobs[job] = nil
             return fail(r, ProtocolError(.internal, "worker \(workers[identity]?.name ?? hex(identity)) returned an invalid proposal for shard \(shard): \(error)"))
@@ -323,7 +324,7 @@ public final class CoordinatorState {
         }
         for (id, w) in workers where now - w.lastSent >= heartbeat {
             workers[id]!.lastSent = now
-            actions.append(.toWorker(identity: id, frames: [Envelope.encode(ProtocolVersion.header("heartbeat"))]))
+            actions.append(.toWorker(identity: id, frames: [Envelope.encode(ProtocolVersion.header("heartbeat"))[...]]))
         }
         for r in requests.values.sorted(by: { $0.key < $1.key }) where now >= r.deadline {
             actions += fail(r, ProtocolError(.timeout, "deadline of \(ms(r.deadline - r.received)) ms passed with \(r.remaining) of \(r.proposals.count) shards unanswered (\(workers.count) workers)"))
@@ -339,7 +340,7 @@ public final class CoordinatorState {
 
     /// Workers to tell the coordinator is leaving.
     public func farewells() -> [Action] {
-        workers.keys.map { .toWorker(identity: $0, frames: [Envelope.encode(ProtocolVersion.header("disconnect"))]) }
+        workers.keys.map { .toWorker(identity: $0, frames: [Envelope.encode(ProtocolVersion.header("disconnect"))[...]]) }
     }
 }
 

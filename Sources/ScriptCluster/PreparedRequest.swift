@@ -25,7 +25,7 @@ public struct PreparedRequest: Sendable {
         if s.shards == nil { s.shards = [0..<n] }
         let k: Int
         do {
-            try s.validate()
+            try s.validate(pool: pool)
             k = try s.budget.resolve(tokens: n)
         } catch let e as PruneError { throw ProtocolError(e) }
         let shards = s.shards!
@@ -91,10 +91,11 @@ public struct ShardPayload: Sendable {
     let budget: Int
     let options: PruneOptions
     let featuresDType: TensorCodec.WireDType
-    let tensorFrames: [[UInt8]]
+    /// The features (a slice of the request's own bytes) and the weights.
+    let tensorFrames: [ArraySlice<UInt8>]
 
     init(offset: Int, rows: Int, cols: Int, totalTokens: Int, budget: Int, options: PruneOptions,
-         features: (TensorCodec.WireDType, [UInt8]), weights: [Float]) {
+         features: (TensorCodec.WireDType, ArraySlice<UInt8>), weights: [Float]) {
         self.offset = offset
         self.rows = rows
         self.cols = cols
@@ -102,12 +103,12 @@ public struct ShardPayload: Sendable {
         self.budget = budget
         self.options = options
         featuresDType = features.0
-        tensorFrames = [features.1, TensorCodec.bytes(weights)]
+        tensorFrames = [features.1, TensorCodec.bytes(weights)[...]]
     }
 
     /// The message for job number `id`.
-    func frames(id: Int) -> [[UInt8]] {
+    func frames(id: Int) -> [ArraySlice<UInt8>] {
         [ShardMessage.envelope(job: id, offset: offset, rows: rows, cols: cols, total: totalTokens, budget: budget,
-                               options: options, dtype: featuresDType)] + tensorFrames
+                               options: options, dtype: featuresDType)[...]] + tensorFrames
     }
 }

@@ -78,10 +78,10 @@ public struct ReceivedSubmission: Sendable {
 
     /// Throws the first problem with the values: what `PruneRequest.validate()` checks, with
     /// the features checked in their wire form.
-    public func validate() throws {
+    public func validate(pool: ComputePool = .serial) throws {
         let n = features.rows, d = features.cols
         guard n > 0, d > 0 else { throw PruneError.emptyInput(what: "features") }
-        if let bad = features.firstNonFinite() {
+        if let bad = features.firstNonFinite(pool: pool) {
             throw PruneError.nonFinite(what: "features", row: bad / d, column: bad % d)
         }
         try PruneRequest.validate(tokens: n, width: d, embeddings: embeddings, query: query, shards: shards)

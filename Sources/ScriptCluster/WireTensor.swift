@@ -45,21 +45,40 @@ public struct WireTensor: Sendable {
         return Matrix(rows: indices.count, cols: cols, values: out)
     }
 
-    /// The bytes of a band of rows, still encoded.
-    public func bytes(ofRows range: Range<Int>) -> [UInt8] {
-        Array(bytes[(range.lowerBound * rowBytes)..<(range.upperBound * rowBytes)])
+    /// The bytes of a band of rows, still encoded (a slice: no copy).
+    public func bytes(ofRows range: Range<Int>) -> ArraySlice<UInt8> {
+        bytes[(range.lowerBound * rowBytes)..<(range.upperBound * rowBytes)]
     }
 
     /// Index of the first NaN or infinite element, found from the bits (an all-ones exponent)
-    /// without decoding.
-    public func firstNonFinite() -> Int? {
-        bytes.withUnsafeBytes { raw -> Int? in
-            switch dtype {
-            case .f32: return Self.firstAllOnes(raw, mask: UInt32(0x7F80_0000))
-            case .f16: return Self.firstAllOnes(raw, mask: UInt16(0x7C00))
-            case .bf16: return Self.firstAllOnes(raw, mask: UInt16(0x7F80))
+    /// without decoding; chunks of the scan run on `pool`.
+    public func firstNonFinite(pool: ComputePool = .serial) -> Int? {
+        let count = rows * cols, size = dtype.size, dtype = self.dtype
+        let parts = chunks(count: count, size: 1 << 20)
+        // Per chunk, the first hit or Int.max: slots written by one chunk each.
+        let found = UnsafeMutableBufferPointer<Int>.allocate(capacity: parts.count)
+        found.initialize(repeating: .max)
+        defer { found.deallocate() }
+        let slots = UncheckedPointer(UnsafeRawPointer(found.baseAddress!))
+        bytes.withUnsafeBytes { raw in
+            let base = UncheckedPointer(raw.baseAddress!)
+            pool.forEach(parts.count) { c in
+                let part = parts[c]
+                let r = UnsafeRawBufferPointer(start: base.pointer + part.lowerBound * size, count: part.count * size)
+                let hit: Int?
+                switch dtype {
+                case .f32: hit = Self.firstAllOnes(r, mask: UInt32(0x7F80_0000))
+                case .f16: hit = Self.firstAllOnes(r, mask: UInt16(0x7C00))
+                case .bf16: hit = Self.firstAllOnes(r, mask: UInt16(0x7F80))
+                }
+                if let hit { UnsafeMutablePointer(mutating: slots.pointer.assumingMemoryBound(to: Int.self))[c] = hit + part.lowerBound }
             }
         }
+        return found.first { $0 != .max }
+    }
+
+    private func chunks(count: Int, size: Int) -> [Range<Int>] {
+        stride(from: 0, to: count, by: size).map { $0..<min(count, $0 + size) }
     }
 
     /// First element whose bits hold all of `mask` (a contiguous run below the sign bit):
@@ -87,4 +106,10 @@ public struct WireTensor: Sendable {
         }
         return nil
     }
+}
+
+/// A pointer handed to parallel chunks (each reads its own part, or writes its own slot).
+private struct UncheckedPointer: @unchecked Sendable {
+    let pointer: UnsafeRawPointer
+    init(_ p: UnsafeRawPointer) { pointer = p }
 }

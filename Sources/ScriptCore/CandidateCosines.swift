@@ -80,7 +80,9 @@ final class CandidateCosines: @unchecked Sendable {
     /// block only on and above its diagonal, then mirrored). The bands depend on the group sizes
     /// only, so the values do not depend on the pool.
     static func computeBlocks(_ pairs: [GroupPair], groups: [CandidateGroup], into blocks: inout [[[Float]?]], pool: ComputePool) {
-        let band = 48
+        // Thin bands on a triangle (less wasted below the diagonal), thick ones on a full block
+        // (larger products run nearer the sgemm peak).
+        let band = 48, crossBand = 128
         var buffers: [UnsafeMutableBufferPointer<Float>] = []
         var tasks: [(pair: Int, rows: Range<Int>)] = []
         for (p, pair) in pairs.enumerated() {
@@ -88,7 +90,7 @@ final class CandidateCosines: @unchecked Sendable {
             let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: m * n)
             b.initialize(repeating: 0)
             buffers.append(b)
-            for r in chunks(of: m, size: band) { tasks.append((p, r)) }
+            for r in chunks(of: m, size: pair.g == pair.h ? band : crossBand) { tasks.append((p, r)) }
         }
         let shared = UncheckedBox(buffers)
         pool.forEach(tasks.count) { t in

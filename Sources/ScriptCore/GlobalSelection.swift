@@ -51,13 +51,15 @@ public final class GlobalSelection: Sendable {
             s.entries[proposal.offset] = Entry(proposal: proposal, group: group)
             return s.entries.values.filter { $0.proposal.offset != proposal.offset }
         }
-        guard let others, eager else { return }
-        for other in others.sorted(by: { $0.proposal.offset < $1.proposal.offset }) {
-            let (lo, hi) = other.proposal.offset < proposal.offset ? (other.group, group) : (group, other.group)
-            var blocks: [[[Float]?]] = [[nil, nil], [nil, nil]]
-            CandidateCosines.computeBlocks([GroupPair(0, 1)], groups: [lo, hi], into: &blocks, pool: pool)
-            let key = GroupPair(min(other.proposal.offset, proposal.offset), max(other.proposal.offset, proposal.offset))
-            state.withLock { $0.cross[key] = blocks[0][1]! }
+        guard let others, eager, !others.isEmpty else { return }
+        // One product per earlier proposal, the lower offset's rows first, all on the pool at once.
+        let all = (others.map { ($0.proposal.offset, $0.group) } + [(proposal.offset, group)]).sorted { $0.0 < $1.0 }
+        let mine = all.firstIndex { $0.0 == proposal.offset }!
+        let pairs = all.indices.filter { $0 != mine }.map { GroupPair(min($0, mine), max($0, mine)) }
+        var blocks = [[[Float]?]](repeating: [[Float]?](repeating: nil, count: all.count), count: all.count)
+        CandidateCosines.computeBlocks(pairs, groups: all.map(\.1), into: &blocks, pool: pool)
+        state.withLock { s in
+            for pair in pairs { s.cross[GroupPair(all[pair.g].0, all[pair.h].0)] = blocks[pair.g][pair.h]! }
         }
     }
 

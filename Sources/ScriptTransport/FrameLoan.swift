@@ -6,14 +6,14 @@ import CZeroMQ
 /// Requests carry tensor frames of megabytes, and a coordinator resends slices of them to
 /// workers; copying each into a fresh message cost a memory pass per frame on the event loop.
 final class FrameLoan {
-    /// The lent bytes. Never mutated, so the array's storage, and the pointer ZeroMQ holds
-    /// into it, stay put for the loan's life.
-    private let bytes: [UInt8]
+    /// The lent bytes. Never mutated, so the storage they share with the array they came from,
+    /// and the pointer ZeroMQ holds into it, stay put for the loan's life.
+    private let bytes: ArraySlice<UInt8>
 
-    private init(_ bytes: [UInt8]) { self.bytes = bytes }
+    private init(_ bytes: ArraySlice<UInt8>) { self.bytes = bytes }
 
     /// Initialises `msg` over `frame`'s storage (`frame` must not be empty).
-    static func lend(_ frame: [UInt8], to msg: inout zmq_msg_t) throws {
+    static func lend(_ frame: ArraySlice<UInt8>, to msg: inout zmq_msg_t) throws {
         let loan = FrameLoan(frame)
         let data = loan.bytes.withUnsafeBufferPointer { UnsafeMutableRawPointer(mutating: $0.baseAddress!) }
         let hint = Unmanaged.passRetained(loan).toOpaque()

@@ -98,6 +98,16 @@ public final class ZMQSocket {
     /// message cannot be queued now.
     @discardableResult
     public func send(_ frames: [[UInt8]], dontWait: Bool) throws -> Bool {
+        try send(frames.map { $0[...] }, dontWait: dontWait)
+    }
+
+    /// Sends a multipart message of slices (parts of larger buffers, sent without copying them out).
+    public func send(_ frames: [ArraySlice<UInt8>]) throws {
+        _ = try send(frames, dontWait: false)
+    }
+
+    @discardableResult
+    public func send(_ frames: [ArraySlice<UInt8>], dontWait: Bool) throws -> Bool {
         let parts = frames.isEmpty ? [[]] : frames
         for (i, frame) in parts.enumerated() {
             var flags: Int32 = i < parts.count - 1 ? ZMQ_SNDMORE : 0

@@ -43,7 +43,11 @@ final class CoordinatorStateTests: XCTestCase {
     }
 
     private func shards(_ actions: [CoordinatorState.Action]) -> [(worker: [UInt8], frames: [[UInt8]])] {
-        actions.compactMap { if case .toWorker(let id, let f) = $0, (try? Envelope.decode(f[0]).string("type")) == "shard" { return (id, f) } else { return nil } }
+        actions.compactMap {
+            guard case .toWorker(let id, let slices) = $0 else { return nil }
+            let f = slices.map { Array($0) }
+            return (try? Envelope.decode(f[0]).string("type")) == "shard" ? (id, f) : nil
+        }
     }
 
     private func replies(_ actions: [CoordinatorState.Action]) -> [ClusterReply] {

@@ -33,6 +33,17 @@ final class WireTensorTests: XCTestCase {
         }
     }
 
+    func testParallelScanReportsTheFirstHitAcrossChunks() {
+        let rows = 3000, cols = 1000  // several scan chunks
+        var values = [Float](repeating: 0.5, count: rows * cols)
+        values[2_500_123] = .nan
+        values[1_200_007] = .infinity
+        values[2_999_999] = .nan
+        let t = tensor(.f16, rows: rows, cols: cols, values: values)
+        XCTAssertEqual(t.firstNonFinite(pool: ComputePool(width: 3)), 1_200_007)
+        XCTAssertEqual(t.firstNonFinite(pool: .serial), 1_200_007)
+    }
+
     func testRowsDecodeExactlyAsTheWholeMatrix() {
         let rows = 50, cols = 19
         let values = (0..<(rows * cols)).map { Float(sin(Double($0))) * 3 }
