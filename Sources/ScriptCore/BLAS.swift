@@ -24,6 +24,18 @@ enum BLAS {
                     1, a, Int32(lda), b, Int32(ldb), 0, c, Int32(ldc))
     }
 
+    /// The upper triangle (with the diagonal) of `C[n x n] = A[n x k] * A^T`; below it `C` is
+    /// left as it was.
+    static func syrkUpper(n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        _ = pinnedThreads
+        guard n > 0 else { return }
+        if k == 0 {
+            for r in 0..<n { (c + r * ldc + r).update(repeating: 0, count: n - r) }
+            return
+        }
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(n), Int32(k), 1, a, Int32(lda), 0, c, Int32(ldc))
+    }
+
     /// `y[m] = A[m x k] * x[k]`, rows of `A` `lda` apart.
     static func gemv(m: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
                      x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {

@@ -76,13 +76,12 @@ final class CandidateCosines: @unchecked Sendable {
         self.diagonal = diagonal
     }
 
-    /// Computes the blocks of `pairs` up front, in row bands spread over the pool (a same-group
-    /// block only on and above its diagonal, then mirrored). The bands depend on the group sizes
-    /// only, so the values do not depend on the pool.
+    /// Computes the blocks of `pairs` up front, spread over the pool: a block between two groups
+    /// in row bands, a group with itself in one symmetric product (half the arithmetic), then
+    /// mirrored. The tasks depend on the group sizes only, so the values do not depend on the pool.
     static func computeBlocks(_ pairs: [GroupPair], groups: [CandidateGroup], into blocks: inout [[[Float]?]], pool: ComputePool) {
-        // Thin bands on a triangle (less wasted below the diagonal), thick ones on a full block
-        // (larger products run nearer the sgemm peak).
-        let band = 48, crossBand = 128
+        // Thick bands: larger products run nearer the sgemm peak.
+        let band = 128
         var buffers: [UnsafeMutableBufferPointer<Float>] = []
         var tasks: [(pair: Int, rows: Range<Int>)] = []
         for (p, pair) in pairs.enumerated() {
@@ -90,37 +89,43 @@ final class CandidateCosines: @unchecked Sendable {
             let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: m * n)
             b.initialize(repeating: 0)
             buffers.append(b)
-            for r in chunks(of: m, size: pair.g == pair.h ? band : crossBand) { tasks.append((p, r)) }
+            if pair.g == pair.h {
+                tasks.append((p, 0..<m))
+            } else {
+                for r in chunks(of: m, size: band) { tasks.append((p, r)) }
+            }
         }
         let shared = UncheckedBox(buffers)
         pool.forEach(tasks.count) { t in
             let (p, rows) = tasks[t]
             let a = groups[pairs[p].g], b = groups[pairs[p].h]
-            let same = pairs[p].g == pairs[p].h
             let n = b.members.count, d = a.features.cols
-            let first = same ? rows.lowerBound : 0
-            let out = shared.value[p].baseAddress! + rows.lowerBound * n + first
+            let out = shared.value[p].baseAddress! + rows.lowerBound * n
             a.features.values.withUnsafeBufferPointer { ap in
                 b.features.values.withUnsafeBufferPointer { bp in
-                    BLAS.gemmABt(m: rows.count, n: n - first, k: d, a: ap.baseAddress! + rows.lowerBound * d, lda: d,
-                                 b: bp.baseAddress! + first * d, ldb: d, c: out, ldc: n)
                     a.inverseNorms.withUnsafeBufferPointer { ia in
                         b.inverseNorms.withUnsafeBufferPointer { ib in
-                            VectorMath.scale(out, rows: rows.count, cols: n - first, ldc: n,
-                                             rowInverse: ia.baseAddress! + rows.lowerBound, colInverse: ib.baseAddress! + first)
+                            if pairs[p].g == pairs[p].h {
+                                BLAS.syrkUpper(n: n, k: d, a: ap.baseAddress!, lda: d, c: out, ldc: n)
+                                for i in 0..<n {
+                                    let row = out + i * n, u = ia[i]
+                                    for j in i..<n { row[j] = (row[j] * u) * ib[j] }
+                                    for j in 0..<i { row[j] = out[j * n + i] }
+                                }
+                            } else {
+                                BLAS.gemmABt(m: rows.count, n: n, k: d, a: ap.baseAddress! + rows.lowerBound * d, lda: d,
+                                             b: bp.baseAddress!, ldb: d, c: out, ldc: n)
+                                VectorMath.scale(out, rows: rows.count, cols: n, ldc: n,
+                                                 rowInverse: ia.baseAddress! + rows.lowerBound, colInverse: ib.baseAddress!)
+                            }
                         }
                     }
                 }
             }
         }
         for (p, pair) in pairs.enumerated() {
-            let c = buffers[p], m = groups[pair.g].members.count, n = groups[pair.h].members.count
-            if pair.g == pair.h {
-                // Below a band's first column the values live above the diagonal: mirror them.
-                for i in 0..<m { for j in 0..<((i / band) * band) { c[i * n + j] = c[j * n + i] } }
-            }
-            blocks[pair.g][pair.h] = Array(c)
-            c.deallocate()
+            blocks[pair.g][pair.h] = Array(shared.value[p])
+            shared.value[p].deallocate()
         }
     }
 
