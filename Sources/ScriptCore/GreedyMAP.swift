@@ -60,18 +60,17 @@ enum GreedyMAP {
                             let vb = UncheckedBox(vp.baseAddress!), db = UncheckedBox(dp.baseAddress!)
                             let rb = rp.baseAddress!, wb = wp.baseAddress!
                             let work = UncheckedBox((rb, wb))
-                            pool.forEach(bands.count) { bi in
+                            // A pick's update is t * n multiply-adds: below a quarter million,
+                            // handing bands to other threads costs more than it saves.
+                            let runner = (t + 1) * n >= 1 << 18 ? pool : .serial
+                            runner.forEach(bands.count) { bi in
                                 let band = bands[bi]
                                 let (rb, wb) = work.value
                                 let vbase = vb.value, dbase = db.value
                                 var acc = [Float](repeating: 0, count: band.count)
                                 acc.withUnsafeMutableBufferPointer { ap in
                                     let a = ap.baseAddress!
-                                    for s in 0..<t {
-                                        let c = vbase[s * n + j]
-                                        let src = vbase + s * n + band.lowerBound
-                                        for i in 0..<band.count { a[i] += c * src[i] }
-                                    }
+                                    Self.accumulate(into: a, v: vbase, n: n, picks: t, column: j, band: band)
                                     let out = vbase + t * n + band.lowerBound
                                     for i in 0..<band.count {
                                         let gi = band.lowerBound + i
@@ -100,5 +99,41 @@ enum GreedyMAP {
             }
         }
         return Selection(picks: picks, rows: rows, diagonal: cosines.diagonal)
+    }
+
+    /// `a[i] = sum over s < t of v[s][j] * v[s][band i]`, summed in order of `s` for every `i`
+    /// (so each value depends on its own candidate only). Blocks of 32 candidates keep their
+    /// sums in registers across all `s` instead of a memory pass per pick.
+    @inline(__always)
+    static func accumulate(into a: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, n: Int, picks t: Int,
+                           column j: Int, band: Range<Int>) {
+        let count = band.count
+        var i = 0
+        while i + 32 <= count {
+            var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
+            var row = UnsafeRawPointer(v + band.lowerBound + i)
+            for s in 0..<t {
+                let c = SIMD8<Float>(repeating: v[s * n + j])
+                s0 += c * row.loadUnaligned(as: SIMD8<Float>.self)
+                s1 += c * row.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+                s2 += c * row.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self)
+                s3 += c * row.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self)
+                row += n * MemoryLayout<Float>.stride
+            }
+            let out = UnsafeMutableRawPointer(a + i)
+            out.storeBytes(of: s0, as: SIMD8<Float>.self)
+            out.storeBytes(of: s1, toByteOffset: 32, as: SIMD8<Float>.self)
+            out.storeBytes(of: s2, toByteOffset: 64, as: SIMD8<Float>.self)
+            out.storeBytes(of: s3, toByteOffset: 96, as: SIMD8<Float>.self)
+            i += 32
+        }
+        if i < count {
+            for k in i..<count { a[k] = 0 }
+            for s in 0..<t {
+                let c = v[s * n + j]
+                let src = v + s * n + band.lowerBound
+                for k in i..<count { a[k] += c * src[k] }
+            }
+        }
     }
 }
