@@ -20,13 +20,15 @@ let package = Package(
         .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ"),
         .systemLibrary(name: "CMsgPack", path: "Sources/CMsgPack"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        // Half to float with the CPU's conversion instructions, chosen at run time.
+        .target(name: "CHalf", cSettings: [.unsafeFlags(["-O2"])]),
 
         // Pure pruning core: contiguous Float buffers, no I/O.
         .target(name: "ScriptCore", dependencies: ["COpenBLAS"], swiftSettings: optimised),
         // Deterministic synthetic requests with ground truth (sample data, evaluation).
         .target(name: "ScriptSynth", swiftSettings: optimised),
         // .npy / .safetensors in, .npy / .json out.
-        .target(name: "ScriptFormats", swiftSettings: optimised),
+        .target(name: "ScriptFormats", dependencies: ["CHalf"], swiftSettings: optimised),
         // MessagePack envelopes and tensor frames.
         .target(name: "ScriptWire", dependencies: ["CMsgPack"]),
         // ZeroMQ sockets.

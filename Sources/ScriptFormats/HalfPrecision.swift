@@ -1,3 +1,5 @@
+import CHalf
+
 /// IEEE half and bfloat16 conversions (exact to Float32; round-to-nearest-even from it).
 public enum HalfPrecision {
     /// The Float32 value of IEEE 754 half-precision bits.
@@ -43,8 +45,20 @@ public enum HalfPrecision {
     /// Every half value as Float32, indexed by its bits: decoding a tensor is one load a value.
     public static let table: [Float] = (0...UInt16.max).map { float(fromFloat16Bits: $0) }
 
-    /// Half-precision little-endian bytes to Float32 values (`out` holds `count` values).
+    /// Half-precision little-endian bytes to Float32 values (`out` holds `count` values): with
+    /// the CPU's conversion instructions where it has them (a tenth of the time), else by table.
     public static func decode(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutableBufferPointer<Float>, count: Int) {
+        precondition(bytes.count >= 2 * count && out.count >= count, "decode of \(count) halves out of bounds")
+        guard count > 0 else { return }
+        #if _endian(little)
+        // The instructions read aligned-or-not 16-bit lanes; the bytes are native order here.
+        if script_half_to_float(bytes.baseAddress!.assumingMemoryBound(to: UInt16.self), out.baseAddress!, count) != 0 { return }
+        #endif
+        decodeByTable(bytes, into: out, count: count)
+    }
+
+    /// `decode` in software, whatever the CPU.
+    public static func decodeByTable(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutableBufferPointer<Float>, count: Int) {
         table.withUnsafeBufferPointer { t in
             let tb = t.baseAddress!
             for i in 0..<count { out[i] = tb[Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))] }
