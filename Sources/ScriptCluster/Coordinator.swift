@@ -15,6 +15,8 @@ public final class Coordinator {
     private let backend: ZMQSocket
     private let state: CoordinatorState
     private let compute = DispatchQueue(label: "script.coordinator.compute")
+    /// Early work on requests whose shards are still running, on otherwise idle CPU.
+    private let idle = IdleThread(name: "script.coordinator.idle")
     private let completions: CompletionQueue<Completion>
     private let pool: ComputePool
     /// Endpoints actually bound (ports resolved when the configuration asked for `*`).
@@ -93,6 +95,7 @@ public final class Coordinator {
             }
         }
         logger.info("coordinator drained: served \(state.served), failed \(state.failed)")
+        idle.stop()
         completions.close()
         frontend.close()
         backend.close()
@@ -127,9 +130,9 @@ public final class Coordinator {
                     done.post(.prepared(key, result))
                 }
             case .absorb(let request, let proposal):
-                // The compute queue is serial: absorbed before the request's finish runs. One
-                // thread: the workers are still computing on the other cores.
-                compute.async { request.absorb(proposal, pool: .serial) }
+                // Only on idle CPU: workers on this machine still compute the other shards.
+                // What is not absorbed when the finish comes, the finish absorbs.
+                idle.async { request.absorb(proposal, pool: .serial) }
             case .finish(let key, let request, let proposals, let workers, let shardsMs, let receivedMs):
                 let pool = self.pool, done = completions
                 compute.async {

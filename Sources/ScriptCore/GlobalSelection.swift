@@ -15,6 +15,8 @@ public final class GlobalSelection: Sendable {
     }
 
     private struct State {
+        /// Set by `select`: proposals that come later are of no use.
+        var closed = false
         var entries: [Int: Entry] = [:]
         /// Cosines between two proposals, keyed by their offsets, lower offset's rows first.
         var cross: [GroupPair: [Float]] = [:]
@@ -43,11 +45,12 @@ public final class GlobalSelection: Sendable {
     }
 
     /// Takes a shard's proposal and the raw features of its tokens (in the order of
-    /// `proposal.indices`); a second proposal for the same shard is ignored.
+    /// `proposal.indices`); a second proposal for the same shard, or any after `select`, is
+    /// ignored. Safe to call while another thread adds or selects.
     public func add(_ proposal: ShardProposal, rows: Matrix, pool: ComputePool) {
         let group = CandidateGroup(members: Array(0..<proposal.indices.count), features: rows, inverseNorms: rows.rowInverseNorms())
         let others: [Entry]? = state.withLock { s in
-            guard s.entries[proposal.offset] == nil else { return nil }
+            guard !s.closed, s.entries[proposal.offset] == nil else { return nil }
             s.entries[proposal.offset] = Entry(proposal: proposal, group: group)
             return s.entries.values.filter { $0.proposal.offset != proposal.offset }
         }
@@ -68,7 +71,11 @@ public final class GlobalSelection: Sendable {
 
     /// The greedy over the union of the proposals: kept indices, ascending.
     public func select(pool: ComputePool) -> [Int] {
-        let (entries, cross) = state.withLock { s in (s.entries.values.sorted { $0.proposal.offset < $1.proposal.offset }, s.cross) }
+        // Blocks still being computed by a concurrent `add` are computed again below, identically.
+        let (entries, cross) = state.withLock { s in
+            s.closed = true
+            return (s.entries.values.sorted { $0.proposal.offset < $1.proposal.offset }, s.cross)
+        }
         var groups: [CandidateGroup] = []
         var known: [GroupPair: [Float]] = [:]
         var candidates: [Int] = []

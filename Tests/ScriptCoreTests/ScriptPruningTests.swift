@@ -1,3 +1,4 @@
+import Dispatch
 import XCTest
 @testable import ScriptCore
 
@@ -75,6 +76,24 @@ final class ScriptPruningTests: XCTestCase {
             }
             selection.add(base.proposals[order[0]], rows: req.features.gatherRows(base.proposals[order[0]].indices), pool: .serial)
             XCTAssertEqual(selection.select(pool: .serial), base.indices, "arrival order \(order)")
+        }
+        // Proposals taken in on another thread while the selection runs (as a coordinator's
+        // idle thread may still be busy when the last shard lands, and the finish then takes in
+        // what is missing itself): the same tokens.
+        let x = req.features, proposals = base.proposals, shards = req.shards!
+        for _ in 0..<6 {
+            let bound = GlobalSelection.candidateBound(shards: shards, tokens: 600, budget: 60, options: PruneOptions())
+            let selection = GlobalSelection(weights: w, budget: 60, candidateBound: bound)
+            let group = DispatchGroup()
+            DispatchQueue.global().async(group: group) {
+                for s in [1, 3] { selection.add(proposals[s], rows: x.gatherRows(proposals[s].indices), pool: .serial) }
+            }
+            for s in [0, 2] { selection.add(proposals[s], rows: x.gatherRows(proposals[s].indices), pool: .serial) }
+            let taken = selection.offsets
+            for p in proposals where !taken.contains(p.offset) { selection.add(p, rows: x.gatherRows(p.indices), pool: .serial) }
+            XCTAssertEqual(selection.select(pool: ComputePool(width: 2)), base.indices)
+            group.wait()
+            XCTAssertEqual(selection.offsets.count, 4)
         }
         // Each shard alone, as a worker would run it, gives the same proposal.
         for (s, r) in req.shards!.enumerated() {
