@@ -48,8 +48,13 @@ enum ClusterBench {
                 while (try? client.status(timeoutMs: 1000))?.workers ?? 0 < workers { Thread.sleep(forTimeInterval: 0.05) }
                 let load = LoadGenerator(endpoint: fe, base: base)
                 _ = try load.closedLoop(count: 2)  // warm-up
+                let before = children.map { CPUTime.ms(pid: $0.pid) }, selfBefore = CPUTime.ms(pid: getpid())
                 let closed = try load.closedLoop(count: requests)
+                let used = zip(children, before).map { (CPUTime.ms(pid: $0.pid) - $1) / Double(requests) }
+                let selfUsed = (CPUTime.ms(pid: getpid()) - selfBefore) / Double(requests)
                 say("  \(workers) worker\(workers > 1 ? "s" : ""): one at a time: p50 \(fmt(percentile(closed, 50))) ms, p99 \(fmt(percentile(closed, 99))) ms; cluster / in-process = \(String(format: "%.2f", percentile(closed, 50) / inProcess))x")
+                let perRequest = used.reduce(0, +) + selfUsed
+                say("    CPU a request: coordinator \(fmt(used[0])) ms, workers \(fmt(used.dropFirst().reduce(0, +))) ms, load generator \(fmt(selfUsed)) ms; \(ComputePool.machine.width) cores allow at most \(String(format: "%.1f", 1000 * Double(ComputePool.machine.width) / perRequest))/s")
                 var best = 0.0
                 for rate in c.rates {
                     let r = try load.openLoop(rate: rate, count: requests)
@@ -164,4 +169,16 @@ final class RawClient {
 func ms(_ d: Duration) -> Double {
     let c = d.components
     return Double(c.seconds) * 1e3 + Double(c.attoseconds) * 1e-15
+}
+
+/// CPU time a process has used, from /proc (Linux); 0 where there is none.
+enum CPUTime {
+    static func ms(pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return 0 }
+        // After the command name: state, ppid, ... utime and stime are the 12th and 13th fields.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) * 1000 / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
 }
