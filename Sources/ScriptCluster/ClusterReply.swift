@@ -1,3 +1,4 @@
+import ScriptTransport
 import ScriptCore
 import ScriptWire
 
@@ -51,7 +52,7 @@ public enum ClusterReply: Sendable {
         case "result":
             var features: Matrix? = nil
             if e.has("features") {
-                let (s, v) = try TensorCodec.decode(e, field: "features", frames: frames, rank: 2, maxElements: Int(Int32.max))
+                let (s, v) = try TensorCodec.decode(e, field: "features", frames: frames.map(Frame.init), rank: 2, maxElements: Int(Int32.max))
                 features = Matrix(rows: s[0], cols: s[1], values: v)
             }
             let timings = try e.map("timings_ms").fields.map { key, v -> (String, Double) in

@@ -70,15 +70,15 @@ public final class Coordinator {
             let ready = try poller.poll(timeoutMilliseconds: 100)
             let now = clock.now
             if ready.contains(0) {
-                while let msg = try frontend.receive(timeoutMilliseconds: 0) {
+                while let msg = try frontend.receiveFrames(timeoutMilliseconds: 0) {
                     guard msg.count >= 1 else { continue }
-                    carry(state.clientMessage(route: msg[0], frames: Array(msg.dropFirst()), now: now))
+                    carry(state.clientMessage(route: msg[0].bytes, frames: Array(msg.dropFirst()), now: now))
                 }
             }
             if ready.contains(1) {
-                while let msg = try backend.receive(timeoutMilliseconds: 0) {
+                while let msg = try backend.receiveFrames(timeoutMilliseconds: 0) {
                     guard msg.count >= 1 else { continue }
-                    carry(state.workerMessage(identity: msg[0], frames: Array(msg.dropFirst()), now: now))
+                    carry(state.workerMessage(identity: msg[0].bytes, frames: Array(msg.dropFirst()), now: now))
                 }
             }
             if ready.contains(2) {
@@ -111,7 +111,7 @@ public final class Coordinator {
                     logger.warning("reply to client \(hex(route)) not delivered: \(error)")
                 }
             case .toWorker(let identity, let frames):
-                do { try backend.send([identity[...]] + frames) } catch {
+                do { try backend.send([Frame(identity)] + frames) } catch {
                     logger.warning("send to worker \(hex(identity)) failed: \(error)")
                     carry(state.unreachable(worker: identity, now: ContinuousClock().now))
                 }

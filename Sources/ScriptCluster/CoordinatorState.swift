@@ -1,3 +1,4 @@
+import ScriptTransport
 import ScriptCore
 import ScriptWire
 
@@ -10,9 +11,9 @@ public final class CoordinatorState {
         /// Send frames (after the empty delimiter) to a client.
         case toClient(route: [UInt8], frames: [[UInt8]])
                 /// Send frames to a worker (slices, so shard tensors go out as parts of the request's bytes).
-        case toWorker(identity: [UInt8], frames: [ArraySlice<UInt8>])
+        case toWorker(identity: [UInt8], frames: [Frame])
         /// Parse and prepare a request off the event loop, then call `prepared`.
-        case prepare(key: Int, envelope: Envelope, frames: [[UInt8]])
+        case prepare(key: Int, envelope: Envelope, frames: [Frame])
         /// Take a proposal into the request's global selection off the event loop, while other
         /// shards still run (no answer).
         case absorb(request: PreparedRequest, proposal: ShardProposal)
@@ -81,7 +82,12 @@ public final class CoordinatorState {
 
     // MARK: clients
 
+    /// A client's message as arrays (tests, tools).
     public func clientMessage(route: [UInt8], frames: [[UInt8]], now: ContinuousClock.Instant) -> [Action] {
+        clientMessage(route: route, frames: frames.map(Frame.init), now: now)
+    }
+
+    public func clientMessage(route: [UInt8], frames: [Frame], now: ContinuousClock.Instant) -> [Action] {
         guard frames.count >= 2, frames[0].isEmpty else {
             return reject(route: route, id: "", ProtocolError(.badMessage, "expected an empty delimiter frame, then the envelope"))
         }
@@ -191,7 +197,12 @@ public final class CoordinatorState {
 
     // MARK: workers
 
+    /// A worker's message as arrays (tests, tools).
     public func workerMessage(identity: [UInt8], frames: [[UInt8]], now: ContinuousClock.Instant) -> [Action] {
+        workerMessage(identity: identity, frames: frames.map(Frame.init), now: now)
+    }
+
+    public func workerMessage(identity: [UInt8], frames: [Frame], now: ContinuousClock.Instant) -> [Action] {
         guard let first = frames.first else { return [.log(level: .warning, message: "empty message from a worker")] }
         let e: Envelope
         let type: String
@@ -215,10 +226,10 @@ public final class CoordinatorState {
             }
             return [.log(level: .info, message: "worker \(name) ready, credit \(credit)")] + dispatch(now: now)
         case "heartbeat":
-            return known ? [] : [.toWorker(identity: identity, frames: [Envelope.encode(ProtocolVersion.header("disconnect"))[...]])]
+            return known ? [] : [.toWorker(identity: identity, frames: [Frame(Envelope.encode(ProtocolVersion.header("disconnect")))])]
         case "proposal", "shard_error":
             var actions: [Action] = []
-            if !known { actions.append(.toWorker(identity: identity, frames: [Envelope.encode(ProtocolVersion.header("disconnect"))[...]])) }
+            if !known { actions.append(.toWorker(identity: identity, frames: [Frame(Envelope.encode(ProtocolVersion.header("disconnect")))])) }
             let job = (try? e.int("job")) ?? -1
             if known { workers[identity]!.jobs.remove(job) }
             actions += type == "proposal" ? proposal(job: job, e, frames: frames, from: identity, now: now)
@@ -231,7 +242,7 @@ public final class CoordinatorState {
         }
     }
 
-    private func proposal(job: Int, _ e: Envelope, frames: [[UInt8]], from identity: [UInt8], now: ContinuousClock.Instant) -> [Action] {
+    private func proposal(job: Int, _ e: Envelope, frames: [Frame], from identity: [UInt8], now: ContinuousClock.Instant) -> [Action] {
         guard let (key, shard) = jobs[job], let r = requests[key], let p = r.prepared else {
             return [.log(level: .debug, message: "late proposal for job \(job) ignored")]
         }
@@ -324,7 +335,7 @@ public final class CoordinatorState {
         }
         for (id, w) in workers where now - w.lastSent >= heartbeat {
             workers[id]!.lastSent = now
-            actions.append(.toWorker(identity: id, frames: [Envelope.encode(ProtocolVersion.header("heartbeat"))[...]]))
+            actions.append(.toWorker(identity: id, frames: [Frame(Envelope.encode(ProtocolVersion.header("heartbeat")))]))
         }
         for r in requests.values.sorted(by: { $0.key < $1.key }) where now >= r.deadline {
             actions += fail(r, ProtocolError(.timeout, "deadline of \(ms(r.deadline - r.received)) ms passed with \(r.remaining) of \(r.proposals.count) shards unanswered (\(workers.count) workers)"))
@@ -340,7 +351,7 @@ public final class CoordinatorState {
 
     /// Workers to tell the coordinator is leaving.
     public func farewells() -> [Action] {
-        workers.keys.map { .toWorker(identity: $0, frames: [Envelope.encode(ProtocolVersion.header("disconnect"))[...]]) }
+        workers.keys.map { .toWorker(identity: $0, frames: [Frame(Envelope.encode(ProtocolVersion.header("disconnect")))]) }
     }
 }
 

@@ -1,3 +1,4 @@
+import ScriptTransport
 import ScriptWire
 
 /// A decoded MessagePack map with string keys, read with typed accessors whose errors name the
@@ -8,6 +9,9 @@ public struct Envelope: Sendable {
     let context: String
 
     /// Decodes the first frame of a message.
+    /// Decodes an envelope frame.
+    public static func decode(_ frame: Frame) throws -> Envelope { try decode(frame.bytes) }
+
     public static func decode(_ bytes: [UInt8]) throws -> Envelope {
         let value: MessagePackValue
         do { value = try MessagePack.decode(bytes) } catch {

@@ -1,3 +1,4 @@
+import ScriptTransport
 import ScriptCore
 
 /// A request after the coordinator's first compute step: validated, weighed, cut into shards.
@@ -91,11 +92,11 @@ public struct ShardPayload: Sendable {
     let budget: Int
     let options: PruneOptions
     let featuresDType: TensorCodec.WireDType
-    /// The features (a slice of the request's own bytes) and the weights.
-    let tensorFrames: [ArraySlice<UInt8>]
+    /// The features (a slice of the request's own frame) and the weights.
+    let tensorFrames: [Frame]
 
     init(offset: Int, rows: Int, cols: Int, totalTokens: Int, budget: Int, options: PruneOptions,
-         features: (TensorCodec.WireDType, ArraySlice<UInt8>), weights: [Float]) {
+         features: (TensorCodec.WireDType, Frame), weights: [Float]) {
         self.offset = offset
         self.rows = rows
         self.cols = cols
@@ -103,12 +104,12 @@ public struct ShardPayload: Sendable {
         self.budget = budget
         self.options = options
         featuresDType = features.0
-        tensorFrames = [features.1, TensorCodec.bytes(weights)[...]]
+        tensorFrames = [features.1, Frame(TensorCodec.bytes(weights))]
     }
 
     /// The message for job number `id`.
-    func frames(id: Int) -> [ArraySlice<UInt8>] {
-        [ShardMessage.envelope(job: id, offset: offset, rows: rows, cols: cols, total: totalTokens, budget: budget,
-                               options: options, dtype: featuresDType)[...]] + tensorFrames
+    func frames(id: Int) -> [Frame] {
+        [Frame(ShardMessage.envelope(job: id, offset: offset, rows: rows, cols: cols, total: totalTokens, budget: budget,
+                                     options: options, dtype: featuresDType))] + tensorFrames
     }
 }

@@ -1,3 +1,4 @@
+import ScriptTransport
 import ScriptCore
 import ScriptWire
 
@@ -17,7 +18,7 @@ public struct ReceivedSubmission: Sendable {
 
     /// Parses a `prune` message and checks its fields and shapes against `limits` (the values
     /// are checked when the request is prepared).
-    public static func parse(_ e: Envelope, frames: [[UInt8]], limits: RequestLimits) throws -> ReceivedSubmission {
+    public static func parse(_ e: Envelope, frames: [Frame], limits: RequestLimits) throws -> ReceivedSubmission {
         try e.only(PruneSubmission.fields)
         let id = try e.string("id")
         let maxElements = limits.maxTokens * limits.maxWidth

@@ -1,3 +1,4 @@
+import ScriptTransport
 import ScriptCore
 import ScriptWire
 
@@ -21,7 +22,7 @@ public enum ShardMessage {
         return Envelope.encode(f)
     }
 
-    public static func parse(_ e: Envelope, frames: [[UInt8]], limits: RequestLimits) throws -> (job: Int, shard: ShardJob) {
+    public static func parse(_ e: Envelope, frames: [Frame], limits: RequestLimits) throws -> (job: Int, shard: ShardJob) {
         try e.only(fields)
         let job = try e.int("job")
         let (fs, fv) = try TensorCodec.decode(e, field: "features", frames: frames, rank: 2, maxElements: limits.maxTokens * limits.maxWidth)
@@ -48,7 +49,7 @@ public enum ProposalMessage {
         return [Envelope.encode(f), TensorCodec.bytes(p.cosines)]
     }
 
-    public static func parse(_ e: Envelope, frames: [[UInt8]]) throws -> (job: Int, proposal: ShardProposal, computeMs: Double) {
+    public static func parse(_ e: Envelope, frames: [Frame]) throws -> (job: Int, proposal: ShardProposal, computeMs: Double) {
         try e.only(fields)
         let indices = try e.intArray("indices")
         let (_, cos) = try TensorCodec.decode(e, field: "cosines", frames: frames, rank: 2, maxElements: indices.count * indices.count)

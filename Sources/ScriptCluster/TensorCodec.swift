@@ -1,5 +1,6 @@
 import ScriptCore
 import ScriptFormats
+import ScriptTransport
 import ScriptWire
 
 /// Tensors on the wire: a descriptor `{dtype, shape, frame}` in the envelope and the raw
@@ -22,15 +23,15 @@ public enum TensorCodec {
     /// - Parameters:
     ///   - rank: the dimensions the tensor must have.
     ///   - maxElements: a bound checked before any allocation.
-    public static func decode(_ envelope: Envelope, field: String, frames: [[UInt8]], rank: Int,
+    public static func decode(_ envelope: Envelope, field: String, frames: [Frame], rank: Int,
                               maxElements: Int) throws -> (shape: [Int], values: [Float]) {
         let t = try encoded(envelope, field: field, frames: frames, rank: rank, maxElements: maxElements)
         return (t.shape, floats(t.bytes, dtype: t.dtype, count: t.shape.reduce(1, *)))
     }
 
     /// As `decode`, with every check, but the elements left as they came.
-    public static func encoded(_ envelope: Envelope, field: String, frames: [[UInt8]], rank: Int,
-                               maxElements: Int) throws -> (shape: [Int], dtype: WireDType, bytes: [UInt8]) {
+    public static func encoded(_ envelope: Envelope, field: String, frames: [Frame], rank: Int,
+                               maxElements: Int) throws -> (shape: [Int], dtype: WireDType, bytes: Frame) {
         let d = try envelope.map(field)
         try d.only(["dtype", "shape", "frame"], context: field)
         let dtypeName = try d.string("dtype")
@@ -62,7 +63,7 @@ public enum TensorCodec {
     }
 
     /// Little-endian element bytes to Float32.
-    static func floats(_ bytes: [UInt8], dtype: WireDType, count: Int) -> [Float] {
+    static func floats(_ bytes: Frame, dtype: WireDType, count: Int) -> [Float] {
         bytes.withUnsafeBytes { ElementDecoder.decode($0, dtype: dtype.fileType, count: count) }
     }
 

@@ -1,3 +1,4 @@
+import ScriptTransport
 import ScriptCore
 import ScriptFormats
 
@@ -11,11 +12,11 @@ public struct WireTensor: Sendable {
     public let dtype: TensorCodec.WireDType
     public let rows: Int
     public let cols: Int
-    /// `rows * cols` elements, row-major.
-    public let bytes: [UInt8]
+    /// `rows * cols` elements, row-major: the frame they came in.
+    public let bytes: Frame
 
     /// - Precondition: `bytes` holds exactly `rows * cols` elements of `dtype`.
-    public init(dtype: TensorCodec.WireDType, rows: Int, cols: Int, bytes: [UInt8]) {
+    public init(dtype: TensorCodec.WireDType, rows: Int, cols: Int, bytes: Frame) {
         precondition(bytes.count == rows * cols * dtype.size, "\(bytes.count) bytes for \(rows) x \(cols) \(dtype.rawValue)")
         self.dtype = dtype
         self.rows = rows
@@ -46,8 +47,8 @@ public struct WireTensor: Sendable {
     }
 
     /// The bytes of a band of rows, still encoded (a slice: no copy).
-    public func bytes(ofRows range: Range<Int>) -> ArraySlice<UInt8> {
-        bytes[(range.lowerBound * rowBytes)..<(range.upperBound * rowBytes)]
+    public func bytes(ofRows range: Range<Int>) -> Frame {
+        bytes.slice((range.lowerBound * rowBytes)..<(range.upperBound * rowBytes))
     }
 
     /// Index of the first NaN or infinite element, found from the bits (an all-ones exponent)
@@ -86,21 +87,20 @@ public struct WireTensor: Sendable {
     /// tested with one OR-reduction the compiler vectorises, and searched only when it hits.
     @inline(__always)
     private static func firstAllOnes<T: FixedWidthInteger & UnsignedInteger>(_ raw: UnsafeRawBufferPointer, mask: T) -> Int? {
-        let n = raw.count / MemoryLayout<T>.size
+        // Frames can start at any byte (ZeroMQ receives into shared buffers): unaligned loads.
+        let size = MemoryLayout<T>.size
+        let n = raw.count / size
         guard n > 0 else { return nil }
         let step = mask & (~mask &+ 1)
         let sign = T(1) << (T.bitWidth - 1)
-        // Wire frames are heap buffers, aligned for any element type.
-        precondition(Int(bitPattern: raw.baseAddress!) % MemoryLayout<T>.alignment == 0, "unaligned tensor bytes")
-        let p = raw.baseAddress!.assumingMemoryBound(to: T.self)
         let block = 4096
         var start = 0
         while start < n {
             let end = min(n, start + block)
             var acc: T = 0
-            for i in start..<end { acc |= (T(littleEndian: p[i]) & mask) &+ step }
+            for i in start..<end { acc |= (T(littleEndian: raw.loadUnaligned(fromByteOffset: i * size, as: T.self)) & mask) &+ step }
             if acc & sign != 0 {
-                for i in start..<end where T(littleEndian: p[i]) & mask == mask { return i }
+                for i in start..<end where T(littleEndian: raw.loadUnaligned(fromByteOffset: i * size, as: T.self)) & mask == mask { return i }
             }
             start = end
         }

@@ -85,7 +85,7 @@ public final class Worker {
             let ready = try poller.poll(timeoutMilliseconds: min(100, config.heartbeatMs))
             let now = clock.now
             if ready.contains(0) {
-                while let msg = try s.receive(timeoutMilliseconds: 0) {
+                while let msg = try s.receiveFrames(timeoutMilliseconds: 0) {
                     lastHeard = now
                     backoff = config.reconnectMinMs
                     handle(msg, socket: s, draining: draining)
@@ -119,7 +119,7 @@ public final class Worker {
         context.close()
     }
 
-    private func handle(_ msg: [[UInt8]], socket s: ZMQSocket, draining: Bool) {
+    private func handle(_ msg: [Frame], socket s: ZMQSocket, draining: Bool) {
         guard let first = msg.first, let e = try? Envelope.decode(first), let type = try? ProtocolVersion.check(e) else {
             logger.warning("unreadable message from the coordinator ignored")
             return

@@ -91,30 +91,37 @@ public final class ZMQSocket {
 
     /// Sends a multipart message; every frame's send is checked.
     public func send(_ frames: [[UInt8]]) throws {
-        _ = try send(frames, dontWait: false)
+        _ = try send(frames.map(Frame.init), dontWait: false)
     }
 
     /// Sends a multipart message; with `dontWait`, returns false instead of blocking when the
     /// message cannot be queued now.
     @discardableResult
     public func send(_ frames: [[UInt8]], dontWait: Bool) throws -> Bool {
-        try send(frames.map { $0[...] }, dontWait: dontWait)
+        try send(frames.map(Frame.init), dontWait: dontWait)
     }
 
-    /// Sends a multipart message of slices (parts of larger buffers, sent without copying them out).
-    public func send(_ frames: [ArraySlice<UInt8>]) throws {
+    /// Sends a multipart message of frames; large ones are lent to ZeroMQ, not copied.
+    public func send(_ frames: [Frame]) throws {
         _ = try send(frames, dontWait: false)
     }
 
     @discardableResult
-    public func send(_ frames: [ArraySlice<UInt8>], dontWait: Bool) throws -> Bool {
-        let parts = frames.isEmpty ? [[]] : frames
+    public func send(_ frames: [Frame], dontWait: Bool) throws -> Bool {
+        let parts = frames.isEmpty ? [Frame([])] : frames
         for (i, frame) in parts.enumerated() {
             var flags: Int32 = i < parts.count - 1 ? ZMQ_SNDMORE : 0
             if dontWait { flags |= ZMQ_DONTWAIT }
             var msg = zmq_msg_t()
-            if frame.count >= Self.lendThreshold {
-                try FrameLoan.lend(frame, to: &msg)
+            if frame.count >= Self.lendThreshold, let base = frame.base {
+                // ZeroMQ releases the owner from its I/O thread once the bytes are written.
+                let hint = Unmanaged.passRetained(Loan(frame.owner)).toOpaque()
+                guard zmq_msg_init_data(&msg, UnsafeMutableRawPointer(mutating: base), frame.count, { _, hint in
+                    Unmanaged<Loan>.fromOpaque(hint!).release()
+                }, hint) == 0 else {
+                    Unmanaged<Loan>.fromOpaque(hint).release()
+                    throw ZMQError.last("zmq_msg_init_data")
+                }
             } else {
                 guard zmq_msg_init_size(&msg, frame.count) == 0 else { throw ZMQError.last("zmq_msg_init_size") }
                 if !frame.isEmpty {
@@ -139,8 +146,13 @@ public final class ZMQSocket {
     }
 
     /// Receives a whole multipart message, or nil when none comes within the timeout
-    /// (0: only what is already there; negative: wait forever).
+    /// (0: only what is already there; negative: wait forever). The bytes are copied out.
     public func receive(timeoutMilliseconds timeout: Int) throws -> [[UInt8]]? {
+        try receiveFrames(timeoutMilliseconds: timeout)?.map(\.bytes)
+    }
+
+    /// As `receive`, with each frame left in ZeroMQ's buffer (no copy).
+    public func receiveFrames(timeoutMilliseconds timeout: Int) throws -> [Frame]? {
         if timeout != 0 {
             var item = zmq_pollitem_t(socket: handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0)
             while true {
@@ -149,20 +161,24 @@ public final class ZMQSocket {
                 if zmq_errno() != EINTR { throw ZMQError.last("zmq_poll") }
             }
         }
-        var frames: [[UInt8]] = []
+        var frames: [Frame] = []
         while true {
-            var msg = zmq_msg_t()
-            zmq_msg_init(&msg)
-            defer { zmq_msg_close(&msg) }
-            while zmq_msg_recv(&msg, handle, frames.isEmpty ? ZMQ_DONTWAIT : 0) < 0 {
+            let storage = MessageStorage()
+            while zmq_msg_recv(storage.message, handle, frames.isEmpty ? ZMQ_DONTWAIT : 0) < 0 {
                 let e = zmq_errno()
                 if e == EINTR { continue }
                 if e == EAGAIN && frames.isEmpty { return nil }
                 throw ZMQError(code: e, operation: "receive")
             }
-            let size = zmq_msg_size(&msg)
-            frames.append(size == 0 ? [] : [UInt8](UnsafeRawBufferPointer(start: zmq_msg_data(&msg), count: size)))
-            if zmq_msg_more(&msg) == 0 { return frames }
+            let size = zmq_msg_size(storage.message)
+            frames.append(size == 0 ? Frame([]) : Frame(owner: storage, base: UnsafeRawPointer(zmq_msg_data(storage.message)), count: size))
+            if zmq_msg_more(storage.message) == 0 { return frames }
         }
     }
+}
+
+/// What a lent frame's ZeroMQ message holds on to until it is written.
+private final class Loan {
+    let owner: AnyObject?
+    init(_ owner: AnyObject?) { self.owner = owner }
 }

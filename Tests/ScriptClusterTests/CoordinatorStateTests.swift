@@ -1,4 +1,5 @@
 import XCTest
+import ScriptTransport
 import ScriptCore
 import ScriptWire
 @testable import ScriptCluster
@@ -45,7 +46,7 @@ final class CoordinatorStateTests: XCTestCase {
     private func shards(_ actions: [CoordinatorState.Action]) -> [(worker: [UInt8], frames: [[UInt8]])] {
         actions.compactMap {
             guard case .toWorker(let id, let slices) = $0 else { return nil }
-            let f = slices.map { Array($0) }
+            let f = slices.map(\.bytes)
             return (try? Envelope.decode(f[0]).string("type")) == "shard" ? (id, f) : nil
         }
     }
@@ -57,7 +58,7 @@ final class CoordinatorStateTests: XCTestCase {
     /// A worker's answer to a shard message, computed as a real worker would.
     private func answer(_ frames: [[UInt8]]) throws -> [[UInt8]] {
         let e = try Envelope.decode(frames[0])
-        let (job, shard) = try ShardMessage.parse(e, frames: frames, limits: RequestLimits())
+        let (job, shard) = try ShardMessage.parse(e, frames: frames.map(Frame.init), limits: RequestLimits())
         return ProposalMessage.frames(job: job, ScriptPruning.propose(shard, pool: .serial), computeMs: 1)
     }
 

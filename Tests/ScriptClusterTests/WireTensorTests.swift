@@ -1,4 +1,5 @@
 import XCTest
+import ScriptTransport
 import ScriptCore
 import ScriptFormats
 @testable import ScriptCluster
@@ -13,7 +14,7 @@ final class WireTensorTests: XCTestCase {
         case .f16: bytes = TensorCodec.halfBytes(values)
         case .bf16: bytes = values.flatMap { v -> [UInt8] in let h = UInt16(v.bitPattern >> 16); return [UInt8(h & 0xFF), UInt8(h >> 8)] }
         }
-        return WireTensor(dtype: dtype, rows: rows, cols: cols, bytes: bytes)
+        return WireTensor(dtype: dtype, rows: rows, cols: cols, bytes: Frame(bytes))
     }
 
     func testFirstNonFiniteInEveryDtype() {
@@ -42,6 +43,21 @@ final class WireTensorTests: XCTestCase {
         let t = tensor(.f16, rows: rows, cols: cols, values: values)
         XCTAssertEqual(t.firstNonFinite(pool: ComputePool(width: 3)), 1_200_007)
         XCTAssertEqual(t.firstNonFinite(pool: .serial), 1_200_007)
+    }
+
+    func testTensorsStartingAtAnyByteAreReadAlike() {
+        // Received frames can start at odd addresses inside ZeroMQ's buffers.
+        let rows = 40, cols = 21
+        var values = (0..<(rows * cols)).map { Float($0 % 13) / 4 - 1 }
+        values[777] = .nan
+        for dtype in [TensorCodec.WireDType.f32, .f16, .bf16] {
+            let aligned = tensor(dtype, rows: rows, cols: cols, values: values)
+            let padded = Frame([0x55] + aligned.bytes.bytes + [0x55]).slice(1..<(1 + aligned.bytes.count))
+            let odd = WireTensor(dtype: dtype, rows: rows, cols: cols, bytes: padded)
+            XCTAssertEqual(odd.firstNonFinite(), 777, "\(dtype)")
+            XCTAssertEqual(odd.rows([3, 39, 0]).values.map(\.bitPattern), aligned.rows([3, 39, 0]).values.map(\.bitPattern), "\(dtype)")
+            XCTAssertEqual(odd.bytes(ofRows: 2..<5), aligned.bytes(ofRows: 2..<5))
+        }
     }
 
     func testRowsDecodeExactlyAsTheWholeMatrix() {
