@@ -68,9 +68,9 @@ public struct WireTensor: Sendable {
                 let r = UnsafeRawBufferPointer(start: base.pointer + part.lowerBound * size, count: part.count * size)
                 let hit: Int?
                 switch dtype {
-                case .f32: hit = Self.firstAllOnes(r, mask: UInt32(0x7F80_0000))
-                case .f16: hit = Self.firstAllOnes(r, mask: UInt16(0x7C00))
-                case .bf16: hit = Self.firstAllOnes(r, mask: UInt16(0x7F80))
+                case .f32: hit = Self.firstAllOnes(r, elementSize: 4, mask: 0x7F80_0000)
+                case .f16: hit = Self.firstAllOnes(r, elementSize: 2, mask: 0x7C00)
+                case .bf16: hit = Self.firstAllOnes(r, elementSize: 2, mask: 0x7F80)
                 }
                 if let hit { UnsafeMutablePointer(mutating: slots.pointer.assumingMemoryBound(to: Int.self))[c] = hit + part.lowerBound }
             }
@@ -82,29 +82,38 @@ public struct WireTensor: Sendable {
         stride(from: 0, to: count, by: size).map { $0..<min(count, $0 + size) }
     }
 
-    /// First element whose bits hold all of `mask` (a contiguous run below the sign bit):
-    /// `(v & mask) + lowest bit of mask` reaches the sign bit exactly then, so a block is
-    /// tested with one OR-reduction the compiler vectorises, and searched only when it hits.
-    @inline(__always)
-    private static func firstAllOnes<T: FixedWidthInteger & UnsignedInteger>(_ raw: UnsafeRawBufferPointer, mask: T) -> Int? {
-        // Frames can start at any byte (ZeroMQ receives into shared buffers): unaligned loads.
-        let size = MemoryLayout<T>.size
+    /// First element whose bits hold all of `mask` (a contiguous run of bits below the
+    /// element's sign bit). `(v & mask) + lowest bit of mask` reaches the sign bit exactly then,
+    /// and never carries past it, so the test runs on 64-bit words holding several elements,
+    /// OR-ed over a block; a block that hits is searched element by element. Loads are
+    /// unaligned: frames can start at any byte of ZeroMQ's buffers.
+    private static func firstAllOnes(_ raw: UnsafeRawBufferPointer, elementSize size: Int, mask: UInt64) -> Int? {
         let n = raw.count / size
-        guard n > 0 else { return nil }
-        let step = mask & (~mask &+ 1)
-        let sign = T(1) << (T.bitWidth - 1)
-        let block = 4096
-        var start = 0
-        while start < n {
-            let end = min(n, start + block)
-            var acc: T = 0
-            for i in start..<end { acc |= (T(littleEndian: raw.loadUnaligned(fromByteOffset: i * size, as: T.self)) & mask) &+ step }
-            if acc & sign != 0 {
-                for i in start..<end where T(littleEndian: raw.loadUnaligned(fromByteOffset: i * size, as: T.self)) & mask == mask { return i }
-            }
-            start = end
+        let lanes = 8 / size
+        var wideMask: UInt64 = 0, wideStep: UInt64 = 0, wideSign: UInt64 = 0
+        for lane in 0..<lanes {
+            let shift = UInt64(lane * size * 8)
+            wideMask |= mask << shift
+            wideStep |= (mask & (~mask &+ 1)) << shift
+            wideSign |= (1 << UInt64(size * 8 - 1)) << shift
         }
-        return nil
+        let element = { (i: Int) -> UInt64 in
+            size == 2 ? UInt64(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+                      : UInt64(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+        }
+        let words = n / lanes
+        let block = 1024
+        var w = 0
+        while w < words {
+            let end = min(words, w + block)
+            var acc: UInt64 = 0
+            for k in w..<end { acc |= (UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * k, as: UInt64.self)) & wideMask) &+ wideStep }
+            if acc & wideSign != 0 {
+                return (w * lanes..<end * lanes).first { element($0) & mask == mask }
+            }
+            w = end
+        }
+        return (words * lanes..<n).first { element($0) & mask == mask }
     }
 }
 
