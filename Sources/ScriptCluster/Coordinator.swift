@@ -131,8 +131,11 @@ public final class Coordinator {
                 }
             case .absorb(let request, let proposal):
                 // Only on idle CPU: workers on this machine still compute the other shards.
-                // What is not absorbed when the finish comes, the finish absorbs.
-                idle.async { request.absorb(proposal, pool: .serial) }
+                // What is not absorbed when the finish comes, the finish absorbs. The job holds
+                // the selection weakly: on a busy machine it may run long after the request is
+                // gone, and must not keep the request's tensors alive till then.
+                request.postponeAbsorb(proposal)
+                idle.async { [weak selection = request.selection] in selection?.addPostponed(pool: .serial) }
             case .finish(let key, let request, let proposals, let workers, let shardsMs, let receivedMs):
                 let pool = self.pool, done = completions
                 compute.async {

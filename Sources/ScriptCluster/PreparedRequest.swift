@@ -49,9 +49,16 @@ public struct PreparedRequest: Sendable {
                                prepareMs: Double(d.seconds) * 1e3 + Double(d.attoseconds) * 1e-15, selection: selection)
     }
 
-    /// Takes a shard's proposal into the global selection now, while other shards still run.
+    /// Takes a shard's proposal into the global selection now.
     public func absorb(_ proposal: ShardProposal, pool: ComputePool) {
         selection?.add(proposal, rows: submission.features.rows(proposal.indices), pool: pool)
+    }
+
+    /// Hands a shard's proposal to the global selection to take in when a thread has time
+    /// (`GlobalSelection.addPostponed`); the request's finish takes in whatever is still waiting.
+    public func postponeAbsorb(_ proposal: ShardProposal) {
+        let features = submission.features
+        selection?.postpone(proposal) { features.rows(proposal.indices) }
     }
 
     /// The reply once every shard has proposed (or at once when the budget keeps everything).

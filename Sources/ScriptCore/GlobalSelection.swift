@@ -18,6 +18,8 @@ public final class GlobalSelection: Sendable {
         /// Set by `select`: proposals that come later are of no use.
         var closed = false
         var entries: [Int: Entry] = [:]
+        /// Proposals handed in for later (`postpone`), with how to fetch their rows.
+        var postponed: [(proposal: ShardProposal, rows: @Sendable () -> Matrix)] = []
         /// Cosines between two proposals, keyed by their offsets, lower offset's rows first.
         var cross: [GroupPair: [Float]] = [:]
     }
@@ -66,6 +68,19 @@ public final class GlobalSelection: Sendable {
         }
     }
 
+    /// Keeps a proposal to be taken in later by `addPostponed`, whenever some thread has time;
+    /// `select` drops what is still waiting (with whatever `rows` holds on to).
+    public func postpone(_ proposal: ShardProposal, rows: @escaping @Sendable () -> Matrix) {
+        state.withLock { s in if !s.closed { s.postponed.append((proposal, rows)) } }
+    }
+
+    /// Takes in the proposals handed to `postpone` so far, oldest first.
+    public func addPostponed(pool: ComputePool) {
+        while let next = state.withLock({ s in s.postponed.isEmpty ? nil : s.postponed.removeFirst() }) {
+            add(next.proposal, rows: next.rows(), pool: pool)
+        }
+    }
+
     /// Offsets of the shards whose proposals are in.
     public var offsets: Set<Int> { state.withLock { Set($0.entries.keys) } }
 
@@ -74,6 +89,7 @@ public final class GlobalSelection: Sendable {
         // Blocks still being computed by a concurrent `add` are computed again below, identically.
         let (entries, cross) = state.withLock { s in
             s.closed = true
+            s.postponed = []
             return (s.entries.values.sorted { $0.proposal.offset < $1.proposal.offset }, s.cross)
         }
         var groups: [CandidateGroup] = []

@@ -77,6 +77,18 @@ final class ScriptPruningTests: XCTestCase {
             selection.add(base.proposals[order[0]], rows: req.features.gatherRows(base.proposals[order[0]].indices), pool: .serial)
             XCTAssertEqual(selection.select(pool: .serial), base.indices, "arrival order \(order)")
         }
+        // Proposals postponed, then taken in by whoever has time; the rest by the finish.
+        do {
+            let bound = GlobalSelection.candidateBound(shards: req.shards!, tokens: 600, budget: 60, options: PruneOptions())
+            let selection = GlobalSelection(weights: w, budget: 60, candidateBound: bound)
+            let x = req.features, proposals = base.proposals
+            for s in [2, 0] { selection.postpone(proposals[s]) { x.gatherRows(proposals[s].indices) } }
+            selection.addPostponed(pool: .serial)
+            XCTAssertEqual(selection.offsets, [proposals[2].offset, proposals[0].offset])
+            selection.postpone(proposals[3]) { x.gatherRows(proposals[3].indices) }
+            for p in proposals where !selection.offsets.contains(p.offset) { selection.add(p, rows: x.gatherRows(p.indices), pool: .serial) }
+            XCTAssertEqual(selection.select(pool: .serial), base.indices)
+        }
         // Proposals taken in on another thread while the selection runs (as a coordinator's
         // idle thread may still be busy when the last shard lands, and the finish then takes in
         // what is missing itself): the same tokens.
@@ -92,6 +104,11 @@ final class ScriptPruningTests: XCTestCase {
             let taken = selection.offsets
             for p in proposals where !taken.contains(p.offset) { selection.add(p, rows: x.gatherRows(p.indices), pool: .serial) }
             XCTAssertEqual(selection.select(pool: ComputePool(width: 2)), base.indices)
+            // After the selection, nothing more is taken in.
+            let before = selection.offsets
+            selection.postpone(proposals[0]) { x.gatherRows(proposals[0].indices) }
+            selection.addPostponed(pool: .serial)
+            XCTAssertEqual(selection.offsets, before)
             group.wait()
             XCTAssertEqual(selection.offsets.count, 4)
         }
