@@ -15,8 +15,8 @@ public final class Coordinator {
     private let backend: ZMQSocket
     private let state: CoordinatorState
     private let compute = DispatchQueue(label: "script.coordinator.compute")
-    /// Early work on requests whose shards are still running, on otherwise idle CPU.
-    private let idle = IdleThread(name: "script.coordinator.idle")
+    /// Early work on requests whose shards are still running, on otherwise idle CPU (while `run`).
+    private var idle: IdleThread?
     private let completions: CompletionQueue<Completion>
     private let pool: ComputePool
     /// Endpoints actually bound (ports resolved when the configuration asked for `*`).
@@ -54,6 +54,9 @@ public final class Coordinator {
 
     /// Serves until `trap` is raised and in-flight requests are done.
     public func run(trap: SignalTrap) throws {
+        let idle = IdleThread(name: "script.coordinator.idle")
+        self.idle = idle
+        defer { idle.stop(); self.idle = nil }
         let clock = ContinuousClock()
         var lastTick = clock.now
         var poller = ZMQPoller()
@@ -95,7 +98,6 @@ public final class Coordinator {
             }
         }
         logger.info("coordinator drained: served \(state.served), failed \(state.failed)")
-        idle.stop()
         completions.close()
         frontend.close()
         backend.close()
@@ -135,7 +137,7 @@ public final class Coordinator {
                 // the selection weakly: on a busy machine it may run long after the request is
                 // gone, and must not keep the request's tensors alive till then.
                 request.postponeAbsorb(proposal)
-                idle.async { [weak selection = request.selection] in selection?.addPostponed(pool: .serial) }
+                idle?.async { [weak selection = request.selection] in selection?.addPostponed(pool: .serial) }
             case .finish(let key, let request, let proposals, let workers, let shardsMs, let receivedMs):
                 let pool = self.pool, done = completions
                 compute.async {

@@ -14,12 +14,11 @@ final class IdleThread: @unchecked Sendable {
     private let condition = NSCondition()
     private var jobs: [() -> Void] = []
     private var stopped = false
-    private var thread: Thread?
 
     init(name: String) {
-        let t = Thread { [unowned self] in self.serve() }
+        // The thread holds this object until `stop` ends it.
+        let t = Thread { self.serve() }
         t.name = name
-        thread = t
         t.start()
     }
 
