@@ -68,6 +68,7 @@ public struct PreparedRequest: Sendable {
         let x = submission.features
         let kept: [Int]
         if let selection {
+            selection.beginFinish()
             let absorbed = selection.offsets
             for p in proposals where !absorbed.contains(p.offset) { absorb(p, pool: pool) }
             kept = selection.select(pool: pool)

@@ -17,6 +17,8 @@ public final class GlobalSelection: Sendable {
     private struct State {
         /// Set by `select`: proposals that come later are of no use.
         var closed = false
+        /// Set by `beginFinish`: early work yields to the finish.
+        var finishing = false
         var entries: [Int: Entry] = [:]
         /// Proposals handed in for later (`postpone`), with how to fetch their rows.
         var postponed: [(proposal: ShardProposal, rows: @Sendable () -> Matrix)] = []
@@ -50,22 +52,7 @@ public final class GlobalSelection: Sendable {
     /// `proposal.indices`); a second proposal for the same shard, or any after `select`, is
     /// ignored. Safe to call while another thread adds or selects.
     public func add(_ proposal: ShardProposal, rows: Matrix, pool: ComputePool) {
-        let group = CandidateGroup(members: Array(0..<proposal.indices.count), features: rows, inverseNorms: rows.rowInverseNorms())
-        let others: [Entry]? = state.withLock { s in
-            guard !s.closed, s.entries[proposal.offset] == nil else { return nil }
-            s.entries[proposal.offset] = Entry(proposal: proposal, group: group)
-            return s.entries.values.filter { $0.proposal.offset != proposal.offset }
-        }
-        guard let others, eager, !others.isEmpty else { return }
-        // One product per earlier proposal, the lower offset's rows first, all on the pool at once.
-        let all = (others.map { ($0.proposal.offset, $0.group) } + [(proposal.offset, group)]).sorted { $0.0 < $1.0 }
-        let mine = all.firstIndex { $0.0 == proposal.offset }!
-        let pairs = all.indices.filter { $0 != mine }.map { GroupPair(min($0, mine), max($0, mine)) }
-        var blocks = [[[Float]?]](repeating: [[Float]?](repeating: nil, count: all.count), count: all.count)
-        CandidateCosines.computeBlocks(pairs, groups: all.map(\.1), into: &blocks, pool: pool)
-        state.withLock { s in
-            for pair in pairs { s.cross[GroupPair(all[pair.g].0, all[pair.h].0)] = blocks[pair.g][pair.h]! }
-        }
+        insert(proposal, rows: rows, pool: pool, early: false)
     }
 
     /// Keeps a proposal to be taken in later by `addPostponed`, whenever some thread has time;
@@ -74,10 +61,40 @@ public final class GlobalSelection: Sendable {
         state.withLock { s in if !s.closed { s.postponed.append((proposal, rows)) } }
     }
 
-    /// Takes in the proposals handed to `postpone` so far, oldest first.
+    /// Takes in the proposals handed to `postpone` so far, oldest first, a block at a time:
+    /// once `beginFinish` is called it stops after the block in hand, leaving the rest to the
+    /// finish, which has all cores.
     public func addPostponed(pool: ComputePool) {
-        while let next = state.withLock({ s in s.postponed.isEmpty ? nil : s.postponed.removeFirst() }) {
-            add(next.proposal, rows: next.rows(), pool: pool)
+        while let next = state.withLock({ s in s.finishing || s.postponed.isEmpty ? nil : s.postponed.removeFirst() }) {
+            insert(next.proposal, rows: next.rows(), pool: pool, early: true)
+        }
+    }
+
+    /// The finish is starting: early work (`addPostponed`) stops after the block in hand.
+    public func beginFinish() {
+        state.withLock { $0.finishing = true }
+    }
+
+    private func insert(_ proposal: ShardProposal, rows: Matrix, pool: ComputePool, early: Bool) {
+        let group = CandidateGroup(members: Array(0..<proposal.indices.count), features: rows, inverseNorms: rows.rowInverseNorms())
+        let others: [Entry]? = state.withLock { s in
+            guard !s.closed, s.entries[proposal.offset] == nil else { return nil }
+            s.entries[proposal.offset] = Entry(proposal: proposal, group: group)
+            return s.entries.values.filter { $0.proposal.offset != proposal.offset }
+        }
+        guard let others, eager, !others.isEmpty else { return }
+        // One product per other proposal, the lower offset's rows first: all on the pool at
+        // once, or (early) one at a time, each kept as soon as it is done.
+        let all = (others.map { ($0.proposal.offset, $0.group) } + [(proposal.offset, group)]).sorted { $0.0 < $1.0 }
+        let mine = all.firstIndex { $0.0 == proposal.offset }!
+        let pairs = all.indices.filter { $0 != mine }.map { GroupPair(min($0, mine), max($0, mine)) }
+        for batch in early ? pairs.map { [$0] } : [pairs] {
+            if early && state.withLock({ $0.finishing || $0.closed }) { return }
+            var blocks = [[[Float]?]](repeating: [[Float]?](repeating: nil, count: all.count), count: all.count)
+            CandidateCosines.computeBlocks(batch, groups: all.map(\.1), into: &blocks, pool: pool)
+            state.withLock { s in
+                for pair in batch { s.cross[GroupPair(all[pair.g].0, all[pair.h].0)] = blocks[pair.g][pair.h]! }
+            }
         }
     }
 
