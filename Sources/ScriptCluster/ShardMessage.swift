@@ -22,7 +22,10 @@ public enum ShardMessage {
         return Envelope.encode(f)
     }
 
-    public static func parse(_ e: Envelope, frames: [Frame], limits: RequestLimits) throws -> (job: Int, shard: ShardJob) {
+    /// The job number, the shard, and its features' inverse row norms (the validation pass
+    /// computes them; the proposal reuses them).
+    public static func parse(_ e: Envelope, frames: [Frame], limits: RequestLimits) throws
+        -> (job: Int, shard: ShardJob, inverseNorms: [Float]) {
         try e.only(fields)
         let job = try e.int("job")
         let (fs, fv) = try TensorCodec.decode(e, field: "features", frames: frames, rank: 2, maxElements: limits.maxTokens * limits.maxWidth)
@@ -31,8 +34,9 @@ public enum ShardMessage {
         let shard = ShardJob(features: Matrix(rows: fs[0], cols: fs[1], values: fv), weights: wv,
                              offset: try e.int("offset"), totalTokens: try e.int("total"), budget: try e.int("budget"),
                              options: try OptionsCodec.decode(try e.map("options")))
-        do { try shard.validate() } catch let err as PruneError { throw ProtocolError(err) }
-        return (job, shard)
+        let inverseNorms = shard.features.rowInverseNorms()
+        do { try shard.validate(featureInverseNorms: inverseNorms) } catch let err as PruneError { throw ProtocolError(err) }
+        return (job, shard, inverseNorms)
     }
 }
 

@@ -140,8 +140,8 @@ public final class Worker {
                 let clock = ContinuousClock()
                 let start = clock.now
                 do {
-                    let (job, shard) = try ShardMessage.parse(e, frames: msg, limits: limits)
-                    let proposal = ScriptPruning.propose(shard, pool: pool)
+                    let (job, shard, inverseNorms) = try ShardMessage.parse(e, frames: msg, limits: limits)
+                    let proposal = ScriptPruning.propose(shard, inverseNorms: inverseNorms, pool: pool)
                     done.post(ProposalMessage.frames(job: job, proposal, computeMs: ms(clock.now - start)))
                 } catch {
                     let pe = error as? ProtocolError ?? ProtocolError(.internal, "\(error)")

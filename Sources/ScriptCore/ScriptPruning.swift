@@ -14,9 +14,10 @@ public enum ScriptPruning {
     }
 
     /// Graph pruning and the local greedy proposal for one shard (a worker's whole job).
-    public static func propose(_ job: ShardJob, pool: ComputePool) -> ShardProposal {
+    /// - Parameter inverseNorms: the features' inverse row norms, when the caller has them.
+    public static func propose(_ job: ShardJob, inverseNorms: [Float]? = nil, pool: ComputePool) -> ShardProposal {
         let keep = GraphPruning.keepCount(shardSize: job.features.rows, budgetShare: job.budgetShare, ratio: job.options.gspRatio)
-        let (survivors, selection) = shardSelection(job.features, weights: job.weights, keep: keep,
+        let (survivors, selection) = shardSelection(job.features, inverseNorms: inverseNorms, weights: job.weights, keep: keep,
                                                     picks: job.proposalLimit, keepRows: true,
                                                     options: job.options, pool: pool)
         let n = survivors.count

@@ -37,6 +37,12 @@ public struct ShardJob: Sendable, Equatable {
 
     /// Checks shapes and values a worker must not trust.
     public func validate() throws {
+        try validate(featureInverseNorms: nil)
+    }
+
+    /// As `validate()`; given the features' inverse norms (NaN where a row is not finite), the
+    /// features are checked through them instead of a second pass over every value.
+    public func validate(featureInverseNorms inv: [Float]?) throws {
         guard features.rows > 0, features.cols > 0 else { throw PruneError.emptyInput(what: "shard features") }
         guard weights.count == features.rows else {
             throw PruneError.rowCountMismatch(what: "shard weights", expected: features.rows, actual: weights.count)
@@ -45,7 +51,7 @@ public struct ShardJob: Sendable, Equatable {
             throw PruneError.shardPastEnd(offset..<(offset + features.rows), tokens: totalTokens)
         }
         guard budget >= 1 else { throw PruneError.budgetNotPositive(budget) }
-        if let bad = features.firstNonFinite() {
+        if inv == nil || inv!.contains(where: { $0.isNaN }), let bad = features.firstNonFinite() {
             throw PruneError.nonFinite(what: "shard features", row: bad / features.cols, column: bad % features.cols)
         }
         if let bad = weights.firstIndex(where: { !$0.isFinite || $0 <= 0 }) {

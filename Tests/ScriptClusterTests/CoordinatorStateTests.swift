@@ -58,8 +58,8 @@ final class CoordinatorStateTests: XCTestCase {
     /// A worker's answer to a shard message, computed as a real worker would.
     private func answer(_ frames: [[UInt8]]) throws -> [[UInt8]] {
         let e = try Envelope.decode(frames[0])
-        let (job, shard) = try ShardMessage.parse(e, frames: frames.map(Frame.init), limits: RequestLimits())
-        return ProposalMessage.frames(job: job, ScriptPruning.propose(shard, pool: .serial), computeMs: 1)
+        let (job, shard, inverseNorms) = try ShardMessage.parse(e, frames: frames.map(Frame.init), limits: RequestLimits())
+        return ProposalMessage.frames(job: job, ScriptPruning.propose(shard, inverseNorms: inverseNorms, pool: .serial), computeMs: 1)
     }
 
     func testShardsGoToWorkersAndTheAnswerMatchesInProcess() throws {
