@@ -12,5 +12,5 @@ if [ ${#need[@]} -gt 0 ]; then
     $SUDO apt-get install -y -qq "${need[@]}"
 fi
 if command -v python3 >/dev/null; then
-    python3 -c 'import numpy, zmq, msgpack' 2>/dev/null || python3 -m pip install -q numpy pyzmq msgpack
+    python3 -c 'import numpy, zmq, msgpack, pytest' 2>/dev/null || python3 -m pip install -q numpy pyzmq msgpack pytest
 fi

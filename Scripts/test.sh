@@ -3,8 +3,8 @@
 # reference, real multi-process cluster tests on loopback) and the Python tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+python3 -c 'import numpy, pytest, zmq, msgpack' 2>/dev/null \
+    || { echo "python3 with numpy, pytest, pyzmq and msgpack is needed: run bash Scripts/install-deps.sh" >&2; exit 1; }
 swift build --build-tests
 swift test --skip-build
-if python3 -c 'import pytest, numpy' 2>/dev/null; then
-    python3 -m pytest -q Scripts
-fi
+python3 -m pytest -q Scripts

@@ -71,7 +71,7 @@ final class TestCluster {
         coordinator = try ClusterProcess(["coordinator", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*",
                                           "--heartbeat-ms", "\(heartbeatMs)"] + extra)
         guard let fe = coordinator.line("frontend "), let be = coordinator.line("backend ") else {
-            throw XCTSkip("coordinator did not start: \(coordinator.output)")
+            throw HarnessError("coordinator did not start: \(coordinator.output)")
         }
         frontend = fe
         backend = be
@@ -100,4 +100,10 @@ final class TestCluster {
         for w in workers { w.signal(SIGTERM) }
         for w in workers { w.wait() }
     }
+}
+
+/// A cluster the test needed could not be brought up: the test fails with what the process said.
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
