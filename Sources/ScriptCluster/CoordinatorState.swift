@@ -10,7 +10,7 @@ public final class CoordinatorState {
     public enum Action {
         /// Send frames (after the empty delimiter) to a client.
         case toClient(route: [UInt8], frames: [[UInt8]])
-                /// Send frames to a worker (slices, so shard tensors go out as parts of the request's bytes).
+        /// Send frames to a worker (slices, so shard tensors go out as parts of the request's bytes).
         case toWorker(identity: [UInt8], frames: [Frame])
         /// Parse and prepare a request off the event loop, then call `prepared`.
         case prepare(key: Int, envelope: Envelope, frames: [Frame])

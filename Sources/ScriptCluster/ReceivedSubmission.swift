@@ -81,7 +81,6 @@ public struct ReceivedSubmission: Sendable {
     /// the features checked in their wire form.
     public func validate(pool: ComputePool = .serial) throws {
         let n = features.rows, d = features.cols
-        guard n > 0, d > 0 else { throw PruneError.emptyInput(what: "features") }
         if let bad = features.firstNonFinite(pool: pool) {
             throw PruneError.nonFinite(what: "features", row: bad / d, column: bad % d)
         }

@@ -54,32 +54,21 @@ public struct WireTensor: Sendable {
     /// Index of the first NaN or infinite element, found from the bits (an all-ones exponent)
     /// without decoding; chunks of the scan run on `pool`.
     public func firstNonFinite(pool: ComputePool = .serial) -> Int? {
-        let count = rows * cols, size = dtype.size, dtype = self.dtype
-        let parts = chunks(count: count, size: 1 << 20)
-        // Per chunk, the first hit or Int.max: slots written by one chunk each.
-        let found = UnsafeMutableBufferPointer<Int>.allocate(capacity: parts.count)
-        found.initialize(repeating: .max)
-        defer { found.deallocate() }
-        let slots = UncheckedPointer(UnsafeRawPointer(found.baseAddress!))
-        bytes.withUnsafeBytes { raw in
-            let base = UncheckedPointer(raw.baseAddress!)
-            pool.forEach(parts.count) { c in
+        let size = dtype.size, dtype = self.dtype
+        let parts = chunks(of: rows * cols, size: 1 << 20)
+        return bytes.withUnsafeBytes { raw in
+            pool.map(parts.count) { c -> Int? in
                 let part = parts[c]
-                let r = UnsafeRawBufferPointer(start: base.pointer + part.lowerBound * size, count: part.count * size)
+                let r = UnsafeRawBufferPointer(rebasing: raw[(part.lowerBound * size)..<(part.upperBound * size)])
                 let hit: Int?
                 switch dtype {
                 case .f32: hit = Self.firstAllOnes(r, elementSize: 4, mask: 0x7F80_0000)
                 case .f16: hit = Self.firstAllOnes(r, elementSize: 2, mask: 0x7C00)
                 case .bf16: hit = Self.firstAllOnes(r, elementSize: 2, mask: 0x7F80)
                 }
-                if let hit { UnsafeMutablePointer(mutating: slots.pointer.assumingMemoryBound(to: Int.self))[c] = hit + part.lowerBound }
-            }
+                return hit.map { $0 + part.lowerBound }
+            }.lazy.compactMap { $0 }.first
         }
-        return found.first { $0 != .max }
-    }
-
-    private func chunks(count: Int, size: Int) -> [Range<Int>] {
-        stride(from: 0, to: count, by: size).map { $0..<min(count, $0 + size) }
     }
 
     /// First element whose bits hold all of `mask` (a contiguous run of bits below the
@@ -115,10 +104,4 @@ public struct WireTensor: Sendable {
         }
         return (words * lanes..<n).first { element($0) & mask == mask }
     }
-}
-
-/// A pointer handed to parallel chunks (each reads its own part, or writes its own slot).
-private struct UncheckedPointer: @unchecked Sendable {
-    let pointer: UnsafeRawPointer
-    init(_ p: UnsafeRawPointer) { pointer = p }
 }

@@ -39,11 +39,21 @@ public struct ComputePool: Sendable {
         let team = ThreadTeam.shared(helpers: width - 1, spin: idleSpin)
         withoutActuallyEscaping(body) { team.run(count, $0) }
     }
+
+    /// `body(i)` for every `i` in `0..<count`, possibly concurrently, in order of `i`.
+    public func map<T>(_ count: Int, _ body: (Int) -> T) -> [T] {
+        let slots = UnsafeMutableBufferPointer<T?>.allocate(capacity: count)
+        slots.initialize(repeating: nil)
+        defer { slots.deinitialize(); slots.deallocate() }
+        let shared = UncheckedBox(slots)
+        forEach(count) { shared.value[$0] = body($0) }
+        return slots.map { $0! }
+    }
 }
 
 /// A fixed split of `0..<total` into chunks of about `chunk` items.
 @inline(__always)
-func chunks(of total: Int, size chunk: Int) -> [Range<Int>] {
+public func chunks(of total: Int, size chunk: Int) -> [Range<Int>] {
     guard total > 0 else { return [] }
     let n = (total + chunk - 1) / chunk
     return (0..<n).map { i in (i * chunk)..<min(total, (i + 1) * chunk) }

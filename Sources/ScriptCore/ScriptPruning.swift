@@ -58,18 +58,12 @@ public enum ScriptPruning {
     /// Sharded Script in one process: `propose` on every shard, then `selectGlobal`.
     public static func sharded(features: Matrix, weights: [Float], shards: [Range<Int>], budget k: Int,
                                options: PruneOptions, pool: ComputePool) -> (kept: [Int], proposals: [ShardProposal]) {
-        var proposals = [ShardProposal?](repeating: nil, count: shards.count)
-        let results = UncheckedBox(UnsafeMutableBufferPointer<ShardProposal?>.allocate(capacity: shards.count))
-        results.value.initialize(repeating: nil)
-        pool.forEach(shards.count) { s in
+        let ps = pool.map(shards.count) { s in
             let r = shards[s]
             let job = ShardJob(features: features.rows(r), weights: Array(weights[r]), offset: r.lowerBound,
                                totalTokens: features.rows, budget: k, options: options)
-            results.value[s] = propose(job, pool: pool)
+            return propose(job, pool: pool)
         }
-        for s in 0..<shards.count { proposals[s] = results.value[s] }
-        results.value.deallocate()
-        let ps = proposals.map { $0! }
         return (selectGlobal(proposals: ps, features: features, weights: weights, budget: k, pool: pool), ps)
     }
 
