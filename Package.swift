@@ -33,15 +33,35 @@ let package = Package(
         .target(name: "ScriptWire", dependencies: ["CMsgPack"]),
         // ZeroMQ sockets.
         .target(name: "ScriptTransport", dependencies: ["CZeroMQ"]),
-        // Coordinator and worker.
-        .target(name: "ScriptCluster", dependencies: [
-            "ScriptCore", "ScriptFormats", "ScriptWire", "ScriptTransport",
+        // The wire protocol: messages and their codecs (MessagePack envelopes, tensor frames).
+        .target(name: "ScriptProtocol", dependencies: ["ScriptCore", "ScriptFormats", "ScriptWire", "ScriptTransport"]),
+        // What every process role shares: signals, the loop's completion queue, logging.
+        .target(name: "ScriptService", dependencies: [
+            "ScriptTransport", .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The coordinator: routes and schedules.
+        .target(name: "ScriptCoordinator", dependencies: [
+            "ScriptCore", "ScriptProtocol", "ScriptService", "ScriptTransport",
             .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The worker: computes shards.
+        .target(name: "ScriptWorker", dependencies: [
+            "ScriptCore", "ScriptProtocol", "ScriptService", "ScriptTransport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The client library.
+        .target(name: "ScriptClient", dependencies: ["ScriptCore", "ScriptProtocol", "ScriptService", "ScriptTransport"]),
+        // Starting local processes (a local cluster, benchmarks, tests).
+        .target(name: "ScriptLauncher", dependencies: ["ScriptService"]),
+        // Load generation and the cluster benchmark.
+        .target(name: "ScriptLoad", dependencies: [
+            "ScriptCore", "ScriptSynth", "ScriptProtocol", "ScriptClient", "ScriptLauncher", "ScriptService",
         ]),
         // Quality evaluation of methods and budgets.
         .target(name: "ScriptEval", dependencies: ["ScriptCore", "ScriptSynth"], swiftSettings: optimised),
         .executableTarget(name: "script-cluster", dependencies: [
-            "ScriptCore", "ScriptFormats", "ScriptSynth", "ScriptCluster", "ScriptEval",
+            "ScriptCore", "ScriptFormats", "ScriptSynth", "ScriptProtocol", "ScriptCoordinator", "ScriptWorker",
+            "ScriptClient", "ScriptLauncher", "ScriptLoad", "ScriptService", "ScriptEval",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: optimised),
@@ -49,7 +69,9 @@ let package = Package(
         .testTarget(name: "ScriptCoreTests", dependencies: ["ScriptCore", "ScriptSynth"]),
         .testTarget(name: "ScriptFormatsTests", dependencies: ["ScriptFormats"]),
         .testTarget(name: "ScriptWireTests", dependencies: ["ScriptWire"]),
-        .testTarget(name: "ScriptClusterTests", dependencies: ["ScriptCluster", "ScriptSynth", "ScriptWire", "ScriptTransport"]),
+        .testTarget(name: "ScriptClusterTests", dependencies: [
+            "ScriptCoordinator", "ScriptWorker", "ScriptClient", "ScriptProtocol", "ScriptSynth", "ScriptWire", "ScriptTransport",
+        ]),
         .testTarget(name: "CLITests", dependencies: ["ScriptFormats"]),
         .testTarget(name: "ScriptEvalTests", dependencies: ["ScriptEval", "ScriptCore"]),
     ]

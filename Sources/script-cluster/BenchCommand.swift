@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import ScriptCore
+import ScriptLoad
+import ScriptService
 import ScriptSynth
 
 /// `bench`: in-process timings of the three reference cases against the machine's sgemm rate and

@@ -1,7 +1,12 @@
 import ArgumentParser
 import Foundation
 import Logging
-import ScriptCluster
+import ScriptClient
+import ScriptCoordinator
+import ScriptLauncher
+import ScriptProtocol
+import ScriptService
+import ScriptWorker
 import ScriptCore
 
 /// `coordinator`: serve clients, shard their requests to workers.
@@ -34,36 +39,5 @@ struct CoordinatorCommand: ParsableCommand {
         say("frontend \(coordinator.frontendEndpoint)")
         say("backend \(coordinator.backendEndpoint)")
         try coordinator.run(trap: trap)
-    }
-}
-
-/// `worker`: compute shards for a coordinator.
-struct WorkerCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "worker", abstract: "Run a worker: graph pruning and local proposals for the shards a coordinator sends.")
-
-    @Option(help: "The coordinator's worker endpoint.") var connect = "tcp://127.0.0.1:5556"
-    @Option(help: "Name in logs and replies.") var name: String?
-    @Option(help: "Shards held at once.") var credit = 2
-    @Option(help: "Compute threads (one worker a core by default).") var threads = 1
-    @Option(name: .customLong("heartbeat-ms")) var heartbeatMs = 1000
-    @Option(help: "Missed heartbeats before the coordinator counts as gone.") var liveness = 3
-    @Option(name: .customLong("log-level")) var logLevel = "info"
-
-    func run() throws {
-        var c = WorkerConfiguration()
-        c.endpoint = connect
-        if let name { c.name = name }
-        c.credit = credit; c.threads = threads; c.heartbeatMs = heartbeatMs; c.liveness = liveness
-        let logger = LogSetup.make(c.name, level: logLevel)
-        let trap = SignalTrap()
-        try Worker(config: c, logger: logger).run(trap: trap)
-    }
-}
-
-enum LogSetup {
-    static func make(_ label: String, level: String) -> Logger {
-        var l = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
-        l.logLevel = Logger.Level(rawValue: level) ?? .info
-        return l
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ScriptCore
+import ScriptService
 import ScriptEval
 import ScriptSynth
 

@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
-import ScriptCluster
+import ScriptClient
+import ScriptCoordinator
+import ScriptLauncher
+import ScriptProtocol
+import ScriptService
+import ScriptWorker
 import ScriptCore
 
 /// `submit`: send a request made of files to a running coordinator.

@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
-import ScriptCluster
+import ScriptClient
+import ScriptCoordinator
+import ScriptLauncher
+import ScriptProtocol
+import ScriptService
+import ScriptWorker
 import ScriptCore
 
 /// `up`: the embedded default, a coordinator and n workers as child processes on this machine.
@@ -83,12 +88,5 @@ struct UpCommand: ParsableCommand {
         case .status:
             break
         }
-    }
-}
-
-extension CommandLine {
-    /// This executable, to start copies of it as children.
-    static var executablePath: String {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? arguments[0]
     }
 }

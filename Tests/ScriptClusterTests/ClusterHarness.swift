@@ -1,6 +1,9 @@
 import Foundation
 import XCTest
-@testable import ScriptCluster
+@testable import ScriptProtocol
+@testable import ScriptCoordinator
+@testable import ScriptWorker
+@testable import ScriptClient
 
 /// Real `script-cluster` processes on loopback for tests: started, read, stopped, bounded in time.
 final class ClusterProcess: @unchecked Sendable {

@@ -4,7 +4,10 @@ import ScriptCore
 import ScriptSynth
 import ScriptTransport
 import ScriptWire
-@testable import ScriptCluster
+@testable import ScriptProtocol
+@testable import ScriptCoordinator
+@testable import ScriptWorker
+@testable import ScriptClient
 
 /// Real coordinator and worker processes over ZeroMQ on loopback.
 final class ClusterProcessTests: XCTestCase {

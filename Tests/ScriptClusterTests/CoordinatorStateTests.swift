@@ -2,7 +2,10 @@ import XCTest
 import ScriptTransport
 import ScriptCore
 import ScriptWire
-@testable import ScriptCluster
+@testable import ScriptProtocol
+@testable import ScriptCoordinator
+@testable import ScriptWorker
+@testable import ScriptClient
 
 /// The coordinator's logic driven directly, with the test playing the workers and the compute
 /// queue: no sockets, no threads, time passed by hand.

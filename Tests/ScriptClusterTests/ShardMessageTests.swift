@@ -1,7 +1,10 @@
 import XCTest
 import ScriptCore
 import ScriptTransport
-@testable import ScriptCluster
+@testable import ScriptProtocol
+@testable import ScriptCoordinator
+@testable import ScriptWorker
+@testable import ScriptClient
 
 /// A worker's side of the `shard` message: what it must not trust is refused with a typed error.
 final class ShardMessageTests: XCTestCase {

@@ -2,7 +2,10 @@ import XCTest
 import ScriptTransport
 import ScriptCore
 import ScriptFormats
-@testable import ScriptCluster
+@testable import ScriptProtocol
+@testable import ScriptCoordinator
+@testable import ScriptWorker
+@testable import ScriptClient
 
 /// Features kept in wire form on the coordinator: non-finite values found from the bits, rows
 /// decoded exactly as a whole decode would.

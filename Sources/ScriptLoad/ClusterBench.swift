@@ -1,12 +1,15 @@
 import Foundation
-import ScriptCluster
+import ScriptClient
+import ScriptLauncher
+import ScriptProtocol
+import ScriptService
 import ScriptCore
 import ScriptSynth
 import ScriptWire
 
 /// `bench --cluster`: a real local cluster (coordinator and 1 or 2 workers as child processes)
 /// under closed-loop and open-loop load, against the in-process time of the same request.
-enum ClusterBench {
+public enum ClusterBench {
     struct Case {
         let name: String
         let kind: SampleKind
@@ -20,7 +23,7 @@ enum ClusterBench {
         Case(name: "video 12544x3584 k=1024 (8 segments)", kind: .video, budget: 1024, rates: [0.5, 1, 2]),
     ]
 
-    static func run(kinds: [String], half: Bool, requests: Int) throws {
+    public static func run(kinds: [String], half: Bool, requests: Int) throws {
         let exe = CommandLine.executablePath
         for c in cases where kinds.contains(c.kind.rawValue) {
             let s = SampleGenerator.make(.defaults(for: c.kind, seed: 1))
@@ -165,11 +168,6 @@ final class RawClient {
     func close() { client.close() }
 }
 
-/// Milliseconds of a duration.
-func ms(_ d: Duration) -> Double {
-    let c = d.components
-    return Double(c.seconds) * 1e3 + Double(c.attoseconds) * 1e-15
-}
 
 /// CPU time a process has used, from /proc (Linux); 0 where there is none.
 enum CPUTime {

@@ -10,19 +10,19 @@ import Glibc
 /// the same machine, as with `up`) still compute other shards: on a busy machine this thread
 /// yields to them, and whatever it has not done when the last shard lands, the request's finish
 /// does itself.
-final class IdleThread: @unchecked Sendable {
+public final class IdleThread: @unchecked Sendable {
     private let condition = NSCondition()
     private var jobs: [() -> Void] = []
     private var stopped = false
 
-    init(name: String) {
+    public init(name: String) {
         // The thread holds this object until `stop` ends it.
         let t = Thread { self.serve() }
         t.name = name
         t.start()
     }
 
-    func async(_ job: @escaping () -> Void) {
+    public func async(_ job: @escaping () -> Void) {
         condition.lock()
         jobs.append(job)
         condition.signal()
@@ -30,7 +30,7 @@ final class IdleThread: @unchecked Sendable {
     }
 
     /// Stops after the jobs already queued.
-    func stop() {
+    public func stop() {
         condition.lock()
         stopped = true
         condition.signal()

@@ -87,6 +87,18 @@ public struct ClusterResult: Sendable {
     public var workers: [String]
     public var timings: [(String, Double)]
     public var features: Matrix?
+
+    public init(id: String, indices: [Int], budget: Int, tokenCount: Int, shardCount: Int, workers: [String],
+                timings: [(String, Double)], features: Matrix?) {
+        self.id = id
+        self.indices = indices
+        self.budget = budget
+        self.tokenCount = tokenCount
+        self.shardCount = shardCount
+        self.workers = workers
+        self.timings = timings
+        self.features = features
+    }
 }
 
 /// Counters of a running coordinator.
@@ -97,4 +109,13 @@ public struct ClusterStatus: Sendable {
     public var requestsInFlight: Int
     public var served: Int
     public var failed: Int
+
+    public init(id: String, workers: Int, queuedShards: Int, requestsInFlight: Int, served: Int, failed: Int) {
+        self.id = id
+        self.workers = workers
+        self.queuedShards = queuedShards
+        self.requestsInFlight = requestsInFlight
+        self.served = served
+        self.failed = failed
+    }
 }

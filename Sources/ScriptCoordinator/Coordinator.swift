@@ -2,6 +2,8 @@ import Dispatch
 import Foundation
 import Logging
 import ScriptCore
+import ScriptProtocol
+import ScriptService
 import ScriptTransport
 
 /// The coordinator process: a ROUTER for clients, a ROUTER for workers, one event loop that

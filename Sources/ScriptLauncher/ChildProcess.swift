@@ -4,13 +4,13 @@ import Glibc
 #endif
 
 /// A child process of `up`: started with this executable, stopped with SIGTERM (then SIGKILL).
-final class ChildProcess: @unchecked Sendable {
+public final class ChildProcess: @unchecked Sendable {
     private let process = Process()
     private var buffer = Data()
     private let lock = NSLock()
-    let arguments: [String]
+    public let arguments: [String]
 
-    init(_ executable: String, _ arguments: [String], captureOutput: Bool, echo: Bool = true) throws {
+    public init(_ executable: String, _ arguments: [String], captureOutput: Bool, echo: Bool = true) throws {
         self.arguments = arguments
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -27,12 +27,12 @@ final class ChildProcess: @unchecked Sendable {
         try process.run()
     }
 
-    var pid: Int32 { process.processIdentifier }
-    var isRunning: Bool { process.isRunning }
-    var status: Int32 { process.isRunning ? 0 : process.terminationStatus }
+    public var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+    public var status: Int32 { process.isRunning ? 0 : process.terminationStatus }
 
     /// The rest of the first output line starting with `prefix`.
-    func waitForLine(prefix: String, timeout: Double) -> String? {
+    public func waitForLine(prefix: String, timeout: Double) -> String? {
         let end = Date().addingTimeInterval(timeout)
         while Date() < end {
             lock.lock()
@@ -49,7 +49,7 @@ final class ChildProcess: @unchecked Sendable {
 
     /// SIGTERM to the coordinator (the first child) so it finishes what it holds, then to the
     /// workers; SIGKILL whoever is still there after 10 s.
-    static func stopAll(_ children: [ChildProcess]) {
+    public static func stopAll(_ children: [ChildProcess]) {
         let end = Date().addingTimeInterval(10)
         for group in [Array(children.prefix(1)), Array(children.dropFirst())] {
             for c in group where c.isRunning { kill(c.pid, SIGTERM) }
@@ -57,5 +57,12 @@ final class ChildProcess: @unchecked Sendable {
         }
         for c in children where c.isRunning { kill(c.pid, SIGKILL) }
         for c in children { c.process.waitUntilExit() }
+    }
+}
+
+extension CommandLine {
+    /// This executable, to start copies of it as children.
+    public static var executablePath: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? arguments[0]
     }
 }

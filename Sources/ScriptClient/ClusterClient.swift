@@ -1,4 +1,6 @@
 import Foundation
+import ScriptProtocol
+import ScriptService
 import ScriptTransport
 
 /// A client of a running coordinator: sends requests, waits for their replies by id.

@@ -12,7 +12,7 @@ public enum ShardMessage {
          TensorCodec.bytes(s.features.values), TensorCodec.bytes(s.weights)]
     }
 
-    static func envelope(job: Int, offset: Int, rows: Int, cols: Int, total: Int, budget: Int, options: PruneOptions,
+    public static func envelope(job: Int, offset: Int, rows: Int, cols: Int, total: Int, budget: Int, options: PruneOptions,
                          dtype: TensorCodec.WireDType) -> [UInt8] {
         var f = ProtocolVersion.header("shard")
         f += [("job", .int(Int64(job))), ("offset", .int(Int64(offset))), ("total", .int(Int64(total))),

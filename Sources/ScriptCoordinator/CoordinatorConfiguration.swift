@@ -1,4 +1,6 @@
 import ScriptCore
+import ScriptProtocol
+import ScriptService
 
 /// Everything a coordinator is told at start.
 public struct CoordinatorConfiguration: Sendable {

@@ -1,5 +1,7 @@
 import ScriptTransport
 import ScriptCore
+import ScriptProtocol
+import ScriptService
 
 /// A request after the coordinator's first compute step: validated, weighed, cut into shards.
 public struct PreparedRequest: Sendable {

@@ -1,5 +1,7 @@
 import ScriptTransport
 import ScriptCore
+import ScriptProtocol
+import ScriptService
 import ScriptWire
 
 /// The coordinator's logic with no sockets and no threads: it takes events (messages, compute
@@ -353,11 +355,6 @@ public final class CoordinatorState {
     public func farewells() -> [Action] {
         workers.keys.map { .toWorker(identity: $0, frames: [Frame(Envelope.encode(ProtocolVersion.header("disconnect")))]) }
     }
-}
-
-func ms(_ d: Duration) -> Double {
-    let c = d.components
-    return Double(c.seconds) * 1e3 + Double(c.attoseconds) * 1e-15
 }
 
 func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }

@@ -2,6 +2,8 @@ import Dispatch
 import Foundation
 import Logging
 import ScriptCore
+import ScriptProtocol
+import ScriptService
 import ScriptTransport
 
 /// Everything a worker is told at start.

@@ -2,13 +2,13 @@ import ScriptTransport
 
 /// Hands results from compute threads to an event loop and wakes its poll: results go into a
 /// locked list, and an empty message on an inproc PAIR socket makes the loop's poll return.
-final class CompletionQueue<T>: @unchecked Sendable {
+public final class CompletionQueue<T>: @unchecked Sendable {
     private var items: [T] = []
     private let lock = NSLock()
     private let sender: ZMQSocket
-    let receiver: ZMQSocket
+    public let receiver: ZMQSocket
 
-    init(context: ZMQContext, name: String) throws {
+    public init(context: ZMQContext, name: String) throws {
         receiver = try ZMQSocket(context: context, type: .pair)
         try receiver.bind("inproc://\(name)")
         sender = try ZMQSocket(context: context, type: .pair)
@@ -16,7 +16,7 @@ final class CompletionQueue<T>: @unchecked Sendable {
     }
 
     /// From a compute thread (one at a time: callers run on one serial queue).
-    func post(_ item: T) {
+    public func post(_ item: T) {
         lock.lock()
         items.append(item)
         lock.unlock()
@@ -24,7 +24,7 @@ final class CompletionQueue<T>: @unchecked Sendable {
     }
 
     /// From the loop thread, after `receiver` polled readable.
-    func drain() -> [T] {
+    public func drain() -> [T] {
         while (try? receiver.receive(timeoutMilliseconds: 0)) != nil {}
         lock.lock()
         defer { lock.unlock() }
@@ -33,7 +33,7 @@ final class CompletionQueue<T>: @unchecked Sendable {
         return out
     }
 
-    func close() {
+    public func close() {
         sender.close()
         receiver.close()
     }
