@@ -33,7 +33,7 @@ public struct PreparedRequest: Sendable {
         } catch let e as PruneError { throw ProtocolError(e) }
         let shards = s.shards!
         let weights = QueryRelevance.weights(embeddings: s.embeddings ?? s.features.matrix(), query: s.query,
-                                             options: s.options, pool: pool)
+                                             shards: shards, options: s.options, pool: pool)
         var payloads: [ShardPayload] = []
         if k < n {
             // Shards go out in the client's dtype: decoding is exact, so workers see the same values.

@@ -43,8 +43,9 @@ public struct Pruner: Sendable {
             switch options.method {
             case .script, .cdpruner:
                 let weights = timings.measure("relevance") {
+                    // Sharded Script scores each shard by itself, as its worker does in a cluster.
                     QueryRelevance.weights(embeddings: request.embeddings ?? request.features, query: request.query,
-                                           options: options, pool: pool)
+                                           shards: options.method == .script ? request.shards : nil, options: options, pool: pool)
                 }
                 if options.method == .cdpruner {
                     result.indices = timings.measure("select") {

@@ -1,26 +1,53 @@
-
-
 /// Per-token DPP weights from relevance to the query (ALGORITHM.md section 2, steps 1-3).
 ///
-/// Computed once per request over all tokens (the min-max normalisation spans the request), then
-/// handed to every shard, so sharding never changes a token's weight.
+/// The cosines of every token to every query token (`scores`) are computed shard by shard, in
+/// row bands fixed by the shard, so a worker holding one shard computes exactly the values the
+/// in-process pipeline does. The rest needs every token (the query tokens kept are those most
+/// related to the whole request, and the min-max normalisation spans it), but is a few
+/// operations per score: it runs once per request, on the scores of all shards.
 public enum QueryRelevance {
-    /// Relevance `r` in [0, 1] of every token, or nil when there is no query (M = 0).
-    public static func relevance(embeddings: Matrix, query: Matrix?, options: PruneOptions,
-                                 pool: ComputePool = .serial) -> [Float]? {
-        guard let query, query.rows > 0, embeddings.rows > 0 else { return nil }
+    /// Rows of one product when scores are computed (the band depends on the shard only).
+    static let band = 256
+
+    /// `cos(e_i, q_j)` for every token `i` of `embeddings` (one shard, or the whole request) and
+    /// query token `j`: row-major `rows x query.rows`.
+    public static func scores(embeddings: Matrix, query: Matrix, pool: ComputePool = .serial) -> [Float] {
         let n = embeddings.rows, m = query.rows, dq = embeddings.cols
-        let ie = embeddings.rowInverseNorms(pool: pool), iq = query.rowInverseNorms(pool: pool)
+        guard n > 0, m > 0 else { return [] }
+        let ie = embeddings.rowInverseNorms(pool: pool), iq = query.rowInverseNorms()
         var cos = [Float](repeating: 0, count: n * m)
+        let bands = chunks(of: n, size: band)
         embeddings.values.withUnsafeBufferPointer { ep in
             query.values.withUnsafeBufferPointer { qp in
                 cos.withUnsafeMutableBufferPointer { cp in
-                    BLAS.gemmABt(m: n, n: m, k: dq, a: ep.baseAddress!, lda: dq,
-                                 b: qp.baseAddress!, ldb: dq, c: cp.baseAddress!, ldc: m)
-                    VectorMath.scale(cp.baseAddress!, rows: n, cols: m, ldc: m, rowInverse: ie, colInverse: iq)
+                    let out = UncheckedBox(cp.baseAddress!)
+                    pool.forEach(bands.count) { b in
+                        let r = bands[b]
+                        let c = out.value + r.lowerBound * m
+                        BLAS.gemmABt(m: r.count, n: m, k: dq, a: ep.baseAddress! + r.lowerBound * dq, lda: dq,
+                                     b: qp.baseAddress!, ldb: dq, c: c, ldc: m)
+                        ie.withUnsafeBufferPointer { VectorMath.scale(c, rows: r.count, cols: m, ldc: m,
+                                                                      rowInverse: $0.baseAddress! + r.lowerBound, colInverse: iq) }
+                    }
                 }
             }
         }
+        return cos
+    }
+
+    /// The scores of a request whose tokens split into `shards`: each shard's scores, in order.
+    public static func scores(embeddings: Matrix, query: Matrix, shards: [Range<Int>], pool: ComputePool = .serial) -> [Float] {
+        guard shards.count > 1 else { return scores(embeddings: embeddings, query: query, pool: pool) }
+        var out: [Float] = []
+        out.reserveCapacity(embeddings.rows * query.rows)
+        for s in shards { out += scores(embeddings: embeddings.rows(s), query: query, pool: pool) }
+        return out
+    }
+
+    /// Relevance `r` in [0, 1] of every token from the scores of the whole request
+    /// (`tokens x queryTokens`, row-major).
+    public static func relevance(scores cos: [Float], tokens n: Int, queryTokens m: Int, options: PruneOptions) -> [Float] {
+        precondition(cos.count == n * m && n > 0 && m > 0, "\(cos.count) scores for \(n) x \(m)")
         // Query tokens: keep those most related to the image.
         let kept: [Int]
         if m <= 2 {
@@ -49,13 +76,25 @@ public enum QueryRelevance {
         return r
     }
 
-    /// DPP weights `w = exp(theta * r / (2 (1 - theta)))`; all ones without a query.
-    public static func weights(embeddings: Matrix, query: Matrix?, options: PruneOptions,
-                               pool: ComputePool = .serial) -> [Float] {
-        guard let r = relevance(embeddings: embeddings, query: query, options: options, pool: pool) else {
-            return [Float](repeating: 1, count: embeddings.rows)
-        }
+    /// Relevance `r` in [0, 1] of every token, or nil when there is no query (M = 0).
+    public static func relevance(embeddings: Matrix, query: Matrix?, shards: [Range<Int>]? = nil, options: PruneOptions,
+                                 pool: ComputePool = .serial) -> [Float]? {
+        guard let query, query.rows > 0, embeddings.rows > 0 else { return nil }
+        let cos = scores(embeddings: embeddings, query: query, shards: shards ?? [0..<embeddings.rows], pool: pool)
+        return relevance(scores: cos, tokens: embeddings.rows, queryTokens: query.rows, options: options)
+    }
+
+    /// DPP weights `w = exp(theta * r / (2 (1 - theta)))`; all ones without relevance.
+    public static func weights(relevance r: [Float]?, tokens n: Int, options: PruneOptions) -> [Float] {
+        guard let r else { return [Float](repeating: 1, count: n) }
         let scale = options.theta / (2 * (1 - options.theta))
         return r.map { Math.exp(scale * $0) }
+    }
+
+    /// DPP weights of every token (scores computed per shard of `shards`, by default one).
+    public static func weights(embeddings: Matrix, query: Matrix?, shards: [Range<Int>]? = nil, options: PruneOptions,
+                               pool: ComputePool = .serial) -> [Float] {
+        weights(relevance: relevance(embeddings: embeddings, query: query, shards: shards, options: options, pool: pool),
+                tokens: embeddings.rows, options: options)
     }
 }
