@@ -49,10 +49,10 @@ public enum ScriptPruning {
     /// - Parameter rows: the raw features of the given tokens, in that order.
     public static func selectGlobal(proposals: [ShardProposal], rows gather: ([Int]) -> Matrix, weights: [Float],
                                     budget k: Int, pool: ComputePool) -> [Int] {
-        // All proposals are at hand: their cross cosines are computed together at selection.
-        let selection = GlobalSelection(weights: weights, budget: k, candidateBound: Int.max)
-        for p in proposals { selection.add(p, rows: gather(p.indices), pool: pool) }
-        return selection.select(pool: pool)
+        let ordered = proposals.sorted { $0.offset < $1.offset }
+        let groups = ordered.map { GlobalSelection.Group(proposal: $0, rows: gather($0.indices)) }
+        let w = ordered.flatMap { $0.indices.map { weights[$0] } }
+        return GlobalSelection.select(groups, candidateWeights: w, budget: k, pool: pool)
     }
 
     /// Sharded Script in one process: `propose` on every shard, then `selectGlobal`.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ScriptCore
 import ScriptLoad
+import ScriptProtocol
 import ScriptService
 import ScriptSynth
 
@@ -32,8 +33,11 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .customLong("f32"), help: "With --cluster: send tensors as f32 (default f16, as farms hold them).")
     var f32 = false
 
-    @Option(help: "With --cluster: requests per measurement.")
+    @Option(help: "With --cluster: requests one at a time per measurement.")
     var requests: Int = 20
+
+    @Option(help: "With --cluster: seconds of closed-loop load per measurement.")
+    var seconds: Double = 5
 
     struct Case {
         let name: String
@@ -44,7 +48,8 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         if cluster {
-            try ClusterBench.run(kinds: cases.split(separator: ",").map(String.init), half: !f32, requests: requests)
+            try ClusterBench.run(kinds: cases.split(separator: ",").map(String.init), dtype: f32 ? .f32 : .f16, requests: requests,
+                                 seconds: seconds)
             return
         }
         let pool = threads.map { ComputePool(width: $0) } ?? .machine

@@ -1,58 +1,53 @@
 import ArgumentParser
 import Foundation
 import ScriptClient
-import ScriptCoordinator
+import ScriptCore
 import ScriptLauncher
 import ScriptProtocol
 import ScriptService
-import ScriptWorker
-import ScriptCore
 
-/// `up`: the embedded default, a coordinator and n workers as child processes on this machine.
+/// `up`: the embedded default, coordinators and workers as child processes on this machine.
 struct UpCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "up", 
-        abstract: "Start a local cluster: a coordinator and N workers as child processes; stop them all on Ctrl-C or SIGTERM.")
+    static let configuration = CommandConfiguration(commandName: "up",
+        abstract: "Start a local cluster: coordinators and workers as child processes; stop them all on Ctrl-C or SIGTERM.")
 
-    @Option(help: "Workers to start (default: one per core).") var workers: Int = ProcessInfo.processInfo.activeProcessorCount
-    @Option(help: "Client endpoint (tcp://127.0.0.1:* picks a free port).") var frontend = "tcp://127.0.0.1:5555"
-    @Option(help: "Worker endpoint.") var backend = "tcp://127.0.0.1:5556"
+    @Option(help: "Workers to start (default: one per core this process may use).") var workers: Int?
+    @Option(help: "Coordinators sharing the workers (each worker registers with all).") var coordinators = 1
+    @Option(help: "Client endpoints, comma-separated, one per coordinator or one for all (tcp://127.0.0.1:* picks a free port).")
+    var frontend = "tcp://127.0.0.1:5555"
+    @Option(help: "Worker endpoints, comma-separated, one per coordinator or one for all.") var backend = "tcp://127.0.0.1:5556"
     @Option(help: "After start, submit the sample request in this directory (as written by `sample`) and print the result.")
     var submit: String?
-    @Option(help: "Budget for --submit.") var budget = "0.1"
+    @Option(help: "Budget for --submit: a count (320) or a ratio of the tokens (0.1).") var budget = "0.1"
     @Flag(help: "With --submit: stop the cluster once the answer is printed.") var once = false
     @Option(name: .customLong("log-level")) var logLevel = "info"
 
     func run() throws {
         let trap = SignalTrap()
-        let exe = CommandLine.executablePath
-        let coordinator = try ChildProcess(exe, ["coordinator", "--frontend", frontend, "--backend", backend, "--log-level", logLevel], captureOutput: true)
-        var children = [coordinator]
-        defer { ChildProcess.stopAll(children) }
-        guard let fe = coordinator.waitForLine(prefix: "frontend ", timeout: 15),
-              let be = coordinator.waitForLine(prefix: "backend ", timeout: 5) else {
-            throw ValidationError("the coordinator did not start (is the port in use? try --frontend tcp://127.0.0.1:*)")
-        }
-        for i in 1...max(1, workers) {
-            children.append(try ChildProcess(exe, ["worker", "--connect", be, "--name", "worker-\(i)", "--log-level", logLevel], captureOutput: false))
-        }
-        say("cluster up: frontend \(fe), backend \(be), \(workers) workers (coordinator pid \(coordinator.pid))")
+        var plan = LocalCluster.Plan()
+        plan.coordinators = max(1, coordinators)
+        plan.workers = max(1, workers ?? ProcessInfo.processInfo.activeProcessorCount)
+        plan.frontends = frontend.split(separator: ",").map(String.init)
+        plan.backends = backend.split(separator: ",").map(String.init)
+        plan.coordinatorArguments = ["--log-level", logLevel]
+        plan.workerArguments = ["--log-level", logLevel]
+        plan.echo = true
+        let cluster: LocalCluster
+        do { cluster = try LocalCluster(plan: plan) } catch { throw ValidationError("\(error)") }
+        defer { cluster.stop() }
+        let fe = cluster.frontends.joined(separator: ",")
+        say("cluster up: frontend \(fe), backend \(cluster.backends.joined(separator: ",")), \(plan.workers) workers, \(plan.coordinators) coordinator\(plan.coordinators == 1 ? "" : "s") (pids \(cluster.pids.coordinators.map(String.init).joined(separator: ",")))")
         say("submit with: script-cluster submit --connect \(fe) --features F.npy [--embeddings E.npy] [--query Q.npy] --budget K [--layout layout.json]")
-        let client = try ClusterClient(endpoint: fe)
-        defer { client.close() }
-        // Wait until every worker has said it is ready.
-        let clock = ContinuousClock()
-        let start = clock.now
-        while (try? client.status(timeoutMs: 1000))?.workers ?? 0 < workers {
-            if clock.now - start > .seconds(20) { throw ValidationError("workers did not connect within 20 s") }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        say("all \(workers) workers ready")
+        do { try cluster.waitForWorkers() } catch { throw ValidationError("\(error)") }
+        say("all \(plan.workers) workers ready")
         if let dir = submit {
+            let client = try ClusterClient(endpoints: cluster.frontends)
+            defer { client.close() }
             try Self.demo(client: client, directory: dir, budget: budget)
             if once { return }
         }
         while !trap.isRaised {
-            if let dead = children.first(where: { !$0.isRunning }) {
+            if let dead = cluster.exited {
                 throw ValidationError("child process \(dead.pid) (\(dead.arguments.first ?? "")) exited with status \(dead.status)")
             }
             Thread.sleep(forTimeInterval: 0.2)
@@ -75,7 +70,7 @@ struct UpCommand: ParsableCommand {
         let elapsed = clock.now - start
         switch reply {
         case .result(let r):
-            say("pruned \(r.tokenCount) tokens to \(r.indices.count) across \(r.shardCount) shards on \(r.workers.joined(separator: ", ")) in \(elapsed)")
+            say("pruned \(r.tokenCount) tokens to \(r.indices.count) across \(r.shardCount) shards on \(r.workers.joined(separator: ", ")) in \(Units.duration(elapsed))")
             if FileManager.default.fileExists(atPath: p("target_mask.npy")) {
                 let mask = try TensorFiles.loadMatrix(p("target_mask.npy"), name: nil, role: "query").values
                 let target = mask.enumerated().filter { $0.element > 0 }.map(\.offset)
@@ -85,7 +80,7 @@ struct UpCommand: ParsableCommand {
             say("first kept indices: \(r.indices.prefix(24).map(String.init).joined(separator: " "))\(r.indices.count > 24 ? " ..." : "")")
         case .error(_, let e):
             throw ValidationError("the cluster answered \(e.code.rawValue): \(e.message)")
-        case .status:
+        case .status, .placement:
             break
         }
     }

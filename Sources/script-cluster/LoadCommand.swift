@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import ScriptClient
+import ScriptCore
+import ScriptLoad
+import ScriptProtocol
+import ScriptService
+import ScriptSynth
+
+/// `load`: offer a running cluster a steady load and report what it sustains (capacity planning).
+struct LoadCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "load",
+        abstract: "Load a running cluster with copies of one request: throughput, latency percentiles, errors, CPU a request of each local role.")
+
+    @Option(help: "The coordinators' client endpoints, comma-separated (requests are spread over them).")
+    var connect = "tcp://127.0.0.1:5555"
+    @Option(help: "A request directory as written by `sample` (features.npy, embeddings.npy, query.npy, layout.json).")
+    var sample: String?
+    @Option(help: "Without --sample: a synthetic request of this kind (image, anyres, video) at its real size.")
+    var kind = "anyres"
+    @Option(help: "Tokens to keep: a count or a ratio of the tokens (default: 320 for anyres, 64 for image, 1024 for video).")
+    var budget: String?
+    @Option(help: "Requests kept in flight (closed loop).") var concurrency: Int?
+    @Option(help: "Requests sent a second, whatever the replies (open loop); instead of --concurrency.") var rate: Double?
+    @Option(help: "Seconds of load.") var duration: Double = 10
+    @Option(help: "Requests at most (default: as many as the duration allows).") var requests: Int?
+    @Option(help: "Dtype of the tensors on the wire: f32, f16 or bf16.") var dtype = "f16"
+    @Flag(help: "Send tensor bytes straight to the workers instead of through the coordinator.") var direct = false
+    @Option(name: .customLong("timeout-ms"), help: "A request with no reply for this long counts as timed out.") var timeoutMs = 60_000
+    @Option(help: "Also write the report as JSON to this file.") var json: String?
+
+    func run() throws {
+        guard concurrency == nil || rate == nil else { throw ValidationError("give --concurrency or --rate, not both") }
+        guard let wire = TensorCodec.WireDType(rawValue: dtype) else { throw ValidationError("--dtype must be f32, f16 or bf16, got '\(dtype)'") }
+        let (request, defaultBudget) = try loadRequest()
+        let b = try budget.map { try Budget(parsing: $0) } ?? .count(defaultBudget)
+        let template = PruneSubmission(id: "load", request: request, budget: b, dtype: wire, transfer: direct ? .direct : .inline).encoded()
+        let endpoints = connect.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        let client = try ClusterClient(endpoints: endpoints)
+        defer { client.close() }
+        var settings = LoadGenerator.Settings()
+        settings.pace = rate.map { .rate($0) } ?? .concurrency(concurrency ?? 1)
+        settings.duration = duration
+        settings.requests = requests
+        settings.timeoutMs = timeoutMs
+        let report = try LoadGenerator(client: client, template: template).run(settings)
+        say(report.text)
+        if let json {
+            try JSONSerialization.data(withJSONObject: report.dictionary, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: json))
+        }
+        if report.answered == 0 { throw ExitCode(3) }
+    }
+
+    private func loadRequest() throws -> (PruneRequest, Int) {
+        if let dir = sample {
+            let p = { (name: String) in (dir as NSString).appendingPathComponent(name) }
+            let x = try TensorFiles.loadMatrix(p("features.npy"), name: nil, role: "features")
+            let e = FileManager.default.fileExists(atPath: p("embeddings.npy")) ? try TensorFiles.loadMatrix(p("embeddings.npy"), name: nil, role: "embeddings") : nil
+            let q = FileManager.default.fileExists(atPath: p("query.npy")) ? try TensorFiles.loadMatrix(p("query.npy"), name: nil, role: "query") : nil
+            let layout = FileManager.default.fileExists(atPath: p("layout.json")) ? try LayoutFile.read(p("layout.json")).shards : nil
+            return (PruneRequest(features: x, embeddings: e, query: q, shards: layout), max(1, x.rows / 9))
+        }
+        guard let k = SampleKind(rawValue: kind) else { throw ValidationError("--kind must be image, anyres or video, got '\(kind)'") }
+        let s = SampleGenerator.make(.defaults(for: k, seed: 1))
+        let req = PruneRequest(features: Matrix(rows: s.n, cols: s.featureDim, values: s.features),
+                               embeddings: Matrix(rows: s.n, cols: s.embeddingDim, values: s.embeddings),
+                               query: Matrix(rows: s.spec.queryTokens, cols: s.embeddingDim, values: s.query),
+                               shards: k == .image ? nil : s.shards)
+        return (req, k == .image ? 64 : k == .anyres ? 320 : 1024)
+    }
+}
