@@ -24,6 +24,8 @@ final class CoordinatorRequest {
 
     var proposals: [ProposalMessage?]
     var proposalsIn = 0
+    /// Shards whose proposals the reduce job's current worker has.
+    var reduceSent: Set<Int> = []
     var kept: [Int]?
     var keptRows: WireTensor?
     var merged: [WireTensor?] = []
@@ -49,6 +51,14 @@ final class CoordinatorRequest {
     var id: String { submission.id }
     var shards: [Range<Int>] { submission.shards }
     var keepsAll: Bool { submission.budget >= submission.tokenCount }
+    var allProposed: Bool { proposalsIn == shards.count }
+
+    /// The reduce's view of shard `s`'s proposal.
+    func reduceGroup(_ s: Int) -> ReduceTask.Group {
+        let p = proposals[s]!
+        return ReduceTask.Group(proposal: p, weights: p.indices.map { weights![$0] })
+    }
+
     /// The shard's weights and relevance, once known.
     func weights(of shard: Int) -> (weights: [Float], relevance: [Float]?)? {
         guard let weights else { return nil }

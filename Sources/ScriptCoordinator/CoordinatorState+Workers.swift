@@ -82,7 +82,8 @@ extension CoordinatorState {
             r.scores[s] = m.scores
             r.scoresIn += 1
         }
-        return r.weights == nil && r.scoresIn == r.shards.count ? weigh(r) : []
+        let log = Action.log(level: .debug, message: "request \(r.id): shard \(s) scored by \(name(identity)) \(Units.duration(now - (job.dispatchedAt ?? now))) after dispatch")
+        return [log] + (r.weights == nil && r.scoresIn == r.shards.count ? weigh(r) : [])
     }
 
     /// Relevance and weights of every token from every shard's scores; each held shard gets its own.
@@ -111,19 +112,25 @@ extension CoordinatorState {
         jobs[m.job]!.done = true
         workers[identity]!.jobs.remove(m.job)
         r.workers.insert(name(identity))
-        if r.proposals[s] == nil {
-            r.proposals[s] = m
-            r.proposalsIn += 1
-        }
-        if r.proposalsIn == r.shards.count && r.reduceJob == nil {
-            r.shardsDone = now
+        let log = Action.log(level: .debug, message: "request \(r.id): shard \(s) proposed by \(name(identity)) in \(Units.duration(milliseconds: m.computeMs)), \(Units.duration(now - (job.dispatchedAt ?? now))) after dispatch")
+        guard r.proposals[s] == nil else { return [log] }
+        r.proposals[s] = m
+        r.proposalsIn += 1
+        if r.allProposed { r.shardsDone = now }
+        // The reduce starts with the first proposal and takes in the others as they come.
+        guard let number = r.reduceJob else {
             r.reduceJob = addJob(CoordinatorJob(key: r.key, kind: .reduce), urgent: true)
+            return [log]
         }
-        return []
+        guard let holder = jobs[number]?.holder else { return [log] }
+        r.reduceSent.insert(s)
+        let more = ReduceTask(job: number, request: r.id, budget: r.submission.budget, returnRows: r.submission.returnMode == .features,
+                              final: r.allProposed, candidateBound: candidateBound(r), groups: [r.reduceGroup(s)])
+        return [log, .toWorker(identity: holder, frames: more.frames())]
     }
 
     private func reduced(_ m: ReducedMessage, from identity: [UInt8], now: ContinuousClock.Instant) -> [Action] {
-        guard let (job, r) = held(m.job, by: identity), job.kind == .reduce else { return [] }
+        guard let (job, r) = held(m.job, by: identity), job.kind == .reduce, r.allProposed else { return [] }
         let candidates = Set(r.proposals.flatMap { $0!.indices })
         let k = min(r.submission.budget, candidates.count)
         let ascending = zip(m.indices, m.indices.dropFirst()).allSatisfy { $0 < $1 }
@@ -136,7 +143,8 @@ extension CoordinatorState {
         r.kept = m.indices
         r.keptRows = m.features
         r.reduceDone = now
-        guard r.submission.returnMode == .merged else { return complete(r, now: now) }
+        let log = Action.log(level: .debug, message: "request \(r.id): reduce took \(Units.duration(milliseconds: m.computeMs)) on \(name(identity)), \(Units.duration(now - (r.shardsDone ?? now))) in all")
+        guard r.submission.returnMode == .merged else { return [log] + complete(r, now: now) }
         startMerges(r)
         return []
     }
@@ -165,13 +173,19 @@ extension CoordinatorState {
 
     // MARK: scheduling
 
-    /// Jobs a worker holds that wait on it (not a shard parked until its request's weights are known).
+    /// Jobs a worker holds that wait on it: not a shard parked until its request's weights are
+    /// known, nor a reduce still waiting for proposals.
     private func busy(_ w: WorkerEntry) -> Int {
         w.jobs.reduce(0) { n, number in
-            guard let job = jobs[number] else { return n }
-            let parked = job.scored && requests[job.key]?.weights == nil
+            guard let job = jobs[number], let r = requests[job.key] else { return n }
+            let parked = job.kind == .reduce ? !r.allProposed : job.scored && r.weights == nil
             return parked ? n : n + 1
         }
+    }
+
+    private func candidateBound(_ r: CoordinatorRequest) -> Int {
+        GlobalSelection.candidateBound(shards: r.shards, tokens: r.submission.tokenCount, budget: r.submission.budget,
+                                       options: r.submission.options)
     }
 
     /// Sends queued jobs to workers with free credit (a pinned job to its worker).
@@ -222,10 +236,10 @@ extension CoordinatorState {
                                weights: known?.weights, relevance: known?.relevance, data: sub.data(shard: s)).frames()
             if sub.transfer == .direct { placements = placement(r, shard: s, endpoint: workers[target]!.dataEndpoint!, ticket: job.ticket) }
         case .reduce:
-            let groups = r.proposals.map { $0! }
-            let weights = groups.flatMap { g in g.indices.map { r.weights![$0] } }
+            let ready = r.proposals.indices.filter { r.proposals[$0] != nil }
+            r.reduceSent = Set(ready)
             frames = ReduceTask(job: number, request: r.id, budget: sub.budget, returnRows: sub.returnMode == .features,
-                                groups: groups, weights: weights).frames()
+                                final: r.allProposed, candidateBound: candidateBound(r), groups: ready.map(r.reduceGroup)).frames()
         case .merge(let s):
             let range = r.shards[s]
             let kept = r.kept!.filter { range.contains($0) }.map { $0 - range.lowerBound }

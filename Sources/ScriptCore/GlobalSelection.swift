@@ -1,39 +1,94 @@
 /// The global half of sharded Script (ALGORITHM.md section 4, step 3): the greedy over the
 /// union of every shard's proposal.
 ///
+/// Proposals can be taken in one at a time, as shards finish: the cosines between a new
+/// proposal and those already in are computed then, so little is left when the last arrives.
 /// Within-shard cosines come from the proposals (the values the shards' own greedies used);
-/// cosines between two proposals are computed in blocks whose shapes depend on the proposals
-/// only, so the kept set is the same wherever and in whatever order this runs.
-public enum GlobalSelection {
+/// cosines between two proposals are computed in blocks whose shapes depend on the two
+/// proposals only (the one with the lower offset gives the rows), so the kept set is the same
+/// whatever the arrival order, wherever this runs.
+public struct GlobalSelection: Sendable {
     /// One shard's proposal with the raw features of its tokens (rows in the order of
-    /// `proposal.indices`).
+    /// `proposal.indices`) and their weights.
     public struct Group: Sendable {
         public var proposal: ShardProposal
         public var rows: Matrix
-        public init(proposal: ShardProposal, rows: Matrix) {
+        public var weights: [Float]
+        public init(proposal: ShardProposal, rows: Matrix, weights: [Float]) {
+            precondition(rows.rows == proposal.indices.count && weights.count == proposal.indices.count)
             self.proposal = proposal
             self.rows = rows
+            self.weights = weights
         }
     }
 
-    /// Kept token indices, ascending. `weights` holds the weight of every candidate, in the
-    /// order of `groups` (sorted by offset) and of their indices.
-    public static func select(_ groups: [Group], candidateWeights weights: [Float], budget k: Int, pool: ComputePool) -> [Int] {
-        let sorted = groups.indices.sorted { groups[$0].proposal.offset < groups[$1].proposal.offset }
-        precondition(sorted == Array(groups.indices), "groups must be in shard order")
-        var candidateGroups: [CandidateGroup] = []
-        var known: [GroupPair: [Float]] = [:]
-        var candidates: [Int] = []
-        for (g, group) in groups.enumerated() {
-            let p = group.proposal
-            candidateGroups.append(CandidateGroup(members: Array(candidates.count..<(candidates.count + p.indices.count)),
-                                                  features: group.rows, inverseNorms: group.rows.rowInverseNorms()))
-            candidates.append(contentsOf: p.indices)
-            known[GroupPair(g, g)] = p.cosines
+    /// Proposals taken in, by ascending offset, with their rows' inverse norms.
+    public private(set) var groups: [Group] = []
+    private var inverseNorms: [[Float]] = []
+    /// Cosines between two proposals, keyed by their offsets (lower first).
+    private var cross: [GroupPair: [Float]] = [:]
+    /// Whether cross blocks are computed as proposals come (only when all candidates fit the
+    /// dense limit; beyond it the greedy computes the rows it needs).
+    private let eager: Bool
+
+    /// - Parameter candidateBound: most candidates the proposals can hold in all.
+    public init(candidateBound: Int) {
+        eager = candidateBound <= CandidateCosines.denseLimit
+    }
+
+    /// Most candidates the proposals of `shards` can hold: each proposes at most
+    /// `ceil(alpha * k * n_s / N)` tokens.
+    public static func candidateBound(shards: [Range<Int>], tokens n: Int, budget k: Int, options: PruneOptions) -> Int {
+        shards.reduce(0) { $0 + ShardJob.proposalLimit(shardSize: $1.count, totalTokens: n, budget: k, alpha: options.alpha) }
+    }
+
+    /// Offsets of the proposals taken in.
+    public var offsets: [Int] { groups.map(\.proposal.offset) }
+
+    /// Takes a proposal in (a second one for the same offset is ignored), computing its cosines
+    /// with the proposals already in.
+    public mutating func add(_ group: Group, pool: ComputePool) {
+        let offset = group.proposal.offset
+        guard !offsets.contains(offset) else { return }
+        let at = groups.firstIndex { $0.proposal.offset > offset } ?? groups.count
+        groups.insert(group, at: at)
+        inverseNorms.insert(group.rows.rowInverseNorms(), at: at)
+        guard eager, groups.count > 1 else { return }
+        let all = candidateGroups()
+        let pairs = groups.indices.filter { $0 != at }.map { GroupPair(min($0, at), max($0, at)) }
+        var blocks = [[[Float]?]](repeating: [[Float]?](repeating: nil, count: all.count), count: all.count)
+        CandidateCosines.computeBlocks(pairs, groups: all, into: &blocks, pool: pool)
+        for p in pairs { cross[GroupPair(groups[p.g].proposal.offset, groups[p.h].proposal.offset)] = blocks[p.g][p.h]! }
+    }
+
+    private func candidateGroups() -> [CandidateGroup] {
+        var start = 0
+        return groups.indices.map { g in
+            let n = groups[g].proposal.indices.count
+            defer { start += n }
+            return CandidateGroup(members: Array(start..<(start + n)), features: groups[g].rows, inverseNorms: inverseNorms[g])
         }
-        precondition(weights.count == candidates.count, "\(weights.count) weights for \(candidates.count) candidates")
-        let cosines = CandidateCosines(groups: candidateGroups, known: known, pool: pool)
-        let selection = GreedyMAP.select(count: k, weights: weights, cosines: cosines, keepRows: false, pool: pool)
+    }
+
+    /// The greedy over the union of the proposals taken in: kept indices, ascending.
+    public func select(budget k: Int, pool: ComputePool) -> [Int] {
+        var known: [GroupPair: [Float]] = [:]
+        for (g, group) in groups.enumerated() {
+            known[GroupPair(g, g)] = group.proposal.cosines
+            for h in 0..<g {
+                if let block = cross[GroupPair(groups[h].proposal.offset, group.proposal.offset)] { known[GroupPair(h, g)] = block }
+            }
+        }
+        let cosines = CandidateCosines(groups: candidateGroups(), known: known, pool: pool)
+        let candidates = groups.flatMap(\.proposal.indices)
+        let selection = GreedyMAP.select(count: k, weights: groups.flatMap(\.weights), cosines: cosines, keepRows: false, pool: pool)
         return selection.picks.map { candidates[$0] }.sorted()
+    }
+
+    /// All proposals at once: kept indices, ascending.
+    public static func select(_ groups: [Group], budget k: Int, pool: ComputePool) -> [Int] {
+        var s = GlobalSelection(candidateBound: groups.reduce(0) { $0 + $1.proposal.indices.count })
+        for g in groups { s.add(g, pool: pool) }
+        return s.select(budget: k, pool: pool)
     }
 }

@@ -34,45 +34,68 @@ public enum WorkerCompute {
         return (PreparedShard(features: features, inverseNorms: inverseNorms), scores)
     }
 
-    /// Graph pruning and the local proposal of a prepared shard, with its rows in the shard's dtype.
-    public static func propose(_ task: ShardTask, _ shard: PreparedShard, data: ShardData, weights: [Float],
+    /// Graph pruning of a prepared shard (it needs no weights).
+    public static func graph(_ task: ShardTask, _ shard: PreparedShard, pool: ComputePool) throws -> ShardGraph {
+        let job = self.job(task, shard, weights: [Float](repeating: 1, count: task.rows))
+        do { try job.validate(featureInverseNorms: shard.inverseNorms) } catch let e as PruneError { throw ProtocolError(e) }
+        return ScriptPruning.graph(shard.features, inverseNorms: shard.inverseNorms, keep: ScriptPruning.keepCount(job),
+                                   options: task.options, pool: pool)
+    }
+
+    /// The local proposal of a shard whose graph is built, with its rows in the shard's dtype.
+    public static func propose(_ task: ShardTask, _ shard: PreparedShard, graph: ShardGraph, data: ShardData, weights: [Float],
                                pool: ComputePool) throws -> ProposalMessage {
         let clock = ContinuousClock()
         let start = clock.now
-        let job = ShardJob(features: shard.features, weights: weights, offset: task.offset, totalTokens: task.total,
-                           budget: task.budget, options: task.options)
+        let job = self.job(task, shard, weights: weights)
         do { try job.validate(featureInverseNorms: shard.inverseNorms) } catch let e as PruneError { throw ProtocolError(e) }
-        let proposal = ScriptPruning.propose(job, inverseNorms: shard.inverseNorms, pool: pool)
+        let proposal = ScriptPruning.propose(job, graph: graph, pool: pool)
         let rows = data.features.gather(proposal.indices.map { $0 - task.offset })
         return ProposalMessage(job: task.job, proposal, rows: rows, computeMs: (clock.now - start).milliseconds)
     }
 
-    /// The global selection over every proposal of a request.
-    public static func reduce(_ task: ReduceTask, pool: ComputePool) throws -> ReducedMessage {
+    private static func job(_ task: ShardTask, _ shard: PreparedShard, weights: [Float]) -> ShardJob {
+        ShardJob(features: shard.features, weights: weights, offset: task.offset, totalTokens: task.total,
+                 budget: task.budget, options: task.options)
+    }
+
+    /// Takes proposals into a request's global selection (the cosines with those already in are
+    /// computed now), checking what a worker must not trust.
+    public static func absorb(_ selection: GlobalSelection, _ groups: [ReduceTask.Group], pool: ComputePool) throws -> GlobalSelection {
+        var s = selection
+        for g in groups {
+            let m = g.proposal
+            let p = ShardProposal(offset: m.offset, indices: m.indices, cosines: m.cosines.matrix().values, survivors: m.survivors)
+            guard let first = p.indices.first, let last = p.indices.last, first >= m.offset else {
+                throw ProtocolError(.badRequest, "reduce group at offset \(m.offset) is empty or starts before its offset")
+            }
+            do { try p.validate(for: m.offset..<(last + 1)) } catch let e as PruneError { throw ProtocolError(e) }
+            for other in s.groups {
+                let o = other.proposal
+                guard last < o.offset || first > o.indices.last! || o.offset == m.offset else {
+                    throw ProtocolError(.badRequest, "reduce groups at offsets \(m.offset) and \(o.offset) overlap")
+                }
+            }
+            let rows = m.rows.matrix()
+            if let bad = rows.firstNonFinite() { throw nonFinite("proposal rows", bad, cols: rows.cols, offset: 0) }
+            if let bad = g.weights.firstIndex(where: { !$0.isFinite || $0 <= 0 }) {
+                throw ProtocolError(.nonFinite, "weight \(bad) of the group at offset \(m.offset) is \(g.weights[bad])")
+            }
+            s.add(GlobalSelection.Group(proposal: p, rows: rows, weights: g.weights), pool: pool)
+        }
+        return s
+    }
+
+    /// The kept tokens of a request once every proposal is in (with their rows, when asked).
+    public static func select(_ selection: GlobalSelection, _ task: ReduceTask, pool: ComputePool) -> ReducedMessage {
         let clock = ContinuousClock()
         let start = clock.now
-        var groups: [GlobalSelection.Group] = []
-        var last = -1
-        for g in task.groups {
-            let p = ShardProposal(offset: g.offset, indices: g.indices, cosines: g.cosines.matrix().values, survivors: g.survivors)
-            guard let first = p.indices.first, first > last, g.offset > last else {
-                throw ProtocolError(.badRequest, "reduce groups overlap or are out of order at offset \(g.offset)")
-            }
-            do { try p.validate(for: g.offset..<(p.indices.last! + 1)) } catch let e as PruneError { throw ProtocolError(e) }
-            let rows = g.rows.matrix()
-            if let bad = rows.firstNonFinite() { throw nonFinite("proposal rows", bad, cols: rows.cols, offset: 0) }
-            last = p.indices.last!
-            groups.append(GlobalSelection.Group(proposal: p, rows: rows))
-        }
-        if let bad = task.weights.firstIndex(where: { !$0.isFinite || $0 <= 0 }) {
-            throw ProtocolError(.nonFinite, "candidate weight \(bad) is \(task.weights[bad])")
-        }
-        let kept = GlobalSelection.select(groups, candidateWeights: task.weights, budget: task.budget, pool: pool)
+        let kept = selection.select(budget: task.budget, pool: pool)
         var features: WireTensor? = nil
-        if task.returnRows, let cols = groups.first?.rows.cols {
+        if task.returnRows, let cols = selection.groups.first?.rows.cols {
             var position: [Int: (Int, Int)] = [:]
-            for (g, group) in groups.enumerated() { for (s, i) in group.proposal.indices.enumerated() { position[i] = (g, s) } }
-            let values = kept.flatMap { i -> [Float] in let (g, s) = position[i]!; return groups[g].rows.row(s) }
+            for (g, group) in selection.groups.enumerated() { for (s, i) in group.proposal.indices.enumerated() { position[i] = (g, s) } }
+            let values = kept.flatMap { i -> [Float] in let (g, s) = position[i]!; return selection.groups[g].rows.row(s) }
             features = WireTensor(rows: kept.count, cols: cols, floats: values)
         }
         return ReducedMessage(job: task.job, indices: kept, features: features, computeMs: (clock.now - start).milliseconds)
@@ -91,15 +114,21 @@ public enum WorkerCompute {
         do {
             switch work {
             case .prepare(let t, let d):
-                let (shard, scores) = try WorkerCompute.prepare(t, data: d, pool: pool)
-                if let w = t.weights { return .proposed(try WorkerCompute.propose(t, shard, data: d, weights: w, pool: pool)) }
-                return .prepared(shard, scores: scores)
-            case .propose(let t, let shard, let d, let w):
-                return .proposed(try WorkerCompute.propose(t, shard, data: d, weights: w, pool: pool))
-            case .reduce(let t):
-                return .reduced(try WorkerCompute.reduce(t, pool: pool))
+                let (shard, scores) = try prepare(t, data: d, pool: pool)
+                guard let w = t.weights else { return .prepared(shard, scores: scores) }
+                // Weights known already (a shard moved, or no query): the whole job at once.
+                let g = try graph(t, shard, pool: pool)
+                return .proposed(try propose(t, shard, graph: g, data: d, weights: w, pool: pool))
+            case .graph(let t, let shard):
+                return .graphed(try graph(t, shard, pool: pool))
+            case .propose(let t, let shard, let g, let d, let w):
+                return .proposed(try propose(t, shard, graph: g, data: d, weights: w, pool: pool))
+            case .absorb(let s, let groups):
+                return .absorbed(try absorb(s, groups, pool: pool))
+            case .select(let s, let t):
+                return .reduced(select(s, t, pool: pool))
             case .merge(let t, let d):
-                return .merged(try WorkerCompute.merge(t, data: d, pool: pool))
+                return .merged(try merge(t, data: d, pool: pool))
             }
         } catch let e as ProtocolError {
             return .failed(e)

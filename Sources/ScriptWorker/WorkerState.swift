@@ -31,15 +31,24 @@ public final class WorkerState {
     }
 
     public enum Work: Sendable {
+        /// Read and check a shard's bytes; its query scores.
         case prepare(ShardTask, ShardData)
-        case propose(ShardTask, WorkerCompute.PreparedShard, ShardData, weights: [Float])
-        case reduce(ReduceTask)
+        /// Graph pruning (no weights needed).
+        case graph(ShardTask, WorkerCompute.PreparedShard)
+        /// The local greedy, once the weights are known.
+        case propose(ShardTask, WorkerCompute.PreparedShard, ShardGraph, ShardData, weights: [Float])
+        /// Take proposals into a request's global selection.
+        case absorb(GlobalSelection, [ReduceTask.Group])
+        /// Select, once every proposal is in.
+        case select(GlobalSelection, ReduceTask)
         case merge(MergeTask, ShardData)
     }
 
     /// What a task produced.
     public enum Outcome: Sendable {
         case prepared(WorkerCompute.PreparedShard, scores: [Float]?)
+        case graphed(ShardGraph)
+        case absorbed(GlobalSelection)
         case proposed(ProposalMessage)
         case reduced(ReducedMessage)
         case merged(MergedMessage)
@@ -53,7 +62,8 @@ public final class WorkerState {
     }
 
     enum Step: Equatable {
-        case awaitingData, awaitingWeights, ready, running, done
+        /// Its next step waits for the coordinator (a shard's weights, a reduce's next proposals).
+        case awaitingData, waiting, ready, running, done
     }
 
     enum Kind {
@@ -61,15 +71,6 @@ public final class WorkerState {
         case reduce(ReduceTask)
         case merge(MergeTask)
 
-        /// Which ready job runs first: a reduce (its request waits on it alone), then scores
-        /// (cheap, and other shards wait on them), merges, and proposals.
-        var priority: Int {
-            switch self {
-            case .reduce: return 0
-            case .shard: return 3
-            case .merge: return 2
-            }
-        }
     }
 
     final class HeldJob {
@@ -80,15 +81,28 @@ public final class WorkerState {
         let order: Int
         var step: Step
         var prepared: WorkerCompute.PreparedShard?
+        var graph: ShardGraph?
         var weights: [Float]?
+        /// A reduce: proposals taken in so far, those still to take in, and whether all came.
+        var selection: GlobalSelection?
+        var pendingGroups: [ReduceTask.Group] = []
+        var final = false
 
         init(key: JobKey, kind: Kind, ticket: Ticket?, deadline: ContinuousClock.Instant, order: Int, step: Step) {
             self.key = key; self.kind = kind; self.ticket = ticket; self.deadline = deadline; self.order = order; self.step = step
         }
 
+        /// Which ready job runs first (lowest): a reduce's selection (its request waits on it
+        /// alone), reading a shard (cheap; its request's weights wait for the scores), a
+        /// shard's proposal or a merge (their requests wait on them), graph pruning, and last,
+        /// taking proposals into a reduce while other shards still run (it only fills time the
+        /// worker would otherwise be idle; whatever is left is taken in before the selection).
         var priority: Int {
-            if case .shard = kind, prepared == nil { return 1 }
-            return kind.priority
+            switch kind {
+            case .reduce: return final ? 0 : 4
+            case .merge: return 2
+            case .shard: return prepared == nil ? 1 : graph == nil ? 3 : 2
+            }
         }
     }
 
@@ -195,6 +209,7 @@ public final class WorkerState {
         }
         let key = JobKey(link: i, epoch: epoch, job: number)
         guard !draining else { return [] }
+        if type == ReduceTask.type, let job = held[key] { return more(job, e, frames: frames) }
         let kind: Kind, ticket: Ticket?, deadlineMs: Int, inline: ShardData?
         do {
             switch type {
@@ -221,6 +236,21 @@ public final class WorkerState {
         held[key] = HeldJob(key: key, kind: kind, ticket: ticket, deadline: deadline, order: nextOrder,
                             step: hasData ? .ready : .awaitingData)
         if case .shard(let t) = kind, let w = t.weights { held[key]!.weights = w }
+        if case .reduce(let t) = kind {
+            held[key]!.selection = GlobalSelection(candidateBound: t.candidateBound)
+            held[key]!.pendingGroups = t.groups
+            held[key]!.final = t.final
+            if t.groups.isEmpty && !t.final { held[key]!.step = .waiting }
+        }
+        return []
+    }
+
+    /// More proposals for a reduce in hand.
+    private func more(_ job: HeldJob, _ e: Envelope, frames: [Frame]) -> [Action] {
+        guard job.step != .done, let t = try? ReduceTask.parse(e, frames: frames, limits: config.limits) else { return [] }
+        job.pendingGroups += t.groups
+        job.final = job.final || t.final
+        if job.step == .waiting { job.step = .ready }
         return []
     }
 
@@ -232,7 +262,7 @@ public final class WorkerState {
             return [.send(link: i, frames: ShardErrorMessage(job: m.job, error: named(ProtocolError(.badShape, "\(m.weights.count) weights for \(t.rows) tokens"))).frames())]
         }
         job.weights = m.weights
-        if job.step == .awaitingWeights { job.step = .ready }
+        if job.step == .waiting { job.step = .ready }
         return []
     }
 
@@ -319,14 +349,24 @@ public final class WorkerState {
         let work: Work
         switch job.kind {
         case .reduce(let t):
-            work = .reduce(t)
+            guard let selection = job.selection else { return [] }
+            if !job.pendingGroups.isEmpty {
+                work = .absorb(selection, job.pendingGroups)
+                job.pendingGroups = []
+            } else {
+                var last = t
+                last.groups = []
+                work = .select(selection, last)
+            }
         case .merge(let t):
             guard let data = job.ticket.flatMap({ stored[$0]?.data }) else { return lost(job) }
             work = .merge(t, data)
         case .shard(let t):
             guard let data = job.ticket.flatMap({ stored[$0]?.data }) else { return lost(job) }
-            if let p = job.prepared, let w = job.weights {
-                work = .propose(t, p, data, weights: w)
+            if let p = job.prepared, let g = job.graph, let w = job.weights {
+                work = .propose(t, p, g, data, weights: w)
+            } else if let p = job.prepared {
+                work = .graph(t, p)
             } else {
                 work = .prepare(t, data)
             }
@@ -362,7 +402,13 @@ public final class WorkerState {
             if let scores, case .shard(let t) = job.kind, let q = t.query {
                 actions.append(.send(link: i, frames: ScoresMessage(job: key.job, scores: scores, rows: t.rows, queryTokens: q.rows).frames()))
             }
-            job.step = job.weights == nil ? .awaitingWeights : .ready
+            job.step = .ready
+        case .absorbed(let selection):
+            job.selection = selection
+            job.step = job.pendingGroups.isEmpty && !job.final ? .waiting : .ready
+        case .graphed(let g):
+            job.graph = g
+            job.step = job.weights == nil ? .waiting : .ready
         case .proposed(let m): actions += finish(job, m.frames())
         case .reduced(let m): actions += finish(job, m.frames())
         case .merged(let m): actions += finish(job, m.frames())
@@ -379,6 +425,8 @@ public final class WorkerState {
         completed += 1
         job.step = .done
         job.prepared = nil
+        job.graph = nil
+        job.selection = nil
         return [.send(link: job.key.link, frames: frames)]
     }
 

@@ -68,9 +68,17 @@ final class ScriptPruningTests: XCTestCase {
             let shuffled = ScriptPruning.selectGlobal(proposals: base.proposals.reversed(), features: req.features,
                                                       weights: w, budget: 60, pool: pool)
             XCTAssertEqual(shuffled, base.indices)
-            let groups = base.proposals.map { GlobalSelection.Group(proposal: $0, rows: req.features.gatherRows($0.indices)) }
-            let candidateWeights = base.proposals.flatMap { $0.indices.map { w[$0] } }
-            XCTAssertEqual(GlobalSelection.select(groups, candidateWeights: candidateWeights, budget: 60, pool: pool), base.indices)
+            let groups = base.proposals.map { GlobalSelection.Group(proposal: $0, rows: req.features.gatherRows($0.indices), weights: $0.indices.map { w[$0] }) }
+            XCTAssertEqual(GlobalSelection.select(groups, budget: 60, pool: pool), base.indices)
+            // Taken in one at a time, in any arrival order, with the cross cosines computed on
+            // arrival (as a reducing worker does while other shards still run): the same tokens.
+            for order in [[2, 0, 3, 1], [3, 2, 1, 0], [1, 3, 0, 2]] {
+                var s = GlobalSelection(candidateBound: GlobalSelection.candidateBound(shards: req.shards!, tokens: 600, budget: 60, options: PruneOptions()))
+                for i in order { s.add(groups[i], pool: pool) }
+                s.add(groups[order[0]], pool: pool)
+                XCTAssertEqual(s.offsets, base.proposals.map(\.offset))
+                XCTAssertEqual(s.select(budget: 60, pool: pool), base.indices, "arrival order \(order)")
+            }
         }
         // Relevance from the shards' scores, put together, is the relevance of the request.
         let scores = req.shards!.flatMap { QueryRelevance.scores(embeddings: req.embeddings!.rows($0), query: req.query!) }
