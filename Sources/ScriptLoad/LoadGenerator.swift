@@ -26,6 +26,9 @@ public final class LoadGenerator {
         public var warmup = 2
         /// How long one request may take before it counts as timed out.
         public var timeoutMs = 60_000
+        /// Processes whose CPU a request costs, by role; nil: every `script-cluster coordinator`
+        /// and `script-cluster worker` process of this machine.
+        public var roles: [String: [Int32]]?
         /// Called about every 100 ms while loading: requests done, seconds elapsed.
         public var progress: (@Sendable (Int, Double) -> Void)?
         public init() {}
@@ -57,7 +60,7 @@ public final class LoadGenerator {
             warm.progress = nil
             _ = try load(warm, roles: [:])
         }
-        let roles = ["coordinator": ProcessCPU.processes(role: "coordinator"), "worker": ProcessCPU.processes(role: "worker")]
+        let roles = settings.roles ?? ["coordinator": ProcessCPU.processes(role: "coordinator"), "worker": ProcessCPU.processes(role: "worker")]
         return try load(settings, roles: roles)
     }
 
