@@ -91,10 +91,16 @@ public final class LoadGenerator {
                 while report.sent < due && mayStart(now) { try send() }
             }
             if sentAt.isEmpty && !mayStart(now) { break }
-            if let got = try client.receive(timeoutMs: 5), let t0 = sentAt.removeValue(forKey: got.reply.id) {
+            // Sleep in the poll until a reply, the next open-loop send, or a progress tick.
+            var wait = 100
+            if case .rate(let r) = s.pace, mayStart(now) {
+                let next = Double(report.sent) / r * 1000 - (now - start).milliseconds
+                wait = max(0, min(wait, Int(next.rounded(.up))))
+            }
+            if let got = try client.receive(timeoutMs: wait), let t0 = sentAt.removeValue(forKey: got.reply.id) {
                 report.record(got.reply, latencyMs: (clock.now - t0).milliseconds)
             }
-            for (id, t0) in sentAt where (clock.now - t0).milliseconds > Double(s.timeoutMs) {
+            for (id, t0) in sentAt where (clock.now - t0).milliseconds > Double(s.timeoutMs) {  // rare: a short scan
                 sentAt[id] = nil
                 client.forget(id)
                 report.timeouts += 1
