@@ -64,12 +64,8 @@ struct LoadCommand: ParsableCommand {
 
     private func loadRequest() throws -> (PruneRequest, Int) {
         if let dir = sample {
-            let p = { (name: String) in (dir as NSString).appendingPathComponent(name) }
-            let x = try TensorFiles.loadMatrix(p("features.npy"), name: nil, role: "features")
-            let e = FileManager.default.fileExists(atPath: p("embeddings.npy")) ? try TensorFiles.loadMatrix(p("embeddings.npy"), name: nil, role: "embeddings") : nil
-            let q = FileManager.default.fileExists(atPath: p("query.npy")) ? try TensorFiles.loadMatrix(p("query.npy"), name: nil, role: "query") : nil
-            let layout = FileManager.default.fileExists(atPath: p("layout.json")) ? try LayoutFile.read(p("layout.json")).shards : nil
-            return (PruneRequest(features: x, embeddings: e, query: q, shards: layout), max(1, x.rows / 9))
+            let req = try SampleDirectory(path: dir).request()
+            return (req, max(1, req.tokenCount / 9))
         }
         guard let k = SampleKind(rawValue: kind) else { throw ValidationError("--kind must be image, anyres or video, got '\(kind)'") }
         let s = SampleGenerator.make(.defaults(for: k, seed: 1))

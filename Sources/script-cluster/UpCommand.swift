@@ -57,12 +57,8 @@ struct UpCommand: ParsableCommand {
 
     /// Submits a sample directory and prints what came back.
     static func demo(client: ClusterClient, directory dir: String, budget: String) throws {
-        let p = { (name: String) in (dir as NSString).appendingPathComponent(name) }
-        let x = try TensorFiles.loadMatrix(p("features.npy"), name: nil, role: "features")
-        let e = FileManager.default.fileExists(atPath: p("embeddings.npy")) ? try TensorFiles.loadMatrix(p("embeddings.npy"), name: nil, role: "embeddings") : nil
-        let q = FileManager.default.fileExists(atPath: p("query.npy")) ? try TensorFiles.loadMatrix(p("query.npy"), name: nil, role: "query") : nil
-        let layout = FileManager.default.fileExists(atPath: p("layout.json")) ? try LayoutFile.read(p("layout.json")) : nil
-        let req = PruneRequest(features: x, embeddings: e, query: q, shards: layout?.shards)
+        let sample = SampleDirectory(path: dir)
+        let req = try sample.request()
         let s = PruneSubmission(id: UUID().uuidString, request: req, budget: try Budget(parsing: budget))
         let clock = ContinuousClock()
         let start = clock.now
@@ -71,9 +67,7 @@ struct UpCommand: ParsableCommand {
         switch reply {
         case .result(let r):
             say("pruned \(r.tokenCount) tokens to \(r.indices.count) across \(r.shardCount) shards on \(r.workers.joined(separator: ", ")) in \(Units.duration(elapsed))")
-            if FileManager.default.fileExists(atPath: p("target_mask.npy")) {
-                let mask = try TensorFiles.loadMatrix(p("target_mask.npy"), name: nil, role: "query").values
-                let target = mask.enumerated().filter { $0.element > 0 }.map(\.offset)
+            if let target = try sample.target() {
                 let kept = Set(r.indices)
                 say("ground truth: \(target.filter { kept.contains($0) }.count) of the \(target.count) tokens showing the asked-about object kept")
             }
