@@ -53,6 +53,37 @@ final class ClusterProcessTests: XCTestCase {
         }
     }
 
+    /// Two coordinators share two workers (each worker registers with both); requests spread
+    /// over both coordinators, inline and direct, get what in-process Script keeps.
+    func testTwoCoordinatorsShareOnePoolOfWorkers() throws {
+        let requests: [(PruneRequest, Int)] = [(sample(.anyres, seed: 21), 40), (sample(.video, seed: 22), 60), (sample(.image, seed: 23), 16)]
+        let expected = try requests.map { try inProcess($0.0, $0.1) }
+        let up = try ClusterProcess(["up", "--coordinators", "2", "--workers", "2", "--frontend", "tcp://127.0.0.1:*",
+                                     "--backend", "tcp://127.0.0.1:*"])
+        defer { up.signal(SIGTERM); XCTAssertEqual(up.wait(), 0) }
+        guard up.line("all 2 workers ready", timeout: 30) != nil,
+              let fe = up.line("cluster up: frontend ")?.split(separator: " ").first else { return XCTFail("up did not start: \(up.output)") }
+        let endpoints = fe.split(separator: ",").map(String.init)
+        XCTAssertEqual(endpoints.count, 2)
+        let client = try ClusterClient(endpoints: endpoints)
+        defer { client.close() }
+        for c in endpoints.indices { XCTAssertEqual(try client.status(endpoint: c)?.workers, 2, "coordinator \(c)") }
+        var served = Set<String>()
+        for round in 0..<2 {
+            for (i, (req, k)) in requests.enumerated() {
+                for transfer in Transfer.allCases {
+                    guard let r = result(try client.prune(PruneSubmission(id: "two-\(round)-\(i)-\(transfer)", request: req, budget: .count(k),
+                                                                          transfer: transfer))) else { continue }
+                    XCTAssertEqual(r.indices, expected[i], "request \(i), \(transfer)")
+                    served.formUnion(r.workers)
+                }
+            }
+        }
+        XCTAssertEqual(served.count, 2, "both workers served")
+        let counts = try endpoints.indices.map { try client.status(endpoint: $0)?.served ?? 0 }
+        XCTAssertTrue(counts.allSatisfy { $0 > 0 }, "both coordinators served: \(counts)")
+    }
+
     /// A worker killed with SIGKILL mid-stream: every request still gets its full, correct answer;
     /// a restarted worker joins.
     func testWorkerKilledMidStreamLosesNothing() throws {
