@@ -34,12 +34,17 @@ public enum Units {
         significant(perSecond) + " " + unit
     }
 
-    /// Three significant digits, no exponent: 0.00123, 1.23, 12.3, 123, 1234.
+    /// Three significant digits, no exponent, no trailing zeros after the point: 0.00123, 1.23,
+    /// 12.3, 123, 1234; 30 (not 30.0), 2.5 (not 2.50).
     public static func significant(_ x: Double) -> String {
         guard x.isFinite else { return "\(x)" }
         let a = abs(x)
         let decimals = a >= 100 ? 0 : a >= 10 ? 1 : a >= 1 ? 2 : a == 0 ? 0 : min(9, 2 - Int(floor(log10(a))))
-        return fixed(x, decimals: decimals)
+        var s = fixed(x, decimals: decimals)
+        guard s.contains(".") else { return s }
+        while s.hasSuffix("0") { s.removeLast() }
+        if s.hasSuffix(".") { s.removeLast() }
+        return s
     }
 
     /// `x` rounded to `decimals` places, written without an exponent.
@@ -54,8 +59,12 @@ public enum Units {
     }
 
     /// `x` rounded to a multiple of `step` (JSON numbers rounded to what was measured).
+    /// A step of 10^-d divides by 10^d instead of multiplying by the step, so the result is the
+    /// double nearest the short decimal and prints as one (`0.404`, not `0.40400000000000003`).
     public static func rounded(_ x: Double, to step: Double) -> Double {
         guard x.isFinite, step > 0 else { return x }
+        let inverse = (1 / step).rounded()
+        if inverse >= 1, abs(inverse * step - 1) < 1e-12 { return (x * inverse).rounded() / inverse }
         return (x / step).rounded() * step
     }
 }
