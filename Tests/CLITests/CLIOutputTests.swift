@@ -29,7 +29,10 @@ final class CLIOutputTests: CLITestCase {
         XCTAssertEqual(tty.status, 0, tty.screen)
         XCTAssertTrue(tty.screen.contains("\reval anyres"), tty.screen)
         XCTAssertTrue(tty.screen.contains(" runs ("), tty.screen)
-        XCTAssertTrue(tty.screen.contains("\r\u{1B}[K"), "the line is erased before the table: \(tty.screen)")
+        XCTAssertTrue(tty.screen.contains("\r\u{1B}[K"), "the line is erased: \(tty.screen)")
+        // Every draw is followed by a redraw or an erasure, never by the command's output.
+        XCTAssertNil(tty.screen.range(of: "\r[^\r\n\u{1B}]+\u{1B}\\[K(?!\r)", options: .regularExpression),
+                     "output written after the progress line: \(tty.screen)")
         // What the command prints is the same on the terminal as through the pipe (the eval's
         // timings column aside, which differs run to run).
         let tableRows = { (s: String) in
