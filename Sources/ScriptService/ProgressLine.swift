@@ -21,7 +21,7 @@ public final class ProgressLine: Sendable {
         case none
         /// Things, named in the plural (`requests`, `runs`).
         case items(String)
-        /// Bytes (`12 MB/30 MB`, `25 MB/s`).
+        /// Bytes (`12.0 MB/30.0 MB`, `25.0 MB/s`).
         case bytes
     }
 
@@ -84,13 +84,13 @@ public final class ProgressLine: Sendable {
         update { $0.done = done }
     }
 
-    /// Starts a new stage: a new title, the count back to 0, and the rate measured from now.
-    /// `unit` nil keeps the current one.
-    public func stage(_ title: String, total: Int? = nil, unit: Unit? = nil) {
+    /// Starts a new stage: a new title, what it counts, the count back to 0, and the rate
+    /// measured from now.
+    public func stage(_ title: String, total: Int? = nil, unit: Unit = .none) {
         update {
             $0.title = title
             $0.total = total
-            if let unit { $0.unit = unit }
+            $0.unit = unit
             $0.done = 0
             $0.detail = nil
             $0.stageStart = ContinuousClock().now

@@ -34,17 +34,12 @@ public enum Units {
         significant(perSecond) + " " + unit
     }
 
-    /// Three significant digits, no exponent, no trailing zeros after the point: 0.00123, 1.23,
-    /// 12.3, 123, 1234; 30 (not 30.0), 2.5 (not 2.50).
+    /// Three significant digits, no exponent: 0.00123, 1.23, 12.3, 123, 1234.
     public static func significant(_ x: Double) -> String {
         guard x.isFinite else { return "\(x)" }
         let a = abs(x)
         let decimals = a >= 100 ? 0 : a >= 10 ? 1 : a >= 1 ? 2 : a == 0 ? 0 : min(9, 2 - Int(floor(log10(a))))
-        var s = fixed(x, decimals: decimals)
-        guard s.contains(".") else { return s }
-        while s.hasSuffix("0") { s.removeLast() }
-        if s.hasSuffix(".") { s.removeLast() }
-        return s
+        return fixed(x, decimals: decimals)
     }
 
     /// `x` rounded to `decimals` places, written without an exponent.

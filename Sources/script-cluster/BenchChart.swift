@@ -11,7 +11,7 @@ enum BenchChart {
         let stageNames = orderedUnique(report.cases.flatMap { $0.stagesMs.map(\.name) }.filter { $0 != "total" })
         let rowsPerCase = report.cases.map { $0.numpyMs == nil ? 2.0 : 3.0 }
         let panelHeights = rowsPerCase.map { $0 * (barHeight + gap) + 30 }
-        let height = top + panelHeights.reduce(0, +) + Double(report.cases.count) * panelGap + 40
+        let height = top + panelHeights.reduce(0, +) + Double(max(0, report.cases.count - 1)) * panelGap + 20
         let width = left + barsWidth + 200
         var s = """
         <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" font-family="sans-serif" font-size="12">
@@ -50,7 +50,7 @@ enum BenchChart {
             for t in 0...ticks {
                 let ms = scale * Double(t) / Double(ticks)
                 s += "<line x1=\"\(r(x(ms)))\" y1=\"\(r(y - 4))\" x2=\"\(r(x(ms)))\" y2=\"\(r(axis - 10))\" stroke=\"#ddd\"/>"
-                s += text(x(ms), axis + 2, t == 0 ? "0" : Units.duration(milliseconds: ms), anchor: "middle")
+                s += text(x(ms), axis + 2, t == 0 ? "0" : tick(Units.duration(milliseconds: ms)), anchor: "middle")
             }
             y += panelHeights[i] + panelGap
         }
@@ -77,6 +77,16 @@ enum BenchChart {
         while m >= 10 { m /= 10 }
         while m < 1 { m *= 10 }
         return abs(m - 2.5) < 1e-6 || abs(m - 5) < 1e-6 ? 5 : 4
+    }
+
+    /// An axis label without trailing zeros (`5 ms`, `2.5 s`): its value is round by construction.
+    static func tick(_ label: String) -> String {
+        let parts = label.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].contains(".") else { return label }
+        var number = String(parts[0])
+        while number.hasSuffix("0") { number.removeLast() }
+        if number.hasSuffix(".") { number.removeLast() }
+        return number + " " + parts[1]
     }
 
     private static func rect(_ x: Double, _ y: Double, _ w: Double, _ h: Double, _ fill: String, title: String) -> String {

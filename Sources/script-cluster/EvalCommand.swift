@@ -48,7 +48,7 @@ struct EvalCommand: ParsableCommand {
         let chosen = methods == "all" ? EvalMethod.all : methods.split(separator: ",").compactMap { name in
             EvalMethod.all.first { $0.description == name.trimmingCharacters(in: .whitespaces) }
         }
-        let line = progress.line("eval", unit: .items("runs"))
+        let line = progress.line("eval")
         defer { line.finish() }
         var evaluator = Evaluator(methods: chosen, pool: pool)
         evaluator.onRun = { line.advance() }
@@ -56,7 +56,7 @@ struct EvalCommand: ParsableCommand {
         if let features {
             let c = try fileCase(features)
             let bs = try FlagValue.budgets(budgets, "--budgets")
-            line.stage("eval \(features)", total: bs.count * chosen.count)
+            line.stage("eval \(features)", total: bs.count * chosen.count, unit: .items("runs"))
             rows = try evaluator.evaluate([c], budgets: bs)
         } else {
             let sc = SyntheticSuite.Scale(rawValue: scale) ?? .medium
@@ -65,7 +65,7 @@ struct EvalCommand: ParsableCommand {
                 line.stage("eval \(kind.rawValue): generating \(requests) requests")
                 let cases = SyntheticSuite.cases(kind, count: requests, seed: seed, scale: sc)
                 let bs = SyntheticSuite.budgets(kind, tokens: cases[0].request.tokenCount)
-                line.stage("eval \(kind.rawValue)", total: bs.count * chosen.count * cases.count)
+                line.stage("eval \(kind.rawValue)", total: bs.count * chosen.count * cases.count, unit: .items("runs"))
                 rows += try evaluator.evaluate(cases, budgets: bs)
                 line.say("\(kind.rawValue): \(cases.count) requests of \(cases[0].request.tokenCount) tokens (D=\(cases[0].request.features.cols))")
             }

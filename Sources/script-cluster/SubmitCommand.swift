@@ -60,7 +60,7 @@ struct SubmitCommand: ParsableCommand {
         options.attempts = attempts
         let client = try ClusterClient(endpoints: endpoints, options: options)
         defer { client.close() }
-        line.stage("submit: \(Units.bytes(Self.bytes(req, wire))) to \(endpoints.joined(separator: ",")), waiting for the answer")
+        line.stage("submit \(Units.bytes(Self.bytes(req, wire))) to \(endpoints.joined(separator: ","))")
         switch try client.prune(submission) {
         case .result(let r):
             line.finish()

@@ -21,14 +21,14 @@ final class ProgressLineTests: XCTestCase {
 
     func testFiguresSayHowFarTheRateAndTheTimeLeft() {
         XCTAssertEqual(ProgressLine.figures(done: 12, total: 48, unit: .items("runs"), elapsedMs: 4000),
-                       ["12/48 runs (25%)", "3 runs/s", "12 s left"])
+                       ["12/48 runs (25%)", "3.00 runs/s", "12.0 s left"])
         // Without a total: the count, the rate and the time taken.
         XCTAssertEqual(ProgressLine.figures(done: 30, total: nil, unit: .items("requests"), elapsedMs: 2000),
-                       ["30 requests", "15 requests/s", "2 s"])
+                       ["30 requests", "15.0 requests/s", "2.00 s"])
         XCTAssertEqual(ProgressLine.figures(done: 12_000_000, total: 30_000_000, unit: .bytes, elapsedMs: 1000),
-                       ["12 MB/30 MB (40%)", "12 MB/s", "1.5 s left"])
+                       ["12.0 MB/30.0 MB (40%)", "12.0 MB/s", "1.50 s left"])
         // No count: the time taken only, once it is worth saying.
-        XCTAssertEqual(ProgressLine.figures(done: 0, total: nil, unit: .none, elapsedMs: 2500), ["2.5 s"])
+        XCTAssertEqual(ProgressLine.figures(done: 0, total: nil, unit: .none, elapsedMs: 2500), ["2.50 s"])
         XCTAssertEqual(ProgressLine.figures(done: 0, total: nil, unit: .none, elapsedMs: 100), [])
         // No rate before half a second, or before anything is done.
         XCTAssertEqual(ProgressLine.figures(done: 3, total: 10, unit: .items("runs"), elapsedMs: 200), ["3/10 runs (30%)"])
@@ -62,7 +62,7 @@ final class ProgressLineTests: XCTestCase {
     func testDisabledWritesNothing() {
         let screen = Screen()
         let p = line(screen, total: 4, enabled: false)
-        p.stage("other", total: 3)
+        p.stage("other", total: 3, unit: .items("runs"))
         p.advance(by: 3)
         p.detail("x")
         p.hide()
@@ -90,7 +90,7 @@ final class ProgressLineTests: XCTestCase {
         let screen = Screen()
         let p = line(screen, total: 4)
         p.advance(by: 4)
-        p.stage("eval anyres", total: 21)
+        p.stage("eval anyres", total: 21, unit: .items("runs"))
         p.detail("2 errors")
         XCTAssertEqual(p.line, "eval anyres: 0/21 runs (0%), 2 errors")
     }
@@ -112,10 +112,10 @@ final class ProgressLineTests: XCTestCase {
         XCTAssertEqual(Units.rounded(7.3, to: 0.5), 7.5)
         XCTAssertEqual(Units.duration(milliseconds: 273.05935), "273 ms")
         XCTAssertEqual(Units.duration(milliseconds: 3064.3539220000002), "3.06 s")
-        XCTAssertEqual(Units.bytes(30_000_000), "30 MB")
+        XCTAssertEqual(Units.bytes(30_000_000), "30.0 MB")
         XCTAssertEqual(Units.bytes(1_234_567), "1.23 MB")
-        XCTAssertEqual(Units.duration(milliseconds: 2000), "2 s")
-        XCTAssertEqual(Units.significant(-0.5), "-0.5")
+        XCTAssertEqual(Units.duration(milliseconds: 2000), "2.00 s")
+        XCTAssertEqual(Units.significant(-0.5), "-0.500")
         XCTAssertEqual(Units.significant(1234), "1234")
         XCTAssertEqual(Units.rate(17.7), "17.7 req/s")
     }
