@@ -68,7 +68,7 @@ public final class LocalCluster {
     public func addWorker(index: Int? = nil) throws {
         let w = index ?? workers.count
         let args = ["worker", "--connect", backends.joined(separator: ","), "--name", "worker-\(w + 1)"] + plan.workerArguments
-        workers.append(try launch(args, cpus: plan.workerCPUs.isEmpty ? nil : Self.pick(plan.workerCPUs, w), capture: false))
+        workers.append(try launch(args, cpus: plan.workerCPUs.isEmpty ? nil : Self.pick(plan.workerCPUs, w), capture: true))
     }
 
     /// Waits until every coordinator has `count` workers registered.

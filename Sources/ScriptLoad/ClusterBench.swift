@@ -43,11 +43,14 @@ public enum ClusterBench {
                 for transfer in Transfer.allCases {
                     let template = PruneSubmission(id: "t", request: req, budget: .count(c.budget), dtype: dtype, transfer: transfer).encoded()
                     let load = LoadGenerator(client: client, template: template)
+                    let roles = ["coordinator": cluster.pids.coordinators, "worker": cluster.pids.workers]
                     var one = LoadGenerator.Settings()
+                    one.roles = roles
                     one.requests = requests
                     one.duration = 600
                     let single = try load.run(one)
                     var many = LoadGenerator.Settings()
+                    many.roles = roles
                     many.pace = .concurrency(2 * workers)
                     many.duration = seconds
                     many.warmup = 0

@@ -18,6 +18,8 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(name: .customLong("max-tokens"), help: "Most tokens in one request.") var maxTokens = 1_000_000
     @Option(name: .customLong("max-width"), help: "Widest feature or embedding row accepted.") var maxWidth = 65_536
     @Option(name: .customLong("max-shards"), help: "Most shards in one request.") var maxShards = 4096
+    @Option(name: .customLong("drain-ms"), help: "Longest wait, after SIGTERM, for requests in flight before they are answered 'shutting_down', in ms.")
+    var drainMs = 1500
     @Option(name: .customLong("io-threads"), help: "ZeroMQ I/O threads (inline transfers move every tensor byte through them).") var ioThreads = 1
     @Option(name: .customLong("log-level")) var logLevel = "info"
 
@@ -27,6 +29,7 @@ struct CoordinatorCommand: ParsableCommand {
         c.maxRequests = queue; c.defaultDeadlineMs = deadlineMs; c.maxMessageBytes = maxMessageBytes
         c.limits.maxTokens = maxTokens; c.limits.maxWidth = maxWidth; c.limits.maxShards = maxShards
         c.ioThreads = max(1, ioThreads)
+        c.drainTimeoutMs = max(0, drainMs)
         let logger = LogSetup.make("coordinator", level: logLevel)
         let trap = SignalTrap()
         let coordinator = try Coordinator(config: c, logger: logger)

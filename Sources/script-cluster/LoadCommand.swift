@@ -28,6 +28,8 @@ struct LoadCommand: ParsableCommand {
     @Flag(help: "Send tensor bytes straight to the workers instead of through the coordinator.") var direct = false
     @Option(name: .customLong("timeout-ms"), help: "A request with no reply for this long counts as timed out.") var timeoutMs = 60_000
     @Option(help: "Also write the report as JSON to this file.") var json: String?
+    @Option(name: .customLong("wait-workers"), help: "First wait (up to a minute) until every coordinator has this many workers.")
+    var waitWorkers: Int?
 
     func run() throws {
         guard concurrency == nil || rate == nil else { throw ValidationError("give --concurrency or --rate, not both") }
@@ -38,6 +40,15 @@ struct LoadCommand: ParsableCommand {
         let endpoints = connect.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
         let client = try ClusterClient(endpoints: endpoints)
         defer { client.close() }
+        if let want = waitWorkers {
+            let end = ContinuousClock.now + .seconds(60)
+            for c in endpoints.indices {
+                while (try? client.status(endpoint: c, timeoutMs: 1000))?.workers ?? 0 < want {
+                    guard ContinuousClock.now < end else { throw ValidationError("\(endpoints[c]) did not reach \(want) workers within a minute") }
+                    Thread.sleep(forTimeInterval: 0.05)
+                }
+            }
+        }
         var settings = LoadGenerator.Settings()
         settings.pace = rate.map { .rate($0) } ?? .concurrency(concurrency ?? 1)
         settings.duration = duration
