@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "ScriptClusterTests", dependencies: [
             "ScriptClient", "ScriptLauncher", "ScriptProtocol", "ScriptCore", "ScriptSynth", "ScriptTransport", "ScriptWire",
         ]),
-        .testTarget(name: "CLITests", dependencies: ["ScriptFormats"]),
+        .testTarget(name: "CLITests", dependencies: ["ScriptFormats", "ScriptService"]),
         .testTarget(name: "ScriptEvalTests", dependencies: ["ScriptEval", "ScriptCore"]),
     ]
 )
