@@ -48,7 +48,7 @@ public final class ClusterClient {
     private var nextPing = 0
 
     public init(endpoints: [String], options: Options = Options()) throws {
-        precondition(!endpoints.isEmpty, "a client needs at least one endpoint")
+        guard !endpoints.isEmpty else { throw ProtocolError(.badRequest, "no coordinator endpoint given") }
         self.endpoints = endpoints
         self.options = options
         coordinators = []

@@ -21,6 +21,7 @@ struct UpCommand: ParsableCommand {
     @Option(help: "Budget for --submit: a count (320) or a ratio of the tokens (0.1).") var budget = "0.1"
     @Flag(help: "With --submit: stop the cluster once the answer is printed.") var once = false
     @Option(name: .customLong("log-level")) var logLevel = "info"
+    @OptionGroup var progress: ProgressOptions
 
     func run() throws {
         let trap = SignalTrap()
@@ -33,12 +34,14 @@ struct UpCommand: ParsableCommand {
         plan.workerArguments = ["--log-level", logLevel]
         plan.echo = true
         let cluster: LocalCluster
-        do { cluster = try LocalCluster(plan: plan) } catch { throw ValidationError("\(error)") }
+        do { cluster = try LocalCluster(plan: plan) } catch { throw StartupError("\(error)") }
         defer { cluster.stop() }
         let fe = cluster.frontends.joined(separator: ",")
         say("cluster up: frontend \(fe), backend \(cluster.backends.joined(separator: ",")), \(plan.workers) workers, \(plan.coordinators) coordinator\(plan.coordinators == 1 ? "" : "s") (pids \(cluster.pids.coordinators.map(String.init).joined(separator: ",")))")
         say("submit with: script-cluster submit --connect \(fe) --features F.npy [--embeddings E.npy] [--query Q.npy] --budget K [--layout layout.json]")
-        do { try cluster.waitForWorkers() } catch { throw ValidationError("\(error)") }
+        let waiting = progress.line("up: waiting for workers", total: plan.workers, unit: .items("workers"))
+        do { try cluster.waitForWorkers { waiting.update(done: $0) } } catch { waiting.finish(); throw StartupError("\(error)") }
+        waiting.finish()
         say("all \(plan.workers) workers ready")
         if let dir = submit {
             let client = try ClusterClient(endpoints: cluster.frontends)
@@ -48,7 +51,7 @@ struct UpCommand: ParsableCommand {
         }
         while !trap.isRaised {
             if let dead = cluster.exited {
-                throw ValidationError("child process \(dead.pid) (\(dead.arguments.first ?? "")) exited with status \(dead.status)")
+                throw StartupError("child process \(dead.pid) (\(dead.arguments.first ?? "")) exited with status \(dead.status)")
             }
             Thread.sleep(forTimeInterval: 0.2)
         }
@@ -73,7 +76,7 @@ struct UpCommand: ParsableCommand {
             }
             say("first kept indices: \(r.indices.prefix(24).map(String.init).joined(separator: " "))\(r.indices.count > 24 ? " ..." : "")")
         case .error(_, let e):
-            throw ValidationError("the cluster answered \(e.code.rawValue): \(e.message)")
+            throw e
         case .status, .placement:
             break
         }
