@@ -39,10 +39,10 @@ struct BenchCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "With --cluster: seconds of closed-loop load per measurement.")
     var seconds: Double = 5
 
-    @Option(help: "Also write the results as JSON here (not with --cluster).")
+    @Option(help: "Also write the results as JSON here.")
     var json: String?
 
-    @Option(help: "Also draw the results as an SVG chart here (not with --cluster).")
+    @Option(help: "Also draw the results as an SVG chart here.")
     var svg: String?
 
     @OptionGroup var progress: ProgressOptions
@@ -53,9 +53,6 @@ struct BenchCommand: ParsableCommand {
         try FlagValue.count(threads, "--threads", to: FlagValue.maxThreads)
         try FlagValue.count(requests, "--requests", to: 1_000_000)
         try FlagValue.number(seconds, "--seconds", "> 0") { $0 > 0 }
-        if cluster, let flag = json.map({ _ in "--json" }) ?? svg.map({ _ in "--svg" }) {
-            throw InputError(flag, nil, "covers the core benchmark; --cluster prints its table only").validation
-        }
         try FlagValue.output(json, "--json")
         try FlagValue.output(svg, "--svg")
     }
@@ -69,8 +66,10 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         if cluster {
-            try ClusterBench.run(kinds: cases.split(separator: ",").map(String.init), dtype: f32 ? .f32 : .f16, requests: requests,
-                                 seconds: seconds)
+            let points = try ClusterBench.run(kinds: cases.split(separator: ",").map(String.init), dtype: f32 ? .f32 : .f16,
+                                              requests: requests, seconds: seconds)
+            if let json { try OutputFile.write(JSONSerialization.data(withJSONObject: ["cluster": points.map(\.dictionary)], options: [.prettyPrinted, .sortedKeys]), to: json, flag: "--json") }
+            if let svg { try OutputFile.write(Data(ClusterBenchChart.svg(points).utf8), to: svg, flag: "--svg") }
             return
         }
         let pool = threads.map { ComputePool(width: $0) } ?? .machine
