@@ -18,7 +18,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Budgets for file input (comma-separated counts or ratios).") var budgets: String?
     @Option(help: "Write rows as JSON here.") var json: String?
     @Option(help: "Write the monolithic-vs-sharded chart (SVG) here.") var svg: String?
-    @Option(help: "Threads.") var threads: Int?
+    @Option(help: "Threads (default: the CPUs this process may use, or $SCRIPT_CLUSTER_THREADS).") var threads: Int?
 
     @Option(help: "Your own request: features file (with --mask).") var features: String?
     @Option(help: "Your own request: embeddings file.") var embeddings: String?
@@ -28,7 +28,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Your own request: object id per token, -1 for background (optional).") var objects: String?
 
     func run() throws {
-        let pool = threads.map { ComputePool(width: $0) } ?? .machine
+        let pool = ComputePool(width: try ThreadCount.resolve(flag: threads))
         let chosen: [EvalMethod] = methods == "all" ? EvalMethod.all : try methods.split(separator: ",").map { name in
             guard let m = EvalMethod.all.first(where: { $0.description == name }) else { throw ValidationError("unknown method \(name)") }
             return m

@@ -18,13 +18,13 @@ struct PruneCommand: ParsableCommand {
     @Flag(name: .long, help: "With --kept-features: average each pruned token into its most similar kept token of the same shard.")
     var merge = false
 
-    @Option(name: .long, help: "Threads for the pruning core (default: all cores).")
+    @Option(name: .long, help: "Threads for the pruning core (default: the CPUs this process may use, or $SCRIPT_CLUSTER_THREADS).")
     var threads: Int?
 
     func run() throws {
         do {
             let req = try request.loadRequest()
-            let pool = threads.map { ComputePool(width: $0) } ?? .machine
+            let pool = ComputePool(width: try ThreadCount.resolve(flag: threads))
             let result = try Pruner(pool: pool).prune(req, budget: try request.parsedBudget(), options: try request.options())
             let units = try request.layout.map { try LayoutFile.read($0).file.units.map { $0[0]..<$0[1] } }
             let doc = ResultOutput.document(result, shards: req.shards, units: units)
