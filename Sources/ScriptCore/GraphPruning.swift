@@ -1,9 +1,13 @@
 /// Graph-structured pruning of one shard (ALGORITHM.md section 1): tokens at even positions
 /// face tokens at odd positions in a bipartite cosine graph, and the most redundant go.
 public enum GraphPruning {
-    /// Rows and columns of one tile of the bipartite product: as large as runs near the sgemm
-    /// peak, small enough that an image's 288 x 288 graph gives 9 tiles to share out.
-    static let tile = 96
+    /// Rows (or columns) of one tile of the bipartite product, for a side of `count` tokens:
+    /// at least 96 (smaller tiles run well below the sgemm peak), else a quarter of the side
+    /// (a multiple of 16), so an image's 288 x 288 graph gives 9 tiles to share out and a video
+    /// segment's 784 x 784 graph 16, whose operands BLAS packs fewer times than 96-wide ones.
+    static func tile(_ count: Int) -> Int {
+        max(96, ((count + 3) / 4 + 15) / 16 * 16)
+    }
 
     /// What GSP found in a shard: survivors and the bipartite similarities (reused by the greedy).
     struct Outcome {
@@ -39,7 +43,7 @@ public enum GraphPruning {
             s.withUnsafeMutableBufferPointer { sp in
                 // Fixed tiles of S: the decomposition depends on the shard only.
                 let out = DisjointBuffer(sp.baseAddress!, rows: na, columns: nb)
-                let rowBands = chunks(of: na, size: tile), columnBands = chunks(of: nb, size: tile)
+                let rowBands = chunks(of: na, size: tile(na)), columnBands = chunks(of: nb, size: tile(nb))
                 pool.forEach(rowBands.count * columnBands.count) { t in
                     let rows = rowBands[t / columnBands.count], cols = columnBands[t % columnBands.count]
                     let c = out.write(rows: rows, columns: cols)
