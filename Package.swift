@@ -1,9 +1,6 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// Numeric code is compiled optimised even in debug builds, so tests on realistic shapes stay fast.
-let optimised: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
-
 let package = Package(
     name: "ScriptCluster",
     platforms: [.macOS(.v13)],
@@ -19,16 +16,19 @@ let package = Package(
         // Thin system-library shims: one C library each.
         .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ"),
         .systemLibrary(name: "CMsgPack", path: "Sources/CMsgPack"),
-        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         // Half to float with the CPU's conversion instructions, chosen at run time.
-        .target(name: "CHalf", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "CHalf"),
+        // BLAS loaded at run time, its kernels chosen for the CPU before it initialises.
+        .target(name: "CBLAS", linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("m")]),
+        // The CPU's spin-wait hint and the process's CPU affinity.
+        .target(name: "CPlatform"),
 
         // Pure pruning core: contiguous Float buffers, no I/O.
-        .target(name: "ScriptCore", dependencies: ["COpenBLAS"], swiftSettings: optimised),
+        .target(name: "ScriptCore", dependencies: ["CBLAS", "CPlatform"]),
         // Deterministic synthetic requests with ground truth (sample data, evaluation).
-        .target(name: "ScriptSynth", swiftSettings: optimised),
+        .target(name: "ScriptSynth"),
         // .npy / .safetensors in, .npy / .json out.
-        .target(name: "ScriptFormats", dependencies: ["CHalf"], swiftSettings: optimised),
+        .target(name: "ScriptFormats", dependencies: ["CHalf"]),
         // MessagePack envelopes and tensor frames.
         .target(name: "ScriptWire", dependencies: ["CMsgPack"]),
         // ZeroMQ sockets.
@@ -58,13 +58,13 @@ let package = Package(
             "ScriptCore", "ScriptSynth", "ScriptProtocol", "ScriptClient", "ScriptLauncher", "ScriptService",
         ]),
         // Quality evaluation of methods and budgets.
-        .target(name: "ScriptEval", dependencies: ["ScriptCore", "ScriptSynth"], swiftSettings: optimised),
+        .target(name: "ScriptEval", dependencies: ["ScriptCore", "ScriptSynth"]),
         .executableTarget(name: "script-cluster", dependencies: [
             "ScriptCore", "ScriptFormats", "ScriptSynth", "ScriptProtocol", "ScriptCoordinator", "ScriptWorker",
             "ScriptClient", "ScriptLauncher", "ScriptLoad", "ScriptService", "ScriptEval",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: optimised),
+        ]),
 
         .testTarget(name: "ScriptCoreTests", dependencies: ["ScriptCore", "ScriptSynth"]),
         .testTarget(name: "ScriptFormatsTests", dependencies: ["ScriptFormats"]),

@@ -7,6 +7,8 @@ export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
 cd "$(dirname "$0")/.."
 python3 -c 'import numpy, pytest, zmq, msgpack' 2>/dev/null \
     || { echo "python3 with numpy, pytest, pyzmq and msgpack is needed: run bash Scripts/install-deps.sh" >&2; exit 1; }
-swift build --build-tests
+# Optimised (-O) through the command line: the core's tests run realistic shapes, and the
+# package itself carries no unsafe flags.
+swift build --build-tests -Xswiftc -O
 swift test --skip-build
 python3 -m pytest -q Scripts

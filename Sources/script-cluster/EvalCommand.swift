@@ -18,7 +18,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Budgets for file input (comma-separated counts or ratios).") var budgets = "0.05,0.1,0.2"
     @Option(help: "Write rows as JSON here.") var json: String?
     @Option(help: "Write the monolithic-vs-sharded chart (SVG) here.") var svg: String?
-    @Option(parsing: .unconditional, help: "Threads for the pruning core (default: one per core of this machine).") var threads: Int?
+    @Option(parsing: .unconditional, help: "Threads for the pruning core (default: the CPUs this process may use, or $SCRIPT_CLUSTER_THREADS).") var threads: Int?
 
     @Option(help: "Your own request: features file (with --mask).") var features: String?
     @Option(help: "Your own request: embeddings file.") var embeddings: String?
@@ -44,7 +44,7 @@ struct EvalCommand: ParsableCommand {
     }
 
     func run() throws {
-        let pool = threads.map { ComputePool(width: $0) } ?? .machine
+        let pool = ComputePool(width: try ThreadCount.resolve(flag: threads))
         let chosen = methods == "all" ? EvalMethod.all : methods.split(separator: ",").compactMap { name in
             EvalMethod.all.first { $0.description == name.trimmingCharacters(in: .whitespaces) }
         }

@@ -19,7 +19,7 @@ struct PruneCommand: ParsableCommand {
     @Flag(name: .long, help: "With --kept-features: average each pruned token into its most similar kept token of the same shard.")
     var merge = false
 
-    @Option(name: .long, parsing: .unconditional, help: "Threads for the pruning core (default: one per core of this machine).")
+    @Option(name: .long, parsing: .unconditional, help: "Threads for the pruning core (default: the CPUs this process may use, or $SCRIPT_CLUSTER_THREADS).")
     var threads: Int?
 
     @OptionGroup var progress: ProgressOptions
@@ -35,7 +35,7 @@ struct PruneCommand: ParsableCommand {
         let line = progress.line("prune")
         defer { line.finish() }
         let req = try request.loadRequest(progress: line)
-        let pool = threads.map { ComputePool(width: $0) } ?? .machine
+        let pool = ComputePool(width: try ThreadCount.resolve(flag: threads))
         let budget = try request.parsedBudget()
         line.stage("pruning \(req.tokenCount) tokens (budget \(budget))")
         let result: PruneResult

@@ -11,7 +11,7 @@ struct UpCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "up",
         abstract: "Start a local cluster: coordinators and workers as child processes; stop them all on Ctrl-C or SIGTERM.")
 
-    @Option(help: "Workers to start (default: one per core this process may use).") var workers: Int?
+    @Option(help: "Workers to start (default: one per CPU this process may use, after its affinity and cgroup quota, or $SCRIPT_CLUSTER_THREADS).") var workers: Int?
     @Option(help: "Coordinators sharing the workers (each worker registers with all).") var coordinators = 1
     @Option(help: "Client endpoints, comma-separated, one per coordinator or one for all (tcp://127.0.0.1:* picks a free port).")
     var frontend = "tcp://127.0.0.1:5555"
@@ -27,7 +27,7 @@ struct UpCommand: ParsableCommand {
         let trap = SignalTrap()
         var plan = LocalCluster.Plan()
         plan.coordinators = max(1, coordinators)
-        plan.workers = max(1, workers ?? ProcessInfo.processInfo.activeProcessorCount)
+        plan.workers = max(1, try ThreadCount.resolve(flag: workers))
         plan.frontends = frontend.split(separator: ",").map(String.init)
         plan.backends = backend.split(separator: ",").map(String.init)
         plan.coordinatorArguments = ["--log-level", logLevel]

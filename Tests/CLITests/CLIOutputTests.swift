@@ -125,7 +125,7 @@ final class CLIOutputTests: CLITestCase {
                 XCTAssertFalse(abstract.isEmpty, "\(name) --\(flag) has no help line")
                 if flag == "threads" {
                     XCTAssertNil(argument["defaultValue"], "\(name) --threads prints this machine's core count")
-                    XCTAssertTrue(abstract.contains("one per core"), "\(name) --threads: \(abstract)")
+                    XCTAssertTrue(abstract.contains("the CPUs this process may use"), "\(name) --threads: \(abstract)")
                 }
             }
         }
