@@ -71,7 +71,9 @@ let package = Package(
         .testTarget(name: "ScriptWireTests", dependencies: ["ScriptWire"]),
         .testTarget(name: "ScriptTransportTests", dependencies: ["ScriptTransport"]),
         .testTarget(name: "ScriptProtocolTests", dependencies: ["ScriptProtocol", "ScriptCore", "ScriptFormats", "ScriptTransport", "ScriptWire"]),
-        .testTarget(name: "ScriptWorkerTests", dependencies: ["ScriptWorker", "ScriptProtocol", "ScriptCore", "ScriptTransport"]),
+        .testTarget(name: "ScriptWorkerTests", dependencies: [
+            "ScriptWorker", "ScriptProtocol", "ScriptCore", "ScriptTransport", .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "ScriptCoordinatorTests", dependencies: [
             "ScriptCoordinator", "ScriptWorker", "ScriptProtocol", "ScriptCore", "ScriptSynth", "ScriptTransport", "ScriptWire",
         ]),

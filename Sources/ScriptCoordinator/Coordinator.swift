@@ -144,12 +144,7 @@ public final class Coordinator {
             case .finished(let record):
                 onFinished(record)
             case .log(let level, let message):
-                switch level {
-                case .debug: logger.debug("\(message)")
-                case .info: logger.info("\(message)")
-                case .warning: logger.warning("\(message)")
-                case .error: logger.error("\(message)")
-                }
+                logger.log(level: level, "\(message)")
             }
         }
     }

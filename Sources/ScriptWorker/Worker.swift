@@ -139,12 +139,7 @@ public final class Worker {
                 let pool = self.pool, done = completions
                 compute.async { done.post((task.number, WorkerCompute.run(task.work, pool: pool))) }
             case .log(let level, let message):
-                switch level {
-                case .debug: logger.debug("\(message)")
-                case .info: logger.info("\(message)")
-                case .warning: logger.warning("\(message)")
-                case .error: logger.error("\(message)")
-                }
+                logger.log(level: level, "\(message)")
             case .exit:
                 stop = true
             }

@@ -11,17 +11,9 @@ import ScriptWire
 
 /// Real coordinator and worker processes over ZeroMQ on loopback.
 final class ClusterProcessTests: XCTestCase {
-    private func sample(_ kind: SampleKind, seed: UInt64 = 1) -> PruneRequest {
-        let s = SampleGenerator.make(.small(kind, seed: seed))
-        return PruneRequest(features: Matrix(rows: s.n, cols: s.featureDim, values: s.features),
-                            embeddings: Matrix(rows: s.n, cols: s.embeddingDim, values: s.embeddings),
-                            query: Matrix(rows: s.spec.queryTokens, cols: s.embeddingDim, values: s.query),
-                            shards: s.shards)
-    }
+    private func sample(_ kind: SampleKind, seed: UInt64 = 1) -> PruneRequest { Requests.sample(kind, seed: seed) }
 
-    private func inProcess(_ r: PruneRequest, _ k: Int) throws -> [Int] {
-        try Pruner(pool: .machine).prune(r, budget: .count(k)).indices
-    }
+    private func inProcess(_ r: PruneRequest, _ k: Int) throws -> [Int] { try Requests.inProcess(r, k) }
 
     private func result(_ reply: ClusterReply, file: StaticString = #filePath, line: UInt = #line) -> ClusterResult? {
         switch reply {
