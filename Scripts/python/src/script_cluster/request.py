@@ -67,7 +67,7 @@ class Prepared:
 def _scalar(value: Any, what: str) -> Any:
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise BadOption(f"{what} must be a number, got {value!r}")
     return value
 
