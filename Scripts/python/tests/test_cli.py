@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import in_process, request_data
+from harness import in_process, request_data
 
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -51,7 +51,7 @@ def test_prune_prints_what_in_process_keeps(cluster, tmp_path):
 
 
 def test_sample_directory(cluster, tmp_path):
-    from conftest import binary
+    from harness import binary
     subprocess.run([binary(), "sample", "--kind", "image", "--out", str(tmp_path / "s")], check=True,
                    stdout=subprocess.DEVNULL)
     doc = json.loads(cli("prune", "--connect", cluster, "--sample", str(tmp_path / "s"), "--budget", "64").stdout)

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import in_process, request_data
+from harness import in_process, request_data
 
 from script_cluster import AsyncClient, BadShards, Client, Layout, PruneRequest
 

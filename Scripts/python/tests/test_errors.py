@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import Coordinator, request_data
+from harness import Coordinator, request_data
 
 import script_cluster as sc
 from script_cluster import Client

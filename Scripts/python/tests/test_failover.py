@@ -9,7 +9,7 @@ import signal
 import time
 
 import pytest
-from conftest import UpCluster, request_data
+from harness import UpCluster, request_data
 
 from script_cluster import AsyncClient, Client, PruneRequest
 

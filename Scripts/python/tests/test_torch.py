@@ -6,7 +6,7 @@ import asyncio
 
 import numpy as np
 import pytest
-from conftest import in_process, request_data
+from harness import in_process, request_data
 
 torch = pytest.importorskip("torch")
 
