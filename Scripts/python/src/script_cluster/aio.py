@@ -150,10 +150,8 @@ class AsyncClient(_Base):
             # With NOBLOCK, zmq.asyncio sends at once and returns a finished future.
             f = self._socks[i].send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
             error = f.exception() if f.done() else None
-            if isinstance(error, zmq.Again):
+            if error is not None:  # zmq.Again: no connection ready; anything else: retried the same way
                 engine.send_failed(i, cid, now)
-            elif error is not None:
-                raise error
         for call in engine.take_finished():
             future = self._futures.get(call.id)
             if future is not None and not future.done():
