@@ -201,6 +201,25 @@ def test_send_refused_is_not_an_attempt():
     assert sent_ids(e.poll(0.0)) == [(1 - i, "r")] and e.calls["r"].attempts == 1
 
 
+def test_prune_many_keeps_request_order_whatever_the_completion_order(monkeypatch):
+    """The engine finishes the latest call first here; results still come back in request order."""
+    c = sc.Client("tcp://127.0.0.1:9")
+    started = []
+    monkeypatch.setattr(c, "_start", lambda call: started.append(call))
+
+    def drive(done):
+        call = started.pop()  # the newest in flight finishes first
+        env = {"v": 1, "type": "result", "id": call.id, **result_fields(indices=list(range(call.fields["budget"])))}
+        call.state, call.outcome, call.attempts = "done", (env, [b"", b""], 0), 1
+        c._engine.finished.append(call)
+
+    monkeypatch.setattr(c, "_drive", drive)
+    x = np.ones((16, 4), np.float32)
+    out = c.prune_many([{"features": x, "budget": k} for k in (5, 1, 4, 2, 3)], max_in_flight=3)
+    assert [len(r.indices) for r in out] == [5, 1, 4, 2, 3]
+    c.close()
+
+
 # -- wire forms ------------------------------------------------------------------------------
 
 
