@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union, cast
 
 import zmq
 import zmq.asyncio
@@ -55,7 +55,7 @@ class AsyncClient(_Base):
     async def prune_request(self, r: Union[PruneRequest, Mapping[str, Any]]) -> PruneResult:
         call = self._call_for(r)
         await self._run(call)
-        return self._outcome(call)
+        return cast(PruneResult, self._outcome(call))
 
     async def prune_many(self, requests: Iterable[Union[PruneRequest, Mapping[str, Any]]], *, max_in_flight: int = 8,
                          return_exceptions: bool = False) -> List[Any]:
@@ -76,7 +76,7 @@ class AsyncClient(_Base):
         """The state of `endpoint` (by default whichever coordinator answers first)."""
         call = self._status_call(endpoint, timeout)
         await self._run(call)
-        return self._outcome(call)
+        return cast(ClusterStatus, self._outcome(call))
 
     async def status_all(self, *, timeout: float = 5.0) -> Dict[str, Union[ClusterStatus, ScriptClusterError]]:
         results = await asyncio.gather(*[self.status(e, timeout=timeout) for e in self.endpoints],
@@ -85,7 +85,7 @@ class AsyncClient(_Base):
         for address, r in zip(self.endpoints, results):
             if isinstance(r, BaseException) and not isinstance(r, ScriptClusterError):
                 raise r
-            out[address] = r  # type: ignore[assignment]
+            out[address] = r
         return out
 
     def close(self) -> None:
@@ -148,7 +148,7 @@ class AsyncClient(_Base):
         now = time.monotonic()
         for i, frames, cid in engine.poll(now):
             # With NOBLOCK, zmq.asyncio sends at once and returns a finished future.
-            f = self._socks[i].send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+            f = cast("asyncio.Future[Any]", self._socks[i].send_multipart(frames, flags=zmq.NOBLOCK, copy=False))
             error = f.exception() if f.done() else None
             if error is not None:  # zmq.Again: no connection ready; anything else: retried the same way
                 engine.send_failed(i, cid, now)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 import msgpack
 import zmq
@@ -59,7 +59,7 @@ class _Base:
                            request_id=p.id)
         if p.id in self._engine.calls:
             raise BadRequest(f"request id {p.id} is already in flight on this client", request_id=p.id)
-        call = Call(id=p.id, kind="prune", fields=p.fields, tensors=p.tensors, timeout=p.deadline, nbytes=total,
+        call = Call(id=p.id, kind="prune", fields=p.fields, tensors=p.frames, timeout=p.deadline, nbytes=total,
                     send_deadline_ms=True)
         call.context = p
         return call
@@ -150,7 +150,7 @@ class Client(_Base):
             if call.state != "done":
                 self._engine.cancel(call.id)
         self._engine.take_finished()
-        return self._outcome(call)
+        return cast(PruneResult, self._outcome(call))
 
     def prune_many(self, requests: Iterable[Union[PruneRequest, Mapping[str, Any]]], *, max_in_flight: int = 8,
                    return_exceptions: bool = False) -> List[Any]:
@@ -213,7 +213,7 @@ class Client(_Base):
             if call.state != "done":
                 self._engine.cancel(call.id)
         self._engine.take_finished()
-        return self._outcome(call)
+        return cast(ClusterStatus, self._outcome(call))
 
     def status_all(self, *, timeout: float = 5.0) -> Dict[str, Union[ClusterStatus, ScriptClusterError]]:
         """Every endpoint's state, or the error that asking it gave."""

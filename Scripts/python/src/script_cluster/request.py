@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Mapping, Optional, Union
 import numpy as np
 
 from . import tensors
+from .tensors import Origin
 from .errors import BadOption, BadReply, BadRequest, ScriptClusterError
 from .layout import Layout, resolve
 
@@ -57,8 +58,8 @@ class Prepared:
 
     id: str
     fields: Dict[str, Any]
-    tensors: List[np.ndarray]
-    origin: tensors.Origin
+    frames: List[np.ndarray]
+    origin: Origin
     return_mode: str
     deadline: float
     nbytes: int
@@ -134,7 +135,7 @@ def prepare(r: PruneRequest, default_deadline: float) -> Prepared:
         fields["shards"] = [[a, b] for a, b in shards]
     fields["options"] = options
     fields["return"] = r.return_
-    return Prepared(id=fields["id"], fields=fields, tensors=frames, origin=origin, return_mode=r.return_,
+    return Prepared(id=fields["id"], fields=fields, frames=frames, origin=origin, return_mode=r.return_,
                     deadline=deadline, nbytes=sum(int(f.nbytes) for f in frames))
 
 
