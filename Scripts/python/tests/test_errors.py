@@ -90,7 +90,7 @@ def test_client_side_checks_need_no_cluster(kwargs, cls, code):
         t0 = time.monotonic()
         with pytest.raises(cls) as e:
             c.prune(**args)
-        assert time.monotonic() - t0 < 1
+        assert time.monotonic() - t0 < 2
     assert e.value.code == code and e.value.endpoint is None
 
 
@@ -118,7 +118,7 @@ def test_message_size_is_checked_before_sending(logdir):
             t0 = time.monotonic()
             with pytest.raises(sc.TooLarge) as e:
                 c.prune(big, budget=3)
-            assert time.monotonic() - t0 < 0.5
+            assert time.monotonic() - t0 < 1
             assert e.value.code == "too_large" and "100000" in e.value.message and e.value.endpoint is None
             assert c.status().failed == 0  # nothing reached the coordinator
         # Without the check (a client limit above the coordinator's) there is no answer at all.
@@ -138,14 +138,14 @@ def test_busy_then_timeout(logdir):
         x, _, shards = small()
         first = dict(features=x, budget=5, shards=shards, deadline=2.0)
         second = dict(features=x, budget=6, shards=shards, deadline=0.8)
-        with Client(co.frontend, grace=2.0) as c:
+        with Client(co.frontend, grace=4.0) as c:
             t0 = time.monotonic()
             out = c.prune_many([first, second], max_in_flight=2, return_exceptions=True)
             elapsed = time.monotonic() - t0
             assert isinstance(out[1], sc.Busy) and out[1].code == "busy" and out[1].endpoint == co.frontend
             assert isinstance(out[0], sc.Timeout) and out[0].code == "timeout" and out[0].endpoint == co.frontend
             assert not isinstance(out[0], sc.Unavailable)  # the coordinator's own answer
-            assert 1.9 < elapsed < 4.0
+            assert 1.9 < elapsed < 5.5  # the coordinator's timeout at 2 s, not the client's at 6 s
             # The busy request was retried with back-off (0.05 s doubling, jittered) until its
             # deadline: at least 5 refusals within 0.8 s, besides the first request's timeout.
             assert c.status().failed >= 6
@@ -189,7 +189,7 @@ def test_unreachable_is_unavailable():
         t0 = time.monotonic()
         with pytest.raises(sc.Unavailable) as e:
             c.prune(np.ones((8, 4), dtype=np.float32), budget=2)
-        assert 0.25 < time.monotonic() - t0 < 1.0
+        assert 0.25 < time.monotonic() - t0 < 2.0
     assert e.value.code == "timeout" and isinstance(e.value, TimeoutError)
     with Client("tcp://127.0.0.1:9") as c:
         with pytest.raises(sc.Unavailable):
