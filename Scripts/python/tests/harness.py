@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import threading
@@ -103,7 +104,10 @@ class UpCluster:
                           "--backend", "tcp://127.0.0.1:*"], logdir / f"{name}.log")
         line = self.proc.wait_line("cluster up: frontend ")
         self.frontend = line.split()[3].rstrip(",")
-        self.coordinator_pid = int(line.rsplit("pid ", 1)[1].rstrip(")"))
+        # "(coordinator pid P)", or "(pids P,...)" where `up` may start several coordinators.
+        found = re.search(r"\((?:coordinator )?pids? (\d+)", line)
+        assert found, f"no coordinator pid in {line!r}"
+        self.coordinator_pid = int(found.group(1))
         self.proc.wait_line(f"all {workers} workers ready")
         self.worker_pids = [p for p in children(self.proc.pid) if p != self.coordinator_pid]
         assert len(self.worker_pids) == workers
