@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The test command: builds everything, runs the Swift tests (unit, cross-checks against the numpy
-# reference, real multi-process cluster tests on loopback) and the Python tests.
+# reference, real multi-process cluster tests on loopback) and the Python tests: the numpy
+# reference's, and the Python client package's (Scripts/python), installed with pip into a fresh
+# virtual environment, against real local clusters of the binary just built.
 set -euo pipefail
 # A crashing test prints its signal at once instead of waiting on a symbolicated backtrace.
 export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
@@ -11,4 +13,11 @@ python3 -c 'import numpy, pytest, zmq, msgpack' 2>/dev/null \
 # package itself carries no unsafe flags.
 swift build --build-tests -Xswiftc -O
 swift test --skip-build
-python3 -m pytest -q Scripts
+venv=.build/pyenv
+rm -rf "$venv"
+python3 -m venv "$venv"
+# The package's base dependencies (pyzmq, msgpack, numpy), ml_dtypes for numpy bfloat16, pytest;
+# not torch or transformers: their tests skip.
+"$venv/bin/python" -m pip install -q "./Scripts/python[bf16]" pytest
+"$venv/bin/python" -m pytest -q Scripts/test_reference.py
+SCRIPT_CLUSTER_BIN="$(swift build --show-bin-path)/script-cluster" "$venv/bin/python" -m pytest -q Scripts/python/tests
