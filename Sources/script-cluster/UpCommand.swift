@@ -13,19 +13,20 @@ struct UpCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "up", 
         abstract: "Start a local cluster: a coordinator and N workers as child processes; stop them all on Ctrl-C or SIGTERM.")
 
-    @Option(help: "Workers to start (default: one per core).") var workers: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Workers to start (default: one per core of this machine).") var workers: Int?
     @Option(help: "Client endpoint (tcp://127.0.0.1:* picks a free port).") var frontend = "tcp://127.0.0.1:5555"
     @Option(help: "Worker endpoint.") var backend = "tcp://127.0.0.1:5556"
     @Option(help: "After start, submit the sample request in this directory (as written by `sample`) and print the result.")
     var submit: String?
     @Option(help: "Budget for --submit.") var budget = "0.1"
     @Flag(help: "With --submit: stop the cluster once the answer is printed.") var once = false
-    @Option(name: .customLong("log-level")) var logLevel = "info"
+    @OptionGroup var logging: LoggingOptions
 
     func run() throws {
+        let workers = self.workers ?? ProcessInfo.processInfo.activeProcessorCount
         let trap = SignalTrap()
         let exe = CommandLine.executablePath
-        let coordinator = try ChildProcess(exe, ["coordinator", "--frontend", frontend, "--backend", backend, "--log-level", logLevel], captureOutput: true)
+        let coordinator = try ChildProcess(exe, ["coordinator", "--frontend", frontend, "--backend", backend] + logging.arguments, captureOutput: true)
         var children = [coordinator]
         defer { ChildProcess.stopAll(children) }
         guard let fe = coordinator.waitForLine(prefix: "frontend ", timeout: 15),
@@ -33,7 +34,7 @@ struct UpCommand: ParsableCommand {
             throw ValidationError("the coordinator did not start (is the port in use? try --frontend tcp://127.0.0.1:*)")
         }
         for i in 1...max(1, workers) {
-            children.append(try ChildProcess(exe, ["worker", "--connect", be, "--name", "worker-\(i)", "--log-level", logLevel], captureOutput: false))
+            children.append(try ChildProcess(exe, ["worker", "--connect", be, "--name", "worker-\(i)"] + logging.arguments, captureOutput: false))
         }
         say("cluster up: frontend \(fe), backend \(be), \(workers) workers (coordinator pid \(coordinator.pid))")
         say("submit with: script-cluster submit --connect \(fe) --features F.npy [--embeddings E.npy] [--query Q.npy] --budget K [--layout layout.json]")
