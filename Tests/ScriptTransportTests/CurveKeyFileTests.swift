@@ -77,6 +77,9 @@ final class CurveKeyFileTests: XCTestCase {
         XCTAssertEqual(try CurveKeyFile.readAllowList(path("clients")), [a.publicKey, b.publicKey])
         let list = try write("workers.txt", "# the workers\n\(b.publicKey)\n\n  \(c.publicKey)  \n")
         XCTAssertEqual(try CurveKeyFile.readAllowList(list), [b.publicKey, c.publicKey])
+        // .key files put end to end (a Kubernetes Secret's one file).
+        let joined = try String(contentsOfFile: path("clients/a.key"), encoding: .utf8) + String(contentsOfFile: path("clients/b.key"), encoding: .utf8)
+        XCTAssertEqual(try CurveKeyFile.readAllowList(try write("clients.keys", joined)), [a.publicKey, b.publicKey])
         try FileManager.default.createDirectory(atPath: path("empty"), withIntermediateDirectories: false)
         XCTAssertThrowsError(try CurveKeyFile.readAllowList(path("empty"))) {
             XCTAssertEqual($0 as? CurveKeyError, .emptyAllowList(path: path("empty")))
