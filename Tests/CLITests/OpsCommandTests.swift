@@ -38,30 +38,43 @@ final class OpsCommandTests: XCTestCase {
         return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
     }
 
-    /// Starts a long-running command; its stderr goes to `stderrFile`.
-    func start(_ args: [String], stderrFile: String? = nil) throws -> (Process, FileHandle) {
+    /// Starts a long-running command; its stdout is collected, its stderr goes to `stderrFile`.
+    func start(_ args: [String], stderrFile: String? = nil) throws -> (Process, Output) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CLITests.executable)
         p.arguments = args
-        let out = Pipe()
+        let out = Pipe(), output = Output()
         p.standardOutput = out
+        out.fileHandleForReading.readabilityHandler = { h in output.append(h.availableData) }
         if let stderrFile {
             FileManager.default.createFile(atPath: stderrFile, contents: nil)
             p.standardError = FileHandle(forWritingAtPath: stderrFile)
         }
         try p.run()
         started.append(p)
-        return (p, out.fileHandleForReading)
+        return (p, output)
     }
 
-    /// The rest of the first line starting with `prefix` that `handle` gives.
-    func line(_ handle: FileHandle, prefix: String) -> String? {
-        var text = ""
-        while true {
-            let d = handle.availableData
-            if d.isEmpty { return nil }
-            text += String(decoding: d, as: UTF8.self)
-            if let l = text.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) { return String(l.dropFirst(prefix.count)) }
+    /// What a started process printed so far.
+    final class Output: @unchecked Sendable {
+        private var text = ""
+        private let lock = NSLock()
+
+        func append(_ d: Data) {
+            lock.lock(); text += String(decoding: d, as: UTF8.self); lock.unlock()
+        }
+
+        /// The rest of the first line starting with `prefix`, waiting up to 15 s for it.
+        func line(prefix: String) -> String? {
+            let end = Date().addingTimeInterval(15)
+            while Date() < end {
+                lock.lock()
+                let l = text.split(separator: "\n").first { $0.hasPrefix(prefix) }
+                lock.unlock()
+                if let l { return String(l.dropFirst(prefix.count)) }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+            return nil
         }
     }
 
@@ -78,8 +91,8 @@ final class OpsCommandTests: XCTestCase {
         let log = path("coordinator.log")
         let (_, out) = try start(["coordinator", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*", "--log-format", "json"],
                                  stderrFile: log)
-        let frontend = try XCTUnwrap(line(out, prefix: "frontend "))
-        let backend = try XCTUnwrap(line(out, prefix: "backend "))
+        let frontend = try XCTUnwrap(out.line(prefix: "frontend "))
+        let backend = try XCTUnwrap(out.line(prefix: "backend "))
         // Up, no worker: not ready (exit 1), unless no worker is needed.
         let (s1, o1, _) = try run(["status", "--connect", frontend])
         XCTAssertEqual(s1, 1, o1)
