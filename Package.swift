@@ -71,7 +71,7 @@ let package = Package(
         // The client library.
         .target(name: "ScriptClient", dependencies: ["ScriptCore", "ScriptProtocol", "ScriptService", "ScriptTransport"]),
         // Starting local processes (a local cluster, benchmarks, tests).
-        .target(name: "ScriptLauncher", dependencies: ["ScriptService"]),
+        .target(name: "ScriptLauncher", dependencies: ["ScriptClient", "ScriptService"]),
         // Load generation and the cluster benchmark.
         .target(name: "ScriptLoad", dependencies: [
             "ScriptCore", "ScriptSynth", "ScriptProtocol", "ScriptClient", "ScriptLauncher", "ScriptService",
@@ -88,11 +88,16 @@ let package = Package(
         .testTarget(name: "ScriptCoreTests", dependencies: ["ScriptCore", "ScriptSynth"]),
         .testTarget(name: "ScriptFormatsTests", dependencies: ["ScriptFormats"]),
         .testTarget(name: "ScriptWireTests", dependencies: ["ScriptWire"]),
-        .testTarget(name: "ScriptClusterTests", dependencies: [
-            "ScriptCoordinator", "ScriptWorker", "ScriptClient", "ScriptProtocol", "ScriptSynth", "ScriptWire", "ScriptTransport",
-        ]),
-        .testTarget(name: "CLITests", dependencies: ["ScriptFormats"]),
         .testTarget(name: "ScriptTransportTests", dependencies: ["ScriptTransport"]),
+        .testTarget(name: "ScriptProtocolTests", dependencies: ["ScriptProtocol", "ScriptCore", "ScriptFormats", "ScriptTransport", "ScriptWire"]),
+        .testTarget(name: "ScriptWorkerTests", dependencies: ["ScriptWorker", "ScriptProtocol", "ScriptCore", "ScriptTransport"]),
+        .testTarget(name: "ScriptCoordinatorTests", dependencies: [
+            "ScriptCoordinator", "ScriptWorker", "ScriptProtocol", "ScriptCore", "ScriptSynth", "ScriptTransport", "ScriptWire",
+        ]),
+        .testTarget(name: "ScriptClusterTests", dependencies: [
+            "ScriptClient", "ScriptLauncher", "ScriptProtocol", "ScriptCore", "ScriptSynth", "ScriptTransport", "ScriptWire",
+        ]),
+        .testTarget(name: "CLITests", dependencies: ["ScriptFormats", "ScriptService"]),
         .testTarget(name: "ScriptServiceTests", dependencies: [
             "ScriptService", .product(name: "Logging", package: "swift-log"),
         ]),

@@ -3,6 +3,8 @@
 # reference, real multi-process cluster tests on loopback) and the Python tests (the Python client,
 # the reference, and the deployment files against their schemas and linters).
 set -euo pipefail
+# A crashing test prints its signal at once instead of waiting on a symbolicated backtrace.
+export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
 cd "$(dirname "$0")/.."
 python3 -c 'import numpy, pytest, zmq, msgpack, yaml' 2>/dev/null \
     || { echo "python3 with numpy, pytest, pyzmq, msgpack and pyyaml is needed: run bash Scripts/install-deps.sh" >&2; exit 1; }

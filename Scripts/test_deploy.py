@@ -197,15 +197,14 @@ def test_probes_and_scrapes_use_the_metrics_ports():
     assert f"127.0.0.1:{worker_port}/readyz" in " ".join(compose["services"]["worker"]["healthcheck"]["test"])
 
 
-def test_threads_follow_the_cpu_limit_and_requests_equal_limits():
-    for doc in render(K8S):
-        for c in containers(doc):
-            threads = next(e for n, e in env_of(c).items() if n.endswith("_THREADS"))
-            ref = threads["valueFrom"]["resourceFieldRef"]
-            assert (ref["resource"], ref["divisor"], ref["containerName"]) == ("limits.cpu", "1", c["name"])
-            assert env_of(c)["OPENBLAS_NUM_THREADS"]["value"] == "1"
-            if doc["metadata"]["name"] == "script-worker":
-                assert c["resources"]["requests"] == c["resources"]["limits"]
+def test_worker_threads_follow_the_cpu_limit_and_requests_equal_limits():
+    workers = [c for doc in render(K8S) if doc["metadata"]["name"] == "script-worker" for c in containers(doc)]
+    assert workers
+    for c in workers:
+        ref = env_of(c)["SCRIPT_CLUSTER_WORKER_THREADS"]["valueFrom"]["resourceFieldRef"]
+        assert (ref["resource"], ref["divisor"], ref["containerName"]) == ("limits.cpu", "1", c["name"])
+        assert env_of(c)["OPENBLAS_NUM_THREADS"]["value"] == "1"
+        assert c["resources"]["requests"] == c["resources"]["limits"]
 
 
 def test_compose_services_build_wait_for_health_and_have_limits():

@@ -1,57 +1,229 @@
-import Foundation
 import ScriptProtocol
 import ScriptService
 import ScriptTransport
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// A client of a running coordinator: sends requests, waits for their replies by id.
+/// A client of one or more coordinators: sends requests, waits for their replies by id, and
+/// sends shard bytes to workers when a coordinator places them (direct transfers).
+///
+/// `prune` survives a coordinator that dies or stops answering: while it waits it pings the
+/// coordinator (`status`), and when no answer comes for `liveness` pings it sends the request
+/// again, with the same id, to the next endpoint (or the same one, restarted), with back-off,
+/// until the deadline. `busy` and `shutting_down` are retried the same way. Many requests can
+/// be in flight at once (`send` and `receive`) on one client.
 public final class ClusterClient {
+    /// How hard the client tries.
+    public struct Options: Sendable {
+        /// Tries of one request (the same id), across endpoints.
+        public var attempts = 5
+        /// Pings of the coordinator while a request waits.
+        public var pingIntervalMs = 1000
+        /// Pings unanswered before the coordinator counts as gone.
+        public var liveness = 3
+        /// First wait between tries (doubling).
+        public var backoffMs = 100
+        /// Largest frame the coordinator takes; nil: asked from the coordinator before the
+        /// first request.
+        public var maxMessageBytes: Int?
+        public init() {}
+    }
+
+    /// Where a reply came from.
+    public struct Received: Sendable {
+        public let endpoint: Int
+        public let reply: ClusterReply
+    }
+
+    public let endpoints: [String]
+    public let options: Options
     private let context = ZMQContext()
-    private let socket: ZMQSocket
+    private var coordinators: [ZMQSocket]
+    private var dataSockets: [String: ZMQSocket] = [:]
+    /// Requests sent and not yet answered (kept to answer placements and to retry).
+    private var pending: [String: EncodedSubmission] = [:]
+    private var limits: [Int: Int] = [:]
+    private var nextEndpoint = 0
+    private var nextPing = 0
 
-    public init(endpoint: String) throws {
-        socket = try ZMQSocket(context: context, type: .dealer)
-        try socket.setLinger(milliseconds: 0)
-        try socket.setSendTimeout(milliseconds: 5000)
-        try socket.connect(endpoint)
+    public init(endpoints: [String], options: Options = Options()) throws {
+        guard !endpoints.isEmpty else { throw ProtocolError(.badRequest, "no coordinator endpoint given") }
+        self.endpoints = endpoints
+        self.options = options
+        coordinators = []
+        for e in endpoints { coordinators.append(try Self.dealer(context, e)) }
     }
 
-    /// Sends `frames` (envelope first) and waits for the reply with `id`.
-    public func call(_ frames: [[UInt8]], id: String, timeoutMs: Int) throws -> ClusterReply {
-        try socket.send([[]] + frames)
-        let clock = ContinuousClock()
-        let deadline = clock.now + .milliseconds(timeoutMs)
-        while clock.now < deadline {
-            let left = max(1, Int(ms(deadline - clock.now)))
-            guard let msg = try socket.receive(timeoutMilliseconds: left) else { break }
-            guard msg.count >= 2, msg[0].isEmpty else { continue }
-            let reply = try ClusterReply.parse(Array(msg.dropFirst()))
-            if reply.id == id { return reply }
-        }
-        throw ProtocolError(.timeout, "no reply to '\(id)' within \(timeoutMs) ms")
+    public convenience init(endpoint: String, options: Options = Options()) throws {
+        try self.init(endpoints: [endpoint], options: options)
     }
 
-    public func prune(_ s: PruneSubmission, halfPrecision: Bool = false, timeoutMs: Int? = nil) throws -> ClusterReply {
-        try call(s.frames(halfPrecision: halfPrecision), id: s.id, timeoutMs: timeoutMs ?? (s.deadlineMs ?? 30_000) + 5_000)
-    }
-
-    public func status(timeoutMs: Int = 5000) throws -> ClusterStatus? {
-        let id = "status-\(UUID().uuidString)"
-        let reply = try call([Envelope.encode(ProtocolVersion.header("status", id: id))], id: id, timeoutMs: timeoutMs)
-        if case .status(let s) = reply { return s }
-        return nil
-    }
-
-    /// Sends frames as given (delimiter included), for callers that keep many requests in flight.
-    public func sendRaw(_ frames: [[UInt8]]) throws { try socket.send(frames) }
-
-    /// The next reply, or nil when none comes in time.
-    public func receiveReply(timeoutMs: Int) throws -> ClusterReply? {
-        guard let msg = try socket.receive(timeoutMilliseconds: timeoutMs), msg.count >= 2, msg[0].isEmpty else { return nil }
-        return try ClusterReply.parse(Array(msg.dropFirst()))
+    private static func dealer(_ context: ZMQContext, _ endpoint: String) throws -> ZMQSocket {
+        let s = try ZMQSocket(context: context, type: .dealer)
+        try s.setLinger(milliseconds: 0)
+        try s.setSendTimeout(milliseconds: 5000)
+        do { try s.connect(endpoint) } catch let e as ZMQError { throw ProtocolError(.badRequest, "cannot connect to \(endpoint): \(e.reason)") }
+        return s
     }
 
     public func close() {
-        socket.close()
-        context.close()
+        for s in coordinators { s.close() }
+        for s in dataSockets.values { s.close() }
+        dataSockets = [:]
+    }
+
+    deinit { close() }
+
+    // MARK: one request
+
+    /// Prunes one request; the coordinator's `result` or `error` reply. Throws `ProtocolError`
+    /// with `timeout` when no coordinator answers in time, `too_large` when the request exceeds
+    /// what the coordinator takes.
+    public func prune(_ s: PruneSubmission, timeoutMs: Int? = nil) throws -> ClusterReply {
+        try call(s.encoded(), timeoutMs: timeoutMs ?? (s.deadlineMs ?? 30_000) + 5_000)
+    }
+
+    public func call(_ e: EncodedSubmission, timeoutMs: Int) throws -> ClusterReply {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .milliseconds(timeoutMs)
+        var endpoint = nextEndpoint % endpoints.count
+        nextEndpoint += 1
+        var backoff = options.backoffMs
+        defer { pending[e.id] = nil }
+        var attempt = 1
+        while true {
+            try checkSize(e, endpoint: endpoint)
+            try send(e, to: endpoint)
+            switch try waitForReply(e.id, from: endpoint, until: deadline) {
+            case .reply(let reply):
+                guard case .error(_, let err) = reply, err.code == .busy || err.code == .shuttingDown, attempt < options.attempts else {
+                    return reply
+                }
+            case .back:
+                // The coordinator was silent and answers again (restarted, or continued): what was
+                // sent meanwhile may be lost, so the request goes again (a coordinator that still
+                // has it in flight just answers both).
+                continue
+            case .gone:
+                break
+            }
+            guard clock.now + .milliseconds(backoff) < deadline, attempt < options.attempts else { break }
+            attempt += 1
+            usleep(UInt32(backoff) * 1000)
+            backoff = min(backoff * 2, 2000)
+            endpoint = (endpoint + 1) % endpoints.count
+        }
+        throw ProtocolError(.timeout, "no answer to '\(e.id)' from \(endpoints.joined(separator: ", ")) within \(Units.duration(milliseconds: Double(timeoutMs)))")
+    }
+
+    private enum Wait {
+        case reply(ClusterReply)
+        /// The coordinator was silent for at least two pings, and answers again.
+        case back
+        /// The coordinator has not answered `liveness` pings (or the deadline passed).
+        case gone
+    }
+
+    /// The reply to `id`, unless the coordinator at `endpoint` stops answering pings or comes back
+    /// after a silence.
+    private func waitForReply(_ id: String, from endpoint: Int, until deadline: ContinuousClock.Instant) throws -> Wait {
+        let clock = ContinuousClock()
+        let ping = Duration.milliseconds(options.pingIntervalMs)
+        var lastLife = clock.now, lastPing = clock.now
+        var missed = 0
+        while clock.now < deadline {
+            let wait = max(1, min(options.pingIntervalMs, Int((deadline - clock.now).milliseconds)))
+            if let r = try receive(timeoutMs: wait) {
+                if r.reply.id == id { return .reply(r.reply) }
+                if r.endpoint == endpoint {
+                    if missed >= 2 { return .back }
+                    lastLife = clock.now
+                    missed = 0
+                }
+            }
+            if clock.now - lastPing >= ping {
+                if lastPing > lastLife { missed += 1 }
+                lastPing = clock.now
+                try sendPing(to: endpoint)
+            }
+            if clock.now - lastLife > ping * options.liveness { return .gone }
+        }
+        return .gone
+    }
+
+    /// The coordinator's status, or nil when it does not answer in time.
+    public func status(endpoint: Int = 0, timeoutMs: Int = 5000) throws -> ClusterStatus? {
+        let id = try sendPing(to: endpoint)
+        let clock = ContinuousClock()
+        let deadline = clock.now + .milliseconds(timeoutMs)
+        while clock.now < deadline {
+            guard let r = try receive(timeoutMs: max(1, Int((deadline - clock.now).milliseconds))) else { continue }
+            if r.reply.id == id, case .status(let s) = r.reply { return s }
+        }
+        return nil
+    }
+
+    @discardableResult
+    private func sendPing(to endpoint: Int) throws -> String {
+        nextPing += 1
+        let id = "ping-\(getpid())-\(nextPing)"
+        _ = try coordinators[endpoint].send([Frame([]), Frame(Envelope.encode(ProtocolVersion.header("status", id: id)))], dontWait: true)
+        return id
+    }
+
+    /// Refuses, before sending, a request whose frames exceed what the coordinator takes.
+    private func checkSize(_ e: EncodedSubmission, endpoint: Int) throws {
+        guard e.transfer == .inline else { return }
+        if limits[endpoint] == nil {
+            limits[endpoint] = try options.maxMessageBytes ?? status(endpoint: endpoint, timeoutMs: 2000)?.maxMessageBytes
+        }
+        guard let limit = limits[endpoint] else { return }
+        let size = e.messageBytes
+        guard size.largestFrame <= limit && size.total <= limit else {
+            throw ProtocolError(.tooLarge, "the request is \(Units.bytes(size.total)) (largest frame \(Units.bytes(size.largestFrame))); \(endpoints[endpoint]) takes at most \(Units.bytes(limit))")
+        }
+    }
+
+    // MARK: many requests
+
+    /// Sends a request without waiting (its reply comes from `receive`).
+    public func send(_ e: EncodedSubmission, to endpoint: Int) throws {
+        pending[e.id] = e
+        try coordinators[endpoint].send([Frame([])] + e.frames())
+    }
+
+    /// Forgets a request sent with `send` (its reply, if any, is then ignored).
+    public func forget(_ id: String) { pending[id] = nil }
+
+    /// The next reply for a request in flight or a ping (placements are carried out here, not
+    /// returned), or nil when none comes within the timeout.
+    public func receive(timeoutMs: Int) throws -> Received? {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .milliseconds(timeoutMs)
+        var poller = ZMQPoller()
+        for s in coordinators { poller.add(s) }
+        while true {
+            let left = max(0, Int((deadline - clock.now).milliseconds))
+            let ready = try poller.poll(timeoutMilliseconds: left)
+            for i in ready.sorted() {
+                guard let msg = try coordinators[i].receiveFrames(timeoutMilliseconds: 0), msg.count >= 2, msg[0].isEmpty else { continue }
+                let reply = try ClusterReply.parse(Array(msg.dropFirst()))
+                if case .placement(let p) = reply {
+                    try place(p)
+                    continue
+                }
+                if case .result = reply { pending[reply.id] = nil }
+                return Received(endpoint: i, reply: reply)
+            }
+            if clock.now >= deadline { return nil }
+        }
+    }
+
+    /// Sends a placed shard's bytes to its worker.
+    private func place(_ p: Placement) throws {
+        guard let e = pending[p.id], let data = e.data(shard: p.shard, ticket: p.ticket) else { return }
+        if dataSockets[p.endpoint] == nil { dataSockets[p.endpoint] = try Self.dealer(context, p.endpoint) }
+        try dataSockets[p.endpoint]!.send([Frame([])] + data.frames())
     }
 }

@@ -1,14 +1,11 @@
-import Dispatch
-import Foundation
 import Logging
 import ScriptCore
 import ScriptProtocol
 import ScriptService
 import ScriptTransport
 
-/// The coordinator process: a ROUTER for clients, a ROUTER for workers, one event loop that
-/// runs `CoordinatorState`, and a compute queue for the steps that take CPU (validation and
-/// weights, global selection), so the loop keeps serving heartbeats while they run.
+/// The coordinator process: a ROUTER for clients, a ROUTER for workers, and one event loop that
+/// runs `CoordinatorState`. It does no arithmetic worth a thread: workers do it all.
 public final class Coordinator {
     public let config: CoordinatorConfiguration
     private let logger: Logger
@@ -16,94 +13,119 @@ public final class Coordinator {
     private let frontend: ZMQSocket
     private let backend: ZMQSocket
     private let state: CoordinatorState
-    private let compute = DispatchQueue(label: "script.coordinator.compute")
-    /// Early work on requests whose shards are still running, on otherwise idle CPU (while `run`).
-    private var idle: IdleThread?
-    private let completions: CompletionQueue<Completion>
-    private let pool: ComputePool
+    /// What probes read: live while the loop turns, ready while bound with a worker.
+    public let health: HealthState
+    /// Called with every finished request (access log, metrics).
+    private let onFinished: @Sendable (AccessRecord) -> Void
+    /// Connection events of the client socket.
+    private let monitor: ZMQMonitor
+    /// Client connections accepted, closed (by the client, or dropped for a frame over the size
+    /// limit), and refused at the handshake (not a ZeroMQ peer, or a key not allowed).
+    public private(set) var connections = (accepted: 0, closed: 0, refused: 0)
     /// Endpoints actually bound (ports resolved when the configuration asked for `*`).
     public let frontendEndpoint: String
     public let backendEndpoint: String
 
-    enum Completion {
-        case prepared(Int, Result<PreparedRequest, ProtocolError>)
-        case finished(Int, ClusterReply)
-    }
-
-    public init(config: CoordinatorConfiguration, logger: Logger) throws {
+    /// Binds both sockets; throws `StartupError` naming the endpoint when one cannot be bound.
+    public init(config: CoordinatorConfiguration, logger: Logger, health: HealthState = HealthState(),
+                onFinished: @escaping @Sendable (AccessRecord) -> Void = { _ in }) throws {
         self.config = config
         self.logger = logger
-        context = ZMQContext()
+        self.health = health
+        self.onFinished = onFinished
+        context = ZMQContext(ioThreads: config.ioThreads)
         frontend = try ZMQSocket(context: context, type: .router)
         backend = try ZMQSocket(context: context, type: .router)
         for s in [frontend, backend] {
             try s.setRouterMandatory(true)
-            try s.setLinger(milliseconds: 1000)
+            try s.setLinger(milliseconds: 0)
             // The loop must never block on one slow peer.
             try s.setSendTimeout(milliseconds: 200)
+            try s.setMaxMessageSize(Int64(config.maxMessageBytes))
         }
-        try frontend.setMaxMessageSize(Int64(config.maxMessageBytes))
-        try backend.setMaxMessageSize(Int64(config.maxMessageBytes))
-        try frontend.bind(config.frontend)
-        try backend.bind(config.backend)
-        frontendEndpoint = try frontend.lastEndpoint()
-        backendEndpoint = try backend.lastEndpoint()
-        completions = try CompletionQueue(context: context, name: "coordinator-\(UUID().uuidString)")
+        frontendEndpoint = try Self.bind(frontend, config.frontend, role: "client")
+        backendEndpoint = try Self.bind(backend, config.backend, role: "worker")
         state = CoordinatorState(config: config)
-        // The coordinator shares the machine with its workers: its idle threads spin only briefly.
-        pool = ComputePool(width: config.computeThreads, idleSpin: .milliseconds(1))
+        monitor = try ZMQMonitor(frontend, context: context)
     }
 
-    /// Serves until `trap` is raised and in-flight requests are done.
+    private static func bind(_ socket: ZMQSocket, _ endpoint: String, role: String) throws -> String {
+        do {
+            try socket.bind(endpoint)
+            return try socket.lastEndpoint()
+        } catch let e as ZMQError {
+            throw StartupError("cannot listen for \(role)s on \(endpoint): \(e.reason)")
+        }
+    }
+
+    /// Serves until `trap` is raised and in-flight requests are done (or the drain times out).
     public func run(trap: SignalTrap) throws {
-        let idle = IdleThread(name: "script.coordinator.idle")
-        self.idle = idle
-        defer { idle.stop(); self.idle = nil }
-        let clock = ContinuousClock()
-        var lastTick = clock.now
         var poller = ZMQPoller()
         poller.add(frontend)
         poller.add(backend)
-        poller.add(completions.receiver)
-        var farewellSent = false
+        poller.add(monitor.socket)
+        let clock = ContinuousClock()
+        var lastTick = clock.now
         while true {
-            if trap.isRaised && !state.draining { carry(state.beginDrain()) }
-            if state.isDrained {
-                if !farewellSent { carry(state.farewells()); farewellSent = true }
-                break
-            }
-            let ready = try poller.poll(timeoutMilliseconds: 100)
             let now = clock.now
-            if ready.contains(0) {
-                while let msg = try frontend.receiveFrames(timeoutMilliseconds: 0) {
-                    guard msg.count >= 1 else { continue }
-                    carry(state.clientMessage(route: msg[0].bytes, frames: Array(msg.dropFirst()), now: now))
-                }
-            }
-            if ready.contains(1) {
-                while let msg = try backend.receiveFrames(timeoutMilliseconds: 0) {
-                    guard msg.count >= 1 else { continue }
-                    carry(state.workerMessage(identity: msg[0].bytes, frames: Array(msg.dropFirst()), now: now))
-                }
-            }
-            if ready.contains(2) {
-                for c in completions.drain() {
-                    switch c {
-                    case .prepared(let key, let r): carry(state.prepared(key: key, r, now: clock.now))
-                    case .finished(let key, let reply): carry(state.finished(key: key, reply))
-                    }
-                }
-            }
-            if now - lastTick >= .milliseconds(100) {
-                lastTick = now
-                carry(state.tick(now: now))
+            health.beat(now: now)
+            if trap.isRaised && !state.draining { carry(state.beginDrain(now: now)) }
+            if state.isDrained { break }
+            updateReadiness()
+            let ready = try poller.poll(timeoutMilliseconds: 50)
+            if ready.contains(0) { receive(frontend) { self.state.clientMessage(route: $0, frames: $1, now: clock.now) } }
+            if ready.contains(1) { receive(backend) { self.state.workerMessage(identity: $0, frames: $1, now: clock.now) } }
+            if ready.contains(2) { count(monitor.drain()) }
+            if clock.now - lastTick >= .milliseconds(50) {
+                lastTick = clock.now
+                carry(state.tick(now: lastTick))
             }
         }
-        logger.info("coordinator drained: served \(state.served), failed \(state.failed)")
-        completions.close()
+        carry(state.farewells())
+        health.setReady(false, reason: "stopped")
+        logger.info("coordinator stopped: served \(state.served), failed \(state.failed)")
+        monitor.close()
         frontend.close()
         backend.close()
-        context.close()
+    }
+
+    private func count(_ events: [ZMQMonitor.Event]) {
+        for e in events {
+            switch e {
+            case .accepted: connections.accepted += 1
+            case .disconnected:
+                connections.closed += 1
+                logger.debug("a client connection closed (by the client, or dropped for a frame over \(Units.bytes(config.maxMessageBytes)))")
+            case .handshakeFailed, .authenticationFailed:
+                connections.refused += 1
+                logger.warning("a client connection was refused at the handshake (\(e == .authenticationFailed ? "its key is not allowed" : "not a ZeroMQ peer, or a protocol error"))")
+            }
+        }
+    }
+
+    /// Takes every message waiting on `socket` (a bounded batch, so neither side starves).
+    private func receive(_ socket: ZMQSocket, _ handle: ([UInt8], [Frame]) -> [CoordinatorState.Action]) {
+        for _ in 0..<256 {
+            let message: [Frame]?
+            do { message = try socket.receiveFrames(timeoutMilliseconds: 0) } catch {
+                logger.warning("receive failed: \(error)")
+                return
+            }
+            guard let message else { return }
+            guard message.count >= 1 else { continue }
+            carry(handle(message[0].bytes, Array(message.dropFirst())))
+        }
+    }
+
+    private func updateReadiness() {
+        let workers = state.workerCount
+        if state.draining {
+            health.setReady(false, reason: "draining")
+        } else if workers == 0 {
+            health.setReady(false, reason: "no workers registered")
+        } else {
+            health.setReady(true, reason: "\(workers) worker\(workers == 1 ? "" : "s")")
+        }
     }
 
     /// Carries out the state machine's actions.
@@ -111,41 +133,16 @@ public final class Coordinator {
         for a in actions {
             switch a {
             case .toClient(let route, let frames):
-                do { try frontend.send([route, []] + frames) } catch {
-                    logger.warning("reply to client \(hex(route)) not delivered: \(error)")
+                do { try frontend.send([Frame(route), Frame([])] + frames) } catch {
+                    logger.info("reply to client \(hex(route)) not delivered: \(error)")
                 }
             case .toWorker(let identity, let frames):
                 do { try backend.send([Frame(identity)] + frames) } catch {
                     logger.warning("send to worker \(hex(identity)) failed: \(error)")
                     carry(state.unreachable(worker: identity, now: ContinuousClock().now))
                 }
-            case .prepare(let key, let envelope, let frames):
-                let limits = config.limits, pool = self.pool, done = completions
-                compute.async {
-                    let result: Result<PreparedRequest, ProtocolError>
-                    do {
-                        let submission = try ReceivedSubmission.parse(envelope, frames: frames, limits: limits)
-                        result = .success(try PreparedRequest.make(submission, pool: pool))
-                    } catch let e as ProtocolError {
-                        result = .failure(e)
-                    } catch {
-                        result = .failure(ProtocolError(.internal, "\(error)"))
-                    }
-                    done.post(.prepared(key, result))
-                }
-            case .absorb(let request, let proposal):
-                // Only on idle CPU: workers on this machine still compute the other shards.
-                // What is not absorbed when the finish comes, the finish absorbs. The job holds
-                // the selection weakly: on a busy machine it may run long after the request is
-                // gone, and must not keep the request's tensors alive till then.
-                request.postponeAbsorb(proposal)
-                idle?.async { [weak selection = request.selection] in selection?.addPostponed(pool: .serial) }
-            case .finish(let key, let request, let proposals, let workers, let shardsMs, let receivedMs):
-                let pool = self.pool, done = completions
-                compute.async {
-                    done.post(.finished(key, request.finish(proposals: proposals, workers: workers, shardsMs: shardsMs,
-                                                             receivedMs: receivedMs, pool: pool)))
-                }
+            case .finished(let record):
+                onFinished(record)
             case .log(let level, let message):
                 switch level {
                 case .debug: logger.debug("\(message)")

@@ -1,6 +1,4 @@
-import ScriptCore
 import ScriptProtocol
-import ScriptService
 
 /// Everything a coordinator is told at start.
 public struct CoordinatorConfiguration: Sendable {
@@ -14,17 +12,24 @@ public struct CoordinatorConfiguration: Sendable {
     public var liveness = 3
     /// Requests in flight before new ones get `busy`.
     public var maxRequests = 64
-    /// Bytes of requests in flight before new ones get `busy`.
+    /// Bytes of requests in flight (held by the coordinator for inline transfers) before new
+    /// ones get `busy`.
     public var maxInFlightBytes = 8 << 30
     /// Deadline of a request that names none.
     public var defaultDeadlineMs = 30_000
-    /// Largest message accepted on the frontend (ZMQ_MAXMSGSIZE).
+    /// Largest frame accepted on either socket (ZMQ_MAXMSGSIZE); clients check it first.
     public var maxMessageBytes = 1 << 30
-    /// Results kept for answering retried ids.
+    /// Results kept for answering retried ids: at most this many, and at most `resultCacheBytes`.
     public var resultCache = 1024
-    /// Threads of the coordinator's own compute (weights, global selection, merge): it sits on
-    /// every request's critical path, so by default it uses all cores.
-    public var computeThreads = ComputePool.machine.width
+    public var resultCacheBytes = 256 << 20
+    /// Times a job is moved to another worker after its worker died before the request fails
+    /// (`shard_failed`): a shard that kills every worker it reaches must not kill them all.
+    public var maxRequeues = 3
+    /// Longest a draining coordinator waits for requests in flight before it answers them
+    /// `shutting_down` (clients retry elsewhere with the same id) and exits.
+    public var drainTimeoutMs = 1500
+    /// ZeroMQ I/O threads (inline transfers move every tensor byte through them).
+    public var ioThreads = 1
     public var limits = RequestLimits()
 
     public init() {}

@@ -1,84 +1,62 @@
-import ScriptTransport
 import ScriptCore
 import ScriptProtocol
 import ScriptService
+import ScriptTransport
 import ScriptWire
 
-/// The coordinator's logic with no sockets and no threads: it takes events (messages, compute
-/// results, the passing of time) and returns actions for its shell to carry out. Tests drive it
-/// directly; `Coordinator` runs it over ZeroMQ.
+/// The coordinator's logic with no sockets and no threads: it takes events (messages, the
+/// passing of time) and returns actions for its shell to carry out. Tests drive it directly;
+/// `Coordinator` runs it over ZeroMQ.
+///
+/// The coordinator routes and schedules; workers do the arithmetic. A request becomes one job
+/// per shard (scores, then graph pruning and a local proposal), one `reduce` job (the global
+/// selection), and for return mode `merged` one merge job per shard. The only arithmetic here
+/// is turning every shard's query scores into the request's weights (a few operations a score).
 public final class CoordinatorState {
     /// What the shell must do.
     public enum Action {
         /// Send frames (after the empty delimiter) to a client.
-        case toClient(route: [UInt8], frames: [[UInt8]])
-        /// Send frames to a worker (slices, so shard tensors go out as parts of the request's bytes).
+        case toClient(route: [UInt8], frames: [Frame])
+        /// Send frames to a worker.
         case toWorker(identity: [UInt8], frames: [Frame])
-        /// Parse and prepare a request off the event loop, then call `prepared`.
-        case prepare(key: Int, envelope: Envelope, frames: [Frame])
-        /// Take a proposal into the request's global selection off the event loop, while other
-        /// shards still run (no answer).
-        case absorb(request: PreparedRequest, proposal: ShardProposal)
-        /// Run the global selection off the event loop, then call `finished`.
-        case finish(key: Int, request: PreparedRequest, proposals: [ShardProposal], workers: [String], shardsMs: Double, receivedMs: Double)
+        /// A request is over (answered or failed): for the access log and the metrics.
+        case finished(AccessRecord)
         /// Something worth a log line.
         case log(level: LogLevel, message: String)
     }
 
     public enum LogLevel: Sendable { case debug, info, warning, error }
 
-    struct WorkerEntry {
-        let identity: [UInt8]
-        var name: String
-        var credit: Int
-        var jobs: Set<Int> = []
-        var lastHeard: ContinuousClock.Instant
-        var lastSent: ContinuousClock.Instant
-        var lastAssigned: UInt64 = 0
-    }
-
-    final class RequestEntry {
-        let key: Int
-        let id: String
-        var routes: [[UInt8]]
-        let received: ContinuousClock.Instant
-        let deadline: ContinuousClock.Instant
-        let bytes: Int
-        var prepared: PreparedRequest?
-        var proposals: [ShardProposal?] = []
-        var remaining = 0
-        var workers: Set<String> = []
-        var shardsStarted: ContinuousClock.Instant?
-        var finishing = false
-        init(key: Int, id: String, route: [UInt8], received: ContinuousClock.Instant, deadline: ContinuousClock.Instant, bytes: Int) {
-            self.key = key; self.id = id; self.routes = [route]; self.received = received; self.deadline = deadline; self.bytes = bytes
-        }
-    }
-
     public let config: CoordinatorConfiguration
-    private var workers: [[UInt8]: WorkerEntry] = [:]
-    private var requests: [Int: RequestEntry] = [:]
-    private var keyOfID: [String: Int] = [:]
-    /// job -> (request key, shard index)
-    private var jobs: [Int: (key: Int, shard: Int)] = [:]
-    private var queue: [Int] = []
-    private var queueHead = 0
+    var workers: [[UInt8]: WorkerEntry] = [:]
+    var requests: [Int: CoordinatorRequest] = [:]
+    var keyOfID: [String: Int] = [:]
+    var jobs: [Int: CoordinatorJob] = [:]
+    var queue = JobQueue()
     private var nextKey = 0
     private var nextJob = 0
-    private var assignments: UInt64 = 0
+    var assignments: UInt64 = 0
+    /// When the drain began.
+    var drainStarted: ContinuousClock.Instant?
     private var inFlightBytes = 0
-    private var cache: [String: [[UInt8]]] = [:]
-    private var cacheOrder: [String] = []
-    public private(set) var draining = false
+    private var cache: ResultCache
+    public internal(set) var draining = false
     public private(set) var served = 0
     public private(set) var failed = 0
+    /// Jobs moved to another worker after theirs died.
+    public internal(set) var requeues = 0
 
-    public init(config: CoordinatorConfiguration) { self.config = config }
+    public init(config: CoordinatorConfiguration) {
+        self.config = config
+        cache = ResultCache(maxEntries: config.resultCache, maxBytes: config.resultCacheBytes)
+    }
 
-    private var heartbeat: Duration { .milliseconds(config.heartbeatMs) }
+    var heartbeat: Duration { .milliseconds(config.heartbeatMs) }
     public var workerCount: Int { workers.count }
     public var requestsInFlight: Int { requests.count }
-    public var queuedShards: Int { queue.count - queueHead }
+    public var queuedJobs: Int { queue.count }
+    /// Answers kept for retried ids, and their bytes.
+    public var cacheStatistics: (entries: Int, bytes: Int) { (cache.count, cache.bytes) }
     /// Draining and nothing left to do.
     public var isDrained: Bool { draining && requests.isEmpty }
 
@@ -94,269 +72,205 @@ public final class CoordinatorState {
             return reject(route: route, id: "", ProtocolError(.badMessage, "expected an empty delimiter frame, then the envelope"))
         }
         let payload = Array(frames.dropFirst())
+        let total = payload.reduce(0) { $0 + $1.count }
         let envelope: Envelope
-        do { envelope = try Envelope.decode(payload[0]) } catch let e as ProtocolError {
-            return reject(route: route, id: "", e)
-        } catch { return reject(route: route, id: "", ProtocolError(.badMessage, "\(error)")) }
+        do { envelope = try Envelope.decode(payload[0]) } catch {
+            return reject(route: route, id: "", error as? ProtocolError ?? ProtocolError(.badMessage, "\(error)"))
+        }
         let id = (try? envelope.string("id")) ?? ""
         let type: String
-        do { type = try ProtocolVersion.check(envelope) } catch let e as ProtocolError {
-            return reject(route: route, id: id, e)
-        } catch { return reject(route: route, id: id, ProtocolError(.badMessage, "\(error)")) }
+        do { type = try ProtocolVersion.check(envelope) } catch {
+            return reject(route: route, id: id, error as? ProtocolError ?? ProtocolError(.badMessage, "\(error)"))
+        }
         guard envelope.has("id"), !id.isEmpty, id.utf8.count <= 128 else {
             return reject(route: route, id: id, ProtocolError(.badRequest, "field 'id' must be a string of 1 to 128 bytes"))
         }
         switch type {
         case "status":
-            let s = ClusterStatus(id: id, workers: workers.count, queuedShards: queuedShards, requestsInFlight: requests.count,
-                                  served: served, failed: failed)
-            return [.toClient(route: route, frames: ClusterReply.status(s).frames())]
+            return [.toClient(route: route, frames: ClusterReply.status(status(id: id)).frames())]
         case "prune":
-            if let cached = cache[id] { return [.toClient(route: route, frames: cached)] }
-            if let key = keyOfID[id], let r = requests[key] {
-                if !r.routes.contains(route) { r.routes.append(route) }
-                return [.log(level: .debug, message: "request \(id) retried while in flight")]
+            guard total <= config.maxMessageBytes else {
+                return reject(route: route, id: id, ProtocolError(.tooLarge, "the message holds \(Units.bytes(total)), the limit is \(Units.bytes(config.maxMessageBytes))"))
             }
-            if draining { return reject(route: route, id: id, ProtocolError(.shuttingDown, "the coordinator is draining")) }
-            let bytes = payload.reduce(0) { $0 + $1.count }
-            guard requests.count < config.maxRequests, inFlightBytes + bytes <= config.maxInFlightBytes else {
-                return reject(route: route, id: id, ProtocolError(.busy, "\(requests.count) requests (\(inFlightBytes) bytes) in flight; retry later"))
-            }
-            var deadlineMs = config.defaultDeadlineMs
-            if case let .int(d)? = envelope["deadline_ms"], d >= 1, d <= Int64(config.limits.maxDeadlineMs) { deadlineMs = Int(d) }
-            let key = nextKey
-            nextKey += 1
-            let entry = RequestEntry(key: key, id: id, route: route, received: now, deadline: now + .milliseconds(deadlineMs), bytes: bytes)
-            requests[key] = entry
-            keyOfID[id] = key
-            inFlightBytes += bytes
-            return [.prepare(key: key, envelope: envelope, frames: payload)]
+            return prune(route: route, id: id, envelope: envelope, frames: payload, now: now)
         default:
             return reject(route: route, id: id, ProtocolError(.unknownType, "unknown message type '\(type)'; clients send prune or status"))
         }
     }
 
+    /// The counters a `status` message answers.
+    public func status(id: String) -> ClusterStatus {
+        ClusterStatus(id: id, workers: workers.count, queuedShards: queue.count, requestsInFlight: requests.count,
+                      served: served, failed: failed, maxMessageBytes: config.maxMessageBytes, draining: draining)
+    }
+
+    private func prune(route: [UInt8], id: String, envelope: Envelope, frames: [Frame], now: ContinuousClock.Instant) -> [Action] {
+        if let cached = cache[id] { return [.toClient(route: route, frames: cached)] }
+        if let key = keyOfID[id], let r = requests[key] {
+            if !r.routes.contains(route) { r.routes.append(route) }
+            // A retry of a direct transfer may come from a client that lost its placements.
+            return [.log(level: .debug, message: "request \(id) retried while in flight")] + replacements(r)
+        }
+        if draining { return reject(route: route, id: id, ProtocolError(.shuttingDown, "the coordinator is draining; retry on another")) }
+        let submission: ReceivedSubmission
+        do { submission = try ReceivedSubmission.parse(envelope, frames: frames, limits: config.limits) } catch {
+            return reject(route: route, id: id, error as? ProtocolError ?? ProtocolError(.internal, "\(error)"))
+        }
+        let bytes = frames.reduce(0) { $0 + $1.count }
+        guard requests.count < config.maxRequests, inFlightBytes + bytes <= config.maxInFlightBytes else {
+            return reject(route: route, id: id, ProtocolError(.busy, "\(requests.count) requests (\(Units.bytes(inFlightBytes))) in flight; retry later"))
+        }
+        let deadline = now + .milliseconds(submission.deadlineMs ?? config.defaultDeadlineMs)
+        let r = CoordinatorRequest(key: nextKey, submission: submission, route: route, received: now, deadline: deadline, bytes: bytes)
+        nextKey += 1
+        requests[r.key] = r
+        keyOfID[id] = r.key
+        inFlightBytes += bytes
+        if r.keepsAll {
+            r.kept = Array(0..<submission.tokenCount)
+            if submission.returnMode == .indices { return complete(r, now: now) }
+            startMerges(r)
+        } else {
+            if submission.query == nil {
+                // No query: every weight is 1, known before any shard runs.
+                r.weights = [Float](repeating: 1, count: submission.tokenCount)
+            }
+            for s in submission.shards.indices { r.shardJobs.append(addJob(CoordinatorJob(key: r.key, kind: .shard(s)))) }
+        }
+        return dispatch(now: now)
+    }
+
+    func addJob(_ job: CoordinatorJob, urgent: Bool = false) -> Int {
+        let number = nextJob
+        nextJob += 1
+        jobs[number] = job
+        if urgent { queue.appendUrgent(number) } else { queue.append(number) }
+        return number
+    }
+
     private func reject(route: [UInt8], id: String, _ e: ProtocolError) -> [Action] {
         failed += 1
-        return [.log(level: .warning, message: "rejected request '\(id)': \(e)"),
-                .toClient(route: route, frames: ClusterReply.error(id: id, e).frames())]
+        return [.log(level: .info, message: "refused request '\(id)': \(e)"),
+                .toClient(route: route, frames: ClusterReply.error(id: id, e).frames()),
+                .finished(AccessRecord(id: id, tokens: 0, kept: 0, shards: 0, workers: [], milliseconds: 0, outcome: e.code.rawValue,
+                                       transfer: ""))]
     }
 
-    /// The outcome of `prepare`.
-    public func prepared(key: Int, _ result: Result<PreparedRequest, ProtocolError>, now: ContinuousClock.Instant) -> [Action] {
-        guard let r = requests[key] else { return [] }
-        switch result {
-        case .failure(let e):
-            return fail(r, e)
-        case .success(let p):
-            r.prepared = p
-            r.proposals = [ShardProposal?](repeating: nil, count: p.payloads.count)
-            r.remaining = p.payloads.count
-            r.shardsStarted = now
-            if p.payloads.isEmpty { return finishActions(r, now: now) }
-            for s in 0..<p.payloads.count {
-                jobs[nextJob] = (key, s)
-                queue.append(nextJob)
-                nextJob += 1
-            }
-            return dispatch(now: now)
-        }
-    }
-
-    /// The outcome of `finish`.
-    public func finished(key: Int, _ reply: ClusterReply) -> [Action] {
-        guard let r = requests[key] else { return [] }
-        let frames = reply.frames()
-        remember(r.id, frames)
-        served += 1
-        remove(r)
-        return r.routes.map { .toClient(route: $0, frames: frames) }
-    }
-
-    private func fail(_ r: RequestEntry, _ e: ProtocolError) -> [Action] {
-        failed += 1
-        remove(r)
-        let frames = ClusterReply.error(id: r.id, e).frames()
-        return [.log(level: e.code == .internal ? .error : .info, message: "request \(r.id) failed: \(e)")]
-            + r.routes.map { .toClient(route: $0, frames: frames) }
-    }
-
-    private func remove(_ r: RequestEntry) {
-        requests[r.key] = nil
-        if keyOfID[r.id] == r.key { keyOfID[r.id] = nil }
-        inFlightBytes -= r.bytes
-        // Queued jobs of the request are skipped at dispatch; answers to in-flight ones are ignored.
-        for (job, owner) in jobs where owner.key == r.key { jobs[job] = nil }
-    }
-
-    private func remember(_ id: String, _ frames: [[UInt8]]) {
-        guard config.resultCache > 0 else { return }
-        if cache.updateValue(frames, forKey: id) == nil { cacheOrder.append(id) }
-        while cacheOrder.count > config.resultCache {
-            cache[cacheOrder.removeFirst()] = nil
-        }
-    }
-
-    // MARK: workers
-
-    /// A worker's message as arrays (tests, tools).
-    public func workerMessage(identity: [UInt8], frames: [[UInt8]], now: ContinuousClock.Instant) -> [Action] {
-        workerMessage(identity: identity, frames: frames.map(Frame.init), now: now)
-    }
-
-    public func workerMessage(identity: [UInt8], frames: [Frame], now: ContinuousClock.Instant) -> [Action] {
-        guard let first = frames.first else { return [.log(level: .warning, message: "empty message from a worker")] }
-        let e: Envelope
-        let type: String
-        do {
-            e = try Envelope.decode(first)
-            type = try ProtocolVersion.check(e)
-        } catch {
-            return [.log(level: .warning, message: "unreadable message from worker \(hex(identity)): \(error)")]
-        }
-        let known = workers[identity] != nil
-        if known { workers[identity]!.lastHeard = now }
-        switch type {
-        case "ready":
-            let credit = max(0, min(64, (try? e.int("credit")) ?? 1))
-            let name = (try? e.string("worker")) ?? hex(identity)
-            if known {
-                workers[identity]!.credit = credit
-                workers[identity]!.name = name
-            } else {
-                workers[identity] = WorkerEntry(identity: identity, name: name, credit: credit, lastHeard: now, lastSent: now)
-            }
-            return [.log(level: .info, message: "worker \(name) ready, credit \(credit)")] + dispatch(now: now)
-        case "heartbeat":
-            return known ? [] : [.toWorker(identity: identity, frames: [Frame(Envelope.encode(ProtocolVersion.header("disconnect")))])]
-        case "proposal", "shard_error":
-            var actions: [Action] = []
-            if !known { actions.append(.toWorker(identity: identity, frames: [Frame(Envelope.encode(ProtocolVersion.header("disconnect")))])) }
-            let job = (try? e.int("job")) ?? -1
-            if known { workers[identity]!.jobs.remove(job) }
-            actions += type == "proposal" ? proposal(job: job, e, frames: frames, from: identity, now: now)
-                                          : shardError(job: job, e)
-            return actions + dispatch(now: now)
-        case "disconnect":
-            return dropWorker(identity, reason: "said disconnect") + dispatch(now: now)
-        default:
-            return [.log(level: .warning, message: "worker \(hex(identity)) sent unknown type '\(type)'")]
-        }
-    }
-
-    private func proposal(job: Int, _ e: Envelope, frames: [Frame], from identity: [UInt8], now: ContinuousClock.Instant) -> [Action] {
-        guard let (key, shard) = jobs[job], let r = requests[key], let p = r.prepared else {
-            return [.log(level: .debug, message: "late proposal for job \(job) ignored")]
-        }
-        guard r.proposals[shard] == nil else { return [] }
-        do {
-            let (_, proposal, _) = try ProposalMessage.parse(e, frames: frames)
-            try proposal.validate(for: p.shards[shard])
-            jobs[job] = nil
-            r.proposals[shard] = proposal
-            r.remaining -= 1
-            r.workers.insert(workers[identity]?.name ?? hex(identity))
-            // The last proposal is taken in by the finish itself, on all of the coordinator's threads.
-            if r.remaining == 0 { return finishActions(r, now: now) }
-            return [.absorb(request: p, proposal: proposal)]
-        } catch {
-            jobs[job] = nil
-            return fail(r, ProtocolError(.internal, "worker \(workers[identity]?.name ?? hex(identity)) returned an invalid proposal for shard \(shard): \(error)"))
-        }
-    }
-
-    private func shardError(job: Int, _ e: Envelope) -> [Action] {
-        guard let (key, _) = jobs[job], let r = requests[key] else { return [] }
-        jobs[job] = nil
-        let code = ErrorCode(rawValue: (try? e.string("code")) ?? "") ?? .internal
-        return fail(r, ProtocolError(code, "a worker refused a shard: \((try? e.string("message")) ?? "no message")"))
-    }
-
-    private func finishActions(_ r: RequestEntry, now: ContinuousClock.Instant) -> [Action] {
-        guard let p = r.prepared, !r.finishing else { return [] }
-        r.finishing = true
-        let shardsMs = ms(now - (r.shardsStarted ?? now))
-        return [.finish(key: r.key, request: p, proposals: r.proposals.compactMap { $0 }, workers: r.workers.sorted(),
-                        shardsMs: shardsMs, receivedMs: ms(now - r.received))]
-    }
-
-    private func dropWorker(_ identity: [UInt8], reason: String) -> [Action] {
-        guard let w = workers.removeValue(forKey: identity) else { return [] }
-        // Its shards go back to the head of the queue, in job order.
-        let orphans = w.jobs.sorted().filter { jobs[$0] != nil }
-        queue.replaceSubrange(queueHead..<queueHead, with: orphans)
-        return [.log(level: .warning, message: "worker \(w.name) \(reason); \(orphans.count) shards requeued")]
-    }
-
-    /// Sends queued shards to workers with free credit.
-    private func dispatch(now: ContinuousClock.Instant) -> [Action] {
+    /// Placements of a direct request's jobs that wait for the client's bytes (sent again when
+    /// the client retries the id).
+    private func replacements(_ r: CoordinatorRequest) -> [Action] {
+        guard r.submission.transfer == .direct else { return [] }
         var actions: [Action] = []
-        while queueHead < queue.count {
-            let job = queue[queueHead]
-            guard let (key, shard) = jobs[job], let r = requests[key], let p = r.prepared else {
-                queueHead += 1
-                continue
-            }
-            var best: [UInt8]? = nil
-            var bestFree = 0
-            var bestAssigned = UInt64.max
-            for (id, w) in workers {
-                let free = w.credit - w.jobs.count
-                if free > bestFree || (free == bestFree && free > 0 && w.lastAssigned < bestAssigned) {
-                    best = id; bestFree = free; bestAssigned = w.lastAssigned
-                }
-            }
-            guard let target = best else { break }
-            queueHead += 1
-            assignments += 1
-            workers[target]!.jobs.insert(job)
-            workers[target]!.lastAssigned = assignments
-            workers[target]!.lastSent = now
-            actions.append(.toWorker(identity: target, frames: p.payloads[shard].frames(id: job)))
-        }
-        if queueHead > 1024 && queueHead * 2 > queue.count {
-            queue.removeFirst(queueHead)
-            queueHead = 0
+        for number in r.shardJobs + r.mergeJobs {
+            guard let job = jobs[number], !job.done, !job.scored, job.pinned == nil, let holder = job.holder,
+                  let endpoint = workers[holder]?.dataEndpoint, let shard = job.shardIndex else { continue }
+            actions += placement(r, shard: shard, endpoint: endpoint, ticket: job.ticket)
         }
         return actions
     }
 
-    /// A worker the shell could not send to is gone.
-    public func unreachable(worker identity: [UInt8], now: ContinuousClock.Instant) -> [Action] {
-        dropWorker(identity, reason: "is unreachable") + dispatch(now: now)
+    func placement(_ r: CoordinatorRequest, shard: Int, endpoint: String, ticket: Ticket) -> [Action] {
+        let frames = ClusterReply.placement(Placement(id: r.id, shard: shard, endpoint: endpoint, ticket: ticket)).frames()
+        return r.routes.map { .toClient(route: $0, frames: frames) }
     }
 
-    // MARK: time
+    // MARK: finishing
 
-    /// Heartbeats, dead workers, expired deadlines.
-    public func tick(now: ContinuousClock.Instant) -> [Action] {
-        var actions: [Action] = []
-        let dead = heartbeat * config.liveness
-        for (id, w) in workers where now - w.lastHeard > dead {
-            actions += dropWorker(id, reason: "went silent for \(ms(now - w.lastHeard)) ms")
+    func complete(_ r: CoordinatorRequest, now: ContinuousClock.Instant) -> [Action] {
+        guard let kept = r.kept else { return fail(r, ProtocolError(.internal, "completed without a kept set")) }
+        var rows: WireTensor? = nil
+        switch r.submission.returnMode {
+        case .indices: break
+        case .features where !r.keepsAll: rows = r.keptRows
+        case .features, .merged: rows = concatenate(r.merged.compactMap { $0 }, cols: r.submission.features.cols)
         }
-        for (id, w) in workers where now - w.lastSent >= heartbeat {
-            workers[id]!.lastSent = now
-            actions.append(.toWorker(identity: id, frames: [Frame(Envelope.encode(ProtocolVersion.header("heartbeat")))]))
-        }
-        for r in requests.values.sorted(by: { $0.key < $1.key }) where now >= r.deadline {
-            actions += fail(r, ProtocolError(.timeout, "deadline of \(ms(r.deadline - r.received)) ms passed with \(r.remaining) of \(r.proposals.count) shards unanswered (\(workers.count) workers)"))
-        }
-        return actions + dispatch(now: now)
+        let received = r.received
+        let t0 = r.firstDispatch ?? now, t1 = r.shardsDone ?? t0, t2 = r.reduceDone ?? t1
+        var timings = [("prepare", ms(t0 - received)), ("shards", ms(t1 - t0)), ("global", ms(t2 - t1))]
+        if r.submission.returnMode == .merged || (r.keepsAll && r.submission.returnMode != .indices) { timings.append(("merge", ms(now - t2))) }
+        timings.append(("total", ms(now - received)))
+        let result = ClusterResult(id: r.id, indices: kept, budget: r.submission.budget, tokenCount: r.submission.tokenCount,
+                                   shardCount: r.shards.count, workers: r.workers.sorted(), timings: timings, features: rows)
+        let frames = ClusterReply.result(result).frames()
+        cache.insert(frames, for: r.id)
+        served += 1
+        let record = AccessRecord(id: r.id, tokens: r.submission.tokenCount, kept: kept.count, shards: r.shards.count,
+                                  workers: r.workers.sorted(), milliseconds: ms(now - received), outcome: "ok",
+                                  transfer: r.submission.transfer.rawValue)
+        return release(r) + r.routes.map { .toClient(route: $0, frames: frames) } + [.finished(record)]
     }
 
-    /// Stop taking requests; finish those in flight.
-    public func beginDrain() -> [Action] {
-        draining = true
-        return [.log(level: .info, message: "draining: \(requests.count) requests in flight")]
+    func fail(_ r: CoordinatorRequest, _ e: ProtocolError, now: ContinuousClock.Instant? = nil) -> [Action] {
+        failed += 1
+        let frames = ClusterReply.error(id: r.id, e).frames()
+        let record = AccessRecord(id: r.id, tokens: r.submission.tokenCount, kept: 0, shards: r.shards.count, workers: r.workers.sorted(),
+                                  milliseconds: now.map { ms($0 - r.received) } ?? 0, outcome: e.code.rawValue,
+                                  transfer: r.submission.transfer.rawValue)
+        return [.log(level: e.code == .internal ? .error : .info, message: "request \(r.id) failed: \(e)")]
+            + release(r) + r.routes.map { .toClient(route: $0, frames: frames) } + [.finished(record)]
     }
 
-    /// Workers to tell the coordinator is leaving.
-    public func farewells() -> [Action] {
-        workers.keys.map { .toWorker(identity: $0, frames: [Frame(Envelope.encode(ProtocolVersion.header("disconnect")))]) }
+    /// Forgets a request: its queued jobs are dropped, its workers told to let go of its bytes.
+    private func release(_ r: CoordinatorRequest) -> [Action] {
+        requests[r.key] = nil
+        if keyOfID[r.id] == r.key { keyOfID[r.id] = nil }
+        inFlightBytes -= r.bytes
+        var tickets: [[UInt8]: [Ticket]] = [:]
+        for number in r.shardJobs + r.mergeJobs + (r.reduceJob.map { [$0] } ?? []) {
+            guard let job = jobs.removeValue(forKey: number) else { continue }
+            if let holder = job.holder {
+                workers[holder]?.jobs.remove(number)
+                if job.needsData { tickets[holder, default: []].append(job.ticket) }
+            }
+        }
+        queue.remove { jobs[$0] == nil }
+        return tickets.map { .toWorker(identity: $0.key, frames: ReleaseMessage(tickets: $0.value).frames()) }
+    }
+
+    private func concatenate(_ parts: [WireTensor], cols: Int) -> WireTensor {
+        let rows = parts.reduce(0) { $0 + $1.rows }
+        let frame = Frame(count: rows * cols * 4) { dst in
+            var at = 0
+            for p in parts {
+                p.bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: dst[at..<(at + $0.count)]).copyMemory(from: $0) }
+                at += p.bytes.count
+            }
+        }
+        return WireTensor(dtype: .f32, rows: rows, cols: cols, bytes: frame)
+    }
+
+    /// Merge jobs for every shard holding a kept token (pinned to the worker holding its bytes).
+    func startMerges(_ r: CoordinatorRequest) {
+        guard let kept = r.kept else { return }
+        r.merged = Array(repeating: nil, count: r.shards.count)
+        for (s, range) in r.shards.enumerated() {
+            var job = CoordinatorJob(key: r.key, kind: .merge(s))
+            if !r.shardJobs.isEmpty, let shardJob = jobs[r.shardJobs[s]], let holder = shardJob.holder, workers[holder] != nil {
+                job.pinned = holder
+                job.ticket = shardJob.ticket
+            }
+            if !kept.contains(where: { range.contains($0) }) {
+                r.merged[s] = WireTensor(rows: 0, cols: r.submission.features.cols, floats: [])
+                r.mergedIn += 1
+                continue
+            }
+            r.mergeJobs.append(addJob(job, urgent: job.pinned != nil))
+        }
     }
 }
 
-func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+extension CoordinatorJob {
+    /// The shard a job reads, if any.
+    var shardIndex: Int? {
+        switch kind {
+        case .shard(let s), .merge(let s): return s
+        case .reduce: return nil
+        }
+    }
+}
 
-import Foundation
+/// Bytes as lowercase hex (worker identities in logs).
+func hex(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef")
+    return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] })
+}

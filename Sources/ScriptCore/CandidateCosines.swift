@@ -76,6 +76,13 @@ final class CandidateCosines: @unchecked Sendable {
         self.diagonal = diagonal
     }
 
+    /// The blocks held (given or computed up front), by group pair.
+    var knownBlocks: [GroupPair: [Float]] {
+        var out: [GroupPair: [Float]] = [:]
+        for g in blocks.indices { for h in blocks[g].indices { if let b = blocks[g][h] { out[GroupPair(g, h)] = b } } }
+        return out
+    }
+
     /// Computes the blocks of `pairs` up front, spread over the pool: a block between two groups
     /// in row bands, a group with itself in one symmetric product (half the arithmetic), then
     /// mirrored. The tasks depend on the group sizes only, so the values do not depend on the pool.

@@ -16,10 +16,13 @@ public enum ScriptPruning {
     /// Graph pruning and the local greedy proposal for one shard (a worker's whole job).
     /// - Parameter inverseNorms: the features' inverse row norms, when the caller has them.
     public static func propose(_ job: ShardJob, inverseNorms: [Float]? = nil, pool: ComputePool) -> ShardProposal {
-        let keep = GraphPruning.keepCount(shardSize: job.features.rows, budgetShare: job.budgetShare, ratio: job.options.gspRatio)
-        let (survivors, selection) = shardSelection(job.features, inverseNorms: inverseNorms, weights: job.weights, keep: keep,
-                                                    picks: job.proposalLimit, keepRows: true,
-                                                    options: job.options, pool: pool)
+        let g = graph(job.features, inverseNorms: inverseNorms ?? job.features.rowInverseNorms(pool: pool), keep: keepCount(job),
+                      options: job.options, pool: pool)
+        return propose(job, graph: g, pool: pool)
+    }
+
+    /// A proposal from the shard's greedy: picks ascending, with the cosine block among them.
+    static func proposal(_ job: ShardJob, survivors: [Int], selection: GreedyMAP.Selection) -> ShardProposal {
         let n = survivors.count
         // Reorder picks ascending, with the cosine block among them in the same order.
         let order = selection.picks.indices.sorted { selection.picks[$0] < selection.picks[$1] }
@@ -49,10 +52,8 @@ public enum ScriptPruning {
     /// - Parameter rows: the raw features of the given tokens, in that order.
     public static func selectGlobal(proposals: [ShardProposal], rows gather: ([Int]) -> Matrix, weights: [Float],
                                     budget k: Int, pool: ComputePool) -> [Int] {
-        // All proposals are at hand: their cross cosines are computed together at selection.
-        let selection = GlobalSelection(weights: weights, budget: k, candidateBound: Int.max)
-        for p in proposals { selection.add(p, rows: gather(p.indices), pool: pool) }
-        return selection.select(pool: pool)
+        let groups = proposals.map { GlobalSelection.Group(proposal: $0, rows: gather($0.indices), weights: $0.indices.map { weights[$0] }) }
+        return GlobalSelection.select(groups, budget: k, pool: pool)
     }
 
     /// Sharded Script in one process: `propose` on every shard, then `selectGlobal`.
@@ -70,7 +71,13 @@ public enum ScriptPruning {
     /// GSP keeping `keep` tokens, then the greedy's first `picks` picks over the survivors.
     static func shardSelection(_ x: Matrix, inverseNorms: [Float]? = nil, weights: [Float], keep: Int, picks: Int, keepRows: Bool,
                                options: PruneOptions, pool: ComputePool) -> ([Int], GreedyMAP.Selection) {
-        let inv = inverseNorms ?? x.rowInverseNorms(pool: pool)
+        let g = graph(x, inverseNorms: inverseNorms ?? x.rowInverseNorms(pool: pool), keep: keep, options: options, pool: pool)
+        return (g.survivors, g.select(weights: weights, picks: picks, keepRows: keepRows, pool: pool))
+    }
+
+    /// Graph pruning of one shard and the cosines among its survivors: everything its greedy
+    /// needs but the weights (a worker computes it while the request's weights are worked out).
+    public static func graph(_ x: Matrix, inverseNorms inv: [Float], keep: Int, options: PruneOptions, pool: ComputePool) -> ShardGraph {
         let gsp = GraphPruning.prune(x, inverseNorms: inv, keep: keep, options: options, pool: pool)
         let survivors = gsp.survivors
         // Survivors split by side of the bipartite graph; cross-side cosines come from S.
@@ -86,9 +93,36 @@ public enum ScriptPruning {
             let positions = side.map { survivors[$0] }
             return CandidateGroup(members: side, features: x.gatherRows(positions), inverseNorms: positions.map { inv[$0] })
         }
-        let cosines = CandidateCosines(groups: [group(sideA), group(sideB)], known: [GroupPair(0, 1): cross], pool: pool)
+        let groups = [group(sideA), group(sideB)]
+        let cosines = CandidateCosines(groups: groups, known: [GroupPair(0, 1): cross], pool: pool)
+        return ShardGraph(survivors: survivors, groups: groups, blocks: cosines.knownBlocks)
+    }
+
+    /// The local proposal of a shard whose graph is built (`graph(_:inverseNorms:keep:options:pool:)`
+    /// with `job.budgetShare`): the same as `propose(job)`.
+    public static func propose(_ job: ShardJob, graph g: ShardGraph, pool: ComputePool) -> ShardProposal {
+        let selection = g.select(weights: job.weights, picks: job.proposalLimit, keepRows: true, pool: pool)
+        return proposal(job, survivors: g.survivors, selection: selection)
+    }
+
+    /// How many tokens graph pruning keeps of the job's shard.
+    public static func keepCount(_ job: ShardJob) -> Int {
+        GraphPruning.keepCount(shardSize: job.features.rows, budgetShare: job.budgetShare, ratio: job.options.gspRatio)
+    }
+}
+
+/// A shard after graph pruning: its survivors and the cosines among them (those of the
+/// bipartite graph, and each side's with itself when they are few enough to compute up front).
+public struct ShardGraph: Sendable {
+    /// Local positions kept, ascending.
+    public let survivors: [Int]
+    let groups: [CandidateGroup]
+    let blocks: [GroupPair: [Float]]
+
+    /// The greedy's first `picks` picks over the survivors (`weights` of the shard's tokens).
+    func select(weights: [Float], picks: Int, keepRows: Bool, pool: ComputePool) -> GreedyMAP.Selection {
+        let cosines = CandidateCosines(groups: groups, known: blocks, pool: pool)
         let w = survivors.map { weights[$0] }
-        let selection = GreedyMAP.select(count: picks, weights: w, cosines: cosines, keepRows: keepRows, pool: pool)
-        return (survivors, selection)
+        return GreedyMAP.select(count: picks, weights: w, cosines: cosines, keepRows: keepRows, pool: pool)
     }
 }

@@ -5,6 +5,8 @@ public struct Evaluator: Sendable {
     public var methods: [EvalMethod]
     public var options: PruneOptions
     public var pool: ComputePool
+    /// Called after each run of a method on a request (for a progress line).
+    public var onRun: (@Sendable () -> Void)?
 
     public init(methods: [EvalMethod] = EvalMethod.all, options: PruneOptions = .defaults, pool: ComputePool = .machine) {
         self.methods = methods
@@ -32,6 +34,7 @@ public struct Evaluator: Sendable {
                     objects += metrics.objectsCovered
                     coverage += metrics.coverage
                     ms += r.timings["total"] ?? 0
+                    onRun?()
                 }
                 let n = Double(max(1, cases.count))
                 rows.append(EvalRow(kind: cases.first?.kind ?? "", method: m.description, budget: budget.description,

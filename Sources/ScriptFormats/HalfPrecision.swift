@@ -65,6 +65,14 @@ public enum HalfPrecision {
         }
     }
 
+    /// bfloat16 bits nearest to `f` (ties to even; NaN stays NaN).
+    public static func bfloat16Bits(from f: Float) -> UInt16 {
+        let b = f.bitPattern
+        if f.isNaN { return UInt16(b >> 16) | 0x40 }
+        let rounded = b &+ 0x7fff &+ ((b >> 16) & 1)
+        return UInt16(rounded >> 16)
+    }
+
     /// The Float32 value of bfloat16 bits.
     @inline(__always)
     public static func float(fromBFloat16Bits h: UInt16) -> Float { Float(bitPattern: UInt32(h) << 16) }

@@ -47,16 +47,16 @@ public final class ChildProcess: @unchecked Sendable {
         return nil
     }
 
-    /// SIGTERM to the coordinator (the first child) so it finishes what it holds, then to the
-    /// workers; SIGKILL whoever is still there after 10 s.
-    public static func stopAll(_ children: [ChildProcess]) {
+    /// SIGTERM to each group in turn (coordinators first, so they stop sending work, then the
+    /// workers), waiting for each; SIGKILL to whoever is still there after 10 s in all.
+    public static func stop(_ groups: [[ChildProcess]]) {
         let end = Date().addingTimeInterval(10)
-        for group in [Array(children.prefix(1)), Array(children.dropFirst())] {
+        for group in groups {
             for c in group where c.isRunning { kill(c.pid, SIGTERM) }
-            while Date() < end && group.contains(where: { $0.isRunning }) { Thread.sleep(forTimeInterval: 0.05) }
+            while Date() < end && group.contains(where: { $0.isRunning }) { Thread.sleep(forTimeInterval: 0.02) }
         }
-        for c in children where c.isRunning { kill(c.pid, SIGKILL) }
-        for c in children { c.process.waitUntilExit() }
+        for c in groups.joined() where c.isRunning { kill(c.pid, SIGKILL) }
+        for c in groups.joined() { c.process.waitUntilExit() }
     }
 }
 

@@ -1,5 +1,5 @@
-import ScriptTransport
 import ScriptCore
+import ScriptTransport
 import ScriptWire
 
 /// What the coordinator answers a client.
@@ -7,54 +7,55 @@ public enum ClusterReply: Sendable {
     case result(ClusterResult)
     case error(id: String, ProtocolError)
     case status(ClusterStatus)
+    /// Where to send a shard's bytes (direct transfers).
+    case placement(Placement)
 
     public var id: String {
         switch self {
         case .result(let r): return r.id
         case .error(let id, _): return id
         case .status(let s): return s.id
+        case .placement(let p): return p.id
         }
     }
 
     /// Frames after the delimiter: envelope and tensor frames.
-    public func frames() -> [[UInt8]] {
+    public func frames() -> [Frame] {
         switch self {
         case .result(let r):
             var f = ProtocolVersion.header("result", id: r.id)
-            f += [("indices", .array(r.indices.map { .int(Int64($0)) })), ("budget", .int(Int64(r.budget))), ("n", .int(Int64(r.tokenCount))),
+            f += [("indices", .ints(r.indices)), ("budget", .int(Int64(r.budget))), ("n", .int(Int64(r.tokenCount))),
                   ("shards", .int(Int64(r.shardCount))), ("workers", .array(r.workers.map { .string($0) })),
                   ("timings_ms", Envelope.mapValue(r.timings.map { ($0.0, .float($0.1)) }))]
-            var frames: [[UInt8]] = []
-            if let kept = r.features {
-                f.append(("features", TensorCodec.descriptor(shape: [kept.rows, kept.cols], frame: 1)))
-                frames.append(TensorCodec.bytes(kept.values))
-            }
-            return [Envelope.encode(f)] + frames
+            if let kept = r.features { f.append(("features", kept.descriptor(frame: 1))) }
+            return [Frame(Envelope.encode(f))] + (r.features.map { [$0.bytes] } ?? [])
         case .error(let id, let e):
             var f = ProtocolVersion.header("error", id: id)
             f += [("code", .string(e.code.rawValue)), ("message", .string(e.message))]
-            return [Envelope.encode(f)]
+            return [Frame(Envelope.encode(f))]
         case .status(let s):
             var f = ProtocolVersion.header("status", id: s.id)
             f += [("workers", .int(Int64(s.workers))), ("queued_shards", .int(Int64(s.queuedShards))),
-                  ("requests_in_flight", .int(Int64(s.requestsInFlight))), ("served", .int(Int64(s.served))), ("failed", .int(Int64(s.failed)))]
-            return [Envelope.encode(f)]
+                  ("requests_in_flight", .int(Int64(s.requestsInFlight))), ("served", .int(Int64(s.served))),
+                  ("failed", .int(Int64(s.failed))), ("max_message_bytes", .int(Int64(s.maxMessageBytes))),
+                  ("draining", .bool(s.draining))]
+            return [Frame(Envelope.encode(f))]
+        case .placement(let p):
+            var f = ProtocolVersion.header("placement", id: p.id)
+            f += [("shard", .int(Int64(p.shard))), ("endpoint", .string(p.endpoint)), ("ticket", .binary(p.ticket.bytes))]
+            return [Frame(Envelope.encode(f))]
         }
     }
 
     /// Parses a reply (frames after the delimiter).
-    public static func parse(_ frames: [[UInt8]]) throws -> ClusterReply {
+    public static func parse(_ frames: [Frame]) throws -> ClusterReply {
         guard let first = frames.first else { throw ProtocolError(.badMessage, "empty reply") }
         let e = try Envelope.decode(first)
         let type = try ProtocolVersion.check(e)
         let id = try e.string("id")
         switch type {
         case "result":
-            var features: Matrix? = nil
-            if e.has("features") {
-                let (s, v) = try TensorCodec.decode(e, field: "features", frames: frames.map(Frame.init), rank: 2, maxElements: Int(Int32.max))
-                features = Matrix(rows: s[0], cols: s[1], values: v)
-            }
+            let features = e.has("features") ? try WireTensor.read(e, field: "features", frames: frames, maxElements: Int(Int32.max)) : nil
             let timings = try e.map("timings_ms").fields.map { key, v -> (String, Double) in
                 guard case .float(let d) = v else { return (key, Double(v.intValue ?? 0)) }
                 return (key, d)
@@ -64,17 +65,26 @@ public enum ClusterReply: Sendable {
                 return s
             }
             return .result(ClusterResult(id: id, indices: try e.intArray("indices"), budget: try e.int("budget"), tokenCount: try e.int("n"),
-                                         shardCount: try e.int("shards"), workers: workers, timings: timings.sorted { $0.0 < $1.0 }, features: features))
+                                         shardCount: try e.int("shards"), workers: workers, timings: timings.sorted { $0.0 < $1.0 },
+                                         features: features))
         case "error":
             let name = try e.string("code")
             return .error(id: id, ProtocolError(ErrorCode(rawValue: name) ?? .internal, try e.string("message")))
         case "status":
             return .status(ClusterStatus(id: id, workers: try e.int("workers"), queuedShards: try e.int("queued_shards"),
-                                         requestsInFlight: try e.int("requests_in_flight"), served: try e.int("served"), failed: try e.int("failed")))
+                                         requestsInFlight: try e.int("requests_in_flight"), served: try e.int("served"),
+                                         failed: try e.int("failed"),
+                                         maxMessageBytes: e.has("max_message_bytes") ? try e.int("max_message_bytes") : Int(Int32.max),
+                                         draining: e.has("draining") ? try e.bool("draining") : false))
+        case "placement":
+            return .placement(Placement(id: id, shard: try e.int("shard"), endpoint: try e.string("endpoint"), ticket: try e.ticket("ticket")))
         default:
             throw ProtocolError(.unknownType, "unknown reply type '\(type)'")
         }
     }
+
+    /// Parses a reply given as arrays (tests, tools).
+    public static func parse(_ frames: [[UInt8]]) throws -> ClusterReply { try parse(frames.map(Frame.init)) }
 }
 
 /// A successful prune, as the client sees it.
@@ -86,10 +96,11 @@ public struct ClusterResult: Sendable {
     public var shardCount: Int
     public var workers: [String]
     public var timings: [(String, Double)]
-    public var features: Matrix?
+    /// The kept rows (f32), with return mode `features` or `merged`.
+    public var features: WireTensor?
 
     public init(id: String, indices: [Int], budget: Int, tokenCount: Int, shardCount: Int, workers: [String],
-                timings: [(String, Double)], features: Matrix?) {
+                timings: [(String, Double)], features: WireTensor?) {
         self.id = id
         self.indices = indices
         self.budget = budget
@@ -99,6 +110,9 @@ public struct ClusterResult: Sendable {
         self.timings = timings
         self.features = features
     }
+
+    /// The kept rows, decoded.
+    public var featureMatrix: Matrix? { features?.matrix() }
 }
 
 /// Counters of a running coordinator.
@@ -109,13 +123,36 @@ public struct ClusterStatus: Sendable {
     public var requestsInFlight: Int
     public var served: Int
     public var failed: Int
+    /// The largest message (frame) the coordinator accepts: clients check before sending.
+    public var maxMessageBytes: Int
+    public var draining: Bool
 
-    public init(id: String, workers: Int, queuedShards: Int, requestsInFlight: Int, served: Int, failed: Int) {
+    public init(id: String, workers: Int, queuedShards: Int, requestsInFlight: Int, served: Int, failed: Int,
+                maxMessageBytes: Int, draining: Bool) {
         self.id = id
         self.workers = workers
         self.queuedShards = queuedShards
         self.requestsInFlight = requestsInFlight
         self.served = served
         self.failed = failed
+        self.maxMessageBytes = maxMessageBytes
+        self.draining = draining
+    }
+}
+
+/// Where a client sends one shard's bytes in a direct transfer.
+public struct Placement: Sendable, Equatable {
+    public var id: String
+    /// The shard's index in the request's layout.
+    public var shard: Int
+    /// The worker's data endpoint.
+    public var endpoint: String
+    public var ticket: Ticket
+
+    public init(id: String, shard: Int, endpoint: String, ticket: Ticket) {
+        self.id = id
+        self.shard = shard
+        self.endpoint = endpoint
+        self.ticket = ticket
     }
 }

@@ -14,6 +14,9 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case busy
     case timeout
     case shuttingDown = "shutting_down"
+    /// A shard kept failing: the workers computing it died (or the client never sent its bytes)
+    /// more times than the coordinator retries.
+    case shardFailed = "shard_failed"
     case `internal`
 }
 

@@ -1,22 +1,8 @@
+import ScriptTransport
 import ScriptCore
 import ScriptWire
 
-/// What a client may ask for back.
-public enum ReturnMode: String, Sendable, CaseIterable {
-    case indices, features, merged
-}
-
-/// Bounds the coordinator enforces before it allocates anything for a request.
-public struct RequestLimits: Sendable {
-    public var maxTokens = 1_000_000
-    public var maxWidth = 65_536
-    public var maxShards = 4096
-    public var maxQueryTokens = 4096
-    public var maxDeadlineMs = 3_600_000
-    public init() {}
-}
-
-/// A `prune` request as a client builds and sends it.
+/// A `prune` request as a client builds it.
 public struct PruneSubmission: Sendable {
     public var id: String
     public var request: PruneRequest
@@ -25,47 +11,123 @@ public struct PruneSubmission: Sendable {
     public var returnMode: ReturnMode
     /// Milliseconds the client will wait; nil: the coordinator's default.
     public var deadlineMs: Int?
+    /// The dtype tensors travel in (f16 and bf16 halve the bytes; values are rounded to it).
+    public var dtype: TensorCodec.WireDType
+    public var transfer: Transfer
 
     public init(id: String, request: PruneRequest, budget: Budget, options: PruneOptions = .defaults,
-                returnMode: ReturnMode = .indices, deadlineMs: Int? = nil) {
+                returnMode: ReturnMode = .indices, deadlineMs: Int? = nil, dtype: TensorCodec.WireDType = .f32,
+                transfer: Transfer = .inline) {
         self.id = id
         self.request = request
         self.budget = budget
         self.options = options
         self.returnMode = returnMode
         self.deadlineMs = deadlineMs
+        self.dtype = dtype
+        self.transfer = transfer
     }
 
-    public static let fields: Set<String> = ["v", "type", "id", "features", "embeddings", "query", "budget", "shards", "options", "return", "deadline_ms"]
+    public static let fields: Set<String> = ["v", "type", "id", "features", "embeddings", "query", "budget", "shards", "options",
+                                             "return", "deadline_ms", "transfer"]
 
-    /// The message frames: envelope, then features, embeddings and query frames.
-    /// - Parameter halfPrecision: send tensors as f16 (half the bytes; values rounded to f16).
+    /// The tensors encoded once in the wire dtype, ready to be sent (and sent again on a retry).
+    public func encoded() -> EncodedSubmission {
+        EncodedSubmission(self)
+    }
+
+    /// The `prune` message's frames (envelope, then tensor frames), as `encoded().frames()`.
+    /// - Parameter halfPrecision: send tensors as f16 (overrides `dtype`).
     public func frames(halfPrecision: Bool = false) -> [[UInt8]] {
-        let dtype: TensorCodec.WireDType = halfPrecision ? .f16 : .f32
-        let encode = { (m: Matrix) in halfPrecision ? TensorCodec.halfBytes(m.values) : TensorCodec.bytes(m.values) }
+        var s = self
+        if halfPrecision { s.dtype = .f16 }
+        return s.encoded().frames().map(\.bytes)
+    }
+}
+
+/// A submission with its tensors encoded: the `prune` message, and for direct transfers each
+/// shard's `data` message.
+public struct EncodedSubmission: Sendable {
+    public let id: String
+    public let transfer: Transfer
+    public let features: WireTensor
+    public let embeddings: WireTensor?
+    public let query: WireTensor?
+    /// The layout as sent (nil: one shard).
+    public let shards: [Range<Int>]?
+    private let envelopeFields: [(String, MessagePackValue)]
+
+    /// The same request under another id (the tensors are shared, not copied).
+    public func renamed(_ newID: String) -> EncodedSubmission {
+        EncodedSubmission(id: newID, transfer: transfer, features: features, embeddings: embeddings, query: query,
+                          shards: shards, envelopeFields: envelopeFields)
+    }
+
+    private init(id: String, transfer: Transfer, features: WireTensor, embeddings: WireTensor?, query: WireTensor?,
+                 shards: [Range<Int>]?, envelopeFields: [(String, MessagePackValue)]) {
+        self.id = id
+        self.transfer = transfer
+        self.features = features
+        self.embeddings = embeddings
+        self.query = query
+        self.shards = shards
+        self.envelopeFields = envelopeFields
+    }
+
+    init(_ s: PruneSubmission) {
+        id = s.id
+        transfer = s.transfer
+        features = TensorCodec.encode(s.request.features, dtype: s.dtype)
+        embeddings = s.request.embeddings.map { TensorCodec.encode($0, dtype: s.dtype) }
+        query = s.request.query.map { TensorCodec.encode($0, dtype: s.dtype) }
+        shards = s.request.shards
+        var f: [(String, MessagePackValue)] = []
+        switch s.budget {
+        case .count(let k): f.append(("budget", .int(Int64(k))))
+        case .ratio(let r): f.append(("budget", .float(r)))
+        }
+        if let shards = s.request.shards {
+            f.append(("shards", .array(shards.map { .array([.int(Int64($0.lowerBound)), .int(Int64($0.upperBound))]) })))
+        }
+        f.append(("options", OptionsCodec.encode(s.options)))
+        f.append(("return", .string(s.returnMode.rawValue)))
+        if let d = s.deadlineMs { f.append(("deadline_ms", .int(Int64(d)))) }
+        if s.transfer == .direct { f.append(("transfer", .string("direct"))) }
+        envelopeFields = f
+    }
+
+    /// The `prune` message: envelope, then the tensors (direct: only the query's; features and
+    /// embeddings are described, and go to the workers).
+    public func frames() -> [Frame] {
         var fields = ProtocolVersion.header("prune", id: id)
-        var tensors: [[UInt8]] = []
-        fields.append(("features", TensorCodec.descriptor(dtype: dtype, shape: [request.features.rows, request.features.cols], frame: 1)))
-        tensors.append(encode(request.features))
-        if let e = request.embeddings {
-            tensors.append(encode(e))
-            fields.append(("embeddings", TensorCodec.descriptor(dtype: dtype, shape: [e.rows, e.cols], frame: tensors.count)))
+        var tensors: [Frame] = []
+        func add(_ name: String, _ t: WireTensor, inline: Bool) {
+            if inline {
+                tensors.append(t.bytes)
+                fields.append((name, t.descriptor(frame: tensors.count)))
+            } else {
+                fields.append((name, Envelope.mapValue([("dtype", .string(t.dtype.rawValue)),
+                                                        ("shape", .array([.int(Int64(t.rows)), .int(Int64(t.cols))]))])))
+            }
         }
-        if let q = request.query {
-            tensors.append(encode(q))
-            fields.append(("query", TensorCodec.descriptor(dtype: dtype, shape: [q.rows, q.cols], frame: tensors.count)))
-        }
-        switch budget {
-        case .count(let k): fields.append(("budget", .int(Int64(k))))
-        case .ratio(let r): fields.append(("budget", .float(r)))
-        }
-        if let s = request.shards {
-            fields.append(("shards", .array(s.map { .array([.int(Int64($0.lowerBound)), .int(Int64($0.upperBound))]) })))
-        }
-        fields.append(("options", OptionsCodec.encode(options)))
-        fields.append(("return", .string(returnMode.rawValue)))
-        if let deadlineMs { fields.append(("deadline_ms", .int(Int64(deadlineMs)))) }
-        return [Envelope.encode(fields)] + tensors
+        add("features", features, inline: transfer == .inline)
+        if let embeddings { add("embeddings", embeddings, inline: transfer == .inline) }
+        if let query { add("query", query, inline: true) }
+        return [Frame(Envelope.encode(fields + envelopeFields))] + tensors
+    }
+
+    /// The bytes of shard `index` (of the layout sent), for a direct transfer under `ticket`.
+    public func data(shard index: Int, ticket: Ticket) -> DataMessage? {
+        let layout = shards ?? [0..<features.rows]
+        guard layout.indices.contains(index) else { return nil }
+        let r = layout[index]
+        return DataMessage(ticket: ticket, data: ShardData(features: features.band(r), embeddings: embeddings?.band(r)))
+    }
+
+    /// Bytes of the `prune` message, and of its largest frame.
+    public var messageBytes: (total: Int, largestFrame: Int) {
+        let frames = self.frames()
+        return (frames.reduce(0) { $0 + $1.count }, frames.map(\.count).max() ?? 0)
     }
 }
 

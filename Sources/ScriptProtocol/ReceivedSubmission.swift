@@ -1,59 +1,66 @@
-import ScriptTransport
 import ScriptCore
+import ScriptTransport
 import ScriptWire
 
-/// A `prune` request as the coordinator received it: every field checked, the small tensors
-/// decoded, the features kept as they came (see `WireTensor`).
+/// A `prune` request as the coordinator received it: every field and shape checked against the
+/// limits, nothing decoded. The values (NaN, infinities) are checked by the workers, shard by
+/// shard, as they read them anyway.
 public struct ReceivedSubmission: Sendable {
+    /// A tensor's dtype and shape, and its bytes when they came inline.
+    public struct Tensor: Sendable {
+        public var dtype: TensorCodec.WireDType
+        public var rows: Int
+        public var cols: Int
+        public var inline: WireTensor?
+    }
+
     public var id: String
-    public var features: WireTensor
-    public var embeddings: Matrix?
-    public var query: Matrix?
-    public var shards: [Range<Int>]?
-    public var budget: Budget
+    public var transfer: Transfer
+    public var features: Tensor
+    public var embeddings: Tensor?
+    public var query: WireTensor?
+    /// The layout (one shard when the request gives none).
+    public var shards: [Range<Int>]
+    /// The resolved budget k (may exceed the token count: keep everything).
+    public var budget: Int
     public var options: PruneOptions
     public var returnMode: ReturnMode
     /// Milliseconds the client will wait; nil: the coordinator's default.
     public var deadlineMs: Int?
 
-    /// Parses a `prune` message and checks its fields and shapes against `limits` (the values
-    /// are checked when the request is prepared).
+    public var tokenCount: Int { features.rows }
+
+    /// The bytes of shard `index`, when they came inline.
+    public func data(shard index: Int) -> ShardData? {
+        guard let f = features.inline else { return nil }
+        let r = shards[index]
+        return ShardData(features: f.band(r), embeddings: embeddings?.inline?.band(r))
+    }
+
+    /// Parses a `prune` message and checks its fields and shapes against `limits`.
     public static func parse(_ e: Envelope, frames: [Frame], limits: RequestLimits) throws -> ReceivedSubmission {
         try e.only(PruneSubmission.fields)
         let id = try e.string("id")
-        let maxElements = limits.maxTokens * limits.maxWidth
-        let (fs, dtype, bytes) = try TensorCodec.encoded(e, field: "features", frames: frames, rank: 2, maxElements: maxElements)
-        guard fs[0] <= limits.maxTokens else { throw ProtocolError(.tooLarge, "features has \(fs[0]) tokens, the limit is \(limits.maxTokens)") }
-        guard fs[1] <= limits.maxWidth else { throw ProtocolError(.tooLarge, "features has width \(fs[1]), the limit is \(limits.maxWidth)") }
-        var embeddings: Matrix? = nil, query: Matrix? = nil
+        let transfer = try readTransfer(e)
+        let features = try tensor(e, "features", frames: frames, transfer: transfer, limits: limits)
+        let n = features.rows
+        guard n >= 1, features.cols >= 1 else { throw ProtocolError(.badShape, "features is empty (\(n) x \(features.cols))") }
+        var embeddings: Tensor? = nil
         if e.has("embeddings") {
-            let (s, v) = try TensorCodec.decode(e, field: "embeddings", frames: frames, rank: 2, maxElements: maxElements)
-            guard s[1] <= limits.maxWidth else { throw ProtocolError(.tooLarge, "embeddings has width \(s[1]), the limit is \(limits.maxWidth)") }
-            embeddings = Matrix(rows: s[0], cols: s[1], values: v)
+            let em = try tensor(e, "embeddings", frames: frames, transfer: transfer, limits: limits)
+            guard em.rows == n else { throw ProtocolError(.badShape, "embeddings has \(em.rows) rows, expected \(n)") }
+            guard em.cols >= 1 else { throw ProtocolError(.badShape, "embeddings is empty") }
+            embeddings = em
         }
+        var query: WireTensor? = nil
         if e.has("query") {
-            let (s, v) = try TensorCodec.decode(e, field: "query", frames: frames, rank: 2, maxElements: limits.maxQueryTokens * limits.maxWidth)
-            query = Matrix(rows: s[0], cols: s[1], values: v)
+            let q = try WireTensor.read(e, field: "query", frames: frames, maxElements: limits.maxQueryTokens * limits.maxWidth)
+            let width = embeddings?.cols ?? features.cols
+            guard q.rows == 0 || q.cols == width else { throw ProtocolError(.badShape, "query has width \(q.cols), expected \(width)") }
+            if q.rows > 0 { query = q }
         }
-        let budget: Budget
-        switch e["budget"] {
-        case .int(let k)?: budget = .count(Int(k))
-        case .uint(let k)?: budget = .count(Int(clamping: k))
-        case .float(let r)?: budget = .ratio(r)
-        case nil, .nil?: throw ProtocolError(.badRequest, "missing field 'budget'")
-        case let other?: throw ProtocolError(.badRequest, "field 'budget' must be an integer or a float, got \(other.typeName)")
-        }
-        var shards: [Range<Int>]? = nil
-        if e.has("shards") {
-            let raw = try e.array("shards")
-            guard raw.count <= limits.maxShards else { throw ProtocolError(.tooLarge, "\(raw.count) shards, the limit is \(limits.maxShards)") }
-            shards = try raw.enumerated().map { i, v in
-                guard case .array(let ends) = v, ends.count == 2, let a = ends[0].intValue, let b = ends[1].intValue, a >= 0, b >= a else {
-                    throw ProtocolError(.badShards, "shards[\(i)] must be [start, end] with 0 <= start <= end")
-                }
-                return a..<b
-            }
-        }
+        let budget = try readBudget(e, tokens: n)
+        let shards = try readShards(e, tokens: n, limits: limits)
         let options = e.has("options") ? try OptionsCodec.decode(try e.map("options")) : PruneOptions()
         guard options.method == .script else {
             throw ProtocolError(.badOption, "the cluster runs method 'script'; '\(options.method.rawValue)' runs in-process (script-cluster prune)")
@@ -67,23 +74,68 @@ public struct ReceivedSubmission: Sendable {
         var deadline: Int? = nil
         if e.has("deadline_ms") {
             let d = try e.int("deadline_ms")
-            guard d >= 1, d <= limits.maxDeadlineMs else {
-                throw ProtocolError(.badRequest, "deadline_ms \(d) must be in 1...\(limits.maxDeadlineMs)")
-            }
+            guard d >= 1, d <= limits.maxDeadlineMs else { throw ProtocolError(.badRequest, "deadline_ms \(d) must be in 1...\(limits.maxDeadlineMs)") }
             deadline = d
         }
-        return ReceivedSubmission(id: id, features: WireTensor(dtype: dtype, rows: fs[0], cols: fs[1], bytes: bytes),
-                                  embeddings: embeddings, query: query, shards: shards, budget: budget, options: options,
-                                  returnMode: mode, deadlineMs: deadline)
+        return ReceivedSubmission(id: id, transfer: transfer, features: features, embeddings: embeddings, query: query,
+                                  shards: shards, budget: budget, options: options, returnMode: mode, deadlineMs: deadline)
     }
 
-    /// Throws the first problem with the values: what `PruneRequest.validate()` checks, with
-    /// the features checked in their wire form.
-    public func validate(pool: ComputePool = .serial) throws {
-        let n = features.rows, d = features.cols
-        if let bad = features.firstNonFinite(pool: pool) {
-            throw PruneError.nonFinite(what: "features", row: bad / d, column: bad % d)
+    private static func readTransfer(_ e: Envelope) throws -> Transfer {
+        guard e.has("transfer") else { return .inline }
+        let name = try e.string("transfer")
+        guard let t = Transfer(rawValue: name) else { throw ProtocolError(.badRequest, "field 'transfer' must be inline or direct, got '\(name)'") }
+        return t
+    }
+
+    /// A matrix field: inline (with its frame) or, for direct transfers, described only.
+    private static func tensor(_ e: Envelope, _ field: String, frames: [Frame], transfer: Transfer, limits: RequestLimits) throws -> Tensor {
+        let maxElements = limits.maxTokens * limits.maxWidth
+        let t: Tensor
+        if transfer == .inline {
+            let w = try WireTensor.read(e, field: field, frames: frames, maxElements: maxElements)
+            t = Tensor(dtype: w.dtype, rows: w.rows, cols: w.cols, inline: w)
+        } else {
+            let d = try e.map(field)
+            try d.only(["dtype", "shape"], context: field)
+            let name = try d.string("dtype")
+            guard let dtype = TensorCodec.WireDType(rawValue: name) else { throw ProtocolError(.badTensor, "\(field).dtype '\(name)' is not f32, f16 or bf16") }
+            let shape = try d.intArray("shape")
+            guard shape.count == 2, shape.allSatisfy({ $0 >= 0 }) else { throw ProtocolError(.badTensor, "\(field).shape \(shape) must be [rows, cols]") }
+            guard shape[0].multipliedReportingOverflow(by: shape[1]).partialValue <= maxElements,
+                  !shape[0].multipliedReportingOverflow(by: shape[1]).overflow else {
+                throw ProtocolError(.tooLarge, "\(field).shape \(shape) exceeds \(maxElements) elements")
+            }
+            t = Tensor(dtype: dtype, rows: shape[0], cols: shape[1], inline: nil)
         }
-        try PruneRequest.validate(tokens: n, width: d, embeddings: embeddings, query: query, shards: shards)
+        guard t.rows <= limits.maxTokens else { throw ProtocolError(.tooLarge, "\(field) has \(t.rows) tokens, the limit is \(limits.maxTokens)") }
+        guard t.cols <= limits.maxWidth else { throw ProtocolError(.tooLarge, "\(field) has width \(t.cols), the limit is \(limits.maxWidth)") }
+        return t
+    }
+
+    private static func readBudget(_ e: Envelope, tokens n: Int) throws -> Int {
+        let budget: Budget
+        switch e["budget"] {
+        case .int(let k)?: budget = .count(Int(k))
+        case .uint(let k)?: budget = .count(Int(clamping: k))
+        case .float(let r)?: budget = .ratio(r)
+        case nil, .nil?: throw ProtocolError(.badRequest, "missing field 'budget'")
+        case let other?: throw ProtocolError(.badRequest, "field 'budget' must be an integer or a float, got \(other.typeName)")
+        }
+        do { return try budget.resolve(tokens: n) } catch let error as PruneError { throw ProtocolError(error) }
+    }
+
+    private static func readShards(_ e: Envelope, tokens n: Int, limits: RequestLimits) throws -> [Range<Int>] {
+        guard e.has("shards") else { return [0..<n] }
+        let raw = try e.array("shards")
+        guard raw.count <= limits.maxShards else { throw ProtocolError(.tooLarge, "\(raw.count) shards, the limit is \(limits.maxShards)") }
+        let shards = try raw.enumerated().map { i, v -> Range<Int> in
+            guard case .array(let ends) = v, ends.count == 2, let a = ends[0].intValue, let b = ends[1].intValue, a >= 0, b >= a else {
+                throw ProtocolError(.badShards, "shards[\(i)] must be [start, end] with 0 <= start <= end")
+            }
+            return a..<b
+        }
+        do { try PruneRequest.validate(shards: shards, tokens: n) } catch let error as PruneError { throw ProtocolError(error) }
+        return shards
     }
 }

@@ -9,8 +9,8 @@ public enum TensorCodec {
     /// Element types accepted on the wire.
     public enum WireDType: String, Sendable {
         case f32, f16, bf16
-        var size: Int { self == .f32 ? 4 : 2 }
-        var fileType: DType {
+        public var size: Int { self == .f32 ? 4 : 2 }
+        public var fileType: DType {
             switch self {
             case .f32: return .f32
             case .f16: return .f16
@@ -63,8 +63,26 @@ public enum TensorCodec {
     }
 
     /// Little-endian element bytes to Float32.
-    static func floats(_ bytes: Frame, dtype: WireDType, count: Int) -> [Float] {
+    public static func floats(_ bytes: Frame, dtype: WireDType, count: Int) -> [Float] {
         bytes.withUnsafeBytes { ElementDecoder.decode($0, dtype: dtype.fileType, count: count) }
+    }
+
+    /// Float32 values as a frame of little-endian bytes.
+    public static func frame(_ values: [Float]) -> Frame {
+        Frame(count: values.count * 4) { dst in
+            #if _endian(little)
+            values.withUnsafeBytes { dst.copyMemory(from: $0) }
+            #else
+            for (i, v) in values.enumerated() { dst.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+            #endif
+        }
+    }
+
+    /// The f32 vector `field` of `envelope` (rank 1), decoded.
+    public static func vector(_ envelope: Envelope, field: String, frames: [Frame], count: Int) throws -> [Float] {
+        let (shape, values) = try decode(envelope, field: field, frames: frames, rank: 1, maxElements: Int(Int32.max))
+        guard shape[0] == count else { throw ProtocolError(.badShape, "\(field) has \(shape[0]) values, expected \(count)") }
+        return values
     }
 
     /// Float32 values as little-endian bytes.
@@ -78,6 +96,24 @@ public enum TensorCodec {
         }
         #endif
         return out
+    }
+
+    /// A matrix encoded in `dtype` (f16 and bf16 rounded to nearest, ties to even).
+    public static func encode(_ m: Matrix, dtype: WireDType) -> WireTensor {
+        let values = m.values
+        let frame: Frame
+        switch dtype {
+        case .f32: frame = Self.frame(values)
+        case .f16:
+            frame = Frame(count: values.count * 2) { raw in
+                for (i, v) in values.enumerated() { raw.storeBytes(of: HalfPrecision.float16Bits(from: v).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+            }
+        case .bf16:
+            frame = Frame(count: values.count * 2) { raw in
+                for (i, v) in values.enumerated() { raw.storeBytes(of: HalfPrecision.bfloat16Bits(from: v).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+            }
+        }
+        return WireTensor(dtype: dtype, rows: m.rows, cols: m.cols, bytes: frame)
     }
 
     /// Float32 values as IEEE half little-endian bytes (for clients that send f16).

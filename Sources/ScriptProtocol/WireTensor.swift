@@ -1,6 +1,7 @@
 import ScriptTransport
 import ScriptCore
 import ScriptFormats
+import ScriptWire
 
 /// A matrix as it came over the wire: little-endian element bytes in the sender's dtype.
 ///
@@ -31,77 +32,43 @@ public struct WireTensor: Sendable {
         Matrix(rows: rows, cols: cols, values: TensorCodec.floats(bytes, dtype: dtype, count: rows * cols))
     }
 
-    /// The rows at `indices`, in that order, decoded.
-    public func rows(_ indices: [Int]) -> Matrix {
-        var out = [Float](repeating: 0, count: indices.count * cols)
-        let c = cols, size = rowBytes, type = dtype.fileType
-        bytes.withUnsafeBytes { raw in
-            out.withUnsafeMutableBufferPointer { dst in
-                for (r, i) in indices.enumerated() {
-                    ElementDecoder.decode(UnsafeRawBufferPointer(rebasing: raw[(i * size)..<((i + 1) * size)]), dtype: type, count: c,
-                                          into: UnsafeMutableBufferPointer(rebasing: dst[(r * c)..<((r + 1) * c)]))
-                }
-            }
-        }
-        return Matrix(rows: indices.count, cols: cols, values: out)
-    }
-
     /// The bytes of a band of rows, still encoded (a slice: no copy).
     public func bytes(ofRows range: Range<Int>) -> Frame {
         bytes.slice((range.lowerBound * rowBytes)..<(range.upperBound * rowBytes))
     }
 
-    /// Index of the first NaN or infinite element, found from the bits (an all-ones exponent)
-    /// without decoding; chunks of the scan run on `pool`.
-    public func firstNonFinite(pool: ComputePool = .serial) -> Int? {
-        let size = dtype.size, dtype = self.dtype
-        let parts = chunks(of: rows * cols, size: 1 << 20)
-        return bytes.withUnsafeBytes { raw in
-            pool.map(parts.count) { c -> Int? in
-                let part = parts[c]
-                let r = UnsafeRawBufferPointer(rebasing: raw[(part.lowerBound * size)..<(part.upperBound * size)])
-                let hit: Int?
-                switch dtype {
-                case .f32: hit = Self.firstAllOnes(r, elementSize: 4, mask: 0x7F80_0000)
-                case .f16: hit = Self.firstAllOnes(r, elementSize: 2, mask: 0x7C00)
-                case .bf16: hit = Self.firstAllOnes(r, elementSize: 2, mask: 0x7F80)
-                }
-                return hit.map { $0 + part.lowerBound }
-            }.lazy.compactMap { $0 }.first
-        }
+    /// A band of rows, still encoded (a slice: no copy).
+    public func band(_ range: Range<Int>) -> WireTensor {
+        WireTensor(dtype: dtype, rows: range.count, cols: cols, bytes: bytes(ofRows: range))
     }
 
-    /// First element whose bits hold all of `mask` (a contiguous run of bits below the
-    /// element's sign bit). `(v & mask) + lowest bit of mask` reaches the sign bit exactly then,
-    /// and never carries past it, so the test runs on 64-bit words holding several elements,
-    /// OR-ed over a block; a block that hits is searched element by element. Loads are
-    /// unaligned: frames can start at any byte of ZeroMQ's buffers.
-    private static func firstAllOnes(_ raw: UnsafeRawBufferPointer, elementSize size: Int, mask: UInt64) -> Int? {
-        let n = raw.count / size
-        let lanes = 8 / size
-        var wideMask: UInt64 = 0, wideStep: UInt64 = 0, wideSign: UInt64 = 0
-        for lane in 0..<lanes {
-            let shift = UInt64(lane * size * 8)
-            wideMask |= mask << shift
-            wideStep |= (mask & (~mask &+ 1)) << shift
-            wideSign |= (1 << UInt64(size * 8 - 1)) << shift
-        }
-        let element = { (i: Int) -> UInt64 in
-            size == 2 ? UInt64(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
-                      : UInt64(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-        }
-        let words = n / lanes
-        let block = 1024
-        var w = 0
-        while w < words {
-            let end = min(words, w + block)
-            var acc: UInt64 = 0
-            for k in w..<end { acc |= (UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * k, as: UInt64.self)) & wideMask) &+ wideStep }
-            if acc & wideSign != 0 {
-                return (w * lanes..<end * lanes).first { element($0) & mask == mask }
+    /// The rows at `indices`, in that order, still encoded (one copy of those rows).
+    public func gather(_ indices: [Int]) -> WireTensor {
+        let size = rowBytes
+        let frame = Frame(count: indices.count * size) { dst in
+            bytes.withUnsafeBytes { src in
+                for (r, i) in indices.enumerated() {
+                    UnsafeMutableRawBufferPointer(rebasing: dst[(r * size)..<((r + 1) * size)])
+                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: src[(i * size)..<((i + 1) * size)]))
+                }
             }
-            w = end
         }
-        return (words * lanes..<n).first { element($0) & mask == mask }
+        return WireTensor(dtype: dtype, rows: indices.count, cols: cols, bytes: frame)
+    }
+
+    /// The descriptor of this tensor as frame `frame` of a message.
+    public func descriptor(frame: Int) -> MessagePackValue {
+        TensorCodec.descriptor(dtype: dtype, shape: [rows, cols], frame: frame)
+    }
+
+    /// The matrix `field` of `envelope`, checked against its frame, left encoded.
+    public static func read(_ envelope: Envelope, field: String, frames: [Frame], maxElements: Int) throws -> WireTensor {
+        let (shape, dtype, bytes) = try TensorCodec.encoded(envelope, field: field, frames: frames, rank: 2, maxElements: maxElements)
+        return WireTensor(dtype: dtype, rows: shape[0], cols: shape[1], bytes: bytes)
+    }
+
+    /// Float32 values as a tensor (little-endian f32).
+    public init(rows: Int, cols: Int, floats: [Float]) {
+        self.init(dtype: .f32, rows: rows, cols: cols, bytes: TensorCodec.frame(floats))
     }
 }

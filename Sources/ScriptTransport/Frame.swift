@@ -1,28 +1,41 @@
 import CZeroMQ
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The bytes of one message frame, shared instead of copied.
 ///
-/// Requests carry tensor frames of megabytes, and a coordinator forwards slices of them to its
-/// workers: a received frame keeps ZeroMQ's own buffer, a frame made from an array keeps the
-/// array, a slice keeps its parent's buffer, and a large frame sent is lent to ZeroMQ until its
-/// I/O thread has written it. The bytes are never mutated.
-public struct Frame: @unchecked Sendable {
-    /// Keeps `base` valid.
-    let owner: AnyObject?
-    let base: UnsafeRawPointer?
+/// Requests carry tensor frames of megabytes, and a coordinator forwards them (and slices of
+/// them) between clients and workers: a received frame keeps ZeroMQ's own buffer, a frame built
+/// here owns a buffer of its own, a slice keeps its parent's buffer, and a large frame sent is
+/// lent to ZeroMQ until its I/O thread has written it. The bytes never change once the frame
+/// exists, so a frame can be read from any thread.
+public struct Frame: Sendable {
+    /// Keeps `base` valid; immutable once the frame is made.
+    let owner: FrameStorage?
+    /// Offset of the frame's first byte in `owner`'s bytes.
+    let offset: Int
     public let count: Int
 
-    /// A frame over `bytes` (the array is kept, not copied).
+    /// A frame holding a copy of `bytes`.
     public init(_ bytes: [UInt8]) {
-        let storage = ArrayStorage(bytes)
-        owner = storage
-        base = storage.base
-        count = bytes.count
+        self.init(count: bytes.count) { dst in bytes.withUnsafeBytes { dst.copyMemory(from: $0) } }
     }
 
-    init(owner: AnyObject?, base: UnsafeRawPointer?, count: Int) {
+    /// A frame of `count` bytes written once by `initialize` (which must write all of them).
+    public init(count: Int, initializingWith initialize: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
+        if count == 0 {
+            self.init(owner: nil, offset: 0, count: 0)
+            return
+        }
+        let storage = FrameStorage(allocating: count)
+        try initialize(storage.mutableBytes)
+        self.init(owner: storage, offset: 0, count: count)
+    }
+
+    init(owner: FrameStorage?, offset: Int, count: Int) {
         self.owner = owner
-        self.base = base
+        self.offset = offset
         self.count = count
     }
 
@@ -31,15 +44,18 @@ public struct Frame: @unchecked Sendable {
     /// A copy of the bytes.
     public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
 
-    /// Calls `body` with the bytes, valid for the call.
+    /// Calls `body` with the bytes, valid for the call only.
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try withExtendedLifetime(owner) { try body(UnsafeRawBufferPointer(start: count > 0 ? base : nil, count: count)) }
+        guard let owner, count > 0 else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return try withExtendedLifetime(owner) {
+            try body(UnsafeRawBufferPointer(start: owner.base + offset, count: count))
+        }
     }
 
     /// The bytes in `range`, sharing this frame's buffer.
     public func slice(_ range: Range<Int>) -> Frame {
         precondition(range.lowerBound >= 0 && range.upperBound <= count, "slice \(range) of a \(count)-byte frame")
-        return Frame(owner: owner, base: base.map { $0 + range.lowerBound }, count: range.count)
+        return Frame(owner: range.isEmpty ? nil : owner, offset: offset + range.lowerBound, count: range.count)
     }
 }
 
@@ -49,28 +65,47 @@ extension Frame: Equatable {
     }
 }
 
-/// An array whose storage a frame points into.
-private final class ArrayStorage {
-    let array: [UInt8]
-    let base: UnsafeRawPointer?
-    init(_ array: [UInt8]) {
-        self.array = array
-        // A native array's storage stays put while the array lives unmodified, as here.
-        base = self.array.withUnsafeBytes { $0.baseAddress }
+/// Memory a frame's bytes live in, at a fixed address for the storage's lifetime: a buffer
+/// allocated here, or a received ZeroMQ message (closed when the storage goes). Frames only
+/// read it, and nothing writes it once a frame over it exists, so it is shared without a lock;
+/// addresses are kept as integers, which are `Sendable` by type.
+final class FrameStorage: Sendable {
+    private enum Kind: Sendable {
+        case owned(bytes: Int)
+        case message(address: UInt)
     }
-}
 
-/// A received ZeroMQ message, closed when the last frame over it goes.
-final class MessageStorage {
-    /// At a fixed address: a message is never moved (small ones hold their bytes inline).
-    let message: UnsafeMutablePointer<zmq_msg_t>
-    init() {
-        message = .allocate(capacity: 1)
-        message.initialize(to: zmq_msg_t())
-        zmq_msg_init(message)
+    private let address: UInt
+    private let kind: Kind
+
+    /// A new buffer of `count` bytes (uninitialised: `mutableBytes` fills it before any frame
+    /// over it exists).
+    init(allocating count: Int) {
+        address = UInt(bitPattern: UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 16))
+        kind = .owned(bytes: count)
     }
+
+    /// Takes over `received`, an initialised message holding at least one byte.
+    init(taking received: UnsafeMutablePointer<zmq_msg_t>) {
+        address = UInt(bitPattern: zmq_msg_data(received))
+        kind = .message(address: UInt(bitPattern: received))
+    }
+
+    var base: UnsafeRawPointer { UnsafeRawPointer(bitPattern: address)! }
+
+    /// The buffer of storage made by `init(allocating:)`, to fill it.
+    var mutableBytes: UnsafeMutableRawBufferPointer {
+        guard case .owned(let count) = kind else { preconditionFailure("a received message is read-only") }
+        return UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: address), count: count)
+    }
+
     deinit {
-        zmq_msg_close(message)
-        message.deallocate()
+        switch kind {
+        case .owned: UnsafeMutableRawPointer(bitPattern: address)!.deallocate()
+        case .message(let m):
+            let message = UnsafeMutablePointer<zmq_msg_t>(bitPattern: m)!
+            zmq_msg_close(message)
+            message.deallocate()
+        }
     }
 }

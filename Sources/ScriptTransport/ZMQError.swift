@@ -15,7 +15,10 @@ public struct ZMQError: Error, CustomStringConvertible, Equatable, Sendable {
     /// Whether the peer of a ROUTER_MANDATORY send is unknown.
     public var isUnroutable: Bool { code == EHOSTUNREACH }
 
-    public var description: String { "\(operation): \(String(cString: zmq_strerror(code))) (errno \(code))" }
+    /// What went wrong, in libzmq's words.
+    public var reason: String { String(cString: zmq_strerror(code)) }
+
+    public var description: String { "\(operation): \(reason) (errno \(code))" }
 }
 
 #if canImport(Glibc)

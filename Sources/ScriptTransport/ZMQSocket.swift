@@ -8,10 +8,14 @@ import Glibc
 public final class ZMQSocket {
     let handle: UnsafeMutableRawPointer
     private var closed = false
+    /// Kept so that the context is terminated only after this socket is closed (terminating a
+    /// context waits for its sockets: a socket left open would block it for ever).
+    private let context: ZMQContext
 
     public init(context: ZMQContext, type: SocketType) throws {
         guard let h = zmq_socket(context.handle, type.raw) else { throw ZMQError.last("zmq_socket") }
         handle = h
+        self.context = context
     }
 
     deinit { close() }
@@ -127,10 +131,12 @@ public final class ZMQSocket {
             var flags: Int32 = i < parts.count - 1 ? ZMQ_SNDMORE : 0
             if dontWait { flags |= ZMQ_DONTWAIT }
             var msg = zmq_msg_t()
-            if frame.count >= Self.lendThreshold, let base = frame.base {
-                // ZeroMQ releases the owner from its I/O thread once the bytes are written.
-                let hint = Unmanaged.passRetained(Loan(frame.owner)).toOpaque()
-                guard zmq_msg_init_data(&msg, UnsafeMutableRawPointer(mutating: base), frame.count, { _, hint in
+            if frame.count >= Self.lendThreshold, let owner = frame.owner {
+                // ZeroMQ releases the owner from its I/O thread once the bytes are written; it
+                // only reads them.
+                let hint = Unmanaged.passRetained(Loan(owner)).toOpaque()
+                let base = UnsafeMutableRawPointer(mutating: owner.base + frame.offset)
+                guard zmq_msg_init_data(&msg, base, frame.count, { _, hint in
                     Unmanaged<Loan>.fromOpaque(hint!).release()
                 }, hint) == 0 else {
                     Unmanaged<Loan>.fromOpaque(hint).release()
@@ -177,22 +183,33 @@ public final class ZMQSocket {
         }
         var frames: [Frame] = []
         while true {
-            let storage = MessageStorage()
-            while zmq_msg_recv(storage.message, handle, frames.isEmpty ? ZMQ_DONTWAIT : 0) < 0 {
+            let message = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
+            message.initialize(to: zmq_msg_t())
+            zmq_msg_init(message)
+            while zmq_msg_recv(message, handle, frames.isEmpty ? ZMQ_DONTWAIT : 0) < 0 {
                 let e = zmq_errno()
                 if e == EINTR { continue }
+                zmq_msg_close(message)
+                message.deallocate()
                 if e == EAGAIN && frames.isEmpty { return nil }
                 throw ZMQError(code: e, operation: "receive")
             }
-            let size = zmq_msg_size(storage.message)
-            frames.append(size == 0 ? Frame([]) : Frame(owner: storage, base: UnsafeRawPointer(zmq_msg_data(storage.message)), count: size))
-            if zmq_msg_more(storage.message) == 0 { return frames }
+            let size = zmq_msg_size(message)
+            let more = zmq_msg_more(message) != 0
+            if size == 0 {
+                zmq_msg_close(message)
+                message.deallocate()
+                frames.append(Frame(owner: nil, offset: 0, count: 0))
+            } else {
+                frames.append(Frame(owner: FrameStorage(taking: message), offset: 0, count: size))
+            }
+            if !more { return frames }
         }
     }
 }
 
 /// What a lent frame's ZeroMQ message holds on to until it is written.
 private final class Loan {
-    let owner: AnyObject?
-    init(_ owner: AnyObject?) { self.owner = owner }
+    let owner: FrameStorage
+    init(_ owner: FrameStorage) { self.owner = owner }
 }

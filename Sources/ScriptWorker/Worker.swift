@@ -1,159 +1,170 @@
 import Dispatch
-import Foundation
 import Logging
 import ScriptCore
 import ScriptProtocol
 import ScriptService
 import ScriptTransport
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// Everything a worker is told at start.
-public struct WorkerConfiguration: Sendable {
-    /// The coordinator's backend.
-    public var endpoint = "tcp://127.0.0.1:5556"
-    /// A name for logs and replies.
-    public var name = "worker-\(getpid())"
-    /// Shards held at once (one computing, the next arriving).
-    public var credit = 2
-    public var heartbeatMs = 1000
-    public var liveness = 3
-    public var reconnectMinMs = 1000
-    public var reconnectMaxMs = 32_000
-    /// Threads of the worker's compute (default one: one worker a core).
-    public var threads = 1
-    public var limits = RequestLimits()
-    /// Longest a draining worker waits for its shards before it leaves anyway.
-    public var drainTimeoutMs = 30_000
-    public init() {}
-}
-
-/// The worker process: a DEALER to the coordinator's backend; graph pruning and the local
-/// proposal of each shard it gets, computed off the loop so heartbeats keep flowing.
-/// Stateless: any worker can take any shard, and a shard computed twice gives the same answer.
+/// The worker process: a DEALER to each coordinator's backend (a fresh one each time a
+/// coordinator has to be reached again), a ROUTER where clients send shard bytes directly, and
+/// one compute thread. `WorkerState` decides; this shell moves bytes and runs the arithmetic.
 public final class Worker {
     public let config: WorkerConfiguration
     private let logger: Logger
-    private let context = ZMQContext()
-    private var socket: ZMQSocket?
+    private let context: ZMQContext
+    private var links: [ZMQSocket?]
+    private let data: ZMQSocket?
     private let compute = DispatchQueue(label: "script.worker.compute")
-    private let completions: CompletionQueue<[[UInt8]]>
+    private let completions: CompletionQueue<(Int, WorkerState.Outcome)>
     private let pool: ComputePool
-    private var inFlight = 0
+    private let state: WorkerState
+    /// What probes read: live while the loop turns, ready while registered with a coordinator.
+    public let health: HealthState
 
-    public init(config: WorkerConfiguration, logger: Logger) throws {
+    /// Binds the data socket and checks the coordinators' endpoints; throws `StartupError`
+    /// with one clear line when it cannot.
+    public init(config: WorkerConfiguration, logger: Logger, health: HealthState = HealthState()) throws {
         self.config = config
         self.logger = logger
-        completions = try CompletionQueue(context: context, name: "worker-\(UUID().uuidString)")
+        self.health = health
+        context = ZMQContext(ioThreads: max(1, config.ioThreads))
         pool = ComputePool(width: config.threads)
+        completions = try CompletionQueue(context: context, name: "worker-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
+        var advertised: String? = nil
+        if let bind = config.dataBind {
+            let s = try ZMQSocket(context: context, type: .router)
+            try s.setLinger(milliseconds: 0)
+            try s.setMaxMessageSize(Int64(config.limits.maxTokens) * Int64(config.limits.maxWidth) * 4)
+            do { try s.bind(bind) } catch let e as ZMQError {
+                throw StartupError("cannot listen for client data on \(bind): \(e.reason)")
+            }
+            advertised = try config.dataAdvertise ?? Self.reachable(try s.lastEndpoint())
+            data = s
+        } else {
+            data = nil
+        }
+        links = Array(repeating: nil, count: config.endpoints.count)
+        state = WorkerState(config: config, dataEndpoint: advertised, now: ContinuousClock().now)
+        // A bad coordinator endpoint is a startup error, not a silent retry loop.
+        for endpoint in config.endpoints {
+            let probe = try ZMQSocket(context: context, type: .dealer)
+            try probe.setLinger(milliseconds: 0)
+            do { try probe.connect(endpoint) } catch let e as ZMQError {
+                throw StartupError("cannot connect to coordinator \(endpoint): \(e.reason)")
+            }
+            probe.close()
+        }
     }
 
-    private func connect() throws -> ZMQSocket {
-        let s = try ZMQSocket(context: context, type: .dealer)
-        try s.setLinger(milliseconds: 1000)
-        try s.setImmediate(true)
-        // Never block on a coordinator that is gone: a send that cannot be queued fails.
-        try s.setSendTimeout(milliseconds: 1000)
-        try s.setMaxMessageSize(Int64(1) << 34)
-        try s.connect(config.endpoint)
-        try s.send([Envelope.encode(ProtocolVersion.header("ready") + [("worker", .string(config.name)), ("credit", .int(Int64(config.credit)))])])
-        return s
+    /// An endpoint bound on every interface names this host instead, so clients elsewhere can use it.
+    private static func reachable(_ bound: String) -> String {
+        guard bound.contains("://0.0.0.0:") || bound.contains("://[::]:") else { return bound }
+        var name = [CChar](repeating: 0, count: 256)
+        gethostname(&name, name.count)
+        let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let port = bound.split(separator: ":").last.map(String.init) ?? "0"
+        return "tcp://\(host):\(port)"
     }
 
-    /// Serves until `trap` is raised, then finishes held shards and says goodbye.
+    /// The endpoint clients send shard bytes to, when the worker takes them.
+    public var dataEndpoint: String? { state.dataEndpoint }
+
+    /// Serves until `trap` is raised; then finishes the job in hand and says goodbye.
     public func run(trap: SignalTrap) throws {
         let clock = ContinuousClock()
-        let beat = Duration.milliseconds(config.heartbeatMs)
-        var s = try connect()
-        socket = s
-        var lastHeard = clock.now, lastSent = clock.now
-        var backoff = config.reconnectMinMs
-        var draining = false
-        var drainStarted = clock.now
-        logger.info("worker \(config.name) connected to \(config.endpoint), credit \(config.credit)")
-        while true {
-            if trap.isRaised && !draining {
-                draining = true
-                drainStarted = clock.now
-                logger.info("draining: \(inFlight) shards held")
-                try? s.send([Envelope.encode(ProtocolVersion.header("ready") + [("worker", .string(config.name)), ("credit", .int(0))])])
-                lastSent = clock.now
-            }
-            if draining && (inFlight == 0 || clock.now - drainStarted > .milliseconds(config.drainTimeoutMs)) {
-                try? s.send([Envelope.encode(ProtocolVersion.header("disconnect"))])
-                break
-            }
-            var poller = ZMQPoller()
-            poller.add(s)
-            poller.add(completions.receiver)
-            let ready = try poller.poll(timeoutMilliseconds: min(100, config.heartbeatMs))
+        carry(state.start(now: clock.now))
+        var lastTick = clock.now
+        loop: while true {
             let now = clock.now
-            if ready.contains(0) {
-                while let msg = try s.receiveFrames(timeoutMilliseconds: 0) {
-                    lastHeard = now
-                    backoff = config.reconnectMinMs
-                    handle(msg, socket: s, draining: draining)
+            health.beat(now: now)
+            health.setReady(state.isRegistered && !state.draining, reason: state.draining ? "draining" : state.isRegistered ? "registered" : "not registered with a coordinator")
+            if trap.isRaised && !state.draining { if carry(state.beginDrain(now: now)) { break loop } }
+            var poller = ZMQPoller()
+            let open = links.indices.filter { links[$0] != nil }
+            for i in open { poller.add(links[i]!) }
+            if let data { poller.add(data) }
+            poller.add(completions.receiver)
+            let ready = try poller.poll(timeoutMilliseconds: 50)
+            for (slot, i) in open.enumerated() where ready.contains(slot) {
+                while let socket = links[i], let frames = try? socket.receiveFrames(timeoutMilliseconds: 0) {
+                    if carry(state.linkMessage(i, frames: frames, now: clock.now)) { break loop }
                 }
             }
-            if ready.contains(1) {
-                for frames in completions.drain() {
-                    inFlight -= 1
-                    do { try s.send(frames) } catch { logger.warning("proposal not sent: \(error)") }
-                    lastSent = clock.now
+            if let data, ready.contains(open.count) {
+                while let frames = try? data.receiveFrames(timeoutMilliseconds: 0) {
+                    // [identity, empty, envelope, ...]
+                    guard frames.count >= 3, frames[1].isEmpty else { continue }
+                    if carry(state.dataMessage(frames: Array(frames.dropFirst(2)), now: clock.now)) { break loop }
                 }
             }
-            if clock.now - lastSent >= beat {
-                try? s.send([Envelope.encode(ProtocolVersion.header("heartbeat"))])
-                lastSent = clock.now
+            if ready.contains(open.count + (data == nil ? 0 : 1)) {
+                for (number, outcome) in completions.drain() {
+                    if carry(state.taskFinished(number, outcome, now: clock.now)) { break loop }
+                }
             }
-            if clock.now - lastHeard > beat * config.liveness && !draining {
-                logger.warning("coordinator silent for \(Int(ms(clock.now - lastHeard))) ms; reconnecting in \(backoff) ms")
-                s.close()
-                Thread.sleep(forTimeInterval: Double(backoff) / 1000)
-                backoff = min(backoff * 2, config.reconnectMaxMs)
-                s = try connect()
-                socket = s
-                lastHeard = clock.now
-                lastSent = clock.now
+            if clock.now - lastTick >= .milliseconds(50) {
+                lastTick = clock.now
+                if carry(state.tick(now: lastTick)) { break loop }
             }
         }
-        logger.info("worker \(config.name) leaving")
-        s.close()
+        health.setReady(false, reason: "stopped")
+        for i in links.indices { links[i]?.close(); links[i] = nil }
+        data?.close()
         completions.close()
-        context.close()
     }
 
-    private func handle(_ msg: [Frame], socket s: ZMQSocket, draining: Bool) {
-        guard let first = msg.first, let e = try? Envelope.decode(first), let type = try? ProtocolVersion.check(e) else {
-            logger.warning("unreadable message from the coordinator ignored")
-            return
-        }
-        switch type {
-        case "heartbeat":
-            break
-        case "disconnect":
-            // The coordinator does not know us (it restarted, or declared us dead): register again.
-            if !draining {
-                try? s.send([Envelope.encode(ProtocolVersion.header("ready") + [("worker", .string(config.name)), ("credit", .int(Int64(config.credit)))])])
-            }
-        case "shard":
-            let job = (try? e.int("job")) ?? -1
-            let limits = config.limits, pool = self.pool, done = completions, name = config.name
-            inFlight += 1
-            compute.async {
-                let clock = ContinuousClock()
-                let start = clock.now
+    /// Carries out actions; true when the worker is to stop.
+    @discardableResult
+    private func carry(_ actions: [WorkerState.Action]) -> Bool {
+        var stop = false
+        for a in actions {
+            switch a {
+            case .open(let i):
+                links[i]?.close()
+                links[i] = openLink(config.endpoints[i])
+            case .close(let i):
+                links[i]?.close()
+                links[i] = nil
+            case .send(let i, let frames):
+                guard let socket = links[i] else { continue }
                 do {
-                    let (job, shard, inverseNorms) = try ShardMessage.parse(e, frames: msg, limits: limits)
-                    let proposal = ScriptPruning.propose(shard, inverseNorms: inverseNorms, pool: pool)
-                    done.post(ProposalMessage.frames(job: job, proposal, computeMs: ms(clock.now - start)))
+                    if try !socket.send(frames, dontWait: true) { logger.debug("message to \(config.endpoints[i]) dropped: not connected") }
                 } catch {
-                    let pe = error as? ProtocolError ?? ProtocolError(.internal, "\(error)")
-                    done.post([Envelope.encode(ProtocolVersion.header("shard_error") + [
-                        ("job", .int(Int64(job))), ("code", .string(pe.code.rawValue)), ("message", .string("\(name): \(pe.message)")),
-                    ])])
+                    logger.debug("send to \(config.endpoints[i]) failed: \(error)")
                 }
+            case .run(let task):
+                let pool = self.pool, done = completions
+                compute.async { done.post((task.number, WorkerCompute.run(task.work, pool: pool))) }
+            case .log(let level, let message):
+                switch level {
+                case .debug: logger.debug("\(message)")
+                case .info: logger.info("\(message)")
+                case .warning: logger.warning("\(message)")
+                case .error: logger.error("\(message)")
+                }
+            case .exit:
+                stop = true
             }
-        default:
-            logger.warning("unknown message type '\(type)' from the coordinator ignored")
+        }
+        return stop
+    }
+
+    /// A fresh DEALER for a coordinator; nil (retried after the back-off) if libzmq refuses.
+    private func openLink(_ endpoint: String) -> ZMQSocket? {
+        do {
+            let s = try ZMQSocket(context: context, type: .dealer)
+            try s.setLinger(milliseconds: 0)
+            // Nothing queues for a connection not yet made: sends then fail and are retried.
+            try s.setImmediate(true)
+            try s.setMaxMessageSize(Int64(config.limits.maxTokens) * Int64(config.limits.maxWidth) * 4)
+            try s.connect(endpoint)
+            return s
+        } catch {
+            logger.warning("cannot open a socket to \(endpoint): \(error)")
+            return nil
         }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ScriptCore
 import ScriptLoad
+import ScriptProtocol
 import ScriptService
 import ScriptSynth
 
@@ -11,7 +12,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench", 
         abstract: "Benchmark the pruning core: LLaVA-1.5 image, AnyRes and video cases; BLAS bound; numpy reference.")
 
-    @Option(help: "Timed runs per case (the median is reported).")
+    @Option(parsing: .unconditional, help: "Timed runs per case (the median is reported).")
     var repeats: Int = 7
 
     @Option(help: "Comma-separated cases: image, anyres, video.")
@@ -23,7 +24,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .customLong("no-numpy"), help: "Skip the numpy comparison.")
     var noNumpy = false
 
-    @Option(help: "Threads for the pruning core (default: all cores).")
+    @Option(parsing: .unconditional, help: "Threads for the pruning core (default: one per core of this machine).")
     var threads: Int?
 
     @Flag(help: "Benchmark a local cluster (coordinator and 1 or 2 workers) instead of the core.")
@@ -32,8 +33,29 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .customLong("f32"), help: "With --cluster: send tensors as f32 (default f16, as farms hold them).")
     var f32 = false
 
-    @Option(help: "With --cluster: requests per measurement.")
+    @Option(parsing: .unconditional, help: "With --cluster: requests one at a time per measurement.")
     var requests: Int = 20
+
+    @Option(parsing: .unconditional, help: "With --cluster: seconds of closed-loop load per measurement.")
+    var seconds: Double = 5
+
+    @Option(help: "Also write the results as JSON here.")
+    var json: String?
+
+    @Option(help: "Also draw the results as an SVG chart here.")
+    var svg: String?
+
+    @OptionGroup var progress: ProgressOptions
+
+    func validate() throws {
+        _ = try FlagValue.list(cases, "--cases", ["image", "anyres", "video"])
+        try FlagValue.count(repeats, "--repeats", to: 10_000)
+        try FlagValue.count(threads, "--threads", to: FlagValue.maxThreads)
+        try FlagValue.count(requests, "--requests", to: 1_000_000)
+        try FlagValue.number(seconds, "--seconds", "> 0") { $0 > 0 }
+        try FlagValue.output(json, "--json")
+        try FlagValue.output(svg, "--svg")
+    }
 
     struct Case {
         let name: String
@@ -44,7 +66,10 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         if cluster {
-            try ClusterBench.run(kinds: cases.split(separator: ",").map(String.init), half: !f32, requests: requests)
+            let points = try ClusterBench.run(kinds: cases.split(separator: ",").map(String.init), dtype: f32 ? .f32 : .f16,
+                                              requests: requests, seconds: seconds)
+            if let json { try OutputFile.write(JSONSerialization.data(withJSONObject: ["cluster": points.map(\.dictionary)], options: [.prettyPrinted, .sortedKeys]), to: json, flag: "--json") }
+            if let svg { try OutputFile.write(Data(ClusterBenchChart.svg(points).utf8), to: svg, flag: "--svg") }
             return
         }
         let pool = threads.map { ComputePool(width: $0) } ?? .machine
@@ -53,13 +78,18 @@ struct BenchCommand: ParsableCommand {
             "anyres": Case(name: "anyres 2880x4096 k=320 (5 tiles)", spec: .defaults(for: .anyres, seed: 1), budget: 320, sharded: true),
             "video": Case(name: "video 12544x3584 k=1024 (8 segments)", spec: .defaults(for: .video, seed: 1), budget: 1024, sharded: true),
         ]
+        let line = progress.line("bench: measuring the sgemm rate")
+        defer { line.finish() }
         let rate = GEMMRate.measure(pool: pool)
+        line.hide()
+        var report = BenchReport(threads: pool.width, sgemmGFLOPS: rate, repeats: repeats)
         print("machine: \(pool.width) threads, sgemm \(String(format: "%.1f", rate)) GFLOP/s (1024x1024x4096, core's own split)")
         let python = noNumpy ? nil : NumpyReference.locate(script: reference)
         if !noNumpy && python == nil { print("numpy reference: unavailable (python3 with numpy, or \(reference), not found)") }
 
         for key in cases.split(separator: ",").map(String.init) {
             guard let c = all[key] else { throw ValidationError("unknown case \(key)") }
+            line.stage("bench \(key): generating the request")
             let sample = SampleGenerator.make(c.spec)
             let req = PruneRequest(
                 features: Matrix(rows: sample.n, cols: sample.featureDim, values: sample.features),
@@ -68,8 +98,11 @@ struct BenchCommand: ParsableCommand {
                 shards: c.sharded ? sample.shards : nil)
             let pruner = Pruner(pool: pool)
             var runs: [PruneResult] = []
+            line.stage("bench \(key)", total: repeats + 1, unit: .items("runs"))
             _ = try pruner.prune(req, budget: .count(c.budget))  // warm-up
-            for _ in 0..<repeats { runs.append(try pruner.prune(req, budget: .count(c.budget))) }
+            line.advance()
+            for _ in 0..<repeats { runs.append(try pruner.prune(req, budget: .count(c.budget))); line.advance() }
+            line.hide()
             let last = runs.last!
             let flops = SimilarityWork.flops(of: last, request: req, options: .defaults)
             let boundMs = flops / (rate * 1e9) * 1e3
@@ -81,12 +114,22 @@ struct BenchCommand: ParsableCommand {
             let total = median(runs.compactMap { $0.timings["total"] })
             print("  similarity work \(String(format: "%.2f", flops / 1e9)) GFLOP -> BLAS-bound \(fmt(boundMs)) ms; total / bound = \(String(format: "%.2f", total / boundMs))x")
             print("  peak RSS so far \(PeakMemory.megabytes()) MB")
+            var record = BenchReport.Case(name: c.name, tokens: sample.n, width: sample.featureDim, shards: req.effectiveShards.count,
+                                          budget: c.budget, stagesMs: last.timings.stages.map { s in (s.name, median(runs.compactMap { $0.timings[s.name] })) },
+                                          totalMs: total, gflop: flops / 1e9, boundMs: boundMs, peakRSSMegabytes: PeakMemory.megabytes())
             if let python {
+                line.stage("bench \(key): the numpy reference")
                 let n = try NumpyReference.run(python: python, script: reference, request: req, budget: c.budget, repeats: max(3, repeats / 2))
+                line.hide()
                 let same = n.indices == last.indices
+                record.numpyMs = n.totalMs
+                record.sameIndicesAsNumpy = same
                 print("  numpy reference median \(fmt(n.totalMs)) ms; Swift is \(String(format: "%.1f", n.totalMs / total))x faster; same indices: \(same ? "yes" : "no (\(Set(n.indices).intersection(last.indices).count)/\(c.budget) shared)")")
             }
+            report.cases.append(record)
         }
+        line.finish()
+        try report.write(json: json, svg: svg)
     }
 
     private func median(_ xs: [Double]) -> Double {

@@ -10,15 +10,15 @@ struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "eval",
         abstract: "Measure hit rate, target share, objects kept and coverage per method and budget, on synthetic requests or your own files.")
 
-    @Option(help: "Synthetic kinds: image, anyres, video.") var kinds = "image,anyres,video"
-    @Option(help: "Synthetic requests per kind.") var requests = 8
-    @Option(help: "First seed.") var seed: UInt64 = 1
+    @Option(help: "Synthetic kinds (comma-separated): image, anyres, video.") var kinds = "image,anyres,video"
+    @Option(parsing: .unconditional, help: "Synthetic requests per kind.") var requests = 8
+    @Option(parsing: .unconditional, help: "First seed (request i of a kind uses seed + i).") var seed: UInt64 = 1
     @Option(help: "small, medium (real token counts, width 1024) or full (the models' shapes).") var scale = "medium"
-    @Option(help: "Methods (comma-separated): script, script-sharded, cdpruner, divprune, gsp, random, uniform.") var methods = "all"
-    @Option(help: "Budgets for file input (comma-separated counts or ratios).") var budgets: String?
+    @Option(help: "Methods (comma-separated, or all): script, script-sharded, cdpruner, divprune, gsp, random, uniform.") var methods = "all"
+    @Option(help: "Budgets for file input (comma-separated counts or ratios).") var budgets = "0.05,0.1,0.2"
     @Option(help: "Write rows as JSON here.") var json: String?
     @Option(help: "Write the monolithic-vs-sharded chart (SVG) here.") var svg: String?
-    @Option(help: "Threads.") var threads: Int?
+    @Option(parsing: .unconditional, help: "Threads for the pruning core (default: one per core of this machine).") var threads: Int?
 
     @Option(help: "Your own request: features file (with --mask).") var features: String?
     @Option(help: "Your own request: embeddings file.") var embeddings: String?
@@ -26,45 +26,79 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Your own request: layout.json (shards for script-sharded).") var layout: String?
     @Option(help: "Your own request: 0/1 per token, 1 where the asked-about object shows.") var mask: String?
     @Option(help: "Your own request: object id per token, -1 for background (optional).") var objects: String?
+    @OptionGroup var progress: ProgressOptions
+
+    func validate() throws {
+        _ = try FlagValue.list(kinds, "--kinds", SampleKind.allCases.map(\.rawValue))
+        try FlagValue.choice(scale, "--scale", SyntheticSuite.Scale.allCases.map(\.rawValue))
+        if methods != "all" { _ = try FlagValue.list(methods, "--methods", EvalMethod.all.map(\.description)) }
+        _ = try FlagValue.budgets(budgets, "--budgets")
+        try FlagValue.count(requests, "--requests", to: 10_000)
+        try FlagValue.count(threads, "--threads", to: FlagValue.maxThreads)
+        try FlagValue.output(json, "--json")
+        try FlagValue.output(svg, "--svg")
+        if features != nil && mask == nil { throw InputError("--features", features, "needs --mask (the ground truth)").validation }
+        for (flag, value) in [("--embeddings", embeddings), ("--query", query), ("--layout", layout), ("--mask", mask), ("--objects", objects)] {
+            if let value, features == nil { throw InputError(flag, value, "is for your own request: give --features too").validation }
+        }
+    }
 
     func run() throws {
         let pool = threads.map { ComputePool(width: $0) } ?? .machine
-        let chosen: [EvalMethod] = methods == "all" ? EvalMethod.all : try methods.split(separator: ",").map { name in
-            guard let m = EvalMethod.all.first(where: { $0.description == name }) else { throw ValidationError("unknown method \(name)") }
-            return m
+        let chosen = methods == "all" ? EvalMethod.all : methods.split(separator: ",").compactMap { name in
+            EvalMethod.all.first { $0.description == name.trimmingCharacters(in: .whitespaces) }
         }
-        let evaluator = Evaluator(methods: chosen, pool: pool)
+        let line = progress.line("eval")
+        defer { line.finish() }
+        var evaluator = Evaluator(methods: chosen, pool: pool)
+        evaluator.onRun = { line.advance() }
         var rows: [EvalRow] = []
         if let features {
-            guard let mask else { throw ValidationError("--features needs --mask (the ground truth)") }
-            let x = try TensorFiles.loadMatrix(features, name: nil, role: "features")
-            let m = try TensorFiles.loadMatrix(mask, name: nil, role: "query").values
-            guard m.count == x.rows else { throw ValidationError("\(mask) has \(m.count) values for \(x.rows) tokens") }
-            let objs = try objects.map { try TensorFiles.loadMatrix($0, name: nil, role: "query").values.map { Int32($0) } }
-            let req = PruneRequest(features: x,
-                                   embeddings: try embeddings.map { try TensorFiles.loadMatrix($0, name: nil, role: "embeddings") },
-                                   query: try query.map { try TensorFiles.loadMatrix($0, name: nil, role: "query") })
-            let shards = try layout.map { try LayoutFile.read($0).shards } ?? [0..<x.rows]
-            let c = EvalCase(name: features, kind: "file", request: req, shards: shards, target: m.map { $0 > 0 }, objects: objs)
-            let bs = try (budgets ?? "0.05,0.1,0.2").split(separator: ",").map { try Budget(parsing: String($0)) }
+            let c = try fileCase(features)
+            let bs = try FlagValue.budgets(budgets, "--budgets")
+            line.stage("eval \(features)", total: bs.count * chosen.count, unit: .items("runs"))
             rows = try evaluator.evaluate([c], budgets: bs)
         } else {
-            guard let sc = SyntheticSuite.Scale(rawValue: scale) else { throw ValidationError("--scale must be small, medium or full") }
+            let sc = SyntheticSuite.Scale(rawValue: scale) ?? .medium
             for name in kinds.split(separator: ",") {
-                guard let kind = SampleKind(rawValue: String(name)) else { throw ValidationError("unknown kind \(name)") }
+                let kind = SampleKind(rawValue: name.trimmingCharacters(in: .whitespaces)) ?? .image
+                line.stage("eval \(kind.rawValue): generating \(requests) requests")
                 let cases = SyntheticSuite.cases(kind, count: requests, seed: seed, scale: sc)
                 let bs = SyntheticSuite.budgets(kind, tokens: cases[0].request.tokenCount)
-                let kindRows = try evaluator.evaluate(cases, budgets: bs)
-                rows += kindRows
-                say("\(kind.rawValue): \(cases.count) requests of \(cases[0].request.tokenCount) tokens (D=\(cases[0].request.features.cols))")
+                line.stage("eval \(kind.rawValue)", total: bs.count * chosen.count * cases.count, unit: .items("runs"))
+                rows += try evaluator.evaluate(cases, budgets: bs)
+                line.say("\(kind.rawValue): \(cases.count) requests of \(cases[0].request.tokenCount) tokens (D=\(cases[0].request.features.cols))")
             }
         }
+        line.finish()
         say(EvalReport.markdown(rows))
         say("Script, monolithic vs sharded:\n" + EvalReport.gap(rows))
         if let json {
-            let data = try JSONSerialization.data(withJSONObject: EvalReport.dictionaries(rows), options: [.prettyPrinted, .sortedKeys])
-            try data.write(to: URL(fileURLWithPath: json))
+            let doc = EvalReport.dictionaries(rows).map(Self.rounded)
+            try OutputFile.write(try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys]), to: json, flag: "--json")
         }
-        if let svg { try GapChart.svg(rows).write(toFile: svg, atomically: true, encoding: .utf8) }
+        if let svg { try OutputFile.write(GapChart.svg(rows), to: svg, flag: "--svg") }
+    }
+
+    /// A request from the user's files, with its ground truth.
+    private func fileCase(_ features: String) throws -> EvalCase {
+        let x = try TensorFiles.loadMatrix(features, name: nil, role: "features")
+        let target = try TensorFiles.loadVector(mask ?? "", role: "mask", count: x.rows).map { $0 > 0 }
+        let objs = try objects.map { try TensorFiles.loadVector($0, role: "objects", count: x.rows).map { Int32($0) } }
+        let req = PruneRequest(features: x,
+                               embeddings: try embeddings.map { try TensorFiles.loadMatrix($0, name: nil, role: "embeddings") },
+                               query: try query.map { try TensorFiles.loadMatrix($0, name: nil, role: "query") })
+        let shards = try ShardLayout.resolve(shards: nil, tiles: nil, frames: nil, segmentFrames: nil, layoutFile: layout,
+                                             tokens: x.rows) ?? [0..<x.rows]
+        return EvalCase(name: features, kind: "file", request: req, shards: shards, target: target, objects: objs)
+    }
+
+    /// JSON numbers rounded to what was measured: milliseconds to the microsecond, shares and
+    /// means to six decimals (float32 precision).
+    private static func rounded(_ row: [String: Any]) -> [String: Any] {
+        row.reduce(into: [:]) { out, item in
+            guard !(item.value is Int), let x = item.value as? Double else { out[item.key] = item.value; return }
+            out[item.key] = Units.rounded(x, to: item.key == "ms" || item.key.hasSuffix("_ms") ? 0.001 : 0.000001)
+        }
     }
 }

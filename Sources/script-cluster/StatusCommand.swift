@@ -27,7 +27,7 @@ struct StatusCommand: ParsableCommand {
     }
 
     func run() throws {
-        let report = url.map(probe) ?? askCoordinator()
+        let report = try url.map(probe) ?? askCoordinator()
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -39,13 +39,14 @@ struct StatusCommand: ParsableCommand {
         if !report.ready { throw ExitCode(Self.notReady) }
     }
 
-    private func askCoordinator() -> StatusReport {
+    private func askCoordinator() throws -> StatusReport {
         var r = StatusReport(target: connect, ready: false)
+        let client: ClusterClient
+        do { client = try ClusterClient(endpoints: [connect]) } catch let e as ProtocolError { throw ValidationError(e.message) }
+        defer { client.close() }
         do {
-            let client = try ClusterClient(endpoint: connect)
-            defer { client.close() }
             guard let s = try client.status(timeoutMs: timeoutMs) else {
-                r.error = "the answer was not a status"
+                r.error = "no answer within \(timeoutMs) ms"
                 return r
             }
             r.workers = s.workers
@@ -53,8 +54,9 @@ struct StatusCommand: ParsableCommand {
             r.requestsInFlight = s.requestsInFlight
             r.served = s.served
             r.failed = s.failed
-            r.ready = s.workers >= minWorkers
-            r.reason = "\(s.workers) workers, \(minWorkers) needed"
+            r.draining = s.draining
+            r.ready = s.workers >= minWorkers && !s.draining
+            r.reason = s.draining ? "draining (stopping)" : "\(s.workers) workers, \(minWorkers) needed"
         } catch let e as ProtocolError where e.code == .timeout {
             r.error = "no answer within \(timeoutMs) ms"
         } catch {
@@ -89,9 +91,10 @@ struct StatusReport: Encodable {
     var requestsInFlight: Int?
     var served: Int?
     var failed: Int?
+    var draining: Bool?
 
     enum CodingKeys: String, CodingKey {
-        case target, ready, reason, error, workers, served, failed
+        case target, ready, reason, error, workers, served, failed, draining
         case httpStatus = "http_status", queuedShards = "queued_shards", requestsInFlight = "requests_in_flight"
     }
 

@@ -4,25 +4,40 @@ import Logging
 import ScriptService
 import ScriptWorker
 
-/// `worker`: compute shards for a coordinator.
+/// `worker`: compute shards for one or more coordinators.
 struct WorkerCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "worker", abstract: "Run a worker: graph pruning and local proposals for the shards a coordinator sends.")
+    static let configuration = CommandConfiguration(commandName: "worker", abstract: "Run a worker: graph pruning, proposals and global selections for the coordinators it connects to.")
 
-    @Option(help: "The coordinator's worker endpoint.") var connect = "tcp://127.0.0.1:5556"
-    @Option(help: "Name in logs and replies (default: worker- and the process id).") var name: String?
-    @Option(help: "Shards held at once.") var credit = 2
+    @Option(help: "The coordinators' worker endpoints, comma-separated (several coordinators can share workers).")
+    var connect = "tcp://127.0.0.1:5556"
+    @Option(help: "Name in logs and replies (default: worker-PID).") var name: String?
+    @Option(help: "Jobs taken at once that wait for their first step.") var credit = 2
     @Option(help: "Compute threads (one worker a core by default).") var threads = 1
-    @Option(name: .customLong("heartbeat-ms"), help: "Milliseconds between heartbeats to an idle coordinator.") var heartbeatMs = 1000
-    @Option(help: "Missed heartbeats before the coordinator counts as gone.") var liveness = 3
+    @Option(name: .customLong("data-bind"), help: "Where clients send shard bytes directly (ZeroMQ endpoint to bind; 'none': inline transfers only).")
+    var dataBind = "tcp://127.0.0.1:*"
+    @Option(name: .customLong("data-advertise"), help: "The data endpoint told to clients (default: the bound one; a wildcard address is replaced by this host's name).")
+    var dataAdvertise: String?
+    @Option(name: .customLong("io-threads"), help: "ZeroMQ I/O threads.") var ioThreads = 1
+    @Option(name: .customLong("heartbeat-ms"), help: "Heartbeat interval with coordinators, in ms.") var heartbeatMs = 1000
+    @Option(help: "Missed heartbeats before a coordinator counts as gone.") var liveness = 3
+    @Option(name: .customLong("reconnect-min-ms"), help: "First back-off before reaching a coordinator again, in ms (doubling).") var reconnectMinMs = 1000
+    @Option(name: .customLong("reconnect-max-ms"), help: "Longest back-off, in ms.") var reconnectMaxMs = 32_000
     @OptionGroup var logging: LoggingOptions
 
     func run() throws {
         var c = WorkerConfiguration()
-        c.endpoint = connect
-        if let name { c.name = name }
-        c.credit = credit; c.threads = threads; c.heartbeatMs = heartbeatMs; c.liveness = liveness
+        c.endpoints = connect.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !c.endpoints.isEmpty else { throw ValidationError("--connect needs at least one coordinator endpoint") }
+        c.name = name ?? "worker-\(getpid())"
+        c.credit = credit; c.threads = max(1, threads); c.heartbeatMs = heartbeatMs; c.liveness = liveness
+        c.reconnectMinMs = reconnectMinMs; c.reconnectMaxMs = max(reconnectMinMs, reconnectMaxMs)
+        c.dataBind = dataBind == "none" ? nil : dataBind
+        c.dataAdvertise = dataAdvertise
+        c.ioThreads = max(1, ioThreads)
         let logger = try logging.logger(c.name)
         let trap = SignalTrap()
-        try Worker(config: c, logger: logger).run(trap: trap)
+        let worker = try Worker(config: c, logger: logger)
+        if let data = worker.dataEndpoint { say("data \(data)") }
+        try worker.run(trap: trap)
     }
 }

@@ -187,4 +187,27 @@ final class OpsCommandTests: XCTestCase {
         XCTAssertNotEqual(s2, 0)
         XCTAssertTrue(e2.contains("unknown log format 'xml' (accepted: text, json)"), e2)
     }
+
+    /// Every option of the operator's commands has a help line, and no default that depends on
+    /// the machine is printed as this machine's value.
+    func testEveryOptionOfTheOperatorsCommandsHasAHelpLine() throws {
+        let (s, dump, _) = try run(["--experimental-dump-help"])
+        XCTAssertEqual(s, 0)
+        let root = try json(dump)
+        let commands = try XCTUnwrap((root["command"] as? [String: Any])?["subcommands"] as? [[String: Any]])
+        var checked = 0
+        for command in commands {
+            let name = command["commandName"] as? String ?? ""
+            guard ["coordinator", "worker", "up", "status", "keygen"].contains(name) else { continue }
+            checked += 1
+            for argument in command["arguments"] as? [[String: Any]] ?? [] {
+                let flag = ((argument["names"] as? [[String: Any]])?.first?["name"] as? String) ?? "?"
+                XCTAssertFalse((argument["abstract"] as? String ?? "").isEmpty, "\(name) --\(flag) has no help line")
+                if ["workers", "threads"].contains(flag), let value = argument["defaultValue"] as? String {
+                    XCTAssertNotEqual(value, "\(ProcessInfo.processInfo.activeProcessorCount)", "\(name) --\(flag) prints this machine's cores")
+                }
+            }
+        }
+        XCTAssertEqual(checked, 5)
+    }
 }

@@ -61,57 +61,29 @@ final class ScriptPruningTests: XCTestCase {
         let wide = try Pruner(pool: ComputePool(width: 8)).prune(req, budget: .count(60))
         XCTAssertEqual(base.indices, wide.indices)
         XCTAssertEqual(base.proposals, wide.proposals)
-        // The global step does not care in which order shards answered.
-        let w = QueryRelevance.weights(embeddings: req.embeddings!, query: req.query, options: PruneOptions())
-        let shuffled = ScriptPruning.selectGlobal(proposals: base.proposals.reversed(), features: req.features,
-                                                  weights: w, budget: 60, pool: .serial)
-        XCTAssertEqual(shuffled, base.indices)
-        // Fed one proposal at a time, in any arrival order, with the cross cosines computed on
-        // arrival (as a coordinator does), the global step keeps the same tokens.
-        for order in [[2, 0, 3, 1], [3, 2, 1, 0]] {
-            let bound = GlobalSelection.candidateBound(shards: req.shards!, tokens: 600, budget: 60, options: PruneOptions())
-            let selection = GlobalSelection(weights: w, budget: 60, candidateBound: bound)
-            for s in order {
-                selection.add(base.proposals[s], rows: req.features.gatherRows(base.proposals[s].indices), pool: ComputePool(width: 2))
+        // The global step does not care in which order shards answered, nor how many threads
+        // run it: it takes the proposals in shard order, as a reducing worker does.
+        let w = QueryRelevance.weights(embeddings: req.embeddings!, query: req.query, shards: req.shards, options: PruneOptions())
+        for pool in [ComputePool.serial, ComputePool(width: 3)] {
+            let shuffled = ScriptPruning.selectGlobal(proposals: base.proposals.reversed(), features: req.features,
+                                                      weights: w, budget: 60, pool: pool)
+            XCTAssertEqual(shuffled, base.indices)
+            let groups = base.proposals.map { GlobalSelection.Group(proposal: $0, rows: req.features.gatherRows($0.indices), weights: $0.indices.map { w[$0] }) }
+            XCTAssertEqual(GlobalSelection.select(groups, budget: 60, pool: pool), base.indices)
+            // Taken in one at a time, in any arrival order, with the cross cosines computed on
+            // arrival (as a reducing worker does while other shards still run): the same tokens.
+            for order in [[2, 0, 3, 1], [3, 2, 1, 0], [1, 3, 0, 2]] {
+                var s = GlobalSelection(candidateBound: GlobalSelection.candidateBound(shards: req.shards!, tokens: 600, budget: 60, options: PruneOptions()))
+                for i in order { s.add(groups[i], pool: pool) }
+                s.add(groups[order[0]], pool: pool)
+                XCTAssertEqual(s.offsets, base.proposals.map(\.offset))
+                XCTAssertEqual(s.select(budget: 60, pool: pool), base.indices, "arrival order \(order)")
             }
-            selection.add(base.proposals[order[0]], rows: req.features.gatherRows(base.proposals[order[0]].indices), pool: .serial)
-            XCTAssertEqual(selection.select(pool: .serial), base.indices, "arrival order \(order)")
         }
-        // Proposals postponed, then taken in by whoever has time; the rest by the finish.
-        do {
-            let bound = GlobalSelection.candidateBound(shards: req.shards!, tokens: 600, budget: 60, options: PruneOptions())
-            let selection = GlobalSelection(weights: w, budget: 60, candidateBound: bound)
-            let x = req.features, proposals = base.proposals
-            for s in [2, 0] { selection.postpone(proposals[s]) { x.gatherRows(proposals[s].indices) } }
-            selection.addPostponed(pool: .serial)
-            XCTAssertEqual(selection.offsets, [proposals[2].offset, proposals[0].offset])
-            selection.postpone(proposals[3]) { x.gatherRows(proposals[3].indices) }
-            for p in proposals where !selection.offsets.contains(p.offset) { selection.add(p, rows: x.gatherRows(p.indices), pool: .serial) }
-            XCTAssertEqual(selection.select(pool: .serial), base.indices)
-        }
-        // Proposals taken in on another thread while the selection runs (as a coordinator's
-        // idle thread may still be busy when the last shard lands, and the finish then takes in
-        // what is missing itself): the same tokens.
-        let x = req.features, proposals = base.proposals, shards = req.shards!
-        for _ in 0..<6 {
-            let bound = GlobalSelection.candidateBound(shards: shards, tokens: 600, budget: 60, options: PruneOptions())
-            let selection = GlobalSelection(weights: w, budget: 60, candidateBound: bound)
-            let group = DispatchGroup()
-            DispatchQueue.global().async(group: group) {
-                for s in [1, 3] { selection.add(proposals[s], rows: x.gatherRows(proposals[s].indices), pool: .serial) }
-            }
-            for s in [0, 2] { selection.add(proposals[s], rows: x.gatherRows(proposals[s].indices), pool: .serial) }
-            let taken = selection.offsets
-            for p in proposals where !taken.contains(p.offset) { selection.add(p, rows: x.gatherRows(p.indices), pool: .serial) }
-            XCTAssertEqual(selection.select(pool: ComputePool(width: 2)), base.indices)
-            // After the selection, nothing more is taken in.
-            let before = selection.offsets
-            selection.postpone(proposals[0]) { x.gatherRows(proposals[0].indices) }
-            selection.addPostponed(pool: .serial)
-            XCTAssertEqual(selection.offsets, before)
-            group.wait()
-            XCTAssertEqual(selection.offsets.count, 4)
-        }
+        // Relevance from the shards' scores, put together, is the relevance of the request.
+        let scores = req.shards!.flatMap { QueryRelevance.scores(embeddings: req.embeddings!.rows($0), query: req.query!) }
+        XCTAssertEqual(QueryRelevance.weights(relevance: QueryRelevance.relevance(scores: scores, tokens: 600, queryTokens: req.query!.rows,
+                                                                                   options: PruneOptions()), tokens: 600, options: PruneOptions()), w)
         // Each shard alone, as a worker would run it, gives the same proposal.
         for (s, r) in req.shards!.enumerated() {
             let job = ShardJob(features: req.features.rows(r), weights: Array(w[r]), offset: r.lowerBound,

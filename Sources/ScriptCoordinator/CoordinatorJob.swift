@@ -1,0 +1,32 @@
+import ScriptProtocol
+
+/// One unit of a request's work on a worker.
+struct CoordinatorJob {
+    enum Kind: Equatable {
+        /// Scores (when the request has a query), then graph pruning and the local proposal of shard `i`.
+        case shard(Int)
+        /// The global selection over every proposal.
+        case reduce
+        /// The merged kept rows of shard `i`.
+        case merge(Int)
+    }
+
+    let key: Int
+    let kind: Kind
+    /// Where the job's bytes are filed on its worker (a fresh one each time the job moves).
+    var ticket = Ticket.random()
+    /// The worker holding the job.
+    var holder: [UInt8]?
+    /// A worker the job must go to (a merge goes where its shard's bytes are).
+    var pinned: [UInt8]?
+    /// Times the job was moved after its worker died.
+    var requeues = 0
+    /// The shard's scores arrived (it waits for weights without taking its worker's credit).
+    var scored = false
+    /// Its answer arrived (the job stays known until the request ends: a merge needs its holder).
+    var done = false
+    var dispatchedAt: ContinuousClock.Instant?
+
+    /// Whether the job needs a shard's bytes.
+    var needsData: Bool { kind != .reduce }
+}

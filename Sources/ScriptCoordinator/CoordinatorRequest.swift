@@ -1,0 +1,68 @@
+import ScriptProtocol
+import ScriptTransport
+
+/// A request in flight at the coordinator: what came in, and how far each of its jobs is.
+final class CoordinatorRequest {
+    let key: Int
+    let submission: ReceivedSubmission
+    var routes: [[UInt8]]
+    let received: ContinuousClock.Instant
+    let deadline: ContinuousClock.Instant
+    /// Bytes the coordinator holds for it (inline transfers).
+    let bytes: Int
+
+    /// Job number of each shard, of the reduce, of each shard's merge.
+    var shardJobs: [Int] = []
+    var reduceJob: Int?
+    var mergeJobs: [Int] = []
+
+    /// Every shard's scores (rows x query tokens), relevance and weights of every token.
+    var scores: [[Float]?]
+    var scoresIn = 0
+    var relevance: [Float]?
+    var weights: [Float]?
+
+    var proposals: [ProposalMessage?]
+    var proposalsIn = 0
+    /// Shards whose proposals the reduce job's current worker has.
+    var reduceSent: Set<Int> = []
+    var kept: [Int]?
+    var keptRows: WireTensor?
+    var merged: [WireTensor?] = []
+    var mergedIn = 0
+
+    var workers: Set<String> = []
+    var firstDispatch: ContinuousClock.Instant?
+    var shardsDone: ContinuousClock.Instant?
+    var reduceDone: ContinuousClock.Instant?
+
+    init(key: Int, submission: ReceivedSubmission, route: [UInt8], received: ContinuousClock.Instant,
+         deadline: ContinuousClock.Instant, bytes: Int) {
+        self.key = key
+        self.submission = submission
+        routes = [route]
+        self.received = received
+        self.deadline = deadline
+        self.bytes = bytes
+        scores = Array(repeating: nil, count: submission.shards.count)
+        proposals = Array(repeating: nil, count: submission.shards.count)
+    }
+
+    var id: String { submission.id }
+    var shards: [Range<Int>] { submission.shards }
+    var keepsAll: Bool { submission.budget >= submission.tokenCount }
+    var allProposed: Bool { proposalsIn == shards.count }
+
+    /// The reduce's view of shard `s`'s proposal.
+    func reduceGroup(_ s: Int) -> ReduceTask.Group {
+        let p = proposals[s]!
+        return ReduceTask.Group(proposal: p, weights: p.indices.map { weights![$0] })
+    }
+
+    /// The shard's weights and relevance, once known.
+    func weights(of shard: Int) -> (weights: [Float], relevance: [Float]?)? {
+        guard let weights else { return nil }
+        let r = shards[shard]
+        return (Array(weights[r]), relevance.map { Array($0[r]) })
+    }
+}

@@ -1,0 +1,327 @@
+import ScriptCore
+import ScriptProtocol
+import ScriptService
+import ScriptTransport
+
+extension CoordinatorState {
+    // MARK: worker messages
+
+    /// A worker's message as arrays (tests, tools).
+    public func workerMessage(identity: [UInt8], frames: [[UInt8]], now: ContinuousClock.Instant) -> [Action] {
+        workerMessage(identity: identity, frames: frames.map(Frame.init), now: now)
+    }
+
+    public func workerMessage(identity: [UInt8], frames: [Frame], now: ContinuousClock.Instant) -> [Action] {
+        let e: Envelope, type: String
+        do { (e, type) = try BackendEnvelope.open(frames) } catch {
+            return [.log(level: .warning, message: "unreadable message from worker \(hex(identity)): \(error)")]
+        }
+        let known = workers[identity] != nil
+        if known { workers[identity]!.lastHeard = now }
+        do {
+            switch type {
+            case ReadyMessage.type: return register(identity, try ReadyMessage.parse(e, frames: frames, limits: config.limits), now: now)
+            case "heartbeat": return known ? [] : [farewell(identity)]
+            case "disconnect": return dropWorker(identity, reason: "left", now: now) + dispatch(now: now)
+            default: break
+            }
+            guard known else { return [farewell(identity), .log(level: .debug, message: "\(type) from unknown worker \(hex(identity)) ignored")] }
+            let limits = config.limits
+            let actions: [Action]
+            switch type {
+            case ScoresMessage.type: actions = scores(try ScoresMessage.parse(e, frames: frames, limits: limits), from: identity, now: now)
+            case ProposalMessage.type: actions = proposal(try ProposalMessage.parse(e, frames: frames, limits: limits), from: identity, now: now)
+            case ReducedMessage.type: actions = reduced(try ReducedMessage.parse(e, frames: frames, limits: limits), from: identity, now: now)
+            case MergedMessage.type: actions = merged(try MergedMessage.parse(e, frames: frames, limits: limits), from: identity, now: now)
+            case ShardErrorMessage.type: actions = shardError(try ShardErrorMessage.parse(e, frames: frames, limits: limits), from: identity, now: now)
+            default: return [.log(level: .warning, message: "worker \(name(identity)) sent unknown type '\(type)'")]
+            }
+            return actions + dispatch(now: now)
+        } catch {
+            return [.log(level: .warning, message: "bad \(type) from worker \(name(identity)): \(error)")]
+        }
+    }
+
+    private func name(_ identity: [UInt8]) -> String { workers[identity]?.name ?? hex(identity) }
+
+    private func farewell(_ identity: [UInt8]) -> Action {
+        .toWorker(identity: identity, frames: BackendEnvelope.bare("disconnect"))
+    }
+
+    private func register(_ identity: [UInt8], _ m: ReadyMessage, now: ContinuousClock.Instant) -> [Action] {
+        var actions: [Action] = []
+        if var w = workers[identity] {
+            if w.credit != m.credit { actions.append(.log(level: .info, message: "worker \(m.worker) credit \(w.credit) -> \(m.credit)")) }
+            w.credit = m.credit
+            w.name = m.worker
+            w.dataEndpoint = m.dataEndpoint
+            workers[identity] = w
+        } else {
+            workers[identity] = WorkerEntry(identity: identity, name: m.worker, credit: m.credit, dataEndpoint: m.dataEndpoint,
+                                            lastHeard: now, lastSent: now)
+            // Answer at once, so the worker knows it is registered without waiting for a beat.
+            actions.append(.toWorker(identity: identity, frames: BackendEnvelope.bare("heartbeat")))
+            actions.append(.log(level: .info, message: "worker \(m.worker) registered (credit \(m.credit), \(m.threads) thread\(m.threads == 1 ? "" : "s")\(m.dataEndpoint.map { ", data \($0)" } ?? ""))"))
+        }
+        return actions + dispatch(now: now)
+    }
+
+    /// The job `number` if `identity` holds it and it is of the kind wanted.
+    private func held(_ number: Int, by identity: [UInt8]) -> (CoordinatorJob, CoordinatorRequest)? {
+        guard let job = jobs[number], job.holder == identity, !job.done, let r = requests[job.key] else { return nil }
+        return (job, r)
+    }
+
+    private func scores(_ m: ScoresMessage, from identity: [UInt8], now: ContinuousClock.Instant) -> [Action] {
+        guard let (job, r) = held(m.job, by: identity), case .shard(let s) = job.kind, !job.scored else { return [] }
+        guard let q = r.submission.query, m.rows == r.shards[s].count, m.queryTokens == q.rows else {
+            return fail(r, ProtocolError(.internal, "worker \(name(identity)) sent scores of shape \(m.rows) x \(m.queryTokens) for shard \(s)"), now: now)
+        }
+        jobs[m.job]!.scored = true
+        if r.scores[s] == nil {
+            r.scores[s] = m.scores
+            r.scoresIn += 1
+        }
+        let log = Action.log(level: .debug, message: "request \(r.id): shard \(s) scored by \(name(identity)) \(Units.duration(now - (job.dispatchedAt ?? now))) after dispatch")
+        return [log] + (r.weights == nil && r.scoresIn == r.shards.count ? weigh(r) : [])
+    }
+
+    /// Relevance and weights of every token from every shard's scores; each held shard gets its own.
+    private func weigh(_ r: CoordinatorRequest) -> [Action] {
+        let all = r.scores.flatMap { $0! }
+        let n = r.submission.tokenCount, m = r.submission.query!.rows
+        let relevance = QueryRelevance.relevance(scores: all, tokens: n, queryTokens: m, options: r.submission.options)
+        r.relevance = relevance
+        r.weights = QueryRelevance.weights(relevance: relevance, tokens: n, options: r.submission.options)
+        return r.shardJobs.enumerated().compactMap { s, number in
+            guard let job = jobs[number], let holder = job.holder, !job.done, let (w, rel) = r.weights(of: s) else { return nil }
+            return .toWorker(identity: holder, frames: WeightsMessage(job: number, weights: w, relevance: rel).frames())
+        }
+    }
+
+    private func proposal(_ m: ProposalMessage, from identity: [UInt8], now: ContinuousClock.Instant) -> [Action] {
+        guard let (job, r) = held(m.job, by: identity), case .shard(let s) = job.kind else { return [] }
+        do {
+            _ = try m.proposal(for: r.shards[s])
+            guard m.rows.cols == r.submission.features.cols, m.rows.dtype == r.submission.features.dtype else {
+                throw ProtocolError(.badShape, "rows are \(m.rows.cols) wide in \(m.rows.dtype.rawValue)")
+            }
+        } catch {
+            return fail(r, ProtocolError(.internal, "worker \(name(identity)) returned an invalid proposal for shard \(s): \(error)"), now: now)
+        }
+        jobs[m.job]!.done = true
+        workers[identity]!.jobs.remove(m.job)
+        r.workers.insert(name(identity))
+        let log = Action.log(level: .debug, message: "request \(r.id): shard \(s) proposed by \(name(identity)) in \(Units.duration(milliseconds: m.computeMs)), \(Units.duration(now - (job.dispatchedAt ?? now))) after dispatch")
+        guard r.proposals[s] == nil else { return [log] }
+        r.proposals[s] = m
+        r.proposalsIn += 1
+        if r.allProposed { r.shardsDone = now }
+        // The reduce starts with the first proposal and takes in the others as they come.
+        guard let number = r.reduceJob else {
+            r.reduceJob = addJob(CoordinatorJob(key: r.key, kind: .reduce), urgent: true)
+            return [log]
+        }
+        guard let holder = jobs[number]?.holder else { return [log] }
+        r.reduceSent.insert(s)
+        let more = ReduceTask(job: number, request: r.id, budget: r.submission.budget, returnRows: r.submission.returnMode == .features,
+                              final: r.allProposed, candidateBound: candidateBound(r), groups: [r.reduceGroup(s)])
+        return [log, .toWorker(identity: holder, frames: more.frames())]
+    }
+
+    private func reduced(_ m: ReducedMessage, from identity: [UInt8], now: ContinuousClock.Instant) -> [Action] {
+        guard let (job, r) = held(m.job, by: identity), job.kind == .reduce, r.allProposed else { return [] }
+        let candidates = Set(r.proposals.flatMap { $0!.indices })
+        let k = min(r.submission.budget, candidates.count)
+        let ascending = zip(m.indices, m.indices.dropFirst()).allSatisfy { $0 < $1 }
+        guard m.indices.count == k, ascending, m.indices.allSatisfy(candidates.contains),
+              r.submission.returnMode != .features || m.features?.rows == k && m.features?.cols == r.submission.features.cols else {
+            return fail(r, ProtocolError(.internal, "worker \(name(identity)) returned an invalid selection (\(m.indices.count) of \(k) tokens)"), now: now)
+        }
+        jobs[m.job]!.done = true
+        workers[identity]!.jobs.remove(m.job)
+        r.kept = m.indices
+        r.keptRows = m.features
+        r.reduceDone = now
+        let log = Action.log(level: .debug, message: "request \(r.id): reduce took \(Units.duration(milliseconds: m.computeMs)) on \(name(identity)), \(Units.duration(now - (r.shardsDone ?? now))) in all")
+        guard r.submission.returnMode == .merged else { return [log] + complete(r, now: now) }
+        startMerges(r)
+        return []
+    }
+
+    private func merged(_ m: MergedMessage, from identity: [UInt8], now: ContinuousClock.Instant) -> [Action] {
+        guard let (job, r) = held(m.job, by: identity), case .merge(let s) = job.kind, let kept = r.kept else { return [] }
+        let count = kept.filter { r.shards[s].contains($0) }.count
+        guard m.features.rows == count, m.features.cols == r.submission.features.cols, m.features.dtype == .f32 else {
+            return fail(r, ProtocolError(.internal, "worker \(name(identity)) returned \(m.features.rows) merged rows for \(count) kept tokens"), now: now)
+        }
+        jobs[m.job]!.done = true
+        workers[identity]!.jobs.remove(m.job)
+        r.workers.insert(name(identity))
+        if r.merged[s] == nil {
+            r.merged[s] = m.features
+            r.mergedIn += 1
+        }
+        return r.mergedIn == r.shards.count ? complete(r, now: now) : []
+    }
+
+    private func shardError(_ m: ShardErrorMessage, from identity: [UInt8], now: ContinuousClock.Instant) -> [Action] {
+        guard let (_, r) = held(m.job, by: identity) else { return [] }
+        workers[identity]!.jobs.remove(m.job)
+        return fail(r, ProtocolError(m.error.code, "\(name(identity)): \(m.error.message)"), now: now)
+    }
+
+    // MARK: scheduling
+
+    /// Jobs a worker holds that wait on it: not a shard parked until its request's weights are
+    /// known, nor a reduce still waiting for proposals.
+    private func busy(_ w: WorkerEntry) -> Int {
+        w.jobs.reduce(0) { n, number in
+            guard let job = jobs[number], let r = requests[job.key] else { return n }
+            let parked = job.kind == .reduce ? !r.allProposed : job.scored && r.weights == nil
+            return parked ? n : n + 1
+        }
+    }
+
+    private func candidateBound(_ r: CoordinatorRequest) -> Int {
+        GlobalSelection.candidateBound(shards: r.shards, tokens: r.submission.tokenCount, budget: r.submission.budget,
+                                       options: r.submission.options)
+    }
+
+    /// Sends queued jobs to workers with free credit (a pinned job to its worker).
+    func dispatch(now: ContinuousClock.Instant) -> [Action] {
+        guard !queue.isEmpty else { return [] }
+        var actions: [Action] = []
+        var sent = Set<Int>()
+        var free = workers.mapValues { $0.credit - busy($0) }
+        for number in queue.ordered {
+            guard let job = jobs[number], let r = requests[job.key] else { sent.insert(number); continue }
+            let direct = r.submission.transfer == .direct && job.needsData
+            let target: [UInt8]?
+            if let pinned = job.pinned {
+                target = workers[pinned] != nil ? pinned : nil
+            } else {
+                target = free.filter { $0.value > 0 && (!direct || workers[$0.key]?.dataEndpoint != nil) }
+                    .max { a, b in a.value != b.value ? a.value < b.value : workers[a.key]!.lastAssigned > workers[b.key]!.lastAssigned }?.key
+            }
+            guard let target else { continue }
+            sent.insert(number)
+            free[target, default: 0] -= 1
+            assignments += 1
+            jobs[number]!.holder = target
+            jobs[number]!.dispatchedAt = now
+            workers[target]!.jobs.insert(number)
+            workers[target]!.lastAssigned = assignments
+            workers[target]!.lastSent = now
+            if r.firstDispatch == nil { r.firstDispatch = now }
+            actions += send(number, of: r, to: target, now: now)
+        }
+        queue.remove { sent.contains($0) }
+        return actions
+    }
+
+    private func send(_ number: Int, of r: CoordinatorRequest, to target: [UInt8], now: ContinuousClock.Instant) -> [Action] {
+        let job = jobs[number]!
+        let left = max(1, Int(ms(r.deadline - now)))
+        let sub = r.submission
+        let frames: [Frame]
+        var placements: [Action] = []
+        switch job.kind {
+        case .shard(let s):
+            let range = r.shards[s]
+            let known = r.weights(of: s)
+            frames = ShardTask(job: number, ticket: job.ticket, request: r.id, offset: range.lowerBound, rows: range.count,
+                               cols: sub.features.cols, dtype: sub.features.dtype, embeddingCols: sub.embeddings?.cols ?? 0,
+                               total: sub.tokenCount, budget: sub.budget, options: sub.options, deadlineMs: left, query: sub.query,
+                               weights: known?.weights, relevance: known?.relevance, data: sub.data(shard: s)).frames()
+            if sub.transfer == .direct { placements = placement(r, shard: s, endpoint: workers[target]!.dataEndpoint!, ticket: job.ticket) }
+        case .reduce:
+            let ready = r.proposals.indices.filter { r.proposals[$0] != nil }
+            r.reduceSent = Set(ready)
+            frames = ReduceTask(job: number, request: r.id, budget: sub.budget, returnRows: sub.returnMode == .features,
+                                final: r.allProposed, candidateBound: candidateBound(r), groups: ready.map(r.reduceGroup)).frames()
+        case .merge(let s):
+            let range = r.shards[s]
+            let kept = r.kept!.filter { range.contains($0) }.map { $0 - range.lowerBound }
+            let data = job.pinned == nil ? sub.data(shard: s) : nil
+            frames = MergeTask(job: number, ticket: job.ticket, request: r.id, rows: range.count, cols: sub.features.cols,
+                               dtype: sub.features.dtype, kept: kept, deadlineMs: left, data: data).frames()
+            if job.pinned == nil && sub.transfer == .direct {
+                placements = placement(r, shard: s, endpoint: workers[target]!.dataEndpoint!, ticket: job.ticket)
+            }
+        }
+        return [.toWorker(identity: target, frames: frames)] + placements
+    }
+
+    /// Forgets a worker; the jobs it held that are not done go back to the queue (with new
+    /// tickets: their bytes are gone with it), at its head.
+    func dropWorker(_ identity: [UInt8], reason: String, now: ContinuousClock.Instant) -> [Action] {
+        guard let w = workers.removeValue(forKey: identity) else { return [] }
+        var actions: [Action] = []
+        var moved: [Int] = []
+        for number in w.jobs.sorted() {
+            guard var job = jobs[number], !job.done, let r = requests[job.key] else { continue }
+            job.holder = nil
+            job.pinned = nil
+            job.ticket = Ticket.random()
+            job.requeues += 1
+            jobs[number] = job
+            requeues += 1
+            if job.requeues > config.maxRequeues {
+                actions += fail(r, ProtocolError(.shardFailed, "the workers computing \(job.kind) of request \(r.id) died \(job.requeues) times (last: \(w.name), \(reason))"), now: now)
+                continue
+            }
+            if job.kind == .reduce { queue.appendUrgent(number) } else { moved.append(number) }
+        }
+        // Merges waiting for this worker's bytes go anywhere, with the bytes sent again.
+        for (number, job) in jobs where job.pinned == identity && !job.done {
+            jobs[number]!.pinned = nil
+            jobs[number]!.ticket = Ticket.random()
+            moved.append(number)
+        }
+        queue.requeue(moved.sorted())
+        return [.log(level: .warning, message: "worker \(w.name) \(reason); \(moved.count) jobs moved")] + actions
+    }
+
+    /// A worker the shell could not send to is gone.
+    public func unreachable(worker identity: [UInt8], now: ContinuousClock.Instant) -> [Action] {
+        dropWorker(identity, reason: "is unreachable", now: now) + dispatch(now: now)
+    }
+
+    // MARK: time
+
+    /// Heartbeats, dead workers, expired deadlines, the end of a drain.
+    public func tick(now: ContinuousClock.Instant) -> [Action] {
+        var actions: [Action] = []
+        let dead = heartbeat * config.liveness
+        for (id, w) in workers where now - w.lastHeard > dead {
+            actions += dropWorker(id, reason: "went silent for \(Units.duration(now - w.lastHeard))", now: now)
+        }
+        for (id, w) in workers where now - w.lastSent >= heartbeat {
+            workers[id]!.lastSent = now
+            actions.append(.toWorker(identity: id, frames: BackendEnvelope.bare("heartbeat")))
+        }
+        for r in requests.values.sorted(by: { $0.key < $1.key }) where now >= r.deadline {
+            actions += fail(r, ProtocolError(.timeout, "deadline of \(Units.duration(r.deadline - r.received)) passed (\(r.proposalsIn) of \(r.shards.count) shards proposed, \(workers.count) workers)"), now: now)
+        }
+        if let started = drainStarted, now - started >= .milliseconds(config.drainTimeoutMs) {
+            for r in requests.values.sorted(by: { $0.key < $1.key }) {
+                actions += fail(r, ProtocolError(.shuttingDown, "the coordinator stopped before the request was done; retry on another"), now: now)
+            }
+        }
+        return actions + dispatch(now: now)
+    }
+
+    /// Stop taking requests; finish those in flight (for at most the drain timeout).
+    public func beginDrain(now: ContinuousClock.Instant) -> [Action] {
+        guard !draining else { return [] }
+        draining = true
+        drainStarted = now
+        return [.log(level: .info, message: "draining: \(requests.count) requests in flight")]
+    }
+
+    /// Workers to tell the coordinator is leaving.
+    public func farewells() -> [Action] {
+        workers.keys.map { farewell($0) }
+    }
+}

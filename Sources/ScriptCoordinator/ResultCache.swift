@@ -1,0 +1,42 @@
+import ScriptTransport
+
+/// Answers kept by request id, so that a client retrying an id gets the same answer without a
+/// second computation. Bounded by count and by bytes (an answer with kept features is
+/// megabytes); the oldest go first.
+struct ResultCache {
+    let maxEntries: Int
+    let maxBytes: Int
+    private var entries: [String: [Frame]] = [:]
+    private var order: [String] = []
+    private var head = 0
+    private(set) var bytes = 0
+
+    init(maxEntries: Int, maxBytes: Int) {
+        self.maxEntries = maxEntries
+        self.maxBytes = maxBytes
+    }
+
+    subscript(id: String) -> [Frame]? { entries[id] }
+
+    var count: Int { entries.count }
+
+    mutating func insert(_ frames: [Frame], for id: String) {
+        let size = frames.reduce(0) { $0 + $1.count }
+        guard maxEntries > 0, size <= maxBytes else { return }
+        if let old = entries.updateValue(frames, forKey: id) {
+            bytes -= old.reduce(0) { $0 + $1.count }
+        } else {
+            order.append(id)
+        }
+        bytes += size
+        while entries.count > maxEntries || bytes > maxBytes {
+            let oldest = order[head]
+            head += 1
+            if let gone = entries.removeValue(forKey: oldest) { bytes -= gone.reduce(0) { $0 + $1.count } }
+        }
+        if head > 1024 && head * 2 > order.count {
+            order.removeFirst(head)
+            head = 0
+        }
+    }
+}

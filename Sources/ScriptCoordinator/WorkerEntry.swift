@@ -1,0 +1,16 @@
+import ScriptProtocol
+
+/// A registered worker, as the coordinator tracks it.
+struct WorkerEntry {
+    let identity: [UInt8]
+    var name: String
+    /// Jobs it takes at once that wait for its first step.
+    var credit: Int
+    /// Where clients send it shard bytes; nil: inline transfers only.
+    var dataEndpoint: String?
+    var jobs: Set<Int> = []
+    var lastHeard: ContinuousClock.Instant
+    var lastSent: ContinuousClock.Instant
+    /// Order of the last assignment (ties go to the worker idle longest).
+    var lastAssigned: UInt64 = 0
+}

@@ -1,0 +1,105 @@
+import Foundation
+import ScriptClient
+import ScriptProtocol
+
+/// Coordinators and workers started as child processes of this one (`up`, the benchmarks):
+/// started, waited for until every worker is registered with every coordinator, stopped.
+public final class LocalCluster {
+    /// What to start.
+    public struct Plan: Sendable {
+        public var coordinators = 1
+        public var workers = 1
+        /// Client and worker endpoints of the coordinators: one each, or one used by all
+        /// (a wildcard port `tcp://127.0.0.1:*` picks a free port for each).
+        public var frontends = ["tcp://127.0.0.1:*"]
+        public var backends = ["tcp://127.0.0.1:*"]
+        public var coordinatorArguments: [String] = []
+        public var workerArguments: [String] = []
+        /// CPUs to pin processes to (`taskset -c`), one list per process; empty: not pinned.
+        public var coordinatorCPUs: [String] = []
+        public var workerCPUs: [String] = []
+        /// Copy the children's standard output to ours.
+        public var echo = false
+        public init() {}
+    }
+
+    public struct StartError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public private(set) var coordinators: [ChildProcess] = []
+    public private(set) var workers: [ChildProcess] = []
+    public private(set) var frontends: [String] = []
+    public private(set) var backends: [String] = []
+    private let executable: String
+    private let plan: Plan
+
+    /// Starts the coordinators (and waits for their endpoints), then the workers.
+    public init(executable: String = CommandLine.executablePath, plan: Plan) throws {
+        self.executable = executable
+        self.plan = plan
+        do {
+            for c in 0..<plan.coordinators {
+                let args = ["coordinator", "--frontend", Self.pick(plan.frontends, c), "--backend", Self.pick(plan.backends, c)]
+                    + plan.coordinatorArguments
+                let child = try launch(args, cpus: plan.coordinatorCPUs.isEmpty ? nil : Self.pick(plan.coordinatorCPUs, c), capture: true)
+                coordinators.append(child)
+                guard let fe = child.waitForLine(prefix: "frontend ", timeout: 15), let be = child.waitForLine(prefix: "backend ", timeout: 5) else {
+                    throw StartError(description: "coordinator \(c + 1) did not start (status \(child.status)); is its port in use? try tcp://127.0.0.1:*")
+                }
+                frontends.append(fe)
+                backends.append(be)
+            }
+            for w in 0..<plan.workers { try addWorker(index: w) }
+        } catch {
+            stop()
+            throw error
+        }
+    }
+
+    private static func pick(_ list: [String], _ i: Int) -> String { list.count == 1 ? list[0] : list[i % list.count] }
+
+    private func launch(_ arguments: [String], cpus: String?, capture: Bool) throws -> ChildProcess {
+        if let cpus { return try ChildProcess("/usr/bin/taskset", ["-c", cpus, executable] + arguments, captureOutput: capture, echo: plan.echo) }
+        return try ChildProcess(executable, arguments, captureOutput: capture, echo: plan.echo)
+    }
+
+    /// Starts one more worker (connected to every coordinator).
+    public func addWorker(index: Int? = nil) throws {
+        let w = index ?? workers.count
+        let args = ["worker", "--connect", backends.joined(separator: ","), "--name", "worker-\(w + 1)"] + plan.workerArguments
+        workers.append(try launch(args, cpus: plan.workerCPUs.isEmpty ? nil : Self.pick(plan.workerCPUs, w), capture: true))
+    }
+
+    /// Waits until every coordinator has `count` workers registered; `progress` hears how many
+    /// the coordinator waited for has so far.
+    public func waitForWorkers(_ count: Int? = nil, timeout: Double = 30, progress: (Int) -> Void = { _ in }) throws {
+        let want = count ?? workers.count
+        let client = try ClusterClient(endpoints: frontends)
+        defer { client.close() }
+        let end = Date().addingTimeInterval(timeout)
+        for c in frontends.indices {
+            while true {
+                let have = (try? client.status(endpoint: c, timeoutMs: 1000))?.workers ?? 0
+                progress(have)
+                guard have < want else { break }
+                if let dead = (coordinators + workers).first(where: { !$0.isRunning }) {
+                    throw StartError(description: "\(dead.arguments.first ?? "a child") exited with status \(dead.status)")
+                }
+                guard Date() < end else { throw StartError(description: "\(want) workers did not register within \(Int(timeout)) s") }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
+    }
+
+    /// Every child's process id, by role.
+    public var pids: (coordinators: [Int32], workers: [Int32]) { (coordinators.map(\.pid), workers.map(\.pid)) }
+
+    /// The first child that exited, if any.
+    public var exited: ChildProcess? { (coordinators + workers).first { !$0.isRunning } }
+
+    /// SIGTERM to the coordinators, then the workers; SIGKILL to whoever is still there.
+    public func stop() {
+        ChildProcess.stop([coordinators, workers])
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import ScriptClient
+import ScriptProtocol
+import ScriptService
+
+/// Sends copies of one request (fresh ids) to a cluster, closed loop (a fixed number in
+/// flight) or open loop (a fixed arrival rate), and times their replies: what a capacity plan
+/// needs. The request is encoded once; each copy shares its tensor bytes, so the generator
+/// itself costs little CPU.
+public final class LoadGenerator {
+    /// How the load is offered.
+    public enum Pace: Sendable, Equatable {
+        /// Keep this many requests in flight.
+        case concurrency(Int)
+        /// Send this many requests a second, whatever the replies.
+        case rate(Double)
+    }
+
+    public struct Settings: Sendable {
+        public var pace: Pace = .concurrency(1)
+        /// Seconds of load (after the warm-up).
+        public var duration: Double = 10
+        /// Requests at most (nil: as many as the duration allows).
+        public var requests: Int?
+        /// Requests sent first and not counted.
+        public var warmup = 2
+        /// How long one request may take before it counts as timed out.
+        public var timeoutMs = 60_000
+        /// Processes whose CPU a request costs, by role; nil: every `script-cluster coordinator`
+        /// and `script-cluster worker` process of this machine.
+        public var roles: [String: [Int32]]?
+        /// Called about every 100 ms while loading: requests done, seconds elapsed.
+        public var progress: (@Sendable (Int, Double) -> Void)?
+        public init() {}
+    }
+
+    private let client: ClusterClient
+    private let template: EncodedSubmission
+    private var serial = 0
+    private let prefix = "load-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+
+    public init(client: ClusterClient, template: EncodedSubmission) {
+        self.client = client
+        self.template = template
+    }
+
+    private func next() -> EncodedSubmission {
+        serial += 1
+        return template.renamed("\(prefix)-\(serial)")
+    }
+
+    /// Runs the load and reports what came back.
+    public func run(_ settings: Settings) throws -> LoadReport {
+        if settings.warmup > 0 {
+            var warm = settings
+            warm.pace = .concurrency(min(settings.warmup, 4))
+            warm.requests = settings.warmup
+            warm.duration = 60
+            warm.warmup = 0
+            warm.progress = nil
+            _ = try load(warm, roles: [:])
+        }
+        let roles = settings.roles ?? ["coordinator": ProcessCPU.processes(role: "coordinator"), "worker": ProcessCPU.processes(role: "worker")]
+        return try load(settings, roles: roles)
+    }
+
+    private func load(_ s: Settings, roles: [String: [Int32]]) throws -> LoadReport {
+        let clock = ContinuousClock()
+        let cpuBefore = roles.mapValues(ProcessCPU.total), ownBefore = ProcessCPU.own()
+        let start = clock.now
+        let end = start + .milliseconds(Int(s.duration * 1000))
+        var sentAt: [String: ContinuousClock.Instant] = [:]
+        var report = LoadReport()
+        var endpoint = 0
+        var lastProgress = start
+        func send() throws {
+            let e = next()
+            try client.send(e, to: endpoint % client.endpoints.count)
+            endpoint += 1
+            sentAt[e.id] = clock.now
+            report.sent += 1
+        }
+        func mayStart(_ now: ContinuousClock.Instant) -> Bool { now < end && (s.requests.map { report.sent < $0 } ?? true) }
+        while true {
+            let now = clock.now
+            switch s.pace {
+            case .concurrency(let c):
+                while sentAt.count < max(1, c) && mayStart(now) { try send() }
+            case .rate(let r):
+                let due = Int((now - start).milliseconds / 1000 * r) + 1
+                while report.sent < due && mayStart(now) { try send() }
+            }
+            if sentAt.isEmpty && !mayStart(now) { break }
+            // Sleep in the poll until a reply, the next open-loop send, or a progress tick.
+            var wait = 100
+            if case .rate(let r) = s.pace, mayStart(now) {
+                let next = Double(report.sent) / r * 1000 - (now - start).milliseconds
+                wait = max(0, min(wait, Int(next.rounded(.up))))
+            }
+            if let got = try client.receive(timeoutMs: wait), let t0 = sentAt.removeValue(forKey: got.reply.id) {
+                report.record(got.reply, latencyMs: (clock.now - t0).milliseconds)
+            }
+            for (id, t0) in sentAt where (clock.now - t0).milliseconds > Double(s.timeoutMs) {  // rare: a short scan
+                sentAt[id] = nil
+                client.forget(id)
+                report.timeouts += 1
+            }
+            if let progress = s.progress, clock.now - lastProgress >= .milliseconds(100) {
+                lastProgress = clock.now
+                progress(report.answered + report.timeouts, (clock.now - start).milliseconds / 1000)
+            }
+        }
+        report.seconds = (clock.now - start).milliseconds / 1000
+        let done = Double(max(1, report.answered))
+        report.cpuPerRequestMs = roles.mapValues { _ in 0 }
+        for (role, pids) in roles { report.cpuPerRequestMs[role] = (ProcessCPU.total(pids) - cpuBefore[role]!) / done }
+        report.cpuPerRequestMs["load generator"] = (ProcessCPU.own() - ownBefore) / done
+        report.processes = roles.mapValues(\.count)
+        return report
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import ScriptProtocol
+import ScriptService
+
+/// What a load run measured.
+public struct LoadReport: Sendable {
+    public var sent = 0
+    /// Requests that came back with a result.
+    public var answered = 0
+    /// Error replies by code.
+    public var errors: [String: Int] = [:]
+    /// Requests with no reply within the timeout.
+    public var timeouts = 0
+    /// Latency of every answered request, in ms.
+    public var latencies: [Double] = []
+    public var seconds = 0.0
+    /// CPU milliseconds a request cost each local role (`coordinator`, `worker`, `load generator`).
+    public var cpuPerRequestMs: [String: Double] = [:]
+    /// Local processes of each role that were measured.
+    public var processes: [String: Int] = [:]
+
+    mutating func record(_ reply: ClusterReply, latencyMs: Double) {
+        switch reply {
+        case .result:
+            answered += 1
+            latencies.append(latencyMs)
+        case .error(_, let e):
+            errors[e.code.rawValue, default: 0] += 1
+        case .status, .placement:
+            break
+        }
+    }
+
+    /// Results a second.
+    public var throughput: Double { seconds > 0 ? Double(answered) / seconds : 0 }
+
+    /// The `p`-th percentile latency (nearest rank), in ms.
+    public func percentile(_ p: Double) -> Double {
+        let s = latencies.sorted()
+        guard !s.isEmpty else { return .nan }
+        let i = min(s.count - 1, max(0, Int((p / 100 * Double(s.count)).rounded(.up)) - 1))
+        return s[i]
+    }
+
+    /// The coordinators' share of the CPU a request cost every local role.
+    public var coordinatorShare: Double {
+        let total = cpuPerRequestMs.values.reduce(0, +)
+        return total > 0 ? (cpuPerRequestMs["coordinator"] ?? 0) / total : 0
+    }
+
+    /// A few lines for a person.
+    public var text: String {
+        var lines = ["\(answered) of \(sent) requests answered in \(Units.duration(milliseconds: seconds * 1000)): \(Units.rate(throughput))"]
+        if !latencies.isEmpty {
+            lines.append("latency p50 \(Units.duration(milliseconds: percentile(50))), p90 \(Units.duration(milliseconds: percentile(90))), p99 \(Units.duration(milliseconds: percentile(99)))")
+        }
+        if !errors.isEmpty || timeouts > 0 {
+            let parts = errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" } + (timeouts > 0 ? ["client timeout \(timeouts)"] : [])
+            lines.append("errors: " + parts.joined(separator: ", "))
+        }
+        let roles = ["coordinator", "worker", "load generator"].filter { cpuPerRequestMs[$0] != nil }
+        if !roles.isEmpty {
+            lines.append("CPU a request: " + roles.map { role in
+                let n = processes[role].map { $0 == 1 ? "" : " (\($0))" } ?? ""
+                return "\(role)\(n) \(Units.duration(milliseconds: cpuPerRequestMs[role]!))"
+            }.joined(separator: ", ") + "; coordinator share \(Units.fixed(coordinatorShare * 100, decimals: 1))%")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The figures as JSON-ready values (timings rounded to microseconds).
+    public var dictionary: [String: Any] {
+        let us = { (x: Double) -> Any in x.isFinite ? Units.rounded(x, to: 0.001) : NSNull() }
+        return ["sent": sent, "answered": answered, "errors": errors, "timeouts": timeouts,
+                "seconds": us(seconds), "throughput": Units.rounded(throughput, to: 0.01),
+                "p50_ms": us(percentile(50)), "p90_ms": us(percentile(90)), "p99_ms": us(percentile(99)),
+                "cpu_per_request_ms": cpuPerRequestMs.mapValues { Units.rounded($0, to: 0.001) }, "coordinator_share": Units.rounded(coordinatorShare, to: 0.0001)]
+    }
+}

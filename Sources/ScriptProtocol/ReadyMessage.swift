@@ -1,0 +1,39 @@
+import ScriptTransport
+import ScriptWire
+
+/// `ready`: a worker registers (or changes its credit; 0 while it drains).
+public struct ReadyMessage: BackendMessage, Equatable {
+    public static let type = "ready"
+    public static let fields: Set<String> = ["v", "type", "worker", "credit", "data", "threads"]
+
+    /// A name for logs and replies.
+    public var worker: String
+    /// Jobs waiting for their first step the worker takes at once.
+    public var credit: Int
+    /// Where clients send shard bytes directly (`DataMessage`); nil: inline transfers only.
+    public var dataEndpoint: String?
+    /// Compute threads.
+    public var threads: Int
+
+    public init(worker: String, credit: Int, dataEndpoint: String?, threads: Int) {
+        self.worker = worker
+        self.credit = credit
+        self.dataEndpoint = dataEndpoint
+        self.threads = threads
+    }
+
+    public func frames() -> [Frame] {
+        var f: [(String, MessagePackValue)] = [("worker", .string(worker)), ("credit", .int(Int64(credit))), ("threads", .int(Int64(threads)))]
+        if let dataEndpoint { f.append(("data", .string(dataEndpoint))) }
+        return Self.message(f)
+    }
+
+    public static func parse(_ e: Envelope, frames: [Frame], limits: RequestLimits) throws -> ReadyMessage {
+        try e.only(fields)
+        let credit = try e.int("credit")
+        guard (0...1024).contains(credit) else { throw ProtocolError(.badRequest, "credit \(credit) must be in 0...1024") }
+        return ReadyMessage(worker: try e.string("worker"), credit: credit,
+                            dataEndpoint: e.has("data") ? try e.string("data") : nil,
+                            threads: e.has("threads") ? max(1, try e.int("threads")) : 1)
+    }
+}

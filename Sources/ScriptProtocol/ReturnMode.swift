@@ -1,0 +1,4 @@
+/// What a client may ask for back.
+public enum ReturnMode: String, Sendable, CaseIterable {
+    case indices, features, merged
+}

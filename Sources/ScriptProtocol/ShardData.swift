@@ -1,0 +1,45 @@
+import ScriptTransport
+import ScriptWire
+
+/// A shard's own bytes as a worker holds them: its rows of the request's features (and of the
+/// embeddings, when the request has them) in the client's dtype. They come inline with a job
+/// (the coordinator forwards slices of the client's frames) or straight from the client
+/// (`DataMessage`), filed under a ticket.
+public struct ShardData: Sendable {
+    public var features: WireTensor
+    public var embeddings: WireTensor?
+
+    public init(features: WireTensor, embeddings: WireTensor?) {
+        self.features = features
+        self.embeddings = embeddings
+    }
+
+    public var byteCount: Int { features.bytes.count + (embeddings?.bytes.count ?? 0) }
+
+    /// Descriptor fields (`features`, `embeddings`) and their frames, numbered from `firstFrame`.
+    public func fields(firstFrame: Int) -> (fields: [(String, MessagePackValue)], frames: [Frame]) {
+        var f: [(String, MessagePackValue)] = [("features", features.descriptor(frame: firstFrame))]
+        var frames = [features.bytes]
+        if let e = embeddings {
+            f.append(("embeddings", e.descriptor(frame: firstFrame + 1)))
+            frames.append(e.bytes)
+        }
+        return (f, frames)
+    }
+
+    /// Reads the fields written by `fields`; nil when the envelope carries no features.
+    public static func read(_ e: Envelope, frames: [Frame], limits: RequestLimits) throws -> ShardData? {
+        guard e.has("features") else { return nil }
+        let maxElements = limits.maxTokens * limits.maxWidth
+        let features = try WireTensor.read(e, field: "features", frames: frames, maxElements: maxElements)
+        var embeddings: WireTensor? = nil
+        if e.has("embeddings") {
+            let em = try WireTensor.read(e, field: "embeddings", frames: frames, maxElements: maxElements)
+            guard em.rows == features.rows else {
+                throw ProtocolError(.badShape, "embeddings has \(em.rows) rows for \(features.rows) tokens")
+            }
+            embeddings = em
+        }
+        return ShardData(features: features, embeddings: embeddings)
+    }
+}

@@ -1,0 +1,145 @@
+import ScriptCore
+import ScriptProtocol
+import ScriptService
+
+/// The arithmetic of a worker's jobs, as pure functions of their messages: what runs on the
+/// worker's compute thread. Everything a worker must not trust is checked here, and refused
+/// with the protocol's error code and the offending value (rows given in the request's order).
+public enum WorkerCompute {
+    /// A shard read and checked: its features decoded, with their inverse row norms.
+    public struct PreparedShard: Sendable {
+        public var features: Matrix
+        public var inverseNorms: [Float]
+    }
+
+    /// Decodes and checks a shard; with a query and no weights yet, also its scores.
+    public static func prepare(_ task: ShardTask, data: ShardData, pool: ComputePool) throws -> (PreparedShard, scores: [Float]?) {
+        try task.check(data)
+        let features = data.features.matrix()
+        let inverseNorms = features.rowInverseNorms(pool: pool)
+        if inverseNorms.contains(where: \.isNaN), let bad = features.firstNonFinite() {
+            throw nonFinite("features", bad, cols: features.cols, offset: task.offset)
+        }
+        var scores: [Float]? = nil
+        if let q = task.query, task.weights == nil {
+            let query = q.matrix()
+            if let bad = query.firstNonFinite() { throw nonFinite("query", bad, cols: query.cols, offset: 0) }
+            var embeddings = features
+            if let e = data.embeddings {
+                embeddings = e.matrix()
+                if let bad = embeddings.firstNonFinite() { throw nonFinite("embeddings", bad, cols: embeddings.cols, offset: task.offset) }
+            }
+            scores = QueryRelevance.scores(embeddings: embeddings, query: query, pool: pool)
+        }
+        return (PreparedShard(features: features, inverseNorms: inverseNorms), scores)
+    }
+
+    /// Graph pruning of a prepared shard (it needs no weights).
+    public static func graph(_ task: ShardTask, _ shard: PreparedShard, pool: ComputePool) throws -> ShardGraph {
+        let job = self.job(task, shard, weights: [Float](repeating: 1, count: task.rows))
+        do { try job.validate(featureInverseNorms: shard.inverseNorms) } catch let e as PruneError { throw ProtocolError(e) }
+        return ScriptPruning.graph(shard.features, inverseNorms: shard.inverseNorms, keep: ScriptPruning.keepCount(job),
+                                   options: task.options, pool: pool)
+    }
+
+    /// The local proposal of a shard whose graph is built, with its rows in the shard's dtype.
+    public static func propose(_ task: ShardTask, _ shard: PreparedShard, graph: ShardGraph, data: ShardData, weights: [Float],
+                               pool: ComputePool) throws -> ProposalMessage {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let job = self.job(task, shard, weights: weights)
+        do { try job.validate(featureInverseNorms: shard.inverseNorms) } catch let e as PruneError { throw ProtocolError(e) }
+        let proposal = ScriptPruning.propose(job, graph: graph, pool: pool)
+        let rows = data.features.gather(proposal.indices.map { $0 - task.offset })
+        return ProposalMessage(job: task.job, proposal, rows: rows, computeMs: (clock.now - start).milliseconds)
+    }
+
+    private static func job(_ task: ShardTask, _ shard: PreparedShard, weights: [Float]) -> ShardJob {
+        ShardJob(features: shard.features, weights: weights, offset: task.offset, totalTokens: task.total,
+                 budget: task.budget, options: task.options)
+    }
+
+    /// Takes proposals into a request's global selection (the cosines with those already in are
+    /// computed now), checking what a worker must not trust.
+    public static func absorb(_ selection: GlobalSelection, _ groups: [ReduceTask.Group], pool: ComputePool) throws -> GlobalSelection {
+        var s = selection
+        for g in groups {
+            let m = g.proposal
+            let p = ShardProposal(offset: m.offset, indices: m.indices, cosines: m.cosines.matrix().values, survivors: m.survivors)
+            guard let first = p.indices.first, let last = p.indices.last, first >= m.offset else {
+                throw ProtocolError(.badRequest, "reduce group at offset \(m.offset) is empty or starts before its offset")
+            }
+            do { try p.validate(for: m.offset..<(last + 1)) } catch let e as PruneError { throw ProtocolError(e) }
+            for other in s.groups {
+                let o = other.proposal
+                guard last < o.offset || first > o.indices.last! || o.offset == m.offset else {
+                    throw ProtocolError(.badRequest, "reduce groups at offsets \(m.offset) and \(o.offset) overlap")
+                }
+            }
+            let rows = m.rows.matrix()
+            if let bad = rows.firstNonFinite() { throw nonFinite("proposal rows", bad, cols: rows.cols, offset: 0) }
+            if let bad = g.weights.firstIndex(where: { !$0.isFinite || $0 <= 0 }) {
+                throw ProtocolError(.nonFinite, "weight \(bad) of the group at offset \(m.offset) is \(g.weights[bad])")
+            }
+            s.add(GlobalSelection.Group(proposal: p, rows: rows, weights: g.weights), pool: pool)
+        }
+        return s
+    }
+
+    /// The kept tokens of a request once every proposal is in (with their rows, when asked).
+    public static func select(_ selection: GlobalSelection, _ task: ReduceTask, pool: ComputePool) -> ReducedMessage {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let kept = selection.select(budget: task.budget, pool: pool)
+        var features: WireTensor? = nil
+        if task.returnRows, let cols = selection.groups.first?.rows.cols {
+            var position: [Int: (Int, Int)] = [:]
+            for (g, group) in selection.groups.enumerated() { for (s, i) in group.proposal.indices.enumerated() { position[i] = (g, s) } }
+            let values = kept.flatMap { i -> [Float] in let (g, s) = position[i]!; return selection.groups[g].rows.row(s) }
+            features = WireTensor(rows: kept.count, cols: cols, floats: values)
+        }
+        return ReducedMessage(job: task.job, indices: kept, features: features, computeMs: (clock.now - start).milliseconds)
+    }
+
+    /// One shard's kept rows with its pruned tokens averaged in.
+    public static func merge(_ task: MergeTask, data: ShardData, pool: ComputePool) throws -> MergedMessage {
+        let features = data.features.matrix()
+        if let bad = features.firstNonFinite() { throw nonFinite("features", bad, cols: features.cols, offset: 0) }
+        let merged = TokenMerger.mergeShard(features: features, kept: task.kept, pool: pool)
+        return MergedMessage(job: task.job, features: WireTensor(rows: merged.rows, cols: merged.cols, floats: merged.values))
+    }
+
+    /// Runs one task of a worker (on its compute thread); errors become the outcome.
+    public static func run(_ work: WorkerState.Work, pool: ComputePool) -> WorkerState.Outcome {
+        do {
+            switch work {
+            case .prepare(let t, let d):
+                let (shard, scores) = try prepare(t, data: d, pool: pool)
+                guard let w = t.weights else { return .prepared(shard, scores: scores) }
+                // Weights known already (a shard moved, or no query): the whole job at once.
+                let g = try graph(t, shard, pool: pool)
+                return .proposed(try propose(t, shard, graph: g, data: d, weights: w, pool: pool))
+            case .graph(let t, let shard):
+                return .graphed(try graph(t, shard, pool: pool))
+            case .propose(let t, let shard, let g, let d, let w):
+                return .proposed(try propose(t, shard, graph: g, data: d, weights: w, pool: pool))
+            case .absorb(let s, let groups):
+                return .absorbed(try absorb(s, groups, pool: pool))
+            case .select(let s, let t):
+                return .reduced(select(s, t, pool: pool))
+            case .merge(let t, let d):
+                return .merged(try merge(t, data: d, pool: pool))
+            }
+        } catch let e as ProtocolError {
+            return .failed(e)
+        } catch let e as PruneError {
+            return .failed(ProtocolError(e))
+        } catch {
+            return .failed(ProtocolError(.internal, "\(error)"))
+        }
+    }
+
+    private static func nonFinite(_ what: String, _ flat: Int, cols: Int, offset: Int) -> ProtocolError {
+        ProtocolError(.nonFinite, "\(what) holds a NaN or infinite value at row \(offset + flat / cols), column \(flat % cols)")
+    }
+}

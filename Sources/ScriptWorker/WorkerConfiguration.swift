@@ -1,0 +1,32 @@
+import ScriptProtocol
+
+/// Everything a worker is told at start.
+public struct WorkerConfiguration: Sendable {
+    /// The coordinators' backends (several coordinators may share one pool of workers).
+    public var endpoints = ["tcp://127.0.0.1:5556"]
+    /// A name for logs and replies.
+    public var name = "worker"
+    /// Jobs taken at once that wait for their first step (one computing, the next arriving).
+    public var credit = 2
+    public var heartbeatMs = 1000
+    public var liveness = 3
+    /// Back-off between attempts to reach a coordinator: from the first, doubling to the last
+    /// (each with up to a quarter of jitter).
+    public var reconnectMinMs = 1000
+    public var reconnectMaxMs = 32_000
+    /// Threads of the worker's compute (one worker a core: 1).
+    public var threads = 1
+    /// ZeroMQ I/O threads (a worker taking direct transfers receives every byte of its shards).
+    public var ioThreads = 1
+    /// Where the worker takes shard bytes straight from clients (a ZeroMQ endpoint to bind;
+    /// nil: inline transfers only), and the endpoint clients are told (default: the bound one).
+    public var dataBind: String? = "tcp://127.0.0.1:*"
+    public var dataAdvertise: String?
+    /// Bytes of shard data held for jobs not yet known (direct transfers that overtook their
+    /// job); beyond it the oldest are dropped.
+    public var maxUnclaimedBytes = 2 << 30
+    /// Longest a draining worker finishes the job in hand before it leaves anyway.
+    public var drainTimeoutMs = 1500
+    public var limits = RequestLimits()
+    public init() {}
+}

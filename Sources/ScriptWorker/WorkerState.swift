@@ -1,0 +1,512 @@
+import ScriptCore
+import ScriptProtocol
+import ScriptService
+import ScriptTransport
+
+/// The worker's logic with no sockets and no threads: links to its coordinators (connect,
+/// register, beat, back off, rejoin), the jobs they send, the shard bytes it holds, and which
+/// job its compute thread runs next. It takes events and returns actions for its shell
+/// (`Worker`) to carry out; tests drive it directly with time passed by hand.
+public final class WorkerState {
+    /// What the shell must do.
+    public enum Action {
+        /// Replace link `link`'s socket with a fresh one, connected to its endpoint.
+        case open(link: Int)
+        /// Close link `link`'s socket.
+        case close(link: Int)
+        case send(link: Int, frames: [Frame])
+        /// Start `task` on the compute thread (never while another runs).
+        case run(WorkerTask)
+        case log(level: LogLevel, message: String)
+        /// Drained: the shell closes everything and exits.
+        case exit
+    }
+
+    public enum LogLevel: Sendable { case debug, info, warning, error }
+
+    /// Work for the compute thread.
+    public struct WorkerTask: Sendable {
+        public let number: Int
+        public let work: Work
+    }
+
+    public enum Work: Sendable {
+        /// Read and check a shard's bytes; its query scores.
+        case prepare(ShardTask, ShardData)
+        /// Graph pruning (no weights needed).
+        case graph(ShardTask, WorkerCompute.PreparedShard)
+        /// The local greedy, once the weights are known.
+        case propose(ShardTask, WorkerCompute.PreparedShard, ShardGraph, ShardData, weights: [Float])
+        /// Take proposals into a request's global selection.
+        case absorb(GlobalSelection, [ReduceTask.Group])
+        /// Select, once every proposal is in.
+        case select(GlobalSelection, ReduceTask)
+        case merge(MergeTask, ShardData)
+    }
+
+    /// What a task produced.
+    public enum Outcome: Sendable {
+        case prepared(WorkerCompute.PreparedShard, scores: [Float]?)
+        case graphed(ShardGraph)
+        case absorbed(GlobalSelection)
+        case proposed(ProposalMessage)
+        case reduced(ReducedMessage)
+        case merged(MergedMessage)
+        case failed(ProtocolError)
+    }
+
+    struct JobKey: Hashable {
+        let link: Int
+        let epoch: Int
+        let job: Int
+    }
+
+    enum Step: Equatable {
+        /// Its next step waits for the coordinator (a shard's weights, a reduce's next proposals).
+        case awaitingData, waiting, ready, running, done
+    }
+
+    enum Kind {
+        case shard(ShardTask)
+        case reduce(ReduceTask)
+        case merge(MergeTask)
+
+    }
+
+    final class HeldJob {
+        let key: JobKey
+        let kind: Kind
+        let ticket: Ticket?
+        let deadline: ContinuousClock.Instant
+        let order: Int
+        var step: Step
+        var prepared: WorkerCompute.PreparedShard?
+        var graph: ShardGraph?
+        var weights: [Float]?
+        /// A reduce: proposals taken in so far, those still to take in, and whether all came.
+        var selection: GlobalSelection?
+        var pendingGroups: [ReduceTask.Group] = []
+        var final = false
+
+        init(key: JobKey, kind: Kind, ticket: Ticket?, deadline: ContinuousClock.Instant, order: Int, step: Step) {
+            self.key = key; self.kind = kind; self.ticket = ticket; self.deadline = deadline; self.order = order; self.step = step
+        }
+
+        /// Which ready job runs first (lowest): a reduce's selection (its request waits on it
+        /// alone), reading a shard (cheap; its request's weights wait for the scores), a
+        /// shard's proposal or a merge (their requests wait on them), graph pruning, and last,
+        /// taking proposals into a reduce while other shards still run (it only fills time the
+        /// worker would otherwise be idle; whatever is left is taken in before the selection).
+        var priority: Int {
+            switch kind {
+            case .reduce: return final ? 0 : 4
+            case .merge: return 2
+            case .shard: return prepared == nil ? 1 : graph == nil ? 3 : 2
+            }
+        }
+    }
+
+    struct Stored {
+        var data: ShardData
+        var expires: ContinuousClock.Instant
+        /// A job names it (unclaimed bytes are bounded in total).
+        var claimed: Bool
+    }
+
+    public let config: WorkerConfiguration
+    /// The endpoint clients send shard bytes to (told to coordinators).
+    public let dataEndpoint: String?
+    private let backoff: Backoff
+    private let random: () -> Double
+    private(set) var links: [WorkerLink]
+    private var held: [JobKey: HeldJob] = [:]
+    private var stored: [Ticket: Stored] = [:]
+    private var unclaimedBytes = 0
+    private var tasks: [Int: JobKey] = [:]
+    private var running: Int?
+    private var nextTask = 0
+    private var nextOrder = 0
+    public private(set) var draining = false
+    private var drainDeadline: ContinuousClock.Instant?
+    public private(set) var done = false
+    /// Jobs answered, and refused with an error.
+    public private(set) var completed = 0
+    public private(set) var refused = 0
+
+    /// - Parameter random: values in [0, 1) for the back-off's jitter.
+    public init(config: WorkerConfiguration, dataEndpoint: String?, now: ContinuousClock.Instant,
+                random: @escaping () -> Double = { Double.random(in: 0..<1) }) {
+        self.config = config
+        self.dataEndpoint = dataEndpoint
+        self.random = random
+        backoff = Backoff(minMs: config.reconnectMinMs, maxMs: config.reconnectMaxMs)
+        links = config.endpoints.map { WorkerLink(endpoint: $0, now: now, backoffMs: config.reconnectMinMs) }
+    }
+
+    var beat: Duration { .milliseconds(config.heartbeatMs) }
+    var silence: Duration { beat * config.liveness }
+    /// Whether some coordinator has this worker registered.
+    public var isRegistered: Bool { links.contains { $0.isConnected } }
+    public var heldJobs: Int { held.values.filter { $0.step != .done }.count }
+    public var heldBytes: Int { stored.values.reduce(0) { $0 + $1.data.byteCount } }
+
+    /// Opens every link.
+    public func start(now: ContinuousClock.Instant) -> [Action] {
+        links.indices.flatMap { i -> [Action] in
+            [.open(link: i), .log(level: .info, message: "connecting to coordinator \(links[i].endpoint)")] + ready(i, now: now)
+        }
+    }
+
+    private func ready(_ i: Int, now: ContinuousClock.Instant) -> [Action] {
+        links[i].lastSent = now
+        let m = ReadyMessage(worker: config.name, credit: draining ? 0 : config.credit, dataEndpoint: dataEndpoint, threads: config.threads)
+        return [.send(link: i, frames: m.frames())]
+    }
+
+    // MARK: messages from coordinators
+
+    public func linkMessage(_ i: Int, frames: [Frame], now: ContinuousClock.Instant) -> [Action] {
+        guard links.indices.contains(i) else { return [] }
+        var actions = heard(i, now: now)
+        let e: Envelope, type: String
+        do { (e, type) = try BackendEnvelope.open(frames) } catch {
+            return actions + [.log(level: .warning, message: "unreadable message from coordinator \(links[i].endpoint): \(error)")]
+        }
+        let epoch = links[i].epoch
+        switch type {
+        case "heartbeat":
+            break
+        case "disconnect":
+            // The coordinator does not know us (it restarted, or took us for dead): its jobs are
+            // gone; register again.
+            forget(link: i)
+            if !draining { actions += ready(i, now: now) }
+        case ReleaseMessage.type:
+            if let m = try? ReleaseMessage.parse(e, frames: frames, limits: config.limits) { release(m.tickets, link: i) }
+        case WeightsMessage.type:
+            actions += weights(e, frames: frames, link: i, epoch: epoch)
+        case ShardTask.type, ReduceTask.type, MergeTask.type:
+            actions += job(type, e, frames: frames, link: i, epoch: epoch, now: now)
+        default:
+            actions.append(.log(level: .warning, message: "unknown message type '\(type)' from coordinator \(links[i].endpoint)"))
+        }
+        return actions + schedule()
+    }
+
+    /// Anything from a coordinator is a sign of life; the first after an outage registers us.
+    private func heard(_ i: Int, now: ContinuousClock.Instant) -> [Action] {
+        links[i].lastHeard = now
+        guard !links[i].isConnected else { return [] }
+        links[i].phase = .connected
+        links[i].backoffMs = config.reconnectMinMs
+        links[i].outageLogged = false
+        return [.log(level: .info, message: "registered with coordinator \(links[i].endpoint)")]
+    }
+
+    private func job(_ type: String, _ e: Envelope, frames: [Frame], link i: Int, epoch: Int, now: ContinuousClock.Instant) -> [Action] {
+        guard let number = try? e.int("job") else {
+            return [.log(level: .warning, message: "\(type) without a job number from \(links[i].endpoint) ignored")]
+        }
+        let key = JobKey(link: i, epoch: epoch, job: number)
+        guard !draining else { return [] }
+        if type == ReduceTask.type, let job = held[key] { return more(job, e, frames: frames) }
+        let kind: Kind, ticket: Ticket?, deadlineMs: Int, inline: ShardData?
+        do {
+            switch type {
+            case ShardTask.type:
+                let t = try ShardTask.parse(e, frames: frames, limits: config.limits)
+                (kind, ticket, deadlineMs, inline) = (.shard(t), t.ticket, t.deadlineMs, t.data)
+            case ReduceTask.type:
+                let t = try ReduceTask.parse(e, frames: frames, limits: config.limits)
+                (kind, ticket, deadlineMs, inline) = (.reduce(t), nil, config.limits.maxDeadlineMs, nil)
+            default:
+                let t = try MergeTask.parse(e, frames: frames, limits: config.limits)
+                (kind, ticket, deadlineMs, inline) = (.merge(t), t.ticket, t.deadlineMs, t.data)
+            }
+        } catch {
+            refused += 1
+            let pe = error as? ProtocolError ?? ProtocolError(.internal, "\(error)")
+            return [.send(link: i, frames: ShardErrorMessage(job: number, error: named(pe)).frames())]
+        }
+        let deadline = now + .milliseconds(deadlineMs)
+        if let ticket, let inline { store(inline, under: ticket, claimed: true, expires: deadline) }
+        let hasData = ticket.map { stored[$0] != nil } ?? true
+        if let ticket, hasData { stored[ticket]!.claim(until: deadline, unclaimedBytes: &unclaimedBytes) }
+        nextOrder += 1
+        held[key] = HeldJob(key: key, kind: kind, ticket: ticket, deadline: deadline, order: nextOrder,
+                            step: hasData ? .ready : .awaitingData)
+        if case .shard(let t) = kind, let w = t.weights { held[key]!.weights = w }
+        if case .reduce(let t) = kind {
+            held[key]!.selection = GlobalSelection(candidateBound: t.candidateBound)
+            held[key]!.pendingGroups = t.groups
+            held[key]!.final = t.final
+            if t.groups.isEmpty && !t.final { held[key]!.step = .waiting }
+        }
+        return []
+    }
+
+    /// More proposals for a reduce in hand.
+    private func more(_ job: HeldJob, _ e: Envelope, frames: [Frame]) -> [Action] {
+        guard job.step != .done, let t = try? ReduceTask.parse(e, frames: frames, limits: config.limits) else { return [] }
+        job.pendingGroups += t.groups
+        job.final = job.final || t.final
+        if job.step == .waiting { job.step = .ready }
+        return []
+    }
+
+    private func weights(_ e: Envelope, frames: [Frame], link i: Int, epoch: Int) -> [Action] {
+        guard let m = try? WeightsMessage.parse(e, frames: frames, limits: config.limits),
+              let job = held[JobKey(link: i, epoch: epoch, job: m.job)], case .shard(let t) = job.kind else { return [] }
+        guard m.weights.count == t.rows else {
+            job.step = .done
+            return [.send(link: i, frames: ShardErrorMessage(job: m.job, error: named(ProtocolError(.badShape, "\(m.weights.count) weights for \(t.rows) tokens"))).frames())]
+        }
+        job.weights = m.weights
+        if job.step == .waiting { job.step = .ready }
+        return []
+    }
+
+    private func release(_ tickets: [Ticket], link i: Int) {
+        for t in tickets {
+            if let s = stored.removeValue(forKey: t), !s.claimed { unclaimedBytes -= s.data.byteCount }
+        }
+        let gone = Set(tickets)
+        for job in held.values where job.key.link == i && job.step == .awaitingData && job.ticket.map(gone.contains) == true {
+            job.step = .done
+        }
+    }
+
+    /// Jobs of link `i` are forgotten (their coordinator forgot them); their bytes stay until
+    /// they expire, in case the coordinator's retry names them again.
+    private func forget(link i: Int) {
+        links[i].epoch += 1
+        for (key, job) in held where key.link == i && job.step != .running { held[key] = nil }
+    }
+
+    private func named(_ e: ProtocolError) -> ProtocolError { ProtocolError(e.code, "\(config.name): \(e.message)") }
+
+    // MARK: bytes from clients
+
+    /// A `data` message from the data socket (frames after the delimiter).
+    public func dataMessage(frames: [Frame], now: ContinuousClock.Instant) -> [Action] {
+        let m: DataMessage
+        do {
+            guard let first = frames.first else { throw ProtocolError(.badMessage, "empty message") }
+            let e = try Envelope.decode(first)
+            guard try ProtocolVersion.check(e) == "data" else { throw ProtocolError(.unknownType, "the data socket takes data messages only") }
+            m = try DataMessage.parse(e, frames: frames, limits: config.limits)
+        } catch {
+            refused += 1
+            return [.log(level: .warning, message: "bad data message refused: \(error)")]
+        }
+        let waiting = held.values.filter { $0.ticket == m.ticket && $0.step == .awaitingData }
+        if let job = waiting.first {
+            do { try Self.check(m.data, for: job.kind) } catch {
+                job.step = .done
+                let e = error as? ProtocolError ?? ProtocolError(.badShape, "\(error)")
+                return [.send(link: job.key.link, frames: ShardErrorMessage(job: job.key.job, error: named(e)).frames())]
+            }
+            store(m.data, under: m.ticket, claimed: true, expires: job.deadline)
+            for j in waiting { j.step = .ready }
+            return schedule()
+        }
+        store(m.data, under: m.ticket, claimed: false, expires: now + .seconds(30))
+        return []
+    }
+
+    /// Checks that bytes sent for a job are the shape the job expects.
+    static func check(_ data: ShardData, for kind: Kind) throws {
+        switch kind {
+        case .shard(let t): try t.check(data)
+        case .merge(let t):
+            let f = data.features
+            guard f.rows == t.rows, f.cols == t.cols, f.dtype == t.dtype else {
+                throw ProtocolError(.badShape, "merge data is \(f.rows) x \(f.cols) \(f.dtype.rawValue), expected \(t.rows) x \(t.cols) \(t.dtype.rawValue)")
+            }
+        case .reduce: break
+        }
+    }
+
+    private func store(_ data: ShardData, under ticket: Ticket, claimed: Bool, expires: ContinuousClock.Instant) {
+        if let old = stored[ticket], !old.claimed { unclaimedBytes -= old.data.byteCount }
+        stored[ticket] = Stored(data: data, expires: expires, claimed: claimed)
+        guard !claimed else { return }
+        unclaimedBytes += data.byteCount
+        while unclaimedBytes > config.maxUnclaimedBytes,
+              let oldest = stored.filter({ !$0.value.claimed }).min(by: { $0.value.expires < $1.value.expires })?.key {
+            unclaimedBytes -= stored.removeValue(forKey: oldest)!.data.byteCount
+        }
+    }
+
+    // MARK: compute
+
+    /// Starts the next ready job when the compute thread is free.
+    private func schedule() -> [Action] {
+        guard running == nil, !draining else { return [] }
+        guard let job = held.values.filter({ $0.step == .ready }).min(by: { ($0.priority, $0.order) < ($1.priority, $1.order) }) else {
+            return []
+        }
+        let work: Work
+        switch job.kind {
+        case .reduce(let t):
+            guard let selection = job.selection else { return [] }
+            if !job.pendingGroups.isEmpty {
+                work = .absorb(selection, job.pendingGroups)
+                job.pendingGroups = []
+            } else {
+                var last = t
+                last.groups = []
+                work = .select(selection, last)
+            }
+        case .merge(let t):
+            guard let data = job.ticket.flatMap({ stored[$0]?.data }) else { return lost(job) }
+            work = .merge(t, data)
+        case .shard(let t):
+            guard let data = job.ticket.flatMap({ stored[$0]?.data }) else { return lost(job) }
+            if let p = job.prepared, let g = job.graph, let w = job.weights {
+                work = .propose(t, p, g, data, weights: w)
+            } else if let p = job.prepared {
+                work = .graph(t, p)
+            } else {
+                work = .prepare(t, data)
+            }
+        }
+        nextTask += 1
+        tasks[nextTask] = job.key
+        running = nextTask
+        job.step = .running
+        return [.run(WorkerTask(number: nextTask, work: work))]
+    }
+
+    /// A job whose bytes expired before it ran.
+    private func lost(_ job: HeldJob) -> [Action] {
+        job.step = .done
+        let e = named(ProtocolError(.timeout, "the shard's bytes expired before job \(job.key.job) ran"))
+        return [.send(link: job.key.link, frames: ShardErrorMessage(job: job.key.job, error: e).frames())] + schedule()
+    }
+
+    /// A task's outcome (from the compute thread, through the shell).
+    public func taskFinished(_ number: Int, _ outcome: Outcome, now: ContinuousClock.Instant) -> [Action] {
+        if running == number { running = nil }
+        guard let key = tasks.removeValue(forKey: number), let job = held[key] else { return schedule() + drained(now: now) }
+        guard key.epoch == links[key.link].epoch else {
+            // Its coordinator forgot the job while it ran: the answer goes nowhere.
+            held[key] = nil
+            return schedule() + drained(now: now)
+        }
+        var actions: [Action] = []
+        let i = key.link
+        switch outcome {
+        case .prepared(let shard, let scores):
+            job.prepared = shard
+            if let scores, case .shard(let t) = job.kind, let q = t.query {
+                actions.append(.send(link: i, frames: ScoresMessage(job: key.job, scores: scores, rows: t.rows, queryTokens: q.rows).frames()))
+            }
+            job.step = .ready
+        case .absorbed(let selection):
+            job.selection = selection
+            job.step = job.pendingGroups.isEmpty && !job.final ? .waiting : .ready
+        case .graphed(let g):
+            job.graph = g
+            job.step = job.weights == nil ? .waiting : .ready
+        case .proposed(let m): actions += finish(job, m.frames())
+        case .reduced(let m): actions += finish(job, m.frames())
+        case .merged(let m): actions += finish(job, m.frames())
+        case .failed(let e):
+            refused += 1
+            job.step = .done
+            actions.append(.send(link: i, frames: ShardErrorMessage(job: key.job, error: named(e)).frames()))
+        }
+        if !actions.isEmpty { links[i].lastSent = now }
+        return actions + schedule() + drained(now: now)
+    }
+
+    private func finish(_ job: HeldJob, _ frames: [Frame]) -> [Action] {
+        completed += 1
+        job.step = .done
+        job.prepared = nil
+        job.graph = nil
+        job.selection = nil
+        return [.send(link: job.key.link, frames: frames)]
+    }
+
+    // MARK: time
+
+    /// Beats, silences, back-offs, expiries, and the end of a drain.
+    public func tick(now: ContinuousClock.Instant) -> [Action] {
+        var actions: [Action] = []
+        for i in links.indices { actions += tickLink(i, now: now) }
+        for (t, s) in stored where now > s.expires {
+            stored[t] = nil
+            if !s.claimed { unclaimedBytes -= s.data.byteCount }
+        }
+        for (key, job) in held where job.step == .done || (job.step != .running && now > job.deadline + .seconds(5)) {
+            held[key] = nil
+        }
+        return actions + schedule() + drained(now: now)
+    }
+
+    private func tickLink(_ i: Int, now: ContinuousClock.Instant) -> [Action] {
+        switch links[i].phase {
+        case .connected:
+            if now - links[i].lastHeard > silence {
+                return lose(i, now: now, why: "silent for \(Units.duration(now - links[i].lastHeard))")
+            }
+            if now - links[i].lastSent >= beat {
+                links[i].lastSent = now
+                return [.send(link: i, frames: BackendEnvelope.bare("heartbeat"))]
+            }
+        case .connecting(let since):
+            if now - since > silence { return lose(i, now: now, why: "not answering") }
+            if now - links[i].lastSent >= beat { return ready(i, now: now) }
+        case .waiting(let until):
+            if now >= until && !draining {
+                links[i].phase = .connecting(since: now)
+                links[i].lastHeard = now
+                return [.open(link: i), .log(level: .debug, message: "connecting to coordinator \(links[i].endpoint) again")] + ready(i, now: now)
+            }
+        }
+        return []
+    }
+
+    /// Closes a link whose coordinator is silent and waits out a back-off before a fresh socket.
+    private func lose(_ i: Int, now: ContinuousClock.Instant, why: String) -> [Action] {
+        let delay = backoff.jittered(links[i].backoffMs, unit: random())
+        links[i].backoffMs = backoff.next(after: links[i].backoffMs)
+        links[i].phase = .waiting(until: now + .milliseconds(delay))
+        forget(link: i)
+        var actions: [Action] = [.close(link: i)]
+        let message = "coordinator \(links[i].endpoint) \(why); reconnecting in \(Units.duration(milliseconds: Double(delay)))"
+        actions.append(.log(level: links[i].outageLogged ? .debug : .warning, message: message))
+        links[i].outageLogged = true
+        return actions
+    }
+
+    /// Stop taking jobs: credit 0 to every coordinator, finish the job in hand (for at most the
+    /// drain timeout), then say goodbye; coordinators move what is left to other workers.
+    public func beginDrain(now: ContinuousClock.Instant) -> [Action] {
+        guard !draining else { return [] }
+        draining = true
+        drainDeadline = now + .milliseconds(config.drainTimeoutMs)
+        var actions: [Action] = [.log(level: .info, message: "draining: \(heldJobs) jobs held, \(running == nil ? "none" : "one") running")]
+        for i in links.indices where links[i].isConnected { actions += ready(i, now: now) }
+        return actions + drained(now: now)
+    }
+
+    private func drained(now: ContinuousClock.Instant) -> [Action] {
+        guard draining, !done, running == nil || now >= drainDeadline! else { return [] }
+        done = true
+        var actions: [Action] = []
+        for i in links.indices where links[i].isConnected { actions.append(.send(link: i, frames: BackendEnvelope.bare("disconnect"))) }
+        return actions + [.log(level: .info, message: "worker \(config.name) leaving: \(completed) jobs done, \(refused) refused"), .exit]
+    }
+}
+
+extension WorkerState.Stored {
+    /// A job names these bytes: they now live until its deadline.
+    mutating func claim(until deadline: ContinuousClock.Instant, unclaimedBytes: inout Int) {
+        if !claimed { unclaimedBytes -= data.byteCount }
+        claimed = true
+        expires = max(expires, deadline)
+    }
+}

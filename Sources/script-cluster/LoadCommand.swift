@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import ScriptClient
+import ScriptCore
+import ScriptLoad
+import ScriptProtocol
+import ScriptService
+import ScriptSynth
+
+/// `load`: offer a running cluster a steady load and report what it sustains (capacity planning).
+struct LoadCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "load",
+        abstract: "Load a running cluster with copies of one request: throughput, latency percentiles, errors, CPU a request of each local role.")
+
+    @Option(help: "The coordinators' client endpoints, comma-separated (requests are spread over them).")
+    var connect = "tcp://127.0.0.1:5555"
+    @Option(help: "A request directory as written by `sample` (features.npy, embeddings.npy, query.npy, layout.json).")
+    var sample: String?
+    @Option(help: "Without --sample: a synthetic request of this kind (image, anyres, video) at its real size.")
+    var kind = "anyres"
+    @Option(help: "Tokens to keep: a count or a ratio of the tokens (default: 320 for anyres, 64 for image, 1024 for video).")
+    var budget: String?
+    @Option(help: "Requests kept in flight (closed loop).") var concurrency: Int?
+    @Option(help: "Requests sent a second, whatever the replies (open loop); instead of --concurrency.") var rate: Double?
+    @Option(help: "Seconds of load.") var duration: Double = 10
+    @Option(help: "Requests at most (default: as many as the duration allows).") var requests: Int?
+    @Option(help: "Dtype of the tensors on the wire: f32, f16 or bf16.") var dtype = "f16"
+    @Flag(help: "Send tensor bytes straight to the workers instead of through the coordinator.") var direct = false
+    @Option(name: .customLong("timeout-ms"), help: "A request with no reply for this long counts as timed out.") var timeoutMs = 60_000
+    @Option(help: "Also write the report as JSON to this file.") var json: String?
+    @Option(name: .customLong("wait-workers"), help: "First wait (up to a minute) until every coordinator has this many workers.")
+    var waitWorkers: Int?
+
+    @OptionGroup var progress: ProgressOptions
+
+    private var endpoints: [String] { connect.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+
+    func validate() throws {
+        guard concurrency == nil || rate == nil else { throw ValidationError("give --concurrency or --rate, not both") }
+        guard TensorCodec.WireDType(rawValue: dtype) != nil else { throw ValidationError("--dtype \(dtype): must be f32, f16 or bf16") }
+        guard !endpoints.isEmpty else { throw ValidationError("--connect '\(connect)': give at least one coordinator endpoint, such as tcp://127.0.0.1:5555") }
+        if let c = concurrency, c < 1 { throw ValidationError("--concurrency \(c): must be at least 1") }
+        if let r = rate, !(r > 0) { throw ValidationError("--rate \(r): must be a number of requests a second above 0") }
+        guard duration > 0 else { throw ValidationError("--duration \(duration): must be a number of seconds above 0") }
+        if let n = requests, n < 1 { throw ValidationError("--requests \(n): must be at least 1") }
+        if sample == nil && SampleKind(rawValue: kind) == nil { throw ValidationError("--kind \(kind): must be image, anyres or video") }
+    }
+
+    func run() throws {
+        let wire = TensorCodec.WireDType(rawValue: dtype)!
+        let (request, defaultBudget) = try loadRequest()
+        let b = try budget.map { try Budget(parsing: $0) } ?? .count(defaultBudget)
+        let template = PruneSubmission(id: "load", request: request, budget: b, dtype: wire, transfer: direct ? .direct : .inline).encoded()
+        let client = try ClusterClient(endpoints: endpoints)
+        defer { client.close() }
+        if let want = waitWorkers { try wait(for: want, client: client) }
+        var settings = LoadGenerator.Settings()
+        settings.pace = rate.map { .rate($0) } ?? .concurrency(concurrency ?? 1)
+        settings.duration = duration
+        settings.requests = requests
+        settings.timeoutMs = timeoutMs
+        let line = progress.line("load", total: requests, unit: .items("requests"))
+        defer { line.finish() }
+        settings.progress = { done, _ in line.update(done: done) }
+        let report = try LoadGenerator(client: client, template: template).run(settings)
+        line.finish()
+        say(report.text)
+        if let json {
+            try JSONSerialization.data(withJSONObject: report.dictionary, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: json))
+        }
+        if report.answered == 0 { throw StartupError("no request was answered: \(report.errors.isEmpty ? "is a coordinator at \(connect)?" : "\(report.errors)")") }
+    }
+
+    /// Waits (up to a minute) until every coordinator has `want` workers.
+    private func wait(for want: Int, client: ClusterClient) throws {
+        let end = ContinuousClock.now + .seconds(60)
+        let line = progress.line("waiting for \(want) workers")
+        defer { line.finish() }
+        for c in endpoints.indices {
+            while (try? client.status(endpoint: c, timeoutMs: 1000))?.workers ?? 0 < want {
+                guard ContinuousClock.now < end else { throw StartupError("\(endpoints[c]) did not reach \(want) workers within a minute") }
+                line.update(done: 0)
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
+    }
+
+    private func loadRequest() throws -> (PruneRequest, Int) {
+        if let dir = sample {
+            let req = try SampleDirectory(path: dir).request()
+            return (req, max(1, req.tokenCount / 9))
+        }
+        guard let k = SampleKind(rawValue: kind) else { throw ValidationError("--kind must be image, anyres or video, got '\(kind)'") }
+        let s = SampleGenerator.make(.defaults(for: k, seed: 1))
+        let req = PruneRequest(features: Matrix(rows: s.n, cols: s.featureDim, values: s.features),
+                               embeddings: Matrix(rows: s.n, cols: s.embeddingDim, values: s.embeddings),
+                               query: Matrix(rows: s.spec.queryTokens, cols: s.embeddingDim, values: s.query),
+                               shards: k == .image ? nil : s.shards)
+        return (req, k == .image ? 64 : k == .anyres ? 320 : 1024)
+    }
+}

@@ -1,0 +1,277 @@
+import XCTest
+import ScriptCore
+import ScriptProtocol
+import ScriptTransport
+import ScriptWire
+@testable import ScriptCoordinator
+@testable import ScriptWorker
+
+/// The coordinator's logic against real worker logic, in memory (`InMemoryCluster`): what it
+/// answers, where jobs go, what happens when workers die, and every refusal.
+final class CoordinatorStateTests: XCTestCase {
+    private func request(seed: UInt64, n: Int = 120, shards: Int = 3, query: Bool = true, width: Int = 24) -> PruneRequest {
+        var rng = SplitMix64(seed: seed)
+        let x = Matrix(rows: n, cols: width, values: (0..<(n * width)).map { _ in Float(rng.next() >> 40) / Float(1 << 24) - 0.5 })
+        let e = Matrix(rows: n, cols: 16, values: (0..<(n * 16)).map { _ in Float(rng.next() >> 40) / Float(1 << 24) - 0.5 })
+        let q = Matrix(rows: 5, cols: 16, values: (0..<80).map { _ in Float(rng.next() >> 40) / Float(1 << 24) - 0.5 })
+        let s = n / shards
+        return PruneRequest(features: x, embeddings: query ? e : nil, query: query ? q : nil,
+                            shards: (0..<shards).map { ($0 * s)..<($0 == shards - 1 ? n : ($0 + 1) * s) })
+    }
+
+    /// What in-process Script keeps of the request as the cluster sees it (tensors rounded to `dtype`).
+    private func inProcess(_ r: PruneRequest, _ k: Int, dtype: TensorCodec.WireDType = .f32) throws -> (kept: [Int], features: Matrix) {
+        var rounded = r
+        rounded.features = TensorCodec.encode(r.features, dtype: dtype).matrix()
+        rounded.embeddings = r.embeddings.map { TensorCodec.encode($0, dtype: dtype).matrix() }
+        rounded.query = r.query.map { TensorCodec.encode($0, dtype: dtype).matrix() }
+        return (try Pruner(pool: .serial).prune(rounded, budget: .count(k)).indices, rounded.features)
+    }
+
+    private func result(_ c: InMemoryCluster, _ id: String, line: UInt = #line) -> ClusterResult? {
+        switch c.reply(id) {
+        case .result(let r)?: return r
+        case let other: XCTFail("\(id): \(String(describing: other)); logs: \(c.logs.suffix(5))", line: line); return nil
+        }
+    }
+
+    private func errorCode(_ c: InMemoryCluster, _ id: String) -> ErrorCode? {
+        if case .error(_, let e)? = c.reply(id) { return e.code }
+        return nil
+    }
+
+    func testEveryTransferDtypeAndReturnModeMatchesInProcess() throws {
+        for transfer in Transfer.allCases {
+            for (dtype, mode) in [(TensorCodec.WireDType.f32, ReturnMode.indices), (.f16, .features), (.bf16, .merged)] {
+                let c = InMemoryCluster()
+                c.addWorker([10]); c.addWorker([11])
+                let req = request(seed: 1)
+                let id = "\(transfer)-\(dtype)-\(mode)"
+                c.submit(PruneSubmission(id: id, request: req, budget: .count(12), returnMode: mode, dtype: dtype, transfer: transfer).encoded())
+                let want = try inProcess(req, 12, dtype: dtype)
+                guard let r = result(c, id) else { continue }
+                XCTAssertEqual(r.indices, want.kept, id)
+                XCTAssertEqual(Set(r.workers).count, 2, "\(id): spread over both workers")
+                switch mode {
+                case .indices: XCTAssertNil(r.features)
+                case .features: XCTAssertEqual(r.featureMatrix, want.features.gatherRows(want.kept), id)
+                case .merged:
+                    XCTAssertEqual(r.featureMatrix, TokenMerger.merge(features: want.features, kept: want.kept, shards: req.shards!, pool: .serial), id)
+                }
+                XCTAssertEqual(c.coordinator.requestsInFlight, 0)
+                XCTAssertEqual(c.finished.last?.outcome, "ok")
+                // Every byte a worker held for the request is released.
+                for w in c.workers.values { XCTAssertEqual(w.heldBytes, 0, "\(id): bytes left on a worker") }
+            }
+        }
+    }
+
+    func testWithoutAQueryAndWhenTheBudgetKeepsEverything() throws {
+        let c = InMemoryCluster()
+        c.addWorker([10])
+        let req = request(seed: 2, query: false)
+        c.submit(PruneSubmission(id: "nq", request: req, budget: .count(9)).encoded())
+        XCTAssertEqual(result(c, "nq")?.indices, try inProcess(req, 9).kept)
+        for transfer in Transfer.allCases {
+            c.submit(PruneSubmission(id: "all-\(transfer)", request: req, budget: .count(500), returnMode: .features, transfer: transfer).encoded())
+            XCTAssertEqual(result(c, "all-\(transfer)")?.indices, Array(0..<120))
+            XCTAssertEqual(result(c, "all-\(transfer)")?.featureMatrix, req.features)
+        }
+    }
+
+    /// A shard waiting for its request's weights takes no credit: one worker holding one job at
+    /// a time still gets every shard of a request, so their scores (and so the weights) arrive.
+    func testShardsWaitingForWeightsDoNotBlockTheirSiblings() throws {
+        let c = InMemoryCluster()
+        c.addWorker([10], credit: 1)
+        let req = request(seed: 3, n: 200, shards: 5)
+        c.submit(PruneSubmission(id: "one", request: req, budget: .count(20)).encoded())
+        XCTAssertEqual(result(c, "one")?.indices, try inProcess(req, 20).kept)
+    }
+
+    func testADeadWorkersJobsMoveToAnotherWithTheSameAnswer() throws {
+        var config = CoordinatorConfiguration()
+        config.heartbeatMs = 100
+        var wc = WorkerConfiguration()
+        wc.heartbeatMs = 100
+        for transfer in Transfer.allCases {
+            let c = InMemoryCluster(config: config, workerConfig: wc)
+            c.addWorker([10], credit: 4)
+            var killed = false
+            // Worker 10 dies as it starts its second proposal.
+            var proposals = 0
+            c.killOnTask = { id, work in
+                if case .propose = work, id == [10] { proposals += 1; if proposals == 2 { killed = true; return true } }
+                return false
+            }
+            let req = request(seed: 4, n: 150, shards: 5)
+            c.submit(PruneSubmission(id: "d", request: req, budget: .count(15), transfer: transfer).encoded())
+            XCTAssertTrue(killed)
+            XCTAssertNil(c.reply("d"))
+            c.addWorker([11], credit: 4)
+            c.advance(ms: 600)
+            XCTAssertEqual(result(c, "d")?.indices, try inProcess(req, 15).kept, "\(transfer)")
+            XCTAssertGreaterThan(c.coordinator.requeues, 0)
+            XCTAssertTrue(c.logs.contains { $0.contains("w10") && $0.contains("silent") })
+        }
+    }
+
+    func testAShardThatKillsEveryWorkerFailsItsRequestAfterTheRequeues() throws {
+        var config = CoordinatorConfiguration()
+        config.heartbeatMs = 100
+        config.maxRequeues = 2
+        var wc = WorkerConfiguration()
+        wc.heartbeatMs = 100
+        let c = InMemoryCluster(config: config, workerConfig: wc)
+        // The shard at offset 40 kills whoever computes it.
+        c.killOnTask = { _, work in
+            if case .prepare(let t, _) = work { return t.offset == 40 }
+            return false
+        }
+        let req = request(seed: 5)
+        c.submit(PruneSubmission(id: "poison", request: req, budget: .count(10)).encoded())
+        var deaths = 0
+        for i in 0..<6 where c.reply("poison") == nil {
+            c.addWorker([UInt8(20 + i)])
+            deaths += 1
+            c.advance(ms: 500)
+        }
+        XCTAssertEqual(errorCode(c, "poison"), .shardFailed)
+        XCTAssertEqual(deaths, 3, "the first try and two requeues")
+        // Another request is served by the next worker.
+        c.killOnTask = { _, _ in false }
+        c.addWorker([30])
+        c.submit(PruneSubmission(id: "fine", request: request(seed: 6), budget: .count(10)).encoded())
+        XCTAssertEqual(result(c, "fine")?.indices, try inProcess(request(seed: 6), 10).kept)
+    }
+
+    func testADirectClientThatNeverSendsItsBytesTimesOut() throws {
+        let c = InMemoryCluster()
+        c.addWorker([10])
+        c.clientSendsData = false
+        c.submit(PruneSubmission(id: "silent", request: request(seed: 7), budget: .count(5), deadlineMs: 300, transfer: .direct).encoded())
+        c.advance(ms: 250)
+        XCTAssertNil(c.reply("silent"))
+        c.advance(ms: 100)
+        XCTAssertEqual(errorCode(c, "silent"), .timeout)
+        XCTAssertEqual(c.coordinator.requestsInFlight, 0)
+    }
+
+    func testNoWorkerMeansTimeoutAtTheDeadline() throws {
+        let c = InMemoryCluster()
+        c.submit(PruneSubmission(id: "r3", request: request(seed: 3), budget: .count(5), deadlineMs: 500).encoded())
+        c.advance(ms: 400)
+        XCTAssertNil(c.reply("r3"))
+        c.advance(ms: 150)
+        XCTAssertEqual(errorCode(c, "r3"), .timeout)
+    }
+
+    func testBusyBeyondTheQueueAndRetriesAreAnsweredOnce() throws {
+        var config = CoordinatorConfiguration()
+        config.maxRequests = 2
+        let c = InMemoryCluster(config: config)
+        for i in 0..<2 { c.submit(PruneSubmission(id: "q\(i)", request: request(seed: 4), budget: .count(5)).encoded()) }
+        c.submit(PruneSubmission(id: "q2", request: request(seed: 4), budget: .count(5)).encoded())
+        XCTAssertEqual(errorCode(c, "q2"), .busy)
+        // A retry of an id in flight joins it; the answer comes once per route, and from the
+        // cache afterwards.
+        c.submit(PruneSubmission(id: "q0", request: request(seed: 4), budget: .count(5)).encoded())
+        c.addWorker([10])
+        let answers = c.replies.filter { $0.id == "q0" }
+        XCTAssertEqual(answers.count, 1)
+        c.submit(PruneSubmission(id: "q0", request: request(seed: 4), budget: .count(5)).encoded())
+        XCTAssertEqual(c.replies.filter { $0.id == "q0" }.count, 2)
+        XCTAssertEqual(result(c, "q0")?.indices, try inProcess(request(seed: 4), 5).kept)
+    }
+
+    func testDrainingRefusesNewWorkFinishesOldThenGivesUpAtTheTimeout() throws {
+        var config = CoordinatorConfiguration()
+        config.drainTimeoutMs = 400
+        let c = InMemoryCluster(config: config)
+        c.submit(PruneSubmission(id: "d1", request: request(seed: 5), budget: .count(6)).encoded())
+        _ = c.coordinator.beginDrain(now: c.now)
+        c.submit(PruneSubmission(id: "d2", request: request(seed: 5), budget: .count(6)).encoded())
+        XCTAssertEqual(errorCode(c, "d2"), .shuttingDown)
+        XCTAssertFalse(c.coordinator.isDrained)
+        c.addWorker([10])
+        XCTAssertNotNil(result(c, "d1"))
+        XCTAssertTrue(c.coordinator.isDrained)
+        // A request with no worker is answered shutting_down when the drain times out.
+        let d = InMemoryCluster(config: config)
+        d.submit(PruneSubmission(id: "stuck", request: request(seed: 5), budget: .count(6)).encoded())
+        _ = d.coordinator.beginDrain(now: d.now)
+        d.advance(ms: 350)
+        XCTAssertNil(d.reply("stuck"))
+        d.advance(ms: 100)
+        XCTAssertEqual(errorCode(d, "stuck"), .shuttingDown)
+        XCTAssertTrue(d.coordinator.isDrained)
+    }
+
+    func testTheResultCacheIsBoundedByBytes() throws {
+        var config = CoordinatorConfiguration()
+        config.resultCacheBytes = 30_000
+        let c = InMemoryCluster(config: config)
+        c.addWorker([10])
+        let req = request(seed: 8, width: 400)
+        for i in 0..<4 { c.submit(PruneSubmission(id: "f\(i)", request: req, budget: .count(10), returnMode: .features).encoded()) }
+        // Each answer holds 10 x 400 floats (16 kB): only the newest fits.
+        let cache = c.coordinator.cacheStatistics
+        XCTAssertEqual(cache.entries, 1)
+        XCTAssertLessThanOrEqual(cache.bytes, 30_000)
+    }
+
+    func testHostileClientMessagesGetTypedErrors() throws {
+        let c = InMemoryCluster()
+        c.addWorker([10])
+        let valid = PruneSubmission(id: "h", request: request(seed: 6), budget: .count(5)).frames()
+        var n = 0
+        func code(_ frames: [[UInt8]]) -> ErrorCode? {
+            n += 1
+            let before = c.replies.count
+            c.send(frames)
+            c.advance(ms: 50)
+            guard c.replies.count > before, case .error(_, let e) = c.replies.last! else { return nil }
+            return e.code
+        }
+        func envelope(_ edit: (inout [(String, MessagePackValue)]) -> Void) -> [[UInt8]] {
+            var e = try! Envelope.decode(valid[0]).fields.map { ($0.key, $0.value) }.sorted { $0.0 < $1.0 }
+            e = e.map { $0.0 == "id" ? ("id", .string("h\(n)")) : $0 }
+            edit(&e)
+            return [[]] + [Envelope.encode(e)] + Array(valid.dropFirst())
+        }
+        XCTAssertEqual(code([[0x93, 0x01]]), .badMessage, "no delimiter")
+        XCTAssertEqual(code([[], [0xC1]]), .badMessage, "reserved byte")
+        XCTAssertEqual(code([[], Array(valid[0].prefix(7))]), .badMessage, "truncated envelope")
+        XCTAssertEqual(code([[], MessagePack.encode(.array([.int(1)]))]), .badMessage, "not a map")
+        XCTAssertEqual(code(envelope { $0 = $0.map { $0.0 == "v" ? ("v", .int(2)) : $0 } }), .unsupportedVersion)
+        XCTAssertEqual(code(envelope { $0 = $0.map { $0.0 == "type" ? ("type", .string("explode")) : $0 } }), .unknownType)
+        XCTAssertEqual(code(envelope { $0.append(("colour", .string("red"))) }), .badRequest, "unknown field")
+        XCTAssertEqual(code(envelope { $0 = $0.map { $0.0 == "budget" ? ("budget", .int(0)) : $0 } }), .badBudget)
+        XCTAssertEqual(code(envelope { $0 = $0.map { $0.0 == "budget" ? ("budget", .float(1.5)) : $0 } }), .badBudget)
+        XCTAssertEqual(code(envelope { $0 = $0.map { $0.0 == "budget" ? ("budget", .string("many")) : $0 } }), .badRequest)
+        XCTAssertEqual(code(envelope { $0.append(("transfer", .string("teleport"))) }), .badRequest)
+        XCTAssertEqual(code(envelope { $0 = $0.map { $0.0 == "shards" ? ("shards", .array([.array([.int(0), .int(50)]), .array([.int(40), .int(120)])])) : $0 } }), .badShards)
+        XCTAssertEqual(code(envelope { $0 = $0.map { $0.0 == "features" ? ("features", TensorCodec.descriptor(shape: [121, 24], frame: 1)) : $0 } }), .badTensor, "shape disagrees with bytes")
+        XCTAssertEqual(code(envelope { $0 = $0.map { $0.0 == "features" ? ("features", TensorCodec.descriptor(shape: [1 << 40, 1 << 30], frame: 1)) : $0 } }), .tooLarge)
+        XCTAssertEqual(code(envelope { $0 = $0.map { $0.0 == "features" ? ("features", TensorCodec.descriptor(shape: [120, 24], frame: 9)) : $0 } }), .badTensor, "missing frame")
+        XCTAssertEqual(code(envelope { $0 = $0.map { $0.0 == "options" ? ("options", Envelope.mapValue([("theta", .float(1))])) : $0 } }), .badOption)
+        XCTAssertEqual(code(envelope { $0 = $0.map { $0.0 == "query" ? ("query", TensorCodec.descriptor(shape: [10, 8], frame: 3)) : $0 } }), .badShape, "query width differs from the embeddings'")
+        // Values are checked by the worker holding them: the error still reaches the request.
+        var nan = envelope { _ in }
+        nan[2].replaceSubrange(40..<44, with: [0, 0, 0xC0, 0x7F])
+        XCTAssertEqual(code(nan), .nonFinite)
+        XCTAssertTrue(c.logs.contains { $0.contains("row 0, column 10") }, "the error names the place")
+        // And a valid request still goes through afterwards.
+        XCTAssertNil(code(envelope { _ in }))
+        XCTAssertEqual(c.coordinator.requestsInFlight, 0)
+    }
+
+    func testOversizeMessagesAreAnsweredTooLarge() throws {
+        var config = CoordinatorConfiguration()
+        config.maxMessageBytes = 4000
+        let c = InMemoryCluster(config: config)
+        c.submit(PruneSubmission(id: "big", request: request(seed: 9, width: 40), budget: .count(5)).encoded())
+        XCTAssertEqual(errorCode(c, "big"), .tooLarge)
+        if case .error(_, let e)? = c.reply("big") { XCTAssertTrue(e.message.contains("4.00 kB"), e.message) }
+    }
+}

@@ -1,0 +1,147 @@
+import XCTest
+import ScriptCore
+import ScriptProtocol
+import ScriptTransport
+@testable import ScriptCoordinator
+@testable import ScriptWorker
+
+/// A coordinator and workers wired together in memory: the real state machines on both sides,
+/// every message through its real encoding, the real arithmetic run inline, no sockets and no
+/// threads; time passes by hand. What the shells do with sockets is tested with real processes.
+final class InMemoryCluster {
+    enum Event {
+        case fromClient(frames: [Frame])
+        case fromWorker(id: [UInt8], frames: [Frame])
+        case toWorker(id: [UInt8], frames: [Frame])
+        case data(id: [UInt8], frames: [Frame])
+        case done(id: [UInt8], task: Int, outcome: WorkerState.Outcome)
+    }
+
+    let coordinator: CoordinatorState
+    var workers: [[UInt8]: WorkerState] = [:]
+    /// Workers that are gone (killed): nothing reaches them, nothing leaves them.
+    var dead: Set<[UInt8]> = []
+    var now = ContinuousClock().now
+    let route: [UInt8] = [7, 7, 7]
+    var replies: [ClusterReply] = []
+    var finished: [AccessRecord] = []
+    var logs: [String] = []
+    /// Direct requests the client sent (to answer placements), and whether it answers them.
+    var submissions: [String: EncodedSubmission] = [:]
+    var clientSendsData = true
+    /// Called when a worker starts a task: return true to kill the worker right there.
+    var killOnTask: ([UInt8], WorkerState.Work) -> Bool = { _, _ in false }
+    private var events: [Event] = []
+    let workerConfig: WorkerConfiguration
+
+    init(config: CoordinatorConfiguration = CoordinatorConfiguration(), workerConfig: WorkerConfiguration = WorkerConfiguration()) {
+        coordinator = CoordinatorState(config: config)
+        self.workerConfig = workerConfig
+    }
+
+    func endpoint(of id: [UInt8]) -> String { "mem://" + id.map(String.init).joined(separator: ".") }
+
+    @discardableResult
+    func addWorker(_ id: [UInt8], credit: Int = 2) -> WorkerState {
+        var c = workerConfig
+        c.name = "w\(id.map(String.init).joined())"
+        c.credit = credit
+        let w = WorkerState(config: c, dataEndpoint: endpoint(of: id), now: now, random: { 0.5 })
+        workers[id] = w
+        dead.remove(id)
+        carry(id, w.start(now: now))
+        pump()
+        return w
+    }
+
+    func kill(_ id: [UInt8]) { dead.insert(id) }
+
+    func submit(_ e: EncodedSubmission) {
+        submissions[e.id] = e
+        events.append(.fromClient(frames: [Frame([])] + e.frames()))
+        pump()
+    }
+
+    func send(_ frames: [[UInt8]]) {
+        events.append(.fromClient(frames: frames.map(Frame.init)))
+        pump()
+    }
+
+    /// Moves time on by `ms`, in ticks of 50 ms, delivering what each tick causes.
+    func advance(ms: Int) {
+        let end = now + .milliseconds(ms)
+        while now < end {
+            now = min(end, now + .milliseconds(50))
+            carry(coordinator.tick(now: now))
+            for (id, w) in workers where !dead.contains(id) { carry(id, w.tick(now: now)) }
+            pump()
+        }
+    }
+
+    /// The last reply to `id`.
+    func reply(_ id: String) -> ClusterReply? { replies.last { $0.id == id } }
+
+    /// Delivers every pending event (and what it causes) in order.
+    func pump() {
+        var steps = 0
+        while !events.isEmpty {
+            steps += 1
+            precondition(steps < 100_000, "the cluster does not settle")
+            let e = events.removeFirst()
+            switch e {
+            case .fromClient(let frames):
+                carry(coordinator.clientMessage(route: route, frames: frames, now: now))
+            case .fromWorker(let id, let frames):
+                carry(coordinator.workerMessage(identity: id, frames: frames, now: now))
+            case .toWorker(let id, let frames):
+                if let w = workers[id], !dead.contains(id) { carry(id, w.linkMessage(0, frames: frames, now: now)) }
+            case .data(let id, let frames):
+                if let w = workers[id], !dead.contains(id) { carry(id, w.dataMessage(frames: frames, now: now)) }
+            case .done(let id, let task, let outcome):
+                if let w = workers[id], !dead.contains(id) { carry(id, w.taskFinished(task, outcome, now: now)) }
+            }
+        }
+    }
+
+    private func carry(_ actions: [CoordinatorState.Action]) {
+        for a in actions {
+            switch a {
+            case .toClient(_, let frames):
+                guard let reply = try? ClusterReply.parse(frames) else { XCTFail("unparseable reply"); continue }
+                if case .placement(let p) = reply {
+                    guard clientSendsData, let e = submissions[p.id], let data = e.data(shard: p.shard, ticket: p.ticket),
+                          let target = workers.keys.first(where: { endpoint(of: $0) == p.endpoint }) else { continue }
+                    events.append(.data(id: target, frames: data.frames()))
+                } else {
+                    replies.append(reply)
+                }
+            case .toWorker(let id, let frames):
+                events.append(.toWorker(id: id, frames: frames))
+            case .finished(let record):
+                finished.append(record)
+            case .log(_, let message):
+                logs.append(message)
+            }
+        }
+    }
+
+    private func carry(_ id: [UInt8], _ actions: [WorkerState.Action]) {
+        for a in actions {
+            guard !dead.contains(id) else { return }
+            switch a {
+            case .send(_, let frames):
+                events.append(.fromWorker(id: id, frames: frames))
+            case .run(let task):
+                if killOnTask(id, task.work) {
+                    kill(id)
+                    return
+                }
+                events.append(.done(id: id, task: task.number, outcome: WorkerCompute.run(task.work, pool: .serial)))
+            case .log(_, let message):
+                logs.append(message)
+            case .open, .close, .exit:
+                break
+            }
+        }
+    }
+}

@@ -1,0 +1,181 @@
+import XCTest
+import ScriptCore
+import ScriptProtocol
+import ScriptTransport
+@testable import ScriptWorker
+
+/// The worker's logic driven directly: the test plays the coordinator and the compute thread,
+/// and passes time by hand.
+final class WorkerStateTests: XCTestCase {
+    var now = ContinuousClock().now
+
+    private func worker(heartbeatMs: Int = 1000, endpoints: [String] = ["tcp://c:1"]) -> WorkerState {
+        var c = WorkerConfiguration()
+        c.endpoints = endpoints
+        c.name = "w"
+        c.heartbeatMs = heartbeatMs
+        return WorkerState(config: c, dataEndpoint: "tcp://w:2", now: now, random: { 0.5 })
+    }
+
+    private func types(_ actions: [WorkerState.Action]) -> [String] {
+        actions.compactMap {
+            switch $0 {
+            case .open: return "open"
+            case .close: return "close"
+            case .send(_, let frames): return (try? BackendEnvelope.open(frames).type) ?? "?"
+            case .run: return "run"
+            case .exit: return "exit"
+            case .log: return nil
+            }
+        }
+    }
+
+    private func logs(_ actions: [WorkerState.Action], _ level: WorkerState.LogLevel) -> [String] {
+        actions.compactMap { if case .log(let l, let m) = $0, l == level { return m }; return nil }
+    }
+
+    /// Passes `ms` in 50 ms ticks, returning every action.
+    private func pass(_ w: WorkerState, ms: Int) -> [WorkerState.Action] {
+        var out: [WorkerState.Action] = []
+        for _ in 0..<(ms / 50) { now += .milliseconds(50); out += w.tick(now: now) }
+        return out
+    }
+
+    private func heartbeat() -> [Frame] { BackendEnvelope.bare("heartbeat") }
+
+    func testStartOpensEveryLinkAndRegistersOnTheFirstAnswer() {
+        let w = worker(endpoints: ["tcp://a:1", "tcp://b:1"])
+        XCTAssertEqual(types(w.start(now: now)), ["open", "ready", "open", "ready"])
+        XCTAssertFalse(w.isRegistered)
+        let answer = w.linkMessage(1, frames: heartbeat(), now: now)
+        XCTAssertTrue(w.isRegistered)
+        XCTAssertEqual(logs(answer, .info), ["registered with coordinator tcp://b:1"])
+        // While connecting, ready is sent again every beat.
+        XCTAssertEqual(types(pass(w, ms: 1000)).filter { $0 == "ready" }.count, 1)
+    }
+
+    /// A coordinator that never answers is retried with a fresh socket after 1 s, 2 s, 4 s ...
+    /// up to 32 s (here with a jitter of an eighth), and the outage is logged once.
+    func testBackoffDoublesToItsCeilingWithJitterAndLogsOnce() {
+        let w = worker()
+        _ = w.start(now: now)
+        var delays: [Double] = []
+        var warnings: [String] = []
+        var lastOpen = now
+        var closedAt: ContinuousClock.Instant?
+        for _ in 0..<3600 {  // 180 s
+            now += .milliseconds(50)
+            let actions = w.tick(now: now)
+            warnings += logs(actions, .warning)
+            for t in types(actions) {
+                if t == "close" { closedAt = now; XCTAssertGreaterThan(now - lastOpen, .milliseconds(3000)) }
+                if t == "open", let c = closedAt { delays.append((now - c).milliseconds); lastOpen = now }
+            }
+        }
+        // Opened on the first 50 ms tick at or after each delay.
+        XCTAssertEqual(delays.prefix(7).map { Int($0.rounded()) }, [1125, 2250, 4500, 9000, 18000, 36000, 36000].map { ($0 + 49) / 50 * 50 })
+        XCTAssertEqual(warnings.count, 1, "one warning per outage: \(warnings)")
+        XCTAssertTrue(warnings[0].contains("not answering"), warnings[0])
+        // An answer ends the outage and resets the back-off.
+        _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        XCTAssertTrue(w.isRegistered)
+        XCTAssertEqual(w.links[0].backoffMs, 1000)
+    }
+
+    func testASilentCoordinatorIsLeftAndItsJobsForgotten() throws {
+        let w = worker(heartbeatMs: 100)
+        _ = w.start(now: now)
+        _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        let actions = w.linkMessage(0, frames: shard(job: 1, inline: true), now: now)
+        guard case .run(let task)? = actions.first(where: { if case .run = $0 { return true }; return false }) else {
+            return XCTFail("the shard did not start: \(types(actions))")
+        }
+        XCTAssertEqual(w.heldJobs, 1)
+        XCTAssertEqual(types(pass(w, ms: 350)).filter { $0 != "heartbeat" }, ["close"])
+        XCTAssertFalse(w.isRegistered)
+        // The task finishes after the link was lost: its answer goes nowhere.
+        let late = w.taskFinished(task.number, WorkerCompute.run(task.work, pool: .serial), now: now)
+        XCTAssertFalse(types(late).contains("scores") || types(late).contains("proposal"))
+        XCTAssertEqual(w.heldJobs, 0)
+    }
+
+    func testDisconnectMeansRegisterAgain() {
+        let w = worker()
+        _ = w.start(now: now)
+        _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        _ = w.linkMessage(0, frames: shard(job: 1, inline: false), now: now)
+        XCTAssertEqual(w.heldJobs, 1)
+        XCTAssertEqual(types(w.linkMessage(0, frames: BackendEnvelope.bare("disconnect"), now: now)), ["ready"])
+        XCTAssertEqual(w.heldJobs, 0, "the coordinator forgot its jobs, so does the worker")
+    }
+
+    func testBytesThatOvertakeTheirJobWaitForIt() {
+        let w = worker()
+        _ = w.start(now: now)
+        _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        let ticket = Ticket.random()
+        let data = DataMessage(ticket: ticket, data: shardData())
+        XCTAssertTrue(types(w.dataMessage(frames: data.frames(), now: now)).isEmpty)
+        XCTAssertEqual(w.heldBytes, data.data.byteCount)
+        XCTAssertEqual(types(w.linkMessage(0, frames: shard(job: 3, inline: false, ticket: ticket), now: now)), ["run"])
+        // Bytes of the wrong shape for their job are refused with the job's error.
+        let t2 = Ticket.random()
+        _ = w.linkMessage(0, frames: shard(job: 4, inline: false, ticket: t2, rows: 5), now: now)
+        let refused = w.dataMessage(frames: DataMessage(ticket: t2, data: shardData()).frames(), now: now)
+        XCTAssertEqual(types(refused), ["shard_error"])
+        // A release drops them.
+        _ = w.linkMessage(0, frames: ReleaseMessage(tickets: [ticket]).frames(), now: now)
+        XCTAssertEqual(w.heldBytes, 0)
+    }
+
+    func testDrainFinishesTheJobInHandThenLeaves() {
+        let w = worker()
+        _ = w.start(now: now)
+        _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        guard case .run(let task)? = w.linkMessage(0, frames: shard(job: 1, inline: true), now: now).first(where: { if case .run = $0 { return true }; return false }) else {
+            return XCTFail("no task")
+        }
+        _ = w.linkMessage(0, frames: shard(job: 2, inline: true), now: now)
+        let drain = w.beginDrain(now: now)
+        XCTAssertEqual(types(drain), ["ready"], "credit 0, and wait for the running job")
+        XCTAssertEqual(types(w.taskFinished(task.number, WorkerCompute.run(task.work, pool: .serial), now: now)), ["scores", "disconnect", "exit"])
+        // An idle worker leaves at once; a stuck one when the drain times out.
+        let idle = worker()
+        _ = idle.start(now: now)
+        XCTAssertEqual(types(idle.beginDrain(now: now)), ["exit"], "not registered: nothing to say")
+        let stuck = worker()
+        _ = stuck.start(now: now)
+        _ = stuck.linkMessage(0, frames: heartbeat(), now: now)
+        _ = stuck.linkMessage(0, frames: shard(job: 1, inline: true), now: now)
+        _ = stuck.beginDrain(now: now)
+        XCTAssertFalse(types(pass(stuck, ms: 1400)).contains("exit"))
+        XCTAssertTrue(types(pass(stuck, ms: 200)).contains("exit"))
+    }
+
+    func testUnclaimedBytesAreBounded() {
+        var c = WorkerConfiguration()
+        c.maxUnclaimedBytes = 3 * shardData().byteCount
+        let w = WorkerState(config: c, dataEndpoint: nil, now: now)
+        for _ in 0..<10 {
+            now += .milliseconds(1)
+            _ = w.dataMessage(frames: DataMessage(ticket: Ticket.random(), data: shardData()).frames(), now: now)
+        }
+        XCTAssertEqual(w.heldBytes, 3 * shardData().byteCount)
+        XCTAssertEqual(types(w.dataMessage(frames: [Frame([0xC1])], now: now)), [], "garbage is refused and logged")
+        XCTAssertEqual(w.refused, 1)
+    }
+
+    // MARK: helpers
+
+    private func shardData(rows: Int = 6) -> ShardData {
+        let m = Matrix(rows: rows, cols: 4, values: (0..<(rows * 4)).map { Float($0 % 5) - 2 })
+        return ShardData(features: TensorCodec.encode(m, dtype: .f32), embeddings: nil)
+    }
+
+    private func shard(job: Int, inline: Bool, ticket: Ticket = Ticket.random(), rows: Int = 6) -> [Frame] {
+        let query = TensorCodec.encode(Matrix(rows: 2, cols: 4, values: [1, 0, 0, 0, 0, 1, 0, 0]), dtype: .f32)
+        return ShardTask(job: job, ticket: ticket, request: "r", offset: 0, rows: rows, cols: 4, dtype: .f32, embeddingCols: 0,
+                         total: 12, budget: 3, options: PruneOptions(), deadlineMs: 5000, query: query, weights: nil, relevance: nil,
+                         data: inline ? shardData(rows: rows) : nil).frames()
+    }
+}
