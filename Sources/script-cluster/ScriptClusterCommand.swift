@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ScriptService
 
 @main
 struct ScriptClusterCommand: ParsableCommand {
@@ -11,13 +12,15 @@ struct ScriptClusterCommand: ParsableCommand {
         file or an output path, or a request the cluster refused as invalid); 3 the cluster \
         (unreachable, timed out, busy, failing, or a process that cannot serve).
         """,
-        subcommands: [PruneCommand.self, SampleCommand.self, CoordinatorCommand.self, WorkerCommand.self, SubmitCommand.self, UpCommand.self, LoadCommand.self, BenchCommand.self, EvalCommand.self]
+        version: BuildInfo.version,
+        subcommands: [PruneCommand.self, SampleCommand.self, CoordinatorCommand.self, WorkerCommand.self, SubmitCommand.self, UpCommand.self, LoadCommand.self, BenchCommand.self, EvalCommand.self, StatusCommand.self, KeygenCommand.self]
     )
 
     static func main() {
         MemoryTuning.apply()
         do {
-            var command = try parseAsRoot()
+            // Options also come from SCRIPT_CLUSTER_<COMMAND>_<OPTION> (and --help lists them).
+            var command = try parseAsRoot(CommandEnvironment.resolve(Array(CommandLine.arguments.dropFirst()), root: Self.self))
             try command.run()
         } catch {
             fail(error)

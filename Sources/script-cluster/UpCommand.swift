@@ -20,7 +20,7 @@ struct UpCommand: ParsableCommand {
     var submit: String?
     @Option(help: "Budget for --submit: a count (320) or a ratio of the tokens (0.1).") var budget = "0.1"
     @Flag(help: "With --submit: stop the cluster once the answer is printed.") var once = false
-    @Option(name: .customLong("log-level")) var logLevel = "info"
+    @OptionGroup var logging: LoggingOptions
     @OptionGroup var progress: ProgressOptions
 
     func run() throws {
@@ -30,8 +30,8 @@ struct UpCommand: ParsableCommand {
         plan.workers = max(1, try ThreadCount.resolve(flag: workers))
         plan.frontends = frontend.split(separator: ",").map(String.init)
         plan.backends = backend.split(separator: ",").map(String.init)
-        plan.coordinatorArguments = ["--log-level", logLevel]
-        plan.workerArguments = ["--log-level", logLevel]
+        plan.coordinatorArguments = logging.arguments
+        plan.workerArguments = logging.arguments
         plan.echo = true
         let cluster: LocalCluster
         do { cluster = try LocalCluster(plan: plan) } catch { throw StartupError("\(error)") }

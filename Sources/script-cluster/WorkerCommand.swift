@@ -22,7 +22,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Missed heartbeats before a coordinator counts as gone.") var liveness = 3
     @Option(name: .customLong("reconnect-min-ms"), help: "First back-off before reaching a coordinator again, in ms (doubling).") var reconnectMinMs = 1000
     @Option(name: .customLong("reconnect-max-ms"), help: "Longest back-off, in ms.") var reconnectMaxMs = 32_000
-    @Option(name: .customLong("log-level")) var logLevel = "info"
+    @OptionGroup var logging: LoggingOptions
 
     func run() throws {
         var c = WorkerConfiguration()
@@ -34,7 +34,7 @@ struct WorkerCommand: ParsableCommand {
         c.dataBind = dataBind == "none" ? nil : dataBind
         c.dataAdvertise = dataAdvertise
         c.ioThreads = max(1, ioThreads)
-        let logger = LogSetup.make(c.name, level: logLevel)
+        let logger = try logging.logger(c.name)
         let trap = SignalTrap()
         let worker = try Worker(config: c, logger: logger)
         if let data = worker.dataEndpoint { say("data \(data)") }
