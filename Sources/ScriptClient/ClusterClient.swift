@@ -8,6 +8,9 @@ import Glibc
 /// A client of one or more coordinators: sends requests, waits for their replies by id, and
 /// sends shard bytes to workers when a coordinator places them (direct transfers).
 ///
+/// With `Options.curve` every socket speaks CurveZMQ: to the coordinators (whose public key the
+/// settings name) and to the workers' data sockets (whose keys come with the placements).
+///
 /// `prune` survives a coordinator that dies or stops answering: while it waits it pings the
 /// coordinator (`status`), and when no answer comes for `liveness` pings it sends the request
 /// again, with the same id, to the next endpoint (or the same one, restarted), with back-off,
@@ -27,6 +30,8 @@ public final class ClusterClient {
         /// Largest frame the coordinator takes; nil: asked from the coordinator before the
         /// first request.
         public var maxMessageBytes: Int?
+        /// CurveZMQ: this client's key pair and the coordinators' public key (nil: none).
+        public var curve: CurveClientSettings?
         public init() {}
     }
 
@@ -40,6 +45,7 @@ public final class ClusterClient {
     public let options: Options
     private let context = ZMQContext()
     private var coordinators: [ZMQSocket]
+    /// Sockets to workers' data endpoints, by endpoint and CURVE key.
     private var dataSockets: [String: ZMQSocket] = [:]
     /// Requests sent and not yet answered (kept to answer placements and to retry).
     private var pending: [String: EncodedSubmission] = [:]
@@ -52,17 +58,18 @@ public final class ClusterClient {
         self.endpoints = endpoints
         self.options = options
         coordinators = []
-        for e in endpoints { coordinators.append(try Self.dealer(context, e)) }
+        for e in endpoints { coordinators.append(try Self.dealer(context, e, curve: options.curve)) }
     }
 
     public convenience init(endpoint: String, options: Options = Options()) throws {
         try self.init(endpoints: [endpoint], options: options)
     }
 
-    private static func dealer(_ context: ZMQContext, _ endpoint: String) throws -> ZMQSocket {
+    private static func dealer(_ context: ZMQContext, _ endpoint: String, curve: CurveClientSettings?) throws -> ZMQSocket {
         let s = try ZMQSocket(context: context, type: .dealer)
         try s.setLinger(milliseconds: 0)
         try s.setSendTimeout(milliseconds: 5000)
+        if let curve { try s.apply(curve) }
         do { try s.connect(endpoint) } catch let e as ZMQError { throw ProtocolError(.badRequest, "cannot connect to \(endpoint): \(e.reason)") }
         return s
     }
@@ -220,10 +227,25 @@ public final class ClusterClient {
         }
     }
 
-    /// Sends a placed shard's bytes to its worker.
+    /// Sends a placed shard's bytes to its worker: over CURVE when the worker speaks it (and
+    /// never in the clear when this client does).
     private func place(_ p: Placement) throws {
         guard let e = pending[p.id], let data = e.data(shard: p.shard, ticket: p.ticket) else { return }
-        if dataSockets[p.endpoint] == nil { dataSockets[p.endpoint] = try Self.dealer(context, p.endpoint) }
-        try dataSockets[p.endpoint]!.send([Frame([])] + data.frames())
+        let curve = try dataCurve(p)
+        let key = p.endpoint + " " + (curve?.serverKey.z85 ?? "")
+        if dataSockets[key] == nil { dataSockets[key] = try Self.dealer(context, p.endpoint, curve: curve) }
+        try dataSockets[key]!.send([Frame([])] + data.frames())
+    }
+
+    /// The CURVE settings for a placement's worker, or nil when neither end speaks CURVE.
+    private func dataCurve(_ p: Placement) throws -> CurveClientSettings? {
+        switch (options.curve, p.serverKey) {
+        case (nil, nil): return nil
+        case (let mine?, let theirs?): return CurveClientSettings(keyPair: mine.keyPair, serverKey: theirs)
+        case (nil, _?):
+            throw ProtocolError(.badRequest, "the worker at \(p.endpoint) takes shard bytes over CURVE only: give this client its keys (--curve-secret, --curve-server-key)")
+        case (_?, nil):
+            throw ProtocolError(.badRequest, "the worker at \(p.endpoint) takes shard bytes unencrypted; this client speaks CURVE and does not send them in the clear (give the worker --curve-clients, or send inline)")
+        }
     }
 }
