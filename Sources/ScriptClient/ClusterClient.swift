@@ -45,6 +45,8 @@ public final class ClusterClient {
     public let options: Options
     private let context = ZMQContext()
     private var coordinators: [ZMQSocket]
+    /// Connection events of each coordinator socket: a refused key ends a wait at once.
+    private var monitors: [ZMQMonitor]
     /// Sockets to workers' data endpoints, by endpoint and CURVE key.
     private var dataSockets: [String: ZMQSocket] = [:]
     /// Requests sent and not yet answered (kept to answer placements and to retry).
@@ -58,7 +60,12 @@ public final class ClusterClient {
         self.endpoints = endpoints
         self.options = options
         coordinators = []
-        for e in endpoints { coordinators.append(try Self.dealer(context, e, curve: options.curve)) }
+        monitors = []
+        for e in endpoints {
+            let s = try Self.dealer(context, e, curve: options.curve)
+            coordinators.append(s)
+            monitors.append(try ZMQMonitor(s, context: context))
+        }
     }
 
     public convenience init(endpoint: String, options: Options = Options()) throws {
@@ -75,6 +82,8 @@ public final class ClusterClient {
     }
 
     public func close() {
+        for m in monitors { m.close() }
+        monitors = []
         for s in coordinators { s.close() }
         for s in dataSockets.values { s.close() }
         dataSockets = [:]
@@ -204,16 +213,22 @@ public final class ClusterClient {
     public func forget(_ id: String) { pending[id] = nil }
 
     /// The next reply for a request in flight or a ping (placements are carried out here, not
-    /// returned), or nil when none comes within the timeout.
+    /// returned), or nil when none comes within the timeout. Throws `ConnectionRefused` when a
+    /// coordinator refuses this client's CURVE key.
     public func receive(timeoutMs: Int) throws -> Received? {
         let clock = ContinuousClock()
         let deadline = clock.now + .milliseconds(timeoutMs)
         var poller = ZMQPoller()
         for s in coordinators { poller.add(s) }
+        for m in monitors { poller.add(m.socket) }
         while true {
             let left = max(0, Int((deadline - clock.now).milliseconds))
             let ready = try poller.poll(timeoutMilliseconds: left)
-            for i in ready.sorted() {
+            for i in ready.sorted() where i >= coordinators.count {
+                let c = i - coordinators.count
+                if monitors[c].drain().contains(.authenticationFailed) { throw ConnectionRefused(endpoint: endpoints[c]) }
+            }
+            for i in ready.sorted() where i < coordinators.count {
                 guard let msg = try coordinators[i].receiveFrames(timeoutMilliseconds: 0), msg.count >= 2, msg[0].isEmpty else { continue }
                 let reply = try ClusterReply.parse(Array(msg.dropFirst()))
                 if case .placement(let p) = reply {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ScriptClient
 import ScriptCore
 import ScriptFormats
 import ScriptProtocol
@@ -24,7 +25,7 @@ enum ExitStatus: Int32 {
         switch error {
         case is InputError, is ValidationError, is PruneError, is FormatError, is CurveKeyError: return .badInput
         case let e as ProtocolError: return Self.of(e.code)
-        case is ZMQError, is StartupError: return .cluster
+        case is ZMQError, is StartupError, is ConnectionRefused: return .cluster
         default: return .failure
         }
     }
