@@ -49,6 +49,8 @@ public final class ClusterClient {
     private var monitors: [ZMQMonitor]
     /// Sockets to workers' data endpoints, by endpoint and CURVE key.
     private var dataSockets: [String: ZMQSocket] = [:]
+    /// Connection events of the CURVE data sockets, by endpoint: a refused key ends a wait.
+    private var dataMonitors: [String: ZMQMonitor] = [:]
     /// Requests sent and not yet answered (kept to answer placements and to retry).
     private var pending: [String: EncodedSubmission] = [:]
     private var limits: [Int: Int] = [:]
@@ -85,6 +87,8 @@ public final class ClusterClient {
         for m in monitors { m.close() }
         monitors = []
         for s in coordinators { s.close() }
+        for m in dataMonitors.values { m.close() }
+        dataMonitors = [:]
         for s in dataSockets.values { s.close() }
         dataSockets = [:]
     }
@@ -214,7 +218,8 @@ public final class ClusterClient {
 
     /// The next reply for a request in flight or a ping (placements are carried out here, not
     /// returned), or nil when none comes within the timeout. Throws `ConnectionRefused` when a
-    /// coordinator refuses this client's CURVE key.
+    /// coordinator, or a worker's data socket, refuses this client's CURVE key (a worker's
+    /// refusal is seen at the next wake-up: a reply or ping answer, within a ping interval).
     public func receive(timeoutMs: Int) throws -> Received? {
         let clock = ContinuousClock()
         let deadline = clock.now + .milliseconds(timeoutMs)
@@ -226,7 +231,10 @@ public final class ClusterClient {
             let ready = try poller.poll(timeoutMilliseconds: left)
             for i in ready.sorted() where i >= coordinators.count {
                 let c = i - coordinators.count
-                if monitors[c].drain().contains(.authenticationFailed) { throw ConnectionRefused(endpoint: endpoints[c]) }
+                if monitors[c].drain().contains(.authenticationFailed) { throw ConnectionRefused(endpoint: endpoints[c], by: .coordinator) }
+            }
+            for (endpoint, m) in dataMonitors where m.drain().contains(.authenticationFailed) {
+                throw ConnectionRefused(endpoint: endpoint, by: .worker)
             }
             for i in ready.sorted() where i < coordinators.count {
                 guard let msg = try coordinators[i].receiveFrames(timeoutMilliseconds: 0), msg.count >= 2, msg[0].isEmpty else { continue }
@@ -248,7 +256,11 @@ public final class ClusterClient {
         guard let e = pending[p.id], let data = e.data(shard: p.shard, ticket: p.ticket) else { return }
         let curve = try dataCurve(p)
         let key = p.endpoint + " " + (curve?.serverKey.z85 ?? "")
-        if dataSockets[key] == nil { dataSockets[key] = try Self.dealer(context, p.endpoint, curve: curve) }
+        if dataSockets[key] == nil {
+            let s = try Self.dealer(context, p.endpoint, curve: curve)
+            dataSockets[key] = s
+            if curve != nil { dataMonitors[p.endpoint] = try ZMQMonitor(s, context: context) }
+        }
         try dataSockets[key]!.send([Frame([])] + data.frames())
     }
 

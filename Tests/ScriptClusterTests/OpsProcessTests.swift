@@ -52,7 +52,8 @@ final class OpsProcessTests: XCTestCase {
     /// tokens, latencies, bytes, the worker's jobs and CPU), the gauges follow the pool, and the
     /// coordinator writes one JSON access line a request.
     func testMetricsAndProbesMoveWithRequestsAndWorkers() throws {
-        let cluster = try TestCluster(workers: 0, extra: ["--metrics-port", "0", "--log-format", "json"],
+        // Heartbeats of a second: on busy shared cores a starved loop must not pass for a lost worker.
+        let cluster = try TestCluster(workers: 0, heartbeatMs: 1000, extra: ["--metrics-port", "0", "--log-format", "json"],
                                       workerExtra: ["--metrics-port", "0"])
         defer { cluster.stop() }
         let coordinator = try metricsURL(cluster.coordinator)
@@ -125,8 +126,8 @@ final class OpsProcessTests: XCTestCase {
         XCTAssertTrue(answers(coordinator, "/readyz", 200), "ready again with the new worker")
     }
 
-    /// Key files for a CURVE cluster: the coordinator's pair, allow-lists of clients and
-    /// workers (one pair each), and a stranger's pair on neither list.
+    /// Key files for a CURVE cluster: the coordinator's pair, allow-lists of clients (two
+    /// pairs) and workers (one), and a stranger's pair on neither list.
     private struct Keys {
         let dir: String
         var path: (String) -> String { { (self.dir as NSString).appendingPathComponent($0) } }
@@ -136,7 +137,7 @@ final class OpsProcessTests: XCTestCase {
             let fm = FileManager.default
             try fm.createDirectory(atPath: dir + "/clients", withIntermediateDirectories: true)
             try fm.createDirectory(atPath: dir + "/workers", withIntermediateDirectories: true)
-            for base in ["coordinator", "clients/alice", "workers/w", "stranger"] {
+            for base in ["coordinator", "clients/alice", "clients/bob", "workers/w", "stranger"] {
                 _ = try CurveKeyFile.write(try CurveKeyPair.generate(), base: dir + "/" + base)
             }
         }
@@ -145,8 +146,9 @@ final class OpsProcessTests: XCTestCase {
             ["--curve-secret", path("coordinator.key_secret"), "--curve-clients", path("clients"), "--curve-workers", path("workers")]
         }
 
-        func worker(_ secret: String) -> [String] {
-            ["--curve-secret", path(secret), "--curve-server-key", path("coordinator.key"), "--curve-clients", path("clients")]
+        /// A worker's flags: its pair, and the clients its data socket lets in.
+        func worker(_ secret: String, clients: String = "clients") -> [String] {
+            ["--curve-secret", path(secret), "--curve-server-key", path("coordinator.key"), "--curve-clients", path(clients)]
         }
 
         func client(_ secret: String) throws -> CurveClientSettings {
@@ -158,12 +160,13 @@ final class OpsProcessTests: XCTestCase {
 
     /// With CURVE on every socket, an allowed client gets its answers (inline, and direct to the
     /// worker's data socket); a client or worker whose key is on no list is refused at once (an
-    /// error, not a wait), logged with its key, and counted.
+    /// error, not a wait), logged with its key, and counted; a client the coordinator lets in but
+    /// the worker's data socket does not gets its inline answers and a refusal for direct ones.
     func testCurveLetsInAllowedKeysAndRefusesOthers() throws {
         let keys = try Keys()
         defer { try? FileManager.default.removeItem(atPath: keys.dir) }
-        let cluster = try TestCluster(workers: 1, extra: keys.coordinator + ["--metrics-port", "0"],
-                                      workerExtra: keys.worker("workers/w.key_secret"), clientCurve: try keys.client("clients/alice.key_secret"))
+        let cluster = try TestCluster(workers: 1, heartbeatMs: 1000, extra: keys.coordinator + ["--metrics-port", "0"],
+                                      workerExtra: keys.worker("workers/w.key_secret", clients: "clients/alice.key") + ["--metrics-port", "0"], clientCurve: try keys.client("clients/alice.key_secret"))
         defer { cluster.stop() }
         let coordinator = try metricsURL(cluster.coordinator)
         let req = Requests.sample(.anyres, seed: 32)
@@ -182,7 +185,7 @@ final class OpsProcessTests: XCTestCase {
         defer { stranger.close() }
         let start = Date()
         XCTAssertThrowsError(try stranger.prune(PruneSubmission(id: "stranger", request: req, budget: .count(24)))) { error in
-            XCTAssertEqual(error as? ConnectionRefused, ConnectionRefused(endpoint: cluster.frontend), "\(error)")
+            XCTAssertEqual(error as? ConnectionRefused, ConnectionRefused(endpoint: cluster.frontend, by: .coordinator), "\(error)")
         }
         XCTAssertLessThan(Date().timeIntervalSince(start), 5, "refused at once, not after the timeout")
         let strangerKey = try keys.publicKey("stranger")
@@ -195,5 +198,23 @@ final class OpsProcessTests: XCTestCase {
         XCTAssertTrue(cluster.coordinator.waitForLog(strangerKey, count: 2, timeout: 5), cluster.coordinator.log)
         XCTAssertEqual(try alice.status()?.workers, 1)
         XCTAssertGreaterThanOrEqual(value(try scrape(coordinator), #"script_cluster_connections_total{socket="backend",event="refused"}"#) ?? 0, 1)
+
+        // Bob is on the coordinator's list, not on the worker's.
+        let worker = try metricsURL(cluster.workers[0])
+        options.curve = try keys.client("clients/bob.key_secret")
+        let bob = try ClusterClient(endpoint: cluster.frontend, options: options)
+        defer { bob.close() }
+        guard case .result(let inline) = try bob.prune(PruneSubmission(id: "bob-inline", request: req, budget: .count(24))) else {
+            return XCTFail("bob's inline request")
+        }
+        XCTAssertEqual(inline.indices, want)
+        let direct = Date()
+        XCTAssertThrowsError(try bob.prune(PruneSubmission(id: "bob-direct", request: req, budget: .count(24), transfer: .direct))) { error in
+            XCTAssertEqual((error as? ConnectionRefused)?.server, .worker, "\(error)")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(direct), 5, "refused at once, not after the deadline")
+        let bobKey = try keys.publicKey("clients/bob")
+        XCTAssertTrue(cluster.workers[0].waitForLog(bobKey, timeout: 5), "the worker logs the refused key: \(cluster.workers[0].log)")
+        XCTAssertGreaterThanOrEqual(value(try scrape(worker), #"script_cluster_connections_total{socket="data",event="refused"}"#) ?? 0, 1)
     }
 }
