@@ -178,6 +178,9 @@ final class OpsProcessTests: XCTestCase {
             guard case .result(let r) = reply else { return XCTFail("\(transfer): \(reply)") }
             XCTAssertEqual(r.indices, want, "\(transfer)")
         }
+        // The access line, in text (this coordinator's log format).
+        XCTAssertTrue(cluster.coordinator.waitForLog("request curve-direct ok: \(req.features.rows) -> 24 tokens, \(req.shards!.count) shards on 1 worker, ",
+                                                     timeout: 5), cluster.coordinator.log)
 
         var options = ClusterClient.Options()
         options.curve = try keys.client("stranger.key_secret")
