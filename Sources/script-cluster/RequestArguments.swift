@@ -51,6 +51,12 @@ struct RequestArguments: ParsableArguments {
     @Option(name: .customLong("relevance-sign"), help: "1, or -1 for the CLIP/LLaVA negated relevance.") var relevanceSign: Float = 1
     @Option(help: "Over-proposal factor of each shard.") var alpha: Double = 2.0
     @Option(help: "Seed of the random method.") var seed: UInt64 = 0
+    @Option(help: "Script+: power of the relevance discount of redundancy (0: off).") var discount = 4
+    @Option(help: "Script+: relevance from which a token adds to its shard's proposal (0: off).") var floor = 0.6
+    @Flag(name: .customLong("no-unit-graph"), help: "Script+: Script's even/odd graph even where the layout has units.")
+    var noUnitGraph = false
+    @Option(name: .customLong("unit-tokens"), help: "Script+: tokens per unit (frame, tile); default from --frames, --tiles or the layout's units.")
+    var unitTokens: Int?
 
     func options() throws -> PruneOptions {
         guard let m = PruneMethod(rawValue: method) else {
@@ -60,6 +66,7 @@ struct RequestArguments: ParsableArguments {
         o.method = m
         o.tau = tau; o.gamma = gamma; o.kmin = kmin; o.gspRatio = gspRatio; o.theta = theta
         o.queryKeep = queryKeep; o.relevanceSign = relevanceSign; o.alpha = alpha; o.seed = seed
+        o.discount = discount; o.floorRelevance = floor; o.unitGraph = !noUnitGraph
         try o.validate()
         return o
     }
@@ -73,6 +80,15 @@ struct RequestArguments: ParsableArguments {
         let q = try query.map { try TensorFiles.loadMatrix($0, name: queryName, role: "query") }
         let shards = try ShardLayout.resolve(shards: shards, tiles: tiles, frames: frames, segmentFrames: segmentFrames,
                                              layoutFile: layout, tokens: x.rows)
-        return PruneRequest(features: x, embeddings: e, query: q, shards: shards)
+        return PruneRequest(features: x, embeddings: e, query: q, shards: shards, unitTokens: try units(tokens: x.rows))
+    }
+
+    /// Tokens per unit: `--unit-tokens`, else one frame of `--frames`, one tile of `--tiles`, or
+    /// the layout file's units when they are all of one size.
+    func units(tokens n: Int) throws -> Int? {
+        if let unitTokens { return unitTokens }
+        if let frames, frames > 0, n % frames == 0 { return n / frames }
+        if let tiles, tiles > 1, n % tiles == 0 { return n / tiles }
+        return try layout.flatMap { try LayoutFile.read($0).file.unitTokens }
     }
 }

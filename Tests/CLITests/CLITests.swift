@@ -103,6 +103,9 @@ final class CLITests: XCTestCase {
             (["--features", path("missing.npy"), "--budget", "3"], "missing.npy"),
             (x + ["--budget", "3", "--method", "magic"], "method"),
             (x + ["--budget", "3", "--theta", "1"], "theta"),
+            (x + ["--budget", "3", "--method", "script+", "--unit-tokens", "0"], "unit-tokens"),
+            (x + ["--budget", "3", "--method", "script+", "--discount", "-1"], "discount"),
+            (x + ["--budget", "3", "--method", "script+", "--floor", "1.5"], "floor"),
         ]
         for (args, word) in cases {
             let (status, _, err) = try run(["prune"] + args)
@@ -132,9 +135,10 @@ final class CLITests: XCTestCase {
                         "--query", path("r\(seed)/query.npy")]
             let layout = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("r\(seed)/layout.json")))) as! [String: Any]
             let shards = (layout["shards"] as! [[Int]]).map { "\($0[0]):\($0[1])" }.joined(separator: ",")
-            for method in ["script", "cdpruner", "divprune", "gsp", "random", "uniform"] {
+            let units = layout["units"] as! [[Int]]
+            for method in ["script", "script+", "cdpruner", "divprune", "gsp", "random", "uniform"] {
                 for (budget, sharded) in [("24", false), ("40", true)] {
-                    var args = base + ["--budget", budget, "--method", method, "--seed", "\(seed)"]
+                    var args = base + ["--budget", budget, "--method", method, "--seed", "\(seed)", "--unit-tokens", "\(units[0][1] - units[0][0])"]
                     if sharded { args += ["--shards", shards] }
                     let (s1, _, e1) = try run(["prune"] + args + ["--out", path("swift.json")])
                     XCTAssertEqual(s1, 0, e1)
@@ -151,6 +155,6 @@ final class CLITests: XCTestCase {
                 }
             }
         }
-        XCTAssertEqual(compared, 36)
+        XCTAssertEqual(compared, 42)
     }
 }
