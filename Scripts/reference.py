@@ -323,7 +323,8 @@ def plus_monolithic(x, w, r, unit_tokens, k, o):
 def plus_propose(x, w, r, unit_tokens, offset, n_total, k, o):
     n = x.shape[0]
     share = (k * n + n_total - 1) // n_total
-    kappa = int(math.ceil(o.alpha * k * n / n_total)) + floor_count(r, o)
+    kappa = int(math.ceil(o.alpha * k * n / n_total))
+    kappa += min(max(0, floor_count(r, o) - share), max(0, k - kappa))
     surv, sel, g, diag = plus_selection(x, w, r, unit_tokens, gsp_keep(n, share, o.gsp_ratio), kappa, o)
     order = sorted(sel, key=lambda i: surv[i])
     block = g[np.ix_(order, order)].copy()

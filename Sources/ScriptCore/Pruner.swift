@@ -7,10 +7,10 @@ public struct PruneResult: Sendable, Equatable {
     /// Tokens in the request.
     public var tokenCount: Int
     public var method: PruneMethod
-    /// Whether Script ran sharded.
+    /// Whether Script or Script+ ran sharded.
     public var sharded: Bool
     public var timings: StageTimings
-    /// Shard proposals (sharded Script only).
+    /// Shard proposals (sharded Script and Script+ only).
     public var proposals: [ShardProposal]
 }
 

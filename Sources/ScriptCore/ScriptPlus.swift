@@ -57,9 +57,19 @@ public enum ScriptPlus {
     }
 
     /// Tokens a shard proposes at most: Script's `ceil(alpha * k * n_s / N)`, plus one for every
-    /// token of the shard whose relevance reaches `floorRelevance` (the proposal floor).
+    /// token of the shard whose relevance reaches `floorRelevance` beyond the shard's share of
+    /// the budget (the proposal floor), never beyond `k` for that.
     public static func proposalLimit(_ job: ShardJob) -> Int {
-        job.proposalLimit + floorCount(relevance: job.relevance, options: job.options)
+        proposalLimit(shardSize: job.features.rows, totalTokens: job.totalTokens, budget: job.budget,
+                      highlyRelevant: floorCount(relevance: job.relevance, options: job.options), options: job.options)
+    }
+
+    /// `kappa + min(max(0, F - k_s), max(0, k - kappa))`: `kappa` Script's proposal, `F` the
+    /// shard's highly relevant tokens, `k_s` its share of the budget.
+    static func proposalLimit(shardSize n: Int, totalTokens: Int, budget k: Int, highlyRelevant f: Int, options: PruneOptions) -> Int {
+        let kappa = ShardJob.proposalLimit(shardSize: n, totalTokens: totalTokens, budget: k, alpha: options.alpha)
+        let share = (k * n + totalTokens - 1) / totalTokens
+        return kappa + min(max(0, f - share), max(0, k - kappa))
     }
 
     /// Most candidates the proposals of `shards` can hold in all (a shard proposes at most its
@@ -69,8 +79,9 @@ public enum ScriptPlus {
         shards.reduce(0) { total, s in
             let share = (k * s.count + n - 1) / n
             let keep = GraphPruning.keepCount(shardSize: s.count, budgetShare: share, ratio: options.gspRatio)
-            let limit = ShardJob.proposalLimit(shardSize: s.count, totalTokens: n, budget: k, alpha: options.alpha)
-                + floorCount(relevance: relevance.map { Array($0[s]) }, options: options)
+            let limit = proposalLimit(shardSize: s.count, totalTokens: n, budget: k,
+                                      highlyRelevant: floorCount(relevance: relevance.map { Array($0[s]) }, options: options),
+                                      options: options)
             return total + min(keep, limit)
         }
     }
@@ -109,8 +120,15 @@ public enum ScriptPlus {
     }
 
     /// The survivors as the greedy's candidates: per piece of the graph, its two sides' survivors
-    /// as two groups whose cosines with each other are the piece's edges.
+    /// as two groups whose cosines with each other are the piece's edges. Survivors too many for
+    /// their cosines to be computed up front form one group, whose rows the greedy computes as
+    /// it picks, one product a batch (small groups would cost a product each).
     static func candidates(_ g: UnitGraph, survivors: [Int], features x: Matrix, inverseNorms inv: [Float]) -> ShardGraph {
+        if survivors.count > CandidateCosines.denseLimit {
+            let all = CandidateGroup(members: Array(survivors.indices), features: x.gatherRows(survivors),
+                                     inverseNorms: survivors.map { inv[$0] })
+            return ShardGraph(survivors: survivors, groups: [all], blocks: [:])
+        }
         var slot = [Int](repeating: -1, count: x.rows)
         for (c, p) in survivors.enumerated() { slot[p] = c }
         var groups: [CandidateGroup] = []

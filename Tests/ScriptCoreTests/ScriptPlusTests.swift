@@ -151,10 +151,18 @@ final class ScriptPlusTests: XCTestCase {
         req.shards = shards
         let r = QueryRelevance.relevance(embeddings: req.embeddings!, query: req.query, shards: shards, options: options())!
         let result = try pruner.prune(req, budget: .count(20), options: options())
+        var added = 0
         for (p, s) in zip(result.proposals, shards) {
-            let base = ShardJob.proposalLimit(shardSize: s.count, totalTokens: 240, budget: 20, alpha: 2)
-            XCTAssertEqual(p.indices.count, min(p.survivors, base + r[s].filter { $0 >= 0.6 }.count))
+            // Script's 10, plus the highly relevant tokens beyond the shard's share of 5, at most 10 more.
+            let beyond = r[s].filter { $0 >= 0.6 }.count - 5
+            XCTAssertEqual(p.indices.count, min(p.survivors, 10 + min(max(0, beyond), 10)))
+            added += max(0, beyond)
         }
+        XCTAssertGreaterThan(added, 0, "the input exercises the floor")
+        // One shard: Script's proposal (2k) already exceeds k, the floor adds nothing.
+        var one = req
+        one.shards = [0..<240]
+        XCTAssertEqual(try pruner.prune(one, budget: .count(20), options: options()).proposals[0].indices.count, 40)
         var none = options(); none.floorRelevance = 0
         for p in try pruner.prune(req, budget: .count(20), options: none).proposals {
             XCTAssertEqual(p.indices.count, min(p.survivors, ShardJob.proposalLimit(shardSize: 60, totalTokens: 240, budget: 20, alpha: 2)))
