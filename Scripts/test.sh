@@ -1,10 +1,28 @@
 #!/usr/bin/env bash
 # The test command: builds everything, runs the Swift tests (unit, cross-checks against the numpy
-# reference, real multi-process cluster tests on loopback) and the Python tests.
+# reference, real multi-process cluster tests on loopback) and the Python tests: the numpy
+# reference's, the deployment files' (against their schemas and linters), and the Python client
+# package's (Scripts/python), installed with pip into a fresh virtual environment, against real
+# local clusters of the binary just built.
 set -euo pipefail
+# A crashing test prints its signal at once instead of waiting on a symbolicated backtrace.
+export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
 cd "$(dirname "$0")/.."
-python3 -c 'import numpy, pytest, zmq, msgpack' 2>/dev/null \
-    || { echo "python3 with numpy, pytest, pyzmq and msgpack is needed: run bash Scripts/install-deps.sh" >&2; exit 1; }
-swift build --build-tests
+python3 -c 'import numpy, pytest, zmq, msgpack, yaml' 2>/dev/null \
+    || { echo "python3 with numpy, pytest, pyzmq, msgpack and pyyaml is needed: run bash Scripts/install-deps.sh" >&2; exit 1; }
+for tool in check-jsonschema kubernetes-validate hadolint; do
+    command -v "$tool" >/dev/null || { echo "$tool is needed (deployment checks): run bash Scripts/install-deps.sh" >&2; exit 1; }
+done
+# Optimised (-O) through the command line: the core's tests run realistic shapes, and the
+# package itself carries no unsafe flags.
+swift build --build-tests -Xswiftc -O
 swift test --skip-build
-python3 -m pytest -q Scripts
+venv=.build/pyenv
+rm -rf "$venv"
+python3 -m venv "$venv"
+# The package's base dependencies (pyzmq, msgpack, numpy), ml_dtypes for numpy bfloat16, pytest;
+# not torch or transformers: their tests skip.
+"$venv/bin/python" -m pip install -q "./Scripts/python[bf16]" pytest
+"$venv/bin/python" -m pytest -q Scripts/test_reference.py
+python3 -m pytest -q Scripts/test_deploy.py
+SCRIPT_CLUSTER_BIN="$(swift build --show-bin-path)/script-cluster" "$venv/bin/python" -m pytest -q Scripts/python/tests

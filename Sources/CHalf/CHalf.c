@@ -1,46 +1,57 @@
 #include "CHalf.h"
+#include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
+/* Bytes are read with unaligned loads and memcpy: frames start at any byte of ZeroMQ's buffers. */
 __attribute__((target("avx,f16c")))
-static void convert_f16c(const uint16_t *src, float *dst, size_t count) {
+static void convert_f16c(const unsigned char *src, float *dst, size_t count) {
     size_t i = 0;
     for (; i + 8 <= count; i += 8) {
-        __m128i h = _mm_loadu_si128((const __m128i *)(src + i));
+        __m128i h = _mm_loadu_si128((const __m128i *)(const void *)(src + 2 * i));
         _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
     }
     if (i < count) {
-        uint16_t tail[8] = {0};
+        unsigned char tail[16] = {0};
         float out[8];
-        for (size_t k = 0; i + k < count; k++) tail[k] = src[i + k];
-        _mm256_storeu_ps(out, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)tail)));
-        for (size_t k = 0; i + k < count; k++) dst[i + k] = out[k];
+        memcpy(tail, src + 2 * i, 2 * (count - i));
+        _mm256_storeu_ps(out, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)tail)));
+        memcpy(dst + i, out, sizeof(float) * (count - i));
     }
 }
 
-int script_half_to_float(const uint16_t *src, float *dst, size_t count) {
-    static int has = -1;
+/* -1: not asked yet; 0 or 1: whether this CPU has F16C. Read and written atomically, since any
+   thread may be the first to ask (two first askers both compute the same answer). */
+static int has_f16c = -1;
+
+int script_half_to_float(const void *src, float *dst, size_t count) {
+    int has = __atomic_load_n(&has_f16c, __ATOMIC_RELAXED);
     if (has < 0) {
         __builtin_cpu_init();
         has = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+        __atomic_store_n(&has_f16c, has, __ATOMIC_RELAXED);
     }
     if (!has) return 0;
-    convert_f16c(src, dst, count);
+    convert_f16c((const unsigned char *)src, dst, count);
     return 1;
 }
 
 #elif defined(__aarch64__)
 
-int script_half_to_float(const uint16_t *src, float *dst, size_t count) {
-    const __fp16 *h = (const __fp16 *)src;
-    for (size_t i = 0; i < count; i++) dst[i] = (float)h[i];
+int script_half_to_float(const void *src, float *dst, size_t count) {
+    const unsigned char *bytes = (const unsigned char *)src;
+    for (size_t i = 0; i < count; i++) {
+        __fp16 h;
+        memcpy(&h, bytes + 2 * i, sizeof h);
+        dst[i] = (float)h;
+    }
     return 1;
 }
 
 #else
 
-int script_half_to_float(const uint16_t *src, float *dst, size_t count) {
+int script_half_to_float(const void *src, float *dst, size_t count) {
     (void)src; (void)dst; (void)count;
     return 0;
 }

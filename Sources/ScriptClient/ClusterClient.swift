@@ -48,7 +48,7 @@ public final class ClusterClient {
     private var nextPing = 0
 
     public init(endpoints: [String], options: Options = Options()) throws {
-        precondition(!endpoints.isEmpty, "a client needs at least one endpoint")
+        guard !endpoints.isEmpty else { throw ProtocolError(.badRequest, "no coordinator endpoint given") }
         self.endpoints = endpoints
         self.options = options
         coordinators = []
@@ -91,15 +91,25 @@ public final class ClusterClient {
         nextEndpoint += 1
         var backoff = options.backoffMs
         defer { pending[e.id] = nil }
-        for attempt in 1...max(1, options.attempts) {
+        var attempt = 1
+        while true {
             try checkSize(e, endpoint: endpoint)
             try send(e, to: endpoint)
-            if let reply = try waitForReply(e.id, from: endpoint, until: deadline) {
+            switch try waitForReply(e.id, from: endpoint, until: deadline) {
+            case .reply(let reply):
                 guard case .error(_, let err) = reply, err.code == .busy || err.code == .shuttingDown, attempt < options.attempts else {
                     return reply
                 }
+            case .back:
+                // The coordinator was silent and answers again (restarted, or continued): what was
+                // sent meanwhile may be lost, so the request goes again (a coordinator that still
+                // has it in flight just answers both).
+                continue
+            case .gone:
+                break
             }
             guard clock.now + .milliseconds(backoff) < deadline, attempt < options.attempts else { break }
+            attempt += 1
             usleep(UInt32(backoff) * 1000)
             backoff = min(backoff * 2, 2000)
             endpoint = (endpoint + 1) % endpoints.count
@@ -107,25 +117,39 @@ public final class ClusterClient {
         throw ProtocolError(.timeout, "no answer to '\(e.id)' from \(endpoints.joined(separator: ", ")) within \(Units.duration(milliseconds: Double(timeoutMs)))")
     }
 
-    /// The reply to `id`, or nil when the coordinator at `endpoint` stops answering pings (or the
-    /// deadline passes).
-    private func waitForReply(_ id: String, from endpoint: Int, until deadline: ContinuousClock.Instant) throws -> ClusterReply? {
+    private enum Wait {
+        case reply(ClusterReply)
+        /// The coordinator was silent for at least two pings, and answers again.
+        case back
+        /// The coordinator has not answered `liveness` pings (or the deadline passed).
+        case gone
+    }
+
+    /// The reply to `id`, unless the coordinator at `endpoint` stops answering pings or comes back
+    /// after a silence.
+    private func waitForReply(_ id: String, from endpoint: Int, until deadline: ContinuousClock.Instant) throws -> Wait {
         let clock = ContinuousClock()
         let ping = Duration.milliseconds(options.pingIntervalMs)
         var lastLife = clock.now, lastPing = clock.now
+        var missed = 0
         while clock.now < deadline {
             let wait = max(1, min(options.pingIntervalMs, Int((deadline - clock.now).milliseconds)))
             if let r = try receive(timeoutMs: wait) {
-                if r.endpoint == endpoint { lastLife = clock.now }
-                if r.reply.id == id { return r.reply }
+                if r.reply.id == id { return .reply(r.reply) }
+                if r.endpoint == endpoint {
+                    if missed >= 2 { return .back }
+                    lastLife = clock.now
+                    missed = 0
+                }
             }
             if clock.now - lastPing >= ping {
+                if lastPing > lastLife { missed += 1 }
                 lastPing = clock.now
                 try sendPing(to: endpoint)
             }
-            if clock.now - lastLife > ping * options.liveness { return nil }
+            if clock.now - lastLife > ping * options.liveness { return .gone }
         }
-        return nil
+        return .gone
     }
 
     /// The coordinator's status, or nil when it does not answer in time.
@@ -190,6 +214,7 @@ public final class ClusterClient {
                     continue
                 }
                 if case .result = reply { pending[reply.id] = nil }
+                if case .error = reply { pending[reply.id] = nil }
                 return Received(endpoint: i, reply: reply)
             }
             if clock.now >= deadline { return nil }

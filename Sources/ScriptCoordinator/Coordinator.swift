@@ -17,6 +17,11 @@ public final class Coordinator {
     public let health: HealthState
     /// Called with every finished request (access log, metrics).
     private let onFinished: @Sendable (AccessRecord) -> Void
+    /// Connection events of the client socket.
+    private let monitor: ZMQMonitor
+    /// Client connections accepted, closed (by the client, or dropped for a frame over the size
+    /// limit), and refused at the handshake (not a ZeroMQ peer, or a key not allowed).
+    public private(set) var connections = (accepted: 0, closed: 0, refused: 0)
     /// Endpoints actually bound (ports resolved when the configuration asked for `*`).
     public let frontendEndpoint: String
     public let backendEndpoint: String
@@ -41,6 +46,7 @@ public final class Coordinator {
         frontendEndpoint = try Self.bind(frontend, config.frontend, role: "client")
         backendEndpoint = try Self.bind(backend, config.backend, role: "worker")
         state = CoordinatorState(config: config)
+        monitor = try ZMQMonitor(frontend, context: context)
     }
 
     private static func bind(_ socket: ZMQSocket, _ endpoint: String, role: String) throws -> String {
@@ -57,6 +63,7 @@ public final class Coordinator {
         var poller = ZMQPoller()
         poller.add(frontend)
         poller.add(backend)
+        poller.add(monitor.socket)
         let clock = ContinuousClock()
         var lastTick = clock.now
         while true {
@@ -68,6 +75,7 @@ public final class Coordinator {
             let ready = try poller.poll(timeoutMilliseconds: 50)
             if ready.contains(0) { receive(frontend) { self.state.clientMessage(route: $0, frames: $1, now: clock.now) } }
             if ready.contains(1) { receive(backend) { self.state.workerMessage(identity: $0, frames: $1, now: clock.now) } }
+            if ready.contains(2) { count(monitor.drain()) }
             if clock.now - lastTick >= .milliseconds(50) {
                 lastTick = clock.now
                 carry(state.tick(now: lastTick))
@@ -76,8 +84,23 @@ public final class Coordinator {
         carry(state.farewells())
         health.setReady(false, reason: "stopped")
         logger.info("coordinator stopped: served \(state.served), failed \(state.failed)")
+        monitor.close()
         frontend.close()
         backend.close()
+    }
+
+    private func count(_ events: [ZMQMonitor.Event]) {
+        for e in events {
+            switch e {
+            case .accepted: connections.accepted += 1
+            case .disconnected:
+                connections.closed += 1
+                logger.debug("a client connection closed (by the client, or dropped for a frame over \(Units.bytes(config.maxMessageBytes)))")
+            case .handshakeFailed, .authenticationFailed:
+                connections.refused += 1
+                logger.warning("a client connection was refused at the handshake (\(e == .authenticationFailed ? "its key is not allowed" : "not a ZeroMQ peer, or a protocol error"))")
+            }
+        }
     }
 
     /// Takes every message waiting on `socket` (a bounded batch, so neither side starves).
@@ -121,12 +144,7 @@ public final class Coordinator {
             case .finished(let record):
                 onFinished(record)
             case .log(let level, let message):
-                switch level {
-                case .debug: logger.debug("\(message)")
-                case .info: logger.info("\(message)")
-                case .warning: logger.warning("\(message)")
-                case .error: logger.error("\(message)")
-                }
+                logger.log(level: level, "\(message)")
             }
         }
     }

@@ -1,3 +1,4 @@
+import Logging
 import ScriptCore
 import ScriptProtocol
 import ScriptService
@@ -22,10 +23,9 @@ public final class CoordinatorState {
         /// A request is over (answered or failed): for the access log and the metrics.
         case finished(AccessRecord)
         /// Something worth a log line.
-        case log(level: LogLevel, message: String)
+        case log(level: Logger.Level, message: String)
     }
 
-    public enum LogLevel: Sendable { case debug, info, warning, error }
 
     public let config: CoordinatorConfiguration
     var workers: [[UInt8]: WorkerEntry] = [:]

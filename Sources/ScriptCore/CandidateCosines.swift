@@ -6,7 +6,7 @@
 /// the candidates are few, and otherwise on demand, for the picked token together with the next
 /// candidates most likely to be picked, so BLAS still works on blocks and nothing n x n is built.
 /// Once computed a value is kept: a pair's value comes from one place every time it is used.
-final class CandidateCosines: @unchecked Sendable {
+final class CandidateCosines {
     /// Candidates at most for which missing blocks are computed up front.
     static let denseLimit = 4096
     /// Rows computed in one batch on demand.
@@ -89,50 +89,70 @@ final class CandidateCosines: @unchecked Sendable {
     static func computeBlocks(_ pairs: [GroupPair], groups: [CandidateGroup], into blocks: inout [[[Float]?]], pool: ComputePool) {
         // Thick bands: larger products run nearer the sgemm peak.
         let band = 128
-        var buffers: [UnsafeMutableBufferPointer<Float>] = []
+        var offsets: [Int] = []
+        var total = 0
         var tasks: [(pair: Int, rows: Range<Int>)] = []
         for (p, pair) in pairs.enumerated() {
             let m = groups[pair.g].members.count, n = groups[pair.h].members.count
-            let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: m * n)
-            b.initialize(repeating: 0)
-            buffers.append(b)
+            offsets.append(total)
+            total += m * n
             if pair.g == pair.h {
                 tasks.append((p, 0..<m))
             } else {
                 for r in chunks(of: m, size: band) { tasks.append((p, r)) }
             }
         }
-        let shared = UncheckedBox(buffers)
-        pool.forEach(tasks.count) { t in
-            let (p, rows) = tasks[t]
-            let a = groups[pairs[p].g], b = groups[pairs[p].h]
-            let n = b.members.count, d = a.features.cols
-            let out = shared.value[p].baseAddress! + rows.lowerBound * n
-            a.features.values.withUnsafeBufferPointer { ap in
-                b.features.values.withUnsafeBufferPointer { bp in
-                    a.inverseNorms.withUnsafeBufferPointer { ia in
-                        b.inverseNorms.withUnsafeBufferPointer { ib in
-                            if pairs[p].g == pairs[p].h {
-                                BLAS.syrkUpper(n: n, k: d, a: ap.baseAddress!, lda: d, c: out, ldc: n)
-                                for i in 0..<n {
-                                    let row = out + i * n, u = ia[i]
-                                    for j in i..<n { row[j] = (row[j] * u) * ib[j] }
-                                    for j in 0..<i { row[j] = out[j * n + i] }
-                                }
-                            } else {
-                                BLAS.gemmABt(m: rows.count, n: n, k: d, a: ap.baseAddress! + rows.lowerBound * d, lda: d,
-                                             b: bp.baseAddress!, ldb: d, c: out, ldc: n)
-                                VectorMath.scale(out, rows: rows.count, cols: n, ldc: n,
-                                                 rowInverse: ia.baseAddress! + rows.lowerBound, colInverse: ib.baseAddress!)
-                            }
-                        }
-                    }
+        var values = [Float](repeating: 0, count: total)
+        let work = tasks, starts = offsets
+        values.withUnsafeMutableBufferPointer { vp in
+            let shared = DisjointBuffer(vp)
+            pool.forEach(tasks.count) { t in
+                let (p, rows) = work[t]
+                let a = groups[pairs[p].g], b = groups[pairs[p].h]
+                let n = b.members.count
+                let out = shared.write((starts[p] + rows.lowerBound * n)..<(starts[p] + rows.upperBound * n)).baseAddress!
+                if pairs[p].g == pairs[p].h {
+                    selfBlock(a, into: out)
+                } else {
+                    crossBand(a, rows: rows, b, into: out)
                 }
             }
         }
         for (p, pair) in pairs.enumerated() {
-            blocks[pair.g][pair.h] = Array(shared.value[p])
-            shared.value[p].deallocate()
+            let m = groups[pair.g].members.count, n = groups[pair.h].members.count
+            blocks[pair.g][pair.h] = Array(values[offsets[p]..<(offsets[p] + m * n)])
+        }
+    }
+
+    /// A group's cosines with itself: one symmetric product, scaled, upper triangle mirrored.
+    private static func selfBlock(_ a: CandidateGroup, into out: UnsafeMutablePointer<Float>) {
+        let n = a.members.count, d = a.features.cols
+        a.features.values.withUnsafeBufferPointer { ap in
+            BLAS.syrkUpper(n: n, k: d, a: ap.baseAddress!, lda: d, c: out, ldc: n)
+        }
+        a.inverseNorms.withUnsafeBufferPointer { ia in
+            for i in 0..<n {
+                let row = out + i * n, u = ia[i]
+                for j in i..<n { row[j] = (row[j] * u) * ia[j] }
+                for j in 0..<i { row[j] = out[j * n + i] }
+            }
+        }
+    }
+
+    /// Rows `rows` of the cosines between groups `a` and `b`.
+    private static func crossBand(_ a: CandidateGroup, rows: Range<Int>, _ b: CandidateGroup, into out: UnsafeMutablePointer<Float>) {
+        let n = b.members.count, d = a.features.cols
+        a.features.values.withUnsafeBufferPointer { ap in
+            b.features.values.withUnsafeBufferPointer { bp in
+                BLAS.gemmABt(m: rows.count, n: n, k: d, a: ap.baseAddress! + rows.lowerBound * d, lda: d,
+                             b: bp.baseAddress!, ldb: d, c: out, ldc: n)
+            }
+        }
+        a.inverseNorms.withUnsafeBufferPointer { ia in
+            b.inverseNorms.withUnsafeBufferPointer { ib in
+                VectorMath.scale(out, rows: rows.count, cols: n, ldc: n,
+                                 rowInverse: ia.baseAddress! + rows.lowerBound, colInverse: ib.baseAddress!)
+            }
         }
     }
 

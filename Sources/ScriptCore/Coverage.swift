@@ -8,30 +8,33 @@ public enum Coverage {
         let invK = kept.map { inv[$0] }
         let d = x.cols
         let bands = chunks(of: x.rows, size: 512)
-        let best = UncheckedBox(UnsafeMutableBufferPointer<Float>.allocate(capacity: x.rows))
-        defer { best.value.deallocate() }
-        x.values.withUnsafeBufferPointer { xp in
-            k.values.withUnsafeBufferPointer { kp in
-                pool.forEach(bands.count) { b in
-                    let band = bands[b]
-                    var c = [Float](repeating: 0, count: band.count * kept.count)
-                    c.withUnsafeMutableBufferPointer { cp in
-                        BLAS.gemmABt(m: band.count, n: kept.count, k: d, a: xp.baseAddress! + band.lowerBound * d, lda: d,
-                                     b: kp.baseAddress!, ldb: d, c: cp.baseAddress!, ldc: kept.count)
-                        let rowInv = Array(inv[band])
-                        VectorMath.scale(cp.baseAddress!, rows: band.count, cols: kept.count, ldc: kept.count,
-                                         rowInverse: rowInv, colInverse: invK)
+        var best = [Float](repeating: 0, count: x.rows)
+        let n = kept.count
+        best.withUnsafeMutableBufferPointer { bp in
+            let out = DisjointBuffer(bp)
+            pool.forEach(bands.count) { b in
+                let band = bands[b]
+                let dst = out.write(band)
+                var c = [Float](repeating: 0, count: band.count * n)
+                c.withUnsafeMutableBufferPointer { cp in
+                    x.values.withUnsafeBufferPointer { xp in
+                        k.values.withUnsafeBufferPointer { kp in
+                            BLAS.gemmABt(m: band.count, n: n, k: d, a: xp.baseAddress! + band.lowerBound * d, lda: d,
+                                         b: kp.baseAddress!, ldb: d, c: cp.baseAddress!, ldc: n)
+                        }
                     }
-                    for r in 0..<band.count {
-                        var m = -Float.infinity
-                        for j in 0..<kept.count where c[r * kept.count + j] > m { m = c[r * kept.count + j] }
-                        best.value[band.lowerBound + r] = m
-                    }
+                    VectorMath.scale(cp.baseAddress!, rows: band.count, cols: n, ldc: n,
+                                     rowInverse: Array(inv[band]), colInverse: invK)
+                }
+                for r in 0..<band.count {
+                    var m = -Float.infinity
+                    for j in 0..<n where c[r * n + j] > m { m = c[r * n + j] }
+                    dst[r] = m
                 }
             }
         }
         var sum = 0.0
-        for i in 0..<x.rows { sum += Double(best.value[i]) }
+        for v in best { sum += Double(v) }
         return sum / Double(x.rows)
     }
 }

@@ -1,6 +1,14 @@
 /// Graph-structured pruning of one shard (ALGORITHM.md section 1): tokens at even positions
 /// face tokens at odd positions in a bipartite cosine graph, and the most redundant go.
 public enum GraphPruning {
+    /// Rows (or columns) of one tile of the bipartite product, for a side of `count` tokens:
+    /// at least 96 (smaller tiles run well below the sgemm peak), else a quarter of the side
+    /// (a multiple of 16), so an image's 288 x 288 graph gives 9 tiles to share out and a video
+    /// segment's 784 x 784 graph 16, whose operands BLAS packs fewer times than 96-wide ones.
+    static func tile(_ count: Int) -> Int {
+        max(96, ((count + 3) / 4 + 15) / 16 * 16)
+    }
+
     /// What GSP found in a shard: survivors and the bipartite similarities (reused by the greedy).
     struct Outcome {
         /// Local positions kept, ascending.
@@ -32,21 +40,23 @@ public enum GraphPruning {
         var s = [Float](repeating: 0, count: na * nb)
         let invB = (0..<nb).map { inv[2 * $0 + 1] }
         if nb > 0 {
-            x.values.withUnsafeBufferPointer { xp in
-                s.withUnsafeMutableBufferPointer { sp in
-                    let base = xp.baseAddress!
-                    let out = UncheckedBox(sp.baseAddress!)
-                    // Fixed row bands of A: the decomposition depends on the shard only.
-                    let bands = chunks(of: na, size: max(32, (na + 1) / 2))
-                    pool.forEach(bands.count) { t in
-                        let band = bands[t]
-                        BLAS.gemmABt(m: band.count, n: nb, k: d,
-                                     a: base + 2 * band.lowerBound * d, lda: 2 * d,
-                                     b: base + d, ldb: 2 * d,
-                                     c: out.value + band.lowerBound * nb, ldc: nb)
-                        let ia = (band.lowerBound..<band.upperBound).map { inv[2 * $0] }
-                        VectorMath.scale(out.value + band.lowerBound * nb, rows: band.count, cols: nb, ldc: nb,
-                                         rowInverse: ia, colInverse: invB)
+            s.withUnsafeMutableBufferPointer { sp in
+                // Fixed tiles of S: the decomposition depends on the shard only.
+                let out = DisjointBuffer(sp.baseAddress!, rows: na, columns: nb)
+                let rowBands = chunks(of: na, size: tile(na)), columnBands = chunks(of: nb, size: tile(nb))
+                pool.forEach(rowBands.count * columnBands.count) { t in
+                    let rows = rowBands[t / columnBands.count], cols = columnBands[t % columnBands.count]
+                    let c = out.write(rows: rows, columns: cols)
+                    x.values.withUnsafeBufferPointer { xp in
+                        BLAS.gemmABt(m: rows.count, n: cols.count, k: d,
+                                     a: xp.baseAddress! + 2 * rows.lowerBound * d, lda: 2 * d,
+                                     b: xp.baseAddress! + (2 * cols.lowerBound + 1) * d, ldb: 2 * d,
+                                     c: c, ldc: nb)
+                    }
+                    let ia = rows.map { inv[2 * $0] }
+                    invB.withUnsafeBufferPointer { ib in
+                        VectorMath.scale(c, rows: rows.count, cols: cols.count, ldc: nb,
+                                         rowInverse: ia, colInverse: ib.baseAddress! + cols.lowerBound)
                     }
                 }
             }

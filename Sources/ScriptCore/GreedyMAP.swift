@@ -30,8 +30,9 @@ enum GreedyMAP {
         picks.reserveCapacity(k)
         var rows = [Float](repeating: 0, count: keepRows ? k * n : 0)
         var row = [Float](repeating: 0, count: n)
-        // Bands of at least 320 candidates (less is not worth a thread hand-off per pick).
-        let bands = chunks(of: n, size: max(320, (n + 7) / 8))
+        // Each candidate's update is its own, so bands can be any split: at least 256 candidates
+        // (less is not worth a hand-off per pick), at most 16 bands.
+        let bands = chunks(of: n, size: max(256, (n + 15) / 16))
         // Candidates most likely to be picked next: unpicked ones of highest residual.
         let likely: () -> [Int] = {
             var top: [(Float, Int)] = []
@@ -51,33 +52,37 @@ enum GreedyMAP {
             row.withUnsafeMutableBufferPointer { cosines.row(j, into: $0.baseAddress!, likely: likely) }
             if keepRows { rows.replaceSubrange((t * n)..<((t + 1) * n), with: row) }
             if t == k - 1 { break }
-            let sd = d[j].squareRoot()
-            let wj = w[j]
-            v.withUnsafeMutableBufferPointer { vp in
-                d.withUnsafeMutableBufferPointer { dp in
-                    row.withUnsafeBufferPointer { rp in
-                        w.withUnsafeBufferPointer { wp in
-                            let vb = UncheckedBox(vp.baseAddress!), db = UncheckedBox(dp.baseAddress!)
-                            let rb = rp.baseAddress!, wb = wp.baseAddress!
-                            let work = UncheckedBox((rb, wb))
-                            // A pick's update is t * n multiply-adds: below a quarter million,
-                            // handing bands to other threads costs more than it saves.
-                            let runner = (t + 1) * n >= 1 << 18 ? pool : .serial
-                            runner.forEach(bands.count) { bi in
-                                let band = bands[bi]
-                                let (rb, wb) = work.value
-                                let vbase = vb.value, dbase = db.value
-                                var acc = [Float](repeating: 0, count: band.count)
-                                acc.withUnsafeMutableBufferPointer { ap in
-                                    let a = ap.baseAddress!
-                                    Self.accumulate(into: a, v: vbase, n: n, picks: t, column: j, band: band)
-                                    let out = vbase + t * n + band.lowerBound
-                                    for i in 0..<band.count {
-                                        let gi = band.lowerBound + i
-                                        let e = ((wj * wb[gi]) * rb[gi] - a[i]) / sd
-                                        out[i] = e
-                                        dbase[gi] -= e * e
-                                    }
+            let step = Step(pick: t, column: j, root: d[j].squareRoot(), weight: w[j], n: n)
+            // A pick's update is t * n multiply-adds: below a quarter million, handing bands to
+            // other threads costs more than it saves.
+            if (t + 1) * n >= 1 << 18 && pool.width > 1 {
+                let kernelRow = row, weights = w
+                v.withUnsafeMutableBufferPointer { vp in
+                    d.withUnsafeMutableBufferPointer { dp in
+                        let vs = DisjointBuffer(vp.baseAddress!, rows: k - 1, columns: n), ds = DisjointBuffer(dp)
+                        pool.forEach(bands.count) { b in
+                            let band = bands[b]
+                            let earlier = vs.read(rows: 0..<t, columns: 0..<n)
+                            let out = vs.write(rows: t..<(t + 1), columns: band)
+                            let residuals = ds.write(band)
+                            kernelRow.withUnsafeBufferPointer { rp in
+                                weights.withUnsafeBufferPointer { wp in
+                                    step.update(band: band, v: earlier, out: out, residuals: residuals.baseAddress!,
+                                                row: rp.baseAddress!, weights: wp.baseAddress!)
+                                }
+                            }
+                        }
+                    }
+                }
+            } else {
+                v.withUnsafeMutableBufferPointer { vp in
+                    d.withUnsafeMutableBufferPointer { dp in
+                        row.withUnsafeBufferPointer { rp in
+                            w.withUnsafeBufferPointer { wp in
+                                for band in bands {
+                                    step.update(band: band, v: vp.baseAddress!, out: vp.baseAddress! + t * n + band.lowerBound,
+                                                residuals: dp.baseAddress! + band.lowerBound,
+                                                row: rp.baseAddress!, weights: wp.baseAddress!)
                                 }
                             }
                         }
@@ -101,11 +106,39 @@ enum GreedyMAP {
         return Selection(picks: picks, rows: rows, diagonal: cosines.diagonal)
     }
 
+    /// One pick's update of the other candidates' state (the same for every band).
+    struct Step: Sendable {
+        let pick: Int
+        let column: Int
+        let root: Float
+        let weight: Float
+        let n: Int
+
+        /// For every candidate `i` of `band`: `e_i = (L[j][i] - <v_j, v_i>) / sqrt(d_j)` into
+        /// `out` (row `pick` of v, from the band's start), and `d_i -= e_i^2` (`residuals` from
+        /// the band's start). `v` is the coefficient rows (all candidates), `row` the pick's
+        /// cosines, `weights` every candidate's weight.
+        func update(band: Range<Int>, v: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+                    residuals: UnsafeMutablePointer<Float>, row: UnsafePointer<Float>, weights: UnsafePointer<Float>) {
+            var acc = [Float](repeating: 0, count: band.count)
+            acc.withUnsafeMutableBufferPointer { ap in
+                let a = ap.baseAddress!
+                GreedyMAP.accumulate(into: a, v: v, n: n, picks: pick, column: column, band: band)
+                for i in 0..<band.count {
+                    let gi = band.lowerBound + i
+                    let e = ((weight * weights[gi]) * row[gi] - a[i]) / root
+                    out[i] = e
+                    residuals[i] -= e * e
+                }
+            }
+        }
+    }
+
     /// `a[i] = sum over s < t of v[s][j] * v[s][band i]`, summed in order of `s` for every `i`
     /// (so each value depends on its own candidate only). Blocks of 32 candidates keep their
     /// sums in registers across all `s` instead of a memory pass per pick.
     @inline(__always)
-    static func accumulate(into a: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, n: Int, picks t: Int,
+    static func accumulate(into a: UnsafeMutablePointer<Float>, v: UnsafePointer<Float>, n: Int, picks t: Int,
                            column j: Int, band: Range<Int>) {
         let count = band.count
         var i = 0

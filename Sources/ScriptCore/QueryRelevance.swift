@@ -17,19 +17,19 @@ public enum QueryRelevance {
         let ie = embeddings.rowInverseNorms(pool: pool), iq = query.rowInverseNorms()
         var cos = [Float](repeating: 0, count: n * m)
         let bands = chunks(of: n, size: band)
-        embeddings.values.withUnsafeBufferPointer { ep in
-            query.values.withUnsafeBufferPointer { qp in
-                cos.withUnsafeMutableBufferPointer { cp in
-                    let out = UncheckedBox(cp.baseAddress!)
-                    pool.forEach(bands.count) { b in
-                        let r = bands[b]
-                        let c = out.value + r.lowerBound * m
+        cos.withUnsafeMutableBufferPointer { cp in
+            let out = DisjointBuffer(cp.baseAddress!, rows: n, columns: m)
+            pool.forEach(bands.count) { b in
+                let r = bands[b]
+                let c = out.write(rows: r, columns: 0..<m)
+                embeddings.values.withUnsafeBufferPointer { ep in
+                    query.values.withUnsafeBufferPointer { qp in
                         BLAS.gemmABt(m: r.count, n: m, k: dq, a: ep.baseAddress! + r.lowerBound * dq, lda: dq,
                                      b: qp.baseAddress!, ldb: dq, c: c, ldc: m)
-                        ie.withUnsafeBufferPointer { VectorMath.scale(c, rows: r.count, cols: m, ldc: m,
-                                                                      rowInverse: $0.baseAddress! + r.lowerBound, colInverse: iq) }
                     }
                 }
+                ie.withUnsafeBufferPointer { VectorMath.scale(c, rows: r.count, cols: m, ldc: m,
+                                                              rowInverse: $0.baseAddress! + r.lowerBound, colInverse: iq) }
             }
         }
         return cos

@@ -48,24 +48,26 @@ extension Matrix {
     /// holding NaN or infinity.
     public func rowInverseNorms(pool: ComputePool = .serial) -> [Float] {
         var out = [Float](repeating: 0, count: rows)
-        let c = cols
-        values.withUnsafeBufferPointer { vp in
-            out.withUnsafeMutableBufferPointer { op in
-                let o = UncheckedBox(op.baseAddress!)
-                let parts = chunks(of: rows, size: 256)
-                pool.forEach(parts.count) { p in
-                    for i in parts[p] {
+        let c = cols, values = values
+        out.withUnsafeMutableBufferPointer { op in
+            let o = DisjointBuffer(op)
+            let parts = chunks(of: rows, size: 256)
+            pool.forEach(parts.count) { p in
+                let part = parts[p]
+                let dst = o.write(part)
+                values.withUnsafeBufferPointer { vp in
+                    for i in part {
                         let row = vp.baseAddress! + i * c
                         let ss = VectorMath.sumOfSquares(row, c)
                         if ss.isFinite {
-                            o.value[i] = ss > 0 ? 1 / ss.squareRoot() : 0
+                            dst[i - part.lowerBound] = ss > 0 ? 1 / ss.squareRoot() : 0
                         } else {
                             // Huge but finite values overflow Float: redo in Double. NaN marks a
                             // row holding NaN or infinity (validation turns it into an error).
                             var d = 0.0
                             var finite = true
                             for j in 0..<c { let v = row[j]; if !v.isFinite { finite = false; break }; d += Double(v) * Double(v) }
-                            o.value[i] = finite ? Float(1 / d.squareRoot()) : .nan
+                            dst[i - part.lowerBound] = finite ? Float(1 / d.squareRoot()) : .nan
                         }
                     }
                 }

@@ -7,6 +7,8 @@ public struct Evaluator: Sendable {
     public var pool: ComputePool
     /// Runs of each request per method and budget; the time is their median.
     public var repeats: Int
+    /// Called after each run of a method on a request (for a progress line).
+    public var onRun: (@Sendable () -> Void)?
 
     public init(methods: [EvalMethod] = EvalMethod.all, options: PruneOptions = .defaults, pool: ComputePool = .machine,
                 repeats: Int = 1) {
@@ -40,6 +42,7 @@ public struct Evaluator: Sendable {
                     objects += metrics.objectsCovered
                     coverage += metrics.coverage
                     ms += times.sorted()[times.count / 2]
+                    onRun?()
                 }
                 let n = Double(max(1, cases.count))
                 rows.append(EvalRow(kind: cases.first?.kind ?? "", method: m.description, budget: budget.description,

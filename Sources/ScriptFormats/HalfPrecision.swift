@@ -52,7 +52,7 @@ public enum HalfPrecision {
         guard count > 0 else { return }
         #if _endian(little)
         // The instructions read aligned-or-not 16-bit lanes; the bytes are native order here.
-        if script_half_to_float(bytes.baseAddress!.assumingMemoryBound(to: UInt16.self), out.baseAddress!, count) != 0 { return }
+        if script_half_to_float(bytes.baseAddress!, out.baseAddress!, count) != 0 { return }
         #endif
         decodeByTable(bytes, into: out, count: count)
     }

@@ -68,17 +68,21 @@ public final class LocalCluster {
     public func addWorker(index: Int? = nil) throws {
         let w = index ?? workers.count
         let args = ["worker", "--connect", backends.joined(separator: ","), "--name", "worker-\(w + 1)"] + plan.workerArguments
-        workers.append(try launch(args, cpus: plan.workerCPUs.isEmpty ? nil : Self.pick(plan.workerCPUs, w), capture: false))
+        workers.append(try launch(args, cpus: plan.workerCPUs.isEmpty ? nil : Self.pick(plan.workerCPUs, w), capture: true))
     }
 
-    /// Waits until every coordinator has `count` workers registered.
-    public func waitForWorkers(_ count: Int? = nil, timeout: Double = 30) throws {
+    /// Waits until every coordinator has `count` workers registered; `progress` hears how many
+    /// the coordinator waited for has so far.
+    public func waitForWorkers(_ count: Int? = nil, timeout: Double = 30, progress: (Int) -> Void = { _ in }) throws {
         let want = count ?? workers.count
         let client = try ClusterClient(endpoints: frontends)
         defer { client.close() }
         let end = Date().addingTimeInterval(timeout)
         for c in frontends.indices {
-            while (try? client.status(endpoint: c, timeoutMs: 1000))?.workers ?? 0 < want {
+            while true {
+                let have = (try? client.status(endpoint: c, timeoutMs: 1000))?.workers ?? 0
+                progress(have)
+                guard have < want else { break }
                 if let dead = (coordinators + workers).first(where: { !$0.isRunning }) {
                     throw StartError(description: "\(dead.arguments.first ?? "a child") exited with status \(dead.status)")
                 }

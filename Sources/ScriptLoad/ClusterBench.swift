@@ -21,8 +21,29 @@ public enum ClusterBench {
         Case(name: "video 12544x3584 k=1024 (8 segments)", kind: .video, budget: 1024),
     ]
 
+    /// One measured configuration.
+    public struct Point: Sendable {
+        public var kind: String
+        public var workers: Int
+        public var transfer: Transfer
+        public var inProcessMs: Double
+        /// One request at a time, and `2 x workers` in flight.
+        public var single: LoadReport
+        public var busy: LoadReport
+
+        /// JSON-ready figures (timings to the microsecond).
+        public var dictionary: [String: Any] {
+            ["kind": kind, "workers": workers, "transfer": transfer.rawValue, "in_process_ms": Units.rounded(inProcessMs, to: 0.001),
+             "one_at_a_time": single.dictionary, "in_flight": busy.dictionary,
+             "p50_over_in_process": Units.rounded(single.percentile(50) / inProcessMs, to: 0.01)]
+        }
+    }
+
+    /// Measures every configuration, printing each as it is done; returns them all.
+    @discardableResult
     public static func run(kinds: [String], dtype: TensorCodec.WireDType, requests: Int, seconds: Double,
-                           workerCounts: [Int] = [1, 2]) throws {
+                           workerCounts: [Int] = [1, 2]) throws -> [Point] {
+        var points: [Point] = []
         for c in cases where kinds.contains(c.kind.rawValue) {
             let s = SampleGenerator.make(.defaults(for: c.kind, seed: 1))
             let req = PruneRequest(features: Matrix(rows: s.n, cols: s.featureDim, values: s.features),
@@ -43,11 +64,14 @@ public enum ClusterBench {
                 for transfer in Transfer.allCases {
                     let template = PruneSubmission(id: "t", request: req, budget: .count(c.budget), dtype: dtype, transfer: transfer).encoded()
                     let load = LoadGenerator(client: client, template: template)
+                    let roles = ["coordinator": cluster.pids.coordinators, "worker": cluster.pids.workers]
                     var one = LoadGenerator.Settings()
+                    one.roles = roles
                     one.requests = requests
                     one.duration = 600
                     let single = try load.run(one)
                     var many = LoadGenerator.Settings()
+                    many.roles = roles
                     many.pace = .concurrency(2 * workers)
                     many.duration = seconds
                     many.warmup = 0
@@ -56,10 +80,13 @@ public enum ClusterBench {
                     say("  \(tag): one at a time p50 \(Units.duration(milliseconds: single.percentile(50))), p99 \(Units.duration(milliseconds: single.percentile(99))); cluster / in-process = \(Units.fixed(single.percentile(50) / inProcess, decimals: 2))x")
                     say("    CPU a request: " + ["coordinator", "worker", "load generator"].map { "\($0) \(Units.duration(milliseconds: single.cpuPerRequestMs[$0] ?? 0))" }.joined(separator: ", ")
                         + "; coordinator share \(Units.fixed(single.coordinatorShare * 100, decimals: 1))%")
+                    points.append(Point(kind: c.kind.rawValue, workers: workers, transfer: transfer, inProcessMs: inProcess,
+                                        single: single, busy: busy))
                     say("    \(2 * workers) in flight: \(Units.rate(busy.throughput)), p50 \(Units.duration(milliseconds: busy.percentile(50))), p99 \(Units.duration(milliseconds: busy.percentile(99)))\(busy.errors.isEmpty && busy.timeouts == 0 ? "" : "; errors \(busy.errors), timeouts \(busy.timeouts)")")
                 }
             }
         }
+        return points
     }
 
     /// Median in-process time of the request on all cores.

@@ -26,6 +26,9 @@ public final class LoadGenerator {
         public var warmup = 2
         /// How long one request may take before it counts as timed out.
         public var timeoutMs = 60_000
+        /// Processes whose CPU a request costs, by role; nil: every `script-cluster coordinator`
+        /// and `script-cluster worker` process of this machine.
+        public var roles: [String: [Int32]]?
         /// Called about every 100 ms while loading: requests done, seconds elapsed.
         public var progress: (@Sendable (Int, Double) -> Void)?
         public init() {}
@@ -57,7 +60,7 @@ public final class LoadGenerator {
             warm.progress = nil
             _ = try load(warm, roles: [:])
         }
-        let roles = ["coordinator": ProcessCPU.processes(role: "coordinator"), "worker": ProcessCPU.processes(role: "worker")]
+        let roles = settings.roles ?? ["coordinator": ProcessCPU.processes(role: "coordinator"), "worker": ProcessCPU.processes(role: "worker")]
         return try load(settings, roles: roles)
     }
 
@@ -88,10 +91,16 @@ public final class LoadGenerator {
                 while report.sent < due && mayStart(now) { try send() }
             }
             if sentAt.isEmpty && !mayStart(now) { break }
-            if let got = try client.receive(timeoutMs: 5), let t0 = sentAt.removeValue(forKey: got.reply.id) {
+            // Sleep in the poll until a reply, the next open-loop send, or a progress tick.
+            var wait = 100
+            if case .rate(let r) = s.pace, mayStart(now) {
+                let next = Double(report.sent) / r * 1000 - (now - start).milliseconds
+                wait = max(0, min(wait, Int(next.rounded(.up))))
+            }
+            if let got = try client.receive(timeoutMs: wait), let t0 = sentAt.removeValue(forKey: got.reply.id) {
                 report.record(got.reply, latencyMs: (clock.now - t0).milliseconds)
             }
-            for (id, t0) in sentAt where (clock.now - t0).milliseconds > Double(s.timeoutMs) {
+            for (id, t0) in sentAt where (clock.now - t0).milliseconds > Double(s.timeoutMs) {  // rare: a short scan
                 sentAt[id] = nil
                 client.forget(id)
                 report.timeouts += 1

@@ -54,8 +54,12 @@ public enum Units {
     }
 
     /// `x` rounded to a multiple of `step` (JSON numbers rounded to what was measured).
+    /// A step of 10^-d divides by 10^d instead of multiplying by the step, so the result is the
+    /// double nearest the short decimal and prints as one (`0.404`, not `0.40400000000000003`).
     public static func rounded(_ x: Double, to step: Double) -> Double {
         guard x.isFinite, step > 0 else { return x }
+        let inverse = (1 / step).rounded()
+        if inverse >= 1, abs(inverse * step - 1) < 1e-12 { return (x * inverse).rounded() / inverse }
         return (x / step).rounded() * step
     }
 }

@@ -76,6 +76,20 @@ public final class ZMQSocket {
     public func setReconnectIntervalMax(milliseconds: Int) throws { try set(ZMQ_RECONNECT_IVL_MAX, Int32(milliseconds), "ZMQ_RECONNECT_IVL_MAX") }
     public func setRoutingID(_ id: [UInt8]) throws { try set(ZMQ_ROUTING_ID, bytes: id, "ZMQ_ROUTING_ID") }
     public func setSendTimeout(milliseconds: Int) throws { try set(ZMQ_SNDTIMEO, Int32(milliseconds), "ZMQ_SNDTIMEO") }
+    /// The ZAP domain its connections are authenticated under (before `bind`).
+    public func setZAPDomain(_ domain: String) throws { try set(ZMQ_ZAP_DOMAIN, bytes: Array(domain.utf8), "ZMQ_ZAP_DOMAIN") }
+    /// The security mechanism in use: `null`, `plain`, `curve` or `gssapi`.
+    public func securityMechanism() throws -> String {
+        var v: Int32 = 0
+        var size = MemoryLayout<Int32>.size
+        guard zmq_getsockopt(handle, ZMQ_MECHANISM, &v, &size) == 0 else { throw ZMQError.last("ZMQ_MECHANISM") }
+        switch v {
+        case ZMQ_NULL: return "null"
+        case ZMQ_PLAIN: return "plain"
+        case ZMQ_CURVE: return "curve"
+        default: return "gssapi"
+        }
+    }
     /// CurveZMQ server side: this socket holds `secretKey` (Z85) and accepts clients that know its public key.
     public func setCurveServer(secretKey: String) throws {
         try set(ZMQ_CURVE_SERVER, 1, "ZMQ_CURVE_SERVER")

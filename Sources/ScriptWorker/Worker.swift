@@ -14,7 +14,7 @@ import Glibc
 public final class Worker {
     public let config: WorkerConfiguration
     private let logger: Logger
-    private let context = ZMQContext()
+    private let context: ZMQContext
     private var links: [ZMQSocket?]
     private let data: ZMQSocket?
     private let compute = DispatchQueue(label: "script.worker.compute")
@@ -30,6 +30,7 @@ public final class Worker {
         self.config = config
         self.logger = logger
         self.health = health
+        context = ZMQContext(ioThreads: max(1, config.ioThreads))
         pool = ComputePool(width: config.threads)
         completions = try CompletionQueue(context: context, name: "worker-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
         var advertised: String? = nil
@@ -138,12 +139,7 @@ public final class Worker {
                 let pool = self.pool, done = completions
                 compute.async { done.post((task.number, WorkerCompute.run(task.work, pool: pool))) }
             case .log(let level, let message):
-                switch level {
-                case .debug: logger.debug("\(message)")
-                case .info: logger.info("\(message)")
-                case .warning: logger.warning("\(message)")
-                case .error: logger.error("\(message)")
-                }
+                logger.log(level: level, "\(message)")
             case .exit:
                 stop = true
             }

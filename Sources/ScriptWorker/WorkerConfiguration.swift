@@ -16,6 +16,8 @@ public struct WorkerConfiguration: Sendable {
     public var reconnectMaxMs = 32_000
     /// Threads of the worker's compute (one worker a core: 1).
     public var threads = 1
+    /// ZeroMQ I/O threads (a worker taking direct transfers receives every byte of its shards).
+    public var ioThreads = 1
     /// Where the worker takes shard bytes straight from clients (a ZeroMQ endpoint to bind;
     /// nil: inline transfers only), and the endpoint clients are told (default: the bound one).
     public var dataBind: String? = "tcp://127.0.0.1:*"

@@ -1,3 +1,4 @@
+import Logging
 import ScriptCore
 import ScriptProtocol
 import ScriptService
@@ -17,12 +18,11 @@ public final class WorkerState {
         case send(link: Int, frames: [Frame])
         /// Start `task` on the compute thread (never while another runs).
         case run(WorkerTask)
-        case log(level: LogLevel, message: String)
+        case log(level: Logger.Level, message: String)
         /// Drained: the shell closes everything and exits.
         case exit
     }
 
-    public enum LogLevel: Sendable { case debug, info, warning, error }
 
     /// Work for the compute thread.
     public struct WorkerTask: Sendable {

@@ -12,7 +12,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench", 
         abstract: "Benchmark the pruning core: LLaVA-1.5 image, AnyRes and video cases; BLAS bound; numpy reference.")
 
-    @Option(help: "Timed runs per case (the median is reported).")
+    @Option(parsing: .unconditional, help: "Timed runs per case (the median is reported).")
     var repeats: Int = 7
 
     @Option(help: "Comma-separated cases: image, anyres, video.")
@@ -24,7 +24,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .customLong("no-numpy"), help: "Skip the numpy comparison.")
     var noNumpy = false
 
-    @Option(help: "Threads for the pruning core (default: all cores).")
+    @Option(parsing: .unconditional, help: "Threads for the pruning core (default: the CPUs this process may use, or $SCRIPT_CLUSTER_THREADS).")
     var threads: Int?
 
     @Flag(help: "Benchmark a local cluster (coordinator and 1 or 2 workers) instead of the core.")
@@ -33,11 +33,29 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .customLong("f32"), help: "With --cluster: send tensors as f32 (default f16, as farms hold them).")
     var f32 = false
 
-    @Option(help: "With --cluster: requests one at a time per measurement.")
+    @Option(parsing: .unconditional, help: "With --cluster: requests one at a time per measurement.")
     var requests: Int = 20
 
-    @Option(help: "With --cluster: seconds of closed-loop load per measurement.")
+    @Option(parsing: .unconditional, help: "With --cluster: seconds of closed-loop load per measurement.")
     var seconds: Double = 5
+
+    @Option(help: "Also write the results as JSON here.")
+    var json: String?
+
+    @Option(help: "Also draw the results as an SVG chart here.")
+    var svg: String?
+
+    @OptionGroup var progress: ProgressOptions
+
+    func validate() throws {
+        _ = try FlagValue.list(cases, "--cases", ["image", "anyres", "video"])
+        try FlagValue.count(repeats, "--repeats", to: 10_000)
+        try FlagValue.count(threads, "--threads", to: FlagValue.maxThreads)
+        try FlagValue.count(requests, "--requests", to: 1_000_000)
+        try FlagValue.number(seconds, "--seconds", "> 0") { $0 > 0 }
+        try FlagValue.output(json, "--json")
+        try FlagValue.output(svg, "--svg")
+    }
 
     struct Case {
         let name: String
@@ -48,23 +66,32 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         if cluster {
-            try ClusterBench.run(kinds: cases.split(separator: ",").map(String.init), dtype: f32 ? .f32 : .f16, requests: requests,
-                                 seconds: seconds)
+            let points = try ClusterBench.run(kinds: cases.split(separator: ",").map(String.init), dtype: f32 ? .f32 : .f16,
+                                              requests: requests, seconds: seconds)
+            if let json { try OutputFile.write(JSONSerialization.data(withJSONObject: ["cluster": points.map(\.dictionary)], options: [.prettyPrinted, .sortedKeys]), to: json, flag: "--json") }
+            if let svg { try OutputFile.write(Data(ClusterBenchChart.svg(points).utf8), to: svg, flag: "--svg") }
             return
         }
-        let pool = threads.map { ComputePool(width: $0) } ?? .machine
+        let pool = ComputePool(width: try ThreadCount.resolve(flag: threads))
         let all: [String: Case] = [
             "image": Case(name: "image 576x4096 k=64 (LLaVA-1.5, monolithic)", spec: .defaults(for: .image, seed: 1), budget: 64, sharded: false),
             "anyres": Case(name: "anyres 2880x4096 k=320 (5 tiles)", spec: .defaults(for: .anyres, seed: 1), budget: 320, sharded: true),
             "video": Case(name: "video 12544x3584 k=1024 (8 segments)", spec: .defaults(for: .video, seed: 1), budget: 1024, sharded: true),
         ]
+        print("BLAS: \(BLAS.description)")
+        print("  products checked against a double-precision reference: \(BLASCheck.summary())")
+        let line = progress.line("bench: measuring the sgemm rate")
+        defer { line.finish() }
         let rate = GEMMRate.measure(pool: pool)
-        print("machine: \(pool.width) threads, sgemm \(String(format: "%.1f", rate)) GFLOP/s (1024x1024x4096, core's own split)")
+        line.hide()
+        var report = BenchReport(threads: pool.width, sgemmGFLOPS: rate, repeats: repeats)
+        print("machine: \(pool.width) threads, sgemm \(String(format: "%.1f", rate)) GFLOP/s (1024x1024x4096 in 256 x 256 tiles)")
         let python = noNumpy ? nil : NumpyReference.locate(script: reference)
         if !noNumpy && python == nil { print("numpy reference: unavailable (python3 with numpy, or \(reference), not found)") }
 
         for key in cases.split(separator: ",").map(String.init) {
             guard let c = all[key] else { throw ValidationError("unknown case \(key)") }
+            line.stage("bench \(key): generating the request")
             let sample = SampleGenerator.make(c.spec)
             let req = PruneRequest(
                 features: Matrix(rows: sample.n, cols: sample.featureDim, values: sample.features),
@@ -73,8 +100,11 @@ struct BenchCommand: ParsableCommand {
                 shards: c.sharded ? sample.shards : nil)
             let pruner = Pruner(pool: pool)
             var runs: [PruneResult] = []
+            line.stage("bench \(key)", total: repeats + 1, unit: .items("runs"))
             _ = try pruner.prune(req, budget: .count(c.budget))  // warm-up
-            for _ in 0..<repeats { runs.append(try pruner.prune(req, budget: .count(c.budget))) }
+            line.advance()
+            for _ in 0..<repeats { runs.append(try pruner.prune(req, budget: .count(c.budget))); line.advance() }
+            line.hide()
             let last = runs.last!
             let flops = SimilarityWork.flops(of: last, request: req, options: .defaults)
             let boundMs = flops / (rate * 1e9) * 1e3
@@ -86,12 +116,26 @@ struct BenchCommand: ParsableCommand {
             let total = median(runs.compactMap { $0.timings["total"] })
             print("  similarity work \(String(format: "%.2f", flops / 1e9)) GFLOP -> BLAS-bound \(fmt(boundMs)) ms; total / bound = \(String(format: "%.2f", total / boundMs))x")
             print("  peak RSS so far \(PeakMemory.megabytes()) MB")
+            var record = BenchReport.Case(name: c.name, tokens: sample.n, width: sample.featureDim, shards: req.effectiveShards.count,
+                                          budget: c.budget, stagesMs: last.timings.stages.map { s in (s.name, median(runs.compactMap { $0.timings[s.name] })) },
+                                          totalMs: total, gflop: flops / 1e9, boundMs: boundMs, peakRSSMegabytes: PeakMemory.megabytes())
+            var numpyMs = Double.nan
             if let python {
+                line.stage("bench \(key): the numpy reference")
                 let n = try NumpyReference.run(python: python, script: reference, request: req, budget: c.budget, repeats: max(3, repeats / 2))
+                line.hide()
                 let same = n.indices == last.indices
+                record.numpyMs = n.totalMs
+                record.sameIndicesAsNumpy = same
+                numpyMs = n.totalMs
                 print("  numpy reference median \(fmt(n.totalMs)) ms; Swift is \(String(format: "%.1f", n.totalMs / total))x faster; same indices: \(same ? "yes" : "no (\(Set(n.indices).intersection(last.indices).count)/\(c.budget) shared)")")
             }
+            report.cases.append(record)
+            // One line per case for scripts (Scripts/bench-core.sh).
+            print("  result case=\(key) threads=\(pool.width) ms=\(String(format: "%.3f", total)) bound_ms=\(String(format: "%.3f", boundMs)) numpy_ms=\(String(format: "%.3f", numpyMs))")
         }
+        line.finish()
+        try report.write(json: json, svg: svg)
     }
 
     private func median(_ xs: [Double]) -> Double {
@@ -122,6 +166,21 @@ enum SimilarityWork {
             total += Double(k) * Double(survivors) * d * 2
         }
         return total
+    }
+}
+
+/// The BLAS products checked against a double-precision reference at the shapes the core
+/// calls (every 7th entry of the larger ones).
+enum BLASCheck {
+    static let shapes: [(m: Int, n: Int, k: Int, strided: Bool)] = [
+        (96, 96, 4096, true), (96, 48, 4096, true), (144, 144, 4096, false), (128, 128, 4096, false),
+        (128, 320, 4096, false), (392, 392, 3584, false), (256, 256, 3584, false), (256, 6, 4096, false),
+    ]
+
+    static func summary() -> String {
+        let worst = shapes.map { BLAS.check(m: $0.m, n: $0.n, k: $0.k, strided: $0.strided, sample: 7) }.max() ?? .nan
+        let verdict = worst <= 1 ? "correct" : "WRONG"
+        return "\(verdict), worst error \(String(format: "%.2g", worst)) of the float rounding bound over \(shapes.count) shapes"
     }
 }
 

@@ -14,12 +14,16 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(help: "Missed heartbeats before a worker counts as dead.") var liveness = 3
     @Option(help: "Requests in flight before new ones get 'busy'.") var queue = 64
     @Option(name: .customLong("deadline-ms"), help: "Deadline of requests that name none, in ms.") var deadlineMs = 30_000
-    @Option(name: .customLong("max-message-bytes"), help: "Largest frame accepted from a client or worker, in bytes.") var maxMessageBytes = 1 << 30
+    @Option(name: .customLong("max-message-bytes"),
+            help: "Largest frame accepted from a client or worker, in bytes; the coordinator may hold about --queue of them at once.")
+    var maxMessageBytes = 1 << 30
     @Option(name: .customLong("max-tokens"), help: "Most tokens in one request.") var maxTokens = 1_000_000
     @Option(name: .customLong("max-width"), help: "Widest feature or embedding row accepted.") var maxWidth = 65_536
     @Option(name: .customLong("max-shards"), help: "Most shards in one request.") var maxShards = 4096
+    @Option(name: .customLong("drain-ms"), help: "Longest wait, after SIGTERM, for requests in flight before they are answered 'shutting_down', in ms.")
+    var drainMs = 1500
     @Option(name: .customLong("io-threads"), help: "ZeroMQ I/O threads (inline transfers move every tensor byte through them).") var ioThreads = 1
-    @Option(name: .customLong("log-level")) var logLevel = "info"
+    @OptionGroup var logging: LoggingOptions
 
     func run() throws {
         var c = CoordinatorConfiguration()
@@ -27,7 +31,8 @@ struct CoordinatorCommand: ParsableCommand {
         c.maxRequests = queue; c.defaultDeadlineMs = deadlineMs; c.maxMessageBytes = maxMessageBytes
         c.limits.maxTokens = maxTokens; c.limits.maxWidth = maxWidth; c.limits.maxShards = maxShards
         c.ioThreads = max(1, ioThreads)
-        let logger = LogSetup.make("coordinator", level: logLevel)
+        c.drainTimeoutMs = max(0, drainMs)
+        let logger = try logging.logger("coordinator")
         let trap = SignalTrap()
         let coordinator = try Coordinator(config: c, logger: logger)
         // Machine-readable lines for `up` and tests.

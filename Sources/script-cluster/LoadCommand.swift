@@ -28,37 +28,67 @@ struct LoadCommand: ParsableCommand {
     @Flag(help: "Send tensor bytes straight to the workers instead of through the coordinator.") var direct = false
     @Option(name: .customLong("timeout-ms"), help: "A request with no reply for this long counts as timed out.") var timeoutMs = 60_000
     @Option(help: "Also write the report as JSON to this file.") var json: String?
+    @Option(name: .customLong("wait-workers"), help: "First wait (up to a minute) until every coordinator has this many workers.")
+    var waitWorkers: Int?
+
+    @OptionGroup var progress: ProgressOptions
+
+    private var endpoints: [String] { connect.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+
+    func validate() throws {
+        guard concurrency == nil || rate == nil else { throw ValidationError("give --concurrency or --rate, not both") }
+        guard TensorCodec.WireDType(rawValue: dtype) != nil else { throw ValidationError("--dtype \(dtype): must be f32, f16 or bf16") }
+        guard !endpoints.isEmpty else { throw ValidationError("--connect '\(connect)': give at least one coordinator endpoint, such as tcp://127.0.0.1:5555") }
+        if let c = concurrency, c < 1 { throw ValidationError("--concurrency \(c): must be at least 1") }
+        if let r = rate, !(r > 0) { throw ValidationError("--rate \(r): must be a number of requests a second above 0") }
+        guard duration > 0 else { throw ValidationError("--duration \(duration): must be a number of seconds above 0") }
+        if let n = requests, n < 1 { throw ValidationError("--requests \(n): must be at least 1") }
+        if sample == nil && SampleKind(rawValue: kind) == nil { throw ValidationError("--kind \(kind): must be image, anyres or video") }
+    }
 
     func run() throws {
-        guard concurrency == nil || rate == nil else { throw ValidationError("give --concurrency or --rate, not both") }
-        guard let wire = TensorCodec.WireDType(rawValue: dtype) else { throw ValidationError("--dtype must be f32, f16 or bf16, got '\(dtype)'") }
+        let wire = TensorCodec.WireDType(rawValue: dtype)!
         let (request, defaultBudget) = try loadRequest()
         let b = try budget.map { try Budget(parsing: $0) } ?? .count(defaultBudget)
         let template = PruneSubmission(id: "load", request: request, budget: b, dtype: wire, transfer: direct ? .direct : .inline).encoded()
-        let endpoints = connect.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
         let client = try ClusterClient(endpoints: endpoints)
         defer { client.close() }
+        if let want = waitWorkers { try wait(for: want, client: client) }
         var settings = LoadGenerator.Settings()
         settings.pace = rate.map { .rate($0) } ?? .concurrency(concurrency ?? 1)
         settings.duration = duration
         settings.requests = requests
         settings.timeoutMs = timeoutMs
+        let line = progress.line("load", total: requests, unit: .items("requests"))
+        defer { line.finish() }
+        settings.progress = { done, _ in line.update(done: done) }
         let report = try LoadGenerator(client: client, template: template).run(settings)
+        line.finish()
         say(report.text)
         if let json {
             try JSONSerialization.data(withJSONObject: report.dictionary, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: json))
         }
-        if report.answered == 0 { throw ExitCode(3) }
+        if report.answered == 0 { throw StartupError("no request was answered: \(report.errors.isEmpty ? "is a coordinator at \(connect)?" : "\(report.errors)")") }
+    }
+
+    /// Waits (up to a minute) until every coordinator has `want` workers.
+    private func wait(for want: Int, client: ClusterClient) throws {
+        let end = ContinuousClock.now + .seconds(60)
+        let line = progress.line("waiting for \(want) workers")
+        defer { line.finish() }
+        for c in endpoints.indices {
+            while (try? client.status(endpoint: c, timeoutMs: 1000))?.workers ?? 0 < want {
+                guard ContinuousClock.now < end else { throw StartupError("\(endpoints[c]) did not reach \(want) workers within a minute") }
+                line.update(done: 0)
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
     }
 
     private func loadRequest() throws -> (PruneRequest, Int) {
         if let dir = sample {
-            let p = { (name: String) in (dir as NSString).appendingPathComponent(name) }
-            let x = try TensorFiles.loadMatrix(p("features.npy"), name: nil, role: "features")
-            let e = FileManager.default.fileExists(atPath: p("embeddings.npy")) ? try TensorFiles.loadMatrix(p("embeddings.npy"), name: nil, role: "embeddings") : nil
-            let q = FileManager.default.fileExists(atPath: p("query.npy")) ? try TensorFiles.loadMatrix(p("query.npy"), name: nil, role: "query") : nil
-            let layout = FileManager.default.fileExists(atPath: p("layout.json")) ? try LayoutFile.read(p("layout.json")).shards : nil
-            return (PruneRequest(features: x, embeddings: e, query: q, shards: layout), max(1, x.rows / 9))
+            let req = try SampleDirectory(path: dir).request()
+            return (req, max(1, req.tokenCount / 9))
         }
         guard let k = SampleKind(rawValue: kind) else { throw ValidationError("--kind must be image, anyres or video, got '\(kind)'") }
         let s = SampleGenerator.make(.defaults(for: k, seed: 1))

@@ -1,10 +1,11 @@
 import ArgumentParser
 import Foundation
 import ScriptCore
+import ScriptService
 
 /// `prune`: the whole pipeline in this process, on files.
 struct PruneCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "prune", 
+    static let configuration = CommandConfiguration(commandName: "prune",
         abstract: "Prune a request given as files, in this process (monolithic, or sharded with a layout).")
 
     @OptionGroup var request: RequestArguments
@@ -18,36 +19,39 @@ struct PruneCommand: ParsableCommand {
     @Flag(name: .long, help: "With --kept-features: average each pruned token into its most similar kept token of the same shard.")
     var merge = false
 
-    @Option(name: .long, help: "Threads for the pruning core (default: all cores).")
+    @Option(name: .long, parsing: .unconditional, help: "Threads for the pruning core (default: the CPUs this process may use, or $SCRIPT_CLUSTER_THREADS).")
     var threads: Int?
 
-    func run() throws {
-        do {
-            let req = try request.loadRequest()
-            let pool = threads.map { ComputePool(width: $0) } ?? .machine
-            let result = try Pruner(pool: pool).prune(req, budget: try request.parsedBudget(), options: try request.options())
-            let units = try request.layout.map { try LayoutFile.read($0).file.units.map { $0[0]..<$0[1] } }
-            let doc = ResultOutput.document(result, shards: req.shards, units: units)
-            if let out { try ResultOutput.write(doc, to: out) } else { try ResultOutput.printJSON(doc) }
-            if let keptFeatures {
-                let m = merge
-                    ? TokenMerger.merge(features: req.features, kept: result.indices, shards: req.effectiveShards, pool: pool)
-                    : req.features.gatherRows(result.indices)
-                try TensorFiles.writeMatrix(m, to: keptFeatures)
-            }
-        } catch let e as ExitCode {
-            throw e
-        } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode(2)
-        }
-    }
-}
+    @OptionGroup var progress: ProgressOptions
 
-extension ResultOutput {
-    static func printJSON(_ doc: ResultDocument) throws {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        FileHandle.standardOutput.write(try enc.encode(doc) + Data("\n".utf8))
+    func validate() throws {
+        try FlagValue.count(threads, "--threads", to: FlagValue.maxThreads)
+        try FlagValue.output(out, "--out")
+        try FlagValue.output(keptFeatures, "--kept-features")
+        if merge && keptFeatures == nil { throw InputError("--merge", nil, "needs --kept-features (the file the merged tokens go to)").validation }
+    }
+
+    func run() throws {
+        let line = progress.line("prune")
+        defer { line.finish() }
+        let req = try request.loadRequest(progress: line)
+        let pool = ComputePool(width: try ThreadCount.resolve(flag: threads))
+        let budget = try request.parsedBudget()
+        line.stage("pruning \(req.tokenCount) tokens (budget \(budget))")
+        let result: PruneResult
+        do { result = try Pruner(pool: pool).prune(req, budget: budget, options: try request.options()) } catch let e as PruneError {
+            throw request.attribute(e)
+        }
+        line.stage("writing the result")
+        let units = try request.layout.map { try LayoutFile.read($0).file.units.map { $0[0]..<$0[1] } }
+        let doc = ResultOutput.document(result, shards: req.shards, units: units)
+        if let keptFeatures {
+            let m = merge
+                ? TokenMerger.merge(features: req.features, kept: result.indices, shards: req.effectiveShards, pool: pool)
+                : req.features.gatherRows(result.indices)
+            try TensorFiles.writeMatrix(m, to: keptFeatures)
+        }
+        line.finish()
+        if let out { try ResultOutput.write(doc, to: out) } else { try ResultOutput.printJSON(doc) }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import ScriptCore
 import ScriptFormats
+import ScriptService
 
 /// The JSON written by `prune` and `submit` (`--out kept.json`).
 struct ResultDocument: Codable {
@@ -12,6 +13,7 @@ struct ResultDocument: Codable {
     var shards: [[Int]]?
     /// Kept tokens as (unit, index within unit) when the layout names units.
     var units: [[Int]]?
+    /// Milliseconds, rounded to the microsecond (what the clock measures to).
     var timings_ms: [String: Double]
     var workers: [String]?
     var error: String?
@@ -21,15 +23,21 @@ enum ResultOutput {
     /// Writes `.json` (the document) or `.npy` (int64 indices), chosen by the file's extension.
     static func write(_ doc: ResultDocument, to path: String) throws {
         if path.hasSuffix(".npy") {
-            try Npy.writeInt64(doc.indices, shape: [doc.indices.count], to: path)
+            try OutputFile.write(to: path, flag: "--out") { try Npy.writeInt64(doc.indices, shape: [doc.indices.count], to: path) }
         } else {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys]
-            let data = try enc.encode(doc)
-            guard FileManager.default.createFile(atPath: path, contents: data + Data("\n".utf8)) else {
-                throw TensorFiles.ShapeError(description: "\(path): cannot write")
-            }
+            try OutputFile.write(try encoded(doc), to: path, flag: "--out")
         }
+    }
+
+    /// The document on standard output.
+    static func printJSON(_ doc: ResultDocument) throws {
+        FileHandle.standardOutput.write(try encoded(doc))
+    }
+
+    private static func encoded(_ doc: ResultDocument) throws -> Data {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        return try enc.encode(doc) + Data("\n".utf8)
     }
 
     static func document(_ r: PruneResult, shards: [Range<Int>]?, units: [Range<Int>]?) -> ResultDocument {
@@ -51,6 +59,6 @@ enum ResultOutput {
         }
         return ResultDocument(indices: indices, budget: budget, n: n, method: method, sharded: sharded,
                               shards: shards?.map { [$0.lowerBound, $0.upperBound] }, units: unitPairs,
-                              timings_ms: timings, workers: nil, error: nil)
+                              timings_ms: timings.mapValues { Units.rounded($0, to: 0.001) }, workers: nil, error: nil)
     }
 }

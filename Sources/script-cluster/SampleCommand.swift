@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ScriptFormats
+import ScriptService
 import ScriptSynth
 
 /// `sample`: writes a deterministic synthetic request with ground truth.
@@ -14,27 +15,47 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Output directory (created).")
     var out: String
 
-    @Option(help: "Seed: the same seed gives the same bytes on every machine.")
+    @Option(parsing: .unconditional, help: "Seed: the same seed gives the same bytes on every machine.")
     var seed: UInt64 = 1
 
     @Flag(help: "Small shapes (for tests and quick looks).")
     var small = false
 
-    @Option(help: "Override: units (tiles incl. base view, or frames).") var units: Int?
-    @Option(name: .customLong("tokens-per-unit"), help: "Override: tokens per unit.") var tokensPerUnit: Int?
-    @Option(name: .customLong("feature-dim"), help: "Override: feature width D.") var featureDim: Int?
-    @Option(name: .customLong("embedding-dim"), help: "Override: query-space width Dq.") var embeddingDim: Int?
-    @Option(name: .customLong("query-tokens"), help: "Override: query tokens M.") var queryTokens: Int?
-    @Option(name: .customLong("segment-frames"), help: "Override: frames per shard (video).") var segmentFrames: Int?
+    @Option(parsing: .unconditional, help: "Override: units (tiles incl. base view, or frames).") var units: Int?
+    @Option(name: .customLong("tokens-per-unit"), parsing: .unconditional, help: "Override: tokens per unit.") var tokensPerUnit: Int?
+    @Option(name: .customLong("feature-dim"), parsing: .unconditional, help: "Override: feature width D.") var featureDim: Int?
+    @Option(name: .customLong("embedding-dim"), parsing: .unconditional, help: "Override: query-space width Dq.") var embeddingDim: Int?
+    @Option(name: .customLong("query-tokens"), parsing: .unconditional, help: "Override: query tokens M (0: no query).") var queryTokens: Int?
+    @Option(name: .customLong("segment-frames"), parsing: .unconditional, help: "Override: frames per shard (video).") var segmentFrames: Int?
 
     @Option(help: "Feature dtype on disk: f32 or f16.")
     var dtype: String = "f32"
 
-    func run() throws {
-        guard let k = SampleKind(rawValue: kind) else {
-            throw ValidationError("--kind must be image, anyres or video, got \(kind)")
+    @OptionGroup var progress: ProgressOptions
+
+    /// The cluster's default limits (`coordinator --max-tokens --max-width`): larger samples
+    /// could not be served anyway.
+    static let maxTokens = 1_000_000, maxWidth = 65_536
+
+    func validate() throws {
+        try FlagValue.choice(kind, "--kind", SampleKind.allCases.map(\.rawValue))
+        try FlagValue.choice(dtype, "--dtype", ["f32", "f16"])
+        try FlagValue.count(units, "--units", to: Self.maxTokens)
+        try FlagValue.count(tokensPerUnit, "--tokens-per-unit", to: Self.maxTokens)
+        try FlagValue.count(featureDim, "--feature-dim", to: Self.maxWidth)
+        try FlagValue.count(embeddingDim, "--embedding-dim", to: Self.maxWidth)
+        try FlagValue.count(queryTokens, "--query-tokens", from: 0, to: Self.maxTokens)
+        try FlagValue.count(segmentFrames, "--segment-frames")
+        let s = spec
+        guard s.units * s.tokensPerUnit <= Self.maxTokens else {
+            throw InputError("--units x --tokens-per-unit", "\(s.units) x \(s.tokensPerUnit)",
+                             "must make at most \(Self.maxTokens) tokens").validation
         }
-        guard dtype == "f32" || dtype == "f16" else { throw ValidationError("--dtype must be f32 or f16, got \(dtype)") }
+    }
+
+    /// The shape asked for: the kind's defaults (or small shapes), with the overrides.
+    private var spec: SampleSpec {
+        let k = SampleKind(rawValue: kind) ?? .image
         var spec = small ? SampleSpec.small(k, seed: seed) : SampleSpec.defaults(for: k, seed: seed)
         if let units { spec.units = units }
         if let tokensPerUnit { spec.tokensPerUnit = tokensPerUnit }
@@ -42,8 +63,22 @@ struct SampleCommand: ParsableCommand {
         if let embeddingDim { spec.embeddingDim = embeddingDim }
         if let queryTokens { spec.queryTokens = queryTokens }
         if let segmentFrames { spec.segmentFrames = segmentFrames }
-        let sample = try SampleWriter.write(spec, to: out, halfPrecision: dtype == "f16")
-        print("wrote \(sample.n) tokens (\(spec.kind.rawValue), D=\(sample.featureDim), Dq=\(sample.embeddingDim), M=\(spec.queryTokens), \(sample.shards.count) shards, target: \(sample.targetMask.filter { $0 }.count) tokens) to \(out)")
+        return spec
+    }
+
+    func run() throws {
+        let spec = self.spec
+        let line = progress.line("sample: generating \(spec.units * spec.tokensPerUnit) tokens of width \(spec.featureDim)")
+        defer { line.finish() }
+        let sample: SyntheticRequest
+        do { sample = try SampleWriter.write(spec, to: out, halfPrecision: dtype == "f16") } catch {
+            var isDirectory: ObjCBool = false
+            let isFile = FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) && !isDirectory.boolValue
+            throw InputError("--out", out, isFile ? "is a file; give a directory" : "cannot be written (no permission, or no space left)")
+        }
+        line.finish()
+        let bytes = sample.n * sample.featureDim * (dtype == "f16" ? 2 : 4) + sample.n * sample.embeddingDim * 4
+        print("wrote \(sample.n) tokens (\(spec.kind.rawValue), D=\(sample.featureDim), Dq=\(sample.embeddingDim), M=\(spec.queryTokens), \(sample.shards.count) shards, target: \(sample.targetMask.filter { $0 }.count) tokens; \(Units.bytes(bytes))) to \(out)")
     }
 }
 

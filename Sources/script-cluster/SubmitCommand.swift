@@ -3,6 +3,7 @@ import Foundation
 import ScriptClient
 import ScriptCore
 import ScriptProtocol
+import ScriptService
 
 /// `submit`: send a request made of files to a running cluster.
 struct SubmitCommand: ParsableCommand {
@@ -16,54 +17,69 @@ struct SubmitCommand: ParsableCommand {
     @Option(help: "Kept indices: .json or .npy. Default: print JSON.") var out: String?
     @Option(name: .customLong("kept-features"), help: "Also write the kept features (.npy).") var keptFeatures: String?
     @Flag(help: "With --kept-features: merge pruned tokens into their nearest kept token.") var merge = false
-    @Option(name: .customLong("deadline-ms"), help: "How long the cluster may take, in ms.") var deadlineMs: Int?
+    @Option(name: .customLong("deadline-ms"), parsing: .unconditional, help: "How long the cluster may take, in ms (default: the coordinator's).")
+    var deadlineMs: Int?
     @Option(help: "Request id (default: a fresh UUID); reuse one to retry safely.") var id: String?
     @Option(help: "Dtype of the tensors on the wire: f32, f16 or bf16 (f16 and bf16 halve the bytes).") var dtype = "f32"
     @Flag(name: .customLong("half"), help: "Same as --dtype f16.") var half = false
     @Flag(help: "Send the tensor bytes straight to the workers (the client must reach them) instead of through the coordinator.")
     var direct = false
-    @Option(help: "Tries of the request (same id) before giving up.") var attempts = 5
+    @Option(parsing: .unconditional, help: "Tries of the request (same id) before giving up.") var attempts = 5
+    @OptionGroup var progress: ProgressOptions
+
+    private var endpoints: [String] {
+        connect.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    func validate() throws {
+        guard !endpoints.isEmpty else { throw InputError("--connect", connect, "must name an endpoint (such as tcp://127.0.0.1:5555)").validation }
+        for e in endpoints where !e.contains("://") {
+            throw InputError("--connect", connect, "'\(e)' is not an endpoint such as tcp://HOST:5555").validation
+        }
+        try FlagValue.choice(dtype, "--dtype", ["f32", "f16", "bf16"])
+        if half && dtype != "f32" { throw InputError("--half", nil, "is --dtype f16; it contradicts --dtype \(dtype)").validation }
+        try FlagValue.count(deadlineMs, "--deadline-ms")
+        try FlagValue.count(attempts, "--attempts", to: 100)
+        try FlagValue.output(out, "--out")
+        try FlagValue.output(keptFeatures, "--kept-features")
+        if merge && keptFeatures == nil { throw InputError("--merge", nil, "needs --kept-features (the file the merged tokens go to)").validation }
+    }
 
     func run() throws {
-        do {
-            let req = try request.loadRequest()
-            let mode: ReturnMode = keptFeatures == nil ? .indices : (merge ? .merged : .features)
-            guard let wireType = TensorCodec.WireDType(rawValue: half ? "f16" : dtype) else {
-                throw ValidationError("--dtype must be f32, f16 or bf16, got \(dtype)")
-            }
-            let submission = PruneSubmission(id: id ?? UUID().uuidString, request: req, budget: try request.parsedBudget(),
-                                             options: try request.options(), returnMode: mode, deadlineMs: deadlineMs,
-                                             dtype: wireType, transfer: direct ? .direct : .inline)
-            var options = ClusterClient.Options()
-            options.attempts = max(1, attempts)
-            let endpoints = connect.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            let client = try ClusterClient(endpoints: endpoints, options: options)
-            defer { client.close() }
-            let reply: ClusterReply
-            do { reply = try client.prune(submission) } catch let e as ProtocolError {
-                FileHandle.standardError.write(Data("error: \(e.code.rawValue): \(e.message)\n".utf8))
-                throw ExitCode(e.code == .tooLarge ? 2 : 3)
-            }
-            switch reply {
-            case .result(let r):
-                let units = try request.layout.map { try LayoutFile.read($0).file.units.map { $0[0]..<$0[1] } }
-                var doc = ResultOutput.document(indices: r.indices, budget: r.budget, n: r.tokenCount, method: "script",
-                                                sharded: true, shards: req.shards ?? [0..<req.tokenCount], units: units,
-                                                timings: Dictionary(uniqueKeysWithValues: r.timings))
-                doc.workers = r.workers
-                if let out { try ResultOutput.write(doc, to: out) } else { try ResultOutput.printJSON(doc) }
-                if let keptFeatures, let f = r.featureMatrix { try TensorFiles.writeMatrix(f, to: keptFeatures) }
-            case .error(_, let e):
-                FileHandle.standardError.write(Data("error: \(e.code.rawValue): \(e.message)\n".utf8))
-                throw ExitCode(3)
-            case .status, .placement:
-                throw ExitCode(3)
-            }
-        } catch let e as ExitCode {
+        let line = progress.line("submit")
+        defer { line.finish() }
+        let req = try request.loadRequest(progress: line)
+        // Refused here, naming the file, rather than after the bytes crossed the network.
+        do { try req.validate() } catch let e as PruneError { throw request.attribute(e) }
+        let wire = TensorCodec.WireDType(rawValue: half ? "f16" : dtype) ?? .f32
+        let mode: ReturnMode = keptFeatures == nil ? .indices : (merge ? .merged : .features)
+        let submission = PruneSubmission(id: id ?? UUID().uuidString, request: req, budget: try request.parsedBudget(),
+                                         options: try request.options(), returnMode: mode, deadlineMs: deadlineMs,
+                                         dtype: wire, transfer: direct ? .direct : .inline)
+        var options = ClusterClient.Options()
+        options.attempts = attempts
+        let client = try ClusterClient(endpoints: endpoints, options: options)
+        defer { client.close() }
+        line.stage("submit \(Units.bytes(Self.bytes(req, wire))) to \(endpoints.joined(separator: ","))")
+        switch try client.prune(submission) {
+        case .result(let r):
+            line.finish()
+            let units = try request.layout.map { try LayoutFile.read($0).file.units.map { $0[0]..<$0[1] } }
+            var doc = ResultOutput.document(indices: r.indices, budget: r.budget, n: r.tokenCount, method: "script",
+                                            sharded: true, shards: req.shards ?? [0..<req.tokenCount], units: units,
+                                            timings: Dictionary(uniqueKeysWithValues: r.timings))
+            doc.workers = r.workers
+            if let keptFeatures, let f = r.featureMatrix { try TensorFiles.writeMatrix(f, to: keptFeatures) }
+            if let out { try ResultOutput.write(doc, to: out) } else { try ResultOutput.printJSON(doc) }
+        case .error(_, let e):
             throw e
-        } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode(2)
+        case .status, .placement:
+            throw ProtocolError(.badMessage, "the coordinator answered the request with a message that is not a result")
         }
+    }
+
+    /// The request's tensor bytes on the wire.
+    private static func bytes(_ r: PruneRequest, _ wire: TensorCodec.WireDType) -> Int {
+        (r.features.values.count + (r.embeddings?.values.count ?? 0) + (r.query?.values.count ?? 0)) * wire.size
     }
 }

@@ -11,7 +11,7 @@ struct UpCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "up",
         abstract: "Start a local cluster: coordinators and workers as child processes; stop them all on Ctrl-C or SIGTERM.")
 
-    @Option(help: "Workers to start (default: one per core this process may use).") var workers: Int?
+    @Option(help: "Workers to start (default: one per CPU this process may use, after its affinity and cgroup quota, or $SCRIPT_CLUSTER_THREADS).") var workers: Int?
     @Option(help: "Coordinators sharing the workers (each worker registers with all).") var coordinators = 1
     @Option(help: "Client endpoints, comma-separated, one per coordinator or one for all (tcp://127.0.0.1:* picks a free port).")
     var frontend = "tcp://127.0.0.1:5555"
@@ -20,25 +20,28 @@ struct UpCommand: ParsableCommand {
     var submit: String?
     @Option(help: "Budget for --submit: a count (320) or a ratio of the tokens (0.1).") var budget = "0.1"
     @Flag(help: "With --submit: stop the cluster once the answer is printed.") var once = false
-    @Option(name: .customLong("log-level")) var logLevel = "info"
+    @OptionGroup var logging: LoggingOptions
+    @OptionGroup var progress: ProgressOptions
 
     func run() throws {
         let trap = SignalTrap()
         var plan = LocalCluster.Plan()
         plan.coordinators = max(1, coordinators)
-        plan.workers = max(1, workers ?? ProcessInfo.processInfo.activeProcessorCount)
+        plan.workers = max(1, try ThreadCount.resolve(flag: workers))
         plan.frontends = frontend.split(separator: ",").map(String.init)
         plan.backends = backend.split(separator: ",").map(String.init)
-        plan.coordinatorArguments = ["--log-level", logLevel]
-        plan.workerArguments = ["--log-level", logLevel]
+        plan.coordinatorArguments = logging.arguments
+        plan.workerArguments = logging.arguments
         plan.echo = true
         let cluster: LocalCluster
-        do { cluster = try LocalCluster(plan: plan) } catch { throw ValidationError("\(error)") }
+        do { cluster = try LocalCluster(plan: plan) } catch { throw StartupError("\(error)") }
         defer { cluster.stop() }
         let fe = cluster.frontends.joined(separator: ",")
         say("cluster up: frontend \(fe), backend \(cluster.backends.joined(separator: ",")), \(plan.workers) workers, \(plan.coordinators) coordinator\(plan.coordinators == 1 ? "" : "s") (pids \(cluster.pids.coordinators.map(String.init).joined(separator: ",")))")
         say("submit with: script-cluster submit --connect \(fe) --features F.npy [--embeddings E.npy] [--query Q.npy] --budget K [--layout layout.json]")
-        do { try cluster.waitForWorkers() } catch { throw ValidationError("\(error)") }
+        let waiting = progress.line("up: waiting for workers", total: plan.workers, unit: .items("workers"))
+        do { try cluster.waitForWorkers { waiting.update(done: $0) } } catch { waiting.finish(); throw StartupError("\(error)") }
+        waiting.finish()
         say("all \(plan.workers) workers ready")
         if let dir = submit {
             let client = try ClusterClient(endpoints: cluster.frontends)
@@ -48,7 +51,7 @@ struct UpCommand: ParsableCommand {
         }
         while !trap.isRaised {
             if let dead = cluster.exited {
-                throw ValidationError("child process \(dead.pid) (\(dead.arguments.first ?? "")) exited with status \(dead.status)")
+                throw StartupError("child process \(dead.pid) (\(dead.arguments.first ?? "")) exited with status \(dead.status)")
             }
             Thread.sleep(forTimeInterval: 0.2)
         }
@@ -57,12 +60,8 @@ struct UpCommand: ParsableCommand {
 
     /// Submits a sample directory and prints what came back.
     static func demo(client: ClusterClient, directory dir: String, budget: String) throws {
-        let p = { (name: String) in (dir as NSString).appendingPathComponent(name) }
-        let x = try TensorFiles.loadMatrix(p("features.npy"), name: nil, role: "features")
-        let e = FileManager.default.fileExists(atPath: p("embeddings.npy")) ? try TensorFiles.loadMatrix(p("embeddings.npy"), name: nil, role: "embeddings") : nil
-        let q = FileManager.default.fileExists(atPath: p("query.npy")) ? try TensorFiles.loadMatrix(p("query.npy"), name: nil, role: "query") : nil
-        let layout = FileManager.default.fileExists(atPath: p("layout.json")) ? try LayoutFile.read(p("layout.json")) : nil
-        let req = PruneRequest(features: x, embeddings: e, query: q, shards: layout?.shards)
+        let sample = SampleDirectory(path: dir)
+        let req = try sample.request()
         let s = PruneSubmission(id: UUID().uuidString, request: req, budget: try Budget(parsing: budget))
         let clock = ContinuousClock()
         let start = clock.now
@@ -71,15 +70,13 @@ struct UpCommand: ParsableCommand {
         switch reply {
         case .result(let r):
             say("pruned \(r.tokenCount) tokens to \(r.indices.count) across \(r.shardCount) shards on \(r.workers.joined(separator: ", ")) in \(Units.duration(elapsed))")
-            if FileManager.default.fileExists(atPath: p("target_mask.npy")) {
-                let mask = try TensorFiles.loadMatrix(p("target_mask.npy"), name: nil, role: "query").values
-                let target = mask.enumerated().filter { $0.element > 0 }.map(\.offset)
+            if let target = try sample.target() {
                 let kept = Set(r.indices)
                 say("ground truth: \(target.filter { kept.contains($0) }.count) of the \(target.count) tokens showing the asked-about object kept")
             }
             say("first kept indices: \(r.indices.prefix(24).map(String.init).joined(separator: " "))\(r.indices.count > 24 ? " ..." : "")")
         case .error(_, let e):
-            throw ValidationError("the cluster answered \(e.code.rawValue): \(e.message)")
+            throw e
         case .status, .placement:
             break
         }

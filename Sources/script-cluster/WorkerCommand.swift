@@ -17,11 +17,12 @@ struct WorkerCommand: ParsableCommand {
     var dataBind = "tcp://127.0.0.1:*"
     @Option(name: .customLong("data-advertise"), help: "The data endpoint told to clients (default: the bound one; a wildcard address is replaced by this host's name).")
     var dataAdvertise: String?
+    @Option(name: .customLong("io-threads"), help: "ZeroMQ I/O threads.") var ioThreads = 1
     @Option(name: .customLong("heartbeat-ms"), help: "Heartbeat interval with coordinators, in ms.") var heartbeatMs = 1000
     @Option(help: "Missed heartbeats before a coordinator counts as gone.") var liveness = 3
     @Option(name: .customLong("reconnect-min-ms"), help: "First back-off before reaching a coordinator again, in ms (doubling).") var reconnectMinMs = 1000
     @Option(name: .customLong("reconnect-max-ms"), help: "Longest back-off, in ms.") var reconnectMaxMs = 32_000
-    @Option(name: .customLong("log-level")) var logLevel = "info"
+    @OptionGroup var logging: LoggingOptions
 
     func run() throws {
         var c = WorkerConfiguration()
@@ -32,7 +33,8 @@ struct WorkerCommand: ParsableCommand {
         c.reconnectMinMs = reconnectMinMs; c.reconnectMaxMs = max(reconnectMinMs, reconnectMaxMs)
         c.dataBind = dataBind == "none" ? nil : dataBind
         c.dataAdvertise = dataAdvertise
-        let logger = LogSetup.make(c.name, level: logLevel)
+        c.ioThreads = max(1, ioThreads)
+        let logger = try logging.logger(c.name)
         let trap = SignalTrap()
         let worker = try Worker(config: c, logger: logger)
         if let data = worker.dataEndpoint { say("data \(data)") }

@@ -1,16 +1,20 @@
 import Foundation
 import XCTest
-@testable import ScriptProtocol
-@testable import ScriptCoordinator
-@testable import ScriptWorker
-@testable import ScriptClient
+import ScriptClient
+import ScriptCore
+import ScriptProtocol
+import ScriptSynth
 
-/// Real `script-cluster` processes on loopback for tests: started, read, stopped, bounded in time.
+/// A real `script-cluster` process for tests: started (optionally inside a network namespace),
+/// its output read, signalled, waited for with a bound.
 final class ClusterProcess: @unchecked Sendable {
+    // Sendable: `text` and `errors` are only touched under `lock`; `process` is thread-safe.
     let process = Process()
-    private let out = Pipe()
+    private let out = Pipe(), err = Pipe()
     private var text = ""
+    private var errors = ""
     private let lock = NSLock()
+    let arguments: [String]
 
     static var executable: String {
         let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -20,20 +24,38 @@ final class ClusterProcess: @unchecked Sendable {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
     }
 
-    init(_ arguments: [String]) throws {
-        process.executableURL = URL(fileURLWithPath: Self.executable)
-        process.arguments = arguments
+    /// Starts `script-cluster ARGS`, through `prefix` when given (a command that runs the rest,
+    /// such as `ip netns exec NS` or `prlimit --as=BYTES`).
+    init(_ arguments: [String], prefix: [String] = []) throws {
+        self.arguments = arguments
+        if let first = prefix.first {
+            process.executableURL = URL(fileURLWithPath: first)
+            process.arguments = Array(prefix.dropFirst()) + [Self.executable] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: Self.executable)
+            process.arguments = arguments
+        }
+        // A crashing child (the poison test) should die at once, not spend seconds on a backtrace.
+        process.environment = ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { $1 }
         process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
+        process.standardError = err
         out.fileHandleForReading.readabilityHandler = { [weak self] h in
             let d = h.availableData
             guard let self, !d.isEmpty else { return }
             self.lock.lock(); self.text += String(decoding: d, as: UTF8.self); self.lock.unlock()
         }
+        err.fileHandleForReading.readabilityHandler = { [weak self] h in
+            let d = h.availableData
+            guard let self, !d.isEmpty else { return }
+            self.lock.lock(); self.errors += String(decoding: d, as: UTF8.self); self.lock.unlock()
+        }
         try process.run()
     }
 
     var output: String { lock.lock(); defer { lock.unlock() }; return text }
+    var log: String { lock.lock(); defer { lock.unlock() }; return errors }
+    var pid: Int32 { process.processIdentifier }
+    var isRunning: Bool { process.isRunning }
 
     /// The rest of the first stdout line starting with `prefix`, waiting up to `timeout` seconds.
     func line(_ prefix: String, timeout: Double = 20) -> String? {
@@ -46,44 +68,93 @@ final class ClusterProcess: @unchecked Sendable {
         return nil
     }
 
+    /// Waits until the log holds `text` (`count` times).
+    @discardableResult
+    func waitForLog(_ text: String, count: Int = 1, timeout: Double = 20) -> Bool {
+        let end = Date().addingTimeInterval(timeout)
+        while Date() < end {
+            if log.components(separatedBy: text).count - 1 >= count { return true }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return false
+    }
+
     func signal(_ s: Int32) { if process.isRunning { kill(process.processIdentifier, s) } }
 
-    /// Waits for exit; SIGKILL after `timeout`. Returns the exit status (or -signal).
+    /// Waits for exit; SIGKILL after `timeout`. Returns the exit status (or -signal), and how
+    /// long the wait took.
     @discardableResult
-    func wait(timeout: Double = 15) -> Int32 {
-        let end = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < end { Thread.sleep(forTimeInterval: 0.02) }
+    func wait(timeout: Double = 15) -> Int32 { waitTimed(timeout: timeout).status }
+
+    func waitTimed(timeout: Double) -> (status: Int32, seconds: Double) {
+        let start = Date(), end = start.addingTimeInterval(timeout)
+        while process.isRunning && Date() < end { Thread.sleep(forTimeInterval: 0.01) }
+        let seconds = Date().timeIntervalSince(start)
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
-        return process.terminationReason == .exit ? process.terminationStatus : -process.terminationStatus
+        return (process.terminationReason == .exit ? process.terminationStatus : -process.terminationStatus, seconds)
     }
 
     deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() } }
 }
 
-/// A coordinator and workers started separately (so tests can kill and add workers).
+/// A free TCP port on loopback (bound and released: the test then binds it).
+func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// A coordinator and workers started separately (so tests can kill, stop and add them).
 final class TestCluster {
-    let coordinator: ClusterProcess
+    private(set) var coordinator: ClusterProcess
     var workers: [ClusterProcess] = []
     let frontend: String
     let backend: String
     let heartbeatMs: Int
+    let coordinatorExtra: [String]
+    let workerExtra: [String]
 
-    init(workers n: Int, heartbeatMs: Int = 250, extra: [String] = []) throws {
+    /// Fixed ports (so a restarted coordinator takes the same ones) unless `wildcard`.
+    init(workers n: Int, heartbeatMs: Int = 250, extra: [String] = [], workerExtra: [String] = [], wildcard: Bool = false) throws {
         self.heartbeatMs = heartbeatMs
-        coordinator = try ClusterProcess(["coordinator", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*",
-                                          "--heartbeat-ms", "\(heartbeatMs)"] + extra)
-        guard let fe = coordinator.line("frontend "), let be = coordinator.line("backend ") else {
-            throw HarnessError("coordinator did not start: \(coordinator.output)")
+        coordinatorExtra = extra
+        self.workerExtra = workerExtra
+        let fe = wildcard ? "tcp://127.0.0.1:*" : "tcp://127.0.0.1:\(freePort())"
+        let be = wildcard ? "tcp://127.0.0.1:*" : "tcp://127.0.0.1:\(freePort())"
+        coordinator = try Self.startCoordinator(fe, be, heartbeatMs: heartbeatMs, extra: extra)
+        guard let f = coordinator.line("frontend "), let b = coordinator.line("backend ") else {
+            throw HarnessError("coordinator did not start: \(coordinator.output) \(coordinator.log)")
         }
-        frontend = fe
-        backend = be
+        frontend = f
+        backend = b
         for _ in 0..<n { try addWorker() }
         try waitForWorkers(n)
     }
 
-    func addWorker() throws {
-        workers.append(try ClusterProcess(["worker", "--connect", backend, "--name", "w\(workers.count + 1)", "--heartbeat-ms", "\(heartbeatMs)"]))
+    private static func startCoordinator(_ fe: String, _ be: String, heartbeatMs: Int, extra: [String]) throws -> ClusterProcess {
+        try ClusterProcess(["coordinator", "--frontend", fe, "--backend", be, "--heartbeat-ms", "\(heartbeatMs)"] + extra)
+    }
+
+    /// Starts the coordinator again on the same endpoints (after it was killed).
+    func restartCoordinator() throws {
+        coordinator = try Self.startCoordinator(frontend, backend, heartbeatMs: heartbeatMs, extra: coordinatorExtra)
+        guard coordinator.line("frontend ") != nil else { throw HarnessError("coordinator did not restart: \(coordinator.log)") }
+    }
+
+    @discardableResult
+    func addWorker(prefix: [String] = []) throws -> ClusterProcess {
+        let w = try ClusterProcess(["worker", "--connect", backend, "--name", "w\(workers.count + 1)", "--heartbeat-ms", "\(heartbeatMs)",
+                                    "--reconnect-min-ms", "\(heartbeatMs)"] + workerExtra, prefix: prefix)
+        workers.append(w)
+        return w
     }
 
     func waitForWorkers(_ n: Int, timeout: Double = 20) throws {
@@ -91,10 +162,18 @@ final class TestCluster {
         defer { client.close() }
         let end = Date().addingTimeInterval(timeout)
         while Date() < end {
-            if let s = try? client.status(timeoutMs: 1000), s.workers == n { return }
+            if let s = try? client.status(timeoutMs: 500), s.workers == n { return }
             Thread.sleep(forTimeInterval: 0.05)
         }
-        XCTFail("\(n) workers did not register within \(timeout) s")
+        throw HarnessError("\(n) workers did not register within \(timeout) s")
+    }
+
+    /// A client that pings and retries at this cluster's pace.
+    func client(attempts: Int = 8) throws -> ClusterClient {
+        var o = ClusterClient.Options()
+        o.pingIntervalMs = heartbeatMs
+        o.attempts = attempts
+        return try ClusterClient(endpoint: frontend, options: o)
     }
 
     func stop() {
@@ -102,6 +181,105 @@ final class TestCluster {
         coordinator.wait()
         for w in workers { w.signal(SIGTERM) }
         for w in workers { w.wait() }
+    }
+}
+
+/// Requests with their in-process answers, and a client load that checks every reply.
+enum Requests {
+    static func sample(_ kind: SampleKind, seed: UInt64 = 1) -> PruneRequest {
+        let s = SampleGenerator.make(.small(kind, seed: seed))
+        return PruneRequest(features: Matrix(rows: s.n, cols: s.featureDim, values: s.features),
+                            embeddings: Matrix(rows: s.n, cols: s.embeddingDim, values: s.embeddings),
+                            query: Matrix(rows: s.spec.queryTokens, cols: s.embeddingDim, values: s.query),
+                            shards: s.shards)
+    }
+
+    static func inProcess(_ r: PruneRequest, _ k: Int) throws -> [Int] {
+        try Pruner(pool: .machine).prune(r, budget: .count(k)).indices
+    }
+}
+
+/// What a load of checked requests saw.
+struct LoadOutcome: CustomStringConvertible {
+    var sent = 0
+    var correct = 0
+    var wrong: [String] = []
+    var errors: [String: Int] = [:]
+    /// When each answered request was sent and answered.
+    var spans: [(Date, Date)] = []
+    var description: String { "\(correct) of \(sent) correct, wrong \(wrong), errors \(errors)" }
+
+    /// Requests in flight at `moment` (sent before, answered after): they lived through it.
+    func spanning(_ moment: Date) -> Int { spans.filter { $0.0 < moment && $0.1 > moment }.count }
+}
+
+/// Clients on `threads` threads, each sending requests one after another until stopped (each
+/// request retried by its client with the same id), every answer checked against in-process.
+final class CheckedLoad: @unchecked Sendable {
+    // Sendable: `outcome` and `stopped` are only touched under `lock`.
+    private let lock = NSLock()
+    private var outcome = LoadOutcome()
+    private var stopped = false
+    private let group = DispatchGroup()
+
+    init(cluster: TestCluster, threads: Int, count: Int = .max, requests: [(PruneRequest, Int, [Int])], transfer: Transfer = .inline,
+         deadlineMs: Int = 30_000) {
+        var options = ClusterClient.Options()
+        options.pingIntervalMs = cluster.heartbeatMs
+        options.attempts = 8
+        let endpoint = cluster.frontend
+        for t in 0..<threads {
+            DispatchQueue.global().async(group: group) { [self, options] in
+                let client = try? ClusterClient(endpoint: endpoint, options: options)
+                var i = 0
+                while i < count && !isStopped {
+                    let (req, k, want) = requests[(t + i) % requests.count]
+                    let id = "load-\(t)-\(i)-\(UInt32.random(in: 0...UInt32.max))"
+                    i += 1
+                    let sent = Date()
+                    var failure = ""
+                    let reply: ClusterReply?
+                    do {
+                        reply = try client?.prune(PruneSubmission(id: id, request: req, budget: .count(k), deadlineMs: deadlineMs,
+                                                                  transfer: transfer))
+                    } catch {
+                        reply = nil
+                        failure = "\(error)"
+                    }
+                    lock.lock()
+                    outcome.sent += 1
+                    switch reply {
+                    case .result(let r)?:
+                        if r.indices == want { outcome.correct += 1 } else { outcome.wrong.append(id) }
+                        outcome.spans.append((sent, Date()))
+                    case .error(_, let e)?:
+                        outcome.errors[e.code.rawValue, default: 0] += 1
+                    default:
+                        outcome.errors["client: \(failure.prefix(60))", default: 0] += 1
+                    }
+                    lock.unlock()
+                }
+                client?.close()
+            }
+        }
+    }
+
+    private var isStopped: Bool { lock.lock(); defer { lock.unlock() }; return stopped }
+
+    /// Requests answered so far.
+    var answered: Int { lock.lock(); defer { lock.unlock() }; return outcome.sent }
+
+    /// Stops sending, and waits for every client's last request.
+    func stop(timeout: Double = 120) -> LoadOutcome {
+        lock.lock(); stopped = true; lock.unlock()
+        return wait(timeout: timeout)
+    }
+
+    /// Waits for every client to finish.
+    func wait(timeout: Double = 120) -> LoadOutcome {
+        _ = group.wait(timeout: .now() + timeout)
+        lock.lock(); defer { lock.unlock() }
+        return outcome
     }
 }
 

@@ -11,17 +11,9 @@ import ScriptWire
 
 /// Real coordinator and worker processes over ZeroMQ on loopback.
 final class ClusterProcessTests: XCTestCase {
-    private func sample(_ kind: SampleKind, seed: UInt64 = 1) -> PruneRequest {
-        let s = SampleGenerator.make(.small(kind, seed: seed))
-        return PruneRequest(features: Matrix(rows: s.n, cols: s.featureDim, values: s.features),
-                            embeddings: Matrix(rows: s.n, cols: s.embeddingDim, values: s.embeddings),
-                            query: Matrix(rows: s.spec.queryTokens, cols: s.embeddingDim, values: s.query),
-                            shards: s.shards)
-    }
+    private func sample(_ kind: SampleKind, seed: UInt64 = 1) -> PruneRequest { Requests.sample(kind, seed: seed) }
 
-    private func inProcess(_ r: PruneRequest, _ k: Int) throws -> [Int] {
-        try Pruner(pool: .machine).prune(r, budget: .count(k)).indices
-    }
+    private func inProcess(_ r: PruneRequest, _ k: Int) throws -> [Int] { try Requests.inProcess(r, k) }
 
     private func result(_ reply: ClusterReply, file: StaticString = #filePath, line: UInt = #line) -> ClusterResult? {
         switch reply {
@@ -51,6 +43,37 @@ final class ClusterProcessTests: XCTestCase {
             up.signal(SIGTERM)
             XCTAssertEqual(up.wait(), 0, "up exits cleanly on SIGTERM")
         }
+    }
+
+    /// Two coordinators share two workers (each worker registers with both); requests spread
+    /// over both coordinators, inline and direct, get what in-process Script keeps.
+    func testTwoCoordinatorsShareOnePoolOfWorkers() throws {
+        let requests: [(PruneRequest, Int)] = [(sample(.anyres, seed: 21), 40), (sample(.video, seed: 22), 60), (sample(.image, seed: 23), 16)]
+        let expected = try requests.map { try inProcess($0.0, $0.1) }
+        let up = try ClusterProcess(["up", "--coordinators", "2", "--workers", "2", "--frontend", "tcp://127.0.0.1:*",
+                                     "--backend", "tcp://127.0.0.1:*"])
+        defer { up.signal(SIGTERM); XCTAssertEqual(up.wait(), 0) }
+        guard up.line("all 2 workers ready", timeout: 30) != nil,
+              let fe = up.line("cluster up: frontend ")?.split(separator: " ").first else { return XCTFail("up did not start: \(up.output)") }
+        let endpoints = fe.split(separator: ",").map(String.init)
+        XCTAssertEqual(endpoints.count, 2)
+        let client = try ClusterClient(endpoints: endpoints)
+        defer { client.close() }
+        for c in endpoints.indices { XCTAssertEqual(try client.status(endpoint: c)?.workers, 2, "coordinator \(c)") }
+        var served = Set<String>()
+        for round in 0..<2 {
+            for (i, (req, k)) in requests.enumerated() {
+                for transfer in Transfer.allCases {
+                    guard let r = result(try client.prune(PruneSubmission(id: "two-\(round)-\(i)-\(transfer)", request: req, budget: .count(k),
+                                                                          transfer: transfer))) else { continue }
+                    XCTAssertEqual(r.indices, expected[i], "request \(i), \(transfer)")
+                    served.formUnion(r.workers)
+                }
+            }
+        }
+        XCTAssertEqual(served.count, 2, "both workers served")
+        let counts = try endpoints.indices.map { try client.status(endpoint: $0)?.served ?? 0 }
+        XCTAssertTrue(counts.allSatisfy { $0 > 0 }, "both coordinators served: \(counts)")
     }
 
     /// A worker killed with SIGKILL mid-stream: every request still gets its full, correct answer;
@@ -154,29 +177,28 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(start), 0.75)
     }
 
-    /// SIGTERM while a request waits: no new requests, the waiting one is finished, exit 0.
+    /// SIGTERM while a request waits: no new requests, the one in flight is still answered
+    /// (within the drain time), then exit 0.
     func testSigtermDrainsInFlightWorkThenExitsZero() throws {
-        let cluster = try TestCluster(workers: 0)
-        let req = sample(.video)
-        let ctx = ZMQContext()
-        let s = try ZMQSocket(context: ctx, type: .dealer)
-        try s.connect(cluster.frontend)
-        defer { s.close(); ctx.close() }
-        try s.send([[]] + PruneSubmission(id: "drain", request: req, budget: .count(60)).frames())
-        var once = ClusterClient.Options()
-        once.attempts = 1
-        let client = try ClusterClient(endpoint: cluster.frontend, options: once)
+        let cluster = try TestCluster(workers: 0, extra: ["--drain-ms", "20000"])
+        let req = Requests.sample(.anyres)
+        let client = try cluster.client(attempts: 1)
         defer { client.close() }
+        try client.send(PruneSubmission(id: "drain", request: req, budget: .count(40)).encoded(), to: 0)
         let end = Date().addingTimeInterval(10)
-        while (try client.status())?.requestsInFlight != 1 && Date() < end { Thread.sleep(forTimeInterval: 0.02) }
+        while (try client.status(timeoutMs: 500))?.requestsInFlight != 1 && Date() < end { Thread.sleep(forTimeInterval: 0.02) }
         cluster.coordinator.signal(SIGTERM)
-        Thread.sleep(forTimeInterval: 0.2)
-        guard case .error(_, let refused) = try client.prune(PruneSubmission(id: "late", request: req, budget: .count(60))) else { return XCTFail() }
+        Thread.sleep(forTimeInterval: 0.1)
+        let late = try cluster.client(attempts: 1)
+        defer { late.close() }
+        guard case .error(_, let refused) = try late.prune(PruneSubmission(id: "late", request: req, budget: .count(40))) else { return XCTFail() }
         XCTAssertEqual(refused.code, .shuttingDown)
-        XCTAssertTrue(cluster.coordinator.process.isRunning, "still draining")
+        XCTAssertTrue(cluster.coordinator.isRunning, "still draining")
         try cluster.addWorker()
-        guard let msg = try s.receive(timeoutMilliseconds: 20000) else { return XCTFail("in-flight request dropped") }
-        XCTAssertEqual(result(try ClusterReply.parse(Array(msg.dropFirst())))?.indices, try inProcess(req, 60))
+        var answer: ClusterReply?
+        let until = Date().addingTimeInterval(20)
+        while answer == nil && Date() < until { if let r = try client.receive(timeoutMs: 100), r.reply.id == "drain" { answer = r.reply } }
+        XCTAssertEqual(result(answer ?? .error(id: "", ProtocolError(.timeout, "none")))?.indices, try Requests.inProcess(req, 40))
         XCTAssertEqual(cluster.coordinator.wait(), 0)
         cluster.workers[0].signal(SIGTERM)
         XCTAssertEqual(cluster.workers[0].wait(), 0)

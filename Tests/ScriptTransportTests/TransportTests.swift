@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import ScriptTransport
 
@@ -33,21 +34,66 @@ final class TransportTests: XCTestCase {
         XCTAssertEqual(try d.receive(timeoutMilliseconds: 5000)?.last, Array("back".utf8))
     }
 
-    func testLentFramesArriveIntactAfterTheSenderDropsOrChangesThem() throws {
+    /// A large frame is lent to ZeroMQ, not copied: its bytes must stay alive until the I/O
+    /// thread has written them, even when the sender lets go of the frame at once and the freed
+    /// memory is reused (a loan that did not hold its owner would send garbage, or crash).
+    func testLentFramesArriveIntactAfterTheSenderLetsGo() throws {
         let (r, d) = try pair()
         defer { r.close(); d.close() }
-        var expected: [[UInt8]] = []
-        for i in 0..<4 {
-            // Large enough to be lent to ZeroMQ rather than copied.
-            var frame = (0..<(ZMQSocket.lendThreshold + 4099 * i)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i) }
-            expected.append(frame)
-            try d.send([[], frame])
-            frame[0] ^= 0xFF  // the sender's copy changes; the message must not
+        let size = 4 << 20
+        for i in 0..<6 {
+            try autoreleasepoolIfNeeded {
+                let frame = Frame(count: size) { raw in for k in stride(from: 0, to: size, by: 4096) { raw[k] = UInt8(truncatingIfNeeded: i &+ k / 4096) } }
+                try d.send([Frame([]), frame])
+            }
+            // Reuse the memory the frame had.
+            let junk = [UInt8](repeating: 0xEE, count: size)
+            XCTAssertEqual(junk.count, size)
         }
-        for want in expected {
-            guard let msg = try r.receive(timeoutMilliseconds: 5000) else { return XCTFail("nothing received") }
-            XCTAssertEqual(msg.last, want)
+        for i in 0..<6 {
+            guard let msg = try r.receiveFrames(timeoutMilliseconds: 5000) else { return XCTFail("nothing received") }
+            let ok = msg.last!.withUnsafeBytes { raw in stride(from: 0, to: size, by: 4096).allSatisfy { raw[$0] == UInt8(truncatingIfNeeded: i &+ $0 / 4096) } }
+            XCTAssertTrue(ok, "frame \(i) arrived changed")
         }
+    }
+
+    private func autoreleasepoolIfNeeded(_ body: () throws -> Void) rethrows { try body() }
+
+    /// Connections closed and handshakes refused are seen, though no message arrives.
+    func testTheMonitorSeesClosedConnectionsAndForeignPeers() throws {
+        let r = try ZMQSocket(context: ctx, type: .router)
+        defer { r.close() }
+        try r.setLinger(milliseconds: 0)
+        try r.bind("tcp://127.0.0.1:*")
+        let monitor = try ZMQMonitor(r, context: ctx)
+        defer { monitor.close() }
+        let d = try ZMQSocket(context: ctx, type: .dealer)
+        try d.setLinger(milliseconds: 0)
+        try d.connect(try r.lastEndpoint())
+        try d.send([[1]])
+        XCTAssertNotNil(try r.receive(timeoutMilliseconds: 3000))
+        d.close()
+        // A peer that greets like ZeroMQ 3 but asks for a security mechanism nobody speaks.
+        let port = Int32(try r.lastEndpoint().split(separator: ":").last!)!
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let garbage: [UInt8] = [0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3, 0] + Array("MAGIC".utf8) + [UInt8](repeating: 0, count: 15)
+            + [0] + [UInt8](repeating: 0, count: 31)
+        _ = garbage.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        var events: [ZMQMonitor.Event] = []
+        let end = Date().addingTimeInterval(5)
+        while Date() < end && !(events.contains(.disconnected) && events.contains(.handshakeFailed)) {
+            events += monitor.drain()
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        close(fd)
+        XCTAssertTrue(events.contains(.accepted), "\(events)")
+        XCTAssertTrue(events.contains(.disconnected), "\(events)")
+        XCTAssertTrue(events.contains(.handshakeFailed), "\(events)")
     }
 
     func testUnroutableSendIsAnError() throws {

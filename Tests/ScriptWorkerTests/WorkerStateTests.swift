@@ -1,3 +1,4 @@
+import Logging
 import XCTest
 import ScriptCore
 import ScriptProtocol
@@ -30,7 +31,7 @@ final class WorkerStateTests: XCTestCase {
         }
     }
 
-    private func logs(_ actions: [WorkerState.Action], _ level: WorkerState.LogLevel) -> [String] {
+    private func logs(_ actions: [WorkerState.Action], _ level: Logger.Level) -> [String] {
         actions.compactMap { if case .log(let l, let m) = $0, l == level { return m }; return nil }
     }
 

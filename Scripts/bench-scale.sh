@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Throughput as workers are added, on whatever machine this runs: a coordinator and 1, 2, 4, ...
+# single-thread workers, each pinned to its own core (taskset), under the load generator (closed
+# loop, 2 requests in flight a worker, f16 tensors, direct transfers), for AnyRes and video.
+# Prints a table: workers, req/s, p50, p99, the coordinator's share of a request's CPU, and the
+# scaling efficiency = req/s / (workers x the single-thread in-process rate).
+#
+#   Scripts/bench-scale.sh                  # all sizes up to (cores - 2) workers
+#   WORKERS="1 2 4 8 12" DURATION=20 KINDS=anyres TRANSFER=inline Scripts/bench-scale.sh
+#   BIN=/path/to/script-cluster Scripts/bench-scale.sh   # a prebuilt binary (no Swift needed)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${BIN:-}" ]; then
+    swift build -c release --product script-cluster >&2
+    BIN="$(swift build -c release --show-bin-path)/script-cluster"
+fi
+cores=$(nproc)
+duration=${DURATION:-10}
+kinds=${KINDS:-anyres video}
+transfer=${TRANSFER:-direct}
+# Core 0: the coordinator; core 1: the load generator; workers from core 2. With fewer than 4
+# cores the coordinator and the load generator share core 0 and workers take the rest.
+if [ "$cores" -ge 4 ]; then ccpu=0; lcpu=1; first=2; else ccpu=0; lcpu=0; first=1; fi
+max=$((cores - first)); [ "$max" -ge 1 ] || max=1
+if [ -z "${WORKERS:-}" ]; then
+    WORKERS=""; w=1
+    while [ "$w" -lt "$max" ]; do WORKERS="$WORKERS $w"; w=$((w * 2)); done
+    WORKERS="$WORKERS $max"
+fi
+flag=""; [ "$transfer" = direct ] && flag="--direct"
+port=$((20000 + RANDOM % 20000))
+tmp=$(mktemp -d)
+trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$tmp"' EXIT
+
+json() { python3 -c "import json,sys; d=json.load(open('$1')); print($2)"; }
+
+echo "machine: $cores cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)); coordinator on core $ccpu, load on core $lcpu, workers from core $first; $transfer transfers, f16, ${duration} s a point"
+for kind in $kinds; do
+    single=$(taskset -c "$first" "$BIN" bench --threads 1 --cases "$kind" --repeats 5 --no-numpy | awk '$1 == "total" {print $3}')
+    rate=$(python3 -c "print(1000 / $single)")
+    echo
+    echo "$kind: single-thread in-process ${single} ms -> $(python3 -c "print(round($rate, 2))") req/s a worker"
+    printf '| %7s | %8s | %9s | %9s | %17s | %10s | %7s |\n' workers "req/s" p50 p99 "coordinator CPU" efficiency errors
+    printf '|---------|----------|-----------|-----------|-------------------|------------|---------|\n'
+    for w in $WORKERS; do
+        port=$((port + 2))
+        taskset -c "$ccpu" "$BIN" coordinator --frontend "tcp://127.0.0.1:$port" --backend "tcp://127.0.0.1:$((port + 1))" \
+            --log-level error > /dev/null 2>&1 &
+        for i in $(seq 0 $((w - 1))); do
+            taskset -c $((first + i % max)) "$BIN" worker --connect "tcp://127.0.0.1:$((port + 1))" --threads 1 \
+                --name "w$i" --log-level error > /dev/null 2>&1 &
+        done
+        taskset -c "$lcpu" "$BIN" load --connect "tcp://127.0.0.1:$port" --kind "$kind" --dtype f16 $flag \
+            --concurrency $((2 * w)) --duration "$duration" --wait-workers "$w" --json "$tmp/r.json" > "$tmp/r.txt"
+        rps=$(json "$tmp/r.json" "d['throughput']")
+        printf '| %7s | %8s | %6s ms | %6s ms | %16s%% | %10s | %7s |\n' "$w" "$rps" \
+            "$(json "$tmp/r.json" "round(d['p50_ms'], 1)")" "$(json "$tmp/r.json" "round(d['p99_ms'], 1)")" \
+            "$(json "$tmp/r.json" "round(100 * d['coordinator_share'], 1)")" \
+            "$(python3 -c "print(round($rps / ($w * $rate), 2))")" \
+            "$(json "$tmp/r.json" "sum(d['errors'].values()) + d['timeouts']")"
+        pkill -TERM -P $$ -f "script-cluster (coordinator|worker)" 2>/dev/null || true
+        wait 2>/dev/null || true
+    done
+done

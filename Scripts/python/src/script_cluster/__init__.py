@@ -1,0 +1,25 @@
+"""Python client of a Script Cluster coordinator (wire protocol version 1, Cluster/PROTOCOL.md).
+
+    from script_cluster import Client
+    with Client("tcp://127.0.0.1:5555") as c:
+        r = c.prune(features, query=q, budget=320, layout=Layout.tiles(5))
+        kept = features[r.indices]
+"""
+
+from .aio import AsyncClient
+from .client import Client
+from .errors import (BadBudget, BadMessage, BadOption, BadReply, BadRequest, BadShape, BadShards, BadTensor, Busy,
+                     InternalError, InvalidRequest, NonFinite, ScriptClusterError, ShuttingDown, Timeout, TooLarge,
+                     Unavailable, UnknownType, UnsupportedVersion)
+from .layout import Layout
+from .request import ClusterStatus, PruneRequest, PruneResult
+
+__version__ = "0.1.0"
+PROTOCOL_VERSION = 1
+
+__all__ = [
+    "AsyncClient", "Client", "ClusterStatus", "Layout", "PruneRequest", "PruneResult", "PROTOCOL_VERSION",
+    "ScriptClusterError", "InvalidRequest", "BadMessage", "UnsupportedVersion", "UnknownType", "BadRequest",
+    "BadTensor", "BadShape", "NonFinite", "BadBudget", "BadShards", "BadOption", "TooLarge", "Busy", "Timeout",
+    "Unavailable", "ShuttingDown", "InternalError", "BadReply",
+]

@@ -1,0 +1,196 @@
+"""The asyncio client (zmq.asyncio): the same engine as `Client`, driven by the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union, cast
+
+import zmq
+import zmq.asyncio
+
+from ._engine import Call
+from .client import _MONITOR_EVENTS, _UP_EVENT, _Base
+from .errors import BadRequest, ScriptClusterError
+from .request import ClusterStatus, PruneRequest, PruneResult
+
+
+class AsyncClient(_Base):
+    """`Client` for asyncio: `await client.prune(...)`, `await client.prune_many(...)`.
+
+    Any number of coroutines may use one client at once (on one event loop); their requests share
+    the connections. Same options as `Client`."""
+
+    def __init__(self, endpoints: Union[str, Sequence[str]], *, context: Optional[zmq.asyncio.Context] = None,
+                 **options: Any) -> None:
+        super().__init__(endpoints, **options)
+        self._ctx = context or zmq.asyncio.Context.instance()
+        self._socks: List[zmq.asyncio.Socket] = []
+        self._monitors: List[zmq.asyncio.Socket] = []
+        for address in self.endpoints:
+            s = self._ctx.socket(zmq.DEALER)
+            s.setsockopt(zmq.LINGER, 0)
+            s.setsockopt(zmq.IMMEDIATE, 1)
+            s.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+            m = s.get_monitor_socket(_MONITOR_EVENTS)
+            s.connect(address)
+            self._socks.append(s)
+            self._monitors.append(m)
+        self._futures: Dict[str, "asyncio.Future[None]"] = {}
+        self._tasks: List["asyncio.Task[None]"] = []
+        self._wake: "Optional[asyncio.Future[None]]" = None
+        self._closed = False
+
+    # -- public ----------------------------------------------------------------------------------
+
+    async def prune(self, features: Any, *, budget: Union[int, float], query: Any = None, embeddings: Any = None,
+                    layout: Any = None, shards: Any = None, method: str = "script",
+                    options: Optional[Mapping[str, Any]] = None, return_: str = "indices",
+                    deadline: Optional[float] = None, request_id: Optional[str] = None) -> PruneResult:
+        """As `Client.prune`."""
+        return await self.prune_request(PruneRequest(features, budget, query=query, embeddings=embeddings, layout=layout,
+                                                     shards=shards, method=method, options=options, return_=return_,
+                                                     deadline=deadline, request_id=request_id))
+
+    async def prune_request(self, r: Union[PruneRequest, Mapping[str, Any]]) -> PruneResult:
+        call = self._call_for(r)
+        await self._run(call)
+        return cast(PruneResult, self._outcome(call))
+
+    async def prune_many(self, requests: Iterable[Union[PruneRequest, Mapping[str, Any]]], *, max_in_flight: int = 8,
+                         return_exceptions: bool = False) -> List[Any]:
+        """Results in the order given, with `asyncio.gather` semantics: the first error is raised
+        (the other requests go on), or with `return_exceptions=True` takes its request's place.
+        At most `max_in_flight` requests are prepared and in flight at once."""
+        if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 1:
+            raise BadRequest(f"max_in_flight must be a positive integer, got {max_in_flight!r}")
+        room = asyncio.Semaphore(max_in_flight)
+
+        async def one(r: Union[PruneRequest, Mapping[str, Any]]) -> PruneResult:
+            async with room:
+                return await self.prune_request(r)
+
+        return list(await asyncio.gather(*[one(r) for r in requests], return_exceptions=return_exceptions))
+
+    async def status(self, endpoint: Optional[str] = None, *, timeout: float = 5.0) -> ClusterStatus:
+        """The state of `endpoint` (by default whichever coordinator answers first)."""
+        call = self._status_call(endpoint, timeout)
+        await self._run(call)
+        return cast(ClusterStatus, self._outcome(call))
+
+    async def status_all(self, *, timeout: float = 5.0) -> Dict[str, Union[ClusterStatus, ScriptClusterError]]:
+        results = await asyncio.gather(*[self.status(e, timeout=timeout) for e in self.endpoints],
+                                       return_exceptions=True)
+        out: Dict[str, Union[ClusterStatus, ScriptClusterError]] = {}
+        for address, r in zip(self.endpoints, results):
+            if isinstance(r, BaseException) and not isinstance(r, ScriptClusterError):
+                raise r
+            out[address] = r
+        return out
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for t in self._tasks:
+            t.cancel()
+        for f in self._futures.values():
+            if not f.done():
+                f.cancel()
+        for s, m in zip(self._socks, self._monitors):
+            try:
+                s.disable_monitor()
+            except zmq.ZMQError:
+                pass
+            m.close(linger=0)
+            s.close(linger=0)
+
+    async def aclose(self) -> None:
+        tasks = list(self._tasks)
+        self.close()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    async def _run(self, call: Call) -> None:
+        if self._closed:
+            raise BadRequest("the client is closed")
+        self._start_tasks()
+        future: "asyncio.Future[None]" = asyncio.get_running_loop().create_future()
+        self._futures[call.id] = future
+        self._engine.add(call, time.monotonic())
+        self._step()
+        try:
+            await future
+        finally:
+            self._futures.pop(call.id, None)
+            if call.state != "done":
+                self._engine.cancel(call.id)
+
+    def _start_tasks(self) -> None:
+        if self._tasks:
+            return
+        loop = asyncio.get_running_loop()
+        for i in range(len(self.endpoints)):
+            self._tasks.append(loop.create_task(self._reader(i)))
+            self._tasks.append(loop.create_task(self._monitor(i)))
+        self._tasks.append(loop.create_task(self._timer()))
+
+    def _step(self) -> None:
+        """Sends what is due, resolves what finished, and has the timer look again."""
+        engine = self._engine
+        now = time.monotonic()
+        for i, frames, cid in engine.poll(now):
+            # With NOBLOCK, zmq.asyncio sends at once and returns a finished future.
+            f = cast("asyncio.Future[Any]", self._socks[i].send_multipart(frames, flags=zmq.NOBLOCK, copy=False))
+            error = f.exception() if f.done() else None
+            if error is not None:  # zmq.Again: no connection ready; anything else: retried the same way
+                engine.send_failed(i, cid, now)
+        for call in engine.take_finished():
+            future = self._futures.get(call.id)
+            if future is not None and not future.done():
+                future.set_result(None)
+        if self._wake is not None:
+            _release(self._wake)
+
+    async def _reader(self, i: int) -> None:
+        sock = self._socks[i]
+        while True:
+            frames = await sock.recv_multipart(copy=False)
+            self._engine.received(i, frames, time.monotonic())
+            self._step()
+
+    async def _monitor(self, i: int) -> None:
+        mon = self._monitors[i]
+        while True:
+            msg = await mon.recv_multipart()
+            event = int.from_bytes(msg[0][:2], "little")
+            now = time.monotonic()
+            if event & _UP_EVENT:
+                self._engine.connected(i, now)
+            elif event & zmq.EVENT_DISCONNECTED:
+                self._engine.disconnected(i, now)
+            self._step()
+
+    async def _timer(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self._step()
+            self._wake = loop.create_future()
+            delay = self._engine.wakeup(time.monotonic())
+            handle = loop.call_later(delay, _release, self._wake)
+            try:
+                await self._wake
+            finally:
+                handle.cancel()
+
+
+def _release(future: "asyncio.Future[None]") -> None:
+    if not future.done():
+        future.set_result(None)

@@ -1,0 +1,234 @@
+"""`script-cluster-py`: quick checks of a cluster from a box with Python only.
+
+    script-cluster-py status --connect tcp://HOST:5555
+    script-cluster-py prune --connect tcp://HOST:5555 --features F.npy --query Q.npy --budget 320 --tiles 5
+    script-cluster-py load --connect tcp://HOST:5555 --sample DIR --budget 320 --requests 64 --concurrency 8
+
+`prune` takes the flags of `script-cluster submit` (requests from .npy files) and prints the same
+JSON; `load` sends one request many times (each with its own id) and prints latency and throughput.
+Exit status: 0, 2 for a bad command line or input, 3 when the cluster refused or failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from .aio import AsyncClient
+from .client import Client
+from .errors import InvalidRequest, ScriptClusterError
+from .layout import Layout, check_shards
+from .request import OPTION_KEYS, PruneRequest
+
+
+def _connect(values: Optional[List[str]]) -> List[str]:
+    out: List[str] = []
+    for v in values or ["tcp://127.0.0.1:5555"]:
+        out += [e.strip() for e in v.split(",") if e.strip()]
+    return out
+
+
+def _budget(text: str) -> Any:
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"budget must be a count (64) or a ratio (0.1), got {text!r}") from None
+
+
+def _request_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--connect", action="append", metavar="ENDPOINT",
+                   help="a coordinator's client endpoint; repeat it (or separate with commas) for several "
+                        "(default tcp://127.0.0.1:5555)")
+    p.add_argument("--features", help="visual tokens, N x D or units x tokens x D (.npy)")
+    p.add_argument("--embeddings", help="the tokens in the query's space, N x Dq (.npy)")
+    p.add_argument("--query", help="query token embeddings, M x Dq (.npy)")
+    p.add_argument("--sample", metavar="DIR",
+                   help="a directory as `script-cluster sample` writes it (features.npy, embeddings.npy, query.npy, "
+                        "layout.json), instead of --features/--embeddings/--query/--layout")
+    p.add_argument("--budget", required=True, type=_budget, help="tokens to keep: a count (64) or a ratio of N (0.1)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--shards", help="explicit shards: start:end,start:end,...")
+    g.add_argument("--tiles", type=int, help="T equal tiles, one shard each (AnyRes)")
+    g.add_argument("--frames", type=int, help="video frames F (with --segment-frames)")
+    g.add_argument("--layout", help="a layout.json giving the shards")
+    p.add_argument("--segment-frames", type=int, help="frames per shard (video)")
+    p.add_argument("--method", default="script")
+    for key in OPTION_KEYS:
+        p.add_argument("--" + key.replace("_", "-"), dest=key, type=float, help=f"option {key}")
+    p.add_argument("--dtype", choices=["keep", "f32", "f16", "bf16"], default="keep",
+                   help="send tensors in this dtype (bf16 needs ml_dtypes); keep: as stored")
+    p.add_argument("--deadline", type=float, help="seconds the cluster may take (default 30)")
+
+
+def _load(path: str, dtype: str) -> np.ndarray:
+    try:
+        a = np.load(path)
+    except (OSError, ValueError) as e:
+        raise InvalidRequest(f"cannot read {path}: {e}") from None
+    if dtype == "keep":
+        return a
+    if dtype == "bf16":
+        try:
+            import ml_dtypes  # type: ignore[import-not-found]
+        except ImportError:
+            raise InvalidRequest("--dtype bf16 needs ml_dtypes (pip install ml_dtypes)") from None
+        return a.astype(ml_dtypes.bfloat16)
+    return a.astype({"f32": np.float32, "f16": np.float16}[dtype])
+
+
+def _request(a: argparse.Namespace, **extra: Any) -> PruneRequest:
+    feats, emb, query, layout = a.features, a.embeddings, a.query, a.layout
+    if a.sample:
+        if feats or emb or query or layout:
+            raise InvalidRequest("give --sample or the files, not both")
+        p = lambda name: os.path.join(a.sample, name)  # noqa: E731
+        feats = p("features.npy")
+        emb = p("embeddings.npy") if os.path.exists(p("embeddings.npy")) else None
+        query = p("query.npy") if os.path.exists(p("query.npy")) else None
+        if a.shards is None and a.tiles is None and a.frames is None and os.path.exists(p("layout.json")):
+            layout = p("layout.json")
+    if not feats:
+        raise InvalidRequest("--features (or --sample) is needed")
+    shards = None
+    lay: Any = None
+    if a.shards:
+        try:
+            shards = check_shards([tuple(int(v) for v in part.split(":")) for part in a.shards.split(",")])
+        except ValueError:
+            raise InvalidRequest(f"--shards must be start:end,start:end,..., got {a.shards!r}") from None
+    elif a.tiles is not None:
+        lay = Layout.tiles(a.tiles)
+    elif a.frames is not None or a.segment_frames is not None:
+        if a.frames is None or a.segment_frames is None:
+            raise InvalidRequest("--frames and --segment-frames go together")
+        lay = Layout.video(a.frames, a.segment_frames)
+    elif layout:
+        lay = Layout.load(layout)
+    options = {k: getattr(a, k) for k in OPTION_KEYS if getattr(a, k) is not None}
+    if "kmin" in options:
+        options["kmin"] = int(options["kmin"])
+    return PruneRequest(_load(feats, a.dtype), a.budget, query=_load(query, a.dtype) if query else None,
+                        embeddings=_load(emb, a.dtype) if emb else None, layout=lay, shards=shards, method=a.method,
+                        options=options or None, deadline=a.deadline, **extra)
+
+
+def _summary(r: Any) -> Dict[str, Any]:
+    return {"indices": [int(i) for i in r.indices], "budget": r.budget, "n": r.n, "shards": r.shards,
+            "workers": r.workers, "timings_ms": r.timings_ms, "id": r.id, "endpoint": r.endpoint,
+            "attempts": r.attempts}
+
+
+def cmd_prune(a: argparse.Namespace) -> int:
+    mode = "indices" if not a.kept_features else ("merged" if a.merge else "features")
+    req = _request(a, return_=mode, request_id=a.id)
+    with Client(_connect(a.connect)) as c:
+        r = c.prune_request(req)
+    doc = _summary(r)
+    if a.out and a.out.endswith(".npy"):
+        np.save(a.out, np.asarray(doc["indices"], dtype=np.int64))
+    elif a.out:
+        with open(a.out, "w") as f:
+            json.dump(doc, f)
+    else:
+        print(json.dumps(doc))
+    if a.kept_features:
+        np.save(a.kept_features, np.asarray(r.features, dtype=np.float32))
+    return 0
+
+
+def cmd_status(a: argparse.Namespace) -> int:
+    with Client(_connect(a.connect)) as c:
+        states = c.status_all(timeout=a.timeout)
+    code = 0
+    doc: Dict[str, Any] = {}
+    for endpoint, s in states.items():
+        if isinstance(s, ScriptClusterError):
+            doc[endpoint] = {"error": s.code, "message": s.message}
+            code = 3
+        else:
+            doc[endpoint] = {"workers": s.workers, "queued_shards": s.queued_shards,
+                             "requests_in_flight": s.requests_in_flight, "served": s.served, "failed": s.failed}
+    print(json.dumps(doc, indent=1))
+    return code
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+async def _load_run(a: argparse.Namespace) -> Dict[str, Any]:
+    base = _request(a)
+    latencies: List[float] = []
+    errors: Dict[str, int] = {}
+    room = asyncio.Semaphore(a.concurrency)
+    async with AsyncClient(_connect(a.connect)) as c:
+        async def one() -> None:
+            async with room:
+                t0 = time.perf_counter()
+                try:
+                    await c.prune_request(PruneRequest(**{**base.__dict__, "request_id": None}))
+                    latencies.append((time.perf_counter() - t0) * 1000)
+                except ScriptClusterError as e:
+                    errors[e.code] = errors.get(e.code, 0) + 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*[one() for _ in range(a.requests)])
+        wall = time.perf_counter() - start
+    return {"requests": a.requests, "concurrency": a.concurrency, "ok": len(latencies), "errors": errors,
+            "wall_s": round(wall, 4), "throughput_per_s": round(len(latencies) / wall, 2) if wall > 0 else None,
+            "latency_ms": {"p50": round(_percentile(latencies, 50), 2), "p90": round(_percentile(latencies, 90), 2),
+                           "p99": round(_percentile(latencies, 99), 2),
+                           "max": round(max(latencies), 2) if latencies else None}}
+
+
+def cmd_load(a: argparse.Namespace) -> int:
+    if a.requests < 1 or a.concurrency < 1:
+        raise InvalidRequest("--requests and --concurrency must be at least 1")
+    doc = asyncio.run(_load_run(a))
+    print(json.dumps(doc))
+    return 3 if doc["errors"] else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="script-cluster-py", description="Python client of a Script Cluster.")
+    sub = p.add_subparsers(dest="command", required=True)
+    pr = sub.add_parser("prune", help="prune one request made of .npy files and print the result as JSON")
+    _request_flags(pr)
+    pr.add_argument("--out", help="write the kept indices: .json (the result) or .npy (int64)")
+    pr.add_argument("--kept-features", help="also write the kept features (.npy, float32)")
+    pr.add_argument("--merge", action="store_true", help="with --kept-features: merge pruned tokens into kept ones")
+    pr.add_argument("--id", help="request id (default: a fresh one); reuse one to retry safely")
+    pr.set_defaults(run=cmd_prune)
+    st = sub.add_parser("status", help="print each coordinator's state")
+    st.add_argument("--connect", action="append", metavar="ENDPOINT")
+    st.add_argument("--timeout", type=float, default=5.0)
+    st.set_defaults(run=cmd_status)
+    ld = sub.add_parser("load", help="send a request many times and print latency and throughput")
+    _request_flags(ld)
+    ld.add_argument("--requests", type=int, default=32)
+    ld.add_argument("--concurrency", type=int, default=8)
+    ld.set_defaults(run=cmd_load)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    a = parser().parse_args(argv)
+    try:
+        code = a.run(a)
+    except InvalidRequest as e:
+        print(f"error: {e}", file=sys.stderr)
+        code = 2 if e.endpoint is None else 3
+    except ScriptClusterError as e:
+        print(f"error: {e}", file=sys.stderr)
+        code = 3
+    sys.exit(code)

@@ -1,0 +1,310 @@
+"""The synchronous client."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union, cast
+
+import msgpack
+import zmq
+
+from . import request as rq
+from ._engine import Call, Engine, Policy
+from .errors import BadRequest, ScriptClusterError, TooLarge
+from .request import ClusterStatus, PruneRequest, PruneResult
+
+#: The coordinator's default `--max-message-bytes`.
+DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
+#: Monitor events that tell a connection's state.
+_UP_EVENT = getattr(zmq, "EVENT_HANDSHAKE_SUCCEEDED", zmq.EVENT_CONNECTED)
+_MONITOR_EVENTS = _UP_EVENT | zmq.EVENT_DISCONNECTED
+
+
+def _endpoints(endpoints: Union[str, Sequence[str]]) -> List[str]:
+    if isinstance(endpoints, str):
+        endpoints = [e.strip() for e in endpoints.split(",") if e.strip()]
+    out = list(endpoints)
+    if not out or not all(isinstance(e, str) and e for e in out):
+        raise BadRequest(f"endpoints must be one or more ZeroMQ addresses such as tcp://host:5555, got {endpoints!r}")
+    return out
+
+
+class _Base:
+    """What the sync and asyncio clients share: options, request preparation, result decoding."""
+
+    def __init__(self, endpoints: Union[str, Sequence[str]], *, deadline: float = 30.0, heartbeat: float = 1.0,
+                 liveness: int = 3, max_attempts: Optional[int] = None, backoff: Tuple[float, float] = (0.05, 2.0),
+                 grace: float = 1.0, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+        self.endpoints = _endpoints(endpoints)
+        self.deadline = rq.check_deadline(deadline)
+        if heartbeat <= 0 or liveness < 1 or grace < 0 or backoff[0] <= 0 or backoff[1] < backoff[0]:
+            raise BadRequest("heartbeat > 0, liveness >= 1, grace >= 0 and 0 < backoff[0] <= backoff[1] are needed")
+        if max_attempts is not None and max_attempts < 1:
+            raise BadRequest(f"max_attempts must be at least 1, got {max_attempts}")
+        if max_message_bytes < 1:
+            raise BadRequest(f"max_message_bytes must be positive, got {max_message_bytes}")
+        self.max_message_bytes = int(max_message_bytes)
+        self._engine = Engine(self.endpoints, Policy(heartbeat=heartbeat, liveness=liveness, backoff_initial=backoff[0],
+                                                     backoff_max=backoff[1], grace=grace, max_attempts=max_attempts))
+
+    def _call_for(self, r: Union[PruneRequest, Mapping[str, Any]]) -> Call:
+        p = rq.prepare(rq.as_request(r), self.deadline)
+        # The envelope with the longest deadline_ms it can carry, to size the whole message.
+        envelope = len(msgpack.packb(dict(p.fields, deadline_ms=3_600_000)))
+        total = envelope + p.nbytes
+        if total > self.max_message_bytes:
+            raise TooLarge(f"the request is {total} bytes, over the message limit of {self.max_message_bytes} bytes "
+                           f"(the coordinator's --max-message-bytes; it would drop the connection, not answer)",
+                           request_id=p.id)
+        if p.id in self._engine.calls:
+            raise BadRequest(f"request id {p.id} is already in flight on this client", request_id=p.id)
+        call = Call(id=p.id, kind="prune", fields=p.fields, tensors=p.frames, timeout=p.deadline, nbytes=total,
+                    send_deadline_ms=True)
+        call.context = p
+        return call
+
+    def _status_call(self, endpoint: Optional[str], timeout: float) -> Call:
+        pinned = None
+        if endpoint is not None:
+            if endpoint not in self.endpoints:
+                raise BadRequest(f"{endpoint} is not one of this client's endpoints {self.endpoints}")
+            pinned = self.endpoints.index(endpoint)
+        rid = f"status-{uuid.uuid4().hex}"
+        return Call(id=rid, kind="status", fields={"v": rq.PROTOCOL_VERSION, "type": "status", "id": rid}, tensors=[],
+                    timeout=rq.check_deadline(timeout), pinned=pinned)
+
+    def _outcome(self, call: Call) -> Any:
+        """The call's result, or its error, raised."""
+        out = call.outcome
+        if isinstance(out, ScriptClusterError):
+            raise out
+        env, frames, i = out
+        address = self.endpoints[i]
+        try:
+            if call.kind == "status":
+                return rq.parse_status(env, address)
+            return rq.parse_result(env, frames[1:], call.context, address, call.attempts)
+        except ScriptClusterError as e:
+            raise rq.error_result(e, call.id, address) from None
+
+
+class Client(_Base):
+    """A client of one or more coordinators (a DEALER socket to each).
+
+    `endpoints` is one address or several (a list, or a comma-separated string). Requests go to
+    the connected coordinator with fewest requests outstanding; when one drops its connection or
+    stops answering pings, its requests go to the others under the same ids (a coordinator
+    answers a repeated id once), and `busy`/`shutting_down` are retried with exponential back-off
+    in `backoff = (first, longest)` seconds. Every request ends by its deadline (`deadline`
+    seconds by default, which is also sent as `deadline_ms`) plus `grace`.
+
+    Not safe to share between threads: use one per thread, `prune_many`, or `AsyncClient`.
+    """
+
+    def __init__(self, endpoints: Union[str, Sequence[str]], *, context: Optional[zmq.Context] = None,
+                 **options: Any) -> None:
+        super().__init__(endpoints, **options)
+        self._ctx = context or zmq.Context.instance()
+        self._socks: List[zmq.Socket] = []
+        self._monitors: List[zmq.Socket] = []
+        self._poller = zmq.Poller()
+        self._closed = False
+        for address in self.endpoints:
+            s = self._ctx.socket(zmq.DEALER)
+            s.setsockopt(zmq.LINGER, 0)
+            s.setsockopt(zmq.IMMEDIATE, 1)  # queue only to a live connection: a send to none fails
+            s.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+            m = s.get_monitor_socket(_MONITOR_EVENTS)
+            s.connect(address)
+            self._socks.append(s)
+            self._monitors.append(m)
+            self._poller.register(s, zmq.POLLIN)
+            self._poller.register(m, zmq.POLLIN)
+
+    # -- public ----------------------------------------------------------------------------------
+
+    def prune(self, features: Any, *, budget: Union[int, float], query: Any = None, embeddings: Any = None,
+              layout: Any = None, shards: Any = None, method: str = "script", options: Optional[Mapping[str, Any]] = None,
+              return_: str = "indices", deadline: Optional[float] = None, request_id: Optional[str] = None) -> PruneResult:
+        """Prunes one request and returns its `PruneResult`; raises a `ScriptClusterError` subclass.
+
+        `features`: N x D, or units x tokens x D (each unit a shard unless `layout`/`shards` say
+        otherwise); numpy (float32, float16, ml_dtypes bfloat16) or torch (the same, CPU or CUDA),
+        sent in its own dtype. `budget`: an int k, or a ratio in (0, 1]. `query`: M x Dq query token
+        embeddings; `embeddings`: N x Dq, the tokens in the query's space (default: the features).
+        `layout`: a `Layout`, or a layout.json path or mapping; `shards`: (start, end) ranges.
+        `options`: the algorithm's parameters (tau, gamma, kmin, gsp_ratio, theta, query_keep,
+        relevance_sign, alpha). `return_`: "indices", "features" (kept rows) or "merged".
+        `request_id`: reuse one to retry a request safely across clients."""
+        return self.prune_request(PruneRequest(features, budget, query=query, embeddings=embeddings, layout=layout,
+                                               shards=shards, method=method, options=options, return_=return_,
+                                               deadline=deadline, request_id=request_id))
+
+    def prune_request(self, r: Union[PruneRequest, Mapping[str, Any]]) -> PruneResult:
+        call = self._call_for(r)
+        self._start(call)
+        try:
+            self._drive(lambda: call.state == "done")
+        finally:
+            if call.state != "done":
+                self._engine.cancel(call.id)
+        self._engine.take_finished()
+        return cast(PruneResult, self._outcome(call))
+
+    def prune_many(self, requests: Iterable[Union[PruneRequest, Mapping[str, Any]]], *, max_in_flight: int = 8,
+                   return_exceptions: bool = False) -> List[Any]:
+        """Prunes many requests with up to `max_in_flight` of them in flight at once, and returns
+        their results in the order given. `requests` are `PruneRequest`s or mappings of `prune`'s
+        keywords, taken from the iterable only as room frees up.
+
+        Raises the first error (the others in flight are abandoned), or with
+        `return_exceptions=True` puts each error in its request's place."""
+        if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 1:
+            raise BadRequest(f"max_in_flight must be a positive integer, got {max_in_flight!r}")
+        it = iter(requests)
+        results: Dict[int, Any] = {}
+        in_flight: Dict[str, Tuple[int, Call]] = {}
+        count = 0
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(in_flight) < max_in_flight:
+                    try:
+                        r = next(it)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    index = count
+                    count += 1
+                    try:
+                        call = self._call_for(r)
+                    except ScriptClusterError as e:
+                        if not return_exceptions:
+                            raise
+                        results[index] = e
+                        continue
+                    self._start(call)
+                    in_flight[call.id] = (index, call)
+                if not in_flight:
+                    break
+                self._drive(lambda: bool(self._engine.finished))
+                for call in self._engine.take_finished():
+                    index, _ = in_flight.pop(call.id)
+                    try:
+                        results[index] = self._outcome(call)
+                    except ScriptClusterError as e:
+                        if not return_exceptions:
+                            raise
+                        results[index] = e
+        finally:
+            for cid in in_flight:
+                self._engine.cancel(cid)
+            self._engine.take_finished()
+        return [results[i] for i in range(count)]
+
+    def status(self, endpoint: Optional[str] = None, *, timeout: float = 5.0) -> ClusterStatus:
+        """The state of `endpoint` (by default whichever coordinator answers first)."""
+        call = self._status_call(endpoint, timeout)
+        self._start(call)
+        try:
+            self._drive(lambda: call.state == "done")
+        finally:
+            if call.state != "done":
+                self._engine.cancel(call.id)
+        self._engine.take_finished()
+        return cast(ClusterStatus, self._outcome(call))
+
+    def status_all(self, *, timeout: float = 5.0) -> Dict[str, Union[ClusterStatus, ScriptClusterError]]:
+        """Every endpoint's state, or the error that asking it gave."""
+        calls = [self._status_call(e, timeout) for e in self.endpoints]
+        for c in calls:
+            self._start(c)
+        try:
+            self._drive(lambda: all(c.state == "done" for c in calls))
+        finally:
+            for c in calls:
+                self._engine.cancel(c.id)
+        self._engine.take_finished()
+        out: Dict[str, Union[ClusterStatus, ScriptClusterError]] = {}
+        for address, c in zip(self.endpoints, calls):
+            try:
+                out[address] = self._outcome(c)
+            except ScriptClusterError as e:
+                out[address] = e
+        return out
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for s, m in zip(self._socks, self._monitors):
+            try:
+                s.disable_monitor()
+            except zmq.ZMQError:
+                pass
+            m.close(linger=0)
+            s.close(linger=0)
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def _start(self, call: Call) -> None:
+        if self._closed:
+            raise BadRequest("the client is closed")
+        self._engine.add(call, time.monotonic())
+
+    def _drive(self, done: Callable[[], bool]) -> None:
+        engine = self._engine
+        while True:
+            self._read(0)
+            now = time.monotonic()
+            for i, frames, cid in engine.poll(now):
+                try:
+                    self._socks[i].send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    engine.send_failed(i, cid, now)
+            if done():
+                return
+            self._read(engine.wakeup(time.monotonic()))
+
+    def _read(self, timeout: float) -> None:
+        """Waits up to `timeout` seconds for messages and connection events, and hands them over."""
+        events = dict(self._poller.poll(int(timeout * 1000 + 0.999)))
+        if not events:
+            return
+        now = time.monotonic()
+        for i, m in enumerate(self._monitors):
+            if m in events:
+                while True:
+                    try:
+                        msg = m.recv_multipart(flags=zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    self._monitor_event(i, msg, now)
+        for i, s in enumerate(self._socks):
+            if s in events:
+                while True:
+                    try:
+                        frames = s.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+                    except zmq.Again:
+                        break
+                    self._engine.received(i, frames, now)
+
+    def _monitor_event(self, i: int, msg: List[bytes], now: float) -> None:
+        event = int.from_bytes(msg[0][:2], "little")
+        if event & _UP_EVENT:
+            self._engine.connected(i, now)
+        elif event & zmq.EVENT_DISCONNECTED:
+            self._engine.disconnected(i, now)

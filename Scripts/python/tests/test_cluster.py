@@ -1,0 +1,179 @@
+"""The client against a real local cluster (`script-cluster up --workers 2`), compared with
+`script-cluster prune` in-process on the same values."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import numpy as np
+import pytest
+from harness import in_process, request_data
+
+from script_cluster import AsyncClient, BadShards, Client, Layout, PruneRequest
+
+try:
+    import ml_dtypes  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - the test command installs it
+    ml_dtypes = None
+
+DTYPES = ["f32", "f16", "bf16"]
+
+
+def as_dtype(x: np.ndarray, name: str) -> np.ndarray:
+    if name == "f32":
+        return x.astype(np.float32)
+    if name == "f16":
+        return x.astype(np.float16)
+    if ml_dtypes is None:
+        pytest.skip("ml_dtypes is not installed (numpy has no bfloat16 without it)")
+    return x.astype(ml_dtypes.bfloat16)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", ["indices", "features", "merged"])
+def test_every_dtype_and_return_mode_matches_in_process(cluster, tmp_path, dtype, mode):
+    x, q, shards = request_data(3)
+    xs, qs = as_dtype(x, dtype), as_dtype(q, dtype)
+    with Client(cluster) as c:
+        r = c.prune(xs, query=qs, budget=30, shards=shards, return_=mode)
+    # The same values in float32 (decoding f16/bf16 is exact): the same kept set.
+    ref = in_process(tmp_path, xs.astype(np.float32), 30, query=qs.astype(np.float32), shards=shards,
+                     merge=mode == "merged")
+    assert isinstance(r.indices, np.ndarray) and r.indices.dtype == np.int64
+    assert r.indices.tolist() == ref["indices"]
+    assert (r.n, r.budget, r.shards) == (256, 30, 4)
+    assert r.workers and set(r.timings_ms) >= {"total"}
+    if mode == "indices":
+        assert r.features is None
+        return
+    assert r.features.shape == (30, 96) and r.features.dtype == xs.dtype
+    if mode == "features":
+        # The kept rows are the input's own values, exactly.
+        assert np.array_equal(r.features.view(np.uint8), xs[r.indices].view(np.uint8))
+    else:
+        np.testing.assert_array_equal(r.features.astype(np.float32), ref["merged"].astype(xs.dtype).astype(np.float32))
+        assert not np.array_equal(r.features.astype(np.float32), xs[r.indices].astype(np.float32))
+
+
+def test_ratio_budget_options_and_embeddings(cluster, tmp_path):
+    x, q, shards = request_data(5)
+    e = np.random.default_rng(9).standard_normal((256, 32)).astype(np.float32)
+    qe = np.random.default_rng(10).standard_normal((4, 32)).astype(np.float32)
+    options = {"tau": 0.3, "theta": 0.4, "alpha": 1.5}
+    with Client(cluster) as c:
+        r = c.prune(x, embeddings=e, query=qe, budget=0.1, shards=shards, options=options)
+        plain = c.prune(x, embeddings=e, query=qe, budget=0.1, shards=shards)
+    ref = in_process(tmp_path, x, 0.1, query=qe, embeddings=e, shards=shards, options=options)
+    assert r.indices.tolist() == ref["indices"] and r.budget == 26
+    assert plain.indices.tolist() != r.indices.tolist()  # the options reached the coordinator
+
+
+def test_3d_input_makes_each_unit_a_shard(cluster, tmp_path):
+    x, q, shards = request_data(7)
+    with Client(cluster) as c:
+        r3 = c.prune(x.reshape(4, 64, 96), query=q, budget=40)
+        one = c.prune(x.reshape(4, 64, 96), query=q, budget=40, shards=[(0, 256)])
+    assert r3.shards == 4 and one.shards == 1
+    assert r3.indices.tolist() == in_process(tmp_path, x, 40, query=q, shards=shards)["indices"]
+    assert one.indices.tolist() == in_process(tmp_path, x, 40, query=q, shards=[(0, 256)])["indices"]
+    assert r3.indices.tolist() != one.indices.tolist()
+
+
+def test_layouts(cluster, tmp_path):
+    x, q, shards = request_data(11)
+    (tmp_path / "layout.json").write_text(json.dumps({"kind": "anyres", "tokens": 256, "units": shards, "shards": shards}))
+    with Client(cluster) as c:
+        by_tiles = c.prune(x, query=q, budget=32, layout=Layout.tiles(4))
+        by_file = c.prune(x, query=q, budget=32, layout=str(tmp_path / "layout.json"))
+        video = c.prune(x, query=q, budget=32, layout=Layout.video(8, 3))
+        with pytest.raises(BadShards):
+            c.prune(x, budget=32, layout=Layout.tiles(3))
+    expected = in_process(tmp_path, x, 32, query=q, shards=shards)["indices"]
+    assert by_tiles.indices.tolist() == expected == by_file.indices.tolist()
+    assert video.shards == 3
+    assert video.indices.tolist() == in_process(tmp_path, x, 32, query=q, shards=[(0, 96), (96, 192), (192, 256)])["indices"]
+
+
+def test_prune_many_in_order_on_one_connection(cluster):
+    reqs = []
+    for i in range(12):
+        x, q, shards = request_data(100 + i, units=2)
+        reqs.append(PruneRequest(as_dtype(x, DTYPES[i % 2]), budget=10 + i, query=q, shards=shards,
+                                 return_="features" if i % 3 == 0 else "indices"))
+    with Client(cluster) as c:
+        singles = [c.prune_request(r) for r in reqs]
+        before = c.status()
+        many = c.prune_many(iter(reqs), max_in_flight=5)
+        after = c.status()
+    assert after.served - before.served == 12
+    assert [len(m.indices) for m in many] == [10 + i for i in range(12)]
+    for s, m in zip(singles, many):
+        assert m.indices.tolist() == s.indices.tolist() and m.id != s.id
+        assert (m.features is None) == (s.features is None)
+
+
+def test_prune_many_errors(cluster):
+    x, q, shards = request_data(1, units=2)
+    good = {"features": x, "budget": 5, "shards": shards}
+    reqs = [good, dict(good, budget=0), good, dict(good, features=x.astype(np.int32)), good]
+    with Client(cluster) as c:
+        out = c.prune_many(reqs, max_in_flight=2, return_exceptions=True)
+        assert [type(o).__name__ for o in out] == ["PruneResult", "BadBudget", "PruneResult", "BadTensor", "PruneResult"]
+        assert out[1].code == "bad_budget" and out[1].endpoint == cluster
+        assert out[3].code == "bad_tensor" and out[3].endpoint is None  # found before sending
+        with pytest.raises(Exception) as e:
+            c.prune_many(reqs, max_in_flight=2)
+        assert getattr(e.value, "code", None) in ("bad_budget", "bad_tensor")
+        # The client is still usable after an abandoned batch.
+        assert len(c.prune(x, budget=7, shards=shards).indices) == 7
+
+
+def test_async_matches_sync(cluster):
+    reqs = []
+    for i in range(10):
+        x, q, shards = request_data(200 + i, units=2)
+        reqs.append(dict(features=as_dtype(x, DTYPES[i % 2]), query=q, budget=8 + i, shards=shards,
+                         return_="merged" if i % 4 == 0 else "indices"))
+    with Client(cluster) as c:
+        expected = [c.prune_request(r) for r in reqs]
+
+    async def run():
+        async with AsyncClient(cluster) as ac:
+            one = await ac.prune(**reqs[0])
+            many = await ac.prune_many(reqs, max_in_flight=3)
+            # Coroutines sharing one client.
+            gathered = await asyncio.gather(*[ac.prune_request(r) for r in reqs[:4]])
+            bad = await ac.prune_many([reqs[1], dict(reqs[1], budget=-3)], return_exceptions=True)
+            with pytest.raises(Exception) as e:
+                await ac.prune_many([reqs[1], dict(reqs[1], budget=-3)])
+            status = await ac.status()
+            return one, many, gathered, bad, e.value, status
+
+    one, many, gathered, bad, err, status = asyncio.run(run())
+    assert one.indices.tolist() == expected[0].indices.tolist()
+    assert np.array_equal(one.features.astype(np.float32), expected[0].features.astype(np.float32))
+    assert [m.indices.tolist() for m in many] == [e.indices.tolist() for e in expected]
+    assert [g.indices.tolist() for g in gathered] == [e.indices.tolist() for e in expected[:4]]
+    assert bad[0].indices.tolist() == expected[1].indices.tolist() and bad[1].code == "bad_budget"
+    assert getattr(err, "code", None) == "bad_budget"
+    assert status.workers == 2
+
+
+def test_status(cluster):
+    with Client(cluster) as c:
+        s = c.status()
+        everything = c.status_all()
+    assert s.workers == 2 and s.endpoint == cluster
+    assert everything[cluster].workers == 2
+
+
+def test_a_reused_id_gets_the_first_answer(cluster):
+    """The coordinator answers a repeated id from its cache: what makes retries safe."""
+    x, q, shards = request_data(21, units=2)
+    with Client(cluster) as c:
+        a = c.prune(x, budget=9, shards=shards, request_id="reused-id-1")
+        b = c.prune(x, budget=17, shards=shards, request_id="reused-id-1")
+        fresh = c.prune(x, budget=17, shards=shards)
+    assert a.id == b.id == "reused-id-1"
+    assert b.indices.tolist() == a.indices.tolist() and len(fresh.indices) == 17

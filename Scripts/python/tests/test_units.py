@@ -1,0 +1,328 @@
+"""The parts that need no cluster: the engine's retry and failover decisions on a fake clock, wire
+forms of numpy arrays, layouts, reply parsing, errors."""
+
+from __future__ import annotations
+
+import pickle
+import random
+import subprocess
+import sys
+
+import msgpack
+import numpy as np
+import pytest
+
+import script_cluster as sc
+from script_cluster import request as rq
+from script_cluster import tensors
+from script_cluster._engine import Call, Engine, Policy
+from script_cluster.errors import error_for_code
+from script_cluster.layout import Layout
+
+
+def reply(rid, kind="result", **fields):
+    env = {"v": 1, "type": kind, "id": rid}
+    env.update(fields)
+    return [b"", msgpack.packb(env)]
+
+
+def result_fields(**extra):
+    f = {"indices": [1, 2], "budget": 2, "n": 4, "shards": 1, "workers": ["w"], "timings_ms": {"total": 1.0}}
+    f.update(extra)
+    return f
+
+
+def make_call(rid="r1", timeout=10.0, nbytes=0):
+    return Call(id=rid, kind="prune", fields={"v": 1, "type": "prune", "id": rid}, tensors=[b"T"], timeout=timeout,
+                nbytes=nbytes, send_deadline_ms=True)
+
+
+def engine(n=2, **policy):
+    e = Engine([f"tcp://e{i}" for i in range(n)], Policy(**policy), rng=random.Random(1))
+    for i in range(n):
+        e.connected(i, 0.0)
+    return e
+
+
+def sent_ids(sends):
+    return [(i, msgpack.unpackb(frames[1])["id"]) for i, frames, _ in sends if msgpack.unpackb(frames[1])["type"] == "prune"]
+
+
+def test_calls_spread_over_endpoints_by_outstanding_count():
+    e = engine(3)
+    for k in range(6):
+        e.add(make_call(f"r{k}"), 0.0)
+    sends = e.poll(0.0)
+    assert sorted(i for i, _ in sent_ids(sends)) == [0, 0, 1, 1, 2, 2]
+
+
+def test_deadline_ms_is_the_time_left_on_each_attempt():
+    e = engine(1)
+    e.add(make_call("r", timeout=10.0), 0.0)
+    first = msgpack.unpackb(e.poll(0.0)[0][1][1])
+    assert first["deadline_ms"] == 10000
+    e.received(0, reply("r", "error", code="busy", message="full"), 4.0)
+    again = e.poll(5.0)
+    assert msgpack.unpackb(again[0][1][1])["deadline_ms"] == 5000
+
+
+def test_busy_is_retried_with_the_same_id_and_backoff_until_the_deadline():
+    e = engine(1, backoff_initial=0.1, backoff_max=0.4)
+    e.add(make_call("r", timeout=2.0), 0.0)
+    now, attempts, gaps = 0.0, 0, []
+    last = None
+    while "r" in e.calls:
+        for i, rid in sent_ids(e.poll(now)):
+            assert rid == "r"
+            attempts += 1
+            if last is not None:
+                gaps.append(now - last)
+            last = now
+            e.received(i, reply("r", "error", code="busy", message="full"), now)
+        now = round(now + 0.01, 2)
+    (call,) = e.take_finished()
+    assert isinstance(call.outcome, sc.Busy) and call.outcome.code == "busy"
+    assert call.attempts == attempts >= 6
+    assert 0.04 <= gaps[0] <= 0.11 and all(0.19 <= g <= 0.41 for g in gaps[3:])  # doubling, capped
+    assert now <= 2.02  # ended by its deadline
+
+
+def test_max_attempts_bounds_retries():
+    e = engine(1, max_attempts=2)
+    e.add(make_call("r"), 0.0)
+    now = 0.0
+    while "r" in e.calls:
+        for i, rid in sent_ids(e.poll(now)):
+            e.received(i, reply(rid, "error", code="busy", message="full"), now)
+        now += 0.05
+    (call,) = e.take_finished()
+    assert call.attempts == 2 and isinstance(call.outcome, sc.Busy)
+
+
+def test_disconnect_moves_calls_to_the_other_endpoint_with_their_ids():
+    e = engine(2)
+    for k in range(4):
+        e.add(make_call(f"r{k}"), 0.0)
+    first = sent_ids(e.poll(0.0))
+    on0 = sorted(rid for i, rid in first if i == 0)
+    e.disconnected(0, 0.5)
+    moved = sent_ids(e.poll(0.5))
+    assert sorted(rid for _, rid in moved) == on0 and all(i == 1 for i, _ in moved)
+    for rid in on0:
+        assert e.calls[rid].attempts == 2
+    # A late answer from the dead endpoint still counts; the survivor's later one is ignored.
+    e.received(0, reply(on0[0], **result_fields()), 0.6)
+    e.received(1, reply(on0[0], **result_fields(indices=[0, 3])), 0.7)
+    done = e.take_finished()
+    assert [c.id for c in done] == [on0[0]] and done[0].outcome[0]["indices"] == [1, 2]
+
+
+def test_silence_brings_pings_then_failover():
+    e = engine(2, heartbeat=1.0, liveness=3)
+    e.add(make_call("r"), 0.0)
+    ((i, _),) = sent_ids(e.poll(0.0))
+    pings = [s for s in e.poll(1.0) if s[2] is None]
+    assert len(pings) == 1 and pings[0][0] == i
+    ping = msgpack.unpackb(pings[0][1][1])
+    assert ping["type"] == "status"
+    assert not [s for s in e.poll(1.5) if s[2] is None]  # one ping a heartbeat
+    # An answered ping keeps the endpoint alive.
+    e.received(i, reply(ping["id"], "status", workers=1, queued_shards=0, requests_in_flight=1, served=0, failed=0), 1.6)
+    assert sent_ids(e.poll(3.5)) == []
+    # Silence for `liveness` heartbeats: the call goes to the other endpoint.
+    moved = sent_ids(e.poll(4.7))
+    assert moved == [(1 - i, "r")]
+    assert e.wakeup(4.7) > 0
+
+
+def test_a_large_send_is_given_time_to_arrive():
+    e = engine(1, heartbeat=1.0, liveness=3, transfer_rate=1e6)
+    e.add(make_call("r", nbytes=5_000_000), 0.0)  # 5 s at the assumed rate
+    e.poll(0.0)
+    assert [s for s in e.poll(5.5) if s[2] is None] == []
+    assert [s for s in e.poll(6.1) if s[2] is None]
+
+
+def test_shutting_down_sends_the_call_elsewhere_at_once():
+    e = engine(2)
+    e.add(make_call("r"), 0.0)
+    ((i, _),) = sent_ids(e.poll(0.0))
+    e.received(i, reply("r", "error", code="shutting_down", message="draining"), 0.1)
+    assert sent_ids(e.poll(0.1)) == [(1 - i, "r")]
+    e.add(make_call("s"), 0.2)
+    assert sent_ids(e.poll(0.2)) == [(1 - i, "s")]  # the draining one is avoided
+
+
+def test_final_errors_and_timeouts():
+    e = engine(1, grace=0.5)
+    e.add(make_call("bad"), 0.0)
+    e.add(make_call("slow", timeout=1.0), 0.0)
+    e.poll(0.0)
+    e.received(0, reply("bad", "error", code="bad_budget", message="budget 0"), 0.1)
+    e.received(0, reply("bad", "error", code="internal", message="late duplicate"), 0.2)
+    (bad,) = e.take_finished()
+    assert isinstance(bad.outcome, sc.BadBudget) and bad.outcome.message == "budget 0"
+    e.poll(1.4)
+    assert e.take_finished() == []
+    e.poll(1.5)
+    (slow,) = e.take_finished()
+    assert isinstance(slow.outcome, sc.Timeout) and not isinstance(slow.outcome, sc.Unavailable)
+
+
+def test_no_connection_is_unavailable_at_the_deadline():
+    e = Engine(["tcp://a"], Policy())
+    e.add(make_call("r", timeout=1.0), 0.0)
+    assert e.poll(0.0) == [] and 0 < e.wakeup(0.0) <= 0.1
+    e.poll(1.0)
+    (call,) = e.take_finished()
+    assert isinstance(call.outcome, sc.Unavailable) and "tcp://a" in call.outcome.message
+
+
+def test_replies_that_break_the_protocol():
+    e = engine(1)
+    for rid in ("a", "b", "c", "d"):
+        e.add(make_call(rid), 0.0)
+    e.poll(0.0)
+    e.received(0, [b"", b"\xc1"], 0.1)  # not MessagePack: no id to match, ignored
+    e.received(0, [b"", msgpack.packb({"v": 2, "type": "result", "id": "a"})], 0.1)
+    e.received(0, reply("b", "status", workers=1), 0.1)
+    e.received(0, reply("c", "error", code=3), 0.1)
+    e.received(0, reply("d", "error", code="something_new", message="m"), 0.1)
+    out = {c.id: c.outcome for c in e.take_finished()}
+    assert all(isinstance(out[k], sc.BadReply) for k in "abc")
+    assert type(out["d"]) is sc.ScriptClusterError and out["d"].code == "something_new"
+
+
+def test_send_refused_is_not_an_attempt():
+    e = engine(2)
+    e.add(make_call("r"), 0.0)
+    ((i, _),) = sent_ids(e.poll(0.0))
+    e.send_failed(i, "r", 0.0)
+    assert sent_ids(e.poll(0.0)) == [(1 - i, "r")] and e.calls["r"].attempts == 1
+
+
+def test_prune_many_keeps_request_order_whatever_the_completion_order(monkeypatch):
+    """The engine finishes the latest call first here; results still come back in request order."""
+    c = sc.Client("tcp://127.0.0.1:9")
+    started = []
+    monkeypatch.setattr(c, "_start", lambda call: started.append(call))
+
+    def drive(done):
+        call = started.pop()  # the newest in flight finishes first
+        env = {"v": 1, "type": "result", "id": call.id, **result_fields(indices=list(range(call.fields["budget"])))}
+        call.state, call.outcome, call.attempts = "done", (env, [b"", b""], 0), 1
+        c._engine.finished.append(call)
+
+    monkeypatch.setattr(c, "_drive", drive)
+    x = np.ones((16, 4), np.float32)
+    out = c.prune_many([{"features": x, "budget": k} for k in (5, 1, 4, 2, 3)], max_in_flight=3)
+    assert [len(r.indices) for r in out] == [5, 1, 4, 2, 3]
+    c.close()
+
+
+# -- wire forms ------------------------------------------------------------------------------
+
+
+def test_numpy_wire_forms_share_memory_where_they_can():
+    x = np.arange(24, dtype=np.float32).reshape(6, 4)
+    w, units, origin = tensors.to_wire(x, "features", allow_3d=True)
+    assert (w.dtype, w.shape, units) == ("f32", (6, 4), None) and np.shares_memory(w.data, x)
+    w, units, _ = tensors.to_wire(x.reshape(2, 3, 4), "features", allow_3d=True)
+    assert units == (2, 3) and w.shape == (6, 4) and np.shares_memory(w.data, x)
+    h = x.astype(np.float16)
+    w, _, origin = tensors.to_wire(h, "features", allow_3d=True)
+    assert w.dtype == "f16" and w.nbytes == 48 and np.shares_memory(w.data, h)
+    # Copies only where the bytes must change: column order, byte order, float64.
+    t = x.T
+    w, _, _ = tensors.to_wire(t, "features", allow_3d=True)
+    assert not np.shares_memory(w.data, x) and np.array_equal(w.data.view("<f4").reshape(4, 6), t)
+    be = x.astype(">f4")
+    w, _, _ = tensors.to_wire(be, "features", allow_3d=True)
+    assert np.array_equal(w.data.view("<f4").reshape(6, 4), x)
+    w, _, origin = tensors.to_wire(x.astype(np.float64), "features", allow_3d=True)
+    assert w.dtype == "f32" and origin.numpy_dtype == np.float32
+    w, _, _ = tensors.to_wire([[1.0, 2.0]], "query", allow_3d=False)
+    assert w.dtype == "f32" and w.shape == (1, 2)
+
+
+def test_bf16_numpy_when_ml_dtypes_is_installed():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    x = np.array([[1.5, -2.0], [3.25, 0.0078125]], dtype=np.float32).astype(ml_dtypes.bfloat16)
+    w, _, origin = tensors.to_wire(x, "features", allow_3d=True)
+    assert w.dtype == "bf16" and w.nbytes == 8 and np.shares_memory(w.data, x)
+    assert w.data.view("<u2").tolist() == [0x3FC0, 0xC000, 0x4050, 0x3C00]
+    back = tensors.features_like(np.array([[1.5, -2.0]], dtype=np.float32), origin)
+    assert back.dtype == x.dtype
+
+
+def test_reply_tensors_are_checked():
+    frames = [b"env", np.arange(6, dtype="<f4").tobytes()]
+    ok = tensors.decode_frame({"dtype": "f32", "shape": [2, 3], "frame": 1}, frames, "features")
+    assert ok.tolist() == [[0, 1, 2], [3, 4, 5]]
+    bits = np.array([[1.0, -3.5]], dtype=np.float32).view(np.uint32) >> 16
+    bf = tensors.decode_frame({"dtype": "bf16", "shape": [1, 2], "frame": 1}, [b"", bits.astype("<u2").tobytes()], "f")
+    assert bf.tolist() == [[1.0, -3.5]]
+    for bad in ({"dtype": "f32", "shape": [2, 2], "frame": 1}, {"dtype": "f32", "shape": [2, 3], "frame": 2},
+                {"dtype": "f64", "shape": [2, 3], "frame": 1}, {"dtype": "f32", "shape": [6], "frame": 1}, [1]):
+        with pytest.raises(sc.BadReply):
+            tensors.decode_frame(bad, frames, "features")
+
+
+def test_results_missing_fields_are_bad_replies():
+    p = rq.prepare(rq.PruneRequest(np.ones((4, 2), np.float32), 2, return_="features"), 30)
+    with pytest.raises(sc.BadReply):
+        rq.parse_result(result_fields(), [b""], p, "e", 1)  # no features
+    with pytest.raises(sc.BadReply):
+        rq.parse_result(result_fields(indices=[1, "2"]), [b""], p, "e", 1)
+    with pytest.raises(sc.BadReply):
+        rq.parse_result({k: v for k, v in result_fields().items() if k != "n"}, [b""], p, "e", 1)
+
+
+def test_prepare_builds_the_protocol_envelope():
+    x = np.ones((6, 4), np.float16)
+    p = rq.prepare(rq.PruneRequest(x.reshape(2, 3, 4), np.int64(3), query=np.ones((2, 4), np.float32),
+                                   options={"tau": np.float32(0.25), "kmin": 2}, return_="merged",
+                                   request_id="abc"), 30)
+    f = p.fields
+    assert f["id"] == "abc" and f["budget"] == 3 and type(f["budget"]) is int
+    assert f["features"] == {"dtype": "f16", "shape": [6, 4], "frame": 1}
+    assert f["query"] == {"dtype": "f32", "shape": [2, 4], "frame": 2}
+    assert f["shards"] == [[0, 3], [3, 6]]
+    assert f["options"] == {"method": "script", "tau": 0.25, "kmin": 2} and f["return"] == "merged"
+    assert set(f) <= {"v", "type", "id", "features", "embeddings", "query", "budget", "shards", "options", "return"}
+    assert p.nbytes == 48 + 32 and p.deadline == 30
+
+
+def test_layouts():
+    assert Layout.tiles(3).shards_for(12) == [(0, 4), (4, 8), (8, 12)]
+    assert Layout.video(5, 2).shards_for(10) == [(0, 4), (4, 8), (8, 10)]
+    assert Layout.load({"shards": [[0, 2], [2, 5]]}).shards_for(5) == [(0, 2), (2, 5)]
+    assert Layout.ranges([(0, 1)]).shards_for(99) == [(0, 1)]
+    for bad in (lambda: Layout.tiles(0), lambda: Layout.video(0, 1), lambda: Layout.tiles(5).shards_for(12),
+                lambda: Layout.load({"units": []}), lambda: Layout.ranges([(2, 1)]), lambda: Layout.ranges("0:4"),
+                lambda: Layout.ranges([(0, 1.5)])):
+        with pytest.raises(sc.BadShards):
+            bad()
+
+
+def test_errors_by_code_and_pickling():
+    for code, cls in [("busy", sc.Busy), ("timeout", sc.Timeout), ("too_large", sc.TooLarge),
+                      ("shutting_down", sc.ShuttingDown), ("internal", sc.InternalError),
+                      ("unsupported_version", sc.UnsupportedVersion), ("unknown_type", sc.UnknownType),
+                      ("bad_message", sc.BadMessage), ("bad_tensor", sc.BadTensor)]:
+        e = error_for_code(code, "m", request_id="r", endpoint="tcp://x")
+        assert type(e) is cls and e.code == code and isinstance(e, sc.ScriptClusterError)
+        again = pickle.loads(pickle.dumps(e))
+        assert type(again) is cls and (again.code, again.message, again.request_id, again.endpoint) == (code, "m", "r", "tcp://x")
+    assert issubclass(sc.TooLarge, sc.InvalidRequest) and issubclass(sc.Timeout, TimeoutError)
+    assert not issubclass(sc.Busy, sc.InvalidRequest)
+
+
+def test_the_package_needs_neither_torch_nor_ml_dtypes():
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['ml_dtypes'] = None\n"
+            "import numpy as np, script_cluster as sc\n"
+            "from script_cluster import request as rq\n"
+            "p = rq.prepare(rq.PruneRequest(np.ones((4, 2), np.float16), 2), 30)\n"
+            "assert p.fields['features']['dtype'] == 'f16'\n"
+            "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,19 @@
+#ifndef SCRIPT_CPLATFORM_H
+#define SCRIPT_CPLATFORM_H
+
+/// What the thread team needs of the CPU and the OS that Swift does not reach.
+
+/// A spin-wait hint: x86 `pause`, Arm `yield` (the core runs its sibling thread, saves power,
+/// and leaves a spinning loop politely when the value it waits for changes).
+static inline void script_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/// CPUs this process may run on (`sched_getaffinity`), or 0 when the OS does not say.
+int script_affinity_cpu_count(void);
+
+#endif

@@ -1,0 +1,92 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+import CPlatform
+
+/// How many compute threads a process should use: the CPUs it may run on (its affinity mask),
+/// capped by its cgroup v2 CPU quota (`cpu.max`, a container's CPU limit), unless the
+/// environment (`SCRIPT_CLUSTER_THREADS`) or a command-line flag says otherwise.
+public enum ThreadCount {
+    /// The environment variable that overrides the detected count.
+    public static let environmentVariable = "SCRIPT_CLUSTER_THREADS"
+
+    /// The count for this process: `SCRIPT_CLUSTER_THREADS` when it holds a valid count, else
+    /// `detected`.
+    public static let available: Int = (try? fromEnvironment()) ?? detected
+
+    /// The count a command uses: its flag when given, else `SCRIPT_CLUSTER_THREADS`, else
+    /// `detected`. Throws for a flag or variable that is not a positive count.
+    public static func resolve(flag: Int?) throws -> Int {
+        if let flag {
+            guard flag >= 1 else { throw ThreadCountError.notPositive(String(flag), source: "--threads") }
+            return flag
+        }
+        return try fromEnvironment() ?? detected
+    }
+
+    /// `SCRIPT_CLUSTER_THREADS`, when set.
+    public static func fromEnvironment() throws -> Int? {
+        guard let raw = getenv(environmentVariable) else { return nil }
+        let text = String(cString: raw)
+        guard let n = Int(text), n >= 1 else { throw ThreadCountError.notPositive(text, source: environmentVariable) }
+        return n
+    }
+
+    /// CPUs in the affinity mask (all online CPUs where there is none), capped by the quota.
+    public static let detected: Int = {
+        var n = Int(script_affinity_cpu_count())
+        if n <= 0 { n = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+        if let quota = cgroupQuota() { n = min(n, quota) }
+        return max(1, n)
+    }()
+
+    /// The tightest `cpu.max` quota of this process's cgroup and its ancestors, rounded up to
+    /// whole CPUs; nil when there is none (no cgroup v2, or "max").
+    static func cgroupQuota() -> Int? {
+        guard let membership = readFile("/proc/self/cgroup") else { return nil }
+        // cgroup v2: the line "0::/path".
+        guard let line = membership.split(separator: "\n").first(where: { $0.hasPrefix("0::") }) else { return nil }
+        var path = String(line.dropFirst(3))
+        var tightest: Int?
+        while true {
+            let file = "/sys/fs/cgroup" + (path == "/" ? "" : path) + "/cpu.max"
+            if let text = readFile(file), let cpus = quotaCPUs(text) { tightest = min(tightest ?? cpus, cpus) }
+            guard let slash = path.lastIndex(of: "/"), path != "/" else { break }
+            path = slash == path.startIndex ? "/" : String(path[..<slash])
+        }
+        return tightest
+    }
+
+    /// CPUs allowed by a `cpu.max` line ("QUOTA PERIOD", or "max PERIOD" for none).
+    static func quotaCPUs(_ text: String) -> Int? {
+        let parts = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard parts.count >= 2, let quota = Int(parts[0]), let period = Int(parts[1]), quota > 0, period > 0 else { return nil }
+        return max(1, (quota + period - 1) / period)
+    }
+
+    private static func readFile(_ path: String) -> String? {
+        guard let f = fopen(path, "r") else { return nil }
+        defer { fclose(f) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, 4096, f) }
+            if n <= 0 { break }
+            bytes += chunk[0..<n]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// A thread count that is not a positive integer.
+public enum ThreadCountError: Error, Equatable, CustomStringConvertible {
+    case notPositive(String, source: String)
+
+    public var description: String {
+        switch self {
+        case .notPositive(let value, let source): return "\(source) must be a positive number of threads, got '\(value)'"
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import CZeroMQ
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What happens to the connections of one socket (accepted, closed, refused at the handshake),
+/// as libzmq reports it on an inproc socket: a peer dropped for a frame over the size limit, a
+/// port scanner, a CURVE key mismatch each leave a trace here even though no message arrives.
+public final class ZMQMonitor {
+    /// One connection event.
+    public enum Event: Equatable, Sendable {
+        case accepted
+        /// The peer closed the connection, or it was dropped (a frame over the size limit).
+        case disconnected
+        /// The peer is not a ZeroMQ peer, or spoke the protocol wrong.
+        case handshakeFailed
+        /// The peer's CURVE key was refused.
+        case authenticationFailed
+    }
+
+    /// Readable when events wait (add it to a poller).
+    public let socket: ZMQSocket
+
+    /// Starts monitoring `target` (which must outlive the monitor).
+    public init(_ target: ZMQSocket, context: ZMQContext) throws {
+        let address = "inproc://monitor-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+        guard zmq_socket_monitor(target.handle, address, events) == 0 else { throw ZMQError.last("zmq_socket_monitor") }
+        socket = try ZMQSocket(context: context, type: .pair)
+        try socket.setLinger(milliseconds: 0)
+        try socket.connect(address)
+    }
+
+    /// The events that have arrived, oldest first.
+    public func drain() -> [Event] {
+        var out: [Event] = []
+        while let frames = try? socket.receiveFrames(timeoutMilliseconds: 0) {
+            guard let first = frames.first, first.count >= 2 else { continue }
+            let code = first.withUnsafeBytes { UInt16(littleEndian: $0.loadUnaligned(as: UInt16.self)) }
+            switch Int32(code) {
+            case ZMQ_EVENT_ACCEPTED: out.append(.accepted)
+            case ZMQ_EVENT_DISCONNECTED: out.append(.disconnected)
+            case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: out.append(.authenticationFailed)
+            case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL: out.append(.handshakeFailed)
+            default: break
+            }
+        }
+        return out
+    }
+
+    public func close() { socket.close() }
+}

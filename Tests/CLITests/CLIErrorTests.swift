@@ -1,0 +1,172 @@
+import Foundation
+import XCTest
+import ScriptFormats
+
+/// Every error a user can cause: the exit status the README documents, and one message in the
+/// project's words that names the flag or file, the value, and what would be accepted.
+final class CLIErrorTests: CLITestCase {
+    /// Words that mean a message is not ours (Swift's or the parser's defaults), or a crash.
+    static let foreign = ["DecodingError", "dataCorrupted", "Missing value", "internal error", "Error Domain", "Fatal error",
+                          "Usage: script-cluster <subcommand>"]
+
+    /// One bad input: exit status 2, nothing on standard output, and every word in `words`.
+    func expectBadInput(_ args: [String], _ words: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+        let o = try run(args)
+        let shown = args.joined(separator: " ")
+        XCTAssertEqual(o.status, 2, "\(shown): \(o.err)", file: file, line: line)
+        XCTAssertEqual(o.out, "", "\(shown) printed on standard output", file: file, line: line)
+        XCTAssertTrue(o.err.hasPrefix("Error: "), "\(shown): \(o.err)", file: file, line: line)
+        for w in words {
+            XCTAssertTrue(o.err.contains(w), "\(shown): the message should say '\(w)': \(o.err)", file: file, line: line)
+        }
+        for w in Self.foreign {
+            XCTAssertFalse(o.err.contains(w), "\(shown): '\(w)' in \(o.err)", file: file, line: line)
+        }
+    }
+
+    func writeInputs() throws {
+        try Npy.write((0..<60).map { Float($0 % 7) }, shape: [10, 6], to: path("x.npy"))
+        try Npy.write((0..<50).map { Float($0 % 7) }, shape: [10, 5], to: path("x5.npy"))
+        try Npy.write([Float](repeating: 1, count: 12), shape: [2, 6], to: path("q.npy"))
+        try Npy.write([Float](repeating: 1, count: 10), shape: [2, 5], to: path("q5.npy"))
+        var nan = (0..<60).map { Float($0 % 7) }
+        nan[13] = .nan
+        try Npy.write(nan, shape: [10, 6], to: path("nan.npy"))
+        try Npy.write([], shape: [0, 6], to: path("empty.npy"))
+        try Npy.write([Float](repeating: 1, count: 7), shape: [7], to: path("mask7.npy"))
+        try Data("not a numpy file".utf8).write(to: URL(fileURLWithPath: path("junk.npy")))
+    }
+
+    /// Bad files and values given to `prune`: each named, with what would be accepted.
+    func testPruneRefusesBadInputsNamingFlagValueAndWhatIsAccepted() throws {
+        try writeInputs()
+        let x = ["prune", "--features", path("x.npy")]
+        try expectBadInput(["prune", "--features", path("empty.npy"), "--budget", "3"], ["--features", "empty.npy", "empty"])
+        try expectBadInput(x + ["--embeddings", path("x5.npy"), "--query", path("q.npy"), "--budget", "3"],
+                           ["--query", "q.npy", "width 6", "width of --embeddings (5)"])
+        try expectBadInput(x + ["--query", path("q5.npy"), "--budget", "3"], ["--query", "q5.npy", "width of --features (6)"])
+        try expectBadInput(["prune", "--features", path("nan.npy"), "--budget", "3"], ["--features", "nan.npy", "NaN", "row 2, column 1"])
+        try expectBadInput(["prune", "--features", path("junk.npy"), "--budget", "3"], ["--features", "junk.npy", "not a .npy file"])
+        try expectBadInput(["prune", "--features", path("missing.npy"), "--budget", "3"], ["--features", "missing.npy", "cannot be read"])
+        // Negative numbers are values: refused for what they are, never "Missing value".
+        let budget = "must be a count >= 1 (such as 64) or a ratio in (0, 1] (such as 0.1)"
+        try expectBadInput(x + ["--budget", "-5"], ["--budget -5: " + budget, "Usage: script-cluster prune"])
+        try expectBadInput(x + ["--budget", "0"], ["--budget 0: " + budget])
+        try expectBadInput(x + ["--budget", "1.5"], ["--budget 1.5: " + budget])
+        try expectBadInput(x + ["--budget", "lots"], ["--budget lots: " + budget])
+        try expectBadInput(x + ["--budget", "3", "--tau", "-3"], ["--tau -3.0: must be a number in [-1, 1]"])
+        try expectBadInput(x + ["--budget", "3", "--theta", "1"], ["--theta 1.0: must be a number in [0, 1)"])
+        try expectBadInput(x + ["--budget", "3", "--relevance-sign", "-2"], ["--relevance-sign -2.0: must be 1 or -1"])
+        try expectBadInput(x + ["--budget", "3", "--method", "script+", "--discount", "-1"], ["--discount -1: must be a whole number in [0, 64]"])
+        try expectBadInput(x + ["--budget", "3", "--method", "script+", "--floor", "1.5"], ["--floor 1.5: must be a number in [0, 1]"])
+        try expectBadInput(x + ["--budget", "3", "--method", "script+", "--unit-tokens", "0"], ["--unit-tokens 0: must be a whole number >= 1"])
+        try expectBadInput(x + ["--budget", "3", "--tiles", "-2"], ["--tiles -2: must be a whole number >= 1"])
+        try expectBadInput(x + ["--budget", "3", "--threads", "0"], ["--threads 0: must be a whole number from 1 to 1024"])
+        try expectBadInput(x + ["--budget", "3", "--method", "magic"],
+                           ["--method magic: must be script, cdpruner, divprune, gsp, random or uniform"])
+        // Layouts: the flag, its value, and why.
+        try expectBadInput(x + ["--budget", "3", "--shards", "0:6,5:10"], ["--shards 0:6,5:10", "overlap"])
+        try expectBadInput(x + ["--budget", "3", "--shards", "0:4,6:10"], ["--shards 0:4,6:10", "uncovered"])
+        try expectBadInput(x + ["--budget", "3", "--shards", "0:5,5:12"], ["--shards 0:5,5:12", "past the 10 tokens"])
+        try expectBadInput(x + ["--budget", "3", "--shards", "0:5,five"], ["--shards 0:5,five: 'five' is not start:end"])
+        try expectBadInput(x + ["--budget", "3", "--tiles", "3"], ["--tiles 3: must divide the 10 tokens into equal tiles"])
+        try expectBadInput(x + ["--budget", "3", "--frames", "5"], ["--frames 5", "--segment-frames"])
+        try expectBadInput(x + ["--budget", "3", "--tiles", "2", "--shards", "0:10"], ["at most one of --shards, --tiles"])
+        // Outputs: refused before any work, naming the flag and the path.
+        try expectBadInput(x + ["--budget", "3", "--out", path("no/such/dir/kept.json")],
+                           ["--out \(path("no/such/dir/kept.json")): cannot be written: the directory", "does not exist"])
+        try expectBadInput(x + ["--budget", "3", "--out", dir], ["--out \(dir): is a directory"])
+        try expectBadInput(x + ["--budget", "3", "--merge"], ["--merge: needs --kept-features"])
+    }
+
+    /// A malformed layout file is described in our words, never with Swift's DecodingError.
+    func testLayoutFileErrorsAreOurs() throws {
+        try writeInputs()
+        let files: [(String, String, String)] = [
+            ("truncated.json", #"{"kind": "anyres", "tokens": 10, "units": [[0, 10]], "shards": [[0, 5],"#, "is not valid JSON"),
+            ("nokey.json", #"{"kind": "anyres", "tokens": 10, "units": [[0, 10]]}"#, "has no 'shards'"),
+            ("type.json", #"{"kind": "anyres", "tokens": "ten", "units": [[0, 10]], "shards": [[0, 10]]}"#, "tokens must be a whole number"),
+            ("pair.json", #"{"kind": "anyres", "tokens": 10, "units": [[0, 10]], "shards": [[0, 5, 7], [5, 10]]}"#, "shards[0] is [0, 5, 7]"),
+            ("gap.json", #"{"kind": "anyres", "tokens": 10, "units": [[0, 10]], "shards": [[0, 5]]}"#, "tokens 5..<10 uncovered"),
+        ]
+        for (name, text, words) in files {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path(name)))
+            try expectBadInput(["prune", "--features", path("x.npy"), "--budget", "3", "--layout", path(name)],
+                               ["--layout \(path(name)): ", words])
+        }
+        try expectBadInput(["prune", "--features", path("x.npy"), "--budget", "3", "--layout", path("none.json")],
+                           ["--layout \(path("none.json")): cannot be read"])
+    }
+
+    /// Errors of a subcommand show that subcommand's usage, not the top-level one.
+    func testSubcommandErrorsShowTheirOwnUsage() throws {
+        try expectBadInput(["sample", "--kind", "photo", "--out", path("p")],
+                           ["--kind photo: must be image, anyres or video", "Usage: script-cluster sample"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("p")), "nothing written")
+        try expectBadInput(["sample", "--out", path("p"), "--units", "-3"], ["--units -3: must be a whole number from 1 to 1000000"])
+        try expectBadInput(["sample", "--out", path("p"), "--units", "2000", "--tokens-per-unit", "1000"], ["must make at most 1000000 tokens"])
+        try expectBadInput(["sample", "--out", path("p"), "--dtype", "f64"], ["--dtype f64: must be f32 or f16"])
+        try expectBadInput(["eval", "--requests", "0"], ["--requests 0: must be a whole number from 1 to 10000", "Usage: script-cluster eval"])
+        try expectBadInput(["eval", "--kinds", "image,photo"], ["--kinds image,photo: 'photo' is not one of image, anyres, video"])
+        try expectBadInput(["eval", "--methods", "script,magic"], ["--methods script,magic: 'magic' is not one of"])
+        try expectBadInput(["eval", "--scale", "huge"], ["--scale huge: must be small, medium or full"])
+        try expectBadInput(["eval", "--budgets", "64,-1"], ["--budgets 64,-1: '-1' is not a budget"])
+        try expectBadInput(["eval", "--mask", path("m.npy")], ["--mask", "give --features too"])
+        try expectBadInput(["bench", "--repeats", "-1"], ["--repeats -1: must be a whole number from 1 to 10000", "Usage: script-cluster bench"])
+        try expectBadInput(["bench", "--cases", "image,huge"], ["--cases image,huge: 'huge' is not one of image, anyres, video"])
+        try expectBadInput(["bench", "--seconds", "-2"], ["--seconds -2.0: must be a number > 0"])
+        try expectBadInput(["submit", "--features", "x.npy", "--budget", "3", "--connect", "nonsense"],
+                           ["--connect nonsense: 'nonsense' is not an endpoint"])
+        try expectBadInput(["submit", "--features", "x.npy", "--budget", "3", "--dtype", "f64"], ["--dtype f64: must be f32, f16 or bf16"])
+        try expectBadInput(["submit", "--features", "x.npy", "--budget", "3", "--deadline-ms", "-1"], ["--deadline-ms -1: must be a whole number >= 1"])
+    }
+
+    /// Your own files in `eval`: the ground truth must match the tokens.
+    func testEvalNamesAMaskOfTheWrongLength() throws {
+        try writeInputs()
+        try expectBadInput(["eval", "--features", path("x.npy"), "--mask", path("mask7.npy"), "--quiet"],
+                           ["--mask \(path("mask7.npy")): has 7 values for 10 tokens"])
+        try expectBadInput(["eval", "--features", path("x.npy")], ["--features", "needs --mask"])
+    }
+
+    /// Negative numbers parse as values where they are valid.
+    func testNegativeNumbersAreValues() throws {
+        try writeInputs()
+        let o = try runOK(["prune", "--features", path("x.npy"), "--budget", "3", "--relevance-sign", "-1", "--tau", "-0.5"])
+        XCTAssertTrue(o.out.contains("\"indices\""), o.out)
+    }
+
+    /// Help exits 0 on standard output; a parse error exits 2; no subcommand shows help.
+    func testExitStatusOfHelpAndParseErrors() throws {
+        let help = try run(["prune", "--help"])
+        XCTAssertEqual(help.status, 0, help.err)
+        XCTAssertTrue(help.out.contains("USAGE: script-cluster prune"), help.out)
+        XCTAssertEqual(help.err, "")
+        let top = try run([])
+        XCTAssertEqual(top.status, 0, top.err)
+        XCTAssertTrue(top.out.contains("Exit status: 0 done; 1 an internal error"), top.out)
+        let unknown = try run(["prunee"])
+        XCTAssertEqual(unknown.status, 2)
+        XCTAssertTrue(unknown.err.contains("prunee"), unknown.err)
+        let missing = try run(["prune", "--budget", "3"])
+        XCTAssertEqual(missing.status, 2)
+        XCTAssertTrue(missing.err.contains("--features"), missing.err)
+        let noValue = try run(["prune", "--features", "x.npy", "--budget"])
+        XCTAssertEqual(noValue.status, 2)
+        XCTAssertTrue(noValue.err.contains("--budget"), noValue.err)
+    }
+
+    /// No coordinator answers: exit 3 (the cluster), with a message that says so.
+    func testSubmitToNoClusterExitsThree() throws {
+        try writeInputs()
+        let o = try run(["submit", "--connect", "tcp://127.0.0.1:1", "--features", path("x.npy"), "--budget", "3",
+                         "--deadline-ms", "100", "--attempts", "1"])
+        XCTAssertEqual(o.status, 3, o.err)
+        XCTAssertTrue(o.err.hasPrefix("Error: timeout: no answer"), o.err)
+        XCTAssertTrue(o.err.contains("tcp://127.0.0.1:1"), o.err)
+        XCTAssertEqual(o.out, "")
+        // A request that cannot be valid is refused before it is sent (exit 2, not 3).
+        try expectBadInput(["submit", "--connect", "tcp://127.0.0.1:1", "--features", path("nan.npy"), "--budget", "3", "--attempts", "1"],
+                           ["--features \(path("nan.npy")): features holds a NaN"])
+    }
+}

@@ -1,0 +1,213 @@
+import Foundation
+import XCTest
+
+/// The operator's commands as a container or a person runs them: `status` against a real
+/// coordinator and worker, `keygen`, options from the environment, `--version`, log settings.
+final class OpsCommandTests: XCTestCase {
+    var dir = ""
+    var started: [Process] = []
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("ops-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() {
+        for p in started.reversed() where p.isRunning {
+            p.terminate()
+            p.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    func path(_ name: String) -> String { (dir as NSString).appendingPathComponent(name) }
+
+    /// Runs the executable to its end: (status, stdout, stderr).
+    @discardableResult
+    func run(_ args: [String], environment: [String: String] = [:]) throws -> (Int32, String, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLITests.executable)
+        p.arguments = args
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    /// Starts a long-running command; its stdout is collected, its stderr goes to `stderrFile`.
+    func start(_ args: [String], stderrFile: String? = nil) throws -> (Process, Output) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLITests.executable)
+        p.arguments = args
+        let out = Pipe(), output = Output()
+        p.standardOutput = out
+        out.fileHandleForReading.readabilityHandler = { h in output.append(h.availableData) }
+        if let stderrFile {
+            FileManager.default.createFile(atPath: stderrFile, contents: nil)
+            p.standardError = FileHandle(forWritingAtPath: stderrFile)
+        }
+        try p.run()
+        started.append(p)
+        return (p, output)
+    }
+
+    /// What a started process printed so far.
+    final class Output: @unchecked Sendable {
+        private var text = ""
+        private let lock = NSLock()
+
+        func append(_ d: Data) {
+            lock.lock(); text += String(decoding: d, as: UTF8.self); lock.unlock()
+        }
+
+        /// The rest of the first line starting with `prefix`, waiting up to 15 s for it.
+        func line(prefix: String) -> String? {
+            let end = Date().addingTimeInterval(15)
+            while Date() < end {
+                lock.lock()
+                let l = text.split(separator: "\n").first { $0.hasPrefix(prefix) }
+                lock.unlock()
+                if let l { return String(l.dropFirst(prefix.count)) }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+            return nil
+        }
+    }
+
+    func json(_ text: String) throws -> [String: Any] {
+        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+    }
+
+    func testStatusFollowsTheCoordinatorAndItsWorkers() throws {
+        // Nothing listens: no answer, exit 3.
+        let (s0, o0, _) = try run(["status", "--connect", "tcp://127.0.0.1:9", "--timeout-ms", "300", "--json"])
+        XCTAssertEqual(s0, 3)
+        XCTAssertEqual(try json(o0)["error"] as? String, "no answer within 300 ms")
+
+        let log = path("coordinator.log")
+        let (_, out) = try start(["coordinator", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*", "--log-format", "json"],
+                                 stderrFile: log)
+        let frontend = try XCTUnwrap(out.line(prefix: "frontend "))
+        let backend = try XCTUnwrap(out.line(prefix: "backend "))
+        // Up, no worker: not ready (exit 1), unless no worker is needed.
+        let (s1, o1, _) = try run(["status", "--connect", frontend])
+        XCTAssertEqual(s1, 1, o1)
+        XCTAssertTrue(o1.contains("ready               no"), o1)
+        XCTAssertTrue(o1.contains("workers             0"), o1)
+        XCTAssertEqual(try run(["status", "--connect", frontend, "--min-workers", "0"]).0, 0)
+
+        let (worker, _) = try start(["worker", "--connect", backend, "--name", "w1"])
+        var ready: (Int32, String, String) = (-1, "", "")
+        for _ in 0..<50 {
+            // The endpoint and the JSON flag from the environment.
+            ready = try run(["status"], environment: ["SCRIPT_CLUSTER_STATUS_CONNECT": frontend, "SCRIPT_CLUSTER_STATUS_JSON": "1"])
+            if ready.0 == 0 { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        XCTAssertEqual(ready.0, 0, ready.1 + ready.2)
+        let doc = try json(ready.1)
+        XCTAssertEqual(doc["ready"] as? Bool, true)
+        XCTAssertEqual(doc["workers"] as? Int, 1)
+        XCTAssertEqual(doc["target"] as? String, frontend)
+        XCTAssertEqual(doc["served"] as? Int, 0)
+
+        // The worker leaves: not ready again.
+        worker.terminate()
+        worker.waitUntilExit()
+        var after: Int32 = -1
+        for _ in 0..<50 {
+            after = try run(["status", "--connect", frontend]).0
+            if after == 1 { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        XCTAssertEqual(after, 1)
+        // The coordinator logged one JSON object a line.
+        let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+        XCTAssertFalse(lines.isEmpty)
+        for l in lines {
+            let obj = try json(String(l))
+            XCTAssertEqual(obj["logger"] as? String, "coordinator", String(l))
+            XCTAssertNotNil(obj["msg"] as? String)
+        }
+    }
+
+    func testStatusOfAProbeURLThatNobodyServes() throws {
+        let (s, o, _) = try run(["status", "--url", "http://127.0.0.1:9/readyz", "--timeout-ms", "1000"])
+        XCTAssertEqual(s, 3)
+        XCTAssertTrue(o.contains("error") && o.contains("http://127.0.0.1:9/readyz"), o)
+        XCTAssertNotEqual(try run(["status", "--url", "ftp://x"]).0, 0)
+    }
+
+    func testKeygenWritesAPairAndNeverOverwrites() throws {
+        let (s, o, e) = try run(["keygen", "--out", path("coordinator")])
+        XCTAssertEqual(s, 0, e)
+        XCTAssertTrue(o.hasPrefix("wrote \(path("coordinator")).key (public key "), o)
+        let secret = try String(contentsOfFile: path("coordinator.key_secret"), encoding: .utf8)
+        XCTAssertTrue(secret.contains("secret-key = \""))
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: path("coordinator.key_secret"))[.posixPermissions] as? Int, 0o600)
+        let (s2, _, e2) = try run(["keygen", "--out", path("coordinator")])
+        XCTAssertEqual(s2, 2)
+        XCTAssertTrue(e2.contains("exists"), e2)
+        XCTAssertEqual(try String(contentsOfFile: path("coordinator.key_secret"), encoding: .utf8), secret)
+        let (s3, _, e3) = try run(["keygen", "--out", path("no/such/dir/k")])
+        XCTAssertEqual(s3, 2)
+        XCTAssertTrue(e3.contains("cannot write"), e3)
+    }
+
+    func testEnvironmentVariablesAreListedAndChecked() throws {
+        let (s, help, _) = try run(["coordinator", "--help"])
+        XCTAssertEqual(s, 0)
+        for v in ["SCRIPT_CLUSTER_COORDINATOR_FRONTEND", "SCRIPT_CLUSTER_COORDINATOR_MAX_MESSAGE_BYTES", "SCRIPT_CLUSTER_COORDINATOR_LOG_FORMAT"] {
+            XCTAssertTrue(help.contains(v), v)
+        }
+        XCTAssertTrue(try run(["help", "worker"]).1.contains("SCRIPT_CLUSTER_WORKER_CONNECT"))
+        XCTAssertTrue(try run(["--help"]).1.contains("SCRIPT_CLUSTER_<COMMAND>_<OPTION>"))
+        // A flag's variable must say on or off; an unknown variable is a warning.
+        let (s2, _, e2) = try run(["status", "--connect", "tcp://127.0.0.1:9", "--timeout-ms", "100"],
+                                  environment: ["SCRIPT_CLUSTER_STATUS_JSON": "maybe"])
+        XCTAssertEqual(s2, 2)
+        XCTAssertTrue(e2.contains("SCRIPT_CLUSTER_STATUS_JSON='maybe'"), e2)
+        let (_, _, e3) = try run(["status", "--connect", "tcp://127.0.0.1:9", "--timeout-ms", "100"],
+                                 environment: ["SCRIPT_CLUSTER_STATUS_CONECT": "x"])
+        XCTAssertTrue(e3.contains("warning: environment variable SCRIPT_CLUSTER_STATUS_CONECT sets no option"), e3)
+    }
+
+    func testVersionAndLogSettingsAreValidated() throws {
+        let (s, o, _) = try run(["--version"])
+        XCTAssertEqual(s, 0)
+        XCTAssertNotNil(o.range(of: #"^\d+\.\d+\.\d+\n$"#, options: .regularExpression), o)
+        let (s1, _, e1) = try run(["worker", "--log-level", "verbose"])
+        XCTAssertNotEqual(s1, 0)
+        XCTAssertTrue(e1.contains("unknown log level 'verbose' (accepted: trace, debug, info, notice, warning, error, critical)"), e1)
+        let (s2, _, e2) = try run(["coordinator"], environment: ["SCRIPT_CLUSTER_COORDINATOR_LOG_FORMAT": "xml"])
+        XCTAssertNotEqual(s2, 0)
+        XCTAssertTrue(e2.contains("unknown log format 'xml' (accepted: text, json)"), e2)
+    }
+
+    /// Every option of the operator's commands has a help line, and no default that depends on
+    /// the machine is printed as this machine's value.
+    func testEveryOptionOfTheOperatorsCommandsHasAHelpLine() throws {
+        let (s, dump, _) = try run(["--experimental-dump-help"])
+        XCTAssertEqual(s, 0)
+        let root = try json(dump)
+        let commands = try XCTUnwrap((root["command"] as? [String: Any])?["subcommands"] as? [[String: Any]])
+        var checked = 0
+        for command in commands {
+            let name = command["commandName"] as? String ?? ""
+            guard ["coordinator", "worker", "up", "status", "keygen"].contains(name) else { continue }
+            checked += 1
+            for argument in command["arguments"] as? [[String: Any]] ?? [] {
+                let flag = ((argument["names"] as? [[String: Any]])?.first?["name"] as? String) ?? "?"
+                XCTAssertFalse((argument["abstract"] as? String ?? "").isEmpty, "\(name) --\(flag) has no help line")
+                if ["workers", "threads"].contains(flag), let value = argument["defaultValue"] as? String {
+                    XCTAssertNotEqual(value, "\(ProcessInfo.processInfo.activeProcessorCount)", "\(name) --\(flag) prints this machine's cores")
+                }
+            }
+        }
+        XCTAssertEqual(checked, 5)
+    }
+}

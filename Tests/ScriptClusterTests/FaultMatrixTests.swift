@@ -1,0 +1,278 @@
+import Foundation
+import XCTest
+import ScriptClient
+import ScriptCore
+import ScriptProtocol
+import ScriptTransport
+
+/// The lifecycle under faults, with real coordinator and worker processes on loopback and a
+/// checked load: every request answered with what in-process `prune --shards` returns, or with
+/// a typed error where the protocol says so; the cluster serves again within liveness and
+/// back-off; every process exits when told to. Each case prints one `fault-matrix` line
+/// (case, requests, answered, typed errors, time to re-form).
+final class FaultMatrixTests: XCTestCase {
+    static let requests: [(PruneRequest, Int, [Int])] = {
+        [(Requests.sample(.anyres, seed: 3), 40), (Requests.sample(.video, seed: 4), 60), (Requests.sample(.image, seed: 5), 16)]
+            .map { ($0.0, $0.1, try! Requests.inProcess($0.0, $0.1)) }
+    }()
+
+    private func report(_ name: String, _ o: LoadOutcome, reform: Double?) {
+        let errors = o.errors.isEmpty ? "0" : o.errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        print("fault-matrix | \(name) | \(o.sent) | \(o.correct) | \(errors) | \(reform.map { String(format: "%.1f s", $0) } ?? "-")")
+    }
+
+    /// Seconds until the cluster has `n` workers again.
+    private func reform(_ cluster: TestCluster, _ n: Int, since start: Date, timeout: Double = 30) throws -> Double {
+        try cluster.waitForWorkers(n, timeout: timeout)
+        return Date().timeIntervalSince(start)
+    }
+
+    // 1. Workers first, the coordinator 3 s later (defaults: 1 s heartbeat, back-off from 1 s).
+    func testWorkersStartedBeforeTheirCoordinatorJoinIt() throws {
+        let fe = "tcp://127.0.0.1:\(freePort())", be = "tcp://127.0.0.1:\(freePort())"
+        let workers = try (1...2).map { try ClusterProcess(["worker", "--connect", be, "--name", "early\($0)"]) }
+        defer { for w in workers { w.signal(SIGTERM); w.wait() } }
+        XCTAssertTrue(workers[0].waitForLog("connecting to coordinator \(be)", timeout: 5), workers[0].log)
+        Thread.sleep(forTimeInterval: 3)
+        let coordinator = try ClusterProcess(["coordinator", "--frontend", fe, "--backend", be])
+        defer { coordinator.signal(SIGTERM); coordinator.wait() }
+        let start = Date()
+        XCTAssertNotNil(coordinator.line("frontend "))
+        let client = try ClusterClient(endpoint: fe)
+        defer { client.close() }
+        var joined: Double?
+        while Date().timeIntervalSince(start) < 15 {
+            if (try? client.status(timeoutMs: 500))?.workers == 2 { joined = Date().timeIntervalSince(start); break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        XCTAssertNotNil(joined, "workers started first never joined")
+        XCTAssertLessThan(joined ?? 99, 1 * 3 + 2 + 2, "within liveness and the first back-offs")
+        for w in workers {
+            XCTAssertTrue(w.waitForLog("registered with coordinator \(be)"), w.log)
+            // The outage was logged once, not once per attempt.
+            XCTAssertLessThanOrEqual(w.log.components(separatedBy: "not answering").count - 1, 1, w.log)
+        }
+        let (req, k, want) = Self.requests[0]
+        guard case .result(let r)? = try? client.prune(PruneSubmission(id: "after-join", request: req, budget: .count(k))) else {
+            return XCTFail("no answer after the join")
+        }
+        XCTAssertEqual(r.indices, want)
+        report("workers first, coordinator 3 s later", LoadOutcome(sent: 1, correct: 1), reform: joined)
+    }
+
+    // 2. The coordinator killed (-9) and restarted under load: clients retry by id and get answers.
+    func testCoordinatorKilledAndRestartedUnderLoadLosesNothing() throws {
+        let cluster = try TestCluster(workers: 2)
+        defer { cluster.stop() }
+        let load = CheckedLoad(cluster: cluster, threads: 3, requests: Self.requests)
+        Thread.sleep(forTimeInterval: 1)
+        let killed = Date()
+        cluster.coordinator.signal(SIGKILL)
+        XCTAssertEqual(cluster.coordinator.wait(timeout: 5), -SIGKILL)
+        Thread.sleep(forTimeInterval: 0.5)
+        let start = Date()
+        try cluster.restartCoordinator()
+        let reformed = try reform(cluster, 2, since: start)
+        Thread.sleep(forTimeInterval: 1)
+        let o = load.stop()
+        report("coordinator kill -9 and restart under load", o, reform: reformed)
+        XCTAssertEqual(o.correct, o.sent, "\(o)")
+        XCTAssertGreaterThan(o.spanning(killed), 0, "some requests were in flight at the kill and answered by the new coordinator")
+        XCTAssertLessThan(reformed, 0.25 * 3 + 0.5 + 2, "re-formed within liveness and back-off")
+    }
+
+    // 3. The coordinator stopped for 5 s, then continued.
+    func testCoordinatorStoppedFiveSecondsThenContinued() throws {
+        let cluster = try TestCluster(workers: 2)
+        defer { cluster.stop() }
+        let load = CheckedLoad(cluster: cluster, threads: 3, requests: Self.requests)
+        Thread.sleep(forTimeInterval: 1)
+        let stopped = Date()
+        cluster.coordinator.signal(SIGSTOP)
+        Thread.sleep(forTimeInterval: 5)
+        cluster.coordinator.signal(SIGCONT)
+        let start = Date()
+        let reformed = try reform(cluster, 2, since: start)
+        Thread.sleep(forTimeInterval: 1)
+        let o = load.stop()
+        report("coordinator SIGSTOP 5 s, SIGCONT", o, reform: reformed)
+        XCTAssertEqual(o.correct, o.sent, "\(o)")
+        XCTAssertGreaterThan(o.spanning(stopped), 0)
+        XCTAssertLessThan(reformed, 0.25 * 3 + 2 + 2)
+    }
+
+    // 4. Workers killed (-9) and stopped under load; a new worker joins.
+    func testWorkersKilledAndStoppedUnderLoadLoseNothing() throws {
+        let cluster = try TestCluster(workers: 3)
+        defer { cluster.stop() }
+        for transfer in Transfer.allCases {
+            let load = CheckedLoad(cluster: cluster, threads: 3, requests: Self.requests, transfer: transfer)
+            Thread.sleep(forTimeInterval: 0.7)
+            let fault = Date()
+            let victim = cluster.workers.first { $0.isRunning }!
+            victim.signal(SIGKILL)
+            let stopped = cluster.workers.last { $0.isRunning && $0 !== victim }!
+            stopped.signal(SIGSTOP)
+            Thread.sleep(forTimeInterval: 2)
+            stopped.signal(SIGCONT)
+            let start = Date()
+            try cluster.addWorker()
+            let reformed = try reform(cluster, 3, since: start)
+            Thread.sleep(forTimeInterval: 1)
+            let o = load.stop()
+            report("worker kill -9 and SIGSTOP under load, \(transfer)", o, reform: reformed)
+            XCTAssertEqual(o.correct, o.sent, "\(transfer): \(o)")
+            XCTAssertGreaterThan(o.spanning(fault), 0)
+        }
+    }
+
+    // 5. A second coordinator on a taken port: one clear line, non-zero, at once.
+    func testASecondCoordinatorOnATakenPortExitsWithOneLine() throws {
+        let cluster = try TestCluster(workers: 0)
+        defer { cluster.stop() }
+        let second = try ClusterProcess(["coordinator", "--frontend", cluster.frontend, "--backend", "tcp://127.0.0.1:*"])
+        let (status, seconds) = second.waitTimed(timeout: 5)
+        XCTAssertNotEqual(status, 0)
+        XCTAssertLessThan(seconds, 2)
+        let lines = second.log.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, second.log)
+        XCTAssertTrue(second.log.contains(cluster.frontend) && second.log.contains("in use"), second.log)
+        // The same for a malformed endpoint, and for a worker given one.
+        let bad = try ClusterProcess(["coordinator", "--frontend", "tcp://nowhere:port"])
+        XCTAssertNotEqual(bad.wait(timeout: 5), 0)
+        XCTAssertTrue(bad.log.contains("tcp://nowhere:port"), bad.log)
+        let badWorker = try ClusterProcess(["worker", "--connect", "carrier-pigeon://coop"])
+        XCTAssertNotEqual(badWorker.wait(timeout: 5), 0)
+        XCTAssertTrue(badWorker.log.contains("carrier-pigeon://coop"), badWorker.log)
+        report("second coordinator on a taken port", LoadOutcome(), reform: nil)
+    }
+
+    // 6. Oversize messages: the client refuses before sending; a raw one costs only its sender.
+    func testOversizeMessagesAreRefusedNotWaitedFor() throws {
+        let cluster = try TestCluster(workers: 1, extra: ["--max-message-bytes", "\(100_000)"])
+        defer { cluster.stop() }
+        let client = try cluster.client()
+        defer { client.close() }
+        let (req, k, want) = Self.requests[0]
+        XCTAssertGreaterThan(req.features.values.count * 4, 100_000)
+        let start = Date()
+        XCTAssertThrowsError(try client.prune(PruneSubmission(id: "huge", request: req, budget: .count(k)))) {
+            XCTAssertEqual(($0 as? ProtocolError)?.code, .tooLarge, "\($0)")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 3, "an error at once, not a timeout")
+        // A raw client sending it anyway is disconnected; the coordinator keeps serving.
+        let ctx = ZMQContext()
+        let raw = try ZMQSocket(context: ctx, type: .dealer)
+        try raw.setLinger(milliseconds: 0)
+        try raw.connect(cluster.frontend)
+        try raw.send([[]] + PruneSubmission(id: "raw", request: req, budget: .count(k)).frames())
+        XCTAssertNil(try raw.receive(timeoutMilliseconds: 500))
+        raw.close()
+        ctx.close()
+        // Sent direct, the request's bytes go to the workers and the small envelope passes.
+        guard case .result(let r)? = try? client.prune(PruneSubmission(id: "direct", request: req, budget: .count(k), transfer: .direct)) else {
+            return XCTFail("direct transfer refused")
+        }
+        XCTAssertEqual(r.indices, want)
+        report("oversize message", LoadOutcome(sent: 3, correct: 1, errors: ["too_large": 1, "dropped": 1]), reform: nil)
+    }
+
+    // 7. A poison shard: it kills every worker that computes it (its graph needs more memory than
+    // the workers may take); after the requeues the request fails `shard_failed`, the rest goes on.
+    func testAPoisonShardFailsItsRequestAndSparesTheRest() throws {
+        let cluster = try TestCluster(workers: 0)
+        defer { cluster.stop() }
+        // Workers may take what an idle one holds plus 300 MB of address space.
+        let probe = try ClusterProcess(["worker", "--connect", "tcp://127.0.0.1:\(freePort())"])
+        XCTAssertTrue(probe.waitForLog("connecting", timeout: 5))
+        let status = (try? String(contentsOfFile: "/proc/\(probe.pid)/status", encoding: .utf8)) ?? ""
+        let kb = status.split(separator: "\n").first { $0.hasPrefix("VmSize:") }.flatMap { Int($0.split(separator: " ")[1]) } ?? 500_000
+        probe.signal(SIGKILL)
+        probe.wait()
+        var supervised = 0
+        func start() throws {
+            try cluster.addWorker(prefix: ["/usr/bin/prlimit", "--as=\((kb + 300_000) * 1024)"])
+            supervised += 1
+        }
+        for _ in 0..<2 { try start() }
+        try cluster.waitForWorkers(2)
+        // 26,000 tokens in one shard: its bipartite graph alone is 13,000 x 13,000 floats (676 MB).
+        let n = 26_000, d = 8
+        var rng = SplitMix64(seed: 7)
+        let poison = PruneRequest(features: Matrix(rows: n, cols: d, values: (0..<(n * d)).map { _ in Float(rng.next() >> 40) / Float(1 << 24) - 0.5 }))
+        let client = try cluster.client()
+        defer { client.close() }
+        try client.send(PruneSubmission(id: "poison", request: poison, budget: .count(10)).encoded(), to: 0)
+        var answer: ClusterReply?
+        let end = Date().addingTimeInterval(60)
+        while answer == nil && Date() < end {
+            // A supervisor (as Kubernetes would) restarts dead workers.
+            if cluster.workers.filter(\.isRunning).count < 2 { try start() }
+            if let r = try client.receive(timeoutMs: 100), r.reply.id == "poison" { answer = r.reply }
+        }
+        guard case .error(_, let e)? = answer else { return XCTFail("the poison request was answered \(String(describing: answer))") }
+        XCTAssertEqual(e.code, .shardFailed, e.message)
+        // The cluster goes on serving.
+        while cluster.workers.filter(\.isRunning).count < 2 { try start() }
+        let load = CheckedLoad(cluster: cluster, threads: 1, count: 3, requests: Self.requests)
+        let o = load.wait()
+        XCTAssertEqual(o.correct, o.sent, "\(o)")
+        report("poison shard", LoadOutcome(sent: o.sent + 1, correct: o.correct, errors: ["shard_failed": 1]), reform: nil)
+        XCTAssertGreaterThanOrEqual(supervised, 4, "the first worker and one per requeue died")
+    }
+
+    // 8. SIGTERM to every role in every state: each exits within 2 s (0 when it could drain).
+    func testSigtermStopsEveryRoleInEveryStateWithinTwoSeconds() throws {
+        var results: [String] = []
+        func check(_ name: String, _ p: ClusterProcess, status expected: Int32 = 0) {
+            p.signal(SIGTERM)
+            let (status, seconds) = p.waitTimed(timeout: 5)
+            results.append(String(format: "%@ %.2f s", name, seconds))
+            XCTAssertLessThan(seconds, 2, "\(name) took \(seconds) s")
+            XCTAssertEqual(status, expected, "\(name): \(p.log)")
+        }
+        // Worker with no coordinator (connecting, then backing off), coordinator with no worker.
+        let lonely = try ClusterProcess(["worker", "--connect", "tcp://127.0.0.1:\(freePort())"])
+        XCTAssertTrue(lonely.waitForLog("connecting", timeout: 5))
+        check("worker, disconnected", lonely)
+        let idle = try TestCluster(workers: 1)
+        check("worker, idle", idle.workers[0])
+        check("coordinator, idle", idle.coordinator)
+        // Busy: a video request being computed.
+        let busy = try TestCluster(workers: 1)
+        let client = try busy.client(attempts: 1)
+        let (video, k, _) = Self.requests[1]
+        try client.send(PruneSubmission(id: "busy", request: video, budget: .count(k)).encoded(), to: 0)
+        Thread.sleep(forTimeInterval: 0.15)
+        check("coordinator, busy", busy.coordinator)
+        check("worker, busy (its coordinator gone)", busy.workers[0])
+        client.close()
+        let busy2 = try TestCluster(workers: 1)
+        let client2 = try busy2.client(attempts: 1)
+        try client2.send(PruneSubmission(id: "busy2", request: video, budget: .count(k)).encoded(), to: 0)
+        Thread.sleep(forTimeInterval: 0.15)
+        check("worker, busy", busy2.workers[0])
+        check("coordinator, its worker gone", busy2.coordinator)
+        client2.close()
+        // A local cluster and its children.
+        let up = try ClusterProcess(["up", "--workers", "2", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*"])
+        XCTAssertNotNil(up.line("all 2 workers ready", timeout: 30), up.output)
+        let children = ProcessTable.children(of: up.pid)
+        XCTAssertEqual(children.count, 3, "a coordinator and two workers")
+        check("up", up)
+        XCTAssertTrue(children.allSatisfy { kill($0, 0) != 0 }, "up left children running")
+        print("fault-matrix | SIGTERM: " + results.joined(separator: "; "))
+    }
+}
+
+/// Processes of this machine by parent (to find children left running).
+enum ProcessTable {
+    static func children(of pid: Int32) -> [Int32] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        return entries.compactMap { Int32($0) }.filter { p in
+            guard let stat = try? String(contentsOfFile: "/proc/\(p)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == pid
+        }
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import Logging
+import XCTest
+@testable import ScriptOps
+import ScriptService
+
+/// The operations port over real HTTP on loopback: metrics through swift-metrics and
+/// swift-prometheus, probes from `HealthState`.
+final class OpsServerTests: XCTestCase {
+    static let exporter = PrometheusExporter.bootstrap(role: "coordinator")
+    let logger = Logger(label: "ops-test")
+
+    func start(_ health: HealthState) throws -> OpsServer {
+        try OpsServer.start(host: "127.0.0.1", port: 0, health: health, exporter: Self.exporter, logger: logger)
+    }
+
+    /// The value of the sample `series` (name with its labels, as exported), or nil.
+    func value(_ text: String, _ series: String) -> Double? {
+        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.dropFirst(series.count + 1))
+        }
+        return nil
+    }
+
+    func scrape(_ server: OpsServer) throws -> String {
+        let r = try HTTPProbe.get(server.url + "/metrics")
+        XCTAssertEqual(r.status, 200)
+        return r.body
+    }
+
+    func testProbesFollowHealthState() throws {
+        let health = HealthState(stallLimit: .milliseconds(300))
+        let server = try start(health)
+        defer { server.stop() }
+        XCTAssertEqual(try HTTPProbe.get(server.url + "/livez"), .init(status: 200, body: "live\n"))
+        XCTAssertEqual(try HTTPProbe.get(server.url + "/readyz"), .init(status: 503, body: "not ready: starting\n"))
+        health.setReady(true, reason: "2 workers")
+        XCTAssertEqual(try HTTPProbe.get(server.url + "/readyz"), .init(status: 200, body: "ready: 2 workers\n"))
+        health.setReady(false, reason: "no worker")
+        XCTAssertEqual(try HTTPProbe.get(server.url + "/readyz").status, 503)
+        // A loop that stops beating is reported dead; one beat revives it.
+        Thread.sleep(forTimeInterval: 0.4)
+        let dead = try HTTPProbe.get(server.url + "/livez")
+        XCTAssertEqual(dead.status, 503)
+        XCTAssertTrue(dead.body.hasPrefix("stalled"), dead.body)
+        health.beat()
+        XCTAssertEqual(try HTTPProbe.get(server.url + "/livez").status, 200)
+        XCTAssertEqual(try HTTPProbe.get(server.url + "/nope").status, 404)
+    }
+
+    func testMetricsMoveWithTheEmittersAndCarryTypesAndHelp() throws {
+        let server = try start(HealthState())
+        defer { server.stop() }
+        let before = try scrape(server)
+        let ok = #"script_cluster_requests_total{outcome="ok",code="none"}"#
+        let busy = #"script_cluster_requests_total{outcome="overloaded",code="busy"}"#
+        let okCount = #"script_cluster_request_duration_seconds_count{outcome="ok"}"#
+
+        ClusterMetrics.requestFinished(.served(id: "a", tokensIn: 2880, tokensKept: 320, shards: 5, workers: 2, duration: .milliseconds(40)))
+        ClusterMetrics.requestFinished(.served(id: "b", tokensIn: 576, tokensKept: 64, shards: 1, workers: 1, duration: .milliseconds(8)))
+        ClusterMetrics.requestFinished(.failed(id: "c", code: "busy", tokensIn: 576, shards: 0, workers: 0, duration: .microseconds(90)))
+        ClusterMetrics.jobAnswered(.shard, roundTrip: .milliseconds(11))
+        ClusterMetrics.queueDepth(7)
+        ClusterMetrics.requestsInFlight(3)
+        ClusterMetrics.workersAlive(2)
+        ClusterMetrics.workerDeparted(.silent)
+        ClusterMetrics.jobsRequeued(2, reason: .workerLost)
+        ClusterMetrics.received(bytes: 1000, from: .client)
+        ClusterMetrics.sent(bytes: 10, to: .worker)
+        ClusterMetrics.workerJobFinished(.shard, tokens: 576, wall: .milliseconds(10), cpu: .milliseconds(9))
+        ClusterMetrics.workerJobFinished(.shard, code: "bad_tensor", tokens: 0, wall: .microseconds(5), cpu: .microseconds(5))
+        ClusterMetrics.workerJobsHeld(1)
+        ClusterMetrics.workerRegistered(true)
+        ClusterMetrics.workerReconnected()
+
+        let after = try scrape(server)
+        let delta = { (series: String) in (self.value(after, series) ?? .nan) - (self.value(before, series) ?? 0) }
+        XCTAssertEqual(delta(ok), 2)
+        XCTAssertEqual(delta(busy), 1)
+        XCTAssertEqual(delta(okCount), 2)
+        XCTAssertEqual(delta("script_cluster_tokens_in_total"), 2880 + 576)
+        XCTAssertEqual(delta("script_cluster_tokens_kept_total"), 384)
+        XCTAssertEqual(delta(#"script_cluster_request_duration_seconds_bucket{outcome="ok",le="0.01"}"#), 1)
+        XCTAssertEqual(delta(#"script_cluster_request_duration_seconds_bucket{outcome="ok",le="0.05"}"#), 2)
+        XCTAssertEqual(value(after, "script_cluster_queue_depth"), 7)
+        XCTAssertEqual(value(after, "script_cluster_requests_in_flight"), 3)
+        XCTAssertEqual(value(after, "script_cluster_workers"), 2)
+        XCTAssertEqual(delta(#"script_cluster_jobs_requeued_total{reason="worker_lost"}"#), 2)
+        XCTAssertEqual(delta(#"script_cluster_bytes_received_total{peer="client"}"#), 1000)
+        XCTAssertEqual(delta(#"script_cluster_worker_jobs_total{kind="shard",outcome="error",code="bad_tensor"}"#), 1)
+        XCTAssertEqual(delta(#"script_cluster_worker_cpu_seconds_total{kind="shard"}"#), 0.009005, accuracy: 1e-9)
+        XCTAssertEqual(value(after, "script_cluster_worker_registered"), 1)
+        XCTAssertEqual(value(after, #"script_cluster_build_info{version="\#(BuildInfo.version)",role="coordinator"}"#), 1)
+        XCTAssertGreaterThan(value(after, "process_cpu_seconds_total") ?? 0, 0)
+        XCTAssertGreaterThan(value(after, "process_resident_memory_bytes") ?? 0, 1e6)
+        XCTAssertGreaterThan(value(after, "process_start_time_seconds") ?? 0, 1.7e9)
+        // Every metric of the catalogue is there, with its type and help text.
+        for m in ClusterMetrics.all {
+            XCTAssertTrue(after.contains("# TYPE \(m.name) \(m.kind.typeName)\n"), "TYPE of \(m.name)")
+            XCTAssertTrue(after.contains("# HELP \(m.name) \(m.help)\n"), "HELP of \(m.name)")
+        }
+    }
+
+    /// Another HTTP client than ours (Python's) reads the port as Prometheus would.
+    func testAStandardClientScrapes() throws {
+        let server = try start(HealthState())
+        defer { server.stop() }
+        let script = """
+            import sys, urllib.request
+            r = urllib.request.urlopen(sys.argv[1] + "/metrics", timeout=5)
+            body = r.read().decode()
+            print(r.status, r.headers["Content-Type"], "# TYPE process_cpu_seconds_total counter" in body)
+            """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", script, server.url]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(text, "200 text/plain; version=0.0.4; charset=utf-8 True\n")
+    }
+
+    func testPortInUseAndBadAddressesAreClearErrors() throws {
+        let first = try start(HealthState())
+        defer { first.stop() }
+        XCTAssertThrowsError(try OpsServer.start(host: "127.0.0.1", port: first.port, health: HealthState(), exporter: nil, logger: logger)) {
+            XCTAssertEqual($0 as? OpsServerError, .cannotListen(host: "127.0.0.1", port: first.port, reason: "the port is in use"))
+        }
+        XCTAssertThrowsError(try OpsServer.start(host: "metrics.local", port: 0, health: HealthState(), exporter: nil, logger: logger)) {
+            XCTAssertEqual($0 as? OpsServerError, .badAddress("metrics.local"))
+        }
+        XCTAssertThrowsError(try OpsServer.start(port: 70_000, health: HealthState(), exporter: nil, logger: logger))
+    }
+
+    func testProbeURLsAndUnreachablePorts() throws {
+        XCTAssertEqual(try HTTPProbe.parse("http://127.0.0.1:9090/readyz").port, 9090)
+        XCTAssertEqual(try HTTPProbe.parse("http://[::1]:80").path, "/")
+        XCTAssertEqual(try HTTPProbe.parse("http://worker/livez").port, 80)
+        XCTAssertThrowsError(try HTTPProbe.parse("https://a/b"))
+        XCTAssertThrowsError(try HTTPProbe.parse("http://a:port/b"))
+        let server = try start(HealthState())
+        let url = server.url + "/livez"
+        server.stop()
+        XCTAssertThrowsError(try HTTPProbe.get(url, timeout: .seconds(2))) {
+            guard case .unreachable(let u, _)? = $0 as? HTTPProbeError else { return XCTFail("\($0)") }
+            XCTAssertEqual(u, url)
+        }
+    }
+}
