@@ -63,7 +63,7 @@ final class CLIErrorTests: CLITestCase {
         try expectBadInput(x + ["--budget", "3", "--tiles", "-2"], ["--tiles -2: must be a whole number >= 1"])
         try expectBadInput(x + ["--budget", "3", "--threads", "0"], ["--threads 0: must be a whole number from 1 to 1024"])
         try expectBadInput(x + ["--budget", "3", "--method", "magic"],
-                           ["--method magic: must be script, cdpruner, divprune, gsp, random or uniform"])
+                           ["--method magic: must be script, script+, cdpruner, divprune, gsp, random or uniform"])
         // Layouts: the flag, its value, and why.
         try expectBadInput(x + ["--budget", "3", "--shards", "0:6,5:10"], ["--shards 0:6,5:10", "overlap"])
         try expectBadInput(x + ["--budget", "3", "--shards", "0:4,6:10"], ["--shards 0:4,6:10", "uncovered"])
