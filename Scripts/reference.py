@@ -399,7 +399,7 @@ def run(args):
     if not 0 <= args.discount <= 64:
         raise BadInput(f"discount must be a whole number in [0, 64], got {args.discount}")
     if not 0 <= args.floor <= 1:
-        raise BadInput(f"floor must be in [0, 1], got {args.floor}")
+        raise BadInput(f"floor-relevance must be in [0, 1], got {args.floor}")
     shards = parse_shards(args.shards, n) if args.shards else None
     timings = []
     kept = None
@@ -456,7 +456,7 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--unit-tokens", dest="unit_tokens", type=int)
     p.add_argument("--discount", type=int, default=4)
-    p.add_argument("--floor", type=float, default=0.6)
+    p.add_argument("--floor-relevance", dest="floor", type=float, default=0.6)
     p.add_argument("--no-unit-graph", dest="unit_graph", action="store_false")
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--out")

@@ -48,7 +48,7 @@ public struct PruneOptions: Sendable, Equatable, Codable {
         guard alpha.isFinite, alpha >= 1, alpha <= 1000 else { throw bad("alpha", alpha, "a number in [1, 1000]") }
         guard discount >= 0, discount <= 64 else { throw bad("discount", discount, "a whole number in [0, 64]") }
         guard floorRelevance.isFinite, floorRelevance >= 0, floorRelevance <= 1 else {
-            throw bad("floor", floorRelevance, "a number in [0, 1]")
+            throw bad("floor-relevance", floorRelevance, "a number in [0, 1]")
         }
     }
 }

@@ -36,7 +36,7 @@ public final class WorkerState {
         /// Graph pruning (no weights needed).
         case graph(ShardTask, WorkerCompute.PreparedShard)
         /// The local greedy, once the weights are known.
-        case propose(ShardTask, WorkerCompute.PreparedShard, ShardGraph, ShardData, weights: [Float])
+        case propose(ShardTask, WorkerCompute.PreparedShard, WorkerCompute.Graph, ShardData, weights: [Float], relevance: [Float]?)
         /// Take proposals into a request's global selection.
         case absorb(GlobalSelection, [ReduceTask.Group])
         /// Select, once every proposal is in.
@@ -47,7 +47,7 @@ public final class WorkerState {
     /// What a task produced.
     public enum Outcome: Sendable {
         case prepared(WorkerCompute.PreparedShard, scores: [Float]?)
-        case graphed(ShardGraph)
+        case graphed(WorkerCompute.Graph)
         case absorbed(GlobalSelection)
         case proposed(ProposalMessage)
         case reduced(ReducedMessage)
@@ -81,8 +81,9 @@ public final class WorkerState {
         let order: Int
         var step: Step
         var prepared: WorkerCompute.PreparedShard?
-        var graph: ShardGraph?
+        var graph: WorkerCompute.Graph?
         var weights: [Float]?
+        var relevance: [Float]?
         /// A reduce: proposals taken in so far, those still to take in, and whether all came.
         var selection: GlobalSelection?
         var pendingGroups: [ReduceTask.Group] = []
@@ -235,7 +236,7 @@ public final class WorkerState {
         nextOrder += 1
         held[key] = HeldJob(key: key, kind: kind, ticket: ticket, deadline: deadline, order: nextOrder,
                             step: hasData ? .ready : .awaitingData)
-        if case .shard(let t) = kind, let w = t.weights { held[key]!.weights = w }
+        if case .shard(let t) = kind, let w = t.weights { held[key]!.weights = w; held[key]!.relevance = t.relevance }
         if case .reduce(let t) = kind {
             held[key]!.selection = GlobalSelection(candidateBound: t.candidateBound)
             held[key]!.pendingGroups = t.groups
@@ -262,6 +263,7 @@ public final class WorkerState {
             return [.send(link: i, frames: ShardErrorMessage(job: m.job, error: named(ProtocolError(.badShape, "\(m.weights.count) weights for \(t.rows) tokens"))).frames())]
         }
         job.weights = m.weights
+        job.relevance = m.relevance
         if job.step == .waiting { job.step = .ready }
         return []
     }
@@ -364,7 +366,7 @@ public final class WorkerState {
         case .shard(let t):
             guard let data = job.ticket.flatMap({ stored[$0]?.data }) else { return lost(job) }
             if let p = job.prepared, let g = job.graph, let w = job.weights {
-                work = .propose(t, p, g, data, weights: w)
+                work = .propose(t, p, g, data, weights: w, relevance: job.relevance)
             } else if let p = job.prepared {
                 work = .graph(t, p)
             } else {

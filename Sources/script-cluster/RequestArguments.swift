@@ -55,7 +55,8 @@ struct RequestArguments: ParsableArguments {
     @Option(parsing: .unconditional, help: "Seed of the random method, a whole number >= 0.") var seed: UInt64 = 0
     @Option(parsing: .unconditional, help: "Script+: power of the relevance discount of redundancy, a whole number in [0, 64] (0: off).")
     var discount = 4
-    @Option(parsing: .unconditional, help: "Script+: relevance in [0, 1] from which a token adds to its shard's proposal (0: off).")
+    @Option(name: .customLong("floor-relevance"), parsing: .unconditional,
+            help: "Script+: relevance in [0, 1] from which a token adds to its shard's proposal (0: off).")
     var floor = 0.6
     @Flag(name: .customLong("no-unit-graph"), help: "Script+: Script's even/odd graph even where the layout has units.")
     var noUnitGraph = false
