@@ -28,7 +28,7 @@ struct EvalCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Over-proposal factor of each shard, in [1, 1000].") var alpha: Double = 2.0
     @Option(name: .customLong("gsp-ratio"), parsing: .unconditional, help: "Share of each shard graph pruning removes, in [0, 1).") var gspRatio: Double = 0.5
     @Option(parsing: .unconditional, help: "Script+: power of the relevance discount of redundancy, a whole number in [0, 64] (0: off).") var discount = 4
-    @Option(parsing: .unconditional, help: "Script+: relevance in [0, 1] from which a token adds to its shard's proposal (0: off).") var floor = 0.6
+    @Option(name: .customLong("floor-relevance"), parsing: .unconditional, help: "Script+: relevance in [0, 1] from which a token adds to its shard's proposal (0: off).") var floor = 0.6
 
     @Option(help: "Your own request: features file (with --mask).") var features: String?
     @Option(help: "Your own request: embeddings file.") var embeddings: String?
