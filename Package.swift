@@ -97,7 +97,7 @@ let package = Package(
             "ScriptCoordinator", "ScriptWorker", "ScriptProtocol", "ScriptCore", "ScriptSynth", "ScriptTransport", "ScriptWire",
         ]),
         .testTarget(name: "ScriptClusterTests", dependencies: [
-            "ScriptClient", "ScriptLauncher", "ScriptProtocol", "ScriptCore", "ScriptSynth", "ScriptTransport", "ScriptWire",
+            "ScriptClient", "ScriptLauncher", "ScriptLoad", "ScriptProtocol", "ScriptCore", "ScriptSynth", "ScriptTransport", "ScriptWire",
         ]),
         .testTarget(name: "CLITests", dependencies: ["ScriptFormats", "ScriptService"]),
         .testTarget(name: "ScriptServiceTests", dependencies: [
