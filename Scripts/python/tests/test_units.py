@@ -309,7 +309,7 @@ def test_layouts():
 
 def test_errors_by_code_and_pickling():
     for code, cls in [("busy", sc.Busy), ("timeout", sc.Timeout), ("too_large", sc.TooLarge),
-                      ("shutting_down", sc.ShuttingDown), ("internal", sc.InternalError),
+                      ("shutting_down", sc.ShuttingDown), ("internal", sc.InternalError), ("shard_failed", sc.ShardFailed),
                       ("unsupported_version", sc.UnsupportedVersion), ("unknown_type", sc.UnknownType),
                       ("bad_message", sc.BadMessage), ("bad_tensor", sc.BadTensor)]:
         e = error_for_code(code, "m", request_id="r", endpoint="tcp://x")
