@@ -98,7 +98,7 @@ let package = Package(
             "ScriptWire",
         ]),
         .testTarget(name: "ScriptClusterTests", dependencies: [
-            "ScriptClient", "ScriptLauncher", "ScriptOps", "ScriptProtocol", "ScriptCore", "ScriptSynth", "ScriptTransport", "ScriptWire",
+            "ScriptClient", "ScriptLauncher", "ScriptLoad", "ScriptOps", "ScriptProtocol", "ScriptCore", "ScriptSynth", "ScriptTransport", "ScriptWire",
         ]),
         .testTarget(name: "CLITests", dependencies: ["ScriptFormats", "ScriptService"]),
         .testTarget(name: "ScriptServiceTests", dependencies: [

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Independent numpy implementation of Script and its baselines, as Docs/ALGORITHM.md states them.
+"""Independent numpy implementation of Script, Script+ and the baselines, as Docs/ALGORITHM.md states them.
 
 Used to cross-check the Swift core (same indices on seeded inputs) and as the benchmark's
 reference. Written from the documents, not from the Swift code.
 
     python3 Scripts/reference.py --features X.npy [--embeddings E.npy] [--query Q.npy] \
-        --budget K|RATIO [--shards 0:576,576:1152] [--method script] [--repeat R] --out kept.json
+        --budget K|RATIO [--shards 0:576,576:1152] [--method script|script+|...] [--unit-tokens T] \
+        [--repeat R] --out kept.json
 """
 
 from __future__ import annotations
@@ -42,9 +43,22 @@ def cosines(a: np.ndarray, ia: np.ndarray, b: np.ndarray, ib: np.ndarray) -> np.
 
 
 def weights(emb: np.ndarray, query: np.ndarray | None, theta: float, query_keep: float, sign: float) -> np.ndarray:
+    return weights_from(relevance(emb, query, query_keep, sign), emb.shape[0], theta)
+
+
+def weights_from(r: np.ndarray | None, n: int, theta: float) -> np.ndarray:
+    """w = exp(theta r / (2 (1 - theta))); all ones without relevance."""
+    if r is None:
+        return np.ones(n, dtype=F32)
+    scale = F32(theta) / (F32(2) * (F32(1) - F32(theta)))
+    return np.exp(scale * r.astype(F32)).astype(F32)
+
+
+def relevance(emb: np.ndarray, query: np.ndarray | None, query_keep: float, sign: float) -> np.ndarray | None:
+    """Relevance in [0, 1] of every token (None without a query)."""
     n = emb.shape[0]
     if query is None or query.shape[0] == 0:
-        return np.ones(n, dtype=F32)
+        return None
     c = cosines(emb, inverse_norms(emb), query, inverse_norms(query))
     m = query.shape[0]
     if m <= 2:
@@ -55,9 +69,7 @@ def weights(emb: np.ndarray, query: np.ndarray | None, theta: float, query_keep:
         kept = sorted(range(m), key=lambda j: (-float(score[j]), j))[:keep]
     r = (F32(sign) * c[:, kept].mean(axis=1, dtype=F32)).astype(F32)
     lo, hi = r.min(), r.max()
-    r = (r - lo) / (hi - lo) if hi > lo else np.ones(n, dtype=F32)
-    scale = F32(theta) / (F32(2) * (F32(1) - F32(theta)))
-    return np.exp(scale * r.astype(F32)).astype(F32)
+    return ((r - lo) / (hi - lo)).astype(F32) if hi > lo else np.ones(n, dtype=F32)
 
 
 def redundancy(x: np.ndarray, inv: np.ndarray, tau: float, gamma: float, kmin: int):
@@ -65,18 +77,24 @@ def redundancy(x: np.ndarray, inv: np.ndarray, tau: float, gamma: float, kmin: i
     n = x.shape[0]
     a, b = x[0::2], x[1::2]
     s = cosines(a, inv[0::2], b, inv[1::2]) if b.shape[0] else np.zeros((a.shape[0], 0), dtype=F32)
-    strong = s >= F32(tau)
     rho = np.zeros(n, dtype=F32)
-    for side, axis, edges in ((0, 1, s.shape[1]), (1, 0, s.shape[0])):
+    rho[0::2], rho[1::2] = piece_redundancy(s, tau, gamma, kmin)
+    return rho, s
+
+
+def piece_redundancy(s: np.ndarray, tau: float, gamma: float, kmin: int):
+    """Redundancy of the row tokens and of the column tokens of a bipartite piece with cosines s."""
+    strong = s >= F32(tau)
+    out = []
+    for axis, edges in ((1, s.shape[1]), (0, s.shape[0])):
         d = strong.sum(axis=axis).astype(F32)
         sum_strong = np.where(strong, s, F32(0)).sum(axis=axis, dtype=F32)
         total = s.sum(axis=axis, dtype=F32)
         mu = np.where(d > 0, sum_strong / np.maximum(d, F32(1)), F32(0)).astype(F32)
         r = (d * np.exp(F32(gamma) * (mu - F32(tau)))).astype(F32)
         mean = total / F32(edges) if edges > 0 else np.zeros_like(total)
-        r = np.where(d < kmin, F32(0.5) * r + F32(0.5) * mean, r).astype(F32)
-        rho[side::2] = r
-    return rho, s
+        out.append(np.where(d < kmin, F32(0.5) * r + F32(0.5) * mean, r).astype(F32))
+    return out[0], out[1]
 
 
 def keep_lowest(rho: np.ndarray, g: int) -> list[int]:
@@ -159,7 +177,11 @@ def propose(x, w, offset, n_total, k, o):
 
 
 def script_sharded(x, w, shards, k, o):
-    groups = [propose(x[a:b], w[a:b], a, x.shape[0], k, o) for a, b in shards]
+    return global_greedy(x, w, [propose(x[a:b], w[a:b], a, x.shape[0], k, o) for a, b in shards], k)
+
+
+def global_greedy(x, w, groups, k):
+    """Greedy k over the union of proposals (indices, within-shard cosine block)."""
     cand = [i for idx, _ in groups for i in idx]
     xs = x[cand]
     inv = inverse_norms(xs)
@@ -231,6 +253,91 @@ def uniform_method(n, k):
     return [(2 * i * (n - 1) + (k - 1)) // (2 * (k - 1)) for i in range(min(k, n))]
 
 
+# ---- Script+ ------------------------------------------------------------------------------
+
+def unit_graph(x, inv, unit_tokens, o):
+    """(rho, pieces): units 2i and 2i+1 face each other; a lone last unit, or no units, is
+    Script's even/odd graph. Pieces are (A positions, B positions, A x B cosines)."""
+    n = x.shape[0]
+    if not o.unit_graph or unit_tokens is None or unit_tokens >= n:
+        rho, s = redundancy(x, inv, o.tau, o.gamma, o.kmin)
+        return rho, [(np.arange(0, n, 2), np.arange(1, n, 2), s)]
+    units = [(a, min(n, a + unit_tokens)) for a in range(0, n, unit_tokens)]
+    rho = np.zeros(n, dtype=F32)
+    pieces = []
+    for i in range(0, len(units), 2):
+        a0, a1 = units[i]
+        if i + 1 == len(units):
+            r, s = redundancy(x[a0:a1], inv[a0:a1], o.tau, o.gamma, o.kmin)
+            rho[a0:a1] = r
+            pieces.append((a0 + np.arange(0, a1 - a0, 2), a0 + np.arange(1, a1 - a0, 2), s))
+            continue
+        b0, b1 = units[i + 1]
+        s = cosines(x[a0:a1], inv[a0:a1], x[b0:b1], inv[b0:b1])
+        rho[a0:a1], rho[b0:b1] = piece_redundancy(s, o.tau, o.gamma, o.kmin)
+        pieces.append((np.arange(a0, a1), np.arange(b0, b1), s))
+    return rho, pieces
+
+
+def discount(rho, r, power):
+    """(rho - min rho) * (1 - r)^power in float32 (power by repeated multiplication)."""
+    if r is None or power <= 0:
+        return rho
+    u = (F32(1) - r).astype(F32)
+    f = np.ones_like(u)
+    for _ in range(power):
+        f = (f * u).astype(F32)
+    return ((rho - rho.min()).astype(F32) * f).astype(F32)
+
+
+def plus_selection(x, w, r, unit_tokens, keep, picks, o):
+    inv = inverse_norms(x)
+    rho, pieces = unit_graph(x, inv, unit_tokens, o)
+    surv = keep_lowest(discount(rho, r, o.discount), keep)
+    xs, ivs = x[surv], inv[surv]
+    g = cosines(xs, ivs, xs, ivs)
+    slot = {p: c for c, p in enumerate(surv)}
+    for a, b, s in pieces:
+        ia = [i for i, p in enumerate(a) if int(p) in slot]
+        ib = [j for j, p in enumerate(b) if int(p) in slot]
+        ca, cb = [slot[int(a[i])] for i in ia], [slot[int(b[j])] for j in ib]
+        block = s[np.ix_(ia, ib)]
+        g[np.ix_(ca, cb)] = block
+        g[np.ix_(cb, ca)] = block.T
+    diag = (np.einsum("ij,ij->i", xs, xs, dtype=F32) * ivs * ivs).astype(F32)
+    sel, _ = greedy(picks, w[surv], lambda j: g[j], diag)
+    return surv, sel, g, diag
+
+
+def floor_count(r, o):
+    if r is None or o.floor <= 0:
+        return 0
+    return int((r >= F32(o.floor)).sum())
+
+
+def plus_monolithic(x, w, r, unit_tokens, k, o):
+    surv, sel, _, _ = plus_selection(x, w, r, unit_tokens, gsp_keep(x.shape[0], k, o.gsp_ratio), k, o)
+    return sorted(surv[i] for i in sel)
+
+
+def plus_propose(x, w, r, unit_tokens, offset, n_total, k, o):
+    n = x.shape[0]
+    share = (k * n + n_total - 1) // n_total
+    kappa = int(math.ceil(o.alpha * k * n / n_total))
+    kappa += min(max(0, floor_count(r, o) - share), max(0, k - kappa))
+    surv, sel, g, diag = plus_selection(x, w, r, unit_tokens, gsp_keep(n, share, o.gsp_ratio), kappa, o)
+    order = sorted(sel, key=lambda i: surv[i])
+    block = g[np.ix_(order, order)].copy()
+    block[np.diag_indices(len(order))] = diag[order]
+    return [offset + surv[i] for i in order], block
+
+
+def plus_sharded(x, w, r, unit_tokens, shards, k, o):
+    groups = [plus_propose(x[a:b], w[a:b], None if r is None else r[a:b], unit_tokens, a, x.shape[0], k, o)
+              for a, b in shards]
+    return global_greedy(x, w, groups, k)
+
+
 # ---- driver --------------------------------------------------------------------------------
 
 def resolve_budget(text: str, n: int) -> int:
@@ -287,6 +394,12 @@ def run(args):
     if q is not None and q.shape[0] and q.shape[1] != e.shape[1]:
         raise BadInput(f"query width {q.shape[1]} differs from {e.shape[1]}")
     k = resolve_budget(args.budget, n)
+    if args.unit_tokens is not None and args.unit_tokens < 1:
+        raise BadInput(f"unit tokens must be at least 1, got {args.unit_tokens}")
+    if not 0 <= args.discount <= 64:
+        raise BadInput(f"discount must be a whole number in [0, 64], got {args.discount}")
+    if not 0 <= args.floor <= 1:
+        raise BadInput(f"floor-relevance must be in [0, 1], got {args.floor}")
     shards = parse_shards(args.shards, n) if args.shards else None
     timings = []
     kept = None
@@ -294,6 +407,13 @@ def run(args):
         start = time.perf_counter()
         if k >= n:
             kept = list(range(n))
+        elif args.method == "script+":
+            r = relevance(e, q, args.query_keep, args.relevance_sign)
+            w = weights_from(r, n, args.theta)
+            if shards:
+                kept = plus_sharded(x, w, r, args.unit_tokens, shards, k, args)
+            else:
+                kept = plus_monolithic(x, w, r, args.unit_tokens, k, args)
         elif args.method in ("script", "cdpruner"):
             w = weights(e, q, args.theta, args.query_keep, args.relevance_sign)
             if args.method == "cdpruner":
@@ -334,6 +454,10 @@ def main(argv=None):
     p.add_argument("--relevance-sign", dest="relevance_sign", type=float, default=1.0)
     p.add_argument("--alpha", type=float, default=2.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--unit-tokens", dest="unit_tokens", type=int)
+    p.add_argument("--discount", type=int, default=4)
+    p.add_argument("--floor-relevance", dest="floor", type=float, default=0.6)
+    p.add_argument("--no-unit-graph", dest="unit_graph", action="store_false")
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--out")
     args = p.parse_args(argv)

@@ -244,6 +244,7 @@ public final class ClusterClient {
                     continue
                 }
                 if case .result = reply { pending[reply.id] = nil }
+                if case .error = reply { pending[reply.id] = nil }
                 return Received(endpoint: i, reply: reply)
             }
             if clock.now >= deadline { return nil }

@@ -197,8 +197,12 @@ extension CoordinatorState {
     }
 
     private func candidateBound(_ r: CoordinatorRequest) -> Int {
-        GlobalSelection.candidateBound(shards: r.shards, tokens: r.submission.tokenCount, budget: r.submission.budget,
-                                       options: r.submission.options)
+        let sub = r.submission
+        if sub.options.method == .scriptPlus {
+            return ScriptPlus.candidateBound(shards: r.shards, tokens: sub.tokenCount, budget: sub.budget, relevance: r.relevance,
+                                             options: sub.options)
+        }
+        return GlobalSelection.candidateBound(shards: r.shards, tokens: sub.tokenCount, budget: sub.budget, options: sub.options)
     }
 
     /// Sends queued jobs to workers with free credit (a pinned job to its worker).
@@ -246,7 +250,8 @@ extension CoordinatorState {
             frames = ShardTask(job: number, ticket: job.ticket, request: r.id, offset: range.lowerBound, rows: range.count,
                                cols: sub.features.cols, dtype: sub.features.dtype, embeddingCols: sub.embeddings?.cols ?? 0,
                                total: sub.tokenCount, budget: sub.budget, options: sub.options, deadlineMs: left, query: sub.query,
-                               weights: known?.weights, relevance: known?.relevance, data: sub.data(shard: s)).frames()
+                               weights: known?.weights, relevance: known?.relevance, data: sub.data(shard: s),
+                               unitTokens: sub.unitTokens).frames()
             if sub.transfer == .direct { placements = placement(r, shard: s, worker: workers[target]!, ticket: job.ticket) }
         case .reduce:
             let ready = r.proposals.indices.filter { r.proposals[$0] != nil }

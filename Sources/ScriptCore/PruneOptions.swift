@@ -19,6 +19,15 @@ public struct PruneOptions: Sendable, Equatable, Codable {
     public var alpha: Double = 2.0
     /// Seed of the `random` method.
     public var seed: UInt64 = 0
+    /// Script+: the graph pairs consecutive units (frames, tiles) of a shard instead of even and
+    /// odd positions, when the request's unit size is known.
+    public var unitGraph: Bool = true
+    /// Script+: a token's redundancy counts `(1 - r)^discount` times (r its relevance), so what
+    /// the query asks about survives graph pruning; 0 turns the discount off.
+    public var discount: Int = 4
+    /// Script+: each shard proposes one more token for every token of relevance at least this
+    /// (relevance is in [0, 1] over the whole request); 0 turns the floor off.
+    public var floorRelevance: Double = 0.6
 
     public init() {}
 
@@ -37,5 +46,9 @@ public struct PruneOptions: Sendable, Equatable, Codable {
         guard queryKeep.isFinite, queryKeep > 0, queryKeep <= 1 else { throw bad("query-keep", queryKeep, "a number in (0, 1]") }
         guard relevanceSign == 1 || relevanceSign == -1 else { throw bad("relevance-sign", relevanceSign, "1 or -1") }
         guard alpha.isFinite, alpha >= 1, alpha <= 1000 else { throw bad("alpha", alpha, "a number in [1, 1000]") }
+        guard discount >= 0, discount <= 64 else { throw bad("discount", discount, "a whole number in [0, 64]") }
+        guard floorRelevance.isFinite, floorRelevance >= 0, floorRelevance <= 1 else {
+            throw bad("floor-relevance", floorRelevance, "a number in [0, 1]")
+        }
     }
 }

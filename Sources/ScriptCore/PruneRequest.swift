@@ -5,12 +5,17 @@ public struct PruneRequest: Sendable {
     public var embeddings: Matrix?
     public var query: Matrix?
     public var shards: [Range<Int>]?
+    /// Tokens per unit (video frame, AnyRes tile), when the layout has units of one size; used
+    /// by Script+ only.
+    public var unitTokens: Int?
 
-    public init(features: Matrix, embeddings: Matrix? = nil, query: Matrix? = nil, shards: [Range<Int>]? = nil) {
+    public init(features: Matrix, embeddings: Matrix? = nil, query: Matrix? = nil, shards: [Range<Int>]? = nil,
+                unitTokens: Int? = nil) {
         self.features = features
         self.embeddings = embeddings
         self.query = query
         self.shards = shards
+        self.unitTokens = unitTokens
     }
 
     public var tokenCount: Int { features.rows }
@@ -32,6 +37,7 @@ public struct PruneRequest: Sendable {
             throw PruneError.nonFinite(what: "features", row: bad / features.cols, column: bad % features.cols)
         }
         try Self.validate(tokens: features.rows, width: features.cols, embeddings: embeddings, query: query, shards: shards)
+        if let t = unitTokens, t < 1 { throw PruneError.invalidOption(name: "unit-tokens", value: "\(t)", expected: "a count >= 1") }
     }
 
     /// Everything `validate()` checks but the feature values, for callers that hold the

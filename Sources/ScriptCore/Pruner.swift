@@ -7,10 +7,10 @@ public struct PruneResult: Sendable, Equatable {
     /// Tokens in the request.
     public var tokenCount: Int
     public var method: PruneMethod
-    /// Whether Script ran sharded.
+    /// Whether Script or Script+ ran sharded.
     public var sharded: Bool
     public var timings: StageTimings
-    /// Shard proposals (sharded Script only).
+    /// Shard proposals (sharded Script and Script+ only).
     public var proposals: [ShardProposal]
 }
 
@@ -35,7 +35,7 @@ public struct Pruner: Sendable {
         let n = request.tokenCount
         let k = try budget.resolve(tokens: n)
         var result = PruneResult(indices: [], budget: k, tokenCount: n, method: options.method,
-                                 sharded: options.method == .script && request.shards != nil,
+                                 sharded: [.script, .scriptPlus].contains(options.method) && request.shards != nil,
                                  timings: timings, proposals: [])
         if k >= n {
             result.indices = Array(0..<n)
@@ -62,6 +62,25 @@ public struct Pruner: Sendable {
                     result.indices = timings.measure("gsp+select") {
                         ScriptPruning.monolithic(features: request.features, inverseNorms: inverseNorms, weights: weights,
                                                  budget: k, options: options, pool: pool)
+                    }
+                }
+            case .scriptPlus:
+                let (weights, relevance) = timings.measure("relevance") { () -> ([Float], [Float]?) in
+                    let r = QueryRelevance.relevance(embeddings: request.embeddings ?? request.features, query: request.query,
+                                                     shards: request.shards, options: options, pool: pool)
+                    return (QueryRelevance.weights(relevance: r, tokens: n, options: options), r)
+                }
+                if let shards = request.shards {
+                    let (kept, proposals) = timings.measure("shards+global") {
+                        ScriptPlus.sharded(features: request.features, weights: weights, relevance: relevance, unitTokens: request.unitTokens,
+                                           shards: shards, budget: k, options: options, pool: pool)
+                    }
+                    result.indices = kept
+                    result.proposals = proposals
+                } else {
+                    result.indices = timings.measure("gsp+select") {
+                        ScriptPlus.monolithic(features: request.features, inverseNorms: inverseNorms, weights: weights, relevance: relevance,
+                                              unitTokens: request.unitTokens, budget: k, options: options, pool: pool)
                     }
                 }
             case .divprune:

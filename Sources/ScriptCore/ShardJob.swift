@@ -12,14 +12,23 @@ public struct ShardJob: Sendable, Equatable {
     /// The request's budget k.
     public var budget: Int
     public var options: PruneOptions
+    /// Script+: relevance in [0, 1] of each of the shard's tokens (computed over the whole
+    /// request, as the weights are); nil without a query.
+    public var relevance: [Float]?
+    /// Script+: tokens per unit (frame, tile) of the request, units starting at the shard's
+    /// first token; nil when the layout has no units.
+    public var unitTokens: Int?
 
-    public init(features: Matrix, weights: [Float], offset: Int, totalTokens: Int, budget: Int, options: PruneOptions) {
+    public init(features: Matrix, weights: [Float], offset: Int, totalTokens: Int, budget: Int, options: PruneOptions,
+                relevance: [Float]? = nil, unitTokens: Int? = nil) {
         self.features = features
         self.weights = weights
         self.offset = offset
         self.totalTokens = totalTokens
         self.budget = budget
         self.options = options
+        self.relevance = relevance
+        self.unitTokens = unitTokens
     }
 
     /// The shard's share of the budget, `ceil(k * n_s / N)`.
@@ -56,6 +65,17 @@ public struct ShardJob: Sendable, Equatable {
         }
         if let bad = weights.firstIndex(where: { !$0.isFinite || $0 <= 0 }) {
             throw PruneError.nonFinite(what: "shard weights", row: bad, column: 0)
+        }
+        if let r = relevance {
+            guard r.count == features.rows else {
+                throw PruneError.rowCountMismatch(what: "shard relevance", expected: features.rows, actual: r.count)
+            }
+            if let bad = r.firstIndex(where: { !($0 >= 0 && $0 <= 1) }) {
+                throw PruneError.invalidOption(name: "relevance[\(bad)]", value: "\(r[bad])", expected: "a number in [0, 1]")
+            }
+        }
+        if let t = unitTokens, t < 1 {
+            throw PruneError.invalidOption(name: "unit-tokens", value: "\(t)", expected: "a count >= 1")
         }
         try options.validate()
     }

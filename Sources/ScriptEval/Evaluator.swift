@@ -5,13 +5,17 @@ public struct Evaluator: Sendable {
     public var methods: [EvalMethod]
     public var options: PruneOptions
     public var pool: ComputePool
+    /// Runs of each request per method and budget; the time is their median.
+    public var repeats: Int
     /// Called after each run of a method on a request (for a progress line).
     public var onRun: (@Sendable () -> Void)?
 
-    public init(methods: [EvalMethod] = EvalMethod.all, options: PruneOptions = .defaults, pool: ComputePool = .machine) {
+    public init(methods: [EvalMethod] = EvalMethod.all, options: PruneOptions = .defaults, pool: ComputePool = .machine,
+                repeats: Int = 1) {
         self.methods = methods
         self.options = options
         self.pool = pool
+        self.repeats = max(1, repeats)
     }
 
     /// One row per (method, budget) over `cases` (all of one kind).
@@ -24,16 +28,20 @@ public struct Evaluator: Sendable {
                 for c in cases {
                     var req = c.request
                     req.shards = m.sharded ? c.shards : nil
-                    var o = options
-                    o.method = m.method
-                    let r = try pruner.prune(req, budget: budget, options: o)
-                    let metrics = EvalMetrics.measure(kept: r.indices, target: c.target, objects: c.objects,
+                    let o = m.options(options)
+                    var r = try pruner.prune(req, budget: budget, options: o)
+                    var times = [r.timings["total"] ?? 0]
+                    for _ in 1..<repeats {
+                        r = try pruner.prune(req, budget: budget, options: o)
+                        times.append(r.timings["total"] ?? 0)
+                    }
+                    let metrics = EvalMetrics.measure(kept: r.indices, target: c.target, objects: c.objects, targetObjects: c.targetObjects,
                                                       features: c.request.features, pool: pool)
                     hits += metrics.hit ? 1 : 0
                     share += metrics.targetShare
                     objects += metrics.objectsCovered
                     coverage += metrics.coverage
-                    ms += r.timings["total"] ?? 0
+                    ms += times.sorted()[times.count / 2]
                     onRun?()
                 }
                 let n = Double(max(1, cases.count))

@@ -62,8 +62,9 @@ public enum ClusterBench {
                 let client = try ClusterClient(endpoints: cluster.frontends)
                 defer { client.close() }
                 for transfer in Transfer.allCases {
-                    let template = PruneSubmission(id: "t", request: req, budget: .count(c.budget), dtype: dtype, transfer: transfer).encoded()
-                    let load = LoadGenerator(client: client, template: template)
+                    let submission = PruneSubmission(id: "t", request: req, budget: .count(c.budget), dtype: dtype, transfer: transfer)
+                    let load = LoadGenerator(client: client, template: submission.encoded(),
+                                             expected: try LoadGenerator.expectedIndices(submission))
                     let roles = ["coordinator": cluster.pids.coordinators, "worker": cluster.pids.workers]
                     var one = LoadGenerator.Settings()
                     one.roles = roles
@@ -82,6 +83,7 @@ public enum ClusterBench {
                         + "; coordinator share \(Units.fixed(single.coordinatorShare * 100, decimals: 1))%")
                     points.append(Point(kind: c.kind.rawValue, workers: workers, transfer: transfer, inProcessMs: inProcess,
                                         single: single, busy: busy))
+                    if single.wrong + busy.wrong > 0 { say("    WRONG: \(single.wrong + busy.wrong) answers differ from in-process pruning") }
                     say("    \(2 * workers) in flight: \(Units.rate(busy.throughput)), p50 \(Units.duration(milliseconds: busy.percentile(50))), p99 \(Units.duration(milliseconds: busy.percentile(99)))\(busy.errors.isEmpty && busy.timeouts == 0 ? "" : "; errors \(busy.errors), timeouts \(busy.timeouts)")")
                 }
             }

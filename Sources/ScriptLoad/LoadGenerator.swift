@@ -1,12 +1,15 @@
 import Foundation
 import ScriptClient
+import ScriptCore
 import ScriptProtocol
 import ScriptService
+import ScriptWire
 
 /// Sends copies of one request (fresh ids) to a cluster, closed loop (a fixed number in
 /// flight) or open loop (a fixed arrival rate), and times their replies: what a capacity plan
 /// needs. The request is encoded once; each copy shares its tensor bytes, so the generator
-/// itself costs little CPU.
+/// itself costs little CPU. Every answer is compared with what in-process pruning keeps of the
+/// same values (`expected`): a load that is fast but wrong reports it.
 public final class LoadGenerator {
     /// How the load is offered.
     public enum Pace: Sendable, Equatable {
@@ -36,12 +39,27 @@ public final class LoadGenerator {
 
     private let client: ClusterClient
     private let template: EncodedSubmission
+    private let expected: [Int]?
     private var serial = 0
     private let prefix = "load-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
 
-    public init(client: ClusterClient, template: EncodedSubmission) {
+    /// - Parameter expected: the kept indices every answer must equal (`expectedIndices`); nil:
+    ///   answers are not checked.
+    public init(client: ClusterClient, template: EncodedSubmission, expected: [Int]?) {
         self.client = client
         self.template = template
+        self.expected = expected
+    }
+
+    /// What in-process pruning keeps of `submission` as the cluster receives it (its tensors
+    /// rounded to the wire dtype): the answer every copy must get.
+    public static func expectedIndices(_ submission: PruneSubmission) throws -> [Int] {
+        var r = submission.request
+        let round = { (m: Matrix) in TensorCodec.encode(m, dtype: submission.dtype).matrix() }
+        r.features = round(r.features)
+        r.embeddings = r.embeddings.map(round)
+        r.query = r.query.map(round)
+        return try Pruner(pool: .machine).prune(r, budget: submission.budget, options: submission.options).indices
     }
 
     private func next() -> EncodedSubmission {
@@ -98,7 +116,7 @@ public final class LoadGenerator {
                 wait = max(0, min(wait, Int(next.rounded(.up))))
             }
             if let got = try client.receive(timeoutMs: wait), let t0 = sentAt.removeValue(forKey: got.reply.id) {
-                report.record(got.reply, latencyMs: (clock.now - t0).milliseconds)
+                report.record(got.reply, latencyMs: (clock.now - t0).milliseconds, expected: expected)
             }
             for (id, t0) in sentAt where (clock.now - t0).milliseconds > Double(s.timeoutMs) {  // rare: a short scan
                 sentAt[id] = nil

@@ -7,6 +7,8 @@ public struct LoadReport: Sendable {
     public var sent = 0
     /// Requests that came back with a result.
     public var answered = 0
+    /// Results whose kept indices differ from in-process pruning's (counted in `answered` too).
+    public var wrong = 0
     /// Error replies by code.
     public var errors: [String: Int] = [:]
     /// Requests with no reply within the timeout.
@@ -19,10 +21,11 @@ public struct LoadReport: Sendable {
     /// Local processes of each role that were measured.
     public var processes: [String: Int] = [:]
 
-    mutating func record(_ reply: ClusterReply, latencyMs: Double) {
+    mutating func record(_ reply: ClusterReply, latencyMs: Double, expected: [Int]?) {
         switch reply {
-        case .result:
+        case .result(let r):
             answered += 1
+            if let expected, r.indices != expected { wrong += 1 }
             latencies.append(latencyMs)
         case .error(_, let e):
             errors[e.code.rawValue, default: 0] += 1
@@ -54,6 +57,7 @@ public struct LoadReport: Sendable {
         if !latencies.isEmpty {
             lines.append("latency p50 \(Units.duration(milliseconds: percentile(50))), p90 \(Units.duration(milliseconds: percentile(90))), p99 \(Units.duration(milliseconds: percentile(99)))")
         }
+        if wrong > 0 { lines.append("WRONG: \(wrong) of \(answered) answers differ from in-process pruning of the same values") }
         if !errors.isEmpty || timeouts > 0 {
             let parts = errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" } + (timeouts > 0 ? ["client timeout \(timeouts)"] : [])
             lines.append("errors: " + parts.joined(separator: ", "))
@@ -71,7 +75,7 @@ public struct LoadReport: Sendable {
     /// The figures as JSON-ready values (timings rounded to microseconds).
     public var dictionary: [String: Any] {
         let us = { (x: Double) -> Any in x.isFinite ? Units.rounded(x, to: 0.001) : NSNull() }
-        return ["sent": sent, "answered": answered, "errors": errors, "timeouts": timeouts,
+        return ["sent": sent, "answered": answered, "wrong": wrong, "errors": errors, "timeouts": timeouts,
                 "seconds": us(seconds), "throughput": Units.rounded(throughput, to: 0.01),
                 "p50_ms": us(percentile(50)), "p90_ms": us(percentile(90)), "p99_ms": us(percentile(99)),
                 "cpu_per_request_ms": cpuPerRequestMs.mapValues { Units.rounded($0, to: 0.001) }, "coordinator_share": Units.rounded(coordinatorShare, to: 0.0001)]

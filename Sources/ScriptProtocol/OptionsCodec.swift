@@ -3,14 +3,16 @@ import ScriptWire
 
 /// `PruneOptions` as the protocol's `options` map.
 enum OptionsCodec {
-    static let keys: Set<String> = ["method", "tau", "gamma", "kmin", "gsp_ratio", "theta", "query_keep", "relevance_sign", "alpha", "seed"]
+    static let keys: Set<String> = ["method", "tau", "gamma", "kmin", "gsp_ratio", "theta", "query_keep", "relevance_sign", "alpha", "seed",
+                                      "unit_graph", "discount", "floor_relevance"]
 
     static func encode(_ o: PruneOptions) -> MessagePackValue {
         Envelope.mapValue([
             ("method", .string(o.method.rawValue)), ("tau", .float(Double(o.tau))), ("gamma", .float(Double(o.gamma))),
             ("kmin", .int(Int64(o.kmin))), ("gsp_ratio", .float(o.gspRatio)), ("theta", .float(Double(o.theta))),
             ("query_keep", .float(o.queryKeep)), ("relevance_sign", .float(Double(o.relevanceSign))), ("alpha", .float(o.alpha)),
-            ("seed", .uint(o.seed)),
+            ("seed", .uint(o.seed)), ("unit_graph", .bool(o.unitGraph)), ("discount", .int(Int64(o.discount))),
+            ("floor_relevance", .float(o.floorRelevance)),
         ])
     }
 
@@ -34,6 +36,9 @@ enum OptionsCodec {
         if m.has("relevance_sign") { o.relevanceSign = Float(try m.double("relevance_sign")) }
         if m.has("alpha") { o.alpha = try m.double("alpha") }
         if m.has("seed") { o.seed = UInt64(max(0, try m.int("seed"))) }
+        if m.has("unit_graph") { o.unitGraph = try m.bool("unit_graph") }
+        if m.has("discount") { o.discount = try m.int("discount") }
+        if m.has("floor_relevance") { o.floorRelevance = try m.double("floor_relevance") }
         do { try o.validate() } catch let e as PruneError { throw ProtocolError(e) }
         return o
     }

@@ -29,7 +29,7 @@ public struct PruneSubmission: Sendable {
     }
 
     public static let fields: Set<String> = ["v", "type", "id", "features", "embeddings", "query", "budget", "shards", "options",
-                                             "return", "deadline_ms", "transfer"]
+                                             "return", "deadline_ms", "transfer", "unit_tokens"]
 
     /// The tensors encoded once in the wire dtype, ready to be sent (and sent again on a retry).
     public func encoded() -> EncodedSubmission {
@@ -90,6 +90,7 @@ public struct EncodedSubmission: Sendable {
             f.append(("shards", .array(shards.map { .array([.int(Int64($0.lowerBound)), .int(Int64($0.upperBound))]) })))
         }
         f.append(("options", OptionsCodec.encode(s.options)))
+        if let u = s.request.unitTokens { f.append(("unit_tokens", .int(Int64(u)))) }
         f.append(("return", .string(s.returnMode.rawValue)))
         if let d = s.deadlineMs { f.append(("deadline_ms", .int(Int64(d)))) }
         if s.transfer == .direct { f.append(("transfer", .string("direct"))) }

@@ -27,6 +27,8 @@ public struct ReceivedSubmission: Sendable {
     public var returnMode: ReturnMode
     /// Milliseconds the client will wait; nil: the coordinator's default.
     public var deadlineMs: Int?
+    /// Tokens per unit (frame, tile) of the layout, for Script+; nil when it has none.
+    public var unitTokens: Int?
 
     public var tokenCount: Int { features.rows }
 
@@ -36,6 +38,9 @@ public struct ReceivedSubmission: Sendable {
         let r = shards[index]
         return ShardData(features: f.band(r), embeddings: embeddings?.inline?.band(r))
     }
+
+    /// The methods the cluster runs (both shard the same way; the others run in-process).
+    public static let methods: [PruneMethod] = [.script, .scriptPlus]
 
     /// Parses a `prune` message and checks its fields and shapes against `limits`.
     public static func parse(_ e: Envelope, frames: [Frame], limits: RequestLimits) throws -> ReceivedSubmission {
@@ -62,8 +67,14 @@ public struct ReceivedSubmission: Sendable {
         let budget = try readBudget(e, tokens: n)
         let shards = try readShards(e, tokens: n, limits: limits)
         let options = e.has("options") ? try OptionsCodec.decode(try e.map("options")) : PruneOptions()
-        guard options.method == .script else {
-            throw ProtocolError(.badOption, "the cluster runs method 'script'; '\(options.method.rawValue)' runs in-process (script-cluster prune)")
+        guard Self.methods.contains(options.method) else {
+            throw ProtocolError(.badOption, "the cluster runs methods \(Self.methods.map(\.rawValue)); '\(options.method.rawValue)' runs in-process (script-cluster prune)")
+        }
+        var unitTokens: Int? = nil
+        if e.has("unit_tokens") {
+            let u = try e.int("unit_tokens")
+            guard u >= 1, u <= n else { throw ProtocolError(.badOption, "unit_tokens \(u) must be in 1...\(n)") }
+            unitTokens = u
         }
         var mode = ReturnMode.indices
         if e.has("return") {
@@ -78,7 +89,8 @@ public struct ReceivedSubmission: Sendable {
             deadline = d
         }
         return ReceivedSubmission(id: id, transfer: transfer, features: features, embeddings: embeddings, query: query,
-                                  shards: shards, budget: budget, options: options, returnMode: mode, deadlineMs: deadline)
+                                  shards: shards, budget: budget, options: options, returnMode: mode, deadlineMs: deadline,
+                                  unitTokens: unitTokens)
     }
 
     private static func readTransfer(_ e: Envelope) throws -> Transfer {

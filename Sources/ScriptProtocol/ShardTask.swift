@@ -10,7 +10,7 @@ public struct ShardTask: BackendMessage {
     public static let type = "shard"
     public static let fields: Set<String> = [
         "v", "type", "job", "ticket", "request", "offset", "rows", "cols", "dtype", "embedding_cols", "total", "budget",
-        "options", "deadline_ms", "query", "weights", "relevance", "features", "embeddings",
+        "options", "deadline_ms", "query", "weights", "relevance", "features", "embeddings", "unit_tokens",
     ]
 
     public var job: Int
@@ -37,13 +37,16 @@ public struct ShardTask: BackendMessage {
     public var relevance: [Float]?
     /// The shard's bytes, when sent inline.
     public var data: ShardData?
+    /// Tokens per unit (frame, tile) of the request, for Script+; nil when it has none.
+    public var unitTokens: Int?
 
     public init(job: Int, ticket: Ticket, request: String, offset: Int, rows: Int, cols: Int, dtype: TensorCodec.WireDType,
                 embeddingCols: Int, total: Int, budget: Int, options: PruneOptions, deadlineMs: Int, query: WireTensor?,
-                weights: [Float]?, relevance: [Float]?, data: ShardData?) {
+                weights: [Float]?, relevance: [Float]?, data: ShardData?, unitTokens: Int? = nil) {
         self.job = job; self.ticket = ticket; self.request = request; self.offset = offset; self.rows = rows; self.cols = cols
         self.dtype = dtype; self.embeddingCols = embeddingCols; self.total = total; self.budget = budget; self.options = options
         self.deadlineMs = deadlineMs; self.query = query; self.weights = weights; self.relevance = relevance; self.data = data
+        self.unitTokens = unitTokens
     }
 
     public func frames() -> [Frame] {
@@ -54,6 +57,7 @@ public struct ShardTask: BackendMessage {
             ("total", .int(Int64(total))), ("budget", .int(Int64(budget))), ("options", OptionsCodec.encode(options)),
             ("deadline_ms", .int(Int64(deadlineMs))),
         ]
+        if let unitTokens { f.append(("unit_tokens", .int(Int64(unitTokens)))) }
         var tensors: [Frame] = []
         func add(_ name: String, _ t: WireTensor) {
             tensors.append(t.bytes)
@@ -90,7 +94,8 @@ public struct ShardTask: BackendMessage {
                              offset: offset, rows: rows, cols: cols, dtype: dtype, embeddingCols: max(0, try e.int("embedding_cols")),
                              total: total, budget: try e.int("budget"), options: try OptionsCodec.decode(try e.map("options")),
                              deadlineMs: max(0, try e.int("deadline_ms")), query: query, weights: weights, relevance: relevance,
-                             data: try ShardData.read(e, frames: frames, limits: limits))
+                             data: try ShardData.read(e, frames: frames, limits: limits),
+                             unitTokens: e.has("unit_tokens") ? try e.int("unit_tokens") : nil)
         if let data = task.data { try task.check(data) }
         return task
     }

@@ -52,6 +52,7 @@ public enum SampleGenerator {
         return SyntheticRequest(spec: spec, n: n, featureDim: spec.featureDim, embeddingDim: spec.embeddingDim,
                                 features: features, embeddings: embeddings, query: query, units: units, shards: shards,
                                 objectOfToken: objectOf, targetObject: Int32(scene.target),
+                                targetObjects: scene.targets.map { Int32($0) },
                                 distractorObjects: scene.distractors.map { Int32($0) },
                                 queryAboutTarget: roles.indices.filter { roles[$0] == .target },
                                 queryAboutDistractor: roles.indices.filter { roles[$0] == .lookAlike })
@@ -151,7 +152,9 @@ public enum SampleGenerator {
     static func queryLatents(_ m: Int, _ scene: SyntheticScene, _ space: inout ConceptSpace,
                              _ rng: inout SynthRandom) -> ([Float], [QueryRole]) {
         let l = latentDim
-        let aboutTarget = m == 0 ? 0 : max(1, Int((Float(m) * 0.2).rounded()))
+        // Two objects named: three tenths of the query, alternately about each.
+        let twoNamed = scene.targets.count == 2
+        let aboutTarget = m == 0 ? 0 : max(twoNamed ? min(m, 2) : 1, Int((Float(m) * (twoNamed ? 0.3 : 0.2)).rounded()))
         let aboutLookAlike = m >= 24 ? 2 : (m >= 3 ? 1 : 0)
         var roles = [QueryRole](repeating: .functionWord, count: m)
         for i in 0..<aboutTarget { roles[i] = .target }
@@ -164,6 +167,12 @@ public enum SampleGenerator {
         for (j, role) in roles.enumerated() {
             let v: [Float]
             switch role {
+            case .target where twoNamed:
+                let second = targetTokens % 2 == 1, naming = targetTokens % 4 < 2
+                targetTokens += 1
+                let named = second ? scene.objects[scene.targets[1]].concept : target
+                v = ConceptSpace.sum([(naming ? 1 : 0.6, named), (naming ? 0.2 : 0.8, second ? scene.secondTrait : trait),
+                                      (0.4, scene.global), (0.3, scene.language)])
             case .target:
                 let naming = targetTokens % 2 == 0
                 targetTokens += 1

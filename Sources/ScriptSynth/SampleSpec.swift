@@ -14,9 +14,11 @@ public struct SampleSpec: Sendable, Equatable {
     public var queryTokens: Int
     /// Video: frames per shard (the last shard may be shorter).
     public var segmentFrames: Int
+    /// The harder case, if any (`standard`: the scene every kind has).
+    public var scenario: SampleScenario
 
     public init(kind: SampleKind, seed: UInt64, units: Int, tokensPerUnit: Int, featureDim: Int, embeddingDim: Int,
-                queryTokens: Int, segmentFrames: Int) {
+                queryTokens: Int, segmentFrames: Int, scenario: SampleScenario = .standard) {
         self.kind = kind
         self.seed = seed
         self.units = units
@@ -25,6 +27,7 @@ public struct SampleSpec: Sendable, Equatable {
         self.embeddingDim = embeddingDim
         self.queryTokens = queryTokens
         self.segmentFrames = segmentFrames
+        self.scenario = scenario
     }
 
     /// LLaVA-1.5 (576 x 4096), LLaVA-NeXT AnyRes (5 x 576 x 4096), video (64 x 196 x 3584).

@@ -21,6 +21,9 @@ public struct SyntheticRequest: Sendable {
     public let objectOfToken: [Int32]
     /// The object the query asks about.
     public let targetObject: Int32
+    /// Every object that is ground truth: the target, and in the harder cases its other
+    /// instances or the second object the query names.
+    public let targetObjects: [Int32]
     /// Objects that look like the target (concept cosine 0.6 to 0.8); the query mentions the
     /// first.
     public let distractorObjects: [Int32]
@@ -30,5 +33,5 @@ public struct SyntheticRequest: Sendable {
     public let queryAboutTarget: [Int]
     public let queryAboutDistractor: [Int]
 
-    public var targetMask: [Bool] { objectOfToken.map { $0 == targetObject } }
+    public var targetMask: [Bool] { objectOfToken.map { targetObjects.contains($0) } }
 }

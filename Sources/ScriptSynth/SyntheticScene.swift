@@ -8,12 +8,17 @@ struct SyntheticScene {
     /// Object ids, topmost first: the target is never hidden.
     var paintOrder: [Int] = []
     var target = 0
+    /// The ground truth: the target first, then (harder cases) its other instances or the
+    /// second object the query names.
+    var targets: [Int] = []
     var distractors: [Int] = []
     /// Shared directions: every image token, AnyRes base view and tiles, high-norm artifacts.
     var global: [Float] = [], baseView: [Float] = [], tileView: [Float] = [], artifact: [Float] = []
     /// Query-side concepts: what all text shares, and attributes ("red", "small", "left of");
     /// the target has the first.
     var language: [Float] = [], attributes: [[Float]] = []
+    /// The trait of the second object a two-object query names (empty otherwise).
+    var secondTrait: [Float] = []
 
     /// Frames of the request (1 for images).
     let frameCount: Int
@@ -31,7 +36,7 @@ struct SyntheticScene {
         attributes = (0..<3).map { _ in space.fresh(&rng) }
         let stuff = space.fresh(&rng), thing = space.fresh(&rng), writing = space.fresh(&rng)
         makeShots(spec.kind, stuff: stuff, space: &space, rng: &rng)
-        makeObjects(spec.kind, thing: thing, writing: writing, space: &space, rng: &rng)
+        makeObjects(spec.kind, spec.scenario, thing: thing, writing: writing, space: &space, rng: &rng)
     }
 
     /// One shot for an image; a video of 40 frames or more cuts every 20 or so.
@@ -69,7 +74,8 @@ struct SyntheticScene {
         }
     }
 
-    private mutating func makeObjects(_ kind: SampleKind, thing: [Float], writing: [Float], space: inout ConceptSpace, rng: inout SynthRandom) {
+    private mutating func makeObjects(_ kind: SampleKind, _ scenario: SampleScenario, thing: [Float], writing: [Float],
+                                      space: inout ConceptSpace, rng: inout SynthRandom) {
         let video = kind == .video
         let gw = Float(grid.width), gh = Float(grid.height)
         func concept() -> [Float] { space.member(of: thing, share: 0.4, &rng) }
@@ -83,7 +89,8 @@ struct SyntheticScene {
 
         // The target: ~1-3% of an image (a few tokens of each video frame it is in).
         let targetArea = video ? rng.uniform(0.02, 0.04) : rng.uniform(0.012, 0.025)
-        let (thw, thh) = halves(targetArea)
+        let many = scenario == .smallTargets
+        let (thw, thh) = halves(many ? targetArea / 4 : targetArea, minTokens: many ? 1 : 2)
         // The target has a trait of its own ("red"), which the query names and look-alikes lack.
         let targetKind = concept()
         let targetConcept = ConceptSpace.normalized(ConceptSpace.sum([(1, targetKind), (0.5, attributes[0])]))
@@ -91,7 +98,8 @@ struct SyntheticScene {
         let targetShot: Int
         if video {
             // On screen for a few consecutive frames of one shot, moving across it.
-            let shown = frameCount >= 4 ? max(2, Int((Float(frameCount) * 0.08).rounded())) : frameCount
+            let shown = scenario == .briefTarget ? min(2, frameCount)
+                : frameCount >= 4 ? max(2, Int((Float(frameCount) * 0.08).rounded())) : frameCount
             let fitting = shots.indices.filter { shots[$0].frames.count >= shown + 2 }
             targetShot = fitting.isEmpty ? 0 : fitting[rng.int(0..<fitting.count)]
             let sf = shots[targetShot].frames
@@ -126,6 +134,41 @@ struct SyntheticScene {
             return best
         }
         func frames(ofShot s: Int) -> Range<Int> { video ? shots[s].frames : 0..<Int.max }
+
+        // Harder cases: more ground truth, placed clear of the target and of each other.
+        var extra: [Int] = []
+        func placeApart(_ hw: Float, _ hh: Float) -> (Float, Float) {
+            var spot = place(hw, hh)
+            for _ in 0..<30 where extra.contains(where: { e in
+                let o = objects[e]
+                return abs(o.cx - spot.0) < o.hw + hw + 0.02 && abs(o.cy - spot.1) < o.hh + hh + 0.02
+            }) { spot = place(hw, hh) }
+            return spot
+        }
+        if many {
+            for _ in 0..<3 {
+                let (hw, hh) = halves(targetArea / 4, minTokens: 1)
+                let (cx, cy) = placeApart(hw, hh)
+                var o = SceneObject(shape: .rect, cx: cx, cy: cy, hw: hw, hh: hh, concept: targetConcept, part: part())
+                o.frames = t.frames
+                extra.append(add(o))
+            }
+        }
+        if scenario == .twoObjects {
+            secondTrait = space.fresh(&rng)
+            let concept2 = ConceptSpace.normalized(ConceptSpace.sum([(1, concept()), (0.5, secondTrait)]))
+            let (hw, hh) = halves(targetArea)
+            let (cx, cy) = placeApart(hw, hh)
+            var o = SceneObject(shape: .rect, cx: cx, cy: cy, hw: hw, hh: hh, concept: concept2, part: part())
+            o.frames = frames(ofShot: targetShot)
+            o.anchoredToWorld = true
+            if video {
+                let cam = shots[targetShot].camera(t.frames.lowerBound)
+                o.cx += cam.dx; o.cy += cam.dy
+            }
+            extra.append(add(o))
+        }
+        targets = [target] + extra
 
         // Look-alikes (concept cosine 0.6-0.8 to the target, all of it through the target's kind,
         // none through its trait): one where the target is, one elsewhere in a video.
@@ -199,7 +242,7 @@ struct SyntheticScene {
                 large.append(add(o))
             }
         }
-        paintOrder = [target] + small + lookAlikes + large
+        paintOrder = [target] + extra + small + lookAlikes + large
     }
 
     /// A start coordinate for an object of half size `half` moving `velocity` per frame for

@@ -34,29 +34,46 @@ public enum WorkerCompute {
         return (PreparedShard(features: features, inverseNorms: inverseNorms), scores)
     }
 
+    /// A shard's graph stage, built before its weights are known: Script's graph with its
+    /// survivors, or Script+'s unit graph (whose survivors depend on the relevance).
+    public enum Graph: Sendable {
+        case script(ShardGraph)
+        case scriptPlus(UnitGraph)
+    }
+
     /// Graph pruning of a prepared shard (it needs no weights).
-    public static func graph(_ task: ShardTask, _ shard: PreparedShard, pool: ComputePool) throws -> ShardGraph {
-        let job = self.job(task, shard, weights: [Float](repeating: 1, count: task.rows))
-        do { try job.validate(featureInverseNorms: shard.inverseNorms) } catch let e as PruneError { throw ProtocolError(e) }
-        return ScriptPruning.graph(shard.features, inverseNorms: shard.inverseNorms, keep: ScriptPruning.keepCount(job),
-                                   options: task.options, pool: pool)
+    public static func graph(_ task: ShardTask, _ shard: PreparedShard, pool: ComputePool) throws -> Graph {
+        let job = try self.job(task, shard, weights: [Float](repeating: 1, count: task.rows), relevance: nil)
+        if task.options.method == .scriptPlus {
+            return .scriptPlus(ScriptPlus.graph(job, inverseNorms: shard.inverseNorms, pool: pool))
+        }
+        return .script(ScriptPruning.graph(shard.features, inverseNorms: shard.inverseNorms, keep: ScriptPruning.keepCount(job),
+                                           options: task.options, pool: pool))
     }
 
     /// The local proposal of a shard whose graph is built, with its rows in the shard's dtype.
-    public static func propose(_ task: ShardTask, _ shard: PreparedShard, graph: ShardGraph, data: ShardData, weights: [Float],
-                               pool: ComputePool) throws -> ProposalMessage {
+    public static func propose(_ task: ShardTask, _ shard: PreparedShard, graph: Graph, data: ShardData, weights: [Float],
+                               relevance: [Float]?, pool: ComputePool) throws -> ProposalMessage {
         let clock = ContinuousClock()
         let start = clock.now
-        let job = self.job(task, shard, weights: weights)
-        do { try job.validate(featureInverseNorms: shard.inverseNorms) } catch let e as PruneError { throw ProtocolError(e) }
-        let proposal = ScriptPruning.propose(job, graph: graph, pool: pool)
+        let job = try self.job(task, shard, weights: weights, relevance: relevance)
+        let proposal: ShardProposal
+        switch graph {
+        case .script(let g): proposal = ScriptPruning.propose(job, graph: g, pool: pool)
+        case .scriptPlus(let g): proposal = ScriptPlus.propose(job, graph: g, inverseNorms: shard.inverseNorms, pool: pool)
+        }
         let rows = data.features.gather(proposal.indices.map { $0 - task.offset })
         return ProposalMessage(job: task.job, proposal, rows: rows, computeMs: (clock.now - start).milliseconds)
     }
 
-    private static func job(_ task: ShardTask, _ shard: PreparedShard, weights: [Float]) -> ShardJob {
-        ShardJob(features: shard.features, weights: weights, offset: task.offset, totalTokens: task.total,
-                 budget: task.budget, options: task.options)
+    /// The shard's job, checked (relevance and unit size matter to Script+ only).
+    private static func job(_ task: ShardTask, _ shard: PreparedShard, weights: [Float], relevance: [Float]?) throws -> ShardJob {
+        let plus = task.options.method == .scriptPlus
+        let job = ShardJob(features: shard.features, weights: weights, offset: task.offset, totalTokens: task.total,
+                           budget: task.budget, options: task.options, relevance: plus ? relevance : nil,
+                           unitTokens: plus ? task.unitTokens : nil)
+        do { try job.validate(featureInverseNorms: shard.inverseNorms) } catch let e as PruneError { throw ProtocolError(e) }
+        return job
     }
 
     /// Takes proposals into a request's global selection (the cosines with those already in are
@@ -118,11 +135,11 @@ public enum WorkerCompute {
                 guard let w = t.weights else { return .prepared(shard, scores: scores) }
                 // Weights known already (a shard moved, or no query): the whole job at once.
                 let g = try graph(t, shard, pool: pool)
-                return .proposed(try propose(t, shard, graph: g, data: d, weights: w, pool: pool))
+                return .proposed(try propose(t, shard, graph: g, data: d, weights: w, relevance: t.relevance, pool: pool))
             case .graph(let t, let shard):
                 return .graphed(try graph(t, shard, pool: pool))
-            case .propose(let t, let shard, let g, let d, let w):
-                return .proposed(try propose(t, shard, graph: g, data: d, weights: w, pool: pool))
+            case .propose(let t, let shard, let g, let d, let w, let r):
+                return .proposed(try propose(t, shard, graph: g, data: d, weights: w, relevance: r, pool: pool))
             case .absorb(let s, let groups):
                 return .absorbed(try absorb(s, groups, pool: pool))
             case .select(let s, let t):

@@ -38,7 +38,7 @@ public final class WorkerState {
         /// Graph pruning (no weights needed).
         case graph(ShardTask, WorkerCompute.PreparedShard)
         /// The local greedy, once the weights are known.
-        case propose(ShardTask, WorkerCompute.PreparedShard, ShardGraph, ShardData, weights: [Float])
+        case propose(ShardTask, WorkerCompute.PreparedShard, WorkerCompute.Graph, ShardData, weights: [Float], relevance: [Float]?)
         /// Take proposals into a request's global selection.
         case absorb(GlobalSelection, [ReduceTask.Group])
         /// Select, once every proposal is in.
@@ -49,7 +49,7 @@ public final class WorkerState {
     /// What a task produced.
     public enum Outcome: Sendable {
         case prepared(WorkerCompute.PreparedShard, scores: [Float]?)
-        case graphed(ShardGraph)
+        case graphed(WorkerCompute.Graph)
         case absorbed(GlobalSelection)
         case proposed(ProposalMessage)
         case reduced(ReducedMessage)
@@ -83,8 +83,9 @@ public final class WorkerState {
         let order: Int
         var step: Step
         var prepared: WorkerCompute.PreparedShard?
-        var graph: ShardGraph?
+        var graph: WorkerCompute.Graph?
         var weights: [Float]?
+        var relevance: [Float]?
         /// A reduce: proposals taken in so far, those still to take in, and whether all came.
         var selection: GlobalSelection?
         var pendingGroups: [ReduceTask.Group] = []
@@ -263,7 +264,10 @@ public final class WorkerState {
         switch kind {
         case .shard(let t):
             job.tokens = t.rows
-            if let w = t.weights { job.weights = w }
+            if let w = t.weights {
+                job.weights = w
+                job.relevance = t.relevance
+            }
         case .merge(let t):
             job.tokens = t.rows
         case .reduce(let t):
@@ -299,6 +303,7 @@ public final class WorkerState {
                     .jobFinished(job.report(code: .badShape))]
         }
         job.weights = m.weights
+        job.relevance = m.relevance
         if job.step == .waiting { job.step = .ready }
         return []
     }
@@ -402,7 +407,7 @@ public final class WorkerState {
         case .shard(let t):
             guard let data = job.ticket.flatMap({ stored[$0]?.data }) else { return lost(job) }
             if let p = job.prepared, let g = job.graph, let w = job.weights {
-                work = .propose(t, p, g, data, weights: w)
+                work = .propose(t, p, g, data, weights: w, relevance: job.relevance)
             } else if let p = job.prepared {
                 work = .graph(t, p)
             } else {

@@ -50,7 +50,8 @@ struct LoadCommand: ParsableCommand {
         let wire = TensorCodec.WireDType(rawValue: dtype)!
         let (request, defaultBudget) = try loadRequest()
         let b = try budget.map { try Budget(parsing: $0) } ?? .count(defaultBudget)
-        let template = PruneSubmission(id: "load", request: request, budget: b, dtype: wire, transfer: direct ? .direct : .inline).encoded()
+        let submission = PruneSubmission(id: "load", request: request, budget: b, dtype: wire, transfer: direct ? .direct : .inline)
+        let expected = try LoadGenerator.expectedIndices(submission)
         var options = ClusterClient.Options()
         options.curve = try curve.settings()
         let client = try ClusterClient(endpoints: endpoints, options: options)
@@ -64,12 +65,13 @@ struct LoadCommand: ParsableCommand {
         let line = progress.line("load", total: requests, unit: .items("requests"))
         defer { line.finish() }
         settings.progress = { done, _ in line.update(done: done) }
-        let report = try LoadGenerator(client: client, template: template).run(settings)
+        let report = try LoadGenerator(client: client, template: submission.encoded(), expected: expected).run(settings)
         line.finish()
         say(report.text)
         if let json {
             try JSONSerialization.data(withJSONObject: report.dictionary, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: json))
         }
+        if report.wrong > 0 { throw StartupError("\(report.wrong) of \(report.answered) answers differ from in-process pruning of the same request") }
         if report.answered == 0 { throw StartupError("no request was answered: \(report.errors.isEmpty ? "is a coordinator at \(connect)?" : "\(report.errors)")") }
     }
 

@@ -53,6 +53,16 @@ struct RequestArguments: ParsableArguments {
     @Option(name: .customLong("relevance-sign"), parsing: .unconditional, help: "1, or -1 for the CLIP/LLaVA negated relevance.") var relevanceSign: Float = 1
     @Option(parsing: .unconditional, help: "Over-proposal factor of each shard, in [1, 1000].") var alpha: Double = 2.0
     @Option(parsing: .unconditional, help: "Seed of the random method, a whole number >= 0.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Script+: power of the relevance discount of redundancy, a whole number in [0, 64] (0: off).")
+    var discount = 4
+    @Option(name: .customLong("floor-relevance"), parsing: .unconditional,
+            help: "Script+: relevance in [0, 1] from which a token adds to its shard's proposal (0: off).")
+    var floor = 0.6
+    @Flag(name: .customLong("no-unit-graph"), help: "Script+: Script's even/odd graph even where the layout has units.")
+    var noUnitGraph = false
+    @Option(name: .customLong("unit-tokens"), parsing: .unconditional,
+            help: "Script+: tokens per unit (frame, tile), >= 1; default from --frames, --tiles or the layout's units.")
+    var unitTokens: Int?
 
     func validate() throws {
         _ = try FlagValue.budget(budget)
@@ -61,6 +71,7 @@ struct RequestArguments: ParsableArguments {
         try FlagValue.count(tiles, "--tiles")
         try FlagValue.count(frames, "--frames")
         try FlagValue.count(segmentFrames, "--segment-frames")
+        try FlagValue.count(unitTokens, "--unit-tokens")
         if let shards { _ = try ShardLayout.parse(shards) }
         _ = try ShardLayout.flags(shards: shards, tiles: tiles, frames: frames, segmentFrames: segmentFrames, layoutFile: layout)
     }
@@ -71,6 +82,7 @@ struct RequestArguments: ParsableArguments {
         o.method = PruneMethod(rawValue: method) ?? .script
         o.tau = tau; o.gamma = gamma; o.kmin = kmin; o.gspRatio = gspRatio; o.theta = theta
         o.queryKeep = queryKeep; o.relevanceSign = relevanceSign; o.alpha = alpha; o.seed = seed
+        o.discount = discount; o.floorRelevance = floor; o.unitGraph = !noUnitGraph
         do { try o.validate() } catch PruneError.invalidOption(let name, let value, let expected) {
             throw InputError("--\(name)", value, "must be \(expected)").validation
         }
@@ -89,7 +101,16 @@ struct RequestArguments: ParsableArguments {
         let q = try query.map { try TensorFiles.loadMatrix($0, name: queryName, role: "query") }
         let shards = try ShardLayout.resolve(shards: shards, tiles: tiles, frames: frames, segmentFrames: segmentFrames,
                                              layoutFile: layout, tokens: x.rows)
-        return PruneRequest(features: x, embeddings: e, query: q, shards: shards)
+        return PruneRequest(features: x, embeddings: e, query: q, shards: shards, unitTokens: try units(tokens: x.rows))
+    }
+
+    /// Tokens per unit: `--unit-tokens`, else one frame of `--frames`, one tile of `--tiles`, or
+    /// the layout file's units when they are all of one size.
+    func units(tokens n: Int) throws -> Int? {
+        if let unitTokens { return unitTokens }
+        if let frames, frames > 0, n % frames == 0 { return n / frames }
+        if let tiles, tiles > 1, n % tiles == 0 { return n / tiles }
+        return try layout.flatMap { try LayoutFile.read($0).file.unitTokens }
     }
 
     /// A core refusal of the request, naming the file or flag it is about.

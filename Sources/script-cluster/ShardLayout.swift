@@ -70,6 +70,13 @@ struct LayoutFile: Codable {
 
     var shardRanges: [Range<Int>] { shards.map { $0[0]..<$0[1] } }
 
+    /// Tokens per unit when every unit has the same size (and there are several).
+    var unitTokens: Int? {
+        let sizes = Set(units.map { $0[1] - $0[0] })
+        guard units.count > 1, sizes.count == 1, let t = sizes.first, t > 0 else { return nil }
+        return t
+    }
+
     static let expected = #"a layout.json is {"kind": "anyres", "tokens": N, "units": [[start, end], ...], "shards": [[start, end], ...]}"#
 
     static func read(_ path: String) throws -> (file: LayoutFile, shards: [Range<Int>]) {

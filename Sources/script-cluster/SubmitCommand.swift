@@ -67,7 +67,7 @@ struct SubmitCommand: ParsableCommand {
         case .result(let r):
             line.finish()
             let units = try request.layout.map { try LayoutFile.read($0).file.units.map { $0[0]..<$0[1] } }
-            var doc = ResultOutput.document(indices: r.indices, budget: r.budget, n: r.tokenCount, method: "script",
+            var doc = ResultOutput.document(indices: r.indices, budget: r.budget, n: r.tokenCount, method: submission.options.method.rawValue,
                                             sharded: true, shards: req.shards ?? [0..<req.tokenCount], units: units,
                                             timings: Dictionary(uniqueKeysWithValues: r.timings))
             doc.workers = r.workers

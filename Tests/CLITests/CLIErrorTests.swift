@@ -57,10 +57,13 @@ final class CLIErrorTests: CLITestCase {
         try expectBadInput(x + ["--budget", "3", "--tau", "-3"], ["--tau -3.0: must be a number in [-1, 1]"])
         try expectBadInput(x + ["--budget", "3", "--theta", "1"], ["--theta 1.0: must be a number in [0, 1)"])
         try expectBadInput(x + ["--budget", "3", "--relevance-sign", "-2"], ["--relevance-sign -2.0: must be 1 or -1"])
+        try expectBadInput(x + ["--budget", "3", "--method", "script+", "--discount", "-1"], ["--discount -1: must be a whole number in [0, 64]"])
+        try expectBadInput(x + ["--budget", "3", "--method", "script+", "--floor-relevance", "1.5"], ["--floor-relevance 1.5: must be a number in [0, 1]"])
+        try expectBadInput(x + ["--budget", "3", "--method", "script+", "--unit-tokens", "0"], ["--unit-tokens 0: must be a whole number >= 1"])
         try expectBadInput(x + ["--budget", "3", "--tiles", "-2"], ["--tiles -2: must be a whole number >= 1"])
         try expectBadInput(x + ["--budget", "3", "--threads", "0"], ["--threads 0: must be a whole number from 1 to 1024"])
         try expectBadInput(x + ["--budget", "3", "--method", "magic"],
-                           ["--method magic: must be script, cdpruner, divprune, gsp, random or uniform"])
+                           ["--method magic: must be script, script+, cdpruner, divprune, gsp, random or uniform"])
         // Layouts: the flag, its value, and why.
         try expectBadInput(x + ["--budget", "3", "--shards", "0:6,5:10"], ["--shards 0:6,5:10", "overlap"])
         try expectBadInput(x + ["--budget", "3", "--shards", "0:4,6:10"], ["--shards 0:4,6:10", "uncovered"])

@@ -34,9 +34,13 @@ final class CLIOutputTests: CLITestCase {
         XCTAssertNil(tty.screen.range(of: "\r[^\r\n\u{1B}]+\u{1B}\\[K(?!\r)", options: .regularExpression),
                      "output written after the progress line: \(tty.screen)")
         // What the command prints is the same on the terminal as through the pipe (the eval's
-        // timings column aside, which differs run to run).
+        // timings column aside, and the time ratios of the targets table with their marks,
+        // which differ run to run).
         let tableRows = { (s: String) in
-            s.split(separator: "\n").map { $0.replacingOccurrences(of: "\\| [0-9.]+ \\|$", with: "| ms |", options: .regularExpression) }
+            s.split(separator: "\n").map {
+                $0.replacingOccurrences(of: "\\| [0-9.]+ \\|$", with: "| ms |", options: .regularExpression)
+                    .replacingOccurrences(of: "\\| [0-9.]+ (yes|\\*\\*no\\*\\*) ", with: "| ratio ", options: .regularExpression)
+            }
         }
         XCTAssertEqual(tableRows(withoutProgress(tty.screen)), tableRows(piped.out))
         // --quiet: no progress on a terminal either.
@@ -74,7 +78,7 @@ final class CLIOutputTests: CLITestCase {
     func testEvalWritesRoundedJSONAndAnSVG() throws {
         try runOK(["eval", "--scale", "small", "--requests", "2", "--kinds", "image", "--json", path("e.json"), "--svg", path("e.svg")])
         let rows = try XCTUnwrap(try JSONSerialization.jsonObject(with: try contents(path("e.json"))) as? [[String: Any]])
-        XCTAssertEqual(rows.count, 3 * 7, "three budgets, seven methods")
+        XCTAssertEqual(rows.count, 3 * 9, "three budgets, nine methods")
         let text = String(decoding: try contents(path("e.json")), as: UTF8.self)
         XCTAssertNil(text.range(of: "\\.[0-9]{7,}", options: .regularExpression), "float noise in \(text.prefix(400))")
         for row in rows {

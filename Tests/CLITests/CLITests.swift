@@ -61,9 +61,10 @@ final class CLITests: CLITestCase {
                         "--query", path("r\(seed)/query.npy")]
             let layout = try json(path("r\(seed)/layout.json"))
             let shards = try XCTUnwrap(layout["shards"] as? [[Int]]).map { "\($0[0]):\($0[1])" }.joined(separator: ",")
-            for method in ["script", "cdpruner", "divprune", "gsp", "random", "uniform"] {
+            let units = try XCTUnwrap(layout["units"] as? [[Int]])
+            for method in ["script", "script+", "cdpruner", "divprune", "gsp", "random", "uniform"] {
                 for (budget, sharded) in [("24", false), ("40", true)] {
-                    var args = base + ["--budget", budget, "--method", method, "--seed", "\(seed)"]
+                    var args = base + ["--budget", budget, "--method", method, "--seed", "\(seed)", "--unit-tokens", "\(units[0][1] - units[0][0])"]
                     if sharded { args += ["--shards", shards] }
                     try? FileManager.default.removeItem(atPath: path("swift.json"))
                     try? FileManager.default.removeItem(atPath: path("numpy.json"))
@@ -84,6 +85,6 @@ final class CLITests: CLITestCase {
                 }
             }
         }
-        XCTAssertEqual(compared, 36)
+        XCTAssertEqual(compared, 42)
     }
 }

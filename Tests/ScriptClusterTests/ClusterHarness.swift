@@ -197,11 +197,11 @@ enum Requests {
         return PruneRequest(features: Matrix(rows: s.n, cols: s.featureDim, values: s.features),
                             embeddings: Matrix(rows: s.n, cols: s.embeddingDim, values: s.embeddings),
                             query: Matrix(rows: s.spec.queryTokens, cols: s.embeddingDim, values: s.query),
-                            shards: s.shards)
+                            shards: s.shards, unitTokens: s.spec.tokensPerUnit)
     }
 
-    static func inProcess(_ r: PruneRequest, _ k: Int) throws -> [Int] {
-        try Pruner(pool: .machine).prune(r, budget: .count(k)).indices
+    static func inProcess(_ r: PruneRequest, _ k: Int, options: PruneOptions = .defaults) throws -> [Int] {
+        try Pruner(pool: .machine).prune(r, budget: .count(k), options: options).indices
     }
 }
 

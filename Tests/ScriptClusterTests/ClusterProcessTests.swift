@@ -24,10 +24,14 @@ final class ClusterProcessTests: XCTestCase {
         return nil
     }
 
-    /// `up` with 1, 2 and 3 workers returns what in-process sharded Script returns.
+    /// `up` with 1, 2 and 3 workers returns what in-process sharded Script and Script+ return.
     func testUpMatchesInProcessPruneWithOneTwoAndThreeWorkers() throws {
         let requests: [(String, PruneRequest, Int)] = [("image", sample(.image), 16), ("anyres", sample(.anyres), 40), ("video", sample(.video), 60)]
         let expected = try requests.map { try inProcess($0.1, $0.2) }
+        var plus = PruneOptions()
+        plus.method = .scriptPlus
+        let expectedPlus = try requests.map { try Requests.inProcess($0.1, $0.2, options: plus) }
+        XCTAssertNotEqual(expectedPlus, expected, "Script+ keeps other tokens than Script on these samples")
         for n in 1...3 {
             let up = try ClusterProcess(["up", "--workers", "\(n)", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*"])
             guard up.line("all \(n) workers ready", timeout: 30) != nil, let fe = up.line("cluster up: frontend ")?.split(separator: ",").first else {
@@ -38,6 +42,10 @@ final class ClusterProcessTests: XCTestCase {
                 guard let r = result(try client.prune(PruneSubmission(id: "\(name)-\(n)", request: req, budget: .count(k)))) else { continue }
                 XCTAssertEqual(r.indices, want, "\(name) with \(n) workers")
                 XCTAssertLessThanOrEqual(Set(r.workers).count, n)
+            }
+            for ((name, req, k), want) in zip(requests, expectedPlus) {
+                let sub = PruneSubmission(id: "\(name)-plus-\(n)", request: req, budget: .count(k), options: plus)
+                XCTAssertEqual(result(try client.prune(sub))?.indices, want, "script+ \(name) with \(n) workers")
             }
             client.close()
             up.signal(SIGTERM)

@@ -20,12 +20,13 @@ final class CoordinatorStateTests: XCTestCase {
     }
 
     /// What in-process Script keeps of the request as the cluster sees it (tensors rounded to `dtype`).
-    private func inProcess(_ r: PruneRequest, _ k: Int, dtype: TensorCodec.WireDType = .f32) throws -> (kept: [Int], features: Matrix) {
+    private func inProcess(_ r: PruneRequest, _ k: Int, dtype: TensorCodec.WireDType = .f32,
+                           options: PruneOptions = .defaults) throws -> (kept: [Int], features: Matrix) {
         var rounded = r
         rounded.features = TensorCodec.encode(r.features, dtype: dtype).matrix()
         rounded.embeddings = r.embeddings.map { TensorCodec.encode($0, dtype: dtype).matrix() }
         rounded.query = r.query.map { TensorCodec.encode($0, dtype: dtype).matrix() }
-        return (try Pruner(pool: .serial).prune(rounded, budget: .count(k)).indices, rounded.features)
+        return (try Pruner(pool: .serial).prune(rounded, budget: .count(k), options: options).indices, rounded.features)
     }
 
     private func result(_ c: InMemoryCluster, _ id: String, line: UInt = #line) -> ClusterResult? {
@@ -88,6 +89,24 @@ final class CoordinatorStateTests: XCTestCase {
         let entry = try XCTUnwrap(c.finished.last?.logEntry)
         XCTAssertEqual(entry.outcome, .ok)
         XCTAssertEqual([entry.tokensIn, entry.tokensKept, entry.shards, entry.workers], [120, 12, 3, 2])
+    }
+
+    /// Script+ shards like Script (its unit graph before the weights, its proposal after), and
+    /// keeps exactly what it keeps in-process, not what Script keeps.
+    func testScriptPlusMatchesInProcessAndDiffersFromScript() throws {
+        var plus = PruneOptions()
+        plus.method = .scriptPlus
+        for (transfer, query) in [(Transfer.inline, true), (.direct, true), (.inline, false)] {
+            let c = InMemoryCluster()
+            c.addWorker([10]); c.addWorker([11])
+            var req = request(seed: 21, n: 240, shards: 4, query: query)
+            req.unitTokens = 12
+            let id = "plus-\(transfer)-\(query)"
+            c.submit(PruneSubmission(id: id, request: req, budget: .count(30), options: plus, transfer: transfer).encoded())
+            let want = try inProcess(req, 30, options: plus)
+            XCTAssertEqual(result(c, id)?.indices, want.kept, id)
+            if query { XCTAssertNotEqual(want.kept, try inProcess(req, 30).kept, "\(id): Script+ is not Script here") }
+        }
     }
 
     func testWithoutAQueryAndWhenTheBudgetKeepsEverything() throws {
@@ -282,6 +301,10 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(code(envelope { $0 = $0.map { $0.0 == "features" ? ("features", TensorCodec.descriptor(shape: [1 << 40, 1 << 30], frame: 1)) : $0 } }), .tooLarge)
         XCTAssertEqual(code(envelope { $0 = $0.map { $0.0 == "features" ? ("features", TensorCodec.descriptor(shape: [120, 24], frame: 9)) : $0 } }), .badTensor, "missing frame")
         XCTAssertEqual(code(envelope { $0 = $0.map { $0.0 == "options" ? ("options", Envelope.mapValue([("theta", .float(1))])) : $0 } }), .badOption)
+        XCTAssertEqual(code(envelope { $0 = $0.map { $0.0 == "options" ? ("options", Envelope.mapValue([("method", .string("divprune"))])) : $0 } }), .badOption, "an in-process method")
+        XCTAssertEqual(code(envelope { $0 = $0.map { $0.0 == "options" ? ("options", Envelope.mapValue([("discount", .int(-1))])) : $0 } }), .badOption)
+        XCTAssertEqual(code(envelope { $0.append(("unit_tokens", .int(0))) }), .badOption)
+        XCTAssertEqual(code(envelope { $0.append(("unit_tokens", .string("frame"))) }), .badRequest)
         XCTAssertEqual(code(envelope { $0 = $0.map { $0.0 == "query" ? ("query", TensorCodec.descriptor(shape: [10, 8], frame: 3)) : $0 } }), .badShape, "query width differs from the embeddings'")
         // Values are checked by the worker holding them: the error still reaches the request.
         var nan = envelope { _ in }

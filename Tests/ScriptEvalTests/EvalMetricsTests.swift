@@ -47,4 +47,39 @@ final class EvalMetricsTests: XCTestCase {
         XCTAssertEqual(svg.components(separatedBy: "<polyline").count - 1, 6, "3 metrics x 2 variants")
         XCTAssertTrue(svg.contains("stroke-dasharray"))
     }
+
+    func testHitNeedsEveryTargetObjectThatShows() {
+        // Objects 0 and 7 are both asked about; keeping token 1 (object 0) alone is no hit.
+        let both = target.indices.map { objects[$0] >= 0 }
+        let one = EvalMetrics.measure(kept: [1], target: both, objects: objects, targetObjects: [0, 7], features: x, pool: .serial)
+        XCTAssertFalse(one.hit)
+        XCTAssertEqual(one.targetShare, 1.0 / 3.0, accuracy: 1e-9)
+        XCTAssertTrue(EvalMetrics.measure(kept: [1, 4], target: both, objects: objects, targetObjects: [0, 7], features: x, pool: .serial).hit)
+        // An asked-about object that shows in no token does not count against a hit.
+        XCTAssertTrue(EvalMetrics.measure(kept: [2], target: target, objects: objects, targetObjects: [0, 9], features: x, pool: .serial).hit)
+    }
+
+    func testMethodNamesAndAblationVariants() {
+        XCTAssertEqual(EvalMethod(.scriptPlus, sharded: true, without: [.floor, .unitGraph]).description, "script+-sharded-unit-graph-floor")
+        XCTAssertEqual(EvalMethod.named("script+-sharded-discount"), EvalMethod(.scriptPlus, sharded: true, without: [.discount]))
+        XCTAssertEqual(EvalMethod.named("cdpruner"), EvalMethod(.cdpruner))
+        XCTAssertNil(EvalMethod.named("script+-magic"))
+        let off = EvalMethod(.scriptPlus, without: Set(PlusIdea.allCases)).options(PruneOptions())
+        XCTAssertEqual([off.unitGraph ? 1 : 0, off.discount, off.floorRelevance == 0 ? 0 : 1], [0, 0, 0])
+        XCTAssertEqual(EvalMethod.ablation.count, 2 * (PlusIdea.allCases.count + 1))
+    }
+
+    func testTargetsTableMarksEachBound() {
+        func row(_ m: String, share: Double, ms: Double, cov: Double = 0.9) -> EvalRow {
+            EvalRow(kind: "k", method: m, budget: "8", requests: 1, hitRate: 1, targetShare: share, objectsCovered: 1, coverage: cov, milliseconds: ms)
+        }
+        let rows = [row("script", share: 0.5, ms: 10), row("script-sharded", share: 0.5, ms: 5), row("cdpruner", share: 0.9, ms: 30),
+                    row("script+", share: 0.95, ms: 11), row("script+-sharded", share: 0.9, ms: 7, cov: 0.8)]
+        let table = EvalReport.targets(rows)
+        XCTAssertTrue(table.contains("| k | 8 | script+ | 0.95 (0.9) yes | 1.0 yes | 0.37 yes | 1.1 yes | 0.9 (0.9) yes |  |"), table)
+        // Sharded: 7 ms is more than 1.2x Script's 5, coverage below 99% of 0.9, share 0.947 of mono.
+        XCTAssertTrue(table.contains("| k | 8 | script+-sharded | 0.9 (0.9) yes | 1.0 yes | 0.23 yes | 1.4 **no** | 0.8 (0.9) **no** | 0.947 **no** |"), table)
+        let svg = TradeoffChart.svg(rows)
+        XCTAssertEqual(svg.components(separatedBy: "<circle").count - 1, 5 + 5, "5 points, 5 legend entries")
+    }
 }

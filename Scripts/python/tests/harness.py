@@ -168,7 +168,7 @@ class Coordinator:
 
 def in_process(tmp_path: Path, x: np.ndarray, budget: object, *, query: Optional[np.ndarray] = None,
                embeddings: Optional[np.ndarray] = None, shards: Optional[list] = None, merge: bool = False,
-               options: Optional[dict] = None) -> dict:
+               options: Optional[dict] = None, method: str = "script", unit_tokens: Optional[int] = None) -> dict:
     """`script-cluster prune --shards ...` on float32 copies of the same values: the kept indices
     (and with `merge`, the merged kept features)."""
     args = [binary(), "prune", "--budget", str(budget)]
@@ -180,6 +180,7 @@ def in_process(tmp_path: Path, x: np.ndarray, budget: object, *, query: Optional
         args += ["--shards", ",".join(f"{a}:{b}" for a, b in shards)]
     for k, v in (options or {}).items():
         args += ["--" + k.replace("_", "-"), str(v)]
+    args += ["--method", method] + (["--unit-tokens", str(unit_tokens)] if unit_tokens else [])
     args += ["--out", str(tmp_path / "kept.json")]
     if merge:
         args += ["--kept-features", str(tmp_path / "kept.npy"), "--merge"]

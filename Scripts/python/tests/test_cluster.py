@@ -95,6 +95,22 @@ def test_layouts(cluster, tmp_path):
     assert video.indices.tolist() == in_process(tmp_path, x, 32, query=q, shards=[(0, 96), (96, 192), (192, 256)])["indices"]
 
 
+def test_script_plus_takes_its_units_from_the_layout(cluster, tmp_path):
+    x, q, shards = request_data(13, units=8, tokens=32)
+    plus = dict(method="script+", options={"discount": 2, "floor_relevance": 0.5})
+    with Client(cluster) as c:
+        by_tiles = c.prune(x, query=q, budget=40, layout=Layout.tiles(8), **plus)
+        by_3d = c.prune(x.reshape(8, 32, 96), query=q, budget=40, **plus)
+        explicit = c.prune(x, query=q, budget=40, shards=shards, unit_tokens=32, **plus)
+        no_units = c.prune(x, query=q, budget=40, shards=shards, **plus)
+        script = c.prune(x, query=q, budget=40, shards=shards)
+    want = in_process(tmp_path, x, 40, query=q, shards=shards, options=plus["options"], method="script+", unit_tokens=32)
+    assert by_tiles.indices.tolist() == by_3d.indices.tolist() == explicit.indices.tolist() == want["indices"]
+    assert no_units.indices.tolist() == in_process(tmp_path, x, 40, query=q, shards=shards, options=plus["options"],
+                                                   method="script+")["indices"]
+    assert script.indices.tolist() != want["indices"]
+
+
 def test_prune_many_in_order_on_one_connection(cluster):
     reqs = []
     for i in range(12):

@@ -289,7 +289,9 @@ def test_prepare_builds_the_protocol_envelope():
     assert f["query"] == {"dtype": "f32", "shape": [2, 4], "frame": 2}
     assert f["shards"] == [[0, 3], [3, 6]]
     assert f["options"] == {"method": "script", "tau": 0.25, "kmin": 2} and f["return"] == "merged"
-    assert set(f) <= {"v", "type", "id", "features", "embeddings", "query", "budget", "shards", "options", "return"}
+    assert f["unit_tokens"] == 3  # a 3-D input's units, for script+
+    assert set(f) <= {"v", "type", "id", "features", "embeddings", "query", "budget", "shards", "options", "return",
+                      "unit_tokens"}
     assert p.nbytes == 48 + 32 and p.deadline == 30
 
 
@@ -307,7 +309,7 @@ def test_layouts():
 
 def test_errors_by_code_and_pickling():
     for code, cls in [("busy", sc.Busy), ("timeout", sc.Timeout), ("too_large", sc.TooLarge),
-                      ("shutting_down", sc.ShuttingDown), ("internal", sc.InternalError),
+                      ("shutting_down", sc.ShuttingDown), ("internal", sc.InternalError), ("shard_failed", sc.ShardFailed),
                       ("unsupported_version", sc.UnsupportedVersion), ("unknown_type", sc.UnknownType),
                       ("bad_message", sc.BadMessage), ("bad_tensor", sc.BadTensor)]:
         e = error_for_code(code, "m", request_id="r", endpoint="tcp://x")

@@ -9,7 +9,7 @@
 from .aio import AsyncClient
 from .client import Client
 from .errors import (BadBudget, BadMessage, BadOption, BadReply, BadRequest, BadShape, BadShards, BadTensor, Busy,
-                     InternalError, InvalidRequest, NonFinite, ScriptClusterError, ShuttingDown, Timeout, TooLarge,
+                     InternalError, InvalidRequest, NonFinite, ScriptClusterError, ShardFailed, ShuttingDown, Timeout, TooLarge,
                      Unavailable, UnknownType, UnsupportedVersion)
 from .layout import Layout
 from .request import ClusterStatus, PruneRequest, PruneResult
@@ -21,5 +21,5 @@ __all__ = [
     "AsyncClient", "Client", "ClusterStatus", "Layout", "PruneRequest", "PruneResult", "PROTOCOL_VERSION",
     "ScriptClusterError", "InvalidRequest", "BadMessage", "UnsupportedVersion", "UnknownType", "BadRequest",
     "BadTensor", "BadShape", "NonFinite", "BadBudget", "BadShards", "BadOption", "TooLarge", "Busy", "Timeout",
-    "Unavailable", "ShuttingDown", "InternalError", "BadReply",
+    "Unavailable", "ShuttingDown", "ShardFailed", "InternalError", "BadReply",
 ]

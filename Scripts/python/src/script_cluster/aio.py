@@ -46,11 +46,13 @@ class AsyncClient(_Base):
     async def prune(self, features: Any, *, budget: Union[int, float], query: Any = None, embeddings: Any = None,
                     layout: Any = None, shards: Any = None, method: str = "script",
                     options: Optional[Mapping[str, Any]] = None, return_: str = "indices",
-                    deadline: Optional[float] = None, request_id: Optional[str] = None) -> PruneResult:
+                    deadline: Optional[float] = None, request_id: Optional[str] = None,
+                    unit_tokens: Optional[int] = None) -> PruneResult:
         """As `Client.prune`."""
         return await self.prune_request(PruneRequest(features, budget, query=query, embeddings=embeddings, layout=layout,
                                                      shards=shards, method=method, options=options, return_=return_,
-                                                     deadline=deadline, request_id=request_id))
+                                                     deadline=deadline, request_id=request_id,
+                                                     unit_tokens=unit_tokens))
 
     async def prune_request(self, r: Union[PruneRequest, Mapping[str, Any]]) -> PruneResult:
         call = self._call_for(r)

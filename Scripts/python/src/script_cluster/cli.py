@@ -25,7 +25,7 @@ from .aio import AsyncClient
 from .client import Client
 from .errors import InvalidRequest, ScriptClusterError
 from .layout import Layout, check_shards
-from .request import OPTION_KEYS, PruneRequest
+from .request import BOOL_OPTIONS, OPTION_KEYS, PruneRequest
 
 
 def _connect(values: Optional[List[str]]) -> List[str]:
@@ -62,9 +62,13 @@ def _request_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--frames", type=int, help="video frames F (with --segment-frames)")
     g.add_argument("--layout", help="a layout.json giving the shards")
     p.add_argument("--segment-frames", type=int, help="frames per shard (video)")
-    p.add_argument("--method", default="script")
+    p.add_argument("--method", default="script", help="script (the paper's) or script+ (keeps more of what the query asks about)")
     for key in OPTION_KEYS:
-        p.add_argument("--" + key.replace("_", "-"), dest=key, type=float, help=f"option {key}")
+        if key not in BOOL_OPTIONS:
+            p.add_argument("--" + key.replace("_", "-"), dest=key, type=float, help=f"option {key}")
+    p.add_argument("--no-unit-graph", dest="unit_graph", action="store_false", default=None,
+                   help="script+: pair even and odd positions even where the layout has units")
+    p.add_argument("--unit-tokens", type=int, help="script+: tokens per tile or frame (default: from the layout)")
     p.add_argument("--dtype", choices=["keep", "f32", "f16", "bf16"], default="keep",
                    help="send tensors in this dtype (bf16 needs ml_dtypes); keep: as stored")
     p.add_argument("--deadline", type=float, help="seconds the cluster may take (default 30)")
@@ -115,11 +119,12 @@ def _request(a: argparse.Namespace, **extra: Any) -> PruneRequest:
     elif layout:
         lay = Layout.load(layout)
     options = {k: getattr(a, k) for k in OPTION_KEYS if getattr(a, k) is not None}
-    if "kmin" in options:
-        options["kmin"] = int(options["kmin"])
+    for whole in ("kmin", "discount"):
+        if whole in options:
+            options[whole] = int(options[whole])
     return PruneRequest(_load(feats, a.dtype), a.budget, query=_load(query, a.dtype) if query else None,
                         embeddings=_load(emb, a.dtype) if emb else None, layout=lay, shards=shards, method=a.method,
-                        options=options or None, deadline=a.deadline, **extra)
+                        options=options or None, deadline=a.deadline, unit_tokens=a.unit_tokens, **extra)
 
 
 def _summary(r: Any) -> Dict[str, Any]:

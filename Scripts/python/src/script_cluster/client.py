@@ -126,7 +126,8 @@ class Client(_Base):
 
     def prune(self, features: Any, *, budget: Union[int, float], query: Any = None, embeddings: Any = None,
               layout: Any = None, shards: Any = None, method: str = "script", options: Optional[Mapping[str, Any]] = None,
-              return_: str = "indices", deadline: Optional[float] = None, request_id: Optional[str] = None) -> PruneResult:
+              return_: str = "indices", deadline: Optional[float] = None, request_id: Optional[str] = None,
+              unit_tokens: Optional[int] = None) -> PruneResult:
         """Prunes one request and returns its `PruneResult`; raises a `ScriptClusterError` subclass.
 
         `features`: N x D, or units x tokens x D (each unit a shard unless `layout`/`shards` say
@@ -134,12 +135,15 @@ class Client(_Base):
         sent in its own dtype. `budget`: an int k, or a ratio in (0, 1]. `query`: M x Dq query token
         embeddings; `embeddings`: N x Dq, the tokens in the query's space (default: the features).
         `layout`: a `Layout`, or a layout.json path or mapping; `shards`: (start, end) ranges.
+        `method`: "script" (the paper's) or "script+" (keeps more of what the query asks about).
         `options`: the algorithm's parameters (tau, gamma, kmin, gsp_ratio, theta, query_keep,
-        relevance_sign, alpha). `return_`: "indices", "features" (kept rows) or "merged".
-        `request_id`: reuse one to retry a request safely across clients."""
+        relevance_sign, alpha; for script+ also unit_graph, discount, floor_relevance). `return_`: "indices", "features" (kept rows) or "merged".
+        `request_id`: reuse one to retry a request safely across clients. `unit_tokens`: tokens
+        per tile or frame, for script+ (default: from the layout or a 3-D input)."""
         return self.prune_request(PruneRequest(features, budget, query=query, embeddings=embeddings, layout=layout,
                                                shards=shards, method=method, options=options, return_=return_,
-                                               deadline=deadline, request_id=request_id))
+                                               deadline=deadline, request_id=request_id,
+                                               unit_tokens=unit_tokens))
 
     def prune_request(self, r: Union[PruneRequest, Mapping[str, Any]]) -> PruneResult:
         call = self._call_for(r)

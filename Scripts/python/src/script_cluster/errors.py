@@ -120,6 +120,14 @@ class ShuttingDown(ScriptClusterError):
     default_code = "shutting_down"
 
 
+class ShardFailed(ScriptClusterError):
+    """A shard of the request kept killing the workers computing it (more than the coordinator's
+    retries), or a direct-transfer shard's bytes never reached its worker: the request failed;
+    sending it again computes it again."""
+
+    default_code = "shard_failed"
+
+
 class InternalError(ScriptClusterError):
     """The coordinator reports a bug."""
 
@@ -147,6 +155,7 @@ _BY_CODE: Dict[str, Type[ScriptClusterError]] = {
     "busy": Busy,
     "timeout": Timeout,
     "shutting_down": ShuttingDown,
+    "shard_failed": ShardFailed,
     "internal": InternalError,
 }
 

@@ -10,7 +10,7 @@ from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .errors import BadShards
+from .errors import BadOption, BadShards
 
 Shard = Tuple[int, int]
 PathLike = Union[str, "os.PathLike[str]"]
@@ -44,8 +44,9 @@ class Layout:
     """A rule that gives the shards of an `n`-token request (`shards_for(n)`)."""
 
     def __init__(self, kind: str, *, shards: Optional[List[Shard]] = None, tiles: int = 0, frames: int = 0,
-                 segment_frames: int = 0) -> None:
+                 segment_frames: int = 0, unit_tokens: Optional[int] = None) -> None:
         self.kind = kind
+        self._unit_tokens = unit_tokens
         self._shards = shards
         self._tiles = tiles
         self._frames = frames
@@ -92,7 +93,21 @@ class Layout:
                 raise BadShards(f"cannot read layout file {source}: {e}") from None
         if not isinstance(doc, Mapping) or "shards" not in doc:
             raise BadShards("a layout must be a map with 'shards' (as written by `script-cluster sample`)")
-        return Layout.ranges(doc["shards"])
+        layout = Layout.ranges(doc["shards"])
+        units = doc.get("units")
+        if isinstance(units, list) and len(units) > 1:
+            sizes = {b - a for a, b in check_shards(units)}
+            if len(sizes) == 1 and min(sizes) > 0:
+                layout._unit_tokens = sizes.pop()
+        return layout
+
+    def unit_tokens_for(self, n: int) -> Optional[int]:
+        """Tokens per unit (tile, frame) of an `n`-token request, when the layout knows its units."""
+        if self.kind == "tiles":
+            return n // self._tiles if n % self._tiles == 0 else None
+        if self.kind == "video":
+            return n // self._frames if n % self._frames == 0 else None
+        return self._unit_tokens
 
     def shards_for(self, n: int) -> List[Shard]:
         """The shards of an `n`-token request."""
@@ -109,6 +124,20 @@ class Layout:
             return [(f * per, min(self._frames, f + s) * per) for f in range(0, self._frames, s)]
         assert self._shards is not None
         return list(self._shards)
+
+
+def resolve_unit_tokens(explicit: Any, layout: Any, n: int, units: Optional[Tuple[int, int]]) -> Optional[int]:
+    """Tokens per unit, for Script+: `unit_tokens` if given, else the layout's units, else those of a
+    3-D input; None when unknown (Script+ then pairs even and odd positions, as Script does)."""
+    if explicit is not None:
+        if isinstance(explicit, (bool, np.bool_)) or not isinstance(explicit, (int, np.integer)) or not 1 <= explicit <= n:
+            raise BadOption(f"unit_tokens must be an integer between 1 and the {n} tokens, got {explicit!r}")
+        return int(explicit)
+    if layout is not None:
+        if not isinstance(layout, Layout):
+            layout = Layout.load(layout)
+        return layout.unit_tokens_for(n)
+    return units[1] if units is not None else None
 
 
 def resolve(layout: Any, shards: Any, n: int, units: Optional[Tuple[int, int]]) -> Optional[List[Shard]]:

@@ -12,15 +12,19 @@ import numpy as np
 from . import tensors
 from .tensors import Origin
 from .errors import BadOption, BadReply, BadRequest, ScriptClusterError
-from .layout import Layout, resolve
+from .layout import Layout, resolve, resolve_unit_tokens
 
 PROTOCOL_VERSION = 1
 RETURN_MODES = ("indices", "features", "merged")
 #: The protocol's range for `deadline_ms`.
 MAX_DEADLINE_MS = 3_600_000
 #: Option keys PROTOCOL.md names (the coordinator also takes `seed`, which only its in-process
-#: `random` method uses); unknown keys are passed on for the coordinator to refuse by name.
-OPTION_KEYS = ("tau", "gamma", "kmin", "gsp_ratio", "theta", "query_keep", "relevance_sign", "alpha")
+#: `random` method uses); unknown keys are passed on for the coordinator to refuse by name. The last three
+#: are Script+'s (`method="script+"`).
+OPTION_KEYS = ("tau", "gamma", "kmin", "gsp_ratio", "theta", "query_keep", "relevance_sign", "alpha",
+               "unit_graph", "discount", "floor_relevance")
+#: Options whose value is a boolean (the others are numbers).
+BOOL_OPTIONS = ("unit_graph",)
 
 
 @dataclass
@@ -38,6 +42,7 @@ class PruneRequest:
     return_: str = "indices"
     deadline: Optional[float] = None
     request_id: Optional[str] = None
+    unit_tokens: Optional[int] = None
 
 
 def as_request(r: Union[PruneRequest, Mapping[str, Any]]) -> PruneRequest:
@@ -65,9 +70,13 @@ class Prepared:
     nbytes: int
 
 
-def _scalar(value: Any, what: str) -> Any:
+def _scalar(value: Any, what: str, boolean: bool = False) -> Any:
     if isinstance(value, np.generic):
         value = value.item()
+    if boolean:
+        if not isinstance(value, bool):
+            raise BadOption(f"{what} must be True or False, got {value!r}")
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise BadOption(f"{what} must be a number, got {value!r}")
     return value
@@ -101,6 +110,7 @@ def prepare(r: PruneRequest, default_deadline: float) -> Prepared:
     if r.query is not None:
         q, _, _ = tensors.to_wire(r.query, "query", allow_3d=False)
     shards = resolve(r.layout, r.shards, feats.shape[0], units)
+    unit_tokens = resolve_unit_tokens(r.unit_tokens, r.layout, feats.shape[0], units)
 
     budget = r.budget
     if isinstance(budget, np.generic):
@@ -120,7 +130,7 @@ def prepare(r: PruneRequest, default_deadline: float) -> Prepared:
                 raise BadOption(f"option names are strings, got {k!r}")
             if k == "method":
                 raise BadOption("give the method as method=..., not in options")
-            options[k] = _scalar(v, f"options[{k!r}]")
+            options[k] = _scalar(v, f"options[{k!r}]", boolean=k in BOOL_OPTIONS)
     deadline = check_deadline(r.deadline if r.deadline is not None else default_deadline)
 
     fields: Dict[str, Any] = {"v": PROTOCOL_VERSION, "type": "prune",
@@ -134,6 +144,8 @@ def prepare(r: PruneRequest, default_deadline: float) -> Prepared:
     if shards is not None:
         fields["shards"] = [[a, b] for a, b in shards]
     fields["options"] = options
+    if unit_tokens is not None:
+        fields["unit_tokens"] = unit_tokens
     fields["return"] = r.return_
     return Prepared(id=fields["id"], fields=fields, frames=frames, origin=origin, return_mode=r.return_,
                     deadline=deadline, nbytes=sum(int(f.nbytes) for f in frames))

@@ -1,0 +1,41 @@
+import Foundation
+import XCTest
+import ScriptProtocol
+@testable import ScriptLoad
+
+/// `script-cluster load` against a real coordinator and worker, and its answer check.
+final class LoadCommandTests: XCTestCase {
+    /// The load generator reports throughput and latency, and every answer matched in-process
+    /// pruning of the same values.
+    func testLoadAgainstARealClusterChecksEveryAnswer() throws {
+        let cluster = try TestCluster(workers: 1, wildcard: true)
+        defer { cluster.stop() }
+        let json = FileManager.default.temporaryDirectory.appendingPathComponent("load-\(getpid()).json")
+        defer { try? FileManager.default.removeItem(at: json) }
+        for transfer in [[], ["--direct"]] {
+            let load = try ClusterProcess(["load", "--connect", cluster.frontend, "--kind", "image", "--requests", "6",
+                                           "--concurrency", "2", "--json", json.path] + transfer)
+            XCTAssertEqual(load.wait(timeout: 60), 0, "\(transfer): \(load.output) \(load.log)")
+            let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any])
+            XCTAssertEqual(report["answered"] as? Int, 6, "\(transfer)")
+            XCTAssertEqual(report["wrong"] as? Int, 0, "\(transfer)")
+            XCTAssertGreaterThan(report["throughput"] as? Double ?? 0, 0)
+        }
+    }
+
+    /// An answer that differs from the expected indices is counted and said, not just timed.
+    func testAWrongAnswerIsCountedAndSaid() {
+        var report = LoadReport()
+        func result(_ indices: [Int]) -> ClusterReply {
+            .result(ClusterResult(id: "x", indices: indices, budget: 2, tokenCount: 9, shardCount: 1, workers: ["w"],
+                                  timings: [], features: nil))
+        }
+        report.record(result([1, 4]), latencyMs: 3, expected: [1, 4])
+        report.record(result([1, 5]), latencyMs: 3, expected: [1, 4])
+        report.record(result([1, 5]), latencyMs: 3, expected: nil)
+        XCTAssertEqual(report.answered, 3)
+        XCTAssertEqual(report.wrong, 1)
+        XCTAssertTrue(report.text.contains("WRONG: 1 of 3 answers differ"), report.text)
+        XCTAssertEqual(report.dictionary["wrong"] as? Int, 1)
+    }
+}
