@@ -71,7 +71,7 @@ let package = Package(
         // The client library.
         .target(name: "ScriptClient", dependencies: ["ScriptCore", "ScriptProtocol", "ScriptService", "ScriptTransport"]),
         // Starting local processes (a local cluster, benchmarks, tests).
-        .target(name: "ScriptLauncher", dependencies: ["ScriptClient", "ScriptService"]),
+        .target(name: "ScriptLauncher", dependencies: ["ScriptClient", "ScriptProtocol", "ScriptService", "ScriptTransport"]),
         // Load generation and the cluster benchmark.
         .target(name: "ScriptLoad", dependencies: [
             "ScriptCore", "ScriptSynth", "ScriptProtocol", "ScriptClient", "ScriptLauncher", "ScriptService",
@@ -91,13 +91,14 @@ let package = Package(
         .testTarget(name: "ScriptTransportTests", dependencies: ["ScriptTransport"]),
         .testTarget(name: "ScriptProtocolTests", dependencies: ["ScriptProtocol", "ScriptCore", "ScriptFormats", "ScriptTransport", "ScriptWire"]),
         .testTarget(name: "ScriptWorkerTests", dependencies: [
-            "ScriptWorker", "ScriptProtocol", "ScriptCore", "ScriptTransport", .product(name: "Logging", package: "swift-log"),
+            "ScriptWorker", "ScriptProtocol", "ScriptCore", "ScriptService", "ScriptTransport", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ScriptCoordinatorTests", dependencies: [
-            "ScriptCoordinator", "ScriptWorker", "ScriptProtocol", "ScriptCore", "ScriptSynth", "ScriptTransport", "ScriptWire",
+            "ScriptCoordinator", "ScriptWorker", "ScriptProtocol", "ScriptCore", "ScriptService", "ScriptSynth", "ScriptTransport",
+            "ScriptWire",
         ]),
         .testTarget(name: "ScriptClusterTests", dependencies: [
-            "ScriptClient", "ScriptLauncher", "ScriptLoad", "ScriptProtocol", "ScriptCore", "ScriptSynth", "ScriptTransport", "ScriptWire",
+            "ScriptClient", "ScriptLauncher", "ScriptLoad", "ScriptOps", "ScriptProtocol", "ScriptCore", "ScriptSynth", "ScriptTransport", "ScriptWire",
         ]),
         .testTarget(name: "CLITests", dependencies: ["ScriptFormats", "ScriptService"]),
         .testTarget(name: "ScriptServiceTests", dependencies: [

@@ -20,18 +20,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 K8S = os.path.join(ROOT, "Cluster", "k8s")
 TOOLS = ("check-jsonschema", "kubernetes-validate", "hadolint")
 
-# Options the deployment files already set that the commands take only from phase B of issue 11
-# (the metrics port and CURVE wired into the coordinator and worker). Empty it then.
-PENDING = {
-    "SCRIPT_CLUSTER_COORDINATOR_METRICS_PORT",
-    "SCRIPT_CLUSTER_WORKER_METRICS_PORT",
-    "SCRIPT_CLUSTER_COORDINATOR_CURVE_SECRET",
-    "SCRIPT_CLUSTER_COORDINATOR_CURVE_CLIENTS",
-    "SCRIPT_CLUSTER_COORDINATOR_CURVE_WORKERS",
-    "SCRIPT_CLUSTER_WORKER_CURVE_SECRET",
-    "SCRIPT_CLUSTER_WORKER_CURVE_SERVER_KEY",
-}
-
 
 def tool(name):
     path = shutil.which(name)
@@ -164,10 +152,7 @@ def test_every_variable_sets_an_option_of_its_command():
         command = v[len("SCRIPT_CLUSTER_"):].split("_")[0].lower()
         if command not in helps:
             helps[command] = subprocess.run([exe, command, "--help"], capture_output=True, text=True).stdout
-        listed = re.search(rf"^\s+{v}\s+--", helps[command], re.M) is not None
-        if listed:
-            assert v not in PENDING, f"{v} is an option now: take it out of PENDING"
-        elif v not in PENDING:
+        if not re.search(rf"^\s+{v}\s+--", helps[command], re.M):
             unknown.append(f"{v} ({where})")
     assert not unknown, "set in the deployment files but not an option: " + ", ".join(unknown)
 

@@ -8,6 +8,9 @@ import Glibc
 /// A client of one or more coordinators: sends requests, waits for their replies by id, and
 /// sends shard bytes to workers when a coordinator places them (direct transfers).
 ///
+/// With `Options.curve` every socket speaks CurveZMQ: to the coordinators (whose public key the
+/// settings name) and to the workers' data sockets (whose keys come with the placements).
+///
 /// `prune` survives a coordinator that dies or stops answering: while it waits it pings the
 /// coordinator (`status`), and when no answer comes for `liveness` pings it sends the request
 /// again, with the same id, to the next endpoint (or the same one, restarted), with back-off,
@@ -27,6 +30,8 @@ public final class ClusterClient {
         /// Largest frame the coordinator takes; nil: asked from the coordinator before the
         /// first request.
         public var maxMessageBytes: Int?
+        /// CurveZMQ: this client's key pair and the coordinators' public key (nil: none).
+        public var curve: CurveClientSettings?
         public init() {}
     }
 
@@ -40,7 +45,12 @@ public final class ClusterClient {
     public let options: Options
     private let context = ZMQContext()
     private var coordinators: [ZMQSocket]
+    /// Connection events of each coordinator socket: a refused key ends a wait at once.
+    private var monitors: [ZMQMonitor]
+    /// Sockets to workers' data endpoints, by endpoint and CURVE key.
     private var dataSockets: [String: ZMQSocket] = [:]
+    /// Connection events of the CURVE data sockets, by endpoint: a refused key ends a wait.
+    private var dataMonitors: [String: ZMQMonitor] = [:]
     /// Requests sent and not yet answered (kept to answer placements and to retry).
     private var pending: [String: EncodedSubmission] = [:]
     private var limits: [Int: Int] = [:]
@@ -52,23 +62,33 @@ public final class ClusterClient {
         self.endpoints = endpoints
         self.options = options
         coordinators = []
-        for e in endpoints { coordinators.append(try Self.dealer(context, e)) }
+        monitors = []
+        for e in endpoints {
+            let s = try Self.dealer(context, e, curve: options.curve)
+            coordinators.append(s)
+            monitors.append(try ZMQMonitor(s, context: context))
+        }
     }
 
     public convenience init(endpoint: String, options: Options = Options()) throws {
         try self.init(endpoints: [endpoint], options: options)
     }
 
-    private static func dealer(_ context: ZMQContext, _ endpoint: String) throws -> ZMQSocket {
+    private static func dealer(_ context: ZMQContext, _ endpoint: String, curve: CurveClientSettings?) throws -> ZMQSocket {
         let s = try ZMQSocket(context: context, type: .dealer)
         try s.setLinger(milliseconds: 0)
         try s.setSendTimeout(milliseconds: 5000)
+        if let curve { try s.apply(curve) }
         do { try s.connect(endpoint) } catch let e as ZMQError { throw ProtocolError(.badRequest, "cannot connect to \(endpoint): \(e.reason)") }
         return s
     }
 
     public func close() {
+        for m in monitors { m.close() }
+        monitors = []
         for s in coordinators { s.close() }
+        for m in dataMonitors.values { m.close() }
+        dataMonitors = [:]
         for s in dataSockets.values { s.close() }
         dataSockets = [:]
     }
@@ -197,16 +217,26 @@ public final class ClusterClient {
     public func forget(_ id: String) { pending[id] = nil }
 
     /// The next reply for a request in flight or a ping (placements are carried out here, not
-    /// returned), or nil when none comes within the timeout.
+    /// returned), or nil when none comes within the timeout. Throws `ConnectionRefused` when a
+    /// coordinator, or a worker's data socket, refuses this client's CURVE key (a worker's
+    /// refusal is seen at the next wake-up: a reply or ping answer, within a ping interval).
     public func receive(timeoutMs: Int) throws -> Received? {
         let clock = ContinuousClock()
         let deadline = clock.now + .milliseconds(timeoutMs)
         var poller = ZMQPoller()
         for s in coordinators { poller.add(s) }
+        for m in monitors { poller.add(m.socket) }
         while true {
             let left = max(0, Int((deadline - clock.now).milliseconds))
             let ready = try poller.poll(timeoutMilliseconds: left)
-            for i in ready.sorted() {
+            for i in ready.sorted() where i >= coordinators.count {
+                let c = i - coordinators.count
+                if monitors[c].drain().contains(.authenticationFailed) { throw ConnectionRefused(endpoint: endpoints[c], by: .coordinator) }
+            }
+            for (endpoint, m) in dataMonitors where m.drain().contains(.authenticationFailed) {
+                throw ConnectionRefused(endpoint: endpoint, by: .worker)
+            }
+            for i in ready.sorted() where i < coordinators.count {
                 guard let msg = try coordinators[i].receiveFrames(timeoutMilliseconds: 0), msg.count >= 2, msg[0].isEmpty else { continue }
                 let reply = try ClusterReply.parse(Array(msg.dropFirst()))
                 if case .placement(let p) = reply {
@@ -221,10 +251,29 @@ public final class ClusterClient {
         }
     }
 
-    /// Sends a placed shard's bytes to its worker.
+    /// Sends a placed shard's bytes to its worker: over CURVE when the worker speaks it (and
+    /// never in the clear when this client does).
     private func place(_ p: Placement) throws {
         guard let e = pending[p.id], let data = e.data(shard: p.shard, ticket: p.ticket) else { return }
-        if dataSockets[p.endpoint] == nil { dataSockets[p.endpoint] = try Self.dealer(context, p.endpoint) }
-        try dataSockets[p.endpoint]!.send([Frame([])] + data.frames())
+        let curve = try dataCurve(p)
+        let key = p.endpoint + " " + (curve?.serverKey.z85 ?? "")
+        if dataSockets[key] == nil {
+            let s = try Self.dealer(context, p.endpoint, curve: curve)
+            dataSockets[key] = s
+            if curve != nil { dataMonitors[p.endpoint] = try ZMQMonitor(s, context: context) }
+        }
+        try dataSockets[key]!.send([Frame([])] + data.frames())
+    }
+
+    /// The CURVE settings for a placement's worker, or nil when neither end speaks CURVE.
+    private func dataCurve(_ p: Placement) throws -> CurveClientSettings? {
+        switch (options.curve, p.serverKey) {
+        case (nil, nil): return nil
+        case (let mine?, let theirs?): return CurveClientSettings(keyPair: mine.keyPair, serverKey: theirs)
+        case (nil, _?):
+            throw ProtocolError(.badRequest, "the worker at \(p.endpoint) takes shard bytes over CURVE only: give this client its keys (--curve-secret, --curve-server-key)")
+        case (_?, nil):
+            throw ProtocolError(.badRequest, "the worker at \(p.endpoint) takes shard bytes unencrypted; this client speaks CURVE and does not send them in the clear (give the worker --curve-clients, or send inline)")
+        }
     }
 }

@@ -6,6 +6,10 @@ import ScriptTransport
 
 /// The coordinator process: a ROUTER for clients, a ROUTER for workers, and one event loop that
 /// runs `CoordinatorState`. It does no arithmetic worth a thread: workers do it all.
+///
+/// It records the metrics of `ClusterMetrics` (they cost nothing unless the process bootstrapped
+/// a metrics backend), writes one access line a request, and with `config.curve` speaks
+/// CurveZMQ on both sockets, letting in only the allowed keys.
 public final class Coordinator {
     public let config: CoordinatorConfiguration
     private let logger: Logger
@@ -15,16 +19,20 @@ public final class Coordinator {
     private let state: CoordinatorState
     /// What probes read: live while the loop turns, ready while bound with a worker.
     public let health: HealthState
-    /// Called with every finished request (access log, metrics).
+    /// Called with every finished request, after its metrics and access line.
     private let onFinished: @Sendable (AccessRecord) -> Void
-    /// Connection events of the client socket.
-    private let monitor: ZMQMonitor
-    /// Client connections accepted, closed (by the client, or dropped for a frame over the size
-    /// limit), and refused at the handshake (not a ZeroMQ peer, or a key not allowed).
-    public private(set) var connections = (accepted: 0, closed: 0, refused: 0)
+    /// The CURVE authenticator (nil without CURVE).
+    private let zap: ZAPHandler?
+    /// Connection events of the client and the worker socket.
+    private let clientWatch: ConnectionWatch
+    private let workerWatch: ConnectionWatch
     /// Endpoints actually bound (ports resolved when the configuration asked for `*`).
     public let frontendEndpoint: String
     public let backendEndpoint: String
+
+    /// Client connections accepted, closed (by the client, or dropped for a frame over the size
+    /// limit), and refused at the handshake (not a ZeroMQ peer, or a key not allowed).
+    public var connections: (accepted: Int, closed: Int, refused: Int) { clientWatch.counts }
 
     /// Binds both sockets; throws `StartupError` naming the endpoint when one cannot be bound.
     public init(config: CoordinatorConfiguration, logger: Logger, health: HealthState = HealthState(),
@@ -33,21 +41,41 @@ public final class Coordinator {
         self.logger = logger
         self.health = health
         self.onFinished = onFinished
-        context = ZMQContext(ioThreads: config.ioThreads)
-        frontend = try ZMQSocket(context: context, type: .router)
-        backend = try ZMQSocket(context: context, type: .router)
-        for s in [frontend, backend] {
-            try s.setRouterMandatory(true)
-            try s.setLinger(milliseconds: 0)
-            // The loop must never block on one slow peer.
-            try s.setSendTimeout(milliseconds: 200)
-            try s.setMaxMessageSize(Int64(config.maxMessageBytes))
+        let context = ZMQContext(ioThreads: config.ioThreads)
+        self.context = context
+        // The authenticator answers for the sockets' handshakes: it starts before they bind.
+        zap = try config.curve.map { curve in
+            try curve.startAuthenticator(context: context) { refusal in logger.warning("\(refusal)") }
         }
-        frontendEndpoint = try Self.bind(frontend, config.frontend, role: "client")
-        backendEndpoint = try Self.bind(backend, config.backend, role: "worker")
+        do {
+            frontend = try ZMQSocket(context: context, type: .router)
+            backend = try ZMQSocket(context: context, type: .router)
+            for s in [frontend, backend] {
+                try s.setRouterMandatory(true)
+                try s.setLinger(milliseconds: 0)
+                // The loop must never block on one slow peer.
+                try s.setSendTimeout(milliseconds: 200)
+                try s.setMaxMessageSize(Int64(config.maxMessageBytes))
+            }
+            if let curve = config.curve {
+                try frontend.apply(curve.frontend)
+                try backend.apply(curve.backend)
+            }
+            frontendEndpoint = try Self.bind(frontend, config.frontend, role: "client")
+            backendEndpoint = try Self.bind(backend, config.backend, role: "worker")
+            clientWatch = try ConnectionWatch(frontend, socket: .frontend, peers: "client", context: context, logger: logger)
+            workerWatch = try ConnectionWatch(backend, socket: .backend, peers: "worker", context: context, logger: logger)
+        } catch {
+            zap?.stop()
+            throw error
+        }
         state = CoordinatorState(config: config)
-        monitor = try ZMQMonitor(frontend, context: context)
+        if let curve = config.curve {
+            logger.info("CURVE on both sockets: server key \(curve.keyPair.publicKey), \(curve.clients.count) client keys and \(curve.workers.count) worker keys allowed")
+        }
     }
+
+    deinit { zap?.stop() }
 
     private static func bind(_ socket: ZMQSocket, _ endpoint: String, role: String) throws -> String {
         do {
@@ -63,9 +91,11 @@ public final class Coordinator {
         var poller = ZMQPoller()
         poller.add(frontend)
         poller.add(backend)
-        poller.add(monitor.socket)
+        poller.add(clientWatch.monitor.socket)
+        poller.add(workerWatch.monitor.socket)
         let clock = ContinuousClock()
         var lastTick = clock.now
+        recordGauges()
         while true {
             let now = clock.now
             health.beat(now: now)
@@ -73,38 +103,33 @@ public final class Coordinator {
             if state.isDrained { break }
             updateReadiness()
             let ready = try poller.poll(timeoutMilliseconds: 50)
-            if ready.contains(0) { receive(frontend) { self.state.clientMessage(route: $0, frames: $1, now: clock.now) } }
-            if ready.contains(1) { receive(backend) { self.state.workerMessage(identity: $0, frames: $1, now: clock.now) } }
-            if ready.contains(2) { count(monitor.drain()) }
+            if ready.contains(0) {
+                receive(frontend, from: .client) { self.state.clientMessage(route: $0, frames: $1, now: clock.now) }
+            }
+            if ready.contains(1) {
+                receive(backend, from: .worker) { self.state.workerMessage(identity: $0, frames: $1, now: clock.now) }
+            }
+            if ready.contains(2) { clientWatch.drain() }
+            if ready.contains(3) { workerWatch.drain() }
             if clock.now - lastTick >= .milliseconds(50) {
                 lastTick = clock.now
                 carry(state.tick(now: lastTick))
+                recordGauges()
             }
         }
         carry(state.farewells())
         health.setReady(false, reason: "stopped")
         logger.info("coordinator stopped: served \(state.served), failed \(state.failed)")
-        monitor.close()
+        clientWatch.close()
+        workerWatch.close()
         frontend.close()
         backend.close()
-    }
-
-    private func count(_ events: [ZMQMonitor.Event]) {
-        for e in events {
-            switch e {
-            case .accepted: connections.accepted += 1
-            case .disconnected:
-                connections.closed += 1
-                logger.debug("a client connection closed (by the client, or dropped for a frame over \(Units.bytes(config.maxMessageBytes)))")
-            case .handshakeFailed, .authenticationFailed:
-                connections.refused += 1
-                logger.warning("a client connection was refused at the handshake (\(e == .authenticationFailed ? "its key is not allowed" : "not a ZeroMQ peer, or a protocol error"))")
-            }
-        }
+        zap?.stop()
     }
 
     /// Takes every message waiting on `socket` (a bounded batch, so neither side starves).
-    private func receive(_ socket: ZMQSocket, _ handle: ([UInt8], [Frame]) -> [CoordinatorState.Action]) {
+    private func receive(_ socket: ZMQSocket, from peer: ClusterMetrics.Peer,
+                         _ handle: ([UInt8], [Frame]) -> [CoordinatorState.Action]) {
         for _ in 0..<256 {
             let message: [Frame]?
             do { message = try socket.receiveFrames(timeoutMilliseconds: 0) } catch {
@@ -113,7 +138,9 @@ public final class Coordinator {
             }
             guard let message else { return }
             guard message.count >= 1 else { continue }
-            carry(handle(message[0].bytes, Array(message.dropFirst())))
+            let body = message.dropFirst()
+            ClusterMetrics.received(bytes: body.reduce(0) { $0 + $1.count }, from: peer)
+            carry(handle(message[0].bytes, Array(body)))
         }
     }
 
@@ -128,21 +155,42 @@ public final class Coordinator {
         }
     }
 
+    /// The gauges: jobs waiting for credit, requests in flight, workers alive.
+    private func recordGauges() {
+        ClusterMetrics.queueDepth(state.queuedJobs)
+        ClusterMetrics.requestsInFlight(state.requestsInFlight)
+        ClusterMetrics.workersAlive(state.workerCount)
+    }
+
     /// Carries out the state machine's actions.
     private func carry(_ actions: [CoordinatorState.Action]) {
         for a in actions {
             switch a {
             case .toClient(let route, let frames):
-                do { try frontend.send([Frame(route), Frame([])] + frames) } catch {
+                do {
+                    try frontend.send([Frame(route), Frame([])] + frames)
+                    ClusterMetrics.sent(bytes: frames.reduce(0) { $0 + $1.count }, to: .client)
+                } catch {
                     logger.info("reply to client \(hex(route)) not delivered: \(error)")
                 }
             case .toWorker(let identity, let frames):
-                do { try backend.send([Frame(identity)] + frames) } catch {
+                do {
+                    try backend.send([Frame(identity)] + frames)
+                    ClusterMetrics.sent(bytes: frames.reduce(0) { $0 + $1.count }, to: .worker)
+                } catch {
                     logger.warning("send to worker \(hex(identity)) failed: \(error)")
                     carry(state.unreachable(worker: identity, now: ContinuousClock().now))
                 }
             case .finished(let record):
+                let entry = record.logEntry
+                ClusterMetrics.requestFinished(entry)
+                logger.access(entry)
                 onFinished(record)
+            case .jobAnswered(let kind, let roundTrip):
+                ClusterMetrics.jobAnswered(kind, roundTrip: roundTrip)
+            case .workerLeft(let reason, let requeued):
+                ClusterMetrics.workerDeparted(reason)
+                ClusterMetrics.jobsRequeued(requeued, reason: .workerLost)
             case .log(let level, let message):
                 logger.log(level: level, "\(message)")
             }

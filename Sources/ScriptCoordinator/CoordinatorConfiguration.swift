@@ -1,4 +1,5 @@
 import ScriptProtocol
+import ScriptTransport
 
 /// Everything a coordinator is told at start.
 public struct CoordinatorConfiguration: Sendable {
@@ -31,6 +32,9 @@ public struct CoordinatorConfiguration: Sendable {
     /// ZeroMQ I/O threads (inline transfers move every tensor byte through them).
     public var ioThreads = 1
     public var limits = RequestLimits()
+    /// CurveZMQ on both sockets: the coordinator's key pair and the client and worker keys it
+    /// lets in (nil: no encryption, anyone who reaches the ports gets in).
+    public var curve: CurveServerConfiguration?
 
     public init() {}
 }

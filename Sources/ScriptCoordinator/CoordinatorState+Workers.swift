@@ -22,7 +22,7 @@ extension CoordinatorState {
             switch type {
             case ReadyMessage.type: return register(identity, try ReadyMessage.parse(e, frames: frames, limits: config.limits), now: now)
             case "heartbeat": return known ? [] : [farewell(identity)]
-            case "disconnect": return dropWorker(identity, reason: "left", now: now) + dispatch(now: now)
+            case "disconnect": return dropWorker(identity, reason: "left", departure: .disconnected, now: now) + dispatch(now: now)
             default: break
             }
             guard known else { return [farewell(identity), .log(level: .debug, message: "\(type) from unknown worker \(hex(identity)) ignored")] }
@@ -55,10 +55,11 @@ extension CoordinatorState {
             w.credit = m.credit
             w.name = m.worker
             w.dataEndpoint = m.dataEndpoint
+            w.dataKey = m.dataKey
             workers[identity] = w
         } else {
             workers[identity] = WorkerEntry(identity: identity, name: m.worker, credit: m.credit, dataEndpoint: m.dataEndpoint,
-                                            lastHeard: now, lastSent: now)
+                                            dataKey: m.dataKey, lastHeard: now, lastSent: now)
             // Answer at once, so the worker knows it is registered without waiting for a beat.
             actions.append(.toWorker(identity: identity, frames: BackendEnvelope.bare("heartbeat")))
             actions.append(.log(level: .info, message: "worker \(m.worker) registered (credit \(m.credit), \(m.threads) thread\(m.threads == 1 ? "" : "s")\(m.dataEndpoint.map { ", data \($0)" } ?? ""))"))
@@ -113,20 +114,32 @@ extension CoordinatorState {
         workers[identity]!.jobs.remove(m.job)
         r.workers.insert(name(identity))
         let log = Action.log(level: .debug, message: "request \(r.id): shard \(s) proposed by \(name(identity)) in \(Units.duration(milliseconds: m.computeMs)), \(Units.duration(now - (job.dispatchedAt ?? now))) after dispatch")
-        guard r.proposals[s] == nil else { return [log] }
+        let answered = answer(job, now: now)
+        guard r.proposals[s] == nil else { return [log, answered] }
         r.proposals[s] = m
         r.proposalsIn += 1
         if r.allProposed { r.shardsDone = now }
         // The reduce starts with the first proposal and takes in the others as they come.
         guard let number = r.reduceJob else {
             r.reduceJob = addJob(CoordinatorJob(key: r.key, kind: .reduce), urgent: true)
-            return [log]
+            return [log, answered]
         }
-        guard let holder = jobs[number]?.holder else { return [log] }
+        guard let holder = jobs[number]?.holder else { return [log, answered] }
         r.reduceSent.insert(s)
         let more = ReduceTask(job: number, request: r.id, budget: r.submission.budget, returnRows: r.submission.returnMode == .features,
                               final: r.allProposed, candidateBound: candidateBound(r), groups: [r.reduceGroup(s)])
-        return [log, .toWorker(identity: holder, frames: more.frames())]
+        return [log, answered, .toWorker(identity: holder, frames: more.frames())]
+    }
+
+    /// The job latency of `job`, answered now.
+    private func answer(_ job: CoordinatorJob, now: ContinuousClock.Instant) -> Action {
+        let kind: ClusterMetrics.JobKind
+        switch job.kind {
+        case .shard: kind = .shard
+        case .reduce: kind = .reduce
+        case .merge: kind = .merge
+        }
+        return .jobAnswered(kind, roundTrip: now - (job.dispatchedAt ?? now))
     }
 
     private func reduced(_ m: ReducedMessage, from identity: [UInt8], now: ContinuousClock.Instant) -> [Action] {
@@ -144,9 +157,9 @@ extension CoordinatorState {
         r.keptRows = m.features
         r.reduceDone = now
         let log = Action.log(level: .debug, message: "request \(r.id): reduce took \(Units.duration(milliseconds: m.computeMs)) on \(name(identity)), \(Units.duration(now - (r.shardsDone ?? now))) in all")
-        guard r.submission.returnMode == .merged else { return [log] + complete(r, now: now) }
+        guard r.submission.returnMode == .merged else { return [log, answer(job, now: now)] + complete(r, now: now) }
         startMerges(r)
-        return []
+        return [answer(job, now: now)]
     }
 
     private func merged(_ m: MergedMessage, from identity: [UInt8], now: ContinuousClock.Instant) -> [Action] {
@@ -162,7 +175,7 @@ extension CoordinatorState {
             r.merged[s] = m.features
             r.mergedIn += 1
         }
-        return r.mergedIn == r.shards.count ? complete(r, now: now) : []
+        return [answer(job, now: now)] + (r.mergedIn == r.shards.count ? complete(r, now: now) : [])
     }
 
     private func shardError(_ m: ShardErrorMessage, from identity: [UInt8], now: ContinuousClock.Instant) -> [Action] {
@@ -239,7 +252,7 @@ extension CoordinatorState {
                                total: sub.tokenCount, budget: sub.budget, options: sub.options, deadlineMs: left, query: sub.query,
                                weights: known?.weights, relevance: known?.relevance, data: sub.data(shard: s),
                                unitTokens: sub.unitTokens).frames()
-            if sub.transfer == .direct { placements = placement(r, shard: s, endpoint: workers[target]!.dataEndpoint!, ticket: job.ticket) }
+            if sub.transfer == .direct { placements = placement(r, shard: s, worker: workers[target]!, ticket: job.ticket) }
         case .reduce:
             let ready = r.proposals.indices.filter { r.proposals[$0] != nil }
             r.reduceSent = Set(ready)
@@ -252,7 +265,7 @@ extension CoordinatorState {
             frames = MergeTask(job: number, ticket: job.ticket, request: r.id, rows: range.count, cols: sub.features.cols,
                                dtype: sub.features.dtype, kept: kept, deadlineMs: left, data: data).frames()
             if job.pinned == nil && sub.transfer == .direct {
-                placements = placement(r, shard: s, endpoint: workers[target]!.dataEndpoint!, ticket: job.ticket)
+                placements = placement(r, shard: s, worker: workers[target]!, ticket: job.ticket)
             }
         }
         return [.toWorker(identity: target, frames: frames)] + placements
@@ -260,7 +273,8 @@ extension CoordinatorState {
 
     /// Forgets a worker; the jobs it held that are not done go back to the queue (with new
     /// tickets: their bytes are gone with it), at its head.
-    func dropWorker(_ identity: [UInt8], reason: String, now: ContinuousClock.Instant) -> [Action] {
+    func dropWorker(_ identity: [UInt8], reason: String, departure: ClusterMetrics.DepartureReason,
+                    now: ContinuousClock.Instant) -> [Action] {
         guard let w = workers.removeValue(forKey: identity) else { return [] }
         var actions: [Action] = []
         var moved: [Int] = []
@@ -285,12 +299,13 @@ extension CoordinatorState {
             moved.append(number)
         }
         queue.requeue(moved.sorted())
-        return [.log(level: .warning, message: "worker \(w.name) \(reason); \(moved.count) jobs moved")] + actions
+        return [.log(level: .warning, message: "worker \(w.name) \(reason); \(moved.count) jobs moved"),
+                .workerLeft(departure, requeued: moved.count)] + actions
     }
 
     /// A worker the shell could not send to is gone.
     public func unreachable(worker identity: [UInt8], now: ContinuousClock.Instant) -> [Action] {
-        dropWorker(identity, reason: "is unreachable", now: now) + dispatch(now: now)
+        dropWorker(identity, reason: "is unreachable", departure: .disconnected, now: now) + dispatch(now: now)
     }
 
     // MARK: time
@@ -300,7 +315,7 @@ extension CoordinatorState {
         var actions: [Action] = []
         let dead = heartbeat * config.liveness
         for (id, w) in workers where now - w.lastHeard > dead {
-            actions += dropWorker(id, reason: "went silent for \(Units.duration(now - w.lastHeard))", now: now)
+            actions += dropWorker(id, reason: "went silent for \(Units.duration(now - w.lastHeard))", departure: .silent, now: now)
         }
         for (id, w) in workers where now - w.lastSent >= heartbeat {
             workers[id]!.lastSent = now

@@ -22,6 +22,10 @@ public final class CoordinatorState {
         case toWorker(identity: [UInt8], frames: [Frame])
         /// A request is over (answered or failed): for the access log and the metrics.
         case finished(AccessRecord)
+        /// A worker answered a job `roundTrip` after it was sent (the job latency metric).
+        case jobAnswered(ClusterMetrics.JobKind, roundTrip: Duration)
+        /// A worker left the pool: why, and how many of the jobs it held went back to the queue.
+        case workerLeft(ClusterMetrics.DepartureReason, requeued: Int)
         /// Something worth a log line.
         case log(level: Logger.Level, message: String)
     }
@@ -163,14 +167,17 @@ public final class CoordinatorState {
         var actions: [Action] = []
         for number in r.shardJobs + r.mergeJobs {
             guard let job = jobs[number], !job.done, !job.scored, job.pinned == nil, let holder = job.holder,
-                  let endpoint = workers[holder]?.dataEndpoint, let shard = job.shardIndex else { continue }
-            actions += placement(r, shard: shard, endpoint: endpoint, ticket: job.ticket)
+                  let worker = workers[holder], worker.dataEndpoint != nil, let shard = job.shardIndex else { continue }
+            actions += placement(r, shard: shard, worker: worker, ticket: job.ticket)
         }
         return actions
     }
 
-    func placement(_ r: CoordinatorRequest, shard: Int, endpoint: String, ticket: Ticket) -> [Action] {
-        let frames = ClusterReply.placement(Placement(id: r.id, shard: shard, endpoint: endpoint, ticket: ticket)).frames()
+    /// Tells the request's clients to send shard `shard` to `worker`'s data socket (which takes
+    /// data for jobs it holds).
+    func placement(_ r: CoordinatorRequest, shard: Int, worker: WorkerEntry, ticket: Ticket) -> [Action] {
+        let p = Placement(id: r.id, shard: shard, endpoint: worker.dataEndpoint!, ticket: ticket, serverKey: worker.dataKey)
+        let frames = ClusterReply.placement(p).frames()
         return r.routes.map { .toClient(route: $0, frames: frames) }
     }
 

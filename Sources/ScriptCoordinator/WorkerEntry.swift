@@ -1,4 +1,5 @@
 import ScriptProtocol
+import ScriptTransport
 
 /// A registered worker, as the coordinator tracks it.
 struct WorkerEntry {
@@ -8,6 +9,8 @@ struct WorkerEntry {
     var credit: Int
     /// Where clients send it shard bytes; nil: inline transfers only.
     var dataEndpoint: String?
+    /// The data socket's CURVE public key, told to clients with their placements.
+    var dataKey: CurveKey?
     var jobs: Set<Int> = []
     var lastHeard: ContinuousClock.Instant
     var lastSent: ContinuousClock.Instant

@@ -1,6 +1,7 @@
 import Foundation
 import ScriptClient
 import ScriptProtocol
+import ScriptTransport
 
 /// Coordinators and workers started as child processes of this one (`up`, the benchmarks):
 /// started, waited for until every worker is registered with every coordinator, stopped.
@@ -20,6 +21,12 @@ public final class LocalCluster {
         public var workerCPUs: [String] = []
         /// Copy the children's standard output to ours.
         public var echo = false
+        /// The first metrics port: coordinator `c` serves on `metricsPort + c`, worker `w` on
+        /// `metricsPort + coordinators + w` (nil: no metrics ports).
+        public var metricsPort: Int?
+        /// CurveZMQ for this process's own client (waiting for workers), when the coordinators
+        /// speak it (their `coordinatorArguments` say so).
+        public var clientCurve: CurveClientSettings?
         public init() {}
     }
 
@@ -41,7 +48,7 @@ public final class LocalCluster {
         do {
             for c in 0..<plan.coordinators {
                 let args = ["coordinator", "--frontend", Self.pick(plan.frontends, c), "--backend", Self.pick(plan.backends, c)]
-                    + plan.coordinatorArguments
+                    + metricsArguments(c) + plan.coordinatorArguments
                 let child = try launch(args, cpus: plan.coordinatorCPUs.isEmpty ? nil : Self.pick(plan.coordinatorCPUs, c), capture: true)
                 coordinators.append(child)
                 guard let fe = child.waitForLine(prefix: "frontend ", timeout: 15), let be = child.waitForLine(prefix: "backend ", timeout: 5) else {
@@ -57,6 +64,18 @@ public final class LocalCluster {
         }
     }
 
+    /// `--metrics-port` for the `i`th process (coordinators first), when the plan asks for ports.
+    private func metricsArguments(_ i: Int) -> [String] {
+        plan.metricsPort.map { ["--metrics-port", "\($0 + i)"] } ?? []
+    }
+
+    /// The metrics URL of every process, coordinators first (empty without metrics ports).
+    public var metricsURLs: (coordinators: [String], workers: [String]) {
+        guard let base = plan.metricsPort else { return ([], []) }
+        let url = { (i: Int) in "http://127.0.0.1:\(base + i)/metrics" }
+        return (coordinators.indices.map(url), workers.indices.map { url(plan.coordinators + $0) })
+    }
+
     private static func pick(_ list: [String], _ i: Int) -> String { list.count == 1 ? list[0] : list[i % list.count] }
 
     private func launch(_ arguments: [String], cpus: String?, capture: Bool) throws -> ChildProcess {
@@ -67,7 +86,8 @@ public final class LocalCluster {
     /// Starts one more worker (connected to every coordinator).
     public func addWorker(index: Int? = nil) throws {
         let w = index ?? workers.count
-        let args = ["worker", "--connect", backends.joined(separator: ","), "--name", "worker-\(w + 1)"] + plan.workerArguments
+        let args = ["worker", "--connect", backends.joined(separator: ","), "--name", "worker-\(w + 1)"]
+            + metricsArguments(plan.coordinators + w) + plan.workerArguments
         workers.append(try launch(args, cpus: plan.workerCPUs.isEmpty ? nil : Self.pick(plan.workerCPUs, w), capture: true))
     }
 
@@ -75,7 +95,9 @@ public final class LocalCluster {
     /// the coordinator waited for has so far.
     public func waitForWorkers(_ count: Int? = nil, timeout: Double = 30, progress: (Int) -> Void = { _ in }) throws {
         let want = count ?? workers.count
-        let client = try ClusterClient(endpoints: frontends)
+        var options = ClusterClient.Options()
+        options.curve = plan.clientCurve
+        let client = try ClusterClient(endpoints: frontends, options: options)
         defer { client.close() }
         let end = Date().addingTimeInterval(timeout)
         for c in frontends.indices {

@@ -43,6 +43,7 @@ public enum ClusterReply: Sendable {
         case .placement(let p):
             var f = ProtocolVersion.header("placement", id: p.id)
             f += [("shard", .int(Int64(p.shard))), ("endpoint", .string(p.endpoint)), ("ticket", .binary(p.ticket.bytes))]
+            if let key = p.serverKey { f.append(("server_key", .string(key.z85))) }
             return [Frame(Envelope.encode(f))]
         }
     }
@@ -77,7 +78,8 @@ public enum ClusterReply: Sendable {
                                          maxMessageBytes: e.has("max_message_bytes") ? try e.int("max_message_bytes") : Int(Int32.max),
                                          draining: e.has("draining") ? try e.bool("draining") : false))
         case "placement":
-            return .placement(Placement(id: id, shard: try e.int("shard"), endpoint: try e.string("endpoint"), ticket: try e.ticket("ticket")))
+            return .placement(Placement(id: id, shard: try e.int("shard"), endpoint: try e.string("endpoint"), ticket: try e.ticket("ticket"),
+                                        serverKey: e.has("server_key") ? try e.curveKey("server_key") : nil))
         default:
             throw ProtocolError(.unknownType, "unknown reply type '\(type)'")
         }
@@ -148,11 +150,14 @@ public struct Placement: Sendable, Equatable {
     /// The worker's data endpoint.
     public var endpoint: String
     public var ticket: Ticket
+    /// The worker's data socket's CurveZMQ public key, when it speaks CURVE.
+    public var serverKey: CurveKey?
 
-    public init(id: String, shard: Int, endpoint: String, ticket: Ticket) {
+    public init(id: String, shard: Int, endpoint: String, ticket: Ticket, serverKey: CurveKey? = nil) {
         self.id = id
         self.shard = shard
         self.endpoint = endpoint
         self.ticket = ticket
+        self.serverKey = serverKey
     }
 }

@@ -4,7 +4,7 @@ import ScriptWire
 /// `ready`: a worker registers (or changes its credit; 0 while it drains).
 public struct ReadyMessage: BackendMessage, Equatable {
     public static let type = "ready"
-    public static let fields: Set<String> = ["v", "type", "worker", "credit", "data", "threads"]
+    public static let fields: Set<String> = ["v", "type", "worker", "credit", "data", "data_key", "threads"]
 
     /// A name for logs and replies.
     public var worker: String
@@ -12,19 +12,24 @@ public struct ReadyMessage: BackendMessage, Equatable {
     public var credit: Int
     /// Where clients send shard bytes directly (`DataMessage`); nil: inline transfers only.
     public var dataEndpoint: String?
+    /// The data socket's CurveZMQ public key, when it speaks CURVE (told to clients with their
+    /// placements, so they can reach it encrypted).
+    public var dataKey: CurveKey?
     /// Compute threads.
     public var threads: Int
 
-    public init(worker: String, credit: Int, dataEndpoint: String?, threads: Int) {
+    public init(worker: String, credit: Int, dataEndpoint: String?, dataKey: CurveKey? = nil, threads: Int) {
         self.worker = worker
         self.credit = credit
         self.dataEndpoint = dataEndpoint
+        self.dataKey = dataKey
         self.threads = threads
     }
 
     public func frames() -> [Frame] {
         var f: [(String, MessagePackValue)] = [("worker", .string(worker)), ("credit", .int(Int64(credit))), ("threads", .int(Int64(threads)))]
         if let dataEndpoint { f.append(("data", .string(dataEndpoint))) }
+        if let dataKey { f.append(("data_key", .string(dataKey.z85))) }
         return Self.message(f)
     }
 
@@ -34,6 +39,7 @@ public struct ReadyMessage: BackendMessage, Equatable {
         guard (0...1024).contains(credit) else { throw ProtocolError(.badRequest, "credit \(credit) must be in 0...1024") }
         return ReadyMessage(worker: try e.string("worker"), credit: credit,
                             dataEndpoint: e.has("data") ? try e.string("data") : nil,
+                            dataKey: e.has("data_key") ? try e.curveKey("data_key") : nil,
                             threads: e.has("threads") ? max(1, try e.int("threads")) : 1)
     }
 }

@@ -81,11 +81,12 @@ public struct AccessLogEntry: Sendable, Equatable {
 }
 
 extension Logger {
-    /// Writes the access line of a request at `info`: as text in text logs, as fields in JSON logs.
-    public func access(_ entry: AccessLogEntry) {
+    /// Writes the access line of a request at `info`: as text in text logs, as fields in JSON logs
+    /// (its source is the caller's module).
+    public func access(_ entry: AccessLogEntry, file: String = #fileID, function: String = #function, line: UInt = #line) {
         switch LogSetup.format {
-        case .text: info("\(entry.textLine)")
-        case .json: info("request", metadata: entry.metadata)
+        case .text: info("\(entry.textLine)", file: file, function: function, line: line)
+        case .json: info("request", metadata: entry.metadata, file: file, function: function, line: line)
         }
     }
 }

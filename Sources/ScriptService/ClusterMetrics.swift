@@ -32,6 +32,27 @@ public enum ClusterMetrics {
         case workerError = "worker_error"
     }
 
+    /// A listening socket, for connection counts.
+    public enum Socket: String, Sendable, CaseIterable {
+        /// The coordinator's, for clients.
+        case frontend
+        /// The coordinator's, for workers.
+        case backend
+        /// A worker's, for clients' direct transfers.
+        case data
+    }
+
+    /// What happened to a connection of a listening socket.
+    public enum ConnectionEvent: String, Sendable, CaseIterable {
+        /// A peer connected.
+        case accepted
+        /// The peer closed it, or it was dropped (a frame over the size limit).
+        case closed
+        /// Refused at the handshake: not a ZeroMQ peer, the wrong security mechanism, or a
+        /// CURVE key not on the allow-list.
+        case refused
+    }
+
     /// Why the coordinator stopped counting a worker.
     public enum DepartureReason: String, Sendable, CaseIterable {
         /// Missed its heartbeats.
@@ -83,6 +104,9 @@ public enum ClusterMetrics {
     public static let bytesSent = MetricDefinition(
         "script_cluster_bytes_sent_total", .counter, labels: ["peer"], exporter: .both,
         help: "Message bytes sent, by the peer they went to (client, coordinator, worker).")
+    public static let connections = MetricDefinition(
+        "script_cluster_connections_total", .counter, labels: ["socket", "event"], exporter: .both,
+        help: "Connections of a listening socket (frontend, backend, data), by event (accepted, closed, refused).")
     public static let workerJobs = MetricDefinition(
         "script_cluster_worker_jobs_total", .counter, labels: ["kind", "outcome", "code"], exporter: .worker,
         help: "Jobs a worker finished, by kind (shard, reduce, merge), outcome (ok, error) and error code (none when ok).")
@@ -120,7 +144,7 @@ public enum ClusterMetrics {
     /// Every metric, in the order Docs/DEPLOY.md lists them.
     public static let all: [MetricDefinition] = [
         requests, requestDuration, tokensIn, tokensKept, jobDuration, queueDepth, requestsInFlight, workers,
-        workerDepartures, jobsRequeued, bytesReceived, bytesSent,
+        workerDepartures, jobsRequeued, bytesReceived, bytesSent, connections,
         workerJobs, workerJobDuration, workerCPU, workerTokens, workerJobsHeld, workerRegistered, workerReconnects,
         buildInfo, processCPU, processMemory, processStart,
     ]
@@ -177,6 +201,11 @@ public enum ClusterMetrics {
     /// A message of `bytes` (all frames) went to `peer`.
     public static func sent(bytes: Int, to peer: Peer) {
         Counter(label: bytesSent.name, dimensions: [("peer", peer.rawValue)]).increment(by: bytes)
+    }
+
+    /// A connection of `socket` was accepted, closed or refused.
+    public static func connection(_ event: ConnectionEvent, on socket: Socket) {
+        Counter(label: connections.name, dimensions: [("socket", socket.rawValue), ("event", event.rawValue)]).increment()
     }
 
     // MARK: worker

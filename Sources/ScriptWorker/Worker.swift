@@ -11,14 +11,23 @@ import Glibc
 /// The worker process: a DEALER to each coordinator's backend (a fresh one each time a
 /// coordinator has to be reached again), a ROUTER where clients send shard bytes directly, and
 /// one compute thread. `WorkerState` decides; this shell moves bytes and runs the arithmetic.
+///
+/// It records the worker's metrics of `ClusterMetrics` (free unless the process bootstrapped a
+/// metrics backend), and with `config.curve` speaks CurveZMQ on every socket: as a client to its
+/// coordinators, as a server to the clients on its data socket (only `config.curveClients` get in).
 public final class Worker {
     public let config: WorkerConfiguration
     private let logger: Logger
     private let context: ZMQContext
     private var links: [ZMQSocket?]
+    /// Links whose socket, made at start, the state machine has not opened yet.
+    private var unopened: Set<Int>
     private let data: ZMQSocket?
+    private let dataWatch: ConnectionWatch?
+    /// The data socket's CURVE authenticator (nil without CURVE).
+    private let zap: ZAPHandler?
     private let compute = DispatchQueue(label: "script.worker.compute")
-    private let completions: CompletionQueue<(Int, WorkerState.Outcome)>
+    private let completions: CompletionQueue<(Int, WorkerState.Outcome, TaskCost)>
     private let pool: ComputePool
     private let state: WorkerState
     /// What probes read: live while the loop turns, ready while registered with a coordinator.
@@ -30,7 +39,9 @@ public final class Worker {
         self.config = config
         self.logger = logger
         self.health = health
-        context = ZMQContext(ioThreads: max(1, config.ioThreads))
+        try Self.checkCurve(config)
+        let context = ZMQContext(ioThreads: max(1, config.ioThreads))
+        self.context = context
         pool = ComputePool(width: config.threads)
         completions = try CompletionQueue(context: context, name: "worker-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
         var advertised: String? = nil
@@ -38,24 +49,51 @@ public final class Worker {
             let s = try ZMQSocket(context: context, type: .router)
             try s.setLinger(milliseconds: 0)
             try s.setMaxMessageSize(Int64(config.limits.maxTokens) * Int64(config.limits.maxWidth) * 4)
+            var authenticator: ZAPHandler? = nil
+            if let curve = config.curve, let clients = config.curveClients {
+                let domain = CurveServerConfiguration.clientDomain
+                authenticator = try ZAPHandler(context: context, allowed: [domain: clients]) { logger.warning("\($0)") }
+                try s.apply(CurveServerSettings(keyPair: curve.keyPair, domain: domain))
+            }
+            zap = authenticator
             do { try s.bind(bind) } catch let e as ZMQError {
+                zap?.stop()
                 throw StartupError("cannot listen for client data on \(bind): \(e.reason)")
             }
             advertised = try config.dataAdvertise ?? Self.reachable(try s.lastEndpoint())
             data = s
+            dataWatch = try ConnectionWatch(s, socket: .data, peers: "client", context: context, logger: logger)
         } else {
             data = nil
+            dataWatch = nil
+            zap = nil
         }
-        links = Array(repeating: nil, count: config.endpoints.count)
-        state = WorkerState(config: config, dataEndpoint: advertised, now: ContinuousClock().now)
-        // A bad coordinator endpoint is a startup error, not a silent retry loop.
-        for endpoint in config.endpoints {
-            let probe = try ZMQSocket(context: context, type: .dealer)
-            try probe.setLinger(milliseconds: 0)
-            do { try probe.connect(endpoint) } catch let e as ZMQError {
+        // Each link's first socket is made here: a bad coordinator endpoint is a startup error,
+        // not a silent retry loop.
+        links = try config.endpoints.map { endpoint in
+            do { return try Self.link(context: context, config: config, endpoint: endpoint) } catch let e as ZMQError {
                 throw StartupError("cannot connect to coordinator \(endpoint): \(e.reason)")
             }
-            probe.close()
+        }
+        unopened = Set(links.indices)
+        state = WorkerState(config: config, dataEndpoint: advertised, now: ContinuousClock().now)
+        if let curve = config.curve {
+            logger.info("CURVE: worker key \(curve.keyPair.publicKey), coordinator key \(curve.serverKey)\(zap == nil ? "" : ", \(config.curveClients!.count) client keys allowed on the data socket")")
+        }
+    }
+
+    deinit { zap?.stop() }
+
+    /// CURVE settings that cannot work together.
+    private static func checkCurve(_ config: WorkerConfiguration) throws {
+        if config.curveClients != nil && config.curve == nil {
+            throw StartupError("an allow-list of client keys (--curve-clients) needs the worker's CURVE keys (--curve-secret, --curve-server-key)")
+        }
+        if config.curveClients != nil && config.dataBind == nil {
+            throw StartupError("an allow-list of client keys (--curve-clients) is for the data socket, which --data-bind none turns off")
+        }
+        if config.curve != nil && config.dataBind != nil && config.curveClients == nil {
+            throw StartupError("with CURVE, the data socket needs the client keys it lets in (--curve-clients), or no data socket (--data-bind none)")
         }
     }
 
@@ -77,43 +115,66 @@ public final class Worker {
         let clock = ContinuousClock()
         carry(state.start(now: clock.now))
         var lastTick = clock.now
+        recordGauges()
         loop: while true {
             let now = clock.now
             health.beat(now: now)
-            health.setReady(state.isRegistered && !state.draining, reason: state.draining ? "draining" : state.isRegistered ? "registered" : "not registered with a coordinator")
+            updateReadiness()
             if trap.isRaised && !state.draining { if carry(state.beginDrain(now: now)) { break loop } }
             var poller = ZMQPoller()
             let open = links.indices.filter { links[$0] != nil }
             for i in open { poller.add(links[i]!) }
-            if let data { poller.add(data) }
+            // After the links: the completions, then the data socket and its monitor.
             poller.add(completions.receiver)
+            if let data, let dataWatch {
+                poller.add(data)
+                poller.add(dataWatch.monitor.socket)
+            }
             let ready = try poller.poll(timeoutMilliseconds: 50)
             for (slot, i) in open.enumerated() where ready.contains(slot) {
                 while let socket = links[i], let frames = try? socket.receiveFrames(timeoutMilliseconds: 0) {
+                    ClusterMetrics.received(bytes: frames.reduce(0) { $0 + $1.count }, from: .coordinator)
                     if carry(state.linkMessage(i, frames: frames, now: clock.now)) { break loop }
                 }
             }
-            if let data, ready.contains(open.count) {
+            if ready.contains(open.count) {
+                for (number, outcome, cost) in completions.drain() {
+                    if carry(state.taskFinished(number, outcome, cost: cost, now: clock.now)) { break loop }
+                }
+            }
+            if let data, ready.contains(open.count + 1) {
                 while let frames = try? data.receiveFrames(timeoutMilliseconds: 0) {
                     // [identity, empty, envelope, ...]
                     guard frames.count >= 3, frames[1].isEmpty else { continue }
+                    ClusterMetrics.received(bytes: frames.dropFirst(2).reduce(0) { $0 + $1.count }, from: .client)
                     if carry(state.dataMessage(frames: Array(frames.dropFirst(2)), now: clock.now)) { break loop }
                 }
             }
-            if ready.contains(open.count + (data == nil ? 0 : 1)) {
-                for (number, outcome) in completions.drain() {
-                    if carry(state.taskFinished(number, outcome, now: clock.now)) { break loop }
-                }
-            }
+            if ready.contains(open.count + 2) { dataWatch?.drain() }
             if clock.now - lastTick >= .milliseconds(50) {
                 lastTick = clock.now
                 if carry(state.tick(now: lastTick)) { break loop }
+                recordGauges()
             }
         }
         health.setReady(false, reason: "stopped")
+        ClusterMetrics.workerRegistered(false)
         for i in links.indices { links[i]?.close(); links[i] = nil }
+        dataWatch?.close()
         data?.close()
         completions.close()
+        zap?.stop()
+    }
+
+    private func updateReadiness() {
+        let registered = state.isRegistered && !state.draining
+        health.setReady(registered, reason: state.draining ? "draining" : registered ? "registered" : "not registered with a coordinator")
+    }
+
+    /// The gauges: jobs held, and whether some coordinator has this worker registered.
+    private func recordGauges() {
+        ClusterMetrics.workerJobsHeld(state.heldJobs)
+        ClusterMetrics.workerRegistered(state.isRegistered)
     }
 
     /// Carries out actions; true when the worker is to stop.
@@ -123,21 +184,38 @@ public final class Worker {
         for a in actions {
             switch a {
             case .open(let i):
+                if unopened.remove(i) != nil, links[i] != nil { continue }
                 links[i]?.close()
                 links[i] = openLink(config.endpoints[i])
             case .close(let i):
+                // Only a link given up on is closed (a fresh socket follows the back-off).
                 links[i]?.close()
                 links[i] = nil
+                ClusterMetrics.workerReconnected()
             case .send(let i, let frames):
                 guard let socket = links[i] else { continue }
                 do {
-                    if try !socket.send(frames, dontWait: true) { logger.debug("message to \(config.endpoints[i]) dropped: not connected") }
+                    if try socket.send(frames, dontWait: true) {
+                        ClusterMetrics.sent(bytes: frames.reduce(0) { $0 + $1.count }, to: .coordinator)
+                    } else {
+                        logger.debug("message to \(config.endpoints[i]) dropped: not connected")
+                    }
                 } catch {
                     logger.debug("send to \(config.endpoints[i]) failed: \(error)")
                 }
             case .run(let task):
                 let pool = self.pool, done = completions
-                compute.async { done.post((task.number, WorkerCompute.run(task.work, pool: pool))) }
+                // One thread computes alone: its own CPU time is the job's; several share the
+                // process's helper threads, whose time only the process's clock sees.
+                let cpu: @Sendable () -> Duration = pool.width == 1 ? CPUTime.thread : CPUTime.process
+                compute.async {
+                    let clock = ContinuousClock()
+                    let start = clock.now, cpuStart = cpu()
+                    let outcome = WorkerCompute.run(task.work, pool: pool)
+                    done.post((task.number, outcome, TaskCost(wall: clock.now - start, cpu: cpu() - cpuStart)))
+                }
+            case .jobFinished(let r):
+                ClusterMetrics.workerJobFinished(r.kind, code: r.code, tokens: r.tokens, wall: r.wall, cpu: r.cpu)
             case .log(let level, let message):
                 logger.log(level: level, "\(message)")
             case .exit:
@@ -149,17 +227,23 @@ public final class Worker {
 
     /// A fresh DEALER for a coordinator; nil (retried after the back-off) if libzmq refuses.
     private func openLink(_ endpoint: String) -> ZMQSocket? {
-        do {
-            let s = try ZMQSocket(context: context, type: .dealer)
-            try s.setLinger(milliseconds: 0)
-            // Nothing queues for a connection not yet made: sends then fail and are retried.
-            try s.setImmediate(true)
-            try s.setMaxMessageSize(Int64(config.limits.maxTokens) * Int64(config.limits.maxWidth) * 4)
-            try s.connect(endpoint)
-            return s
-        } catch {
+        do { return try Self.link(context: context, config: config, endpoint: endpoint) } catch {
             logger.warning("cannot open a socket to \(endpoint): \(error)")
             return nil
         }
+    }
+
+    private static func link(context: ZMQContext, config: WorkerConfiguration, endpoint: String) throws -> ZMQSocket {
+        let s = try ZMQSocket(context: context, type: .dealer)
+        try s.setLinger(milliseconds: 0)
+        // Nothing queues for a connection not yet made: sends then fail and are retried.
+        try s.setImmediate(true)
+        try s.setMaxMessageSize(Int64(config.limits.maxTokens) * Int64(config.limits.maxWidth) * 4)
+        if let curve = config.curve { try s.apply(curve) }
+        do { try s.connect(endpoint) } catch {
+            s.close()
+            throw error
+        }
+        return s
     }
 }

@@ -1,4 +1,5 @@
 import ScriptProtocol
+import ScriptTransport
 
 /// Everything a worker is told at start.
 public struct WorkerConfiguration: Sendable {
@@ -28,5 +29,11 @@ public struct WorkerConfiguration: Sendable {
     /// Longest a draining worker finishes the job in hand before it leaves anyway.
     public var drainTimeoutMs = 1500
     public var limits = RequestLimits()
+    /// CurveZMQ on the links to coordinators: this worker's key pair and the coordinators'
+    /// public key (nil: no encryption).
+    public var curve: CurveClientSettings?
+    /// With `curve` and a data socket: the client keys the data socket lets in (it speaks CURVE
+    /// as a server, with the worker's key pair, which coordinators tell the clients they place).
+    public var curveClients: Set<CurveKey>?
     public init() {}
 }

@@ -19,6 +19,8 @@ public final class WorkerState {
         /// Start `task` on the compute thread (never while another runs).
         case run(WorkerTask)
         case log(level: Logger.Level, message: String)
+        /// A job is over, answered or failed (its metrics).
+        case jobFinished(WorkerJobReport)
         /// Drained: the shell closes everything and exits.
         case exit
     }
@@ -88,9 +90,26 @@ public final class WorkerState {
         var selection: GlobalSelection?
         var pendingGroups: [ReduceTask.Group] = []
         var final = false
+        /// Tokens it reads (a reduce: the candidates taken in so far), and what its steps cost.
+        var tokens = 0
+        var cost = TaskCost()
 
         init(key: JobKey, kind: Kind, ticket: Ticket?, deadline: ContinuousClock.Instant, order: Int, step: Step) {
             self.key = key; self.kind = kind; self.ticket = ticket; self.deadline = deadline; self.order = order; self.step = step
+        }
+
+        /// Its kind, as the metrics name it.
+        var metricKind: ClusterMetrics.JobKind {
+            switch kind {
+            case .shard: return .shard
+            case .reduce: return .reduce
+            case .merge: return .merge
+            }
+        }
+
+        /// Its metrics, now that it is over.
+        func report(code: ErrorCode?) -> WorkerJobReport {
+            WorkerJobReport(kind: metricKind, code: code?.rawValue, tokens: tokens, wall: cost.wall, cpu: cost.cpu)
         }
 
         /// Which ready job runs first (lowest): a reduce's selection (its request waits on it
@@ -145,6 +164,8 @@ public final class WorkerState {
     }
 
     var beat: Duration { .milliseconds(config.heartbeatMs) }
+    /// The data socket's CURVE public key, when it speaks CURVE.
+    var dataKey: CurveKey? { config.curveClients == nil ? nil : config.curve?.keyPair.publicKey }
     var silence: Duration { beat * config.liveness }
     /// Whether some coordinator has this worker registered.
     public var isRegistered: Bool { links.contains { $0.isConnected } }
@@ -160,7 +181,8 @@ public final class WorkerState {
 
     private func ready(_ i: Int, now: ContinuousClock.Instant) -> [Action] {
         links[i].lastSent = now
-        let m = ReadyMessage(worker: config.name, credit: draining ? 0 : config.credit, dataEndpoint: dataEndpoint, threads: config.threads)
+        let m = ReadyMessage(worker: config.name, credit: draining ? 0 : config.credit, dataEndpoint: dataEndpoint,
+                             dataKey: dataEndpoint == nil ? nil : dataKey, threads: config.threads)
         return [.send(link: i, frames: m.frames())]
     }
 
@@ -227,7 +249,9 @@ public final class WorkerState {
         } catch {
             refused += 1
             let pe = error as? ProtocolError ?? ProtocolError(.internal, "\(error)")
-            return [.send(link: i, frames: ShardErrorMessage(job: number, error: named(pe)).frames())]
+            let kind: ClusterMetrics.JobKind = type == ShardTask.type ? .shard : type == ReduceTask.type ? .reduce : .merge
+            return [.send(link: i, frames: ShardErrorMessage(job: number, error: named(pe)).frames()),
+                    .jobFinished(WorkerJobReport(kind: kind, code: pe.code.rawValue, tokens: 0))]
         }
         let deadline = now + .milliseconds(deadlineMs)
         if let ticket, let inline { store(inline, under: ticket, claimed: true, expires: deadline) }
@@ -236,12 +260,22 @@ public final class WorkerState {
         nextOrder += 1
         held[key] = HeldJob(key: key, kind: kind, ticket: ticket, deadline: deadline, order: nextOrder,
                             step: hasData ? .ready : .awaitingData)
-        if case .shard(let t) = kind, let w = t.weights { held[key]!.weights = w; held[key]!.relevance = t.relevance }
-        if case .reduce(let t) = kind {
-            held[key]!.selection = GlobalSelection(candidateBound: t.candidateBound)
-            held[key]!.pendingGroups = t.groups
-            held[key]!.final = t.final
-            if t.groups.isEmpty && !t.final { held[key]!.step = .waiting }
+        let job = held[key]!
+        switch kind {
+        case .shard(let t):
+            job.tokens = t.rows
+            if let w = t.weights {
+                job.weights = w
+                job.relevance = t.relevance
+            }
+        case .merge(let t):
+            job.tokens = t.rows
+        case .reduce(let t):
+            job.selection = GlobalSelection(candidateBound: t.candidateBound)
+            job.pendingGroups = t.groups
+            job.tokens = Self.candidates(t.groups)
+            job.final = t.final
+            if t.groups.isEmpty && !t.final { job.step = .waiting }
         }
         return []
     }
@@ -250,9 +284,14 @@ public final class WorkerState {
     private func more(_ job: HeldJob, _ e: Envelope, frames: [Frame]) -> [Action] {
         guard job.step != .done, let t = try? ReduceTask.parse(e, frames: frames, limits: config.limits) else { return [] }
         job.pendingGroups += t.groups
+        job.tokens += Self.candidates(t.groups)
         job.final = job.final || t.final
         if job.step == .waiting { job.step = .ready }
         return []
+    }
+
+    private static func candidates(_ groups: [ReduceTask.Group]) -> Int {
+        groups.reduce(0) { $0 + $1.proposal.indices.count }
     }
 
     private func weights(_ e: Envelope, frames: [Frame], link i: Int, epoch: Int) -> [Action] {
@@ -260,7 +299,8 @@ public final class WorkerState {
               let job = held[JobKey(link: i, epoch: epoch, job: m.job)], case .shard(let t) = job.kind else { return [] }
         guard m.weights.count == t.rows else {
             job.step = .done
-            return [.send(link: i, frames: ShardErrorMessage(job: m.job, error: named(ProtocolError(.badShape, "\(m.weights.count) weights for \(t.rows) tokens"))).frames())]
+            return [.send(link: i, frames: ShardErrorMessage(job: m.job, error: named(ProtocolError(.badShape, "\(m.weights.count) weights for \(t.rows) tokens"))).frames()),
+                    .jobFinished(job.report(code: .badShape))]
         }
         job.weights = m.weights
         job.relevance = m.relevance
@@ -306,7 +346,8 @@ public final class WorkerState {
             do { try Self.check(m.data, for: job.kind) } catch {
                 job.step = .done
                 let e = error as? ProtocolError ?? ProtocolError(.badShape, "\(error)")
-                return [.send(link: job.key.link, frames: ShardErrorMessage(job: job.key.job, error: named(e)).frames())]
+                return [.send(link: job.key.link, frames: ShardErrorMessage(job: job.key.job, error: named(e)).frames()),
+                        .jobFinished(job.report(code: e.code))]
             }
             store(m.data, under: m.ticket, claimed: true, expires: job.deadline)
             for j in waiting { j.step = .ready }
@@ -384,13 +425,16 @@ public final class WorkerState {
     private func lost(_ job: HeldJob) -> [Action] {
         job.step = .done
         let e = named(ProtocolError(.timeout, "the shard's bytes expired before job \(job.key.job) ran"))
-        return [.send(link: job.key.link, frames: ShardErrorMessage(job: job.key.job, error: e).frames())] + schedule()
+        return [.send(link: job.key.link, frames: ShardErrorMessage(job: job.key.job, error: e).frames()),
+                .jobFinished(job.report(code: .timeout))] + schedule()
     }
 
-    /// A task's outcome (from the compute thread, through the shell).
-    public func taskFinished(_ number: Int, _ outcome: Outcome, now: ContinuousClock.Instant) -> [Action] {
+    /// A task's outcome (from the compute thread, through the shell), and what it cost.
+    public func taskFinished(_ number: Int, _ outcome: Outcome, cost: TaskCost = TaskCost(), now: ContinuousClock.Instant) -> [Action] {
         if running == number { running = nil }
         guard let key = tasks.removeValue(forKey: number), let job = held[key] else { return schedule() + drained(now: now) }
+        job.cost.wall += cost.wall
+        job.cost.cpu += cost.cpu
         guard key.epoch == links[key.link].epoch else {
             // Its coordinator forgot the job while it ran: the answer goes nowhere.
             held[key] = nil
@@ -418,8 +462,9 @@ public final class WorkerState {
             refused += 1
             job.step = .done
             actions.append(.send(link: i, frames: ShardErrorMessage(job: key.job, error: named(e)).frames()))
+            actions.append(.jobFinished(job.report(code: e.code)))
         }
-        if !actions.isEmpty { links[i].lastSent = now }
+        if actions.contains(where: { if case .send = $0 { return true }; return false }) { links[i].lastSent = now }
         return actions + schedule() + drained(now: now)
     }
 
@@ -429,7 +474,7 @@ public final class WorkerState {
         job.prepared = nil
         job.graph = nil
         job.selection = nil
-        return [.send(link: job.key.link, frames: frames)]
+        return [.send(link: job.key.link, frames: frames), .jobFinished(job.report(code: nil))]
     }
 
     // MARK: time

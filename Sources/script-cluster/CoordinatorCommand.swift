@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ScriptCoordinator
 import ScriptService
+import ScriptTransport
 
 /// `coordinator`: serve clients, shard their requests to workers.
 struct CoordinatorCommand: ParsableCommand {
@@ -23,7 +24,33 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(name: .customLong("drain-ms"), help: "Longest wait, after SIGTERM, for requests in flight before they are answered 'shutting_down', in ms.")
     var drainMs = 1500
     @Option(name: .customLong("io-threads"), help: "ZeroMQ I/O threads (inline transfers move every tensor byte through them).") var ioThreads = 1
+    @Option(name: .customLong("curve-secret"),
+            help: "CurveZMQ on both sockets: the coordinator's key pair (a .key_secret file written by keygen); with --curve-clients and --curve-workers.")
+    var curveSecret: String?
+    @Option(name: .customLong("curve-clients"),
+            help: "With --curve-secret: the client keys the frontend lets in (a directory of .key files, or a file of keys, one a line).")
+    var curveClients: String?
+    @Option(name: .customLong("curve-workers"),
+            help: "With --curve-secret: the worker keys the backend lets in (a directory of .key files, or a file of keys, one a line).")
+    var curveWorkers: String?
+    @OptionGroup var metrics: MetricsOptions
     @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        let given = [("--curve-secret", curveSecret), ("--curve-clients", curveClients), ("--curve-workers", curveWorkers)]
+        let missing = given.filter { $0.1 == nil }.map(\.0)
+        if !missing.isEmpty && missing.count < given.count {
+            let present = given.filter { $0.1 != nil }.map(\.0)
+            throw InputError(present.joined(separator: " and "), nil,
+                             "needs \(missing.joined(separator: " and ")) too (CURVE takes all three, or none)").validation
+        }
+    }
+
+    /// The CURVE setup from the key files, when asked for.
+    private func curve() throws(CurveKeyError) -> CurveServerConfiguration? {
+        guard let curveSecret, let curveClients, let curveWorkers else { return nil }
+        return try CurveServerConfiguration.load(secretFile: curveSecret, clients: curveClients, workers: curveWorkers)
+    }
 
     func run() throws {
         var c = CoordinatorConfiguration()
@@ -32,9 +59,13 @@ struct CoordinatorCommand: ParsableCommand {
         c.limits.maxTokens = maxTokens; c.limits.maxWidth = maxWidth; c.limits.maxShards = maxShards
         c.ioThreads = max(1, ioThreads)
         c.drainTimeoutMs = max(0, drainMs)
+        c.curve = try curve()
         let logger = try logging.logger("coordinator")
+        let exporter = metrics.exporter(role: "coordinator")
         let trap = SignalTrap()
         let coordinator = try Coordinator(config: c, logger: logger)
+        let ops = try metrics.start(health: coordinator.health, exporter: exporter, logger: logger)
+        defer { ops?.stop() }
         // Machine-readable lines for `up` and tests.
         say("frontend \(coordinator.frontendEndpoint)")
         say("backend \(coordinator.backendEndpoint)")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ScriptClient
 import ScriptCore
 import ScriptFormats
 import ScriptProtocol
@@ -22,9 +23,9 @@ enum ExitStatus: Int32 {
     /// The status an error leads to.
     static func of(_ error: Error) -> ExitStatus {
         switch error {
-        case is InputError, is ValidationError, is PruneError, is FormatError: return .badInput
+        case is InputError, is ValidationError, is PruneError, is FormatError, is CurveKeyError: return .badInput
         case let e as ProtocolError: return Self.of(e.code)
-        case is ZMQError, is StartupError: return .cluster
+        case is ZMQError, is StartupError, is ConnectionRefused: return .cluster
         default: return .failure
         }
     }

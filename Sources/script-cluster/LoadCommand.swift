@@ -30,7 +30,7 @@ struct LoadCommand: ParsableCommand {
     @Option(help: "Also write the report as JSON to this file.") var json: String?
     @Option(name: .customLong("wait-workers"), help: "First wait (up to a minute) until every coordinator has this many workers.")
     var waitWorkers: Int?
-
+    @OptionGroup var curve: CurveClientOptions
     @OptionGroup var progress: ProgressOptions
 
     private var endpoints: [String] { connect.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
@@ -52,7 +52,9 @@ struct LoadCommand: ParsableCommand {
         let b = try budget.map { try Budget(parsing: $0) } ?? .count(defaultBudget)
         let submission = PruneSubmission(id: "load", request: request, budget: b, dtype: wire, transfer: direct ? .direct : .inline)
         let expected = try LoadGenerator.expectedIndices(submission)
-        let client = try ClusterClient(endpoints: endpoints)
+        var options = ClusterClient.Options()
+        options.curve = try curve.settings()
+        let client = try ClusterClient(endpoints: endpoints, options: options)
         defer { client.close() }
         if let want = waitWorkers { try wait(for: want, client: client) }
         var settings = LoadGenerator.Settings()

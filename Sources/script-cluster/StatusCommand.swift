@@ -17,6 +17,7 @@ struct StatusCommand: ParsableCommand {
     @Option(name: .customLong("min-workers"), help: "Workers the coordinator needs to count as ready.") var minWorkers = 1
     @Option(name: .customLong("timeout-ms"), help: "How long to wait for an answer.") var timeoutMs = 2000
     @Flag(help: "Print JSON instead of a table.") var json = false
+    @OptionGroup var curve: CurveClientOptions
 
     /// Exit statuses: ready, answered but not ready, no answer.
     static let notReady: Int32 = 1, noAnswer: Int32 = 3
@@ -41,8 +42,10 @@ struct StatusCommand: ParsableCommand {
 
     private func askCoordinator() throws -> StatusReport {
         var r = StatusReport(target: connect, ready: false)
+        var options = ClusterClient.Options()
+        options.curve = try curve.settings()
         let client: ClusterClient
-        do { client = try ClusterClient(endpoints: [connect]) } catch let e as ProtocolError { throw ValidationError(e.message) }
+        do { client = try ClusterClient(endpoints: [connect], options: options) } catch let e as ProtocolError { throw ValidationError(e.message) }
         defer { client.close() }
         do {
             guard let s = try client.status(timeoutMs: timeoutMs) else {

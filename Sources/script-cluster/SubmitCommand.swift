@@ -25,6 +25,7 @@ struct SubmitCommand: ParsableCommand {
     @Flag(help: "Send the tensor bytes straight to the workers (the client must reach them) instead of through the coordinator.")
     var direct = false
     @Option(parsing: .unconditional, help: "Tries of the request (same id) before giving up.") var attempts = 5
+    @OptionGroup var curve: CurveClientOptions
     @OptionGroup var progress: ProgressOptions
 
     private var endpoints: [String] {
@@ -58,6 +59,7 @@ struct SubmitCommand: ParsableCommand {
                                          dtype: wire, transfer: direct ? .direct : .inline)
         var options = ClusterClient.Options()
         options.attempts = attempts
+        options.curve = try curve.settings()
         let client = try ClusterClient(endpoints: endpoints, options: options)
         defer { client.close() }
         line.stage("submit \(Units.bytes(Self.bytes(req, wire))) to \(endpoints.joined(separator: ","))")

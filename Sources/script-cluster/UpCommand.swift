@@ -20,8 +20,20 @@ struct UpCommand: ParsableCommand {
     var submit: String?
     @Option(help: "Budget for --submit: a count (320) or a ratio of the tokens (0.1).") var budget = "0.1"
     @Flag(help: "With --submit: stop the cluster once the answer is printed.") var once = false
+    @Option(name: .customLong("metrics-port"),
+            help: "Give every process an HTTP port for /metrics, /livez and /readyz: the coordinators this one and the next, then the workers.")
+    var metricsPort: Int?
+    @Option(name: .customLong("curve-dir"),
+            help: "CurveZMQ on every socket, with the key pairs in this directory (written where missing): coordinator.key, and clients/ and workers/, the allow-lists, each with a local pair that this cluster's own clients and workers use.")
+    var curveDir: String?
     @OptionGroup var logging: LoggingOptions
     @OptionGroup var progress: ProgressOptions
+
+    func validate() throws {
+        if let p = metricsPort, !(1...65_535).contains(p) {
+            throw InputError("--metrics-port", "\(p)", "must be a port, 1 to 65535 (the processes take it and the ports after it)").validation
+        }
+    }
 
     func run() throws {
         let trap = SignalTrap()
@@ -33,18 +45,32 @@ struct UpCommand: ParsableCommand {
         plan.coordinatorArguments = logging.arguments
         plan.workerArguments = logging.arguments
         plan.echo = true
+        plan.metricsPort = metricsPort
+        let keys = try curveDir.map { try LocalCurveKeys(directory: $0).ensure() }
+        if let keys {
+            plan.coordinatorArguments += keys.coordinatorArguments
+            plan.workerArguments += keys.workerArguments
+            plan.clientCurve = try keys.clientSettings()
+        }
         let cluster: LocalCluster
         do { cluster = try LocalCluster(plan: plan) } catch { throw StartupError("\(error)") }
         defer { cluster.stop() }
         let fe = cluster.frontends.joined(separator: ",")
         say("cluster up: frontend \(fe), backend \(cluster.backends.joined(separator: ",")), \(plan.workers) workers, \(plan.coordinators) coordinator\(plan.coordinators == 1 ? "" : "s") (pids \(cluster.pids.coordinators.map(String.init).joined(separator: ",")))")
-        say("submit with: script-cluster submit --connect \(fe) --features F.npy [--embeddings E.npy] [--query Q.npy] --budget K [--layout layout.json]")
+        let curveFlags = keys.map { " " + $0.clientArguments.joined(separator: " ") } ?? ""
+        say("submit with: script-cluster submit --connect \(fe)\(curveFlags) --features F.npy [--embeddings E.npy] [--query Q.npy] --budget K [--layout layout.json]")
+        let urls = cluster.metricsURLs
+        if !urls.coordinators.isEmpty {
+            say("metrics: \((urls.coordinators + urls.workers).joined(separator: " ")) (and /livez, /readyz on each port)")
+        }
         let waiting = progress.line("up: waiting for workers", total: plan.workers, unit: .items("workers"))
         do { try cluster.waitForWorkers { waiting.update(done: $0) } } catch { waiting.finish(); throw StartupError("\(error)") }
         waiting.finish()
         say("all \(plan.workers) workers ready")
         if let dir = submit {
-            let client = try ClusterClient(endpoints: cluster.frontends)
+            var options = ClusterClient.Options()
+            options.curve = plan.clientCurve
+            let client = try ClusterClient(endpoints: cluster.frontends, options: options)
             defer { client.close() }
             try Self.demo(client: client, directory: dir, budget: budget)
             if once { return }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ScriptService
+import ScriptTransport
 import ScriptWorker
 
 /// `worker`: compute shards for one or more coordinators.
@@ -22,7 +23,21 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Missed heartbeats before a coordinator counts as gone.") var liveness = 3
     @Option(name: .customLong("reconnect-min-ms"), help: "First back-off before reaching a coordinator again, in ms (doubling).") var reconnectMinMs = 1000
     @Option(name: .customLong("reconnect-max-ms"), help: "Longest back-off, in ms.") var reconnectMaxMs = 32_000
+    @OptionGroup var curve: CurveClientOptions
+    @Option(name: .customLong("curve-clients"),
+            help: "With --curve-secret: the client keys the data socket lets in (a directory of .key files, or a file of keys, one a line); needed unless --data-bind none.")
+    var curveClients: String?
+    @OptionGroup var metrics: MetricsOptions
     @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        if curveClients != nil && curve.secret == nil {
+            throw InputError("--curve-clients", nil, "needs the worker's own keys too (--curve-secret, --curve-server-key)").validation
+        }
+        if curve.secret != nil && curveClients == nil && dataBind != "none" {
+            throw InputError("--curve-clients", nil, "is needed with CURVE: the client keys the data socket lets in (or --data-bind none: inline transfers only)").validation
+        }
+    }
 
     func run() throws {
         var c = WorkerConfiguration()
@@ -34,9 +49,14 @@ struct WorkerCommand: ParsableCommand {
         c.dataBind = dataBind == "none" ? nil : dataBind
         c.dataAdvertise = dataAdvertise
         c.ioThreads = max(1, ioThreads)
+        c.curve = try curve.settings()
+        c.curveClients = try curveClients.map { path throws(CurveKeyError) in try CurveKeyFile.readAllowList(path) }
         let logger = try logging.logger(c.name)
+        let exporter = metrics.exporter(role: "worker")
         let trap = SignalTrap()
         let worker = try Worker(config: c, logger: logger)
+        let ops = try metrics.start(health: worker.health, exporter: exporter, logger: logger)
+        defer { ops?.stop() }
         if let data = worker.dataEndpoint { say("data \(data)") }
         try worker.run(trap: trap)
     }

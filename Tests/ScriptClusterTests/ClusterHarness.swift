@@ -4,6 +4,7 @@ import ScriptClient
 import ScriptCore
 import ScriptProtocol
 import ScriptSynth
+import ScriptTransport
 
 /// A real `script-cluster` process for tests: started (optionally inside a network namespace),
 /// its output read, signalled, waited for with a bound.
@@ -121,10 +122,14 @@ final class TestCluster {
     let heartbeatMs: Int
     let coordinatorExtra: [String]
     let workerExtra: [String]
+    /// CurveZMQ for the harness's own clients, when the coordinator speaks it.
+    let clientCurve: CurveClientSettings?
 
     /// Fixed ports (so a restarted coordinator takes the same ones) unless `wildcard`.
-    init(workers n: Int, heartbeatMs: Int = 250, extra: [String] = [], workerExtra: [String] = [], wildcard: Bool = false) throws {
+    init(workers n: Int, heartbeatMs: Int = 250, extra: [String] = [], workerExtra: [String] = [], wildcard: Bool = false,
+         clientCurve: CurveClientSettings? = nil) throws {
         self.heartbeatMs = heartbeatMs
+        self.clientCurve = clientCurve
         coordinatorExtra = extra
         self.workerExtra = workerExtra
         let fe = wildcard ? "tcp://127.0.0.1:*" : "tcp://127.0.0.1:\(freePort())"
@@ -158,7 +163,7 @@ final class TestCluster {
     }
 
     func waitForWorkers(_ n: Int, timeout: Double = 20) throws {
-        let client = try ClusterClient(endpoint: frontend)
+        let client = try self.client()
         defer { client.close() }
         let end = Date().addingTimeInterval(timeout)
         while Date() < end {
@@ -171,6 +176,7 @@ final class TestCluster {
     /// A client that pings and retries at this cluster's pace.
     func client(attempts: Int = 8) throws -> ClusterClient {
         var o = ClusterClient.Options()
+        o.curve = clientCurve
         o.pingIntervalMs = heartbeatMs
         o.attempts = attempts
         return try ClusterClient(endpoint: frontend, options: o)

@@ -67,6 +67,30 @@ final class CoordinatorStateTests: XCTestCase {
         }
     }
 
+    func testEveryJobIsReportedForTheMetricsOnBothSides() throws {
+        let c = InMemoryCluster()
+        c.addWorker([10]); c.addWorker([11])
+        let req = request(seed: 8)
+        c.submit(PruneSubmission(id: "m", request: req, budget: .count(12), returnMode: .merged).encoded())
+        let r = try XCTUnwrap(result(c, "m"))
+        let merges = req.shards!.filter { s in r.indices.contains { s.contains($0) } }.count
+        // The coordinator: each job's round trip, by kind.
+        XCTAssertEqual(c.answered.filter { $0.kind == .shard }.count, 3)
+        XCTAssertEqual(c.answered.filter { $0.kind == .reduce }.count, 1)
+        XCTAssertEqual(c.answered.filter { $0.kind == .merge }.count, merges)
+        // The workers: every job answered, with its tokens (a reduce: the candidates it took in).
+        XCTAssertTrue(c.workerJobs.allSatisfy { $0.code == nil })
+        XCTAssertEqual(c.workerJobs.filter { $0.kind == .shard }.map(\.tokens).reduce(0, +), 120)
+        XCTAssertEqual(c.workerJobs.filter { $0.kind == .merge }.count, merges)
+        let reduce = try XCTUnwrap(c.workerJobs.first { $0.kind == .reduce })
+        XCTAssertGreaterThanOrEqual(reduce.tokens, 12)
+        XCTAssertLessThan(reduce.tokens, 120)
+        // The access line and request metrics' view of the request.
+        let entry = try XCTUnwrap(c.finished.last?.logEntry)
+        XCTAssertEqual(entry.outcome, .ok)
+        XCTAssertEqual([entry.tokensIn, entry.tokensKept, entry.shards, entry.workers], [120, 12, 3, 2])
+    }
+
     /// Script+ shards like Script (its unit graph before the weights, its proposal after), and
     /// keeps exactly what it keeps in-process, not what Script keeps.
     func testScriptPlusMatchesInProcessAndDiffersFromScript() throws {
@@ -132,6 +156,9 @@ final class CoordinatorStateTests: XCTestCase {
             XCTAssertEqual(result(c, "d")?.indices, try inProcess(req, 15).kept, "\(transfer)")
             XCTAssertGreaterThan(c.coordinator.requeues, 0)
             XCTAssertTrue(c.logs.contains { $0.contains("w10") && $0.contains("silent") })
+            // The departure and its requeued jobs, for the metrics.
+            XCTAssertEqual(c.departures.map(\.reason), [.silent], "\(transfer)")
+            XCTAssertEqual(c.departures.first?.requeued, c.coordinator.requeues, "\(transfer)")
         }
     }
 
@@ -284,6 +311,10 @@ final class CoordinatorStateTests: XCTestCase {
         nan[2].replaceSubrange(40..<44, with: [0, 0, 0xC0, 0x7F])
         XCTAssertEqual(code(nan), .nonFinite)
         XCTAssertTrue(c.logs.contains { $0.contains("row 0, column 10") }, "the error names the place")
+        // The worker's metrics count the shard it refused, with its code.
+        XCTAssertEqual(c.workerJobs.filter { $0.code == "non_finite" }.map(\.kind), [.shard])
+        XCTAssertEqual(c.finished.last?.logEntry.outcome, .rejected)
+        XCTAssertEqual(c.finished.last?.logEntry.code, "non_finite")
         // And a valid request still goes through afterwards.
         XCTAssertNil(code(envelope { _ in }))
         XCTAssertEqual(c.coordinator.requestsInFlight, 0)

@@ -1,6 +1,7 @@
 import XCTest
 import ScriptCore
 import ScriptProtocol
+import ScriptService
 import ScriptTransport
 @testable import ScriptCoordinator
 @testable import ScriptWorker
@@ -25,6 +26,11 @@ final class InMemoryCluster {
     let route: [UInt8] = [7, 7, 7]
     var replies: [ClusterReply] = []
     var finished: [AccessRecord] = []
+    /// Jobs answered (as the coordinator saw them), workers that left (why, jobs requeued), and
+    /// jobs the workers finished (their metrics).
+    var answered: [(kind: ClusterMetrics.JobKind, roundTrip: Duration)] = []
+    var departures: [(reason: ClusterMetrics.DepartureReason, requeued: Int)] = []
+    var workerJobs: [WorkerJobReport] = []
     var logs: [String] = []
     /// Direct requests the client sent (to answer placements), and whether it answers them.
     var submissions: [String: EncodedSubmission] = [:]
@@ -119,6 +125,10 @@ final class InMemoryCluster {
                 events.append(.toWorker(id: id, frames: frames))
             case .finished(let record):
                 finished.append(record)
+            case .jobAnswered(let kind, let roundTrip):
+                answered.append((kind, roundTrip))
+            case .workerLeft(let reason, let requeued):
+                departures.append((reason, requeued))
             case .log(_, let message):
                 logs.append(message)
             }
@@ -139,6 +149,8 @@ final class InMemoryCluster {
                 events.append(.done(id: id, task: task.number, outcome: WorkerCompute.run(task.work, pool: .serial)))
             case .log(_, let message):
                 logs.append(message)
+            case .jobFinished(let report):
+                workerJobs.append(report)
             case .open, .close, .exit:
                 break
             }

@@ -26,7 +26,7 @@ final class WorkerStateTests: XCTestCase {
             case .send(_, let frames): return (try? BackendEnvelope.open(frames).type) ?? "?"
             case .run: return "run"
             case .exit: return "exit"
-            case .log: return nil
+            case .log, .jobFinished: return nil
             }
         }
     }

@@ -1,0 +1,227 @@
+import Foundation
+import XCTest
+import ScriptClient
+import ScriptOps
+import ScriptProtocol
+import ScriptTransport
+
+/// Real coordinator and worker processes as an operator sees them: their HTTP ports (metrics and
+/// probes, scraped over real HTTP), their access lines, and CurveZMQ between them.
+final class OpsProcessTests: XCTestCase {
+    /// One series' value in Prometheus text (`name{labels}` as the exporter writes it).
+    private func value(_ text: String, _ series: String) -> Double? {
+        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.dropFirst(series.count + 1))
+        }
+        return nil
+    }
+
+    private func scrape(_ base: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        let r = try HTTPProbe.get(base + "/metrics")
+        XCTAssertEqual(r.status, 200, file: file, line: line)
+        return r.body
+    }
+
+    /// Whether `base + path` answers `status` within `timeout` seconds.
+    private func answers(_ base: String, _ path: String, _ status: Int, timeout: Double = 10) -> Bool {
+        let end = Date().addingTimeInterval(timeout)
+        while Date() < end {
+            if (try? HTTPProbe.get(base + path, timeout: .seconds(1)))?.status == status { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return false
+    }
+
+    /// Whether `series` on `base`'s /metrics reads `want` (or more, `atLeast`) within `timeout`
+    /// seconds (gauges are recorded on the loop's next tick, connection events when it drains
+    /// its monitors).
+    private func reads(_ base: String, _ series: String, _ want: Double, atLeast: Bool = false, timeout: Double = 5) -> Bool {
+        let end = Date().addingTimeInterval(timeout)
+        while Date() < end {
+            if let text = try? HTTPProbe.get(base + "/metrics").body, let v = value(text, series), v == want || (atLeast && v > want) {
+                return true
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return false
+    }
+
+    private func metricsURL(_ p: ClusterProcess) throws -> String {
+        guard let url = p.line("metrics ") else { throw HarnessError("no metrics port: \(p.output) \(p.log)") }
+        return url
+    }
+
+    /// /readyz flips with the worker, /metrics counts a request inline and one direct (requests,
+    /// tokens, latencies, bytes, the worker's jobs and CPU), the gauges follow the pool, and the
+    /// coordinator writes one JSON access line a request.
+    func testMetricsAndProbesMoveWithRequestsAndWorkers() throws {
+        // Heartbeats of a second: on busy shared cores a starved loop must not pass for a lost worker.
+        let cluster = try TestCluster(workers: 0, heartbeatMs: 1000, extra: ["--metrics-port", "0", "--log-format", "json"],
+                                      workerExtra: ["--metrics-port", "0"])
+        defer { cluster.stop() }
+        let coordinator = try metricsURL(cluster.coordinator)
+        XCTAssertEqual(try HTTPProbe.get(coordinator + "/livez").status, 200)
+        let unready = try HTTPProbe.get(coordinator + "/readyz")
+        XCTAssertEqual(unready.status, 503, "no worker yet: \(unready.body)")
+
+        let w = try cluster.addWorker()
+        let worker = try metricsURL(w)
+        XCTAssertTrue(answers(worker, "/readyz", 200), "the worker is ready once registered")
+        XCTAssertTrue(answers(coordinator, "/readyz", 200), "the coordinator is ready with a worker")
+        try cluster.waitForWorkers(1)
+
+        let before = try scrape(coordinator), workerBefore = try scrape(worker)
+        let req = Requests.sample(.image, seed: 31)
+        let want = try Requests.inProcess(req, 16)
+        let client = try cluster.client()
+        defer { client.close() }
+        for transfer in Transfer.allCases {
+            let reply = try client.prune(PruneSubmission(id: "ops-\(transfer)", request: req, budget: .count(16), transfer: transfer))
+            guard case .result(let r) = reply else { return XCTFail("\(transfer): \(reply)") }
+            XCTAssertEqual(r.indices, want)
+        }
+        let after = try scrape(coordinator), workerAfter = try scrape(worker)
+        let delta = { (text: (String, String), series: String) in (self.value(text.1, series) ?? .nan) - (self.value(text.0, series) ?? 0) }
+        let c = (before, after), wk = (workerBefore, workerAfter)
+        let tokens = Double(req.features.rows)
+        XCTAssertEqual(delta(c, #"script_cluster_requests_total{outcome="ok",code="none"}"#), 2)
+        XCTAssertEqual(delta(c, #"script_cluster_request_duration_seconds_count{outcome="ok"}"#), 2)
+        XCTAssertEqual(delta(c, "script_cluster_tokens_in_total"), 2 * tokens)
+        XCTAssertEqual(delta(c, "script_cluster_tokens_kept_total"), 32)
+        XCTAssertGreaterThanOrEqual(delta(c, #"script_cluster_job_duration_seconds_count{kind="shard"}"#), Double(req.shards!.count * 2))
+        XCTAssertEqual(delta(c, #"script_cluster_job_duration_seconds_count{kind="reduce"}"#), 2)
+        // Inline, the tensor bytes come through the coordinator; direct, they go to the worker.
+        XCTAssertGreaterThan(delta(c, #"script_cluster_bytes_received_total{peer="client"}"#), tokens * Double(req.features.cols) * 2)
+        XCTAssertGreaterThan(delta(c, #"script_cluster_bytes_sent_total{peer="worker"}"#), tokens * Double(req.features.cols) * 2)
+        XCTAssertGreaterThan(delta(wk, #"script_cluster_bytes_received_total{peer="client"}"#), tokens * Double(req.features.cols) * 2)
+        // Gauges are recorded on the loops' ticks (every 50 ms): what a scrape sees then.
+        XCTAssertTrue(reads(coordinator, "script_cluster_workers", 1))
+        XCTAssertTrue(reads(coordinator, "script_cluster_requests_in_flight", 0))
+        XCTAssertTrue(reads(coordinator, "script_cluster_queue_depth", 0))
+        XCTAssertGreaterThanOrEqual(delta(c, #"script_cluster_connections_total{socket="frontend",event="accepted"}"#), 1)
+        XCTAssertEqual(delta(wk, #"script_cluster_worker_jobs_total{kind="shard",outcome="ok",code="none"}"#), Double(req.shards!.count * 2))
+        XCTAssertEqual(delta(wk, #"script_cluster_worker_tokens_total{kind="shard"}"#), 2 * tokens)
+        XCTAssertGreaterThan(delta(wk, #"script_cluster_worker_cpu_seconds_total{kind="shard"}"#), 0)
+        XCTAssertTrue(reads(worker, "script_cluster_worker_registered", 1))
+
+        // One access line a request, its fields as JSON.
+        for transfer in Transfer.allCases {
+            XCTAssertTrue(cluster.coordinator.waitForLog("\"id\":\"ops-\(transfer)\"", timeout: 5), cluster.coordinator.log)
+            let line = cluster.coordinator.log.split(separator: "\n").first { $0.contains("\"id\":\"ops-\(transfer)\"") } ?? ""
+            let fields = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
+            XCTAssertEqual(fields["msg"] as? String, "request")
+            XCTAssertEqual(fields["outcome"] as? String, "ok")
+            XCTAssertEqual(fields["tokens_in"] as? Int, req.features.rows)
+            XCTAssertEqual(fields["tokens_kept"] as? Int, 16)
+            XCTAssertEqual(fields["shards"] as? Int, req.shards!.count)
+            XCTAssertEqual(fields["workers"] as? Int, 1)
+            XCTAssertGreaterThan(fields["ms"] as? Double ?? 0, 0)
+        }
+
+        // The worker goes: the coordinator is not ready, and counts the departure.
+        w.signal(SIGTERM)
+        XCTAssertEqual(w.wait(), 0)
+        XCTAssertTrue(answers(coordinator, "/readyz", 503), "not ready without a worker")
+        XCTAssertTrue(reads(coordinator, "script_cluster_workers", 0))
+        XCTAssertTrue(reads(coordinator, #"script_cluster_worker_departures_total{reason="disconnected"}"#, 1))
+        // And one comes back.
+        let again = try metricsURL(try cluster.addWorker())
+        XCTAssertTrue(answers(again, "/readyz", 200))
+        XCTAssertTrue(answers(coordinator, "/readyz", 200), "ready again with the new worker")
+    }
+
+    /// Key files for a CURVE cluster: the coordinator's pair, allow-lists of clients (two
+    /// pairs) and workers (one), and a stranger's pair on neither list.
+    private struct Keys {
+        let dir: String
+        var path: (String) -> String { { (self.dir as NSString).appendingPathComponent($0) } }
+
+        init() throws {
+            dir = NSTemporaryDirectory() + "curve-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            let fm = FileManager.default
+            try fm.createDirectory(atPath: dir + "/clients", withIntermediateDirectories: true)
+            try fm.createDirectory(atPath: dir + "/workers", withIntermediateDirectories: true)
+            for base in ["coordinator", "clients/alice", "clients/bob", "workers/w", "stranger"] {
+                _ = try CurveKeyFile.write(try CurveKeyPair.generate(), base: dir + "/" + base)
+            }
+        }
+
+        var coordinator: [String] {
+            ["--curve-secret", path("coordinator.key_secret"), "--curve-clients", path("clients"), "--curve-workers", path("workers")]
+        }
+
+        /// A worker's flags: its pair, and the clients its data socket lets in.
+        func worker(_ secret: String, clients: String = "clients") -> [String] {
+            ["--curve-secret", path(secret), "--curve-server-key", path("coordinator.key"), "--curve-clients", path(clients)]
+        }
+
+        func client(_ secret: String) throws -> CurveClientSettings {
+            try CurveClientSettings.load(secretFile: path(secret), serverKeyFile: path("coordinator.key"))
+        }
+
+        func publicKey(_ name: String) throws -> String { try CurveKeyFile.readPublicKey(path(name + ".key")).z85 }
+    }
+
+    /// With CURVE on every socket, an allowed client gets its answers (inline, and direct to the
+    /// worker's data socket); a client or worker whose key is on no list is refused at once (an
+    /// error, not a wait), logged with its key, and counted; a client the coordinator lets in but
+    /// the worker's data socket does not gets its inline answers and a refusal for direct ones.
+    func testCurveLetsInAllowedKeysAndRefusesOthers() throws {
+        let keys = try Keys()
+        defer { try? FileManager.default.removeItem(atPath: keys.dir) }
+        let cluster = try TestCluster(workers: 1, heartbeatMs: 1000, extra: keys.coordinator + ["--metrics-port", "0"],
+                                      workerExtra: keys.worker("workers/w.key_secret", clients: "clients/alice.key") + ["--metrics-port", "0"], clientCurve: try keys.client("clients/alice.key_secret"))
+        defer { cluster.stop() }
+        let coordinator = try metricsURL(cluster.coordinator)
+        let req = Requests.sample(.anyres, seed: 32)
+        let want = try Requests.inProcess(req, 24)
+        let alice = try cluster.client()
+        defer { alice.close() }
+        for transfer in Transfer.allCases {
+            let reply = try alice.prune(PruneSubmission(id: "curve-\(transfer)", request: req, budget: .count(24), transfer: transfer))
+            guard case .result(let r) = reply else { return XCTFail("\(transfer): \(reply)") }
+            XCTAssertEqual(r.indices, want, "\(transfer)")
+        }
+        // The access line, in text (this coordinator's log format).
+        XCTAssertTrue(cluster.coordinator.waitForLog("request curve-direct ok: \(req.features.rows) -> 24 tokens, \(req.shards!.count) shards on 1 worker, ",
+                                                     timeout: 5), cluster.coordinator.log)
+
+        var options = ClusterClient.Options()
+        options.curve = try keys.client("stranger.key_secret")
+        let stranger = try ClusterClient(endpoint: cluster.frontend, options: options)
+        defer { stranger.close() }
+        let start = Date()
+        XCTAssertThrowsError(try stranger.prune(PruneSubmission(id: "stranger", request: req, budget: .count(24)))) { error in
+            XCTAssertEqual(error as? ConnectionRefused, ConnectionRefused(endpoint: cluster.frontend, by: .coordinator), "\(error)")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 5, "refused at once, not after the timeout")
+        let strangerKey = try keys.publicKey("stranger")
+        XCTAssertTrue(cluster.coordinator.waitForLog(strangerKey, timeout: 5), "the coordinator logs the refused key: \(cluster.coordinator.log)")
+        XCTAssertTrue(reads(coordinator, #"script_cluster_connections_total{socket="frontend",event="refused"}"#, 1, atLeast: true))
+
+        // A worker with the stranger's key is not let in either.
+        let intruder = try ClusterProcess(["worker", "--connect", cluster.backend, "--name", "intruder"] + keys.worker("stranger.key_secret"))
+        defer { intruder.signal(SIGTERM); intruder.wait() }
+        XCTAssertTrue(cluster.coordinator.waitForLog(strangerKey, count: 2, timeout: 5), cluster.coordinator.log)
+        XCTAssertEqual(try alice.status()?.workers, 1)
+        XCTAssertTrue(reads(coordinator, #"script_cluster_connections_total{socket="backend",event="refused"}"#, 1, atLeast: true))
+
+        // Bob is on the coordinator's list, not on the worker's.
+        let worker = try metricsURL(cluster.workers[0])
+        options.curve = try keys.client("clients/bob.key_secret")
+        let bob = try ClusterClient(endpoint: cluster.frontend, options: options)
+        defer { bob.close() }
+        guard case .result(let inline) = try bob.prune(PruneSubmission(id: "bob-inline", request: req, budget: .count(24))) else {
+            return XCTFail("bob's inline request")
+        }
+        XCTAssertEqual(inline.indices, want)
+        let direct = Date()
+        XCTAssertThrowsError(try bob.prune(PruneSubmission(id: "bob-direct", request: req, budget: .count(24), transfer: .direct))) { error in
+            XCTAssertEqual((error as? ConnectionRefused)?.server, .worker, "\(error)")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(direct), 5, "refused at once, not after the deadline")
+        let bobKey = try keys.publicKey("clients/bob")
+        XCTAssertTrue(cluster.workers[0].waitForLog(bobKey, timeout: 5), "the worker logs the refused key: \(cluster.workers[0].log)")
+        XCTAssertTrue(reads(worker, #"script_cluster_connections_total{socket="data",event="refused"}"#, 1, atLeast: true))
+    }
+}
