@@ -14,7 +14,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 import pytest
@@ -99,9 +99,9 @@ def children(pid: int) -> List[int]:
 class UpCluster:
     """`script-cluster up --workers N` on free loopback ports."""
 
-    def __init__(self, workers: int, logdir: Path, name: str = "up") -> None:
+    def __init__(self, workers: int, logdir: Path, name: str = "up", extra: Sequence[str] = ()) -> None:
         self.proc = Proc([binary(), "up", "--workers", str(workers), "--frontend", "tcp://127.0.0.1:*",
-                          "--backend", "tcp://127.0.0.1:*"], logdir / f"{name}.log")
+                          "--backend", "tcp://127.0.0.1:*", *extra], logdir / f"{name}.log")
         line = self.proc.wait_line("cluster up: frontend ")
         self.frontend = line.split()[3].rstrip(",")
         # "(coordinator pid P)", or "(pids P,...)" where `up` may start several coordinators.

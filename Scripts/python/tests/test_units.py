@@ -117,6 +117,28 @@ def test_disconnect_moves_calls_to_the_other_endpoint_with_their_ids():
     assert [c.id for c in done] == [on0[0]] and done[0].outcome[0]["indices"] == [1, 2]
 
 
+def test_a_refused_key_moves_calls_and_ends_them_when_every_endpoint_refused():
+    e = engine(2)
+    for k in range(4):
+        e.add(make_call(f"r{k}"), 0.0)
+    on0 = sorted(rid for i, rid in sent_ids(e.poll(0.0)) if i == 0)
+    e.refused(0, 0.1)
+    moved = sent_ids(e.poll(0.1))
+    assert sorted(rid for _, rid in moved) == on0 and all(i == 1 for i, _ in moved)
+    assert not e.take_finished()
+    e.refused(1, 0.2)
+    done = e.take_finished()
+    assert sorted(c.id for c in done) == ["r0", "r1", "r2", "r3"]
+    assert all(isinstance(c.outcome, sc.ConnectionRefused) for c in done)
+    # A call added later ends at once too; a handshake that succeeds again clears the refusal.
+    e.add(make_call("late"), 0.3)
+    e.poll(0.3)
+    assert [c.id for c in e.take_finished()] == ["late"]
+    e.connected(1, 0.4)
+    e.add(make_call("after"), 0.4)
+    assert sent_ids(e.poll(0.4)) == [(1, "after")]
+
+
 def test_silence_brings_pings_then_failover():
     e = engine(2, heartbeat=1.0, liveness=3)
     e.add(make_call("r"), 0.0)

@@ -9,6 +9,7 @@
 from .aio import AsyncClient
 from .client import Client
 from .errors import (BadBudget, BadMessage, BadOption, BadReply, BadRequest, BadShape, BadShards, BadTensor, Busy,
+                     ConnectionRefused,
                      InternalError, InvalidRequest, NonFinite, ScriptClusterError, ShardFailed, ShuttingDown, Timeout, TooLarge,
                      Unavailable, UnknownType, UnsupportedVersion)
 from .layout import Layout
@@ -21,5 +22,5 @@ __all__ = [
     "AsyncClient", "Client", "ClusterStatus", "Layout", "PruneRequest", "PruneResult", "PROTOCOL_VERSION",
     "ScriptClusterError", "InvalidRequest", "BadMessage", "UnsupportedVersion", "UnknownType", "BadRequest",
     "BadTensor", "BadShape", "NonFinite", "BadBudget", "BadShards", "BadOption", "TooLarge", "Busy", "Timeout",
-    "Unavailable", "ShuttingDown", "ShardFailed", "InternalError", "BadReply",
+    "Unavailable", "ConnectionRefused", "ShuttingDown", "ShardFailed", "InternalError", "BadReply",
 ]

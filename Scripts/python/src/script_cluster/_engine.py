@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 import msgpack
 
-from .errors import (RETRYABLE_CODES, BadReply, ScriptClusterError, ShuttingDown, Timeout, Unavailable,
+from .errors import (RETRYABLE_CODES, BadReply, ConnectionRefused, ScriptClusterError, ShuttingDown, Timeout, Unavailable,
                      error_for_code)
 
 PROTOCOL_VERSION = 1
@@ -73,6 +73,7 @@ class Endpoint:
     ping_sent: float = -math.inf
     outstanding: Set[str] = field(default_factory=set)
     blocked: int = 0  # sends refused in a row (no connection yet, or the queue full)
+    refused: bool = False  # its CURVE handshake refused our key (until a handshake succeeds)
 
 
 Send = Tuple[int, List[Any], Optional[str]]
@@ -162,6 +163,7 @@ class Engine:
         """A connection (a handshake) to endpoint `i` completed: a new peer, up from now."""
         e = self.endpoints[i]
         e.connected = True
+        e.refused = False
         e.down_until = 0.0
         e.blocked = 0
         e.last_heard = now
@@ -172,6 +174,25 @@ class Engine:
         e.connected = False
         e.failures += 1
         self._abandon(i, now, f"{e.address} dropped the connection")
+
+    def refused(self, i: int, now: float) -> None:
+        """Endpoint `i` refused our CURVE key: its calls go elsewhere; when every endpoint has
+        refused, every call ends now with `ConnectionRefused` rather than at its deadline."""
+        e = self.endpoints[i]
+        e.connected = False
+        e.refused = True
+        self._abandon(i, now, f"{e.address} refused this client's CURVE key")
+        self._refuse_all_if_none_left()
+
+    def _refuse_all_if_none_left(self) -> None:
+        if not all(e.refused for e in self.endpoints):
+            return
+        where = ", ".join(e.address for e in self.endpoints)
+        for call in list(self.calls.values()):
+            self._finish(call, ConnectionRefused(
+                f"{where} refused this client's CURVE key (not on the coordinator's --curve-clients list, "
+                f"or the wrong --curve-server-key)", request_id=call.id,
+                endpoint=self.endpoints[call.last_endpoint or 0].address))
 
     def _abandon(self, i: int, now: float, why: str) -> None:
         e = self.endpoints[i]
@@ -188,6 +209,7 @@ class Engine:
     def poll(self, now: float) -> List[Send]:
         """Everything due at `now`: calls' ends, liveness, and the frames to send."""
         self._deadlines(now)
+        self._refuse_all_if_none_left()
         sends: List[Send] = []
         self._liveness(now, sends)
         for call in list(self.calls.values()):

@@ -10,7 +10,7 @@ import zmq
 import zmq.asyncio
 
 from ._engine import Call
-from .client import _MONITOR_EVENTS, _UP_EVENT, _Base
+from .client import _MONITOR_EVENTS, _REFUSED_EVENT, _UP_EVENT, _Base, _dealer
 from .errors import BadRequest, ScriptClusterError
 from .request import ClusterStatus, PruneRequest, PruneResult
 
@@ -28,10 +28,7 @@ class AsyncClient(_Base):
         self._socks: List[zmq.asyncio.Socket] = []
         self._monitors: List[zmq.asyncio.Socket] = []
         for address in self.endpoints:
-            s = self._ctx.socket(zmq.DEALER)
-            s.setsockopt(zmq.LINGER, 0)
-            s.setsockopt(zmq.IMMEDIATE, 1)
-            s.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+            s = _dealer(self._ctx, self._curve)
             m = s.get_monitor_socket(_MONITOR_EVENTS)
             s.connect(address)
             self._socks.append(s)
@@ -178,6 +175,8 @@ class AsyncClient(_Base):
                 self._engine.connected(i, now)
             elif event & zmq.EVENT_DISCONNECTED:
                 self._engine.disconnected(i, now)
+            elif event & _REFUSED_EVENT:
+                self._engine.refused(i, now)
             self._step()
 
     async def _timer(self) -> None:

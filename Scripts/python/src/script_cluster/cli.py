@@ -45,10 +45,21 @@ def _budget(text: str) -> Any:
             raise argparse.ArgumentTypeError(f"budget must be a count (64) or a ratio (0.1), got {text!r}") from None
 
 
-def _request_flags(p: argparse.ArgumentParser) -> None:
+def _connection_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--connect", action="append", metavar="ENDPOINT",
                    help="a coordinator's client endpoint; repeat it (or separate with commas) for several "
                         "(default tcp://127.0.0.1:5555)")
+    p.add_argument("--curve-secret", help="CurveZMQ: this client's key pair (a .key_secret file written by "
+                                          "`script-cluster keygen`); with --curve-server-key")
+    p.add_argument("--curve-server-key", help="CurveZMQ: the coordinator's public key (its .key file)")
+
+
+def _curve(a: argparse.Namespace) -> Dict[str, Any]:
+    return {"curve_secret": a.curve_secret, "curve_server_key": a.curve_server_key}
+
+
+def _request_flags(p: argparse.ArgumentParser) -> None:
+    _connection_flags(p)
     p.add_argument("--features", help="visual tokens, N x D or units x tokens x D (.npy)")
     p.add_argument("--embeddings", help="the tokens in the query's space, N x Dq (.npy)")
     p.add_argument("--query", help="query token embeddings, M x Dq (.npy)")
@@ -136,7 +147,7 @@ def _summary(r: Any) -> Dict[str, Any]:
 def cmd_prune(a: argparse.Namespace) -> int:
     mode = "indices" if not a.kept_features else ("merged" if a.merge else "features")
     req = _request(a, return_=mode, request_id=a.id)
-    with Client(_connect(a.connect)) as c:
+    with Client(_connect(a.connect), **_curve(a)) as c:
         r = c.prune_request(req)
     doc = _summary(r)
     if a.out and a.out.endswith(".npy"):
@@ -152,7 +163,7 @@ def cmd_prune(a: argparse.Namespace) -> int:
 
 
 def cmd_status(a: argparse.Namespace) -> int:
-    with Client(_connect(a.connect)) as c:
+    with Client(_connect(a.connect), **_curve(a)) as c:
         states = c.status_all(timeout=a.timeout)
     code = 0
     doc: Dict[str, Any] = {}
@@ -176,7 +187,7 @@ async def _load_run(a: argparse.Namespace) -> Dict[str, Any]:
     latencies: List[float] = []
     errors: Dict[str, int] = {}
     room = asyncio.Semaphore(a.concurrency)
-    async with AsyncClient(_connect(a.connect)) as c:
+    async with AsyncClient(_connect(a.connect), **_curve(a)) as c:
         async def one() -> None:
             async with room:
                 t0 = time.perf_counter()
@@ -215,7 +226,7 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--id", help="request id (default: a fresh one); reuse one to retry safely")
     pr.set_defaults(run=cmd_prune)
     st = sub.add_parser("status", help="print each coordinator's state")
-    st.add_argument("--connect", action="append", metavar="ENDPOINT")
+    _connection_flags(st)
     st.add_argument("--timeout", type=float, default=5.0)
     st.set_defaults(run=cmd_status)
     ld = sub.add_parser("load", help="send a request many times and print latency and throughput")

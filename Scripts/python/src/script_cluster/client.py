@@ -18,7 +18,39 @@ from .request import ClusterStatus, PruneRequest, PruneResult
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
 #: Monitor events that tell a connection's state.
 _UP_EVENT = getattr(zmq, "EVENT_HANDSHAKE_SUCCEEDED", zmq.EVENT_CONNECTED)
-_MONITOR_EVENTS = _UP_EVENT | zmq.EVENT_DISCONNECTED
+#: A CURVE handshake the coordinator refused (our key is not on its allow-list).
+_REFUSED_EVENT = getattr(zmq, "EVENT_HANDSHAKE_FAILED_AUTH", 0)
+_MONITOR_EVENTS = _UP_EVENT | zmq.EVENT_DISCONNECTED | _REFUSED_EVENT
+
+
+def _curve_keys(secret: Optional[str], server_key: Optional[str]) -> Optional[Tuple[bytes, bytes, bytes]]:
+    """(public, secret, server public) from keygen's files, or None without them."""
+    if secret is None and server_key is None:
+        return None
+    if secret is None or server_key is None:
+        raise BadRequest("CURVE takes both curve_secret (this client's .key_secret file) and curve_server_key "
+                         "(the coordinator's .key file), or neither")
+    import zmq.auth  # the certificate reader only; no authenticator is started
+
+    try:
+        public, private = zmq.auth.load_certificate(secret)
+        server, _ = zmq.auth.load_certificate(server_key)
+    except (OSError, ValueError) as e:
+        raise BadRequest(f"cannot read a CURVE key file: {e}") from None
+    if not private:
+        raise BadRequest(f"{secret} holds no secret key (give the .key_secret file keygen wrote)")
+    return public, private, server
+
+
+def _dealer(ctx: Any, curve: Optional[Tuple[bytes, bytes, bytes]]) -> Any:
+    """A DEALER to one coordinator: no lingering, sends only to a live connection, CURVE when given."""
+    s = ctx.socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.IMMEDIATE, 1)  # queue only to a live connection: a send to none fails
+    s.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+    if curve is not None:
+        s.curve_publickey, s.curve_secretkey, s.curve_serverkey = curve
+    return s
 
 
 def _endpoints(endpoints: Union[str, Sequence[str]]) -> List[str]:
@@ -35,8 +67,10 @@ class _Base:
 
     def __init__(self, endpoints: Union[str, Sequence[str]], *, deadline: float = 30.0, heartbeat: float = 1.0,
                  liveness: int = 3, max_attempts: Optional[int] = None, backoff: Tuple[float, float] = (0.05, 2.0),
-                 grace: float = 1.0, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+                 grace: float = 1.0, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+                 curve_secret: Optional[str] = None, curve_server_key: Optional[str] = None) -> None:
         self.endpoints = _endpoints(endpoints)
+        self._curve = _curve_keys(curve_secret, curve_server_key)
         self.deadline = rq.check_deadline(deadline)
         if heartbeat <= 0 or liveness < 1 or grace < 0 or backoff[0] <= 0 or backoff[1] < backoff[0]:
             raise BadRequest("heartbeat > 0, liveness >= 1, grace >= 0 and 0 < backoff[0] <= backoff[1] are needed")
@@ -111,10 +145,7 @@ class Client(_Base):
         self._poller = zmq.Poller()
         self._closed = False
         for address in self.endpoints:
-            s = self._ctx.socket(zmq.DEALER)
-            s.setsockopt(zmq.LINGER, 0)
-            s.setsockopt(zmq.IMMEDIATE, 1)  # queue only to a live connection: a send to none fails
-            s.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+            s = _dealer(self._ctx, self._curve)
             m = s.get_monitor_socket(_MONITOR_EVENTS)
             s.connect(address)
             self._socks.append(s)
@@ -312,3 +343,5 @@ class Client(_Base):
             self._engine.connected(i, now)
         elif event & zmq.EVENT_DISCONNECTED:
             self._engine.disconnected(i, now)
+        elif event & _REFUSED_EVENT:
+            self._engine.refused(i, now)

@@ -114,6 +114,13 @@ class Unavailable(Timeout):
     """No coordinator could be reached, or none answered, before the deadline."""
 
 
+class ConnectionRefused(ScriptClusterError):
+    """Every coordinator refused this client's CURVE key (the client's own finding, from the
+    handshake; the code is not one a coordinator sends)."""
+
+    default_code = "connection_refused"
+
+
 class ShuttingDown(ScriptClusterError):
     """The coordinators tried were draining until the request's deadline."""
 
