@@ -34,8 +34,10 @@ struct PruneCommand: ParsableCommand {
     func run() throws {
         let line = progress.line("prune")
         defer { line.finish() }
-        let req = try request.loadRequest(progress: line)
         let pool = ComputePool(width: try ThreadCount.resolve(flag: threads))
+        // BLAS loading and thread start-up overlap the reading of the request.
+        PoolWarmUp.start(pool)
+        let req = try request.loadRequest(progress: line)
         let budget = try request.parsedBudget()
         line.stage("pruning \(req.tokenCount) tokens (budget \(budget))")
         let result: PruneResult
