@@ -104,12 +104,13 @@ public enum ScriptPruning {
             let a = survivors[ca] / 2
             for (c, cb) in sideB.enumerated() { cross[r * sideB.count + c] = gsp.similarity[a * nb + survivors[cb] / 2] }
         }
-        let group = { (side: [Int]) -> CandidateGroup in
-            let positions = side.map { survivors[$0] }
-            return CandidateGroup(members: side, features: x.gatherRows(positions.map { shard.lowerBound + $0 }),
+        // The two sides' rows are gathered side by side (megabytes each, at image size).
+        let sides = [sideA, sideB], first = shard.lowerBound
+        let groups = pool.map(2) { s -> CandidateGroup in
+            let positions = sides[s].map { survivors[$0] }
+            return CandidateGroup(members: sides[s], features: x.gatherRows(positions.map { first + $0 }),
                                   inverseNorms: positions.map { inv[$0] })
         }
-        let groups = [group(sideA), group(sideB)]
         let cosines = CandidateCosines(groups: groups, known: [GroupPair(0, 1): cross], pool: pool)
         return ShardGraph(survivors: survivors, groups: groups, blocks: cosines.knownBlocks)
     }
