@@ -16,7 +16,7 @@ if [ "${1:-}" = "--cold" ]; then
     runs="${2:-9}"
     dir=$(mktemp -d)
     trap 'rm -rf "$dir"' EXIT
-    "$bin" sample --kind image --out "$dir/image" --quiet
+    "$bin" sample --kind image --out "$dir/image" --quiet >/dev/null
     files=(--features "$dir/image/features.npy" --embeddings "$dir/image/embeddings.npy" --query "$dir/image/query.npy" --budget 64)
     for i in $(seq "$runs"); do
         start=$(date +%s%N)

@@ -8,27 +8,43 @@ import Synchronization
 /// What a one-shot process (a script calling `prune` once) would otherwise pay inside its first
 /// request: loading and checking the BLAS library (its kernels chosen, its own threads off before
 /// it can start any), starting the helper threads the pool needs, and mapping the BLAS buffers of
-/// each thread that runs products. `start` does it on a thread of its own and returns at once,
-/// so it overlaps whatever the process does next (reading its request from files).
-public enum PoolWarmUp {
-    /// Starts warming up `pool` in the background (at most once a process; later calls return).
-    public static func start(_ pool: ComputePool) {
-        guard !begun.exchange(true, ordering: .acquiringAndReleasing) else { return }
+/// the threads that run products. `start` does it on a thread of its own and returns at once, so
+/// it overlaps whatever the process does next (reading its request from files).
+///
+/// `wait` before the process may exit and before the request's own work: at exit the BLAS
+/// library frees its buffers, which a warm-up still running would then use.
+public final class PoolWarmUp: Sendable {
+    /// The warm-up thread, until it is joined.
+    private let thread: Mutex<pthread_t?>
+
+    private init(thread: pthread_t?) { self.thread = Mutex(thread) }
+
+    /// Starts warming up `pool` in the background.
+    public static func start(_ pool: ComputePool) -> PoolWarmUp {
         let box = Unmanaged.passRetained(PoolBox(pool)).toOpaque()
         var thread = pthread_t()
         let rc = pthread_create(&thread, nil, { arg in
             Unmanaged<PoolBox>.fromOpaque(arg!).takeRetainedValue().pool.warm()
             return nil
         }, box)
-        if rc == 0 { pthread_detach(thread) } else { Unmanaged<PoolBox>.fromOpaque(box).release() }
+        guard rc == 0 else {
+            // No thread to spare: the first request warms up as it goes.
+            Unmanaged<PoolBox>.fromOpaque(box).release()
+            return PoolWarmUp(thread: nil)
+        }
+        return PoolWarmUp(thread: thread)
     }
 
-    private static let begun = Atomic<Bool>(false)
+    /// Returns once the warm-up is over (at once after the first call).
+    public func wait() {
+        guard let t = thread.withLock({ t -> pthread_t? in defer { t = nil }; return t }) else { return }
+        pthread_join(t, nil)
+    }
 }
 
 extension ComputePool {
-    /// Loads BLAS, then runs one small product on every thread of the pool, concurrently (each
-    /// thread's BLAS buffers and stack are mapped by it), starting the helpers it needs.
+    /// Loads BLAS, then runs a few small products on the pool (its helpers started, each
+    /// thread that joins mapping its BLAS buffers).
     func warm() {
         _ = BLAS.ready
         // A few products a thread, each long enough (~0.2 ms) for sleeping helpers to join.

@@ -35,9 +35,12 @@ struct PruneCommand: ParsableCommand {
         let line = progress.line("prune")
         defer { line.finish() }
         let pool = ComputePool(width: try ThreadCount.resolve(flag: threads))
-        // BLAS loading and thread start-up overlap the reading of the request.
-        PoolWarmUp.start(pool)
+        // BLAS loading and thread start-up overlap the reading of the request (and are over
+        // before the pruning starts, or the process exits on an error).
+        let warmUp = PoolWarmUp.start(pool)
+        defer { warmUp.wait() }
         let req = try request.loadRequest(progress: line)
+        warmUp.wait()
         let budget = try request.parsedBudget()
         line.stage("pruning \(req.tokenCount) tokens (budget \(budget))")
         let result: PruneResult
