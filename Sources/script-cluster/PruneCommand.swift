@@ -35,6 +35,7 @@ struct PruneCommand: ParsableCommand {
         let line = progress.line("prune")
         defer { line.finish() }
         let pool = ComputePool(width: try ThreadCount.resolve(flag: threads))
+        MemoryTuning.oneHeap()
         // BLAS loading and thread start-up overlap the reading of the request (and are over
         // before the pruning starts, or the process exits on an error).
         let warmUp = PoolWarmUp.start(pool)
