@@ -29,9 +29,11 @@ let package = Package(
         .target(name: "CBLAS", linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("m")]),
         // The CPU's spin-wait hint and the process's CPU affinity.
         .target(name: "CPlatform"),
+        // The core's vector loops built for the CPU's wider vectors too, chosen at run time.
+        .target(name: "CVector"),
 
         // Pure pruning core: contiguous Float buffers, no I/O.
-        .target(name: "ScriptCore", dependencies: ["CBLAS", "CPlatform"]),
+        .target(name: "ScriptCore", dependencies: ["CBLAS", "CPlatform", "CVector"]),
         // Deterministic synthetic requests with ground truth (sample data, evaluation).
         .target(name: "ScriptSynth"),
         // .npy / .safetensors in, .npy / .json out.
@@ -85,7 +87,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
-        .testTarget(name: "ScriptCoreTests", dependencies: ["ScriptCore", "ScriptSynth"]),
+        .testTarget(name: "ScriptCoreTests", dependencies: ["ScriptCore", "ScriptSynth", "CVector"]),
         .testTarget(name: "ScriptFormatsTests", dependencies: ["ScriptFormats"]),
         .testTarget(name: "ScriptWireTests", dependencies: ["ScriptWire"]),
         .testTarget(name: "ScriptTransportTests", dependencies: ["ScriptTransport"]),

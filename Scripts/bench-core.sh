@@ -4,10 +4,45 @@
 #   bash Scripts/bench-core.sh --threads 1,2,4,8,16 [flags]   a run per thread count, then a table:
 #       threads, per-case ms, parallel efficiency (t_first * T_first / (t * T)), and numpy / Swift
 #       (numpy runs once, in the first run, with all its own threads).
+#   bash Scripts/bench-core.sh --cold [runs]                  one-shot `prune` (a fresh process per
+#       request, as a script calls it) on the image sample against the same request warm in-process:
+#       medians of the prune's own total, of the whole process's wall time, and their ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product script-cluster
 bin="$(swift build -c release --show-bin-path)/script-cluster"
+
+if [ "${1:-}" = "--cold" ]; then
+    runs="${2:-9}"
+    dir=$(mktemp -d)
+    trap 'rm -rf "$dir"' EXIT
+    "$bin" sample --kind image --out "$dir/image" --quiet >/dev/null
+    files=(--features "$dir/image/features.npy" --embeddings "$dir/image/embeddings.npy" --query "$dir/image/query.npy" --budget 64)
+    for i in $(seq "$runs"); do
+        start=$(date +%s%N)
+        "$bin" prune "${files[@]}" --out "$dir/cold$i.json"
+        echo $(( ($(date +%s%N) - start) / 1000 )) >>"$dir/wall"
+    done
+    "$bin" bench --cases image --no-numpy --repeats "$runs" | tee "$dir/warm" | grep -E '^  (result|[a-z+]+ +median)'
+    python3 - "$dir" "$runs" <<'PY'
+import json, statistics, sys
+d, runs = sys.argv[1], int(sys.argv[2])
+cold = [json.load(open(f"{d}/cold{i}.json")) for i in range(1, runs + 1)]
+wall = [int(x) / 1000 for x in open(f"{d}/wall")]
+warm = float(next(l for l in open(f"{d}/warm") if l.startswith("  result ")).split("ms=")[1].split()[0])
+med = lambda xs: statistics.median(xs)
+stages = list(cold[0]["timings_ms"])
+print(f"\none-shot prune, image 576x4096 k=64, {runs} fresh processes (medians):")
+for s in stages:
+    print(f"  {s:<12} {med([c['timings_ms'][s] for c in cold]):8.2f} ms")
+total = med([c["timings_ms"]["total"] for c in cold])
+print(f"  process wall {med(wall):8.2f} ms (start, reading the files, pruning, writing the result)")
+print(f"warm in-process total {warm:.2f} ms; cold / warm = {total / warm:.2f}x (prune total), {med(wall) / warm:.2f}x (process wall)")
+same = len({tuple(c["indices"]) for c in cold}) == 1
+print(f"same indices in every process: {'yes' if same else 'NO'}")
+PY
+    exit 0
+fi
 
 list=""
 args=()

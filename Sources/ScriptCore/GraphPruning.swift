@@ -1,12 +1,16 @@
 /// Graph-structured pruning of one shard (ALGORITHM.md section 1): tokens at even positions
 /// face tokens at odd positions in a bipartite cosine graph, and the most redundant go.
 public enum GraphPruning {
-    /// Rows (or columns) of one tile of the bipartite product, for a side of `count` tokens:
-    /// at least 96 (smaller tiles run well below the sgemm peak), else a quarter of the side
-    /// (a multiple of 16), so an image's 288 x 288 graph gives 9 tiles to share out and a video
-    /// segment's 784 x 784 graph 16, whose operands BLAS packs fewer times than 96-wide ones.
+    /// Rows (or columns) of one tile of the bipartite product, for a side of `count` tokens (a
+    /// multiple of 16). Up to 384 a quarter of the side, at least 96 (smaller tiles run well
+    /// below the sgemm peak): an image's 288 x 288 graph gives 9 tiles to share out. Larger
+    /// sides in 2 or more bands of at most about 400: a video segment's 784 x 784 graph gives 4
+    /// tiles, whose operands BLAS packs and streams from memory half as often as 16 tiles' (on
+    /// 2 cores the video case went from 437-448 to 406-416 ms, medians of 5 and 6 alternating runs).
     static func tile(_ count: Int) -> Int {
-        max(96, ((count + 3) / 4 + 15) / 16 * 16)
+        if count <= 384 { return max(96, ((count + 3) / 4 + 15) / 16 * 16) }
+        let bands = max(2, (count + 399) / 400)
+        return ((count + bands - 1) / bands + 15) / 16 * 16
     }
 
     /// What GSP found in a shard: survivors and the bipartite similarities (reused by the greedy).
@@ -32,10 +36,13 @@ public enum GraphPruning {
         similarityAndRedundancy(x, inverseNorms: x.rowInverseNorms(), options: options, pool: pool).rho
     }
 
-    static func similarityAndRedundancy(_ x: Matrix, inverseNorms inv: [Float], options: PruneOptions, pool: ComputePool)
-        -> (rho: [Float], s: [Float], a: Int, b: Int)
+    /// - Parameters:
+    ///   - rows: the shard's rows of `x` (default: all of them); positions are counted from its start.
+    ///   - inv: inverse norms of the shard's rows, by position.
+    static func similarityAndRedundancy(_ x: Matrix, rows shard: Range<Int>? = nil, inverseNorms inv: [Float], options: PruneOptions,
+                                        pool: ComputePool) -> (rho: [Float], s: [Float], a: Int, b: Int)
     {
-        let n = x.rows, d = x.cols
+        let first = shard?.lowerBound ?? 0, n = shard?.count ?? x.rows, d = x.cols
         let na = (n + 1) / 2, nb = n / 2
         var s = [Float](repeating: 0, count: na * nb)
         let invB = (0..<nb).map { inv[2 * $0 + 1] }
@@ -48,9 +55,10 @@ public enum GraphPruning {
                     let rows = rowBands[t / columnBands.count], cols = columnBands[t % columnBands.count]
                     let c = out.write(rows: rows, columns: cols)
                     x.values.withUnsafeBufferPointer { xp in
+                        let base = xp.baseAddress! + first * d
                         BLAS.gemmABt(m: rows.count, n: cols.count, k: d,
-                                     a: xp.baseAddress! + 2 * rows.lowerBound * d, lda: 2 * d,
-                                     b: xp.baseAddress! + (2 * cols.lowerBound + 1) * d, ldb: 2 * d,
+                                     a: base + 2 * rows.lowerBound * d, lda: 2 * d,
+                                     b: base + (2 * cols.lowerBound + 1) * d, ldb: 2 * d,
                                      c: c, ldc: nb)
                     }
                     let ia = rows.map { inv[2 * $0] }
@@ -105,9 +113,11 @@ public enum GraphPruning {
     }
 
     /// GSP over a shard keeping `keep` tokens of lowest redundancy (ties: lower position).
-    static func prune(_ x: Matrix, inverseNorms: [Float], keep: Int, options: PruneOptions, pool: ComputePool) -> Outcome {
-        let (rho, s, na, nb) = similarityAndRedundancy(x, inverseNorms: inverseNorms, options: options, pool: pool)
-        let order = (0..<x.rows).sorted { rho[$0] != rho[$1] ? rho[$0] < rho[$1] : $0 < $1 }
+    /// - Parameter rows: the shard's rows of `x` (default: all of them).
+    static func prune(_ x: Matrix, rows shard: Range<Int>? = nil, inverseNorms: [Float], keep: Int, options: PruneOptions,
+                      pool: ComputePool) -> Outcome {
+        let (rho, s, na, nb) = similarityAndRedundancy(x, rows: shard, inverseNorms: inverseNorms, options: options, pool: pool)
+        let order = (0..<rho.count).sorted { rho[$0] != rho[$1] ? rho[$0] < rho[$1] : $0 < $1 }
         let survivors = order.prefix(keep).sorted()
         return Outcome(survivors: survivors, redundancy: rho, similarity: s, aCount: na, bCount: nb)
     }

@@ -53,7 +53,7 @@ public struct Pruner: Sendable {
                     }
                 } else if let shards = request.shards {
                     let (kept, proposals) = timings.measure("shards+global") {
-                        ScriptPruning.sharded(features: request.features, weights: weights, shards: shards,
+                        ScriptPruning.sharded(features: request.features, inverseNorms: inverseNorms, weights: weights, shards: shards,
                                               budget: k, options: options, pool: pool)
                     }
                     result.indices = kept

@@ -12,11 +12,23 @@ public enum QueryRelevance {
     /// `cos(e_i, q_j)` for every token `i` of `embeddings` (one shard, or the whole request) and
     /// query token `j`: row-major `rows x query.rows`.
     public static func scores(embeddings: Matrix, query: Matrix, pool: ComputePool = .serial) -> [Float] {
+        scores(embeddings: embeddings, query: query, bands: chunks(of: embeddings.rows, size: band), pool: pool)
+    }
+
+    /// The scores of a request whose tokens split into `shards` (in order, tiling it): each
+    /// shard's scores, in order, cut into the bands a worker holding only that shard cuts, and
+    /// read where the shard lies (no copy).
+    public static func scores(embeddings: Matrix, query: Matrix, shards: [Range<Int>], pool: ComputePool = .serial) -> [Float] {
+        let bands = shards.flatMap { s in chunks(of: s.count, size: band).map { ($0.lowerBound + s.lowerBound)..<($0.upperBound + s.lowerBound) } }
+        return scores(embeddings: embeddings, query: query, bands: bands, pool: pool)
+    }
+
+    /// The scores of the rows of `bands` (tiling the rows in order), one product a band.
+    private static func scores(embeddings: Matrix, query: Matrix, bands: [Range<Int>], pool: ComputePool) -> [Float] {
         let n = embeddings.rows, m = query.rows, dq = embeddings.cols
         guard n > 0, m > 0 else { return [] }
         let ie = embeddings.rowInverseNorms(pool: pool), iq = query.rowInverseNorms()
         var cos = [Float](repeating: 0, count: n * m)
-        let bands = chunks(of: n, size: band)
         cos.withUnsafeMutableBufferPointer { cp in
             let out = DisjointBuffer(cp.baseAddress!, rows: n, columns: m)
             pool.forEach(bands.count) { b in
@@ -33,15 +45,6 @@ public enum QueryRelevance {
             }
         }
         return cos
-    }
-
-    /// The scores of a request whose tokens split into `shards`: each shard's scores, in order.
-    public static func scores(embeddings: Matrix, query: Matrix, shards: [Range<Int>], pool: ComputePool = .serial) -> [Float] {
-        guard shards.count > 1 else { return scores(embeddings: embeddings, query: query, pool: pool) }
-        var out: [Float] = []
-        out.reserveCapacity(embeddings.rows * query.rows)
-        for s in shards { out += scores(embeddings: embeddings.rows(s), query: query, pool: pool) }
-        return out
     }
 
     /// Relevance `r` in [0, 1] of every token from the scores of the whole request

@@ -21,8 +21,9 @@ public enum ScriptPruning {
         return propose(job, graph: g, pool: pool)
     }
 
-    /// A proposal from the shard's greedy: picks ascending, with the cosine block among them.
-    static func proposal(_ job: ShardJob, survivors: [Int], selection: GreedyMAP.Selection) -> ShardProposal {
+    /// A proposal from the greedy of the shard starting at global index `offset`: picks
+    /// ascending, with the cosine block among them.
+    static func proposal(offset: Int, survivors: [Int], selection: GreedyMAP.Selection) -> ShardProposal {
         let n = survivors.count
         // Reorder picks ascending, with the cosine block among them in the same order.
         let order = selection.picks.indices.sorted { selection.picks[$0] < selection.picks[$1] }
@@ -36,8 +37,8 @@ public enum ScriptPruning {
             // The diagonal the greedy started from, wherever it came from.
             block[r * p + r] = selection.diagonal[selection.picks[pr]]
         }
-        return ShardProposal(offset: job.offset,
-                             indices: order.map { job.offset + survivors[selection.picks[$0]] },
+        return ShardProposal(offset: offset,
+                             indices: order.map { offset + survivors[selection.picks[$0]] },
                              cosines: block, survivors: n)
     }
 
@@ -56,14 +57,22 @@ public enum ScriptPruning {
         return GlobalSelection.select(groups, budget: k, pool: pool)
     }
 
-    /// Sharded Script in one process: `propose` on every shard, then `selectGlobal`.
-    public static func sharded(features: Matrix, weights: [Float], shards: [Range<Int>], budget k: Int,
+    /// Sharded Script in one process: `propose` on every shard, then `selectGlobal`. Each shard
+    /// is read where it lies in `features` (no copy), with the same products a worker holding
+    /// it as a `ShardJob` runs.
+    /// - Parameter inverseNorms: the features' inverse row norms, when the caller has them.
+    public static func sharded(features: Matrix, inverseNorms: [Float]? = nil, weights: [Float], shards: [Range<Int>], budget k: Int,
                                options: PruneOptions, pool: ComputePool) -> (kept: [Int], proposals: [ShardProposal]) {
+        let n = features.rows
+        let inv = inverseNorms ?? features.rowInverseNorms(pool: pool)
         let ps = pool.map(shards.count) { s in
             let r = shards[s]
-            let job = ShardJob(features: features.rows(r), weights: Array(weights[r]), offset: r.lowerBound,
-                               totalTokens: features.rows, budget: k, options: options)
-            return propose(job, pool: pool)
+            let share = ShardJob.budgetShare(shardSize: r.count, totalTokens: n, budget: k)
+            let keep = GraphPruning.keepCount(shardSize: r.count, budgetShare: share, ratio: options.gspRatio)
+            let g = graph(features, rows: r, inverseNorms: Array(inv[r]), keep: keep, options: options, pool: pool)
+            let limit = ShardJob.proposalLimit(shardSize: r.count, totalTokens: n, budget: k, alpha: options.alpha)
+            let selection = g.select(weights: Array(weights[r]), picks: limit, keepRows: true, pool: pool)
+            return proposal(offset: r.lowerBound, survivors: g.survivors, selection: selection)
         }
         return (selectGlobal(proposals: ps, features: features, weights: weights, budget: k, pool: pool), ps)
     }
@@ -78,7 +87,13 @@ public enum ScriptPruning {
     /// Graph pruning of one shard and the cosines among its survivors: everything its greedy
     /// needs but the weights (a worker computes it while the request's weights are worked out).
     public static func graph(_ x: Matrix, inverseNorms inv: [Float], keep: Int, options: PruneOptions, pool: ComputePool) -> ShardGraph {
-        let gsp = GraphPruning.prune(x, inverseNorms: inv, keep: keep, options: options, pool: pool)
+        graph(x, rows: 0..<x.rows, inverseNorms: inv, keep: keep, options: options, pool: pool)
+    }
+
+    /// As above, for the shard at rows `shard` of `x` (`inv` by position in the shard).
+    static func graph(_ x: Matrix, rows shard: Range<Int>, inverseNorms inv: [Float], keep: Int, options: PruneOptions,
+                      pool: ComputePool) -> ShardGraph {
+        let gsp = GraphPruning.prune(x, rows: shard, inverseNorms: inv, keep: keep, options: options, pool: pool)
         let survivors = gsp.survivors
         // Survivors split by side of the bipartite graph; cross-side cosines come from S.
         var sideA: [Int] = [], sideB: [Int] = []
@@ -89,11 +104,13 @@ public enum ScriptPruning {
             let a = survivors[ca] / 2
             for (c, cb) in sideB.enumerated() { cross[r * sideB.count + c] = gsp.similarity[a * nb + survivors[cb] / 2] }
         }
-        let group = { (side: [Int]) -> CandidateGroup in
-            let positions = side.map { survivors[$0] }
-            return CandidateGroup(members: side, features: x.gatherRows(positions), inverseNorms: positions.map { inv[$0] })
+        // The two sides' rows are gathered side by side (megabytes each, at image size).
+        let sides = [sideA, sideB], first = shard.lowerBound
+        let groups = pool.map(2) { s -> CandidateGroup in
+            let positions = sides[s].map { survivors[$0] }
+            return CandidateGroup(members: sides[s], features: x.gatherRows(positions.map { first + $0 }),
+                                  inverseNorms: positions.map { inv[$0] })
         }
-        let groups = [group(sideA), group(sideB)]
         let cosines = CandidateCosines(groups: groups, known: [GroupPair(0, 1): cross], pool: pool)
         return ShardGraph(survivors: survivors, groups: groups, blocks: cosines.knownBlocks)
     }
@@ -102,7 +119,7 @@ public enum ScriptPruning {
     /// with `job.budgetShare`): the same as `propose(job)`.
     public static func propose(_ job: ShardJob, graph g: ShardGraph, pool: ComputePool) -> ShardProposal {
         let selection = g.select(weights: job.weights, picks: job.proposalLimit, keepRows: true, pool: pool)
-        return proposal(job, survivors: g.survivors, selection: selection)
+        return proposal(offset: job.offset, survivors: g.survivors, selection: selection)
     }
 
     /// How many tokens graph pruning keeps of the job's shard.

@@ -32,7 +32,12 @@ public struct ShardJob: Sendable, Equatable {
     }
 
     /// The shard's share of the budget, `ceil(k * n_s / N)`.
-    public var budgetShare: Int { (budget * features.rows + totalTokens - 1) / totalTokens }
+    public var budgetShare: Int { Self.budgetShare(shardSize: features.rows, totalTokens: totalTokens, budget: budget) }
+
+    /// `ceil(k * n_s / N)`.
+    public static func budgetShare(shardSize: Int, totalTokens: Int, budget: Int) -> Int {
+        (budget * shardSize + totalTokens - 1) / totalTokens
+    }
 
     /// How many tokens the shard proposes at most, `ceil(alpha * k * n_s / N)`.
     public var proposalLimit: Int {

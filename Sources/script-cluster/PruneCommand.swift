@@ -34,8 +34,14 @@ struct PruneCommand: ParsableCommand {
     func run() throws {
         let line = progress.line("prune")
         defer { line.finish() }
-        let req = try request.loadRequest(progress: line)
         let pool = ComputePool(width: try ThreadCount.resolve(flag: threads))
+        MemoryTuning.oneHeap()
+        // BLAS loading and thread start-up overlap the reading of the request (and are over
+        // before the pruning starts, or the process exits on an error).
+        let warmUp = PoolWarmUp.start(pool)
+        defer { warmUp.wait() }
+        let req = try request.loadRequest(progress: line)
+        warmUp.wait()
         let budget = try request.parsedBudget()
         line.stage("pruning \(req.tokenCount) tokens (budget \(budget))")
         let result: PruneResult

@@ -22,7 +22,7 @@ final class DeterminismTests: XCTestCase {
     }
 
     /// The bipartite similarities themselves, bit for bit, and the greedy with parallel updates
-    /// (CDPruner over 1200 candidates: picks past the 218th update in bands on the pool).
+    /// (CDPruner over 1200 candidates: picks past the 286th update in bands on the pool).
     func testGraphSimilarityAndGreedyBitsDoNotDependOnThreadCount() throws {
         var inputs = TestInputs(seed: 42)
         let x = inputs.clustered(1200, 48, centres: 30, spread: 0.8)
