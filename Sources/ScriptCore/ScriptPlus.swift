@@ -53,7 +53,7 @@ public enum ScriptPlus {
     public static func propose(_ job: ShardJob, graph g: UnitGraph, inverseNorms: [Float], pool: ComputePool) -> ShardProposal {
         let (survivors, selection) = select(job, graph: g, inverseNorms: inverseNorms, picks: proposalLimit(job), keepRows: true,
                                             pool: pool)
-        return ScriptPruning.proposal(job, survivors: survivors, selection: selection)
+        return ScriptPruning.proposal(offset: job.offset, survivors: survivors, selection: selection)
     }
 
     /// Tokens a shard proposes at most: Script's `ceil(alpha * k * n_s / N)`, plus one for every
