@@ -112,6 +112,9 @@ public final class Worker {
 
     /// Serves until `trap` is raised; then finishes the job in hand and says goodbye.
     public func run(trap: SignalTrap) throws {
+        // BLAS loaded and checked, helpers started, their buffers mapped: the first shard after
+        // registering runs at warm speed (tens of ms, before the first connection attempt).
+        PoolWarmUp.start(pool).wait()
         let clock = ContinuousClock()
         carry(state.start(now: clock.now))
         var lastTick = clock.now
