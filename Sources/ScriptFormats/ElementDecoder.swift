@@ -1,10 +1,10 @@
 /// Little-endian element bytes to Float32, without per-element overhead.
 public enum ElementDecoder {
     public static func decode(_ raw: UnsafeRawBufferPointer, dtype: DType, count: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: count)
-        guard count > 0 else { return out }
-        out.withUnsafeMutableBufferPointer { decode(raw, dtype: dtype, count: count, into: $0) }
-        return out
+        [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            decode(raw, dtype: dtype, count: count, into: buffer)
+            initialized = count
+        }
     }
 
     /// Decodes `count` elements of `raw` into the start of `dst`.

@@ -7,12 +7,20 @@ public enum Npy {
     static let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
     static let maxHeader = 1 << 20
 
+    /// The file mapped, its values decoded straight from the mapping (one copy, into the tensor).
     public static func read(path: String) throws -> Tensor {
-        guard let data = FileManager.default.contents(atPath: path) else { throw FormatError(file: path, problem: .unreadable) }
-        return try decode([UInt8](data), name: path)
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
+            throw FormatError(file: path, problem: .unreadable)
+        }
+        return try data.withUnsafeBytes { try decode($0, name: path) }
     }
 
     public static func decode(_ bytes: [UInt8], name: String) throws -> Tensor {
+        try bytes.withUnsafeBytes { try decode($0, name: name) }
+    }
+
+    static func decode(_ bytes: UnsafeRawBufferPointer, name: String) throws -> Tensor {
         func fail(_ p: FormatError.Problem) -> FormatError { FormatError(file: name, problem: p) }
         guard bytes.count >= 10, Array(bytes[0..<6]) == magic else { throw fail(bytes.count < 10 && bytes.starts(with: magic) ? .truncated : .badMagic) }
         let major = Int(bytes[6]), minor = Int(bytes[7])
@@ -52,9 +60,7 @@ public enum Npy {
         guard !o else { throw fail(.malformedHeader("shape \(shape) overflows")) }
         let dataStart = headerStart + headerLength
         guard bytes.count - dataStart == expected else { throw fail(.sizeMismatch(expected: expected, actual: bytes.count - dataStart)) }
-        let values = bytes.withUnsafeBytes { raw in
-            ElementDecoder.decode(UnsafeRawBufferPointer(rebasing: raw[dataStart...]), dtype: dtype, count: count)
-        }
+        let values = ElementDecoder.decode(UnsafeRawBufferPointer(rebasing: bytes[dataStart...]), dtype: dtype, count: count)
         return Tensor(shape: shape, values: values, sourceDType: dtype)
     }
 
