@@ -14,6 +14,8 @@ final class ClusterProcess: @unchecked Sendable {
     private let out = Pipe(), err = Pipe()
     private var text = ""
     private var errors = ""
+    /// Pipes whose reader has not reached end of file yet.
+    private var openPipes = 2
     private let lock = NSLock()
     let arguments: [String]
 
@@ -40,17 +42,35 @@ final class ClusterProcess: @unchecked Sendable {
         process.environment = ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { $1 }
         process.standardOutput = out
         process.standardError = err
-        out.fileHandleForReading.readabilityHandler = { [weak self] h in
-            let d = h.availableData
-            guard let self, !d.isEmpty else { return }
-            self.lock.lock(); self.text += String(decoding: d, as: UTF8.self); self.lock.unlock()
-        }
-        err.fileHandleForReading.readabilityHandler = { [weak self] h in
-            let d = h.availableData
-            guard let self, !d.isEmpty else { return }
-            self.lock.lock(); self.errors += String(decoding: d, as: UTF8.self); self.lock.unlock()
-        }
         try process.run()
+        // A reader thread per pipe holds its file handle until end of file. (Foundation's
+        // readabilityHandler could run on a dispatch thread after the handle it reads was freed
+        // with this object, which crashed the test process about once in ten runs.)
+        Self.drain(out.fileHandleForReading, { [weak self] d in self?.append(d, toErrors: false) }, end: { [weak self] in self?.closed() })
+        Self.drain(err.fileHandleForReading, { [weak self] d in self?.append(d, toErrors: true) }, end: { [weak self] in self?.closed() })
+    }
+
+    private func closed() { lock.lock(); openPipes -= 1; lock.unlock() }
+
+    private func append(_ d: Data, toErrors: Bool) {
+        lock.lock(); defer { lock.unlock() }
+        if toErrors { errors += String(decoding: d, as: UTF8.self) } else { text += String(decoding: d, as: UTF8.self) }
+    }
+
+    private static func drain(_ handle: FileHandle, _ sink: @escaping @Sendable (Data) -> Void, end: @escaping @Sendable () -> Void) {
+        let reader = Thread {
+            // read(2) on the handle's descriptor: whatever has arrived, as it arrives. The
+            // closure holds `handle`, so the descriptor stays open until end of file.
+            var buffer = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(handle.fileDescriptor, $0.baseAddress, $0.count) }
+                if n > 0 { sink(Data(buffer[0..<n])); continue }
+                if n < 0 && errno == EINTR { continue }
+                break
+            }
+            end()
+        }
+        reader.start()
     }
 
     var output: String { lock.lock(); defer { lock.unlock() }; return text }
@@ -93,6 +113,11 @@ final class ClusterProcess: @unchecked Sendable {
         let seconds = Date().timeIntervalSince(start)
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
+        // Its last lines read (bounded: a child it started may hold the pipes open).
+        let drained = Date().addingTimeInterval(1)
+        while Date() < drained && { lock.lock(); defer { lock.unlock() }; return openPipes > 0 }() {
+            Thread.sleep(forTimeInterval: 0.005)
+        }
         return (process.terminationReason == .exit ? process.terminationStatus : -process.terminationStatus, seconds)
     }
 
