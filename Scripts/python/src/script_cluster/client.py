@@ -177,15 +177,7 @@ class Client(_Base):
                                                unit_tokens=unit_tokens))
 
     def prune_request(self, r: Union[PruneRequest, Mapping[str, Any]]) -> PruneResult:
-        call = self._call_for(r)
-        self._start(call)
-        try:
-            self._drive(lambda: call.state == "done")
-        finally:
-            if call.state != "done":
-                self._engine.cancel(call.id)
-        self._engine.take_finished()
-        return cast(PruneResult, self._outcome(call))
+        return cast(PruneResult, self._run_one(self._call_for(r)))
 
     def prune_many(self, requests: Iterable[Union[PruneRequest, Mapping[str, Any]]], *, max_in_flight: int = 8,
                    return_exceptions: bool = False) -> List[Any]:
@@ -240,7 +232,10 @@ class Client(_Base):
 
     def status(self, endpoint: Optional[str] = None, *, timeout: float = 5.0) -> ClusterStatus:
         """The state of `endpoint` (by default whichever coordinator answers first)."""
-        call = self._status_call(endpoint, timeout)
+        return cast(ClusterStatus, self._run_one(self._status_call(endpoint, timeout)))
+
+    def _run_one(self, call: Call) -> Any:
+        """Sends one call and drives the sockets until it ends (cancelled if interrupted)."""
         self._start(call)
         try:
             self._drive(lambda: call.state == "done")
@@ -248,7 +243,7 @@ class Client(_Base):
             if call.state != "done":
                 self._engine.cancel(call.id)
         self._engine.take_finished()
-        return cast(ClusterStatus, self._outcome(call))
+        return self._outcome(call)
 
     def status_all(self, *, timeout: float = 5.0) -> Dict[str, Union[ClusterStatus, ScriptClusterError]]:
         """Every endpoint's state, or the error that asking it gave."""
