@@ -7,10 +7,15 @@
 #   bash Scripts/bench-core.sh --cold [runs]                  one-shot `prune` (a fresh process per
 #       request, as a script calls it) on the image sample against the same request warm in-process:
 #       medians of the prune's own total, of the whole process's wall time, and their ratios.
+#   BIN=/path/to/script-cluster bash Scripts/bench-core.sh ...  a prebuilt binary (no Swift needed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release --product script-cluster
-bin="$(swift build -c release --show-bin-path)/script-cluster"
+if [ -n "${BIN:-}" ]; then
+    bin="$BIN"
+else
+    swift build -c release --product script-cluster >&2
+    bin="$(swift build -c release --show-bin-path)/script-cluster"
+fi
 
 if [ "${1:-}" = "--cold" ]; then
     runs="${2:-9}"

@@ -18,8 +18,10 @@ cores=$(nproc)
 duration=${DURATION:-10}
 kinds=${KINDS:-anyres video}
 transfer=${TRANSFER:-direct}
-# Core 0: the coordinator; core 1: the load generator; workers from core 2. With fewer than 4
-# cores the coordinator and the load generator share core 0 and workers take the rest.
+# Core 0: the coordinator; core 1: the load generator; workers from core 2; the cores a size's
+# workers leave free go to the coordinator and the load generator in turn (12 workers on 16
+# cores: the coordinator on 0 and 14, the load generator on 1 and 15). With fewer than 4 cores
+# the coordinator and the load generator share core 0 and workers take the rest.
 if [ "$cores" -ge 4 ]; then ccpu=0; lcpu=1; first=2; else ccpu=0; lcpu=0; first=1; fi
 max=$((cores - first)); [ "$max" -ge 1 ] || max=1
 if [ -z "${WORKERS:-}" ]; then
@@ -30,35 +32,54 @@ fi
 flag=""; [ "$transfer" = direct ] && flag="--direct"
 port=$((20000 + RANDOM % 20000))
 tmp=$(mktemp -d)
-trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$tmp"' EXIT
+pids=()
+stop() { [ ${#pids[@]} -eq 0 ] || kill -TERM "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=(); }
+trap 'stop; rm -rf "$tmp"' EXIT
 
 json() { python3 -c "import json,sys; d=json.load(open('$1')); print($2)"; }
 
-echo "machine: $cores cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)); coordinator on core $ccpu, load on core $lcpu, workers from core $first; $transfer transfers, f16, ${duration} s a point"
+# The cores of the coordinator and of the load generator when $1 workers run.
+spare() {
+    local c=$ccpu l=$lcpu i turn=0
+    if [ "$ccpu" != "$lcpu" ]; then
+        for ((i = first + $1; i < cores; i++)); do
+            if [ $turn -eq 0 ]; then c="$c,$i"; else l="$l,$i"; fi
+            turn=$((1 - turn))
+        done
+    fi
+    echo "$c $l"
+}
+
+echo "machine: $cores cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)); coordinator on core $ccpu, load on core $lcpu, workers from core $first, spare cores to both; $transfer transfers, f16, ${duration} s a point"
 for kind in $kinds; do
     single=$(taskset -c "$first" "$BIN" bench --threads 1 --cases "$kind" --repeats 5 --no-numpy | awk '$1 == "total" {print $3}')
     rate=$(python3 -c "print(1000 / $single)")
     echo
     echo "$kind: single-thread in-process ${single} ms -> $(python3 -c "print(round($rate, 2))") req/s a worker"
-    printf '| %7s | %8s | %9s | %9s | %17s | %10s | %7s |\n' workers "req/s" p50 p99 "coordinator CPU" efficiency errors
-    printf '|---------|----------|-----------|-----------|-------------------|------------|---------|\n'
+    printf '| %7s | %8s | %9s | %9s | %17s | %10s | %14s | %7s |\n' workers "req/s" p50 p99 "coordinator CPU" efficiency "load CPU a req" errors
+    printf '|---------|----------|-----------|-----------|-------------------|------------|----------------|---------|\n'
     for w in $WORKERS; do
         port=$((port + 2))
-        taskset -c "$ccpu" "$BIN" coordinator --frontend "tcp://127.0.0.1:$port" --backend "tcp://127.0.0.1:$((port + 1))" \
+        read -r ccpus lcpus < <(spare "$w")
+        taskset -c "$ccpus" "$BIN" coordinator --frontend "tcp://127.0.0.1:$port" --backend "tcp://127.0.0.1:$((port + 1))" \
             --log-level error > /dev/null 2>&1 &
+        pids=($!)
         for i in $(seq 0 $((w - 1))); do
             taskset -c $((first + i % max)) "$BIN" worker --connect "tcp://127.0.0.1:$((port + 1))" --threads 1 \
                 --name "w$i" --log-level error > /dev/null 2>&1 &
+            pids+=($!)
         done
-        taskset -c "$lcpu" "$BIN" load --connect "tcp://127.0.0.1:$port" --kind "$kind" --dtype f16 $flag \
-            --concurrency $((2 * w)) --duration "$duration" --wait-workers "$w" --json "$tmp/r.json" > "$tmp/r.txt"
+        taskset -c "$lcpus" "$BIN" load --connect "tcp://127.0.0.1:$port" --kind "$kind" --dtype f16 $flag \
+            --concurrency $((2 * w)) --duration "$duration" --wait-workers "$w" --json "$tmp/r.json" > "$tmp/r.txt" || cat "$tmp/r.txt" >&2
+        if [ ! -f "$tmp/r.json" ]; then echo "| $w | (no result: the load generator failed) |"; stop; continue; fi
         rps=$(json "$tmp/r.json" "d['throughput']")
-        printf '| %7s | %8s | %6s ms | %6s ms | %16s%% | %10s | %7s |\n' "$w" "$rps" \
+        printf '| %7s | %8s | %6s ms | %6s ms | %16s%% | %10s | %11s ms | %7s |\n' "$w" "$rps" \
             "$(json "$tmp/r.json" "round(d['p50_ms'], 1)")" "$(json "$tmp/r.json" "round(d['p99_ms'], 1)")" \
             "$(json "$tmp/r.json" "round(100 * d['coordinator_share'], 1)")" \
             "$(python3 -c "print(round($rps / ($w * $rate), 2))")" \
-            "$(json "$tmp/r.json" "sum(d['errors'].values()) + d['timeouts']")"
-        pkill -TERM -P $$ -f "script-cluster (coordinator|worker)" 2>/dev/null || true
-        wait 2>/dev/null || true
+            "$(json "$tmp/r.json" "round(d['cpu_per_request_ms'].get('load generator', 0), 1)")" \
+            "$(json "$tmp/r.json" "sum(d['errors'].values()) + d['timeouts'] + d['wrong']")"
+        rm -f "$tmp/r.json"
+        stop
     done
 done
