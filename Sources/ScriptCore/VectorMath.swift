@@ -16,6 +16,21 @@ enum VectorMath {
         return s
     }
 
+    /// `1 / |row|`; 0 for a zero row, NaN for a row holding NaN or infinity.
+    static func inverseNorm(_ row: UnsafePointer<Float>, _ c: Int) -> Float {
+        let ss = sumOfSquares(row, c)
+        if ss.isFinite { return ss > 0 ? 1 / ss.squareRoot() : 0 }
+        // Huge but finite values overflow Float: redo in Double. NaN marks a row holding NaN or
+        // infinity (validation turns it into an error).
+        var d = 0.0
+        for j in 0..<c {
+            let v = row[j]
+            if !v.isFinite { return .nan }
+            d += Double(v) * Double(v)
+        }
+        return Float(1 / d.squareRoot())
+    }
+
     /// Dot product of `count` floats.
     @inline(__always)
     static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Float {
@@ -56,24 +71,38 @@ extension Matrix {
                 let part = parts[p]
                 let dst = o.write(part)
                 values.withUnsafeBufferPointer { vp in
-                    for i in part {
-                        let row = vp.baseAddress! + i * c
-                        let ss = VectorMath.sumOfSquares(row, c)
-                        if ss.isFinite {
-                            dst[i - part.lowerBound] = ss > 0 ? 1 / ss.squareRoot() : 0
-                        } else {
-                            // Huge but finite values overflow Float: redo in Double. NaN marks a
-                            // row holding NaN or infinity (validation turns it into an error).
-                            var d = 0.0
-                            var finite = true
-                            for j in 0..<c { let v = row[j]; if !v.isFinite { finite = false; break }; d += Double(v) * Double(v) }
-                            dst[i - part.lowerBound] = finite ? Float(1 / d.squareRoot()) : .nan
-                        }
-                    }
+                    for i in part { dst[i - part.lowerBound] = VectorMath.inverseNorm(vp.baseAddress! + i * c, c) }
                 }
             }
         }
         return out
+    }
+
+    /// A `rows x cols` matrix whose rows `fill(band, dst)` writes (rows `band`, row-major from
+    /// `dst`), with each row's inverse norm, the same as `rowInverseNorms`, taken while its
+    /// band is still in cache: one pass over the values instead of two (a worker decoding a
+    /// shard's bytes). Bands of at most 256 rows are shared out over `pool`.
+    public static func filled(rows: Int, cols: Int, pool: ComputePool,
+                              _ fill: @escaping @Sendable (Range<Int>, UnsafeMutablePointer<Float>) -> Void) -> (matrix: Matrix, inverseNorms: [Float]) {
+        var norms = [Float](repeating: 0, count: rows)
+        let values = [Float](unsafeUninitializedCapacity: rows * cols) { buffer, initialized in
+            norms.withUnsafeMutableBufferPointer { np in
+                let out = DisjointBuffer(buffer.baseAddress!, rows: rows, columns: cols), inverse = DisjointBuffer(np)
+                let parts = chunks(of: rows, size: 256)
+                pool.forEach(parts.count) { p in
+                    let part = parts[p]
+                    let dst = out.write(rows: part, columns: 0..<cols), inv = inverse.write(part)
+                    // A few rows at a time, so the norms read what the fill has just written.
+                    for band in chunks(of: part.count, size: 4) {
+                        let first = dst + band.lowerBound * cols
+                        fill((part.lowerBound + band.lowerBound)..<(part.lowerBound + band.upperBound), first)
+                        for i in band { inv[i] = VectorMath.inverseNorm(dst + i * cols, cols) }
+                    }
+                }
+            }
+            initialized = rows * cols
+        }
+        return (Matrix(rows: rows, cols: cols, values: values), norms)
     }
 
     /// Each row scaled to unit L2 norm; a zero row stays zero.

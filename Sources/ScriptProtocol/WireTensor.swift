@@ -32,6 +32,19 @@ public struct WireTensor: Sendable {
         Matrix(rows: rows, cols: cols, values: TensorCodec.floats(bytes, dtype: dtype, count: rows * cols))
     }
 
+    /// Every row, decoded, with the rows' inverse norms (`Matrix.rowInverseNorms`), taken while
+    /// each band of rows is still in cache (one pass over the values instead of two).
+    public func matrixWithInverseNorms(pool: ComputePool) -> (matrix: Matrix, inverseNorms: [Float]) {
+        let bytes = bytes, rowBytes = rowBytes, type = dtype.fileType, cols = cols
+        return Matrix.filled(rows: rows, cols: cols, pool: pool) { band, dst in
+            bytes.withUnsafeBytes { raw in
+                let src = UnsafeRawBufferPointer(rebasing: raw[(band.lowerBound * rowBytes)..<(band.upperBound * rowBytes)])
+                ElementDecoder.decode(src, dtype: type, count: band.count * cols,
+                                      into: UnsafeMutableBufferPointer(start: dst, count: band.count * cols))
+            }
+        }
+    }
+
     /// The bytes of a band of rows, still encoded (a slice: no copy).
     public func bytes(ofRows range: Range<Int>) -> Frame {
         bytes.slice((range.lowerBound * rowBytes)..<(range.upperBound * rowBytes))

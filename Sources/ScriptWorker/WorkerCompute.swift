@@ -15,8 +15,7 @@ public enum WorkerCompute {
     /// Decodes and checks a shard; with a query and no weights yet, also its scores.
     public static func prepare(_ task: ShardTask, data: ShardData, pool: ComputePool) throws -> (PreparedShard, scores: [Float]?) {
         try task.check(data)
-        let features = data.features.matrix()
-        let inverseNorms = features.rowInverseNorms(pool: pool)
+        let (features, inverseNorms) = data.features.matrixWithInverseNorms(pool: pool)
         if inverseNorms.contains(where: \.isNaN), let bad = features.firstNonFinite() {
             throw nonFinite("features", bad, cols: features.cols, offset: task.offset)
         }

@@ -31,6 +31,31 @@ final class WireTensorTests: XCTestCase {
         }
     }
 
+    func testDecodingWithNormsGivesTheValuesAndNormsOfTwoPasses() {
+        // Rows past one band (256) and not a multiple of the 4-row steps; a zero row, a row too
+        // large for a Float sum of squares, a NaN and an infinity; odd byte addresses.
+        let rows = 263, cols = 37
+        var values = (0..<(rows * cols)).map { Float(sin(Double($0) * 0.7)) * 2 }
+        for j in 0..<cols { values[5 * cols + j] = 0; values[9 * cols + j] = 6e4 }
+        values[100 * cols + 3] = .nan
+        values[262 * cols + 36] = .infinity
+        for dtype in [TensorCodec.WireDType.f32, .f16, .bf16] {
+            let aligned = tensor(dtype, rows: rows, cols: cols, values: values)
+            let odd = WireTensor(dtype: dtype, rows: rows, cols: cols,
+                                 bytes: Frame([7] + aligned.bytes.bytes).slice(1..<(1 + aligned.bytes.count)))
+            let whole = odd.matrix()
+            for width in [1, 2, 3] {
+                let (m, norms) = odd.matrixWithInverseNorms(pool: ComputePool(width: width))
+                XCTAssertEqual(m.values.map(\.bitPattern), whole.values.map(\.bitPattern), "\(dtype) width \(width)")
+                XCTAssertEqual(norms.map(\.bitPattern), whole.rowInverseNorms().map(\.bitPattern), "\(dtype) width \(width)")
+            }
+            let norms = odd.matrixWithInverseNorms(pool: .serial).inverseNorms
+            XCTAssertEqual(norms[5], 0)
+            XCTAssertTrue(norms[9].isFinite && norms[9] > 0, "\(dtype): \(norms[9])")
+            XCTAssertTrue(norms[100].isNaN && norms[262].isNaN, "\(dtype)")
+        }
+    }
+
     func testRowsDecodeExactlyAsTheWholeMatrix() {
         let rows = 50, cols = 19
         let values = (0..<(rows * cols)).map { Float(sin(Double($0))) * 3 }
