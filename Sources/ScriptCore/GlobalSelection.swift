@@ -56,12 +56,13 @@ public struct GlobalSelection: Sendable {
     /// same blocks, to the bit, as taking them in one at a time.
     public mutating func add(_ new: [Group], pool: ComputePool) {
         var fresh: Set<Int> = []
-        for group in new {
+        let norms = pool.map(new.count) { new[$0].rows.rowInverseNorms() }
+        for (group, inv) in zip(new, norms) {
             let offset = group.proposal.offset
             guard !offsets.contains(offset) else { continue }
             let at = groups.firstIndex { $0.proposal.offset > offset } ?? groups.count
             groups.insert(group, at: at)
-            inverseNorms.insert(group.rows.rowInverseNorms(), at: at)
+            inverseNorms.insert(inv, at: at)
             fresh.insert(offset)
         }
         guard eager, groups.count > 1, !fresh.isEmpty else { return }
