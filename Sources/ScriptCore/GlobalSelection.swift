@@ -48,14 +48,31 @@ public struct GlobalSelection: Sendable {
     /// Takes a proposal in (a second one for the same offset is ignored), computing its cosines
     /// with the proposals already in.
     public mutating func add(_ group: Group, pool: ComputePool) {
-        let offset = group.proposal.offset
-        guard !offsets.contains(offset) else { return }
-        let at = groups.firstIndex { $0.proposal.offset > offset } ?? groups.count
-        groups.insert(group, at: at)
-        inverseNorms.insert(group.rows.rowInverseNorms(), at: at)
-        guard eager, groups.count > 1 else { return }
+        add([group], pool: pool)
+    }
+
+    /// Takes proposals in (any for an offset already in, or repeated, are ignored), computing
+    /// their cosines with each other and with those already in, all in one parallel loop: the
+    /// same blocks, to the bit, as taking them in one at a time.
+    public mutating func add(_ new: [Group], pool: ComputePool) {
+        var fresh: Set<Int> = []
+        let norms = pool.map(new.count) { new[$0].rows.rowInverseNorms() }
+        for (group, inv) in zip(new, norms) {
+            let offset = group.proposal.offset
+            guard !offsets.contains(offset) else { continue }
+            let at = groups.firstIndex { $0.proposal.offset > offset } ?? groups.count
+            groups.insert(group, at: at)
+            inverseNorms.insert(inv, at: at)
+            fresh.insert(offset)
+        }
+        guard eager, groups.count > 1, !fresh.isEmpty else { return }
         let all = candidateGroups()
-        let pairs = groups.indices.filter { $0 != at }.map { GroupPair(min($0, at), max($0, at)) }
+        var pairs: [GroupPair] = []
+        for h in groups.indices {
+            for g in 0..<h where fresh.contains(groups[g].proposal.offset) || fresh.contains(groups[h].proposal.offset) {
+                pairs.append(GroupPair(g, h))
+            }
+        }
         var blocks = [[[Float]?]](repeating: [[Float]?](repeating: nil, count: all.count), count: all.count)
         CandidateCosines.computeBlocks(pairs, groups: all, into: &blocks, pool: pool)
         for p in pairs { cross[GroupPair(groups[p.g].proposal.offset, groups[p.h].proposal.offset)] = blocks[p.g][p.h]! }
@@ -88,7 +105,7 @@ public struct GlobalSelection: Sendable {
     /// All proposals at once: kept indices, ascending.
     public static func select(_ groups: [Group], budget k: Int, pool: ComputePool) -> [Int] {
         var s = GlobalSelection(candidateBound: groups.reduce(0) { $0 + $1.proposal.indices.count })
-        for g in groups { s.add(g, pool: pool) }
+        s.add(groups, pool: pool)
         return s.select(budget: k, pool: pool)
     }
 }

@@ -29,26 +29,30 @@ public struct PruneRequest: Sendable {
         try validate(featureInverseNorms: nil)
     }
 
-    /// As `validate()`; given the features' inverse norms (NaN where a row is not finite), the
-    /// features are checked through them instead of a second pass over every value.
-    public func validate(featureInverseNorms inv: [Float]?) throws {
+    /// As `validate()`; given the features' (or embeddings') inverse norms (NaN where a row is
+    /// not finite), their values are checked through them instead of a second pass over them.
+    public func validate(featureInverseNorms inv: [Float]?, embeddingInverseNorms embeddingInv: [Float]? = nil) throws {
         guard features.rows > 0, features.cols > 0 else { throw PruneError.emptyInput(what: "features") }
         if inv == nil || inv!.contains(where: { $0.isNaN }), let bad = features.firstNonFinite() {
             throw PruneError.nonFinite(what: "features", row: bad / features.cols, column: bad % features.cols)
         }
-        try Self.validate(tokens: features.rows, width: features.cols, embeddings: embeddings, query: query, shards: shards)
+        try Self.validate(tokens: features.rows, width: features.cols, embeddings: embeddings, query: query, shards: shards,
+                          embeddingInverseNorms: embeddingInv)
         if let t = unitTokens, t < 1 { throw PruneError.invalidOption(name: "unit-tokens", value: "\(t)", expected: "a count >= 1") }
     }
 
     /// Everything `validate()` checks but the feature values, for callers that hold the
     /// features in another form (a coordinator keeps them as they came over the wire).
-    public static func validate(tokens n: Int, width: Int, embeddings: Matrix?, query: Matrix?, shards: [Range<Int>]?) throws {
+    /// - Parameter embeddingInverseNorms: the embeddings' inverse row norms, when the caller has
+    ///   them (NaN where a row is not finite): a row is searched only when one is NaN.
+    public static func validate(tokens n: Int, width: Int, embeddings: Matrix?, query: Matrix?, shards: [Range<Int>]?,
+                                embeddingInverseNorms inv: [Float]? = nil) throws {
         guard n > 0, width > 0 else { throw PruneError.emptyInput(what: "features") }
         let queryWidth: Int
         if let e = embeddings {
             guard e.rows == n else { throw PruneError.rowCountMismatch(what: "embeddings", expected: n, actual: e.rows) }
             guard e.cols > 0 else { throw PruneError.emptyInput(what: "embeddings") }
-            if let bad = e.firstNonFinite() {
+            if inv == nil || inv!.contains(where: { $0.isNaN }), let bad = e.firstNonFinite() {
                 throw PruneError.nonFinite(what: "embeddings", row: bad / e.cols, column: bad % e.cols)
             }
             queryWidth = e.cols

@@ -25,12 +25,15 @@ public struct Pruner: Sendable {
         var timings = StageTimings()
         let clock = ContinuousClock()
         let start = clock.now
-        let inverseNorms = try timings.measure("validate") { () throws -> [Float] in
+        // Inverse norms serve twice: NaN marks a row to search for the value that is not finite,
+        // and the cosines use them (the embeddings' in relevance).
+        let (inverseNorms, embeddingInverseNorms) = try timings.measure("validate") { () throws -> ([Float], [Float]) in
             try options.validate()
             guard request.features.rows > 0, request.features.cols > 0 else { throw PruneError.emptyInput(what: "features") }
             let inv = request.features.rowInverseNorms(pool: pool)
-            try request.validate(featureInverseNorms: inv)
-            return inv
+            let embeddingInv = request.embeddings.flatMap { $0.rows == request.features.rows ? $0.rowInverseNorms(pool: pool) : nil }
+            try request.validate(featureInverseNorms: inv, embeddingInverseNorms: embeddingInv)
+            return (inv, embeddingInv ?? inv)
         }
         let n = request.tokenCount
         let k = try budget.resolve(tokens: n)
@@ -44,8 +47,8 @@ public struct Pruner: Sendable {
             case .script, .cdpruner:
                 let weights = timings.measure("relevance") {
                     // Sharded Script scores each shard by itself, as its worker does in a cluster.
-                    QueryRelevance.weights(embeddings: request.embeddings ?? request.features, query: request.query,
-                                           shards: options.method == .script ? request.shards : nil, options: options, pool: pool)
+                    QueryRelevance.weights(embeddings: request.embeddings ?? request.features, inverseNorms: embeddingInverseNorms,
+                                           query: request.query, shards: options.method == .script ? request.shards : nil, options: options, pool: pool)
                 }
                 if options.method == .cdpruner {
                     result.indices = timings.measure("select") {
@@ -66,8 +69,8 @@ public struct Pruner: Sendable {
                 }
             case .scriptPlus:
                 let (weights, relevance) = timings.measure("relevance") { () -> ([Float], [Float]?) in
-                    let r = QueryRelevance.relevance(embeddings: request.embeddings ?? request.features, query: request.query,
-                                                     shards: request.shards, options: options, pool: pool)
+                    let r = QueryRelevance.relevance(embeddings: request.embeddings ?? request.features, inverseNorms: embeddingInverseNorms,
+                                                     query: request.query, shards: request.shards, options: options, pool: pool)
                     return (QueryRelevance.weights(relevance: r, tokens: n, options: options), r)
                 }
                 if let shards = request.shards {

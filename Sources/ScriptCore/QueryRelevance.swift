@@ -18,16 +18,21 @@ public enum QueryRelevance {
     /// The scores of a request whose tokens split into `shards` (in order, tiling it): each
     /// shard's scores, in order, cut into the bands a worker holding only that shard cuts, and
     /// read where the shard lies (no copy).
-    public static func scores(embeddings: Matrix, query: Matrix, shards: [Range<Int>], pool: ComputePool = .serial) -> [Float] {
+    /// - Parameter inverseNorms: the embeddings' inverse row norms (`rowInverseNorms`), when the
+    ///   caller has them.
+    public static func scores(embeddings: Matrix, inverseNorms: [Float]? = nil, query: Matrix, shards: [Range<Int>],
+                              pool: ComputePool = .serial) -> [Float] {
         let bands = shards.flatMap { s in chunks(of: s.count, size: band).map { ($0.lowerBound + s.lowerBound)..<($0.upperBound + s.lowerBound) } }
-        return scores(embeddings: embeddings, query: query, bands: bands, pool: pool)
+        return scores(embeddings: embeddings, inverseNorms: inverseNorms, query: query, bands: bands, pool: pool)
     }
 
     /// The scores of the rows of `bands` (tiling the rows in order), one product a band.
-    private static func scores(embeddings: Matrix, query: Matrix, bands: [Range<Int>], pool: ComputePool) -> [Float] {
+    private static func scores(embeddings: Matrix, inverseNorms: [Float]? = nil, query: Matrix, bands: [Range<Int>],
+                               pool: ComputePool) -> [Float] {
         let n = embeddings.rows, m = query.rows, dq = embeddings.cols
         guard n > 0, m > 0 else { return [] }
-        let ie = embeddings.rowInverseNorms(pool: pool), iq = query.rowInverseNorms()
+        precondition(inverseNorms == nil || inverseNorms!.count == n, "\(inverseNorms!.count) inverse norms for \(n) rows")
+        let ie = inverseNorms ?? embeddings.rowInverseNorms(pool: pool), iq = query.rowInverseNorms()
         var cos = [Float](repeating: 0, count: n * m)
         cos.withUnsafeMutableBufferPointer { cp in
             let out = DisjointBuffer(cp.baseAddress!, rows: n, columns: m)
@@ -80,10 +85,12 @@ public enum QueryRelevance {
     }
 
     /// Relevance `r` in [0, 1] of every token, or nil when there is no query (M = 0).
-    public static func relevance(embeddings: Matrix, query: Matrix?, shards: [Range<Int>]? = nil, options: PruneOptions,
-                                 pool: ComputePool = .serial) -> [Float]? {
+    /// - Parameter inverseNorms: the embeddings' inverse row norms, when the caller has them.
+    public static func relevance(embeddings: Matrix, inverseNorms: [Float]? = nil, query: Matrix?, shards: [Range<Int>]? = nil,
+                                 options: PruneOptions, pool: ComputePool = .serial) -> [Float]? {
         guard let query, query.rows > 0, embeddings.rows > 0 else { return nil }
-        let cos = scores(embeddings: embeddings, query: query, shards: shards ?? [0..<embeddings.rows], pool: pool)
+        let cos = scores(embeddings: embeddings, inverseNorms: inverseNorms, query: query, shards: shards ?? [0..<embeddings.rows],
+                         pool: pool)
         return relevance(scores: cos, tokens: embeddings.rows, queryTokens: query.rows, options: options)
     }
 
@@ -95,9 +102,11 @@ public enum QueryRelevance {
     }
 
     /// DPP weights of every token (scores computed per shard of `shards`, by default one).
-    public static func weights(embeddings: Matrix, query: Matrix?, shards: [Range<Int>]? = nil, options: PruneOptions,
-                               pool: ComputePool = .serial) -> [Float] {
-        weights(relevance: relevance(embeddings: embeddings, query: query, shards: shards, options: options, pool: pool),
+    /// - Parameter inverseNorms: the embeddings' inverse row norms, when the caller has them.
+    public static func weights(embeddings: Matrix, inverseNorms: [Float]? = nil, query: Matrix?, shards: [Range<Int>]? = nil,
+                               options: PruneOptions, pool: ComputePool = .serial) -> [Float] {
+        weights(relevance: relevance(embeddings: embeddings, inverseNorms: inverseNorms, query: query, shards: shards,
+                                     options: options, pool: pool),
                 tokens: embeddings.rows, options: options)
     }
 }

@@ -46,7 +46,12 @@ public enum ScriptPruning {
     /// - Parameter features: raw features of the whole request (only proposed rows are read).
     public static func selectGlobal(proposals: [ShardProposal], features: Matrix, weights: [Float],
                                     budget k: Int, pool: ComputePool) -> [Int] {
-        selectGlobal(proposals: proposals, rows: features.gatherRows, weights: weights, budget: k, pool: pool)
+        // The proposals' rows gathered side by side (megabytes each, in video).
+        let groups = pool.map(proposals.count) { g in
+            GlobalSelection.Group(proposal: proposals[g], rows: features.gatherRows(proposals[g].indices),
+                                  weights: proposals[g].indices.map { weights[$0] })
+        }
+        return GlobalSelection.select(groups, budget: k, pool: pool)
     }
 
     /// As above, for a caller that holds the features in another form.

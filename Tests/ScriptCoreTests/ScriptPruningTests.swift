@@ -79,6 +79,13 @@ final class ScriptPruningTests: XCTestCase {
                 XCTAssertEqual(s.offsets, base.proposals.map(\.offset))
                 XCTAssertEqual(s.select(budget: 60, pool: pool), base.indices, "arrival order \(order)")
             }
+            // Taken in by batches (all cross blocks of a batch in one parallel loop), repeats ignored.
+            for batches in [[[2, 0], [3, 1, 2]], [[3, 1, 0, 2]], [[1], [0, 3], [2]]] {
+                var s = GlobalSelection(candidateBound: GlobalSelection.candidateBound(shards: req.shards!, tokens: 600, budget: 60, options: PruneOptions()))
+                for b in batches { s.add(b.map { groups[$0] }, pool: pool) }
+                XCTAssertEqual(s.offsets, base.proposals.map(\.offset))
+                XCTAssertEqual(s.select(budget: 60, pool: pool), base.indices, "batches \(batches)")
+            }
         }
         // Relevance from the shards' scores, put together, is the relevance of the request.
         let scores = req.shards!.flatMap { QueryRelevance.scores(embeddings: req.embeddings!.rows($0), query: req.query!) }

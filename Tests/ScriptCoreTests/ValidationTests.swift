@@ -25,6 +25,15 @@ final class ValidationTests: XCTestCase {
         expect(.nonFinite(what: "features", row: 2, column: 1)) { _ = try pruner.prune(PruneRequest(features: bad), budget: .count(1)) }
         bad = x; bad.values[17] = .infinity
         expect(.nonFinite(what: "features", row: 5, column: 2)) { _ = try pruner.prune(PruneRequest(features: bad), budget: .count(1)) }
+        // Embeddings are checked through the inverse norms relevance uses: the first bad value
+        // is still named, with or without a query, even when huge finite values share its row.
+        var e = Matrix(rows: 6, cols: 2, values: (0..<12).map { Float($0) + 1 })
+        e.values[9] = .nan
+        expect(.nonFinite(what: "embeddings", row: 4, column: 1)) {
+            _ = try pruner.prune(PruneRequest(features: x, embeddings: e, query: Matrix(rows: 1, cols: 2, values: [1, 0])), budget: .count(1))
+        }
+        e.values[9] = 1; e.values[10] = 3e38; e.values[11] = -.infinity
+        expect(.nonFinite(what: "embeddings", row: 5, column: 1)) { _ = try pruner.prune(PruneRequest(features: x, embeddings: e), budget: .count(1)) }
         expect(.rowCountMismatch(what: "embeddings", expected: 6, actual: 5)) {
             _ = try pruner.prune(PruneRequest(features: x, embeddings: Matrix(zeros: 5, cols: 2)), budget: .count(1))
         }
