@@ -1,21 +1,14 @@
 /// Graph-structured pruning of one shard (ALGORITHM.md section 1): tokens at even positions
 /// face tokens at odd positions in a bipartite cosine graph, and the most redundant go.
 public enum GraphPruning {
-    /// Rows and columns of one tile of the bipartite product, for sides of `rows` and `columns`
-    /// tokens. Sides up to 384: in halves by rows and thirds by columns, at least 96 (smaller
-    /// tiles run well below the sgemm peak, and BLAS packs each operand once per tile it is in):
-    /// an image's 288 x 288 graph gives 6 tiles of 144 x 96, which run 3-4% faster than 96 x 96
-    /// tiles (93 to 98 against 84 to 94 GFLOP/s a thread, alternating runs) and share out evenly
-    /// over 2 or 3 threads (9 left one thread a tile more than the other on 2). Larger sides in 2
-    /// or more bands of at most about 400: a video segment's 784 x 784 graph gives 4 tiles, whose
-    /// operands BLAS packs and streams from memory half as often as 16 tiles' (on 2 cores the
-    /// video case went from 437-448 to 406-416 ms, medians of 5 and 6 alternating runs).
-    static func tile(rows: Int, columns: Int) -> (rows: Int, columns: Int) {
-        (band(rows, parts: 2), band(columns, parts: 3))
-    }
-
-    private static func band(_ count: Int, parts: Int) -> Int {
-        if count <= 384 { return max(96, ((count + parts - 1) / parts + 15) / 16 * 16) }
+    /// Rows (or columns) of one tile of the bipartite product, for a side of `count` tokens (a
+    /// multiple of 16). Up to 384 a quarter of the side, at least 96 (smaller tiles run well
+    /// below the sgemm peak): an image's 288 x 288 graph gives 9 tiles to share out. Larger
+    /// sides in 2 or more bands of at most about 400: a video segment's 784 x 784 graph gives 4
+    /// tiles, whose operands BLAS packs and streams from memory half as often as 16 tiles' (on
+    /// 2 cores the video case went from 437-448 to 406-416 ms, medians of 5 and 6 alternating runs).
+    static func tile(_ count: Int) -> Int {
+        if count <= 384 { return max(96, ((count + 3) / 4 + 15) / 16 * 16) }
         let bands = max(2, (count + 399) / 400)
         return ((count + bands - 1) / bands + 15) / 16 * 16
     }
@@ -57,8 +50,7 @@ public enum GraphPruning {
             s.withUnsafeMutableBufferPointer { sp in
                 // Fixed tiles of S: the decomposition depends on the shard only.
                 let out = DisjointBuffer(sp.baseAddress!, rows: na, columns: nb)
-                let size = tile(rows: na, columns: nb)
-                let rowBands = chunks(of: na, size: size.rows), columnBands = chunks(of: nb, size: size.columns)
+                let rowBands = chunks(of: na, size: tile(na)), columnBands = chunks(of: nb, size: tile(nb))
                 pool.forEach(rowBands.count * columnBands.count) { t in
                     let rows = rowBands[t / columnBands.count], cols = columnBands[t % columnBands.count]
                     let c = out.write(rows: rows, columns: cols)

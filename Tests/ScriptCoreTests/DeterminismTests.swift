@@ -7,7 +7,7 @@ import XCTest
 final class DeterminismTests: XCTestCase {
     private let widths = [1, 2, 3, 5, 16]
 
-    /// Shards large enough for several GSP tiles a side (300 x 300 graphs: 2 x 3 tiles of 160 x 112).
+    /// Shards large enough for several GSP tiles a side (300 x 300 graphs: 4 x 4 tiles of 96).
     func testShardedScriptBitsDoNotDependOnThreadCount() throws {
         var inputs = TestInputs(seed: 41)
         let x = inputs.clustered(1200, 64, centres: 20, spread: 0.7)
