@@ -23,12 +23,16 @@ public enum WorkerCompute {
         if let q = task.query, task.weights == nil {
             let query = q.matrix()
             if let bad = query.firstNonFinite() { throw nonFinite("query", bad, cols: query.cols, offset: 0) }
-            var embeddings = features
+            var (embeddings, norms) = (features, inverseNorms)
             if let e = data.embeddings {
-                embeddings = e.matrix()
-                if let bad = embeddings.firstNonFinite() { throw nonFinite("embeddings", bad, cols: embeddings.cols, offset: task.offset) }
+                (embeddings, norms) = e.matrixWithInverseNorms(pool: pool)
+                // A NaN norm marks a row holding NaN or infinity: only then is the row searched.
+                if norms.contains(where: \.isNaN), let bad = embeddings.firstNonFinite() {
+                    throw nonFinite("embeddings", bad, cols: embeddings.cols, offset: task.offset)
+                }
             }
-            scores = QueryRelevance.scores(embeddings: embeddings, query: query, pool: pool)
+            scores = QueryRelevance.scores(embeddings: embeddings, inverseNorms: norms, query: query,
+                                           shards: [0..<embeddings.rows], pool: pool)
         }
         return (PreparedShard(features: features, inverseNorms: inverseNorms), scores)
     }
@@ -79,6 +83,7 @@ public enum WorkerCompute {
     /// computed now), checking what a worker must not trust.
     public static func absorb(_ selection: GlobalSelection, _ groups: [ReduceTask.Group], pool: ComputePool) throws -> GlobalSelection {
         var s = selection
+        var batch: [GlobalSelection.Group] = []
         for g in groups {
             let m = g.proposal
             let p = ShardProposal(offset: m.offset, indices: m.indices, cosines: m.cosines.matrix().values, survivors: m.survivors)
@@ -86,7 +91,7 @@ public enum WorkerCompute {
                 throw ProtocolError(.badRequest, "reduce group at offset \(m.offset) is empty or starts before its offset")
             }
             do { try p.validate(for: m.offset..<(last + 1)) } catch let e as PruneError { throw ProtocolError(e) }
-            for other in s.groups {
+            for other in s.groups + batch {
                 let o = other.proposal
                 guard last < o.offset || first > o.indices.last! || o.offset == m.offset else {
                     throw ProtocolError(.badRequest, "reduce groups at offsets \(m.offset) and \(o.offset) overlap")
@@ -97,8 +102,10 @@ public enum WorkerCompute {
             if let bad = g.weights.firstIndex(where: { !$0.isFinite || $0 <= 0 }) {
                 throw ProtocolError(.nonFinite, "weight \(bad) of the group at offset \(m.offset) is \(g.weights[bad])")
             }
-            s.add(GlobalSelection.Group(proposal: p, rows: rows, weights: g.weights), pool: pool)
+            batch.append(GlobalSelection.Group(proposal: p, rows: rows, weights: g.weights))
         }
+        // All of them in one parallel loop: the same blocks as one at a time.
+        s.add(batch, pool: pool)
         return s
     }
 

@@ -311,8 +311,13 @@ final class CoordinatorStateTests: XCTestCase {
         nan[2].replaceSubrange(40..<44, with: [0, 0, 0xC0, 0x7F])
         XCTAssertEqual(code(nan), .nonFinite)
         XCTAssertTrue(c.logs.contains { $0.contains("row 0, column 10") }, "the error names the place")
+        // In the embeddings too (found through their norms, which the scores need anyway).
+        var nanEmbedding = envelope { _ in }
+        nanEmbedding[3].replaceSubrange(148..<152, with: [0, 0, 0xC0, 0x7F])
+        XCTAssertEqual(code(nanEmbedding), .nonFinite)
+        XCTAssertTrue(c.logs.contains { $0.contains("embeddings") && $0.contains("row 2, column 5") }, "the error names the place")
         // The worker's metrics count the shard it refused, with its code.
-        XCTAssertEqual(c.workerJobs.filter { $0.code == "non_finite" }.map(\.kind), [.shard])
+        XCTAssertEqual(c.workerJobs.filter { $0.code == "non_finite" }.map(\.kind), [.shard, .shard])
         XCTAssertEqual(c.finished.last?.logEntry.outcome, .rejected)
         XCTAssertEqual(c.finished.last?.logEntry.code, "non_finite")
         // And a valid request still goes through afterwards.
