@@ -52,7 +52,8 @@ spare() {
 
 echo "machine: $cores cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)); coordinator on core $ccpu, load on core $lcpu, workers from core $first, spare cores to both; $transfer transfers, f16, ${duration} s a point"
 for kind in $kinds; do
-    single=$(taskset -c "$first" "$BIN" bench --threads 1 --cases "$kind" --repeats 5 --no-numpy | awk '$1 == "total" {print $3}')
+    single=$(taskset -c "$first" "$BIN" bench --threads 1 --cases "$kind" --repeats 5 --no-numpy | tee "$tmp/single.txt" | awk '$1 == "total" {print $3}')
+    grep -m1 '^BLAS' "$tmp/single.txt" || true
     rate=$(python3 -c "print(1000 / $single)")
     echo
     echo "$kind: single-thread in-process ${single} ms -> $(python3 -c "print(round($rate, 2))") req/s a worker"

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Packs what the benchmarks need to run on a machine without Swift, ZeroMQ or Debian's packages
+# (a lent many-core machine with only Python 3 and numpy): the release binary, the shared
+# libraries it loads (glibc's aside), Debian's OpenBLAS and, where pip can fetch it, PyPI's
+# OpenBLAS (the library the container image loads), the two benchmark scripts and the numpy
+# reference.
+#
+#   bash Scripts/pack-bench.sh [ARCHIVE]            (default .build/bench-pack.tar.xz)
+#
+# There:  tar xJf bench-pack.tar.xz && bench-pack/run.sh [core|scale|all]
+#   core:  Scripts/bench-core.sh --threads 1,2,4,...,cores (time, efficiency, numpy / Swift)
+#   scale: Scripts/bench-scale.sh (single-thread workers pinned one a core, AnyRes and video)
+# Environment for run.sh: BLAS=debian to load Debian's OpenBLAS instead of PyPI's; what
+# bench-scale.sh reads (WORKERS, DURATION, KINDS, TRANSFER).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+archive=$(realpath -m "${1:-.build/bench-pack.tar.xz}")
+swift build -c release --product script-cluster >&2
+bin="$(swift build -c release --show-bin-path)/script-cluster"
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+pack="$stage/bench-pack"
+mkdir -p "$pack/bin" "$pack/lib" "$pack/blas" "$pack/Scripts"
+cp "$bin" "$pack/bin/"
+cp Scripts/bench-core.sh Scripts/bench-scale.sh Scripts/reference.py "$pack/Scripts/"
+
+# Every shared library the binary and Debian's OpenBLAS load, but glibc's own.
+openblas=$(ldconfig -p | awk '/libopenblas\.so\.0 / {print $NF; exit}')
+[ -n "$openblas" ] || { echo "pack-bench: Debian's OpenBLAS (libopenblas0) is not installed" >&2; exit 2; }
+for lib in $( { ldd "$bin"; ldd "$openblas"; } | awk '/=> \// {print $3}' | sort -u); do
+    case "$(basename "$lib")" in
+        libc.so.*|libm.so.*|libpthread.so.*|libdl.so.*|librt.so.*|libresolv.so.*|ld-linux*) ;;
+        *) cp -L "$lib" "$pack/lib/" ;;
+    esac
+done
+cp -L "$openblas" "$pack/lib/libopenblas.so.0"
+
+# PyPI's OpenBLAS, when pip can fetch it (the benchmarks then report both libraries' names).
+wheel="$stage/wheel"
+if python3 -m pip download -q --no-deps --only-binary=:all: -d "$wheel" scipy-openblas32==0.3.34.481.3 2>/dev/null; then
+    python3 -m zipfile -e "$wheel"/scipy_openblas32-*.whl "$wheel/x"
+    cp "$wheel/x/scipy_openblas32/lib/libscipy_openblas.so" "$pack/blas/"
+else
+    echo "pack-bench: pip could not fetch scipy-openblas32; the pack runs Debian's OpenBLAS" >&2
+fi
+
+cat > "$pack/run.sh" <<'RUN'
+#!/usr/bin/env bash
+# Runs the packed benchmarks here: run.sh [core|scale|all] (all by default).
+set -euo pipefail
+cd "$(dirname "$0")"
+export LD_LIBRARY_PATH="$PWD/lib" BIN="$PWD/bin/script-cluster"
+if [ "${BLAS:-pypi}" != debian ] && [ -f blas/libscipy_openblas.so ]; then LD_LIBRARY_PATH="$PWD/blas:$LD_LIBRARY_PATH"; fi
+cores=$(nproc); list=1; t=2
+while [ "$t" -lt "$cores" ]; do list="$list,$t"; t=$((t * 2)); done
+[ "$cores" -eq 1 ] || list="$list,$cores"
+case "${1:-all}" in
+    core) bash Scripts/bench-core.sh --threads "$list" ;;
+    scale) bash Scripts/bench-scale.sh ;;
+    all) bash Scripts/bench-core.sh --threads "$list"; bash Scripts/bench-scale.sh ;;
+    *) echo "run.sh: unknown part '$1' (core, scale or all)" >&2; exit 2 ;;
+esac
+RUN
+chmod +x "$pack/run.sh"
+mkdir -p "$(dirname "$archive")"
+tar -C "$stage" -cJf "$archive" bench-pack
+echo "$archive ($(du -h "$archive" | cut -f1)): tar xJf it there, then bench-pack/run.sh"
