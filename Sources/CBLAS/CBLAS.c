@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
@@ -20,7 +21,7 @@ static struct {
     ssyrk_fn syrk;
     sgemv_fn gemv;
     int ready;
-    char description[320];
+    char description[512];
     char error[320];
 } lib;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -138,8 +139,16 @@ static void load(void) {
     if (openblasThreads) openblasThreads(1);
     if (blisThreads) blisThreads(1);
     if (openblasCore) {
+        /* A build without the asked-for kernels runs an older core type's: say so. */
+        const char *ran = openblasCore();
+        char reason[200];
+        if (core && strcasecmp(ran, core) != 0) {
+            snprintf(reason, sizeof reason, "asked for %s: %s; this build runs %s's kernels there", core, why, ran);
+        } else {
+            snprintf(reason, sizeof reason, "%s", core || getenv("OPENBLAS_CORETYPE") ? why : "OpenBLAS's own detection");
+        }
         snprintf(lib.description, sizeof lib.description, "%s (%s), kernel %s (%s)",
-                 openblasConfig ? openblasConfig() : "OpenBLAS", opened, openblasCore(), core ? why : (getenv("OPENBLAS_CORETYPE") ? why : "OpenBLAS's own detection"));
+                 openblasConfig ? openblasConfig() : "OpenBLAS", opened, ran, reason);
     } else if (blisArch && blisArchName) {
         snprintf(lib.description, sizeof lib.description, "BLIS %s (%s), kernel %s (BLIS's own detection)",
                  blisVersion ? blisVersion() : "?", opened, blisArchName(blisArch()));
