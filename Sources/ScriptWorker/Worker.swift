@@ -27,6 +27,8 @@ public final class Worker {
     /// The data socket's CURVE authenticator (nil without CURVE).
     private let zap: ZAPHandler?
     private let compute = DispatchQueue(label: "script.worker.compute")
+    /// The reading lane: shards read and scored beside the compute thread, on one thread.
+    private let reading = DispatchQueue(label: "script.worker.reading")
     private let completions: CompletionQueue<(Int, WorkerState.Outcome, TaskCost)>
     private let pool: ComputePool
     private let state: WorkerState
@@ -207,11 +209,13 @@ public final class Worker {
                     logger.debug("send to \(config.endpoints[i]) failed: \(error)")
                 }
             case .run(let task):
-                let pool = self.pool, done = completions
+                let done = completions
+                // The reading lane runs on its own thread alone (the same values on any number).
+                let pool = task.lane == .reading ? ComputePool.serial : self.pool
                 // One thread computes alone: its own CPU time is the job's; several share the
                 // process's helper threads, whose time only the process's clock sees.
                 let cpu: @Sendable () -> Duration = pool.width == 1 ? CPUTime.thread : CPUTime.process
-                compute.async {
+                (task.lane == .reading ? reading : compute).async {
                     let clock = ContinuousClock()
                     let start = clock.now, cpuStart = cpu()
                     let outcome = WorkerCompute.run(task.work, pool: pool)

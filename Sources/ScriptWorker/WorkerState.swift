@@ -30,6 +30,15 @@ public final class WorkerState {
     public struct WorkerTask: Sendable {
         public let number: Int
         public let work: Work
+        /// Where it runs: the compute thread, or beside it (reading a shard's bytes).
+        public let lane: Lane
+    }
+
+    /// The worker's two lanes of work. Reading a shard and scoring it against the query is
+    /// short, and every shard of its request waits for those scores (the weights need all of
+    /// them), so it runs beside the compute thread instead of queueing behind a graph pruning.
+    public enum Lane: Sendable, Equatable {
+        case compute, reading
     }
 
     public enum Work: Sendable {
@@ -112,6 +121,13 @@ public final class WorkerState {
             WorkerJobReport(kind: metricKind, code: code?.rawValue, tokens: tokens, wall: cost.wall, cpu: cost.cpu)
         }
 
+        /// A shard not yet read whose reading is all its first step (it has a query and no
+        /// weights yet): it may run on the reading lane.
+        var readsOnly: Bool {
+            guard case .shard(let t) = kind, prepared == nil else { return false }
+            return t.query != nil && t.weights == nil
+        }
+
         /// Which ready job runs first (lowest): a reduce's selection (its request waits on it
         /// alone), reading a shard (cheap; its request's weights wait for the scores), a
         /// shard's proposal or a merge (their requests wait on them), graph pruning, and last,
@@ -144,6 +160,8 @@ public final class WorkerState {
     private var unclaimedBytes = 0
     private var tasks: [Int: JobKey] = [:]
     private var running: Int?
+    /// The task on the reading lane, if one runs.
+    private var reading: Int?
     private var nextTask = 0
     private var nextOrder = 0
     public private(set) var draining = false
@@ -383,12 +401,22 @@ public final class WorkerState {
 
     // MARK: compute
 
-    /// Starts the next ready job when the compute thread is free.
+    /// Starts the next ready jobs: a shard to read on the reading lane when it is free, and the
+    /// next job by priority on the compute thread when it is free.
     private func schedule() -> [Action] {
-        guard running == nil, !draining else { return [] }
-        guard let job = held.values.filter({ $0.step == .ready }).min(by: { ($0.priority, $0.order) < ($1.priority, $1.order) }) else {
-            return []
+        guard !draining else { return [] }
+        var actions: [Action] = []
+        if reading == nil, let job = held.values.filter({ $0.step == .ready && $0.readsOnly }).min(by: { $0.order < $1.order }) {
+            actions += start(job, lane: .reading)
         }
+        if running == nil, let job = held.values.filter({ $0.step == .ready }).min(by: { ($0.priority, $0.order) < ($1.priority, $1.order) }) {
+            actions += start(job, lane: .compute)
+        }
+        return actions
+    }
+
+    /// Hands `job`'s next step to `lane`.
+    private func start(_ job: HeldJob, lane: Lane) -> [Action] {
         let work: Work
         switch job.kind {
         case .reduce(let t):
@@ -416,9 +444,9 @@ public final class WorkerState {
         }
         nextTask += 1
         tasks[nextTask] = job.key
-        running = nextTask
+        if lane == .compute { running = nextTask } else { reading = nextTask }
         job.step = .running
-        return [.run(WorkerTask(number: nextTask, work: work))]
+        return [.run(WorkerTask(number: nextTask, work: work, lane: lane))]
     }
 
     /// A job whose bytes expired before it ran.
@@ -432,6 +460,7 @@ public final class WorkerState {
     /// A task's outcome (from the compute thread, through the shell), and what it cost.
     public func taskFinished(_ number: Int, _ outcome: Outcome, cost: TaskCost = TaskCost(), now: ContinuousClock.Instant) -> [Action] {
         if running == number { running = nil }
+        if reading == number { reading = nil }
         guard let key = tasks.removeValue(forKey: number), let job = held[key] else { return schedule() + drained(now: now) }
         job.cost.wall += cost.wall
         job.cost.cpu += cost.cpu
@@ -535,13 +564,13 @@ public final class WorkerState {
         guard !draining else { return [] }
         draining = true
         drainDeadline = now + .milliseconds(config.drainTimeoutMs)
-        var actions: [Action] = [.log(level: .info, message: "draining: \(heldJobs) jobs held, \(running == nil ? "none" : "one") running")]
+        var actions: [Action] = [.log(level: .info, message: "draining: \(heldJobs) jobs held, \([running, reading].compactMap { $0 }.count) running")]
         for i in links.indices where links[i].isConnected { actions += ready(i, now: now) }
         return actions + drained(now: now)
     }
 
     private func drained(now: ContinuousClock.Instant) -> [Action] {
-        guard draining, !done, running == nil || now >= drainDeadline! else { return [] }
+        guard draining, !done, (running == nil && reading == nil) || now >= drainDeadline! else { return [] }
         done = true
         var actions: [Action] = []
         for i in links.indices where links[i].isConnected { actions.append(.send(link: i, frames: BackendEnvelope.bare("disconnect"))) }

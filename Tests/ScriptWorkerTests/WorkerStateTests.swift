@@ -129,17 +129,44 @@ final class WorkerStateTests: XCTestCase {
         XCTAssertEqual(w.heldBytes, 0)
     }
 
+    /// The tasks among `actions`.
+    private func runs(_ actions: [WorkerState.Action]) -> [WorkerState.WorkerTask] {
+        actions.compactMap { if case .run(let task) = $0 { return task }; return nil }
+    }
+
+    func testShardsAreReadBesideTheComputeThread() {
+        let w = worker()
+        _ = w.start(now: now)
+        _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        // The first shard is read on the reading lane; once read, its graph pruning goes to the
+        // compute thread.
+        let read = runs(w.linkMessage(0, frames: shard(job: 1, inline: true), now: now))
+        XCTAssertEqual(read.map(\.lane), [.reading])
+        let afterRead = w.taskFinished(read[0].number, WorkerCompute.run(read[0].work, pool: .serial), now: now)
+        XCTAssertEqual(types(afterRead).filter { $0 != "run" }, ["scores"])
+        let graph = runs(afterRead)
+        XCTAssertEqual(graph.map(\.lane), [.compute])
+        guard case .graph? = graph.first?.work else { return XCTFail("not the graph stage: \(String(describing: graph.first?.lane))") }
+        // A shard arriving while the graph runs is read at once, not after it: its scores (which
+        // its whole request waits for) do not queue behind a graph pruning.
+        let second = runs(w.linkMessage(0, frames: shard(job: 2, inline: true), now: now))
+        XCTAssertEqual(second.map(\.lane), [.reading])
+        guard case .prepare? = second.first?.work else { return XCTFail("not a reading") }
+        XCTAssertEqual(types(w.taskFinished(second[0].number, WorkerCompute.run(second[0].work, pool: .serial), now: now)), ["scores"],
+                       "scored while the graph still runs; nothing else starts (the compute thread is busy)")
+    }
+
     func testDrainFinishesTheJobInHandThenLeaves() {
         let w = worker()
         _ = w.start(now: now)
         _ = w.linkMessage(0, frames: heartbeat(), now: now)
-        guard case .run(let task)? = w.linkMessage(0, frames: shard(job: 1, inline: true), now: now).first(where: { if case .run = $0 { return true }; return false }) else {
-            return XCTFail("no task")
-        }
-        _ = w.linkMessage(0, frames: shard(job: 2, inline: true), now: now)
+        let first = runs(w.linkMessage(0, frames: shard(job: 1, inline: true), now: now))
+        let second = runs(w.linkMessage(0, frames: shard(job: 2, inline: true), now: now))
+        guard first.count == 1, second.count == 1 else { return XCTFail("\(first.count) and \(second.count) tasks") }
         let drain = w.beginDrain(now: now)
-        XCTAssertEqual(types(drain), ["ready"], "credit 0, and wait for the running job")
-        XCTAssertEqual(types(w.taskFinished(task.number, WorkerCompute.run(task.work, pool: .serial), now: now)), ["scores", "disconnect", "exit"])
+        XCTAssertEqual(types(drain), ["ready"], "credit 0, and wait for the running jobs")
+        XCTAssertEqual(types(w.taskFinished(first[0].number, WorkerCompute.run(first[0].work, pool: .serial), now: now)), ["scores"])
+        XCTAssertEqual(types(w.taskFinished(second[0].number, WorkerCompute.run(second[0].work, pool: .serial), now: now)), ["scores", "disconnect", "exit"])
         // An idle worker leaves at once; a stuck one when the drain times out.
         let idle = worker()
         _ = idle.start(now: now)
