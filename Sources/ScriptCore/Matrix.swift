@@ -47,6 +47,13 @@ public struct Matrix: Sendable, Equatable {
         Matrix(rows: range.count, cols: cols, values: Array(values[(range.lowerBound * cols)..<(range.upperBound * cols)]))
     }
 
+    /// As `firstNonFinite()`, given the rows' inverse norms (`rowInverseNorms`, NaN for a row
+    /// holding NaN or infinity): the values are searched only when some norm is NaN.
+    public func firstNonFinite(inverseNorms: [Float]?) -> Int? {
+        guard inverseNorms?.contains(where: \.isNaN) ?? true else { return nil }
+        return firstNonFinite()
+    }
+
     /// Index of the first NaN or infinite value, if any.
     public func firstNonFinite() -> Int? {
         values.withUnsafeBufferPointer { p -> Int? in

@@ -33,7 +33,7 @@ public struct PruneRequest: Sendable {
     /// not finite), their values are checked through them instead of a second pass over them.
     public func validate(featureInverseNorms inv: [Float]?, embeddingInverseNorms embeddingInv: [Float]? = nil) throws {
         guard features.rows > 0, features.cols > 0 else { throw PruneError.emptyInput(what: "features") }
-        if inv == nil || inv!.contains(where: { $0.isNaN }), let bad = features.firstNonFinite() {
+        if let bad = features.firstNonFinite(inverseNorms: inv) {
             throw PruneError.nonFinite(what: "features", row: bad / features.cols, column: bad % features.cols)
         }
         try Self.validate(tokens: features.rows, width: features.cols, embeddings: embeddings, query: query, shards: shards,
@@ -52,7 +52,7 @@ public struct PruneRequest: Sendable {
         if let e = embeddings {
             guard e.rows == n else { throw PruneError.rowCountMismatch(what: "embeddings", expected: n, actual: e.rows) }
             guard e.cols > 0 else { throw PruneError.emptyInput(what: "embeddings") }
-            if inv == nil || inv!.contains(where: { $0.isNaN }), let bad = e.firstNonFinite() {
+            if let bad = e.firstNonFinite(inverseNorms: inv) {
                 throw PruneError.nonFinite(what: "embeddings", row: bad / e.cols, column: bad % e.cols)
             }
             queryWidth = e.cols

@@ -65,7 +65,7 @@ public struct ShardJob: Sendable, Equatable {
             throw PruneError.shardPastEnd(offset..<(offset + features.rows), tokens: totalTokens)
         }
         guard budget >= 1 else { throw PruneError.budgetNotPositive(budget) }
-        if inv == nil || inv!.contains(where: { $0.isNaN }), let bad = features.firstNonFinite() {
+        if let bad = features.firstNonFinite(inverseNorms: inv) {
             throw PruneError.nonFinite(what: "shard features", row: bad / features.cols, column: bad % features.cols)
         }
         if let bad = weights.firstIndex(where: { !$0.isFinite || $0 <= 0 }) {

@@ -16,7 +16,7 @@ public enum WorkerCompute {
     public static func prepare(_ task: ShardTask, data: ShardData, pool: ComputePool) throws -> (PreparedShard, scores: [Float]?) {
         try task.check(data)
         let (features, inverseNorms) = data.features.matrixWithInverseNorms(pool: pool)
-        if inverseNorms.contains(where: \.isNaN), let bad = features.firstNonFinite() {
+        if let bad = features.firstNonFinite(inverseNorms: inverseNorms) {
             throw nonFinite("features", bad, cols: features.cols, offset: task.offset)
         }
         var scores: [Float]? = nil
@@ -26,8 +26,7 @@ public enum WorkerCompute {
             var (embeddings, norms) = (features, inverseNorms)
             if let e = data.embeddings {
                 (embeddings, norms) = e.matrixWithInverseNorms(pool: pool)
-                // A NaN norm marks a row holding NaN or infinity: only then is the row searched.
-                if norms.contains(where: \.isNaN), let bad = embeddings.firstNonFinite() {
+                if let bad = embeddings.firstNonFinite(inverseNorms: norms) {
                     throw nonFinite("embeddings", bad, cols: embeddings.cols, offset: task.offset)
                 }
             }
