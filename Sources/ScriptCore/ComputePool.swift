@@ -13,11 +13,28 @@ public struct ComputePool: Sendable {
     /// process that shares its cores with others (a coordinator beside its workers) should
     /// spin less, or it takes their time.
     public let idleSpin: Duration
+    /// Set by `profiling(_:)`: loops run on the calling thread, timed chunk by chunk.
+    let profile: SpanProfile?
 
     public init(width: Int, idleSpin: Duration = .microseconds(500)) {
         self.width = max(1, width)
         self.idleSpin = idleSpin
+        profile = nil
     }
+
+    private init(profile: SpanProfile) {
+        width = 1
+        idleSpin = .zero
+        self.profile = profile
+    }
+
+    /// Whether loops run on the calling thread untimed: code that would split work only to
+    /// share it asks this (a profiling pool wants the split, to time it).
+    public var isSerial: Bool { width == 1 && profile == nil }
+
+    /// A pool that runs every loop on the calling thread and times its chunks into `profile`
+    /// (inside `profile.measure`): the run's work and span.
+    public static func profiling(_ profile: SpanProfile) -> ComputePool { ComputePool(profile: profile) }
 
     /// As many threads as this process may use (`ThreadCount.available`).
     public static let machine = ComputePool(width: ThreadCount.available)
@@ -25,7 +42,12 @@ public struct ComputePool: Sendable {
     public static let serial = ComputePool(width: 1)
 
     /// Calls `body(i)` for every `i` in `0..<count`, possibly concurrently; returns when all ran.
-    public func forEach(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    /// (`file` and `line` name the loop in a `SpanProfile`.)
+    public func forEach(_ count: Int, file: StaticString = #fileID, line: UInt = #line, _ body: @escaping @Sendable (Int) -> Void) {
+        if let profile, count > 1 {
+            profile.run(count, site: "\(file):\(line)", body)
+            return
+        }
         if width == 1 || count <= 1 {
             for i in 0..<count { body(i) }
             return
@@ -34,10 +56,11 @@ public struct ComputePool: Sendable {
     }
 
     /// `body(i)` for every `i` in `0..<count`, possibly concurrently, in order of `i`.
-    public func map<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (Int) -> T) -> [T] {
-        if width == 1 || count <= 1 { return (0..<count).map(body) }
+    public func map<T: Sendable>(_ count: Int, file: StaticString = #fileID, line: UInt = #line,
+                                 _ body: @escaping @Sendable (Int) -> T) -> [T] {
+        if profile == nil && (width == 1 || count <= 1) { return (0..<count).map(body) }
         let slots = ResultSlots<T>(count)
-        forEach(count) { slots.put(body($0), at: $0) }
+        forEach(count, file: file, line: line) { slots.put(body($0), at: $0) }
         return slots.values()
     }
 }

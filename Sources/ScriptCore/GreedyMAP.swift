@@ -135,7 +135,7 @@ enum GreedyMAP {
             // handing bands to other threads costs more than it saves. Bands of at least 8
             // panels, at most 16 bands; each candidate's update is its own, so any split gives
             // the same values.
-            if (t + 1) * active < 1 << 18 || pool.width == 1 {
+            if (t + 1) * active < 1 << 18 || pool.isSerial {
                 coefficients.withUnsafeMutableBufferPointer { cp in
                     residual.withUnsafeMutableBufferPointer { rp in
                         step.update(panels: 0..<panels, coefficients: cp.baseAddress!, residuals: rp.baseAddress!,

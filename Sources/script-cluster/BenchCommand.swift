@@ -123,9 +123,12 @@ struct BenchCommand: ParsableCommand {
             print("  similarity work \(String(format: "%.2f", flops / 1e9)) GFLOP (each cosine the run needs, once) -> BLAS-bound \(fmt(boundMs)) ms (at \(String(format: "%.0f", rate)) GFLOP/s, the best sgemm rate of this run so far); total / bound = \(String(format: "%.2f", total / boundMs))x")
             print("  products the core computes \(String(format: "%.2f", work.computed / 1e9)) GFLOP -> \(fmt(computedMs)) ms at that rate; total / that = \(String(format: "%.2f", total / computedMs))x")
             print("  peak RSS so far \(PeakMemory.megabytes()) MB")
+            let shape = try SpanProfile.Report.measure(req, budget: c.budget)
+            for line in shape.lines { print("  " + line) }
             var record = BenchReport.Case(name: c.name, tokens: sample.n, width: sample.featureDim, shards: req.effectiveShards.count,
                                           budget: c.budget, stagesMs: last.timings.stages.map { s in (s.name, median(runs.compactMap { $0.timings[s.name] })) },
-                                          totalMs: total, gflop: flops / 1e9, boundMs: boundMs, peakRSSMegabytes: PeakMemory.megabytes())
+                                          totalMs: total, gflop: flops / 1e9, boundMs: boundMs, peakRSSMegabytes: PeakMemory.megabytes(),
+                                          shape: shape)
             var numpyMs = Double.nan
             if let python {
                 line.stage("bench \(key): the numpy reference")

@@ -1,4 +1,5 @@
 import Foundation
+import ScriptCore
 import ScriptService
 
 /// What `bench` measured, for `--json` and `--svg`: the machine, and for each case the median of
@@ -16,6 +17,8 @@ struct BenchReport {
         var gflop: Double
         var boundMs: Double
         var peakRSSMegabytes: Int
+        /// Work and span of one run on one thread.
+        var shape: SpanProfile.Report
         var numpyMs: Double?
         var sameIndicesAsNumpy: Bool?
     }
@@ -39,6 +42,7 @@ struct BenchReport {
                     "blas_bound_ms": ms(c.boundMs), "total_over_bound": Units.rounded(c.totalMs / c.boundMs, to: 0.01),
                     "peak_rss_mb": c.peakRSSMegabytes,
                 ]
+                d["parallel_shape"] = c.shape.dictionary
                 if let n = c.numpyMs { d["numpy_ms"] = ms(n); d["numpy_over_swift"] = Units.rounded(n / c.totalMs, to: 0.01) }
                 if let same = c.sameIndicesAsNumpy { d["same_indices_as_numpy"] = same }
                 return d
