@@ -23,6 +23,7 @@ extension SpanProfile.Report {
             "parallel shape (one run on one thread, every loop's chunks timed): work \(Self.text(work)) ms, span \(Self.text(span)) ms: \(Units.fixed(work / span, decimals: 1))x at most; \(loops) parallel loops",
             "  the decomposition allows at \(counts) threads: \(times) ms (efficiency \(efficiency); leaves out wake-ups and shared memory bandwidth)",
             "  critical path (ms): \(path)",
+            "  work by loop, its chunks' own time (ms): \(self.work.prefix(5).map { "\(Self.short($0.site)) \(Self.text(Self.ms($0.nanoseconds)))" }.joined(separator: ", ")); outside loops \(Self.text(Self.ms(workNanoseconds - self.work.reduce(0) { $0 + $1.nanoseconds })))",
         ]
     }
 
