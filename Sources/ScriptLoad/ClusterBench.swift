@@ -49,8 +49,8 @@ public enum ClusterBench {
             let req = PruneRequest(features: Matrix(rows: s.n, cols: s.featureDim, values: s.features),
                                    embeddings: Matrix(rows: s.n, cols: s.embeddingDim, values: s.embeddings),
                                    query: Matrix(rows: s.spec.queryTokens, cols: s.embeddingDim, values: s.query), shards: s.shards)
-            let inProcess = try inProcessMedian(req, budget: c.budget)
-            say("\n\(c.name): in-process median \(Units.duration(milliseconds: inProcess)) on all cores; tensors as \(dtype.rawValue)")
+            let pruner = Pruner(pool: .machine)
+            say("\n\(c.name): in-process median \(Units.duration(milliseconds: try inProcessMedian(req, budget: c.budget, pruner: pruner))) on all cores; tensors as \(dtype.rawValue)")
             for workers in workerCounts {
                 var plan = LocalCluster.Plan()
                 plan.workers = workers
@@ -66,11 +66,8 @@ public enum ClusterBench {
                     let load = LoadGenerator(client: client, template: submission.encoded(),
                                              expected: try LoadGenerator.expectedIndices(submission))
                     let roles = ["coordinator": cluster.pids.coordinators, "worker": cluster.pids.workers]
-                    var one = LoadGenerator.Settings()
-                    one.roles = roles
-                    one.requests = requests
-                    one.duration = 600
-                    let single = try load.run(one)
+                    let (single, inProcess) = try interleaved(load, roles: roles, requests: requests, request: req, budget: c.budget,
+                                                              pruner: pruner)
                     var many = LoadGenerator.Settings()
                     many.roles = roles
                     many.pace = .concurrency(2 * workers)
@@ -78,7 +75,7 @@ public enum ClusterBench {
                     many.warmup = 0
                     let busy = try load.run(many)
                     let tag = "\(workers) worker\(workers == 1 ? "" : "s"), \(transfer.rawValue)"
-                    say("  \(tag): one at a time p50 \(Units.duration(milliseconds: single.percentile(50))), p99 \(Units.duration(milliseconds: single.percentile(99))); cluster / in-process = \(Units.fixed(single.percentile(50) / inProcess, decimals: 2))x")
+                    say("  \(tag): one at a time p50 \(Units.duration(milliseconds: single.percentile(50))), p99 \(Units.duration(milliseconds: single.percentile(99))); in-process between them \(Units.duration(milliseconds: inProcess)); cluster / in-process = \(Units.fixed(single.percentile(50) / inProcess, decimals: 2))x")
                     say("    CPU a request: " + ["coordinator", "worker", "load generator"].map { "\($0) \(Units.duration(milliseconds: single.cpuPerRequestMs[$0] ?? 0))" }.joined(separator: ", ")
                         + "; coordinator share \(Units.fixed(single.coordinatorShare * 100, decimals: 1))%")
                     points.append(Point(kind: c.kind.rawValue, workers: workers, transfer: transfer, inProcessMs: inProcess,
@@ -92,10 +89,30 @@ public enum ClusterBench {
     }
 
     /// Median in-process time of the request on all cores.
-    public static func inProcessMedian(_ req: PruneRequest, budget: Int, runs: Int = 7) throws -> Double {
-        let pruner = Pruner(pool: .machine)
+    public static func inProcessMedian(_ req: PruneRequest, budget: Int, runs: Int = 7, pruner: Pruner = Pruner(pool: .machine)) throws -> Double {
         _ = try pruner.prune(req, budget: .count(budget))
         let times = try (0..<runs).map { _ in try pruner.prune(req, budget: .count(budget)).timings["total"] ?? .nan }.sorted()
         return times[times.count / 2]
+    }
+
+    /// `requests` requests one at a time through the cluster in blocks of 4, each block followed
+    /// by the same request twice in-process: both medians come from the same minutes, so a
+    /// shared machine's drift (this one's in-process time wandered from 40 to 55 ms within an
+    /// hour) moves both alike.
+    static func interleaved(_ load: LoadGenerator, roles: [String: [Int32]], requests: Int, request: PruneRequest, budget: Int,
+                            pruner: Pruner) throws -> (LoadReport, inProcessMs: Double) {
+        var merged = LoadReport()
+        var local: [Double] = []
+        for block in chunks(of: max(1, requests), size: 4) {
+            var one = LoadGenerator.Settings()
+            one.roles = roles
+            one.requests = block.count
+            one.duration = 600
+            one.warmup = block.lowerBound == 0 ? 2 : 0
+            merged.merge(try load.run(one))
+            for _ in 0..<2 { local.append(try pruner.prune(request, budget: .count(budget)).timings["total"] ?? .nan) }
+        }
+        let sorted = local.sorted()
+        return (merged, sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2)
     }
 }

@@ -34,6 +34,23 @@ public struct LoadReport: Sendable {
         }
     }
 
+    /// Adds `other`, a later run of the same load: counts and latencies summed, each role's CPU a
+    /// request weighted by the requests each run answered.
+    public mutating func merge(_ other: LoadReport) {
+        let a = Double(answered), b = Double(other.answered)
+        for role in Set(cpuPerRequestMs.keys).union(other.cpuPerRequestMs.keys) where a + b > 0 {
+            cpuPerRequestMs[role] = ((cpuPerRequestMs[role] ?? 0) * a + (other.cpuPerRequestMs[role] ?? 0) * b) / (a + b)
+        }
+        sent += other.sent
+        answered += other.answered
+        wrong += other.wrong
+        errors.merge(other.errors, uniquingKeysWith: +)
+        timeouts += other.timeouts
+        latencies += other.latencies
+        seconds += other.seconds
+        processes.merge(other.processes, uniquingKeysWith: max)
+    }
+
     /// Results a second.
     public var throughput: Double { seconds > 0 ? Double(answered) / seconds : 0 }
 

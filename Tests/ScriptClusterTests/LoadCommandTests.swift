@@ -38,4 +38,25 @@ final class LoadCommandTests: XCTestCase {
         XCTAssertTrue(report.text.contains("WRONG: 1 of 3 answers differ"), report.text)
         XCTAssertEqual(report.dictionary["wrong"] as? Int, 1)
     }
+
+    /// Runs merged (the cluster benchmark's blocks between in-process runs) add up, and each
+    /// role's CPU a request is weighted by the requests each run answered.
+    func testMergedRunsAddUpAndWeighCPUByRequests() {
+        var a = LoadReport(), b = LoadReport()
+        a.sent = 4; a.answered = 4; a.latencies = [10, 11, 12, 13]; a.seconds = 0.5; a.cpuPerRequestMs = ["worker": 100]
+        a.errors = ["busy": 1]
+        b.sent = 2; b.answered = 1; b.wrong = 1; b.latencies = [40]; b.seconds = 0.25; b.timeouts = 1
+        b.cpuPerRequestMs = ["worker": 50, "coordinator": 10]; b.errors = ["busy": 2]
+        a.merge(b)
+        XCTAssertEqual(a.sent, 6)
+        XCTAssertEqual(a.answered, 5)
+        XCTAssertEqual(a.wrong, 1)
+        XCTAssertEqual(a.timeouts, 1)
+        XCTAssertEqual(a.errors, ["busy": 3])
+        XCTAssertEqual(a.latencies, [10, 11, 12, 13, 40])
+        XCTAssertEqual(a.seconds, 0.75)
+        XCTAssertEqual(a.cpuPerRequestMs["worker"]!, 90, accuracy: 1e-9)
+        XCTAssertEqual(a.cpuPerRequestMs["coordinator"]!, 2, accuracy: 1e-9)
+        XCTAssertEqual(a.percentile(50), 12)
+    }
 }
