@@ -31,6 +31,10 @@ public final class Worker {
     private let reading = DispatchQueue(label: "script.worker.reading")
     private let completions: CompletionQueue<(Int, WorkerState.Outcome, TaskCost)>
     private let pool: ComputePool
+    /// For a reduce's last steps: up to `WorkerConfiguration.wideThreads` of the CPUs the
+    /// process may run on (its affinity and cgroup quota), at least `threads`. Idle helpers spin
+    /// only briefly: their cores belong to other workers.
+    private let widePool: ComputePool
     private let state: WorkerState
     /// What probes read: live while the loop turns, ready while registered with a coordinator.
     public let health: HealthState
@@ -45,6 +49,8 @@ public final class Worker {
         let context = ZMQContext(ioThreads: max(1, config.ioThreads))
         self.context = context
         pool = ComputePool(width: config.threads)
+        widePool = ComputePool(width: max(config.threads, min(ThreadCount.detected, WorkerConfiguration.wideThreads)),
+                               idleSpin: .microseconds(50))
         completions = try CompletionQueue(context: context, name: "worker-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
         var advertised: String? = nil
         if let bind = config.dataBind {
@@ -210,8 +216,9 @@ public final class Worker {
                 }
             case .run(let task):
                 let done = completions
-                // The reading lane runs on its own thread alone (the same values on any number).
-                let pool = task.lane == .reading ? ComputePool.serial : self.pool
+                // The reading lane runs on its own thread alone, a reduce's last steps on every CPU
+                // this process may use (the same values on any number of threads).
+                let pool = task.lane == .reading ? ComputePool.serial : task.wide ? widePool : self.pool
                 // One thread computes alone: its own CPU time is the job's; several share the
                 // process's helper threads, whose time only the process's clock sees.
                 let cpu: @Sendable () -> Duration = pool.width == 1 ? CPUTime.thread : CPUTime.process

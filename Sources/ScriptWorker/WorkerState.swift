@@ -32,6 +32,9 @@ public final class WorkerState {
         public let work: Work
         /// Where it runs: the compute thread, or beside it (reading a shard's bytes).
         public let lane: Lane
+        /// The last steps of a reduce, once every proposal is in: its request waits on them
+        /// alone, so they may use every CPU the worker may run on, not only its `threads`.
+        public let wide: Bool
     }
 
     /// The worker's two lanes of work. Reading a shard and scoring it against the query is
@@ -105,6 +108,11 @@ public final class WorkerState {
 
         init(key: JobKey, kind: Kind, ticket: Ticket?, deadline: ContinuousClock.Instant, order: Int, step: Step) {
             self.key = key; self.kind = kind; self.ticket = ticket; self.deadline = deadline; self.order = order; self.step = step
+        }
+
+        var isReduce: Bool {
+            if case .reduce = kind { return true }
+            return false
         }
 
         /// Its kind, as the metrics name it.
@@ -446,7 +454,7 @@ public final class WorkerState {
         tasks[nextTask] = job.key
         if lane == .compute { running = nextTask } else { reading = nextTask }
         job.step = .running
-        return [.run(WorkerTask(number: nextTask, work: work, lane: lane))]
+        return [.run(WorkerTask(number: nextTask, work: work, lane: lane, wide: job.isReduce && job.final))]
     }
 
     /// A job whose bytes expired before it ran.

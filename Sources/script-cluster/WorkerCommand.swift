@@ -13,7 +13,7 @@ struct WorkerCommand: ParsableCommand {
     var connect = "tcp://127.0.0.1:5556"
     @Option(help: "Name in logs and replies (default: worker-PID).") var name: String?
     @Option(help: "Jobs taken at once that wait for their first step.") var credit = 2
-    @Option(help: "Compute threads (one worker a core by default).") var threads = 1
+    @Option(help: "Compute threads (one worker a core by default); a reduce's last steps, which its request waits on alone, may use up to 4 where this process may run on more CPUs.") var threads = 1
     @Option(name: .customLong("data-bind"), help: "Where clients send shard bytes directly (ZeroMQ endpoint to bind; 'none': inline transfers only).")
     var dataBind = "tcp://127.0.0.1:*"
     @Option(name: .customLong("data-advertise"), help: "The data endpoint told to clients (default: the bound one; a wildcard address is replaced by this host's name).")

@@ -156,6 +156,36 @@ final class WorkerStateTests: XCTestCase {
                        "scored while the graph still runs; nothing else starts (the compute thread is busy)")
     }
 
+    /// Taking in proposals while others still run is ordinary work on the worker's threads; once
+    /// every proposal is in, the request waits on the reduce alone, and its last steps (the
+    /// remaining cosines, the selection) may use every CPU the worker may run on.
+    func testOnlyAReducesLastStepsRunWide() throws {
+        let w = worker()
+        _ = w.start(now: now)
+        _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        let rows = TensorCodec.encode(Matrix(rows: 2, cols: 4, values: [1, 0, 0, 0, 0, 1, 0, 0]), dtype: .f32)
+        func group(_ offset: Int) -> ReduceTask.Group {
+            let p = ShardProposal(offset: offset, indices: [offset, offset + 1], cosines: [1, 0, 0, 1], survivors: 2)
+            return .init(proposal: ProposalMessage(job: 1, p, rows: rows, computeMs: 0), weights: [1, 1])
+        }
+        func reduce(final: Bool, _ offsets: [Int]) -> [Frame] {
+            ReduceTask(job: 9, request: "r", budget: 3, returnRows: false, final: final, candidateBound: 6,
+                       groups: offsets.map(group)).frames()
+        }
+        let early = runs(w.linkMessage(0, frames: reduce(final: false, [0]), now: now))
+        XCTAssertEqual(early.map(\.wide), [false])
+        _ = w.taskFinished(early[0].number, WorkerCompute.run(early[0].work, pool: .serial), now: now)
+        let last = runs(w.linkMessage(0, frames: reduce(final: true, [2, 4]), now: now))
+        XCTAssertEqual(last.map(\.wide), [true])
+        guard case .absorb? = last.first?.work else { return XCTFail("not the last proposals' cosines") }
+        let select = runs(w.taskFinished(last[0].number, WorkerCompute.run(last[0].work, pool: .serial), now: now))
+        XCTAssertEqual(select.map(\.wide), [true])
+        guard case .select? = select.first?.work else { return XCTFail("not the selection") }
+        // A shard's steps never run wide.
+        let read = runs(w.linkMessage(0, frames: shard(job: 1, inline: true), now: now))
+        XCTAssertEqual(read.map(\.wide), [false])
+    }
+
     func testDrainFinishesTheJobInHandThenLeaves() {
         let w = worker()
         _ = w.start(now: now)
