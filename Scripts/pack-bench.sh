@@ -7,9 +7,12 @@
 #
 #   bash Scripts/pack-bench.sh [ARCHIVE]            (default .build/bench-pack.tar.xz)
 #
-# There:  tar xJf bench-pack.tar.xz && bench-pack/run.sh [core|scale|all]
-#   core:  Scripts/bench-core.sh --threads 1,2,4,...,cores (time, efficiency, numpy / Swift)
-#   scale: Scripts/bench-scale.sh (single-thread workers pinned one a core, AnyRes and video)
+# There:  tar xJf bench-pack.tar.xz && bench-pack/run.sh [core|profile|scale|all]
+#   core:    Scripts/bench-core.sh --threads 1,2,4,...,cores (time, efficiency, numpy / Swift,
+#            and each case's parallel shape)
+#   profile: where the time goes on all cores (perf, packed from here when it is installed):
+#            AnyRes and video by symbol, then by thread
+#   scale:   Scripts/bench-scale.sh (single-thread workers pinned one a core, AnyRes and video)
 # Environment for run.sh: BLAS=debian to load Debian's OpenBLAS instead of PyPI's; what
 # bench-scale.sh reads (WORKERS, DURATION, KINDS, TRANSFER).
 set -euo pipefail
@@ -44,6 +47,18 @@ else
     echo "pack-bench: pip could not fetch scipy-openblas32; the pack runs Debian's OpenBLAS" >&2
 fi
 
+# perf and the libraries it loads, when this machine has it (a lent machine may not).
+if perf=$(command -v perf) && "$perf" version >/dev/null 2>&1; then
+    mkdir -p "$pack/perf"
+    cp -L "$perf" "$pack/perf/perf"
+    for lib in $(ldd "$perf" | awk '/=> \// {print $3}' | sort -u); do
+        case "$(basename "$lib")" in
+            libc.so.*|libm.so.*|libpthread.so.*|libdl.so.*|librt.so.*|libresolv.so.*|ld-linux*) ;;
+            *) cp -L "$lib" "$pack/perf/" ;;
+        esac
+    done
+fi
+
 cat > "$pack/run.sh" <<'RUN'
 #!/usr/bin/env bash
 # Runs the packed benchmarks here: run.sh [core|scale|all] (all by default).
@@ -54,11 +69,23 @@ if [ "${BLAS:-pypi}" != debian ] && [ -f blas/libscipy_openblas.so ]; then LD_LI
 cores=$(nproc); list=1; t=2
 while [ "$t" -lt "$cores" ]; do list="$list,$t"; t=$((t * 2)); done
 [ "$cores" -eq 1 ] || list="$list,$cores"
+profile() {
+    [ -x perf/perf ] || { echo "run.sh: no perf in this pack (it had none where it was packed)"; return 0; }
+    local p="env LD_LIBRARY_PATH=$PWD/perf:$LD_LIBRARY_PATH perf/perf" data
+    data=$(mktemp)
+    $p record -F 499 -o "$data" -- "$BIN" bench --threads "$cores" --cases anyres,video --repeats 5 --no-numpy >/dev/null 2>&1
+    echo "where the time goes on $cores threads (AnyRes and video), by symbol:"
+    $p report -i "$data" --no-children --sort symbol 2>/dev/null | grep -v '^#' | grep -v '^$' | head -30 | cut -c1-140
+    echo "by thread:"
+    $p report -i "$data" --no-children --sort tid 2>/dev/null | grep -v '^#' | grep -v '^$' | head -20 | cut -c1-140
+    rm -f "$data"
+}
 case "${1:-all}" in
     core) bash Scripts/bench-core.sh --threads "$list" ;;
+    profile) profile ;;
     scale) bash Scripts/bench-scale.sh ;;
-    all) bash Scripts/bench-core.sh --threads "$list"; bash Scripts/bench-scale.sh ;;
-    *) echo "run.sh: unknown part '$1' (core, scale or all)" >&2; exit 2 ;;
+    all) bash Scripts/bench-core.sh --threads "$list"; profile; bash Scripts/bench-scale.sh ;;
+    *) echo "run.sh: unknown part '$1' (core, profile, scale or all)" >&2; exit 2 ;;
 esac
 RUN
 chmod +x "$pack/run.sh"
