@@ -91,8 +91,12 @@ public enum ClusterBench {
     /// Median in-process time of the request on all cores.
     public static func inProcessMedian(_ req: PruneRequest, budget: Int, runs: Int = 7, pruner: Pruner = Pruner(pool: .machine)) throws -> Double {
         _ = try pruner.prune(req, budget: .count(budget))
-        let times = try (0..<runs).map { _ in try pruner.prune(req, budget: .count(budget)).timings["total"] ?? .nan }.sorted()
-        return times[times.count / 2]
+        return median(try (0..<runs).map { _ in try pruner.prune(req, budget: .count(budget)).timings["total"] ?? .nan })
+    }
+
+    private static func median(_ xs: [Double]) -> Double {
+        let s = xs.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
     }
 
     /// `requests` requests one at a time through the cluster in blocks of 4, each block followed
@@ -112,7 +116,6 @@ public enum ClusterBench {
             merged.merge(try load.run(one))
             for _ in 0..<2 { local.append(try pruner.prune(request, budget: .count(budget)).timings["total"] ?? .nan) }
         }
-        let sorted = local.sorted()
-        return (merged, sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2)
+        return (merged, median(local))
     }
 }

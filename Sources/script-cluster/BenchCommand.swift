@@ -165,7 +165,7 @@ struct BenchCommand: ParsableCommand {
 /// of candidates from different proposals that hold a pick (pairs within one proposal come
 /// with it); less the pairs of the last pick of each greedy (it updates nothing). A pair needed
 /// twice (both its tokens picked) counts once. The core computes more: all same-side pairs of
-/// the survivors (one symmetric product a side) and all pairs across proposals.
+/// the survivors (the upper triangle of each side) and all pairs across proposals.
 enum SimilarityWork {
     struct Count {
         /// Flops of the cosines any run must compute.
