@@ -71,7 +71,12 @@ public final class SpanProfile: Sendable {
             s.loops = 0
             s.frames = [Frame(start: now(), threads: threadCounts, nestedEstimate: threadCounts.map { _ in 0 })]
         }
-        let result = try body()
+        let result: T
+        do { result = try body() } catch {
+            // A run that throws (a request refused as invalid) leaves no report and no frames.
+            state.withLock { $0.frames = [] }
+            throw error
+        }
         let end = now()
         state.withLock { s in
             let root = s.frames.removeLast()

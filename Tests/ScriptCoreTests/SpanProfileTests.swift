@@ -76,4 +76,19 @@ final class SpanProfileTests: XCTestCase {
         XCTAssertGreaterThan(r.loops, 0)
         XCTAssertLessThanOrEqual(r.spanNanoseconds, r.workNanoseconds)
     }
+
+    /// A run that throws leaves the profile ready for the next one.
+    func testAThrowingRunLeavesTheProfileUsable() throws {
+        struct Refused: Error {}
+        let clock = FakeClock()
+        let profile = SpanProfile(threadCounts: [2], clock: clock.read)
+        let pool = ComputePool.profiling(profile)
+        XCTAssertThrowsError(try profile.measure { () throws -> Int in
+            pool.forEach(2) { _ in clock.advance(1) }
+            throw Refused()
+        })
+        profile.measure { pool.forEach(2) { _ in clock.advance(3) } }
+        XCTAssertEqual(profile.report?.workNanoseconds, 6)
+        XCTAssertEqual(profile.report?.spanNanoseconds, 3)
+    }
 }
