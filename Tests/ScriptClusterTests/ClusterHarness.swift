@@ -191,11 +191,20 @@ final class TestCluster {
         let client = try self.client()
         defer { client.close() }
         let end = Date().addingTimeInterval(timeout)
+        var last = "no status answer"
         while Date() < end {
-            if let s = try? client.status(timeoutMs: 500), s.workers == n { return }
+            if let s = try? client.status(timeoutMs: 500) {
+                if s.workers == n { return }
+                last = "\(s.workers) registered"
+            }
             Thread.sleep(forTimeInterval: 0.05)
         }
-        throw HarnessError("\(n) workers did not register within \(timeout) s")
+        // What each process said last, so a failure here can be read from the test output alone.
+        let tails = ([coordinator] + workers).map { p in
+            p.log.split(separator: "\n").suffix(8).map { "    " + $0 }.joined(separator: "\n")
+        }
+        throw HarnessError("\(n) workers did not register within \(timeout) s (last: \(last)); the processes' last lines:\n"
+                           + tails.joined(separator: "\n  --\n"))
     }
 
     /// A client that pings and retries at this cluster's pace.
