@@ -104,7 +104,7 @@ let package = Package(
         ]),
         .testTarget(name: "CLITests", dependencies: ["ScriptFormats", "ScriptService"]),
         .testTarget(name: "ScriptServiceTests", dependencies: [
-            "ScriptService", .product(name: "Logging", package: "swift-log"),
+            "ScriptService", "ScriptTransport", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ScriptOpsTests", dependencies: [
             "ScriptOps", "ScriptService", .product(name: "CoreMetrics", package: "swift-metrics"),

@@ -2,6 +2,9 @@ import ScriptTransport
 
 /// Hands results from compute threads to an event loop and wakes its poll: results go into a
 /// locked list, and an empty message on an inproc PAIR socket makes the loop's poll return.
+/// The lock covers the sending socket too (a ZeroMQ socket is one thread's at a time: two lanes
+/// posting at once crashed libzmq), and only a post into an empty list sends: until the loop
+/// drains, the message already sent wakes it for every item behind it.
 public final class CompletionQueue<T>: @unchecked Sendable {
     private var items: [T] = []
     private let lock = NSLock()
@@ -15,12 +18,12 @@ public final class CompletionQueue<T>: @unchecked Sendable {
         try sender.connect("inproc://\(name)")
     }
 
-    /// From a compute thread (one at a time: callers run on one serial queue).
+    /// From any thread.
     public func post(_ item: T) {
         lock.lock()
+        defer { lock.unlock() }
         items.append(item)
-        lock.unlock()
-        try? sender.send([[]])
+        if items.count == 1 { try? sender.send([[]]) }
     }
 
     /// From the loop thread, after `receiver` polled readable.
