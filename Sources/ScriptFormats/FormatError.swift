@@ -1,5 +1,6 @@
 /// A tensor file that cannot be read: which file, and what is wrong with it.
 public struct FormatError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// What is wrong with the file.
     public enum Problem: Equatable, Sendable {
         case unreadable
         case badMagic

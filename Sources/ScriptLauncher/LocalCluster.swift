@@ -30,6 +30,7 @@ public final class LocalCluster {
         public init() {}
     }
 
+    /// A process of the plan that did not start, and why.
     public struct StartError: Error, CustomStringConvertible {
         public let description: String
     }

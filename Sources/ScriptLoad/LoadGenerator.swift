@@ -19,6 +19,7 @@ public final class LoadGenerator {
         case rate(Double)
     }
 
+    /// How hard and how long to load: the pace, the duration or count, the warm-up, the timeout.
     public struct Settings: Sendable {
         public var pace: Pace = .concurrency(1)
         /// Seconds of load (after the warm-up).

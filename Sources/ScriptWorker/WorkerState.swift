@@ -44,6 +44,7 @@ public final class WorkerState {
         case compute, reading
     }
 
+    /// A task's arithmetic and its inputs.
     public enum Work: Sendable {
         /// Read and check a shard's bytes; its query scores.
         case prepare(ShardTask, ShardData)
