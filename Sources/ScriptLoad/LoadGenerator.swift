@@ -31,7 +31,8 @@ public final class LoadGenerator {
         /// How long one request may take before it counts as timed out.
         public var timeoutMs = 60_000
         /// Processes whose CPU a request costs, by role; nil: every `script-cluster coordinator`
-        /// and `script-cluster worker` process of this machine.
+        /// and `script-cluster worker` process of this machine, found again every quarter second
+        /// (those restarted during the run count too).
         public var roles: [String: [Int32]]?
         /// Called about every 100 ms while loading: requests done, seconds elapsed.
         public var progress: (@Sendable (Int, Double) -> Void)?
@@ -77,21 +78,24 @@ public final class LoadGenerator {
             warm.duration = 60
             warm.warmup = 0
             warm.progress = nil
-            _ = try load(warm, roles: [:])
+            _ = try load(warm, meter: CPUMeter(roles: [], find: { _ in [] }))
         }
-        let roles = settings.roles ?? ["coordinator": ProcessCPU.processes(role: "coordinator"), "worker": ProcessCPU.processes(role: "worker")]
-        return try load(settings, roles: roles)
+        let fixed = settings.roles
+        let roles = fixed.map { Array($0.keys) } ?? ["coordinator", "worker"]
+        return try load(settings, meter: CPUMeter(roles: roles, find: { fixed?[$0] ?? ProcessCPU.processes(role: $0) }))
     }
 
-    private func load(_ s: Settings, roles: [String: [Int32]]) throws -> LoadReport {
+    private func load(_ s: Settings, meter: CPUMeter) throws -> LoadReport {
         let clock = ContinuousClock()
-        let cpuBefore = roles.mapValues(ProcessCPU.total), ownBefore = ProcessCPU.own()
+        var meter = meter
+        meter.sample()
+        let ownBefore = ProcessCPU.own()
         let start = clock.now
         let end = start + .milliseconds(Int(s.duration * 1000))
         var sentAt: [String: ContinuousClock.Instant] = [:]
         var report = LoadReport()
         var endpoint = 0
-        var lastProgress = start
+        var lastProgress = start, lastSample = start
         func send() throws {
             let e = next()
             try client.send(e, to: endpoint % client.endpoints.count)
@@ -124,6 +128,10 @@ public final class LoadGenerator {
                 client.forget(id)
                 report.timeouts += 1
             }
+            if clock.now - lastSample >= .milliseconds(250) {
+                lastSample = clock.now
+                meter.sample()
+            }
             if let progress = s.progress, clock.now - lastProgress >= .milliseconds(100) {
                 lastProgress = clock.now
                 progress(report.answered + report.timeouts, (clock.now - start).milliseconds / 1000)
@@ -131,10 +139,12 @@ public final class LoadGenerator {
         }
         report.seconds = (clock.now - start).milliseconds / 1000
         let done = Double(max(1, report.answered))
-        report.cpuPerRequestMs = roles.mapValues { _ in 0 }
-        for (role, pids) in roles { report.cpuPerRequestMs[role] = (ProcessCPU.total(pids) - cpuBefore[role]!) / done }
+        meter.sample()
+        for role in meter.roles {
+            report.cpuPerRequestMs[role] = meter.milliseconds(role) / done
+            (report.processes[role], report.processesExited[role]) = meter.processes(role)
+        }
         report.cpuPerRequestMs["load generator"] = (ProcessCPU.own() - ownBefore) / done
-        report.processes = roles.mapValues(\.count)
         return report
     }
 }

@@ -18,8 +18,10 @@ public struct LoadReport: Sendable {
     public var seconds = 0.0
     /// CPU milliseconds a request cost each local role (`coordinator`, `worker`, `load generator`).
     public var cpuPerRequestMs: [String: Double] = [:]
-    /// Local processes of each role that were measured.
+    /// Local processes of each role that were measured, and how many of them exited during the
+    /// run (their CPU counts up to their last reading, a quarter second apart at most).
     public var processes: [String: Int] = [:]
+    public var processesExited: [String: Int] = [:]
 
     mutating func record(_ reply: ClusterReply, latencyMs: Double, expected: [Int]?) {
         switch reply {
@@ -49,6 +51,7 @@ public struct LoadReport: Sendable {
         latencies += other.latencies
         seconds += other.seconds
         processes.merge(other.processes, uniquingKeysWith: max)
+        processesExited.merge(other.processesExited, uniquingKeysWith: +)
     }
 
     /// Results a second.
@@ -82,7 +85,8 @@ public struct LoadReport: Sendable {
         let roles = ["coordinator", "worker", "load generator"].filter { cpuPerRequestMs[$0] != nil }
         if !roles.isEmpty {
             lines.append("CPU a request: " + roles.map { role in
-                let n = processes[role].map { $0 == 1 ? "" : " (\($0))" } ?? ""
+                let exited = processesExited[role] ?? 0
+                let n = processes[role].map { $0 == 1 && exited == 0 ? "" : " (\($0)\(exited > 0 ? ", \(exited) exited during the run" : ""))" } ?? ""
                 return "\(role)\(n) \(Units.duration(milliseconds: cpuPerRequestMs[role]!))"
             }.joined(separator: ", ") + "; coordinator share \(Units.fixed(coordinatorShare * 100, decimals: 1))%")
         }
@@ -95,6 +99,7 @@ public struct LoadReport: Sendable {
         return ["sent": sent, "answered": answered, "wrong": wrong, "errors": errors, "timeouts": timeouts,
                 "seconds": us(seconds), "throughput": Units.rounded(throughput, to: 0.01),
                 "p50_ms": us(percentile(50)), "p90_ms": us(percentile(90)), "p99_ms": us(percentile(99)),
-                "cpu_per_request_ms": cpuPerRequestMs.mapValues { Units.rounded($0, to: 0.001) }, "coordinator_share": Units.rounded(coordinatorShare, to: 0.0001)]
+                "cpu_per_request_ms": cpuPerRequestMs.mapValues { Units.rounded($0, to: 0.001) }, "coordinator_share": Units.rounded(coordinatorShare, to: 0.0001),
+                "processes": processes, "processes_exited": processesExited]
     }
 }
