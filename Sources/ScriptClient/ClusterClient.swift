@@ -15,7 +15,11 @@ import Glibc
 /// coordinator (`status`), and when no answer comes for `liveness` pings it sends the request
 /// again, with the same id, to the next endpoint (or the same one, restarted), with back-off,
 /// until the deadline. `busy` and `shutting_down` are retried the same way. Many requests can
-/// be in flight at once (`send` and `receive`) on one client.
+/// be in flight at once (`send` and `receive`) on one client, and they survive the same way:
+/// while any waits, `receive` pings its coordinator, sends its requests again when it comes back
+/// after a silence, and to the next endpoint when it stops answering (`attempts` tries each;
+/// after that a request waits for the caller's own timeout). Either way a request goes again
+/// when its coordinator's connection drops (a restart, however quick, loses what it held).
 public final class ClusterClient {
     /// How hard the client tries.
     public struct Options: Sendable {
@@ -56,6 +60,21 @@ public final class ClusterClient {
     private var limits: [Int: Int] = [:]
     private var nextEndpoint = 0
     private var nextPing = 0
+    /// Requests sent with `send`, by id: the endpoint each went to last, and how many tries.
+    private var flights: [String: (endpoint: Int, tries: Int)] = [:]
+    /// The liveness of each coordinator that requests sent with `send` wait on.
+    private var lives: [Int: Liveness] = [:]
+    /// Pings `receive` sent for those (their answers are not returned).
+    private var keepAlivePings: Set<String> = []
+    /// How often each coordinator's connection has dropped.
+    private var drops: [Int]
+    private let clock = ContinuousClock()
+
+    private struct Liveness {
+        var heard: ContinuousClock.Instant
+        var pinged: ContinuousClock.Instant
+        var missed = 0
+    }
 
     public init(endpoints: [String], options: Options = Options()) throws {
         guard !endpoints.isEmpty else { throw ProtocolError(.badRequest, "no coordinator endpoint given") }
@@ -63,6 +82,7 @@ public final class ClusterClient {
         self.options = options
         coordinators = []
         monitors = []
+        drops = Array(repeating: 0, count: endpoints.count)
         for e in endpoints {
             let s = try Self.dealer(context, e, curve: options.curve)
             coordinators.append(s)
@@ -114,7 +134,7 @@ public final class ClusterClient {
         var attempt = 1
         while true {
             try checkSize(e, endpoint: endpoint)
-            try send(e, to: endpoint)
+            try transmit(e, to: endpoint)
             switch try waitForReply(e.id, from: endpoint, until: deadline) {
             case .reply(let reply):
                 guard case .error(_, let err) = reply, err.code == .busy || err.code == .shuttingDown, attempt < options.attempts else {
@@ -139,28 +159,31 @@ public final class ClusterClient {
 
     private enum Wait {
         case reply(ClusterReply)
-        /// The coordinator was silent for at least two pings, and answers again.
+        /// The coordinator was silent for at least two pings and answers again, or its
+        /// connection dropped.
         case back
         /// The coordinator has not answered `liveness` pings (or the deadline passed).
         case gone
     }
 
-    /// The reply to `id`, unless the coordinator at `endpoint` stops answering pings or comes back
-    /// after a silence.
+    /// The reply to `id`, unless the coordinator at `endpoint` stops answering pings, comes back
+    /// after a silence, or its connection drops.
     private func waitForReply(_ id: String, from endpoint: Int, until deadline: ContinuousClock.Instant) throws -> Wait {
         let clock = ContinuousClock()
         let ping = Duration.milliseconds(options.pingIntervalMs)
         var lastLife = clock.now, lastPing = clock.now
         var missed = 0
+        let dropped = drops[endpoint]
         while clock.now < deadline {
             let wait = max(1, min(options.pingIntervalMs, Int((deadline - clock.now).milliseconds)))
-            if let r = try receive(timeoutMs: wait) {
-                if r.reply.id == id { return .reply(r.reply) }
-                if r.endpoint == endpoint {
-                    if missed >= 2 { return .back }
-                    lastLife = clock.now
-                    missed = 0
-                }
+            let r = try receive(timeoutMs: wait)
+            if let r, r.reply.id == id { return .reply(r.reply) }
+            // Its connection dropped (a restart, however quick): what it held is lost.
+            if drops[endpoint] != dropped { return .back }
+            if let r, r.endpoint == endpoint {
+                if missed >= 2 { return .back }
+                lastLife = clock.now
+                missed = 0
             }
             if clock.now - lastPing >= ping {
                 if lastPing > lastLife { missed += 1 }
@@ -209,29 +232,86 @@ public final class ClusterClient {
 
     /// Sends a request without waiting (its reply comes from `receive`).
     public func send(_ e: EncodedSubmission, to endpoint: Int) throws {
+        try transmit(e, to: endpoint)
+        flights[e.id] = (endpoint, 1)
+        if lives[endpoint] == nil { lives[endpoint] = Liveness(heard: clock.now, pinged: clock.now) }
+    }
+
+    private func transmit(_ e: EncodedSubmission, to endpoint: Int) throws {
         pending[e.id] = e
         try coordinators[endpoint].send([Frame([])] + e.frames())
     }
 
     /// Forgets a request sent with `send` (its reply, if any, is then ignored).
-    public func forget(_ id: String) { pending[id] = nil }
+    public func forget(_ id: String) {
+        pending[id] = nil
+        flights[id] = nil
+    }
+
+    /// Something came from coordinator `i`: after a silence of two pings or more, its requests
+    /// go again (what was sent meanwhile may be lost; one still in hand is just answered twice).
+    private func heard(_ i: Int) throws {
+        guard var life = lives[i] else { return }
+        let back = life.missed >= 2
+        life.heard = clock.now
+        life.missed = 0
+        lives[i] = life
+        if back { try resend(from: i, to: i) }
+    }
+
+    /// Pings each coordinator that requests sent with `send` wait on; one silent for `liveness`
+    /// pings has its requests sent to the next endpoint (the same one, when there is one).
+    private func keepAlive() throws {
+        let now = clock.now, ping = Duration.milliseconds(options.pingIntervalMs)
+        let waitedOn = Set(flights.values.map(\.endpoint))
+        for i in lives.keys where !waitedOn.contains(i) { lives[i] = nil }
+        for i in waitedOn {
+            var life = lives[i] ?? Liveness(heard: now, pinged: now)
+            if now - life.pinged >= ping {
+                if life.pinged > life.heard { life.missed += 1 }
+                life.pinged = now
+                keepAlivePings.insert(try sendPing(to: i))
+            }
+            lives[i] = life
+            if now - life.heard > ping * options.liveness {
+                lives[i] = nil
+                try resend(from: i, to: (i + 1) % endpoints.count)
+            }
+        }
+    }
+
+    /// Sends again the requests waiting on coordinator `i`, to `j`, each within its tries.
+    private func resend(from i: Int, to j: Int) throws {
+        for (id, f) in flights where f.endpoint == i && f.tries < options.attempts {
+            guard let e = pending[id] else { continue }
+            flights[id] = (j, f.tries + 1)
+            try transmit(e, to: j)
+        }
+        if lives[j] == nil { lives[j] = Liveness(heard: clock.now, pinged: clock.now) }
+    }
 
     /// The next reply for a request in flight or a ping (placements are carried out here, not
     /// returned), or nil when none comes within the timeout. Throws `ConnectionRefused` when a
     /// coordinator, or a worker's data socket, refuses this client's CURVE key (a worker's
     /// refusal is seen at the next wake-up: a reply or ping answer, within a ping interval).
     public func receive(timeoutMs: Int) throws -> Received? {
-        let clock = ContinuousClock()
         let deadline = clock.now + .milliseconds(timeoutMs)
         var poller = ZMQPoller()
         for s in coordinators { poller.add(s) }
         for m in monitors { poller.add(m.socket) }
         while true {
-            let left = max(0, Int((deadline - clock.now).milliseconds))
+            try keepAlive()
+            var left = max(0, Int((deadline - clock.now).milliseconds))
+            if !flights.isEmpty { left = min(left, options.pingIntervalMs) }
             let ready = try poller.poll(timeoutMilliseconds: left)
             for i in ready.sorted() where i >= coordinators.count {
                 let c = i - coordinators.count
-                if monitors[c].drain().contains(.authenticationFailed) { throw ConnectionRefused(endpoint: endpoints[c], by: .coordinator) }
+                let events = monitors[c].drain()
+                if events.contains(.authenticationFailed) { throw ConnectionRefused(endpoint: endpoints[c], by: .coordinator) }
+                if events.contains(.disconnected) {
+                    drops[c] += 1
+                    try resend(from: c, to: c)
+                }
             }
             for (endpoint, m) in dataMonitors where m.drain().contains(.authenticationFailed) {
                 throw ConnectionRefused(endpoint: endpoint, by: .worker)
@@ -239,12 +319,14 @@ public final class ClusterClient {
             for i in ready.sorted() where i < coordinators.count {
                 guard let msg = try coordinators[i].receiveFrames(timeoutMilliseconds: 0), msg.count >= 2, msg[0].isEmpty else { continue }
                 let reply = try ClusterReply.parse(Array(msg.dropFirst()))
+                try heard(i)
                 if case .placement(let p) = reply {
                     try place(p)
                     continue
                 }
-                if case .result = reply { pending[reply.id] = nil }
-                if case .error = reply { pending[reply.id] = nil }
+                if keepAlivePings.remove(reply.id) != nil { continue }
+                if case .result = reply { forget(reply.id) }
+                if case .error = reply { forget(reply.id) }
                 return Received(endpoint: i, reply: reply)
             }
             if clock.now >= deadline { return nil }

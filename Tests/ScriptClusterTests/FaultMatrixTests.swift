@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import XCTest
 import ScriptClient
 import ScriptCore
@@ -79,6 +80,79 @@ final class FaultMatrixTests: XCTestCase {
         XCTAssertEqual(o.correct, o.sent, "\(o)")
         XCTAssertGreaterThan(o.spanning(killed), 0, "some requests were in flight at the kill and answered by the new coordinator")
         XCTAssertLessThan(reformed, 0.25 * 3 + 0.5 + 2, "re-formed within liveness and back-off")
+    }
+
+    // 2b. Many requests in flight on one client (`send` and `receive`, as `load` and farms
+    // pipeline them) when the coordinator is killed and restarted: the client pings, notices,
+    // and sends them again by id; every one is answered, and correctly.
+    func testPipelinedRequestsSurviveACoordinatorKilledAndRestarted() throws {
+        let cluster = try TestCluster(workers: 2)
+        defer { cluster.stop() }
+        let client = try cluster.client()
+        defer { client.close() }
+        var want: [String: [Int]] = [:]
+        for i in 0..<12 {
+            let (req, k, kept) = Self.requests[i % Self.requests.count]
+            let s = PruneSubmission(id: "pipelined-\(i)-\(UInt32.random(in: 0...UInt32.max))", request: req, budget: .count(k))
+            try client.send(s.encoded(), to: 0)
+            want[s.id] = kept
+        }
+        var answered = 0
+        func collect(for seconds: Double, until done: () -> Bool) throws {
+            let start = Date()
+            while !done() && Date().timeIntervalSince(start) < seconds {
+                guard let got = try client.receive(timeoutMs: 200), let kept = want.removeValue(forKey: got.reply.id) else { continue }
+                guard case .result(let r) = got.reply else { return XCTFail("\(got.reply.id): \(got.reply)") }
+                XCTAssertEqual(r.indices, kept, got.reply.id)
+                answered += 1
+            }
+        }
+        // The coordinator dies with the rest in hand (queued or with its workers).
+        try collect(for: 30) { answered >= 1 }
+        cluster.coordinator.signal(SIGKILL)
+        XCTAssertEqual(cluster.coordinator.wait(timeout: 5), -SIGKILL)
+        let inFlight = want.count
+        let start = Date()
+        try cluster.restartCoordinator()
+        try collect(for: 30) { want.isEmpty }
+        report("12 pipelined requests, coordinator killed and restarted with \(inFlight) in flight", LoadOutcome(sent: 12, correct: answered),
+               reform: Date().timeIntervalSince(start))
+        XCTAssertGreaterThan(inFlight, 0)
+        XCTAssertEqual(answered, 12, "unanswered: \(want.keys.sorted())")
+    }
+
+    // 2c. One request (`prune`) whose coordinator is killed and back before the client misses a
+    // ping (1 s apart): the dropped connection alone sends it again.
+    func testARequestSurvivesACoordinatorBackWithinOnePing() throws {
+        let cluster = try TestCluster(workers: 1)
+        defer { cluster.stop() }
+        let (req, k, want) = Self.requests[2]
+        let endpoint = cluster.frontend
+        let reply = Mutex<ClusterReply?>(nil)
+        let done = DispatchGroup()
+        // The worker stopped: the coordinator holds the request when it dies.
+        for w in cluster.workers { w.signal(SIGSTOP) }
+        DispatchQueue.global().async(group: done) {
+            var o = ClusterClient.Options()
+            o.pingIntervalMs = 1000
+            guard let client = try? ClusterClient(endpoint: endpoint, options: o) else { return }
+            let r = try? client.prune(PruneSubmission(id: "one-\(UInt32.random(in: 0...UInt32.max))", request: req, budget: .count(k),
+                                                      deadlineMs: 20_000))
+            reply.withLock { $0 = r }
+            client.close()
+        }
+        Thread.sleep(forTimeInterval: 0.3)
+        cluster.coordinator.signal(SIGKILL)
+        XCTAssertEqual(cluster.coordinator.wait(timeout: 5), -SIGKILL)
+        let start = Date()
+        try cluster.restartCoordinator()
+        for w in cluster.workers { w.signal(SIGCONT) }
+        XCTAssertEqual(done.wait(timeout: .now() + 15), .success, "no answer within 15 s")
+        let got = reply.withLock { $0 }
+        report("prune, coordinator killed and back within one ping", LoadOutcome(sent: 1, correct: got.map { if case .result(let r) = $0, r.indices == want { 1 } else { 0 } } ?? 0),
+               reform: Date().timeIntervalSince(start))
+        guard case .result(let r)? = got else { return XCTFail("\(String(describing: got))") }
+        XCTAssertEqual(r.indices, want)
     }
 
     // 3. The coordinator stopped for 5 s, then continued.
