@@ -58,7 +58,10 @@ public final class ClusterClient {
     /// Requests sent and not yet answered (kept to answer placements and to retry).
     private var pending: [String: EncodedSubmission] = [:]
     private var limits: [Int: Int] = [:]
-    private var nextEndpoint = 0
+    private var rotation = 0
+    /// Coordinators that stopped answering while requests waited on them: new requests go to the
+    /// others until one answers a ping again (they are pinged meanwhile).
+    private var down: Set<Int> = []
     private var nextPing = 0
     /// Requests sent with `send`, by id: the endpoint each went to last, and how many tries.
     private var flights: [String: (endpoint: Int, tries: Int)] = [:]
@@ -127,8 +130,7 @@ public final class ClusterClient {
     public func call(_ e: EncodedSubmission, timeoutMs: Int) throws -> ClusterReply {
         let clock = ContinuousClock()
         let deadline = clock.now + .milliseconds(timeoutMs)
-        var endpoint = nextEndpoint % endpoints.count
-        nextEndpoint += 1
+        var endpoint = chooseEndpoint()
         var backoff = options.backoffMs
         defer { pending[e.id] = nil }
         var attempt = 1
@@ -242,6 +244,14 @@ public final class ClusterClient {
         try coordinators[endpoint].send([Frame([])] + e.frames())
     }
 
+    /// The endpoint for a new request: the next in turn that answers (any, when none does).
+    public func chooseEndpoint() -> Int {
+        let n = endpoints.count
+        let i = (0..<n).map { (rotation + $0) % n }.first { !down.contains($0) } ?? rotation % n
+        rotation = i + 1
+        return i
+    }
+
     /// Forgets a request sent with `send` (its reply, if any, is then ignored).
     public func forget(_ id: String) {
         pending[id] = nil
@@ -251,6 +261,7 @@ public final class ClusterClient {
     /// Something came from coordinator `i`: after a silence of two pings or more, its requests
     /// go again (what was sent meanwhile may be lost; one still in hand is just answered twice).
     private func heard(_ i: Int) throws {
+        down.remove(i)
         guard var life = lives[i] else { return }
         let back = life.missed >= 2
         life.heard = clock.now
@@ -259,13 +270,15 @@ public final class ClusterClient {
         if back { try resend(from: i, to: i) }
     }
 
-    /// Pings each coordinator that requests sent with `send` wait on; one silent for `liveness`
-    /// pings has its requests sent to the next endpoint (the same one, when there is one).
+    /// Pings each coordinator that requests sent with `send` wait on, and those down; one silent
+    /// for `liveness` pings is down, and its requests go to the next endpoint that is not (the
+    /// same one, when there is no other).
     private func keepAlive() throws {
         let now = clock.now, ping = Duration.milliseconds(options.pingIntervalMs)
         let waitedOn = Set(flights.values.map(\.endpoint))
-        for i in lives.keys where !waitedOn.contains(i) { lives[i] = nil }
-        for i in waitedOn {
+        let watched = waitedOn.union(down)
+        for i in lives.keys where !watched.contains(i) { lives[i] = nil }
+        for i in watched {
             var life = lives[i] ?? Liveness(heard: now, pinged: now)
             if now - life.pinged >= ping {
                 if life.pinged > life.heard { life.missed += 1 }
@@ -273,9 +286,11 @@ public final class ClusterClient {
                 keepAlivePings.insert(try sendPing(to: i))
             }
             lives[i] = life
-            if now - life.heard > ping * options.liveness {
-                lives[i] = nil
-                try resend(from: i, to: (i + 1) % endpoints.count)
+            if waitedOn.contains(i) && now - life.heard > ping * options.liveness {
+                down.insert(i)
+                lives[i] = Liveness(heard: now, pinged: now)
+                let n = endpoints.count
+                try resend(from: i, to: (1...n).map { (i + $0) % n }.first { !down.contains($0) } ?? i)
             }
         }
     }

@@ -94,12 +94,10 @@ public final class LoadGenerator {
         let end = start + .milliseconds(Int(s.duration * 1000))
         var sentAt: [String: ContinuousClock.Instant] = [:]
         var report = LoadReport()
-        var endpoint = 0
         var lastProgress = start, lastSample = start
         func send() throws {
             let e = next()
-            try client.send(e, to: endpoint % client.endpoints.count)
-            endpoint += 1
+            try client.send(e, to: client.chooseEndpoint())
             sentAt[e.id] = clock.now
             report.sent += 1
         }

@@ -155,6 +155,32 @@ final class FaultMatrixTests: XCTestCase {
         XCTAssertEqual(r.indices, want)
     }
 
+    // 2d. Two endpoints, one of which never answers: the requests placed on it move to the other
+    // once it misses `liveness` pings, and new requests go to the one that answers.
+    func testRequestsLeaveAndAvoidACoordinatorThatDoesNotAnswer() throws {
+        let cluster = try TestCluster(workers: 1)
+        defer { cluster.stop() }
+        var o = ClusterClient.Options()
+        o.pingIntervalMs = cluster.heartbeatMs
+        let client = try ClusterClient(endpoints: [cluster.frontend, "tcp://127.0.0.1:\(freePort())"], options: o)
+        defer { client.close() }
+        let (req, k, want) = Self.requests[2]
+        var ids: Set<String> = []
+        for i in 0..<4 {
+            let s = PruneSubmission(id: "two-\(i)-\(UInt32.random(in: 0...UInt32.max))", request: req, budget: .count(k))
+            try client.send(s.encoded(), to: client.chooseEndpoint())
+            ids.insert(s.id)
+        }
+        let start = Date()
+        while !ids.isEmpty && Date().timeIntervalSince(start) < 15 {
+            guard let got = try client.receive(timeoutMs: 200), ids.remove(got.reply.id) != nil else { continue }
+            guard case .result(let r) = got.reply else { return XCTFail("\(got.reply)") }
+            XCTAssertEqual(r.indices, want)
+        }
+        XCTAssertTrue(ids.isEmpty, "unanswered: \(ids.sorted())")
+        XCTAssertEqual((0..<6).map { _ in client.chooseEndpoint() }, Array(repeating: 0, count: 6), "new requests avoid the silent one")
+    }
+
     // 3. The coordinator stopped for 5 s, then continued.
     func testCoordinatorStoppedFiveSecondsThenContinued() throws {
         let cluster = try TestCluster(workers: 2)
