@@ -69,6 +69,8 @@ public final class ClusterClient {
     private var lives: [Int: Liveness] = [:]
     /// Pings `receive` sent for those (their answers are not returned).
     private var keepAlivePings: Set<String> = []
+    /// Requests sent with `send` that came back `busy` or `shutting_down`: when each goes again.
+    private var retries: [String: ContinuousClock.Instant] = [:]
     /// How often each coordinator's connection has dropped.
     private var drops: [Int]
     private let clock = ContinuousClock()
@@ -256,6 +258,30 @@ public final class ClusterClient {
     public func forget(_ id: String) {
         pending[id] = nil
         flights[id] = nil
+        retries[id] = nil
+    }
+
+    /// A reply to a request sent with `send` that says try again (`busy`, `shutting_down`, within
+    /// its tries): it goes again after the back-off, to the endpoint then chosen, and a draining
+    /// coordinator is down meanwhile. True when the reply is taken care of so.
+    private func retryLater(_ reply: ClusterReply, from i: Int) -> Bool {
+        guard case .error(let id, let e) = reply, e.code == .busy || e.code == .shuttingDown,
+              let f = flights[id], f.tries < options.attempts else { return false }
+        if e.code == .shuttingDown { down.insert(i) }
+        retries[id] = clock.now + .milliseconds(min(options.backoffMs << min(f.tries - 1, 16), 2000))
+        return true
+    }
+
+    /// Sends the requests whose back-off is over.
+    private func retryDue() throws {
+        let now = clock.now
+        for (id, at) in retries where at <= now {
+            retries[id] = nil
+            guard let e = pending[id], let f = flights[id] else { continue }
+            let j = chooseEndpoint()
+            flights[id] = (j, f.tries + 1)
+            try transmit(e, to: j)
+        }
     }
 
     /// Something came from coordinator `i`: after a silence of two pings or more, its requests
@@ -316,8 +342,10 @@ public final class ClusterClient {
         for m in monitors { poller.add(m.socket) }
         while true {
             try keepAlive()
+            try retryDue()
             var left = max(0, Int((deadline - clock.now).milliseconds))
             if !flights.isEmpty { left = min(left, options.pingIntervalMs) }
+            if let due = retries.values.min() { left = min(left, max(0, Int((due - clock.now).milliseconds.rounded(.up)))) }
             let ready = try poller.poll(timeoutMilliseconds: left)
             for i in ready.sorted() where i >= coordinators.count {
                 let c = i - coordinators.count
@@ -339,7 +367,11 @@ public final class ClusterClient {
                     try place(p)
                     continue
                 }
-                if keepAlivePings.remove(reply.id) != nil { continue }
+                if keepAlivePings.remove(reply.id) != nil {
+                    if case .status(let st) = reply, st.draining { down.insert(i) }
+                    continue
+                }
+                if retryLater(reply, from: i) { continue }
                 if case .result = reply { forget(reply.id) }
                 if case .error = reply { forget(reply.id) }
                 return Received(endpoint: i, reply: reply)

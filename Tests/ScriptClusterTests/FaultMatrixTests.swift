@@ -181,6 +181,29 @@ final class FaultMatrixTests: XCTestCase {
         XCTAssertEqual((0..<6).map { _ in client.chooseEndpoint() }, Array(repeating: 0, count: 6), "new requests avoid the silent one")
     }
 
+    // 2e. Pipelined requests told `busy` (a queue of one) go again after a back-off, as `prune`'s
+    // do, instead of coming back to the caller as errors.
+    func testPipelinedRequestsToldBusyAreSentAgain() throws {
+        let cluster = try TestCluster(workers: 1, extra: ["--queue", "1"])
+        defer { cluster.stop() }
+        let client = try cluster.client()
+        defer { client.close() }
+        let (req, k, want) = Self.requests[2]
+        var ids: Set<String> = []
+        for i in 0..<4 {
+            let s = PruneSubmission(id: "busy-\(i)-\(UInt32.random(in: 0...UInt32.max))", request: req, budget: .count(k))
+            try client.send(s.encoded(), to: client.chooseEndpoint())
+            ids.insert(s.id)
+        }
+        let start = Date()
+        while !ids.isEmpty && Date().timeIntervalSince(start) < 20 {
+            guard let got = try client.receive(timeoutMs: 200), ids.remove(got.reply.id) != nil else { continue }
+            guard case .result(let r) = got.reply else { return XCTFail("\(got.reply)") }
+            XCTAssertEqual(r.indices, want)
+        }
+        XCTAssertTrue(ids.isEmpty, "unanswered: \(ids.sorted())")
+    }
+
     // 3. The coordinator stopped for 5 s, then continued.
     func testCoordinatorStoppedFiveSecondsThenContinued() throws {
         let cluster = try TestCluster(workers: 2)
