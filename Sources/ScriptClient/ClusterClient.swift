@@ -15,11 +15,9 @@ import Glibc
 /// coordinator (`status`), and when no answer comes for `liveness` pings it sends the request
 /// again, with the same id, to the next endpoint (or the same one, restarted), with back-off,
 /// until the deadline. `busy` and `shutting_down` are retried the same way. Many requests can
-/// be in flight at once (`send` and `receive`) on one client, and they survive the same way:
-/// while any waits, `receive` pings its coordinator, sends its requests again when it comes back
-/// after a silence, and to the next endpoint when it stops answering (`attempts` tries each;
-/// after that a request waits for the caller's own timeout). Either way a request goes again
-/// when its coordinator's connection drops (a restart, however quick, loses what it held).
+/// be in flight at once (`send` and `receive`) on one client, and they survive the same way
+/// (`ClientFlights`). Either way a request goes again when its coordinator's connection drops
+/// (a restart, however quick, loses what it held).
 public final class ClusterClient {
     /// How hard the client tries.
     public struct Options: Sendable {
@@ -58,28 +56,14 @@ public final class ClusterClient {
     /// Requests sent and not yet answered (kept to answer placements and to retry).
     private var pending: [String: EncodedSubmission] = [:]
     private var limits: [Int: Int] = [:]
-    private var rotation = 0
-    /// Coordinators that stopped answering while requests waited on them: new requests go to the
-    /// others until one answers a ping again (they are pinged meanwhile).
-    private var down: Set<Int> = []
     private var nextPing = 0
-    /// Requests sent with `send`, by id: the endpoint each went to last, and how many tries.
-    private var flights: [String: (endpoint: Int, tries: Int)] = [:]
-    /// The liveness of each coordinator that requests sent with `send` wait on.
-    private var lives: [Int: Liveness] = [:]
-    /// Pings `receive` sent for those (their answers are not returned).
+    /// The requests in flight through `send`, and the liveness of their coordinators.
+    private var flights: ClientFlights
+    /// Pings sent for those (their answers are not returned).
     private var keepAlivePings: Set<String> = []
-    /// Requests sent with `send` that came back `busy` or `shutting_down`: when each goes again.
-    private var retries: [String: ContinuousClock.Instant] = [:]
     /// How often each coordinator's connection has dropped.
     private var drops: [Int]
     private let clock = ContinuousClock()
-
-    private struct Liveness {
-        var heard: ContinuousClock.Instant
-        var pinged: ContinuousClock.Instant
-        var missed = 0
-    }
 
     public init(endpoints: [String], options: Options = Options()) throws {
         guard !endpoints.isEmpty else { throw ProtocolError(.badRequest, "no coordinator endpoint given") }
@@ -88,6 +72,8 @@ public final class ClusterClient {
         coordinators = []
         monitors = []
         drops = Array(repeating: 0, count: endpoints.count)
+        flights = ClientFlights(endpoints: endpoints.count, pingIntervalMs: options.pingIntervalMs, liveness: options.liveness,
+                                attempts: options.attempts, backoffMs: options.backoffMs)
         for e in endpoints {
             let s = try Self.dealer(context, e, curve: options.curve)
             coordinators.append(s)
@@ -237,8 +223,7 @@ public final class ClusterClient {
     /// Sends a request without waiting (its reply comes from `receive`).
     public func send(_ e: EncodedSubmission, to endpoint: Int) throws {
         try transmit(e, to: endpoint)
-        flights[e.id] = (endpoint, 1)
-        if lives[endpoint] == nil { lives[endpoint] = Liveness(heard: clock.now, pinged: clock.now) }
+        flights.sent(e.id, to: endpoint, now: clock.now)
     }
 
     private func transmit(_ e: EncodedSubmission, to endpoint: Int) throws {
@@ -247,88 +232,22 @@ public final class ClusterClient {
     }
 
     /// The endpoint for a new request: the next in turn that answers (any, when none does).
-    public func chooseEndpoint() -> Int {
-        let n = endpoints.count
-        let i = (0..<n).map { (rotation + $0) % n }.first { !down.contains($0) } ?? rotation % n
-        rotation = i + 1
-        return i
-    }
+    public func chooseEndpoint() -> Int { flights.choose() }
 
     /// Forgets a request sent with `send` (its reply, if any, is then ignored).
     public func forget(_ id: String) {
         pending[id] = nil
-        flights[id] = nil
-        retries[id] = nil
+        flights.forget(id)
     }
 
-    /// A reply to a request sent with `send` that says try again (`busy`, `shutting_down`, within
-    /// its tries): it goes again after the back-off, to the endpoint then chosen, and a draining
-    /// coordinator is down meanwhile. True when the reply is taken care of so.
-    private func retryLater(_ reply: ClusterReply, from i: Int) -> Bool {
-        guard case .error(let id, let e) = reply, e.code == .busy || e.code == .shuttingDown,
-              let f = flights[id], f.tries < options.attempts else { return false }
-        if e.code == .shuttingDown { down.insert(i) }
-        retries[id] = clock.now + .milliseconds(min(options.backoffMs << min(f.tries - 1, 16), 2000))
-        return true
-    }
-
-    /// Sends the requests whose back-off is over.
-    private func retryDue() throws {
-        let now = clock.now
-        for (id, at) in retries where at <= now {
-            retries[id] = nil
-            guard let e = pending[id], let f = flights[id] else { continue }
-            let j = chooseEndpoint()
-            flights[id] = (j, f.tries + 1)
-            try transmit(e, to: j)
-        }
-    }
-
-    /// Something came from coordinator `i`: after a silence of two pings or more, its requests
-    /// go again (what was sent meanwhile may be lost; one still in hand is just answered twice).
-    private func heard(_ i: Int) throws {
-        down.remove(i)
-        guard var life = lives[i] else { return }
-        let back = life.missed >= 2
-        life.heard = clock.now
-        life.missed = 0
-        lives[i] = life
-        if back { try resend(from: i, to: i) }
-    }
-
-    /// Pings each coordinator that requests sent with `send` wait on, and those down; one silent
-    /// for `liveness` pings is down, and its requests go to the next endpoint that is not (the
-    /// same one, when there is no other).
-    private func keepAlive() throws {
-        let now = clock.now, ping = Duration.milliseconds(options.pingIntervalMs)
-        let waitedOn = Set(flights.values.map(\.endpoint))
-        let watched = waitedOn.union(down)
-        for i in lives.keys where !watched.contains(i) { lives[i] = nil }
-        for i in watched {
-            var life = lives[i] ?? Liveness(heard: now, pinged: now)
-            if now - life.pinged >= ping {
-                if life.pinged > life.heard { life.missed += 1 }
-                life.pinged = now
-                keepAlivePings.insert(try sendPing(to: i))
-            }
-            lives[i] = life
-            if waitedOn.contains(i) && now - life.heard > ping * options.liveness {
-                down.insert(i)
-                lives[i] = Liveness(heard: now, pinged: now)
-                let n = endpoints.count
-                try resend(from: i, to: (1...n).map { (i + $0) % n }.first { !down.contains($0) } ?? i)
+    /// Sends what the requests in flight need sent.
+    private func carry(_ actions: [ClientFlights.Action]) throws {
+        for a in actions {
+            switch a {
+            case .resend(let id, let j): if let e = pending[id] { try transmit(e, to: j) }
+            case .ping(let i): keepAlivePings.insert(try sendPing(to: i))
             }
         }
-    }
-
-    /// Sends again the requests waiting on coordinator `i`, to `j`, each within its tries.
-    private func resend(from i: Int, to j: Int) throws {
-        for (id, f) in flights where f.endpoint == i && f.tries < options.attempts {
-            guard let e = pending[id] else { continue }
-            flights[id] = (j, f.tries + 1)
-            try transmit(e, to: j)
-        }
-        if lives[j] == nil { lives[j] = Liveness(heard: clock.now, pinged: clock.now) }
     }
 
     /// The next reply for a request in flight or a ping (placements are carried out here, not
@@ -341,11 +260,9 @@ public final class ClusterClient {
         for s in coordinators { poller.add(s) }
         for m in monitors { poller.add(m.socket) }
         while true {
-            try keepAlive()
-            try retryDue()
+            try carry(flights.tick(now: clock.now))
             var left = max(0, Int((deadline - clock.now).milliseconds))
-            if !flights.isEmpty { left = min(left, options.pingIntervalMs) }
-            if let due = retries.values.min() { left = min(left, max(0, Int((due - clock.now).milliseconds.rounded(.up)))) }
+            if let due = flights.untilDue(now: clock.now) { left = min(left, Int(due.milliseconds.rounded(.up))) }
             let ready = try poller.poll(timeoutMilliseconds: left)
             for i in ready.sorted() where i >= coordinators.count {
                 let c = i - coordinators.count
@@ -353,7 +270,7 @@ public final class ClusterClient {
                 if events.contains(.authenticationFailed) { throw ConnectionRefused(endpoint: endpoints[c], by: .coordinator) }
                 if events.contains(.disconnected) {
                     drops[c] += 1
-                    try resend(from: c, to: c)
+                    try carry(flights.dropped(c, now: clock.now))
                 }
             }
             for (endpoint, m) in dataMonitors where m.drain().contains(.authenticationFailed) {
@@ -362,16 +279,16 @@ public final class ClusterClient {
             for i in ready.sorted() where i < coordinators.count {
                 guard let msg = try coordinators[i].receiveFrames(timeoutMilliseconds: 0), msg.count >= 2, msg[0].isEmpty else { continue }
                 let reply = try ClusterReply.parse(Array(msg.dropFirst()))
-                try heard(i)
+                try carry(flights.heard(i, now: clock.now))
                 if case .placement(let p) = reply {
                     try place(p)
                     continue
                 }
                 if keepAlivePings.remove(reply.id) != nil {
-                    if case .status(let st) = reply, st.draining { down.insert(i) }
+                    if case .status(let st) = reply, st.draining { flights.draining(i) }
                     continue
                 }
-                if retryLater(reply, from: i) { continue }
+                if case .error(let id, let e) = reply, flights.retryLater(id, e.code, from: i, now: clock.now) { continue }
                 if case .result = reply { forget(reply.id) }
                 if case .error = reply { forget(reply.id) }
                 return Received(endpoint: i, reply: reply)

@@ -1,0 +1,64 @@
+@testable import ScriptClient
+import ScriptProtocol
+import XCTest
+
+/// The client's bookkeeping of requests in flight, on a clock the test moves (no sockets).
+final class ClientFlightsTests: XCTestCase {
+    private let t0 = ContinuousClock.now
+    private func at(_ ms: Int) -> ContinuousClock.Instant { t0 + .milliseconds(ms) }
+    private func flights(endpoints: Int = 2) -> ClientFlights {
+        ClientFlights(endpoints: endpoints, pingIntervalMs: 100, liveness: 3, attempts: 3, backoffMs: 50)
+    }
+
+    func testASilentCoordinatorIsPingedThenDownAndItsRequestsMove() {
+        var f = flights()
+        XCTAssertEqual(f.choose(), 0)
+        f.sent("a", to: 0, now: at(0))
+        XCTAssertEqual(f.tick(now: at(50)), [])
+        XCTAssertEqual(f.tick(now: at(100)), [.ping(0)])
+        XCTAssertEqual(f.tick(now: at(200)), [.ping(0)])
+        XCTAssertEqual(f.tick(now: at(300)), [.ping(0)])
+        // Silent for more than 3 pings: down, and the request goes to endpoint 1.
+        XCTAssertEqual(f.tick(now: at(301)), [.resend(id: "a", to: 1)])
+        XCTAssertEqual([f.choose(), f.choose(), f.choose()], [1, 1, 1], "new requests pass the silent one by")
+        // It is still pinged, and answering brings it back.
+        XCTAssertTrue(f.tick(now: at(401)).contains(.ping(0)))
+        XCTAssertEqual(f.heard(0, now: at(410)), [])
+        XCTAssertEqual([f.choose(), f.choose()], [0, 1])
+    }
+
+    func testBackAfterASilenceOrADroppedConnectionSendsAgain() {
+        var f = flights(endpoints: 1)
+        f.sent("a", to: 0, now: at(0))
+        f.sent("b", to: 0, now: at(0))
+        XCTAssertEqual(f.tick(now: at(100)), [.ping(0)])
+        XCTAssertEqual(f.tick(now: at(200)), [.ping(0)])
+        XCTAssertEqual(f.heard(0, now: at(210)), [], "one ping missed: nothing lost")
+        XCTAssertEqual(f.tick(now: at(310)), [.ping(0)])
+        XCTAssertEqual(f.tick(now: at(410)), [.ping(0)])
+        XCTAssertEqual(f.tick(now: at(510)), [.ping(0)])
+        XCTAssertEqual(f.heard(0, now: at(515)), [.resend(id: "a", to: 0), .resend(id: "b", to: 0)], "two pings missed")
+        XCTAssertEqual(f.heard(0, now: at(520)), [], "answering on time changes nothing")
+        f.forget("b")
+        XCTAssertEqual(f.dropped(0, now: at(530)), [.resend(id: "a", to: 0)])
+        XCTAssertEqual(f.dropped(0, now: at(540)), [], "three tries, then the caller's timeout")
+    }
+
+    func testBusyGoesAgainAfterTheBackOffAndShuttingDownMarksTheCoordinatorDown() {
+        var f = flights()
+        XCTAssertEqual(f.choose(), 0)
+        f.sent("a", to: 0, now: at(0))
+        XCTAssertTrue(f.retryLater("a", .busy, from: 0, now: at(10)))
+        XCTAssertEqual(f.untilDue(now: at(10)), .milliseconds(50))
+        XCTAssertEqual(f.tick(now: at(59)), [])
+        XCTAssertEqual(f.tick(now: at(60)), [.resend(id: "a", to: 1)])
+        XCTAssertTrue(f.retryLater("a", .shuttingDown, from: 1, now: at(70)))
+        XCTAssertEqual(f.tick(now: at(169)), [])
+        XCTAssertEqual(f.tick(now: at(170)), [.resend(id: "a", to: 0)], "100 ms later, to the one not shutting down")
+        XCTAssertFalse(f.retryLater("a", .busy, from: 0, now: at(180)), "its tries are used up")
+        XCTAssertFalse(f.retryLater("a", .badRequest, from: 0, now: at(180)))
+        f.forget("a")
+        XCTAssertTrue(f.isEmpty)
+        XCTAssertNil(f.untilDue(now: at(200)))
+    }
+}
