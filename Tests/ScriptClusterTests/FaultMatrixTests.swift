@@ -155,6 +155,28 @@ final class FaultMatrixTests: XCTestCase {
         XCTAssertEqual(r.indices, want)
     }
 
+    /// Sends `count` image requests through `send`, each to the endpoint the client chooses, and
+    /// checks each answer against in-process pruning for up to `seconds`: the ids never answered.
+    private func pipeline(_ count: Int, on client: ClusterClient, within seconds: Double) throws -> Set<String> {
+        let (req, k, want) = Self.requests[2]
+        var ids: Set<String> = []
+        for i in 0..<count {
+            let s = PruneSubmission(id: "pipelined-\(i)-\(UInt32.random(in: 0...UInt32.max))", request: req, budget: .count(k))
+            try client.send(s.encoded(), to: client.chooseEndpoint())
+            ids.insert(s.id)
+        }
+        let start = Date()
+        while !ids.isEmpty && Date().timeIntervalSince(start) < seconds {
+            guard let got = try client.receive(timeoutMs: 200), ids.remove(got.reply.id) != nil else { continue }
+            guard case .result(let r) = got.reply else {
+                XCTFail("\(got.reply)")
+                continue
+            }
+            XCTAssertEqual(r.indices, want)
+        }
+        return ids
+    }
+
     // 2d. Two endpoints, one of which never answers: the requests placed on it move to the other
     // once it misses `liveness` pings, and new requests go to the one that answers.
     func testRequestsLeaveAndAvoidACoordinatorThatDoesNotAnswer() throws {
@@ -164,20 +186,8 @@ final class FaultMatrixTests: XCTestCase {
         o.pingIntervalMs = cluster.heartbeatMs
         let client = try ClusterClient(endpoints: [cluster.frontend, "tcp://127.0.0.1:\(freePort())"], options: o)
         defer { client.close() }
-        let (req, k, want) = Self.requests[2]
-        var ids: Set<String> = []
-        for i in 0..<4 {
-            let s = PruneSubmission(id: "two-\(i)-\(UInt32.random(in: 0...UInt32.max))", request: req, budget: .count(k))
-            try client.send(s.encoded(), to: client.chooseEndpoint())
-            ids.insert(s.id)
-        }
-        let start = Date()
-        while !ids.isEmpty && Date().timeIntervalSince(start) < 15 {
-            guard let got = try client.receive(timeoutMs: 200), ids.remove(got.reply.id) != nil else { continue }
-            guard case .result(let r) = got.reply else { return XCTFail("\(got.reply)") }
-            XCTAssertEqual(r.indices, want)
-        }
-        XCTAssertTrue(ids.isEmpty, "unanswered: \(ids.sorted())")
+        let unanswered = try pipeline(4, on: client, within: 15)
+        XCTAssertTrue(unanswered.isEmpty, "unanswered: \(unanswered.sorted())")
         XCTAssertEqual((0..<6).map { _ in client.chooseEndpoint() }, Array(repeating: 0, count: 6), "new requests avoid the silent one")
     }
 
@@ -188,20 +198,8 @@ final class FaultMatrixTests: XCTestCase {
         defer { cluster.stop() }
         let client = try cluster.client()
         defer { client.close() }
-        let (req, k, want) = Self.requests[2]
-        var ids: Set<String> = []
-        for i in 0..<4 {
-            let s = PruneSubmission(id: "busy-\(i)-\(UInt32.random(in: 0...UInt32.max))", request: req, budget: .count(k))
-            try client.send(s.encoded(), to: client.chooseEndpoint())
-            ids.insert(s.id)
-        }
-        let start = Date()
-        while !ids.isEmpty && Date().timeIntervalSince(start) < 20 {
-            guard let got = try client.receive(timeoutMs: 200), ids.remove(got.reply.id) != nil else { continue }
-            guard case .result(let r) = got.reply else { return XCTFail("\(got.reply)") }
-            XCTAssertEqual(r.indices, want)
-        }
-        XCTAssertTrue(ids.isEmpty, "unanswered: \(ids.sorted())")
+        let unanswered = try pipeline(4, on: client, within: 20)
+        XCTAssertTrue(unanswered.isEmpty, "unanswered: \(unanswered.sorted())")
     }
 
     // 3. The coordinator stopped for 5 s, then continued.
