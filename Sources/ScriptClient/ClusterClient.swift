@@ -264,37 +264,47 @@ public final class ClusterClient {
             var left = max(0, Int((deadline - clock.now).milliseconds))
             if let due = flights.untilDue(now: clock.now) { left = min(left, Int(due.milliseconds.rounded(.up))) }
             let ready = try poller.poll(timeoutMilliseconds: left)
-            for i in ready.sorted() where i >= coordinators.count {
-                let c = i - coordinators.count
-                let events = monitors[c].drain()
-                if events.contains(.authenticationFailed) { throw ConnectionRefused(endpoint: endpoints[c], by: .coordinator) }
-                if events.contains(.disconnected) {
-                    drops[c] += 1
-                    try carry(flights.dropped(c, now: clock.now))
-                }
-            }
-            for (endpoint, m) in dataMonitors where m.drain().contains(.authenticationFailed) {
-                throw ConnectionRefused(endpoint: endpoint, by: .worker)
-            }
+            try watchConnections(ready.filter { $0 >= coordinators.count }.map { $0 - coordinators.count })
             for i in ready.sorted() where i < coordinators.count {
                 guard let msg = try coordinators[i].receiveFrames(timeoutMilliseconds: 0), msg.count >= 2, msg[0].isEmpty else { continue }
-                let reply = try ClusterReply.parse(Array(msg.dropFirst()))
-                try carry(flights.heard(i, now: clock.now))
-                if case .placement(let p) = reply {
-                    try place(p)
-                    continue
-                }
-                if keepAlivePings.remove(reply.id) != nil {
-                    if case .status(let st) = reply, st.draining { flights.draining(i) }
-                    continue
-                }
-                if case .error(let id, let e) = reply, flights.retryLater(id, e.code, from: i, now: clock.now) { continue }
-                if case .result = reply { forget(reply.id) }
-                if case .error = reply { forget(reply.id) }
-                return Received(endpoint: i, reply: reply)
+                if let r = try take(ClusterReply.parse(Array(msg.dropFirst())), from: i) { return r }
             }
             if clock.now >= deadline { return nil }
         }
+    }
+
+    /// Connection events: a refused CURVE key (coordinators `polled`, or any worker's data
+    /// socket) ends the wait; a dropped coordinator connection sends its requests again.
+    private func watchConnections(_ polled: [Int]) throws {
+        for c in polled.sorted() {
+            let events = monitors[c].drain()
+            if events.contains(.authenticationFailed) { throw ConnectionRefused(endpoint: endpoints[c], by: .coordinator) }
+            if events.contains(.disconnected) {
+                drops[c] += 1
+                try carry(flights.dropped(c, now: clock.now))
+            }
+        }
+        for (endpoint, m) in dataMonitors where m.drain().contains(.authenticationFailed) {
+            throw ConnectionRefused(endpoint: endpoint, by: .worker)
+        }
+    }
+
+    /// A message from coordinator `i`: the reply for the caller, or nil when the client took
+    /// care of it (a placement, an answer to its own ping, a request to send again later).
+    private func take(_ reply: ClusterReply, from i: Int) throws -> Received? {
+        try carry(flights.heard(i, now: clock.now))
+        if case .placement(let p) = reply {
+            try place(p)
+            return nil
+        }
+        if keepAlivePings.remove(reply.id) != nil {
+            if case .status(let st) = reply, st.draining { flights.draining(i) }
+            return nil
+        }
+        if case .error(let id, let e) = reply, flights.retryLater(id, e.code, from: i, now: clock.now) { return nil }
+        if case .result = reply { forget(reply.id) }
+        if case .error = reply { forget(reply.id) }
+        return Received(endpoint: i, reply: reply)
     }
 
     /// Sends a placed shard's bytes to its worker: over CURVE when the worker speaks it (and
