@@ -31,6 +31,15 @@ public final class ChildProcess: @unchecked Sendable {
     public var isRunning: Bool { process.isRunning }
     public var status: Int32 { process.isRunning ? 0 : process.terminationStatus }
 
+    /// How it ended, for a person: "exited with status 3", "was killed by signal 9 (KILL)".
+    public var ending: String {
+        guard !process.isRunning else { return "is running" }
+        let n = process.terminationStatus
+        guard process.terminationReason == .uncaughtSignal else { return "exited with status \(n)" }
+        let name = strsignal(n).map { String(cString: $0) } ?? "signal \(n)"
+        return "was killed by signal \(n) (\(name))"
+    }
+
     /// The rest of the first output line starting with `prefix`.
     public func waitForLine(prefix: String, timeout: Double) -> String? {
         let end = Date().addingTimeInterval(timeout)

@@ -107,7 +107,7 @@ public final class LocalCluster {
                 progress(have)
                 guard have < want else { break }
                 if let dead = (coordinators + workers).first(where: { !$0.isRunning }) {
-                    throw StartError(description: "\(dead.arguments.first ?? "a child") exited with status \(dead.status)")
+                    throw StartError(description: "\(dead.arguments.first ?? "a child") \(dead.ending)")
                 }
                 guard Date() < end else { throw StartError(description: "\(want) workers did not register within \(Int(timeout)) s") }
                 Thread.sleep(forTimeInterval: 0.05)

@@ -77,7 +77,7 @@ struct UpCommand: ParsableCommand {
         }
         while !trap.isRaised {
             if let dead = cluster.exited {
-                throw StartupError("child process \(dead.pid) (\(dead.arguments.first ?? "")) exited with status \(dead.status)")
+                throw StartupError("child process \(dead.pid) (\(dead.arguments.first ?? "")) \(dead.ending)")
             }
             Thread.sleep(forTimeInterval: 0.2)
         }

@@ -53,6 +53,35 @@ final class ClusterProcessTests: XCTestCase {
         }
     }
 
+    /// A worker of `up` killed: `up` stops the rest and exits non-zero with one line that names
+    /// the child and how it ended.
+    func testUpExitsWithOneLineWhenAChildDies() throws {
+        let up = try ClusterProcess(["up", "--workers", "2", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*"])
+        guard up.line("all 2 workers ready", timeout: 30) != nil else { return XCTFail("up did not start: \(up.output)") }
+        let children = Self.children(of: up.pid, role: "worker")
+        XCTAssertEqual(children.count, 2)
+        guard let victim = children.first else { return }
+        kill(victim, SIGKILL)
+        let (status, seconds) = up.waitTimed(timeout: 15)
+        XCTAssertNotEqual(status, 0)
+        XCTAssertLessThan(seconds, 15)
+        let lines = up.log.split(separator: "\n").filter { $0.hasPrefix("Error:") }
+        XCTAssertEqual(lines, ["Error: child process \(victim) (worker) was killed by signal 9 (Killed)"])
+        XCTAssertTrue(Self.children(of: up.pid, role: "worker").isEmpty, "the other worker is stopped too")
+    }
+
+    /// The `script-cluster ROLE` processes whose parent is `parent`.
+    private static func children(of parent: Int32, role: String) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { Int32($0) }.filter { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")"),
+                  let cmd = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            let args = cmd.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            return fields.count > 1 && Int32(fields[1]) == parent && args.count > 1 && args[1] == role
+        }.sorted()
+    }
+
     /// Two coordinators share two workers (each worker registers with both); requests spread
     /// over both coordinators, inline and direct, get what in-process Script keeps.
     func testTwoCoordinatorsShareOnePoolOfWorkers() throws {
