@@ -59,8 +59,9 @@ public final class ClusterClient {
     private var nextPing = 0
     /// The requests in flight through `send`, and the liveness of their coordinators.
     private var flights: ClientFlights
-    /// Pings sent for those (their answers are not returned).
-    private var keepAlivePings: Set<String> = []
+    /// Pings sent for those, and when (their answers are not returned; a coordinator down for
+    /// good is pinged for as long as the client lives, so unanswered ones are let go).
+    private var keepAlivePings: [String: ContinuousClock.Instant] = [:]
     /// How often each coordinator's connection has dropped.
     private var drops: [Int]
     private let clock = ContinuousClock()
@@ -245,7 +246,10 @@ public final class ClusterClient {
         for a in actions {
             switch a {
             case .resend(let id, let j): if let e = pending[id] { try transmit(e, to: j) }
-            case .ping(let i): keepAlivePings.insert(try sendPing(to: i))
+            case .ping(let i):
+                let now = clock.now, old = Duration.milliseconds(options.pingIntervalMs) * (options.liveness + 1)
+                keepAlivePings = keepAlivePings.filter { now - $0.value < old }
+                keepAlivePings[try sendPing(to: i)] = now
             }
         }
     }
@@ -297,7 +301,7 @@ public final class ClusterClient {
             try place(p)
             return nil
         }
-        if keepAlivePings.remove(reply.id) != nil {
+        if keepAlivePings.removeValue(forKey: reply.id) != nil {
             if case .status(let st) = reply, st.draining { flights.draining(i) }
             return nil
         }
