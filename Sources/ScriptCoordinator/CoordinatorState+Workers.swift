@@ -322,7 +322,7 @@ extension CoordinatorState {
             actions.append(.toWorker(identity: id, frames: BackendEnvelope.bare("heartbeat")))
         }
         for r in requests.values.sorted(by: { $0.key < $1.key }) where now >= r.deadline {
-            actions += fail(r, ProtocolError(.timeout, "deadline of \(Units.duration(r.deadline - r.received)) passed (\(r.proposalsIn) of \(r.shards.count) shards proposed, \(workers.count) workers)"), now: now)
+            actions += fail(r, deadlineError(r), now: now)
         }
         if let started = drainStarted, now - started >= .milliseconds(config.drainTimeoutMs) {
             for r in requests.values.sorted(by: { $0.key < $1.key }) {
@@ -330,6 +330,21 @@ extension CoordinatorState {
             }
         }
         return actions + dispatch(now: now)
+    }
+
+    /// The error of a request whose deadline passed: how far it came, and where the bytes of
+    /// shards sent direct never arrived (their workers never scored them), which points at a
+    /// worker's data endpoint the client cannot reach (its `--data-advertise`).
+    func deadlineError(_ r: CoordinatorRequest) -> ProtocolError {
+        var text = "deadline of \(Units.duration(r.deadline - r.received)) passed (\(r.proposalsIn) of \(r.shards.count) shards proposed, \(workers.count) workers)"
+        if r.submission.transfer == .direct, r.submission.query != nil {
+            let unread = r.shardJobs.compactMap { jobs[$0] }.filter { !$0.scored && !$0.done && $0.holder != nil }
+            let endpoints = Set(unread.compactMap { $0.holder.flatMap { workers[$0]?.dataEndpoint } }).sorted()
+            if !endpoints.isEmpty {
+                text += "; the bytes of \(unread.count) shard\(unread.count == 1 ? "" : "s") sent direct never reached their workers: can the client reach \(endpoints.joined(separator: ", ")) (a worker's --data-advertise)?"
+            }
+        }
+        return ProtocolError(.timeout, text)
     }
 
     /// Stop taking requests; finish those in flight (for at most the drain timeout).

@@ -201,6 +201,9 @@ final class CoordinatorStateTests: XCTestCase {
         c.advance(ms: 100)
         XCTAssertEqual(errorCode(c, "silent"), .timeout)
         XCTAssertEqual(c.coordinator.requestsInFlight, 0)
+        // The error says where the bytes were to go (a worker's --data-advertise the client may not reach).
+        guard case .error(_, let e)? = c.reply("silent") else { return XCTFail("no error reply") }
+        XCTAssertTrue(e.message.hasSuffix("the bytes of 2 shards sent direct never reached their workers: can the client reach mem://10 (a worker's --data-advertise)?"), e.message)
     }
 
     func testNoWorkerMeansTimeoutAtTheDeadline() throws {
