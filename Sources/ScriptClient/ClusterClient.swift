@@ -62,8 +62,11 @@ public final class ClusterClient {
     /// Pings sent for those, and when (their answers are not returned; a coordinator down for
     /// good is pinged for as long as the client lives, so unanswered ones are let go).
     private var keepAlivePings: [String: ContinuousClock.Instant] = [:]
-    /// How often each coordinator's connection has dropped.
+    /// How often each coordinator's connection has dropped; whether it was ever up, and how
+    /// many attempts to connect failed (for an error that says why nothing answered).
     private var drops: [Int]
+    private var everConnected: [Bool]
+    private var failedConnects: [Int]
     private let clock = ContinuousClock()
 
     public init(endpoints: [String], options: Options = Options()) throws {
@@ -73,6 +76,8 @@ public final class ClusterClient {
         coordinators = []
         monitors = []
         drops = Array(repeating: 0, count: endpoints.count)
+        everConnected = Array(repeating: false, count: endpoints.count)
+        failedConnects = Array(repeating: 0, count: endpoints.count)
         flights = ClientFlights(endpoints: endpoints.count, pingIntervalMs: options.pingIntervalMs, liveness: options.liveness,
                                 attempts: options.attempts, backoffMs: options.backoffMs)
         for e in endpoints {
@@ -124,7 +129,7 @@ public final class ClusterClient {
         defer { pending[e.id] = nil }
         var attempt = 1
         while true {
-            try checkSize(e, endpoint: endpoint)
+            try checkSize(e, endpoint: endpoint, until: deadline)
             try transmit(e, to: endpoint)
             switch try waitForReply(e.id, from: endpoint, until: deadline) {
             case .reply(let reply):
@@ -145,7 +150,24 @@ public final class ClusterClient {
             backoff = min(backoff * 2, 2000)
             endpoint = (endpoint + 1) % endpoints.count
         }
-        throw ProtocolError(.timeout, "no answer to '\(e.id)' from \(endpoints.joined(separator: ", ")) within \(Units.duration(milliseconds: Double(timeoutMs)))")
+        throw ProtocolError(.timeout, "no answer to '\(e.id)' from \(endpoints.joined(separator: ", ")) after \(attempt) tr\(attempt == 1 ? "y" : "ies") in \(Units.duration(clock.now - (deadline - .milliseconds(timeoutMs))))" + unreachable())
+    }
+
+    /// For an error: the coordinators this client never connected to, and how often it tried.
+    private func unreachable() -> String {
+        let never = endpoints.indices.filter { !everConnected[$0] }
+        guard !never.isEmpty else { return "" }
+        let list = never.map { "\(endpoints[$0]) (\(failedConnects[$0]) failed attempts)" }.joined(separator: ", ")
+        return "; never connected to \(list): " + Self.unreachableHint
+    }
+
+    private static let unreachableHint = "is a coordinator listening there, and does its name resolve from here?"
+
+    /// Why coordinator `endpoint` may not have answered, when this client knows: it never
+    /// connected, and attempts to failed. Nil when a connection was up or none failed yet.
+    public func connectionTrouble(_ endpoint: Int) -> String? {
+        guard !everConnected[endpoint], failedConnects[endpoint] > 0 else { return nil }
+        return "never connected (\(failedConnects[endpoint]) failed attempts): " + Self.unreachableHint
     }
 
     private enum Wait {
@@ -207,10 +229,11 @@ public final class ClusterClient {
     }
 
     /// Refuses, before sending, a request whose frames exceed what the coordinator takes.
-    private func checkSize(_ e: EncodedSubmission, endpoint: Int) throws {
+    private func checkSize(_ e: EncodedSubmission, endpoint: Int, until deadline: ContinuousClock.Instant) throws {
         guard e.transfer == .inline else { return }
         if limits[endpoint] == nil {
-            limits[endpoint] = try options.maxMessageBytes ?? status(endpoint: endpoint, timeoutMs: 2000)?.maxMessageBytes
+            let wait = min(2000, max(1, Int((deadline - clock.now).milliseconds)))
+            limits[endpoint] = try options.maxMessageBytes ?? status(endpoint: endpoint, timeoutMs: wait)?.maxMessageBytes
         }
         guard let limit = limits[endpoint] else { return }
         let size = e.messageBytes
@@ -283,6 +306,8 @@ public final class ClusterClient {
         for c in polled.sorted() {
             let events = monitors[c].drain()
             if events.contains(.authenticationFailed) { throw ConnectionRefused(endpoint: endpoints[c], by: .coordinator) }
+            if events.contains(.connected) { everConnected[c] = true }
+            failedConnects[c] += events.filter { $0 == .connectRetried }.count
             if events.contains(.disconnected) {
                 drops[c] += 1
                 try carry(flights.dropped(c, now: clock.now))

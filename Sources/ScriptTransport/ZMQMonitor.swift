@@ -16,6 +16,11 @@ public final class ZMQMonitor {
         case handshakeFailed
         /// The peer's CURVE key was refused.
         case authenticationFailed
+        /// A connection this socket asked for is up (a connecting socket).
+        case connected
+        /// A connection attempt failed (the name did not resolve, nothing listens, no route);
+        /// libzmq tries again after its reconnect interval.
+        case connectRetried
     }
 
     /// Readable when events wait (add it to a poller).
@@ -25,7 +30,7 @@ public final class ZMQMonitor {
     public init(_ target: ZMQSocket, context: ZMQContext) throws {
         let address = "inproc://monitor-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         let events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
-            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED
         guard zmq_socket_monitor(target.handle, address, events) == 0 else { throw ZMQError.last("zmq_socket_monitor") }
         socket = try ZMQSocket(context: context, type: .pair)
         try socket.setLinger(milliseconds: 0)
@@ -41,6 +46,8 @@ public final class ZMQMonitor {
             switch Int32(code) {
             case ZMQ_EVENT_ACCEPTED: out.append(.accepted)
             case ZMQ_EVENT_DISCONNECTED: out.append(.disconnected)
+            case ZMQ_EVENT_CONNECTED: out.append(.connected)
+            case ZMQ_EVENT_CONNECT_RETRIED: out.append(.connectRetried)
             case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: out.append(.authenticationFailed)
             case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL: out.append(.handshakeFailed)
             default: break

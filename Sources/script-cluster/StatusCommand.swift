@@ -49,7 +49,7 @@ struct StatusCommand: ParsableCommand {
         defer { client.close() }
         do {
             guard let s = try client.status(timeoutMs: timeoutMs) else {
-                r.error = "no answer within \(timeoutMs) ms"
+                r.error = "no answer within \(timeoutMs) ms" + (client.connectionTrouble(0).map { "; \($0)" } ?? "")
                 return r
             }
             r.workers = s.workers

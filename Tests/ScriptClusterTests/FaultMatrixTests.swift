@@ -202,6 +202,24 @@ final class FaultMatrixTests: XCTestCase {
         XCTAssertTrue(unanswered.isEmpty, "unanswered: \(unanswered.sorted())")
     }
 
+    // 2f. No coordinator at the endpoint: `prune` ends with a timeout that says it never
+    // connected, not only that nothing answered.
+    func testNoCoordinatorAtAllSaysItNeverConnected() throws {
+        var o = ClusterClient.Options()
+        o.pingIntervalMs = 100
+        o.attempts = 2
+        let endpoint = "tcp://127.0.0.1:\(freePort())"
+        let client = try ClusterClient(endpoint: endpoint, options: o)
+        defer { client.close() }
+        let (req, k, _) = Self.requests[2]
+        XCTAssertThrowsError(try client.prune(PruneSubmission(id: "nobody", request: req, budget: .count(k)), timeoutMs: 3000)) { error in
+            let e = error as? ProtocolError
+            XCTAssertEqual(e?.code, .timeout)
+            XCTAssertTrue(e?.message.contains("after 2 tries in ") == true, "\(error)")
+            XCTAssertTrue(e?.message.contains("; never connected to \(endpoint) (") == true, "\(error)")
+        }
+    }
+
     // 3. The coordinator stopped for 5 s, then continued.
     func testCoordinatorStoppedFiveSecondsThenContinued() throws {
         let cluster = try TestCluster(workers: 2)
