@@ -55,6 +55,7 @@ final class ClientFlightsTests: XCTestCase {
         XCTAssertTrue(f.retryLater("a", .shuttingDown, from: 1, now: at(70)))
         XCTAssertEqual(f.tick(now: at(169)), [])
         XCTAssertEqual(f.tick(now: at(170)), [.resend(id: "a", to: 0)], "100 ms later, to the one not shutting down")
+        XCTAssertEqual([f.choose(), f.choose()], [0, 0], "new requests pass the one shutting down by")
         XCTAssertFalse(f.retryLater("a", .busy, from: 0, now: at(180)), "its tries are used up")
         XCTAssertFalse(f.retryLater("a", .badRequest, from: 0, now: at(180)))
         f.forget("a")
