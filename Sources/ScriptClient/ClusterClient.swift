@@ -62,11 +62,17 @@ public final class ClusterClient {
     /// Pings sent for those, and when (their answers are not returned; a coordinator down for
     /// good is pinged for as long as the client lives, so unanswered ones are let go).
     private var keepAlivePings: [String: ContinuousClock.Instant] = [:]
-    /// How often each coordinator's connection has dropped; whether it was ever up, and how
-    /// many attempts to connect failed (for an error that says why nothing answered).
-    private var drops: [Int]
-    private var everConnected: [Bool]
-    private var failedConnects: [Int]
+    /// What each coordinator's socket monitor reported.
+    private var links: [Link]
+
+    /// One coordinator connection, as its socket monitor reported it: how often it dropped,
+    /// whether it was ever up, and how many attempts to connect failed (for an error that says
+    /// why nothing answered).
+    private struct Link {
+        var drops = 0
+        var everUp = false
+        var failedConnects = 0
+    }
     private let clock = ContinuousClock()
 
     public init(endpoints: [String], options: Options = Options()) throws {
@@ -75,9 +81,7 @@ public final class ClusterClient {
         self.options = options
         coordinators = []
         monitors = []
-        drops = Array(repeating: 0, count: endpoints.count)
-        everConnected = Array(repeating: false, count: endpoints.count)
-        failedConnects = Array(repeating: 0, count: endpoints.count)
+        links = Array(repeating: Link(), count: endpoints.count)
         flights = ClientFlights(endpoints: endpoints.count, pingIntervalMs: options.pingIntervalMs, liveness: options.liveness,
                                 attempts: options.attempts, backoffMs: options.backoffMs)
         for e in endpoints {
@@ -155,9 +159,9 @@ public final class ClusterClient {
 
     /// For an error: the coordinators this client never connected to, and how often it tried.
     private func unreachable() -> String {
-        let never = endpoints.indices.filter { !everConnected[$0] }
+        let never = endpoints.indices.filter { !links[$0].everUp }
         guard !never.isEmpty else { return "" }
-        let list = never.map { "\(endpoints[$0]) (\(failedConnects[$0]) failed attempts)" }.joined(separator: ", ")
+        let list = never.map { "\(endpoints[$0]) (\(links[$0].failedConnects) failed attempts)" }.joined(separator: ", ")
         return "; never connected to \(list): " + Self.unreachableHint
     }
 
@@ -166,8 +170,8 @@ public final class ClusterClient {
     /// Why coordinator `endpoint` may not have answered, when this client knows: it never
     /// connected, and attempts to failed. Nil when a connection was up or none failed yet.
     public func connectionTrouble(_ endpoint: Int) -> String? {
-        guard !everConnected[endpoint], failedConnects[endpoint] > 0 else { return nil }
-        return "never connected (\(failedConnects[endpoint]) failed attempts): " + Self.unreachableHint
+        guard !links[endpoint].everUp, links[endpoint].failedConnects > 0 else { return nil }
+        return "never connected (\(links[endpoint].failedConnects) failed attempts): " + Self.unreachableHint
     }
 
     private enum Wait {
@@ -186,13 +190,13 @@ public final class ClusterClient {
         let ping = Duration.milliseconds(options.pingIntervalMs)
         var lastLife = clock.now, lastPing = clock.now
         var missed = 0
-        let dropped = drops[endpoint]
+        let dropped = links[endpoint].drops
         while clock.now < deadline {
             let wait = max(1, min(options.pingIntervalMs, Int((deadline - clock.now).milliseconds)))
             let r = try receive(timeoutMs: wait)
             if let r, r.reply.id == id { return .reply(r.reply) }
             // Its connection dropped (a restart, however quick): what it held is lost.
-            if drops[endpoint] != dropped { return .back }
+            if links[endpoint].drops != dropped { return .back }
             if let r, r.endpoint == endpoint {
                 if missed >= 2 { return .back }
                 lastLife = clock.now
@@ -306,10 +310,10 @@ public final class ClusterClient {
         for c in polled.sorted() {
             let events = monitors[c].drain()
             if events.contains(.authenticationFailed) { throw ConnectionRefused(endpoint: endpoints[c], by: .coordinator) }
-            if events.contains(.connected) { everConnected[c] = true }
-            failedConnects[c] += events.filter { $0 == .connectRetried }.count
+            if events.contains(.connected) { links[c].everUp = true }
+            links[c].failedConnects += events.filter { $0 == .connectRetried }.count
             if events.contains(.disconnected) {
-                drops[c] += 1
+                links[c].drops += 1
                 try carry(flights.dropped(c, now: clock.now))
             }
         }

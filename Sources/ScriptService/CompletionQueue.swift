@@ -23,7 +23,8 @@ public final class CompletionQueue<T>: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         items.append(item)
-        if items.count == 1 { try? sender.send([[]]) }
+        // Never waits: were the pipe full, a wake-up would be on its way already.
+        if items.count == 1 { _ = try? sender.send([[]], dontWait: true) }
     }
 
     /// From the loop thread, after `receiver` polled readable.
