@@ -11,8 +11,8 @@ import ScriptProtocol
 /// One that answers after missing two pings or more, or whose connection dropped, gets its
 /// requests again (what it held may be lost; one still in hand is just answered twice). A request
 /// told `busy` or `shutting_down` goes again after the back-off, and a coordinator shutting
-/// down or draining is down meanwhile. Each request has `attempts` tries; after that it waits
-/// for its caller's own timeout.
+/// down or draining is down meanwhile. Each request has `attempts` tries; one that needs another
+/// after its last is spent, and waits for its caller's timeout (`prune` gives up on it at once).
 struct ClientFlights {
     /// Something to send.
     enum Action: Equatable {
@@ -25,6 +25,8 @@ struct ClientFlights {
     private struct Flight {
         var endpoint: Int
         var tries: Int
+        /// It needed another try after its last.
+        var spent = false
     }
 
     private struct Liveness {
@@ -67,6 +69,13 @@ struct ClientFlights {
         flights[id] = Flight(endpoint: i, tries: 1)
         if lives[i] == nil { lives[i] = Liveness(heard: now, pinged: now) }
     }
+
+    /// Tries request `id` has had (nil: not in flight).
+    func tries(_ id: String) -> Int? { flights[id]?.tries }
+
+    /// Whether request `id` needed another try after its last (its coordinator went silent,
+    /// came back after a silence or dropped its connection): nothing more is sent for it.
+    func isSpent(_ id: String) -> Bool { flights[id]?.spent ?? false }
 
     /// Request `id` is answered, or its caller gave up on it.
     mutating func forget(_ id: String) {
@@ -147,7 +156,11 @@ struct ClientFlights {
     /// The requests waiting on endpoint `i`, sent to `j` instead, each within its tries.
     private mutating func resend(from i: Int, to j: Int, now: Instant) -> [Action] {
         var actions: [Action] = []
-        for (id, f) in flights.sorted(by: { $0.key < $1.key }) where f.endpoint == i && f.tries < attempts {
+        for (id, f) in flights.sorted(by: { $0.key < $1.key }) where f.endpoint == i {
+            guard f.tries < attempts else {
+                flights[id]?.spent = true
+                continue
+            }
             flights[id] = Flight(endpoint: j, tries: f.tries + 1)
             actions.append(.resend(id: id, to: j))
         }

@@ -11,13 +11,13 @@ import Glibc
 /// With `Options.curve` every socket speaks CurveZMQ: to the coordinators (whose public key the
 /// settings name) and to the workers' data sockets (whose keys come with the placements).
 ///
-/// `prune` survives a coordinator that dies or stops answering: while it waits it pings the
-/// coordinator (`status`), and when no answer comes for `liveness` pings it sends the request
-/// again, with the same id, to the next endpoint (or the same one, restarted), with back-off,
-/// until the deadline. `busy` and `shutting_down` are retried the same way. Many requests can
-/// be in flight at once (`send` and `receive`) on one client, and they survive the same way
-/// (`ClientFlights`). Either way a request goes again when its coordinator's connection drops
-/// (a restart, however quick, loses what it held).
+/// Requests survive a coordinator that dies or stops answering: while one waits the client
+/// pings its coordinator (`status`), and when no answer comes for `liveness` pings it sends the
+/// request again, with the same id, to the next endpoint (or the same one, restarted), within
+/// `attempts` tries. `busy` and `shutting_down` are retried after a back-off, and a request
+/// goes again when its coordinator's connection drops (a restart, however quick, loses what it
+/// held). `prune` waits for one request; `send` and `receive` keep many in flight; both are
+/// the same bookkeeping (`ClientFlights`).
 public final class ClusterClient {
     /// How hard the client tries.
     public struct Options: Sendable {
@@ -125,36 +125,22 @@ public final class ClusterClient {
         try call(s.encoded(), timeoutMs: timeoutMs ?? (s.deadlineMs ?? 30_000) + 5_000)
     }
 
+    /// Sends a request and waits for its reply: a request in flight like those of `send`
+    /// (`ClientFlights`: pinged, sent again, moved), given up when it needs a try after its
+    /// last, or at the timeout.
     public func call(_ e: EncodedSubmission, timeoutMs: Int) throws -> ClusterReply {
-        let clock = ContinuousClock()
-        let deadline = clock.now + .milliseconds(timeoutMs)
-        var endpoint = chooseEndpoint()
-        var backoff = options.backoffMs
-        defer { pending[e.id] = nil }
-        var attempt = 1
-        while true {
-            try checkSize(e, endpoint: endpoint, until: deadline)
-            try transmit(e, to: endpoint)
-            switch try waitForReply(e.id, from: endpoint, until: deadline) {
-            case .reply(let reply):
-                guard case .error(_, let err) = reply, err.code == .busy || err.code == .shuttingDown, attempt < options.attempts else {
-                    return reply
-                }
-            case .back:
-                // The coordinator was silent and answers again (restarted, or continued): what was
-                // sent meanwhile may be lost, so the request goes again (a coordinator that still
-                // has it in flight just answers both).
-                continue
-            case .gone:
-                break
-            }
-            guard clock.now + .milliseconds(backoff) < deadline, attempt < options.attempts else { break }
-            attempt += 1
-            usleep(UInt32(backoff) * 1000)
-            backoff = min(backoff * 2, 2000)
-            endpoint = (endpoint + 1) % endpoints.count
+        let start = clock.now
+        let deadline = start + .milliseconds(timeoutMs)
+        let endpoint = chooseEndpoint()
+        try checkSize(e, endpoint: endpoint, until: deadline)
+        try send(e, to: endpoint)
+        defer { forget(e.id) }
+        while clock.now < deadline && !flights.isSpent(e.id) {
+            let wait = min(options.pingIntervalMs, Int((deadline - clock.now).milliseconds))
+            if let r = try receive(timeoutMs: max(1, wait)), r.reply.id == e.id { return r.reply }
         }
-        throw ProtocolError(.timeout, "no answer to '\(e.id)' from \(endpoints.joined(separator: ", ")) after \(attempt) tr\(attempt == 1 ? "y" : "ies") in \(Units.duration(clock.now - (deadline - .milliseconds(timeoutMs))))" + unreachable())
+        let tries = flights.tries(e.id) ?? 1
+        throw ProtocolError(.timeout, "no answer to '\(e.id)' from \(endpoints.joined(separator: ", ")) after \(tries) tr\(tries == 1 ? "y" : "ies") in \(Units.duration(clock.now - start))" + unreachable())
     }
 
     /// For an error: the coordinators this client never connected to, and how often it tried.
@@ -172,44 +158,6 @@ public final class ClusterClient {
     public func connectionTrouble(_ endpoint: Int) -> String? {
         guard !links[endpoint].everUp, links[endpoint].failedConnects > 0 else { return nil }
         return "never connected (\(links[endpoint].failedConnects) failed attempts): " + Self.unreachableHint
-    }
-
-    private enum Wait {
-        case reply(ClusterReply)
-        /// The coordinator was silent for at least two pings and answers again, or its
-        /// connection dropped.
-        case back
-        /// The coordinator has not answered `liveness` pings (or the deadline passed).
-        case gone
-    }
-
-    /// The reply to `id`, unless the coordinator at `endpoint` stops answering pings, comes back
-    /// after a silence, or its connection drops.
-    private func waitForReply(_ id: String, from endpoint: Int, until deadline: ContinuousClock.Instant) throws -> Wait {
-        let clock = ContinuousClock()
-        let ping = Duration.milliseconds(options.pingIntervalMs)
-        var lastLife = clock.now, lastPing = clock.now
-        var missed = 0
-        let dropped = links[endpoint].drops
-        while clock.now < deadline {
-            let wait = max(1, min(options.pingIntervalMs, Int((deadline - clock.now).milliseconds)))
-            let r = try receive(timeoutMs: wait)
-            if let r, r.reply.id == id { return .reply(r.reply) }
-            // Its connection dropped (a restart, however quick): what it held is lost.
-            if links[endpoint].drops != dropped { return .back }
-            if let r, r.endpoint == endpoint {
-                if missed >= 2 { return .back }
-                lastLife = clock.now
-                missed = 0
-            }
-            if clock.now - lastPing >= ping {
-                if lastPing > lastLife { missed += 1 }
-                lastPing = clock.now
-                try sendPing(to: endpoint)
-            }
-            if clock.now - lastLife > ping * options.liveness { return .gone }
-        }
-        return .gone
     }
 
     /// The coordinator's status, or nil when it does not answer in time.

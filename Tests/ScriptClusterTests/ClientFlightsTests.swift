@@ -41,7 +41,10 @@ final class ClientFlightsTests: XCTestCase {
         XCTAssertEqual(f.heard(0, now: at(520)), [], "answering on time changes nothing")
         f.forget("b")
         XCTAssertEqual(f.dropped(0, now: at(530)), [.resend(id: "a", to: 0)])
+        XCTAssertFalse(f.isSpent("a"))
+        XCTAssertEqual(f.tries("a"), 3)
         XCTAssertEqual(f.dropped(0, now: at(540)), [], "three tries, then the caller's timeout")
+        XCTAssertTrue(f.isSpent("a"), "it needed a fourth")
     }
 
     func testBusyGoesAgainAfterTheBackOffAndShuttingDownMarksTheCoordinatorDown() {
