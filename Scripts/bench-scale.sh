@@ -7,6 +7,8 @@
 #
 #   Scripts/bench-scale.sh                  # all sizes up to (cores - 2) workers
 #   WORKERS="1 2 4 8 12" DURATION=20 KINDS=anyres TRANSFER=inline Scripts/bench-scale.sh
+#   SOCKETS=tcp Scripts/bench-scale.sh      # loopback TCP, as between machines (default ipc: private
+#                                           # Unix sockets, as `up` uses for a cluster on one machine)
 #   BIN=/path/to/script-cluster Scripts/bench-scale.sh   # a prebuilt binary (no Swift needed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +20,7 @@ cores=$(nproc)
 duration=${DURATION:-10}
 kinds=${KINDS:-anyres video}
 transfer=${TRANSFER:-direct}
+sockets=${SOCKETS:-ipc}
 # Core 0: the coordinator; core 1: the load generator; workers from core 2; the cores a size's
 # workers leave free go to the coordinator and the load generator in turn (12 workers on 16
 # cores: the coordinator on 0 and 14, the load generator on 1 and 15). With fewer than 4 cores
@@ -50,7 +53,16 @@ spare() {
     echo "$c $l"
 }
 
-echo "machine: $cores cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)); coordinator on core $ccpu, load on core $lcpu, workers from core $first, spare cores to both; $transfer transfers, f16, ${duration} s a point"
+# Endpoints of the $1-worker point: frontend, backend, and worker $2's data socket.
+endpoint() {
+    if [ "$sockets" = tcp ]; then
+        case $2 in fe) echo "tcp://127.0.0.1:$port" ;; be) echo "tcp://127.0.0.1:$((port + 1))" ;; *) echo "tcp://127.0.0.1:*" ;; esac
+    else
+        echo "ipc://@script-cluster-bench-$$-$1-$2"
+    fi
+}
+
+echo "machine: $cores cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)); coordinator on core $ccpu, load on core $lcpu, workers from core $first, spare cores to both; $transfer transfers over $sockets sockets, f16, ${duration} s a point"
 for kind in $kinds; do
     single=$(taskset -c "$first" "$BIN" bench --threads 1 --cases "$kind" --repeats 5 --no-numpy | tee "$tmp/single.txt" | awk '$1 == "total" {print $3}')
     grep -m1 '^BLAS' "$tmp/single.txt" || true
@@ -62,15 +74,15 @@ for kind in $kinds; do
     for w in $WORKERS; do
         port=$((port + 2))
         read -r ccpus lcpus < <(spare "$w")
-        taskset -c "$ccpus" "$BIN" coordinator --frontend "tcp://127.0.0.1:$port" --backend "tcp://127.0.0.1:$((port + 1))" \
+        taskset -c "$ccpus" "$BIN" coordinator --frontend "$(endpoint "$w" fe)" --backend "$(endpoint "$w" be)" \
             --log-level error > /dev/null 2>&1 &
         pids=($!)
         for i in $(seq 0 $((w - 1))); do
-            taskset -c $((first + i % max)) "$BIN" worker --connect "tcp://127.0.0.1:$((port + 1))" --threads 1 \
-                --name "w$i" --log-level error > /dev/null 2>&1 &
+            taskset -c $((first + i % max)) "$BIN" worker --connect "$(endpoint "$w" be)" --data-bind "$(endpoint "$w" "d$i")" \
+                --threads 1 --name "w$i" --log-level error > /dev/null 2>&1 &
             pids+=($!)
         done
-        taskset -c "$lcpus" "$BIN" load --connect "tcp://127.0.0.1:$port" --kind "$kind" --dtype f16 $flag \
+        taskset -c "$lcpus" "$BIN" load --connect "$(endpoint "$w" fe)" --kind "$kind" --dtype f16 $flag \
             --concurrency $((2 * w)) --duration "$duration" --wait-workers "$w" --json "$tmp/r.json" > "$tmp/r.txt" || cat "$tmp/r.txt" >&2
         if [ ! -f "$tmp/r.json" ]; then echo "| $w | (no result: the load generator failed) |"; stop; continue; fi
         rps=$(json "$tmp/r.json" "d['throughput']")

@@ -14,7 +14,7 @@
 #            AnyRes and video by symbol, then by thread
 #   scale:   Scripts/bench-scale.sh (single-thread workers pinned one a core, AnyRes and video)
 # Environment for run.sh: BLAS=debian to load Debian's OpenBLAS instead of PyPI's; what
-# bench-scale.sh reads (WORKERS, DURATION, KINDS, TRANSFER).
+# bench-scale.sh reads (WORKERS, DURATION, KINDS, TRANSFER, SOCKETS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 archive=$(realpath -m "${1:-.build/bench-pack.tar.xz}")

@@ -10,10 +10,14 @@ public final class LocalCluster {
     public struct Plan: Sendable {
         public var coordinators = 1
         public var workers = 1
-        /// Client and worker endpoints of the coordinators: one each, or one used by all
-        /// (a wildcard port `tcp://127.0.0.1:*` picks a free port for each).
+        /// Client endpoints of the coordinators: one each, or one used by all (a wildcard port
+        /// `tcp://127.0.0.1:*` picks a free port for each). Workers take direct transfers where
+        /// these clients can reach them (`LocalEndpoints.dataBind`), unless `workerArguments`
+        /// give `--data-bind`.
         public var frontends = ["tcp://127.0.0.1:*"]
-        public var backends = ["tcp://127.0.0.1:*"]
+        /// Worker endpoints of the coordinators, as `frontends`; empty: a private socket each
+        /// (`LocalEndpoints`), which only workers on this machine reach.
+        public var backends: [String] = []
         public var coordinatorArguments: [String] = []
         public var workerArguments: [String] = []
         /// CPUs to pin processes to (`taskset -c`), one list per process; empty: not pinned.
@@ -48,7 +52,8 @@ public final class LocalCluster {
         self.plan = plan
         do {
             for c in 0..<plan.coordinators {
-                let args = ["coordinator", "--frontend", Self.pick(plan.frontends, c), "--backend", Self.pick(plan.backends, c)]
+                let backend = plan.backends.isEmpty ? LocalEndpoints.private("backend-\(c + 1)") : Self.pick(plan.backends, c)
+                let args = ["coordinator", "--frontend", Self.pick(plan.frontends, c), "--backend", backend]
                     + metricsArguments(c) + plan.coordinatorArguments
                 let child = try launch(args, cpus: plan.coordinatorCPUs.isEmpty ? nil : Self.pick(plan.coordinatorCPUs, c), capture: true)
                 coordinators.append(child)
@@ -87,8 +92,10 @@ public final class LocalCluster {
     /// Starts one more worker (connected to every coordinator).
     public func addWorker(index: Int? = nil) throws {
         let w = index ?? workers.count
+        let data = plan.workerArguments.contains("--data-bind") ? []
+            : ["--data-bind", LocalEndpoints.dataBind(forFrontends: plan.frontends, worker: w + 1)]
         let args = ["worker", "--connect", backends.joined(separator: ","), "--name", "worker-\(w + 1)"]
-            + metricsArguments(plan.coordinators + w) + plan.workerArguments
+            + data + metricsArguments(plan.coordinators + w) + plan.workerArguments
         workers.append(try launch(args, cpus: plan.workerCPUs.isEmpty ? nil : Self.pick(plan.workerCPUs, w), capture: true))
     }
 

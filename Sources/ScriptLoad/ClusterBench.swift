@@ -7,8 +7,8 @@ import ScriptService
 import ScriptSynth
 
 /// `bench --cluster`: a real local cluster (a coordinator and 1 or 2 single-thread workers as
-/// child processes) under the load generator, inline and direct transfers, against the
-/// in-process time of the same request.
+/// child processes, every socket a private Unix socket as on one machine) under the load
+/// generator, inline and direct transfers, against the in-process time of the same request.
 public enum ClusterBench {
     struct Case {
         let name: String
@@ -54,6 +54,7 @@ public enum ClusterBench {
             for workers in workerCounts {
                 var plan = LocalCluster.Plan()
                 plan.workers = workers
+                plan.frontends = [LocalEndpoints.private("bench-frontend")]
                 plan.coordinatorArguments = ["--log-level", "warning"]
                 plan.workerArguments = ["--log-level", "warning"]
                 let cluster = try LocalCluster(plan: plan)

@@ -15,7 +15,8 @@ struct UpCommand: ParsableCommand {
     @Option(help: "Coordinators sharing the workers (each worker registers with all).") var coordinators = 1
     @Option(help: "Client endpoints, comma-separated, one per coordinator or one for all (tcp://127.0.0.1:* picks a free port).")
     var frontend = "tcp://127.0.0.1:5555"
-    @Option(help: "Worker endpoints, comma-separated, one per coordinator or one for all.") var backend = "tcp://127.0.0.1:5556"
+    @Option(help: "Worker endpoints, comma-separated, one per coordinator or one for all (default: a private Unix socket each, ipc://@script-cluster-PID-backend-N, which only workers on this machine reach; tcp://0.0.0.0:5556 lets others join).")
+    var backend: String?
     @Option(help: "After start, submit the sample request in this directory (as written by `sample`) and print the result.")
     var submit: String?
     @Option(help: "Budget for --submit: a count (320) or a ratio of the tokens (0.1).") var budget = "0.1"
@@ -41,7 +42,7 @@ struct UpCommand: ParsableCommand {
         plan.coordinators = max(1, coordinators)
         plan.workers = max(1, try ThreadCount.resolve(flag: workers))
         plan.frontends = frontend.split(separator: ",").map(String.init)
-        plan.backends = backend.split(separator: ",").map(String.init)
+        plan.backends = backend?.split(separator: ",").map(String.init) ?? []
         plan.coordinatorArguments = logging.arguments
         plan.workerArguments = logging.arguments
         plan.echo = true

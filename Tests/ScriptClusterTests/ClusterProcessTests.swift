@@ -83,15 +83,18 @@ final class ClusterProcessTests: XCTestCase {
     }
 
     /// Two coordinators share two workers (each worker registers with both); requests spread
-    /// over both coordinators, inline and direct, get what in-process Script keeps.
+    /// over both coordinators, inline and direct, get what in-process Script keeps. Backends and
+    /// the workers' data sockets are `up`'s defaults for clients on this machine: private Unix
+    /// sockets.
     func testTwoCoordinatorsShareOnePoolOfWorkers() throws {
         let requests: [(PruneRequest, Int)] = [(sample(.anyres, seed: 21), 40), (sample(.video, seed: 22), 60), (sample(.image, seed: 23), 16)]
         let expected = try requests.map { try inProcess($0.0, $0.1) }
-        let up = try ClusterProcess(["up", "--coordinators", "2", "--workers", "2", "--frontend", "tcp://127.0.0.1:*",
-                                     "--backend", "tcp://127.0.0.1:*"])
+        let up = try ClusterProcess(["up", "--coordinators", "2", "--workers", "2", "--frontend", "tcp://127.0.0.1:*"])
         defer { up.signal(SIGTERM); XCTAssertEqual(up.wait(), 0) }
-        guard up.line("all 2 workers ready", timeout: 30) != nil,
-              let fe = up.line("cluster up: frontend ")?.split(separator: " ").first else { return XCTFail("up did not start: \(up.output)") }
+        guard up.line("all 2 workers ready", timeout: 30) != nil, let banner = up.line("cluster up: frontend "),
+              let fe = banner.split(separator: " ").first else { return XCTFail("up did not start: \(up.output)") }
+        XCTAssertTrue(banner.contains("backend ipc://@script-cluster-\(up.pid)-backend-1,ipc://@script-cluster-\(up.pid)-backend-2,"), banner)
+        XCTAssertEqual(up.output.split(separator: "\n").filter { $0.hasPrefix("data ipc://@script-cluster-\(up.pid)-data-") }.count, 2, "\(up.output)")
         let endpoints = fe.split(separator: ",").map(String.init)
         XCTAssertEqual(endpoints.count, 2)
         let client = try ClusterClient(endpoints: endpoints)
