@@ -7,18 +7,22 @@ import Glibc
 /// collide on, gone with the process that bound it), which move a request's bytes with less CPU
 /// than TCP over loopback (Cluster/SCALING.md).
 public enum LocalEndpoints {
-    /// A socket private to this launcher: `ipc://@script-cluster-<pid>-<role>`.
-    public static func `private`(_ role: String, pid: Int32 = getpid()) -> String {
-        "ipc://@script-cluster-\(pid)-\(role)"
+    /// This launcher's part of the names: its process id and a random tag (processes in two
+    /// containers that share a network namespace can have the same id).
+    public static let instance = "\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+
+    /// A socket private to this launcher: `ipc://@script-cluster-<instance>-<role>`.
+    public static func `private`(_ role: String, instance: String = instance) -> String {
+        "ipc://@script-cluster-\(instance)-\(role)"
     }
 
     /// Where a worker takes shard bytes that clients send direct, given the endpoints those
     /// clients reach the coordinators at: a private socket when every frontend is this machine's
     /// alone (loopback or ipc), otherwise TCP with any free port on the frontends' interface
     /// (every interface when they differ).
-    public static func dataBind(forFrontends frontends: [String], worker: Int, pid: Int32 = getpid()) -> String {
+    public static func dataBind(forFrontends frontends: [String], worker: Int, instance: String = instance) -> String {
         let hosts = Set(frontends.compactMap(tcpHost).filter { !isLoopback($0) })
-        if hosts.isEmpty { return `private`("data-\(worker)", pid: pid) }
+        if hosts.isEmpty { return `private`("data-\(worker)", instance: instance) }
         return "tcp://\(hosts.count == 1 ? hosts.first! : "0.0.0.0"):*"
     }
 

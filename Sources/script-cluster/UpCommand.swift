@@ -15,7 +15,7 @@ struct UpCommand: ParsableCommand {
     @Option(help: "Coordinators sharing the workers (each worker registers with all).") var coordinators = 1
     @Option(help: "Client endpoints, comma-separated, one per coordinator or one for all (tcp://127.0.0.1:* picks a free port).")
     var frontend = "tcp://127.0.0.1:5555"
-    @Option(help: "Worker endpoints, comma-separated, one per coordinator or one for all (default: a private Unix socket each, ipc://@script-cluster-PID-backend-N, which only workers on this machine reach; tcp://0.0.0.0:5556 lets others join).")
+    @Option(help: "Worker endpoints, comma-separated, one per coordinator or one for all (default: a private Unix socket each, ipc://@script-cluster-PID-TAG-backend-N, which only workers on this machine reach; tcp://0.0.0.0:5556 lets others join).")
     var backend: String?
     @Option(help: "After start, submit the sample request in this directory (as written by `sample`) and print the result.")
     var submit: String?

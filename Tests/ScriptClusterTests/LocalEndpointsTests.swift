@@ -5,7 +5,7 @@ import XCTest
 final class LocalEndpointsTests: XCTestCase {
     func testClientsOfThisMachineOnlyGetAPrivateSocket() {
         for frontends in [["tcp://127.0.0.1:5555"], ["tcp://localhost:*"], ["ipc://@x"], ["tcp://[::1]:5555", "tcp://127.0.0.2:*"]] {
-            XCTAssertEqual(LocalEndpoints.dataBind(forFrontends: frontends, worker: 3, pid: 7), "ipc://@script-cluster-7-data-3", "\(frontends)")
+            XCTAssertEqual(LocalEndpoints.dataBind(forFrontends: frontends, worker: 3, instance: "7-ab"), "ipc://@script-cluster-7-ab-data-3", "\(frontends)")
         }
     }
 
