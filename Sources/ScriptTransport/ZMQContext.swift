@@ -1,9 +1,11 @@
 import CZeroMQ
+import Synchronization
 
-/// A libzmq context: owns the I/O threads of every socket made from it.
+/// A libzmq context: owns the I/O threads of every socket made from it. libzmq's contexts are
+/// thread-safe; the one thing this class adds, whether it was closed, is behind a lock.
 public final class ZMQContext: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
-    private var closed = false
+    private let closed = Mutex(false)
 
     public init(ioThreads: Int = 1) {
         handle = zmq_ctx_new()
@@ -12,8 +14,11 @@ public final class ZMQContext: @unchecked Sendable {
 
     /// Terminates the context; sockets must be closed first (their linger bounds the wait).
     public func close() {
-        guard !closed else { return }
-        closed = true
+        let first = closed.withLock { wasClosed in
+            defer { wasClosed = true }
+            return !wasClosed
+        }
+        guard first else { return }
         while zmq_ctx_term(handle) != 0 && zmq_errno() == EINTR {}
     }
 

@@ -20,7 +20,7 @@ final class WireTensorTests: XCTestCase {
     func testTensorsStartingAtAnyByteAreReadAlike() {
         // Received frames can start at odd addresses inside ZeroMQ's buffers.
         let rows = 40, cols = 21
-        var values = (0..<(rows * cols)).map { Float($0 % 13) / 4 - 1 }
+        let values = (0..<(rows * cols)).map { Float($0 % 13) / 4 - 1 }
         for dtype in [TensorCodec.WireDType.f32, .f16, .bf16] {
             let aligned = tensor(dtype, rows: rows, cols: cols, values: values)
             let padded = Frame([0x55] + aligned.bytes.bytes + [0x55]).slice(1..<(1 + aligned.bytes.count))
