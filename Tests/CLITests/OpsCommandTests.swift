@@ -47,7 +47,7 @@ final class OpsCommandTests: XCTestCase {
         p.standardOutput = out
         out.fileHandleForReading.readabilityHandler = { h in output.append(h.availableData) }
         if let stderrFile {
-            FileManager.default.createFile(atPath: stderrFile, contents: nil)
+            _ = FileManager.default.createFile(atPath: stderrFile, contents: nil)
             p.standardError = FileHandle(forWritingAtPath: stderrFile)
         }
         try p.run()
