@@ -51,11 +51,11 @@ public struct GlobalSelection: Sendable {
         add([group], pool: pool)
     }
 
-    /// Takes proposals in (any for an offset already in, or repeated, are ignored), computing
-    /// their cosines with each other and with those already in, all in one parallel loop: the
-    /// same blocks, to the bit, as taking them in one at a time.
-    public mutating func add(_ new: [Group], pool: ComputePool) {
-        var fresh: Set<Int> = []
+    /// Takes proposals in (any for an offset already in, or repeated, are ignored), then computes
+    /// the cosines between proposals not yet known, at most `limit` blocks of them (nil: all),
+    /// all in one parallel loop: the same blocks, to the bit, as any other order or batching
+    /// (`select` computes whatever is left).
+    public mutating func add(_ new: [Group], computing limit: Int? = nil, pool: ComputePool) {
         let norms = pool.map(new.count) { new[$0].rows.rowInverseNorms() }
         for (group, inv) in zip(new, norms) {
             let offset = group.proposal.offset
@@ -63,19 +63,29 @@ public struct GlobalSelection: Sendable {
             let at = groups.firstIndex { $0.proposal.offset > offset } ?? groups.count
             groups.insert(group, at: at)
             inverseNorms.insert(inv, at: at)
-            fresh.insert(offset)
         }
-        guard eager, groups.count > 1, !fresh.isEmpty else { return }
+        let pairs = Array(missingPairs().prefix(limit ?? .max))
+        guard !pairs.isEmpty else { return }
         let all = candidateGroups()
-        var pairs: [GroupPair] = []
-        for h in groups.indices {
-            for g in 0..<h where fresh.contains(groups[g].proposal.offset) || fresh.contains(groups[h].proposal.offset) {
-                pairs.append(GroupPair(g, h))
-            }
-        }
         var blocks = [[[Float]?]](repeating: [[Float]?](repeating: nil, count: all.count), count: all.count)
         CandidateCosines.computeBlocks(pairs, groups: all, into: &blocks, pool: pool)
         for p in pairs { cross[GroupPair(groups[p.g].proposal.offset, groups[p.h].proposal.offset)] = blocks[p.g][p.h]! }
+    }
+
+    /// Blocks of cosines between proposals taken in that are computed up front and not yet known.
+    public var pendingBlocks: Int { missingPairs().count }
+
+    /// The pairs of proposals (by position, lower first) whose cosines are still to compute up
+    /// front: none when the greedy computes the rows it needs instead.
+    private func missingPairs() -> [GroupPair] {
+        guard eager else { return [] }
+        var pairs: [GroupPair] = []
+        for h in groups.indices {
+            for g in 0..<h where cross[GroupPair(groups[g].proposal.offset, groups[h].proposal.offset)] == nil {
+                pairs.append(GroupPair(g, h))
+            }
+        }
+        return pairs
     }
 
     private func candidateGroups() -> [CandidateGroup] {

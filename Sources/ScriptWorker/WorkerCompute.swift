@@ -78,9 +78,11 @@ public enum WorkerCompute {
         return job
     }
 
-    /// Takes proposals into a request's global selection (the cosines with those already in are
-    /// computed now), checking what a worker must not trust.
-    public static func absorb(_ selection: GlobalSelection, _ groups: [ReduceTask.Group], pool: ComputePool) throws -> GlobalSelection {
+    /// Takes proposals into a request's global selection, checking what a worker must not
+    /// trust, and computes up to `limit` blocks of the cosines between proposals not yet known
+    /// (nil: all).
+    public static func absorb(_ selection: GlobalSelection, _ groups: [ReduceTask.Group], computing limit: Int? = nil,
+                              pool: ComputePool) throws -> GlobalSelection {
         var s = selection
         var batch: [GlobalSelection.Group] = []
         for g in groups {
@@ -103,8 +105,8 @@ public enum WorkerCompute {
             }
             batch.append(GlobalSelection.Group(proposal: p, rows: rows, weights: g.weights))
         }
-        // All of them in one parallel loop: the same blocks as one at a time.
-        s.add(batch, pool: pool)
+        // Whichever blocks, in one parallel loop: the same values as one at a time.
+        s.add(batch, computing: limit, pool: pool)
         return s
     }
 
@@ -145,8 +147,8 @@ public enum WorkerCompute {
                 return .graphed(try graph(t, shard, pool: pool))
             case .propose(let t, let shard, let g, let d, let w, let r):
                 return .proposed(try propose(t, shard, graph: g, data: d, weights: w, relevance: r, pool: pool))
-            case .absorb(let s, let groups):
-                return .absorbed(try absorb(s, groups, pool: pool))
+            case .absorb(let s, let groups, let all):
+                return .absorbed(try absorb(s, groups, computing: all ? nil : 1, pool: pool))
             case .select(let s, let t):
                 return .reduced(select(s, t, pool: pool))
             case .merge(let t, let d):

@@ -52,8 +52,10 @@ public final class WorkerState {
         case graph(ShardTask, WorkerCompute.PreparedShard)
         /// The local greedy, once the weights are known.
         case propose(ShardTask, WorkerCompute.PreparedShard, WorkerCompute.Graph, ShardData, weights: [Float], relevance: [Float]?)
-        /// Take proposals into a request's global selection.
-        case absorb(GlobalSelection, [ReduceTask.Group])
+        /// Take proposals into a request's global selection, and compute the cosines between
+        /// proposals not yet known: one block while other proposals are still to come (so the
+        /// last one waits for one block at most), all of them once it is in.
+        case absorb(GlobalSelection, [ReduceTask.Group], all: Bool)
         /// Select, once every proposal is in.
         case select(GlobalSelection, ReduceTask)
         case merge(MergeTask, ShardData)
@@ -430,8 +432,8 @@ public final class WorkerState {
         switch job.kind {
         case .reduce(let t):
             guard let selection = job.selection else { return [] }
-            if !job.pendingGroups.isEmpty {
-                work = .absorb(selection, job.pendingGroups)
+            if !job.pendingGroups.isEmpty || (!job.final && selection.pendingBlocks > 0) {
+                work = .absorb(selection, job.pendingGroups, all: job.final)
                 job.pendingGroups = []
             } else {
                 var last = t
@@ -489,7 +491,7 @@ public final class WorkerState {
             job.step = .ready
         case .absorbed(let selection):
             job.selection = selection
-            job.step = job.pendingGroups.isEmpty && !job.final ? .waiting : .ready
+            job.step = job.pendingGroups.isEmpty && !job.final && selection.pendingBlocks == 0 ? .waiting : .ready
         case .graphed(let g):
             job.graph = g
             job.step = job.weights == nil ? .waiting : .ready

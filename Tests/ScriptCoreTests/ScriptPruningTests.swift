@@ -79,6 +79,17 @@ final class ScriptPruningTests: XCTestCase {
                 XCTAssertEqual(s.offsets, base.proposals.map(\.offset))
                 XCTAssertEqual(s.select(budget: 60, pool: pool), base.indices, "arrival order \(order)")
             }
+            // Their cosines computed a block at a time as they come, or some left to the
+            // selection: the same tokens.
+            for order in [[2, 0, 3, 1], [1, 3, 0, 2]] {
+                var s = GlobalSelection(candidateBound: GlobalSelection.candidateBound(shards: req.shards!, tokens: 600, budget: 60, options: PruneOptions()))
+                for i in order {
+                    s.add([groups[i]], computing: 1, pool: pool)
+                    if i == order[1] { while s.pendingBlocks > 0 { s.add([], computing: 1, pool: pool) } }
+                }
+                XCTAssertEqual(s.pendingBlocks, 3, "the last two proposals' blocks, less one")
+                XCTAssertEqual(s.select(budget: 60, pool: pool), base.indices, "one block a step, arrival order \(order)")
+            }
             // Taken in by batches (all cross blocks of a batch in one parallel loop), repeats ignored.
             for batches in [[[2, 0], [3, 1, 2]], [[3, 1, 0, 2]], [[1], [0, 3], [2]]] {
                 var s = GlobalSelection(candidateBound: GlobalSelection.candidateBound(shards: req.shards!, tokens: 600, budget: 60, options: PruneOptions()))

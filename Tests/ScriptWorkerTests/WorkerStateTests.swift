@@ -186,6 +186,52 @@ final class WorkerStateTests: XCTestCase {
         XCTAssertEqual(read.map(\.wide), [false])
     }
 
+    /// While proposals are still to come, the reducer computes their cosines one block a step
+    /// (so the last proposal waits for one block at most); the last one's step computes the
+    /// rest, wide, before the selection. The selection is the same either way.
+    func testEarlyProposalsCosinesAreComputedOneBlockAStep() throws {
+        let w = worker()
+        _ = w.start(now: now)
+        _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        func group(_ offset: Int) -> ReduceTask.Group {
+            let x = Matrix(rows: 2, cols: 4, values: (0..<8).map { Float(($0 * 7 + offset * 3) % 5) + 1 })
+            let p = ShardProposal(offset: offset, indices: [offset, offset + 1], cosines: [1, 0.5, 0.5, 1], survivors: 2)
+            return .init(proposal: ProposalMessage(job: 1, p, rows: TensorCodec.encode(x, dtype: .f32), computeMs: 0), weights: [1, 2])
+        }
+        func reduce(final: Bool, _ offsets: [Int]) -> [Frame] {
+            ReduceTask(job: 9, request: "r", budget: 4, returnRows: false, final: final, candidateBound: 8,
+                       groups: offsets.map(group)).frames()
+        }
+        /// Runs `tasks` (one at most) and returns what follows, with the blocks still to compute.
+        func step(_ tasks: [WorkerState.WorkerTask]) -> (next: [WorkerState.WorkerTask], pending: Int) {
+            guard let t = tasks.first else { return ([], -1) }
+            let outcome = WorkerCompute.run(t.work, pool: .serial)
+            guard case .absorbed(let s) = outcome else { return (runs(w.taskFinished(t.number, outcome, now: now)), -1) }
+            return (runs(w.taskFinished(t.number, outcome, now: now)), s.pendingBlocks)
+        }
+        var (next, pending) = step(runs(w.linkMessage(0, frames: reduce(final: false, [0, 2, 4]), now: now)))
+        XCTAssertEqual(pending, 2, "3 proposals in, 1 of their 3 blocks computed")
+        XCTAssertEqual(next.count, 1, "the next block follows")
+        (next, pending) = step(next)
+        XCTAssertEqual(pending, 1)
+        (next, pending) = step(next)
+        XCTAssertEqual(pending, 0)
+        XCTAssertTrue(next.isEmpty, "nothing left to do until more proposals come")
+        let last = runs(w.linkMessage(0, frames: reduce(final: true, [6]), now: now))
+        guard case .absorb(_, _, let all)? = last.first?.work else { return XCTFail("not the last proposal's cosines") }
+        XCTAssertTrue(all)
+        XCTAssertEqual(last.map(\.wide), [true])
+        (next, pending) = step(last)
+        XCTAssertEqual(pending, 0)
+        guard let select = next.first, case .select(let selection, _) = select.work else { return XCTFail("not the selection") }
+        var atOnce = GlobalSelection(candidateBound: 8)
+        atOnce.add([0, 2, 4, 6].map { g in
+            GlobalSelection.Group(proposal: ShardProposal(offset: g, indices: [g, g + 1], cosines: [1, 0.5, 0.5, 1], survivors: 2),
+                                  rows: group(g).proposal.rows.matrix(), weights: [1, 2])
+        }, pool: .serial)
+        XCTAssertEqual(selection.select(budget: 4, pool: .serial), atOnce.select(budget: 4, pool: .serial))
+    }
+
     func testDrainFinishesTheJobInHandThenLeaves() {
         let w = worker()
         _ = w.start(now: now)
