@@ -50,7 +50,7 @@ public enum ClusterBench {
                                    embeddings: Matrix(rows: s.n, cols: s.embeddingDim, values: s.embeddings),
                                    query: Matrix(rows: s.spec.queryTokens, cols: s.embeddingDim, values: s.query), shards: s.shards)
             let pruner = Pruner(pool: .machine)
-            say("\n\(c.name): in-process median \(Units.duration(milliseconds: try inProcessMedian(req, budget: c.budget, pruner: pruner))) on all cores; tensors as \(dtype.rawValue)")
+            say("\n\(c.name): in-process median \(Units.duration(milliseconds: try inProcessMedian(req, budget: c.budget, pruner: pruner))) on all cores; tensors as \(dtype.rawValue), every socket a private Unix socket (ipc)")
             for workers in workerCounts {
                 var plan = LocalCluster.Plan()
                 plan.workers = workers
