@@ -148,7 +148,8 @@ public enum WorkerCompute {
             case .propose(let t, let shard, let g, let d, let w, let r):
                 return .proposed(try propose(t, shard, graph: g, data: d, weights: w, relevance: r, pool: pool))
             case .absorb(let s, let groups, let all):
-                return .absorbed(try absorb(s, groups, computing: all ? nil : 1, pool: pool))
+                // Early: a block a thread, so a step takes about one block's time.
+                return .absorbed(try absorb(s, groups, computing: all ? nil : pool.width, pool: pool))
             case .select(let s, let t):
                 return .reduced(select(s, t, pool: pool))
             case .merge(let t, let d):

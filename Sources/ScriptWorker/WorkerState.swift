@@ -53,8 +53,8 @@ public final class WorkerState {
         /// The local greedy, once the weights are known.
         case propose(ShardTask, WorkerCompute.PreparedShard, WorkerCompute.Graph, ShardData, weights: [Float], relevance: [Float]?)
         /// Take proposals into a request's global selection, and compute the cosines between
-        /// proposals not yet known: one block while other proposals are still to come (so the
-        /// last one waits for one block at most), all of them once it is in.
+        /// proposals not yet known: a block a thread while other proposals are still to come
+        /// (so the last one waits for one block's time at most), all of them once it is in.
         case absorb(GlobalSelection, [ReduceTask.Group], all: Bool)
         /// Select, once every proposal is in.
         case select(GlobalSelection, ReduceTask)

@@ -186,9 +186,9 @@ final class WorkerStateTests: XCTestCase {
         XCTAssertEqual(read.map(\.wide), [false])
     }
 
-    /// While proposals are still to come, the reducer computes their cosines one block a step
-    /// (so the last proposal waits for one block at most); the last one's step computes the
-    /// rest, wide, before the selection. The selection is the same either way.
+    /// While proposals are still to come, the reducer computes their cosines a block a thread
+    /// each step (so the last proposal waits for one block's time at most); the last one's step
+    /// computes the rest, wide, before the selection. The selection is the same either way.
     func testEarlyProposalsCosinesAreComputedOneBlockAStep() throws {
         let w = worker()
         _ = w.start(now: now)
@@ -230,6 +230,10 @@ final class WorkerStateTests: XCTestCase {
                                   rows: group(g).proposal.rows.matrix(), weights: [1, 2])
         }, pool: .serial)
         XCTAssertEqual(selection.select(budget: 4, pool: .serial), atOnce.select(budget: 4, pool: .serial))
+        // A worker of 2 threads computes 2 blocks a step.
+        let wide = WorkerCompute.run(.absorb(GlobalSelection(candidateBound: 8), [0, 2, 4].map(group), all: false), pool: ComputePool(width: 2))
+        guard case .absorbed(let two) = wide else { return XCTFail("not absorbed: \(wide)") }
+        XCTAssertEqual(two.pendingBlocks, 1)
     }
 
     func testDrainFinishesTheJobInHandThenLeaves() {
