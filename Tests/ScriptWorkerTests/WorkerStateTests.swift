@@ -189,7 +189,7 @@ final class WorkerStateTests: XCTestCase {
     /// While proposals are still to come, the reducer computes their cosines a block a thread
     /// each step (so the last proposal waits for one block's time at most); the last one's step
     /// computes the rest, wide, before the selection. The selection is the same either way.
-    func testEarlyProposalsCosinesAreComputedOneBlockAStep() throws {
+    func testEarlyProposalsCosinesAreComputedInShortSteps() throws {
         let w = worker()
         _ = w.start(now: now)
         _ = w.linkMessage(0, frames: heartbeat(), now: now)
