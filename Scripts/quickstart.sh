@@ -12,4 +12,4 @@ sample=sample/anyres
 [ -f "$sample/features.npy" ] || "$bin" sample --kind anyres --out "$sample"
 once="--once"
 [ "${1:-}" = "--keep" ] && once=""
-exec "$bin" up --frontend 'tcp://127.0.0.1:*' --backend 'tcp://127.0.0.1:*' --submit "$sample" --budget 320 $once
+exec "$bin" up --frontend 'tcp://127.0.0.1:*' --submit "$sample" --budget 320 $once
