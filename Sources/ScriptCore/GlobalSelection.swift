@@ -27,6 +27,9 @@ public struct GlobalSelection: Sendable {
     private var inverseNorms: [[Float]] = []
     /// Cosines between two proposals, keyed by their offsets (lower first).
     private var cross: [GroupPair: [Float]] = [:]
+    /// Pairs of proposals (their offsets, lower first) whose cosines are still to compute up
+    /// front, in the order they were taken in.
+    private var pending: [GroupPair] = []
     /// Whether cross blocks are computed as proposals come (only when all candidates fit the
     /// dense limit; beyond it the greedy computes the rows it needs).
     private let eager: Bool
@@ -60,12 +63,16 @@ public struct GlobalSelection: Sendable {
         for (group, inv) in zip(new, norms) {
             let offset = group.proposal.offset
             guard !offsets.contains(offset) else { continue }
+            if eager { pending += offsets.map { GroupPair(min($0, offset), max($0, offset)) } }
             let at = groups.firstIndex { $0.proposal.offset > offset } ?? groups.count
             groups.insert(group, at: at)
             inverseNorms.insert(inv, at: at)
         }
-        let pairs = Array(missingPairs().prefix(limit ?? .max))
-        guard !pairs.isEmpty else { return }
+        let count = min(limit ?? .max, pending.count)
+        guard count > 0 else { return }
+        let position = Dictionary(uniqueKeysWithValues: groups.indices.map { (groups[$0].proposal.offset, $0) })
+        let pairs = pending.prefix(count).map { GroupPair(position[$0.g]!, position[$0.h]!) }
+        pending.removeFirst(count)
         let all = candidateGroups()
         var blocks = [[[Float]?]](repeating: [[Float]?](repeating: nil, count: all.count), count: all.count)
         CandidateCosines.computeBlocks(pairs, groups: all, into: &blocks, pool: pool)
@@ -73,20 +80,7 @@ public struct GlobalSelection: Sendable {
     }
 
     /// Blocks of cosines between proposals taken in that are computed up front and not yet known.
-    public var pendingBlocks: Int { missingPairs().count }
-
-    /// The pairs of proposals (by position, lower first) whose cosines are still to compute up
-    /// front: none when the greedy computes the rows it needs instead.
-    private func missingPairs() -> [GroupPair] {
-        guard eager else { return [] }
-        var pairs: [GroupPair] = []
-        for h in groups.indices {
-            for g in 0..<h where cross[GroupPair(groups[g].proposal.offset, groups[h].proposal.offset)] == nil {
-                pairs.append(GroupPair(g, h))
-            }
-        }
-        return pairs
-    }
+    public var pendingBlocks: Int { pending.count }
 
     private func candidateGroups() -> [CandidateGroup] {
         var start = 0

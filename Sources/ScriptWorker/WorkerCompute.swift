@@ -79,9 +79,10 @@ public enum WorkerCompute {
     }
 
     /// Takes proposals into a request's global selection, checking what a worker must not
-    /// trust, and computes up to `limit` blocks of the cosines between proposals not yet known
-    /// (nil: all).
-    public static func absorb(_ selection: GlobalSelection, _ groups: [ReduceTask.Group], computing limit: Int? = nil,
+    /// trust, and computes the cosines between proposals not yet known: all of them, or `early`
+    /// (more proposals to come) a short step of them: a block a thread, or one proposal's share
+    /// of those left when many small proposals wait (so the steps stay few).
+    public static func absorb(_ selection: GlobalSelection, _ groups: [ReduceTask.Group], early: Bool = false,
                               pool: ComputePool) throws -> GlobalSelection {
         var s = selection
         var batch: [GlobalSelection.Group] = []
@@ -106,7 +107,8 @@ public enum WorkerCompute {
             batch.append(GlobalSelection.Group(proposal: p, rows: rows, weights: g.weights))
         }
         // Whichever blocks, in one parallel loop: the same values as one at a time.
-        s.add(batch, computing: limit, pool: pool)
+        s.add(batch, computing: 0, pool: pool)
+        s.add([], computing: early ? max(pool.width, s.pendingBlocks / max(1, s.groups.count)) : nil, pool: pool)
         return s
     }
 
@@ -148,8 +150,7 @@ public enum WorkerCompute {
             case .propose(let t, let shard, let g, let d, let w, let r):
                 return .proposed(try propose(t, shard, graph: g, data: d, weights: w, relevance: r, pool: pool))
             case .absorb(let s, let groups, let all):
-                // Early: a block a thread, so a step takes about one block's time.
-                return .absorbed(try absorb(s, groups, computing: all ? nil : pool.width, pool: pool))
+                return .absorbed(try absorb(s, groups, early: !all, pool: pool))
             case .select(let s, let t):
                 return .reduced(select(s, t, pool: pool))
             case .merge(let t, let d):

@@ -234,6 +234,16 @@ final class WorkerStateTests: XCTestCase {
         let wide = WorkerCompute.run(.absorb(GlobalSelection(candidateBound: 8), [0, 2, 4].map(group), all: false), pool: ComputePool(width: 2))
         guard case .absorbed(let two) = wide else { return XCTFail("not absorbed: \(wide)") }
         XCTAssertEqual(two.pendingBlocks, 1)
+        // Many small proposals: steps of one proposal's share of the blocks left, not 2,016 steps.
+        let many = (0..<64).map { g -> ReduceTask.Group in
+            let p = ShardProposal(offset: g, indices: [g], cosines: [1], survivors: 1)
+            let x = Matrix(rows: 1, cols: 4, values: [1, Float(g % 7), 2, Float(g % 3)])
+            return .init(proposal: ProposalMessage(job: 1, p, rows: TensorCodec.encode(x, dtype: .f32), computeMs: 0), weights: [1])
+        }
+        var s = try WorkerCompute.absorb(GlobalSelection(candidateBound: 64), many, early: true, pool: .serial)
+        var steps = 1
+        while s.pendingBlocks > 0 { s = try WorkerCompute.absorb(s, [], early: true, pool: .serial); steps += 1 }
+        XCTAssertLessThan(steps, 400)
     }
 
     func testDrainFinishesTheJobInHandThenLeaves() {
