@@ -50,6 +50,36 @@ final class GraphPruningTests: XCTestCase {
         XCTAssertEqual(GraphPruning.keepCount(shardSize: 5, budgetShare: 9, ratio: 0.5), 5)
     }
 
+    /// An odd shard (one side a token longer) with weak edges of every size, against the
+    /// formula written plainly in Double: strong edges counted and summed, every edge averaged
+    /// over the token's own side count, rows and columns alike.
+    func testRedundancyMatchesThePlainFormulaOnAnOddShard() {
+        var inputs = TestInputs(seed: 11)
+        let x = inputs.clustered(23, 12, centres: 3, spread: 0.8)
+        var o = PruneOptions()
+        o.kmin = 6
+        let rho = GraphPruning.redundancy(x, options: o)
+        func cosine(_ i: Int, _ j: Int) -> Double {
+            var dot = 0.0, ni = 0.0, nj = 0.0
+            for c in 0..<x.cols {
+                let a = Double(x.values[i * x.cols + c]), b = Double(x.values[j * x.cols + c])
+                dot += a * b; ni += a * a; nj += b * b
+            }
+            return dot / (ni.squareRoot() * nj.squareRoot())
+        }
+        var weak = 0
+        for t in 0..<x.rows {
+            let others = stride(from: t % 2 == 0 ? 1 : 0, to: x.rows, by: 2).map { cosine(t, $0) }
+            let strong = others.filter { $0 >= Double(o.tau) }
+            weak += others.count - strong.count
+            let mu = strong.isEmpty ? 0 : strong.reduce(0, +) / Double(strong.count)
+            var r = Double(strong.count) * exp(Double(o.gamma) * (mu - Double(o.tau)))
+            if strong.count < o.kmin { r = 0.5 * r + 0.5 * others.reduce(0, +) / Double(others.count) }
+            XCTAssertEqual(Double(rho[t]), r, accuracy: 1e-4 * max(1, r), "token \(t)")
+        }
+        XCTAssertGreaterThan(weak, 20, "the inputs must hold weak edges")
+    }
+
     func testParallelAndSerialGiveIdenticalRedundancy() {
         var inputs = TestInputs(seed: 7)
         let x = inputs.matrix(301, 40)
