@@ -69,46 +69,11 @@ public enum GraphPruning {
                 }
             }
         }
-        // Degree, strong-edge sum and total per token, over rows (A) and columns (B) of S.
-        var count = [Int32](repeating: 0, count: n)
-        var strong = [Float](repeating: 0, count: n)
-        var total = [Float](repeating: 0, count: n)
-        let tau = options.tau
-        s.withUnsafeBufferPointer { sp in
-            var colCount = [Int32](repeating: 0, count: nb)
-            var colStrong = [Float](repeating: 0, count: nb)
-            var colTotal = [Float](repeating: 0, count: nb)
-            for a in 0..<na {
-                let row = sp.baseAddress! + a * nb
-                var c: Int32 = 0, st: Float = 0, tt: Float = 0
-                for b in 0..<nb {
-                    let v = row[b]
-                    let isStrong = v >= tau
-                    c += isStrong ? 1 : 0
-                    st += isStrong ? v : 0
-                    tt += v
-                    colCount[b] += isStrong ? 1 : 0
-                    colStrong[b] += isStrong ? v : 0
-                    colTotal[b] += v
-                }
-                count[2 * a] = c; strong[2 * a] = st; total[2 * a] = tt
-            }
-            for b in 0..<nb {
-                count[2 * b + 1] = colCount[b]; strong[2 * b + 1] = colStrong[b]; total[2 * b + 1] = colTotal[b]
-            }
-        }
+        // Rows of S are the even positions, its columns the odd ones.
+        let r = BipartiteRedundancy.of(s, rows: na, columns: nb, options: options)
         var rho = [Float](repeating: 0, count: n)
-        for t in 0..<n {
-            let edges = t % 2 == 0 ? nb : na
-            let dt = Float(count[t])
-            let mu: Float = count[t] > 0 ? strong[t] / dt : 0
-            var r = dt * Math.exp(options.gamma * (mu - tau))
-            if Int(count[t]) < options.kmin {
-                let mean: Float = edges > 0 ? total[t] / Float(edges) : 0
-                r = 0.5 * r + 0.5 * mean
-            }
-            rho[t] = r
-        }
+        for a in 0..<na { rho[2 * a] = r.rows[a] }
+        for b in 0..<nb { rho[2 * b + 1] = r.columns[b] }
         return (rho, s, na, nb)
     }
 

@@ -67,40 +67,7 @@ public struct UnitGraph: Sendable {
                 }
             }
         }
-        var rho = [Float](repeating: 0, count: na + nb)
-        var colCount = [Int32](repeating: 0, count: nb)
-        var colStrong = [Float](repeating: 0, count: nb), colTotal = [Float](repeating: 0, count: nb)
-        let tau = options.tau
-        for a in 0..<na {
-            var c: Int32 = 0, st: Float = 0, tt: Float = 0
-            for b in 0..<nb {
-                let v = s[a * nb + b]
-                let strong = v >= tau
-                c += strong ? 1 : 0
-                st += strong ? v : 0
-                tt += v
-                colCount[b] += strong ? 1 : 0
-                colStrong[b] += strong ? v : 0
-                colTotal[b] += v
-            }
-            rho[a] = redundancy(count: c, strong: st, total: tt, edges: nb, options: options)
-        }
-        for b in 0..<nb {
-            rho[na + b] = redundancy(count: colCount[b], strong: colStrong[b], total: colTotal[b], edges: na, options: options)
-        }
-        return (Piece(a: Array(ua), b: Array(ub), similarity: s), rho)
-    }
-
-    /// Script's redundancy of a token with `count` strong edges summing to `strong`, all its
-    /// `edges` edges summing to `total`.
-    static func redundancy(count: Int32, strong: Float, total: Float, edges: Int, options: PruneOptions) -> Float {
-        let d = Float(count)
-        let mu: Float = count > 0 ? strong / d : 0
-        var r = d * Math.exp(options.gamma * (mu - options.tau))
-        if Int(count) < options.kmin {
-            let mean: Float = edges > 0 ? total / Float(edges) : 0
-            r = 0.5 * r + 0.5 * mean
-        }
-        return r
+        let r = BipartiteRedundancy.of(s, rows: na, columns: nb, options: options)
+        return (Piece(a: Array(ua), b: Array(ub), similarity: s), r.rows + r.columns)
     }
 }
