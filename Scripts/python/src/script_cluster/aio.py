@@ -10,7 +10,7 @@ import zmq
 import zmq.asyncio
 
 from ._engine import Call
-from .client import _MONITOR_EVENTS, _REFUSED_EVENT, _UP_EVENT, _Base, _dealer
+from .client import _REFUSED_EVENT, _UP_EVENT, _Base, _close_all, _connected
 from .errors import BadRequest, ScriptClusterError
 from .request import ClusterStatus, PruneRequest, PruneResult
 
@@ -28,9 +28,7 @@ class AsyncClient(_Base):
         self._socks: List[zmq.asyncio.Socket] = []
         self._monitors: List[zmq.asyncio.Socket] = []
         for address in self.endpoints:
-            s = _dealer(self._ctx, self._curve)
-            m = s.get_monitor_socket(_MONITOR_EVENTS)
-            s.connect(address)
+            s, m = _connected(self._ctx, self._curve, address)
             self._socks.append(s)
             self._monitors.append(m)
         self._futures: Dict[str, "asyncio.Future[None]"] = {}
@@ -96,13 +94,7 @@ class AsyncClient(_Base):
         for f in self._futures.values():
             if not f.done():
                 f.cancel()
-        for s, m in zip(self._socks, self._monitors):
-            try:
-                s.disable_monitor()
-            except zmq.ZMQError:
-                pass
-            m.close(linger=0)
-            s.close(linger=0)
+        _close_all(self._socks, self._monitors)
 
     async def aclose(self) -> None:
         tasks = list(self._tasks)

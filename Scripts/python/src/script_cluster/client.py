@@ -53,6 +53,25 @@ def _dealer(ctx: Any, curve: Optional[Tuple[bytes, bytes, bytes]]) -> Any:
     return s
 
 
+def _connected(ctx: Any, curve: Optional[Tuple[bytes, bytes, bytes]], address: str) -> Tuple[Any, Any]:
+    """A DEALER connected to `address`, and the monitor socket that reports its connection events."""
+    s = _dealer(ctx, curve)
+    m = s.get_monitor_socket(_MONITOR_EVENTS)
+    s.connect(address)
+    return s, m
+
+
+def _close_all(socks: Sequence[Any], monitors: Sequence[Any]) -> None:
+    """Closes each DEALER and its monitor at once (nothing lingers)."""
+    for s, m in zip(socks, monitors):
+        try:
+            s.disable_monitor()
+        except zmq.ZMQError:
+            pass
+        m.close(linger=0)
+        s.close(linger=0)
+
+
 def _endpoints(endpoints: Union[str, Sequence[str]]) -> List[str]:
     if isinstance(endpoints, str):
         endpoints = [e.strip() for e in endpoints.split(",") if e.strip()]
@@ -145,9 +164,7 @@ class Client(_Base):
         self._poller = zmq.Poller()
         self._closed = False
         for address in self.endpoints:
-            s = _dealer(self._ctx, self._curve)
-            m = s.get_monitor_socket(_MONITOR_EVENTS)
-            s.connect(address)
+            s, m = _connected(self._ctx, self._curve, address)
             self._socks.append(s)
             self._monitors.append(m)
             self._poller.register(s, zmq.POLLIN)
@@ -268,13 +285,7 @@ class Client(_Base):
         if self._closed:
             return
         self._closed = True
-        for s, m in zip(self._socks, self._monitors):
-            try:
-                s.disable_monitor()
-            except zmq.ZMQError:
-                pass
-            m.close(linger=0)
-            s.close(linger=0)
+        _close_all(self._socks, self._monitors)
 
     def __enter__(self) -> "Client":
         return self
