@@ -30,6 +30,12 @@ final class BaselineMethodsTests: XCTestCase {
         XCTAssertEqual(BaselineMethods.divprune(features: x, budget: 2, pool: .serial), [0, 2])
     }
 
+    /// Two orthogonal tokens score alike for the first pick (each's cosine sum is 1): the lower.
+    func testDivPruneFirstPickTieGoesToTheLowerToken() {
+        let x = Matrix(rows: 2, cols: 2, values: [0, 5, 2, 0])
+        XCTAssertEqual(BaselineMethods.divprune(features: x, budget: 1, pool: .serial), [0])
+    }
+
     func testGSPMethodKeepsExactlyK() {
         let x = Matrix(rows: 4, cols: 2, values: [1, 0, 1, 0, 0, 1, 0.6, 0.8])
         XCTAssertEqual(BaselineMethods.gsp(features: x, budget: 2, options: PruneOptions(), pool: .serial), [1, 2])

@@ -18,6 +18,13 @@ final class GreedyMAPTests: XCTestCase {
         XCTAssertEqual(greedy(x, weights: [1, 1.1, 1.05], k: 1), [1])
     }
 
+    /// Orthogonal tokens of equal weight have equal residuals at every step: the lower goes first.
+    func testEqualResidualsPickTheLowerCandidate() {
+        let x = Matrix(rows: 3, cols: 3, values: [0, 2, 0, 3, 0, 0, 0, 0, 1])
+        XCTAssertEqual(greedy(x, weights: [1, 1, 1], k: 3), [0, 1, 2])
+        XCTAssertEqual(greedy(x, weights: [1, 1, 1], k: 1), [0])
+    }
+
     func testExhaustedResidualsFillByWeight() {
         // Three copies of one direction: after the first pick every residual is 0.
         let x = Matrix(rows: 3, cols: 2, values: [1, 0, 1, 0, 1, 0])
