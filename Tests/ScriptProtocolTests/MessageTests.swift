@@ -156,5 +156,9 @@ final class MessageTests: XCTestCase {
         XCTAssertEqual(HalfPrecision.bfloat16Bits(from: Float(bitPattern: 0x3F80_8001)), 0x3F81)
         XCTAssertEqual(HalfPrecision.bfloat16Bits(from: .infinity), 0x7F80)
         XCTAssertTrue(Float(bitPattern: UInt32(HalfPrecision.bfloat16Bits(from: .nan)) << 16).isNaN)
+        // A NaN whose payload sits only in the low 16 bits stays NaN (cut short, it would read as infinity).
+        for bits: UInt32 in [0x7F80_0001, 0xFF80_4000] {
+            XCTAssertTrue(HalfPrecision.float(fromBFloat16Bits: HalfPrecision.bfloat16Bits(from: Float(bitPattern: bits))).isNaN)
+        }
     }
 }
