@@ -50,6 +50,8 @@ final class ValidationTests: XCTestCase {
         expect(.shardsOverlap(0..<4, 3..<6)) { try run([0..<4, 3..<6]) }
         expect(.shardsLeaveGap(from: 3, to: 4)) { try run([0..<3, 4..<6]) }
         expect(.shardsLeaveGap(from: 4, to: 6)) { try run([0..<4]) }
+        expect(.shardsLeaveGap(from: 5, to: 6)) { try run([0..<5]) }
+        expect(.shardsLeaveGap(from: 0, to: 1)) { try run([1..<6]) }
         expect(.shardPastEnd(3..<7, tokens: 6)) { try run([0..<3, 3..<7]) }
         expect(.emptyShard(index: 1, range: 3..<3)) { try run([0..<3, 3..<3, 3..<6]) }
         XCTAssertNoThrow(try run([0..<3, 3..<6]))
