@@ -233,6 +233,23 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(result(c, "q0")?.indices, try inProcess(request(seed: 4), 5).kept)
     }
 
+    /// The bytes in flight are bounded too: a second request that would take them past the
+    /// bound is busy, and fits again once the first is answered.
+    func testBusyBeyondTheBytesInFlight() throws {
+        let first = PruneSubmission(id: "b0", request: request(seed: 4), budget: .count(5)).encoded()
+        let size = first.frames().reduce(0) { $0 + $1.count }
+        var config = CoordinatorConfiguration()
+        config.maxInFlightBytes = size + size / 2
+        let c = InMemoryCluster(config: config)
+        c.submit(first)
+        c.submit(PruneSubmission(id: "b1", request: request(seed: 4), budget: .count(5)).encoded())
+        XCTAssertEqual(errorCode(c, "b1"), .busy)
+        c.addWorker([10])
+        XCTAssertNotNil(result(c, "b0"))
+        c.submit(PruneSubmission(id: "b2", request: request(seed: 4), budget: .count(5)).encoded())
+        XCTAssertEqual(result(c, "b2")?.indices, try inProcess(request(seed: 4), 5).kept)
+    }
+
     func testDrainingRefusesNewWorkFinishesOldThenGivesUpAtTheTimeout() throws {
         var config = CoordinatorConfiguration()
         config.drainTimeoutMs = 400
