@@ -10,11 +10,12 @@ import ScriptTransport
 final class WorkerStateTests: XCTestCase {
     var now = ContinuousClock().now
 
-    private func worker(heartbeatMs: Int = 1000, endpoints: [String] = ["tcp://c:1"]) -> WorkerState {
+    private func worker(heartbeatMs: Int = 1000, endpoints: [String] = ["tcp://c:1"], maxUnclaimedBytes: Int? = nil) -> WorkerState {
         var c = WorkerConfiguration()
         c.endpoints = endpoints
         c.name = "w"
         c.heartbeatMs = heartbeatMs
+        if let maxUnclaimedBytes { c.maxUnclaimedBytes = maxUnclaimedBytes }
         return WorkerState(config: c, dataEndpoint: "tcp://w:2", now: now, random: { 0.5 })
     }
 
@@ -281,6 +282,39 @@ final class WorkerStateTests: XCTestCase {
         XCTAssertEqual(w.heldBytes, 3 * shardData().byteCount)
         XCTAssertEqual(types(w.dataMessage(frames: [Frame([0xC1])], now: now)), [], "garbage is refused and logged")
         XCTAssertEqual(w.refused, 1)
+    }
+
+    /// Past the bound the oldest unclaimed bytes go (the newest are the likeliest to be claimed
+    /// soon), and bytes no job claims go after 30 s.
+    func testTheOldestUnclaimedBytesGoFirstAndAllExpire() {
+        let w = worker(maxUnclaimedBytes: 2 * shardData().byteCount)
+        _ = w.start(now: now)
+        _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        let tickets = (0..<3).map { _ in Ticket.random() }
+        for t in tickets {
+            now += .milliseconds(1)
+            _ = w.dataMessage(frames: DataMessage(ticket: t, data: shardData()).frames(), now: now)
+        }
+        XCTAssertEqual(types(w.linkMessage(0, frames: shard(job: 1, inline: false, ticket: tickets[2]), now: now)), ["run"])
+        XCTAssertEqual(types(w.linkMessage(0, frames: shard(job: 2, inline: false, ticket: tickets[0]), now: now)), [],
+                       "the oldest bytes went: the job waits for them")
+        now += .seconds(31)
+        _ = w.tick(now: now)
+        XCTAssertEqual(types(w.linkMessage(0, frames: shard(job: 3, inline: false, ticket: tickets[1]), now: now)), [],
+                       "unclaimed for 30 s: gone")
+    }
+
+    /// A draining worker tells its coordinators it takes nothing more (credit 0).
+    func testDrainAnnouncesCreditZero() throws {
+        let w = worker()
+        _ = w.start(now: now)
+        _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        _ = w.linkMessage(0, frames: shard(job: 1, inline: true), now: now)
+        let ready = w.beginDrain(now: now).compactMap { action -> ReadyMessage? in
+            guard case .send(_, let frames) = action, let (e, type) = try? BackendEnvelope.open(frames), type == ReadyMessage.type else { return nil }
+            return try? ReadyMessage.parse(e, frames: frames, limits: RequestLimits())
+        }
+        XCTAssertEqual(ready.map(\.credit), [0])
     }
 
     // MARK: helpers
