@@ -65,4 +65,20 @@ final class ClientFlightsTests: XCTestCase {
         XCTAssertTrue(f.isEmpty)
         XCTAssertNil(f.untilDue(now: at(200)))
     }
+
+    /// The back-off doubles from its start to 2 s and stays there.
+    func testTheBackOffDoublesToTwoSeconds() {
+        var f = ClientFlights(endpoints: 1, pingIntervalMs: 10_000, liveness: 3, attempts: 10, backoffMs: 100)
+        f.sent("a", to: 0, now: at(0))
+        var now = 0
+        var waits: [Duration] = []
+        for _ in 0..<7 {
+            XCTAssertTrue(f.retryLater("a", .busy, from: 0, now: at(now)))
+            guard let wait = f.untilDue(now: at(now)) else { return XCTFail("nothing due") }
+            waits.append(wait)
+            now += Int(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)
+            XCTAssertEqual(f.tick(now: at(now)), [.resend(id: "a", to: 0)])
+        }
+        XCTAssertEqual(waits, [100, 200, 400, 800, 1600, 2000, 2000].map { .milliseconds($0) })
+    }
 }
