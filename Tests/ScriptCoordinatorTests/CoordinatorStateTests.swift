@@ -318,6 +318,7 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(code(envelope { $0.append(("transfer", .string("teleport"))) }), .badRequest)
         XCTAssertEqual(code(envelope { $0 = $0.map { $0.0 == "shards" ? ("shards", .array([.array([.int(0), .int(50)]), .array([.int(40), .int(120)])])) : $0 } }), .badShards)
         XCTAssertEqual(code(envelope { $0 = $0.map { $0.0 == "features" ? ("features", TensorCodec.descriptor(shape: [121, 24], frame: 1)) : $0 } }), .badTensor, "shape disagrees with bytes")
+        XCTAssertEqual(code(envelope { $0 = $0.map { $0.0 == "features" ? ("features", TensorCodec.descriptor(shape: [119, 24], frame: 1)) : $0 } }), .badTensor, "more bytes than the shape")
         XCTAssertEqual(code(envelope { $0 = $0.map { $0.0 == "features" ? ("features", TensorCodec.descriptor(shape: [1 << 40, 1 << 30], frame: 1)) : $0 } }), .tooLarge)
         XCTAssertEqual(code(envelope { $0 = $0.map { $0.0 == "features" ? ("features", TensorCodec.descriptor(shape: [120, 24], frame: 9)) : $0 } }), .badTensor, "missing frame")
         XCTAssertEqual(code(envelope { $0 = $0.map { $0.0 == "options" ? ("options", Envelope.mapValue([("theta", .float(1))])) : $0 } }), .badOption)
@@ -343,6 +344,28 @@ final class CoordinatorStateTests: XCTestCase {
         // And a valid request still goes through afterwards.
         XCTAssertNil(code(envelope { _ in }))
         XCTAssertEqual(c.coordinator.requestsInFlight, 0)
+    }
+
+    /// Tokens, width and shards up to the limits go through; one more of any is too large (each
+    /// limit alone: the other left at its default, so the bound on elements does not decide).
+    func testLimitsAdmitTheirOwnValueAndNotOneMore() throws {
+        let d = RequestLimits()
+        let cases: [(Int, Int, Int, ErrorCode?)] = [(120, 24, 3, nil), (119, d.maxWidth, d.maxShards, .tooLarge),
+                                                    (d.maxTokens, 23, d.maxShards, .tooLarge), (d.maxTokens, d.maxWidth, 2, .tooLarge)]
+        for (tokens, width, shards, expected) in cases {
+            var config = CoordinatorConfiguration()
+            config.limits.maxTokens = tokens
+            config.limits.maxWidth = width
+            config.limits.maxShards = shards
+            let c = InMemoryCluster(config: config)
+            c.addWorker([10])
+            c.submit(PruneSubmission(id: "l", request: request(seed: 6), budget: .count(5)).encoded())
+            if let expected {
+                XCTAssertEqual(errorCode(c, "l"), expected, "limits \(tokens) x \(width), \(shards) shards")
+            } else {
+                XCTAssertEqual(result(c, "l")?.indices, try inProcess(request(seed: 6), 5).kept)
+            }
+        }
     }
 
     func testOversizeMessagesAreAnsweredTooLarge() throws {
