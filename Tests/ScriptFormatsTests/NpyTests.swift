@@ -60,6 +60,8 @@ final class NpyTests: XCTestCase {
         if case .malformedHeader? = problem(file("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}", data: [0, 0, 0, 0])) {} else { XCTFail("extra key") }
         if case .malformedHeader? = problem(file("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }")) {} else { XCTFail("negative") }
         if case .malformedHeader? = problem(file("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }")) {} else { XCTFail("overflow") }
+        // Dimensions each small enough to read whose product overflows (2^32 x 2^32).
+        if case .malformedHeader? = problem(file("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }")) {} else { XCTFail("product overflow") }
         XCTAssertNil(problem(file("{ \"descr\" : '<f4' ,'fortran_order':False,'shape':(1, ) }", data: [0, 0, 128, 63])), "whitespace and quotes tolerated")
     }
 
