@@ -87,6 +87,17 @@ def test_busy_is_retried_with_the_same_id_and_backoff_until_the_deadline():
     assert now <= 2.02  # ended by its deadline
 
 
+def test_a_retry_goes_to_another_endpoint_than_its_last_even_a_busier_one():
+    e = engine(2, backoff_initial=0.1)
+    e.add(make_call("r0"), 0.0)
+    e.add(make_call("r1"), 0.0)
+    first = dict((rid, i) for i, rid in sent_ids(e.poll(0.0)))
+    assert sorted(first.values()) == [0, 1]
+    e.received(first["r0"], reply("r0", "error", code="busy", message="full"), 0.0)
+    again = sent_ids(e.poll(0.2))
+    assert again == [(first["r1"], "r0")]  # r1 still waits there, yet r0 does not go back
+
+
 def test_max_attempts_bounds_retries():
     e = engine(1, max_attempts=2)
     e.add(make_call("r"), 0.0)
