@@ -58,5 +58,10 @@ final class LoadCommandTests: XCTestCase {
         XCTAssertEqual(a.cpuPerRequestMs["worker"]!, 90, accuracy: 1e-9)
         XCTAssertEqual(a.cpuPerRequestMs["coordinator"]!, 2, accuracy: 1e-9)
         XCTAssertEqual(a.percentile(50), 12)
+        // Nearest rank: p20 of 5 is the first, p90 and p99 the last.
+        XCTAssertEqual([a.percentile(20), a.percentile(90), a.percentile(99)], [10, 40, 40])
+        // Answered requests a second, and the coordinator's part of the CPU every role spent.
+        XCTAssertEqual(a.throughput, 5 / 0.75, accuracy: 1e-9)
+        XCTAssertEqual(a.coordinatorShare, 2.0 / 92.0, accuracy: 1e-12)
     }
 }
