@@ -51,6 +51,32 @@ final class MessagePackTests: XCTestCase {
         XCTAssertThrowsError(try MessagePack.decode(MessagePack.encode(.array([MessagePackValue](repeating: .nil, count: 11))), limits: limits))
     }
 
+    /// Each bound admits its own value and refuses one more (the hostile cases above sit far
+    /// past them); the element bound counts entries in all containers together, and a map's
+    /// declared count is checked against two bytes an entry.
+    func testLimitsAdmitTheirOwnValueAndNotOneMore() {
+        func decode(_ b: [UInt8], _ limits: DecodingLimits = .default) -> Result<MessagePackValue, WireError> {
+            Result { try MessagePack.decode(b, limits: limits) }.mapError { $0 as! WireError }
+        }
+        let depth = DecodingLimits.default.maxDepth
+        XCTAssertNoThrow(try decode([UInt8](repeating: 0x91, count: depth) + [0]).get(), "\(depth) nested arrays")
+        XCTAssertEqual(decode([UInt8](repeating: 0x91, count: depth + 1) + [0]), .failure(.tooDeep(depth)))
+
+        var limits = DecodingLimits()
+        limits.maxElements = 10
+        let fourAndFour: [UInt8] = [0x92, 0x94, 1, 2, 3, 4, 0x94, 1, 2, 3, 4]  // 2 + 4 + 4 entries
+        XCTAssertNoThrow(try decode(fourAndFour, limits).get())
+        let fourAndFive: [UInt8] = [0x92, 0x94, 1, 2, 3, 4, 0x95, 1, 2, 3, 4, 5]
+        XCTAssertEqual(decode(fourAndFive, limits), .failure(.tooManyElements(10)))
+
+        XCTAssertEqual(decode([0x83, 1, 2, 3, 4, 5]), .failure(.declaredLengthExceedsInput(declared: 3, remaining: 5)),
+                       "a map of 3 entries needs at least 6 bytes")
+        limits = DecodingLimits()
+        limits.maxBytes = 3
+        XCTAssertEqual(decode([0x92, 1, 2], limits), .success(.array([.int(1), .int(2)])))
+        XCTAssertEqual(decode([0x93, 1, 2, 3], limits), .failure(.tooLarge(4)))
+    }
+
     func testFuzzNeverCrashes() {
         var state: UInt64 = 42
         func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 33 }
