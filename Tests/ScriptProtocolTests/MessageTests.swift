@@ -114,6 +114,34 @@ final class MessageTests: XCTestCase {
         }
     }
 
+    /// An envelope with a key twice is refused (a peer could otherwise smuggle a second value
+    /// past a check of the first), as is a key that is not a string, at the top and nested; a
+    /// field sent as nil (Python's None) reads as absent.
+    func testEnvelopesRefuseRepeatedAndNonStringKeysAndReadNilAsAbsent() throws {
+        func error(_ value: MessagePackValue, nested: Bool = false) -> ProtocolError? {
+            do {
+                let e = try Envelope.decode(MessagePack.encode(value))
+                if nested { _ = try e.map("options") }
+                return nil
+            } catch { return error as? ProtocolError }
+        }
+        let twice = error(.map([(.string("v"), .int(1)), (.string("type"), .string("prune")), (.string("v"), .int(2))]))
+        XCTAssertEqual(twice?.code, .badRequest)
+        XCTAssertEqual(twice?.message, "field 'v' appears twice")
+        let numbered = error(.map([(.string("v"), .int(1)), (.int(7), .string("x"))]))
+        XCTAssertEqual(numbered, ProtocolError(.badMessage, "envelope has a key that is not a string"))
+        let inner = error(.map([(.string("options"), .map([(.int(1), .float(0.5))]))]), nested: true)
+        XCTAssertEqual(inner, ProtocolError(.badRequest, "options has a key that is not a string"))
+        let innerTwice = error(.map([(.string("options"), .map([(.string("theta"), .float(0.5)), (.string("theta"), .float(0.9))]))]), nested: true)
+        XCTAssertEqual(innerTwice, ProtocolError(.badRequest, "field 'options.theta' appears twice"))
+
+        let e = try Envelope.decode(Envelope.encode([("budget", .nil), ("v", .int(1))]))
+        XCTAssertFalse(e.has("budget"), "nil is absent")
+        XCTAssertTrue(e.has("v"))
+        XCTAssertFalse(e.has("shards"))
+        XCTAssertThrowsError(try e.int("budget")) { XCTAssertEqual($0 as? ProtocolError, ProtocolError(.badRequest, "missing field 'budget'")) }
+    }
+
     func testSubmissionsParseAsTheyWereBuiltInlineAndDirect() throws {
         let req = PruneRequest(features: matrix(10, 4), embeddings: matrix(10, 3, seed: 5), query: matrix(2, 3, seed: 6),
                                shards: [0..<4, 4..<10])
