@@ -45,4 +45,22 @@ final class SafetensorsTests: XCTestCase {
         XCTAssertEqual(problem(build(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]), names: ["z"]),
                        .tensorNotFound("z", available: ["a"]))
     }
+
+    /// The tensors' byte ranges must tile the data exactly, each as long as its shape says: a
+    /// gap, bytes after the last tensor and a range longer than the shape are refused (the
+    /// cases above only had ranges too short or overlapping), as are shapes with a negative
+    /// dimension or whose element count overflows.
+    func testRangesTileTheDataExactlyAndShapesAreSane() {
+        let zeros = [UInt8](repeating: 0, count: 12)
+        XCTAssertEqual(problem(build(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#, data: zeros)),
+                       .overlappingOffsets("a", "b"), "a gap between tensors")
+        XCTAssertEqual(problem(build(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, data: Array(zeros.prefix(8)))),
+                       .overlappingOffsets("a", "(end)"), "bytes after the last tensor")
+        XCTAssertEqual(problem(build(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}}"#, data: Array(zeros.prefix(8)))),
+                       .sizeMismatch(expected: 4, actual: 8), "more bytes than the shape")
+        XCTAssertEqual(problem(build(#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, data: Array(zeros.prefix(4)))),
+                       .malformedHeader("tensor 'a' has a negative dimension"))
+        XCTAssertEqual(problem(build(#"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}}"#, data: Array(zeros.prefix(4)))),
+                       .malformedHeader("tensor 'a' shape overflows"))
+    }
 }
