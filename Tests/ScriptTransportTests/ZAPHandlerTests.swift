@@ -127,5 +127,17 @@ final class ZAPHandlerTests: XCTestCase {
         let k = try XCTUnwrap(CurveKey(bytes: bytes))
         XCTAssertEqual(try CurveKey(z85: "  \(k.z85)\n", source: "test"), k)
         XCTAssertNil(CurveKey(bytes: [1, 2, 3]))
+        // Exactly 40 characters, every one of them Z85: a longer text that is itself valid Z85
+        // would decode past the 32 bytes of a key, and a character outside the alphabet is no key.
+        let longer = k.z85 + String(k.z85.prefix(5))
+        XCTAssertThrowsError(try CurveKey(z85: longer, source: "test")) {
+            XCTAssertEqual($0 as? CurveKeyError, .badKey(longer, source: "test"))
+        }
+        for odd in ["~", "\"", ",", ";", "_"] {
+            let text = String(k.z85.dropLast()) + odd
+            XCTAssertThrowsError(try CurveKey(z85: text, source: "test"), "'\(odd)' is not Z85") {
+                XCTAssertEqual($0 as? CurveKeyError, .badKey(text, source: "test"))
+            }
+        }
     }
 }
