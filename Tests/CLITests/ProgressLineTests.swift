@@ -118,5 +118,12 @@ final class ProgressLineTests: XCTestCase {
         XCTAssertEqual(Units.significant(-0.5), "-0.500")
         XCTAssertEqual(Units.significant(1234), "1234")
         XCTAssertEqual(Units.rate(17.7), "17.7 req/s")
+        // Each unit and each number of decimals from its boundary on.
+        XCTAssertEqual(Units.significant(100), "100")
+        XCTAssertEqual(Units.bytes(999), "999 B")
+        XCTAssertEqual(Units.bytes(1000), "1.00 kB")
+        XCTAssertEqual(Units.duration(milliseconds: 90_000), "90.0 s")
+        XCTAssertEqual(Units.duration(milliseconds: 120_000), "2.00 min")
+        XCTAssertEqual(Units.duration(milliseconds: 0.85), "850 µs")
     }
 }

@@ -31,6 +31,8 @@ final class EnvironmentArgumentsTests: XCTestCase {
         XCTAssertEqual(try merge([], ["SCRIPT_CLUSTER_WORKER_VERBOSE": "off", "SCRIPT_CLUSTER_WORKER_JSON": ""]).arguments, [])
         // Added before a `--` terminator.
         XCTAssertEqual(try merge(["--", "x"], ["SCRIPT_CLUSTER_WORKER_JSON": "1"]).arguments, ["--json", "--", "x"])
+        // After `--` a word is an argument, not the option: the variable still sets it.
+        XCTAssertEqual(try merge(["--", "--json"], ["SCRIPT_CLUSTER_WORKER_JSON": "1"]).arguments, ["--json", "--", "--json"])
     }
 
     func testUnknownVariablesAreReportedAndBadFlagValuesRejected() throws {
