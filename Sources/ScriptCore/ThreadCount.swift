@@ -44,14 +44,17 @@ public enum ThreadCount {
 
     /// The tightest `cpu.max` quota of this process's cgroup and its ancestors, rounded up to
     /// whole CPUs; nil when there is none (no cgroup v2, or "max").
-    static func cgroupQuota() -> Int? {
-        guard let membership = readFile("/proc/self/cgroup") else { return nil }
+    /// - Parameters:
+    ///   - membership: the file naming the process's cgroups (`/proc/self/cgroup`).
+    ///   - root: where the cgroup v2 hierarchy is mounted.
+    static func cgroupQuota(membership: String = "/proc/self/cgroup", root: String = "/sys/fs/cgroup") -> Int? {
+        guard let membership = readFile(membership) else { return nil }
         // cgroup v2: the line "0::/path".
         guard let line = membership.split(separator: "\n").first(where: { $0.hasPrefix("0::") }) else { return nil }
         var path = String(line.dropFirst(3))
         var tightest: Int?
         while true {
-            let file = "/sys/fs/cgroup" + (path == "/" ? "" : path) + "/cpu.max"
+            let file = root + (path == "/" ? "" : path) + "/cpu.max"
             if let text = readFile(file), let cpus = quotaCPUs(text) { tightest = min(tightest ?? cpus, cpus) }
             guard let slash = path.lastIndex(of: "/"), path != "/" else { break }
             path = slash == path.startIndex ? "/" : String(path[..<slash])

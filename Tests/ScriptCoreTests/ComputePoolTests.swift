@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Synchronization
 import XCTest
 #if canImport(Glibc)
@@ -32,6 +33,29 @@ final class ComputePoolTests: XCTestCase {
             for round in 0..<10 { pool.forEach(20) { i in total.add(caller * 200 + round * 20 + i) } }
         }
         XCTAssertEqual(total.all(), [Int](repeating: 1, count: 800))
+    }
+
+    /// The quota is the tightest of the process's cgroup and every ancestor's (a container's
+    /// limit often sits on a parent), read from a hierarchy laid out in a temporary directory.
+    func testThreadCountTakesTheTightestQuotaUpTheCgroupTree() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("cgroup-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let leaf = root.appendingPathComponent("pod/worker")
+        try FileManager.default.createDirectory(at: leaf, withIntermediateDirectories: true)
+        func write(_ text: String, _ path: String) throws {
+            try text.write(to: root.appendingPathComponent(path), atomically: true, encoding: .utf8)
+        }
+        try write("0::/pod/worker\n", "self")
+        func quota() -> Int? { ThreadCount.cgroupQuota(membership: root.appendingPathComponent("self").path, root: root.path) }
+        XCTAssertNil(quota(), "no cpu.max anywhere")
+        try write("max 100000\n", "pod/worker/cpu.max")
+        try write("250000 100000\n", "pod/cpu.max")
+        XCTAssertEqual(quota(), 3, "the parent's limit, rounded up")
+        try write("100000 100000\n", "pod/worker/cpu.max")
+        try write("400000 100000\n", "cpu.max")
+        XCTAssertEqual(quota(), 1, "the tightest on the way up")
+        try write("12:cpu,cpuacct:/pod\n", "self")
+        XCTAssertNil(quota(), "cgroup v1 only")
     }
 
     func testThreadCountParsesQuotasAndRejectsBadCounts() throws {
