@@ -37,6 +37,14 @@ final class InMemoryCluster {
     var clientSendsData = true
     /// Called when a worker starts a task: return true to kill the worker right there.
     var killOnTask: ([UInt8], WorkerState.Work) -> Bool = { _, _ in false }
+    /// What reaches the coordinator, and from whom, when worker `id` sends `frames`: by default
+    /// that message; a test plays a buggy or hostile worker by changing, adding or dropping.
+    var tamper: (_ id: [UInt8], _ frames: [Frame]) -> [(from: [UInt8], frames: [Frame])] = { [($0, $1)] }
+    /// The jobs each worker finished, in order.
+    var jobsByWorker: [[UInt8]: [WorkerJobReport]] = [:]
+    /// Heartbeats the coordinator sent to each worker, and each worker to the coordinator.
+    var heartbeatsToWorker: [[UInt8]: Int] = [:]
+    var heartbeatsFromWorker: [[UInt8]: Int] = [:]
     private var events: [Event] = []
     let workerConfig: WorkerConfiguration
 
@@ -48,11 +56,11 @@ final class InMemoryCluster {
     func endpoint(of id: [UInt8]) -> String { "mem://" + id.map(String.init).joined(separator: ".") }
 
     @discardableResult
-    func addWorker(_ id: [UInt8], credit: Int = 2) -> WorkerState {
+    func addWorker(_ id: [UInt8], credit: Int = 2, takesData: Bool = true) -> WorkerState {
         var c = workerConfig
         c.name = "w\(id.map(String.init).joined())"
         c.credit = credit
-        let w = WorkerState(config: c, dataEndpoint: endpoint(of: id), now: now, random: { 0.5 })
+        let w = WorkerState(config: c, dataEndpoint: takesData ? endpoint(of: id) : nil, now: now, random: { 0.5 })
         workers[id] = w
         dead.remove(id)
         carry(id, w.start(now: now))
@@ -122,6 +130,7 @@ final class InMemoryCluster {
                     replies.append(reply)
                 }
             case .toWorker(let id, let frames):
+                if (try? BackendEnvelope.open(frames).type) == "heartbeat" { heartbeatsToWorker[id, default: 0] += 1 }
                 events.append(.toWorker(id: id, frames: frames))
             case .finished(let record):
                 finished.append(record)
@@ -140,7 +149,8 @@ final class InMemoryCluster {
             guard !dead.contains(id) else { return }
             switch a {
             case .send(_, let frames):
-                events.append(.fromWorker(id: id, frames: frames))
+                if (try? BackendEnvelope.open(frames).type) == "heartbeat" { heartbeatsFromWorker[id, default: 0] += 1 }
+                for m in tamper(id, frames) { events.append(.fromWorker(id: m.from, frames: m.frames)) }
             case .run(let task):
                 if killOnTask(id, task.work) {
                     kill(id)
@@ -151,6 +161,7 @@ final class InMemoryCluster {
                 logs.append(message)
             case .jobFinished(let report):
                 workerJobs.append(report)
+                jobsByWorker[id, default: []].append(report)
             case .open, .close, .exit:
                 break
             }
