@@ -1,0 +1,71 @@
+import XCTest
+import ScriptCore
+import ScriptProtocol
+import ScriptService
+@testable import ScriptCoordinator
+
+/// Where the coordinator sends jobs, and that it and its workers keep each other posted.
+final class DispatchTests: XCTestCase {
+    private func jobs(_ c: InMemoryCluster, _ id: [UInt8], _ kind: ClusterMetrics.JobKind? = nil) -> Int {
+        (c.jobsByWorker[id] ?? []).filter { kind == nil || $0.kind == kind }.count
+    }
+
+    private func kept(_ c: InMemoryCluster, _ id: String) -> [Int]? {
+        if case .result(let r)? = c.reply(id) { return r.indices }
+        XCTFail("\(id): \(String(describing: c.reply(id)))")
+        return nil
+    }
+
+    func testAJobGoesToTheWorkerWithTheMostFreeCredit() throws {
+        let c = InMemoryCluster()
+        c.addWorker([1], credit: 4)
+        c.addWorker([2], credit: 2)
+        let req = request(seed: 31, n: 80, shards: 2)
+        c.submit(PruneSubmission(id: "a", request: req, budget: .count(8)).encoded())
+        XCTAssertEqual(kept(c, "a"), try inProcess(req, 8).kept)
+        XCTAssertEqual(jobs(c, [1], .shard), 2, "4 then 3 free against 2")
+        XCTAssertEqual(jobs(c, [2], .shard), 0)
+    }
+
+    /// Between workers with the same free credit, the one assigned least recently: one request
+    /// after another, jobs take turns instead of piling on one worker.
+    func testWorkersWithEqualCreditTakeTurns() throws {
+        let c = InMemoryCluster()
+        c.addWorker([1], credit: 1)
+        c.addWorker([2], credit: 1)
+        for i in 0..<4 {
+            c.submit(PruneSubmission(id: "t\(i)", request: request(seed: 40 + UInt64(i), n: 40, shards: 1), budget: .count(6)).encoded())
+            XCTAssertNotNil(kept(c, "t\(i)"))
+        }
+        XCTAssertEqual(jobs(c, [1]), 4)
+        XCTAssertEqual(jobs(c, [2]), 4)
+    }
+
+    /// A client sends a direct request's bytes to a worker's data socket: a worker without one
+    /// gets none of its shards, however much credit it has (it may still reduce).
+    func testDirectShardsGoOnlyToWorkersThatTakeData() throws {
+        let c = InMemoryCluster()
+        c.addWorker([1], credit: 4, takesData: false)
+        c.addWorker([2], credit: 1)
+        let req = request(seed: 32, n: 90, shards: 3)
+        c.submit(PruneSubmission(id: "d", request: req, budget: .count(9), transfer: .direct).encoded())
+        XCTAssertEqual(kept(c, "d"), try inProcess(req, 9).kept)
+        XCTAssertEqual(jobs(c, [1], .shard), 0)
+        XCTAssertEqual(jobs(c, [2], .shard), 3)
+    }
+
+    /// An idle coordinator and its idle workers each send a heartbeat every interval.
+    func testHeartbeatsFlowBothWaysEveryInterval() {
+        let c = InMemoryCluster()
+        c.addWorker([1])
+        c.addWorker([2])
+        c.heartbeatsToWorker = [:]
+        c.heartbeatsFromWorker = [:]
+        c.advance(ms: 4_000)
+        for id: [UInt8] in [[1], [2]] {
+            XCTAssertEqual(c.heartbeatsToWorker[id], 4, "coordinator to \(id)")
+            XCTAssertEqual(c.heartbeatsFromWorker[id], 4, "\(id) to coordinator")
+        }
+        XCTAssertEqual(c.coordinator.workerCount, 2, "nobody went silent")
+    }
+}
