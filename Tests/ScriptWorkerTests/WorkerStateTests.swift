@@ -190,19 +190,23 @@ final class WorkerStateTests: XCTestCase {
     /// While proposals are still to come, the reducer computes their cosines a block a thread
     /// each step (so the last proposal waits for one block's time at most); the last one's step
     /// computes the rest, wide, before the selection. The selection is the same either way.
+    /// A proposal of two tokens at `offset`, as a reduce receives it.
+    private func group(_ offset: Int) -> ReduceTask.Group {
+        let x = Matrix(rows: 2, cols: 4, values: (0..<8).map { Float(($0 * 7 + offset * 3) % 5) + 1 })
+        let p = ShardProposal(offset: offset, indices: [offset, offset + 1], cosines: [1, 0.5, 0.5, 1], survivors: 2)
+        return .init(proposal: ProposalMessage(job: 1, p, rows: TensorCodec.encode(x, dtype: .f32), computeMs: 0), weights: [1, 2])
+    }
+
+    /// Reduce job 9 with the proposals at `offsets`.
+    private func reduce(final: Bool, _ offsets: [Int]) -> [Frame] {
+        ReduceTask(job: 9, request: "r", budget: 4, returnRows: false, final: final, candidateBound: 8,
+                   groups: offsets.map(group)).frames()
+    }
+
     func testEarlyProposalsCosinesAreComputedInShortSteps() throws {
         let w = worker()
         _ = w.start(now: now)
         _ = w.linkMessage(0, frames: heartbeat(), now: now)
-        func group(_ offset: Int) -> ReduceTask.Group {
-            let x = Matrix(rows: 2, cols: 4, values: (0..<8).map { Float(($0 * 7 + offset * 3) % 5) + 1 })
-            let p = ShardProposal(offset: offset, indices: [offset, offset + 1], cosines: [1, 0.5, 0.5, 1], survivors: 2)
-            return .init(proposal: ProposalMessage(job: 1, p, rows: TensorCodec.encode(x, dtype: .f32), computeMs: 0), weights: [1, 2])
-        }
-        func reduce(final: Bool, _ offsets: [Int]) -> [Frame] {
-            ReduceTask(job: 9, request: "r", budget: 4, returnRows: false, final: final, candidateBound: 8,
-                       groups: offsets.map(group)).frames()
-        }
         /// Runs `tasks` (one at most) and returns what follows, with the blocks still to compute.
         func step(_ tasks: [WorkerState.WorkerTask]) -> (next: [WorkerState.WorkerTask], pending: Int) {
             guard let t = tasks.first else { return ([], -1) }
@@ -245,6 +249,51 @@ final class WorkerStateTests: XCTestCase {
         var steps = 1
         while s.pendingBlocks > 0 { s = try WorkerCompute.absorb(s, [], early: true, pool: .serial); steps += 1 }
         XCTAssertLessThan(steps, 400)
+    }
+
+    /// On the compute thread a shard's graph pruning (its request waits on it) goes before an
+    /// early reduce's cosine steps (work that only fills idle time), though the reduce came first.
+    func testGraphPruningGoesBeforeAnEarlyReducesSteps() {
+        let w = worker()
+        _ = w.start(now: now)
+        _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        let absorb = runs(w.linkMessage(0, frames: reduce(final: false, [0, 2, 4]), now: now))
+        XCTAssertEqual(absorb.map(\.lane), [.compute])
+        let read = runs(w.linkMessage(0, frames: shard(job: 1, inline: true), now: now))
+        XCTAssertEqual(read.map(\.lane), [.reading])
+        XCTAssertTrue(runs(w.taskFinished(read[0].number, WorkerCompute.run(read[0].work, pool: .serial), now: now)).isEmpty,
+                      "the compute thread is busy")
+        let next = runs(w.taskFinished(absorb[0].number, WorkerCompute.run(absorb[0].work, pool: .serial), now: now))
+        guard case .graph? = next.first?.work else { return XCTFail("the reduce's next step ran before the graph") }
+    }
+
+    /// Weights of the wrong length for their shard fail the job with a typed error.
+    func testWeightsOfTheWrongLengthFailTheirJob() throws {
+        let w = worker()
+        _ = w.start(now: now)
+        _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        _ = w.linkMessage(0, frames: shard(job: 1, inline: true), now: now)
+        let actions = w.linkMessage(0, frames: WeightsMessage(job: 1, weights: [1, 1, 1, 1, 1], relevance: nil).frames(), now: now)
+        XCTAssertEqual(types(actions), ["shard_error"])
+        guard case .send(_, let frames)? = actions.first(where: { if case .send = $0 { return true }; return false }) else { return XCTFail() }
+        let (e, _) = try BackendEnvelope.open(frames)
+        let m = try ShardErrorMessage.parse(e, frames: frames, limits: RequestLimits())
+        XCTAssertEqual(m.error.code, .badShape)
+        XCTAssertTrue(m.error.message.contains("5 weights for 6 tokens"), m.error.message)
+    }
+
+    /// A job whose bytes never come is forgotten a few seconds after its deadline.
+    func testAJobThatNeverGetsItsBytesIsForgottenAfterItsDeadline() {
+        let w = worker()
+        _ = w.start(now: now)
+        _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        _ = w.linkMessage(0, frames: shard(job: 1, inline: false), now: now)
+        XCTAssertEqual(w.heldJobs, 1)
+        for _ in 0..<11 {
+            _ = pass(w, ms: 1000)
+            _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        }
+        XCTAssertEqual(w.heldJobs, 0, "5 s deadline, forgotten 5 s after it")
     }
 
     func testDrainFinishesTheJobInHandThenLeaves() {
