@@ -56,6 +56,26 @@ final class LogSetupTests: XCTestCase {
         XCTAssertEqual(lines[1]["level"] as? String, "warning")
     }
 
+    /// Every control character is escaped (the line stays one JSON object), a number JSON cannot
+    /// hold is written as a string, and a message's own metadata wins over the logger's.
+    func testJSONLinesStayValidForEveryCharacterAndNumber() throws {
+        let controls = String((0..<0x20).map { Character(Unicode.Scalar(UInt8($0))) })
+        let lines = try jsonLines { logger in
+            var l = logger
+            l[metadataKey: "worker"] = "w1"
+            l.info("\(controls)end", metadata: [
+                "nan": .stringConvertible(Double.nan), "inf": .stringConvertible(-Double.infinity),
+                "f": .stringConvertible(Float.infinity), "worker": "w2",
+            ])
+        }
+        XCTAssertEqual(lines.count, 1)
+        XCTAssertEqual(lines.first?["msg"] as? String, controls + "end")
+        XCTAssertEqual(lines.first?["nan"] as? String, "nan")
+        XCTAssertEqual(lines.first?["inf"] as? String, "-inf")
+        XCTAssertEqual(lines.first?["f"] as? String, "inf")
+        XCTAssertEqual(lines.first?["worker"] as? String, "w2", "the message's metadata wins")
+    }
+
     func testAccessLineForPeopleAndForCollectors() throws {
         let ok = AccessLogEntry.served(id: "req-1", tokensIn: 2880, tokensKept: 320, shards: 5, workers: 2, duration: .microseconds(51_634))
         XCTAssertEqual(ok.textLine, "request req-1 ok: 2880 -> 320 tokens, 5 shards on 2 workers, 51.6 ms")
