@@ -340,6 +340,34 @@ def test_layouts():
             bad()
 
 
+def test_layout_units_and_unit_tokens():
+    """A layout file's units give Script+ its unit size only when they are all one size; an explicit
+    unit size must lie within the request."""
+    same = Layout.load({"units": [[0, 3], [3, 6]], "shards": [[0, 6]]})
+    assert same.unit_tokens_for(6) == 3
+    mixed = Layout.load({"units": [[0, 2], [2, 6]], "shards": [[0, 6]]})
+    assert mixed.unit_tokens_for(6) is None
+    x = np.ones((6, 4), np.float32)
+    assert rq.prepare(rq.PruneRequest(x, 2, unit_tokens=6), 30).fields["unit_tokens"] == 6
+    with pytest.raises(sc.BadOption, match="unit_tokens must be an integer between 1 and the 6 tokens"):
+        rq.prepare(rq.PruneRequest(x, 2, unit_tokens=7), 30)
+
+
+def test_requests_checked_at_their_edges():
+    """Each client-side check at the value it refuses first (the error tests sit further out)."""
+    x = np.ones((6, 4), np.float32)
+    with pytest.raises(sc.BadRequest, match="deadline must be between 0.001"):
+        rq.prepare(rq.PruneRequest(x, 2, deadline=0.0005), 30)
+    assert rq.prepare(rq.PruneRequest(x, 2, deadline=0.001), 30).deadline == 0.001
+    with pytest.raises(sc.BadOption, match="give the method as method="):
+        rq.prepare(rq.PruneRequest(x, 2, options={"method": "script"}), 30)
+    p = rq.prepare(rq.PruneRequest(x, 2), 30)
+    with pytest.raises(sc.BadReply, match="not an integer"):
+        rq.parse_result(result_fields(indices=[True, 2]), [b""], p, "e", 1)
+    with pytest.raises(sc.BadReply, match="names frame 0"):
+        tensors.decode_frame({"dtype": "f32", "shape": [1, 1], "frame": 0}, [np.zeros(1, "<f4").tobytes()], "features")
+
+
 def test_errors_by_code_and_pickling():
     for code, cls in [("busy", sc.Busy), ("timeout", sc.Timeout), ("too_large", sc.TooLarge),
                       ("shutting_down", sc.ShuttingDown), ("internal", sc.InternalError), ("shard_failed", sc.ShardFailed),
