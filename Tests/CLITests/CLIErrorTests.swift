@@ -69,6 +69,7 @@ final class CLIErrorTests: CLITestCase {
         try expectBadInput(x + ["--budget", "3", "--shards", "0:4,6:10"], ["--shards 0:4,6:10", "uncovered"])
         try expectBadInput(x + ["--budget", "3", "--shards", "0:5,5:12"], ["--shards 0:5,5:12", "past the 10 tokens"])
         try expectBadInput(x + ["--budget", "3", "--shards", "0:5,five"], ["--shards 0:5,five: 'five' is not start:end"])
+        try expectBadInput(x + ["--budget", "3", "--shards", "0:5,5:3"], ["--shards 0:5,5:3: '5:3' must have 0 <= start < end"])
         try expectBadInput(x + ["--budget", "3", "--tiles", "3"], ["--tiles 3: must divide the 10 tokens into equal tiles"])
         try expectBadInput(x + ["--budget", "3", "--frames", "5"], ["--frames 5", "--segment-frames"])
         try expectBadInput(x + ["--budget", "3", "--tiles", "2", "--shards", "0:10"], ["at most one of --shards, --tiles"])
@@ -88,6 +89,9 @@ final class CLIErrorTests: CLITestCase {
             ("type.json", #"{"kind": "anyres", "tokens": "ten", "units": [[0, 10]], "shards": [[0, 10]]}"#, "tokens must be a whole number"),
             ("pair.json", #"{"kind": "anyres", "tokens": 10, "units": [[0, 10]], "shards": [[0, 5, 7], [5, 10]]}"#, "shards[0] is [0, 5, 7]"),
             ("gap.json", #"{"kind": "anyres", "tokens": 10, "units": [[0, 10]], "shards": [[0, 5]]}"#, "tokens 5..<10 uncovered"),
+            ("reversed.json", #"{"kind": "anyres", "tokens": 10, "units": [[0, 10]], "shards": [[0, 5], [10, 5]]}"#,
+             "shards[1] is [10, 5], not [start, end] with 0 <= start <= end"),
+            ("negative.json", #"{"kind": "anyres", "tokens": 10, "units": [[-2, 10]], "shards": [[0, 10]]}"#, "units[0] is [-2, 10]"),
         ]
         for (name, text, words) in files {
             try Data(text.utf8).write(to: URL(fileURLWithPath: path(name)))

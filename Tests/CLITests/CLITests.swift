@@ -32,6 +32,17 @@ final class CLITests: CLITestCase {
         XCTAssertEqual(printed.err, "")
     }
 
+    /// Frames in segments that do not divide them: the last segment is the frames left, and
+    /// the result is that of the same shards given by hand.
+    func testVideoSegmentsEndAtTheLastFrame() throws {
+        try runOK(["sample", "--kind", "anyres", "--small", "--out", path("s")])
+        let common = ["prune", "--features", path("s/features.npy"), "--embeddings", path("s/embeddings.npy"),
+                      "--query", path("s/query.npy"), "--budget", "40"]
+        try runOK(common + ["--frames", "5", "--segment-frames", "2", "--out", path("segments.json")])
+        try runOK(common + ["--shards", "0:288,288:576,576:720", "--out", path("shards.json")])
+        XCTAssertEqual(try json(path("segments.json"))["indices"] as? [Int], try json(path("shards.json"))["indices"] as? [Int])
+    }
+
     func testSampleIsDeterministic() throws {
         try runOK(["sample", "--kind", "video", "--small", "--seed", "4", "--out", path("a")])
         try runOK(["sample", "--kind", "video", "--small", "--seed", "4", "--out", path("b")])

@@ -21,6 +21,14 @@ final class LoadCommandTests: XCTestCase {
             XCTAssertEqual(report["wrong"] as? Int, 0, "\(transfer)")
             XCTAssertGreaterThan(report["throughput"] as? Double ?? 0, 0)
         }
+        // Open loop: the rate, not the replies, sets how many are sent (10 a second for 2 s).
+        let paced = try ClusterProcess(["load", "--connect", cluster.frontend, "--kind", "image", "--rate", "10",
+                                        "--duration", "2", "--json", json.path])
+        XCTAssertEqual(paced.wait(timeout: 60), 0, "\(paced.output) \(paced.log)")
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any])
+        let sent = try XCTUnwrap(report["sent"] as? Int)
+        XCTAssertTrue((19...21).contains(sent), "sent \(sent) at 10 a second for 2 s")
+        XCTAssertEqual(report["answered"] as? Int, sent)
     }
 
     /// An answer that differs from the expected indices is counted and said, not just timed.
