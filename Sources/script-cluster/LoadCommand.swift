@@ -72,7 +72,14 @@ struct LoadCommand: ParsableCommand {
             try JSONSerialization.data(withJSONObject: report.dictionary, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: json))
         }
         if report.wrong > 0 { throw StartupError("\(report.wrong) of \(report.answered) answers differ from in-process pruning of the same request") }
-        if report.answered == 0 { throw StartupError("no request was answered: \(report.errors.isEmpty ? "is a coordinator at \(connect)?" : "\(report.errors)")") }
+        if report.answered == 0 { throw StartupError("no request was answered: \(unanswered(report))") }
+    }
+
+    /// Why nothing came back: the errors the cluster sent, else the timeouts, else no cluster.
+    private func unanswered(_ report: LoadReport) -> String {
+        if !report.errors.isEmpty { return "\(report.errors)" }
+        if report.timeouts > 0 { return "all \(report.timeouts) timed out (--timeout-ms \(timeoutMs))" }
+        return "is a coordinator at \(connect)?"
     }
 
     /// Waits (up to a minute) until every coordinator has `want` workers.

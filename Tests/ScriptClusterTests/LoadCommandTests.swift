@@ -29,6 +29,11 @@ final class LoadCommandTests: XCTestCase {
         let sent = try XCTUnwrap(report["sent"] as? Int)
         XCTAssertTrue((19...21).contains(sent), "sent \(sent) at 10 a second for 2 s")
         XCTAssertEqual(report["answered"] as? Int, sent)
+        // Nothing answered within the timeout: the run fails, saying so (not "is a coordinator there?").
+        let hasty = try ClusterProcess(["load", "--connect", cluster.frontend, "--kind", "image", "--requests", "3",
+                                        "--timeout-ms", "1"])
+        XCTAssertNotEqual(hasty.wait(timeout: 60), 0)
+        XCTAssertTrue(hasty.log.contains("no request was answered: all 3 timed out (--timeout-ms 1)"), hasty.log)
     }
 
     /// An answer that differs from the expected indices is counted and said, not just timed.
