@@ -66,6 +66,23 @@ final class ClientFlightsTests: XCTestCase {
         XCTAssertNil(f.untilDue(now: at(200)))
     }
 
+    /// Only busy and shutting down are retried, whatever tries are left; while a retry waits,
+    /// the requests still in flight are pinged at the ping interval; a forgotten request leaves
+    /// nothing due.
+    func testOnlyBusyAndShuttingDownWaitForARetryAndPingsGoOnMeanwhile() {
+        var f = ClientFlights(endpoints: 1, pingIntervalMs: 100, liveness: 3, attempts: 5, backoffMs: 1500)
+        f.sent("a", to: 0, now: at(0))
+        f.sent("b", to: 0, now: at(0))
+        for code in ErrorCode.allCases where code != .busy && code != .shuttingDown {
+            XCTAssertFalse(f.retryLater("a", code, from: 0, now: at(1)), "\(code)")
+        }
+        XCTAssertTrue(f.retryLater("a", .busy, from: 0, now: at(1)))
+        XCTAssertEqual(f.untilDue(now: at(1)), .milliseconds(100), "b is waited on: the next ping, not the retry in 1.5 s")
+        f.forget("b")
+        f.forget("a")
+        XCTAssertNil(f.untilDue(now: at(2)), "nothing in flight, no retry due")
+    }
+
     /// The back-off doubles from its start to 2 s and stays there.
     func testTheBackOffDoublesToTwoSeconds() {
         var f = ClientFlights(endpoints: 1, pingIntervalMs: 10_000, liveness: 3, attempts: 10, backoffMs: 100)
