@@ -234,6 +234,63 @@ def test_send_refused_is_not_an_attempt():
     assert sent_ids(e.poll(0.0)) == [(1 - i, "r")] and e.calls["r"].attempts == 1
 
 
+def test_a_new_call_goes_to_the_endpoint_with_fewest_outstanding_not_the_next_in_turn():
+    e = engine(2)
+    for k in range(3):
+        e.add(make_call(f"r{k}"), 0.0)
+    first = dict((rid, i) for i, rid in sent_ids(e.poll(0.0)))
+    assert sorted(first.values()) == [0, 0, 1]
+    lone = next(rid for rid, i in first.items() if [j for j in first.values()].count(i) == 1)
+    e.received(first[lone], reply(lone, **result_fields()), 0.1)
+    e.add(make_call("r3"), 0.2)
+    e.add(make_call("r4"), 0.2)
+    assert [i for i, _ in sent_ids(e.poll(0.2))] == [first[lone]] * 2  # 0 and 1 outstanding there, 2 on the other
+
+
+def test_a_pinned_call_waits_for_its_endpoint():
+    e = engine(2)
+    e.disconnected(0, 0.0)
+    e.add(Call(id="s", kind="prune", fields={"v": 1, "type": "prune", "id": "s"}, tensors=[], timeout=10.0, pinned=0), 0.0)
+    assert sent_ids(e.poll(0.1)) == []
+    e.connected(0, 0.2)
+    assert sent_ids(e.poll(0.3)) == [(0, "s")]
+
+
+def test_a_busy_answer_from_where_a_call_no_longer_is_is_ignored():
+    e = engine(2, backoff_initial=0.1)
+    e.add(make_call("r"), 0.0)
+    ((i, _),) = sent_ids(e.poll(0.0))
+    e.disconnected(i, 0.1)
+    assert sent_ids(e.poll(0.1)) == [(1 - i, "r")]
+    e.received(i, reply("r", "error", code="busy", message="full"), 0.2)  # late, from where it was
+    assert e.calls["r"].state == "sent" and e.calls["r"].endpoint == 1 - i
+    assert sent_ids(e.poll(1.0)) == []
+
+
+def test_a_retry_that_would_land_past_the_deadline_ends_the_call_now():
+    e = engine(1, backoff_initial=5.0, backoff_max=5.0)
+    e.add(make_call("r", timeout=2.0), 0.0)
+    e.poll(0.0)
+    e.received(0, reply("r", "error", code="busy", message="full"), 0.1)
+    (call,) = e.take_finished()
+    assert isinstance(call.outcome, sc.Busy)
+
+
+def test_backoff_is_jittered_and_a_blocked_endpoint_waits_half_a_second_at_most():
+    e = engine(1, backoff_initial=1.0, backoff_max=1.0)
+    waits = [e.backoff(1) for _ in range(50)]
+    assert all(0.5 <= w <= 1.0 for w in waits) and min(waits) < 0.7 and max(waits) > 0.9
+    for _ in range(20):
+        e.send_failed(0, None, 0.0)
+    assert e.endpoints[0].down_until <= 0.5
+
+
+def test_deadline_ms_rounds_the_time_left_up():
+    e = engine(1)
+    e.add(make_call("r", timeout=10.0), 0.0)
+    assert msgpack.unpackb(e.poll(0.0004)[0][1][1])["deadline_ms"] == 10000
+
+
 def test_prune_many_keeps_request_order_whatever_the_completion_order(monkeypatch):
     """The engine finishes the latest call first here; results still come back in request order."""
     c = sc.Client("tcp://127.0.0.1:9")
