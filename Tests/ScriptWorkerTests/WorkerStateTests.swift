@@ -45,6 +45,14 @@ final class WorkerStateTests: XCTestCase {
 
     private func heartbeat() -> [Frame] { BackendEnvelope.bare("heartbeat") }
 
+    /// A worker whose coordinator has answered: registered, taking jobs.
+    private func connectedWorker() -> WorkerState {
+        let w = worker()
+        _ = w.start(now: now)
+        _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        return w
+    }
+
     func testStartOpensEveryLinkAndRegistersOnTheFirstAnswer() {
         let w = worker(endpoints: ["tcp://a:1", "tcp://b:1"])
         XCTAssertEqual(types(w.start(now: now)), ["open", "ready", "open", "ready"])
@@ -102,9 +110,7 @@ final class WorkerStateTests: XCTestCase {
     }
 
     func testDisconnectMeansRegisterAgain() {
-        let w = worker()
-        _ = w.start(now: now)
-        _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        let w = connectedWorker()
         _ = w.linkMessage(0, frames: shard(job: 1, inline: false), now: now)
         XCTAssertEqual(w.heldJobs, 1)
         XCTAssertEqual(types(w.linkMessage(0, frames: BackendEnvelope.bare("disconnect"), now: now)), ["ready"])
@@ -112,9 +118,7 @@ final class WorkerStateTests: XCTestCase {
     }
 
     func testBytesThatOvertakeTheirJobWaitForIt() {
-        let w = worker()
-        _ = w.start(now: now)
-        _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        let w = connectedWorker()
         let ticket = Ticket.random()
         let data = DataMessage(ticket: ticket, data: shardData())
         XCTAssertTrue(types(w.dataMessage(frames: data.frames(), now: now)).isEmpty)
@@ -136,9 +140,7 @@ final class WorkerStateTests: XCTestCase {
     }
 
     func testShardsAreReadBesideTheComputeThread() {
-        let w = worker()
-        _ = w.start(now: now)
-        _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        let w = connectedWorker()
         // The first shard is read on the reading lane; once read, its graph pruning goes to the
         // compute thread.
         let read = runs(w.linkMessage(0, frames: shard(job: 1, inline: true), now: now))
@@ -161,9 +163,7 @@ final class WorkerStateTests: XCTestCase {
     /// every proposal is in, the request waits on the reduce alone, and its last steps (the
     /// remaining cosines, the selection) may use every CPU the worker may run on.
     func testOnlyAReducesLastStepsRunWide() throws {
-        let w = worker()
-        _ = w.start(now: now)
-        _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        let w = connectedWorker()
         let rows = TensorCodec.encode(Matrix(rows: 2, cols: 4, values: [1, 0, 0, 0, 0, 1, 0, 0]), dtype: .f32)
         func group(_ offset: Int) -> ReduceTask.Group {
             let p = ShardProposal(offset: offset, indices: [offset, offset + 1], cosines: [1, 0, 0, 1], survivors: 2)
@@ -204,9 +204,7 @@ final class WorkerStateTests: XCTestCase {
     }
 
     func testEarlyProposalsCosinesAreComputedInShortSteps() throws {
-        let w = worker()
-        _ = w.start(now: now)
-        _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        let w = connectedWorker()
         /// Runs `tasks` (one at most) and returns what follows, with the blocks still to compute.
         func step(_ tasks: [WorkerState.WorkerTask]) -> (next: [WorkerState.WorkerTask], pending: Int) {
             guard let t = tasks.first else { return ([], -1) }
@@ -254,9 +252,7 @@ final class WorkerStateTests: XCTestCase {
     /// On the compute thread a shard's graph pruning (its request waits on it) goes before an
     /// early reduce's cosine steps (work that only fills idle time), though the reduce came first.
     func testGraphPruningGoesBeforeAnEarlyReducesSteps() {
-        let w = worker()
-        _ = w.start(now: now)
-        _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        let w = connectedWorker()
         let absorb = runs(w.linkMessage(0, frames: reduce(final: false, [0, 2, 4]), now: now))
         XCTAssertEqual(absorb.map(\.lane), [.compute])
         let read = runs(w.linkMessage(0, frames: shard(job: 1, inline: true), now: now))
@@ -269,9 +265,7 @@ final class WorkerStateTests: XCTestCase {
 
     /// Weights of the wrong length for their shard fail the job with a typed error.
     func testWeightsOfTheWrongLengthFailTheirJob() throws {
-        let w = worker()
-        _ = w.start(now: now)
-        _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        let w = connectedWorker()
         _ = w.linkMessage(0, frames: shard(job: 1, inline: true), now: now)
         let actions = w.linkMessage(0, frames: WeightsMessage(job: 1, weights: [1, 1, 1, 1, 1], relevance: nil).frames(), now: now)
         XCTAssertEqual(types(actions), ["shard_error"])
@@ -284,9 +278,7 @@ final class WorkerStateTests: XCTestCase {
 
     /// A job whose bytes never come is forgotten a few seconds after its deadline.
     func testAJobThatNeverGetsItsBytesIsForgottenAfterItsDeadline() {
-        let w = worker()
-        _ = w.start(now: now)
-        _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        let w = connectedWorker()
         _ = w.linkMessage(0, frames: shard(job: 1, inline: false), now: now)
         XCTAssertEqual(w.heldJobs, 1)
         for _ in 0..<11 {
@@ -297,9 +289,7 @@ final class WorkerStateTests: XCTestCase {
     }
 
     func testDrainFinishesTheJobInHandThenLeaves() {
-        let w = worker()
-        _ = w.start(now: now)
-        _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        let w = connectedWorker()
         let first = runs(w.linkMessage(0, frames: shard(job: 1, inline: true), now: now))
         let second = runs(w.linkMessage(0, frames: shard(job: 2, inline: true), now: now))
         guard first.count == 1, second.count == 1 else { return XCTFail("\(first.count) and \(second.count) tasks") }
@@ -355,9 +345,7 @@ final class WorkerStateTests: XCTestCase {
 
     /// A draining worker tells its coordinators it takes nothing more (credit 0).
     func testDrainAnnouncesCreditZero() throws {
-        let w = worker()
-        _ = w.start(now: now)
-        _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        let w = connectedWorker()
         _ = w.linkMessage(0, frames: shard(job: 1, inline: true), now: now)
         let ready = w.beginDrain(now: now).compactMap { action -> ReadyMessage? in
             guard case .send(_, let frames) = action, let (e, type) = try? BackendEnvelope.open(frames), type == ReadyMessage.type else { return nil }
