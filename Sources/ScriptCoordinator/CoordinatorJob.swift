@@ -17,7 +17,9 @@ struct CoordinatorJob {
     var ticket = Ticket.random()
     /// The worker holding the job.
     var holder: [UInt8]?
-    /// A worker the job must go to (a merge goes where its shard's bytes are).
+    /// A worker the job must go to (a merge goes where its shard's bytes are): sent there at
+    /// once, whatever its credit, so it is always held; if that worker leaves, the job goes
+    /// anywhere, with the bytes sent again.
     var pinned: [UInt8]?
     /// Times the job was moved after its worker died.
     var requeues = 0

@@ -292,12 +292,6 @@ extension CoordinatorState {
             }
             if job.kind == .reduce { queue.appendUrgent(number) } else { moved.append(number) }
         }
-        // Merges waiting for this worker's bytes go anywhere, with the bytes sent again.
-        for (number, job) in jobs where job.pinned == identity && !job.done {
-            jobs[number]!.pinned = nil
-            jobs[number]!.ticket = Ticket.random()
-            moved.append(number)
-        }
         queue.requeue(moved.sorted())
         return [.log(level: .warning, message: "worker \(w.name) \(reason); \(moved.count) jobs moved"),
                 .workerLeft(departure, requeued: moved.count)] + actions

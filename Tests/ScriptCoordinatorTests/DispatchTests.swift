@@ -54,6 +54,31 @@ final class DispatchTests: XCTestCase {
         XCTAssertEqual(jobs(c, [2], .shard), 3)
     }
 
+    /// A merge waits for the worker that holds its shard's bytes; when that worker drains
+    /// instead (a rolling update), the merge goes to another with the bytes sent again.
+    func testAMergeWaitingForAWorkerThatDrainsMovesWithItsBytes() throws {
+        let c = InMemoryCluster()
+        c.addWorker([1], credit: 1)
+        c.addWorker([2], credit: 1)
+        var drained: [UInt8]?
+        c.killOnTask = { id, work in
+            if case .select = work, drained == nil {
+                drained = id
+                c.drain(id)  // while its selection runs: credit 0 now, gone once it is done
+            }
+            return false
+        }
+        let req = request(seed: 33, n: 80, shards: 2)
+        c.submit(PruneSubmission(id: "m", request: req, budget: .count(8), returnMode: .merged).encoded())
+        let reducer = try XCTUnwrap(drained)
+        let other: [UInt8] = reducer == [1] ? [2] : [1]
+        guard case .result(let r)? = c.reply("m") else { return XCTFail("\(String(describing: c.reply("m")))") }
+        XCTAssertEqual(r.indices, try inProcess(req, 8).kept)
+        XCTAssertEqual(r.features?.rows, 8)
+        XCTAssertEqual(jobs(c, reducer, .merge), 0)
+        XCTAssertEqual(jobs(c, other, .merge), 2, "its own shard's merge and the drained worker's")
+    }
+
     /// An idle coordinator and its idle workers each send a heartbeat every interval.
     func testHeartbeatsFlowBothWaysEveryInterval() {
         let c = InMemoryCluster()

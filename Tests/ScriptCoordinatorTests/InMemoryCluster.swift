@@ -70,6 +70,9 @@ final class InMemoryCluster {
 
     func kill(_ id: [UInt8]) { dead.insert(id) }
 
+    /// Worker `id` begins to drain (as on SIGTERM): what it says is delivered in turn.
+    func drain(_ id: [UInt8]) { carry(id, workers[id]!.beginDrain(now: now)) }
+
     func submit(_ e: EncodedSubmission) {
         submissions[e.id] = e
         events.append(.fromClient(frames: [Frame([])] + e.frames()))
