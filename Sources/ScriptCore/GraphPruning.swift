@@ -1,16 +1,21 @@
 /// Graph-structured pruning of one shard (ALGORITHM.md section 1): tokens at even positions
 /// face tokens at odd positions in a bipartite cosine graph, and the most redundant go.
 public enum GraphPruning {
-    /// Rows (or columns) of one tile of the bipartite product, for a side of `count` tokens (a
-    /// multiple of 16). Up to 384 a quarter of the side, at least 96 (smaller tiles run well
-    /// below the sgemm peak): an image's 288 x 288 graph gives 9 tiles to share out. Larger
-    /// sides in 2 or more bands of at most about 400: a video segment's 784 x 784 graph gives 4
-    /// tiles, whose operands BLAS packs and streams from memory half as often as 16 tiles' (on
-    /// 2 cores the video case went from 437-448 to 406-416 ms, medians of 5 and 6 alternating runs).
-    static func tile(_ count: Int) -> Int {
-        if count <= 384 { return max(96, ((count + 3) / 4 + 15) / 16 * 16) }
-        let bands = max(2, (count + 399) / 400)
-        return ((count + bands - 1) / bands + 15) / 16 * 16
+    /// Rows and columns of one tile of the bipartite product, for a `rows` x `cols` graph.
+    /// Sides up to 384 in 2 row bands (a multiple of 16, at least 96) and 4 column bands (a
+    /// multiple of 8, at least 48): an image's 288 x 288 graph gives 8 tiles of 144 x 72, an even
+    /// share for 2, 4 or 8 threads (9 tiles of 96 x 96 before: 5 and 4 on 2 threads; the image
+    /// case on 2 cores went from 5.93-6.02 to 5.50-5.74 ms in alternating runs, at 0.1 ms more
+    /// span for 16 threads). Larger sides in 2 or more bands of at most about 400: a video
+    /// segment's 784 x 784 graph gives 4 tiles, whose operands BLAS packs and streams from memory
+    /// half as often as 16 tiles' (on 2 cores the video case went from 437-448 to 406-416 ms).
+    static func tiles(rows: Int, cols: Int) -> (rows: Int, cols: Int) {
+        func large(_ count: Int) -> Int {
+            let bands = max(2, (count + 399) / 400)
+            return ((count + bands - 1) / bands + 15) / 16 * 16
+        }
+        return (rows <= 384 ? max(96, ((rows + 1) / 2 + 15) / 16 * 16) : large(rows),
+                cols <= 384 ? max(48, ((cols + 3) / 4 + 7) / 8 * 8) : large(cols))
     }
 
     /// What GSP found in a shard: survivors and the bipartite similarities (reused by the greedy).
@@ -50,7 +55,8 @@ public enum GraphPruning {
             s.withUnsafeMutableBufferPointer { sp in
                 // Fixed tiles of S: the decomposition depends on the shard only.
                 let out = DisjointBuffer(sp.baseAddress!, rows: na, columns: nb)
-                let rowBands = chunks(of: na, size: tile(na)), columnBands = chunks(of: nb, size: tile(nb))
+                let size = tiles(rows: na, cols: nb)
+                let rowBands = chunks(of: na, size: size.rows), columnBands = chunks(of: nb, size: size.cols)
                 pool.forEach(rowBands.count * columnBands.count) { t in
                     let rows = rowBands[t / columnBands.count], cols = columnBands[t % columnBands.count]
                     let c = out.write(rows: rows, columns: cols)
