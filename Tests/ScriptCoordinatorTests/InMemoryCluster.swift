@@ -40,6 +40,8 @@ final class InMemoryCluster {
     /// What reaches the coordinator, and from whom, when worker `id` sends `frames`: by default
     /// that message; a test plays a buggy or hostile worker by changing, adding or dropping.
     var tamper: (_ id: [UInt8], _ frames: [Frame]) -> [(from: [UInt8], frames: [Frame])] = { [($0, $1)] }
+    /// What a direct client's data message becomes on its way to the worker.
+    var damageData: ([Frame]) -> [Frame] = { $0 }
     /// The jobs each worker finished, in order.
     var jobsByWorker: [[UInt8]: [WorkerJobReport]] = [:]
     /// Heartbeats the coordinator sent to each worker, and each worker to the coordinator.
@@ -128,7 +130,7 @@ final class InMemoryCluster {
                 if case .placement(let p) = reply {
                     guard clientSendsData, let e = submissions[p.id], let data = e.data(shard: p.shard, ticket: p.ticket),
                           let target = workers.keys.first(where: { endpoint(of: $0) == p.endpoint }) else { continue }
-                    events.append(.data(id: target, frames: data.frames()))
+                    events.append(.data(id: target, frames: damageData(data.frames())))
                 } else {
                     replies.append(reply)
                 }
