@@ -50,6 +50,32 @@ final class HostileInputFuzzTests: XCTestCase {
         try assertStillServes(c, req)
     }
 
+    /// A buggy or hostile worker: one in eight of the workers' messages is damaged. Every request
+    /// still ends (a result, or a typed error by its deadline) and the coordinator lives on.
+    func testDamagedWorkerMessagesNeverCrashTheCoordinator() throws {
+        let c = InMemoryCluster()
+        c.addWorker([1])
+        c.addWorker([2])
+        let req = request(seed: 11, n: 60, shards: 3)
+        var damage = Damage(seed: 79)
+        c.tamper = { id, frames in
+            guard damage.below(8) == 0 else { return [(id, frames)] }
+            return [(id, damage.damage([[]] + frames.map(\.bytes)).dropFirst().map(Frame.init))]
+        }
+        var outcomes: [String: Int] = [:]
+        for i in 0..<300 {
+            c.submit(PruneSubmission(id: "w\(i)", request: req, budget: .count(6),
+                                     returnMode: i % 2 == 0 ? .indices : .merged, deadlineMs: 400).encoded())
+            c.advance(ms: 500)
+            outcomes[Self.outcome(c.reply("w\(i)")), default: 0] += 1
+        }
+        XCTAssertNil(outcomes["none"], "every request ended by its deadline: \(outcomes)")
+        XCTAssertGreaterThan(outcomes["result"] ?? 0, 0, "\(outcomes)")
+        c.tamper = { [($0, $1)] }
+        c.advance(ms: 5_000)  // workers the damage made leave come back
+        try assertStillServes(c, req)
+    }
+
     private func assertStillServes(_ c: InMemoryCluster, _ req: PruneRequest, line: UInt = #line) throws {
         c.submit(PruneSubmission(id: "after", request: req, budget: .count(6)).encoded())
         guard case .result(let r)? = c.reply("after") else { return XCTFail("\(String(describing: c.reply("after")))", line: line) }
