@@ -76,6 +76,32 @@ final class HostileInputFuzzTests: XCTestCase {
         try assertStillServes(c, req)
     }
 
+    /// The other way: one in eight of the coordinator's messages to workers is damaged (a
+    /// coordinator of another build, a bug). No worker crashes; every request ends.
+    func testDamagedCoordinatorMessagesNeverCrashAWorker() throws {
+        let c = InMemoryCluster()
+        c.addWorker([1])
+        c.addWorker([2])
+        let req = request(seed: 12, n: 60, shards: 3)
+        var damage = Damage(seed: 80)
+        c.damageToWorker = { frames in
+            guard damage.below(8) == 0 else { return frames }
+            return damage.damage([[]] + frames.map(\.bytes)).dropFirst().map(Frame.init)
+        }
+        var outcomes: [String: Int] = [:]
+        for i in 0..<300 {
+            c.submit(PruneSubmission(id: "c\(i)", request: req, budget: .count(6),
+                                     returnMode: i % 2 == 0 ? .indices : .merged, deadlineMs: 400).encoded())
+            c.advance(ms: 500)
+            outcomes[Self.outcome(c.reply("c\(i)")), default: 0] += 1
+        }
+        XCTAssertNil(outcomes["none"], "every request ended by its deadline: \(outcomes)")
+        XCTAssertGreaterThan(outcomes["result"] ?? 0, 0, "\(outcomes)")
+        c.damageToWorker = { $0 }
+        c.advance(ms: 5_000)
+        try assertStillServes(c, req)
+    }
+
     private func assertStillServes(_ c: InMemoryCluster, _ req: PruneRequest, line: UInt = #line) throws {
         c.submit(PruneSubmission(id: "after", request: req, budget: .count(6)).encoded())
         guard case .result(let r)? = c.reply("after") else { return XCTFail("\(String(describing: c.reply("after")))", line: line) }

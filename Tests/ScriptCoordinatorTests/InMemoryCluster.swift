@@ -40,6 +40,8 @@ final class InMemoryCluster {
     /// What reaches the coordinator, and from whom, when worker `id` sends `frames`: by default
     /// that message; a test plays a buggy or hostile worker by changing, adding or dropping.
     var tamper: (_ id: [UInt8], _ frames: [Frame]) -> [(from: [UInt8], frames: [Frame])] = { [($0, $1)] }
+    /// What a message from the coordinator becomes on its way to a worker.
+    var damageToWorker: ([Frame]) -> [Frame] = { $0 }
     /// What a direct client's data message becomes on its way to the worker.
     var damageData: ([Frame]) -> [Frame] = { $0 }
     /// The jobs each worker finished, in order.
@@ -136,7 +138,7 @@ final class InMemoryCluster {
                 }
             case .toWorker(let id, let frames):
                 if (try? BackendEnvelope.open(frames).type) == "heartbeat" { heartbeatsToWorker[id, default: 0] += 1 }
-                events.append(.toWorker(id: id, frames: frames))
+                events.append(.toWorker(id: id, frames: damageToWorker(frames)))
             case .finished(let record):
                 finished.append(record)
             case .jobAnswered(let kind, let roundTrip):
