@@ -361,6 +361,10 @@ def load(path: str, what: str) -> np.ndarray:
     a = a.astype(F32)
     if not np.isfinite(a).all():
         raise BadInput(f"{what} holds NaN or infinite values")
+    with np.errstate(over="ignore"):
+        squares = np.einsum("ij,ij->i", a, a, dtype=F32)
+    if not np.isfinite(squares).all():
+        raise BadInput(f"{what} has a row whose squares sum past float32's range")
     return a
 
 

@@ -47,6 +47,22 @@ public struct Matrix: Sendable, Equatable {
         Matrix(rows: range.count, cols: cols, values: Array(values[(range.lowerBound * cols)..<(range.upperBound * cols)]))
     }
 
+    /// Checks that the arithmetic can use every value: none NaN or infinite, and no row whose
+    /// squares sum past Float's range (its dot products, cosines included, would be infinite).
+    /// Given the rows' inverse norms (`rowInverseNorms`), the values are searched only when a
+    /// norm is NaN, and an overflowing row is one whose norm is positive but below
+    /// `1 / sqrt(Float.greatestFiniteMagnitude)` (`rowInverseNorms` computes such rows in Double).
+    /// - Parameter rowOffset: added to the row an error names.
+    public func checkUsable(_ what: String, inverseNorms: [Float]? = nil, rowOffset: Int = 0) throws(PruneError) {
+        if let bad = firstNonFinite(inverseNorms: inverseNorms) {
+            throw .nonFinite(what: what, row: rowOffset + bad / cols, column: bad % cols)
+        }
+        let smallest = 1 / Float.greatestFiniteMagnitude.squareRoot()
+        if let row = (inverseNorms ?? rowInverseNorms()).firstIndex(where: { $0 > 0 && $0 < smallest }) {
+            throw .overflow(what: what, row: rowOffset + row)
+        }
+    }
+
     /// As `firstNonFinite()`, given the rows' inverse norms (`rowInverseNorms`, NaN for a row
     /// holding NaN or infinity): the values are searched only when some norm is NaN.
     public func firstNonFinite(inverseNorms: [Float]?) -> Int? {

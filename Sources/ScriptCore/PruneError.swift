@@ -4,6 +4,8 @@ public enum PruneError: Error, Equatable, Sendable, CustomStringConvertible {
     case widthMismatch(what: String, expected: Int, actual: Int)
     case rowCountMismatch(what: String, expected: Int, actual: Int)
     case nonFinite(what: String, row: Int, column: Int)
+    /// Finite values whose squares sum past Float's range in one row: its dot products overflow.
+    case overflow(what: String, row: Int)
     case budgetNotPositive(Int)
     case budgetRatioOutOfRange(Double)
     case emptyShard(index: Int, range: Range<Int>)
@@ -22,6 +24,8 @@ public enum PruneError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(what) has \(actual) rows, expected \(expected)"
         case let .nonFinite(what, row, column):
             return "\(what) holds a NaN or infinite value at row \(row), column \(column)"
+        case let .overflow(what, row):
+            return "\(what) row \(row) is too large: the squares of its values sum past float32's range (3.4e38); scale the values down"
         case .budgetNotPositive(let k): return "budget must be at least 1 token, got \(k)"
         case .budgetRatioOutOfRange(let r): return "budget ratio must be in (0, 1], got \(r)"
         case let .emptyShard(index, range): return "shard \(index) (\(range.lowerBound):\(range.upperBound)) is empty"

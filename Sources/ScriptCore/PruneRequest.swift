@@ -33,9 +33,7 @@ public struct PruneRequest: Sendable {
     /// not finite), their values are checked through them instead of a second pass over them.
     public func validate(featureInverseNorms inv: [Float]?, embeddingInverseNorms embeddingInv: [Float]? = nil) throws {
         guard features.rows > 0, features.cols > 0 else { throw PruneError.emptyInput(what: "features") }
-        if let bad = features.firstNonFinite(inverseNorms: inv) {
-            throw PruneError.nonFinite(what: "features", row: bad / features.cols, column: bad % features.cols)
-        }
+        try features.checkUsable("features", inverseNorms: inv)
         try Self.validate(tokens: features.rows, width: features.cols, embeddings: embeddings, query: query, shards: shards,
                           embeddingInverseNorms: embeddingInv)
         if let t = unitTokens, t < 1 { throw PruneError.invalidOption(name: "unit-tokens", value: "\(t)", expected: "a count >= 1") }
@@ -52,18 +50,14 @@ public struct PruneRequest: Sendable {
         if let e = embeddings {
             guard e.rows == n else { throw PruneError.rowCountMismatch(what: "embeddings", expected: n, actual: e.rows) }
             guard e.cols > 0 else { throw PruneError.emptyInput(what: "embeddings") }
-            if let bad = e.firstNonFinite(inverseNorms: inv) {
-                throw PruneError.nonFinite(what: "embeddings", row: bad / e.cols, column: bad % e.cols)
-            }
+            try e.checkUsable("embeddings", inverseNorms: inv)
             queryWidth = e.cols
         } else {
             queryWidth = width
         }
         if let q = query, q.rows > 0 {
             guard q.cols == queryWidth else { throw PruneError.widthMismatch(what: "query", expected: queryWidth, actual: q.cols) }
-            if let bad = q.firstNonFinite() {
-                throw PruneError.nonFinite(what: "query", row: bad / q.cols, column: bad % q.cols)
-            }
+            try q.checkUsable("query")
         }
         if let shards { try validate(shards: shards, tokens: n) }
     }

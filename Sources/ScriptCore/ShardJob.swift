@@ -65,9 +65,7 @@ public struct ShardJob: Sendable, Equatable {
             throw PruneError.shardPastEnd(offset..<(offset + features.rows), tokens: totalTokens)
         }
         guard budget >= 1 else { throw PruneError.budgetNotPositive(budget) }
-        if let bad = features.firstNonFinite(inverseNorms: inv) {
-            throw PruneError.nonFinite(what: "shard features", row: bad / features.cols, column: bad % features.cols)
-        }
+        try features.checkUsable("shard features", inverseNorms: inv)
         if let bad = weights.firstIndex(where: { !$0.isFinite || $0 <= 0 }) {
             throw PruneError.nonFinite(what: "shard weights", row: bad, column: 0)
         }

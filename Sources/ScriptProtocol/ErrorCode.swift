@@ -40,7 +40,7 @@ extension ProtocolError {
     public init(_ e: PruneError) {
         switch e {
         case .emptyInput, .widthMismatch, .rowCountMismatch: self.init(.badShape, e.description)
-        case .nonFinite: self.init(.nonFinite, e.description)
+        case .nonFinite, .overflow: self.init(.nonFinite, e.description)
         case .budgetNotPositive, .budgetRatioOutOfRange: self.init(.badBudget, e.description)
         case .emptyShard, .shardsOverlap, .shardsLeaveGap, .shardPastEnd: self.init(.badShards, e.description)
         case .invalidOption: self.init(.badOption, e.description)

@@ -16,19 +16,15 @@ public enum WorkerCompute {
     public static func prepare(_ task: ShardTask, data: ShardData, pool: ComputePool) throws -> (PreparedShard, scores: [Float]?) {
         try task.check(data)
         let (features, inverseNorms) = data.features.matrixWithInverseNorms(pool: pool)
-        if let bad = features.firstNonFinite(inverseNorms: inverseNorms) {
-            throw nonFinite("features", bad, cols: features.cols, offset: task.offset)
-        }
+        try usable(features, "features", inverseNorms: inverseNorms, offset: task.offset)
         var scores: [Float]? = nil
         if let q = task.query, task.weights == nil {
             let query = q.matrix()
-            if let bad = query.firstNonFinite() { throw nonFinite("query", bad, cols: query.cols, offset: 0) }
+            try usable(query, "query", inverseNorms: nil, offset: 0)
             var (embeddings, norms) = (features, inverseNorms)
             if let e = data.embeddings {
                 (embeddings, norms) = e.matrixWithInverseNorms(pool: pool)
-                if let bad = embeddings.firstNonFinite(inverseNorms: norms) {
-                    throw nonFinite("embeddings", bad, cols: embeddings.cols, offset: task.offset)
-                }
+                try usable(embeddings, "embeddings", inverseNorms: norms, offset: task.offset)
             }
             scores = QueryRelevance.scores(embeddings: embeddings, inverseNorms: norms, query: query,
                                            shards: [0..<embeddings.rows], pool: pool)
@@ -163,6 +159,11 @@ public enum WorkerCompute {
         } catch {
             return .failed(ProtocolError(.internal, "\(error)"))
         }
+    }
+
+    /// `checkUsable`'s refusal as the protocol's error (rows counted from the shard's start).
+    private static func usable(_ m: Matrix, _ what: String, inverseNorms: [Float]?, offset: Int) throws {
+        do { try m.checkUsable(what, inverseNorms: inverseNorms, rowOffset: offset) } catch { throw ProtocolError(error) }
     }
 
     private static func nonFinite(_ what: String, _ flat: Int, cols: Int, offset: Int) -> ProtocolError {

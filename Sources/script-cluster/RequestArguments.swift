@@ -129,7 +129,8 @@ struct RequestArguments: ParsableArguments {
             return InputError("--query", query, "has width \(actual); the query must have the width of \(source) (\(expected))")
         case .rowCountMismatch("embeddings", let expected, let actual):
             return InputError("--embeddings", embeddings, "has \(actual) rows; it needs one a token of --features (\(expected))")
-        case .emptyInput(let what), .widthMismatch(let what, _, _), .rowCountMismatch(let what, _, _), .nonFinite(let what, _, _):
+        case .emptyInput(let what), .widthMismatch(let what, _, _), .rowCountMismatch(let what, _, _), .nonFinite(let what, _, _),
+             .overflow(let what, _):
             if let path = file(what) { return InputError("--\(what)", path, error.description) }
         case .budgetNotPositive, .budgetRatioOutOfRange:
             return InputError("--budget", budget, error.description)

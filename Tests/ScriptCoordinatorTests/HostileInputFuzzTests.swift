@@ -28,6 +28,7 @@ final class HostileInputFuzzTests: XCTestCase {
             outcomes[Self.outcome(c.replies.last), default: 0] += 1
         }
         XCTAssertGreaterThan(outcomes.count, 8, "the damage reaches many checks: \(outcomes)")
+        XCTAssertNil(outcomes["internal"], "a client's damage is the client's error: \(outcomes)")
         try assertStillServes(c, req)
     }
 

@@ -45,6 +45,25 @@ final class ValidationTests: XCTestCase {
         }
     }
 
+    /// Finite values whose squares sum past Float's range give infinite cosines: refused in
+    /// every tensor, naming the row; a row just inside the range goes through.
+    func testRowsTooLargeForFloatArithmeticAreRefused() throws {
+        var big = x
+        big.values[9] = 2e19  // row 3: 4e38
+        expect(.overflow(what: "features", row: 3)) { _ = try pruner.prune(PruneRequest(features: big), budget: .count(2)) }
+        var e = Matrix(rows: 6, cols: 2, values: (0..<12).map { Float($0) + 1 })
+        e.values[4] = -3e19
+        expect(.overflow(what: "embeddings", row: 2)) {
+            _ = try pruner.prune(PruneRequest(features: x, embeddings: e, query: Matrix(rows: 1, cols: 2, values: [1, 0])), budget: .count(2))
+        }
+        expect(.overflow(what: "query", row: 1)) {
+            _ = try pruner.prune(PruneRequest(features: x, query: Matrix(rows: 2, cols: 3, values: [1, 0, 0, 0, 1e20, 0])), budget: .count(2))
+        }
+        var fits = x
+        fits.values[9] = 1e19  // row 3: 1e38
+        XCTAssertEqual(try pruner.prune(PruneRequest(features: fits), budget: .count(2)).indices.count, 2)
+    }
+
     func testShardLayouts() {
         func run(_ s: [Range<Int>]) throws { _ = try pruner.prune(PruneRequest(features: x, shards: s), budget: .count(2)) }
         expect(.shardsOverlap(0..<4, 3..<6)) { try run([0..<4, 3..<6]) }
