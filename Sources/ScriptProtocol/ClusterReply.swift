@@ -65,7 +65,11 @@ public enum ClusterReply: Sendable {
                 guard case .string(let s) = v else { throw ProtocolError(.badRequest, "workers must be strings") }
                 return s
             }
-            return .result(ClusterResult(id: id, indices: try e.intArray("indices"), budget: try e.int("budget"), tokenCount: try e.int("n"),
+            let indices = try e.intArray("indices"), n = try e.int("n")
+            guard indices.allSatisfy({ 0 <= $0 && $0 < n }), zip(indices, indices.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                throw ProtocolError(.badMessage, "result field 'indices' is not ascending token indices below n = \(n)")
+            }
+            return .result(ClusterResult(id: id, indices: indices, budget: try e.int("budget"), tokenCount: n,
                                          shardCount: try e.int("shards"), workers: workers, timings: timings.sorted { $0.0 < $1.0 },
                                          features: features))
         case "error":

@@ -142,6 +142,22 @@ final class MessageTests: XCTestCase {
         XCTAssertThrowsError(try e.int("budget")) { XCTAssertEqual($0 as? ProtocolError, ProtocolError(.badRequest, "missing field 'budget'")) }
     }
 
+    /// A result's indices must be ascending token indices below its `n` (a reply from a buggy or
+    /// hostile coordinator is an error, not a selection).
+    func testResultIndicesAreCheckedAgainstTheirTokenCount() throws {
+        func reply(_ indices: [Int], n: Int) -> [Frame] {
+            ClusterReply.result(ClusterResult(id: "r", indices: indices, budget: indices.count, tokenCount: n, shardCount: 1,
+                                              workers: ["w"], timings: [], features: nil)).frames()
+        }
+        guard case .result(let r) = try ClusterReply.parse(reply([0, 3, 9], n: 10)) else { return XCTFail() }
+        XCTAssertEqual(r.indices, [0, 3, 9])
+        for (indices, n) in [([0, 10], 10), ([-1, 2], 10), ([3, 3], 10), ([4, 2], 10)] {
+            XCTAssertThrowsError(try ClusterReply.parse(reply(indices, n: n)), "\(indices)") {
+                XCTAssertEqual(($0 as? ProtocolError)?.code, .badMessage)
+            }
+        }
+    }
+
     func testSubmissionsParseAsTheyWereBuiltInlineAndDirect() throws {
         let req = PruneRequest(features: matrix(10, 4), embeddings: matrix(10, 3, seed: 5), query: matrix(2, 3, seed: 6),
                                shards: [0..<4, 4..<10])

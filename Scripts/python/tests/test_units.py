@@ -291,6 +291,47 @@ def test_deadline_ms_rounds_the_time_left_up():
     assert msgpack.unpackb(e.poll(0.0004)[0][1][1])["deadline_ms"] == 10000
 
 
+def _damaged_value(rng):
+    return rng.choice([None, True, -1, 2 ** 64 - 1, -2 ** 63, 1.5, float("nan"), "x", b"\xff", [], [1, "2"], {"a": 1}, {1: 2},
+                       [[0, 1]], {"dtype": "f32", "shape": [1, 2], "frame": 1}, [2 ** 64 - 1], [3, 1], [-1, 2],
+                       {"total": "f32"}])
+
+
+def test_damaged_replies_end_a_call_with_a_typed_error_never_another_exception():
+    """A coordinator's reply damaged at random (a field retyped, removed or added, bytes flipped or
+    cut, frames dropped): the engine and the reply parser raise nothing but the package's errors."""
+    rng = random.Random(5)
+    fields = dict(result_fields(), features={"dtype": "f32", "shape": [2, 2], "frame": 1})
+    for k in range(3000):
+        rid = f"r{k}"
+        e = engine(1)
+        e.add(make_call(rid), 0.0)
+        e.poll(0.0)
+        env = dict(fields, v=1, type="result", id=rid)
+        how = rng.randrange(4)
+        if how == 0:
+            env[rng.choice(sorted(env) + ["extra"])] = _damaged_value(rng)
+        elif how == 1:
+            env.pop(rng.choice([key for key in env if key != "id"]))
+        packed = bytearray(msgpack.packb(env))
+        if how == 2:
+            for _ in range(rng.randrange(1, 4)):
+                packed[rng.randrange(len(packed))] ^= 1 << rng.randrange(8)
+        frames = [b"", bytes(packed), np.arange(4, dtype="<f4").tobytes()]
+        if how == 3:
+            frames = frames[:rng.randrange(1, 4)] if rng.random() < 0.5 else [frames[0], frames[1][:rng.randrange(len(frames[1]))]]
+        e.received(0, frames, 0.1)
+        for call in e.take_finished():
+            if isinstance(call.outcome, sc.ScriptClusterError):
+                continue
+            got_env, got_frames, _ = call.outcome
+            p = rq.prepare(rq.PruneRequest(np.ones((4, 2), np.float32), 2, return_="features"), 30)
+            try:
+                rq.parse_result(got_env, got_frames[1:], p, "e", 1)
+            except sc.ScriptClusterError:
+                pass
+
+
 def test_prune_many_keeps_request_order_whatever_the_completion_order(monkeypatch):
     """The engine finishes the latest call first here; results still come back in request order."""
     c = sc.Client("tcp://127.0.0.1:9")
@@ -299,7 +340,7 @@ def test_prune_many_keeps_request_order_whatever_the_completion_order(monkeypatc
 
     def drive(done):
         call = started.pop()  # the newest in flight finishes first
-        env = {"v": 1, "type": "result", "id": call.id, **result_fields(indices=list(range(call.fields["budget"])))}
+        env = {"v": 1, "type": "result", "id": call.id, **result_fields(indices=list(range(call.fields["budget"])), n=16)}
         call.state, call.outcome, call.attempts = "done", (env, [b"", b""], 0), 1
         c._engine.finished.append(call)
 

@@ -195,7 +195,12 @@ def parse_result(env: Dict[str, Any], frames: list, prepared: Prepared, endpoint
     indices = _need(env, "indices", list, "result")
     if not all(isinstance(i, int) and not isinstance(i, bool) for i in indices):
         raise BadReply("result field 'indices' holds a value that is not an integer")
+    n = _need(env, "n", int, "result")
+    if not all(0 <= i < n for i in indices) or any(a >= b for a, b in zip(indices, indices[1:])):
+        raise BadReply(f"result field 'indices' is not ascending token indices below n = {n}")
     timings = _need(env, "timings_ms", dict, "result")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in timings.values()):
+        raise BadReply("result field 'timings_ms' holds a value that is not a number")
     workers = _need(env, "workers", list, "result")
     feats = None
     if prepared.return_mode != "indices":
@@ -206,7 +211,7 @@ def parse_result(env: Dict[str, Any], frames: list, prepared: Prepared, endpoint
             raise BadReply(f"result has {len(indices)} indices but {values.shape[0]} feature rows")
         feats = tensors.features_like(values, prepared.origin)
     return PruneResult(id=prepared.id, indices=tensors.indices_like(indices, prepared.origin),
-                       budget=_need(env, "budget", int, "result"), n=_need(env, "n", int, "result"),
+                       budget=_need(env, "budget", int, "result"), n=n,
                        shards=_need(env, "shards", int, "result"), workers=[str(w) for w in workers],
                        timings_ms={str(k): float(v) for k, v in timings.items()}, features=feats,
                        endpoint=endpoint, attempts=attempts)
