@@ -95,12 +95,15 @@ let package = Package(
         .testTarget(name: "ScriptWorkerTests", dependencies: [
             "ScriptWorker", "ScriptProtocol", "ScriptCore", "ScriptService", "ScriptTransport", .product(name: "Logging", package: "swift-log"),
         ]),
+        // What the hostile-input tests of several targets share (seeded damage to messages).
+        .target(name: "ScriptTestSupport", dependencies: ["ScriptCore", "ScriptProtocol", "ScriptWire"], path: "Tests/ScriptTestSupport"),
         .testTarget(name: "ScriptCoordinatorTests", dependencies: [
             "ScriptCoordinator", "ScriptWorker", "ScriptProtocol", "ScriptCore", "ScriptService", "ScriptSynth", "ScriptTransport",
-            "ScriptWire",
+            "ScriptWire", "ScriptTestSupport",
         ]),
         .testTarget(name: "ScriptClusterTests", dependencies: [
             "ScriptClient", "ScriptLauncher", "ScriptLoad", "ScriptOps", "ScriptProtocol", "ScriptCore", "ScriptSynth", "ScriptTransport", "ScriptWire",
+            "ScriptTestSupport",
         ]),
         .testTarget(name: "CLITests", dependencies: ["ScriptFormats", "ScriptService"]),
         .testTarget(name: "ScriptServiceTests", dependencies: [

@@ -4,6 +4,7 @@ import ScriptCore
 import ScriptSynth
 import ScriptTransport
 import ScriptWire
+import ScriptTestSupport
 @testable import ScriptProtocol
 @testable import ScriptCoordinator
 @testable import ScriptWorker
@@ -188,6 +189,35 @@ final class ClusterProcessTests: XCTestCase {
         // A message over the size limit disconnects its sender: no reply is possible.
         XCTAssertNil(try errorCode([[], valid[0], [UInt8](repeating: 0, count: 9 << 20)]))
         env["id"] = .string("still-alive")
+        let client = try ClusterClient(endpoint: cluster.frontend)
+        defer { client.close() }
+        XCTAssertEqual(result(try client.prune(PruneSubmission(id: "fine", request: req, budget: .count(10))))?.indices, try inProcess(req, 10))
+    }
+
+    /// The same over real sockets: 200 valid messages damaged at random (seeded) each get one
+    /// reply from a real coordinator, and a valid request is served afterwards.
+    func testRandomlyDamagedMessagesEachGetAReply() throws {
+        let cluster = try TestCluster(workers: 1)
+        defer { cluster.stop() }
+        let ctx = ZMQContext()
+        defer { ctx.close() }
+        let s = try ZMQSocket(context: ctx, type: .dealer)
+        defer { s.close() }
+        try s.connect(cluster.frontend)
+        let req = sample(.image)
+        var damage = Damage(seed: 81)
+        var codes: [String: Int] = [:]
+        for i in 0..<200 {
+            let valid = PruneSubmission(id: "z\(i)", request: req, budget: .count(10)).frames()
+            try s.send(damage.damage([[]] + valid))
+            guard let msg = try s.receive(timeoutMilliseconds: 10_000), msg.count >= 2 else {
+                return XCTFail("message \(i) got no reply; coordinator: \(cluster.coordinator.log.suffix(2000))")
+            }
+            let e = try Envelope.decode(msg[1])
+            codes[try e.string("type") == "error" ? try e.string("code") : try e.string("type"), default: 0] += 1
+        }
+        XCTAssertGreaterThan(codes.count, 4, "\(codes)")
+        XCTAssertNil(codes["internal"], "\(codes)")
         let client = try ClusterClient(endpoint: cluster.frontend)
         defer { client.close() }
         XCTAssertEqual(result(try client.prune(PruneSubmission(id: "fine", request: req, budget: .count(10))))?.indices, try inProcess(req, 10))
