@@ -12,9 +12,7 @@ import ScriptTestSupport
 /// both still serve a valid request afterwards. The damage is the same on every run (a seed).
 final class HostileInputFuzzTests: XCTestCase {
     func testDamagedClientMessagesAreAnsweredAndServingGoesOn() throws {
-        let c = InMemoryCluster()
-        c.addWorker([1])
-        c.addWorker([2])
+        let c = twoWorkers()
         let req = request(seed: 9, n: 60, shards: 3)
         var damage = Damage(seed: 77)
         var outcomes: [String: Int] = [:]
@@ -34,19 +32,11 @@ final class HostileInputFuzzTests: XCTestCase {
     }
 
     func testDamagedDirectBytesNeverCrashAWorker() throws {
-        let c = InMemoryCluster()
-        c.addWorker([1])
-        c.addWorker([2])
+        let c = twoWorkers()
         let req = request(seed: 10, n: 60, shards: 3)
         var damage = Damage(seed: 78)
-        c.damageData = { frames in damage.damage([[]] + frames.map(\.bytes)).dropFirst().map(Frame.init) }
-        var outcomes: [String: Int] = [:]
-        for i in 0..<300 {
-            c.submit(PruneSubmission(id: "d\(i)", request: req, budget: .count(6), deadlineMs: 400, transfer: .direct).encoded())
-            c.advance(ms: 500)
-            outcomes[Self.outcome(c.reply("d\(i)")), default: 0] += 1
-        }
-        XCTAssertNil(outcomes["none"], "every request answered by its deadline: \(outcomes)")
+        c.damageData = { damage.damage([[]] + $0.map(\.bytes)).dropFirst().map(Frame.init) }
+        let outcomes = outcomesOf300(c, req, transfer: .direct)
         XCTAssertGreaterThan(outcomes.count, 2, "\(outcomes)")
         c.damageData = { $0 }
         try assertStillServes(c, req)
@@ -55,24 +45,11 @@ final class HostileInputFuzzTests: XCTestCase {
     /// A buggy or hostile worker: one in eight of the workers' messages is damaged. Every request
     /// still ends (a result, or a typed error by its deadline) and the coordinator lives on.
     func testDamagedWorkerMessagesNeverCrashTheCoordinator() throws {
-        let c = InMemoryCluster()
-        c.addWorker([1])
-        c.addWorker([2])
+        let c = twoWorkers()
         let req = request(seed: 11, n: 60, shards: 3)
         var damage = Damage(seed: 79)
-        c.tamper = { id, frames in
-            guard damage.below(8) == 0 else { return [(id, frames)] }
-            return [(id, damage.damage([[]] + frames.map(\.bytes)).dropFirst().map(Frame.init))]
-        }
-        var outcomes: [String: Int] = [:]
-        for i in 0..<300 {
-            c.submit(PruneSubmission(id: "w\(i)", request: req, budget: .count(6),
-                                     returnMode: i % 2 == 0 ? .indices : .merged, deadlineMs: 400).encoded())
-            c.advance(ms: 500)
-            outcomes[Self.outcome(c.reply("w\(i)")), default: 0] += 1
-        }
-        XCTAssertNil(outcomes["none"], "every request ended by its deadline: \(outcomes)")
-        XCTAssertGreaterThan(outcomes["result"] ?? 0, 0, "\(outcomes)")
+        c.tamper = { id, frames in [(id, damage.below(8) == 0 ? damage.damage([[]] + frames.map(\.bytes)).dropFirst().map(Frame.init) : frames)] }
+        XCTAssertGreaterThan(outcomesOf300(c, req)["result"] ?? 0, 0)
         c.tamper = { [($0, $1)] }
         c.advance(ms: 5_000)  // workers the damage made leave come back
         try assertStillServes(c, req)
@@ -81,27 +58,36 @@ final class HostileInputFuzzTests: XCTestCase {
     /// The other way: one in eight of the coordinator's messages to workers is damaged (a
     /// coordinator of another build, a bug). No worker crashes; every request ends.
     func testDamagedCoordinatorMessagesNeverCrashAWorker() throws {
-        let c = InMemoryCluster()
-        c.addWorker([1])
-        c.addWorker([2])
+        let c = twoWorkers()
         let req = request(seed: 12, n: 60, shards: 3)
         var damage = Damage(seed: 80)
-        c.damageToWorker = { frames in
-            guard damage.below(8) == 0 else { return frames }
-            return damage.damage([[]] + frames.map(\.bytes)).dropFirst().map(Frame.init)
-        }
-        var outcomes: [String: Int] = [:]
-        for i in 0..<300 {
-            c.submit(PruneSubmission(id: "c\(i)", request: req, budget: .count(6),
-                                     returnMode: i % 2 == 0 ? .indices : .merged, deadlineMs: 400).encoded())
-            c.advance(ms: 500)
-            outcomes[Self.outcome(c.reply("c\(i)")), default: 0] += 1
-        }
-        XCTAssertNil(outcomes["none"], "every request ended by its deadline: \(outcomes)")
-        XCTAssertGreaterThan(outcomes["result"] ?? 0, 0, "\(outcomes)")
+        c.damageToWorker = { damage.below(8) == 0 ? damage.damage([[]] + $0.map(\.bytes)).dropFirst().map(Frame.init) : $0 }
+        XCTAssertGreaterThan(outcomesOf300(c, req)["result"] ?? 0, 0)
         c.damageToWorker = { $0 }
         c.advance(ms: 5_000)
         try assertStillServes(c, req)
+    }
+
+    private func twoWorkers() -> InMemoryCluster {
+        let c = InMemoryCluster()
+        c.addWorker([1])
+        c.addWorker([2])
+        return c
+    }
+
+    /// 300 requests one after another (indices and merged alternately, 400 ms deadlines), each
+    /// given 500 ms: how they ended. Every one must have ended.
+    private func outcomesOf300(_ c: InMemoryCluster, _ req: PruneRequest, transfer: Transfer = .inline,
+                               line: UInt = #line) -> [String: Int] {
+        var outcomes: [String: Int] = [:]
+        for i in 0..<300 {
+            c.submit(PruneSubmission(id: "q\(i)", request: req, budget: .count(6), returnMode: i % 2 == 0 ? .indices : .merged,
+                                     deadlineMs: 400, transfer: transfer).encoded())
+            c.advance(ms: 500)
+            outcomes[Self.outcome(c.reply("q\(i)")), default: 0] += 1
+        }
+        XCTAssertNil(outcomes["none"], "every request ended by its deadline: \(outcomes)", line: line)
+        return outcomes
     }
 
     private func assertStillServes(_ c: InMemoryCluster, _ req: PruneRequest, line: UInt = #line) throws {
