@@ -119,7 +119,9 @@ public final class LoadGenerator {
                 wait = max(0, min(wait, Int(next.rounded(.up))))
             }
             if let got = try client.receive(timeoutMs: wait), let t0 = sentAt.removeValue(forKey: got.reply.id) {
-                report.record(got.reply, latencyMs: (clock.now - t0).milliseconds, expected: expected)
+                // A reply later than the timeout is a timeout, whichever the loop saw first.
+                let latency = (clock.now - t0).milliseconds
+                if latency > Double(s.timeoutMs) { report.timeouts += 1 } else { report.record(got.reply, latencyMs: latency, expected: expected) }
             }
             for (id, t0) in sentAt where (clock.now - t0).milliseconds > Double(s.timeoutMs) {  // rare: a short scan
                 sentAt[id] = nil
