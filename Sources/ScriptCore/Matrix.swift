@@ -49,16 +49,18 @@ public struct Matrix: Sendable, Equatable {
 
     /// Checks that the arithmetic can use every value: none NaN or infinite, and no row whose
     /// squares sum past Float's range (its dot products, cosines included, would be infinite).
-    /// Given the rows' inverse norms (`rowInverseNorms`), the values are searched only when a
-    /// norm is NaN, and an overflowing row is one whose norm is positive but below
-    /// `1 / sqrt(Float.greatestFiniteMagnitude)` (`rowInverseNorms` computes such rows in Double).
+    /// Both are read from the rows' inverse norms (`rowInverseNorms`; computed here when not
+    /// given, one pass): the values are searched only when a norm is NaN, and an overflowing row
+    /// is one whose norm is positive but below `1 / sqrt(Float.greatestFiniteMagnitude)`
+    /// (`rowInverseNorms` computes such rows in Double).
     /// - Parameter rowOffset: added to the row an error names.
     public func checkUsable(_ what: String, inverseNorms: [Float]? = nil, rowOffset: Int = 0) throws(PruneError) {
-        if let bad = firstNonFinite(inverseNorms: inverseNorms) {
+        let inv = inverseNorms ?? rowInverseNorms()
+        if let bad = firstNonFinite(inverseNorms: inv) {
             throw .nonFinite(what: what, row: rowOffset + bad / cols, column: bad % cols)
         }
         let smallest = 1 / Float.greatestFiniteMagnitude.squareRoot()
-        if let row = (inverseNorms ?? rowInverseNorms()).firstIndex(where: { $0 > 0 && $0 < smallest }) {
+        if let row = inv.firstIndex(where: { $0 > 0 && $0 < smallest }) {
             throw .overflow(what: what, row: rowOffset + row)
         }
     }
