@@ -1,6 +1,10 @@
 import Foundation
+import Synchronization
 import XCTest
+import ScriptClient
+import ScriptCore
 import ScriptProtocol
+import ScriptTransport
 @testable import ScriptLoad
 
 /// `script-cluster load` against a real coordinator and worker, and its answer check.
@@ -76,5 +80,54 @@ final class LoadCommandTests: XCTestCase {
         // Answered requests a second, and the coordinator's part of the CPU every role spent.
         XCTAssertEqual(a.throughput, 5 / 0.75, accuracy: 1e-9)
         XCTAssertEqual(a.coordinatorShare, 2.0 / 92.0, accuracy: 1e-12)
+    }
+
+    /// Against a coordinator that takes requests and never answers: the generator keeps exactly
+    /// `--concurrency` in flight, counts each as timed out after `timeoutMs`, sends the next
+    /// ones, and stops when all are sent and timed out (it would wait forever if only a late
+    /// reply could end a request).
+    func testASilentCoordinatorGetsExactlyTheConcurrencyAndEveryRequestTimesOut() throws {
+        let context = ZMQContext(ioThreads: 1)
+        let silent = try ZMQSocket(context: context, type: .router)
+        defer { silent.close() }
+        try silent.setLinger(milliseconds: 0)
+        try silent.bind("tcp://127.0.0.1:*")
+        let endpoint = try silent.lastEndpoint()
+        let request = PruneRequest(features: Matrix(rows: 8, cols: 4, values: (0..<32).map { Float($0 % 7) + 1 }))
+        let template = PruneSubmission(id: "silent", request: request, budget: .count(3)).encoded()
+        let outcome = Mutex<Result<LoadReport, any Error>?>(nil)
+        Thread.detachNewThread {
+            let result = Result { () throws -> LoadReport in
+                var options = ClusterClient.Options()
+                options.maxMessageBytes = 1 << 20
+                let client = try ClusterClient(endpoint: endpoint, options: options)
+                defer { client.close() }
+                var settings = LoadGenerator.Settings()
+                settings.pace = .concurrency(3)
+                settings.requests = 6
+                settings.warmup = 0
+                settings.timeoutMs = 700
+                settings.roles = [:]
+                return try LoadGenerator(client: client, template: template, expected: nil).run(settings)
+            }
+            outcome.withLock { $0 = result }
+        }
+        // Request ids as they arrive (a retry repeats an id), and when.
+        let clock = ContinuousClock(), start = clock.now
+        var arrivals: [(id: String, ms: Double)] = []
+        while outcome.withLock({ $0 == nil }) && clock.now - start < .seconds(15) {
+            guard let frames = try silent.receiveFrames(timeoutMilliseconds: 50), frames.count >= 3,
+                  let header = try? Envelope.decode(frames[2]), (try? header.string("type")) == "prune" else { continue }
+            arrivals.append((try header.string("id"), (clock.now - start).milliseconds))
+        }
+        let report = try XCTUnwrap(outcome.withLock { $0 }, "the generator did not stop within 15 s: \(arrivals)").get()
+        var firstSeen: [String: Double] = [:]
+        for a in arrivals where firstSeen[a.id] == nil { firstSeen[a.id] = a.ms }
+        let early = firstSeen.values.filter { $0 < 500 }.count
+        XCTAssertEqual(early, 3, "requests that arrived before the first could time out: \(arrivals)")
+        XCTAssertEqual(firstSeen.count, 6, "\(arrivals)")
+        XCTAssertEqual(report.sent, 6)
+        XCTAssertEqual(report.timeouts, 6)
+        XCTAssertEqual(report.answered, 0)
     }
 }
