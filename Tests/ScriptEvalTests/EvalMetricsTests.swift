@@ -1,3 +1,4 @@
+import Synchronization
 import XCTest
 import ScriptCore
 @testable import ScriptEval
@@ -36,6 +37,18 @@ final class EvalMetricsTests: XCTestCase {
         XCTAssertEqual(rows[0].objectsCovered, 0)
         XCTAssertEqual(rows[0].coverage, 4.0 / 6.0, accuracy: 1e-6)
         XCTAssertEqual(rows[0].requests, 2)
+    }
+
+    /// A request's time is the median of its repeats (not the first, the last or the mean), and
+    /// a row's time the mean of its requests'.
+    func testTimeIsTheMedianOfRepeatsAveragedOverRequests() throws {
+        let c = EvalCase(name: "c", kind: "t", request: PruneRequest(features: x), shards: [0..<3, 3..<6], target: target, objects: objects)
+        let clock = Mutex([40.0, 20, 10, 5, 9, 7])  // request 1: median 20; request 2: median 7
+        var evaluator = Evaluator(methods: [EvalMethod(.uniform)], pool: .serial, repeats: 3)
+        evaluator.milliseconds = { _ in clock.withLock { $0.removeFirst() } }
+        let rows = try evaluator.evaluate([c, c], budgets: [.count(2)])
+        XCTAssertEqual(rows.map(\.milliseconds), [13.5])
+        XCTAssertTrue(clock.withLock { $0.isEmpty }, "every repeat is timed")
     }
 
     func testChartShowsEveryKindAndBothScriptVariants() {
