@@ -25,16 +25,7 @@ public struct Pruner: Sendable {
         var timings = StageTimings()
         let clock = ContinuousClock()
         let start = clock.now
-        // Inverse norms serve twice: NaN marks a row to search for the value that is not finite,
-        // and the cosines use them (the embeddings' in relevance).
-        let (inverseNorms, embeddingInverseNorms) = try timings.measure("validate") { () throws -> ([Float], [Float]) in
-            try options.validate()
-            guard request.features.rows > 0, request.features.cols > 0 else { throw PruneError.emptyInput(what: "features") }
-            let inv = request.features.rowInverseNorms(pool: pool)
-            let embeddingInv = request.embeddings.flatMap { $0.rows == request.features.rows ? $0.rowInverseNorms(pool: pool) : nil }
-            try request.validate(featureInverseNorms: inv, embeddingInverseNorms: embeddingInv)
-            return (inv, embeddingInv ?? inv)
-        }
+        let norms = try timings.measure("validate") { try validate(request, options: options) }
         let n = request.tokenCount
         let k = try budget.resolve(tokens: n)
         var result = PruneResult(indices: [], budget: k, tokenCount: n, method: options.method,
@@ -45,47 +36,9 @@ public struct Pruner: Sendable {
         } else {
             switch options.method {
             case .script, .cdpruner:
-                let weights = timings.measure("relevance") {
-                    // Sharded Script scores each shard by itself, as its worker does in a cluster.
-                    QueryRelevance.weights(embeddings: request.embeddings ?? request.features, inverseNorms: embeddingInverseNorms,
-                                           query: request.query, shards: options.method == .script ? request.shards : nil, options: options, pool: pool)
-                }
-                if options.method == .cdpruner {
-                    result.indices = timings.measure("select") {
-                        BaselineMethods.cdpruner(features: request.features, weights: weights, budget: k, pool: pool)
-                    }
-                } else if let shards = request.shards {
-                    let (kept, proposals) = timings.measure("shards+global") {
-                        ScriptPruning.sharded(features: request.features, inverseNorms: inverseNorms, weights: weights, shards: shards,
-                                              budget: k, options: options, pool: pool)
-                    }
-                    result.indices = kept
-                    result.proposals = proposals
-                } else {
-                    result.indices = timings.measure("gsp+select") {
-                        ScriptPruning.monolithic(features: request.features, inverseNorms: inverseNorms, weights: weights,
-                                                 budget: k, options: options, pool: pool)
-                    }
-                }
+                (result.indices, result.proposals) = script(request, norms: norms, budget: k, options: options, timings: &timings)
             case .scriptPlus:
-                let (weights, relevance) = timings.measure("relevance") { () -> ([Float], [Float]?) in
-                    let r = QueryRelevance.relevance(embeddings: request.embeddings ?? request.features, inverseNorms: embeddingInverseNorms,
-                                                     query: request.query, shards: request.shards, options: options, pool: pool)
-                    return (QueryRelevance.weights(relevance: r, tokens: n, options: options), r)
-                }
-                if let shards = request.shards {
-                    let (kept, proposals) = timings.measure("shards+global") {
-                        ScriptPlus.sharded(features: request.features, weights: weights, relevance: relevance, unitTokens: request.unitTokens,
-                                           shards: shards, budget: k, options: options, pool: pool)
-                    }
-                    result.indices = kept
-                    result.proposals = proposals
-                } else {
-                    result.indices = timings.measure("gsp+select") {
-                        ScriptPlus.monolithic(features: request.features, inverseNorms: inverseNorms, weights: weights, relevance: relevance,
-                                              unitTokens: request.unitTokens, budget: k, options: options, pool: pool)
-                    }
-                }
+                (result.indices, result.proposals) = scriptPlus(request, norms: norms, budget: k, options: options, timings: &timings)
             case .divprune:
                 result.indices = timings.measure("select") { BaselineMethods.divprune(features: request.features, budget: k, pool: pool) }
             case .gsp:
@@ -99,5 +52,60 @@ public struct Pruner: Sendable {
         timings.record("total", clock.now - start)
         result.timings = timings
         return result
+    }
+
+    /// Inverse row norms of the features and of the embeddings (the features' when there are
+    /// none), which serve twice: NaN marks a row to search for the value that is not finite, and
+    /// the cosines use them (the embeddings' in relevance).
+    private func validate(_ request: PruneRequest, options: PruneOptions) throws -> (features: [Float], embeddings: [Float]) {
+        try options.validate()
+        guard request.features.rows > 0, request.features.cols > 0 else { throw PruneError.emptyInput(what: "features") }
+        let inv = request.features.rowInverseNorms(pool: pool)
+        let embeddingInv = request.embeddings.flatMap { $0.rows == request.features.rows ? $0.rowInverseNorms(pool: pool) : nil }
+        try request.validate(featureInverseNorms: inv, embeddingInverseNorms: embeddingInv)
+        return (inv, embeddingInv ?? inv)
+    }
+
+    /// Script (monolithic or sharded) and CDPruner: relevance weights, then the method.
+    private func script(_ request: PruneRequest, norms: (features: [Float], embeddings: [Float]), budget k: Int, options: PruneOptions,
+                        timings: inout StageTimings) -> ([Int], [ShardProposal]) {
+        let weights = timings.measure("relevance") {
+            // Sharded Script scores each shard by itself, as its worker does in a cluster.
+            QueryRelevance.weights(embeddings: request.embeddings ?? request.features, inverseNorms: norms.embeddings,
+                                   query: request.query, shards: options.method == .script ? request.shards : nil, options: options, pool: pool)
+        }
+        if options.method == .cdpruner {
+            return (timings.measure("select") { BaselineMethods.cdpruner(features: request.features, weights: weights, budget: k, pool: pool) }, [])
+        }
+        if let shards = request.shards {
+            return timings.measure("shards+global") {
+                ScriptPruning.sharded(features: request.features, inverseNorms: norms.features, weights: weights, shards: shards,
+                                      budget: k, options: options, pool: pool)
+            }
+        }
+        return (timings.measure("gsp+select") {
+            ScriptPruning.monolithic(features: request.features, inverseNorms: norms.features, weights: weights, budget: k, options: options, pool: pool)
+        }, [])
+    }
+
+    /// Script+ (monolithic or sharded): relevance, weights from it, then the method.
+    private func scriptPlus(_ request: PruneRequest, norms: (features: [Float], embeddings: [Float]), budget k: Int, options: PruneOptions,
+                            timings: inout StageTimings) -> ([Int], [ShardProposal]) {
+        let n = request.tokenCount
+        let (weights, relevance) = timings.measure("relevance") { () -> ([Float], [Float]?) in
+            let r = QueryRelevance.relevance(embeddings: request.embeddings ?? request.features, inverseNorms: norms.embeddings,
+                                             query: request.query, shards: request.shards, options: options, pool: pool)
+            return (QueryRelevance.weights(relevance: r, tokens: n, options: options), r)
+        }
+        if let shards = request.shards {
+            return timings.measure("shards+global") {
+                ScriptPlus.sharded(features: request.features, weights: weights, relevance: relevance, unitTokens: request.unitTokens,
+                                   shards: shards, budget: k, options: options, pool: pool)
+            }
+        }
+        return (timings.measure("gsp+select") {
+            ScriptPlus.monolithic(features: request.features, inverseNorms: norms.features, weights: weights, relevance: relevance,
+                                  unitTokens: request.unitTokens, budget: k, options: options, pool: pool)
+        }, [])
     }
 }
