@@ -74,9 +74,9 @@ let package = Package(
         .target(name: "ScriptClient", dependencies: ["ScriptCore", "ScriptProtocol", "ScriptService", "ScriptTransport"]),
         // Starting local processes (a local cluster, benchmarks, tests).
         .target(name: "ScriptLauncher", dependencies: ["ScriptClient", "ScriptProtocol", "ScriptService", "ScriptTransport"]),
-        // Load generation and the cluster benchmark.
+        // Benchmarks (the core's, the cluster's) and load generation.
         .target(name: "ScriptLoad", dependencies: [
-            "ScriptCore", "ScriptSynth", "ScriptProtocol", "ScriptClient", "ScriptLauncher", "ScriptService",
+            "ScriptCore", "ScriptFormats", "ScriptSynth", "ScriptProtocol", "ScriptClient", "ScriptLauncher", "ScriptService",
         ]),
         // Quality evaluation of methods and budgets.
         .target(name: "ScriptEval", dependencies: ["ScriptCore", "ScriptSynth"]),

@@ -4,8 +4,9 @@ import ScriptService
 
 /// What `bench` measured, for `--json` and `--svg`: the machine, and for each case the median of
 /// every stage, the total, the BLAS bound and the numpy reference.
-struct BenchReport {
-    struct Case {
+public struct BenchReport {
+    /// One case's figures.
+    public struct Case {
         var name: String
         var tokens: Int
         var width: Int
@@ -29,7 +30,7 @@ struct BenchReport {
     var cases: [Case] = []
 
     /// Milliseconds to the microsecond, rates and ratios to what they mean.
-    var dictionary: [String: Any] {
+    public var dictionary: [String: Any] {
         let ms = { (x: Double) in Units.rounded(x, to: 0.001) }
         return [
             "machine": ["threads": threads, "sgemm_gflops": Units.rounded(sgemmGFLOPS, to: 0.1)],
@@ -48,14 +49,5 @@ struct BenchReport {
                 return d
             },
         ]
-    }
-
-    /// Writes the report as JSON and the chart as SVG where asked.
-    func write(json: String?, svg: String?) throws {
-        if let json {
-            let data = try JSONSerialization.data(withJSONObject: dictionary, options: [.prettyPrinted, .sortedKeys])
-            try OutputFile.write(data + Data("\n".utf8), to: json, flag: "--json")
-        }
-        if let svg { try OutputFile.write(BenchChart.svg(self), to: svg, flag: "--svg") }
     }
 }

@@ -3,10 +3,11 @@ import ScriptService
 
 /// An SVG chart of a `bench` run: one panel a case, each on its own scale, with Script's total
 /// as a bar of its stages beside the BLAS bound and the numpy reference.
-enum BenchChart {
+public enum BenchChart {
     static let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
-    static func svg(_ report: BenchReport) -> String {
+    /// The chart as an SVG document.
+    public static func svg(_ report: BenchReport) -> String {
         let left = 130.0, barsWidth = 440.0, barHeight = 22.0, gap = 8.0, panelGap = 50.0, top = 60.0
         let stageNames = orderedUnique(report.cases.flatMap { $0.stagesMs.map(\.name) }.filter { $0 != "total" })
         let rowsPerCase = report.cases.map { $0.numpyMs == nil ? 2.0 : 3.0 }

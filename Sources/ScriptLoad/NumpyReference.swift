@@ -3,12 +3,12 @@ import ScriptCore
 import ScriptFormats
 
 /// Runs `Scripts/reference.py` (the independent numpy implementation) on a request.
-enum NumpyReference {
+public enum NumpyReference {
     struct Outcome { let indices: [Int]; let totalMs: Double }
     struct Failure: Error, CustomStringConvertible { let description: String }
 
     /// The python3 executable when it has numpy and the script exists.
-    static func locate(script: String) -> String? {
+    public static func locate(script: String) -> String? {
         guard FileManager.default.fileExists(atPath: script) else { return nil }
         for candidate in ["/usr/bin/env"] {
             let p = Process()
@@ -29,10 +29,10 @@ enum NumpyReference {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var args = [script]
-        try TensorFiles.writeMatrix(request.features, to: dir + "/x.npy")
+        try write(request.features, to: dir + "/x.npy")
         args += ["--features", dir + "/x.npy"]
-        if let e = request.embeddings { try TensorFiles.writeMatrix(e, to: dir + "/e.npy"); args += ["--embeddings", dir + "/e.npy"] }
-        if let q = request.query { try TensorFiles.writeMatrix(q, to: dir + "/q.npy"); args += ["--query", dir + "/q.npy"] }
+        if let e = request.embeddings { try write(e, to: dir + "/e.npy"); args += ["--embeddings", dir + "/e.npy"] }
+        if let q = request.query { try write(q, to: dir + "/q.npy"); args += ["--query", dir + "/q.npy"] }
         if let s = request.shards { args += ["--shards", s.map { "\($0.lowerBound):\($0.upperBound)" }.joined(separator: ",")] }
         args += ["--budget", "\(budget)", "--repeat", "\(repeats)", "--out", dir + "/out.json"] + options
         let p = Process()
@@ -52,5 +52,9 @@ enum NumpyReference {
             throw Failure(description: "reference.py wrote an unexpected document")
         }
         return Outcome(indices: idx, totalMs: total)
+    }
+
+    private static func write(_ m: Matrix, to path: String) throws {
+        try Npy.write(m.values, shape: [m.rows, m.cols], to: path)
     }
 }

@@ -1,11 +1,11 @@
-import ScriptLoad
 import ScriptProtocol
 import ScriptService
 
 /// An SVG chart of `bench --cluster`: for each case and configuration (workers, transfer), the
 /// throughput with requests in flight, and the latency one at a time against in-process.
-enum ClusterBenchChart {
-    static func svg(_ points: [ClusterBench.Point]) -> String {
+public enum ClusterBenchChart {
+    /// The chart as an SVG document.
+    public static func svg(_ points: [ClusterBench.Point]) -> String {
         let left = 190.0, width = 360.0, bar = 18.0, gap = 6.0, top = 60.0
         let rows = Double(points.count)
         let height = top + rows * (2 * bar + 3 * gap) + 60
