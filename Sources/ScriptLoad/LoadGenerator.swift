@@ -43,6 +43,7 @@ public final class LoadGenerator {
     private let template: EncodedSubmission
     private let expected: [Int]?
     private var serial = 0
+    private let clock = ContinuousClock()
     private let prefix = "load-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
 
     /// - Parameter expected: the kept indices every answer must equal (`expectedIndices`); nil:
@@ -86,58 +87,26 @@ public final class LoadGenerator {
     }
 
     private func load(_ s: Settings, meter: CPUMeter) throws -> LoadReport {
-        let clock = ContinuousClock()
         var meter = meter
         meter.sample()
         let ownBefore = ProcessCPU.own()
-        let start = clock.now
-        let end = start + .milliseconds(Int(s.duration * 1000))
-        var sentAt: [String: ContinuousClock.Instant] = [:]
-        var report = LoadReport()
-        var lastProgress = start, lastSample = start
-        func send() throws {
-            let e = next()
-            try client.send(e, to: client.chooseEndpoint())
-            sentAt[e.id] = clock.now
-            report.sent += 1
-        }
-        func mayStart(_ now: ContinuousClock.Instant) -> Bool { now < end && (s.requests.map { report.sent < $0 } ?? true) }
+        var run = Run(settings: s, start: clock.now)
+        var lastProgress = run.start, lastSample = run.start
         while true {
-            let now = clock.now
-            switch s.pace {
-            case .concurrency(let c):
-                while sentAt.count < max(1, c) && mayStart(now) { try send() }
-            case .rate(let r):
-                let due = Int((now - start).milliseconds / 1000 * r) + 1
-                while report.sent < due && mayStart(now) { try send() }
-            }
-            if sentAt.isEmpty && !mayStart(now) { break }
-            // Sleep in the poll until a reply, the next open-loop send, or a progress tick.
-            var wait = 100
-            if case .rate(let r) = s.pace, mayStart(now) {
-                let next = Double(report.sent) / r * 1000 - (now - start).milliseconds
-                wait = max(0, min(wait, Int(next.rounded(.up))))
-            }
-            if let got = try client.receive(timeoutMs: wait), let t0 = sentAt.removeValue(forKey: got.reply.id) {
-                // A reply later than the timeout is a timeout, whichever the loop saw first.
-                let latency = (clock.now - t0).milliseconds
-                if latency > Double(s.timeoutMs) { report.timeouts += 1 } else { report.record(got.reply, latencyMs: latency, expected: expected) }
-            }
-            for (id, t0) in sentAt where (clock.now - t0).milliseconds > Double(s.timeoutMs) {  // rare: a short scan
-                sentAt[id] = nil
-                client.forget(id)
-                report.timeouts += 1
-            }
+            try offer(&run)
+            if run.sentAt.isEmpty && !run.mayStart(clock.now) { break }
+            try collect(&run)
             if clock.now - lastSample >= .milliseconds(250) {
                 lastSample = clock.now
                 meter.sample()
             }
             if let progress = s.progress, clock.now - lastProgress >= .milliseconds(100) {
                 lastProgress = clock.now
-                progress(report.answered + report.timeouts, (clock.now - start).milliseconds / 1000)
+                progress(run.report.answered + run.report.timeouts, (clock.now - run.start).milliseconds / 1000)
             }
         }
-        report.seconds = (clock.now - start).milliseconds / 1000
+        var report = run.report
+        report.seconds = (clock.now - run.start).milliseconds / 1000
         let done = Double(max(1, report.answered))
         meter.sample()
         for role in meter.roles {
@@ -146,5 +115,62 @@ public final class LoadGenerator {
         }
         report.cpuPerRequestMs["load generator"] = (ProcessCPU.own() - ownBefore) / done
         return report
+    }
+
+    /// One load's state: what is in flight since when, and what came back.
+    private struct Run {
+        let settings: Settings
+        let start: ContinuousClock.Instant
+        let end: ContinuousClock.Instant
+        var sentAt: [String: ContinuousClock.Instant] = [:]
+        var report = LoadReport()
+
+        init(settings: Settings, start: ContinuousClock.Instant) {
+            self.settings = settings
+            self.start = start
+            end = start + .milliseconds(Int(settings.duration * 1000))
+        }
+
+        /// Whether another request may go: within the duration and the request count.
+        func mayStart(_ now: ContinuousClock.Instant) -> Bool { now < end && (settings.requests.map { report.sent < $0 } ?? true) }
+    }
+
+    /// Sends what the pace allows now: up to the concurrency in flight, or what the rate has made due.
+    private func offer(_ run: inout Run) throws {
+        let now = clock.now
+        func send() throws {
+            let e = next()
+            try client.send(e, to: client.chooseEndpoint())
+            run.sentAt[e.id] = clock.now
+            run.report.sent += 1
+        }
+        switch run.settings.pace {
+        case .concurrency(let c):
+            while run.sentAt.count < max(1, c) && run.mayStart(now) { try send() }
+        case .rate(let r):
+            let due = Int((now - run.start).milliseconds / 1000 * r) + 1
+            while run.report.sent < due && run.mayStart(now) { try send() }
+        }
+    }
+
+    /// Waits (in the poll) for a reply, the next open-loop send or a progress tick, then counts
+    /// the reply and every request past its timeout.
+    private func collect(_ run: inout Run) throws {
+        let now = clock.now, timeoutMs = Double(run.settings.timeoutMs)
+        var wait = 100
+        if case .rate(let r) = run.settings.pace, run.mayStart(now) {
+            let next = Double(run.report.sent) / r * 1000 - (now - run.start).milliseconds
+            wait = max(0, min(wait, Int(next.rounded(.up))))
+        }
+        if let got = try client.receive(timeoutMs: wait), let t0 = run.sentAt.removeValue(forKey: got.reply.id) {
+            // A reply later than the timeout is a timeout, whichever the loop saw first.
+            let latency = (clock.now - t0).milliseconds
+            if latency > timeoutMs { run.report.timeouts += 1 } else { run.report.record(got.reply, latencyMs: latency, expected: expected) }
+        }
+        for (id, t0) in run.sentAt where (clock.now - t0).milliseconds > timeoutMs {  // rare: a short scan
+            run.sentAt[id] = nil
+            client.forget(id)
+            run.report.timeouts += 1
+        }
     }
 }
