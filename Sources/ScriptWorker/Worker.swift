@@ -142,26 +142,7 @@ public final class Worker {
                 poller.add(dataWatch.monitor.socket)
             }
             let ready = try poller.poll(timeoutMilliseconds: 50)
-            for (slot, i) in open.enumerated() where ready.contains(slot) {
-                while let socket = links[i], let frames = try? socket.receiveFrames(timeoutMilliseconds: 0) {
-                    ClusterMetrics.received(bytes: frames.reduce(0) { $0 + $1.count }, from: .coordinator)
-                    if carry(state.linkMessage(i, frames: frames, now: clock.now)) { break loop }
-                }
-            }
-            if ready.contains(open.count) {
-                for (number, outcome, cost) in completions.drain() {
-                    if carry(state.taskFinished(number, outcome, cost: cost, now: clock.now)) { break loop }
-                }
-            }
-            if let data, ready.contains(open.count + 1) {
-                while let frames = try? data.receiveFrames(timeoutMilliseconds: 0) {
-                    // [identity, empty, envelope, ...]
-                    guard frames.count >= 3, frames[1].isEmpty else { continue }
-                    ClusterMetrics.received(bytes: frames.dropFirst(2).reduce(0) { $0 + $1.count }, from: .client)
-                    if carry(state.dataMessage(frames: Array(frames.dropFirst(2)), now: clock.now)) { break loop }
-                }
-            }
-            if ready.contains(open.count + 2) { dataWatch?.drain() }
+            if take(ready, open: open, now: clock) { break loop }
             if clock.now - lastTick >= .milliseconds(50) {
                 lastTick = clock.now
                 if carry(state.tick(now: lastTick)) { break loop }
@@ -170,6 +151,36 @@ public final class Worker {
         }
         health.setReady(false, reason: "stopped")
         ClusterMetrics.workerRegistered(false)
+        closeSockets()
+    }
+
+    /// Takes what the poll found ready: the links' messages (`open` in poll order), then the
+    /// finished tasks, the data socket's messages and its monitor's events. True: stop.
+    private func take(_ ready: Set<Int>, open: [Int], now clock: ContinuousClock) -> Bool {
+        for (slot, i) in open.enumerated() where ready.contains(slot) {
+            while let socket = links[i], let frames = try? socket.receiveFrames(timeoutMilliseconds: 0) {
+                ClusterMetrics.received(bytes: frames.reduce(0) { $0 + $1.count }, from: .coordinator)
+                if carry(state.linkMessage(i, frames: frames, now: clock.now)) { return true }
+            }
+        }
+        if ready.contains(open.count) {
+            for (number, outcome, cost) in completions.drain() {
+                if carry(state.taskFinished(number, outcome, cost: cost, now: clock.now)) { return true }
+            }
+        }
+        if let data, ready.contains(open.count + 1) {
+            while let frames = try? data.receiveFrames(timeoutMilliseconds: 0) {
+                // [identity, empty, envelope, ...]
+                guard frames.count >= 3, frames[1].isEmpty else { continue }
+                ClusterMetrics.received(bytes: frames.dropFirst(2).reduce(0) { $0 + $1.count }, from: .client)
+                if carry(state.dataMessage(frames: Array(frames.dropFirst(2)), now: clock.now)) { return true }
+            }
+        }
+        if ready.contains(open.count + 2) { dataWatch?.drain() }
+        return false
+    }
+
+    private func closeSockets() {
         for i in links.indices { links[i]?.close(); links[i] = nil }
         dataWatch?.close()
         data?.close()
@@ -215,19 +226,7 @@ public final class Worker {
                     logger.debug("send to \(config.endpoints[i]) failed: \(error)")
                 }
             case .run(let task):
-                let done = completions
-                // The reading lane runs on its own thread alone, a reduce's last steps on every CPU
-                // this process may use (the same values on any number of threads).
-                let pool = task.lane == .reading ? ComputePool.serial : task.wide ? widePool : self.pool
-                // One thread computes alone: its own CPU time is the job's; several share the
-                // process's helper threads, whose time only the process's clock sees.
-                let cpu: @Sendable () -> Duration = pool.width == 1 ? CPUTime.thread : CPUTime.process
-                (task.lane == .reading ? reading : compute).async {
-                    let clock = ContinuousClock()
-                    let start = clock.now, cpuStart = cpu()
-                    let outcome = WorkerCompute.run(task.work, pool: pool)
-                    done.post((task.number, outcome, TaskCost(wall: clock.now - start, cpu: cpu() - cpuStart)))
-                }
+                start(task)
             case .jobFinished(let r):
                 ClusterMetrics.workerJobFinished(r.kind, code: r.code, tokens: r.tokens, wall: r.wall, cpu: r.cpu)
             case .log(let level, let message):
@@ -237,6 +236,23 @@ public final class Worker {
             }
         }
         return stop
+    }
+
+    /// Starts a task on its lane's queue; its outcome and cost come back through `completions`.
+    private func start(_ task: WorkerState.WorkerTask) {
+        let done = completions
+        // The reading lane runs on its own thread alone, a reduce's last steps on every CPU
+        // this process may use (the same values on any number of threads).
+        let pool = task.lane == .reading ? ComputePool.serial : task.wide ? widePool : self.pool
+        // One thread computes alone: its own CPU time is the job's; several share the
+        // process's helper threads, whose time only the process's clock sees.
+        let cpu: @Sendable () -> Duration = pool.width == 1 ? CPUTime.thread : CPUTime.process
+        (task.lane == .reading ? reading : compute).async {
+            let clock = ContinuousClock()
+            let start = clock.now, cpuStart = cpu()
+            let outcome = WorkerCompute.run(task.work, pool: pool)
+            done.post((task.number, outcome, TaskCost(wall: clock.now - start, cpu: cpu() - cpuStart)))
+        }
     }
 
     /// A fresh DEALER for a coordinator; nil (retried after the back-off) if libzmq refuses.
