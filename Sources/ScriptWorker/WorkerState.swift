@@ -262,35 +262,52 @@ public final class WorkerState {
         let key = JobKey(link: i, epoch: epoch, job: number)
         guard !draining else { return [] }
         if type == ReduceTask.type, let job = held[key] { return more(job, e, frames: frames) }
-        let kind: Kind, ticket: Ticket?, deadlineMs: Int, inline: ShardData?
-        do {
-            switch type {
-            case ShardTask.type:
-                let t = try ShardTask.parse(e, frames: frames, limits: config.limits)
-                (kind, ticket, deadlineMs, inline) = (.shard(t), t.ticket, t.deadlineMs, t.data)
-            case ReduceTask.type:
-                let t = try ReduceTask.parse(e, frames: frames, limits: config.limits)
-                (kind, ticket, deadlineMs, inline) = (.reduce(t), nil, config.limits.maxDeadlineMs, nil)
-            default:
-                let t = try MergeTask.parse(e, frames: frames, limits: config.limits)
-                (kind, ticket, deadlineMs, inline) = (.merge(t), t.ticket, t.deadlineMs, t.data)
-            }
-        } catch {
+        let task: ParsedTask
+        do { task = try parse(type, e, frames: frames) } catch {
             refused += 1
             let pe = error as? ProtocolError ?? ProtocolError(.internal, "\(error)")
             let kind: ClusterMetrics.JobKind = type == ShardTask.type ? .shard : type == ReduceTask.type ? .reduce : .merge
             return [.send(link: i, frames: ShardErrorMessage(job: number, error: named(pe)).frames()),
                     .jobFinished(WorkerJobReport(kind: kind, code: pe.code.rawValue, tokens: 0))]
         }
-        let deadline = now + .milliseconds(deadlineMs)
-        if let ticket, let inline { store(inline, under: ticket, claimed: true, expires: deadline) }
-        let hasData = ticket.map { stored[$0] != nil } ?? true
-        if let ticket, hasData { stored[ticket]!.claim(until: deadline, unclaimedBytes: &unclaimedBytes) }
+        hold(key, task, now: now)
+        return []
+    }
+
+    /// A job message's task: its kind, the ticket its bytes come under (none for a reduce), its
+    /// deadline, and its bytes when they came inline.
+    private struct ParsedTask {
+        let kind: Kind
+        let ticket: Ticket?
+        let deadlineMs: Int
+        let inline: ShardData?
+    }
+
+    private func parse(_ type: String, _ e: Envelope, frames: [Frame]) throws -> ParsedTask {
+        switch type {
+        case ShardTask.type:
+            let t = try ShardTask.parse(e, frames: frames, limits: config.limits)
+            return ParsedTask(kind: .shard(t), ticket: t.ticket, deadlineMs: t.deadlineMs, inline: t.data)
+        case ReduceTask.type:
+            let t = try ReduceTask.parse(e, frames: frames, limits: config.limits)
+            return ParsedTask(kind: .reduce(t), ticket: nil, deadlineMs: config.limits.maxDeadlineMs, inline: nil)
+        default:
+            let t = try MergeTask.parse(e, frames: frames, limits: config.limits)
+            return ParsedTask(kind: .merge(t), ticket: t.ticket, deadlineMs: t.deadlineMs, inline: t.data)
+        }
+    }
+
+    /// Holds a new job: its bytes filed (or awaited), its first step ready, waiting or awaiting data.
+    private func hold(_ key: JobKey, _ task: ParsedTask, now: ContinuousClock.Instant) {
+        let deadline = now + .milliseconds(task.deadlineMs)
+        if let ticket = task.ticket, let inline = task.inline { store(inline, under: ticket, claimed: true, expires: deadline) }
+        let hasData = task.ticket.map { stored[$0] != nil } ?? true
+        if let ticket = task.ticket, hasData { stored[ticket]!.claim(until: deadline, unclaimedBytes: &unclaimedBytes) }
         nextOrder += 1
-        held[key] = HeldJob(key: key, kind: kind, ticket: ticket, deadline: deadline, order: nextOrder,
-                            step: hasData ? .ready : .awaitingData)
-        let job = held[key]!
-        switch kind {
+        let job = HeldJob(key: key, kind: task.kind, ticket: task.ticket, deadline: deadline, order: nextOrder,
+                          step: hasData ? .ready : .awaitingData)
+        held[key] = job
+        switch task.kind {
         case .shard(let t):
             job.tokens = t.rows
             if let w = t.weights {
@@ -306,7 +323,6 @@ public final class WorkerState {
             job.final = t.final
             if t.groups.isEmpty && !t.final { job.step = .waiting }
         }
-        return []
     }
 
     /// More proposals for a reduce in hand.
