@@ -15,7 +15,7 @@ import pytest
 import script_cluster as sc
 from script_cluster import request as rq
 from script_cluster import tensors
-from script_cluster._engine import Call, Engine, Policy
+from script_cluster._engine import Call, Engine, Placement, Policy
 from script_cluster.errors import error_for_code
 from script_cluster.layout import Layout
 
@@ -487,3 +487,58 @@ def test_the_package_needs_neither_torch_nor_ml_dtypes():
             "assert p.fields['features']['dtype'] == 'f16'\n"
             "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_placements_are_handed_to_the_shell_and_bad_ones_end_the_call():
+    e = engine(1)
+    for rid in ("a", "b", "c"):
+        e.add(make_call(rid), 0.0)
+    e.poll(0.0)
+    ticket = bytes(range(16))
+    e.received(0, reply("a", "placement", shard=2, endpoint="tcp://w:7", ticket=ticket), 0.1)
+    e.received(0, reply("a", "placement", shard=2, endpoint="tcp://v:7", ticket=ticket, server_key="k" * 40), 0.2)
+    e.received(0, reply("b", "placement", shard=0, endpoint="tcp://w:7", ticket=ticket[:15]), 0.3)
+    e.received(0, reply("c", "placement", shard=-1, endpoint="tcp://w:7", ticket=ticket), 0.3)
+    placed = e.take_placements()
+    assert [(p.call.id, p.shard, p.endpoint, p.ticket, p.server_key) for p in placed] == [
+        ("a", 2, "tcp://w:7", ticket, None), ("a", 2, "tcp://v:7", ticket, "k" * 40)]
+    assert e.take_placements() == []
+    assert "a" in e.calls, "a placement is not an answer"
+    broken = {c.id: c.outcome for c in e.take_finished()}
+    assert set(broken) == {"b", "c"} and all(isinstance(o, sc.BadReply) for o in broken.values())
+    # A placement for a call that has ended (answered, failed, cancelled) is not carried out.
+    e.received(0, reply("a", "placement", shard=1, endpoint="tcp://w:7", ticket=ticket), 0.4)
+    e.cancel("a")
+    assert e.take_placements() == []
+
+
+def test_a_placement_that_cannot_be_carried_out_ends_its_request_with_the_reason():
+    x = np.ones((8, 4), np.float32)
+    ticket = bytes(16)
+    with sc.Client("tcp://127.0.0.1:9", transfer="direct") as c:
+        call = c._call_for(sc.PruneRequest(x, 2, shards=[(0, 4), (4, 8)]))
+        assert "frame" not in call.fields["features"] and call.fields["transfer"] == "direct" and call.tensors == []
+        frames = c._data_frames(Placement(call, 1, "tcp://w:7", ticket, None))
+        env = msgpack.unpackb(frames[1])
+        assert env == {"v": 1, "type": "data", "ticket": ticket, "features": {"dtype": "f32", "shape": [4, 4], "frame": 1}}
+        assert bytes(frames[2]) == x[4:].tobytes()
+        with pytest.raises(sc.BadReply, match="shard 2 of a request with 2"):
+            c._data_frames(Placement(call, 2, "tcp://w:7", ticket, None))
+        assert c._data_curve(Placement(call, 0, "tcp://w:7", ticket, None)) is None
+        with pytest.raises(sc.BadRequest, match="over CURVE only"):
+            c._data_curve(Placement(call, 0, "tcp://w:7", ticket, "k" * 40))
+        c._curve = (b"p" * 40, b"s" * 40, b"c" * 40)
+        with pytest.raises(sc.BadRequest, match="does not send them in the clear"):
+            c._data_curve(Placement(call, 0, "tcp://w:7", ticket, None))
+        assert c._data_curve(Placement(call, 0, "tcp://w:7", ticket, "k" * 40)) == (b"p" * 40, b"s" * 40, b"k" * 40)
+        # Carried out by the shell: a placement it cannot carry out ends the request with the reason.
+        c._engine.add(call, 0.0)
+        c._engine.placements.append(Placement(call, 0, "tcp://w:7", ticket, None))
+        c._place_all(c._ctx)
+        (ended,) = c._engine.take_finished()
+        assert isinstance(ended.outcome, sc.BadRequest) and ended.outcome.request_id == call.id
+        assert "in the clear" in str(ended.outcome) and c._data_socks == {}
+    with sc.Client("tcp://127.0.0.1:9") as c:
+        call = c._call_for(sc.PruneRequest(x, 2))
+        with pytest.raises(sc.BadReply, match="a request sent inline"):
+            c._data_frames(Placement(call, 0, "tcp://w:7", ticket, None))

@@ -79,6 +79,18 @@ class Endpoint:
 Send = Tuple[int, List[Any], Optional[str]]
 
 
+@dataclass
+class Placement:
+    """A `placement` reply: send shard `shard` of `call` to the worker's data socket at
+    `endpoint`, filed there under `ticket` (over CURVE with `server_key` when given)."""
+
+    call: Call
+    shard: int
+    endpoint: str
+    ticket: bytes
+    server_key: Optional[str]
+
+
 class Engine:
     def __init__(self, addresses: List[str], policy: Policy, rng: Optional[random.Random] = None) -> None:
         if not addresses:
@@ -87,6 +99,7 @@ class Engine:
         self.endpoints = [Endpoint(a) for a in addresses]
         self.calls: Dict[str, Call] = {}
         self.finished: List[Call] = []
+        self.placements: List[Placement] = []
         self._turn = 0
         self._pings = itertools.count()
         self._rng = rng or random.Random()
@@ -110,6 +123,17 @@ class Engine:
     def take_finished(self) -> List[Call]:
         done, self.finished = self.finished, []
         return done
+
+    def take_placements(self) -> List[Placement]:
+        """Placements received for calls still in flight, for the shell to carry out."""
+        placed, self.placements = [c for c in self.placements if c.call.state != "done"], []
+        return placed
+
+    def fail(self, call_id: str, error: ScriptClusterError) -> None:
+        """Ends a call with the shell's error (a placement it cannot carry out)."""
+        call = self.calls.get(call_id)
+        if call is not None:
+            self._finish(call, error)
 
     def _finish(self, call: Call, outcome: Any) -> None:
         self._detach(call)
@@ -290,6 +314,9 @@ class Engine:
                 return
             self._finish(call, err)
             return
+        if kind == "placement" and call.kind == "prune":
+            self._placed(call, env, e.address)
+            return
         expected = "result" if call.kind == "prune" else "status"
         if kind != expected:
             self._finish(call, BadReply(f"a {call.kind} request got a reply of type {kind!r}", request_id=rid,
@@ -297,6 +324,16 @@ class Engine:
             return
         e.failures = 0
         self._finish(call, (env, frames, i))
+
+    def _placed(self, call: Call, env: Dict[str, Any], address: str) -> None:
+        shard, endpoint, ticket, key = env.get("shard"), env.get("endpoint"), env.get("ticket"), env.get("server_key")
+        if isinstance(shard, bool) or not isinstance(shard, int) or shard < 0 or not isinstance(endpoint, str) \
+                or not endpoint or not isinstance(ticket, bytes) or len(ticket) != 16 \
+                or not (key is None or (isinstance(key, str) and len(key) == 40)):
+            self._finish(call, BadReply(f"a placement that breaks the protocol: {env!r}", request_id=call.id,
+                                        endpoint=address))
+            return
+        self.placements.append(Placement(call, shard, endpoint, ticket, key))
 
     # -- time ----------------------------------------------------------------------------------
 
@@ -380,4 +417,4 @@ def _bytes(frame: Any) -> bytes:
     return bytes(frame)
 
 
-__all__ = ["Engine", "Policy", "Call", "ShuttingDown"]
+__all__ = ["Engine", "Policy", "Call", "Placement", "ShuttingDown"]

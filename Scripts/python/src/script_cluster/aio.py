@@ -95,6 +95,7 @@ class AsyncClient(_Base):
             if not f.done():
                 f.cancel()
         _close_all(self._socks, self._monitors)
+        self._close_data()
 
     async def aclose(self) -> None:
         tasks = list(self._tasks)
@@ -136,6 +137,7 @@ class AsyncClient(_Base):
     def _step(self) -> None:
         """Sends what is due, resolves what finished, and has the timer look again."""
         engine = self._engine
+        self._place_all(self._ctx)
         now = time.monotonic()
         for i, frames, cid in engine.poll(now):
             # With NOBLOCK, zmq.asyncio sends at once and returns a finished future.
@@ -149,6 +151,11 @@ class AsyncClient(_Base):
                 future.set_result(None)
         if self._wake is not None:
             _release(self._wake)
+
+    def _send_data(self, sock: Any, frames: List[Any]) -> bool:
+        # With NOBLOCK, zmq.asyncio sends at once and returns a finished future.
+        f = cast("asyncio.Future[Any]", sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=False))
+        return not (f.done() and f.exception() is not None)
 
     async def _reader(self, i: int) -> None:
         sock = self._socks[i]

@@ -83,6 +83,8 @@ def _request_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=["keep", "f32", "f16", "bf16"], default="keep",
                    help="send tensors in this dtype (bf16 needs ml_dtypes); keep: as stored")
     p.add_argument("--deadline", type=float, help="seconds the cluster may take (default 30)")
+    p.add_argument("--direct", action="store_true",
+                   help="send each shard's bytes straight to its worker (the coordinator gets the envelope only)")
 
 
 def _load(path: str, dtype: str) -> np.ndarray:
@@ -147,7 +149,7 @@ def _summary(r: Any) -> Dict[str, Any]:
 def cmd_prune(a: argparse.Namespace) -> int:
     mode = "indices" if not a.kept_features else ("merged" if a.merge else "features")
     req = _request(a, return_=mode, request_id=a.id)
-    with Client(_connect(a.connect), **_curve(a)) as c:
+    with Client(_connect(a.connect), transfer="direct" if a.direct else "inline", **_curve(a)) as c:
         r = c.prune_request(req)
     doc = _summary(r)
     if a.out and a.out.endswith(".npy"):
@@ -187,7 +189,7 @@ async def _load_run(a: argparse.Namespace) -> Dict[str, Any]:
     latencies: List[float] = []
     errors: Dict[str, int] = {}
     room = asyncio.Semaphore(a.concurrency)
-    async with AsyncClient(_connect(a.connect), **_curve(a)) as c:
+    async with AsyncClient(_connect(a.connect), transfer="direct" if a.direct else "inline", **_curve(a)) as c:
         async def one() -> None:
             async with room:
                 t0 = time.perf_counter()

@@ -10,8 +10,8 @@ import msgpack
 import zmq
 
 from . import request as rq
-from ._engine import Call, Engine, Policy
-from .errors import BadRequest, ScriptClusterError, TooLarge
+from ._engine import Call, Engine, Placement, Policy
+from .errors import BadReply, BadRequest, ScriptClusterError, TooLarge, Unavailable
 from .request import ClusterStatus, PruneRequest, PruneResult
 
 #: The coordinator's default `--max-message-bytes`.
@@ -53,6 +53,18 @@ def _dealer(ctx: Any, curve: Optional[Tuple[bytes, bytes, bytes]]) -> Any:
     return s
 
 
+def _data_dealer(ctx: Any, address: str, curve: Optional[Tuple[bytes, bytes, bytes]]) -> Any:
+    """A DEALER to a worker's data socket: shard bytes queue until the connection is made (no
+    `IMMEDIATE`), and nothing lingers at close (the request is over by then)."""
+    s = ctx.socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+    if curve is not None:
+        s.curve_publickey, s.curve_secretkey, s.curve_serverkey = curve
+    s.connect(address)
+    return s
+
+
 def _connected(ctx: Any, curve: Optional[Tuple[bytes, bytes, bytes]], address: str) -> Tuple[Any, Any]:
     """A DEALER connected to `address`, and the monitor socket that reports its connection events."""
     s = _dealer(ctx, curve)
@@ -87,8 +99,13 @@ class _Base:
     def __init__(self, endpoints: Union[str, Sequence[str]], *, deadline: float = 30.0, heartbeat: float = 1.0,
                  liveness: int = 3, max_attempts: Optional[int] = None, backoff: Tuple[float, float] = (0.05, 2.0),
                  grace: float = 1.0, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-                 curve_secret: Optional[str] = None, curve_server_key: Optional[str] = None) -> None:
+                 curve_secret: Optional[str] = None, curve_server_key: Optional[str] = None,
+                 transfer: str = "inline") -> None:
         self.endpoints = _endpoints(endpoints)
+        if transfer not in rq.TRANSFERS:
+            raise BadRequest(f"transfer must be one of {', '.join(rq.TRANSFERS)}, got {transfer!r}")
+        self.transfer = transfer
+        self._data_socks: Dict[Tuple[str, Optional[str]], Any] = {}
         self._curve = _curve_keys(curve_secret, curve_server_key)
         self.deadline = rq.check_deadline(deadline)
         if heartbeat <= 0 or liveness < 1 or grace < 0 or backoff[0] <= 0 or backoff[1] < backoff[0]:
@@ -102,7 +119,7 @@ class _Base:
                                                      backoff_max=backoff[1], grace=grace, max_attempts=max_attempts))
 
     def _call_for(self, r: Union[PruneRequest, Mapping[str, Any]]) -> Call:
-        p = rq.prepare(rq.as_request(r), self.deadline)
+        p = rq.prepare(rq.as_request(r), self.deadline, self.transfer)
         # The envelope with the longest deadline_ms it can carry, to size the whole message.
         envelope = len(msgpack.packb(dict(p.fields, deadline_ms=3_600_000)))
         total = envelope + p.nbytes
@@ -127,6 +144,54 @@ class _Base:
         return Call(id=rid, kind="status", fields={"v": rq.PROTOCOL_VERSION, "type": "status", "id": rid}, tensors=[],
                     timeout=rq.check_deadline(timeout), pinned=pinned)
 
+    def _place_all(self, ctx: Any) -> None:
+        """Sends each placed shard's bytes to its worker; a placement that cannot be carried out
+        ends its request with the reason."""
+        for p in self._engine.take_placements():
+            try:
+                frames = self._data_frames(p)
+                key = (p.endpoint, p.server_key)
+                if key not in self._data_socks:
+                    self._data_socks[key] = _data_dealer(ctx, p.endpoint, self._data_curve(p))
+                if not self._send_data(self._data_socks[key], frames):
+                    raise Unavailable(f"the worker's data socket at {p.endpoint} takes no more messages (its queue is full)")
+            except ScriptClusterError as e:
+                self._engine.fail(p.call.id, rq.error_result(e, p.call.id, None))
+
+    def _send_data(self, sock: Any, frames: List[Any]) -> bool:
+        """Queues a `data` message on a worker's DEALER without blocking; False when it is full."""
+        try:
+            sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            return False
+        return True
+
+    def _data_frames(self, p: Placement) -> List[Any]:
+        direct = p.call.context.direct if p.call.context is not None else None
+        frames = direct.frames(p.shard, p.ticket) if direct is not None else None
+        if frames is None:
+            what = f"shard {p.shard} of a request with {len(direct.shards)}" if direct else "a request sent inline"
+            raise BadReply(f"a placement for {what}", endpoint=None)
+        return frames
+
+    def _data_curve(self, p: Placement) -> Optional[Tuple[bytes, bytes, bytes]]:
+        """CURVE for the worker's data socket: this client's pair and the worker's key, or None
+        when neither speaks CURVE (never shard bytes in the clear from a client that does)."""
+        if self._curve is None and p.server_key is None:
+            return None
+        if self._curve is None:
+            raise BadRequest(f"the worker at {p.endpoint} takes shard bytes over CURVE only: give this client its keys "
+                             f"(curve_secret, curve_server_key)")
+        if p.server_key is None:
+            raise BadRequest(f"the worker at {p.endpoint} takes shard bytes unencrypted; this client speaks CURVE and does "
+                             f"not send them in the clear (give the worker --curve-clients, or use transfer='inline')")
+        return self._curve[0], self._curve[1], p.server_key.encode()
+
+    def _close_data(self) -> None:
+        for s in self._data_socks.values():
+            s.close(linger=0)
+        self._data_socks.clear()
+
     def _outcome(self, call: Call) -> Any:
         """The call's result, or its error, raised."""
         out = call.outcome
@@ -150,7 +215,9 @@ class Client(_Base):
     stops answering pings, its requests go to the others under the same ids (a coordinator
     answers a repeated id once), and `busy`/`shutting_down` are retried with exponential back-off
     in `backoff = (first, longest)` seconds. Every request ends by its deadline (`deadline`
-    seconds by default, which is also sent as `deadline_ms`) plus `grace`.
+    seconds by default, which is also sent as `deadline_ms`) plus `grace`. With
+    `transfer="direct"`, each shard's bytes go straight to the worker the coordinator places it
+    on (the coordinator gets the envelope and the query only).
 
     Not safe to share between threads: use one per thread, `prune_many`, or `AsyncClient`.
     """
@@ -286,6 +353,7 @@ class Client(_Base):
             return
         self._closed = True
         _close_all(self._socks, self._monitors)
+        self._close_data()
 
     def __enter__(self) -> "Client":
         return self
@@ -310,6 +378,7 @@ class Client(_Base):
         engine = self._engine
         while True:
             self._read(0)
+            self._place_all(self._ctx)
             now = time.monotonic()
             for i, frames, cid in engine.poll(now):
                 try:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
+import msgpack
 import numpy as np
 
 from . import tensors
@@ -16,6 +17,9 @@ from .layout import Layout, resolve, resolve_unit_tokens
 
 PROTOCOL_VERSION = 1
 RETURN_MODES = ("indices", "features", "merged")
+#: How a request's features and embeddings travel: in the `prune` message, or straight to the
+#: workers the coordinator names in `placement` replies (the coordinator gets the envelope only).
+TRANSFERS = ("inline", "direct")
 #: The protocol's range for `deadline_ms`.
 MAX_DEADLINE_MS = 3_600_000
 #: Option keys PROTOCOL.md names (the coordinator also takes `seed`, which only its in-process
@@ -57,9 +61,33 @@ def as_request(r: Union[PruneRequest, Mapping[str, Any]]) -> PruneRequest:
 
 
 @dataclass
+class DirectShards:
+    """A direct request's features and embeddings, kept until it is answered: each shard's rows
+    go to the worker a `placement` names (again, to another worker, when the shard moves)."""
+
+    features: tensors.WireTensor
+    embeddings: Optional[tensors.WireTensor]
+    shards: List[Tuple[int, int]]
+
+    def frames(self, shard: int, ticket: bytes) -> Optional[List[Any]]:
+        """The `data` message of shard `shard` under `ticket` (delimiter first), or None when the
+        request has no such shard. The rows are views of the input's bytes, not copies."""
+        if not 0 <= shard < len(self.shards):
+            return None
+        start, end = self.shards[shard]
+        fields: Dict[str, Any] = {"v": PROTOCOL_VERSION, "type": "data", "ticket": ticket}
+        frames: List[Any] = []
+        for name, t in (("features", self.features), ("embeddings", self.embeddings)):
+            if t is not None:
+                frames.append(t.rows(start, end))
+                fields[name] = {"dtype": t.dtype, "shape": [end - start, int(t.shape[1])], "frame": len(frames)}
+        return [b"", msgpack.packb(fields, use_bin_type=True)] + frames
+
+
+@dataclass
 class Prepared:
     """A request in wire form: the envelope's fields but `deadline_ms` (set on each attempt), the
-    tensor frames, and how to give the result back."""
+    tensor frames, how to give the result back, and for a direct request its shards' bytes."""
 
     id: str
     fields: Dict[str, Any]
@@ -68,6 +96,7 @@ class Prepared:
     return_mode: str
     deadline: float
     nbytes: int
+    direct: Optional[DirectShards] = None
 
 
 def _scalar(value: Any, what: str, boolean: bool = False) -> Any:
@@ -97,8 +126,10 @@ def check_deadline(deadline: Any) -> float:
     return d
 
 
-def prepare(r: PruneRequest, default_deadline: float) -> Prepared:
-    """Checks what can be checked without a pass over the data and builds the wire form.
+def prepare(r: PruneRequest, default_deadline: float, transfer: str = "inline") -> Prepared:
+    """Checks what can be checked without a pass over the data and builds the wire form
+    (`transfer="direct"`: features and embeddings described in the envelope, their bytes kept
+    for the workers).
 
     The coordinator checks the rest (NaN/Inf, whether shards tile the request, option ranges,
     budget range) and answers with the typed error."""
@@ -136,8 +167,13 @@ def prepare(r: PruneRequest, default_deadline: float) -> Prepared:
     fields: Dict[str, Any] = {"v": PROTOCOL_VERSION, "type": "prune",
                               "id": check_id(r.request_id) if r.request_id is not None else uuid.uuid4().hex}
     frames: List[np.ndarray] = []
+    direct = transfer == "direct"
     for name, t in (("features", feats), ("embeddings", emb), ("query", q)):
-        if t is not None:
+        if t is None:
+            continue
+        if direct and name != "query":
+            fields[name] = {"dtype": t.dtype, "shape": [int(t.shape[0]), int(t.shape[1])]}
+        else:
             frames.append(t.data)
             fields[name] = t.descriptor(len(frames))
     fields["budget"] = budget
@@ -147,8 +183,12 @@ def prepare(r: PruneRequest, default_deadline: float) -> Prepared:
     if unit_tokens is not None:
         fields["unit_tokens"] = unit_tokens
     fields["return"] = r.return_
+    shipped = None
+    if direct:
+        fields["transfer"] = "direct"
+        shipped = DirectShards(feats, emb, list(shards) if shards is not None else [(0, feats.shape[0])])
     return Prepared(id=fields["id"], fields=fields, frames=frames, origin=origin, return_mode=r.return_,
-                    deadline=deadline, nbytes=sum(int(f.nbytes) for f in frames))
+                    deadline=deadline, nbytes=sum(int(f.nbytes) for f in frames), direct=shipped)
 
 
 @dataclass

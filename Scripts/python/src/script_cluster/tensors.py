@@ -50,6 +50,11 @@ class WireTensor:
     def nbytes(self) -> int:
         return int(self.data.nbytes)
 
+    def rows(self, start: int, end: int) -> np.ndarray:
+        """The bytes of rows `start..<end` (a view, no copy)."""
+        row = int(self.shape[1]) * ITEMSIZE[self.dtype]
+        return self.data[start * row:end * row]
+
     def descriptor(self, frame: int) -> dict:
         return {"dtype": self.dtype, "shape": [int(self.shape[0]), int(self.shape[1])], "frame": frame}
 

@@ -1,0 +1,104 @@
+"""Direct transfers (`transfer="direct"`): each shard's bytes go from the client straight to the
+worker a `placement` names, and the coordinator gets the envelope only. Against real clusters,
+compared with `script-cluster prune` in-process on the same values."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+from harness import Coordinator, UpCluster, in_process, request_data
+from test_cli import cli
+from test_cluster import as_dtype
+
+import script_cluster as sc
+from script_cluster import AsyncClient, Client
+
+
+@pytest.mark.parametrize("dtype,mode", [("f32", "indices"), ("f16", "features"), ("bf16", "merged")])
+def test_direct_matches_in_process(cluster, tmp_path, dtype, mode):
+    x, q, shards = request_data(71)
+    emb = np.random.default_rng(72).standard_normal((x.shape[0], 40)).astype(np.float32)
+    qe = np.random.default_rng(73).standard_normal((5, 40)).astype(np.float32)
+    xs, es, qs = as_dtype(x, dtype), as_dtype(emb, dtype), as_dtype(qe, dtype)
+    with Client(cluster, transfer="direct") as c:
+        r = c.prune(xs, embeddings=es, query=qs, budget=30, shards=shards, return_=mode)
+    f32 = lambda a: a.astype(np.float32)  # noqa: E731 - decoding f16/bf16 is exact
+    ref = in_process(tmp_path, f32(xs), 30, embeddings=f32(es), query=f32(qs), shards=shards, merge=mode == "merged")
+    assert r.indices.tolist() == ref["indices"] and r.shards == 4
+    if mode == "features":
+        assert np.array_equal(r.features.view(np.uint8), xs[r.indices].view(np.uint8))
+    if mode == "merged":
+        np.testing.assert_array_equal(f32(r.features), f32(ref["merged"].astype(xs.dtype)))
+
+
+def test_direct_async_and_one_shard(cluster, tmp_path):
+    x, q, shards = request_data(74)
+    ref = in_process(tmp_path, x, 24, query=q, shards=shards)["indices"]
+    whole = in_process(tmp_path, x, 24, query=q)["indices"]
+
+    async def run():
+        async with AsyncClient(cluster, transfer="direct") as c:
+            return await c.prune_many([dict(features=x, query=q, budget=24, shards=shards)] * 5
+                                      + [dict(features=x, query=q, budget=24)], max_in_flight=3)
+
+    results = asyncio.run(run())
+    assert [r.indices.tolist() for r in results] == [ref] * 5 + [whole]
+
+
+@pytest.fixture(scope="module")
+def small(logdir):
+    """A coordinator that takes no message over 64 KiB (a request of this file's size is 98 KB),
+    with 2 workers: what reaches it direct, it can only have had without the shards' bytes."""
+    c = Coordinator(logdir, "--max-message-bytes", "65536", workers=2, name="small")
+    yield c.frontend
+    assert c.stop() == 0
+
+
+def test_the_coordinator_never_carries_the_shards(small, tmp_path):
+    x, q, shards = request_data(75)
+    with Client(small, max_message_bytes=65536) as inline:
+        with pytest.raises(sc.TooLarge):
+            inline.prune(x, query=q, budget=20, shards=shards)
+    with Client(small, max_message_bytes=65536, transfer="direct") as direct:
+        r = direct.prune(x, query=q, budget=20, shards=shards)
+    assert r.indices.tolist() == in_process(tmp_path, x, 20, query=q, shards=shards)["indices"]
+
+
+def test_the_command_line_sends_direct(small, tmp_path):
+    x, q, shards = request_data(77)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "q.npy", q)
+    args = ["--connect", small, "--features", str(tmp_path / "x.npy"), "--query", str(tmp_path / "q.npy"),
+            "--budget", "21", "--tiles", "4", "--deadline", "5", "--direct"]
+    doc = json.loads(cli("prune", *args).stdout)
+    assert doc["indices"] == in_process(tmp_path, x, 21, query=q, shards=shards)["indices"]
+    load = json.loads(cli("load", *args, "--requests", "6", "--concurrency", "3").stdout)
+    assert load["ok"] == 6 and load["errors"] == {}
+
+
+def test_a_shard_placed_again_is_sent_again(logdir, tmp_path):
+    """One of two workers stopped: the coordinator places its shards, then, when the worker
+    misses its heartbeats, places them again on the other; the client sends those bytes again."""
+    up = UpCluster(2, logdir, name="replaced")
+    try:
+        x, q, shards = request_data(76, units=6)
+        os.kill(up.worker_pids[0], signal.SIGSTOP)
+        with Client(up.frontend, transfer="direct", deadline=20) as c:
+            t0 = time.monotonic()
+            r = c.prune(x, query=q, budget=30, shards=shards)
+        assert r.indices.tolist() == in_process(tmp_path, x, 30, query=q, shards=shards)["indices"]
+        assert len(set(r.workers)) == 1, f"every job ends on the worker that runs: {r.workers}"
+        assert time.monotonic() - t0 > 1, "the stopped worker's shards waited for its heartbeats to lapse"
+    finally:
+        up.kill()
+
+
+def test_transfer_is_checked(cluster):
+    with pytest.raises(sc.BadRequest, match="transfer must be one of inline, direct"):
+        Client(cluster, transfer="carrier pigeon")
