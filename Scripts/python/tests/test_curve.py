@@ -33,6 +33,16 @@ def test_an_allowed_key_gets_the_answer(curve_cluster, tmp_path):
     assert r.indices.tolist() == in_process(tmp_path, x, 24, query=q, shards=shards)["indices"]
 
 
+def test_direct_transfers_go_over_curve_to_the_workers(curve_cluster, tmp_path):
+    frontend, keys = curve_cluster
+    x, q, shards = request_data(19)
+    with Client(frontend, transfer="direct", deadline=10, curve_secret=str(keys / "clients" / "local.key_secret"),
+                curve_server_key=str(keys / "coordinator.key")) as c:
+        r = c.prune(x, query=q, budget=24, shards=shards)
+        assert all(key[1] is not None for key in c._data_socks), "every worker's data socket spoke CURVE"
+    assert r.indices.tolist() == in_process(tmp_path, x, 24, query=q, shards=shards)["indices"]
+
+
 def test_another_key_is_refused_at_once(curve_cluster, tmp_path):
     frontend, keys = curve_cluster
     subprocess.run([binary(), "keygen", "--out", str(tmp_path / "stranger")], check=True, stdout=subprocess.DEVNULL)
