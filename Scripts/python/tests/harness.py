@@ -147,7 +147,7 @@ class Coordinator:
         self.proc = Proc([binary(), "coordinator", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*",
                           *flags], logdir / f"{name}.log")
         self.frontend = self.proc.wait_line("frontend ").split()[1]
-        backend = self.proc.wait_line("backend ").split()[1]
+        self.backend = backend = self.proc.wait_line("backend ").split()[1]
         self.workers = [Proc([binary(), "worker", "--connect", backend, "--name", f"{name}-w{i}"],
                              logdir / f"{name}-w{i}.log") for i in range(workers)]
         if workers:

@@ -3,12 +3,13 @@ once (not at its deadline), and key files are checked before anything is sent.""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
 
 import pytest
-from harness import UpCluster, binary, in_process, request_data
+from harness import Coordinator, Proc, UpCluster, binary, in_process, request_data
 
 import script_cluster as sc
 from script_cluster import Client
@@ -73,3 +74,52 @@ def test_the_command_line_takes_the_keys(curve_cluster):
 def test_key_files_are_checked_first(kwargs):
     with pytest.raises(sc.BadRequest):
         Client("tcp://127.0.0.1:9", **kwargs)
+
+
+def test_a_worker_that_refuses_the_key_ends_direct_requests_at_once(logdir, tmp_path):
+    """Bob is on the coordinator's list of clients, not on the worker's: his inline requests are
+    answered, his direct ones end with `ConnectionRefused` at once, not at their deadline."""
+    for name in ("coordinator", "workers/w", "clients/alice", "clients/bob"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([binary(), "keygen", "--out", str(tmp_path / name)], check=True, stdout=subprocess.DEVNULL)
+    c = Coordinator(logdir, "--curve-secret", str(tmp_path / "coordinator.key_secret"), "--curve-clients",
+                    str(tmp_path / "clients"), "--curve-workers", str(tmp_path / "workers"), name="bob")
+    worker = None
+    try:
+        worker = Proc([binary(), "worker", "--connect", c.backend, "--name", "bob-w", "--curve-secret",
+                       str(tmp_path / "workers" / "w.key_secret"), "--curve-server-key", str(tmp_path / "coordinator.key"),
+                       "--curve-clients", str(tmp_path / "clients" / "alice.key")], logdir / "bob-w.log")
+        keys = dict(curve_secret=str(tmp_path / "clients" / "bob.key_secret"), curve_server_key=str(tmp_path / "coordinator.key"))
+        x, q, shards = request_data(20)
+        with Client(c.frontend, **keys) as bob:
+            end = time.monotonic() + 20
+            while bob.status().workers < 1:
+                assert time.monotonic() < end, "the worker did not register"
+                time.sleep(0.05)
+            assert bob.prune(x, query=q, budget=24, shards=shards).indices.tolist() == \
+                in_process(tmp_path, x, 24, query=q, shards=shards)["indices"]
+        with Client(c.frontend, transfer="direct", deadline=3, **keys) as bob:
+            t0 = time.monotonic()
+            with pytest.raises(sc.ConnectionRefused, match="data socket .* refused this client's CURVE key") as e:
+                bob.prune(x, query=q, budget=24, shards=shards)
+            assert time.monotonic() - t0 < 2, "refused at the handshake, not at the deadline"
+        assert e.value.endpoint.startswith("tcp://")
+
+        # The refused request's shards hold the worker until the coordinator ends it at its deadline.
+        with Client(c.frontend, **keys) as bob:
+            while bob.status().requests_in_flight:
+                assert time.monotonic() - t0 < 10, "the refused request was not ended at its deadline"
+                time.sleep(0.1)
+
+        async def direct_async():
+            async with sc.AsyncClient(c.frontend, transfer="direct", deadline=20, **keys) as ac:
+                return await ac.prune(x, query=q, budget=24, shards=shards)
+        t0 = time.monotonic()
+        with pytest.raises(sc.ConnectionRefused, match="data socket .* refused this client's CURVE key"):
+            asyncio.run(direct_async())
+        assert time.monotonic() - t0 < 5, "refused at the handshake, not at the deadline (20 s)"
+    finally:
+        if worker is not None:
+            worker.stop()
+        c.stop()
+

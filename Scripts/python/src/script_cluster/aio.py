@@ -152,6 +152,14 @@ class AsyncClient(_Base):
         if self._wake is not None:
             _release(self._wake)
 
+    def _watch_data(self, key: Any, monitor: Any) -> None:
+        self._tasks.append(asyncio.get_running_loop().create_task(self._data_monitor(key, monitor)))
+
+    async def _data_monitor(self, key: Any, monitor: Any) -> None:
+        while True:
+            self._data_event(key, await monitor.recv_multipart())
+            self._step()
+
     def _send_data(self, sock: Any, frames: List[Any]) -> bool:
         # With NOBLOCK, zmq.asyncio sends at once and returns a finished future.
         f = cast("asyncio.Future[Any]", sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=False))

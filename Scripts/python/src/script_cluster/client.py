@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union, cast
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union, cast
 
 import msgpack
 import zmq
 
 from . import request as rq
 from ._engine import Call, Engine, Placement, Policy
-from .errors import BadReply, BadRequest, ScriptClusterError, TooLarge, Unavailable
+from .errors import BadReply, BadRequest, ConnectionRefused, ScriptClusterError, TooLarge, Unavailable
 from .request import ClusterStatus, PruneRequest, PruneResult
 
 #: The coordinator's default `--max-message-bytes`.
@@ -106,6 +106,9 @@ class _Base:
             raise BadRequest(f"transfer must be one of {', '.join(rq.TRANSFERS)}, got {transfer!r}")
         self.transfer = transfer
         self._data_socks: Dict[Tuple[str, Optional[str]], Any] = {}
+        #: Per CURVE data socket: its monitor, and the requests whose bytes it carries.
+        self._data_monitors: Dict[Tuple[str, Optional[str]], Any] = {}
+        self._data_calls: Dict[Tuple[str, Optional[str]], Set[str]] = {}
         self._curve = _curve_keys(curve_secret, curve_server_key)
         self.deadline = rq.check_deadline(deadline)
         if heartbeat <= 0 or liveness < 1 or grace < 0 or backoff[0] <= 0 or backoff[1] < backoff[0]:
@@ -153,10 +156,27 @@ class _Base:
                 key = (p.endpoint, p.server_key)
                 if key not in self._data_socks:
                     self._data_socks[key] = _data_dealer(ctx, p.endpoint, self._data_curve(p))
+                    if p.server_key is not None and _REFUSED_EVENT:
+                        self._data_monitors[key] = self._data_socks[key].get_monitor_socket(_REFUSED_EVENT)
+                        self._watch_data(key, self._data_monitors[key])
+                self._data_calls.setdefault(key, set()).add(p.call.id)
                 if not self._send_data(self._data_socks[key], frames):
                     raise Unavailable(f"the worker's data socket at {p.endpoint} takes no more messages (its queue is full)")
             except ScriptClusterError as e:
                 self._engine.fail(p.call.id, rq.error_result(e, p.call.id, None))
+
+    def _watch_data(self, key: Tuple[str, Optional[str]], monitor: Any) -> None:
+        """Has the shell watch a CURVE data socket's monitor (`_data_event` for each event)."""
+
+    def _data_event(self, key: Tuple[str, Optional[str]], msg: List[bytes]) -> None:
+        """A worker's data socket refused this client's key: its requests end now, not at their deadline."""
+        if not int.from_bytes(msg[0][:2], "little") & _REFUSED_EVENT:
+            return
+        for cid in self._data_calls.pop(key, set()):
+            self._engine.fail(cid, ConnectionRefused(
+                f"the worker's data socket at {key[0]} refused this client's CURVE key (not on the worker's "
+                f"--curve-clients list): its shards' bytes cannot be sent direct (send inline)", request_id=cid,
+                endpoint=key[0]))
 
     def _send_data(self, sock: Any, frames: List[Any]) -> bool:
         """Queues a `data` message on a worker's DEALER without blocking; False when it is full."""
@@ -188,8 +208,15 @@ class _Base:
         return self._curve[0], self._curve[1], p.server_key.encode()
 
     def _close_data(self) -> None:
+        for key, m in self._data_monitors.items():
+            try:
+                self._data_socks[key].disable_monitor()
+            except zmq.ZMQError:
+                pass
+            m.close(linger=0)
         for s in self._data_socks.values():
             s.close(linger=0)
+        self._data_monitors.clear()
         self._data_socks.clear()
 
     def _outcome(self, call: Call) -> Any:
@@ -389,11 +416,20 @@ class Client(_Base):
                 return
             self._read(engine.wakeup(time.monotonic()))
 
+    def _watch_data(self, key: Tuple[str, Optional[str]], monitor: Any) -> None:
+        self._poller.register(monitor, zmq.POLLIN)
+
     def _read(self, timeout: float) -> None:
         """Waits up to `timeout` seconds for messages and connection events, and hands them over."""
         events = dict(self._poller.poll(int(timeout * 1000 + 0.999)))
         if not events:
             return
+        for key, m in self._data_monitors.items():
+            while m in events:
+                try:
+                    self._data_event(key, m.recv_multipart(flags=zmq.NOBLOCK))
+                except zmq.Again:
+                    break
         now = time.monotonic()
         for i, m in enumerate(self._monitors):
             if m in events:
