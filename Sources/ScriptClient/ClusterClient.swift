@@ -134,7 +134,8 @@ public final class ClusterClient {
         let endpoint = chooseEndpoint()
         try checkSize(e, endpoint: endpoint, until: deadline)
         try send(e, to: endpoint)
-        defer { forget(e.id) }
+        // Not answered (a timeout, a refused key): the coordinators stop working on it.
+        defer { cancel(e.id) }
         while clock.now < deadline && !flights.isSpent(e.id) {
             let wait = min(options.pingIntervalMs, Int((deadline - clock.now).milliseconds))
             if let r = try receive(timeoutMs: max(1, wait)), r.reply.id == e.id { return r.reply }
@@ -214,6 +215,15 @@ public final class ClusterClient {
     public func forget(_ id: String) {
         pending[id] = nil
         flights.forget(id)
+    }
+
+    /// Gives up a request sent with `send` and not answered yet: every coordinator is told
+    /// (`cancel`), so that the cluster stops working on it, and its reply, if any, is ignored.
+    public func cancel(_ id: String) {
+        guard pending[id] != nil else { return }
+        let frames = [Frame([])] + CancelMessage(id: id).frames()
+        for c in coordinators { _ = try? c.send(frames, dontWait: true) }
+        forget(id)
     }
 
     /// Sends what the requests in flight need sent.

@@ -92,13 +92,17 @@ public final class CoordinatorState {
         switch type {
         case "status":
             return [.toClient(route: route, frames: ClusterReply.status(status(id: id)).frames())]
+        case CancelMessage.type:
+            do { return cancel(try CancelMessage.parse(envelope), route: route, now: now) } catch {
+                return reject(route: route, id: id, error as? ProtocolError ?? ProtocolError(.badRequest, "\(error)"))
+            }
         case "prune":
             guard total <= config.maxMessageBytes else {
                 return reject(route: route, id: id, ProtocolError(.tooLarge, "the message holds \(Units.bytes(total)), the limit is \(Units.bytes(config.maxMessageBytes))"))
             }
             return prune(route: route, id: id, envelope: envelope, frames: payload, now: now)
         default:
-            return reject(route: route, id: id, ProtocolError(.unknownType, "unknown message type '\(type)'; clients send prune or status"))
+            return reject(route: route, id: id, ProtocolError(.unknownType, "unknown message type '\(type)'; clients send prune, status or cancel"))
         }
     }
 
@@ -142,6 +146,18 @@ public final class CoordinatorState {
             for s in submission.shards.indices { r.shardJobs.append(addJob(CoordinatorJob(key: r.key, kind: .shard(s)))) }
         }
         return dispatch(now: now)
+    }
+
+    /// A client gives a request up: it is no longer answered there, and once no client waits
+    /// for it, it ends now (its workers let go of its jobs and bytes) rather than at its deadline.
+    private func cancel(_ m: CancelMessage, route: [UInt8], now: ContinuousClock.Instant) -> [Action] {
+        guard let key = keyOfID[m.id], let r = requests[key], r.routes.contains(route) else { return [] }
+        r.routes.removeAll { $0 == route }
+        guard r.routes.isEmpty else { return [.log(level: .debug, message: "request \(m.id) given up by one of its clients")] }
+        let record = AccessRecord(id: r.id, tokens: r.submission.tokenCount, kept: 0, shards: r.shards.count, workers: r.workers.sorted(),
+                                  milliseconds: ms(now - r.received), outcome: RequestOutcome.cancelled.rawValue,
+                                  transfer: r.submission.transfer.rawValue)
+        return [.log(level: .info, message: "request \(m.id) cancelled by its client")] + release(r) + [.finished(record)]
     }
 
     func addJob(_ job: CoordinatorJob, urgent: Bool = false) -> Int {

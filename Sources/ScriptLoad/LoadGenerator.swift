@@ -169,7 +169,7 @@ public final class LoadGenerator {
         }
         for (id, t0) in run.sentAt where (clock.now - t0).milliseconds > timeoutMs {  // rare: a short scan
             run.sentAt[id] = nil
-            client.forget(id)
+            client.cancel(id)
             run.report.timeouts += 1
         }
     }

@@ -70,7 +70,7 @@ public enum ClusterMetrics {
 
     public static let requests = MetricDefinition(
         "script_cluster_requests_total", .counter, labels: ["outcome", "code"], exporter: .coordinator,
-        help: "Requests answered, by outcome (ok, rejected, overloaded, failed) and error code (none for a result).")
+        help: "Requests answered, by outcome (ok, rejected, overloaded, failed, cancelled) and error code (none for a result).")
     public static let requestDuration = MetricDefinition(
         "script_cluster_request_duration_seconds", .histogram(buckets: requestBuckets), labels: ["outcome"], exporter: .coordinator,
         help: "Time from a request's arrival at the coordinator to its reply.")

@@ -8,10 +8,14 @@ public enum RequestOutcome: String, Sendable, CaseIterable {
     case overloaded
     /// Failed on the cluster's side (timeout, internal, or a code this table does not know).
     case failed
+    /// Given up by its client (`cancel`) before it was answered.
+    case cancelled
 
     /// The outcome of an error reply with this wire code (Cluster/PROTOCOL.md).
     public init(errorCode code: String) {
-        if Self.clientCodes.contains(code) {
+        if code == Self.cancelled.rawValue {
+            self = .cancelled
+        } else if Self.clientCodes.contains(code) {
             self = .rejected
         } else if Self.loadCodes.contains(code) {
             self = .overloaded

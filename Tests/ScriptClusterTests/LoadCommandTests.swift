@@ -83,9 +83,9 @@ final class LoadCommandTests: XCTestCase {
     }
 
     /// Against a coordinator that takes requests and never answers: the generator keeps exactly
-    /// `--concurrency` in flight, counts each as timed out after `timeoutMs`, sends the next
-    /// ones, and stops when all are sent and timed out (it would wait forever if only a late
-    /// reply could end a request).
+    /// `--concurrency` in flight, counts each as timed out after `timeoutMs` (and cancels it at
+    /// the coordinator), sends the next ones, and stops when all are sent and timed out (it would
+    /// wait forever if only a late reply could end a request).
     func testASilentCoordinatorGetsExactlyTheConcurrencyAndEveryRequestTimesOut() throws {
         let context = ZMQContext(ioThreads: 1)
         let silent = try ZMQSocket(context: context, type: .router)
@@ -112,13 +112,17 @@ final class LoadCommandTests: XCTestCase {
             }
             outcome.withLock { $0 = result }
         }
-        // Request ids as they arrive (a retry repeats an id), and when.
+        // Request ids as they arrive (a retry repeats an id), and when; and the ids given up.
         let clock = ContinuousClock(), start = clock.now
-        var arrivals: [(id: String, ms: Double)] = []
-        while outcome.withLock({ $0 == nil }) && clock.now - start < .seconds(15) {
+        var arrivals: [(id: String, ms: Double)] = [], cancelled: Set<String> = []
+        while (outcome.withLock({ $0 == nil }) || cancelled.count < 6) && clock.now - start < .seconds(15) {
             guard let frames = try silent.receiveFrames(timeoutMilliseconds: 50), frames.count >= 3,
-                  let header = try? Envelope.decode(frames[2]), (try? header.string("type")) == "prune" else { continue }
-            arrivals.append((try header.string("id"), (clock.now - start).milliseconds))
+                  let header = try? Envelope.decode(frames[2]), let id = try? header.string("id") else { continue }
+            switch try? header.string("type") {
+            case "prune": arrivals.append((id, (clock.now - start).milliseconds))
+            case "cancel": cancelled.insert(id)
+            default: break
+            }
         }
         let report = try XCTUnwrap(outcome.withLock { $0 }, "the generator did not stop within 15 s: \(arrivals)").get()
         var firstSeen: [String: Double] = [:]
@@ -126,8 +130,31 @@ final class LoadCommandTests: XCTestCase {
         let early = firstSeen.values.filter { $0 < 500 }.count
         XCTAssertEqual(early, 3, "requests that arrived before the first could time out: \(arrivals)")
         XCTAssertEqual(firstSeen.count, 6, "\(arrivals)")
+        XCTAssertEqual(cancelled, Set(firstSeen.keys), "each request timed out is given up at the coordinator")
         XCTAssertEqual(report.sent, 6)
         XCTAssertEqual(report.timeouts, 6)
         XCTAssertEqual(report.answered, 0)
+    }
+
+    /// A client whose request gets no answer in time gives it up at the coordinator (`cancel`),
+    /// so that the cluster stops working on it.
+    func testAClientThatGivesUpCancelsAtTheCoordinator() throws {
+        let context = ZMQContext(ioThreads: 1)
+        let silent = try ZMQSocket(context: context, type: .router)
+        defer { silent.close() }
+        try silent.setLinger(milliseconds: 0)
+        try silent.bind("tcp://127.0.0.1:*")
+        var options = ClusterClient.Options()
+        options.maxMessageBytes = 1 << 20
+        let client = try ClusterClient(endpoint: try silent.lastEndpoint(), options: options)
+        defer { client.close() }
+        let request = PruneRequest(features: Matrix(rows: 8, cols: 4, values: (0..<32).map { Float($0 % 5) + 1 }))
+        XCTAssertThrowsError(try client.prune(PruneSubmission(id: "impatient", request: request, budget: .count(3)), timeoutMs: 300))
+        var types: [String] = []
+        while let frames = try silent.receiveFrames(timeoutMilliseconds: 500) {
+            guard frames.count >= 3, let header = try? Envelope.decode(frames[2]), (try? header.string("id")) == "impatient" else { continue }
+            types.append((try? header.string("type")) ?? "?")
+        }
+        XCTAssertEqual(types, ["prune", "cancel"])
     }
 }

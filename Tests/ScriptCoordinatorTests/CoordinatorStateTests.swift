@@ -186,6 +186,35 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertTrue(e.message.hasSuffix("the bytes of 2 shards sent direct never reached their workers: can the client reach mem://10 (a worker's --data-advertise)?"), e.message)
     }
 
+    /// A request its client gives up (`cancel`) ends at once, unanswered: its jobs waiting for
+    /// bytes that will never come free their worker for the next request, long before its
+    /// deadline. Only a client that waits for it can give it up.
+    func testACancelledRequestEndsAtOnceAndFreesItsWorker() throws {
+        let c = InMemoryCluster()
+        c.addWorker([10], credit: 2)
+        c.clientSendsData = false
+        c.submit(PruneSubmission(id: "abandoned", request: request(seed: 8), budget: .count(5), transfer: .direct).encoded())
+        c.submit(PruneSubmission(id: "next", request: request(seed: 9), budget: .count(6)).encoded())
+        c.advance(ms: 500)
+        XCTAssertNil(c.reply("next"), "the worker's credit is held by shards waiting for bytes")
+        let cancel = [Frame([])] + CancelMessage(id: "abandoned").frames()
+        XCTAssertTrue(c.coordinator.clientMessage(route: [9, 9], frames: cancel, now: c.now).isEmpty, "not this client's request")
+        XCTAssertTrue(c.coordinator.clientMessage(route: c.route, frames: [Frame([])] + CancelMessage(id: "unknown").frames(), now: c.now).isEmpty)
+        XCTAssertEqual(c.coordinator.requestsInFlight, 2)
+        c.send(cancel.map(\.bytes))
+        XCTAssertEqual(c.coordinator.requestsInFlight, 1)
+        XCTAssertEqual(c.finished.last?.outcome, "cancelled")
+        c.advance(ms: 300)
+        XCTAssertEqual(result(c, "next")?.indices, try inProcess(request(seed: 9), 6).kept)
+        XCTAssertFalse(c.replies.contains { r in
+            if case .placement = r { return false }
+            return r.id == "abandoned"
+        }, "a cancelled request is not answered")
+        // A cancel with a field the message does not have is refused, naming it.
+        c.send([[], Envelope.encode(ProtocolVersion.header("cancel", id: "next") + [("why", .string("bored"))])])
+        XCTAssertEqual(errorCode(c, "next"), .badRequest)
+    }
+
     func testNoWorkerMeansTimeoutAtTheDeadline() throws {
         let c = InMemoryCluster()
         c.submit(PruneSubmission(id: "r3", request: request(seed: 3), budget: .count(5), deadlineMs: 500).encoded())

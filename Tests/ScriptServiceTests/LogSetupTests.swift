@@ -109,6 +109,7 @@ final class LogSetupTests: XCTestCase {
         XCTAssertEqual(RequestOutcome(errorCode: "busy"), .overloaded)
         XCTAssertEqual(RequestOutcome(errorCode: "shutting_down"), .overloaded)
         XCTAssertEqual(RequestOutcome(errorCode: "timeout"), .failed)
+        XCTAssertEqual(RequestOutcome(errorCode: "cancelled"), .cancelled)
         XCTAssertEqual(RequestOutcome(errorCode: "internal"), .failed)
         XCTAssertEqual(RequestOutcome(errorCode: "a_code_added_later"), .failed)
     }

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import numpy as np
 import pytest
-from harness import in_process, request_data
+from harness import Coordinator, in_process, request_data
 
-from script_cluster import AsyncClient, BadShards, Client, Layout, PruneRequest
+from script_cluster import AsyncClient, BadBudget, BadShards, Client, Layout, PruneRequest
 
 try:
     import ml_dtypes  # type: ignore[import-not-found]
@@ -193,3 +194,24 @@ def test_a_reused_id_gets_the_first_answer(cluster):
         fresh = c.prune(x, budget=17, shards=shards)
     assert a.id == b.id == "reused-id-1"
     assert b.indices.tolist() == a.indices.tolist() and len(fresh.indices) == 17
+
+
+def test_calls_abandoned_by_prune_many_are_cancelled_at_the_coordinator(logdir):
+    """A coordinator without workers holds every request to its deadline, unless its client
+    gives it up: `prune_many` raising its first error cancels the calls it abandons."""
+    c = Coordinator(logdir, name="idle")
+    try:
+        x, q, shards = request_data(81)
+        good = dict(features=x, query=q, budget=10, shards=shards)
+        with Client(c.frontend) as client:
+            with pytest.raises(BadBudget):
+                client.prune_many([good, good, dict(good, budget=0)], max_in_flight=3)
+            # Sent as the error is raised (this client is not used again); seen a moment later.
+            with Client(c.frontend) as other:
+                end = time.monotonic() + 2
+                while other.status().requests_in_flight:
+                    assert time.monotonic() < end, "the abandoned requests still wait for their deadline"
+                    time.sleep(0.05)
+    finally:
+        assert c.stop() == 0
+

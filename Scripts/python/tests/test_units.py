@@ -542,3 +542,26 @@ def test_a_placement_that_cannot_be_carried_out_ends_its_request_with_the_reason
         call = c._call_for(sc.PruneRequest(x, 2))
         with pytest.raises(sc.BadReply, match="a request sent inline"):
             c._data_frames(Placement(call, 0, "tcp://w:7", ticket, None))
+
+
+def test_a_call_given_up_after_it_was_sent_is_cancelled_at_every_coordinator():
+    e = engine(2)
+    e.add(make_call("sent"), 0.0)
+    e.poll(0.0)
+    e.add(make_call("unsent"), 0.0)  # added after the poll: never sent
+    e.cancel("unsent")
+    assert e.take_cancels() == []
+    e.cancel("sent")
+    cancels = e.take_cancels()
+    assert [i for i, _ in cancels] == [0, 1]
+    assert all(f[0] == b"" and msgpack.unpackb(f[1]) == {"v": 1, "type": "cancel", "id": "sent"} for _, f in cancels)
+    assert e.take_cancels() == []
+    # A call the shell fails (a worker refused its key) is given up too; a status call never is.
+    e.add(make_call("refused"), 0.0)
+    e.poll(0.1)
+    e.fail("refused", sc.ConnectionRefused("no"))
+    assert [msgpack.unpackb(f[1])["id"] for _, f in e.take_cancels()] == ["refused", "refused"]
+    e.add(Call(id="ping", kind="status", fields={"v": 1, "type": "status", "id": "ping"}, tensors=[], timeout=1.0), 0.2)
+    e.poll(0.2)
+    e.cancel("ping")
+    assert e.take_cancels() == []

@@ -100,6 +100,7 @@ class Engine:
         self.calls: Dict[str, Call] = {}
         self.finished: List[Call] = []
         self.placements: List[Placement] = []
+        self._cancels: List[Tuple[int, List[Any]]] = []
         self._turn = 0
         self._pings = itertools.count()
         self._rng = rng or random.Random()
@@ -115,10 +116,25 @@ class Engine:
         self.calls[call.id] = call
 
     def cancel(self, call_id: str) -> None:
+        """The caller stops waiting for a call: it ends, and the coordinators are told (`cancel`)."""
         call = self.calls.pop(call_id, None)
         if call is not None:
+            self._give_up(call)
             self._detach(call)
             call.state = "done"
+
+    def take_cancels(self) -> List[Tuple[int, List[Any]]]:
+        """`cancel` messages to send (endpoint, frames), for calls given up after they were sent."""
+        out, self._cancels = self._cancels, []
+        return out
+
+    def _give_up(self, call: Call) -> None:
+        """Tells every coordinator a call was sent to at all that it is given up (each does
+        nothing for an id it does not hold): the cluster stops working on it."""
+        if call.kind != "prune" or call.attempts == 0:
+            return
+        frames = [b"", msgpack.packb({"v": PROTOCOL_VERSION, "type": "cancel", "id": call.id})]
+        self._cancels += [(i, frames) for i in range(len(self.endpoints))]
 
     def take_finished(self) -> List[Call]:
         done, self.finished = self.finished, []
@@ -130,9 +146,10 @@ class Engine:
         return placed
 
     def fail(self, call_id: str, error: ScriptClusterError) -> None:
-        """Ends a call with the shell's error (a placement it cannot carry out)."""
+        """Ends a call with the shell's error (a placement it cannot carry out), and gives it up."""
         call = self.calls.get(call_id)
         if call is not None:
+            self._give_up(call)
             self._finish(call, error)
 
     def _finish(self, call: Call, outcome: Any) -> None:

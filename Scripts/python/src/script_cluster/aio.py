@@ -124,6 +124,7 @@ class AsyncClient(_Base):
             self._futures.pop(call.id, None)
             if call.state != "done":
                 self._engine.cancel(call.id)
+                self._send_cancels()
 
     def _start_tasks(self) -> None:
         if self._tasks:
@@ -145,6 +146,7 @@ class AsyncClient(_Base):
             error = f.exception() if f.done() else None
             if error is not None:  # zmq.Again: no connection ready; anything else: retried the same way
                 engine.send_failed(i, cid, now)
+        self._send_cancels()
         for call in engine.take_finished():
             future = self._futures.get(call.id)
             if future is not None and not future.done():

@@ -165,6 +165,11 @@ class _Base:
             except ScriptClusterError as e:
                 self._engine.fail(p.call.id, rq.error_result(e, p.call.id, None))
 
+    def _send_cancels(self) -> None:
+        """Sends the `cancel` messages of calls given up (best effort: a full queue drops one)."""
+        for i, frames in self._engine.take_cancels():
+            self._send_data(self._socks[i], frames)
+
     def _watch_data(self, key: Tuple[str, Optional[str]], monitor: Any) -> None:
         """Has the shell watch a CURVE data socket's monitor (`_data_event` for each event)."""
 
@@ -338,6 +343,7 @@ class Client(_Base):
         finally:
             for cid in in_flight:
                 self._engine.cancel(cid)
+            self._send_cancels()
             self._engine.take_finished()
         return [results[i] for i in range(count)]
 
@@ -353,6 +359,7 @@ class Client(_Base):
         finally:
             if call.state != "done":
                 self._engine.cancel(call.id)
+                self._send_cancels()
         self._engine.take_finished()
         return self._outcome(call)
 
@@ -412,6 +419,7 @@ class Client(_Base):
                     self._socks[i].send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
                 except zmq.Again:
                     engine.send_failed(i, cid, now)
+            self._send_cancels()
             if done():
                 return
             self._read(engine.wakeup(time.monotonic()))
