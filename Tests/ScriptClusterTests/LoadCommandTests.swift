@@ -82,16 +82,22 @@ final class LoadCommandTests: XCTestCase {
         XCTAssertEqual(a.coordinatorShare, 2.0 / 92.0, accuracy: 1e-12)
     }
 
+    /// A bare ROUTER socket on a free loopback port: a coordinator that takes every message and
+    /// answers none (the test reads what arrives).
+    private func silentCoordinator() throws -> ZMQSocket {
+        let silent = try ZMQSocket(context: ZMQContext(ioThreads: 1), type: .router)
+        try silent.setLinger(milliseconds: 0)
+        try silent.bind("tcp://127.0.0.1:*")
+        return silent
+    }
+
     /// Against a coordinator that takes requests and never answers: the generator keeps exactly
     /// `--concurrency` in flight, counts each as timed out after `timeoutMs` (and cancels it at
     /// the coordinator), sends the next ones, and stops when all are sent and timed out (it would
     /// wait forever if only a late reply could end a request).
     func testASilentCoordinatorGetsExactlyTheConcurrencyAndEveryRequestTimesOut() throws {
-        let context = ZMQContext(ioThreads: 1)
-        let silent = try ZMQSocket(context: context, type: .router)
+        let silent = try silentCoordinator()
         defer { silent.close() }
-        try silent.setLinger(milliseconds: 0)
-        try silent.bind("tcp://127.0.0.1:*")
         let endpoint = try silent.lastEndpoint()
         let request = PruneRequest(features: Matrix(rows: 8, cols: 4, values: (0..<32).map { Float($0 % 7) + 1 }))
         let template = PruneSubmission(id: "silent", request: request, budget: .count(3)).encoded()
@@ -139,11 +145,8 @@ final class LoadCommandTests: XCTestCase {
     /// A client whose request gets no answer in time gives it up at the coordinator (`cancel`),
     /// so that the cluster stops working on it.
     func testAClientThatGivesUpCancelsAtTheCoordinator() throws {
-        let context = ZMQContext(ioThreads: 1)
-        let silent = try ZMQSocket(context: context, type: .router)
+        let silent = try silentCoordinator()
         defer { silent.close() }
-        try silent.setLinger(milliseconds: 0)
-        try silent.bind("tcp://127.0.0.1:*")
         var options = ClusterClient.Options()
         options.maxMessageBytes = 1 << 20
         let client = try ClusterClient(endpoint: try silent.lastEndpoint(), options: options)
