@@ -12,12 +12,13 @@ import time
 
 import numpy as np
 import pytest
-from harness import Coordinator, UpCluster, in_process, request_data
+from harness import Coordinator, Proc, UpCluster, binary, in_process, request_data
 from test_cli import cli
 from test_cluster import as_dtype
 
 import script_cluster as sc
 from script_cluster import AsyncClient, Client
+from script_cluster.client import DATA_CONNECT_TIMEOUT
 
 
 @pytest.mark.parametrize("dtype,mode", [("f32", "indices"), ("f16", "features"), ("bf16", "merged")])
@@ -102,3 +103,46 @@ def test_a_shard_placed_again_is_sent_again(logdir, tmp_path):
 def test_transfer_is_checked(cluster):
     with pytest.raises(sc.BadRequest, match="transfer must be one of inline, direct"):
         Client(cluster, transfer="carrier pigeon")
+
+
+def test_a_data_socket_this_client_cannot_reach_ends_its_requests_in_seconds(logdir):
+    """A worker advertising a data endpoint the client cannot reach (here a closed port): direct
+    requests end within the connect timeout, naming the address, not at their deadline; and given
+    up, they let the worker go."""
+    c = Coordinator(logdir, name="unreachable")
+    worker = Proc([binary(), "worker", "--connect", c.backend, "--name", "far", "--data-advertise", "tcp://127.0.0.1:1"],
+                  logdir / "unreachable-far.log")
+    try:
+        x, q, shards = request_data(78)
+        with Client(c.frontend, transfer="direct", deadline=30) as client:
+            end = time.monotonic() + 20
+            while client.status().workers < 1:
+                assert time.monotonic() < end, "the worker did not register"
+                time.sleep(0.05)
+            t0 = time.monotonic()
+            with pytest.raises(sc.Unavailable, match=r"could not connect to the worker's data socket at tcp://127\.0\.0\.1:1 "):
+                client.prune(x, query=q, budget=20, shards=shards)
+            assert DATA_CONNECT_TIMEOUT <= time.monotonic() - t0 < DATA_CONNECT_TIMEOUT + 3
+
+            async def direct_async():
+                async with AsyncClient(c.frontend, transfer="direct", deadline=30) as ac:
+                    return await ac.prune(x, query=q, budget=20, shards=shards)
+            t0 = time.monotonic()
+            with pytest.raises(sc.Unavailable, match="could not connect"):
+                asyncio.run(direct_async())
+            assert time.monotonic() - t0 < DATA_CONNECT_TIMEOUT + 3
+            assert client.status().requests_in_flight == 0
+    finally:
+        worker.stop()
+        c.stop()
+
+
+def test_a_connected_data_socket_is_not_timed_out(cluster, tmp_path):
+    """The connect timeout is for a connection never made: a data socket connected once serves
+    requests long after it (it would end them at once if the connection were still waited for)."""
+    x, q, shards = request_data(79)
+    ref = in_process(tmp_path, x, 22, query=q, shards=shards)["indices"]
+    with Client(cluster, transfer="direct") as c:
+        assert c.prune(x, query=q, budget=22, shards=shards).indices.tolist() == ref
+        time.sleep(DATA_CONNECT_TIMEOUT + 0.5)
+        assert c.prune(x, query=q, budget=22, shards=shards).indices.tolist() == ref

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union, cast
 
@@ -34,6 +35,7 @@ class AsyncClient(_Base):
         self._futures: Dict[str, "asyncio.Future[None]"] = {}
         self._tasks: List["asyncio.Task[None]"] = []
         self._wake: "Optional[asyncio.Future[None]]" = None
+        self._data_wait = math.inf
         self._closed = False
 
     # -- public ----------------------------------------------------------------------------------
@@ -146,6 +148,7 @@ class AsyncClient(_Base):
             error = f.exception() if f.done() else None
             if error is not None:  # zmq.Again: no connection ready; anything else: retried the same way
                 engine.send_failed(i, cid, now)
+        self._data_wait = self._data_connect_deadlines(time.monotonic())
         self._send_cancels()
         for call in engine.take_finished():
             future = self._futures.get(call.id)
@@ -193,7 +196,7 @@ class AsyncClient(_Base):
         while True:
             self._step()
             self._wake = loop.create_future()
-            delay = self._engine.wakeup(time.monotonic())
+            delay = min(self._engine.wakeup(time.monotonic()), self._data_wait)
             handle = loop.call_later(delay, _release, self._wake)
             try:
                 await self._wake

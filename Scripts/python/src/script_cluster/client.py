@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union, cast
@@ -21,6 +22,10 @@ _UP_EVENT = getattr(zmq, "EVENT_HANDSHAKE_SUCCEEDED", zmq.EVENT_CONNECTED)
 #: A CURVE handshake the coordinator refused (our key is not on its allow-list).
 _REFUSED_EVENT = getattr(zmq, "EVENT_HANDSHAKE_FAILED_AUTH", 0)
 _MONITOR_EVENTS = _UP_EVENT | zmq.EVENT_DISCONNECTED | _REFUSED_EVENT
+#: Seconds a worker's data socket may take to connect (and shake hands) before the requests
+#: whose bytes wait for it end: a connection, unlike the transfer, takes no longer under load,
+#: so one not made by then is an address this client cannot reach.
+DATA_CONNECT_TIMEOUT = 5.0
 
 
 def _curve_keys(secret: Optional[str], server_key: Optional[str]) -> Optional[Tuple[bytes, bytes, bytes]]:
@@ -106,8 +111,10 @@ class _Base:
             raise BadRequest(f"transfer must be one of {', '.join(rq.TRANSFERS)}, got {transfer!r}")
         self.transfer = transfer
         self._data_socks: Dict[Tuple[str, Optional[str]], Any] = {}
-        #: Per CURVE data socket: its monitor, and the requests whose bytes it carries.
+        #: Per data socket: its monitor; until it first connects, since when it tries and the
+        #: requests whose bytes wait for it.
         self._data_monitors: Dict[Tuple[str, Optional[str]], Any] = {}
+        self._data_unconnected: Dict[Tuple[str, Optional[str]], float] = {}
         self._data_calls: Dict[Tuple[str, Optional[str]], Set[str]] = {}
         self._curve = _curve_keys(curve_secret, curve_server_key)
         self.deadline = rq.check_deadline(deadline)
@@ -156,10 +163,11 @@ class _Base:
                 key = (p.endpoint, p.server_key)
                 if key not in self._data_socks:
                     self._data_socks[key] = _data_dealer(ctx, p.endpoint, self._data_curve(p))
-                    if p.server_key is not None and _REFUSED_EVENT:
-                        self._data_monitors[key] = self._data_socks[key].get_monitor_socket(_REFUSED_EVENT)
-                        self._watch_data(key, self._data_monitors[key])
-                self._data_calls.setdefault(key, set()).add(p.call.id)
+                    self._data_unconnected[key] = time.monotonic()
+                    self._data_monitors[key] = self._data_socks[key].get_monitor_socket(_UP_EVENT | _REFUSED_EVENT)
+                    self._watch_data(key, self._data_monitors[key])
+                if key in self._data_unconnected:
+                    self._data_calls.setdefault(key, set()).add(p.call.id)
                 if not self._send_data(self._data_socks[key], frames):
                     raise Unavailable(f"the worker's data socket at {p.endpoint} takes no more messages (its queue is full)")
             except ScriptClusterError as e:
@@ -171,17 +179,39 @@ class _Base:
             self._send_data(self._socks[i], frames)
 
     def _watch_data(self, key: Tuple[str, Optional[str]], monitor: Any) -> None:
-        """Has the shell watch a CURVE data socket's monitor (`_data_event` for each event)."""
+        """Has the shell watch a data socket's monitor (`_data_event` for each event)."""
 
     def _data_event(self, key: Tuple[str, Optional[str]], msg: List[bytes]) -> None:
-        """A worker's data socket refused this client's key: its requests end now, not at their deadline."""
-        if not int.from_bytes(msg[0][:2], "little") & _REFUSED_EVENT:
-            return
-        for cid in self._data_calls.pop(key, set()):
-            self._engine.fail(cid, ConnectionRefused(
+        """A data socket connected (nothing more to watch for), or refused this client's key: the
+        requests whose bytes wait for it end now, not at their deadline."""
+        event = int.from_bytes(msg[0][:2], "little")
+        if event & _UP_EVENT:
+            self._data_unconnected.pop(key, None)
+            self._data_calls.pop(key, None)
+        elif event & _REFUSED_EVENT:
+            self._data_unconnected.pop(key, None)
+            self._end_data_calls(key, lambda cid: ConnectionRefused(
                 f"the worker's data socket at {key[0]} refused this client's CURVE key (not on the worker's "
                 f"--curve-clients list): its shards' bytes cannot be sent direct (send inline)", request_id=cid,
                 endpoint=key[0]))
+
+    def _data_connect_deadlines(self, now: float) -> float:
+        """Ends the requests whose bytes wait for a data socket not connected within
+        `DATA_CONNECT_TIMEOUT`; seconds until the next such check falls due (inf: none)."""
+        soonest = math.inf
+        for key, since in list(self._data_unconnected.items()):
+            if now - since < DATA_CONNECT_TIMEOUT:
+                soonest = min(soonest, since + DATA_CONNECT_TIMEOUT - now)
+                continue
+            self._end_data_calls(key, lambda cid: Unavailable(
+                f"could not connect to the worker's data socket at {key[0]} within {DATA_CONNECT_TIMEOUT:g} s: "
+                f"is that address (the worker's --data-advertise) reachable from this client? (or send inline)",
+                request_id=cid, endpoint=key[0]))
+        return soonest
+
+    def _end_data_calls(self, key: Tuple[str, Optional[str]], error: Callable[[str], ScriptClusterError]) -> None:
+        for cid in self._data_calls.pop(key, set()):
+            self._engine.fail(cid, error(cid))
 
     def _send_data(self, sock: Any, frames: List[Any]) -> bool:
         """Queues a `data` message on a worker's DEALER without blocking; False when it is full."""
@@ -419,10 +449,12 @@ class Client(_Base):
                     self._socks[i].send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
                 except zmq.Again:
                     engine.send_failed(i, cid, now)
+            now = time.monotonic()
+            data_wait = self._data_connect_deadlines(now)
             self._send_cancels()
             if done():
                 return
-            self._read(engine.wakeup(time.monotonic()))
+            self._read(min(engine.wakeup(now), data_wait))
 
     def _watch_data(self, key: Tuple[str, Optional[str]], monitor: Any) -> None:
         self._poller.register(monitor, zmq.POLLIN)
