@@ -51,8 +51,13 @@ public final class ClusterClient {
     private var monitors: [ZMQMonitor]
     /// Sockets to workers' data endpoints, by endpoint and CURVE key.
     private var dataSockets: [String: ZMQSocket] = [:]
-    /// Connection events of the CURVE data sockets, by endpoint: a refused key ends a wait.
+    /// Connection events of the data sockets, by endpoint: a refused key ends a wait, and so
+    /// does a socket not connected within `dataConnectTimeout` (`unconnected`: since when).
     private var dataMonitors: [String: ZMQMonitor] = [:]
+    private var unconnected: [String: ContinuousClock.Instant] = [:]
+    /// How long a worker's data socket may take to connect before `receive` throws
+    /// `DataSocketUnreachable`: a connection takes no longer under load, unlike a transfer.
+    public static let dataConnectTimeout = Duration.seconds(5)
     /// Requests sent and not yet answered (kept to answer placements and to retry).
     private var pending: [String: EncodedSubmission] = [:]
     private var limits: [Int: Int] = [:]
@@ -242,7 +247,8 @@ public final class ClusterClient {
     /// The next reply for a request in flight or a ping (placements are carried out here, not
     /// returned), or nil when none comes within the timeout. Throws `ConnectionRefused` when a
     /// coordinator, or a worker's data socket, refuses this client's CURVE key (a worker's
-    /// refusal is seen at the next wake-up: a reply or ping answer, within a ping interval).
+    /// refusal is seen at the next wake-up: a reply or ping answer, within a ping interval), and
+    /// `DataSocketUnreachable` when a worker's data socket does not connect in time.
     public func receive(timeoutMs: Int) throws -> Received? {
         let deadline = clock.now + .milliseconds(timeoutMs)
         var poller = ZMQPoller()
@@ -252,6 +258,9 @@ public final class ClusterClient {
             try carry(flights.tick(now: clock.now))
             var left = max(0, Int((deadline - clock.now).milliseconds))
             if let due = flights.untilDue(now: clock.now) { left = min(left, Int(due.milliseconds.rounded(.up))) }
+            if let since = unconnected.values.min() {
+                left = min(left, max(0, Int((since + Self.dataConnectTimeout - clock.now).milliseconds.rounded(.up))))
+            }
             let ready = try poller.poll(timeoutMilliseconds: left)
             try watchConnections(ready.filter { $0 >= coordinators.count }.map { $0 - coordinators.count })
             for i in ready.sorted() where i < coordinators.count {
@@ -275,8 +284,15 @@ public final class ClusterClient {
                 try carry(flights.dropped(c, now: clock.now))
             }
         }
-        for (endpoint, m) in dataMonitors where m.drain().contains(.authenticationFailed) {
-            throw ConnectionRefused(endpoint: endpoint, by: .worker)
+        for (endpoint, m) in dataMonitors {
+            let events = m.drain()
+            if events.contains(.authenticationFailed) { throw ConnectionRefused(endpoint: endpoint, by: .worker) }
+            if events.contains(.connected) { unconnected[endpoint] = nil }
+        }
+        let timeout = Self.dataConnectTimeout
+        if let (endpoint, _) = unconnected.first(where: { clock.now - $0.value >= timeout }) {
+            unconnected[endpoint] = nil
+            throw DataSocketUnreachable(endpoint: endpoint, seconds: Double(timeout.components.seconds))
         }
     }
 
@@ -307,7 +323,8 @@ public final class ClusterClient {
         if dataSockets[key] == nil {
             let s = try Self.dealer(context, p.endpoint, curve: curve)
             dataSockets[key] = s
-            if curve != nil { dataMonitors[p.endpoint] = try ZMQMonitor(s, context: context) }
+            dataMonitors[p.endpoint] = try ZMQMonitor(s, context: context)
+            unconnected[p.endpoint] = clock.now
         }
         try dataSockets[key]!.send([Frame([])] + data.frames())
     }

@@ -25,7 +25,7 @@ enum ExitStatus: Int32 {
         switch error {
         case is InputError, is ValidationError, is PruneError, is FormatError, is CurveKeyError: return .badInput
         case let e as ProtocolError: return Self.of(e.code)
-        case is ZMQError, is StartupError, is ConnectionRefused: return .cluster
+        case is ZMQError, is StartupError, is ConnectionRefused, is DataSocketUnreachable: return .cluster
         default: return .failure
         }
     }

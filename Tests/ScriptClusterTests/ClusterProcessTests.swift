@@ -118,6 +118,44 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertTrue(counts.allSatisfy { $0 > 0 }, "both coordinators served: \(counts)")
     }
 
+    /// A worker that advertises a data endpoint this client cannot reach (a closed port): a direct
+    /// request fails within the connect timeout, naming the address, not at its deadline, and is
+    /// given up at the coordinator (nothing left in flight there).
+    func testADataSocketTheClientCannotReachFailsInSeconds() throws {
+        let cluster = try TestCluster(workers: 1, workerExtra: ["--data-advertise", "tcp://127.0.0.1:1"])
+        defer { cluster.stop() }
+        let client = try cluster.client()
+        defer { client.close() }
+        let start = Date()
+        let far = PruneSubmission(id: "far", request: sample(.image, seed: 30), budget: .count(16), deadlineMs: 30_000, transfer: .direct)
+        XCTAssertThrowsError(try client.prune(far)) { error in
+            XCTAssertEqual(error as? DataSocketUnreachable, DataSocketUnreachable(endpoint: "tcp://127.0.0.1:1", seconds: 5), "\(error)")
+        }
+        let took = Date().timeIntervalSince(start)
+        XCTAssertTrue((5..<9).contains(took), "failed after \(took) s")
+        let end = Date().addingTimeInterval(3)
+        while try client.status()?.requestsInFlight != 0 {
+            XCTAssertLessThan(Date(), end, "the request given up is still in flight")
+            if Date() >= end { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+
+    /// The connect timeout is for a connection never made: a data socket connected once serves
+    /// direct requests long after it.
+    func testAConnectedDataSocketIsNotTimedOut() throws {
+        let cluster = try TestCluster(workers: 1)
+        defer { cluster.stop() }
+        let client = try cluster.client()
+        defer { client.close() }
+        let req = sample(.image, seed: 31)
+        let want = try inProcess(req, 16)
+        for id in ["near-1", "near-2"] {
+            if id == "near-2" { Thread.sleep(until: Date().addingTimeInterval(Double(ClusterClient.dataConnectTimeout.components.seconds) + 0.5)) }
+            XCTAssertEqual(result(try client.prune(PruneSubmission(id: id, request: req, budget: .count(16), transfer: .direct)))?.indices, want, id)
+        }
+    }
+
     /// A worker killed with SIGKILL mid-stream: every request still gets its full, correct answer;
     /// a restarted worker joins.
     func testWorkerKilledMidStreamLosesNothing() throws {
