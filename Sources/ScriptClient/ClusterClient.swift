@@ -51,13 +51,18 @@ public final class ClusterClient {
     private var monitors: [ZMQMonitor]
     /// Sockets to workers' data endpoints, by endpoint and CURVE key.
     private var dataSockets: [String: ZMQSocket] = [:]
-    /// Connection events of the data sockets, by endpoint: a refused key ends a wait, and so
-    /// does a socket not connected within `dataConnectTimeout` (`unconnected`: since when).
+    /// Connection events of the data sockets, by endpoint: a refused key ends a wait.
     private var dataMonitors: [String: ZMQMonitor] = [:]
-    private var unconnected: [String: ContinuousClock.Instant] = [:]
-    /// How long a worker's data socket may take to connect before `receive` throws
-    /// `DataSocketUnreachable`: a connection takes no longer under load, unlike a transfer.
-    public static let dataConnectTimeout = Duration.seconds(5)
+    /// Data sockets that made a TCP connection, and shards placed on one that has not yet (by
+    /// request id and shard: the endpoint and when); a shard placed again elsewhere (its worker
+    /// died) waits for its new socket only.
+    private var dataConnected: Set<String> = []
+    private var waitingShards: [String: [Int: (endpoint: String, since: ContinuousClock.Instant)]] = [:]
+    /// How long a shard may wait for its worker's data socket to make a TCP connection before
+    /// `receive` throws `DataSocketUnreachable`: a connection takes no longer under load, unlike a
+    /// transfer. (A stopped worker's kernel still accepts connections: the coordinator moves its
+    /// shards, within its liveness of 3 heartbeats.)
+    public static let dataConnectTimeout = Duration.seconds(10)
     /// Requests sent and not yet answered (kept to answer placements and to retry).
     private var pending: [String: EncodedSubmission] = [:]
     private var limits: [Int: Int] = [:]
@@ -112,7 +117,11 @@ public final class ClusterClient {
     public func close() {
         for m in monitors { m.close() }
         monitors = []
-        for s in coordinators { s.close() }
+        // What is queued (the `cancel` of a request given up just before) gets 0.2 s to leave.
+        for s in coordinators {
+            try? s.setLinger(milliseconds: 200)
+            s.close()
+        }
         for m in dataMonitors.values { m.close() }
         dataMonitors = [:]
         for s in dataSockets.values { s.close() }
@@ -258,7 +267,7 @@ public final class ClusterClient {
             try carry(flights.tick(now: clock.now))
             var left = max(0, Int((deadline - clock.now).milliseconds))
             if let due = flights.untilDue(now: clock.now) { left = min(left, Int(due.milliseconds.rounded(.up))) }
-            if let since = unconnected.values.min() {
+            if let since = waitingShards.values.flatMap({ $0.values.map(\.since) }).min() {
                 left = min(left, max(0, Int((since + Self.dataConnectTimeout - clock.now).milliseconds.rounded(.up))))
             }
             let ready = try poller.poll(timeoutMilliseconds: left)
@@ -287,12 +296,20 @@ public final class ClusterClient {
         for (endpoint, m) in dataMonitors {
             let events = m.drain()
             if events.contains(.authenticationFailed) { throw ConnectionRefused(endpoint: endpoint, by: .worker) }
-            if events.contains(.connected) { unconnected[endpoint] = nil }
+            if events.contains(.connected) { dataConnected.insert(endpoint) }
         }
+        try checkWaitingShards()
+    }
+
+    /// Throws `DataSocketUnreachable` for a shard of a request in flight still placed on a data
+    /// socket that has made no connection within `dataConnectTimeout`.
+    private func checkWaitingShards() throws {
+        waitingShards = waitingShards.filter { pending[$0.key] != nil }.mapValues { $0.filter { !dataConnected.contains($0.value.endpoint) } }
         let timeout = Self.dataConnectTimeout
-        if let (endpoint, _) = unconnected.first(where: { clock.now - $0.value >= timeout }) {
-            unconnected[endpoint] = nil
-            throw DataSocketUnreachable(endpoint: endpoint, seconds: Double(timeout.components.seconds))
+        for (id, shards) in waitingShards {
+            guard let late = shards.values.first(where: { clock.now - $0.since >= timeout }) else { continue }
+            waitingShards[id] = nil
+            throw DataSocketUnreachable(endpoint: late.endpoint, seconds: Double(timeout.components.seconds))
         }
     }
 
@@ -324,8 +341,8 @@ public final class ClusterClient {
             let s = try Self.dealer(context, p.endpoint, curve: curve)
             dataSockets[key] = s
             dataMonitors[p.endpoint] = try ZMQMonitor(s, context: context)
-            unconnected[p.endpoint] = clock.now
         }
+        waitingShards[p.id, default: [:]][p.shard] = dataConnected.contains(p.endpoint) ? nil : (p.endpoint, clock.now)
         try dataSockets[key]!.send([Frame([])] + data.frames())
     }
 

@@ -146,3 +146,32 @@ def test_a_connected_data_socket_is_not_timed_out(cluster, tmp_path):
         assert c.prune(x, query=q, budget=22, shards=shards).indices.tolist() == ref
         time.sleep(DATA_CONNECT_TIMEOUT + 0.5)
         assert c.prune(x, query=q, budget=22, shards=shards).indices.tolist() == ref
+
+
+def test_a_stopped_workers_shards_wait_for_the_coordinator_not_the_connect_timeout(logdir, tmp_path):
+    """A worker stopped before this client ever reached it: its kernel accepts the connection, its
+    handshake never comes. That is the coordinator's to see (3 heartbeats of 4 s here, longer than
+    the client's connect timeout): it places those shards on the other worker, and the request is
+    answered, not failed as unreachable."""
+    c = Coordinator(logdir, "--heartbeat-ms", "4000", name="slowbeat")
+    workers = [Proc([binary(), "worker", "--connect", c.backend, "--name", f"slowbeat-w{i}", "--heartbeat-ms", "4000"],
+                    logdir / f"slowbeat-w{i}.log") for i in range(2)]
+    try:
+        with Client(c.frontend) as probe:
+            end = time.monotonic() + 20
+            while probe.status().workers < 2:
+                assert time.monotonic() < end, "the workers did not register"
+                time.sleep(0.05)
+        os.kill(workers[0].pid, signal.SIGSTOP)
+        x, q, shards = request_data(80, units=6)
+        with Client(c.frontend, transfer="direct", deadline=30) as client:
+            t0 = time.monotonic()
+            r = client.prune(x, query=q, budget=30, shards=shards)
+            took = time.monotonic() - t0
+        assert r.indices.tolist() == in_process(tmp_path, x, 30, query=q, shards=shards)["indices"]
+        assert r.workers == ["slowbeat-w1"] and took > DATA_CONNECT_TIMEOUT, (r.workers, took)
+    finally:
+        os.kill(workers[0].pid, signal.SIGCONT)
+        for w in workers:
+            w.stop()
+        c.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pickle
 import random
 import subprocess
+import time
 import sys
 
 import msgpack
@@ -565,3 +566,27 @@ def test_a_call_given_up_after_it_was_sent_is_cancelled_at_every_coordinator():
     e.poll(0.2)
     e.cancel("ping")
     assert e.take_cancels() == []
+
+
+def test_only_a_shard_still_placed_on_an_unconnected_data_socket_ends_its_request():
+    """The connect timeout counts from each placement, and a shard placed again elsewhere (its
+    first worker died) no longer waits for the first socket."""
+    from script_cluster.client import DATA_CONNECT_TIMEOUT
+
+    x = np.ones((8, 4), np.float32)
+    with sc.Client("tcp://127.0.0.1:9", transfer="direct") as c:
+        call = c._call_for(sc.PruneRequest(x, 2, shards=[(0, 4), (4, 8)]))
+        c._engine.add(call, 0.0)
+        c._engine.placements.append(Placement(call, 0, "tcp://127.0.0.1:1", bytes(16), None))
+        c._place_all(c._ctx)
+        key, at = c._waiting[(call.id, 0)]
+        c._waiting[(call.id, 0)] = (key, at - DATA_CONNECT_TIMEOUT + 1)  # placed long ago, nearly due
+        c._engine.placements.append(Placement(call, 0, "tcp://127.0.0.1:2", bytes(16), None))
+        c._place_all(c._ctx)
+        now = time.monotonic()
+        assert c._data_connect_deadlines(now + 2) == pytest.approx(DATA_CONNECT_TIMEOUT - 2, abs=0.5)
+        assert call.id in c._engine.calls, "the shard moved on: the first socket's timeout is not its"
+        c._data_connect_deadlines(now + DATA_CONNECT_TIMEOUT + 0.5)
+        (ended,) = c._engine.take_finished()
+        assert isinstance(ended.outcome, sc.Unavailable) and "tcp://127.0.0.1:2" in str(ended.outcome)
+        assert c._waiting == {}

@@ -22,10 +22,14 @@ _UP_EVENT = getattr(zmq, "EVENT_HANDSHAKE_SUCCEEDED", zmq.EVENT_CONNECTED)
 #: A CURVE handshake the coordinator refused (our key is not on its allow-list).
 _REFUSED_EVENT = getattr(zmq, "EVENT_HANDSHAKE_FAILED_AUTH", 0)
 _MONITOR_EVENTS = _UP_EVENT | zmq.EVENT_DISCONNECTED | _REFUSED_EVENT
-#: Seconds a worker's data socket may take to connect (and shake hands) before the requests
-#: whose bytes wait for it end: a connection, unlike the transfer, takes no longer under load,
-#: so one not made by then is an address this client cannot reach.
-DATA_CONNECT_TIMEOUT = 5.0
+#: A worker's data socket: its endpoint, and its CURVE public key (None without CURVE).
+DataKey = Tuple[str, Optional[str]]
+#: Seconds a shard may wait for its worker's data socket to make a TCP connection before its
+#: request ends: a connection, unlike a transfer, takes no longer under load, so one not made by
+#: then is an address this client cannot reach. (A stopped worker's kernel still accepts
+#: connections: the coordinator moves its shards, within its liveness of 3 heartbeats, and a
+#: shard placed again waits for its new socket only.)
+DATA_CONNECT_TIMEOUT = 10.0
 
 
 def _curve_keys(secret: Optional[str], server_key: Optional[str]) -> Optional[Tuple[bytes, bytes, bytes]]:
@@ -78,15 +82,21 @@ def _connected(ctx: Any, curve: Optional[Tuple[bytes, bytes, bytes]], address: s
     return s, m
 
 
+#: Milliseconds a coordinator's socket keeps trying to send what is queued after it is closed:
+#: the `cancel` of a request given up just before (libzmq's I/O thread sends it; close returns
+#: at once).
+CLOSE_LINGER_MS = 200
+
+
 def _close_all(socks: Sequence[Any], monitors: Sequence[Any]) -> None:
-    """Closes each DEALER and its monitor at once (nothing lingers)."""
+    """Closes each DEALER (what it has queued gets `CLOSE_LINGER_MS` to leave) and its monitor."""
     for s, m in zip(socks, monitors):
         try:
             s.disable_monitor()
         except zmq.ZMQError:
             pass
         m.close(linger=0)
-        s.close(linger=0)
+        s.close(linger=CLOSE_LINGER_MS)
 
 
 def _endpoints(endpoints: Union[str, Sequence[str]]) -> List[str]:
@@ -110,12 +120,13 @@ class _Base:
         if transfer not in rq.TRANSFERS:
             raise BadRequest(f"transfer must be one of {', '.join(rq.TRANSFERS)}, got {transfer!r}")
         self.transfer = transfer
-        self._data_socks: Dict[Tuple[str, Optional[str]], Any] = {}
-        #: Per data socket: its monitor; until it first connects, since when it tries and the
-        #: requests whose bytes wait for it.
-        self._data_monitors: Dict[Tuple[str, Optional[str]], Any] = {}
-        self._data_unconnected: Dict[Tuple[str, Optional[str]], float] = {}
-        self._data_calls: Dict[Tuple[str, Optional[str]], Set[str]] = {}
+        self._data_socks: Dict[DataKey, Any] = {}
+        #: Per data socket: its monitor, and whether it ever connected. Each shard placed on a
+        #: socket not yet connected, by (request id, shard): the socket and when; a shard placed
+        #: again elsewhere (its worker died) no longer waits for it.
+        self._data_monitors: Dict[DataKey, Any] = {}
+        self._data_connected: Set[DataKey] = set()
+        self._waiting: Dict[Tuple[str, int], Tuple[DataKey, float]] = {}
         self._curve = _curve_keys(curve_secret, curve_server_key)
         self.deadline = rq.check_deadline(deadline)
         if heartbeat <= 0 or liveness < 1 or grace < 0 or backoff[0] <= 0 or backoff[1] < backoff[0]:
@@ -163,11 +174,12 @@ class _Base:
                 key = (p.endpoint, p.server_key)
                 if key not in self._data_socks:
                     self._data_socks[key] = _data_dealer(ctx, p.endpoint, self._data_curve(p))
-                    self._data_unconnected[key] = time.monotonic()
-                    self._data_monitors[key] = self._data_socks[key].get_monitor_socket(_UP_EVENT | _REFUSED_EVENT)
+                    self._data_monitors[key] = self._data_socks[key].get_monitor_socket(zmq.EVENT_CONNECTED | _REFUSED_EVENT)
                     self._watch_data(key, self._data_monitors[key])
-                if key in self._data_unconnected:
-                    self._data_calls.setdefault(key, set()).add(p.call.id)
+                if key in self._data_connected:
+                    self._waiting.pop((p.call.id, p.shard), None)
+                else:
+                    self._waiting[(p.call.id, p.shard)] = (key, time.monotonic())
                 if not self._send_data(self._data_socks[key], frames):
                     raise Unavailable(f"the worker's data socket at {p.endpoint} takes no more messages (its queue is full)")
             except ScriptClusterError as e:
@@ -178,39 +190,42 @@ class _Base:
         for i, frames in self._engine.take_cancels():
             self._send_data(self._socks[i], frames)
 
-    def _watch_data(self, key: Tuple[str, Optional[str]], monitor: Any) -> None:
+    def _watch_data(self, key: DataKey, monitor: Any) -> None:
         """Has the shell watch a data socket's monitor (`_data_event` for each event)."""
 
-    def _data_event(self, key: Tuple[str, Optional[str]], msg: List[bytes]) -> None:
-        """A data socket connected (nothing more to watch for), or refused this client's key: the
-        requests whose bytes wait for it end now, not at their deadline."""
+    def _data_event(self, key: DataKey, msg: List[bytes]) -> None:
+        """A data socket made its TCP connection (its shards wait for nothing more here), or
+        refused this client's key: the requests whose bytes wait for it end now, not at their
+        deadline."""
         event = int.from_bytes(msg[0][:2], "little")
-        if event & _UP_EVENT:
-            self._data_unconnected.pop(key, None)
-            self._data_calls.pop(key, None)
+        if event & zmq.EVENT_CONNECTED:
+            self._data_connected.add(key)
+            self._waiting = {w: v for w, v in self._waiting.items() if v[0] != key}
         elif event & _REFUSED_EVENT:
-            self._data_unconnected.pop(key, None)
-            self._end_data_calls(key, lambda cid: ConnectionRefused(
+            self._end_waiting([w for w, v in self._waiting.items() if v[0] == key], lambda cid: ConnectionRefused(
                 f"the worker's data socket at {key[0]} refused this client's CURVE key (not on the worker's "
                 f"--curve-clients list): its shards' bytes cannot be sent direct (send inline)", request_id=cid,
                 endpoint=key[0]))
 
     def _data_connect_deadlines(self, now: float) -> float:
-        """Ends the requests whose bytes wait for a data socket not connected within
-        `DATA_CONNECT_TIMEOUT`; seconds until the next such check falls due (inf: none)."""
-        soonest = math.inf
-        for key, since in list(self._data_unconnected.items()):
-            if now - since < DATA_CONNECT_TIMEOUT:
-                soonest = min(soonest, since + DATA_CONNECT_TIMEOUT - now)
-                continue
-            self._end_data_calls(key, lambda cid: Unavailable(
-                f"could not connect to the worker's data socket at {key[0]} within {DATA_CONNECT_TIMEOUT:g} s: "
+        """Ends the requests with a shard placed more than `DATA_CONNECT_TIMEOUT` ago on a data
+        socket still not connected; seconds until the next such check falls due (inf: none)."""
+        late = [w for w, (_, at) in self._waiting.items() if now - at >= DATA_CONNECT_TIMEOUT]
+        for w in late:
+            if w not in self._waiting:
+                continue  # ended with another shard of its request
+            address = self._waiting[w][0][0]
+            self._end_waiting([w], lambda cid: Unavailable(
+                f"could not connect to the worker's data socket at {address} within {DATA_CONNECT_TIMEOUT:g} s: "
                 f"is that address (the worker's --data-advertise) reachable from this client? (or send inline)",
-                request_id=cid, endpoint=key[0]))
-        return soonest
+                request_id=cid, endpoint=address))
+        return min((at + DATA_CONNECT_TIMEOUT - now for _, at in self._waiting.values()), default=math.inf)
 
-    def _end_data_calls(self, key: Tuple[str, Optional[str]], error: Callable[[str], ScriptClusterError]) -> None:
-        for cid in self._data_calls.pop(key, set()):
+    def _end_waiting(self, waits: List[Tuple[str, int]], error: Callable[[str], ScriptClusterError]) -> None:
+        """Ends the requests of these waiting shards, and forgets every shard of theirs."""
+        ended = {cid for cid, _ in waits}
+        self._waiting = {w: v for w, v in self._waiting.items() if w[0] not in ended}
+        for cid in sorted(ended):
             self._engine.fail(cid, error(cid))
 
     def _send_data(self, sock: Any, frames: List[Any]) -> bool:
@@ -456,7 +471,7 @@ class Client(_Base):
                 return
             self._read(min(engine.wakeup(now), data_wait))
 
-    def _watch_data(self, key: Tuple[str, Optional[str]], monitor: Any) -> None:
+    def _watch_data(self, key: DataKey, monitor: Any) -> None:
         self._poller.register(monitor, zmq.POLLIN)
 
     def _read(self, timeout: float) -> None:
