@@ -95,9 +95,9 @@ public final class ClusterClient {
         flights = ClientFlights(endpoints: endpoints.count, pingIntervalMs: options.pingIntervalMs, liveness: options.liveness,
                                 attempts: options.attempts, backoffMs: options.backoffMs)
         for e in endpoints {
-            let s = try Self.dealer(context, e, curve: options.curve)
+            let (s, monitor) = try Self.dealer(context, e, curve: options.curve)
             coordinators.append(s)
-            monitors.append(try ZMQMonitor(s, context: context))
+            monitors.append(monitor)
         }
     }
 
@@ -105,13 +105,16 @@ public final class ClusterClient {
         try self.init(endpoints: [endpoint], options: options)
     }
 
-    private static func dealer(_ context: ZMQContext, _ endpoint: String, curve: CurveClientSettings?) throws -> ZMQSocket {
+    /// A DEALER connected to `endpoint`, and its monitor, attached before the connection starts
+    /// (so that no event of it is missed).
+    private static func dealer(_ context: ZMQContext, _ endpoint: String, curve: CurveClientSettings?) throws -> (ZMQSocket, ZMQMonitor) {
         let s = try ZMQSocket(context: context, type: .dealer)
         try s.setLinger(milliseconds: 0)
         try s.setSendTimeout(milliseconds: 5000)
         if let curve { try s.apply(curve) }
+        let monitor = try ZMQMonitor(s, context: context)
         do { try s.connect(endpoint) } catch let e as ZMQError { throw ProtocolError(.badRequest, "cannot connect to \(endpoint): \(e.reason)") }
-        return s
+        return (s, monitor)
     }
 
     public func close() {
@@ -338,9 +341,9 @@ public final class ClusterClient {
         let curve = try dataCurve(p)
         let key = p.endpoint + " " + (curve?.serverKey.z85 ?? "")
         if dataSockets[key] == nil {
-            let s = try Self.dealer(context, p.endpoint, curve: curve)
+            let (s, monitor) = try Self.dealer(context, p.endpoint, curve: curve)
             dataSockets[key] = s
-            dataMonitors[p.endpoint] = try ZMQMonitor(s, context: context)
+            dataMonitors[p.endpoint] = monitor
         }
         waitingShards[p.id, default: [:]][p.shard] = dataConnected.contains(p.endpoint) ? nil : (p.endpoint, clock.now)
         try dataSockets[key]!.send([Frame([])] + data.frames())

@@ -579,8 +579,8 @@ def test_only_a_shard_still_placed_on_an_unconnected_data_socket_ends_its_reques
         c._engine.add(call, 0.0)
         c._engine.placements.append(Placement(call, 0, "tcp://127.0.0.1:1", bytes(16), None))
         c._place_all(c._ctx)
-        key, at = c._waiting[(call.id, 0)]
-        c._waiting[(call.id, 0)] = (key, at - DATA_CONNECT_TIMEOUT + 1)  # placed long ago, nearly due
+        key, at = c._placed[(call.id, 0)]
+        c._placed[(call.id, 0)] = (key, at - DATA_CONNECT_TIMEOUT + 1)  # placed long ago, nearly due
         c._engine.placements.append(Placement(call, 0, "tcp://127.0.0.1:2", bytes(16), None))
         c._place_all(c._ctx)
         now = time.monotonic()
@@ -589,4 +589,4 @@ def test_only_a_shard_still_placed_on_an_unconnected_data_socket_ends_its_reques
         c._data_connect_deadlines(now + DATA_CONNECT_TIMEOUT + 0.5)
         (ended,) = c._engine.take_finished()
         assert isinstance(ended.outcome, sc.Unavailable) and "tcp://127.0.0.1:2" in str(ended.outcome)
-        assert c._waiting == {}
+        assert c._placed == {}

@@ -62,16 +62,18 @@ def _dealer(ctx: Any, curve: Optional[Tuple[bytes, bytes, bytes]]) -> Any:
     return s
 
 
-def _data_dealer(ctx: Any, address: str, curve: Optional[Tuple[bytes, bytes, bytes]]) -> Any:
+def _data_dealer(ctx: Any, address: str, curve: Optional[Tuple[bytes, bytes, bytes]]) -> Tuple[Any, Any]:
     """A DEALER to a worker's data socket: shard bytes queue until the connection is made (no
-    `IMMEDIATE`), and nothing lingers at close (the request is over by then)."""
+    `IMMEDIATE`), and nothing lingers at close (the request is over by then). With its monitor
+    of the TCP connection and of a refused key, attached before the connection starts."""
     s = ctx.socket(zmq.DEALER)
     s.setsockopt(zmq.LINGER, 0)
     s.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
     if curve is not None:
         s.curve_publickey, s.curve_secretkey, s.curve_serverkey = curve
+    m = s.get_monitor_socket(zmq.EVENT_CONNECTED | _REFUSED_EVENT)
     s.connect(address)
-    return s
+    return s, m
 
 
 def _connected(ctx: Any, curve: Optional[Tuple[bytes, bytes, bytes]], address: str) -> Tuple[Any, Any]:
@@ -121,12 +123,12 @@ class _Base:
             raise BadRequest(f"transfer must be one of {', '.join(rq.TRANSFERS)}, got {transfer!r}")
         self.transfer = transfer
         self._data_socks: Dict[DataKey, Any] = {}
-        #: Per data socket: its monitor, and whether it ever connected. Each shard placed on a
-        #: socket not yet connected, by (request id, shard): the socket and when; a shard placed
-        #: again elsewhere (its worker died) no longer waits for it.
+        #: Per data socket: its monitor, and whether it ever made a TCP connection. Where each
+        #: shard of the requests in flight was last placed, by (request id, shard): the socket and
+        #: when (a shard placed again elsewhere, its worker having died, waits for its new socket).
         self._data_monitors: Dict[DataKey, Any] = {}
         self._data_connected: Set[DataKey] = set()
-        self._waiting: Dict[Tuple[str, int], Tuple[DataKey, float]] = {}
+        self._placed: Dict[Tuple[str, int], Tuple[DataKey, float]] = {}
         self._curve = _curve_keys(curve_secret, curve_server_key)
         self.deadline = rq.check_deadline(deadline)
         if heartbeat <= 0 or liveness < 1 or grace < 0 or backoff[0] <= 0 or backoff[1] < backoff[0]:
@@ -173,13 +175,9 @@ class _Base:
                 frames = self._data_frames(p)
                 key = (p.endpoint, p.server_key)
                 if key not in self._data_socks:
-                    self._data_socks[key] = _data_dealer(ctx, p.endpoint, self._data_curve(p))
-                    self._data_monitors[key] = self._data_socks[key].get_monitor_socket(zmq.EVENT_CONNECTED | _REFUSED_EVENT)
+                    self._data_socks[key], self._data_monitors[key] = _data_dealer(ctx, p.endpoint, self._data_curve(p))
                     self._watch_data(key, self._data_monitors[key])
-                if key in self._data_connected:
-                    self._waiting.pop((p.call.id, p.shard), None)
-                else:
-                    self._waiting[(p.call.id, p.shard)] = (key, time.monotonic())
+                self._placed[(p.call.id, p.shard)] = (key, time.monotonic())
                 if not self._send_data(self._data_socks[key], frames):
                     raise Unavailable(f"the worker's data socket at {p.endpoint} takes no more messages (its queue is full)")
             except ScriptClusterError as e:
@@ -200,31 +198,34 @@ class _Base:
         event = int.from_bytes(msg[0][:2], "little")
         if event & zmq.EVENT_CONNECTED:
             self._data_connected.add(key)
-            self._waiting = {w: v for w, v in self._waiting.items() if v[0] != key}
         elif event & _REFUSED_EVENT:
-            self._end_waiting([w for w, v in self._waiting.items() if v[0] == key], lambda cid: ConnectionRefused(
+            self._end_placed([w for w, v in self._placed.items() if v[0] == key], lambda cid: ConnectionRefused(
                 f"the worker's data socket at {key[0]} refused this client's CURVE key (not on the worker's "
                 f"--curve-clients list): its shards' bytes cannot be sent direct (send inline)", request_id=cid,
                 endpoint=key[0]))
 
     def _data_connect_deadlines(self, now: float) -> float:
         """Ends the requests with a shard placed more than `DATA_CONNECT_TIMEOUT` ago on a data
-        socket still not connected; seconds until the next such check falls due (inf: none)."""
-        late = [w for w, (_, at) in self._waiting.items() if now - at >= DATA_CONNECT_TIMEOUT]
+        socket still not connected (and forgets the shards of requests no longer in flight);
+        seconds until the next such check falls due (inf: none)."""
+        self._placed = {w: v for w, v in self._placed.items() if w[0] in self._engine.calls}
+        unconnected = {w: v for w, v in self._placed.items() if v[0] not in self._data_connected}
+        late = [w for w, (_, at) in unconnected.items() if now - at >= DATA_CONNECT_TIMEOUT]
         for w in late:
-            if w not in self._waiting:
+            if w not in self._placed:
                 continue  # ended with another shard of its request
-            address = self._waiting[w][0][0]
-            self._end_waiting([w], lambda cid: Unavailable(
+            address = self._placed[w][0][0]
+            self._end_placed([w], lambda cid: Unavailable(
                 f"could not connect to the worker's data socket at {address} within {DATA_CONNECT_TIMEOUT:g} s: "
                 f"is that address (the worker's --data-advertise) reachable from this client? (or send inline)",
                 request_id=cid, endpoint=address))
-        return min((at + DATA_CONNECT_TIMEOUT - now for _, at in self._waiting.values()), default=math.inf)
+        return min((at + DATA_CONNECT_TIMEOUT - now for w, (_, at) in unconnected.items() if w in self._placed),
+                   default=math.inf)
 
-    def _end_waiting(self, waits: List[Tuple[str, int]], error: Callable[[str], ScriptClusterError]) -> None:
+    def _end_placed(self, waits: List[Tuple[str, int]], error: Callable[[str], ScriptClusterError]) -> None:
         """Ends the requests of these waiting shards, and forgets every shard of theirs."""
         ended = {cid for cid, _ in waits}
-        self._waiting = {w: v for w, v in self._waiting.items() if w[0] not in ended}
+        self._placed = {w: v for w, v in self._placed.items() if w[0] not in ended}
         for cid in sorted(ended):
             self._engine.fail(cid, error(cid))
 
