@@ -233,21 +233,23 @@ public final class CoordinatorState {
             + release(r) + r.routes.map { .toClient(route: $0, frames: frames) } + [.finished(record)]
     }
 
-    /// Forgets a request: its queued jobs are dropped, its workers told to let go of its bytes.
+    /// Forgets a request: its queued jobs are dropped, its workers told to let go of its jobs and
+    /// bytes.
     private func release(_ r: CoordinatorRequest) -> [Action] {
         requests[r.key] = nil
         if keyOfID[r.id] == r.key { keyOfID[r.id] = nil }
         inFlightBytes -= r.bytes
-        var tickets: [[UInt8]: [Ticket]] = [:]
+        var released: [[UInt8]: ReleaseMessage] = [:]
         for number in r.shardJobs + r.mergeJobs + (r.reduceJob.map { [$0] } ?? []) {
             guard let job = jobs.removeValue(forKey: number) else { continue }
             if let holder = job.holder {
                 workers[holder]?.jobs.remove(number)
-                if job.needsData { tickets[holder, default: []].append(job.ticket) }
+                released[holder, default: ReleaseMessage(tickets: [])].jobs.append(number)
+                if job.needsData { released[holder]!.tickets.append(job.ticket) }
             }
         }
         queue.remove { jobs[$0] == nil }
-        return tickets.map { .toWorker(identity: $0.key, frames: ReleaseMessage(tickets: $0.value).frames()) }
+        return released.map { .toWorker(identity: $0.key, frames: $0.value.frames()) }
     }
 
     private func concatenate(_ parts: [WireTensor], cols: Int) -> WireTensor {

@@ -108,6 +108,8 @@ public final class WorkerState {
         /// Tokens it reads (a reduce: the candidates taken in so far), and what its steps cost.
         var tokens = 0
         var cost = TaskCost()
+        /// Its request ended while a step of it ran: that step is its last.
+        var released = false
 
         init(key: JobKey, kind: Kind, ticket: Ticket?, deadline: ContinuousClock.Instant, order: Int, step: Step) {
             self.key = key; self.kind = kind; self.ticket = ticket; self.deadline = deadline; self.order = order; self.step = step
@@ -169,6 +171,10 @@ public final class WorkerState {
     private var held: [JobKey: HeldJob] = [:]
     private var stored: [Ticket: Stored] = [:]
     private var unclaimedBytes = 0
+    /// Tickets released in the last minute, and until when they are remembered: bytes that
+    /// arrive for one after its release (a request given up while its client's bytes were on the
+    /// way) are dropped, not kept for a job that will never come.
+    private var released: [Ticket: ContinuousClock.Instant] = [:]
     private var tasks: [Int: JobKey] = [:]
     private var running: Int?
     /// The task on the reading lane, if one runs.
@@ -234,7 +240,7 @@ public final class WorkerState {
             forget(link: i)
             if !draining { actions += ready(i, now: now) }
         case ReleaseMessage.type:
-            if let m = try? ReleaseMessage.parse(e, frames: frames, limits: config.limits) { release(m.tickets, link: i) }
+            if let m = try? ReleaseMessage.parse(e, frames: frames, limits: config.limits) { release(m, link: i, now: now) }
         case WeightsMessage.type:
             actions += weights(e, frames: frames, link: i, epoch: epoch)
         case ShardTask.type, ReduceTask.type, MergeTask.type:
@@ -353,13 +359,17 @@ public final class WorkerState {
         return []
     }
 
-    private func release(_ tickets: [Ticket], link i: Int) {
-        for t in tickets {
+    private func release(_ m: ReleaseMessage, link i: Int, now: ContinuousClock.Instant) {
+        for t in m.tickets {
+            released[t] = now + .seconds(60)
             if let s = stored.removeValue(forKey: t), !s.claimed { unclaimedBytes -= s.data.byteCount }
         }
-        let gone = Set(tickets)
-        for job in held.values where job.key.link == i && job.step == .awaitingData && job.ticket.map(gone.contains) == true {
-            job.step = .done
+        let gone = Set(m.tickets), numbers = Set(m.jobs)
+        // The request is over: its jobs go, not at their deadline with their rows held and steps
+        // still to compute (one running ends with the step it runs; its answer is not sent).
+        for job in held.values where job.key.link == i && job.key.epoch == links[i].epoch
+            && (numbers.contains(job.key.job) || job.ticket.map(gone.contains) == true) {
+            if job.step == .running { job.released = true } else { job.step = .done }
         }
     }
 
@@ -398,6 +408,7 @@ public final class WorkerState {
             for j in waiting { j.step = .ready }
             return schedule()
         }
+        if released[m.ticket] != nil { return [.log(level: .debug, message: "bytes for a released ticket dropped")] }
         store(m.data, under: m.ticket, claimed: false, expires: now + .seconds(30))
         return []
     }
@@ -491,8 +502,8 @@ public final class WorkerState {
         guard let key = tasks.removeValue(forKey: number), let job = held[key] else { return schedule() + drained(now: now) }
         job.cost.wall += cost.wall
         job.cost.cpu += cost.cpu
-        guard key.epoch == links[key.link].epoch else {
-            // Its coordinator forgot the job while it ran: the answer goes nowhere.
+        guard key.epoch == links[key.link].epoch, !job.released else {
+            // Its coordinator forgot the job, or its request ended, while it ran: the answer goes nowhere.
             held[key] = nil
             return schedule() + drained(now: now)
         }
@@ -543,6 +554,7 @@ public final class WorkerState {
             stored[t] = nil
             if !s.claimed { unclaimedBytes -= s.data.byteCount }
         }
+        released = released.filter { now <= $0.value }
         for (key, job) in held where job.step == .done || (job.step != .running && now > job.deadline + .seconds(5)) {
             held[key] = nil
         }

@@ -210,6 +210,18 @@ final class CoordinatorStateTests: XCTestCase {
             if case .placement = r { return false }
             return r.id == "abandoned"
         }, "a cancelled request is not answered")
+        XCTAssertEqual(c.workers[[10]]!.heldJobs, 0, "the worker let go of the cancelled request's jobs")
+        // Without a query (every weight known up front) one shard proposes while the other waits
+        // for bytes that never come, and the reduce (which has no ticket) waits for it: cancelled,
+        // the worker lets both go.
+        var sent = 0
+        c.clientSendsData = true
+        c.damageData = { frames in sent += 1; return sent == 1 ? frames : [Frame([0xC1])] }
+        c.submit(PruneSubmission(id: "half", request: request(seed: 10, shards: 2, query: false), budget: .count(5), transfer: .direct).encoded())
+        c.advance(ms: 300)
+        XCTAssertEqual(c.workers[[10]]!.heldJobs, 2, "a shard waiting for its bytes, and the reduce for its proposal")
+        c.send(([Frame([])] + CancelMessage(id: "half").frames()).map(\.bytes))
+        XCTAssertEqual(c.workers[[10]]!.heldJobs, 0)
         // A cancel with a field the message does not have is refused, naming it.
         c.send([[], Envelope.encode(ProtocolVersion.header("cancel", id: "next") + [("why", .string("bored"))])])
         XCTAssertEqual(errorCode(c, "next"), .badRequest)

@@ -132,6 +132,15 @@ final class WorkerStateTests: XCTestCase {
         // A release drops them.
         _ = w.linkMessage(0, frames: ReleaseMessage(tickets: [ticket]).frames(), now: now)
         XCTAssertEqual(w.heldBytes, 0)
+        // Bytes that arrive after their ticket's release (the request was given up while they
+        // were on the way) are dropped, for a minute; a ticket is not remembered longer.
+        let late = DataMessage(ticket: ticket, data: shardData())
+        _ = w.dataMessage(frames: late.frames(), now: now)
+        XCTAssertEqual(w.heldBytes, 0, "no job will ever claim them")
+        now += .seconds(61)
+        _ = w.tick(now: now)
+        _ = w.dataMessage(frames: late.frames(), now: now)
+        XCTAssertEqual(w.heldBytes, late.data.byteCount)
     }
 
     /// The tasks among `actions`.
@@ -261,6 +270,43 @@ final class WorkerStateTests: XCTestCase {
                       "the compute thread is busy")
         let next = runs(w.taskFinished(absorb[0].number, WorkerCompute.run(absorb[0].work, pool: .serial), now: now))
         guard case .graph? = next.first?.work else { return XCTFail("the reduce's next step ran before the graph") }
+    }
+
+    /// A request that ends (answered, failed, or given up by its client) releases its tickets:
+    /// its jobs this worker holds go at once, whatever step they wait at (not at their deadline,
+    /// holding their decoded rows and computing for nobody); one running ends with that step.
+    func testAReleasedRequestsJobsGoAtOnce() {
+        let w = connectedWorker()
+        let ticket = Ticket.random(), other = Ticket.random()
+        let read = runs(w.linkMessage(0, frames: shard(job: 1, inline: true, ticket: ticket), now: now))
+        XCTAssertEqual(read.map(\.lane), [.reading])
+        let graph = runs(w.taskFinished(read[0].number, WorkerCompute.run(read[0].work, pool: .serial), now: now))
+        XCTAssertEqual(graph.count, 1)
+        XCTAssertTrue(runs(w.taskFinished(graph[0].number, WorkerCompute.run(graph[0].work, pool: .serial), now: now)).isEmpty,
+                      "graph done, job 1 waits for its weights")
+        let reading = runs(w.linkMessage(0, frames: shard(job: 2, inline: true, ticket: other), now: now))
+        XCTAssertEqual(reading.count, 1, "job 2 reads")
+        XCTAssertEqual(w.heldJobs, 2)
+        _ = w.linkMessage(0, frames: ReleaseMessage(tickets: [ticket, other]).frames(), now: now)
+        XCTAssertEqual(w.heldJobs, 1, "the job waiting for weights went; the one reading finishes")
+        // The reading step ends: nothing is sent and nothing more runs for it.
+        XCTAssertEqual(types(w.taskFinished(reading[0].number, WorkerCompute.run(reading[0].work, pool: .serial), now: now)), [])
+        XCTAssertEqual(w.heldJobs, 0)
+        XCTAssertFalse(types(w.linkMessage(0, frames: WeightsMessage(job: 1, weights: [Float](repeating: 1, count: 6), relevance: nil).frames(),
+                                           now: now)).contains("run"), "nothing runs for a released job")
+    }
+
+    /// A reduce has no ticket: it is released by its job number, with the proposals it holds.
+    func testAReleasedReduceGoesByItsNumber() {
+        let w = connectedWorker()
+        var tasks = runs(w.linkMessage(0, frames: reduce(final: false, [0, 2]), now: now))
+        while let t = tasks.first { tasks = runs(w.taskFinished(t.number, WorkerCompute.run(t.work, pool: .serial), now: now)) }
+        XCTAssertEqual(w.heldJobs, 1, "the reduce waits for its last proposal")
+        _ = w.linkMessage(0, frames: ReleaseMessage(tickets: [], jobs: [8]).frames(), now: now)
+        XCTAssertEqual(w.heldJobs, 1, "another job's number")
+        _ = w.linkMessage(0, frames: ReleaseMessage(tickets: [], jobs: [9]).frames(), now: now)
+        XCTAssertEqual(w.heldJobs, 0)
+        XCTAssertTrue(runs(w.linkMessage(0, frames: reduce(final: true, [4]), now: now)).isEmpty, "nothing runs for it any more")
     }
 
     /// Weights of the wrong length for their shard fail the job with a typed error.
