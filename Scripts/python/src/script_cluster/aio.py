@@ -143,10 +143,7 @@ class AsyncClient(_Base):
         self._place_all(self._ctx)
         now = time.monotonic()
         for i, frames, cid in engine.poll(now):
-            # With NOBLOCK, zmq.asyncio sends at once and returns a finished future.
-            f = cast("asyncio.Future[Any]", self._socks[i].send_multipart(frames, flags=zmq.NOBLOCK, copy=False))
-            error = f.exception() if f.done() else None
-            if error is not None:  # zmq.Again: no connection ready; anything else: retried the same way
+            if not self._send_nowait(self._socks[i], frames):
                 engine.send_failed(i, cid, now)
         self._data_wait = self._data_connect_deadlines(time.monotonic())
         self._send_cancels()
@@ -165,8 +162,9 @@ class AsyncClient(_Base):
             self._data_event(key, await monitor.recv_multipart())
             self._step()
 
-    def _send_data(self, sock: Any, frames: List[Any]) -> bool:
-        # With NOBLOCK, zmq.asyncio sends at once and returns a finished future.
+    def _send_nowait(self, sock: Any, frames: List[Any]) -> bool:
+        # With NOBLOCK, zmq.asyncio sends at once and returns a finished future: an error
+        # (zmq.Again: no connection ready; anything else is retried the same way) is False.
         f = cast("asyncio.Future[Any]", sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=False))
         return not (f.done() and f.exception() is not None)
 

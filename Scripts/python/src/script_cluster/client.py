@@ -178,7 +178,7 @@ class _Base:
                     self._data_socks[key], self._data_monitors[key] = _data_dealer(ctx, p.endpoint, self._data_curve(p))
                     self._watch_data(key, self._data_monitors[key])
                 self._placed[(p.call.id, p.shard)] = (key, time.monotonic())
-                if not self._send_data(self._data_socks[key], frames):
+                if not self._send_nowait(self._data_socks[key], frames):
                     raise Unavailable(f"the worker's data socket at {p.endpoint} takes no more messages (its queue is full)")
             except ScriptClusterError as e:
                 self._engine.fail(p.call.id, rq.error_result(e, p.call.id, None))
@@ -186,7 +186,7 @@ class _Base:
     def _send_cancels(self) -> None:
         """Sends the `cancel` messages of calls given up (best effort: a full queue drops one)."""
         for i, frames in self._engine.take_cancels():
-            self._send_data(self._socks[i], frames)
+            self._send_nowait(self._socks[i], frames)
 
     def _watch_data(self, key: DataKey, monitor: Any) -> None:
         """Has the shell watch a data socket's monitor (`_data_event` for each event)."""
@@ -229,8 +229,9 @@ class _Base:
         for cid in sorted(ended):
             self._engine.fail(cid, error(cid))
 
-    def _send_data(self, sock: Any, frames: List[Any]) -> bool:
-        """Queues a `data` message on a worker's DEALER without blocking; False when it is full."""
+    def _send_nowait(self, sock: Any, frames: List[Any]) -> bool:
+        """Queues a message on a DEALER without blocking; False when it cannot take it now (no
+        connection ready, or its queue full)."""
         try:
             sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
         except zmq.Again:
@@ -461,9 +462,7 @@ class Client(_Base):
             self._place_all(self._ctx)
             now = time.monotonic()
             for i, frames, cid in engine.poll(now):
-                try:
-                    self._socks[i].send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
-                except zmq.Again:
+                if not self._send_nowait(self._socks[i], frames):
                     engine.send_failed(i, cid, now)
             now = time.monotonic()
             data_wait = self._data_connect_deadlines(now)
