@@ -37,6 +37,41 @@ final class SynthTests: XCTestCase {
 
     static let pinned: UInt64 = 0x4c4a_ac1c_76ce_662e
 
+    /// Every kind in every scenario, pinned too (features, embeddings, query, which object each
+    /// token shows, and the ground truth): the evaluation's inputs cannot change unnoticed.
+    func testEveryKindAndScenarioIsPinned() {
+        var now: [String: UInt64] = [:]
+        for kind in SampleKind.allCases {
+            for scenario in SampleScenario.allCases {
+                var spec = SampleSpec.small(kind, seed: 2)
+                spec.scenario = scenario
+                if kind == .video { spec.units = 64 }
+                let s = SampleGenerator.make(spec)
+                let objects = s.objectOfToken.map { Float($0) } + s.targetObjects.map { Float($0) }
+                now["\(kind)/\(scenario.rawValue)"] = Self.fingerprint(s.features) ^ Self.fingerprint(s.embeddings) &* 3
+                    ^ Self.fingerprint(s.query) &* 5 ^ Self.fingerprint(objects) &* 7
+            }
+        }
+        let changed = now.keys.sorted().filter { now[$0] != Self.pinnedScenes[$0] }
+        XCTAssertEqual(changed, [], "synthetic bytes changed: now " + changed.map { "\($0) 0x\(String(now[$0]!, radix: 16))" }.joined(separator: ", "))
+    }
+
+    /// A brief target is video's: images and AnyRes are their standard scene in it.
+    static let pinnedScenes: [String: UInt64] = [
+        "anyres/brief-target": 0x49fd_903f_e4da_cdf5,
+        "anyres/small-targets": 0xaf0f_b880_2e91_9fc8,
+        "anyres/standard": 0x49fd_903f_e4da_cdf5,
+        "anyres/two-objects": 0x425b_2690_4ec8_5d16,
+        "image/brief-target": 0x0361_d207_b0ae_5b2d,
+        "image/small-targets": 0xb192_bc65_023a_54e5,
+        "image/standard": 0x0361_d207_b0ae_5b2d,
+        "image/two-objects": 0x70e2_b4ad_52ec_51d9,
+        "video/brief-target": 0xa494_9fbe_6676_2661,
+        "video/small-targets": 0x67b5_bdf8_865c_4b61,
+        "video/standard": 0x8674_32ec_793f_ba15,
+        "video/two-objects": 0x5d2e_91bc_828d_631b,
+    ]
+
     static func fingerprint(_ values: [Float]) -> UInt64 {
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
         for v in values { h = (h ^ UInt64(v.bitPattern)) &* 0x100_0000_01B3 }
