@@ -61,87 +61,23 @@ public enum SampleGenerator {
     /// Feature and query-space latents of every token (`n x latentDim` each, before noise), and
     /// the object each token shows.
     static func latents(_ spec: SampleSpec, _ scene: SyntheticScene, _ rng: inout SynthRandom) -> ([Float], [Float], [Int32]) {
-        let l = latentDim, perUnit = spec.tokensPerUnit, n = spec.units * perUnit
-        let (gw, gh) = spec.gridSize
-        var fLat = [Float](repeating: 0, count: n * l), eLat = [Float](repeating: 0, count: n * l)
+        let n = spec.units * spec.tokensPerUnit
+        var features = [Float](repeating: 0, count: n * latentDim), embeddings = features
         var objectOf = [Int32](repeating: -1, count: n)
-        let F = TokenLook.features, E = TokenLook.embeddings
-        let tiles = max(1, spec.units - 1), tileCols = Self.ceilSqrt(tiles), tileRows = (tiles + tileCols - 1) / tileCols
-        var shotOfFrame = [Int](repeating: 0, count: scene.frameCount)
-        for (s, shot) in scene.shots.enumerated() { for f in shot.frames { shotOfFrame[f] = s } }
-        let offsets: [(Float, Float)] = [(-0.25, -0.25), (0.25, -0.25), (-0.25, 0.25), (0.25, 0.25)]
         var hits = [Int](repeating: 0, count: scene.objects.count)
-
-        fLat.withUnsafeMutableBufferPointer { fBuf in
-            eLat.withUnsafeMutableBufferPointer { eBuf in
-                func add(_ row: UnsafeMutablePointer<Float>, _ s: Float, _ v: [Float]) {
-                    if s != 0 { for i in 0..<l { row[i] += s * v[i] } }
-                }
-                for u in 0..<spec.units {
-                    // The unit's rectangle of the view, and its frame.
-                    var rect: (x: Float, y: Float, w: Float, h: Float) = (0, 0, 1, 1)
-                    var view = scene.baseView
-                    if spec.kind == .anyres && u > 0 {
-                        let q = u - 1
-                        rect = (Float(q % tileCols) / Float(tileCols), Float(q / tileCols) / Float(tileRows),
-                                1 / Float(tileCols), 1 / Float(tileRows))
-                        view = scene.tileView
-                    }
-                    let frame = spec.kind == .video ? u : 0
-                    let shot = scene.shots[shotOfFrame[frame]]
-                    let cam = shot.camera(frame)
-                    let cw = rect.w / Float(gw), ch = rect.h / Float(gh)
-                    for k in 0..<perUnit {
-                        let t = u * perUnit + k
-                        let f = fBuf.baseAddress! + t * l, e = eBuf.baseAddress! + t * l
-                        let x = rect.x + (Float(k % gw) + 0.5) * cw, y = rect.y + (Float(k / gw) + 0.5) * ch
-                        add(f, F.global, scene.global); add(e, E.global, scene.global)
-                        add(f, F.view, view); add(e, E.view, view)
-                        add(f, F.tone, shot.tone); add(e, E.tone, shot.tone)
-                        for i in hits.indices { hits[i] = 0 }
-                        for (ox, oy) in offsets {
-                            let sx = x + ox * cw, sy = y + oy * ch, wx = sx + cam.dx, wy = sy + cam.dy
-                            let material = shot.materials[shot.material(wx, wy)]
-                            var covered = false
-                            for o in scene.paintOrder {
-                                let obj = scene.objects[o]
-                                guard let across = obj.locate(x: sx, y: sy, wx: wx, wy: wy, frame: frame) else { continue }
-                                hits[o] += 1
-                                add(f, 0.25 * F.concept, obj.concept); add(e, 0.25 * E.concept, obj.concept)
-                                add(f, 0.25 * F.part * across, obj.part); add(e, 0.25 * E.part * across, obj.part)
-                                add(f, 0.25 * F.materialUnderObject, material); add(e, 0.25 * E.materialUnderObject, material)
-                                covered = true
-                                break
-                            }
-                            if !covered { add(f, 0.25 * F.material, material); add(e, 0.25 * E.material, material) }
-                        }
-                        let wx = x + cam.dx, wy = y + cam.dy
-                        for (field, direction) in zip(shot.fields, shot.fieldDirections) {
-                            let a = field(wx, wy)
-                            add(f, F.fields * a, direction); add(e, E.fields * a, direction)
-                        }
-                        // The object covering at least half the token (the topmost on a tie).
-                        var best = -1
-                        for o in scene.paintOrder where hits[o] >= 2 && (best < 0 || hits[o] > hits[best]) { best = o }
-                        objectOf[t] = Int32(best)
-                    }
-                    // High-norm artifact tokens (ViTs without registers): a few background
-                    // tokens per view carry a shared global signal instead of their patch.
-                    let expected = Float(perUnit) / 300
-                    var count = Int(expected)
-                    if rng.chance(expected - Float(count)) { count += 1 }
-                    for _ in 0..<count {
-                        let t = u * perUnit + rng.int(0..<perUnit)
-                        guard objectOf[t] < 0 else { continue }
-                        for (buf, scale) in [(fBuf.baseAddress!, Float(2.2)), (eBuf.baseAddress!, Float(1.6))] {
-                            let row = buf + t * l
-                            for i in 0..<l { row[i] = 0.35 * row[i] + scale * scene.artifact[i] }
-                        }
+        let painter = LatentPainter(spec: spec, scene: scene)
+        features.withUnsafeMutableBufferPointer { f in
+            embeddings.withUnsafeMutableBufferPointer { e in
+                objectOf.withUnsafeMutableBufferPointer { o in
+                    let canvas = LatentPainter.Canvas(features: f.baseAddress!, embeddings: e.baseAddress!, objectOf: o.baseAddress!)
+                    for u in 0..<spec.units {
+                        painter.paintUnit(u, on: canvas, hits: &hits)
+                        painter.addArtifacts(u, on: canvas, &rng)
                     }
                 }
             }
         }
-        return (fLat, eLat, objectOf)
+        return (features, embeddings, objectOf)
     }
 
     enum QueryRole { case target, lookAlike, functionWord }
