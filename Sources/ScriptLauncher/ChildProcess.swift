@@ -7,6 +7,10 @@ import Glibc
 public final class ChildProcess: @unchecked Sendable {
     private let process = Process()
     private var buffer = Data()
+    private var errorBuffer = Data()
+    private var errorsEnded = false
+    /// The child's own `Error:` line, without the prefix.
+    private var reason: String?
     private let lock = NSLock()
     public let arguments: [String]
 
@@ -19,25 +23,79 @@ public final class ChildProcess: @unchecked Sendable {
             process.standardOutput = pipe
             pipe.fileHandleForReading.readabilityHandler = { [weak self] h in
                 let d = h.availableData
+                if d.isEmpty { h.readabilityHandler = nil }
                 guard let self, !d.isEmpty else { return }
                 self.lock.lock(); self.buffer.append(d); self.lock.unlock()
                 if echo { FileHandle.standardOutput.write(d) }
             }
+            let errors = Pipe()
+            process.standardError = errors
+            errors.fileHandleForReading.readabilityHandler = { [weak self] h in
+                let d = h.availableData
+                if d.isEmpty { h.readabilityHandler = nil }
+                self?.readErrors(d)
+            }
+        } else {
+            errorsEnded = true
         }
         try process.run()
+    }
+
+    /// Passes the child's standard error on line by line, but for its `Error:` line, which is
+    /// kept for `ending` (whoever stops over this child says it in the one line it exits with).
+    private func readErrors(_ d: Data) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !d.isEmpty else {
+            if !errorBuffer.isEmpty { pass(errorBuffer) }
+            errorBuffer = Data()
+            errorsEnded = true
+            return
+        }
+        errorBuffer.append(d)
+        while let newline = errorBuffer.firstIndex(of: UInt8(ascii: "\n")) {
+            pass(errorBuffer[errorBuffer.startIndex...newline])
+            errorBuffer = Data(errorBuffer[errorBuffer.index(after: newline)...])
+        }
+    }
+
+    private func pass(_ line: Data) {
+        let text = String(decoding: line, as: UTF8.self)
+        if text.hasPrefix("Error: ") {
+            reason = text.dropFirst("Error: ".count).trimmingCharacters(in: .whitespacesAndNewlines)
+        } else {
+            FileHandle.standardError.write(line)
+        }
     }
 
     public var pid: Int32 { process.processIdentifier }
     public var isRunning: Bool { process.isRunning }
     public var status: Int32 { process.isRunning ? 0 : process.terminationStatus }
 
-    /// How it ended, for a person: "exited with status 3", "was killed by signal 9 (KILL)".
+    /// How it ended, for a person, with the child's own error line when it left one: "exited
+    /// with status 3: cannot serve metrics on 0.0.0.0:9100: the port is in use", "was killed by
+    /// signal 9 (Killed)".
     public var ending: String {
         guard !process.isRunning else { return "is running" }
         let n = process.terminationStatus
-        guard process.terminationReason == .uncaughtSignal else { return "exited with status \(n)" }
+        guard process.terminationReason == .uncaughtSignal else {
+            return "exited with status \(n)" + (childReason().map { ": " + $0 } ?? "")
+        }
         let name = strsignal(n).map { String(cString: $0) } ?? "signal \(n)"
         return "was killed by signal \(n) (\(name))"
+    }
+
+    /// The child's error line, once its standard error has ended (waiting up to 1 s for the
+    /// pipe to drain after the child exited).
+    private func childReason() -> String? {
+        let end = Date().addingTimeInterval(1)
+        while true {
+            lock.lock()
+            let (ended, r) = (errorsEnded, reason)
+            lock.unlock()
+            if ended || Date() >= end { return r }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
     }
 
     /// The rest of the first output line starting with `prefix`.

@@ -58,7 +58,7 @@ public final class LocalCluster {
                 let child = try launch(args, cpus: plan.coordinatorCPUs.isEmpty ? nil : Self.pick(plan.coordinatorCPUs, c), capture: true)
                 coordinators.append(child)
                 guard let fe = child.waitForLine(prefix: "frontend ", timeout: 15), let be = child.waitForLine(prefix: "backend ", timeout: 5) else {
-                    throw StartError(description: "coordinator \(c + 1) did not start (status \(child.status)); is its port in use? try tcp://127.0.0.1:*")
+                    throw StartError(description: "coordinator \(c + 1) " + (child.isRunning ? "printed no endpoints within 20 s" : child.ending))
                 }
                 frontends.append(fe)
                 backends.append(be)

@@ -71,6 +71,39 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertTrue(Self.children(of: up.pid, role: "worker").isEmpty, "the other worker is stopped too")
     }
 
+    /// A child of `up` that cannot serve (its metrics port taken): `up` exits 3 with one line
+    /// that names the child and gives the child's own reason, for a coordinator and for a worker.
+    func testUpSaysInOneLineWhyAChildCouldNotServe() throws {
+        let (fd, port) = try Self.listeningSocket()
+        defer { close(fd) }
+        for (base, child) in [(port, "coordinator 1"), (port - 1, "worker")] {
+            let up = try ClusterProcess(["up", "--workers", "1", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*",
+                                         "--metrics-port", "\(base)"])
+            let (status, seconds) = up.waitTimed(timeout: 30)
+            XCTAssertEqual(status, 3, up.log)
+            XCTAssertLessThan(seconds, 30)
+            let lines = up.log.split(separator: "\n").filter { $0.hasPrefix("Error:") }
+            XCTAssertEqual(lines, ["Error: \(child) exited with status 3: cannot serve metrics on 0.0.0.0:\(port): the port is in use"])
+        }
+    }
+
+    /// A TCP socket listening on every interface at a free port above 1024.
+    private static func listeningSocket() throws -> (Int32, Int) {
+        for _ in 0..<20 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &addr) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &len) == 0 }
+            }
+            let port = Int(UInt16(bigEndian: addr.sin_port))
+            if bound && port > 1024 { return (fd, port) }
+            close(fd)
+        }
+        throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "no free TCP port to listen on"])
+    }
+
     /// The `script-cluster ROLE` processes whose parent is `parent`.
     private static func children(of parent: Int32, role: String) -> [Int32] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
