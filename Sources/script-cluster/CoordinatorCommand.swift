@@ -37,6 +37,8 @@ struct CoordinatorCommand: ParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
+        try FlagValue.endpoint(frontend, "--frontend", binds: true)
+        try FlagValue.endpoint(backend, "--backend", binds: true)
         let given = [("--curve-secret", curveSecret), ("--curve-clients", curveClients), ("--curve-workers", curveWorkers)]
         let missing = given.filter { $0.1 == nil }.map(\.0)
         if !missing.isEmpty && missing.count < given.count {

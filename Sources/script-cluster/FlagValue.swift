@@ -60,6 +60,37 @@ enum FlagValue {
         if let problem = OutputFile.problem(path) { throw InputError(flag, path, problem).validation }
     }
 
+    /// Comma-separated ZeroMQ endpoints this project's processes can use: `tcp://HOST:PORT` or
+    /// `ipc://PATH`, and where the process binds, `tcp://HOST:*` (a free port). Returns them.
+    @discardableResult
+    static func endpoints(_ value: String, _ flag: String, binds: Bool) throws -> [String] {
+        let items = value.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let accepted = binds ? "tcp://HOST:PORT, tcp://HOST:* (a free port) or ipc://PATH" : "tcp://HOST:PORT or ipc://PATH"
+        for item in items where !isEndpoint(item, binds: binds) {
+            let what = item.isEmpty ? "an empty item" : "'\(item)'"
+            throw InputError(flag, value, "\(what) is not an endpoint: each must be \(accepted) (such as tcp://10.0.0.5:5556)").validation
+        }
+        return items
+    }
+
+    /// One endpoint, as `endpoints` checks each.
+    static func endpoint(_ value: String, _ flag: String, binds: Bool) throws {
+        guard !isEndpoint(value, binds: binds) else { return }
+        let accepted = binds ? "tcp://HOST:PORT, tcp://HOST:* (a free port) or ipc://PATH" : "tcp://HOST:PORT or ipc://PATH"
+        throw InputError(flag, value, "must be an endpoint, \(accepted) (such as tcp://10.0.0.5:5556)").validation
+    }
+
+    private static func isEndpoint(_ text: String, binds: Bool) -> Bool {
+        if text.hasPrefix("ipc://") { return text.count > "ipc://".count }
+        guard text.hasPrefix("tcp://") else { return false }
+        let address = text.dropFirst("tcp://".count)
+        guard let colon = address.lastIndex(of: ":") else { return false }
+        let host = address[..<colon], port = address[address.index(after: colon)...]
+        guard !host.isEmpty, !host.contains("/") else { return false }
+        if binds && port == "*" { return true }
+        return Int(port).map { (1...65_535).contains($0) } ?? false
+    }
+
     /// `a, b or c`.
     static func alternatives(_ choices: [String]) -> String {
         choices.count <= 1 ? choices.joined() : choices.dropLast().joined(separator: ", ") + " or " + choices.last!

@@ -38,7 +38,7 @@ struct LoadCommand: ParsableCommand {
     func validate() throws {
         guard concurrency == nil || rate == nil else { throw ValidationError("give --concurrency or --rate, not both") }
         guard TensorCodec.WireDType(rawValue: dtype) != nil else { throw ValidationError("--dtype \(dtype): must be f32, f16 or bf16") }
-        guard !endpoints.isEmpty else { throw ValidationError("--connect '\(connect)': give at least one coordinator endpoint, such as tcp://127.0.0.1:5555") }
+        try FlagValue.endpoints(connect, "--connect", binds: false)
         if let c = concurrency, c < 1 { throw ValidationError("--concurrency \(c): must be at least 1") }
         if let r = rate, !(r > 0) { throw ValidationError("--rate \(r): must be a number of requests a second above 0") }
         guard duration > 0 else { throw ValidationError("--duration \(duration): must be a number of seconds above 0") }

@@ -23,6 +23,7 @@ struct StatusCommand: ParsableCommand {
     static let notReady: Int32 = 1, noAnswer: Int32 = 3
 
     func validate() throws {
+        try FlagValue.endpoint(connect, "--connect", binds: false)
         guard minWorkers >= 0 else { throw ValidationError("--min-workers must be 0 or more, got \(minWorkers)") }
         guard timeoutMs > 0 else { throw ValidationError("--timeout-ms must be positive, got \(timeoutMs)") }
     }

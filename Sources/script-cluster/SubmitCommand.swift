@@ -33,10 +33,7 @@ struct SubmitCommand: ParsableCommand {
     }
 
     func validate() throws {
-        guard !endpoints.isEmpty else { throw InputError("--connect", connect, "must name an endpoint (such as tcp://127.0.0.1:5555)").validation }
-        for e in endpoints where !e.contains("://") {
-            throw InputError("--connect", connect, "'\(e)' is not an endpoint such as tcp://HOST:5555").validation
-        }
+        try FlagValue.endpoints(connect, "--connect", binds: false)
         try FlagValue.choice(dtype, "--dtype", ["f32", "f16", "bf16"])
         if half && dtype != "f32" { throw InputError("--half", nil, "is --dtype f16; it contradicts --dtype \(dtype)").validation }
         try FlagValue.count(deadlineMs, "--deadline-ms")

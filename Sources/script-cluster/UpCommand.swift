@@ -31,6 +31,8 @@ struct UpCommand: ParsableCommand {
     @OptionGroup var progress: ProgressOptions
 
     func validate() throws {
+        try FlagValue.endpoints(frontend, "--frontend", binds: true)
+        if let backend { try FlagValue.endpoints(backend, "--backend", binds: true) }
         if let p = metricsPort, !(1...65_535).contains(p) {
             throw InputError("--metrics-port", "\(p)", "must be a port, 1 to 65535 (the processes take it and the ports after it)").validation
         }

@@ -33,7 +33,9 @@ class CLITestCase: XCTestCase {
     func path(_ name: String) -> String { (dir as NSString).appendingPathComponent(name) }
 
     /// Runs the executable with pipes for standard output and error (neither is a terminal).
-    func run(_ args: [String], executable: String = CLITestCase.executable) throws -> Outcome {
+    /// A run still going after `timeout` seconds is killed (SIGKILL), so a command that hangs
+    /// fails its test instead of holding the suite.
+    func run(_ args: [String], executable: String = CLITestCase.executable, timeout: Double = 300) throws -> Outcome {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = args
@@ -43,6 +45,10 @@ class CLITestCase: XCTestCase {
         p.standardError = err
         p.standardInput = FileHandle.nullDevice
         try p.run()
+        let pid = p.processIdentifier, ended = Mutex(false)
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout) {
+            ended.withLock { done in if !done { kill(pid, SIGKILL) } }
+        }
         // Read both while the child runs, so neither pipe fills and blocks it.
         let errData = Mutex(Data())
         let done = DispatchSemaphore(value: 0)
@@ -54,6 +60,7 @@ class CLITestCase: XCTestCase {
         let o = out.fileHandleForReading.readDataToEndOfFile()
         done.wait()
         p.waitUntilExit()
+        ended.withLock { $0 = true }
         return Outcome(status: p.terminationStatus, out: String(decoding: o, as: UTF8.self),
                        err: String(decoding: errData.withLock { $0 }, as: UTF8.self))
     }
