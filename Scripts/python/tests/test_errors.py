@@ -44,6 +44,15 @@ def test_coordinator_refusals_are_typed(cluster, kwargs, cls, code):
     assert e.value.message in str(e.value)
 
 
+@pytest.mark.parametrize("endpoint", ["bogus://x", "tcp://nohost", "tcp://h:0", "tcp://h:65536", "tcp://:5555", "tcp://h:*",
+                                      "ipc://", "10.0.0.5:5555"])
+def test_an_endpoint_no_coordinator_could_listen_on_is_refused_at_once(endpoint):
+    for make in (Client, sc.AsyncClient):
+        with pytest.raises(sc.BadRequest, match="is not tcp://HOST:PORT or ipc://PATH") as e:
+            make(["tcp://127.0.0.1:5555", endpoint])
+        assert repr(endpoint) in str(e.value)
+
+
 def test_non_finite_in_every_dtype(cluster):
     x, q, shards = small()
     with Client(cluster) as c:

@@ -107,7 +107,20 @@ def _endpoints(endpoints: Union[str, Sequence[str]]) -> List[str]:
     out = list(endpoints)
     if not out or not all(isinstance(e, str) and e for e in out):
         raise BadRequest(f"endpoints must be one or more ZeroMQ addresses such as tcp://host:5555, got {endpoints!r}")
+    for e in out:
+        if not _is_endpoint(e):
+            raise BadRequest(f"endpoint {e!r} is not tcp://HOST:PORT or ipc://PATH (such as tcp://10.0.0.5:5555)")
     return out
+
+
+def _is_endpoint(text: str) -> bool:
+    """`tcp://HOST:PORT` (port 1 to 65535) or `ipc://PATH`: what a coordinator can listen on."""
+    if text.startswith("ipc://"):
+        return len(text) > len("ipc://")
+    if not text.startswith("tcp://"):
+        return False
+    host, colon, port = text[len("tcp://"):].rpartition(":")
+    return bool(colon and host) and "/" not in host and port.isdigit() and 1 <= int(port) <= 65535
 
 
 class _Base:
