@@ -58,8 +58,11 @@ public enum ClusterReply: Sendable {
         case "result":
             let features = e.has("features") ? try WireTensor.read(e, field: "features", frames: frames, maxElements: Int(Int32.max)) : nil
             let timings = try e.map("timings_ms").fields.map { key, v -> (String, Double) in
-                guard case .float(let d) = v else { return (key, Double(v.intValue ?? 0)) }
-                return (key, d)
+                if case .float(let d) = v { return (key, d) }
+                guard let i = v.intValue else {
+                    throw ProtocolError(.badMessage, "result field 'timings_ms' holds a value that is not a number (\(key))")
+                }
+                return (key, Double(i))
             }
             let workers = try e.array("workers").map { v -> String in
                 guard case .string(let s) = v else { throw ProtocolError(.badRequest, "workers must be strings") }

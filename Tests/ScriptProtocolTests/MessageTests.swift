@@ -158,6 +158,24 @@ final class MessageTests: XCTestCase {
         }
     }
 
+    /// A result's timings are numbers: an integer reads as one, anything else is an error naming
+    /// the field (as the Python client has it), not a timing of 0.
+    func testResultTimingsMustBeNumbers() throws {
+        func reply(_ timing: MessagePackValue) -> [Frame] {
+            var f = ProtocolVersion.header("result", id: "r")
+            f += [("indices", .ints([1])), ("budget", .int(1)), ("n", .int(4)), ("shards", .int(1)),
+                  ("workers", .array([.string("w")])), ("timings_ms", Envelope.mapValue([("total", timing)]))]
+            return [Frame(Envelope.encode(f))]
+        }
+        guard case .result(let r) = try ClusterReply.parse(reply(.int(7))) else { return XCTFail() }
+        XCTAssertEqual(r.timings.map(\.1), [7])
+        for bad: MessagePackValue in [.string("7"), .bool(true), .nil, .array([])] {
+            XCTAssertThrowsError(try ClusterReply.parse(reply(bad)), "\(bad)") {
+                XCTAssertEqual($0 as? ProtocolError, ProtocolError(.badMessage, "result field 'timings_ms' holds a value that is not a number (total)"))
+            }
+        }
+    }
+
     func testSubmissionsParseAsTheyWereBuiltInlineAndDirect() throws {
         let req = PruneRequest(features: matrix(10, 4), embeddings: matrix(10, 3, seed: 5), query: matrix(2, 3, seed: 6),
                                shards: [0..<4, 4..<10])
