@@ -40,32 +40,12 @@ struct UpCommand: ParsableCommand {
 
     func run() throws {
         let trap = SignalTrap()
-        var plan = LocalCluster.Plan()
-        plan.coordinators = max(1, coordinators)
-        plan.workers = max(1, try ThreadCount.resolve(flag: workers))
-        plan.frontends = frontend.split(separator: ",").map(String.init)
-        plan.backends = backend?.split(separator: ",").map(String.init) ?? []
-        plan.coordinatorArguments = logging.arguments
-        plan.workerArguments = logging.arguments
-        plan.echo = true
-        plan.metricsPort = metricsPort
         let keys = try curveDir.map { try LocalCurveKeys(directory: $0).ensure() }
-        if let keys {
-            plan.coordinatorArguments += keys.coordinatorArguments
-            plan.workerArguments += keys.workerArguments
-            plan.clientCurve = try keys.clientSettings()
-        }
+        let plan = try makePlan(keys: keys)
         let cluster: LocalCluster
         do { cluster = try LocalCluster(plan: plan) } catch { throw StartupError("\(error)") }
         defer { cluster.stop() }
-        let fe = cluster.frontends.joined(separator: ",")
-        say("cluster up: frontend \(fe), backend \(cluster.backends.joined(separator: ",")), \(plan.workers) workers, \(plan.coordinators) coordinator\(plan.coordinators == 1 ? "" : "s") (pids \(cluster.pids.coordinators.map(String.init).joined(separator: ",")))")
-        let curveFlags = keys.map { " " + $0.clientArguments.joined(separator: " ") } ?? ""
-        say("submit with: script-cluster submit --connect \(fe)\(curveFlags) --features F.npy [--embeddings E.npy] [--query Q.npy] --budget K [--layout layout.json]")
-        let urls = cluster.metricsURLs
-        if !urls.coordinators.isEmpty {
-            say("metrics: \((urls.coordinators + urls.workers).joined(separator: " ")) (and /livez, /readyz on each port)")
-        }
+        announce(cluster, plan: plan, keys: keys)
         let waiting = progress.line("up: waiting for workers", total: plan.workers, unit: .items("workers"))
         do { try cluster.waitForWorkers { waiting.update(done: $0) } } catch { waiting.finish(); throw StartupError("\(error)") }
         waiting.finish()
@@ -85,6 +65,38 @@ struct UpCommand: ParsableCommand {
             Thread.sleep(forTimeInterval: 0.2)
         }
         say("stopping the cluster")
+    }
+
+    /// The processes to start, from the flags (and the CURVE keys, when asked for).
+    private func makePlan(keys: LocalCurveKeys?) throws -> LocalCluster.Plan {
+        var plan = LocalCluster.Plan()
+        plan.coordinators = max(1, coordinators)
+        plan.workers = max(1, try ThreadCount.resolve(flag: workers))
+        plan.frontends = frontend.split(separator: ",").map(String.init)
+        plan.backends = backend?.split(separator: ",").map(String.init) ?? []
+        plan.coordinatorArguments = logging.arguments
+        plan.workerArguments = logging.arguments
+        plan.echo = true
+        plan.metricsPort = metricsPort
+        if let keys {
+            plan.coordinatorArguments += keys.coordinatorArguments
+            plan.workerArguments += keys.workerArguments
+            plan.clientCurve = try keys.clientSettings()
+        }
+        return plan
+    }
+
+    /// Where the cluster listens, how to submit to it, and its metrics URLs.
+    private func announce(_ cluster: LocalCluster, plan: LocalCluster.Plan, keys: LocalCurveKeys?) {
+        let fe = cluster.frontends.joined(separator: ",")
+        let pids = cluster.pids.coordinators.map(String.init).joined(separator: ",")
+        say("cluster up: frontend \(fe), backend \(cluster.backends.joined(separator: ",")), \(plan.workers) workers, \(plan.coordinators) coordinator\(plan.coordinators == 1 ? "" : "s") (pids \(pids))")
+        let curveFlags = keys.map { " " + $0.clientArguments.joined(separator: " ") } ?? ""
+        say("submit with: script-cluster submit --connect \(fe)\(curveFlags) --features F.npy [--embeddings E.npy] [--query Q.npy] --budget K [--layout layout.json]")
+        let urls = cluster.metricsURLs
+        if !urls.coordinators.isEmpty {
+            say("metrics: \((urls.coordinators + urls.workers).joined(separator: " ")) (and /livez, /readyz on each port)")
+        }
     }
 
     /// Submits a sample directory and prints what came back.
