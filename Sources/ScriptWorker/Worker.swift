@@ -54,23 +54,9 @@ public final class Worker {
         completions = try CompletionQueue(context: context, name: "worker-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
         var advertised: String? = nil
         if let bind = config.dataBind {
-            let s = try ZMQSocket(context: context, type: .router)
-            try s.setLinger(milliseconds: 0)
-            try s.setMaxMessageSize(Int64(config.limits.maxTokens) * Int64(config.limits.maxWidth) * 4)
-            var authenticator: ZAPHandler? = nil
-            if let curve = config.curve, let clients = config.curveClients {
-                let domain = CurveServerConfiguration.clientDomain
-                authenticator = try ZAPHandler(context: context, allowed: [domain: clients]) { logger.warning("\($0)") }
-                try s.apply(CurveServerSettings(keyPair: curve.keyPair, domain: domain))
-            }
-            zap = authenticator
-            do { try s.bind(bind) } catch let e as ZMQError {
-                zap?.stop()
-                throw StartupError("cannot listen for client data on \(bind): \(e.reason)")
-            }
-            advertised = try config.dataAdvertise ?? Self.reachable(try s.lastEndpoint())
-            data = s
-            dataWatch = try ConnectionWatch(s, socket: .data, peers: "client", context: context, logger: logger)
+            let opened = try Self.openData(bind, config: config, context: context, logger: logger)
+            (data, zap, advertised) = (opened.socket, opened.zap, opened.advertised)
+            dataWatch = try ConnectionWatch(opened.socket, socket: .data, peers: "client", context: context, logger: logger)
         } else {
             data = nil
             dataWatch = nil
@@ -91,6 +77,26 @@ public final class Worker {
     }
 
     deinit { zap?.stop() }
+
+    /// The data socket bound at `bind` (with CURVE, its allow-list of client keys), and the
+    /// endpoint told to clients.
+    private static func openData(_ bind: String, config: WorkerConfiguration, context: ZMQContext,
+                                 logger: Logger) throws -> (socket: ZMQSocket, zap: ZAPHandler?, advertised: String) {
+        let s = try ZMQSocket(context: context, type: .router)
+        try s.setLinger(milliseconds: 0)
+        try s.setMaxMessageSize(Int64(config.limits.maxTokens) * Int64(config.limits.maxWidth) * 4)
+        var zap: ZAPHandler? = nil
+        if let curve = config.curve, let clients = config.curveClients {
+            let domain = CurveServerConfiguration.clientDomain
+            zap = try ZAPHandler(context: context, allowed: [domain: clients]) { logger.warning("\($0)") }
+            try s.apply(CurveServerSettings(keyPair: curve.keyPair, domain: domain))
+        }
+        do { try s.bind(bind) } catch let e as ZMQError {
+            zap?.stop()
+            throw StartupError("cannot listen for client data on \(bind): \(e.reason)")
+        }
+        return (s, zap, try config.dataAdvertise ?? reachable(try s.lastEndpoint()))
+    }
 
     /// CURVE settings that cannot work together.
     private static func checkCurve(_ config: WorkerConfiguration) throws {
