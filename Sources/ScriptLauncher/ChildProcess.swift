@@ -43,29 +43,32 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Passes the child's standard error on line by line, but for its `Error:` line, which is
     /// kept for `ending` (whoever stops over this child says it in the one line it exits with).
+    /// Lines are written after the lock is let go: a slow standard error holds up no reader.
     private func readErrors(_ d: Data) {
+        var lines: [Data] = []
         lock.lock()
-        defer { lock.unlock() }
-        guard !d.isEmpty else {
-            if !errorBuffer.isEmpty { pass(errorBuffer) }
+        if d.isEmpty {
+            if !errorBuffer.isEmpty { lines.append(errorBuffer) }
             errorBuffer = Data()
             errorsEnded = true
-            return
-        }
-        errorBuffer.append(d)
-        while let newline = errorBuffer.firstIndex(of: UInt8(ascii: "\n")) {
-            pass(errorBuffer[errorBuffer.startIndex...newline])
-            errorBuffer = Data(errorBuffer[errorBuffer.index(after: newline)...])
-        }
-    }
-
-    private func pass(_ line: Data) {
-        let text = String(decoding: line, as: UTF8.self)
-        if text.hasPrefix("Error: ") {
-            reason = text.dropFirst("Error: ".count).trimmingCharacters(in: .whitespacesAndNewlines)
         } else {
-            FileHandle.standardError.write(line)
+            errorBuffer.append(d)
+            while let newline = errorBuffer.firstIndex(of: UInt8(ascii: "\n")) {
+                lines.append(Data(errorBuffer[errorBuffer.startIndex...newline]))
+                errorBuffer = Data(errorBuffer[errorBuffer.index(after: newline)...])
+            }
         }
+        var passed: [Data] = []
+        for line in lines {
+            let text = String(decoding: line, as: UTF8.self)
+            if text.hasPrefix("Error: ") {
+                reason = text.dropFirst("Error: ".count).trimmingCharacters(in: .whitespacesAndNewlines)
+            } else {
+                passed.append(line)
+            }
+        }
+        lock.unlock()
+        for line in passed { FileHandle.standardError.write(line) }
     }
 
     public var pid: Int32 { process.processIdentifier }

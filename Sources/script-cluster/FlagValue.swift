@@ -65,10 +65,9 @@ enum FlagValue {
     @discardableResult
     static func endpoints(_ value: String, _ flag: String, binds: Bool) throws -> [String] {
         let items = value.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-        let accepted = binds ? "tcp://HOST:PORT, tcp://HOST:* (a free port) or ipc://PATH" : "tcp://HOST:PORT or ipc://PATH"
         for item in items where !isEndpoint(item, binds: binds) {
             let what = item.isEmpty ? "an empty item" : "'\(item)'"
-            throw InputError(flag, value, "\(what) is not an endpoint: each must be \(accepted) (such as tcp://10.0.0.5:5556)").validation
+            throw InputError(flag, value, "\(what) is not an endpoint: each must be \(endpointForms(binds: binds))").validation
         }
         return items
     }
@@ -76,8 +75,11 @@ enum FlagValue {
     /// One endpoint, as `endpoints` checks each.
     static func endpoint(_ value: String, _ flag: String, binds: Bool) throws {
         guard !isEndpoint(value, binds: binds) else { return }
-        let accepted = binds ? "tcp://HOST:PORT, tcp://HOST:* (a free port) or ipc://PATH" : "tcp://HOST:PORT or ipc://PATH"
-        throw InputError(flag, value, "must be an endpoint, \(accepted) (such as tcp://10.0.0.5:5556)").validation
+        throw InputError(flag, value, "must be an endpoint, \(endpointForms(binds: binds))").validation
+    }
+
+    private static func endpointForms(binds: Bool) -> String {
+        (binds ? "tcp://HOST:PORT, tcp://HOST:* (a free port) or ipc://PATH" : "tcp://HOST:PORT or ipc://PATH") + " (such as tcp://10.0.0.5:5556)"
     }
 
     private static func isEndpoint(_ text: String, binds: Bool) -> Bool {
