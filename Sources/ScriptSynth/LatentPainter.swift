@@ -65,8 +65,8 @@ struct LatentPainter {
         for (ox, oy) in Self.offsets {
             let sx = at.x + ox * cell.w, sy = at.y + oy * cell.h, wx = sx + cam.dx, wy = sy + cam.dy
             let material = shot.materials[shot.material(wx, wy)]
-            if let o = scene.paintOrder.first(where: { scene.objects[$0].locate(x: sx, y: sy, wx: wx, wy: wy, frame: frame) != nil }) {
-                let obj = scene.objects[o], across = obj.locate(x: sx, y: sy, wx: wx, wy: wy, frame: frame)!
+            if let (o, across) = topmost(at: sx, sy, world: wx, wy, frame: frame) {
+                let obj = scene.objects[o]
                 hits[o] += 1
                 add(f, 0.25 * F.concept, obj.concept); add(e, 0.25 * E.concept, obj.concept)
                 add(f, 0.25 * F.part * across, obj.part); add(e, 0.25 * E.part * across, obj.part)
@@ -82,6 +82,15 @@ struct LatentPainter {
         var best = -1
         for o in scene.paintOrder where hits[o] >= 2 && (best < 0 || hits[o] > hits[best]) { best = o }
         return Int32(best)
+    }
+
+    /// The topmost object at a point of frame `frame` (frame and world coordinates), and where
+    /// the point falls across it.
+    private func topmost(at x: Float, _ y: Float, world wx: Float, _ wy: Float, frame: Int) -> (Int, Float)? {
+        for o in scene.paintOrder {
+            if let across = scene.objects[o].locate(x: x, y: y, wx: wx, wy: wy, frame: frame) { return (o, across) }
+        }
+        return nil
     }
 
     /// High-norm artifact tokens (ViTs without registers): a few background tokens of unit `u`

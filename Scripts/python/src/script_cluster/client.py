@@ -90,15 +90,15 @@ def _connected(ctx: Any, curve: Optional[Tuple[bytes, bytes, bytes]], address: s
 CLOSE_LINGER_MS = 200
 
 
-def _close_all(socks: Sequence[Any], monitors: Sequence[Any]) -> None:
-    """Closes each DEALER (what it has queued gets `CLOSE_LINGER_MS` to leave) and its monitor."""
+def _close_all(socks: Sequence[Any], monitors: Sequence[Any], linger: int = CLOSE_LINGER_MS) -> None:
+    """Closes each DEALER (what it has queued gets `linger` ms to leave) and its monitor."""
     for s, m in zip(socks, monitors):
         try:
             s.disable_monitor()
         except zmq.ZMQError:
             pass
         m.close(linger=0)
-        s.close(linger=CLOSE_LINGER_MS)
+        s.close(linger=linger)
 
 
 def _endpoints(endpoints: Union[str, Sequence[str]]) -> List[str]:
@@ -273,14 +273,9 @@ class _Base:
         return self._curve[0], self._curve[1], p.server_key.encode()
 
     def _close_data(self) -> None:
-        for key, m in self._data_monitors.items():
-            try:
-                self._data_socks[key].disable_monitor()
-            except zmq.ZMQError:
-                pass
-            m.close(linger=0)
-        for s in self._data_socks.values():
-            s.close(linger=0)
+        """Closes the data sockets at once (their requests are over) with their monitors."""
+        keys = list(self._data_socks)
+        _close_all([self._data_socks[k] for k in keys], [self._data_monitors[k] for k in keys], linger=0)
         self._data_monitors.clear()
         self._data_socks.clear()
 
