@@ -70,6 +70,9 @@ struct ClientFlights {
         if lives[i] == nil { lives[i] = Liveness(heard: now, pinged: now) }
     }
 
+    /// The endpoint request `id` was last sent to (nil: not in flight).
+    func endpoint(of id: String) -> Int? { flights[id]?.endpoint }
+
     /// Tries request `id` has had (nil: not in flight).
     func tries(_ id: String) -> Int? { flights[id]?.tries }
 

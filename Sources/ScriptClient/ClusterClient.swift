@@ -8,6 +8,10 @@ import Glibc
 /// A client of one or more coordinators: sends requests, waits for their replies by id, and
 /// sends shard bytes to workers when a coordinator places them (direct transfers).
 ///
+/// A worker's data socket that makes no connection within `dataConnectTimeout` of a placement
+/// counts as unreachable (`unreachableData`): the request goes again naming it in `avoid`, so
+/// that its shards move to workers this client can reach, and so do later requests.
+///
 /// With `Options.curve` every socket speaks CurveZMQ: to the coordinators (whose public key the
 /// settings name) and to the workers' data sockets (whose keys come with the placements).
 ///
@@ -49,8 +53,8 @@ public final class ClusterClient {
     private var coordinators: [ZMQSocket]
     /// Connection events of each coordinator socket: a refused key ends a wait at once.
     private var monitors: [ZMQMonitor]
-    /// Sockets to workers' data endpoints, by endpoint and CURVE key.
-    private var dataSockets: [String: ZMQSocket] = [:]
+    /// Sockets to workers' data endpoints, by endpoint and CURVE key, with their CURVE settings.
+    private var dataSockets: [String: (socket: ZMQSocket, curve: CurveClientSettings?)] = [:]
     /// Connection events of the data sockets, by endpoint: a refused key ends a wait.
     private var dataMonitors: [String: ZMQMonitor] = [:]
     /// Data sockets that made a TCP connection, and shards placed on one that has not yet (by
@@ -59,10 +63,14 @@ public final class ClusterClient {
     private var dataConnected: Set<String> = []
     private var waitingShards: [String: [Int: (endpoint: String, since: ContinuousClock.Instant)]] = [:]
     /// How long a shard may wait for its worker's data socket to make a TCP connection before
-    /// `receive` throws `DataSocketUnreachable`: a connection takes no longer under load, unlike a
-    /// transfer. (A stopped worker's kernel still accepts connections: the coordinator moves its
-    /// shards, within its liveness of 3 heartbeats.)
+    /// the client counts that address unreachable: a connection takes no longer under load,
+    /// unlike a transfer. (A stopped worker's kernel still accepts connections: the coordinator
+    /// moves its shards, within its liveness of 3 heartbeats.)
     public static let dataConnectTimeout = Duration.seconds(10)
+    /// Data sockets this client could not connect to, named in each direct request's `avoid` so
+    /// that the coordinator places its shards elsewhere, until a connection to one is made (its
+    /// socket keeps trying, with nothing queued).
+    public private(set) var unreachableData: Set<String> = []
     /// Requests sent and not yet answered (kept to answer placements and to retry).
     private var pending: [String: EncodedSubmission] = [:]
     private var limits: [Int: Int] = [:]
@@ -127,7 +135,7 @@ public final class ClusterClient {
         }
         for m in dataMonitors.values { m.close() }
         dataMonitors = [:]
-        for s in dataSockets.values { s.close() }
+        for s in dataSockets.values { s.socket.close() }
         dataSockets = [:]
     }
 
@@ -221,6 +229,7 @@ public final class ClusterClient {
     }
 
     private func transmit(_ e: EncodedSubmission, to endpoint: Int) throws {
+        let e = e.transfer == .direct ? e.avoiding(e.avoid.union(unreachableData)) : e
         pending[e.id] = e
         try coordinators[endpoint].send([Frame([])] + e.frames())
     }
@@ -260,7 +269,8 @@ public final class ClusterClient {
     /// returned), or nil when none comes within the timeout. Throws `ConnectionRefused` when a
     /// coordinator, or a worker's data socket, refuses this client's CURVE key (a worker's
     /// refusal is seen at the next wake-up: a reply or ping answer, within a ping interval), and
-    /// `DataSocketUnreachable` when a worker's data socket does not connect in time.
+    /// `DataSocketUnreachable` when a worker's data socket the request avoids does not connect in
+    /// time (one it does not avoid yet sends the request again, avoiding it).
     public func receive(timeoutMs: Int) throws -> Received? {
         let deadline = clock.now + .milliseconds(timeoutMs)
         var poller = ZMQPoller()
@@ -299,20 +309,43 @@ public final class ClusterClient {
         for (endpoint, m) in dataMonitors {
             let events = m.drain()
             if events.contains(.authenticationFailed) { throw ConnectionRefused(endpoint: endpoint, by: .worker) }
-            if events.contains(.connected) { dataConnected.insert(endpoint) }
+            if events.contains(.connected) {
+                dataConnected.insert(endpoint)
+                unreachableData.remove(endpoint)
+            }
         }
         try checkWaitingShards()
     }
 
-    /// Throws `DataSocketUnreachable` for a shard of a request in flight still placed on a data
-    /// socket that has made no connection within `dataConnectTimeout`.
+    /// Shards of requests in flight still placed on a data socket that has made no connection
+    /// within `dataConnectTimeout`: that address counts as unreachable, and each such request is
+    /// sent again (the same id, to the same coordinator) naming it in `avoid`, so that its shards
+    /// move. Throws `DataSocketUnreachable` when the coordinator placed a shard on an address the
+    /// request already named.
     private func checkWaitingShards() throws {
         waitingShards = waitingShards.filter { pending[$0.key] != nil }.mapValues { $0.filter { !dataConnected.contains($0.value.endpoint) } }
         let timeout = Self.dataConnectTimeout
         for (id, shards) in waitingShards {
-            guard let late = shards.values.first(where: { clock.now - $0.since >= timeout }) else { continue }
-            waitingShards[id] = nil
-            throw DataSocketUnreachable(endpoint: late.endpoint, seconds: Double(timeout.components.seconds))
+            let late = Set(shards.values.filter { clock.now - $0.since >= timeout }.map(\.endpoint))
+            guard !late.isEmpty, let e = pending[id], let coordinator = flights.endpoint(of: id) else { continue }
+            waitingShards[id] = shards.filter { !late.contains($0.value.endpoint) }
+            if let named = late.first(where: e.avoid.contains) {
+                throw DataSocketUnreachable(endpoint: named, seconds: Double(timeout.components.seconds))
+            }
+            for endpoint in late.subtracting(unreachableData) { try forgetQueued(endpoint) }
+            unreachableData.formUnion(late)
+            try transmit(e, to: coordinator)
+        }
+    }
+
+    /// Counts the data socket at `endpoint` unreachable: a fresh socket in its place, with none
+    /// of the bytes queued for it, keeps trying to connect.
+    private func forgetQueued(_ endpoint: String) throws {
+        dataMonitors.removeValue(forKey: endpoint)?.close()
+        for key in dataSockets.keys where key.hasPrefix(endpoint + " ") {
+            guard let old = dataSockets.removeValue(forKey: key) else { continue }
+            old.socket.close()
+            try openData(key, endpoint: endpoint, curve: old.curve)
         }
     }
 
@@ -340,13 +373,16 @@ public final class ClusterClient {
         guard let e = pending[p.id], let data = e.data(shard: p.shard, ticket: p.ticket) else { return }
         let curve = try dataCurve(p)
         let key = p.endpoint + " " + (curve?.serverKey.z85 ?? "")
-        if dataSockets[key] == nil {
-            let (s, monitor) = try Self.dealer(context, p.endpoint, curve: curve)
-            dataSockets[key] = s
-            dataMonitors[p.endpoint] = monitor
-        }
+        if dataSockets[key] == nil { try openData(key, endpoint: p.endpoint, curve: curve) }
         waitingShards[p.id, default: [:]][p.shard] = dataConnected.contains(p.endpoint) ? nil : (p.endpoint, clock.now)
-        try dataSockets[key]!.send([Frame([])] + data.frames())
+        try dataSockets[key]!.socket.send([Frame([])] + data.frames())
+    }
+
+    /// A socket to a worker's data endpoint, and its monitor.
+    private func openData(_ key: String, endpoint: String, curve: CurveClientSettings?) throws {
+        let (s, monitor) = try Self.dealer(context, endpoint, curve: curve)
+        dataSockets[key] = (s, curve)
+        dataMonitors[endpoint] = monitor
     }
 
     /// The CURVE settings for a placement's worker, or nil when neither end speaks CURVE.

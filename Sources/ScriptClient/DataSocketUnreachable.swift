@@ -1,7 +1,8 @@
 /// A worker's data socket this client could not connect to within `ClusterClient.dataConnectTimeout`
-/// of the placement that named it: the shards placed there cannot be sent direct. A connection,
-/// unlike a transfer, takes no longer under load, so this is an address the client cannot reach
-/// (usually a worker's `--data-advertise`).
+/// of a placement that named it, when the request already named that address in `avoid` (the
+/// coordinator placed a shard there all the same). A connection, unlike a transfer, takes no
+/// longer under load, so this is an address the client cannot reach (usually a worker's
+/// `--data-advertise`).
 public struct DataSocketUnreachable: Error, Sendable, Equatable, CustomStringConvertible {
     /// The data socket's endpoint, as the placement named it.
     public let endpoint: String

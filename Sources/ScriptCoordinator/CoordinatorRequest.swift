@@ -32,6 +32,8 @@ final class CoordinatorRequest {
     var mergedIn = 0
 
     var workers: Set<String> = []
+    /// Workers' data endpoints its clients cannot reach (direct transfers): none of its shards go there.
+    var avoid: Set<String>
     var firstDispatch: ContinuousClock.Instant?
     var shardsDone: ContinuousClock.Instant?
     var reduceDone: ContinuousClock.Instant?
@@ -44,6 +46,7 @@ final class CoordinatorRequest {
         self.received = received
         self.deadline = deadline
         self.bytes = bytes
+        avoid = submission.avoid
         scores = Array(repeating: nil, count: submission.shards.count)
         proposals = Array(repeating: nil, count: submission.shards.count)
     }
@@ -52,6 +55,14 @@ final class CoordinatorRequest {
     var shards: [Range<Int>] { submission.shards }
     var keepsAll: Bool { submission.budget >= submission.tokenCount }
     var allProposed: Bool { proposalsIn == shards.count }
+
+    /// Whether a job of this request that needs its bytes may go to `worker`: a direct transfer's
+    /// only to a worker with a data socket its clients can reach.
+    func canSendData(to worker: WorkerEntry) -> Bool {
+        guard submission.transfer == .direct else { return true }
+        guard let endpoint = worker.dataEndpoint else { return false }
+        return !avoid.contains(endpoint)
+    }
 
     /// The reduce's view of shard `s`'s proposal.
     func reduceGroup(_ s: Int) -> ReduceTask.Group {

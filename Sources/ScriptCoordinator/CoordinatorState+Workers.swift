@@ -213,12 +213,11 @@ extension CoordinatorState {
         var free = workers.mapValues { $0.credit - busy($0) }
         for number in queue.ordered {
             guard let job = jobs[number], let r = requests[job.key] else { sent.insert(number); continue }
-            let direct = r.submission.transfer == .direct && job.needsData
             let target: [UInt8]?
             if let pinned = job.pinned {
                 target = workers[pinned] != nil ? pinned : nil
             } else {
-                target = free.filter { $0.value > 0 && (!direct || workers[$0.key]?.dataEndpoint != nil) }
+                target = free.filter { $0.value > 0 && (!job.needsData || workers[$0.key].map(r.canSendData) == true) }
                     .max { a, b in a.value != b.value ? a.value < b.value : workers[a.key]!.lastAssigned > workers[b.key]!.lastAssigned }?.key
             }
             guard let target else { continue }

@@ -114,11 +114,7 @@ public final class CoordinatorState {
 
     private func prune(route: [UInt8], id: String, envelope: Envelope, frames: [Frame], now: ContinuousClock.Instant) -> [Action] {
         if let cached = cache[id] { return [.toClient(route: route, frames: cached)] }
-        if let key = keyOfID[id], let r = requests[key] {
-            if !r.routes.contains(route) { r.routes.append(route) }
-            // A retry of a direct transfer may come from a client that lost its placements.
-            return [.log(level: .debug, message: "request \(id) retried while in flight")] + replacements(r)
-        }
+        if let key = keyOfID[id], let r = requests[key] { return retried(r, route: route, envelope: envelope, now: now) }
         if draining { return reject(route: route, id: id, ProtocolError(.shuttingDown, "the coordinator is draining; retry on another")) }
         let submission: ReceivedSubmission
         do { submission = try ReceivedSubmission.parse(envelope, frames: frames, limits: config.limits) } catch {
@@ -145,7 +141,53 @@ public final class CoordinatorState {
             }
             for s in submission.shards.indices { r.shardJobs.append(addJob(CoordinatorJob(key: r.key, kind: .shard(s)))) }
         }
+        if let e = unplaceable(r) { return fail(r, e, now: now) }
         return dispatch(now: now)
+    }
+
+    /// The same id again while it is in flight: a client that joins it, one that lost its
+    /// placements (a direct transfer's are sent again), or one that names data endpoints it
+    /// cannot reach (`avoid`: the shards waiting there for their bytes move).
+    private func retried(_ r: CoordinatorRequest, route: [UInt8], envelope: Envelope, now: ContinuousClock.Instant) -> [Action] {
+        if !r.routes.contains(route) { r.routes.append(route) }
+        let avoid: Set<String>
+        do { avoid = try ReceivedSubmission.readAvoid(envelope, transfer: r.submission.transfer) } catch {
+            return reject(route: route, id: r.id, error as? ProtocolError ?? ProtocolError(.internal, "\(error)"))
+        }
+        guard avoid.isSubset(of: r.avoid) else { return move(r, off: avoid.subtracting(r.avoid), now: now) }
+        return [.log(level: .debug, message: "request \(r.id) retried while in flight")] + replacements(r)
+    }
+
+    /// A client cannot reach the data sockets at `endpoints`: the request's jobs waiting there
+    /// for their bytes are let go (`release`) and go back to the head of the queue, for others.
+    private func move(_ r: CoordinatorRequest, off endpoints: Set<String>, now: ContinuousClock.Instant) -> [Action] {
+        r.avoid.formUnion(endpoints)
+        var actions: [Action] = []
+        var moved: [Int] = []
+        for number in r.shardJobs + r.mergeJobs {
+            guard var job = jobs[number], !job.done, !job.scored, job.pinned == nil, let holder = job.holder,
+                  let worker = workers[holder], !r.canSendData(to: worker) else { continue }
+            actions.append(.toWorker(identity: holder, frames: ReleaseMessage(tickets: [job.ticket], jobs: [number]).frames()))
+            workers[holder]!.jobs.remove(number)
+            job.holder = nil
+            job.ticket = Ticket.random()
+            jobs[number] = job
+            moved.append(number)
+        }
+        queue.requeue(moved)
+        actions.insert(.log(level: .info, message: "request \(r.id): its client cannot reach \(endpoints.sorted().joined(separator: ", ")); \(moved.count) jobs moved"), at: 0)
+        if let e = unplaceable(r) { return actions + fail(r, e, now: now) }
+        return actions + dispatch(now: now)
+    }
+
+    /// Why a direct request cannot be served, if so: some of its jobs wait for a worker, and its
+    /// clients can reach the data socket of none of the workers that have one.
+    private func unplaceable(_ r: CoordinatorRequest) -> ProtocolError? {
+        guard r.submission.transfer == .direct, !r.avoid.isEmpty else { return nil }
+        let waiting = (r.shardJobs + r.mergeJobs).contains { jobs[$0].map { !$0.done && $0.holder == nil && $0.pinned == nil } ?? false }
+        let data = workers.values.filter { $0.dataEndpoint != nil }
+        guard waiting, !data.isEmpty, !data.contains(where: r.canSendData) else { return nil }
+        return ProtocolError(.shardFailed, "the client cannot reach the data socket of any worker (\(r.avoid.sorted().joined(separator: ", "))): the request's bytes cannot be sent direct; are the workers' --data-advertise addresses reachable from the client? (or send inline)")
     }
 
     /// A client gives a request up: it is no longer answered there, and once no client waits

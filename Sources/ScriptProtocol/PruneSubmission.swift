@@ -29,7 +29,7 @@ public struct PruneSubmission: Sendable {
     }
 
     public static let fields: Set<String> = ["v", "type", "id", "features", "embeddings", "query", "budget", "shards", "options",
-                                             "return", "deadline_ms", "transfer", "unit_tokens"]
+                                             "return", "deadline_ms", "transfer", "unit_tokens", "avoid"]
 
     /// The tensors encoded once in the wire dtype, ready to be sent (and sent again on a retry).
     public func encoded() -> EncodedSubmission {
@@ -61,6 +61,21 @@ public struct EncodedSubmission: Sendable {
     public func renamed(_ newID: String) -> EncodedSubmission {
         EncodedSubmission(id: newID, transfer: transfer, features: features, embeddings: embeddings, query: query,
                           shards: shards, envelopeFields: envelopeFields)
+    }
+
+    /// The data endpoints its `avoid` names (direct transfers).
+    public var avoid: Set<String> {
+        guard let (_, v) = envelopeFields.first(where: { $0.0 == "avoid" }), case .array(let a) = v else { return [] }
+        return Set(a.compactMap { if case .string(let s) = $0 { s } else { nil } })
+    }
+
+    /// The same request naming `endpoints` in `avoid`: workers' data sockets the client cannot
+    /// reach, which the coordinator places none of its shards on (direct transfers; empty: none).
+    public func avoiding(_ endpoints: Set<String>) -> EncodedSubmission {
+        var fields = envelopeFields.filter { $0.0 != "avoid" }
+        if transfer == .direct && !endpoints.isEmpty { fields.append(("avoid", .array(endpoints.sorted().map { .string($0) }))) }
+        return EncodedSubmission(id: id, transfer: transfer, features: features, embeddings: embeddings, query: query,
+                                 shards: shards, envelopeFields: fields)
     }
 
     private init(id: String, transfer: Transfer, features: WireTensor, embeddings: WireTensor?, query: WireTensor?,

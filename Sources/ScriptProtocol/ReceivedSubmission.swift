@@ -29,6 +29,8 @@ public struct ReceivedSubmission: Sendable {
     public var deadlineMs: Int?
     /// Tokens per unit (frame, tile) of the layout, for Script+; nil when it has none.
     public var unitTokens: Int?
+    /// Workers' data endpoints the client cannot reach (direct transfers): its shards go elsewhere.
+    public var avoid: Set<String> = []
 
     public var tokenCount: Int { features.rows }
 
@@ -90,7 +92,26 @@ public struct ReceivedSubmission: Sendable {
         }
         return ReceivedSubmission(id: id, transfer: transfer, features: features, embeddings: embeddings, query: query,
                                   shards: shards, budget: budget, options: options, returnMode: mode, deadlineMs: deadline,
-                                  unitTokens: unitTokens)
+                                  unitTokens: unitTokens, avoid: try readAvoid(e, transfer: transfer))
+    }
+
+    /// Most data endpoints one `avoid` names, and the longest of them.
+    public static let maxAvoid = 64
+    public static let maxAvoidBytes = 256
+
+    /// The `avoid` field: data endpoints (1 to `maxAvoidBytes` bytes each, at most `maxAvoid`), for
+    /// a direct transfer only. Also read from a retry of a request in flight.
+    public static func readAvoid(_ e: Envelope, transfer: Transfer) throws -> Set<String> {
+        guard e.has("avoid") else { return [] }
+        guard transfer == .direct else { throw ProtocolError(.badRequest, "field 'avoid' names workers' data endpoints, for transfer 'direct' only") }
+        let values = try e.array("avoid")
+        guard values.count <= maxAvoid else { throw ProtocolError(.badRequest, "field 'avoid' names \(values.count) endpoints, at most \(maxAvoid)") }
+        return Set(try values.enumerated().map { i, v -> String in
+            guard case .string(let s) = v, (1...maxAvoidBytes).contains(s.utf8.count) else {
+                throw ProtocolError(.badRequest, "avoid[\(i)] must be a string of 1 to \(maxAvoidBytes) bytes (a worker's data endpoint)")
+            }
+            return s
+        })
     }
 
     private static func readTransfer(_ e: Envelope) throws -> Transfer {

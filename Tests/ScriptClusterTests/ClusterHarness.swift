@@ -180,9 +180,9 @@ final class TestCluster {
     }
 
     @discardableResult
-    func addWorker(prefix: [String] = []) throws -> ClusterProcess {
+    func addWorker(prefix: [String] = [], extra: [String] = []) throws -> ClusterProcess {
         let w = try ClusterProcess(["worker", "--connect", backend, "--name", "w\(workers.count + 1)", "--heartbeat-ms", "\(heartbeatMs)",
-                                    "--reconnect-min-ms", "\(heartbeatMs)"] + workerExtra, prefix: prefix)
+                                    "--reconnect-min-ms", "\(heartbeatMs)"] + workerExtra + extra, prefix: prefix)
         workers.append(w)
         return w
     }

@@ -151,31 +151,65 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertTrue(counts.allSatisfy { $0 > 0 }, "both coordinators served: \(counts)")
     }
 
-    /// A worker that advertises a data endpoint this client cannot reach (a closed port): a direct
-    /// request fails within the connect timeout, naming the address, not at its deadline, and is
-    /// given up at the coordinator (nothing left in flight there).
+    /// A worker that advertises a data endpoint this client cannot reach (a closed port), and no
+    /// other: a direct request fails within the connect timeout (`shard_failed`, naming the
+    /// address), not at its deadline, and leaves nothing in flight; the client's next one fails at
+    /// once (it names the address in `avoid`).
     func testADataSocketTheClientCannotReachFailsInSeconds() throws {
         let cluster = try TestCluster(workers: 1, workerExtra: ["--data-advertise", "tcp://127.0.0.1:1"])
         defer { cluster.stop() }
         let client = try cluster.client()
         defer { client.close() }
-        let start = Date()
-        let far = PruneSubmission(id: "far", request: sample(.image, seed: 30), budget: .count(16), deadlineMs: 30_000, transfer: .direct)
-        XCTAssertThrowsError(try client.prune(far)) { error in
-            XCTAssertEqual(error as? DataSocketUnreachable, DataSocketUnreachable(endpoint: "tcp://127.0.0.1:1", seconds: 10), "\(error)")
+        func unservable(_ id: String, within seconds: Range<Double>) throws {
+            let start = Date()
+            let far = PruneSubmission(id: id, request: sample(.image, seed: 30), budget: .count(16), deadlineMs: 30_000, transfer: .direct)
+            guard case .error(_, let e) = try client.prune(far) else { return XCTFail("\(id) was answered") }
+            XCTAssertEqual(e.code, .shardFailed, "\(e)")
+            XCTAssertTrue(e.message.contains("cannot reach the data socket of any worker (tcp://127.0.0.1:1)"), e.message)
+            let took = Date().timeIntervalSince(start)
+            XCTAssertTrue(seconds.contains(took), "\(id) failed after \(took) s")
         }
-        let took = Date().timeIntervalSince(start)
-        XCTAssertTrue((10..<14).contains(took), "failed after \(took) s")
+        try unservable("far", within: 10..<14)
+        XCTAssertEqual(client.unreachableData, ["tcp://127.0.0.1:1"])
+        try unservable("far-again", within: 0..<2)
         try waitUntilNothingInFlight(client)
-        // `submit`, a process that exits right after: one line, status 3, and its cancel still
-        // reaches the coordinator.
+        // `submit`, a process that exits right after: one line, status 3.
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("far-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         XCTAssertEqual(try ClusterProcess(["sample", "--kind", "image", "--out", dir]).wait(timeout: 60), 0)
         let submit = try ClusterProcess(["submit", "--connect", cluster.frontend, "--features", dir + "/features.npy", "--budget", "16",
                                          "--direct"])
         XCTAssertEqual(submit.wait(timeout: 60), 3, submit.log)
-        XCTAssertTrue(submit.log.contains("could not connect to the worker's data socket at tcp://127.0.0.1:1 within 10 s"), submit.log)
+        XCTAssertTrue(submit.log.contains("shard_failed: the client cannot reach the data socket of any worker (tcp://127.0.0.1:1)"), submit.log)
+        try waitUntilNothingInFlight(client)
+    }
+
+    /// A worker whose data socket the client cannot reach, beside one it can: the shards of a
+    /// direct request placed there move to the other once the connect timeout passes (the client
+    /// sends the request again naming the address in `avoid`), the answer is right, and the
+    /// client's next requests go to the reachable worker from the start.
+    func testShardsMoveOffADataSocketTheClientCannotReach() throws {
+        let cluster = try TestCluster(workers: 1)
+        defer { cluster.stop() }
+        try cluster.addWorker(extra: ["--data-advertise", "tcp://127.0.0.1:1"])
+        try cluster.waitForWorkers(2)
+        let client = try cluster.client()
+        defer { client.close() }
+        let req = sample(.anyres, seed: 32)
+        let want = try inProcess(req, 48)
+        var start = Date()
+        let moved = result(try client.prune(PruneSubmission(id: "moved", request: req, budget: .count(48), deadlineMs: 30_000, transfer: .direct)))
+        XCTAssertEqual(moved?.indices, want)
+        XCTAssertEqual(moved?.workers, ["w1"])
+        let took = Date().timeIntervalSince(start)
+        XCTAssertTrue((10..<14).contains(took), "answered after \(took) s: were no shards placed on the unreachable worker?")
+        XCTAssertEqual(client.unreachableData, ["tcp://127.0.0.1:1"])
+        start = Date()
+        for i in 0..<3 {
+            let r = result(try client.prune(PruneSubmission(id: "avoided-\(i)", request: req, budget: .count(48), transfer: .direct)))
+            XCTAssertEqual(r?.indices, want, "avoided-\(i)")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 5)
         try waitUntilNothingInFlight(client)
     }
 

@@ -2,6 +2,8 @@ import XCTest
 import ScriptCore
 import ScriptProtocol
 import ScriptService
+import ScriptTransport
+import ScriptWire
 @testable import ScriptCoordinator
 
 /// Where the coordinator sends jobs, and that it and its workers keep each other posted.
@@ -52,6 +54,61 @@ final class DispatchTests: XCTestCase {
         XCTAssertEqual(kept(c, "d"), try inProcess(req, 9).kept)
         XCTAssertEqual(jobs(c, [1], .shard), 0)
         XCTAssertEqual(jobs(c, [2], .shard), 3)
+    }
+
+    /// A client that cannot reach a worker's data socket sends the request again (the same id)
+    /// naming it in `avoid`: the shards waiting there move to another worker, the one that held
+    /// them lets them go, and the answer is the in-process one. A new request naming it goes
+    /// elsewhere from the start; one whose client can reach no worker fails at once.
+    func testShardsMoveOffADataSocketTheClientCannotReach() throws {
+        let c = InMemoryCluster()
+        c.addWorker([1], credit: 2)
+        c.addWorker([2], credit: 2)
+        c.unreachable = [[2]]
+        let far = c.endpoint(of: [2]), near = c.endpoint(of: [1])
+        let req = request(seed: 34, n: 120, shards: 4)
+        let e = PruneSubmission(id: "far", request: req, budget: .count(9), transfer: .direct).encoded()
+        c.submit(e)
+        XCTAssertNil(c.reply("far"))
+        XCTAssertEqual(c.workers[[2]]!.heldJobs, 2, "two shards wait for bytes that do not come")
+        c.submit(e.avoiding([far]))
+        XCTAssertEqual(kept(c, "far"), try inProcess(req, 9).kept)
+        XCTAssertEqual(c.workers[[2]]!.heldJobs, 0, "the worker let go of the shards that moved")
+        XCTAssertEqual(jobs(c, [2], .shard), 0)
+        XCTAssertTrue(c.logs.contains("request far: its client cannot reach \(far); 2 jobs moved"), "\(c.logs)")
+
+        let next = request(seed: 35, n: 90, shards: 3)
+        c.submit(PruneSubmission(id: "next", request: next, budget: .count(7), transfer: .direct).encoded().avoiding([far]))
+        XCTAssertEqual(kept(c, "next"), try inProcess(next, 7).kept)
+        XCTAssertEqual(jobs(c, [2], .shard), 0)
+
+        c.submit(PruneSubmission(id: "none", request: next, budget: .count(7), transfer: .direct).encoded().avoiding([far, near]))
+        guard case .error(_, let err)? = c.reply("none") else { return XCTFail("\(String(describing: c.reply("none")))") }
+        XCTAssertEqual(err.code, .shardFailed)
+        XCTAssertTrue(err.message.hasPrefix("the client cannot reach the data socket of any worker (\(near), \(far)):"), err.message)
+        XCTAssertEqual(c.coordinator.requestsInFlight, 0)
+    }
+
+    /// `avoid` is for direct transfers, names at most 64 endpoints of 1 to 256 bytes, and says
+    /// so when it is wrong.
+    func testAvoidIsChecked() throws {
+        let c = InMemoryCluster()
+        c.addWorker([1])
+        func refused(_ id: String, _ avoid: MessagePackValue, transfer: Transfer = .direct) -> String? {
+            let e = PruneSubmission(id: id, request: request(seed: 36, n: 40, shards: 1), budget: .count(4), transfer: transfer).encoded()
+            var frames = e.frames()
+            let fields = try! Envelope.decode(frames[0]).fields
+            frames[0] = Frame(Envelope.encode(fields.map { ($0.key, $0.value) } + [("avoid", avoid)]))
+            c.send([[]] + frames.map(\.bytes))
+            guard case .error(_, let err)? = c.reply(id), err.code == .badRequest else { return nil }
+            return err.message
+        }
+        XCTAssertEqual(refused("inline", .array([.string("tcp://h:1")]), transfer: .inline), "field 'avoid' names workers' data endpoints, for transfer 'direct' only")
+        XCTAssertEqual(refused("many", .array(Array(repeating: .string("tcp://h:1"), count: 65))), "field 'avoid' names 65 endpoints, at most 64")
+        XCTAssertEqual(refused("empty", .array([.string("")])), "avoid[0] must be a string of 1 to 256 bytes (a worker's data endpoint)")
+        XCTAssertEqual(refused("number", .array([.string("tcp://h:1"), .int(5)])), "avoid[1] must be a string of 1 to 256 bytes (a worker's data endpoint)")
+        XCTAssertNotNil(refused("string", .string("tcp://h:1")))
+        XCTAssertNil(refused("fine", .array([.string("tcp://h:1")])), "a valid avoid naming no worker is served")
     }
 
     /// A merge waits for the worker that holds its shard's bytes; when that worker drains

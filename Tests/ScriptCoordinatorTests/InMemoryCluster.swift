@@ -35,6 +35,8 @@ final class InMemoryCluster {
     /// Direct requests the client sent (to answer placements), and whether it answers them.
     var submissions: [String: EncodedSubmission] = [:]
     var clientSendsData = true
+    /// Workers whose data sockets the client cannot reach: their direct bytes never arrive.
+    var unreachable: Set<[UInt8]> = []
     /// Called when a worker starts a task: return true to kill the worker right there.
     var killOnTask: ([UInt8], WorkerState.Work) -> Bool = { _, _ in false }
     /// What reaches the coordinator, and from whom, when worker `id` sends `frames`: by default
@@ -131,7 +133,7 @@ final class InMemoryCluster {
                 guard let reply = try? ClusterReply.parse(frames) else { XCTFail("unparseable reply"); continue }
                 if case .placement(let p) = reply {
                     guard clientSendsData, let e = submissions[p.id], let data = e.data(shard: p.shard, ticket: p.ticket),
-                          let target = workers.keys.first(where: { endpoint(of: $0) == p.endpoint }) else { continue }
+                          let target = workers.keys.first(where: { endpoint(of: $0) == p.endpoint }), !unreachable.contains(target) else { continue }
                     events.append(.data(id: target, frames: damageData(data.frames())))
                 } else {
                     replies.append(reply)

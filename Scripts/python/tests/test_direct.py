@@ -18,7 +18,7 @@ from test_cluster import as_dtype
 
 import script_cluster as sc
 from script_cluster import AsyncClient, Client
-from script_cluster.client import DATA_CONNECT_TIMEOUT
+from script_cluster import client as client_module
 
 
 @pytest.mark.parametrize("dtype,mode", [("f32", "indices"), ("f16", "features"), ("bf16", "merged")])
@@ -105,39 +105,82 @@ def test_transfer_is_checked(cluster):
         Client(cluster, transfer="carrier pigeon")
 
 
-def test_a_data_socket_this_client_cannot_reach_ends_its_requests_in_seconds(logdir):
-    """A worker advertising a data endpoint the client cannot reach (here a closed port): direct
-    requests end within the connect timeout, naming the address, not at their deadline; and given
-    up, they let the worker go."""
+def _wait_for_workers(client, n):
+    end = time.monotonic() + 20
+    while client.status().workers < n:
+        assert time.monotonic() < end, "the workers did not register"
+        time.sleep(0.05)
+
+
+def test_a_data_socket_this_client_cannot_reach_ends_its_requests_in_seconds(logdir, monkeypatch):
+    """A worker advertising a data endpoint the client cannot reach (here a closed port), and no
+    other: a direct request ends within the connect timeout (2 s here), not at its deadline, with
+    `ShardFailed` naming the address (the client sent it again naming the address in `avoid`, and
+    the coordinator has no other worker); the client's next request ends at once; and nothing is
+    left in flight."""
+    monkeypatch.setattr(client_module, "DATA_CONNECT_TIMEOUT", 2.0)
     c = Coordinator(logdir, name="unreachable")
     worker = Proc([binary(), "worker", "--connect", c.backend, "--name", "far", "--data-advertise", "tcp://127.0.0.1:1"],
                   logdir / "unreachable-far.log")
+    nowhere = r"cannot reach the data socket of any worker \(tcp://127\.0\.0\.1:1\)"
     try:
         x, q, shards = request_data(78)
         with Client(c.frontend, transfer="direct", deadline=30) as client:
-            end = time.monotonic() + 20
-            while client.status().workers < 1:
-                assert time.monotonic() < end, "the worker did not register"
-                time.sleep(0.05)
-            t0 = time.monotonic()
-            with pytest.raises(sc.Unavailable, match=r"could not connect to the worker's data socket at tcp://127\.0\.0\.1:1 "):
-                client.prune(x, query=q, budget=20, shards=shards)
-            assert DATA_CONNECT_TIMEOUT <= time.monotonic() - t0 < DATA_CONNECT_TIMEOUT + 3
+            _wait_for_workers(client, 1)
+            for wait in (2.0, 0.0):
+                t0 = time.monotonic()
+                with pytest.raises(sc.ShardFailed, match=nowhere):
+                    client.prune(x, query=q, budget=20, shards=shards)
+                assert wait <= time.monotonic() - t0 < wait + 1.5
+                assert client.unreachable_data == {"tcp://127.0.0.1:1"}
 
             async def direct_async():
                 async with AsyncClient(c.frontend, transfer="direct", deadline=30) as ac:
                     return await ac.prune(x, query=q, budget=20, shards=shards)
             t0 = time.monotonic()
-            with pytest.raises(sc.Unavailable, match="could not connect"):
+            with pytest.raises(sc.ShardFailed, match=nowhere):
                 asyncio.run(direct_async())
-            assert time.monotonic() - t0 < DATA_CONNECT_TIMEOUT + 3
-            # Given up (the asyncio client's `cancel`, on its own connection: seen a moment later).
-            end = time.monotonic() + 2
-            while client.status().requests_in_flight:
-                assert time.monotonic() < end, "the requests given up are still in flight"
-                time.sleep(0.05)
+            assert 2.0 <= time.monotonic() - t0 < 3.5
+            assert client.status().requests_in_flight == 0
     finally:
         worker.stop()
+        c.stop()
+
+
+def test_shards_move_off_a_data_socket_this_client_cannot_reach(logdir, tmp_path, monkeypatch):
+    """A worker whose data socket the client cannot reach, beside one it can: the shards placed
+    there move to the other after the connect timeout (the request goes again naming the address
+    in `avoid`), the answer is the in-process one, and the client's next requests go to the
+    reachable worker from the start. The same from the asyncio client."""
+    monkeypatch.setattr(client_module, "DATA_CONNECT_TIMEOUT", 2.0)
+    c = Coordinator(logdir, name="partial", workers=1)
+    far = Proc([binary(), "worker", "--connect", c.backend, "--name", "far", "--data-advertise", "tcp://127.0.0.1:1"],
+               logdir / "partial-far.log")
+    try:
+        x, q, shards = request_data(79)
+        want = in_process(tmp_path, x, 20, query=q, shards=shards)["indices"]
+        with Client(c.frontend, transfer="direct", deadline=30) as client:
+            _wait_for_workers(client, 2)
+            for wait in (2.0, 0.0, 0.0):
+                t0 = time.monotonic()
+                r = client.prune(x, query=q, budget=20, shards=shards)
+                assert wait <= time.monotonic() - t0 < wait + 1.5
+                assert r.indices.tolist() == want and r.workers == ["partial-w0"]
+            assert client.unreachable_data == {"tcp://127.0.0.1:1"}
+
+        async def direct_async():
+            async with AsyncClient(c.frontend, transfer="direct", deadline=30) as ac:
+                first = await ac.prune(x, query=q, budget=20, shards=shards)
+                t0 = time.monotonic()
+                again = await ac.prune_many([dict(features=x, query=q, budget=20, shards=shards)] * 3)
+                return [first] + again, time.monotonic() - t0, set(ac.unreachable_data)
+        t0 = time.monotonic()
+        results, again, unreachable = asyncio.run(direct_async())
+        assert 2.0 <= time.monotonic() - t0 - again and again < 1.5
+        assert [r.indices.tolist() for r in results] == [want] * 4 and unreachable == {"tcp://127.0.0.1:1"}
+    finally:
+        far.stop()
+        c.stop()
         c.stop()
 
 
@@ -148,7 +191,7 @@ def test_a_connected_data_socket_is_not_timed_out(cluster, tmp_path):
     ref = in_process(tmp_path, x, 22, query=q, shards=shards)["indices"]
     with Client(cluster, transfer="direct") as c:
         assert c.prune(x, query=q, budget=22, shards=shards).indices.tolist() == ref
-        time.sleep(DATA_CONNECT_TIMEOUT + 0.5)
+        time.sleep(client_module.DATA_CONNECT_TIMEOUT + 0.5)
         assert c.prune(x, query=q, budget=22, shards=shards).indices.tolist() == ref
 
 
@@ -173,7 +216,7 @@ def test_a_stopped_workers_shards_wait_for_the_coordinator_not_the_connect_timeo
             r = client.prune(x, query=q, budget=30, shards=shards)
             took = time.monotonic() - t0
         assert r.indices.tolist() == in_process(tmp_path, x, 30, query=q, shards=shards)["indices"]
-        assert r.workers == ["slowbeat-w1"] and took > DATA_CONNECT_TIMEOUT, (r.workers, took)
+        assert r.workers == ["slowbeat-w1"] and took > client_module.DATA_CONNECT_TIMEOUT, (r.workers, took)
     finally:
         os.kill(workers[0].pid, signal.SIGCONT)
         for w in workers:

@@ -3,6 +3,7 @@ forms of numpy arrays, layouts, reply parsing, errors."""
 
 from __future__ import annotations
 
+import math
 import pickle
 import random
 import subprocess
@@ -568,9 +569,11 @@ def test_a_call_given_up_after_it_was_sent_is_cancelled_at_every_coordinator():
     assert e.take_cancels() == []
 
 
-def test_only_a_shard_still_placed_on_an_unconnected_data_socket_ends_its_request():
+def test_only_a_shard_still_placed_on_an_unconnected_data_socket_moves_its_request():
     """The connect timeout counts from each placement, and a shard placed again elsewhere (its
-    first worker died) no longer waits for the first socket."""
+    first worker died) no longer waits for the first socket. Past it, the address is unreachable:
+    the request names it in `avoid` (and so does every new one); placed there again all the same,
+    the request ends."""
     from script_cluster.client import DATA_CONNECT_TIMEOUT
 
     x = np.ones((8, 4), np.float32)
@@ -586,7 +589,13 @@ def test_only_a_shard_still_placed_on_an_unconnected_data_socket_ends_its_reques
         now = time.monotonic()
         assert c._data_connect_deadlines(now + 2) == pytest.approx(DATA_CONNECT_TIMEOUT - 2, abs=0.5)
         assert call.id in c._engine.calls, "the shard moved on: the first socket's timeout is not its"
-        c._data_connect_deadlines(now + DATA_CONNECT_TIMEOUT + 0.5)
+        assert c._data_connect_deadlines(now + DATA_CONNECT_TIMEOUT + 0.5) == math.inf
+        assert c._engine.take_finished() == [] and c._placed == {}
+        assert c.unreachable_data == {"tcp://127.0.0.1:2"} and call.fields["avoid"] == ["tcp://127.0.0.1:2"]
+        assert c._call_for(sc.PruneRequest(x, 2)).fields["avoid"] == ["tcp://127.0.0.1:2"]
+        c._engine.placements.append(Placement(call, 1, "tcp://127.0.0.1:2", bytes(16), None))
+        c._place_all(c._ctx)
+        c._data_connect_deadlines(time.monotonic() + DATA_CONNECT_TIMEOUT + 0.5)
         (ended,) = c._engine.take_finished()
         assert isinstance(ended.outcome, sc.Unavailable) and "tcp://127.0.0.1:2" in str(ended.outcome)
         assert c._placed == {}

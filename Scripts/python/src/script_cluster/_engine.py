@@ -152,6 +152,18 @@ class Engine:
             self._give_up(call)
             self._finish(call, error)
 
+    def avoid(self, call_id: str, endpoints: Set[str], now: float) -> Optional[Tuple[int, List[Any]]]:
+        """The shell cannot reach these workers' data endpoints: the call names them in `avoid`
+        from now on, and one already sent goes again now (the same id, to the same coordinator,
+        not an attempt), so that its shards move: the endpoint and frames to send, if so."""
+        call = self.calls.get(call_id)
+        if call is None:
+            return None
+        call.fields = dict(call.fields, avoid=sorted(set(call.fields.get("avoid", ())) | endpoints))
+        if call.state != "sent" or call.endpoint is None:
+            return None
+        return call.endpoint, self._frames(call, now)
+
     def _finish(self, call: Call, outcome: Any) -> None:
         self._detach(call)
         call.state = "done"

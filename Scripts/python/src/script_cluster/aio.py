@@ -34,6 +34,7 @@ class AsyncClient(_Base):
             self._monitors.append(m)
         self._futures: Dict[str, "asyncio.Future[None]"] = {}
         self._tasks: List["asyncio.Task[None]"] = []
+        self._data_tasks: Dict[Any, "asyncio.Task[None]"] = {}
         self._wake: "Optional[asyncio.Future[None]]" = None
         self._data_wait = math.inf
         self._closed = False
@@ -155,7 +156,15 @@ class AsyncClient(_Base):
             _release(self._wake)
 
     def _watch_data(self, key: Any, monitor: Any) -> None:
-        self._tasks.append(asyncio.get_running_loop().create_task(self._data_monitor(key, monitor)))
+        task = asyncio.get_running_loop().create_task(self._data_monitor(key, monitor))
+        self._tasks.append(task)
+        self._data_tasks[key] = task
+
+    def _unwatch_data(self, key: Any, monitor: Any) -> None:
+        task = self._data_tasks.pop(key, None)
+        if task is not None:
+            task.cancel()
+            self._tasks.remove(task)
 
     async def _data_monitor(self, key: Any, monitor: Any) -> None:
         while True:

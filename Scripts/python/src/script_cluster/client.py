@@ -24,11 +24,13 @@ _REFUSED_EVENT = getattr(zmq, "EVENT_HANDSHAKE_FAILED_AUTH", 0)
 _MONITOR_EVENTS = _UP_EVENT | zmq.EVENT_DISCONNECTED | _REFUSED_EVENT
 #: A worker's data socket: its endpoint, and its CURVE public key (None without CURVE).
 DataKey = Tuple[str, Optional[str]]
-#: Seconds a shard may wait for its worker's data socket to make a TCP connection before its
-#: request ends: a connection, unlike a transfer, takes no longer under load, so one not made by
-#: then is an address this client cannot reach. (A stopped worker's kernel still accepts
-#: connections: the coordinator moves its shards, within its liveness of 3 heartbeats, and a
-#: shard placed again waits for its new socket only.)
+#: Seconds a shard may wait for its worker's data socket to make a TCP connection before the
+#: client counts that address unreachable: a connection, unlike a transfer, takes no longer under
+#: load, so one not made by then is an address this client cannot reach. The request goes again
+#: (the same id, to the same coordinator) naming it in `avoid`, and its shards move to other
+#: workers. (A stopped worker's kernel still accepts connections: the coordinator moves its
+#: shards, within its liveness of 3 heartbeats, and a shard placed again waits for its new
+#: socket only.)
 DATA_CONNECT_TIMEOUT = 10.0
 
 
@@ -126,6 +128,9 @@ def _is_endpoint(text: str) -> bool:
 class _Base:
     """What the sync and asyncio clients share: options, request preparation, result decoding."""
 
+    #: The shell's DEALER to each coordinator, by endpoint index.
+    _socks: Sequence[Any]
+
     def __init__(self, endpoints: Union[str, Sequence[str]], *, deadline: float = 30.0, heartbeat: float = 1.0,
                  liveness: int = 3, max_attempts: Optional[int] = None, backoff: Tuple[float, float] = (0.05, 2.0),
                  grace: float = 1.0, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
@@ -142,6 +147,10 @@ class _Base:
         self._data_monitors: Dict[DataKey, Any] = {}
         self._data_connected: Set[DataKey] = set()
         self._placed: Dict[Tuple[str, int], Tuple[DataKey, float]] = {}
+        #: Data endpoints this client could not connect to, named in each direct request's
+        #: `avoid` until a connection to one is made (its socket keeps trying, with nothing queued).
+        self.unreachable_data: Set[str] = set()
+        self._ctx: Any = None
         self._curve = _curve_keys(curve_secret, curve_server_key)
         self.deadline = rq.check_deadline(deadline)
         if heartbeat <= 0 or liveness < 1 or grace < 0 or backoff[0] <= 0 or backoff[1] < backoff[0]:
@@ -165,7 +174,10 @@ class _Base:
                            request_id=p.id)
         if p.id in self._engine.calls:
             raise BadRequest(f"request id {p.id} is already in flight on this client", request_id=p.id)
-        call = Call(id=p.id, kind="prune", fields=p.fields, tensors=p.frames, timeout=p.deadline, nbytes=total,
+        fields = p.fields
+        if self.transfer == "direct" and self.unreachable_data:
+            fields = dict(fields, avoid=sorted(self.unreachable_data))
+        call = Call(id=p.id, kind="prune", fields=fields, tensors=p.frames, timeout=p.deadline, nbytes=total,
                     send_deadline_ms=True)
         call.context = p
         return call
@@ -204,6 +216,9 @@ class _Base:
     def _watch_data(self, key: DataKey, monitor: Any) -> None:
         """Has the shell watch a data socket's monitor (`_data_event` for each event)."""
 
+    def _unwatch_data(self, key: DataKey, monitor: Any) -> None:
+        """Has the shell stop watching a data socket's monitor (before it is closed)."""
+
     def _data_event(self, key: DataKey, msg: List[bytes]) -> None:
         """A data socket made its TCP connection (its shards wait for nothing more here), or
         refused this client's key: the requests whose bytes wait for it end now, not at their
@@ -211,6 +226,7 @@ class _Base:
         event = int.from_bytes(msg[0][:2], "little")
         if event & zmq.EVENT_CONNECTED:
             self._data_connected.add(key)
+            self.unreachable_data.discard(key[0])
         elif event & _REFUSED_EVENT:
             self._end_placed([w for w, v in self._placed.items() if v[0] == key], lambda cid: ConnectionRefused(
                 f"the worker's data socket at {key[0]} refused this client's CURVE key (not on the worker's "
@@ -218,22 +234,47 @@ class _Base:
                 endpoint=key[0]))
 
     def _data_connect_deadlines(self, now: float) -> float:
-        """Ends the requests with a shard placed more than `DATA_CONNECT_TIMEOUT` ago on a data
-        socket still not connected (and forgets the shards of requests no longer in flight);
-        seconds until the next such check falls due (inf: none)."""
+        """Shards placed more than `DATA_CONNECT_TIMEOUT` ago on a data socket still not connected
+        (the shards of requests no longer in flight are forgotten): that address counts as
+        unreachable, and each such request goes again naming it in `avoid`, so that its shards
+        move; a request whose `avoid` named it already ends. Seconds until the next such check
+        falls due (inf: none)."""
         self._placed = {w: v for w, v in self._placed.items() if w[0] in self._engine.calls}
-        unconnected = {w: v for w, v in self._placed.items() if v[0] not in self._data_connected}
-        late = [w for w, (_, at) in unconnected.items() if now - at >= DATA_CONNECT_TIMEOUT]
-        for w in late:
-            if w not in self._placed:
-                continue  # ended with another shard of its request
-            address = self._placed[w][0][0]
+        late = {w: v[0] for w, v in self._placed.items()
+                if v[0] not in self._data_connected and now - v[1] >= DATA_CONNECT_TIMEOUT}
+        named = [w for w, key in late.items() if key[0] in self._engine.calls[w[0]].fields.get("avoid", ())]
+        for w in named:
+            address = late[w][0]
             self._end_placed([w], lambda cid: Unavailable(
                 f"could not connect to the worker's data socket at {address} within {DATA_CONNECT_TIMEOUT:g} s: "
                 f"is that address (the worker's --data-advertise) reachable from this client? (or send inline)",
                 request_id=cid, endpoint=address))
-        return min((at + DATA_CONNECT_TIMEOUT - now for w, (_, at) in unconnected.items() if w in self._placed),
+        moving = {w: key for w, key in late.items() if w[0] in self._engine.calls}
+        for key in sorted(set(moving.values()), key=str):
+            if key[0] not in self.unreachable_data:
+                self._reopen_data(key)
+            self.unreachable_data.add(key[0])
+        self._placed = {w: v for w, v in self._placed.items() if w not in moving}
+        for cid in sorted({w[0] for w in moving}):
+            self._resend(cid, now)
+        return min((at + DATA_CONNECT_TIMEOUT - now for key, at in self._placed.values() if key not in self._data_connected),
                    default=math.inf)
+
+    def _reopen_data(self, key: DataKey) -> None:
+        """A fresh socket in place of the data socket `key`, with none of the bytes queued for
+        it, that keeps trying to connect (a connection takes the address off `unreachable_data`)."""
+        sock, monitor = self._data_socks.pop(key), self._data_monitors.pop(key)
+        self._unwatch_data(key, monitor)
+        _close_all([sock], [monitor], linger=0)
+        curve = None if key[1] is None or self._curve is None else (self._curve[0], self._curve[1], key[1].encode())
+        self._data_socks[key], self._data_monitors[key] = _data_dealer(self._ctx, key[0], curve)
+        self._watch_data(key, self._data_monitors[key])
+
+    def _resend(self, call_id: str, now: float) -> None:
+        """Sends a call in flight again at once, naming every unreachable data endpoint in `avoid`."""
+        again = self._engine.avoid(call_id, self.unreachable_data, now)
+        if again is not None and not self._send_nowait(self._socks[again[0]], again[1]):
+            self._engine.send_failed(again[0], call_id, now)
 
     def _end_placed(self, waits: List[Tuple[str, int]], error: Callable[[str], ScriptClusterError]) -> None:
         """Ends the requests of these waiting shards, and forgets every shard of theirs."""
@@ -481,6 +522,9 @@ class Client(_Base):
 
     def _watch_data(self, key: DataKey, monitor: Any) -> None:
         self._poller.register(monitor, zmq.POLLIN)
+
+    def _unwatch_data(self, key: DataKey, monitor: Any) -> None:
+        self._poller.unregister(monitor)
 
     def _read(self, timeout: float) -> None:
         """Waits up to `timeout` seconds for messages and connection events, and hands them over."""

@@ -129,8 +129,8 @@ class ShuttingDown(ScriptClusterError):
 
 class ShardFailed(ScriptClusterError):
     """A shard of the request kept killing the workers computing it (more than the coordinator's
-    retries), or a direct-transfer shard's bytes never reached its worker: the request failed;
-    sending it again computes it again."""
+    retries), or a direct-transfer shard's bytes never reached its worker, or this client reaches
+    no worker's data socket: the request failed; sending it again computes it again."""
 
     default_code = "shard_failed"
 
