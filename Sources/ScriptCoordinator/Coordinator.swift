@@ -191,6 +191,8 @@ public final class Coordinator {
             case .workerLeft(let reason, let requeued):
                 ClusterMetrics.workerDeparted(reason)
                 ClusterMetrics.jobsRequeued(requeued, reason: .workerLost)
+            case .jobsMoved(let reason, let count):
+                ClusterMetrics.jobsRequeued(count, reason: reason)
             case .log(let level, let message):
                 logger.log(level: level, "\(message)")
             }

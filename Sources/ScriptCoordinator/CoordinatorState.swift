@@ -26,6 +26,8 @@ public final class CoordinatorState {
         case jobAnswered(ClusterMetrics.JobKind, roundTrip: Duration)
         /// A worker left the pool: why, and how many of the jobs it held went back to the queue.
         case workerLeft(ClusterMetrics.DepartureReason, requeued: Int)
+        /// Jobs went back to the queue from workers that stay (a client cannot reach their data sockets).
+        case jobsMoved(ClusterMetrics.RequeueReason, count: Int)
         /// Something worth a log line.
         case log(level: Logger.Level, message: String)
     }
@@ -176,6 +178,7 @@ public final class CoordinatorState {
         }
         queue.requeue(moved)
         actions.insert(.log(level: .info, message: "request \(r.id): its client cannot reach \(endpoints.sorted().joined(separator: ", ")); \(moved.count) jobs moved"), at: 0)
+        if !moved.isEmpty { actions.append(.jobsMoved(.dataUnreachable, count: moved.count)) }
         if let e = unplaceable(r) { return actions + fail(r, e, now: now) }
         return actions + dispatch(now: now)
     }

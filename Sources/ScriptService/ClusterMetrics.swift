@@ -28,8 +28,8 @@ public enum ClusterMetrics {
     public enum RequeueReason: String, Sendable, CaseIterable {
         /// Its worker went silent or left while holding it.
         case workerLost = "worker_lost"
-        /// Its worker answered with an error another worker may not hit.
-        case workerError = "worker_error"
+        /// A client could not reach its worker's data socket (a direct transfer's bytes).
+        case dataUnreachable = "data_unreachable"
     }
 
     /// A listening socket, for connection counts.
@@ -97,7 +97,7 @@ public enum ClusterMetrics {
         help: "Workers the coordinator stopped counting, by reason (silent, disconnected).")
     public static let jobsRequeued = MetricDefinition(
         "script_cluster_jobs_requeued_total", .counter, labels: ["reason"], exporter: .coordinator,
-        help: "Jobs sent back to the queue, by reason (worker_lost, worker_error).")
+        help: "Jobs sent back to the queue, by reason (worker_lost, data_unreachable).")
     public static let bytesReceived = MetricDefinition(
         "script_cluster_bytes_received_total", .counter, labels: ["peer"], exporter: .both,
         help: "Message bytes received, by the peer they came from (client, coordinator, worker).")

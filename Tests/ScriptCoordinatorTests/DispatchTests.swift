@@ -76,6 +76,8 @@ final class DispatchTests: XCTestCase {
         XCTAssertEqual(c.workers[[2]]!.heldJobs, 0, "the worker let go of the shards that moved")
         XCTAssertEqual(jobs(c, [2], .shard), 0)
         XCTAssertTrue(c.logs.contains("request far: its client cannot reach \(far); 2 jobs moved"), "\(c.logs)")
+        XCTAssertEqual(c.moves.map(\.reason), [.dataUnreachable])
+        XCTAssertEqual(c.moves.map(\.count), [2])
 
         let next = request(seed: 35, n: 90, shards: 3)
         c.submit(PruneSubmission(id: "next", request: next, budget: .count(7), transfer: .direct).encoded().avoiding([far]))

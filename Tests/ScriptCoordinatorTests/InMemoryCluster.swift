@@ -30,6 +30,7 @@ final class InMemoryCluster {
     /// jobs the workers finished (their metrics).
     var answered: [(kind: ClusterMetrics.JobKind, roundTrip: Duration)] = []
     var departures: [(reason: ClusterMetrics.DepartureReason, requeued: Int)] = []
+    var moves: [(reason: ClusterMetrics.RequeueReason, count: Int)] = []
     var workerJobs: [WorkerJobReport] = []
     var logs: [String] = []
     /// Direct requests the client sent (to answer placements), and whether it answers them.
@@ -147,6 +148,8 @@ final class InMemoryCluster {
                 answered.append((kind, roundTrip))
             case .workerLeft(let reason, let requeued):
                 departures.append((reason, requeued))
+            case .jobsMoved(let reason, let count):
+                moves.append((reason, count))
             case .log(_, let message):
                 logs.append(message)
             }
