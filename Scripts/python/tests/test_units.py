@@ -599,3 +599,38 @@ def test_only_a_shard_still_placed_on_an_unconnected_data_socket_moves_its_reque
         (ended,) = c._engine.take_finished()
         assert isinstance(ended.outcome, sc.Unavailable) and "tcp://127.0.0.1:2" in str(ended.outcome)
         assert c._placed == {}
+
+
+def test_an_unreachable_data_socket_is_replaced_by_one_with_nothing_queued_and_the_same_curve_key(tmp_path, monkeypatch):
+    """Counted unreachable, a data socket is closed with the bytes queued for it, and a fresh one
+    to the same address (over CURVE with the same worker key) keeps trying to connect; the
+    request is sent again naming the address in `avoid`."""
+    import zmq.auth
+    from script_cluster import client as client_module
+    from script_cluster.client import DATA_CONNECT_TIMEOUT
+
+    opened = []
+    real = client_module._data_dealer
+    monkeypatch.setattr(client_module, "_data_dealer", lambda ctx, address, curve: opened.append((address, curve))
+                        or real(ctx, address, curve))
+
+    client_public, client_secret = zmq.auth.create_certificates(str(tmp_path), "client")
+    server_public, _ = zmq.auth.create_certificates(str(tmp_path), "worker")
+    worker_key = zmq.auth.load_certificate(server_public)[0].decode()
+    x = np.ones((8, 4), np.float32)
+    with sc.Client("tcp://127.0.0.1:9", transfer="direct", curve_secret=client_secret,
+                   curve_server_key=server_public) as c:
+        call = c._call_for(sc.PruneRequest(x, 2, shards=[(0, 4), (4, 8)]))
+        c._engine.add(call, 0.0)
+        c._engine.placements.append(Placement(call, 0, "tcp://127.0.0.1:1", bytes(16), worker_key))
+        c._place_all(c._ctx)
+        key = ("tcp://127.0.0.1:1", worker_key)
+        first = c._data_socks[key]
+        c._data_connect_deadlines(time.monotonic() + DATA_CONNECT_TIMEOUT + 0.5)
+        again = c._data_socks[key]
+        assert again is not first and first.closed and not again.closed
+        mine = zmq.auth.load_certificate(client_secret)
+        assert opened == [("tcp://127.0.0.1:1", (mine[0], mine[1], worker_key.encode()))] * 2
+        assert again.getsockopt(zmq.MECHANISM) == zmq.CURVE
+        assert c.unreachable_data == {"tcp://127.0.0.1:1"} and call.fields["avoid"] == ["tcp://127.0.0.1:1"]
+        assert c._data_monitors[key] in dict(c._poller.sockets) and c._placed == {}
