@@ -328,3 +328,54 @@ struct HarnessError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }
+
+/// A TCP forwarder on 127.0.0.1 (python3, as the test command needs anyway): an address that
+/// starts answering for another one when a test says so.
+final class TCPForwarder {
+    private let process = Process()
+
+    init(from: Int, to: Int) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", Self.script, "\(from)", "\(to)"]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        guard out.fileHandleForReading.availableData.starts(with: Array("listening".utf8)) else {
+            throw HarnessError("the forwarder from port \(from) did not start")
+        }
+    }
+
+    func stop() {
+        process.terminate()
+        process.waitUntilExit()
+    }
+
+    private static let script = """
+    import socket, sys, threading
+    src, dst = int(sys.argv[1]), int(sys.argv[2])
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", src))
+    ls.listen()
+    print("listening", flush=True)
+    def pipe(a, b):
+        try:
+            while True:
+                d = a.recv(1 << 16)
+                if not d:
+                    break
+                b.sendall(d)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+    while True:
+        c, _ = ls.accept()
+        u = socket.create_connection(("127.0.0.1", dst))
+        threading.Thread(target=pipe, args=(c, u), daemon=True).start()
+        threading.Thread(target=pipe, args=(u, c), daemon=True).start()
+    """
+}

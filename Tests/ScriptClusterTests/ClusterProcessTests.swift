@@ -213,6 +213,34 @@ final class ClusterProcessTests: XCTestCase {
         try waitUntilNothingInFlight(client)
     }
 
+    /// An address counted unreachable stays so only until a connection to it is made: the
+    /// client's socket keeps trying, and once something answers there (here a TCP forwarder to
+    /// the worker's real data port, started late) the client's requests go to that worker again.
+    func testAnUnreachableDataSocketThatConnectsLaterIsUsedAgain() throws {
+        let cluster = try TestCluster(workers: 1)
+        defer { cluster.stop() }
+        let (advertised, bound) = (freePort(), freePort())
+        try cluster.addWorker(extra: ["--data-bind", "tcp://127.0.0.1:\(bound)", "--data-advertise", "tcp://127.0.0.1:\(advertised)"])
+        try cluster.waitForWorkers(2)
+        let client = try cluster.client()
+        defer { client.close() }
+        let req = sample(.anyres, seed: 33)
+        let want = try inProcess(req, 48)
+        let first = result(try client.prune(PruneSubmission(id: "late-0", request: req, budget: .count(48), transfer: .direct)))
+        XCTAssertEqual(first?.indices, want)
+        XCTAssertEqual(client.unreachableData, ["tcp://127.0.0.1:\(advertised)"])
+        let forwarder = try TCPForwarder(from: advertised, to: bound)
+        defer { forwarder.stop() }
+        var served = Set<String>()
+        for i in 1...20 where !served.contains("w2") {
+            let r = result(try client.prune(PruneSubmission(id: "late-\(i)", request: req, budget: .count(48), deadlineMs: 30_000, transfer: .direct)))
+            XCTAssertEqual(r?.indices, want, "late-\(i)")
+            served.formUnion(r?.workers ?? [])
+        }
+        XCTAssertEqual(client.unreachableData, [])
+        XCTAssertTrue(served.contains("w2"), "the worker behind the late address served again: \(served)")
+    }
+
     private func waitUntilNothingInFlight(_ client: ClusterClient, line: UInt = #line) throws {
         let end = Date().addingTimeInterval(3)
         while try client.status()?.requestsInFlight != 0 {

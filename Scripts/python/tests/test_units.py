@@ -634,3 +634,6 @@ def test_an_unreachable_data_socket_is_replaced_by_one_with_nothing_queued_and_t
         assert again.getsockopt(zmq.MECHANISM) == zmq.CURVE
         assert c.unreachable_data == {"tcp://127.0.0.1:1"} and call.fields["avoid"] == ["tcp://127.0.0.1:1"]
         assert c._data_monitors[key] in dict(c._poller.sockets) and c._placed == {}
+        # Once a connection is made there, the address is used again.
+        c._data_event(key, [zmq.EVENT_CONNECTED.to_bytes(2, "little") + bytes(4), b"tcp://127.0.0.1:1"])
+        assert c.unreachable_data == set() and "avoid" not in c._call_for(sc.PruneRequest(x, 2)).fields
