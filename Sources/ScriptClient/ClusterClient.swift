@@ -71,6 +71,14 @@ public final class ClusterClient {
     /// that the coordinator places its shards elsewhere, until a connection to one is made (its
     /// socket keeps trying, with nothing queued).
     public private(set) var unreachableData: Set<String> = []
+
+    /// One line for the user when `unreachableData` is not empty: requests were served, later
+    /// and by fewer workers.
+    public var unreachableDataNote: String? {
+        guard !unreachableData.isEmpty else { return nil }
+        let list = unreachableData.sorted().joined(separator: ", ")
+        return "could not connect to the data socket at \(list) within \(Self.dataConnectTimeout.components.seconds) s: the shards went to other workers; is that address (a worker's --data-advertise) reachable from this client?"
+    }
     /// Requests sent and not yet answered (kept to answer placements and to retry).
     private var pending: [String: EncodedSubmission] = [:]
     private var limits: [Int: Int] = [:]

@@ -68,6 +68,7 @@ struct LoadCommand: ParsableCommand {
         let report = try LoadGenerator(client: client, template: submission.encoded(), expected: expected).run(settings)
         line.finish()
         say(report.text)
+        if let note = client.unreachableDataNote { FileHandle.standardError.write(Data("warning: \(note)\n".utf8)) }
         if let json {
             try JSONSerialization.data(withJSONObject: report.dictionary, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: json))
         }

@@ -211,6 +211,15 @@ final class ClusterProcessTests: XCTestCase {
         }
         XCTAssertLessThan(Date().timeIntervalSince(start), 5)
         try waitUntilNothingInFlight(client)
+        // `submit` is answered, and says on standard error why it took 10 s.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("moved-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertEqual(try ClusterProcess(["sample", "--kind", "image", "--out", dir]).wait(timeout: 60), 0)
+        let submit = try ClusterProcess(["submit", "--connect", cluster.frontend, "--features", dir + "/features.npy", "--budget", "16",
+                                         "--tiles", "4", "--direct"])
+        XCTAssertEqual(submit.wait(timeout: 60), 0, submit.log)
+        XCTAssertTrue(submit.output.contains("\"indices\""), submit.output)
+        XCTAssertTrue(submit.log.contains("warning: could not connect to the data socket at tcp://127.0.0.1:1 within 10 s: the shards went to other workers"), submit.log)
     }
 
     /// An address counted unreachable stays so only until a connection to it is made: the

@@ -601,7 +601,7 @@ def test_only_a_shard_still_placed_on_an_unconnected_data_socket_moves_its_reque
         assert c._placed == {}
 
 
-def test_an_unreachable_data_socket_is_replaced_by_one_with_nothing_queued_and_the_same_curve_key(tmp_path, monkeypatch):
+def test_an_unreachable_data_socket_is_replaced_by_one_with_nothing_queued_and_the_same_curve_key(tmp_path, monkeypatch, caplog):
     """Counted unreachable, a data socket is closed with the bytes queued for it, and a fresh one
     to the same address (over CURVE with the same worker key) keeps trying to connect; the
     request is sent again naming the address in `avoid`."""
@@ -633,6 +633,9 @@ def test_an_unreachable_data_socket_is_replaced_by_one_with_nothing_queued_and_t
         assert opened == [("tcp://127.0.0.1:1", (mine[0], mine[1], worker_key.encode()))] * 2
         assert again.getsockopt(zmq.MECHANISM) == zmq.CURVE
         assert c.unreachable_data == {"tcp://127.0.0.1:1"} and call.fields["avoid"] == ["tcp://127.0.0.1:1"]
+        assert [r.getMessage() for r in caplog.records if r.name == "script_cluster"] == [
+            "could not connect to the data socket at tcp://127.0.0.1:1 within 10 s: its shards go to other workers; is that "
+            "address (a worker's --data-advertise) reachable from this client?"]
         assert c._data_monitors[key] in dict(c._poller.sockets) and c._placed == {}
         # Once a connection is made there, the address is used again.
         c._data_event(key, [zmq.EVENT_CONNECTED.to_bytes(2, "little") + bytes(4), b"tcp://127.0.0.1:1"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import uuid
@@ -14,6 +15,8 @@ from . import request as rq
 from ._engine import Call, Engine, Placement, Policy
 from .errors import BadReply, BadRequest, ConnectionRefused, ScriptClusterError, TooLarge, Unavailable
 from .request import ClusterStatus, PruneRequest, PruneResult
+
+_log = logging.getLogger("script_cluster")
 
 #: The coordinator's default `--max-message-bytes`.
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
@@ -253,6 +256,9 @@ class _Base:
         for key in sorted(set(moving.values()), key=str):
             if key[0] not in self.unreachable_data:
                 self._reopen_data(key)
+                _log.warning("could not connect to the data socket at %s within %g s: its shards go to other workers; is "
+                             "that address (a worker's --data-advertise) reachable from this client?", key[0],
+                             DATA_CONNECT_TIMEOUT)
             self.unreachable_data.add(key[0])
         self._placed = {w: v for w, v in self._placed.items() if w not in moving}
         for cid in sorted({w[0] for w in moving}):
