@@ -237,7 +237,7 @@ public final class ClusterClient {
     }
 
     private func transmit(_ e: EncodedSubmission, to endpoint: Int) throws {
-        let e = e.transfer == .direct ? e.avoiding(e.avoid.union(unreachableData)) : e
+        let e = unreachableData.isSubset(of: e.avoid) ? e : e.avoiding(e.avoid.union(unreachableData))
         pending[e.id] = e
         try coordinators[endpoint].send([Frame([])] + e.frames())
     }

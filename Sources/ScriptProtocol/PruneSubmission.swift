@@ -48,45 +48,31 @@ public struct PruneSubmission: Sendable {
 /// A submission with its tensors encoded: the `prune` message, and for direct transfers each
 /// shard's `data` message.
 public struct EncodedSubmission: Sendable {
-    public let id: String
+    public private(set) var id: String
     public let transfer: Transfer
     public let features: WireTensor
     public let embeddings: WireTensor?
     public let query: WireTensor?
     /// The layout as sent (nil: one shard).
     public let shards: [Range<Int>]?
+    /// Workers' data endpoints the client cannot reach, sent as `avoid` (direct transfers).
+    public private(set) var avoid: Set<String> = []
     private let envelopeFields: [(String, MessagePackValue)]
 
     /// The same request under another id (the tensors are shared, not copied).
     public func renamed(_ newID: String) -> EncodedSubmission {
-        EncodedSubmission(id: newID, transfer: transfer, features: features, embeddings: embeddings, query: query,
-                          shards: shards, envelopeFields: envelopeFields)
+        var e = self
+        e.id = newID
+        return e
     }
 
-    /// The data endpoints its `avoid` names (direct transfers).
-    public var avoid: Set<String> {
-        guard let (_, v) = envelopeFields.first(where: { $0.0 == "avoid" }), case .array(let a) = v else { return [] }
-        return Set(a.compactMap { if case .string(let s) = $0 { s } else { nil } })
-    }
-
-    /// The same request naming `endpoints` in `avoid`: workers' data sockets the client cannot
-    /// reach, which the coordinator places none of its shards on (direct transfers; empty: none).
+    /// The same request naming `endpoints` in `avoid`, so that the coordinator places none of its
+    /// shards on the workers behind them (direct transfers only: an inline request is returned as is).
     public func avoiding(_ endpoints: Set<String>) -> EncodedSubmission {
-        var fields = envelopeFields.filter { $0.0 != "avoid" }
-        if transfer == .direct && !endpoints.isEmpty { fields.append(("avoid", .array(endpoints.sorted().map { .string($0) }))) }
-        return EncodedSubmission(id: id, transfer: transfer, features: features, embeddings: embeddings, query: query,
-                                 shards: shards, envelopeFields: fields)
-    }
-
-    private init(id: String, transfer: Transfer, features: WireTensor, embeddings: WireTensor?, query: WireTensor?,
-                 shards: [Range<Int>]?, envelopeFields: [(String, MessagePackValue)]) {
-        self.id = id
-        self.transfer = transfer
-        self.features = features
-        self.embeddings = embeddings
-        self.query = query
-        self.shards = shards
-        self.envelopeFields = envelopeFields
+        guard transfer == .direct else { return self }
+        var e = self
+        e.avoid = endpoints
+        return e
     }
 
     init(_ s: PruneSubmission) {
@@ -129,6 +115,7 @@ public struct EncodedSubmission: Sendable {
         add("features", features, inline: transfer == .inline)
         if let embeddings { add("embeddings", embeddings, inline: transfer == .inline) }
         if let query { add("query", query, inline: true) }
+        if !avoid.isEmpty { fields.append(("avoid", .array(avoid.sorted().map { .string($0) }))) }
         return [Frame(Envelope.encode(fields + envelopeFields))] + tensors
     }
 
