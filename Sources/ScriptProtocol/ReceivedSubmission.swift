@@ -95,8 +95,9 @@ public struct ReceivedSubmission: Sendable {
                                   unitTokens: unitTokens, avoid: try readAvoid(e, transfer: transfer))
     }
 
-    /// Most data endpoints one `avoid` names, and the longest of them.
-    public static let maxAvoid = 64
+    /// Most data endpoints one `avoid` names (a client outside a large pool may reach none of
+    /// its workers' data sockets, and learns them one by one), and the longest of them.
+    public static let maxAvoid = 4096
     public static let maxAvoidBytes = 256
 
     /// The `avoid` field: data endpoints (1 to `maxAvoidBytes` bytes each, at most `maxAvoid`), for
