@@ -8,9 +8,11 @@ import Glibc
 /// A client of one or more coordinators: sends requests, waits for their replies by id, and
 /// sends shard bytes to workers when a coordinator places them (direct transfers).
 ///
-/// A worker's data socket that makes no connection within `dataConnectTimeout` of a placement
-/// counts as unreachable (`unreachableData`): the request goes again naming it in `avoid`, so
-/// that its shards move to workers this client can reach, and so do later requests.
+/// A worker's data socket that makes no connection within `dataConnectTimeout` of a placement,
+/// or whose connection attempts fail for `dataFailureGrace` (refused, a name that does not
+/// resolve, a peer that is not a worker), counts as unreachable (`unreachableData`): the request
+/// goes again naming it in `avoid`, so that its shards move to workers this client can reach,
+/// and so do later requests.
 ///
 /// With `Options.curve` every socket speaks CurveZMQ: to the coordinators (whose public key the
 /// settings name) and to the workers' data sockets (whose keys come with the placements).
@@ -57,16 +59,23 @@ public final class ClusterClient {
     private var dataSockets: [String: (socket: ZMQSocket, curve: CurveClientSettings?)] = [:]
     /// Connection events of the data sockets, by endpoint: a refused key ends a wait.
     private var dataMonitors: [String: ZMQMonitor] = [:]
-    /// Data sockets that made a TCP connection, and shards placed on one that has not yet (by
+    /// Data sockets whose ZeroMQ handshake completed (a TCP connection alone may be anything
+    /// listening there: another service, a proxy whose backend is gone), those whose connection
+    /// attempts failed with none completed yet, and shards placed on one not connected (by
     /// request id and shard: the endpoint and when); a shard placed again elsewhere (its worker
     /// died) waits for its new socket only.
     private var dataConnected: Set<String> = []
+    private var dataFailing: Set<String> = []
     private var waitingShards: [String: [Int: (endpoint: String, since: ContinuousClock.Instant)]] = [:]
-    /// How long a shard may wait for its worker's data socket to make a TCP connection before
-    /// the client counts that address unreachable: a connection takes no longer under load,
-    /// unlike a transfer. (A stopped worker's kernel still accepts connections: the coordinator
-    /// moves its shards, within its liveness of 3 heartbeats.)
+    /// How long a shard may wait for its worker's data socket to connect before the client
+    /// counts that address unreachable: a connection takes no longer under load, unlike a
+    /// transfer. (A stopped worker makes no handshake either: the coordinator moves its shards
+    /// first, within its liveness of 3 heartbeats.)
     public static let dataConnectTimeout = Duration.seconds(10)
+    /// As `dataConnectTimeout`, for a data socket whose connection attempts fail (libzmq tries
+    /// again every 100 ms or so): long enough for a listener that is only starting, far shorter
+    /// than waiting for silence.
+    public static let dataFailureGrace = Duration.seconds(1)
     /// Data sockets this client could not connect to, named in each direct request's `avoid` so
     /// that the coordinator places its shards elsewhere, until a connection to one is made (its
     /// socket keeps trying, with nothing queued).
@@ -77,8 +86,11 @@ public final class ClusterClient {
     public var unreachableDataNote: String? {
         guard !unreachableData.isEmpty else { return nil }
         let list = unreachableData.sorted().joined(separator: ", ")
-        return "could not connect to the data socket at \(list) within \(Self.dataConnectTimeout.components.seconds) s: the shards went to other workers; is that address (a worker's --data-advertise) reachable from this client?"
+        return "could not connect to the data socket at \(list) (\(Self.connectFailure)): the shards went to other workers; is that address (a worker's --data-advertise) reachable from this client?"
     }
+    /// What a data socket counted unreachable met, in words.
+    static let connectFailure = "connection refused, a name that does not resolve, not a worker's socket, or no answer within \(dataConnectTimeout.components.seconds) s"
+
     /// Requests sent and not yet answered (kept to answer placements and to retry).
     private var pending: [String: EncodedSubmission] = [:]
     private var limits: [Int: Int] = [:]
@@ -288,8 +300,8 @@ public final class ClusterClient {
             try carry(flights.tick(now: clock.now))
             var left = max(0, Int((deadline - clock.now).milliseconds))
             if let due = flights.untilDue(now: clock.now) { left = min(left, Int(due.milliseconds.rounded(.up))) }
-            if let since = waitingShards.values.flatMap({ $0.values.map(\.since) }).min() {
-                left = min(left, max(0, Int((since + Self.dataConnectTimeout - clock.now).milliseconds.rounded(.up))))
+            if let due = waitingShards.values.flatMap({ $0.values.map { $0.since + patience($0.endpoint) } }).min() {
+                left = min(left, max(0, Int((due - clock.now).milliseconds.rounded(.up))))
             }
             let ready = try poller.poll(timeoutMilliseconds: left)
             try watchConnections(ready.filter { $0 >= coordinators.count }.map { $0 - coordinators.count })
@@ -307,7 +319,7 @@ public final class ClusterClient {
         for c in polled.sorted() {
             let events = monitors[c].drain()
             if events.contains(.authenticationFailed) { throw ConnectionRefused(endpoint: endpoints[c], by: .coordinator) }
-            if events.contains(.connected) { links[c].everUp = true }
+            if events.contains(.handshakeSucceeded) { links[c].everUp = true }
             links[c].failedConnects += events.filter { $0 == .connectRetried }.count
             if events.contains(.disconnected) {
                 links[c].drops += 1
@@ -317,33 +329,40 @@ public final class ClusterClient {
         for (endpoint, m) in dataMonitors {
             let events = m.drain()
             if events.contains(.authenticationFailed) { throw ConnectionRefused(endpoint: endpoint, by: .worker) }
-            if events.contains(.connected) {
+            if events.contains(.handshakeSucceeded) {
                 dataConnected.insert(endpoint)
+                dataFailing.remove(endpoint)
                 unreachableData.remove(endpoint)
+            } else if events.contains(.connectRetried), !dataConnected.contains(endpoint) {
+                dataFailing.insert(endpoint)
             }
         }
         try checkWaitingShards()
     }
 
     /// Shards of requests in flight still placed on a data socket that has made no connection
-    /// within `dataConnectTimeout`: that address counts as unreachable, and each such request is
+    /// within its `patience`: that address counts as unreachable, and each such request is
     /// sent again (the same id, to the same coordinator) naming it in `avoid`, so that its shards
     /// move. Throws `DataSocketUnreachable` when the coordinator placed a shard on an address the
     /// request already named.
     private func checkWaitingShards() throws {
         waitingShards = waitingShards.filter { pending[$0.key] != nil }.mapValues { $0.filter { !dataConnected.contains($0.value.endpoint) } }
-        let timeout = Self.dataConnectTimeout
         for (id, shards) in waitingShards {
-            let late = Set(shards.values.filter { clock.now - $0.since >= timeout }.map(\.endpoint))
+            let late = Set(shards.values.filter { clock.now - $0.since >= patience($0.endpoint) }.map(\.endpoint))
             guard !late.isEmpty, let e = pending[id], let coordinator = flights.endpoint(of: id) else { continue }
             waitingShards[id] = shards.filter { !late.contains($0.value.endpoint) }
             if let named = late.first(where: e.avoid.contains) {
-                throw DataSocketUnreachable(endpoint: named, seconds: Double(timeout.components.seconds))
+                throw DataSocketUnreachable(endpoint: named, seconds: Double(patience(named).components.seconds))
             }
             for endpoint in late.subtracting(unreachableData) { try forgetQueued(endpoint) }
             unreachableData.formUnion(late)
             try transmit(e, to: coordinator)
         }
+    }
+
+    /// How long a shard placed on the data socket at `endpoint` waits for it to connect.
+    private func patience(_ endpoint: String) -> Duration {
+        dataFailing.contains(endpoint) ? Self.dataFailureGrace : Self.dataConnectTimeout
     }
 
     /// Counts the data socket at `endpoint` unreachable: a fresh socket in its place, with none

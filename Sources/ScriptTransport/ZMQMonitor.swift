@@ -16,10 +16,14 @@ public final class ZMQMonitor {
         case handshakeFailed
         /// The peer's CURVE key was refused.
         case authenticationFailed
-        /// A connection this socket asked for is up (a connecting socket).
+        /// A connection this socket asked for is up (a connecting socket): TCP's, which anything
+        /// listening there accepts, ZeroMQ peer or not.
         case connected
-        /// A connection attempt failed (the name did not resolve, nothing listens, no route);
-        /// libzmq tries again after its reconnect interval.
+        /// The ZeroMQ handshake on a connection completed (with CURVE: the keys were accepted):
+        /// a peer that speaks this protocol is there.
+        case handshakeSucceeded
+        /// A connection attempt failed (the name did not resolve, nothing listens, no route, or
+        /// the peer closed it before a handshake); libzmq tries again after its reconnect interval.
         case connectRetried
     }
 
@@ -31,6 +35,7 @@ public final class ZMQMonitor {
         let address = "inproc://monitor-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         let events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
             | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED
+            | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
         guard zmq_socket_monitor(target.handle, address, events) == 0 else { throw ZMQError.last("zmq_socket_monitor") }
         socket = try ZMQSocket(context: context, type: .pair)
         try socket.setLinger(milliseconds: 0)
@@ -48,6 +53,7 @@ public final class ZMQMonitor {
             case ZMQ_EVENT_DISCONNECTED: out.append(.disconnected)
             case ZMQ_EVENT_CONNECTED: out.append(.connected)
             case ZMQ_EVENT_CONNECT_RETRIED: out.append(.connectRetried)
+            case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: out.append(.handshakeSucceeded)
             case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: out.append(.authenticationFailed)
             case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL: out.append(.handshakeFailed)
             default: break

@@ -125,9 +125,9 @@ final class ClusterProcess: @unchecked Sendable {
 }
 
 /// A free TCP port on loopback (bound and released: the test then binds it).
-func freePort() -> Int {
+/// A TCP socket bound to a free loopback port: its descriptor and the port.
+private func boundLoopbackSocket() -> (fd: Int32, port: Int) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -135,7 +135,28 @@ func freePort() -> Int {
     var len = socklen_t(MemoryLayout<sockaddr_in>.size)
     _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
     _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-    return Int(UInt16(bigEndian: addr.sin_port))
+    return (fd, Int(UInt16(bigEndian: addr.sin_port)))
+}
+
+func freePort() -> Int {
+    let (fd, port) = boundLoopbackSocket()
+    close(fd)
+    return port
+}
+
+/// A loopback port whose kernel accepts TCP connections that nothing ever answers (no ZeroMQ
+/// handshake): what a client meets at a service that is not ZeroMQ and waits, or at a proxy
+/// whose backend is gone.
+final class SilentListener {
+    let port: Int
+    private let fd: Int32
+
+    init() {
+        (fd, port) = boundLoopbackSocket()
+        listen(fd, 64)
+    }
+
+    func stop() { close(fd) }
 }
 
 /// A coordinator and workers started separately (so tests can kill, stop and add them).
