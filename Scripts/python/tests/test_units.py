@@ -634,9 +634,41 @@ def test_an_unreachable_data_socket_is_replaced_by_one_with_nothing_queued_and_t
         assert again.getsockopt(zmq.MECHANISM) == zmq.CURVE
         assert c.unreachable_data == {"tcp://127.0.0.1:1"} and call.fields["avoid"] == ["tcp://127.0.0.1:1"]
         assert [r.getMessage() for r in caplog.records if r.name == "script_cluster"] == [
-            "could not connect to the data socket at tcp://127.0.0.1:1 within 10 s: its shards go to other workers; is that "
-            "address (a worker's --data-advertise) reachable from this client?"]
+            "could not connect to the data socket at tcp://127.0.0.1:1 (connection refused, a name that does not resolve, "
+            "not a worker's socket, or no answer within 10 s): its shards go to other workers; is that address (a worker's "
+            "--data-advertise) reachable from this client?"]
         assert c._data_monitors[key] in dict(c._poller.sockets) and c._placed == {}
-        # Once a connection is made there, the address is used again.
-        c._data_event(key, [zmq.EVENT_CONNECTED.to_bytes(2, "little") + bytes(4), b"tcp://127.0.0.1:1"])
+        # Once a connection is made there (its handshake), the address is used again.
+        c._data_event(key, [zmq.EVENT_HANDSHAKE_SUCCEEDED.to_bytes(2, "little") + bytes(4), b"tcp://127.0.0.1:1"])
         assert c.unreachable_data == set() and "avoid" not in c._call_for(sc.PruneRequest(x, 2)).fields
+
+
+def test_a_failing_data_socket_is_waited_for_a_second_and_a_tcp_connection_is_not_a_handshake():
+    """A data socket's failed connection attempt (refused, a name that does not resolve, a peer
+    that closes before the handshake) cuts its shards' wait to `DATA_FAILURE_GRACE`; a TCP
+    connection without a handshake (anything listening there) is still waited for; after a
+    handshake, a failed attempt (a worker gone since) changes nothing here."""
+    import zmq
+    from script_cluster.client import DATA_CONNECT_TIMEOUT, DATA_FAILURE_GRACE
+
+    def event(code):
+        return [code.to_bytes(2, "little") + bytes(4), b"tcp://127.0.0.1:1"]
+
+    x = np.ones((8, 4), np.float32)
+    with sc.Client("tcp://127.0.0.1:9", transfer="direct") as c:
+        call = c._call_for(sc.PruneRequest(x, 2, shards=[(0, 4), (4, 8)]))
+        c._engine.add(call, 0.0)
+        c._engine.placements.append(Placement(call, 0, "tcp://127.0.0.1:1", bytes(16), None))
+        c._place_all(c._ctx)
+        key, now = ("tcp://127.0.0.1:1", None), time.monotonic()
+        c._data_event(key, event(zmq.EVENT_CONNECTED))
+        assert c._data_connect_deadlines(now) == pytest.approx(DATA_CONNECT_TIMEOUT, abs=0.5)
+        c._data_event(key, event(zmq.EVENT_CONNECT_RETRIED))
+        assert c._data_connect_deadlines(now) == pytest.approx(DATA_FAILURE_GRACE, abs=0.5)
+        c._data_event(key, event(zmq.EVENT_HANDSHAKE_SUCCEEDED))
+        assert c._data_connect_deadlines(now) == math.inf
+        c._data_event(key, event(zmq.EVENT_CONNECT_RETRIED))
+        c._engine.placements.append(Placement(call, 1, "tcp://127.0.0.1:1", bytes(16), None))
+        c._place_all(c._ctx)
+        assert c._data_connect_deadlines(time.monotonic() + DATA_CONNECT_TIMEOUT + 1) == math.inf
+        assert call.id in c._engine.calls and c.unreachable_data == set()

@@ -27,14 +27,24 @@ _REFUSED_EVENT = getattr(zmq, "EVENT_HANDSHAKE_FAILED_AUTH", 0)
 _MONITOR_EVENTS = _UP_EVENT | zmq.EVENT_DISCONNECTED | _REFUSED_EVENT
 #: A worker's data socket: its endpoint, and its CURVE public key (None without CURVE).
 DataKey = Tuple[str, Optional[str]]
-#: Seconds a shard may wait for its worker's data socket to make a TCP connection before the
-#: client counts that address unreachable: a connection, unlike a transfer, takes no longer under
-#: load, so one not made by then is an address this client cannot reach. The request goes again
-#: (the same id, to the same coordinator) naming it in `avoid`, and its shards move to other
-#: workers. (A stopped worker's kernel still accepts connections: the coordinator moves its
-#: shards, within its liveness of 3 heartbeats, and a shard placed again waits for its new
-#: socket only.)
+#: Seconds a shard may wait for its worker's data socket to connect (the ZeroMQ handshake: a TCP
+#: connection alone may be anything listening there) before the client counts that address
+#: unreachable: a connection, unlike a transfer, takes no longer under load, so one not made by
+#: then is an address this client cannot reach. The request goes again (the same id, to the same
+#: coordinator) naming it in `avoid`, and its shards move to other workers. (A stopped worker
+#: makes no handshake either: the coordinator moves its shards first, within its liveness of 3
+#: heartbeats, and a shard placed again waits for its new socket only.)
 DATA_CONNECT_TIMEOUT = 10.0
+#: The same for a data socket whose connection attempts fail (refused, a name that does not
+#: resolve, a peer that is not a worker; libzmq tries again every 100 ms or so): long enough for a
+#: listener that is only starting, far shorter than waiting for silence.
+DATA_FAILURE_GRACE = 1.0
+
+
+def _connect_failure() -> str:
+    """What a data socket counted unreachable met, in words."""
+    return ("connection refused, a name that does not resolve, not a worker's socket, or no answer within "
+            f"{DATA_CONNECT_TIMEOUT:g} s")
 
 
 def _curve_keys(secret: Optional[str], server_key: Optional[str]) -> Optional[Tuple[bytes, bytes, bytes]]:
@@ -70,13 +80,14 @@ def _dealer(ctx: Any, curve: Optional[Tuple[bytes, bytes, bytes]]) -> Any:
 def _data_dealer(ctx: Any, address: str, curve: Optional[Tuple[bytes, bytes, bytes]]) -> Tuple[Any, Any]:
     """A DEALER to a worker's data socket: shard bytes queue until the connection is made (no
     `IMMEDIATE`), and nothing lingers at close (the request is over by then). With its monitor
-    of the TCP connection and of a refused key, attached before the connection starts."""
+    of the handshake, of failed connection attempts and of a refused key, attached before the
+    connection starts."""
     s = ctx.socket(zmq.DEALER)
     s.setsockopt(zmq.LINGER, 0)
     s.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
     if curve is not None:
         s.curve_publickey, s.curve_secretkey, s.curve_serverkey = curve
-    m = s.get_monitor_socket(zmq.EVENT_CONNECTED | _REFUSED_EVENT)
+    m = s.get_monitor_socket(_UP_EVENT | zmq.EVENT_CONNECT_RETRIED | _REFUSED_EVENT)
     s.connect(address)
     return s, m
 
@@ -144,11 +155,13 @@ class _Base:
             raise BadRequest(f"transfer must be one of {', '.join(rq.TRANSFERS)}, got {transfer!r}")
         self.transfer = transfer
         self._data_socks: Dict[DataKey, Any] = {}
-        #: Per data socket: its monitor, and whether it ever made a TCP connection. Where each
+        #: Per data socket: its monitor, whether its handshake ever completed, and whether its
+        #: connection attempts failed with none completed yet. Where each
         #: shard of the requests in flight was last placed, by (request id, shard): the socket and
         #: when (a shard placed again elsewhere, its worker having died, waits for its new socket).
         self._data_monitors: Dict[DataKey, Any] = {}
         self._data_connected: Set[DataKey] = set()
+        self._data_failing: Set[DataKey] = set()
         self._placed: Dict[Tuple[str, int], Tuple[DataKey, float]] = {}
         #: Data endpoints this client could not connect to, named in each direct request's
         #: `avoid` until a connection to one is made (its socket keeps trying, with nothing queued).
@@ -223,13 +236,17 @@ class _Base:
         """Has the shell stop watching a data socket's monitor (before it is closed)."""
 
     def _data_event(self, key: DataKey, msg: List[bytes]) -> None:
-        """A data socket made its TCP connection (its shards wait for nothing more here), or
-        refused this client's key: the requests whose bytes wait for it end now, not at their
-        deadline."""
+        """A data socket connected (its shards wait for nothing more here), failed an attempt
+        to (its shards wait `DATA_FAILURE_GRACE` at most), or refused this client's key: the
+        requests whose bytes wait for it end now, not at their deadline."""
         event = int.from_bytes(msg[0][:2], "little")
-        if event & zmq.EVENT_CONNECTED:
+        if event & _UP_EVENT:
             self._data_connected.add(key)
+            self._data_failing.discard(key)
             self.unreachable_data.discard(key[0])
+        elif event & zmq.EVENT_CONNECT_RETRIED:
+            if key not in self._data_connected:
+                self._data_failing.add(key)
         elif event & _REFUSED_EVENT:
             self._end_placed([w for w, v in self._placed.items() if v[0] == key], lambda cid: ConnectionRefused(
                 f"the worker's data socket at {key[0]} refused this client's CURVE key (not on the worker's "
@@ -237,34 +254,38 @@ class _Base:
                 endpoint=key[0]))
 
     def _data_connect_deadlines(self, now: float) -> float:
-        """Shards placed more than `DATA_CONNECT_TIMEOUT` ago on a data socket still not connected
-        (the shards of requests no longer in flight are forgotten): that address counts as
+        """Shards placed on a data socket still not connected longer ago than it may take
+        (`DATA_CONNECT_TIMEOUT`, or `DATA_FAILURE_GRACE` where its attempts fail; the shards of requests no longer in flight are forgotten): that address counts as
         unreachable, and each such request goes again naming it in `avoid`, so that its shards
         move; a request whose `avoid` named it already ends. Seconds until the next such check
         falls due (inf: none)."""
         self._placed = {w: v for w, v in self._placed.items() if w[0] in self._engine.calls}
         late = {w: v[0] for w, v in self._placed.items()
-                if v[0] not in self._data_connected and now - v[1] >= DATA_CONNECT_TIMEOUT}
+                if v[0] not in self._data_connected and now - v[1] >= self._patience(v[0])}
         named = [w for w, key in late.items() if key[0] in self._engine.calls[w[0]].fields.get("avoid", ())]
         for w in named:
             address = late[w][0]
             self._end_placed([w], lambda cid: Unavailable(
-                f"could not connect to the worker's data socket at {address} within {DATA_CONNECT_TIMEOUT:g} s: "
+                f"could not connect to the worker's data socket at {address} ({_connect_failure()}): "
                 f"is that address (the worker's --data-advertise) reachable from this client? (or send inline)",
                 request_id=cid, endpoint=address))
         moving = {w: key for w, key in late.items() if w[0] in self._engine.calls}
         for key in sorted(set(moving.values()), key=str):
             if key[0] not in self.unreachable_data:
                 self._reopen_data(key)
-                _log.warning("could not connect to the data socket at %s within %g s: its shards go to other workers; is "
+                _log.warning("could not connect to the data socket at %s (%s): its shards go to other workers; is "
                              "that address (a worker's --data-advertise) reachable from this client?", key[0],
-                             DATA_CONNECT_TIMEOUT)
+                             _connect_failure())
             self.unreachable_data.add(key[0])
         self._placed = {w: v for w, v in self._placed.items() if w not in moving}
         for cid in sorted({w[0] for w in moving}):
             self._resend(cid, now)
-        return min((at + DATA_CONNECT_TIMEOUT - now for key, at in self._placed.values() if key not in self._data_connected),
+        return min((at + self._patience(key) - now for key, at in self._placed.values() if key not in self._data_connected),
                    default=math.inf)
+
+    def _patience(self, key: DataKey) -> float:
+        """Seconds a shard placed on the data socket `key` waits for it to connect."""
+        return DATA_FAILURE_GRACE if key in self._data_failing else DATA_CONNECT_TIMEOUT
 
     def _reopen_data(self, key: DataKey) -> None:
         """A fresh socket in place of the data socket `key`, with none of the bytes queued for
