@@ -103,11 +103,11 @@ public final class ClusterClient {
     /// What each coordinator's socket monitor reported.
     private var links: [Link]
 
-    /// One coordinator connection, as its socket monitor reported it: how often it dropped,
-    /// whether it was ever up, and how many attempts to connect failed (for an error that says
-    /// why nothing answered).
+    /// One coordinator connection, as its socket monitor reported it: whether it is up (its
+    /// handshake completed, so its loss may lose requests), whether it ever was, and how many
+    /// attempts to connect failed (for an error that says why nothing answered).
     private struct Link {
-        var drops = 0
+        var up = false
         var everUp = false
         var failedConnects = 0
     }
@@ -314,16 +314,23 @@ public final class ClusterClient {
     }
 
     /// Connection events: a refused CURVE key (coordinators `polled`, or any worker's data
-    /// socket) ends the wait; a dropped coordinator connection sends its requests again.
+    /// socket) ends the wait; a dropped coordinator connection sends its requests again. Only one
+    /// that was up: a connection closed before its handshake (a proxy that accepts while nothing
+    /// is behind it, such as docker's userland proxy during a restart) delivered nothing, and
+    /// sending again at each of its attempts would spend a request's tries in a second.
     private func watchConnections(_ polled: [Int]) throws {
         for c in polled.sorted() {
             let events = monitors[c].drain()
             if events.contains(.authenticationFailed) { throw ConnectionRefused(endpoint: endpoints[c], by: .coordinator) }
-            if events.contains(.handshakeSucceeded) { links[c].everUp = true }
-            links[c].failedConnects += events.filter { $0 == .connectRetried }.count
-            if events.contains(.disconnected) {
-                links[c].drops += 1
-                try carry(flights.dropped(c, now: clock.now))
+            for event in events {
+                switch event {
+                case .handshakeSucceeded: (links[c].up, links[c].everUp) = (true, true)
+                case .connectRetried: links[c].failedConnects += 1
+                case .disconnected where links[c].up:
+                    links[c].up = false
+                    try carry(flights.dropped(c, now: clock.now))
+                default: break
+                }
             }
         }
         for (endpoint, m) in dataMonitors {

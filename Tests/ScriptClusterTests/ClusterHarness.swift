@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import XCTest
 import ScriptClient
 import ScriptCore
@@ -125,15 +126,19 @@ final class ClusterProcess: @unchecked Sendable {
 }
 
 /// A free TCP port on loopback (bound and released: the test then binds it).
-/// A TCP socket bound to a free loopback port: its descriptor and the port.
-private func boundLoopbackSocket() -> (fd: Int32, port: Int) {
+/// A TCP socket bound to a loopback port (`port`, or a free one): its descriptor and the port
+/// (0 when `port` could not be bound).
+private func boundLoopbackSocket(port: Int = 0) -> (fd: Int32, port: Int) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var one: Int32 = 1
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = 0
+    addr.sin_port = UInt16(port).bigEndian
     var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+    let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+    if bound != 0 { return (fd, 0) }
     _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
     return (fd, Int(UInt16(bigEndian: addr.sin_port)))
 }
@@ -157,6 +162,39 @@ final class SilentListener {
     }
 
     func stop() { close(fd) }
+}
+
+/// A loopback port where every TCP connection is accepted and closed at once: what docker's
+/// userland proxy or a mesh sidecar does while nothing listens behind it.
+final class ClosingListener: Sendable {
+    private let fd: Int32
+    private let count = Mutex(0)
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(port: Int) throws {
+        let (fd, bound) = boundLoopbackSocket(port: port)
+        self.fd = fd
+        guard bound == port, listen(fd, 64) == 0 else {
+            close(fd)
+            throw HarnessError("cannot listen on port \(port)")
+        }
+        Thread.detachNewThread { [self] in
+            while case let c = accept(fd, nil, nil), c >= 0 {
+                close(c)
+                count.withLock { $0 += 1 }
+            }
+            finished.signal()
+        }
+    }
+
+    /// Connections accepted (and closed) so far.
+    var accepted: Int { count.withLock { $0 } }
+
+    func stop() {
+        shutdown(fd, Int32(SHUT_RDWR))
+        finished.wait()
+        close(fd)
+    }
 }
 
 /// A coordinator and workers started separately (so tests can kill, stop and add them).

@@ -155,6 +155,41 @@ final class FaultMatrixTests: XCTestCase {
         XCTAssertEqual(r.indices, want)
     }
 
+    // 2c'. The coordinator killed and, while it is down, its port held by a proxy that accepts
+    // each connection and closes it (docker's userland proxy, a mesh sidecar): those connections
+    // never made a handshake and lost nothing, so they spend none of the request's tries; it is
+    // answered once the coordinator is back.
+    func testARequestWaitsOutAProxyThatClosesConnectionsWhileItsCoordinatorIsDown() throws {
+        let cluster = try TestCluster(workers: 1)
+        defer { cluster.stop() }
+        let (req, k, want) = Self.requests[2]
+        cluster.coordinator.signal(SIGKILL)
+        XCTAssertEqual(cluster.coordinator.wait(timeout: 5), -SIGKILL)
+        let proxy = try ClosingListener(port: try XCTUnwrap(Int(cluster.frontend.split(separator: ":").last ?? "")))
+        let endpoint = cluster.frontend
+        let reply = Mutex<Result<ClusterReply, any Error>?>(nil)
+        let done = DispatchGroup()
+        DispatchQueue.global().async(group: done) {
+            var o = ClusterClient.Options()
+            o.pingIntervalMs = 1000
+            let r = Result {
+                let client = try ClusterClient(endpoint: endpoint, options: o)
+                defer { client.close() }
+                return try client.prune(PruneSubmission(id: "proxied-\(UInt32.random(in: 0...UInt32.max))", request: req, budget: .count(k),
+                                                        deadlineMs: 20_000))
+            }
+            reply.withLock { $0 = r }
+        }
+        Thread.sleep(forTimeInterval: 4)
+        proxy.stop()
+        XCTAssertGreaterThan(proxy.accepted, 5, "the proxy took no connections: the test tests nothing")
+        try cluster.restartCoordinator()
+        XCTAssertEqual(done.wait(timeout: .now() + 20), .success, "no answer within 20 s")
+        let got = try XCTUnwrap(reply.withLock { $0 })
+        guard case .result(let r) = try got.get() else { return XCTFail("\(got)") }
+        XCTAssertEqual(r.indices, want)
+    }
+
     /// Sends `count` image requests through `send`, each to the endpoint the client chooses, and
     /// checks each answer against in-process pruning for up to `seconds`: the ids never answered.
     private func pipeline(_ count: Int, on client: ClusterClient, within seconds: Double) throws -> Set<String> {
