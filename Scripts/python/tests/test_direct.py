@@ -5,6 +5,7 @@ compared with `script-cluster prune` in-process on the same values."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -113,6 +114,20 @@ def _wait_for_workers(client, n):
         time.sleep(0.05)
 
 
+@contextlib.contextmanager
+def _with_far_worker(logdir, name, address, workers=0):
+    """A coordinator with `workers` workers of its own, and one more, `far`, that advertises the
+    data endpoint `address`; stopped on leaving."""
+    c = Coordinator(logdir, name=name, workers=workers)
+    far = Proc([binary(), "worker", "--connect", c.backend, "--name", "far", "--data-advertise", address],
+               logdir / f"{name}-far.log")
+    try:
+        yield c
+    finally:
+        far.stop()
+        c.stop()
+
+
 def test_a_data_socket_this_client_cannot_reach_ends_its_requests_in_seconds(logdir):
     """A worker advertising a data endpoint the client cannot reach (here a closed port: every
     attempt is refused), and no other: a direct request ends within `DATA_FAILURE_GRACE`, not at
@@ -120,11 +135,8 @@ def test_a_data_socket_this_client_cannot_reach_ends_its_requests_in_seconds(log
     address in `avoid`, and the coordinator has no other worker); the client's next request ends
     at once; and nothing is left in flight."""
     grace = client_module.DATA_FAILURE_GRACE
-    c = Coordinator(logdir, name="unreachable")
-    worker = Proc([binary(), "worker", "--connect", c.backend, "--name", "far", "--data-advertise", "tcp://127.0.0.1:1"],
-                  logdir / "unreachable-far.log")
     nowhere = r"cannot reach the data socket of any worker \(tcp://127\.0\.0\.1:1\)"
-    try:
+    with _with_far_worker(logdir, "unreachable", "tcp://127.0.0.1:1") as c:
         x, q, shards = request_data(78)
         with Client(c.frontend, transfer="direct", deadline=30) as client:
             _wait_for_workers(client, 1)
@@ -143,9 +155,6 @@ def test_a_data_socket_this_client_cannot_reach_ends_its_requests_in_seconds(log
                 asyncio.run(direct_async())
             assert grace <= time.monotonic() - t0 < grace + 1.5
             assert client.status().requests_in_flight == 0
-    finally:
-        worker.stop()
-        c.stop()
 
 
 def test_shards_move_off_a_data_socket_this_client_cannot_reach(logdir, tmp_path):
@@ -154,10 +163,7 @@ def test_shards_move_off_a_data_socket_this_client_cannot_reach(logdir, tmp_path
     address in `avoid`), the answer is the in-process one, and the client's next requests go to
     the reachable worker from the start. The same from the asyncio client."""
     grace = client_module.DATA_FAILURE_GRACE
-    c = Coordinator(logdir, name="partial", workers=1)
-    far = Proc([binary(), "worker", "--connect", c.backend, "--name", "far", "--data-advertise", "tcp://127.0.0.1:1"],
-               logdir / "partial-far.log")
-    try:
+    with _with_far_worker(logdir, "partial", "tcp://127.0.0.1:1", workers=1) as c:
         x, q, shards = request_data(79)
         want = in_process(tmp_path, x, 20, query=q, shards=shards)["indices"]
         with Client(c.frontend, transfer="direct", deadline=30) as client:
@@ -179,10 +185,6 @@ def test_shards_move_off_a_data_socket_this_client_cannot_reach(logdir, tmp_path
         results, again, unreachable = asyncio.run(direct_async())
         assert grace <= time.monotonic() - t0 - again and again < 1.5
         assert [r.indices.tolist() for r in results] == [want] * 4 and unreachable == {"tcp://127.0.0.1:1"}
-    finally:
-        far.stop()
-        c.stop()
-        c.stop()
 
 
 def test_shards_move_off_a_data_socket_that_accepts_but_never_answers(logdir, tmp_path, monkeypatch):
@@ -190,27 +192,20 @@ def test_shards_move_off_a_data_socket_that_accepts_but_never_answers(logdir, tm
     service, a proxy whose backend is gone): a connection is not a handshake, so the shards placed
     there move once the connect timeout (2 s here) passes, instead of waiting for the deadline."""
     monkeypatch.setattr(client_module, "DATA_CONNECT_TIMEOUT", 2.0)
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", 0))
-    silent.listen(64)
-    address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
-    c = Coordinator(logdir, name="silent", workers=1)
-    far = Proc([binary(), "worker", "--connect", c.backend, "--name", "far", "--data-advertise", address],
-               logdir / "silent-far.log")
-    try:
-        x, q, shards = request_data(81)
-        want = in_process(tmp_path, x, 20, query=q, shards=shards)["indices"]
-        with Client(c.frontend, transfer="direct", deadline=30) as client:
-            _wait_for_workers(client, 2)
-            t0 = time.monotonic()
-            r = client.prune(x, query=q, budget=20, shards=shards)
-            assert 2.0 <= time.monotonic() - t0 < 3.5
-            assert r.indices.tolist() == want and r.workers == ["silent-w0"]
-            assert client.unreachable_data == {address}
-    finally:
-        far.stop()
-        c.stop()
-        silent.close()
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        with _with_far_worker(logdir, "silent", address, workers=1) as c:
+            x, q, shards = request_data(81)
+            want = in_process(tmp_path, x, 20, query=q, shards=shards)["indices"]
+            with Client(c.frontend, transfer="direct", deadline=30) as client:
+                _wait_for_workers(client, 2)
+                t0 = time.monotonic()
+                r = client.prune(x, query=q, budget=20, shards=shards)
+                assert 2.0 <= time.monotonic() - t0 < 3.5
+                assert r.indices.tolist() == want and r.workers == ["silent-w0"]
+                assert client.unreachable_data == {address}
 
 
 def test_a_connected_data_socket_is_not_timed_out(cluster, tmp_path):

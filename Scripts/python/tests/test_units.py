@@ -569,6 +569,16 @@ def test_a_call_given_up_after_it_was_sent_is_cancelled_at_every_coordinator():
     assert e.take_cancels() == []
 
 
+def _placed_direct_call(c, x, server_key=None):
+    """A call of the direct client `c` in flight, its first shard placed on tcp://127.0.0.1:1
+    (its bytes sent there)."""
+    call = c._call_for(sc.PruneRequest(x, 2, shards=[(0, 4), (4, 8)]))
+    c._engine.add(call, 0.0)
+    c._engine.placements.append(Placement(call, 0, "tcp://127.0.0.1:1", bytes(16), server_key))
+    c._place_all(c._ctx)
+    return call
+
+
 def test_only_a_shard_still_placed_on_an_unconnected_data_socket_moves_its_request():
     """The connect timeout counts from each placement, and a shard placed again elsewhere (its
     first worker died) no longer waits for the first socket. Past it, the address is unreachable:
@@ -578,10 +588,7 @@ def test_only_a_shard_still_placed_on_an_unconnected_data_socket_moves_its_reque
 
     x = np.ones((8, 4), np.float32)
     with sc.Client("tcp://127.0.0.1:9", transfer="direct") as c:
-        call = c._call_for(sc.PruneRequest(x, 2, shards=[(0, 4), (4, 8)]))
-        c._engine.add(call, 0.0)
-        c._engine.placements.append(Placement(call, 0, "tcp://127.0.0.1:1", bytes(16), None))
-        c._place_all(c._ctx)
+        call = _placed_direct_call(c, x)
         key, at = c._placed[(call.id, 0)]
         c._placed[(call.id, 0)] = (key, at - DATA_CONNECT_TIMEOUT + 1)  # placed long ago, nearly due
         c._engine.placements.append(Placement(call, 0, "tcp://127.0.0.1:2", bytes(16), None))
@@ -620,10 +627,7 @@ def test_an_unreachable_data_socket_is_replaced_by_one_with_nothing_queued_and_t
     x = np.ones((8, 4), np.float32)
     with sc.Client("tcp://127.0.0.1:9", transfer="direct", curve_secret=client_secret,
                    curve_server_key=server_public) as c:
-        call = c._call_for(sc.PruneRequest(x, 2, shards=[(0, 4), (4, 8)]))
-        c._engine.add(call, 0.0)
-        c._engine.placements.append(Placement(call, 0, "tcp://127.0.0.1:1", bytes(16), worker_key))
-        c._place_all(c._ctx)
+        call = _placed_direct_call(c, x, server_key=worker_key)
         key = ("tcp://127.0.0.1:1", worker_key)
         first = c._data_socks[key]
         c._data_connect_deadlines(time.monotonic() + DATA_CONNECT_TIMEOUT + 0.5)
@@ -656,10 +660,7 @@ def test_a_failing_data_socket_is_waited_for_a_second_and_a_tcp_connection_is_no
 
     x = np.ones((8, 4), np.float32)
     with sc.Client("tcp://127.0.0.1:9", transfer="direct") as c:
-        call = c._call_for(sc.PruneRequest(x, 2, shards=[(0, 4), (4, 8)]))
-        c._engine.add(call, 0.0)
-        c._engine.placements.append(Placement(call, 0, "tcp://127.0.0.1:1", bytes(16), None))
-        c._place_all(c._ctx)
+        call = _placed_direct_call(c, x)
         key, now = ("tcp://127.0.0.1:1", None), time.monotonic()
         c._data_event(key, event(zmq.EVENT_CONNECTED))
         assert c._data_connect_deadlines(now) == pytest.approx(DATA_CONNECT_TIMEOUT, abs=0.5)
