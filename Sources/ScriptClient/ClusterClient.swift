@@ -88,6 +88,12 @@ public final class ClusterClient {
         let list = unreachableData.sorted().joined(separator: ", ")
         return "could not connect to the data socket at \(list) (\(Self.connectFailure)): the shards went to other workers; is that address (a worker's --data-advertise) reachable from this client?"
     }
+    /// The longest wait between two attempts to connect a socket, as in the Python client: a
+    /// data socket counted unreachable keeps trying for as long as the client lives, and at
+    /// libzmq's constant 100 ms every client would ask its DNS for an unresolvable worker name ten
+    /// times a second (each failed attempt doubles the wait, up to this).
+    public static let reconnectIntervalMaxMs = 2000
+
     /// What a data socket counted unreachable met, in words.
     static let connectFailure = "connection refused, a name that does not resolve, not a worker's socket, or no answer within \(dataConnectTimeout.components.seconds) s"
 
@@ -134,11 +140,13 @@ public final class ClusterClient {
     }
 
     /// A DEALER connected to `endpoint`, and its monitor, attached before the connection starts
-    /// (so that no event of it is missed).
+    /// (so that no event of it is missed). Failed attempts back off from 100 ms to
+    /// `reconnectIntervalMaxMs`.
     private static func dealer(_ context: ZMQContext, _ endpoint: String, curve: CurveClientSettings?) throws -> (ZMQSocket, ZMQMonitor) {
         let s = try ZMQSocket(context: context, type: .dealer)
         try s.setLinger(milliseconds: 0)
         try s.setSendTimeout(milliseconds: 5000)
+        try s.setReconnectIntervalMax(milliseconds: reconnectIntervalMaxMs)
         if let curve { try s.apply(curve) }
         let monitor = try ZMQMonitor(s, context: context)
         do { try s.connect(endpoint) } catch let e as ZMQError { throw ProtocolError(.badRequest, "cannot connect to \(endpoint): \(e.reason)") }
