@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
+import threading
 import time
 
 import pytest
-from harness import UpCluster, request_data
+from harness import Proc, UpCluster, binary, request_data
 
 from script_cluster import AsyncClient, Client, PruneRequest
 
@@ -111,3 +113,70 @@ def test_async_failover(pair, expected):
     assert time.monotonic() - t0 < 8
     assert [r.indices.tolist() for r in out] == expected
     assert any(r.attempts > 1 and r.endpoint == b.frontend for r in out[6:])
+
+
+def _closing_proxy(port: int):
+    """A listener on `port` that accepts each connection and closes it at once (what docker's
+    userland proxy or a mesh sidecar does while nothing is behind it); call the result to stop
+    it, which gives the number of connections it took."""
+    proxy = socket.socket()
+    proxy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    proxy.bind(("127.0.0.1", port))
+    proxy.listen(64)
+    proxy.settimeout(0.05)
+    stopping, taken = threading.Event(), []
+
+    def serve():
+        while not stopping.is_set():
+            try:
+                conn, _ = proxy.accept()
+            except socket.timeout:
+                continue
+            conn.close()
+            taken.append(1)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    def stop() -> int:
+        stopping.set()
+        thread.join()
+        proxy.close()
+        return len(taken)
+    return stop
+
+
+def test_connections_closed_before_their_handshake_cost_no_attempts(logdir, expected):
+    """The coordinator's port held, while it is down, by a proxy that accepts and closes each
+    connection: the client sends nothing over a connection whose handshake never completed, so
+    those connections spend none of its 3 attempts, and the request is answered once a
+    coordinator is there."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    stop_proxy = _closing_proxy(port)
+    outcome = {}
+
+    def call():
+        try:
+            with Client(f"tcp://127.0.0.1:{port}", deadline=30, max_attempts=3) as c:
+                outcome["indices"] = c.prune_many(batch(1))[0].indices.tolist()
+        except Exception as e:  # noqa: BLE001 - the test reports whatever ended the call
+            outcome["error"] = e
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    time.sleep(3)
+    taken = stop_proxy()
+    assert outcome == {}, f"the request ended while the proxy held the port: {outcome}"
+    assert taken > 5, "the proxy took no connections: the test tests nothing"
+    coordinator = Proc([binary(), "coordinator", "--frontend", f"tcp://127.0.0.1:{port}", "--backend", "tcp://127.0.0.1:*"],
+                       logdir / "proxied.log")
+    worker = Proc([binary(), "worker", "--connect", coordinator.wait_line("backend ").split()[1], "--name", "proxied-w0"],
+                  logdir / "proxied-w0.log")
+    try:
+        caller.join(20)
+        assert not caller.is_alive() and outcome == {"indices": expected[0]}, outcome
+    finally:
+        worker.stop()
+        coordinator.stop()
