@@ -295,7 +295,8 @@ public final class ClusterClient {
 
     /// The next reply for a request in flight or a ping (placements are carried out here, not
     /// returned), or nil when none comes within the timeout. Throws `ConnectionRefused` when a
-    /// coordinator, or a worker's data socket, refuses this client's CURVE key (a worker's
+    /// coordinator, or a worker's data socket, refuses this client's CURVE key, or a coordinator
+    /// speaks CURVE where this client does not or the other way round (a worker's
     /// refusal is seen at the next wake-up: a reply or ping answer, within a ping interval), and
     /// `DataSocketUnreachable` when a worker's data socket the request avoids does not connect in
     /// time (one it does not avoid yet sends the request again, avoiding it).
@@ -330,6 +331,9 @@ public final class ClusterClient {
         for c in polled.sorted() {
             let events = monitors[c].drain()
             if events.contains(.authenticationFailed) { throw ConnectionRefused(endpoint: endpoints[c], by: .coordinator) }
+            if events.contains(.mechanismMismatch) {
+                throw ConnectionRefused(endpoint: endpoints[c], by: .coordinator, reason: options.curve == nil ? .curveRequired : .curveUnspoken)
+            }
             for event in events {
                 switch event {
                 case .handshakeSucceeded: (links[c].up, links[c].everUp) = (true, true)

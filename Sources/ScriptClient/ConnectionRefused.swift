@@ -1,5 +1,6 @@
-/// A coordinator, or a worker's data socket, refused this client at the CurveZMQ handshake: its
-/// public key is not on that server's allow-list (ZeroMQ reports it; no reply would ever come).
+/// A coordinator, or a worker's data socket, refused this client at the handshake: its CURVE
+/// public key is not on that server's allow-list, or one of them speaks CURVE and the other does
+/// not (ZeroMQ reports it; no reply would ever come).
 public struct ConnectionRefused: Error, Sendable, Equatable, CustomStringConvertible {
     /// Who refused.
     public enum Server: String, Sendable {
@@ -8,16 +9,36 @@ public struct ConnectionRefused: Error, Sendable, Equatable, CustomStringConvert
         case worker
     }
 
+    /// Why the handshake failed.
+    public enum Reason: String, Sendable {
+        /// This client's key is not on the server's allow-list.
+        case key
+        /// The server speaks CURVE and this client does not.
+        case curveRequired
+        /// This client speaks CURVE and the server does not.
+        case curveUnspoken
+    }
+
     /// The refusing socket's endpoint.
     public let endpoint: String
     public let server: Server
+    public let reason: Reason
 
-    public init(endpoint: String, by server: Server) {
+    public init(endpoint: String, by server: Server, reason: Reason = .key) {
         self.endpoint = endpoint
         self.server = server
+        self.reason = reason
     }
 
     public var description: String {
-        "the \(server.rawValue) at \(endpoint) refused this client at the CURVE handshake: its public key is not on the \(server.rawValue)'s allow-list (--curve-clients)"
+        let who = "the \(server.rawValue) at \(endpoint)"
+        switch reason {
+        case .key:
+            return "\(who) refused this client at the CURVE handshake: its public key is not on the \(server.rawValue)'s allow-list (--curve-clients)"
+        case .curveRequired:
+            return "\(who) speaks CURVE and this client does not: give the client its key pair and the server's public key (--curve-secret, --curve-server-key)"
+        case .curveUnspoken:
+            return "this client speaks CURVE and \(who) does not: leave out the client's CURVE keys, or give the \(server.rawValue) its own (--curve-secret)"
+        }
     }
 }

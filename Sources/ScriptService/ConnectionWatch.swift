@@ -46,7 +46,7 @@ public final class ConnectionWatch {
                 counts.refused += 1
                 ClusterMetrics.connection(.refused, on: socket)
                 logger.debug("a \(peers) connection on the \(socket.rawValue) socket was refused: its CURVE key is not allowed")
-            case .handshakeFailed:
+            case .handshakeFailed, .mechanismMismatch:
                 counts.refused += 1
                 ClusterMetrics.connection(.refused, on: socket)
                 refusedAtHandshake(now: now)

@@ -16,6 +16,9 @@ public final class ZMQMonitor {
         case handshakeFailed
         /// The peer's CURVE key was refused.
         case authenticationFailed
+        /// The peer speaks another security mechanism: CURVE where this socket does not, or the
+        /// other way round (libzmq does not try again).
+        case mechanismMismatch
         /// A connection this socket asked for is up (a connecting socket): TCP's, which anything
         /// listening there accepts, ZeroMQ peer or not.
         case connected
@@ -48,6 +51,7 @@ public final class ZMQMonitor {
         while let frames = try? socket.receiveFrames(timeoutMilliseconds: 0) {
             guard let first = frames.first, first.count >= 2 else { continue }
             let code = first.withUnsafeBytes { UInt16(littleEndian: $0.loadUnaligned(as: UInt16.self)) }
+            let value = first.count >= 6 ? first.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 2, as: UInt32.self)) } : 0
             switch Int32(code) {
             case ZMQ_EVENT_ACCEPTED: out.append(.accepted)
             case ZMQ_EVENT_DISCONNECTED: out.append(.disconnected)
@@ -55,6 +59,8 @@ public final class ZMQMonitor {
             case ZMQ_EVENT_CONNECT_RETRIED: out.append(.connectRetried)
             case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: out.append(.handshakeSucceeded)
             case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: out.append(.authenticationFailed)
+            case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL where value == UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH):
+                out.append(.mechanismMismatch)
             case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL: out.append(.handshakeFailed)
             default: break
             }

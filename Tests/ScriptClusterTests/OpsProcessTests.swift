@@ -162,6 +162,32 @@ final class OpsProcessTests: XCTestCase {
         func publicKey(_ name: String) throws -> String { try CurveKeyFile.readPublicKey(path(name + ".key")).z85 }
     }
 
+    /// CURVE on one side only: a client without keys against a coordinator that requires them,
+    /// and a client with keys against one without, are refused at once saying what to change, not
+    /// left to time out with a hint about the address (libzmq does not even try again).
+    func testCurveOnOneSideOnlyIsRefusedAtOnceSayingWhichSide() throws {
+        let keys = try Keys()
+        defer { try? FileManager.default.removeItem(atPath: keys.dir) }
+        let alice = try keys.client("clients/alice.key_secret")
+        let secure = try TestCluster(workers: 0, heartbeatMs: 1000, extra: keys.coordinator, clientCurve: alice)
+        defer { secure.stop() }
+        let plain = try TestCluster(workers: 0, heartbeatMs: 1000)
+        defer { plain.stop() }
+        var withKeys = ClusterClient.Options()
+        withKeys.curve = alice
+        let req = Requests.sample(.image, seed: 3)
+        for (endpoint, options, reason) in [(secure.frontend, ClusterClient.Options(), ConnectionRefused.Reason.curveRequired),
+                                            (plain.frontend, withKeys, .curveUnspoken)] {
+            let client = try ClusterClient(endpoint: endpoint, options: options)
+            defer { client.close() }
+            let start = Date()
+            XCTAssertThrowsError(try client.prune(PruneSubmission(id: "one-sided", request: req, budget: .count(8)))) { error in
+                XCTAssertEqual(error as? ConnectionRefused, ConnectionRefused(endpoint: endpoint, by: .coordinator, reason: reason), "\(error)")
+            }
+            XCTAssertLessThan(Date().timeIntervalSince(start), 5, "refused at once, not after the timeout")
+        }
+    }
+
     /// With CURVE on every socket, an allowed client gets its answers (inline, and direct to the
     /// worker's data socket); a client or worker whose key is on no list is refused at once (an
     /// error, not a wait), logged with its key, and counted; a client the coordinator lets in but
