@@ -57,6 +57,23 @@ def test_another_key_is_refused_at_once(curve_cluster, tmp_path):
     assert e.value.endpoint == frontend and "CURVE" in str(e.value)
 
 
+def test_curve_on_one_side_only_is_refused_at_once_saying_which(curve_cluster, cluster):
+    """A client without keys against a coordinator that requires them, and one with keys against
+    a coordinator without: refused at once, saying which side speaks CURVE (libzmq does not even
+    try again, so the call would otherwise wait for its deadline)."""
+    frontend, keys = curve_cluster
+    x, q, shards = request_data(19)
+    with_keys = dict(curve_secret=str(keys / "clients" / "local.key_secret"), curve_server_key=str(keys / "coordinator.key"))
+    for options, where, says in [({}, frontend, "speaks CURVE and this client does not"),
+                                 (with_keys, cluster, "does not speak CURVE and this client does")]:
+        with Client(where, deadline=20, **options) as c:
+            t0 = time.monotonic()
+            with pytest.raises(sc.ConnectionRefused, match=says) as e:
+                c.prune(x, query=q, budget=24, shards=shards)
+            assert time.monotonic() - t0 < 5, "refused at the handshake, not at the deadline"
+        assert e.value.endpoint == where
+
+
 def test_the_command_line_takes_the_keys(curve_cluster):
     frontend, keys = curve_cluster
     args = [sys.executable, "-m", "script_cluster", "status", "--connect", frontend,

@@ -24,6 +24,10 @@ from .errors import (RETRYABLE_CODES, BadReply, ConnectionRefused, ScriptCluster
 PROTOCOL_VERSION = 1
 
 
+#: Why a coordinator refused this client at the handshake, when its key is not on the list.
+_KEY_REFUSED = "refused this client's CURVE key (not on the coordinator's --curve-clients list, or the wrong --curve-server-key)"
+
+
 @dataclass
 class Policy:
     heartbeat: float = 1.0
@@ -73,7 +77,7 @@ class Endpoint:
     ping_sent: float = -math.inf
     outstanding: Set[str] = field(default_factory=set)
     blocked: int = 0  # sends refused in a row (no connection yet, or the queue full)
-    refused: bool = False  # its CURVE handshake refused our key (until a handshake succeeds)
+    refused: str = ""  # why its handshake refused this client, if it did (until a handshake succeeds)
 
 
 Send = Tuple[int, List[Any], Optional[str]]
@@ -216,7 +220,7 @@ class Engine:
         """A connection (a handshake) to endpoint `i` completed: a new peer, up from now."""
         e = self.endpoints[i]
         e.connected = True
-        e.refused = False
+        e.refused = ""
         e.down_until = 0.0
         e.blocked = 0
         e.last_heard = now
@@ -228,24 +232,26 @@ class Engine:
         e.failures += 1
         self._abandon(i, now, f"{e.address} dropped the connection")
 
-    def refused(self, i: int, now: float) -> None:
-        """Endpoint `i` refused our CURVE key: its calls go elsewhere; when every endpoint has
-        refused, every call ends now with `ConnectionRefused` rather than at its deadline."""
+    def refused(self, i: int, now: float, why: str = _KEY_REFUSED) -> None:
+        """Endpoint `i` refused this client at the handshake (`why`: our CURVE key, or CURVE
+        spoken on one side only): its calls go elsewhere; when every endpoint has refused, every
+        call ends now with `ConnectionRefused` rather than at its deadline."""
         e = self.endpoints[i]
         e.connected = False
-        e.refused = True
-        self._abandon(i, now, f"{e.address} refused this client's CURVE key")
+        e.refused = why
+        self._abandon(i, now, f"{e.address} {why}")
         self._refuse_all_if_none_left()
 
     def _refuse_all_if_none_left(self) -> None:
         if not all(e.refused for e in self.endpoints):
             return
-        where = ", ".join(e.address for e in self.endpoints)
+        reasons: Dict[str, List[str]] = {}
+        for e in self.endpoints:
+            reasons.setdefault(e.refused, []).append(e.address)
+        message = "; ".join(f"{', '.join(where)} {why}" for why, where in reasons.items())
         for call in list(self.calls.values()):
-            self._finish(call, ConnectionRefused(
-                f"{where} refused this client's CURVE key (not on the coordinator's --curve-clients list, "
-                f"or the wrong --curve-server-key)", request_id=call.id,
-                endpoint=self.endpoints[call.last_endpoint or 0].address))
+            self._finish(call, ConnectionRefused(message, request_id=call.id,
+                                                 endpoint=self.endpoints[call.last_endpoint or 0].address))
 
     def _abandon(self, i: int, now: float, why: str) -> None:
         e = self.endpoints[i]

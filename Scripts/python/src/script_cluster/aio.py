@@ -11,7 +11,7 @@ import zmq
 import zmq.asyncio
 
 from ._engine import Call
-from .client import _REFUSED_EVENT, _UP_EVENT, _Base, _close_all, _connected
+from .client import _Base, _close_all, _connected
 from .errors import BadRequest, ScriptClusterError
 from .request import ClusterStatus, PruneRequest, PruneResult
 
@@ -188,14 +188,7 @@ class AsyncClient(_Base):
         mon = self._monitors[i]
         while True:
             msg = await mon.recv_multipart()
-            event = int.from_bytes(msg[0][:2], "little")
-            now = time.monotonic()
-            if event & _UP_EVENT:
-                self._engine.connected(i, now)
-            elif event & zmq.EVENT_DISCONNECTED:
-                self._engine.disconnected(i, now)
-            elif event & _REFUSED_EVENT:
-                self._engine.refused(i, now)
+            self._link_event(i, msg, time.monotonic())
             self._step()
 
     async def _timer(self) -> None:

@@ -24,7 +24,11 @@ DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
 _UP_EVENT = getattr(zmq, "EVENT_HANDSHAKE_SUCCEEDED", zmq.EVENT_CONNECTED)
 #: A CURVE handshake the coordinator refused (our key is not on its allow-list).
 _REFUSED_EVENT = getattr(zmq, "EVENT_HANDSHAKE_FAILED_AUTH", 0)
-_MONITOR_EVENTS = _UP_EVENT | zmq.EVENT_DISCONNECTED | _REFUSED_EVENT
+#: A handshake that failed on the protocol, and the value that says one side speaks CURVE and the
+#: other does not (libzmq does not try again).
+_PROTOCOL_EVENT = getattr(zmq, "EVENT_HANDSHAKE_FAILED_PROTOCOL", 0)
+_MECHANISM_MISMATCH = 0x11000002
+_MONITOR_EVENTS = _UP_EVENT | zmq.EVENT_DISCONNECTED | _REFUSED_EVENT | _PROTOCOL_EVENT
 #: A worker's data socket: its endpoint, and its CURVE public key (None without CURVE).
 DataKey = Tuple[str, Optional[str]]
 #: Seconds a shard may wait for its worker's data socket to connect (the ZeroMQ handshake: a TCP
@@ -228,6 +232,22 @@ class _Base:
         """Sends the `cancel` messages of calls given up (best effort: a full queue drops one)."""
         for i, frames in self._engine.take_cancels():
             self._send_nowait(self._socks[i], frames)
+
+    def _link_event(self, i: int, msg: List[bytes], now: float) -> None:
+        """What coordinator `i`'s socket monitor reported: a connection up (its handshake) or
+        dropped, our key refused, or CURVE spoken on one side only."""
+        event = int.from_bytes(msg[0][:2], "little")
+        if event & _UP_EVENT:
+            self._engine.connected(i, now)
+        elif event & zmq.EVENT_DISCONNECTED:
+            self._engine.disconnected(i, now)
+        elif event & _REFUSED_EVENT:
+            self._engine.refused(i, now)
+        elif event & _PROTOCOL_EVENT and int.from_bytes(msg[0][2:6], "little") == _MECHANISM_MISMATCH:
+            self._engine.refused(i, now, "speaks CURVE and this client does not (give it curve_secret and curve_server_key)"
+                                 if self._curve is None else
+                                 "does not speak CURVE and this client does (leave out curve_secret and curve_server_key, "
+                                 "or give the coordinator its keys)")
 
     def _watch_data(self, key: DataKey, monitor: Any) -> None:
         """Has the shell watch a data socket's monitor (`_data_event` for each event)."""
@@ -583,10 +603,4 @@ class Client(_Base):
                     self._engine.received(i, frames, now)
 
     def _monitor_event(self, i: int, msg: List[bytes], now: float) -> None:
-        event = int.from_bytes(msg[0][:2], "little")
-        if event & _UP_EVENT:
-            self._engine.connected(i, now)
-        elif event & zmq.EVENT_DISCONNECTED:
-            self._engine.disconnected(i, now)
-        elif event & _REFUSED_EVENT:
-            self._engine.refused(i, now)
+        self._link_event(i, msg, now)
