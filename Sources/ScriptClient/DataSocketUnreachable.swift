@@ -1,6 +1,7 @@
 /// A worker's data socket this client could not connect to within `ClusterClient.dataConnectTimeout`
-/// of a placement that named it (`dataFailureGrace` where its connection attempts failed), when the request already named that address in `avoid` (the
-/// coordinator placed a shard there all the same). A connection, unlike a transfer, takes no
+/// of a placement that named it (`dataFailureGrace` where its connection attempts failed), when
+/// the request already named that address in `avoid` (the coordinator placed a shard there all
+/// the same). A connection, unlike a transfer, takes no
 /// longer under load, so this is an address the client cannot reach (usually a worker's
 /// `--data-advertise`).
 public struct DataSocketUnreachable: Error, Sendable, Equatable, CustomStringConvertible {

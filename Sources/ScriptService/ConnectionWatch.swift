@@ -50,8 +50,8 @@ public final class ConnectionWatch {
                 counts.refused += 1
                 ClusterMetrics.connection(.refused, on: socket)
                 refusedAtHandshake(now: now)
-            case .connected, .connectRetried, .handshakeSucceeded:
-                break  // a bound socket's peers connect to it, not it to them; an accepted one counts
+            case .connectRetried, .handshakeSucceeded:
+                break  // a bound socket's peers connect to it (counted as accepted), not it to them
             }
         }
     }

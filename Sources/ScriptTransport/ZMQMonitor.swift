@@ -19,9 +19,6 @@ public final class ZMQMonitor {
         /// The peer speaks another security mechanism: CURVE where this socket does not, or the
         /// other way round (libzmq does not try again).
         case mechanismMismatch
-        /// A connection this socket asked for is up (a connecting socket): TCP's, which anything
-        /// listening there accepts, ZeroMQ peer or not.
-        case connected
         /// The ZeroMQ handshake on a connection completed (with CURVE: the keys were accepted):
         /// a peer that speaks this protocol is there.
         case handshakeSucceeded
@@ -37,7 +34,7 @@ public final class ZMQMonitor {
     public init(_ target: ZMQSocket, context: ZMQContext) throws {
         let address = "inproc://monitor-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         let events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
-            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED
+            | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_CONNECT_RETRIED
             | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
         guard zmq_socket_monitor(target.handle, address, events) == 0 else { throw ZMQError.last("zmq_socket_monitor") }
         socket = try ZMQSocket(context: context, type: .pair)
@@ -55,7 +52,6 @@ public final class ZMQMonitor {
             switch Int32(code) {
             case ZMQ_EVENT_ACCEPTED: out.append(.accepted)
             case ZMQ_EVENT_DISCONNECTED: out.append(.disconnected)
-            case ZMQ_EVENT_CONNECTED: out.append(.connected)
             case ZMQ_EVENT_CONNECT_RETRIED: out.append(.connectRetried)
             case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: out.append(.handshakeSucceeded)
             case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: out.append(.authenticationFailed)
