@@ -27,7 +27,7 @@ _REFUSED_EVENT = getattr(zmq, "EVENT_HANDSHAKE_FAILED_AUTH", 0)
 #: A handshake that failed on the protocol, and the value that says one side speaks CURVE and the
 #: other does not (libzmq does not try again).
 _PROTOCOL_EVENT = getattr(zmq, "EVENT_HANDSHAKE_FAILED_PROTOCOL", 0)
-_MECHANISM_MISMATCH = 0x11000002
+_MECHANISM_MISMATCH = getattr(zmq, "PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH", 0x11000002)
 _MONITOR_EVENTS = _UP_EVENT | zmq.EVENT_DISCONNECTED | _REFUSED_EVENT | _PROTOCOL_EVENT
 #: A worker's data socket: its endpoint, and its CURVE public key (None without CURVE).
 DataKey = Tuple[str, Optional[str]]
