@@ -221,7 +221,10 @@ public final class ClusterClient {
         let deadline = clock.now + .milliseconds(timeoutMs)
         while clock.now < deadline {
             guard let r = try receive(timeoutMs: max(1, Int((deadline - clock.now).milliseconds))) else { continue }
-            if r.reply.id == id, case .status(let s) = r.reply { return s }
+            guard r.reply.id == id else { continue }
+            if case .status(let s) = r.reply { return s }
+            // Not a coordinator's frontend (its backend, for one): no status will come.
+            if case .error(_, let e) = r.reply { throw e }
         }
         return nil
     }

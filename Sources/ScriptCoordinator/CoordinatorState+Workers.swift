@@ -14,6 +14,7 @@ extension CoordinatorState {
     public func workerMessage(identity: [UInt8], frames: [Frame], now: ContinuousClock.Instant) -> [Action] {
         let e: Envelope, type: String
         do { (e, type) = try BackendEnvelope.open(frames) } catch {
+            if frames.count >= 2, frames[0].isEmpty { return clientOnBackend(identity, frames) }
             return [.log(level: .warning, message: "unreadable message from worker \(hex(identity)): \(error)")]
         }
         let known = workers[identity] != nil
@@ -43,6 +44,15 @@ extension CoordinatorState {
     }
 
     private func name(_ identity: [UInt8]) -> String { workers[identity]?.name ?? hex(identity) }
+
+    /// A client's request on the backend (it was given the workers' endpoint): answered at once
+    /// with an error saying so, where the client would otherwise wait out its tries.
+    private func clientOnBackend(_ identity: [UInt8], _ frames: [Frame]) -> [Action] {
+        let id = (try? Envelope.decode(frames[1]).string("id")) ?? ""
+        let e = ProtocolError(.badRequest, "this is a coordinator's backend, where workers connect: clients connect to its frontend (--frontend)")
+        return [.log(level: .warning, message: "a client's message reached the backend: clients connect to the frontend; told it so"),
+                .toWorker(identity: identity, frames: [Frame([])] + ClusterReply.error(id: id, e).frames())]
+    }
 
     private func farewell(_ identity: [UInt8]) -> Action {
         .toWorker(identity: identity, frames: BackendEnvelope.bare("disconnect"))

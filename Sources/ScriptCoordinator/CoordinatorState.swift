@@ -74,6 +74,7 @@ public final class CoordinatorState {
     }
 
     public func clientMessage(route: [UInt8], frames: [Frame], now: ContinuousClock.Instant) -> [Action] {
+        if frames.first?.isEmpty == false, let (_, type) = try? BackendEnvelope.open(frames) { return workerOnFrontend(route: route, type: type) }
         guard frames.count >= 2, frames[0].isEmpty else {
             return reject(route: route, id: "", ProtocolError(.badMessage, "expected an empty delimiter frame, then the envelope"))
         }
@@ -211,6 +212,14 @@ public final class CoordinatorState {
         jobs[number] = job
         if urgent { queue.appendUrgent(number) } else { queue.append(number) }
         return number
+    }
+
+    /// A worker's message on the frontend (it was given the clients' endpoint): no request, so
+    /// nothing counted; the worker is told where it is, and says so in its own log.
+    private func workerOnFrontend(route: [UInt8], type: String) -> [Action] {
+        let e = ProtocolError(.badMessage, "this is a coordinator's frontend, where clients connect: workers connect to its backend (--backend)")
+        return [.log(level: .warning, message: "a worker's '\(type)' message reached the frontend: workers connect to the backend; told it so"),
+                .toClient(route: route, frames: ClusterReply.error(id: "", e).frames())]
     }
 
     private func reject(route: [UInt8], id: String, _ e: ProtocolError) -> [Action] {

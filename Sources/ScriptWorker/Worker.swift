@@ -20,6 +20,8 @@ public final class Worker {
     private let logger: Logger
     private let context: ZMQContext
     private var links: [ZMQSocket?]
+    /// Each link socket's monitor: a coordinator that refuses this worker at the handshake.
+    private var linkMonitors: [ZMQMonitor?]
     /// Links whose socket, made at start, the state machine has not opened yet.
     private var unopened: Set<Int>
     private let data: ZMQSocket?
@@ -64,11 +66,12 @@ public final class Worker {
         }
         // Each link's first socket is made here: a bad coordinator endpoint is a startup error,
         // not a silent retry loop.
-        links = try config.endpoints.map { endpoint in
+        let opened = try config.endpoints.map { endpoint in
             do { return try Self.link(context: context, config: config, endpoint: endpoint) } catch let e as ZMQError {
                 throw StartupError("cannot connect to coordinator \(endpoint): \(e.reason)")
             }
         }
+        (links, linkMonitors) = (opened.map(\.socket), opened.map(\.monitor))
         unopened = Set(links.indices)
         state = WorkerState(config: config, dataEndpoint: advertised, now: ContinuousClock().now)
         if let curve = config.curve {
@@ -141,12 +144,13 @@ public final class Worker {
             var poller = ZMQPoller()
             let open = links.indices.filter { links[$0] != nil }
             for i in open { poller.add(links[i]!) }
-            // After the links: the completions, then the data socket and its monitor.
+            // After the links: the completions, the data socket and its monitor, the links' monitors.
             poller.add(completions.receiver)
             if let data, let dataWatch {
                 poller.add(data)
                 poller.add(dataWatch.monitor.socket)
             }
+            for i in open { poller.add(linkMonitors[i]!.socket) }
             let ready = try poller.poll(timeoutMilliseconds: 50)
             if take(ready, open: open, now: clock) { break loop }
             if clock.now - lastTick >= .milliseconds(50) {
@@ -161,7 +165,8 @@ public final class Worker {
     }
 
     /// Takes what the poll found ready: the links' messages (`open` in poll order), then the
-    /// finished tasks, the data socket's messages and its monitor's events. True: stop.
+    /// finished tasks, the data socket's messages and its monitor's events, and the links'
+    /// monitors' events. True: stop.
     private func take(_ ready: Set<Int>, open: [Int], now clock: ContinuousClock) -> Bool {
         for (slot, i) in open.enumerated() where ready.contains(slot) {
             while let socket = links[i], let frames = try? socket.receiveFrames(timeoutMilliseconds: 0) {
@@ -183,11 +188,16 @@ public final class Worker {
             }
         }
         if ready.contains(open.count + 2) { dataWatch?.drain() }
+        let monitors = open.count + (data == nil ? 1 : 3)
+        for (slot, i) in open.enumerated() where ready.contains(monitors + slot) {
+            guard let events = linkMonitors[i]?.drain(), !events.isEmpty else { continue }
+            if carry(state.linkEvents(i, events, now: clock.now)) { return true }
+        }
         return false
     }
 
     private func closeSockets() {
-        for i in links.indices { links[i]?.close(); links[i] = nil }
+        for i in links.indices { closeLink(i) }
         dataWatch?.close()
         data?.close()
         completions.close()
@@ -196,7 +206,7 @@ public final class Worker {
 
     private func updateReadiness() {
         let registered = state.isRegistered && !state.draining
-        health.setReady(registered, reason: state.draining ? "draining" : registered ? "registered" : "not registered with a coordinator")
+        health.setReady(registered, reason: state.draining ? "draining" : registered ? "registered" : state.unregisteredReason)
     }
 
     /// The gauges: jobs held, and whether some coordinator has this worker registered.
@@ -213,12 +223,11 @@ public final class Worker {
             switch a {
             case .open(let i):
                 if unopened.remove(i) != nil, links[i] != nil { continue }
-                links[i]?.close()
-                links[i] = openLink(config.endpoints[i])
+                closeLink(i)
+                (links[i], linkMonitors[i]) = openLink(config.endpoints[i])
             case .close(let i):
                 // Only a link given up on is closed (a fresh socket follows the back-off).
-                links[i]?.close()
-                links[i] = nil
+                closeLink(i)
                 ClusterMetrics.workerReconnected()
             case .send(let i, let frames):
                 guard let socket = links[i] else { continue }
@@ -261,25 +270,38 @@ public final class Worker {
         }
     }
 
-    /// A fresh DEALER for a coordinator; nil (retried after the back-off) if libzmq refuses.
-    private func openLink(_ endpoint: String) -> ZMQSocket? {
+    /// A fresh DEALER for a coordinator and its monitor; nil (retried after the back-off) if
+    /// libzmq refuses.
+    private func openLink(_ endpoint: String) -> (ZMQSocket?, ZMQMonitor?) {
         do { return try Self.link(context: context, config: config, endpoint: endpoint) } catch {
             logger.warning("cannot open a socket to \(endpoint): \(error)")
-            return nil
+            return (nil, nil)
         }
     }
 
-    private static func link(context: ZMQContext, config: WorkerConfiguration, endpoint: String) throws -> ZMQSocket {
+    private func closeLink(_ i: Int) {
+        links[i]?.close()
+        linkMonitors[i]?.close()
+        (links[i], linkMonitors[i]) = (nil, nil)
+    }
+
+    /// A DEALER connected to `endpoint`, monitored from before its first attempt.
+    private static func link(context: ZMQContext, config: WorkerConfiguration, endpoint: String) throws -> (socket: ZMQSocket, monitor: ZMQMonitor) {
         let s = try ZMQSocket(context: context, type: .dealer)
-        try s.setLinger(milliseconds: 0)
-        // Nothing queues for a connection not yet made: sends then fail and are retried.
-        try s.setImmediate(true)
-        try s.setMaxMessageSize(Int64(config.limits.maxTokens) * Int64(config.limits.maxWidth) * 4)
-        if let curve = config.curve { try s.apply(curve) }
-        do { try s.connect(endpoint) } catch {
+        var monitor: ZMQMonitor? = nil
+        do {
+            try s.setLinger(milliseconds: 0)
+            // Nothing queues for a connection not yet made: sends then fail and are retried.
+            try s.setImmediate(true)
+            try s.setMaxMessageSize(Int64(config.limits.maxTokens) * Int64(config.limits.maxWidth) * 4)
+            if let curve = config.curve { try s.apply(curve) }
+            monitor = try ZMQMonitor(s, context: context)
+            try s.connect(endpoint)
+            return (s, monitor!)
+        } catch {
             s.close()
+            monitor?.close()
             throw error
         }
-        return s
     }
 }

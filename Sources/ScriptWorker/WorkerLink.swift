@@ -18,6 +18,10 @@ struct WorkerLink {
     var backoffMs: Int
     /// Whether the current outage was logged (each state change is logged once, not each retry).
     var outageLogged = false
+    /// The coordinator's refusal at the last handshake, until it registers this worker.
+    var refusal: LinkRefusal?
+    /// Whether a handshake on the current socket failed (no refusal said why).
+    var handshakeFailed = false
 
     init(endpoint: String, now: ContinuousClock.Instant, backoffMs: Int) {
         self.endpoint = endpoint
@@ -28,6 +32,11 @@ struct WorkerLink {
     }
 
     var isConnected: Bool { phase == .connected }
+
+    var isWaiting: Bool {
+        if case .waiting = phase { return true }
+        return false
+    }
 }
 
 /// The back-off schedule: `min` doubling to `max`, each delay stretched by up to a quarter

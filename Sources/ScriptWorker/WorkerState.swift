@@ -225,11 +225,15 @@ public final class WorkerState {
 
     public func linkMessage(_ i: Int, frames: [Frame], now: ContinuousClock.Instant) -> [Action] {
         guard links.indices.contains(i) else { return [] }
-        var actions = heard(i, now: now)
         let e: Envelope, type: String
         do { (e, type) = try BackendEnvelope.open(frames) } catch {
-            return actions + [.log(level: .warning, message: "unreadable message from coordinator \(links[i].endpoint): \(error)")]
+            if frames.count >= 2, frames[0].isEmpty, (try? ClusterReply.parse(Array(frames.dropFirst()))) != nil {
+                return refused(i, .frontend, now: now)
+            }
+            return [.log(level: .warning, message: "unreadable message from coordinator \(links[i].endpoint): \(error)")]
         }
+        // Only a coordinator's message is a sign of one.
+        var actions = heard(i, now: now)
         let epoch = links[i].epoch
         switch type {
         case "heartbeat":
@@ -258,6 +262,7 @@ public final class WorkerState {
         links[i].phase = .connected
         links[i].backoffMs = config.reconnectMinMs
         links[i].outageLogged = false
+        links[i].refusal = nil
         return [.log(level: .info, message: "registered with coordinator \(links[i].endpoint)")]
     }
 
@@ -572,7 +577,9 @@ public final class WorkerState {
                 return [.send(link: i, frames: BackendEnvelope.bare("heartbeat"))]
             }
         case .connecting(let since):
-            if now - since > silence { return lose(i, now: now, why: "not answering") }
+            if now - since > silence {
+                return links[i].handshakeFailed ? refused(i, .handshake(curve: config.curve != nil), now: now) : lose(i, now: now, why: "not answering")
+            }
             if now - links[i].lastSent >= beat { return ready(i, now: now) }
         case .waiting(let until):
             if now >= until && !draining {
@@ -584,16 +591,44 @@ public final class WorkerState {
         return []
     }
 
-    /// Closes a link whose coordinator is silent and waits out a back-off before a fresh socket.
-    private func lose(_ i: Int, now: ContinuousClock.Instant, why: String) -> [Action] {
+    /// What link `i`'s socket monitor reported. A refused key or mechanism closes the link at
+    /// once and says why. A handshake that failed otherwise is noted and libzmq tries again:
+    /// against CURVE at one end only, the end that does not speak it often sees the other close
+    /// the connection before it reads the mechanism (2 attempts in 3 here), and the next attempt
+    /// may tell; a link that never gets an answer says its handshakes failed.
+    public func linkEvents(_ i: Int, _ events: [ZMQMonitor.Event], now: ContinuousClock.Instant) -> [Action] {
+        guard links.indices.contains(i), !links[i].isWaiting else { return [] }
+        if events.contains(.authenticationFailed) { return refused(i, .key, now: now) }
+        if events.contains(.mechanismMismatch) { return refused(i, config.curve == nil ? .curveRequired : .curveUnspoken, now: now) }
+        if events.contains(.handshakeFailed) { links[i].handshakeFailed = true }
+        return []
+    }
+
+    private func refused(_ i: Int, _ refusal: LinkRefusal, now: ContinuousClock.Instant) -> [Action] {
+        lose(i, now: now, why: refusal.explanation(workerKey: config.curve?.keyPair.publicKey.z85), refusal: refusal)
+    }
+
+    /// Why this worker is not registered, for readiness probes: the first refusal a coordinator
+    /// gave, if one did.
+    public var unregisteredReason: String {
+        guard let i = links.indices.first(where: { links[$0].refusal != nil }) else { return "not registered with a coordinator" }
+        return "not registered: coordinator \(links[i].endpoint) \(links[i].refusal!.explanation(workerKey: config.curve?.keyPair.publicKey.z85))"
+    }
+
+    /// Closes a link whose coordinator is silent or refused this worker, and waits out a
+    /// back-off before a fresh socket. Each outage is logged once, and each new refusal.
+    private func lose(_ i: Int, now: ContinuousClock.Instant, why: String, refusal: LinkRefusal? = nil) -> [Action] {
         let delay = backoff.jittered(links[i].backoffMs, unit: random())
         links[i].backoffMs = backoff.next(after: links[i].backoffMs)
         links[i].phase = .waiting(until: now + .milliseconds(delay))
+        links[i].handshakeFailed = false
         forget(link: i)
         var actions: [Action] = [.close(link: i)]
         let message = "coordinator \(links[i].endpoint) \(why); reconnecting in \(Units.duration(milliseconds: Double(delay)))"
-        actions.append(.log(level: links[i].outageLogged ? .debug : .warning, message: message))
+        let loud = !links[i].outageLogged || (refusal != nil && refusal != links[i].refusal)
+        actions.append(.log(level: loud ? .warning : .debug, message: message))
         links[i].outageLogged = true
+        if refusal != nil { links[i].refusal = refusal }
         return actions
     }
 

@@ -189,6 +189,51 @@ final class OpsProcessTests: XCTestCase {
             // Without the refusal the call ends in a `timeout`, which the line above tells apart.
             XCTAssertLessThan(Date().timeIntervalSince(start), 10, "refused, not timed out")
         }
+        // Workers the same way round: each says which end speaks CURVE, in its log and to its
+        // readiness probe, where it said only "not answering" before.
+        let bare = try ClusterProcess(["worker", "--connect", secure.backend, "--name", "bare", "--data-bind", "none", "--metrics-port", "0"])
+        defer { bare.signal(SIGTERM); bare.wait() }
+        let keyed = try ClusterProcess(["worker", "--connect", plain.backend, "--name", "keyed"] + keys.worker("workers/w.key_secret"))
+        defer { keyed.signal(SIGTERM); keyed.wait() }
+        XCTAssertTrue(bare.waitForLog("coordinator \(secure.backend) speaks CURVE and this worker does not", timeout: 5), bare.log)
+        XCTAssertTrue(keyed.waitForLog("coordinator \(plain.backend) does not speak CURVE and this worker does", timeout: 5), keyed.log)
+        let ready = try HTTPProbe.get(try metricsURL(bare) + "/readyz")
+        XCTAssertEqual(ready.status, 503)
+        XCTAssertTrue(ready.body.contains("not registered: coordinator \(secure.backend) speaks CURVE"), ready.body)
+    }
+
+    /// The clients' and the workers' ports mixed up: a worker given the frontend, a client
+    /// given the backend. Each is told at once what it reached (the client as an error, the
+    /// worker in its log and probe), where the client waited out its tries for a timeout and the
+    /// worker took the frontend's refusals for a coordinator's answer and called itself registered.
+    func testWorkersAndClientsGivenTheOtherPortAreToldSo() throws {
+        let cluster = try TestCluster(workers: 0, heartbeatMs: 1000)
+        defer { cluster.stop() }
+        let lost = try ClusterProcess(["worker", "--connect", cluster.frontend, "--name", "lost", "--metrics-port", "0"])
+        defer { lost.signal(SIGTERM); lost.wait() }
+        XCTAssertTrue(lost.waitForLog("coordinator \(cluster.frontend) answers as a coordinator's frontend, where clients connect: workers connect to its backend", timeout: 5), lost.log)
+        XCTAssertFalse(lost.log.contains("registered with"), lost.log)
+        let ready = try HTTPProbe.get(try metricsURL(lost) + "/readyz")
+        XCTAssertEqual(ready.status, 503)
+        XCTAssertTrue(ready.body.contains("answers as a coordinator's frontend"), ready.body)
+        XCTAssertTrue(cluster.coordinator.waitForLog("a worker's 'ready' message reached the frontend", timeout: 5), cluster.coordinator.log)
+
+        let client = try ClusterClient(endpoint: cluster.backend)
+        defer { client.close() }
+        let calls: [(String, () throws -> Void)] = [
+            ("status", { _ = try client.status() }),
+            ("prune", { _ = try client.prune(PruneSubmission(id: "astray", request: Requests.sample(.image, seed: 3), budget: .count(8))) }),
+        ]
+        for (call, run) in calls {
+            let start = Date()
+            XCTAssertThrowsError(try run()) { error in
+                let e = error as? ProtocolError
+                XCTAssertEqual(e?.code, .badRequest, "\(call): \(error)")
+                XCTAssertTrue(e?.message.contains("this is a coordinator's backend, where workers connect: clients connect to its frontend") == true, "\(error)")
+            }
+            XCTAssertLessThan(Date().timeIntervalSince(start), 2, "\(call): told at once, not timed out")
+        }
+        XCTAssertEqual(try cluster.client().status()?.failed, 0, "neither counts as a failed request")
     }
 
     /// With CURVE on every socket, an allowed client gets its answers (inline, and direct to the
@@ -232,6 +277,12 @@ final class OpsProcessTests: XCTestCase {
         let intruder = try ClusterProcess(["worker", "--connect", cluster.backend, "--name", "intruder"] + keys.worker("stranger.key_secret"))
         defer { intruder.signal(SIGTERM); intruder.wait() }
         XCTAssertTrue(cluster.coordinator.waitForLog(strangerKey, count: 2, timeout: 5), cluster.coordinator.log)
+        XCTAssertTrue(intruder.waitForLog("refused this worker at the CURVE handshake: its public key \(strangerKey) is not on the coordinator's allow-list", timeout: 5), intruder.log)
+        // An allowed worker given another server's key: the coordinator cannot read its hello.
+        let misled = try ClusterProcess(["worker", "--connect", cluster.backend, "--name", "misled", "--data-bind", "none",
+                                         "--curve-secret", keys.path("workers/w.key_secret"), "--curve-server-key", keys.path("stranger.key")])
+        defer { misled.signal(SIGTERM); misled.wait() }
+        XCTAssertTrue(misled.waitForLog("failed the CURVE handshake: the coordinator key given to this worker (--curve-server-key) is not that coordinator's", timeout: 10), misled.log)
         XCTAssertEqual(try alice.status()?.workers, 1)
         XCTAssertTrue(reads(coordinator, #"script_cluster_connections_total{socket="backend",event="refused"}"#, 1, atLeast: true))
 

@@ -47,6 +47,31 @@ final class CoordinatorStateTests: XCTestCase {
         }
     }
 
+    /// A worker's message on the frontend and a client's on the backend are each answered with
+    /// an error in the shape the sender reads, saying which port is which; neither is a request.
+    func testTheOtherRolesMessagesAreAnsweredWithWhereToGo() throws {
+        let c = InMemoryCluster()
+        let ready = ReadyMessage(worker: "w", credit: 2, dataEndpoint: nil, dataKey: nil, threads: 1).frames()
+        let onFrontend = c.coordinator.clientMessage(route: [1], frames: ready, now: ContinuousClock().now)
+        guard case .toClient(let route, let frames)? = onFrontend.first(where: { if case .toClient = $0 { return true }; return false }),
+              case .error(_, let e) = try ClusterReply.parse(frames) else { return XCTFail("\(onFrontend)") }
+        XCTAssertEqual(route, [1])
+        XCTAssertEqual(e.message, "this is a coordinator's frontend, where clients connect: workers connect to its backend (--backend)")
+
+        let prune = [Frame([])] + PruneSubmission(id: "astray", request: request(seed: 1), budget: .count(4)).encoded().frames()
+        let onBackend = c.coordinator.workerMessage(identity: [2], frames: prune, now: ContinuousClock().now)
+        guard case .toWorker(let identity, let reply)? = onBackend.first(where: { if case .toWorker = $0 { return true }; return false }),
+              reply.first?.isEmpty == true, case .error(let id, let b) = try ClusterReply.parse(Array(reply.dropFirst())) else {
+            return XCTFail("\(onBackend)")
+        }
+        XCTAssertEqual(identity, [2])
+        XCTAssertEqual(id, "astray")
+        XCTAssertEqual(b.code, .badRequest)
+        XCTAssertTrue(b.message.contains("clients connect to its frontend"), b.message)
+        XCTAssertEqual(c.coordinator.workerCount, 0)
+        XCTAssertTrue(c.finished.isEmpty, "neither is a request")
+    }
+
     func testEveryJobIsReportedForTheMetricsOnBothSides() throws {
         let c = InMemoryCluster()
         c.addWorker([10]); c.addWorker([11])

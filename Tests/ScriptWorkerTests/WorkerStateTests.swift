@@ -92,6 +92,55 @@ final class WorkerStateTests: XCTestCase {
         XCTAssertEqual(w.links[0].backoffMs, 1000)
     }
 
+    /// A refused key or mechanism closes the link at once, says which end to change (loudly once
+    /// a refusal, then quietly), and stays the readiness reason until a coordinator registers
+    /// the worker. Handshakes that fail without saying why are left to libzmq to try again
+    /// and are named only when the coordinator never answers.
+    func testRefusalsAtTheHandshakeCloseTheLinkAndSayWhy() {
+        let w = worker()
+        _ = w.start(now: now)
+        XCTAssertEqual(w.unregisteredReason, "not registered with a coordinator")
+        XCTAssertEqual(types(w.linkEvents(0, [.connectRetried, .handshakeFailed, .disconnected], now: now)), [])
+        let mismatch = w.linkEvents(0, [.mechanismMismatch], now: now)
+        XCTAssertEqual(types(mismatch), ["close"])
+        XCTAssertEqual(logs(mismatch, .warning), ["coordinator tcp://c:1 speaks CURVE and this worker does not: give the worker its key pair and the coordinator's public key (--curve-secret, --curve-server-key); reconnecting in 1.13 s"])
+        XCTAssertTrue(w.unregisteredReason.hasPrefix("not registered: coordinator tcp://c:1 speaks CURVE and this worker does not"), w.unregisteredReason)
+        XCTAssertEqual(types(w.linkEvents(0, [.mechanismMismatch], now: now)), [], "a closed link's late events change nothing")
+        // The same refusal on the next socket is logged at debug; another kind at warning.
+        XCTAssertEqual(types(pass(w, ms: 1150)).filter { $0 == "open" }, ["open"])
+        XCTAssertEqual(logs(w.linkEvents(0, [.mechanismMismatch], now: now), .warning), [])
+        _ = pass(w, ms: 2300)
+        XCTAssertEqual(logs(w.linkEvents(0, [.authenticationFailed], now: now), .warning).count, 1)
+        XCTAssertTrue(w.unregisteredReason.contains("refused this worker at the CURVE handshake"), w.unregisteredReason)
+        // Handshakes that only failed: named when the coordinator has not answered in 3 beats.
+        _ = pass(w, ms: 4550)
+        XCTAssertEqual(types(w.linkEvents(0, [.handshakeFailed], now: now)), [])
+        let silent = pass(w, ms: 3100)
+        XCTAssertEqual(types(silent), ["ready", "ready", "ready", "close"])
+        XCTAssertTrue(logs(silent, .warning).first?.contains("failed the ZeroMQ handshake: what listens there is not a coordinator's backend") == true, "\(logs(silent, .warning))")
+        // Registered: the reason goes.
+        _ = pass(w, ms: 10_000)
+        _ = w.linkMessage(0, frames: heartbeat(), now: now)
+        XCTAssertTrue(w.isRegistered)
+        XCTAssertEqual(w.unregisteredReason, "not registered with a coordinator")
+    }
+
+    /// A coordinator's frontend answers a worker's `ready` with a client's error reply: that is
+    /// no registration, and the worker says where it is.
+    func testAFrontendsAnswerIsNoRegistration() {
+        let w = worker()
+        _ = w.start(now: now)
+        let reply = [Frame([])] + ClusterReply.error(id: "", ProtocolError(.badMessage, "expected an empty delimiter frame, then the envelope")).frames()
+        let actions = w.linkMessage(0, frames: reply, now: now)
+        XCTAssertFalse(w.isRegistered)
+        XCTAssertEqual(types(actions), ["close"])
+        XCTAssertTrue(logs(actions, .warning).first?.contains("coordinator tcp://c:1 answers as a coordinator's frontend, where clients connect: workers connect to its backend (--backend)") == true, "\(actions)")
+        // Anything else unreadable is not a sign of a coordinator either.
+        _ = pass(w, ms: 1200)
+        XCTAssertEqual(logs(w.linkMessage(0, frames: [Frame([0xc1])], now: now), .warning).count, 1)
+        XCTAssertFalse(w.isRegistered)
+    }
+
     func testASilentCoordinatorIsLeftAndItsJobsForgotten() throws {
         let w = worker(heartbeatMs: 100)
         _ = w.start(now: now)
