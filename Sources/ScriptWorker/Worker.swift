@@ -184,7 +184,7 @@ public final class Worker {
                 // [identity, empty, envelope, ...]
                 guard frames.count >= 3, frames[1].isEmpty else { continue }
                 ClusterMetrics.received(bytes: frames.dropFirst(2).reduce(0) { $0 + $1.count }, from: .client)
-                if carry(state.dataMessage(frames: Array(frames.dropFirst(2)), now: clock.now)) { return true }
+                if carry(state.dataMessage(route: frames[0].bytes, frames: Array(frames.dropFirst(2)), now: clock.now)) { return true }
             }
         }
         if ready.contains(open.count + 2) { dataWatch?.drain() }
@@ -240,6 +240,8 @@ public final class Worker {
                 } catch {
                     logger.debug("send to \(config.endpoints[i]) failed: \(error)")
                 }
+            case .answer(let route, let frames):
+                _ = try? data?.send([Frame(route), Frame([])] + frames, dontWait: true)
             case .run(let task):
                 start(task)
             case .jobFinished(let r):

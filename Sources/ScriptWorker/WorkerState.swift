@@ -16,6 +16,8 @@ public final class WorkerState {
         /// Close link `link`'s socket.
         case close(link: Int)
         case send(link: Int, frames: [Frame])
+        /// Answer the client at `route` on the data socket (`frames` after the delimiter).
+        case answer(route: [UInt8], frames: [Frame])
         /// Start `task` on the compute thread (never while another runs).
         case run(WorkerTask)
         case log(level: Logger.Level, message: String)
@@ -184,6 +186,18 @@ public final class WorkerState {
     public private(set) var draining = false
     private var drainDeadline: ContinuousClock.Instant?
     public private(set) var done = false
+    /// What clients send a coordinator's frontend.
+    private static let requestTypes: Set<String> = ["prune", "status", CancelMessage.type]
+
+    /// A request meant for a coordinator (the client was given this data socket's endpoint):
+    /// answered at once with an error saying so, where the client would wait out its tries.
+    private func coordinatorsRequest(route: [UInt8], _ e: Envelope) -> [Action] {
+        let id = (try? e.string("id")) ?? ""
+        let error = ProtocolError(.badRequest, "this is a worker's data socket, where clients send shard bytes: requests go to a coordinator's frontend (--frontend)")
+        return [.log(level: .warning, message: "a client's request reached the data socket: requests go to a coordinator; told it so"),
+                .answer(route: route, frames: ClusterReply.error(id: id, error).frames())]
+    }
+
     /// Jobs answered, and refused with an error.
     public private(set) var completed = 0
     public private(set) var refused = 0
@@ -390,12 +404,15 @@ public final class WorkerState {
     // MARK: bytes from clients
 
     /// A `data` message from the data socket (frames after the delimiter).
-    public func dataMessage(frames: [Frame], now: ContinuousClock.Instant) -> [Action] {
+    /// A message on the data socket from the client at `route` (frames after the delimiter).
+    public func dataMessage(route: [UInt8] = [], frames: [Frame], now: ContinuousClock.Instant) -> [Action] {
         let m: DataMessage
         do {
             guard let first = frames.first else { throw ProtocolError(.badMessage, "empty message") }
             let e = try Envelope.decode(first)
-            guard try ProtocolVersion.check(e) == "data" else { throw ProtocolError(.unknownType, "the data socket takes data messages only") }
+            let type = try ProtocolVersion.check(e)
+            if Self.requestTypes.contains(type) { return coordinatorsRequest(route: route, e) }
+            guard type == "data" else { throw ProtocolError(.unknownType, "the data socket takes data messages only") }
             m = try DataMessage.parse(e, frames: frames, limits: config.limits)
         } catch {
             refused += 1

@@ -203,9 +203,10 @@ final class OpsProcessTests: XCTestCase {
     }
 
     /// The clients' and the workers' ports mixed up: a worker given the frontend, a client
-    /// given the backend. Each is told at once what it reached (the client as an error, the
-    /// worker in its log and probe), where the client waited out its tries for a timeout and the
-    /// worker took the frontend's refusals for a coordinator's answer and called itself registered.
+    /// given the backend or a worker's data socket. Each is told at once what it reached (the
+    /// client as an error, the worker in its log and probe), where the client waited out its
+    /// tries for a timeout and the worker took the frontend's refusals for a coordinator's answer
+    /// and called itself registered.
     func testWorkersAndClientsGivenTheOtherPortAreToldSo() throws {
         let cluster = try TestCluster(workers: 0, heartbeatMs: 1000)
         defer { cluster.stop() }
@@ -218,7 +219,18 @@ final class OpsProcessTests: XCTestCase {
         XCTAssertTrue(ready.body.contains("answers as a coordinator's frontend"), ready.body)
         XCTAssertTrue(cluster.coordinator.waitForLog("a worker's 'ready' message reached the frontend", timeout: 5), cluster.coordinator.log)
 
-        let client = try ClusterClient(endpoint: cluster.backend)
+        // The backend, and a worker's data socket (its `data` line; the worker above binds one).
+        let dataSocket = try XCTUnwrap(lost.line("data "), lost.output)
+        for (endpoint, told) in [(cluster.backend, "this is a coordinator's backend, where workers connect: clients connect to its frontend"),
+                                 (dataSocket, "this is a worker's data socket, where clients send shard bytes: requests go to a coordinator's frontend")] {
+            try expectTold(told, by: endpoint)
+        }
+        XCTAssertEqual(try cluster.client().status()?.failed, 0, "neither counts as a failed request")
+    }
+
+    /// `status` and `prune` at `endpoint` fail at once with a `bad_request` saying `told`.
+    private func expectTold(_ told: String, by endpoint: String) throws {
+        let client = try ClusterClient(endpoint: endpoint)
         defer { client.close() }
         let calls: [(String, () throws -> Void)] = [
             ("status", { _ = try client.status() }),
@@ -228,12 +240,11 @@ final class OpsProcessTests: XCTestCase {
             let start = Date()
             XCTAssertThrowsError(try run()) { error in
                 let e = error as? ProtocolError
-                XCTAssertEqual(e?.code, .badRequest, "\(call): \(error)")
-                XCTAssertTrue(e?.message.contains("this is a coordinator's backend, where workers connect: clients connect to its frontend") == true, "\(error)")
+                XCTAssertEqual(e?.code, .badRequest, "\(endpoint) \(call): \(error)")
+                XCTAssertTrue(e?.message.contains(told) == true, "\(error)")
             }
-            XCTAssertLessThan(Date().timeIntervalSince(start), 2, "\(call): told at once, not timed out")
+            XCTAssertLessThan(Date().timeIntervalSince(start), 2, "\(endpoint) \(call): told at once, not timed out")
         }
-        XCTAssertEqual(try cluster.client().status()?.failed, 0, "neither counts as a failed request")
     }
 
     /// With CURVE on every socket, an allowed client gets its answers (inline, and direct to the

@@ -174,7 +174,7 @@ final class InMemoryCluster {
             case .jobFinished(let report):
                 workerJobs.append(report)
                 jobsByWorker[id, default: []].append(report)
-            case .open, .close, .exit:
+            case .open, .close, .exit, .answer:
                 break
             }
         }

@@ -27,6 +27,7 @@ final class WorkerStateTests: XCTestCase {
             case .send(_, let frames): return (try? BackendEnvelope.open(frames).type) ?? "?"
             case .run: return "run"
             case .exit: return "exit"
+            case .answer: return "answer"
             case .log, .jobFinished: return nil
             }
         }
@@ -139,6 +140,22 @@ final class WorkerStateTests: XCTestCase {
         _ = pass(w, ms: 1200)
         XCTAssertEqual(logs(w.linkMessage(0, frames: [Frame([0xc1])], now: now), .warning).count, 1)
         XCTAssertFalse(w.isRegistered)
+    }
+
+    /// A request meant for a coordinator, sent to the data socket, is answered to its sender
+    /// with an error saying where requests go; nothing else on the data socket is answered.
+    func testARequestOnTheDataSocketIsToldWhereToGo() throws {
+        let w = connectedWorker()
+        let prune = PruneSubmission(id: "astray", request: PruneRequest(features: Matrix(rows: 4, cols: 2, values: [1, 0, 0, 1, 1, 1, 0, 2])), budget: .count(2)).encoded().frames()
+        let actions = w.dataMessage(route: [7], frames: prune, now: now)
+        guard case .answer(let route, let frames)? = actions.first(where: { if case .answer = $0 { return true }; return false }),
+              case .error(let id, let e) = try ClusterReply.parse(frames) else { return XCTFail("\(actions)") }
+        XCTAssertEqual(route, [7])
+        XCTAssertEqual(id, "astray")
+        XCTAssertEqual(e.code, .badRequest)
+        XCTAssertTrue(e.message.contains("requests go to a coordinator's frontend"), e.message)
+        XCTAssertEqual(w.refused, 0)
+        XCTAssertFalse(types(w.dataMessage(route: [7], frames: BackendEnvelope.bare("heartbeat"), now: now)).contains("answer"))
     }
 
     func testASilentCoordinatorIsLeftAndItsJobsForgotten() throws {

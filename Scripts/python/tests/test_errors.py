@@ -211,3 +211,18 @@ def test_unreachable_is_unavailable():
     with Client("tcp://127.0.0.1:9") as c:
         with pytest.raises(sc.Unavailable):
             c.status(timeout=0.2)
+
+
+def test_the_workers_port_says_so_at_once(logdir):
+    """A client given a coordinator's backend (the workers' port) is told so with `BadRequest`,
+    for `status` and `prune`, where it waited out its deadline for a timeout."""
+    co = Coordinator(logdir, name="wrong-port")
+    try:
+        with Client(co.backend, deadline=10) as c:
+            for call in (lambda: c.status(), lambda: c.prune(np.ones((8, 4), dtype=np.float32), budget=2)):
+                t0 = time.monotonic()
+                with pytest.raises(sc.BadRequest, match="this is a coordinator's backend, where workers connect"):
+                    call()
+                assert time.monotonic() - t0 < 2.0
+    finally:
+        assert co.stop() == 0
