@@ -15,6 +15,7 @@ extension CoordinatorState {
         let e: Envelope, type: String
         do { (e, type) = try BackendEnvelope.open(frames) } catch {
             if frames.count >= 2, frames[0].isEmpty { return clientOnBackend(identity, frames) }
+            if (error as? ProtocolError)?.code == .unsupportedVersion { return otherVersion(identity, frames) }
             return [.log(level: .warning, message: "unreadable message from worker \(hex(identity)): \(error)")]
         }
         let known = workers[identity] != nil
@@ -52,6 +53,14 @@ extension CoordinatorState {
         let e = ProtocolError(.badRequest, "this is a coordinator's backend, where workers connect: clients connect to its frontend (--frontend)")
         return [.log(level: .warning, message: "a client's message reached the backend: clients connect to the frontend; told it so"),
                 .toWorker(identity: identity, frames: [Frame([])] + ClusterReply.error(id: id, e).frames())]
+    }
+
+    /// A worker of another release (its backend protocol version is not this one's): refused,
+    /// in a message whose version tells it what this coordinator speaks.
+    private func otherVersion(_ identity: [UInt8], _ frames: [Frame]) -> [Action] {
+        let theirs = BackendEnvelope.version(frames).map(String.init) ?? "?"
+        let line = "worker \(hex(identity)) speaks backend protocol version \(theirs), this coordinator \(ProtocolVersion.backend): refused (run one release of script-cluster on both)"
+        return [.log(level: .warning, message: line), .toWorker(identity: identity, frames: BackendEnvelope.refusal(line))]
     }
 
     private func farewell(_ identity: [UInt8]) -> Action {

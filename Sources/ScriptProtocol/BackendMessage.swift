@@ -32,6 +32,19 @@ public enum BackendEnvelope {
         return (e, try ProtocolVersion.check(e, version: ProtocolVersion.backend))
     }
 
+    /// The `v` of a message that failed the version check (nil when it has none).
+    public static func version(_ frames: [Frame]) -> Int? {
+        guard let first = frames.first, let e = try? Envelope.decode(first) else { return nil }
+        return try? e.int("v")
+    }
+
+    /// What a coordinator answers a worker of another protocol version: `refused`, in this
+    /// version, with a message; the worker cannot read it as a message of its own, but its `v`
+    /// tells it what the coordinator speaks.
+    public static func refusal(_ message: String) -> [Frame] {
+        [Frame(Envelope.encode(ProtocolVersion.header("refused", version: ProtocolVersion.backend) + [("message", .string(message))]))]
+    }
+
     /// A message with no fields but its type (`heartbeat`, `disconnect`).
     public static func bare(_ type: String) -> [Frame] {
         [Frame(Envelope.encode(ProtocolVersion.header(type, version: ProtocolVersion.backend)))]

@@ -1,5 +1,8 @@
+import ScriptProtocol
+
 /// Why a coordinator's endpoint refused this worker: at the ZeroMQ handshake, as the link
-/// socket's monitor reports it, or by answering as a coordinator's frontend. The worker says which, closes the link, and tries a fresh socket
+/// socket's monitor reports it, or by answering as a coordinator's frontend or in another
+/// protocol version. The worker says which, closes the link, and tries a fresh socket
 /// after its back-off (the coordinator may come back with other keys), instead of letting libzmq
 /// try again ten times a second or never.
 public enum LinkRefusal: Sendable, Equatable {
@@ -15,6 +18,8 @@ public enum LinkRefusal: Sendable, Equatable {
     case handshake(curve: Bool)
     /// What answers there is a coordinator's frontend, where clients connect.
     case frontend
+    /// The coordinator speaks another version of the backend protocol (another release).
+    case version(Int)
 
     /// What the refusal means and what to change, after "coordinator ENDPOINT ".
     func explanation(workerKey: String?) -> String {
@@ -31,6 +36,8 @@ public enum LinkRefusal: Sendable, Equatable {
             return "failed the ZeroMQ handshake: what listens there is not a coordinator's backend"
         case .frontend:
             return "answers as a coordinator's frontend, where clients connect: workers connect to its backend (--backend)"
+        case .version(let theirs):
+            return "speaks backend protocol version \(theirs), this worker \(ProtocolVersion.backend): run one release of script-cluster on both"
         }
     }
 }

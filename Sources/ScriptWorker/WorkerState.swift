@@ -244,6 +244,9 @@ public final class WorkerState {
             if frames.count >= 2, frames[0].isEmpty, (try? ClusterReply.parse(Array(frames.dropFirst()))) != nil {
                 return refused(i, .frontend, now: now)
             }
+            if (error as? ProtocolError)?.code == .unsupportedVersion, let v = BackendEnvelope.version(frames) {
+                return refused(i, .version(v), now: now)
+            }
             return [.log(level: .warning, message: "unreadable message from coordinator \(links[i].endpoint): \(error)")]
         }
         // Only a coordinator's message is a sign of one.

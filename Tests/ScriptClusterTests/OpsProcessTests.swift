@@ -228,6 +228,36 @@ final class OpsProcessTests: XCTestCase {
         XCTAssertEqual(try cluster.client().status()?.failed, 0, "neither counts as a failed request")
     }
 
+    /// A coordinator and a worker of other releases (another backend protocol version, played
+    /// here by a socket of the test's) refuse each other in a message whose version says why,
+    /// and each logs the two versions, where the worker said only "not answering".
+    func testOtherReleasesRefuseEachOtherSayingWhichVersions() throws {
+        let cluster = try TestCluster(workers: 0, heartbeatMs: 1000)
+        defer { cluster.stop() }
+        let ctx = ZMQContext()
+        defer { ctx.close() }
+        let newer = ProtocolVersion.backend + 1
+        let stranger = try ZMQSocket(context: ctx, type: .dealer)
+        defer { stranger.close() }
+        try stranger.connect(cluster.backend)
+        try stranger.send([Frame(Envelope.encode(ProtocolVersion.header("ready", version: newer) + [("worker", .string("next"))]))])
+        let answer = try XCTUnwrap(try stranger.receiveFrames(timeoutMilliseconds: 5000), "the coordinator answers")
+        XCTAssertEqual(BackendEnvelope.version(answer), ProtocolVersion.backend)
+        XCTAssertTrue(cluster.coordinator.waitForLog("speaks backend protocol version \(newer), this coordinator \(ProtocolVersion.backend): refused", timeout: 5),
+                      cluster.coordinator.log)
+        XCTAssertEqual(try cluster.client().status()?.workers, 0)
+
+        let fake = try ZMQSocket(context: ctx, type: .router)
+        defer { fake.close() }
+        try fake.bind("tcp://127.0.0.1:*")
+        let worker = try ClusterProcess(["worker", "--connect", try fake.lastEndpoint(), "--name", "older", "--data-bind", "none"])
+        defer { worker.signal(SIGTERM); worker.wait() }
+        let ready = try XCTUnwrap(try fake.receiveFrames(timeoutMilliseconds: 5000), "the worker says ready")
+        try fake.send([ready[0], Frame(Envelope.encode(ProtocolVersion.header("heartbeat", version: newer)))])
+        XCTAssertTrue(worker.waitForLog("speaks backend protocol version \(newer), this worker \(ProtocolVersion.backend): run one release", timeout: 5), worker.log)
+        XCTAssertFalse(worker.log.contains("registered with"), worker.log)
+    }
+
     /// `status` and `prune` at `endpoint` fail at once with a `bad_request` saying `told`.
     private func expectTold(_ told: String, by endpoint: String) throws {
         let client = try ClusterClient(endpoint: endpoint)

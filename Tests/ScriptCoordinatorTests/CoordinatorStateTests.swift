@@ -68,6 +68,13 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(id, "astray")
         XCTAssertEqual(b.code, .badRequest)
         XCTAssertTrue(b.message.contains("clients connect to its frontend"), b.message)
+        // A worker of another release: refused in a message of this version.
+        let newer = [Frame(Envelope.encode(ProtocolVersion.header(ReadyMessage.type, version: ProtocolVersion.backend + 1)))]
+        let refused = c.coordinator.workerMessage(identity: [3], frames: newer, now: ContinuousClock().now)
+        guard case .toWorker([3], let refusal)? = refused.first(where: { if case .toWorker = $0 { return true }; return false }) else {
+            return XCTFail("\(refused)")
+        }
+        XCTAssertEqual(BackendEnvelope.version(refusal), ProtocolVersion.backend)
         XCTAssertEqual(c.coordinator.workerCount, 0)
         XCTAssertTrue(c.finished.isEmpty, "neither is a request")
     }

@@ -126,9 +126,10 @@ final class WorkerStateTests: XCTestCase {
         XCTAssertEqual(w.unregisteredReason, "not registered with a coordinator")
     }
 
-    /// A coordinator's frontend answers a worker's `ready` with a client's error reply: that is
-    /// no registration, and the worker says where it is.
-    func testAFrontendsAnswerIsNoRegistration() {
+    /// A coordinator's frontend answers a worker's `ready` with a client's error reply, and a
+    /// coordinator of another release in its own version: neither is a registration, and the
+    /// worker says what it reached.
+    func testAFrontendsOrAnotherReleasesAnswerIsNoRegistration() {
         let w = worker()
         _ = w.start(now: now)
         let reply = [Frame([])] + ClusterReply.error(id: "", ProtocolError(.badMessage, "expected an empty delimiter frame, then the envelope")).frames()
@@ -136,8 +137,14 @@ final class WorkerStateTests: XCTestCase {
         XCTAssertFalse(w.isRegistered)
         XCTAssertEqual(types(actions), ["close"])
         XCTAssertTrue(logs(actions, .warning).first?.contains("coordinator tcp://c:1 answers as a coordinator's frontend, where clients connect: workers connect to its backend (--backend)") == true, "\(actions)")
-        // Anything else unreadable is not a sign of a coordinator either.
+        // A coordinator of another release: its version says so.
         _ = pass(w, ms: 1200)
+        let newer = [Frame(Envelope.encode(ProtocolVersion.header("heartbeat", version: ProtocolVersion.backend + 1)))]
+        let other = w.linkMessage(0, frames: newer, now: now)
+        XCTAssertEqual(types(other), ["close"])
+        XCTAssertEqual(logs(other, .warning), ["coordinator tcp://c:1 speaks backend protocol version 3, this worker 2: run one release of script-cluster on both; reconnecting in 2.25 s"])
+        // Anything else unreadable is not a sign of a coordinator either.
+        _ = pass(w, ms: 2300)
         XCTAssertEqual(logs(w.linkMessage(0, frames: [Frame([0xc1])], now: now), .warning).count, 1)
         XCTAssertFalse(w.isRegistered)
     }
