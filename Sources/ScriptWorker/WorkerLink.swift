@@ -20,8 +20,13 @@ struct WorkerLink {
     var outageLogged = false
     /// The coordinator's refusal at the last handshake, until it registers this worker.
     var refusal: LinkRefusal?
-    /// Whether a handshake on the current socket failed (no refusal said why).
+    /// Why the link was last lost, until a coordinator registers this worker (readiness).
+    var trouble: String?
+    /// What the current socket's monitor saw: a handshake that failed (no refusal said why), one
+    /// that completed, and connection attempts that failed.
     var handshakeFailed = false
+    var handshook = false
+    var failedAttempts = 0
 
     init(endpoint: String, now: ContinuousClock.Instant, backoffMs: Int) {
         self.endpoint = endpoint

@@ -280,6 +280,7 @@ public final class WorkerState {
         links[i].backoffMs = config.reconnectMinMs
         links[i].outageLogged = false
         links[i].refusal = nil
+        links[i].trouble = nil
         return [.log(level: .info, message: "registered with coordinator \(links[i].endpoint)")]
     }
 
@@ -598,7 +599,7 @@ public final class WorkerState {
             }
         case .connecting(let since):
             if now - since > silence {
-                return links[i].handshakeFailed ? refused(i, .handshake(curve: config.curve != nil), now: now) : lose(i, now: now, why: "not answering")
+                return links[i].handshakeFailed ? refused(i, .handshake(curve: config.curve != nil), now: now) : lose(i, now: now, why: unanswered(links[i]))
             }
             if now - links[i].lastSent >= beat { return ready(i, now: now) }
         case .waiting(let until):
@@ -621,18 +622,29 @@ public final class WorkerState {
         if events.contains(.authenticationFailed) { return refused(i, .key, now: now) }
         if events.contains(.mechanismMismatch) { return refused(i, config.curve == nil ? .curveRequired : .curveUnspoken, now: now) }
         if events.contains(.handshakeFailed) { links[i].handshakeFailed = true }
+        if events.contains(.handshakeSucceeded) { links[i].handshook = true }
+        links[i].failedAttempts += events.filter { $0 == .connectRetried }.count
         return []
+    }
+
+    /// Why a link got no answer in time, from what its socket's monitor saw.
+    private func unanswered(_ link: WorkerLink) -> String {
+        if link.handshook { return "not answering" }
+        if link.failedAttempts > 0 {
+            return "unreachable: \(link.failedAttempts) connection attempts failed (nothing listens there, or its name does not resolve from here)"
+        }
+        return "not answering: no connection made (packets dropped on the way, or what listens there never answers)"
     }
 
     private func refused(_ i: Int, _ refusal: LinkRefusal, now: ContinuousClock.Instant) -> [Action] {
         lose(i, now: now, why: refusal.explanation(workerKey: config.curve?.keyPair.publicKey.z85), refusal: refusal)
     }
 
-    /// Why this worker is not registered, for readiness probes: the first refusal a coordinator
-    /// gave, if one did.
+    /// Why this worker is not registered, for readiness probes: why its first link in trouble
+    /// was last lost.
     public var unregisteredReason: String {
-        guard let i = links.indices.first(where: { links[$0].refusal != nil }) else { return "not registered with a coordinator" }
-        return "not registered: coordinator \(links[i].endpoint) \(links[i].refusal!.explanation(workerKey: config.curve?.keyPair.publicKey.z85))"
+        guard let i = links.indices.first(where: { links[$0].trouble != nil }) else { return "not registered with a coordinator" }
+        return "not registered: coordinator \(links[i].endpoint) \(links[i].trouble!)"
     }
 
     /// Closes a link whose coordinator is silent or refused this worker, and waits out a
@@ -641,7 +653,8 @@ public final class WorkerState {
         let delay = backoff.jittered(links[i].backoffMs, unit: random())
         links[i].backoffMs = backoff.next(after: links[i].backoffMs)
         links[i].phase = .waiting(until: now + .milliseconds(delay))
-        links[i].handshakeFailed = false
+        (links[i].handshakeFailed, links[i].handshook, links[i].failedAttempts) = (false, false, 0)
+        links[i].trouble = why
         forget(link: i)
         var actions: [Action] = [.close(link: i)]
         let message = "coordinator \(links[i].endpoint) \(why); reconnecting in \(Units.duration(milliseconds: Double(delay)))"

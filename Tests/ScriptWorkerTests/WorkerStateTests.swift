@@ -126,6 +126,26 @@ final class WorkerStateTests: XCTestCase {
         XCTAssertEqual(w.unregisteredReason, "not registered with a coordinator")
     }
 
+    /// A link without an answer in 3 beats says what its socket saw: attempts that failed
+    /// (nothing listens, or the name does not resolve), a ZeroMQ peer that never answered, or no
+    /// connection at all; each socket counts afresh, and the probe says the same.
+    func testALinkWithoutAnAnswerSaysWhatItsSocketSaw() {
+        let w = worker()
+        _ = w.start(now: now)
+        _ = w.linkEvents(0, [.connectRetried, .connectRetried], now: now)
+        let refused = logs(pass(w, ms: 3100), .warning)
+        XCTAssertEqual(refused, ["coordinator tcp://c:1 unreachable: 2 connection attempts failed (nothing listens there, or its name does not resolve from here); reconnecting in 1.13 s"])
+        XCTAssertEqual(w.unregisteredReason, "not registered: coordinator tcp://c:1 unreachable: 2 connection attempts failed (nothing listens there, or its name does not resolve from here)")
+        _ = pass(w, ms: 1150)
+        _ = w.linkEvents(0, [.handshakeSucceeded], now: now)
+        var quiet = pass(w, ms: 3100)
+        XCTAssertEqual(logs(quiet, .debug).last?.hasPrefix("coordinator tcp://c:1 not answering; reconnecting in"), true, "\(logs(quiet, .debug))")
+        _ = pass(w, ms: 2300)
+        quiet = pass(w, ms: 3100)
+        XCTAssertEqual(logs(quiet, .debug).last?.hasPrefix("coordinator tcp://c:1 not answering: no connection made (packets dropped on the way, or what listens there never answers)"), true,
+                       "\(logs(quiet, .debug))")
+    }
+
     /// A coordinator's frontend answers a worker's `ready` with a client's error reply, and a
     /// coordinator of another release in its own version: neither is a registration, and the
     /// worker says what it reached.
