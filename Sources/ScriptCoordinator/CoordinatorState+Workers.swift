@@ -55,6 +55,16 @@ extension CoordinatorState {
                 .toWorker(identity: identity, frames: [Frame([])] + ClusterReply.error(id: id, e).frames())]
     }
 
+    /// A worker advertising the data endpoint of another that is alive: refused, since clients
+    /// could not tell the two apart (a Service's or a load balancer's address given to every
+    /// worker sends each client's bytes to one of them), and the same worker reaching this
+    /// coordinator twice must not count twice.
+    private func sharedEndpoint(_ identity: [UInt8], _ m: ReadyMessage, with other: WorkerEntry) -> [Action] {
+        let line = "its data endpoint \(m.dataEndpoint ?? "") is also advertised by worker \(other.name), which is alive: clients could not tell the two apart; give each worker an address of its own (--data-advertise; in Kubernetes the pod's IP, not a Service)"
+        return [.log(level: .warning, message: "worker \(m.worker) refused: \(line)"),
+                .toWorker(identity: identity, frames: BackendEnvelope.refusal(line))]
+    }
+
     /// A worker of another release (its backend protocol version is not this one's): refused,
     /// in a message whose version tells it what this coordinator speaks.
     private func otherVersion(_ identity: [UInt8], _ frames: [Frame]) -> [Action] {
@@ -77,6 +87,13 @@ extension CoordinatorState {
             w.dataKey = m.dataKey
             workers[identity] = w
         } else {
+            if let endpoint = m.dataEndpoint, let other = workers.values.first(where: { $0.dataEndpoint == endpoint }) {
+                // Gone quiet: an earlier connection of this worker (restarted, or its link made
+                // afresh), whose jobs are lost anyway. Alive: another worker at that address.
+                guard now - other.lastHeard > heartbeat * 2 else { return sharedEndpoint(identity, m, with: other) }
+                actions += dropWorker(other.identity, reason: "replaced by a new connection advertising its data endpoint \(endpoint)",
+                                      departure: .silent, now: now)
+            }
             workers[identity] = WorkerEntry(identity: identity, name: m.worker, credit: m.credit, dataEndpoint: m.dataEndpoint,
                                             dataKey: m.dataKey, lastHeard: now, lastSent: now)
             // Answer at once, so the worker knows it is registered without waiting for a beat.

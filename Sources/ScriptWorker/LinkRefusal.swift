@@ -20,6 +20,8 @@ public enum LinkRefusal: Sendable, Equatable {
     case frontend
     /// The coordinator speaks another version of the backend protocol (another release).
     case version(Int)
+    /// The coordinator refused this worker and said why (`refused`).
+    case told(String)
 
     /// What the refusal means and what to change, after "coordinator ENDPOINT ".
     func explanation(workerKey: String?) -> String {
@@ -36,6 +38,8 @@ public enum LinkRefusal: Sendable, Equatable {
             return "failed the ZeroMQ handshake: what listens there is not a coordinator's backend"
         case .frontend:
             return "answers as a coordinator's frontend, where clients connect: workers connect to its backend (--backend)"
+        case .told(let why):
+            return "refused this worker: \(why)"
         case .version(let theirs):
             return "speaks backend protocol version \(theirs), this worker \(ProtocolVersion.backend): run one release of script-cluster on both"
         }

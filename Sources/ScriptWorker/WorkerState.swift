@@ -249,7 +249,8 @@ public final class WorkerState {
             }
             return [.log(level: .warning, message: "unreadable message from coordinator \(links[i].endpoint): \(error)")]
         }
-        // Only a coordinator's message is a sign of one.
+        // A refusal that says why is no registration; any other message of this version is.
+        if type == "refused" { return refused(i, .told((try? e.string("message")) ?? "no reason given"), now: now) }
         var actions = heard(i, now: now)
         let epoch = links[i].epoch
         switch type {

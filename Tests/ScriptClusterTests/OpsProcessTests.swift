@@ -228,6 +228,33 @@ final class OpsProcessTests: XCTestCase {
         XCTAssertEqual(try cluster.client().status()?.failed, 0, "neither counts as a failed request")
     }
 
+    /// Two workers advertising one data address (a Service's, given to every pod): the second
+    /// is refused saying why, in its log and probe, and not counted; once the first dies, the
+    /// second gets in on its next try.
+    func testASecondWorkerAdvertisingTheSameDataAddressIsRefusedSayingWhy() throws {
+        let cluster = try TestCluster(workers: 0, heartbeatMs: 500)
+        defer { cluster.stop() }
+        let first = try ClusterProcess(["worker", "--connect", cluster.backend, "--name", "first", "--heartbeat-ms", "500"])
+        defer { first.signal(SIGTERM); first.wait() }
+        try cluster.waitForWorkers(1)
+        let address = try XCTUnwrap(first.line("data "), first.output)
+        let second = try ClusterProcess(["worker", "--connect", cluster.backend, "--name", "second", "--heartbeat-ms", "500",
+                                         "--data-advertise", address, "--metrics-port", "0"])
+        defer { second.signal(SIGTERM); second.wait() }
+        XCTAssertTrue(second.waitForLog("coordinator \(cluster.backend) refused this worker: its data endpoint \(address) is also advertised by worker first, which is alive", timeout: 5),
+                      second.log)
+        XCTAssertTrue(cluster.coordinator.waitForLog("worker second refused: its data endpoint \(address)", timeout: 5), cluster.coordinator.log)
+        let ready = try HTTPProbe.get(try metricsURL(second) + "/readyz")
+        XCTAssertEqual(ready.status, 503)
+        XCTAssertTrue(ready.body.contains("is also advertised by worker first"), ready.body)
+        XCTAssertEqual(try cluster.client().status()?.workers, 1)
+
+        first.signal(SIGKILL)
+        first.wait()
+        XCTAssertTrue(second.waitForLog("registered with coordinator \(cluster.backend)", timeout: 15), second.log)
+        XCTAssertEqual(try cluster.client().status()?.workers, 1)
+    }
+
     /// A coordinator and a worker of other releases (another backend protocol version, played
     /// here by a socket of the test's) refuse each other in a message whose version says why,
     /// and each logs the two versions, where the worker said only "not answering".

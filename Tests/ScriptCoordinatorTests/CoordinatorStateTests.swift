@@ -79,6 +79,33 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertTrue(c.finished.isEmpty, "neither is a request")
     }
 
+    /// Two live workers advertising one data endpoint (a Service's address given to every pod):
+    /// the second is refused saying why, and not counted. An earlier connection of a worker at
+    /// that address that has gone quiet for two beats is replaced at once, not waited out.
+    func testAWorkerAdvertisingALiveWorkersDataEndpointIsRefused() throws {
+        let c = InMemoryCluster()
+        let start = c.now
+        let ready = { (name: String) in ReadyMessage(worker: name, credit: 2, dataEndpoint: "tcp://svc:5557", dataKey: nil, threads: 1).frames() }
+        _ = c.coordinator.workerMessage(identity: [1], frames: ready("a"), now: start)
+        let second = c.coordinator.workerMessage(identity: [2], frames: ready("b"), now: start + .milliseconds(1500))
+        guard case .toWorker([2], let refusal)? = second.first(where: { if case .toWorker = $0 { return true }; return false }),
+              let (e, type) = try? BackendEnvelope.open(refusal) else { return XCTFail("\(second)") }
+        XCTAssertEqual(type, "refused")
+        XCTAssertTrue(try e.string("message").contains("its data endpoint tcp://svc:5557 is also advertised by worker a, which is alive"))
+        XCTAssertEqual(c.coordinator.workerCount, 1)
+        // Quiet for more than two beats: a later connection at that address takes its place.
+        let later = c.coordinator.workerMessage(identity: [3], frames: ready("a"), now: start + .milliseconds(2100))
+        XCTAssertEqual(c.coordinator.workerCount, 1)
+        XCTAssertTrue(later.contains { if case .log(_, let m) = $0 { return m.hasPrefix("worker a replaced by a new connection advertising its data endpoint tcp://svc:5557") }; return false },
+                      "\(later)")
+        XCTAssertTrue(later.contains { if case .toWorker([3], let f) = $0 { return (try? BackendEnvelope.open(f).type) == "heartbeat" }; return false })
+        // Without a data endpoint, nothing to compare.
+        let bare = ReadyMessage(worker: "c", credit: 2, dataEndpoint: nil, dataKey: nil, threads: 1).frames()
+        _ = c.coordinator.workerMessage(identity: [4], frames: bare, now: start + .milliseconds(2200))
+        _ = c.coordinator.workerMessage(identity: [5], frames: bare, now: start + .milliseconds(2200))
+        XCTAssertEqual(c.coordinator.workerCount, 3)
+    }
+
     func testEveryJobIsReportedForTheMetricsOnBothSides() throws {
         let c = InMemoryCluster()
         c.addWorker([10]); c.addWorker([11])

@@ -163,8 +163,14 @@ final class WorkerStateTests: XCTestCase {
         let other = w.linkMessage(0, frames: newer, now: now)
         XCTAssertEqual(types(other), ["close"])
         XCTAssertEqual(logs(other, .warning), ["coordinator tcp://c:1 speaks backend protocol version 3, this worker 2: run one release of script-cluster on both; reconnecting in 2.25 s"])
-        // Anything else unreadable is not a sign of a coordinator either.
+        // A coordinator of this release that refuses this worker says why.
         _ = pass(w, ms: 2300)
+        let told = w.linkMessage(0, frames: BackendEnvelope.refusal("its data endpoint is taken"), now: now)
+        XCTAssertEqual(types(told), ["close"])
+        XCTAssertTrue(logs(told, .warning).first?.hasPrefix("coordinator tcp://c:1 refused this worker: its data endpoint is taken; reconnecting in") == true, "\(told)")
+        XCTAssertEqual(w.unregisteredReason, "not registered: coordinator tcp://c:1 refused this worker: its data endpoint is taken")
+        // Anything else unreadable is not a sign of a coordinator either.
+        _ = pass(w, ms: 4600)
         XCTAssertEqual(logs(w.linkMessage(0, frames: [Frame([0xc1])], now: now), .warning).count, 1)
         XCTAssertFalse(w.isRegistered)
     }
