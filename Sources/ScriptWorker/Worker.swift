@@ -117,9 +117,7 @@ public final class Worker {
     /// An endpoint bound on every interface names this host instead, so clients elsewhere can use it.
     private static func reachable(_ bound: String) -> String {
         guard bound.contains("://0.0.0.0:") || bound.contains("://[::]:") else { return bound }
-        var name = [CChar](repeating: 0, count: 256)
-        gethostname(&name, name.count)
-        let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let host = HostName.current
         let port = bound.split(separator: ":").last.map(String.init) ?? "0"
         return "tcp://\(host):\(port)"
     }

@@ -11,7 +11,7 @@ struct WorkerCommand: ParsableCommand {
 
     @Option(help: "The coordinators' worker endpoints, comma-separated (several coordinators can share workers).")
     var connect = "tcp://127.0.0.1:5556"
-    @Option(help: "Name in logs and replies (default: worker-PID).") var name: String?
+    @Option(help: "Name in logs and replies (default: HOSTNAME-PID, unique in containers too, whose process is PID 1).") var name: String?
     @Option(help: "Jobs taken at once that wait for their first step.") var credit = 2
     @Option(help: "Compute threads (one worker a core by default); a reduce's last steps, which its request waits on alone, may use up to 4 where this process may run on more CPUs.") var threads = 1
     @Option(name: .customLong("data-bind"), help: "Where clients send shard bytes directly (ZeroMQ endpoint to bind; 'none': inline transfers only).")
@@ -46,7 +46,7 @@ struct WorkerCommand: ParsableCommand {
         var c = WorkerConfiguration()
         c.endpoints = connect.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard !c.endpoints.isEmpty else { throw ValidationError("--connect needs at least one coordinator endpoint") }
-        c.name = name ?? "worker-\(getpid())"
+        c.name = name ?? "\(HostName.current)-\(getpid())"
         c.credit = credit; c.threads = max(1, threads); c.heartbeatMs = heartbeatMs; c.liveness = liveness
         c.reconnectMinMs = reconnectMinMs; c.reconnectMaxMs = max(reconnectMinMs, reconnectMaxMs)
         c.dataBind = dataBind == "none" ? nil : dataBind

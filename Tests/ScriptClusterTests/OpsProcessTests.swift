@@ -234,19 +234,23 @@ final class OpsProcessTests: XCTestCase {
     func testASecondWorkerAdvertisingTheSameDataAddressIsRefusedSayingWhy() throws {
         let cluster = try TestCluster(workers: 0, heartbeatMs: 500)
         defer { cluster.stop() }
-        let first = try ClusterProcess(["worker", "--connect", cluster.backend, "--name", "first", "--heartbeat-ms", "500"])
+        // Unnamed: HOSTNAME-PID by default, as unique in containers (whose process is PID 1).
+        let first = try ClusterProcess(["worker", "--connect", cluster.backend, "--heartbeat-ms", "500"])
         defer { first.signal(SIGTERM); first.wait() }
         try cluster.waitForWorkers(1)
+        var host = [CChar](repeating: 0, count: 256)
+        gethostname(&host, host.count)
+        let firstName = "\(String(cString: host))-\(first.process.processIdentifier)"
         let address = try XCTUnwrap(first.line("data "), first.output)
         let second = try ClusterProcess(["worker", "--connect", cluster.backend, "--name", "second", "--heartbeat-ms", "500",
                                          "--data-advertise", address, "--metrics-port", "0"])
         defer { second.signal(SIGTERM); second.wait() }
-        XCTAssertTrue(second.waitForLog("coordinator \(cluster.backend) refused this worker: its data endpoint \(address) is also advertised by worker first, which is alive", timeout: 5),
+        XCTAssertTrue(second.waitForLog("coordinator \(cluster.backend) refused this worker: its data endpoint \(address) is also advertised by worker \(firstName), which is alive", timeout: 5),
                       second.log)
         XCTAssertTrue(cluster.coordinator.waitForLog("worker second refused: its data endpoint \(address)", timeout: 5), cluster.coordinator.log)
         let ready = try HTTPProbe.get(try metricsURL(second) + "/readyz")
         XCTAssertEqual(ready.status, 503)
-        XCTAssertTrue(ready.body.contains("is also advertised by worker first"), ready.body)
+        XCTAssertTrue(ready.body.contains("is also advertised by worker \(firstName)"), ready.body)
         XCTAssertEqual(try cluster.client().status()?.workers, 1)
 
         first.signal(SIGKILL)
