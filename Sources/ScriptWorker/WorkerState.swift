@@ -167,9 +167,9 @@ public final class WorkerState {
     public let config: WorkerConfiguration
     /// The endpoint clients send shard bytes to (told to coordinators).
     public let dataEndpoint: String?
-    private let backoff: Backoff
-    private let random: () -> Double
-    private(set) var links: [WorkerLink]
+    let backoff: Backoff
+    let random: () -> Double
+    var links: [WorkerLink]
     private var held: [JobKey: HeldJob] = [:]
     private var stored: [Ticket: Stored] = [:]
     private var unclaimedBytes = 0
@@ -186,18 +186,6 @@ public final class WorkerState {
     public private(set) var draining = false
     private var drainDeadline: ContinuousClock.Instant?
     public private(set) var done = false
-    /// What clients send a coordinator's frontend.
-    private static let requestTypes: Set<String> = ["prune", "status", CancelMessage.type]
-
-    /// A request meant for a coordinator (the client was given this data socket's endpoint):
-    /// answered at once with an error saying so, where the client would wait out its tries.
-    private func coordinatorsRequest(route: [UInt8], _ e: Envelope) -> [Action] {
-        let id = (try? e.string("id")) ?? ""
-        let error = ProtocolError(.badRequest, "this is a worker's data socket, where clients send shard bytes: requests go to a coordinator's frontend (--frontend)")
-        return [.log(level: .warning, message: "a client's request reached the data socket: requests go to a coordinator; told it so"),
-                .answer(route: route, frames: ClusterReply.error(id: id, error).frames())]
-    }
-
     /// Jobs answered, and refused with an error.
     public private(set) var completed = 0
     public private(set) var refused = 0
@@ -228,7 +216,7 @@ public final class WorkerState {
         }
     }
 
-    private func ready(_ i: Int, now: ContinuousClock.Instant) -> [Action] {
+    func ready(_ i: Int, now: ContinuousClock.Instant) -> [Action] {
         links[i].lastSent = now
         let m = ReadyMessage(worker: config.name, credit: draining ? 0 : config.credit, dataEndpoint: dataEndpoint,
                              dataKey: dataEndpoint == nil ? nil : dataKey, threads: config.threads)
@@ -271,18 +259,6 @@ public final class WorkerState {
             actions.append(.log(level: .warning, message: "unknown message type '\(type)' from coordinator \(links[i].endpoint)"))
         }
         return actions + schedule()
-    }
-
-    /// Anything from a coordinator is a sign of life; the first after an outage registers us.
-    private func heard(_ i: Int, now: ContinuousClock.Instant) -> [Action] {
-        links[i].lastHeard = now
-        guard !links[i].isConnected else { return [] }
-        links[i].phase = .connected
-        links[i].backoffMs = config.reconnectMinMs
-        links[i].outageLogged = false
-        links[i].refusal = nil
-        links[i].trouble = nil
-        return [.log(level: .info, message: "registered with coordinator \(links[i].endpoint)")]
     }
 
     private func job(_ type: String, _ e: Envelope, frames: [Frame], link i: Int, epoch: Int, now: ContinuousClock.Instant) -> [Action] {
@@ -399,7 +375,7 @@ public final class WorkerState {
 
     /// Jobs of link `i` are forgotten (their coordinator forgot them); their bytes stay until
     /// they expire, in case the coordinator's retry names them again.
-    private func forget(link i: Int) {
+    func forget(link i: Int) {
         links[i].epoch += 1
         for (key, job) in held where key.link == i && job.step != .running { held[key] = nil }
     }
@@ -408,8 +384,8 @@ public final class WorkerState {
 
     // MARK: bytes from clients
 
-    /// A `data` message from the data socket (frames after the delimiter).
-    /// A message on the data socket from the client at `route` (frames after the delimiter).
+    /// A message on the data socket from the client at `route` (frames after the delimiter):
+    /// shard bytes, or a request meant for a coordinator (answered with where to send it).
     public func dataMessage(route: [UInt8] = [], frames: [Frame], now: ContinuousClock.Instant) -> [Action] {
         let m: DataMessage
         do {
@@ -451,6 +427,18 @@ public final class WorkerState {
             }
         case .reduce: break
         }
+    }
+
+    /// What clients send a coordinator's frontend.
+    private static let requestTypes: Set<String> = ["prune", "status", CancelMessage.type]
+
+    /// A request meant for a coordinator (the client was given this data socket's endpoint):
+    /// answered at once with an error saying so, where the client would wait out its tries.
+    private func coordinatorsRequest(route: [UInt8], _ e: Envelope) -> [Action] {
+        let id = (try? e.string("id")) ?? ""
+        let error = ProtocolError(.badRequest, "this is a worker's data socket, where clients send shard bytes: requests go to a coordinator's frontend (--frontend)")
+        return [.log(level: .warning, message: "a client's request reached the data socket: requests go to a coordinator; told it so"),
+                .answer(route: route, frames: ClusterReply.error(id: id, error).frames())]
     }
 
     private func store(_ data: ShardData, under ticket: Ticket, claimed: Bool, expires: ContinuousClock.Instant) {
@@ -586,84 +574,6 @@ public final class WorkerState {
             held[key] = nil
         }
         return actions + schedule() + drained(now: now)
-    }
-
-    private func tickLink(_ i: Int, now: ContinuousClock.Instant) -> [Action] {
-        switch links[i].phase {
-        case .connected:
-            if now - links[i].lastHeard > silence {
-                return lose(i, now: now, why: "silent for \(Units.duration(now - links[i].lastHeard))")
-            }
-            if now - links[i].lastSent >= beat {
-                links[i].lastSent = now
-                return [.send(link: i, frames: BackendEnvelope.bare("heartbeat"))]
-            }
-        case .connecting(let since):
-            if now - since > silence {
-                return links[i].handshakeFailed ? refused(i, .handshake(curve: config.curve != nil), now: now) : lose(i, now: now, why: unanswered(links[i]))
-            }
-            if now - links[i].lastSent >= beat { return ready(i, now: now) }
-        case .waiting(let until):
-            if now >= until && !draining {
-                links[i].phase = .connecting(since: now)
-                links[i].lastHeard = now
-                return [.open(link: i), .log(level: .debug, message: "connecting to coordinator \(links[i].endpoint) again")] + ready(i, now: now)
-            }
-        }
-        return []
-    }
-
-    /// What link `i`'s socket monitor reported. A refused key or mechanism closes the link at
-    /// once and says why. A handshake that failed otherwise is noted and libzmq tries again:
-    /// against CURVE at one end only, the end that does not speak it often sees the other close
-    /// the connection before it reads the mechanism (2 attempts in 3 here), and the next attempt
-    /// may tell; a link that never gets an answer says its handshakes failed.
-    public func linkEvents(_ i: Int, _ events: [ZMQMonitor.Event], now: ContinuousClock.Instant) -> [Action] {
-        guard links.indices.contains(i), !links[i].isWaiting else { return [] }
-        if events.contains(.authenticationFailed) { return refused(i, .key, now: now) }
-        if events.contains(.mechanismMismatch) { return refused(i, config.curve == nil ? .curveRequired : .curveUnspoken, now: now) }
-        if events.contains(.handshakeFailed) { links[i].handshakeFailed = true }
-        if events.contains(.handshakeSucceeded) { links[i].handshook = true }
-        links[i].failedAttempts += events.filter { $0 == .connectRetried }.count
-        return []
-    }
-
-    /// Why a link got no answer in time, from what its socket's monitor saw.
-    private func unanswered(_ link: WorkerLink) -> String {
-        if link.handshook { return "not answering" }
-        if link.failedAttempts > 0 {
-            return "unreachable: \(link.failedAttempts) connection attempts failed (nothing listens there, or its name does not resolve from here)"
-        }
-        return "not answering: no connection made (packets dropped on the way, or what listens there never answers)"
-    }
-
-    private func refused(_ i: Int, _ refusal: LinkRefusal, now: ContinuousClock.Instant) -> [Action] {
-        lose(i, now: now, why: refusal.explanation(workerKey: config.curve?.keyPair.publicKey.z85), refusal: refusal)
-    }
-
-    /// Why this worker is not registered, for readiness probes: why its first link in trouble
-    /// was last lost.
-    public var unregisteredReason: String {
-        guard let i = links.indices.first(where: { links[$0].trouble != nil }) else { return "not registered with a coordinator" }
-        return "not registered: coordinator \(links[i].endpoint) \(links[i].trouble!)"
-    }
-
-    /// Closes a link whose coordinator is silent or refused this worker, and waits out a
-    /// back-off before a fresh socket. Each outage is logged once, and each new refusal.
-    private func lose(_ i: Int, now: ContinuousClock.Instant, why: String, refusal: LinkRefusal? = nil) -> [Action] {
-        let delay = backoff.jittered(links[i].backoffMs, unit: random())
-        links[i].backoffMs = backoff.next(after: links[i].backoffMs)
-        links[i].phase = .waiting(until: now + .milliseconds(delay))
-        (links[i].handshakeFailed, links[i].handshook, links[i].failedAttempts) = (false, false, 0)
-        links[i].trouble = why
-        forget(link: i)
-        var actions: [Action] = [.close(link: i)]
-        let message = "coordinator \(links[i].endpoint) \(why); reconnecting in \(Units.duration(milliseconds: Double(delay)))"
-        let loud = !links[i].outageLogged || (refusal != nil && refusal != links[i].refusal)
-        actions.append(.log(level: loud ? .warning : .debug, message: message))
-        links[i].outageLogged = true
-        if refusal != nil { links[i].refusal = refusal }
-        return actions
     }
 
     /// Stop taking jobs: credit 0 to every coordinator, finish the job in hand (for at most the
