@@ -69,13 +69,36 @@ enum FlagValue {
             let what = item.isEmpty ? "an empty item" : "'\(item)'"
             throw InputError(flag, value, "\(what) is not an endpoint: each must be \(endpointForms(binds: binds))").validation
         }
+        for item in items where !binds && host(item) == "*" {
+            throw InputError(flag, value, "'\(item)' \(Self.everyInterface)").validation
+        }
         return items
     }
 
     /// One endpoint, as `endpoints` checks each.
     static func endpoint(_ value: String, _ flag: String, binds: Bool) throws {
-        guard !isEndpoint(value, binds: binds) else { return }
+        guard !isEndpoint(value, binds: binds) else {
+            if !binds && host(value) == "*" { throw InputError(flag, value, Self.everyInterface).validation }
+            return
+        }
         throw InputError(flag, value, "must be an endpoint, \(endpointForms(binds: binds))").validation
+    }
+
+    /// An address to tell clients (`--data-advertise`): an endpoint they can connect to, so
+    /// not this machine's every interface (`0.0.0.0`, `[::]`), which is an address to bind.
+    static func advertised(_ value: String, _ flag: String) throws {
+        try endpoint(value, flag, binds: false)
+        guard let h = host(value), ["0.0.0.0", "[::]", "::"].contains(h) else { return }
+        throw InputError(flag, value, "names every interface of this machine, which clients cannot connect to: give the address they reach (or leave the flag out: a wildcard --data-bind is advertised under this host's name)").validation
+    }
+
+    private static let everyInterface = "names every interface (*), which is for binding: give a host name or address to connect to"
+
+    /// The host of a `tcp://HOST:PORT` endpoint.
+    private static func host(_ text: String) -> String? {
+        guard text.hasPrefix("tcp://") else { return nil }
+        let address = text.dropFirst("tcp://".count)
+        return address.lastIndex(of: ":").map { String(address[..<$0]) }
     }
 
     private static func endpointForms(binds: Bool) -> String {

@@ -33,7 +33,7 @@ struct WorkerCommand: ParsableCommand {
     func validate() throws {
         try FlagValue.endpoints(connect, "--connect", binds: false)
         if dataBind != "none" { try FlagValue.endpoint(dataBind, "--data-bind", binds: true) }
-        if let dataAdvertise { try FlagValue.endpoint(dataAdvertise, "--data-advertise", binds: false) }
+        if let dataAdvertise { try FlagValue.advertised(dataAdvertise, "--data-advertise") }
         if curveClients != nil && curve.secret == nil {
             throw InputError("--curve-clients", nil, "needs the worker's own keys too (--curve-secret, --curve-server-key)").validation
         }

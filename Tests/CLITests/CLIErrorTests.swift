@@ -143,6 +143,13 @@ final class CLIErrorTests: CLITestCase {
             }
         }
         for (args, flag) in connects { try expectBadInput(args + ["tcp://h:*"], ["\(flag) tcp://h:*: "]) }
+        // A wildcard host is for binding: libzmq refused it where a process connects (exit 3,
+        // "Invalid argument"), and an advertised 0.0.0.0 sent remote clients to their own host.
+        for (args, flag) in connects { try expectBadInput(args + ["tcp://*:5556"], ["\(flag) tcp://*:5556: ", "names every interface (*), which is for binding"]) }
+        try expectBadInput(["submit", "--features", "x.npy", "--budget", "3", "--connect", "tcp://a:1,tcp://*:2"], ["--connect tcp://a:1,tcp://*:2: 'tcp://*:2' names every interface"])
+        for wildcard in ["tcp://0.0.0.0:5557", "tcp://[::]:5557"] {
+            try expectBadInput(["worker", "--data-advertise", wildcard], ["--data-advertise \(wildcard): names every interface of this machine, which clients cannot connect to"])
+        }
         try expectBadInput(["worker", "--connect", "tcp://a:5556,"], ["--connect tcp://a:5556,: an empty item is not an endpoint"])
         try expectBadInput(["coordinator", "--frontend", "tcp://a:1,tcp://b:2"], ["--frontend tcp://a:1,tcp://b:2: must be an endpoint"])
     }

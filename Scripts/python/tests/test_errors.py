@@ -53,6 +53,14 @@ def test_an_endpoint_no_coordinator_could_listen_on_is_refused_at_once(endpoint)
         assert repr(endpoint) in str(e.value)
 
 
+def test_a_wildcard_host_is_for_binding():
+    """`tcp://*:PORT` is where a coordinator listens, not where a client connects: refused as
+    `BadRequest`, where pyzmq raised its own `ZMQError` ("Invalid argument")."""
+    for make in (Client, sc.AsyncClient):
+        with pytest.raises(sc.BadRequest, match=r"names every interface \(\*\), which is for binding"):
+            make("tcp://*:5555")
+
+
 def test_non_finite_in_every_dtype(cluster):
     x, q, shards = small()
     with Client(cluster) as c:

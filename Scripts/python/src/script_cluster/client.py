@@ -130,6 +130,8 @@ def _endpoints(endpoints: Union[str, Sequence[str]]) -> List[str]:
     for e in out:
         if not _is_endpoint(e):
             raise BadRequest(f"endpoint {e!r} is not tcp://HOST:PORT or ipc://PATH (such as tcp://10.0.0.5:5555)")
+        if e.startswith("tcp://*:"):
+            raise BadRequest(f"endpoint {e!r} names every interface (*), which is for binding: give a host name or address to connect to")
     return out
 
 
