@@ -11,19 +11,19 @@ struct CoordinatorCommand: ParsableCommand {
 
     @Option(help: "Client endpoint (ZeroMQ; tcp://HOST:* picks a free port).") var frontend = "tcp://127.0.0.1:5555"
     @Option(help: "Worker endpoint.") var backend = "tcp://127.0.0.1:5556"
-    @Option(name: .customLong("heartbeat-ms"), help: "Heartbeat interval with workers, in ms.") var heartbeatMs = 1000
-    @Option(help: "Missed heartbeats before a worker counts as dead.") var liveness = 3
-    @Option(help: "Requests in flight before new ones get 'busy'.") var queue = 64
-    @Option(name: .customLong("deadline-ms"), help: "Deadline of requests that name none, in ms.") var deadlineMs = 30_000
-    @Option(name: .customLong("max-message-bytes"),
+    @Option(name: .customLong("heartbeat-ms"), parsing: .unconditional, help: "Heartbeat interval with workers, in ms.") var heartbeatMs = 1000
+    @Option(parsing: .unconditional, help: "Missed heartbeats before a worker counts as dead.") var liveness = 3
+    @Option(parsing: .unconditional, help: "Requests in flight before new ones get 'busy'.") var queue = 64
+    @Option(name: .customLong("deadline-ms"), parsing: .unconditional, help: "Deadline of requests that name none, in ms.") var deadlineMs = 30_000
+    @Option(name: .customLong("max-message-bytes"), parsing: .unconditional,
             help: "Largest frame accepted from a client or worker, in bytes; the coordinator may hold about --queue of them at once.")
     var maxMessageBytes = 1 << 30
-    @Option(name: .customLong("max-tokens"), help: "Most tokens in one request.") var maxTokens = 1_000_000
-    @Option(name: .customLong("max-width"), help: "Widest feature or embedding row accepted.") var maxWidth = 65_536
-    @Option(name: .customLong("max-shards"), help: "Most shards in one request.") var maxShards = 4096
-    @Option(name: .customLong("drain-ms"), help: "Longest wait, after SIGTERM, for requests in flight before they are answered 'shutting_down', in ms.")
+    @Option(name: .customLong("max-tokens"), parsing: .unconditional, help: "Most tokens in one request.") var maxTokens = 1_000_000
+    @Option(name: .customLong("max-width"), parsing: .unconditional, help: "Widest feature or embedding row accepted.") var maxWidth = 65_536
+    @Option(name: .customLong("max-shards"), parsing: .unconditional, help: "Most shards in one request.") var maxShards = 4096
+    @Option(name: .customLong("drain-ms"), parsing: .unconditional, help: "Longest wait, after SIGTERM, for requests in flight before they are answered 'shutting_down', in ms.")
     var drainMs = 1500
-    @Option(name: .customLong("io-threads"), help: "ZeroMQ I/O threads (inline transfers move every tensor byte through them).") var ioThreads = 1
+    @Option(name: .customLong("io-threads"), parsing: .unconditional, help: "ZeroMQ I/O threads (inline transfers move every tensor byte through them).") var ioThreads = 1
     @Option(name: .customLong("curve-secret"),
             help: "CurveZMQ on both sockets: the coordinator's key pair (a .key_secret file written by keygen); with --curve-clients and --curve-workers.")
     var curveSecret: String?
@@ -37,6 +37,10 @@ struct CoordinatorCommand: ParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
+        try FlagValue.counts([(heartbeatMs, "--heartbeat-ms"), (liveness, "--liveness"), (queue, "--queue"), (deadlineMs, "--deadline-ms"),
+                              (maxMessageBytes, "--max-message-bytes"), (maxTokens, "--max-tokens"), (maxWidth, "--max-width"),
+                              (maxShards, "--max-shards"), (ioThreads, "--io-threads")])
+        try FlagValue.count(drainMs, "--drain-ms", from: 0)
         try FlagValue.endpoint(frontend, "--frontend", binds: true)
         try FlagValue.endpoint(backend, "--backend", binds: true)
         let given = [("--curve-secret", curveSecret), ("--curve-clients", curveClients), ("--curve-workers", curveWorkers)]
@@ -59,8 +63,8 @@ struct CoordinatorCommand: ParsableCommand {
         c.frontend = frontend; c.backend = backend; c.heartbeatMs = heartbeatMs; c.liveness = liveness
         c.maxRequests = queue; c.defaultDeadlineMs = deadlineMs; c.maxMessageBytes = maxMessageBytes
         c.limits.maxTokens = maxTokens; c.limits.maxWidth = maxWidth; c.limits.maxShards = maxShards
-        c.ioThreads = max(1, ioThreads)
-        c.drainTimeoutMs = max(0, drainMs)
+        c.ioThreads = ioThreads
+        c.drainTimeoutMs = drainMs
         c.curve = try curve()
         let logger = try logging.logger("coordinator")
         let exporter = metrics.exporter(role: "coordinator")

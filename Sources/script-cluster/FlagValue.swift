@@ -15,6 +15,11 @@ enum FlagValue {
         throw InputError(flag, "\(value)", "must be a whole number \(range)").validation
     }
 
+    /// Whole numbers >= 1, each with its flag: the first that is not refused as `count` would.
+    static func counts(_ values: [(Int, String)]) throws {
+        for (value, flag) in values { try count(value, flag) }
+    }
+
     /// A number `accepted` describes (`in [0, 1)`).
     static func number<T: BinaryFloatingPoint>(_ value: T?, _ flag: String, _ accepted: String, _ ok: (T) -> Bool) throws {
         guard let value, !value.isFinite || !ok(value) else { return }

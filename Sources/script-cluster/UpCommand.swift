@@ -11,8 +11,8 @@ struct UpCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "up",
         abstract: "Start a local cluster: coordinators and workers as child processes; stop them all on Ctrl-C or SIGTERM.")
 
-    @Option(help: "Workers to start (default: one per CPU this process may use, after its affinity and cgroup quota, or $SCRIPT_CLUSTER_THREADS).") var workers: Int?
-    @Option(help: "Coordinators sharing the workers (each worker registers with all).") var coordinators = 1
+    @Option(parsing: .unconditional, help: "Workers to start (default: one per CPU this process may use, after its affinity and cgroup quota, or $SCRIPT_CLUSTER_THREADS).") var workers: Int?
+    @Option(parsing: .unconditional, help: "Coordinators sharing the workers (each worker registers with all).") var coordinators = 1
     @Option(help: "Client endpoints, comma-separated, one per coordinator or one for all (tcp://127.0.0.1:* picks a free port).")
     var frontend = "tcp://127.0.0.1:5555"
     @Option(help: "Worker endpoints, comma-separated, one per coordinator or one for all (default: a private Unix socket each, ipc://@script-cluster-PID-TAG-backend-N, which only workers on this machine reach; tcp://0.0.0.0:5556 lets others join).")
@@ -31,6 +31,8 @@ struct UpCommand: ParsableCommand {
     @OptionGroup var progress: ProgressOptions
 
     func validate() throws {
+        try FlagValue.count(workers, "--workers", to: FlagValue.maxThreads)
+        try FlagValue.count(coordinators, "--coordinators", to: 64)
         try FlagValue.endpoints(frontend, "--frontend", binds: true)
         if let backend { try FlagValue.endpoints(backend, "--backend", binds: true) }
         if let p = metricsPort, !(1...65_535).contains(p) {

@@ -12,17 +12,17 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "The coordinators' worker endpoints, comma-separated (several coordinators can share workers).")
     var connect = "tcp://127.0.0.1:5556"
     @Option(help: "Name in logs and replies (default: HOSTNAME-PID, unique in containers too, whose process is PID 1).") var name: String?
-    @Option(help: "Jobs taken at once that wait for their first step.") var credit = 2
-    @Option(help: "Compute threads (one worker a core by default); a reduce's last steps, which its request waits on alone, may use up to 4 where this process may run on more CPUs.") var threads = 1
+    @Option(parsing: .unconditional, help: "Jobs taken at once that wait for their first step.") var credit = 2
+    @Option(parsing: .unconditional, help: "Compute threads (one worker a core by default); a reduce's last steps, which its request waits on alone, may use up to 4 where this process may run on more CPUs.") var threads = 1
     @Option(name: .customLong("data-bind"), help: "Where clients send shard bytes directly (ZeroMQ endpoint to bind; 'none': inline transfers only).")
     var dataBind = "tcp://127.0.0.1:*"
     @Option(name: .customLong("data-advertise"), help: "The data endpoint told to clients (default: the bound one; a wildcard address is replaced by this host's name).")
     var dataAdvertise: String?
-    @Option(name: .customLong("io-threads"), help: "ZeroMQ I/O threads.") var ioThreads = 1
-    @Option(name: .customLong("heartbeat-ms"), help: "Heartbeat interval with coordinators, in ms.") var heartbeatMs = 1000
-    @Option(help: "Missed heartbeats before a coordinator counts as gone.") var liveness = 3
-    @Option(name: .customLong("reconnect-min-ms"), help: "First back-off before reaching a coordinator again, in ms (doubling).") var reconnectMinMs = 1000
-    @Option(name: .customLong("reconnect-max-ms"), help: "Longest back-off, in ms.") var reconnectMaxMs = 32_000
+    @Option(name: .customLong("io-threads"), parsing: .unconditional, help: "ZeroMQ I/O threads.") var ioThreads = 1
+    @Option(name: .customLong("heartbeat-ms"), parsing: .unconditional, help: "Heartbeat interval with coordinators, in ms.") var heartbeatMs = 1000
+    @Option(parsing: .unconditional, help: "Missed heartbeats before a coordinator counts as gone.") var liveness = 3
+    @Option(name: .customLong("reconnect-min-ms"), parsing: .unconditional, help: "First back-off before reaching a coordinator again, in ms (doubling).") var reconnectMinMs = 1000
+    @Option(name: .customLong("reconnect-max-ms"), parsing: .unconditional, help: "Longest back-off, in ms.") var reconnectMaxMs = 32_000
     @OptionGroup var curve: CurveClientOptions
     @Option(name: .customLong("curve-clients"),
             help: "With --curve-secret: the client keys the data socket lets in (a directory of .key files, or a file of keys, one a line); needed unless --data-bind none.")
@@ -31,6 +31,9 @@ struct WorkerCommand: ParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
+        try FlagValue.counts([(credit, "--credit"), (ioThreads, "--io-threads"), (heartbeatMs, "--heartbeat-ms"), (liveness, "--liveness"),
+                              (reconnectMinMs, "--reconnect-min-ms"), (reconnectMaxMs, "--reconnect-max-ms")])
+        try FlagValue.count(threads, "--threads", to: FlagValue.maxThreads)
         try FlagValue.endpoints(connect, "--connect", binds: false)
         if dataBind != "none" { try FlagValue.endpoint(dataBind, "--data-bind", binds: true) }
         if let dataAdvertise { try FlagValue.advertised(dataAdvertise, "--data-advertise") }
@@ -47,11 +50,11 @@ struct WorkerCommand: ParsableCommand {
         c.endpoints = connect.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard !c.endpoints.isEmpty else { throw ValidationError("--connect needs at least one coordinator endpoint") }
         c.name = name ?? "\(HostName.current)-\(getpid())"
-        c.credit = credit; c.threads = max(1, threads); c.heartbeatMs = heartbeatMs; c.liveness = liveness
+        c.credit = credit; c.threads = threads; c.heartbeatMs = heartbeatMs; c.liveness = liveness
         c.reconnectMinMs = reconnectMinMs; c.reconnectMaxMs = max(reconnectMinMs, reconnectMaxMs)
         c.dataBind = dataBind == "none" ? nil : dataBind
         c.dataAdvertise = dataAdvertise
-        c.ioThreads = max(1, ioThreads)
+        c.ioThreads = ioThreads
         c.curve = try curve.settings()
         c.curveClients = try curveClients.map { path throws(CurveKeyError) in try CurveKeyFile.readAllowList(path) }
         let logger = try logging.logger(c.name)

@@ -154,6 +154,25 @@ final class CLIErrorTests: CLITestCase {
         try expectBadInput(["coordinator", "--frontend", "tcp://a:1,tcp://b:2"], ["--frontend tcp://a:1,tcp://b:2: must be an endpoint"])
     }
 
+    /// The serving roles refuse numbers they could not serve with (a worker of credit 0 never
+    /// got a job, a coordinator of queue 0 refused every request, a heartbeat of 0 dropped every
+    /// peer at once), negative ones included (the parser took `-1` for a flag: "Missing value").
+    func testServingRolesRefuseCountsTheyCouldNotServeWith() throws {
+        let cases: [(String, String, String, String)] = [
+            ("worker", "--credit", "0", ">= 1"), ("worker", "--credit", "-1", ">= 1"), ("worker", "--threads", "0", "from 1 to 1024"),
+            ("worker", "--io-threads", "0", ">= 1"), ("worker", "--heartbeat-ms", "0", ">= 1"), ("worker", "--liveness", "0", ">= 1"),
+            ("worker", "--reconnect-min-ms", "0", ">= 1"), ("worker", "--reconnect-max-ms", "-5", ">= 1"),
+            ("coordinator", "--heartbeat-ms", "0", ">= 1"), ("coordinator", "--liveness", "-2", ">= 1"), ("coordinator", "--queue", "0", ">= 1"),
+            ("coordinator", "--deadline-ms", "0", ">= 1"), ("coordinator", "--max-message-bytes", "0", ">= 1"),
+            ("coordinator", "--max-tokens", "0", ">= 1"), ("coordinator", "--max-width", "0", ">= 1"), ("coordinator", "--max-shards", "0", ">= 1"),
+            ("coordinator", "--io-threads", "0", ">= 1"), ("coordinator", "--drain-ms", "-1", ">= 0"),
+            ("up", "--workers", "0", "from 1 to 1024"), ("up", "--coordinators", "0", "from 1 to 64"),
+        ]
+        for (command, flag, value, range) in cases {
+            try expectBadInput([command, flag, value], ["\(flag) \(value): must be a whole number \(range)", "Usage: script-cluster \(command)"])
+        }
+    }
+
     func testEvalNamesAMaskOfTheWrongLength() throws {
         try writeInputs()
         try expectBadInput(["eval", "--features", path("x.npy"), "--mask", path("mask7.npy"), "--quiet"],
