@@ -26,9 +26,9 @@ struct LoadCommand: ParsableCommand {
     @Option(help: "Requests at most (default: as many as the duration allows).") var requests: Int?
     @Option(help: "Dtype of the tensors on the wire: f32, f16 or bf16.") var dtype = "f16"
     @Flag(help: "Send tensor bytes straight to the workers instead of through the coordinator.") var direct = false
-    @Option(name: .customLong("timeout-ms"), help: "A request with no reply for this long counts as timed out.") var timeoutMs = 60_000
+    @Option(name: .customLong("timeout-ms"), parsing: .unconditional, help: "A request with no reply for this long counts as timed out.") var timeoutMs = 60_000
     @Option(help: "Also write the report as JSON to this file.") var json: String?
-    @Option(name: .customLong("wait-workers"), help: "First wait (up to a minute) until every coordinator has this many workers.")
+    @Option(name: .customLong("wait-workers"), parsing: .unconditional, help: "First wait (up to a minute) until every coordinator has this many workers.")
     var waitWorkers: Int?
     @OptionGroup var curve: CurveClientOptions
     @OptionGroup var progress: ProgressOptions
@@ -43,6 +43,8 @@ struct LoadCommand: ParsableCommand {
         if let r = rate, !(r > 0) { throw ValidationError("--rate \(r): must be a number of requests a second above 0") }
         guard duration > 0 else { throw ValidationError("--duration \(duration): must be a number of seconds above 0") }
         if let n = requests, n < 1 { throw ValidationError("--requests \(n): must be at least 1") }
+        try FlagValue.count(timeoutMs, "--timeout-ms")
+        try FlagValue.count(waitWorkers, "--wait-workers", from: 0)
         if sample == nil && SampleKind(rawValue: kind) == nil { throw ValidationError("--kind \(kind): must be image, anyres or video") }
     }
 

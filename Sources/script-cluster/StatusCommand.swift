@@ -14,8 +14,8 @@ struct StatusCommand: ParsableCommand {
     @Option(help: "The coordinator's client endpoint.") var connect = "tcp://127.0.0.1:5555"
     @Option(help: "Instead of asking a coordinator over ZeroMQ, GET this URL (a /readyz or /livez on a --metrics-port); ready means HTTP 200.")
     var url: String?
-    @Option(name: .customLong("min-workers"), help: "Workers the coordinator needs to count as ready.") var minWorkers = 1
-    @Option(name: .customLong("timeout-ms"), help: "How long to wait for an answer.") var timeoutMs = 2000
+    @Option(name: .customLong("min-workers"), parsing: .unconditional, help: "Workers the coordinator needs to count as ready.") var minWorkers = 1
+    @Option(name: .customLong("timeout-ms"), parsing: .unconditional, help: "How long to wait for an answer.") var timeoutMs = 2000
     @Flag(help: "Print JSON instead of a table.") var json = false
     @OptionGroup var curve: CurveClientOptions
 
@@ -24,8 +24,8 @@ struct StatusCommand: ParsableCommand {
 
     func validate() throws {
         try FlagValue.endpoint(connect, "--connect", binds: false)
-        guard minWorkers >= 0 else { throw ValidationError("--min-workers must be 0 or more, got \(minWorkers)") }
-        guard timeoutMs > 0 else { throw ValidationError("--timeout-ms must be positive, got \(timeoutMs)") }
+        try FlagValue.count(timeoutMs, "--timeout-ms")
+        try FlagValue.count(minWorkers, "--min-workers", from: 0)
     }
 
     func run() throws {

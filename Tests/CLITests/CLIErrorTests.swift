@@ -154,9 +154,10 @@ final class CLIErrorTests: CLITestCase {
         try expectBadInput(["coordinator", "--frontend", "tcp://a:1,tcp://b:2"], ["--frontend tcp://a:1,tcp://b:2: must be an endpoint"])
     }
 
-    /// The serving roles refuse numbers they could not serve with (a worker of credit 0 never
-    /// got a job, a coordinator of queue 0 refused every request, a heartbeat of 0 dropped every
-    /// peer at once), negative ones included (the parser took `-1` for a flag: "Missing value").
+    /// The serving roles, `load` and `status` refuse numbers they could not work with (a worker
+    /// of credit 0 never got a job, a coordinator of queue 0 refused every request, a heartbeat of
+    /// 0 dropped every peer at once, `load --timeout-ms 0` timed every request out), negative ones
+    /// included (the parser took `-1` for a flag: "Missing value").
     func testServingRolesRefuseCountsTheyCouldNotServeWith() throws {
         let cases: [(String, String, String, String)] = [
             ("worker", "--credit", "0", ">= 1"), ("worker", "--credit", "-1", ">= 1"), ("worker", "--threads", "0", "from 1 to 1024"),
@@ -167,6 +168,8 @@ final class CLIErrorTests: CLITestCase {
             ("coordinator", "--max-tokens", "0", ">= 1"), ("coordinator", "--max-width", "0", ">= 1"), ("coordinator", "--max-shards", "0", ">= 1"),
             ("coordinator", "--io-threads", "0", ">= 1"), ("coordinator", "--drain-ms", "-1", ">= 0"),
             ("up", "--workers", "0", "from 1 to 1024"), ("up", "--coordinators", "0", "from 1 to 64"),
+            ("load", "--timeout-ms", "0", ">= 1"), ("load", "--wait-workers", "-1", ">= 0"),
+            ("status", "--timeout-ms", "-5", ">= 1"), ("status", "--min-workers", "-1", ">= 0"),
         ]
         for (command, flag, value, range) in cases {
             try expectBadInput([command, flag, value], ["\(flag) \(value): must be a whole number \(range)", "Usage: script-cluster \(command)"])
