@@ -99,6 +99,7 @@ extension CoordinatorState {
             // Answer at once, so the worker knows it is registered without waiting for a beat.
             actions.append(.toWorker(identity: identity, frames: BackendEnvelope.bare("heartbeat")))
             actions.append(.log(level: .info, message: "worker \(m.worker) registered (credit \(m.credit), \(m.threads) thread\(m.threads == 1 ? "" : "s")\(m.dataEndpoint.map { ", data \($0)" } ?? ""))"))
+            if m.dataEndpoint == nil { actions += failUnplaceable(now: now) }
         }
         return actions + dispatch(now: now)
     }

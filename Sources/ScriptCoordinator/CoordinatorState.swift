@@ -184,13 +184,27 @@ public final class CoordinatorState {
         return actions + dispatch(now: now)
     }
 
-    /// Why a direct request cannot be served, if so: some of its jobs wait for a worker, and its
-    /// clients can reach the data socket of none of the workers that have one.
+    /// Fails the direct requests that waited for a worker and now cannot be served (the first
+    /// workers to join take no direct transfers).
+    func failUnplaceable(now: ContinuousClock.Instant) -> [Action] {
+        requests.values.sorted { $0.key < $1.key }.flatMap { r in unplaceable(r).map { fail(r, $0, now: now) } ?? [] }
+    }
+
+    /// Why a direct request cannot be served, if so: some of its jobs wait for a worker, and no
+    /// worker has a data socket (workers are there, all without one), or its clients can reach
+    /// the data socket of none of those that have one. With no worker at all it waits, as any
+    /// request does, for one to join.
     private func unplaceable(_ r: CoordinatorRequest) -> ProtocolError? {
-        guard r.submission.transfer == .direct, !r.avoid.isEmpty else { return nil }
+        guard r.submission.transfer == .direct else { return nil }
         let waiting = (r.shardJobs + r.mergeJobs).contains { jobs[$0].map { !$0.done && $0.holder == nil && $0.pinned == nil } ?? false }
         let data = workers.values.filter { $0.dataEndpoint != nil }
-        guard waiting, !data.isEmpty, !data.contains(where: r.canSendData) else { return nil }
+        guard waiting, !workers.isEmpty else { return nil }
+        if data.isEmpty {
+            let none = workers.count == 1 ? "the only worker takes no direct transfers (it was started with --data-bind none)"
+                : "none of the \(workers.count) workers takes direct transfers (each was started with --data-bind none)"
+            return ProtocolError(.shardFailed, none + ": send inline instead (without --direct; the clients' transfer \"inline\")")
+        }
+        guard !r.avoid.isEmpty, !data.contains(where: r.canSendData) else { return nil }
         return ProtocolError(.shardFailed, "the client cannot reach the data socket of any worker (\(r.avoid.sorted().joined(separator: ", "))): the request's bytes cannot be sent direct; are the workers' --data-advertise addresses reachable from the client? (or send inline)")
     }
 

@@ -56,6 +56,26 @@ final class DispatchTests: XCTestCase {
         XCTAssertEqual(jobs(c, [2], .shard), 3)
     }
 
+    /// A direct request where every worker was started without a data socket fails at once,
+    /// saying so, where it waited out its deadline for `timeout (0 of N shards proposed)`; with
+    /// no worker at all it waits for one, as any request does, and fails when the first to join
+    /// takes none.
+    func testADirectRequestWithNoWorkerTakingDirectTransfersFailsAtOnce() throws {
+        let c = InMemoryCluster()
+        c.submit(PruneSubmission(id: "early", request: request(seed: 4), budget: .count(8), transfer: .direct).encoded())
+        XCTAssertNil(c.reply("early"), "no worker yet: it waits")
+        _ = c.addWorker([1], takesData: false)
+        _ = c.addWorker([2], takesData: false)
+        c.submit(PruneSubmission(id: "direct", request: request(seed: 5), budget: .count(8), transfer: .direct).encoded())
+        guard case .error(_, let e)? = c.reply("direct") else { return XCTFail("\(String(describing: c.reply("direct")))") }
+        XCTAssertEqual(e.code, .shardFailed)
+        XCTAssertTrue(e.message.hasPrefix("none of the 2 workers takes direct transfers (each was started with --data-bind none)"), e.message)
+        guard case .error(_, let early)? = c.reply("early") else { return XCTFail("the waiting request fails when such workers join") }
+        XCTAssertTrue(early.message.hasPrefix("the only worker takes no direct transfers (it was started with --data-bind none): send inline"), early.message)
+        c.submit(PruneSubmission(id: "inline", request: request(seed: 5), budget: .count(8)).encoded())
+        guard case .result? = c.reply("inline") else { return XCTFail("inline is served") }
+    }
+
     /// A client that cannot reach a worker's data socket sends the request again (the same id)
     /// naming it in `avoid`: the shards waiting there move to another worker, the one that held
     /// them lets them go, and the answer is the in-process one. A new request naming it goes
