@@ -60,7 +60,9 @@ extension CoordinatorState {
     /// worker sends each client's bytes to one of them), and the same worker reaching this
     /// coordinator twice must not count twice.
     private func sharedEndpoint(_ identity: [UInt8], _ m: ReadyMessage, with other: WorkerEntry) -> [Action] {
-        let line = "its data endpoint \(m.dataEndpoint ?? "") is also advertised by worker \(other.name), which is alive: clients could not tell the two apart; give each worker an address of its own (--data-advertise; in Kubernetes the pod's IP, not a Service)"
+        let line = other.name == m.worker
+            ? "it is registered here already, by another connection (its --connect names this coordinator twice, by two addresses?)"
+            : "its data endpoint \(m.dataEndpoint ?? "") is also advertised by worker \(other.name), which is alive: clients could not tell the two apart; give each worker an address of its own (--data-advertise; in Kubernetes the pod's IP, not a Service)"
         return [.log(level: .warning, message: "worker \(m.worker) refused: \(line)"),
                 .toWorker(identity: identity, frames: BackendEnvelope.refusal(line))]
     }

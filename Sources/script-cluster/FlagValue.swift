@@ -77,6 +77,9 @@ enum FlagValue {
         for item in items where !binds && host(item) == "*" {
             throw InputError(flag, value, "'\(item)' \(Self.everyInterface)").validation
         }
+        if let twice = items.enumerated().first(where: { items[..<$0.offset].contains($0.element) })?.element {
+            throw InputError(flag, value, "'\(twice)' is listed twice").validation
+        }
         return items
     }
 

@@ -151,6 +151,9 @@ final class CLIErrorTests: CLITestCase {
             try expectBadInput(["worker", "--data-advertise", wildcard], ["--data-advertise \(wildcard): names every interface of this machine, which clients cannot connect to"])
         }
         try expectBadInput(["worker", "--connect", "tcp://a:5556,"], ["--connect tcp://a:5556,: an empty item is not an endpoint"])
+        // Twice in a list: a worker registered twice with one coordinator, `up` bound one port twice.
+        try expectBadInput(["worker", "--connect", "tcp://a:5556,tcp://a:5556"], ["--connect tcp://a:5556,tcp://a:5556: 'tcp://a:5556' is listed twice"])
+        try expectBadInput(["up", "--frontend", "tcp://127.0.0.1:7001,tcp://127.0.0.1:7001"], ["'tcp://127.0.0.1:7001' is listed twice"])
         try expectBadInput(["coordinator", "--frontend", "tcp://a:1,tcp://b:2"], ["--frontend tcp://a:1,tcp://b:2: must be an endpoint"])
     }
 

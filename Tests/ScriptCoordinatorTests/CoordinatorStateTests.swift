@@ -99,6 +99,10 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertTrue(later.contains { if case .log(_, let m) = $0 { return m.hasPrefix("worker a replaced by a new connection advertising its data endpoint tcp://svc:5557") }; return false },
                       "\(later)")
         XCTAssertTrue(later.contains { if case .toWorker([3], let f) = $0 { return (try? BackendEnvelope.open(f).type) == "heartbeat" }; return false })
+        // The same worker by a second connection (two addresses of one coordinator) is told so.
+        let twice = c.coordinator.workerMessage(identity: [6], frames: ready("a"), now: start + .milliseconds(2150))
+        XCTAssertTrue(twice.contains { if case .log(_, let m) = $0 { return m.contains("it is registered here already, by another connection") }; return false }, "\(twice)")
+        XCTAssertEqual(c.coordinator.workerCount, 1)
         // Without a data endpoint, nothing to compare.
         let bare = ReadyMessage(worker: "c", credit: 2, dataEndpoint: nil, dataKey: nil, threads: 1).frames()
         _ = c.coordinator.workerMessage(identity: [4], frames: bare, now: start + .milliseconds(2200))
