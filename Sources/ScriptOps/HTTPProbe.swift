@@ -45,6 +45,9 @@ public enum HTTPProbe {
         return try result.withLock { $0! }.get()
     }
 
+    /// Throws `badURL` unless `url` is one `get` takes (checked before any connection).
+    public static func check(_ url: String) throws(HTTPProbeError) { _ = try parse(url) }
+
     static func parse(_ url: String) throws(HTTPProbeError) -> (host: String, port: UInt16, path: String) {
         guard url.hasPrefix("http://") else { throw .badURL(url) }
         let rest = url.dropFirst("http://".count)
@@ -88,6 +91,7 @@ public enum HTTPProbe {
 
     private static func reason(_ error: any Error) -> String {
         if let s = error as? SocketError, case .failed(_, _, let message) = s { return message }
+        if let s = error as? SocketError, case .disconnected = s { return "connection refused or closed (is a metrics port served there?)" }
         return "\(error)"
     }
 }

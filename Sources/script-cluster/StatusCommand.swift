@@ -24,6 +24,9 @@ struct StatusCommand: ParsableCommand {
 
     func validate() throws {
         try FlagValue.endpoint(connect, "--connect", binds: false)
+        if let url {
+            do { try HTTPProbe.check(url) } catch { throw InputError("--url", url, "must be an http://HOST:PORT/PATH URL (such as http://127.0.0.1:9555/readyz)").validation }
+        }
         try FlagValue.count(timeoutMs, "--timeout-ms")
         try FlagValue.count(minWorkers, "--min-workers", from: 0)
     }

@@ -147,7 +147,13 @@ final class OpsCommandTests: XCTestCase {
         let (s, o, _) = try run(["status", "--url", "http://127.0.0.1:9/readyz", "--timeout-ms", "1000"])
         XCTAssertEqual(s, 3)
         XCTAssertTrue(o.contains("error") && o.contains("http://127.0.0.1:9/readyz"), o)
-        XCTAssertNotEqual(try run(["status", "--url", "ftp://x"]).0, 0)
+        XCTAssertTrue(o.contains("connection refused or closed (is a metrics port served there?)"), o)
+        // Not a URL it could ask: bad input (it was 'not ready', exit 3).
+        for bad in ["ftp://x", "foo", "http://h:port/readyz"] {
+            let (status, _, e) = try run(["status", "--url", bad])
+            XCTAssertEqual(status, 2, bad)
+            XCTAssertTrue(e.contains("--url \(bad): must be an http://HOST:PORT/PATH URL"), e)
+        }
     }
 
     func testKeygenWritesAPairAndNeverOverwrites() throws {
