@@ -14,7 +14,8 @@ public struct FormatError: Error, CustomStringConvertible, Equatable, Sendable {
         case truncated
         case tensorNotFound(String, available: [String])
         case overlappingOffsets(String, String)
-        case unwritable
+        /// The system's reason (`No space left on device`).
+        case unwritable(String)
     }
 
     public let file: String
@@ -40,7 +41,7 @@ public struct FormatError: Error, CustomStringConvertible, Equatable, Sendable {
         case .truncated: what = "is truncated"
         case let .tensorNotFound(name, available): what = "has no tensor '\(name)' (it has: \(available.joined(separator: ", ")))"
         case let .overlappingOffsets(a, b): what = "has tensors '\(a)' and '\(b)' whose data overlap or leave gaps"
-        case .unwritable: what = "cannot be written"
+        case .unwritable(let reason): what = "cannot be written: \(reason)"
         }
         return "\(file) \(what)"
     }

@@ -120,8 +120,8 @@ public enum Npy {
         try save(file(descr: "<i8", shape: shape, data: data), path)
     }
 
-    static func save(_ bytes: [UInt8], _ path: String) throws {
-        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { throw FormatError(file: path, problem: .unwritable) }
+    static func save(_ bytes: [UInt8], _ path: String) throws(FormatError) {
+        try FileOutput.write(bytes, to: path)
     }
 }
 

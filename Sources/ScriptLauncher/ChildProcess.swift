@@ -1,4 +1,5 @@
 import Foundation
+import ScriptService
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,7 +27,7 @@ public final class ChildProcess: @unchecked Sendable {
                 if d.isEmpty { h.readabilityHandler = nil }
                 guard let self, !d.isEmpty else { return }
                 self.lock.lock(); self.buffer.append(d); self.lock.unlock()
-                if echo { FileHandle.standardOutput.write(d) }
+                if echo { StandardStream.output.write(d) }
             }
             let errors = Pipe()
             process.standardError = errors
@@ -68,7 +69,7 @@ public final class ChildProcess: @unchecked Sendable {
             }
         }
         lock.unlock()
-        for line in passed { FileHandle.standardError.write(line) }
+        for line in passed { StandardStream.error.write(line) }
     }
 
     public var pid: Int32 { process.processIdentifier }

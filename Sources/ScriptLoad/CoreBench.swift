@@ -35,7 +35,7 @@ public struct CoreBench {
     /// The numpy reference (`Scripts/reference.py`) and the python that runs it; nil: none.
     public var numpy: (python: String, script: String)?
     /// Where the lines go (standard output in `bench`).
-    public var say: (String) -> Void = { print($0) }
+    public var say: (String) -> Void = { ScriptService.say($0) }
 
     public init(repeats: Int, pool: ComputePool, numpy: (python: String, script: String)?) {
         self.repeats = repeats

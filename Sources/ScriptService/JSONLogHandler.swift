@@ -64,21 +64,8 @@ public struct JSONLogHandler: LogHandler {
             + "\(pad(t.tm_hour, 2)):\(pad(t.tm_min, 2)):\(pad(t.tm_sec, 2)).\(pad(Int32(now.tv_nsec / 1_000_000), 3))Z"
     }
 
-    private static let stderrLock = Mutex(())
-
-    /// One `write` a line under a lock, so lines from different threads never interleave.
-    static let standardError: @Sendable (String) -> Void = { line in
-        stderrLock.withLock { _ in
-            var bytes = Array(line.utf8)
-            var done = 0
-            while done < bytes.count {
-                let n = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress! + done, $0.count - done) }
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return }
-                done += n
-            }
-        }
-    }
+    /// Whole lines to standard error, never interleaved with another thread's.
+    static let standardError: @Sendable (String) -> Void = { StandardStream.error.write($0) }
 }
 
 /// JSON text for strings and log metadata values.

@@ -58,7 +58,7 @@ public final class ProgressLine: Sendable {
                             delay: Duration = .milliseconds(300)) {
         self.init(title, total: total, unit: unit, enabled: !quiet && Terminal.isTerminal(STDERR_FILENO), delay: delay,
                   columns: { Terminal.columns(STDERR_FILENO) },
-                  write: { FileHandle.standardError.write(Data($0.utf8)) })
+                  write: { StandardStream.error.write($0) })
     }
 
     /// For tests: where the line goes and how wide the screen is are given.
@@ -115,7 +115,7 @@ public final class ProgressLine: Sendable {
     public func say(_ line: String) {
         state.withLock { s in
             erase(&s)
-            FileHandle.standardOutput.write(Data((line + "\n").utf8))
+            StandardStream.output.write(line + "\n")
             if !s.hidden && !s.finished { draw(&s, now: ContinuousClock().now, force: true) }
         }
     }

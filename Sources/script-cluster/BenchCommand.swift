@@ -64,7 +64,7 @@ struct BenchCommand: ParsableCommand {
             return
         }
         let python = noNumpy ? nil : NumpyReference.locate(script: reference)
-        if !noNumpy && python == nil { print("numpy reference: unavailable (python3 with numpy, or \(reference), not found)") }
+        if !noNumpy && python == nil { say("numpy reference: unavailable (python3 with numpy, or \(reference), not found)") }
         let bench = CoreBench(repeats: repeats, pool: ComputePool(width: try ThreadCount.resolve(flag: threads)),
                               numpy: python.map { ($0, reference) })
         let line = progress.line("bench")

@@ -13,7 +13,7 @@ enum CommandEnvironment {
         let (command, helpRequested) = chosen(arguments, root: root)
         guard let command else {
             if helpRequested {
-                print(root.helpMessage() + "\n\n" + rootNote)
+                say(root.helpMessage() + "\n\n" + rootNote)
                 root.exit()
             }
             return arguments
@@ -21,17 +21,17 @@ enum CommandEnvironment {
         let name = command.configuration.commandName ?? ""
         let options = self.options(of: command)
         if helpRequested {
-            print(root.helpMessage(for: command) + "\n" + EnvironmentArguments.helpSection(command: name, options: options))
+            say(root.helpMessage(for: command) + "\n" + EnvironmentArguments.helpSection(command: name, options: options))
             root.exit()
         }
         guard let at = arguments.firstIndex(of: name) else { return arguments }
         do {
             let merged = try EnvironmentArguments.merge(Array(arguments[(at + 1)...]), command: name, options: options,
                                                         environment: environment)
-            for warning in merged.unknown { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+            for warning in merged.unknown { StandardStream.error.write("warning: \(warning)\n") }
             return Array(arguments[...at]) + merged.arguments
         } catch {
-            FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+            StandardStream.error.write("Error: \(error)\n")
             root.exit(withError: ExitCode(2))
         }
     }

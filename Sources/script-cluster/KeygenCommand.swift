@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ScriptService
 import ScriptTransport
 
 /// `keygen`: a CurveZMQ key pair in two files.
@@ -12,13 +13,8 @@ struct KeygenCommand: ParsableCommand {
     var out: String
 
     func run() throws {
-        do {
-            let pair = try CurveKeyPair.generate()
-            let files = try CurveKeyFile.write(pair, base: out)
-            print("wrote \(files.publicFile) (public key \(pair.publicKey)) and \(files.secretFile)")
-        } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode(2)
-        }
+        let pair = try CurveKeyPair.generate()
+        let files = try CurveKeyFile.write(pair, base: out)
+        say("wrote \(files.publicFile) (public key \(pair.publicKey)) and \(files.secretFile)")
     }
 }

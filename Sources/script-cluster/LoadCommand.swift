@@ -70,9 +70,9 @@ struct LoadCommand: ParsableCommand {
         let report = try LoadGenerator(client: client, template: submission.encoded(), expected: expected).run(settings)
         line.finish()
         say(report.text)
-        if let note = client.unreachableDataNote { FileHandle.standardError.write(Data("warning: \(note)\n".utf8)) }
+        if let note = client.unreachableDataNote { StandardStream.error.write("warning: \(note)\n") }
         if let json {
-            try JSONSerialization.data(withJSONObject: report.dictionary, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: json))
+            try OutputFile.write(JSONSerialization.data(withJSONObject: report.dictionary, options: [.prettyPrinted, .sortedKeys]), to: json, flag: "--json")
         }
         if report.wrong > 0 { throw StartupError("\(report.wrong) of \(report.answered) answers differ from in-process pruning of the same request") }
         if report.answered == 0 { throw StartupError("no request was answered: \(unanswered(report))") }

@@ -31,7 +31,7 @@ enum ResultOutput {
 
     /// The document on standard output.
     static func printJSON(_ doc: ResultDocument) throws {
-        FileHandle.standardOutput.write(try encoded(doc))
+        StandardStream.output.write(try encoded(doc))
     }
 
     private static func encoded(_ doc: ResultDocument) throws -> Data {

@@ -78,7 +78,7 @@ struct SampleCommand: ParsableCommand {
         }
         line.finish()
         let bytes = sample.n * sample.featureDim * (dtype == "f16" ? 2 : 4) + sample.n * sample.embeddingDim * 4
-        print("wrote \(sample.n) tokens (\(spec.kind.rawValue), D=\(sample.featureDim), Dq=\(sample.embeddingDim), M=\(spec.queryTokens), \(sample.shards.count) shards, target: \(sample.targetMask.filter { $0 }.count) tokens; \(Units.bytes(bytes))) to \(out)")
+        say("wrote \(sample.n) tokens (\(spec.kind.rawValue), D=\(sample.featureDim), Dq=\(sample.embeddingDim), M=\(spec.queryTokens), \(sample.shards.count) shards, target: \(sample.targetMask.filter { $0 }.count) tokens; \(Units.bytes(bytes))) to \(out)")
     }
 }
 
@@ -103,7 +103,7 @@ enum SampleWriter {
                                 shards: s.shards.map { [$0.lowerBound, $0.upperBound] })
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try enc.encode(layout).write(to: URL(fileURLWithPath: p("layout.json")))
+        try FileOutput.write(enc.encode(layout), to: p("layout.json"))
         return s
     }
 }

@@ -9,7 +9,7 @@ struct ScriptClusterCommand: ParsableCommand {
         abstract: "Prune the visual tokens of multimodal LLMs (Script: graph-structured and query-conditioned pruning), in-process or across a cluster.",
         discussion: """
         Exit status: 0 done; 1 an internal error (a bug); 2 bad input (a flag, a value, an input \
-        file or an output path, or a request the cluster refused as invalid); 3 the cluster \
+        file, an output path or a standard output that cannot be written, or a request the cluster refused as invalid); 3 the cluster \
         (unreachable, timed out, busy, failing, or a process that cannot serve).
         """,
         version: BuildInfo.version,
@@ -17,10 +17,14 @@ struct ScriptClusterCommand: ParsableCommand {
     )
 
     static func main() {
+        StandardStream.reserveClosedDescriptors()
         MemoryTuning.apply()
+        // What a one-shot command writes is its result: one it cannot write fails it at once.
+        StandardStream.output.onFailure { report("Error: \($0)", .badInput) }
         do {
             // Options also come from SCRIPT_CLUSTER_<COMMAND>_<OPTION> (and --help lists them).
             var command = try parseAsRoot(CommandEnvironment.resolve(Array(CommandLine.arguments.dropFirst()), root: Self.self))
+            if command is ServingCommand { StandardStream.output.onFailure(warnOutputLost) }
             try command.run()
         } catch {
             fail(error)
@@ -38,7 +42,7 @@ struct ScriptClusterCommand: ParsableCommand {
         // Not one of ours: the parser's own (help, --version, a flag it could not parse), or a bug.
         switch exitCode(for: error) {
         case .success:
-            print(fullMessage(for: error))
+            say(fullMessage(for: error))
             Foundation.exit(ExitStatus.ok.rawValue)
         case .validationFailure:
             report(fullMessage(for: error), .badInput)
@@ -47,8 +51,8 @@ struct ScriptClusterCommand: ParsableCommand {
         }
     }
 
-    private static func report(_ text: String, _ status: ExitStatus) -> Never {
-        FileHandle.standardError.write(Data((text + "\n").utf8))
+    static func report(_ text: String, _ status: ExitStatus) -> Never {
+        StandardStream.error.write(text + "\n")
         Foundation.exit(status.rawValue)
     }
 }

@@ -36,9 +36,9 @@ struct StatusCommand: ParsableCommand {
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            say(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
-            print(report.table)
+            say(report.table)
         }
         if report.error != nil { throw ExitCode(Self.noAnswer) }
         if !report.ready { throw ExitCode(Self.notReady) }

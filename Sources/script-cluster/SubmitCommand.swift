@@ -70,7 +70,7 @@ struct SubmitCommand: ParsableCommand {
             doc.workers = r.workers
             if let keptFeatures, let f = r.featureMatrix { try TensorFiles.writeMatrix(f, to: keptFeatures) }
             if let out { try ResultOutput.write(doc, to: out) } else { try ResultOutput.printJSON(doc) }
-            if let note = client.unreachableDataNote { FileHandle.standardError.write(Data("warning: \(note)\n".utf8)) }
+            if let note = client.unreachableDataNote { StandardStream.error.write("warning: \(note)\n") }
         case .error(_, let e):
             throw e
         case .status, .placement:

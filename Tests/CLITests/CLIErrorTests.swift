@@ -10,8 +10,9 @@ final class CLIErrorTests: CLITestCase {
                           "Usage: script-cluster <subcommand>"]
 
     /// One bad input: exit status 2, nothing on standard output, and every word in `words`.
-    func expectBadInput(_ args: [String], _ words: [String], file: StaticString = #filePath, line: UInt = #line) throws {
-        let o = try run(args)
+    func expectBadInput(_ args: [String], _ words: [String], stdout redirection: String? = nil,
+                        file: StaticString = #filePath, line: UInt = #line) throws {
+        let o = try redirection.map { try run(args, stdout: $0) } ?? run(args)
         let shown = args.joined(separator: " ")
         XCTAssertEqual(o.status, 2, "\(shown): \(o.err)", file: file, line: line)
         XCTAssertEqual(o.out, "", "\(shown) printed on standard output", file: file, line: line)
@@ -177,6 +178,42 @@ final class CLIErrorTests: CLITestCase {
         for (command, flag, value, range) in cases {
             try expectBadInput([command, flag, value], ["\(flag) \(value): must be a whole number \(range)", "Usage: script-cluster \(command)"])
         }
+    }
+
+    /// Output a command cannot write (a full disk, a closed standard output) fails it with
+    /// exit 2 and one line saying why, never a crash (`FileHandle.write` traps) or a silent 0;
+    /// an output path that is a link or a device is written through, never replaced by a file.
+    func testOutputThatCannotBeWrittenSaysWhy() throws {
+        try writeInputs()
+        let x = ["prune", "--features", path("x.npy"), "--budget", "3"]
+        let noSpace = "Error: standard output cannot be written: No space left on device\n"
+        for args in [x, ["sample", "--kind", "image", "--small", "--out", path("s")], ["prune", "--help"], ["--version"],
+                     ["keygen", "--out", path("k")], ["status", "--url", "http://127.0.0.1:9/readyz", "--json"]] {
+            let o = try run(args, stdout: ">/dev/full")
+            XCTAssertEqual(o.status, 2, "\(args): \(o.err)")
+            XCTAssertEqual(o.err, noSpace, "\(args)")
+        }
+        let closed = try run(x, stdout: ">&-")
+        XCTAssertEqual(closed.status, 2, closed.err)
+        XCTAssertEqual(closed.err, "Error: standard output cannot be written: Bad file descriptor\n")
+        // /dev/full through a link of this test's own, so that code which replaces what it writes
+        // replaces the link, not the device.
+        let full = path("full")
+        try FileManager.default.createSymbolicLink(atPath: full, withDestinationPath: "/dev/full")
+        try expectBadInput(x + ["--out", full], ["--out \(full): cannot be written: No space left on device"])
+        try expectBadInput(x + ["--out", path("k.json"), "--kept-features", full],
+                           ["--kept-features \(full): cannot be written: No space left on device"])
+        try expectBadInput(x + ["--out", path("x.npy/k.json")], ["--out \(path("x.npy/k.json")): cannot be written: \(path("x.npy")) is not a directory"])
+        // Through symbolic links: the links stay, their targets get the files.
+        for name in ["out.npy", "kept.npy"] {
+            try FileManager.default.createSymbolicLink(atPath: path("link-" + name), withDestinationPath: path(name))
+        }
+        try runOK(x + ["--out", path("link-out.npy"), "--kept-features", path("link-kept.npy")])
+        for name in ["out.npy", "kept.npy"] {
+            XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: path("link-" + name)), path(name))
+        }
+        XCTAssertEqual(try Npy.read(path: path("out.npy")).shape, [3])
+        XCTAssertEqual(try Npy.read(path: path("kept.npy")).shape, [3, 6])
     }
 
     func testEvalNamesAMaskOfTheWrongLength() throws {

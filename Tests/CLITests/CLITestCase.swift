@@ -65,6 +65,12 @@ class CLITestCase: XCTestCase {
                        err: String(decoding: errData.withLock { $0 }, as: UTF8.self))
     }
 
+    /// Runs the executable with its standard output redirected by the shell (`>/dev/full`,
+    /// `>&-` for a closed descriptor); standard error as `run` has it.
+    func run(_ args: [String], stdout redirection: String) throws -> Outcome {
+        try run(["-c", "exec \"$0\" \"$@\" \(redirection)", Self.executable] + args, executable: "/bin/sh")
+    }
+
     /// Runs the executable and fails the test unless it exits 0.
     @discardableResult
     func runOK(_ args: [String], file: StaticString = #filePath, line: UInt = #line) throws -> Outcome {

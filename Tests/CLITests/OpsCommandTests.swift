@@ -143,6 +143,38 @@ final class OpsCommandTests: XCTestCase {
         }
     }
 
+    /// A coordinator whose standard output is a full disk, and a worker started with it closed,
+    /// say so once on standard error and serve on (they crashed); the worker's first file or socket
+    /// does not take descriptor 1, so its `data` line goes nowhere instead of into a socket.
+    func testServingRolesWhoseOutputCannotBeWrittenServeOn() throws {
+        let frontend = "ipc://" + path("fe"), backend = "ipc://" + path("be")
+        let shell = { (args: [String], redirection: String) throws -> Process in
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", "exec \"$0\" \"$@\" \(redirection)", CLITests.executable] + args
+            try p.run()
+            self.started.append(p)
+            return p
+        }
+        _ = try shell(["coordinator", "--frontend", frontend, "--backend", backend], ">/dev/full 2>'\(path("c.log"))'")
+        _ = try shell(["worker", "--connect", backend, "--data-bind", "ipc://" + path("data"), "--name", "w1"], ">&- 2>'\(path("w.log"))'")
+        var ready: (Int32, String, String) = (-1, "", "")
+        for _ in 0..<100 {
+            ready = try run(["status", "--connect", frontend])
+            if ready.0 == 0 { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        XCTAssertEqual(ready.0, 0, ready.1 + ready.2)
+        XCTAssertTrue(ready.1.contains("workers             1"), ready.1)
+        let lost = ": the lines this process prints there (where it serves) are lost; serving on"
+        for (log, reason) in [("c.log", "No space left on device"), ("w.log", "Bad file descriptor")] {
+            let text = try String(contentsOfFile: path(log), encoding: .utf8)
+            let warnings = text.split(separator: "\n").filter { $0.hasPrefix("warning: standard output") }
+            XCTAssertEqual(warnings, ["warning: standard output cannot be written: \(reason)" + lost], text)
+            XCTAssertFalse(text.contains("Fatal error"), text)
+        }
+    }
+
     func testStatusOfAProbeURLThatNobodyServes() throws {
         let (s, o, _) = try run(["status", "--url", "http://127.0.0.1:9/readyz", "--timeout-ms", "1000"])
         XCTAssertEqual(s, 3)
