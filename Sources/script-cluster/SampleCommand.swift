@@ -74,11 +74,21 @@ struct SampleCommand: ParsableCommand {
         do { sample = try SampleWriter.write(spec, to: out, halfPrecision: dtype == "f16") } catch {
             var isDirectory: ObjCBool = false
             let isFile = FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) && !isDirectory.boolValue
-            throw InputError("--out", out, isFile ? "is a file; give a directory" : "cannot be written (no permission, or no space left)")
+            throw InputError("--out", out, isFile ? "is a file; give a directory" : "cannot be written: \(Self.reason(error))")
         }
         line.finish()
         let bytes = sample.n * sample.featureDim * (dtype == "f16" ? 2 : 4) + sample.n * sample.embeddingDim * 4
         say("wrote \(sample.n) tokens (\(spec.kind.rawValue), D=\(sample.featureDim), Dq=\(sample.embeddingDim), M=\(spec.queryTokens), \(sample.shards.count) shards, target: \(sample.targetMask.filter { $0 }.count) tokens; \(Units.bytes(bytes))) to \(out)")
+    }
+
+    /// The system's reason a sample could not be written (`Permission denied`).
+    private static func reason(_ error: Error) -> String {
+        if let e = error as? FormatError, case .unwritable(let why) = e.problem { return why }
+        if let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? Error {
+            let posix = underlying as NSError
+            if posix.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(posix.code))) }
+        }
+        return "no permission, or no space left"
     }
 }
 

@@ -204,6 +204,7 @@ final class CLIErrorTests: CLITestCase {
         try expectBadInput(x + ["--out", path("k.json"), "--kept-features", full],
                            ["--kept-features \(full): cannot be written: No space left on device"])
         try expectBadInput(x + ["--out", path("x.npy/k.json")], ["--out \(path("x.npy/k.json")): cannot be written: \(path("x.npy")) is not a directory"])
+        try expectBadInput(["sample", "--small", "--out", path("x.npy/s")], ["--out \(path("x.npy/s")): cannot be written: Not a directory"])
         // Through symbolic links: the links stay, their targets get the files.
         for name in ["out.npy", "kept.npy"] {
             try FileManager.default.createSymbolicLink(atPath: path("link-" + name), withDestinationPath: path(name))
