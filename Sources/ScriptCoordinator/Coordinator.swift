@@ -31,8 +31,9 @@ public final class Coordinator {
     public let backendEndpoint: String
 
     /// Client connections accepted, closed (by the client, or dropped for a frame over the size
-    /// limit), and refused at the handshake (not a ZeroMQ peer, or a key not allowed).
-    public var connections: (accepted: Int, closed: Int, refused: Int) { clientWatch.counts }
+    /// limit), refused at the handshake (not a ZeroMQ peer, or a key not allowed), and not
+    /// accepted (the open-file limit).
+    public var connections: (accepted: Int, closed: Int, refused: Int, unaccepted: Int) { clientWatch.counts }
 
     /// Binds both sockets; throws `StartupError` naming the endpoint when one cannot be bound.
     public init(config: CoordinatorConfiguration, logger: Logger, health: HealthState = HealthState(),

@@ -9,13 +9,15 @@ import Synchronization
 /// The operations port of a coordinator or worker: `/metrics`, `/livez` and `/readyz` over
 /// HTTP/1.1 (FlyingFox), served from Swift's concurrency threads, apart from the process's own
 /// loop, so a probe answers even while the loop computes, and reads only `HealthState`.
+/// FlyingFox stops serving when an `accept` fails (the process at its open-file limit while a
+/// probe connects); this listens again on the same port each second until it can, so a
+/// passing shortage of files does not leave the process without probes for good.
 public final class OpsServer: Sendable {
     /// The port it listens on (the one the system chose when asked for 0).
     public let port: Int
     public let host: String
-    private let server: HTTPServer
+    private let slot: ServerSlot
     private let task: Task<Void, Never>
-    private let stopping: StopFlag
 
     /// Starts listening on `host:port` (port 0: any free one) and returns once it does.
     public static func start(host: String = "0.0.0.0", port: Int, health: HealthState, exporter: PrometheusExporter?,
@@ -23,49 +25,53 @@ public final class OpsServer: Sendable {
         guard (0...65_535).contains(port) else {
             throw .cannotListen(host: host, port: port, reason: "a port is 0 to 65535")
         }
-        let server = HTTPServer(config: .init(address: try address(host, port: UInt16(port)), logger: FlyingFoxLogger(logger: logger)),
-                                handler: OpsRoutes(health: health, exporter: exporter))
-        let stopping = StopFlag()
-        let outcome = Mutex<Result<Int, OpsServerError>?>(nil)
-        let settled = DispatchSemaphore(value: 0)
-        let settle = { @Sendable (r: Result<Int, OpsServerError>) in
-            let first = outcome.withLock { o -> Bool in
-                guard o == nil else { return false }
-                o = r
-                return true
-            }
-            if first { settled.signal() }
+        _ = try address(host, port: UInt16(port))
+        let routes = OpsRoutes(health: health, exporter: exporter)
+        let make = { @Sendable (port: Int) in
+            HTTPServer(config: .init(address: try! address(host, port: UInt16(port)), logger: FlyingFoxLogger(logger: logger)), handler: routes)
         }
+        let slot = ServerSlot()
+        let first = FirstListen()
         let task = Task {
-            do { try await server.run() } catch {
-                settle(.failure(.cannotListen(host: host, port: port, reason: Self.reason(error))))
-                if outcome.withLock({ (try? $0?.get()) != nil }) && !stopping.isSet {
-                    logger.error("the metrics port \(host):\(port) stopped serving: \(Self.reason(error))")
+            var down = false  // stopped serving, and said so
+            while true {
+                let server = make(first.port ?? port)
+                guard slot.publish(server) else { return }
+                let recovering = down
+                let listening = Task { () -> Bool in
+                    do { try await server.waitUntilListening(timeout: 10) } catch {
+                        if !Task.isCancelled { first.settle(.failure(.cannotListen(host: host, port: port, reason: Self.reason(error)))) }
+                        return false
+                    }
+                    first.settle(.success(Self.port(of: await server.listeningAddress) ?? port))
+                    if recovering { logger.info("the metrics port \(host):\(first.port ?? port) serves again") }
+                    return true
                 }
+                var reason = "stopped"
+                do { try await server.run() } catch { reason = Self.reason(error) }
+                listening.cancel()
+                let listened = await listening.value
+                guard first.port != nil else { return first.settle(.failure(.cannotListen(host: host, port: port, reason: reason))) }
+                if slot.isStopping { return }
+                if listened || !down {
+                    logger.error("the metrics port \(host):\(first.port ?? port) stopped serving: \(reason); listening again each second until it can")
+                    down = true
+                }
+                try? await Task.sleep(for: .seconds(1))
             }
         }
-        Task {
-            do {
-                try await server.waitUntilListening(timeout: 10)
-                settle(.success(Self.port(of: await server.listeningAddress) ?? port))
-            } catch {
-                settle(.failure(.cannotListen(host: host, port: port, reason: Self.reason(error))))
-            }
-        }
-        settled.wait()
-        switch outcome.withLock({ $0! }) {
+        switch first.wait() {
         case .success(let bound):
-            return OpsServer(server: server, task: task, stopping: stopping, host: host, port: bound)
+            return OpsServer(slot: slot, task: task, host: host, port: bound)
         case .failure(let e):
             task.cancel()
             throw e
         }
     }
 
-    private init(server: HTTPServer, task: Task<Void, Never>, stopping: StopFlag, host: String, port: Int) {
-        self.server = server
+    private init(slot: ServerSlot, task: Task<Void, Never>, host: String, port: Int) {
+        self.slot = slot
         self.task = task
-        self.stopping = stopping
         self.host = host
         self.port = port
     }
@@ -78,9 +84,10 @@ public final class OpsServer: Sendable {
 
     /// Stops listening and closes its connections; returns once it has.
     public func stop() {
-        stopping.set()
+        let server = slot.stop()
+        task.cancel()
+        guard let server else { return }
         let done = DispatchSemaphore(value: 0)
-        let server = server
         Task {
             await server.stop(timeout: 0)
             done.signal()
@@ -111,9 +118,50 @@ public final class OpsServer: Sendable {
     }
 }
 
-/// Set once the server is being stopped on purpose.
-private final class StopFlag: Sendable {
-    private let value = Atomic<Bool>(false)
-    var isSet: Bool { value.load(ordering: .acquiring) }
-    func set() { value.store(true, ordering: .releasing) }
+/// The server listening now, and whether `stop` was called: checked and set under one lock,
+/// so no new server starts after `stop`.
+private final class ServerSlot: Sendable {
+    private let state = Mutex<(server: HTTPServer?, stopping: Bool)>((nil, false))
+
+    var isStopping: Bool { state.withLock { $0.stopping } }
+
+    /// Makes `server` the one `stop` stops; false once stopping (then it must not run).
+    func publish(_ server: HTTPServer) -> Bool {
+        state.withLock { s in
+            s.server = server
+            return !s.stopping
+        }
+    }
+
+    /// Marks the slot stopping; the server to stop.
+    func stop() -> HTTPServer? {
+        state.withLock { s in
+            s.stopping = true
+            return s.server
+        }
+    }
+}
+
+/// The outcome of the first listen: the port bound, or why none was; `start` waits for it.
+private final class FirstListen: Sendable {
+    private let outcome = Mutex<Result<Int, OpsServerError>?>(nil)
+    private let settled = DispatchSemaphore(value: 0)
+
+    /// The port bound by the first listen, once it has.
+    var port: Int? { outcome.withLock { try? $0?.get() } }
+
+    /// Records the first outcome; later ones are ignored.
+    func settle(_ r: Result<Int, OpsServerError>) {
+        let first = outcome.withLock { o -> Bool in
+            guard o == nil else { return false }
+            o = r
+            return true
+        }
+        if first { settled.signal() }
+    }
+
+    func wait() -> Result<Int, OpsServerError> {
+        settled.wait()
+        return outcome.withLock { $0! }
+    }
 }

@@ -51,6 +51,8 @@ public enum ClusterMetrics {
         /// Refused at the handshake: not a ZeroMQ peer, the wrong security mechanism, or a
         /// CURVE key not on the allow-list.
         case refused
+        /// Not accepted: the system refused this process another file (its open-file limit).
+        case acceptFailed = "accept_failed"
     }
 
     /// Why the coordinator stopped counting a worker.
@@ -106,7 +108,7 @@ public enum ClusterMetrics {
         help: "Message bytes sent, by the peer they went to (client, coordinator, worker).")
     public static let connections = MetricDefinition(
         "script_cluster_connections_total", .counter, labels: ["socket", "event"], exporter: .both,
-        help: "Connections of a listening socket (frontend, backend, data), by event (accepted, closed, refused).")
+        help: "Connections of a listening socket (frontend, backend, data), by event (accepted, closed, refused, accept_failed: tries the open-file limit refused, many a second while it lasts).")
     public static let workerJobs = MetricDefinition(
         "script_cluster_worker_jobs_total", .counter, labels: ["kind", "outcome", "code"], exporter: .worker,
         help: "Jobs a worker finished, by kind (shard, reduce, merge), outcome (ok, error) and error code (none when ok).")

@@ -1,10 +1,13 @@
 import Logging
 import ScriptTransport
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The connections of one listening socket, as its ZeroMQ monitor reports them: counted (here
-/// and in `script_cluster_connections_total`), and refusals at the handshake logged as warnings,
-/// at most once a `reportInterval` with how many there were since the last line (a port scanner
-/// must not flood the log).
+/// and in `script_cluster_connections_total`), and refusals at the handshake and connections it
+/// could not accept logged as warnings, each at most once a `reportInterval` with how many there
+/// were since the last line (a port scanner must not flood the log).
 ///
 /// A CURVE key that is not allowed is logged by the ZAP handler, which knows the key and the
 /// address; this logs it at debug level only. Drain `monitor.socket` from the owner's loop.
@@ -14,12 +17,12 @@ public final class ConnectionWatch {
     /// Who connects (`client`, `worker`), for log lines.
     private let peers: String
     private let logger: Logger
-    private let reportInterval: Duration
-    private var lastReport: ContinuousClock.Instant?
-    private var unreported = 0
+    private var refusals: WarningThrottle
+    private var unaccepted: WarningThrottle
     /// Connections accepted, closed (by the peer, or dropped for a frame over the size limit),
-    /// and refused at the handshake (not a ZeroMQ peer, the wrong mechanism, a key not allowed).
-    public private(set) var counts = (accepted: 0, closed: 0, refused: 0)
+    /// refused at the handshake (not a ZeroMQ peer, the wrong mechanism, a key not allowed), and
+    /// not accepted (the open-file limit).
+    public private(set) var counts = (accepted: 0, closed: 0, refused: 0, unaccepted: 0)
 
     /// Starts monitoring `target`, which must outlive the watch.
     public init(_ target: ZMQSocket, socket: ClusterMetrics.Socket, peers: String, context: ZMQContext, logger: Logger,
@@ -28,7 +31,8 @@ public final class ConnectionWatch {
         self.socket = socket
         self.peers = peers
         self.logger = logger
-        self.reportInterval = reportInterval
+        refusals = WarningThrottle(interval: reportInterval)
+        unaccepted = WarningThrottle(interval: reportInterval)
     }
 
     /// Takes the events that have arrived.
@@ -50,6 +54,10 @@ public final class ConnectionWatch {
                 counts.refused += 1
                 ClusterMetrics.connection(.refused, on: socket)
                 refusedAtHandshake(now: now)
+            case .acceptFailed(let code):
+                counts.unaccepted += 1
+                ClusterMetrics.connection(.acceptFailed, on: socket)
+                notAccepted(code, now: now)
             case .connectRetried, .handshakeSucceeded:
                 break  // a bound socket's peers connect to it (counted as accepted), not it to them
             }
@@ -57,12 +65,18 @@ public final class ConnectionWatch {
     }
 
     private func refusedAtHandshake(now: ContinuousClock.Instant) {
-        unreported += 1
-        if let last = lastReport, now - last < reportInterval { return }
-        let times = unreported > 1 ? " (\(unreported) times since the last report)" : ""
+        guard let times = refusals.due(now) else { return }
         logger.warning("refused a \(peers) connection on the \(socket.rawValue) socket at the handshake: not a ZeroMQ peer, a peer without CURVE where it is required (or with it where it is not), or the wrong server key\(times)")
-        lastReport = now
-        unreported = 0
+    }
+
+    private func notAccepted(_ code: Int32, now: ContinuousClock.Instant) {
+        guard let times = unaccepted.due(now) else { return }
+        var why = String(cString: strerror(code))
+        if code == EMFILE || code == ENFILE {
+            let limit = OpenFileLimit.current.map { " (this process may open \($0))" } ?? ""
+            why += "\(limit): raise the open-file limit (ulimit -n, or the container's nofile), or connect fewer \(peers)s"
+        }
+        logger.warning("cannot accept \(peers) connections on the \(socket.rawValue) socket: \(why); they wait unanswered, and libzmq retries on a whole core\(times)")
     }
 
     public func close() { monitor.close() }

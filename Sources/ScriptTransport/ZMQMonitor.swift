@@ -22,6 +22,9 @@ public final class ZMQMonitor {
         /// The ZeroMQ handshake on a connection completed (with CURVE: the keys were accepted):
         /// a peer that speaks this protocol is there.
         case handshakeSucceeded
+        /// A connection could not be accepted: the system's `errno` (`EMFILE`: the process's
+        /// open-file limit). libzmq's listener tries again at once.
+        case acceptFailed(Int32)
         /// A connection attempt failed (the name did not resolve, nothing listens, no route, or
         /// the peer closed it before a handshake); libzmq tries again after its reconnect interval.
         case connectRetried
@@ -35,7 +38,7 @@ public final class ZMQMonitor {
         let address = "inproc://monitor-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         let events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
             | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_CONNECT_RETRIED
-            | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+            | ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_ACCEPT_FAILED
         guard zmq_socket_monitor(target.handle, address, events) == 0 else { throw ZMQError.last("zmq_socket_monitor") }
         socket = try ZMQSocket(context: context, type: .pair)
         try socket.setLinger(milliseconds: 0)
@@ -51,6 +54,7 @@ public final class ZMQMonitor {
             let value = first.count >= 6 ? first.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 2, as: UInt32.self)) } : 0
             switch Int32(code) {
             case ZMQ_EVENT_ACCEPTED: out.append(.accepted)
+            case ZMQ_EVENT_ACCEPT_FAILED: out.append(.acceptFailed(Int32(bitPattern: value)))
             case ZMQ_EVENT_DISCONNECTED: out.append(.disconnected)
             case ZMQ_EVENT_CONNECT_RETRIED: out.append(.connectRetried)
             case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: out.append(.handshakeSucceeded)

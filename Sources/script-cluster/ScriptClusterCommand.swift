@@ -18,6 +18,7 @@ struct ScriptClusterCommand: ParsableCommand {
 
     static func main() {
         StandardStream.reserveClosedDescriptors()
+        OpenFileLimit.raise()
         MemoryTuning.apply()
         // What a one-shot command writes is its result: one it cannot write fails it at once.
         StandardStream.output.onFailure { report("Error: \($0)", .badInput) }

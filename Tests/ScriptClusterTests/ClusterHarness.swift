@@ -143,6 +143,20 @@ private func boundLoopbackSocket(port: Int = 0) -> (fd: Int32, port: Int) {
     return (fd, Int(UInt16(bigEndian: addr.sin_port)))
 }
 
+/// A TCP connection to a loopback port (its descriptor, or -1), which says nothing.
+func connectedLoopbackSocket(port: Int) -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = UInt16(port).bigEndian
+    let connected = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    if connected != 0 { close(fd); return -1 }
+    return fd
+}
+
 func freePort() -> Int {
     let (fd, port) = boundLoopbackSocket()
     close(fd)

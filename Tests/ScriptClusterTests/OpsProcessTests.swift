@@ -312,6 +312,44 @@ final class OpsProcessTests: XCTestCase {
     /// worker's data socket); a client or worker whose key is on no list is refused at once (an
     /// error, not a wait), logged with its key, and counted; a client the coordinator lets in but
     /// the worker's data socket does not gets its inline answers and a refusal for direct ones.
+    /// The open-file limit: raised at start from its soft value to its hard one (a coordinator
+    /// started with a soft limit of 64 may open as many files as its hard limit allows); one that
+    /// reaches its hard limit says it cannot accept connections, why and what to raise (it said
+    /// nothing while libzmq's listener spun on a core and clients waited), counts them, and
+    /// answers again once they close; its metrics port, which stopped serving for good when a
+    /// probe came while no file was left, listens again.
+    func testTheOpenFileLimitIsRaisedAndReachingItIsSaid() throws {
+        var own = rlimit()
+        XCTAssertEqual(getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &own), 0)
+        let hard = own.rlim_max == rlim_t.max ? "unlimited" : String(own.rlim_max)
+        let endpoints = ["--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*"]
+        let raised = try ClusterProcess(["coordinator"] + endpoints, prefix: ["/usr/bin/prlimit", "--nofile=64:\(hard)"])
+        XCTAssertNotNil(raised.line("frontend "), raised.log)
+        let limits = try String(contentsOfFile: "/proc/\(raised.process.processIdentifier)/limits", encoding: .utf8)
+        let openFiles = try XCTUnwrap(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })
+        XCTAssertEqual(openFiles.split(separator: " ").dropFirst(3).prefix(2), [Substring(hard), Substring(hard)], String(openFiles))
+        raised.signal(SIGTERM)
+        XCTAssertEqual(raised.wait(), 0)
+
+        let tight = try ClusterProcess(["coordinator", "--metrics-port", "0"] + endpoints, prefix: ["/usr/bin/prlimit", "--nofile=48"])
+        let frontend = try XCTUnwrap(tight.line("frontend "), tight.log)
+        let metrics = try metricsURL(tight)
+        let port = try XCTUnwrap(Int(frontend.split(separator: ":").last ?? ""))
+        let held = (0..<48).map { _ in connectedLoopbackSocket(port: port) }
+        XCTAssertTrue(tight.waitForLog("cannot accept client connections on the frontend socket: Too many open files (this process may open 48): raise the open-file limit (ulimit -n, or the container's nofile)"), tight.log)
+        let metricsPort = try XCTUnwrap(Int(metrics.split(separator: ":").last ?? ""))
+        let probe = connectedLoopbackSocket(port: metricsPort)
+        XCTAssertTrue(tight.waitForLog("the metrics port 0.0.0.0:\(metricsPort) stopped serving: Too many open files; listening again each second until it can"), tight.log)
+        for fd in held + [probe] where fd >= 0 { close(fd) }
+        XCTAssertTrue(reads(metrics, #"script_cluster_connections_total{socket="frontend",event="accept_failed"}"#, 1, atLeast: true),
+                      (try? HTTPProbe.get(metrics + "/metrics").body) ?? "no scrape: \(tight.log)")
+        XCTAssertTrue(tight.waitForLog("the metrics port 0.0.0.0:\(metricsPort) serves again"), tight.log)
+        let client = try ClusterClient(endpoint: frontend)
+        XCTAssertEqual(try client.status()?.workers, 0, "the coordinator answers once the connections are gone")
+        tight.signal(SIGTERM)
+        XCTAssertEqual(tight.wait(), 0)
+    }
+
     func testCurveLetsInAllowedKeysAndRefusesOthers() throws {
         let keys = try Keys()
         defer { try? FileManager.default.removeItem(atPath: keys.dir) }
