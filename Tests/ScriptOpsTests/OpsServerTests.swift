@@ -28,6 +28,36 @@ final class OpsServerTests: XCTestCase {
         return r.body
     }
 
+    /// A peer that resets its connection, or sends what is not HTTP, is the peer's business:
+    /// logged at debug, never as a warning (a load balancer's TCP checks, or scrapes that time
+    /// out, wrote one warning each); the server serves on.
+    func testPeersThatDropTheirConnectionsAreNotWarnedAbout() throws {
+        let lines = LogLines()
+        var logger = Logger(label: "ops-quiet") { _ in lines }
+        logger.logLevel = .debug
+        let server = try OpsServer.start(host: "127.0.0.1", port: 0, health: HealthState(), exporter: Self.exporter, logger: logger)
+        defer { server.stop() }
+        for request in Array(repeating: "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", count: 5) + ["\u{16}\u{3}\u{1}hello\r\n\r\n"] {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            addr.sin_port = UInt16(server.port).bigEndian
+            let connected = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            XCTAssertEqual(connected, 0)
+            _ = request.utf8CString.withUnsafeBytes { send(fd, $0.baseAddress, $0.count - 1, 0) }
+            var reset = linger(l_onoff: 1, l_linger: 0)
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
+            close(fd)
+        }
+        XCTAssertEqual(try HTTPProbe.get(server.url + "/livez").status, 200)
+        Thread.sleep(forTimeInterval: 0.2)
+        XCTAssertEqual(lines.at(.warning), [])
+        XCTAssertFalse(lines.at(.debug).filter { $0.hasPrefix("<") && $0.contains(" error: ") }.isEmpty, "\(lines.at(.debug))")
+    }
+
     func testProbesFollowHealthState() throws {
         let health = HealthState(stallLimit: .milliseconds(300))
         let server = try start(health)
@@ -151,5 +181,30 @@ final class OpsServerTests: XCTestCase {
             guard case .unreachable(let u, _)? = $0 as? HTTPProbeError else { return XCTFail("\($0)") }
             XCTAssertEqual(u, url)
         }
+    }
+}
+
+/// A log handler that keeps each line's message by level.
+final class LogLines: LogHandler, @unchecked Sendable {
+    // Sendable: `lines` is only touched under `lock`; `metadata` and `logLevel` are set before use.
+    private let lock = NSLock()
+    private var lines: [(Logger.Level, String)] = []
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
+             file: String, function: String, line: UInt) {
+        lock.lock(); lines.append((level, message.description)); lock.unlock()
+    }
+
+    /// The messages logged at `level` or above it.
+    func at(_ level: Logger.Level) -> [String] {
+        lock.lock(); defer { lock.unlock() }
+        return lines.filter { $0.0 >= level }.map(\.1)
     }
 }
