@@ -11,6 +11,9 @@ import CPlatform
 public enum ThreadCount {
     /// The environment variable that overrides the detected count.
     public static let environmentVariable = "SCRIPT_CLUSTER_THREADS"
+    /// The most threads a count may name (a flag's or the environment's): more than any machine
+    /// this runs on has cores, and few enough that a typo cannot start a million threads.
+    public static let maximum = 1024
 
     /// The count for this process: `SCRIPT_CLUSTER_THREADS` when it holds a valid count, else
     /// `detected`.
@@ -20,17 +23,18 @@ public enum ThreadCount {
     /// `detected`. Throws for a flag or variable that is not a positive count.
     public static func resolve(flag: Int?) throws -> Int {
         if let flag {
-            guard flag >= 1 else { throw ThreadCountError.notPositive(String(flag), source: "--threads") }
+            guard (1...maximum).contains(flag) else { throw ThreadCountError.notACount(String(flag), source: "--threads") }
             return flag
         }
         return try fromEnvironment() ?? detected
     }
 
-    /// `SCRIPT_CLUSTER_THREADS`, when set.
-    public static func fromEnvironment() throws -> Int? {
-        guard let raw = getenv(environmentVariable) else { return nil }
+    /// `SCRIPT_CLUSTER_THREADS`, when set and not empty (compose writes an unset variable it
+    /// passes on as an empty one).
+    public static func fromEnvironment() throws(ThreadCountError) -> Int? {
+        guard let raw = getenv(environmentVariable), raw.pointee != 0 else { return nil }
         let text = String(cString: raw)
-        guard let n = Int(text), n >= 1 else { throw ThreadCountError.notPositive(text, source: environmentVariable) }
+        guard let n = Int(text), (1...maximum).contains(n) else { throw .notACount(text, source: environmentVariable) }
         return n
     }
 
@@ -83,13 +87,14 @@ public enum ThreadCount {
     }
 }
 
-/// A thread count that is not a positive integer.
+/// A thread count that is not a whole number from 1 to `ThreadCount.maximum`: the value, and
+/// the flag or variable that gave it.
 public enum ThreadCountError: Error, Equatable, CustomStringConvertible {
-    case notPositive(String, source: String)
+    case notACount(String, source: String)
 
     public var description: String {
         switch self {
-        case .notPositive(let value, let source): return "\(source) must be a positive number of threads, got '\(value)'"
+        case .notACount(let value, let source): return "\(source) \(value): must be a whole number from 1 to \(ThreadCount.maximum)"
         }
     }
 }

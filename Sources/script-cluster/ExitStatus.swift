@@ -23,7 +23,7 @@ enum ExitStatus: Int32 {
     /// The status an error leads to.
     static func of(_ error: Error) -> ExitStatus {
         switch error {
-        case is InputError, is ValidationError, is PruneError, is FormatError, is CurveKeyError: return .badInput
+        case is InputError, is ValidationError, is PruneError, is FormatError, is CurveKeyError, is ThreadCountError: return .badInput
         case let e as ProtocolError: return Self.of(e.code)
         case is ZMQError, is StartupError, is ConnectionRefused, is DataSocketUnreachable: return .cluster
         default: return .failure

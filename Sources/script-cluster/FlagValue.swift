@@ -6,7 +6,7 @@ import ScriptCore
 /// and what it must be, and the parser prints it with the subcommand's usage (exit status 2).
 enum FlagValue {
     /// Most threads a command starts for its compute.
-    static let maxThreads = 1024
+    static let maxThreads = ThreadCount.maximum
 
     /// A whole number in `low...high`.
     static func count(_ value: Int?, _ flag: String, from low: Int = 1, to high: Int = .max) throws {

@@ -220,6 +220,19 @@ final class OpsCommandTests: XCTestCase {
         let (_, _, e3) = try run(["status", "--connect", "tcp://127.0.0.1:9", "--timeout-ms", "100"],
                                  environment: ["SCRIPT_CLUSTER_STATUS_CONECT": "x"])
         XCTAssertTrue(e3.contains("warning: environment variable SCRIPT_CLUSTER_STATUS_CONECT sets no option"), e3)
+        // The thread count's variable: bad input (it was an internal error, and 99999 a crash);
+        // empty is unset.
+        try run(["sample", "--kind", "image", "--small", "--out", path("s")])
+        let prune = ["prune", "--features", path("s/features.npy"), "--budget", "4"]
+        for bad in ["abc", "0", "99999"] {
+            let (s4, o4, e4) = try run(prune, environment: ["SCRIPT_CLUSTER_THREADS": bad])
+            XCTAssertEqual(s4, 2, e4)
+            XCTAssertEqual(e4, "Error: SCRIPT_CLUSTER_THREADS \(bad): must be a whole number from 1 to 1024\n")
+            XCTAssertEqual(o4, "")
+        }
+        let (s5, o5, e5) = try run(prune, environment: ["SCRIPT_CLUSTER_THREADS": ""])
+        XCTAssertEqual(s5, 0, e5)
+        XCTAssertTrue(o5.contains("\"indices\""), o5)
     }
 
     func testVersionAndLogSettingsAreValidated() throws {

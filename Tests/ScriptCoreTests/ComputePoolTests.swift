@@ -66,12 +66,18 @@ final class ComputePoolTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(ThreadCount.detected, 1)
         XCTAssertEqual(try ThreadCount.resolve(flag: 3), 3)
         XCTAssertThrowsError(try ThreadCount.resolve(flag: 0)) { error in
-            XCTAssertEqual(error as? ThreadCountError, .notPositive("0", source: "--threads"))
+            XCTAssertEqual(error as? ThreadCountError, .notACount("0", source: "--threads"))
         }
         setenv(ThreadCount.environmentVariable, "5", 1)
         XCTAssertEqual(try ThreadCount.resolve(flag: nil), 5)
-        setenv(ThreadCount.environmentVariable, "many", 1)
-        XCTAssertThrowsError(try ThreadCount.resolve(flag: nil))
+        for bad in ["many", "0", "-1", "1025", "99999", " 2", "1.5"] {
+            setenv(ThreadCount.environmentVariable, bad, 1)
+            XCTAssertThrowsError(try ThreadCount.resolve(flag: nil)) { error in
+                XCTAssertEqual("\(error)", "SCRIPT_CLUSTER_THREADS \(bad): must be a whole number from 1 to 1024")
+            }
+        }
+        setenv(ThreadCount.environmentVariable, "", 1)
+        XCTAssertEqual(try ThreadCount.resolve(flag: nil), ThreadCount.detected, "empty is unset")
         unsetenv(ThreadCount.environmentVariable)
         XCTAssertEqual(try ThreadCount.resolve(flag: nil), ThreadCount.detected)
     }
