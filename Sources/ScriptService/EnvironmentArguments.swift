@@ -51,7 +51,9 @@ public enum EnvironmentArguments {
                 unknown.append(.unknownVariable(name, known: byVariable.keys.sorted()))
                 continue
             }
-            guard !isGiven(option, in: arguments) else { continue }
+            // An empty value is unset (compose passes an unset variable on as an empty one); as a
+            // value it read "Missing value for '--query <query>'", naming no variable.
+            guard !isGiven(option, in: arguments), !value.isEmpty else { continue }
             if option.takesValue {
                 added.append("--\(option.long)=\(value)")
             } else if try flagValue(name, value) {
@@ -90,7 +92,7 @@ public enum EnvironmentArguments {
     static func flagValue(_ name: String, _ value: String) throws(EnvironmentError) -> Bool {
         switch value.lowercased() {
         case "1", "true", "yes", "on": return true
-        case "0", "false", "no", "off", "": return false
+        case "0", "false", "no", "off": return false
         default: throw .badFlag(name, value: value)
         }
     }

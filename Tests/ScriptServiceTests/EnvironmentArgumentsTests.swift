@@ -29,6 +29,8 @@ final class EnvironmentArgumentsTests: XCTestCase {
         XCTAssertEqual(try merge(["--connect=tcp://a:1"], ["SCRIPT_CLUSTER_WORKER_CONNECT": "tcp://b:2"]).arguments, ["--connect=tcp://a:1"])
         XCTAssertEqual(try merge(["-v"], ["SCRIPT_CLUSTER_WORKER_VERBOSE": "0"]).arguments, ["-v"])
         XCTAssertEqual(try merge([], ["SCRIPT_CLUSTER_WORKER_VERBOSE": "off", "SCRIPT_CLUSTER_WORKER_JSON": ""]).arguments, [])
+        // An empty value is unset, for an option as for a flag.
+        XCTAssertEqual(try merge([], ["SCRIPT_CLUSTER_WORKER_CONNECT": "", "SCRIPT_CLUSTER_WORKER_HEARTBEAT_MS": "7"]).arguments, ["--heartbeat-ms=7"])
         // Added before a `--` terminator.
         XCTAssertEqual(try merge(["--", "x"], ["SCRIPT_CLUSTER_WORKER_JSON": "1"]).arguments, ["--json", "--", "x"])
         // After `--` a word is an argument, not the option: the variable still sets it.
