@@ -2,7 +2,8 @@
 public struct FormatError: Error, CustomStringConvertible, Equatable, Sendable {
     /// What is wrong with the file.
     public enum Problem: Equatable, Sendable {
-        case unreadable
+        /// The system's reason (`No such file or directory`).
+        case unreadable(String)
         case badMagic
         case unsupportedVersion(major: Int, minor: Int)
         case headerTooLarge(Int)
@@ -12,6 +13,8 @@ public struct FormatError: Error, CustomStringConvertible, Equatable, Sendable {
         case fortranOrder
         case sizeMismatch(expected: Int, actual: Int)
         case truncated
+        /// A stream that goes on past the size its header declares (that size).
+        case longerThanDeclared(Int)
         case tensorNotFound(String, available: [String])
         case overlappingOffsets(String, String)
         /// The system's reason (`No space left on device`).
@@ -29,7 +32,7 @@ public struct FormatError: Error, CustomStringConvertible, Equatable, Sendable {
     public var description: String {
         let what: String
         switch problem {
-        case .unreadable: what = "cannot be read (missing file or no permission)"
+        case .unreadable(let reason): what = "cannot be read: \(reason)"
         case .badMagic: what = "is not a .npy file (bad magic bytes)"
         case let .unsupportedVersion(a, b): what = "has unsupported format version \(a).\(b)"
         case .headerTooLarge(let n): what = "declares a header of \(n) bytes, beyond the file or the 1 MiB limit"
@@ -39,6 +42,7 @@ public struct FormatError: Error, CustomStringConvertible, Equatable, Sendable {
         case .fortranOrder: what = "is in Fortran order; only C order is read"
         case let .sizeMismatch(expected, actual): what = "holds \(actual) data bytes where its shape needs \(expected)"
         case .truncated: what = "is truncated"
+        case .longerThanDeclared(let n): what = "goes on past the \(n) bytes its header declares"
         case let .tensorNotFound(name, available): what = "has no tensor '\(name)' (it has: \(available.joined(separator: ", ")))"
         case let .overlappingOffsets(a, b): what = "has tensors '\(a)' and '\(b)' whose data overlap or leave gaps"
         case .unwritable(let reason): what = "cannot be written: \(reason)"

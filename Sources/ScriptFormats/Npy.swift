@@ -7,13 +7,20 @@ public enum Npy {
     static let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
     static let maxHeader = 1 << 20
 
-    /// The file mapped, its values decoded straight from the mapping (one copy, into the tensor).
+    /// The file mapped, its values decoded straight from the mapping (one copy, into the tensor);
+    /// a pipe or another stream read up to the size its header declares.
     public static func read(path: String) throws -> Tensor {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
-            throw FormatError(file: path, problem: .unreadable)
-        }
+        let data = try FileInput.read(path, maxHeader: 12 + maxHeader, declaredSize: declaredSize)
         return try data.withUnsafeBytes { try decode($0, name: path) }
+    }
+
+    /// The size of the file whose first bytes are `prefix` (see `FileInput.DeclaredSize`).
+    static func declaredSize(_ prefix: [UInt8]) -> FileInput.Extent {
+        do {
+            return try prefix.withUnsafeBytes { try layout($0, name: "") }.map { .declared($0.end) } ?? .unknown
+        } catch {
+            return .malformed
+        }
     }
 
     public static func decode(_ bytes: [UInt8], name: String) throws -> Tensor {
@@ -21,27 +28,59 @@ public enum Npy {
     }
 
     static func decode(_ bytes: UnsafeRawBufferPointer, name: String) throws -> Tensor {
-        func fail(_ p: FormatError.Problem) -> FormatError { FormatError(file: name, problem: p) }
-        guard bytes.count >= 10, Array(bytes[0..<6]) == magic else { throw fail(bytes.count < 10 && bytes.starts(with: magic) ? .truncated : .badMagic) }
-        let major = Int(bytes[6]), minor = Int(bytes[7])
-        let headerLength: Int, headerStart: Int
-        switch major {
-        case 1:
-            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
-            headerStart = 10
-        case 2, 3:
-            guard bytes.count >= 12 else { throw fail(.truncated) }
-            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
-            headerStart = 12
-        default:
-            throw fail(.unsupportedVersion(major: major, minor: minor))
+        guard let l = try layout(bytes, name: name) else {
+            // Ends before its header does: the errors a short file has always had.
+            let short = bytes.count < 10 || (Int(bytes[6]) != 1 && bytes.count < 12)
+            let problem: FormatError.Problem = short ? (bytes.starts(with: magic) ? .truncated : .badMagic) : .headerTooLarge(headerLength(bytes) ?? 0)
+            throw FormatError(file: name, problem: problem)
         }
-        guard minor == 0 else { throw fail(.unsupportedVersion(major: major, minor: minor)) }
-        guard headerLength <= maxHeader, headerStart + headerLength <= bytes.count else { throw fail(.headerTooLarge(headerLength)) }
+        guard bytes.count == l.end else {
+            throw FormatError(file: name, problem: .sizeMismatch(expected: l.end - l.dataStart, actual: bytes.count - l.dataStart))
+        }
+        let values = ElementDecoder.decode(UnsafeRawBufferPointer(rebasing: bytes[l.dataStart...]), dtype: l.dtype, count: l.count)
+        return Tensor(shape: l.shape, values: values, sourceDType: l.dtype)
+    }
+
+    /// What a file's header says: its element type, shape and count, and where its data starts
+    /// and ends.
+    struct Layout {
+        let dtype: DType
+        let shape: [Int]
+        let count: Int
+        let dataStart: Int
+        var end: Int { dataStart + count * dtype.size }
+    }
+
+    /// The header's length field, when `bytes` reach it.
+    private static func headerLength(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        switch Int(bytes.count > 6 ? bytes[6] : 0) {
+        case 1 where bytes.count >= 10: return Int(bytes[8]) | Int(bytes[9]) << 8
+        case 2, 3 where bytes.count >= 12: return Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
+        default: return nil
+        }
+    }
+
+    /// The layout `bytes` declare; nil when they end before the header does (the first bytes of
+    /// a stream); throws for a header that cannot be right.
+    static func layout(_ bytes: UnsafeRawBufferPointer, name: String) throws -> Layout? {
+        func fail(_ p: FormatError.Problem) -> FormatError { FormatError(file: name, problem: p) }
+        let known = min(bytes.count, 6)
+        guard Array(bytes[0..<known]) == Array(magic[0..<known]) else { throw fail(.badMagic) }
+        guard bytes.count >= 8 else { return nil }
+        let major = Int(bytes[6]), minor = Int(bytes[7])
+        guard (1...3).contains(major), minor == 0 else { throw fail(.unsupportedVersion(major: major, minor: minor)) }
+        guard let headerLength = headerLength(bytes) else { return nil }
+        let headerStart = major == 1 ? 10 : 12
+        guard headerLength <= maxHeader else { throw fail(.headerTooLarge(headerLength)) }
+        guard headerStart + headerLength <= bytes.count else { return nil }
         guard let text = String(validating: bytes[headerStart..<(headerStart + headerLength)], as: UTF8.self) else {
             throw fail(.malformedHeader("not text"))
         }
-        let header = try HeaderParser.parse(text).mapError { fail(.malformedHeader($0.text)) }.get()
+        let header: [String: HeaderParser.Value]
+        switch HeaderParser.parse(text) {
+        case .success(let h): header = h
+        case .failure(let p): throw fail(.malformedHeader(p.text))
+        }
         guard Set(header.keys) == ["descr", "fortran_order", "shape"] else {
             throw fail(.malformedHeader("keys must be exactly descr, fortran_order, shape; got \(header.keys.sorted())"))
         }
@@ -56,12 +95,11 @@ public enum Npy {
             guard !o else { throw fail(.malformedHeader("shape \(shape) overflows")) }
             count = p
         }
-        let (expected, o) = count.multipliedReportingOverflow(by: dtype.size)
-        guard !o else { throw fail(.malformedHeader("shape \(shape) overflows")) }
-        let dataStart = headerStart + headerLength
-        guard bytes.count - dataStart == expected else { throw fail(.sizeMismatch(expected: expected, actual: bytes.count - dataStart)) }
-        let values = ElementDecoder.decode(UnsafeRawBufferPointer(rebasing: bytes[dataStart...]), dtype: dtype, count: count)
-        return Tensor(shape: shape, values: values, sourceDType: dtype)
+        let (bytesNeeded, o) = count.multipliedReportingOverflow(by: dtype.size)
+        guard !o, !(headerStart + headerLength).addingReportingOverflow(bytesNeeded).overflow else {
+            throw fail(.malformedHeader("shape \(shape) overflows"))
+        }
+        return Layout(dtype: dtype, shape: shape, count: count, dataStart: headerStart + headerLength)
     }
 
     static func dtypeOf(_ descr: String, _ fail: (FormatError.Problem) -> FormatError) throws -> DType {

@@ -6,14 +6,32 @@ import Foundation
 public enum Safetensors {
     static let maxHeader = 100 << 20
 
+    /// The tensors of a file (all, or those `names` names); a pipe or another stream is read up
+    /// to the size its header declares.
     public static func read(path: String, names: [String]? = nil) throws -> [String: Tensor] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw FormatError(file: path, problem: .unreadable) }
-        return try decode([UInt8](data), name: path, names: names)
+        try decode(bytes(path), name: path, names: names)
     }
 
     public static func tensorNames(path: String) throws -> [String] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw FormatError(file: path, problem: .unreadable) }
-        return try entries([UInt8](data), name: path).map(\.name).sorted()
+        try entries(bytes(path), name: path).map(\.name).sorted()
+    }
+
+    private static func bytes(_ path: String) throws -> [UInt8] {
+        [UInt8](try FileInput.read(path, maxHeader: 8 + maxHeader, declaredSize: declaredSize))
+    }
+
+    /// The size of the file whose first bytes are `prefix` (see `FileInput.DeclaredSize`): the
+    /// header, then data up to the furthest offset it names.
+    static func declaredSize(_ prefix: [UInt8]) -> FileInput.Extent {
+        guard prefix.count >= 8 else { return .unknown }
+        var n: UInt64 = 0
+        for i in 0..<8 { n |= UInt64(prefix[i]) << (8 * UInt64(i)) }
+        guard n <= UInt64(maxHeader) else { return .malformed }
+        let headerEnd = 8 + Int(n)
+        guard prefix.count >= headerEnd else { return .unknown }
+        guard let json = try? JSONSerialization.jsonObject(with: Data(prefix[8..<headerEnd])) as? [String: Any] else { return .malformed }
+        let ends = json.values.compactMap { (($0 as? [String: Any])?["data_offsets"] as? [Int])?.last }
+        return .declared(headerEnd + max(0, ends.max() ?? 0))
     }
 
     struct Entry { let name: String; let dtype: DType; let shape: [Int]; let begin: Int; let end: Int }

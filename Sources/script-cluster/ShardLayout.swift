@@ -1,5 +1,7 @@
 import Foundation
 import ScriptCore
+import ScriptFormats
+import Synchronization
 
 /// Turns the layout flags (`--shards`, `--tiles`, `--frames/--segment-frames`, `--layout`) into
 /// shards; every refusal names the flag (or file) and its value.
@@ -79,9 +81,25 @@ struct LayoutFile: Codable {
 
     static let expected = #"a layout.json is {"kind": "anyres", "tokens": N, "units": [[start, end], ...], "shards": [[start, end], ...]}"#
 
+    /// Files read so far, by path: a command asks for its layout more than once (shards, units),
+    /// and a pipe (`--layout /dev/stdin`, `<(...)`) can be read only once.
+    private static let read = Mutex<[String: LayoutFile]>([:])
+
     static func read(_ path: String) throws -> (file: LayoutFile, shards: [Range<Int>]) {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw InputError("--layout", path, "cannot be read (missing file or no permission)")
+        if let file = read.withLock({ $0[path] }) { return (file, file.shardRanges) }
+        let file = try parse(path)
+        read.withLock { $0[path] = file }
+        return (file, file.shardRanges)
+    }
+
+    private static func parse(_ path: String) throws -> LayoutFile {
+        let data: Data
+        do {
+            // JSON declares no size: a stream is read to its end, or to 64 MiB (no layout is longer).
+            data = try FileInput.read(path, maxHeader: 64 << 20) { _ in .unknown }
+        } catch {
+            guard case .unreadable(let reason) = error.problem else { throw error }
+            throw InputError("--layout", path, "cannot be read: \(reason)")
         }
         let file: LayoutFile
         do { file = try JSONDecoder().decode(LayoutFile.self, from: data) } catch let e as DecodingError {
@@ -92,7 +110,7 @@ struct LayoutFile: Codable {
                 throw InputError("--layout", path, "\(key)[\(i)] is \(s), not [start, end] with 0 <= start <= end")
             }
         }
-        return (file, file.shardRanges)
+        return file
     }
 
     /// What a decoding error means, in words, with where in the document (`shards[2]`).

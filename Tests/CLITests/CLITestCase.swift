@@ -68,7 +68,12 @@ class CLITestCase: XCTestCase {
     /// Runs the executable with its standard output redirected by the shell (`>/dev/full`,
     /// `>&-` for a closed descriptor); standard error as `run` has it.
     func run(_ args: [String], stdout redirection: String) throws -> Outcome {
-        try run(["-c", "exec \"$0\" \"$@\" \(redirection)", Self.executable] + args, executable: "/bin/sh")
+        try run(args, shell: "exec \"$0\" \"$@\" \(redirection)")
+    }
+
+    /// Runs `script` in `/bin/sh`, where `"$0" "$@"` is the executable with `args`.
+    func run(_ args: [String], shell script: String) throws -> Outcome {
+        try run(["-c", script, Self.executable] + args, executable: "/bin/sh")
     }
 
     /// Runs the executable and fails the test unless it exits 0.

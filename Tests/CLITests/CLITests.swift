@@ -34,6 +34,22 @@ final class CLITests: CLITestCase {
 
     /// Frames in segments that do not divide them: the last segment is the frames left, and
     /// the result is that of the same shards given by hand.
+    /// Inputs through pipes, as a shell hands them over (`cat F | ... --features /dev/stdin`,
+    /// `<(...)`): the same kept tokens as from the files (they could not be read), the layout
+    /// read once though the command asks for it three times.
+    func testInputsThroughPipesKeepWhatTheFilesKeep() throws {
+        try runOK(["sample", "--kind", "anyres", "--small", "--out", path("s")])
+        let args = ["prune", "--budget", "16", "--method", "script+", "--embeddings", path("s/embeddings.npy"), "--query", path("s/query.npy")]
+        let files = try runOK(args + ["--features", path("s/features.npy"), "--layout", path("s/layout.json")])
+        // The layout through a pipe on descriptor 3, the features through another on standard input.
+        let piped = try run(args + ["--features", "/dev/stdin", "--layout", "/dev/fd/3"],
+                            shell: "cat '\(path("s/layout.json"))' | (exec 3<&0; cat '\(path("s/features.npy"))' | \"$0\" \"$@\")")
+        XCTAssertEqual(piped.status, 0, piped.err)
+        let kept = { (out: String) in try XCTUnwrap(JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])["indices"] as? [Int] }
+        XCTAssertEqual(try kept(piped.out), try kept(files.out))
+        XCTAssertNotNil(try kept(files.out))
+    }
+
     func testVideoSegmentsEndAtTheLastFrame() throws {
         try runOK(["sample", "--kind", "anyres", "--small", "--out", path("s")])
         let common = ["prune", "--features", path("s/features.npy"), "--embeddings", path("s/embeddings.npy"),

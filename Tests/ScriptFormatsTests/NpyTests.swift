@@ -65,8 +65,44 @@ final class NpyTests: XCTestCase {
         XCTAssertNil(problem(file("{ \"descr\" : '<f4' ,'fortran_order':False,'shape':(1, ) }", data: [0, 0, 128, 63])), "whitespace and quotes tolerated")
     }
 
+    /// `bytes` through a pipe, read back through its `/dev/fd` path by `read` (as a shell's
+    /// `/dev/stdin` or `<(...)` hands a file to a command).
+    static func throughPipe<T>(_ bytes: [UInt8], _ read: (String) throws -> T) throws -> T {
+        let pipe = Pipe()
+        let writer = Thread {
+            try? pipe.fileHandleForWriting.write(contentsOf: bytes)
+            try? pipe.fileHandleForWriting.close()
+        }
+        writer.start()
+        defer {
+            // What the reader left, read, so the writer never writes into a closed pipe (SIGPIPE).
+            _ = try? pipe.fileHandleForReading.readToEnd()
+            try? pipe.fileHandleForReading.close()
+        }
+        return try read("/dev/fd/\(pipe.fileHandleForReading.fileDescriptor)")
+    }
+
+    /// A pipe is read as far as its header declares: whole, it reads as the file does; longer,
+    /// or endless (`/dev/zero`), it is refused saying why, never read on without end; a
+    /// directory or a missing file says the system's reason.
+    func testStreamsAreReadToTheSizeTheirHeaderDeclares() throws {
+        let v = (0..<3000).map { Float($0) / 7 }
+        let file = Npy.encode(v, shape: [1000, 3])
+        XCTAssertEqual(try Self.throughPipe(file) { try Npy.read(path: $0) }, try Npy.decode(file, name: "x"))
+        XCTAssertThrowsError(try Self.throughPipe(file + [0]) { try Npy.read(path: $0) }) {
+            XCTAssertEqual(($0 as? FormatError)?.problem, .longerThanDeclared(file.count))
+        }
+        XCTAssertThrowsError(try Self.throughPipe(Array(file.dropLast(4))) { try Npy.read(path: $0) }) {
+            XCTAssertEqual(($0 as? FormatError)?.problem, .sizeMismatch(expected: 12000, actual: 11996))
+        }
+        XCTAssertThrowsError(try Npy.read(path: "/dev/zero")) { XCTAssertEqual(($0 as? FormatError)?.problem, .badMagic) }
+        XCTAssertThrowsError(try Npy.read(path: dir)) { XCTAssertEqual(($0 as? FormatError)?.problem, .unreadable("Is a directory")) }
+    }
+
     func testMissingFileNamesIt() {
-        XCTAssertThrowsError(try Npy.read(path: dir + "/nope.npy")) { XCTAssertTrue("\($0)".contains("nope.npy")) }
+        XCTAssertThrowsError(try Npy.read(path: dir + "/nope.npy")) {
+            XCTAssertEqual("\($0)", "\(self.dir)/nope.npy cannot be read: No such file or directory")
+        }
     }
 
     func testReadsWhatNumpyWrites() throws {

@@ -26,6 +26,19 @@ final class SafetensorsTests: XCTestCase {
         XCTAssertEqual(try Safetensors.read(path: path)["a"]?.shape, [2, 2])
     }
 
+    /// Through a pipe: read to the furthest offset its header names, the same tensors as from
+    /// the file; a longer stream is refused.
+    func testStreamsAreReadToTheSizeTheirHeaderDeclares() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(UUID().uuidString).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Safetensors.write([("a", (0..<4000).map(Float.init), [1000, 4]), ("b", [5], [1])], to: path)
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        XCTAssertEqual(try NpyTests.throughPipe(bytes) { try Safetensors.read(path: $0) }, try Safetensors.read(path: path))
+        XCTAssertThrowsError(try NpyTests.throughPipe(bytes + [1, 2]) { try Safetensors.read(path: $0) }) {
+            XCTAssertEqual(($0 as? FormatError)?.problem, .longerThanDeclared(bytes.count))
+        }
+    }
+
     func testHalfTypes() throws {
         let bytes = build(#"{"h":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"b":{"dtype":"BF16","shape":[1],"data_offsets":[4,6]},"__metadata__":{"x":"y"}}"#,
                           data: [0x00, 0x3C, 0x00, 0xC0, 0x80, 0x3F])
