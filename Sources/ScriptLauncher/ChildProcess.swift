@@ -19,6 +19,8 @@ public final class ChildProcess: @unchecked Sendable {
         self.arguments = arguments
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        // The child stops (drains, exits) once this process is gone, even by SIGKILL.
+        process.environment = ProcessInfo.processInfo.environment.merging([SignalTrap.parentVariable: String(getpid())]) { $1 }
         if captureOutput {
             let pipe = Pipe()
             process.standardOutput = pipe

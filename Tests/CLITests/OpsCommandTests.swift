@@ -175,6 +175,73 @@ final class OpsCommandTests: XCTestCase {
         }
     }
 
+    /// Whether `pid` has exited (gone, or a zombie nobody reaped) within `timeout` seconds.
+    private func exits(_ pid: pid_t, timeout: Double = 10) -> Bool {
+        let end = Date().addingTimeInterval(timeout)
+        while Date() < end {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
+            if stat.split(separator: ")").last?.split(separator: " ").first == "Z" { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return false
+    }
+
+    /// Polls `status` at `frontend` until the coordinator answers ready (no worker needed).
+    private func answers(_ frontend: String) throws -> Bool {
+        for _ in 0..<100 {
+            if try run(["status", "--connect", frontend, "--min-workers", "0", "--timeout-ms", "500"]).0 == 0 { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return false
+    }
+
+    /// A child of `up` stops (drains, exits) once `up` is gone, even killed with SIGKILL (it went
+    /// on holding its ports, and the next `up` could not bind them); SIGHUP (a closed terminal)
+    /// stops a server as SIGTERM does (it died without a word), unless the server was started
+    /// with SIGHUP ignored, as `nohup` starts it.
+    func testServersStopWhenTheirParentDiesOrTheirTerminalCloses() throws {
+        let coordinator = { (name: String) in ["coordinator", "--frontend", "ipc://" + self.path(name + "-fe"), "--backend", "ipc://" + self.path(name + "-be")] }
+        let shell = { (script: String, args: [String]) throws -> Process in
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", script, CLITests.executable] + args
+            try p.run()
+            self.started.append(p)
+            return p
+        }
+        // Orphaned: the shell that started it (as `up` starts its children) is killed.
+        let log = path("orphan.log")
+        let parent = try shell("SCRIPT_CLUSTER_PARENT_PID=$$ \"$0\" \"$@\" 2>'\(log)' & echo $! > '\(path("pid"))'; wait", coordinator("orphan"))
+        XCTAssertTrue(try answers("ipc://" + path("orphan-fe")))
+        let child = try XCTUnwrap(pid_t(String(contentsOfFile: path("pid"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        // Foundation's waitUntilExit would wait for the orphan too (it inherits the descriptor
+        // Foundation watches): a failing run must end, and leave no process behind.
+        defer { kill(child, SIGKILL) }
+        kill(parent.processIdentifier, SIGKILL)
+        XCTAssertTrue(exits(parent.processIdentifier))
+        XCTAssertTrue(exits(child), "the orphan still runs")
+        let said = try String(contentsOfFile: log, encoding: .utf8)
+        XCTAssertTrue(said.contains("warning: the process that started this one (script-cluster up, pid \(parent.processIdentifier)) is gone: stopping"), said)
+        XCTAssertTrue(said.contains("coordinator stopped"), said)
+
+        // SIGHUP: drains and exits 0, as on SIGTERM.
+        let hung = try shell("exec \"$0\" \"$@\" 2>/dev/null", coordinator("hup"))
+        XCTAssertTrue(try answers("ipc://" + path("hup-fe")))
+        kill(hung.processIdentifier, SIGHUP)
+        XCTAssertTrue(exits(hung.processIdentifier))
+        hung.waitUntilExit()
+        XCTAssertEqual(hung.terminationReason, .exit)
+        XCTAssertEqual(hung.terminationStatus, 0)
+
+        // Started with SIGHUP ignored: serves on through it.
+        let nohup = try shell("trap '' HUP; exec \"$0\" \"$@\" 2>/dev/null", coordinator("nohup"))
+        XCTAssertTrue(try answers("ipc://" + path("nohup-fe")))
+        kill(nohup.processIdentifier, SIGHUP)
+        Thread.sleep(forTimeInterval: 0.5)
+        XCTAssertTrue(try answers("ipc://" + path("nohup-fe")), "SIGHUP stopped a process started with it ignored")
+        XCTAssertTrue(nohup.isRunning)
+    }
+
     func testStatusOfAProbeURLThatNobodyServes() throws {
         let (s, o, _) = try run(["status", "--url", "http://127.0.0.1:9/readyz", "--timeout-ms", "1000"])
         XCTAssertEqual(s, 3)
