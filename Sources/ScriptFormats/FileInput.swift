@@ -46,7 +46,9 @@ public enum FileInput {
         while true {
             if total == nil {
                 switch declaredSize(bytes) {
-                case .declared(let n): total = n
+                case .declared(let n):
+                    total = n
+                    bytes.reserveCapacity(n + 1)
                 case .malformed: return bytes
                 case .unknown: if bytes.count >= maxHeader { return bytes }
                 }
