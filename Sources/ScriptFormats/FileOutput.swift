@@ -13,17 +13,10 @@ public enum FileOutput {
     public static func write(_ bytes: [UInt8], to path: String) throws(FormatError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw failure(path, errno) }
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                let code = n < 0 ? errno : EIO
-                close(fd)
-                removeIfRegular(path)
-                throw failure(path, code)
-            }
-            done += n
+        if let code = writeAll(bytes, to: fd) {
+            close(fd)
+            removeIfRegular(path)
+            throw failure(path, code)
         }
         // A network file system reports a failed write at close.
         guard close(fd) == 0 else {
@@ -31,6 +24,25 @@ public enum FileOutput {
             removeIfRegular(path)
             throw failure(path, code)
         }
+    }
+
+    /// Writes every byte to `descriptor`, through interrupted and partial writes, waiting on one
+    /// another process made non-blocking; the `errno` of a write that failed, or nil.
+    public static func writeAll(_ bytes: [UInt8], to descriptor: Int32) -> Int32? {
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                var fd = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+                _ = poll(&fd, 1, -1)
+                continue
+            }
+            if n < 0 { return errno }
+            if n == 0 { return EIO }
+            done += n
+        }
+        return nil
     }
 
     /// Writes `data` to `path` (see `write(_:to:)`).

@@ -1,4 +1,5 @@
 import Foundation
+import ScriptFormats
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -68,30 +69,12 @@ public final class StandardStream: Sendable {
     public func write(_ bytes: [UInt8]) {
         let failed = state.withLock { s -> (StandardStreamError, (@Sendable (StandardStreamError) -> Void)?)? in
             guard s.failure == nil else { return nil }
-            guard let code = s.closed ? EBADF : Self.writeAll(bytes, to: descriptor) else { return nil }
+            guard let code = s.closed ? EBADF : FileOutput.writeAll(bytes, to: descriptor) else { return nil }
             let e = StandardStreamError(stream: name, code: code)
             s.failure = e
             return (e, s.onFailure)
         }
         if let (e, handler) = failed { handler?(e) }
-    }
-
-    /// Writes until every byte is out; the `errno` of a write that failed, or nil.
-    private static func writeAll(_ bytes: [UInt8], to descriptor: Int32) -> Int32? {
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {  // a descriptor another process made non-blocking
-                var fd = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
-                _ = poll(&fd, 1, -1)
-                continue
-            }
-            if n < 0 { return errno }
-            if n == 0 { return EIO }
-            done += n
-        }
-        return nil
     }
 }
 

@@ -83,12 +83,12 @@ struct LayoutFile: Codable {
 
     /// Files read so far, by path: a command asks for its layout more than once (shards, units),
     /// and a pipe (`--layout /dev/stdin`, `<(...)`) can be read only once.
-    private static let read = Mutex<[String: LayoutFile]>([:])
+    private static let cache = Mutex<[String: LayoutFile]>([:])
 
     static func read(_ path: String) throws -> (file: LayoutFile, shards: [Range<Int>]) {
-        if let file = read.withLock({ $0[path] }) { return (file, file.shardRanges) }
+        if let file = cache.withLock({ $0[path] }) { return (file, file.shardRanges) }
         let file = try parse(path)
-        read.withLock { $0[path] = file }
+        cache.withLock { $0[path] = file }
         return (file, file.shardRanges)
     }
 
