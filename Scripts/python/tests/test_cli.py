@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -80,3 +82,66 @@ def test_exit_codes(cluster, tmp_path):
     down = cli("status", "--connect", "tcp://127.0.0.1:9", "--timeout", "0.2", check=False)
     assert down.returncode == 3 and json.loads(down.stdout)["tcp://127.0.0.1:9"]["error"] == "timeout"
     assert os.path.exists(tmp_path / "x.npy")
+
+
+def cli_with(args: list, **popen: object) -> subprocess.CompletedProcess:
+    """The CLI with the standard streams and child setup the test gives (a full device, a closed descriptor)."""
+    exe = Path(sys.executable).parent / "script-cluster-py"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "script_cluster"]
+    return subprocess.run(cmd + list(args), stderr=subprocess.PIPE, text=True, timeout=60, **popen)
+
+
+def test_outputs_that_cannot_be_written_say_why(cluster, tmp_path):
+    x, _, _ = request_data(64, units=2)
+    np.save(tmp_path / "x.npy", x)
+    ask = ["prune", "--connect", cluster, "--features", str(tmp_path / "x.npy"), "--budget", "8", "--tiles", "2"]
+    full = tmp_path / "full"
+    full.symlink_to("/dev/full")  # the test's own link: a regression replaces it, never the device
+    with open(full, "w") as disk_full:
+        for args in (ask, ["status", "--connect", cluster], ["--help"], ["prune", "--help"]):
+            r = cli_with(args, stdout=disk_full)
+            assert r.returncode == 2 and r.stderr == "error: standard output cannot be written: No space left on device\n", args
+    closed = cli_with(ask, stdout=subprocess.DEVNULL, preexec_fn=lambda: os.close(1))
+    assert closed.returncode == 2 and closed.stderr == "error: standard output cannot be written: Bad file descriptor\n"
+    for flag, path, says in (("--out", tmp_path / "no" / "r.json", f"the directory {tmp_path / 'no'} does not exist"),
+                             ("--out", tmp_path, "is a directory"),
+                             ("--kept-features", full, "cannot be written: No space left on device")):
+        r = cli(*ask, flag, str(path), check=False)
+        assert r.returncode == 2 and r.stderr.startswith(f"error: {flag} {path}: ") and says in r.stderr, r.stderr
+    assert full.is_symlink() and os.readlink(full) == "/dev/full"
+    cli(*ask, "--kept-features", str(tmp_path / "kept"))  # exactly the name given: numpy's own save adds .npy
+    assert np.load(tmp_path / "kept").shape == (8, x.shape[1]) and not (tmp_path / "kept.npy").exists()
+
+
+def test_inputs_through_pipes_keep_what_the_files_keep(cluster, tmp_path):
+    x, q, _ = request_data(65, units=2)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "q.npy", q)
+    ask = ["prune", "--connect", cluster, "--query", str(tmp_path / "q.npy"), "--budget", "9", "--tiles", "2"]
+    files = json.loads(cli(*ask, "--features", str(tmp_path / "x.npy")).stdout)
+    data = (tmp_path / "x.npy").read_bytes()
+    piped = cli_with(ask + ["--features", "/dev/stdin"], input=data.decode("latin-1"), stdout=subprocess.PIPE,
+                     encoding="latin-1")
+    assert piped.returncode == 0 and json.loads(piped.stdout)["indices"] == files["indices"]
+    longer = cli_with(ask + ["--features", "/dev/stdin"], input=(data + b"\0").decode("latin-1"),
+                      stdout=subprocess.PIPE, encoding="latin-1")
+    assert longer.returncode == 2 and f"goes on past the {x.nbytes} bytes" in longer.stderr
+    endless = cli(*ask, "--features", "/dev/zero", check=False)
+    assert endless.returncode == 2 and "cannot read /dev/zero" in endless.stderr
+
+
+def test_an_interrupt_or_a_closed_pipe_ends_it_by_its_signal(tmp_path):
+    x, _, _ = request_data(66, units=2)
+    np.save(tmp_path / "x.npy", x)
+    exe = Path(sys.executable).parent / "script-cluster-py"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "script_cluster"]
+    waiting = subprocess.Popen(cmd + ["prune", "--connect", "tcp://127.0.0.1:9", "--features", str(tmp_path / "x.npy"),
+                                      "--budget", "3", "--deadline", "30"], stderr=subprocess.PIPE, text=True)
+    time.sleep(2)  # (past the interpreter's start, into the wait for a coordinator)
+    waiting.send_signal(signal.SIGINT)
+    assert waiting.wait(timeout=10) == -signal.SIGINT and "Traceback" not in waiting.stderr.read()
+    read, write = os.pipe()
+    os.close(read)
+    r = subprocess.run(cmd + ["--help"], stdout=write, stderr=subprocess.PIPE, text=True, timeout=60)
+    os.close(write)
+    assert r.returncode == -signal.SIGPIPE and r.stderr == ""

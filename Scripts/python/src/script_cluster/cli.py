@@ -6,18 +6,23 @@
 
 `prune` takes the flags of `script-cluster submit` (requests from .npy files) and prints the same
 JSON; `load` sends one request many times (each with its own id) and prints latency and throughput.
-Exit status: 0, 2 for a bad command line or input, 3 when the cluster refused or failed.
+Exit status: 0, 2 for a bad command line, input or output (an output file or standard output that
+cannot be written), 3 when the cluster refused or failed. An interrupt or a closed pipe ends it as
+it ends other Unix tools (by the signal, without a traceback).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import os
+import signal
 import sys
+import threading
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -25,6 +30,7 @@ from .aio import AsyncClient
 from .client import Client
 from .errors import InvalidRequest, ScriptClusterError
 from .layout import Layout, check_shards
+from .npyfile import read_npy
 from .request import BOOL_OPTIONS, OPTION_KEYS, PruneRequest
 
 
@@ -87,9 +93,13 @@ def _request_flags(p: argparse.ArgumentParser) -> None:
                    help="send each shard's bytes straight to its worker (the coordinator gets the envelope only)")
 
 
+class CommandError(Exception):
+    """A command that cannot finish for a reason of its own (an output it cannot write): exit status 2."""
+
+
 def _load(path: str, dtype: str) -> np.ndarray:
     try:
-        a = np.load(path)
+        a = read_npy(path)
     except (OSError, ValueError) as e:
         raise InvalidRequest(f"cannot read {path}: {e}") from None
     if dtype == "keep":
@@ -146,21 +156,59 @@ def _summary(r: Any) -> Dict[str, Any]:
             "attempts": r.attempts}
 
 
+def _say(text: Optional[str] = None) -> None:
+    """Writes a line (if given) to standard output now, or raises CommandError saying why it cannot."""
+    try:
+        if sys.stdout is None:  # started with descriptor 1 closed
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        if text is not None:
+            sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except OSError as e:
+        if sys.stdout is not None:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # what stays buffered goes nowhere
+        raise CommandError(f"standard output cannot be written: {e.strerror}") from None
+
+
+def _check_output(flag: str, path: Optional[str]) -> None:
+    """Refuses an output path that cannot be written before the cluster does the work."""
+    if path is None:
+        return
+    if os.path.isdir(path):
+        raise CommandError(f"{flag} {path}: is a directory")
+    parent = os.path.dirname(path) or "."
+    if not os.path.isdir(parent):
+        raise CommandError(f"{flag} {path}: cannot be written: the directory {parent} does not exist")
+
+
+def _write(flag: str, path: str, mode: str, write: Callable[[Any], None]) -> None:
+    """Writes `path` in place, at exactly that name (a link or a device stays what it is); a regular
+    file left half-written is removed."""
+    try:
+        with open(path, mode) as f:
+            write(f)
+    except OSError as e:
+        if os.path.isfile(path) and not os.path.islink(path):
+            os.remove(path)
+        raise CommandError(f"{flag} {path}: cannot be written: {e.strerror}") from None
+
+
 def cmd_prune(a: argparse.Namespace) -> int:
+    _check_output("--out", a.out)
+    _check_output("--kept-features", a.kept_features)
     mode = "indices" if not a.kept_features else ("merged" if a.merge else "features")
     req = _request(a, return_=mode, request_id=a.id)
     with Client(_connect(a.connect), transfer="direct" if a.direct else "inline", **_curve(a)) as c:
         r = c.prune_request(req)
     doc = _summary(r)
     if a.out and a.out.endswith(".npy"):
-        np.save(a.out, np.asarray(doc["indices"], dtype=np.int64))
+        _write("--out", a.out, "wb", lambda f: np.save(f, np.asarray(doc["indices"], dtype=np.int64)))
     elif a.out:
-        with open(a.out, "w") as f:
-            json.dump(doc, f)
+        _write("--out", a.out, "w", lambda f: json.dump(doc, f))
     else:
-        print(json.dumps(doc))
+        _say(json.dumps(doc))
     if a.kept_features:
-        np.save(a.kept_features, np.asarray(r.features, dtype=np.float32))
+        _write("--kept-features", a.kept_features, "wb", lambda f: np.save(f, np.asarray(r.features, dtype=np.float32)))
     return 0
 
 
@@ -176,7 +224,7 @@ def cmd_status(a: argparse.Namespace) -> int:
         else:
             doc[endpoint] = {"workers": s.workers, "queued_shards": s.queued_shards,
                              "requests_in_flight": s.requests_in_flight, "served": s.served, "failed": s.failed}
-    print(json.dumps(doc, indent=1))
+    _say(json.dumps(doc, indent=1))
     return code
 
 
@@ -213,12 +261,22 @@ def cmd_load(a: argparse.Namespace) -> int:
     if a.requests < 1 or a.concurrency < 1:
         raise InvalidRequest("--requests and --concurrency must be at least 1")
     doc = asyncio.run(_load_run(a))
-    print(json.dumps(doc))
+    _say(json.dumps(doc))
     return 3 if doc["errors"] else 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose help says when standard output cannot be written (argparse's own drops the error)."""
+
+    def print_help(self, file: Any = None) -> None:
+        if file is None:
+            _say(self.format_help().rstrip("\n"))
+        else:
+            super().print_help(file)
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="script-cluster-py", description="Python client of a Script Cluster.")
+    p = _Parser(prog="script-cluster-py", description="Python client of a Script Cluster.")
     sub = p.add_subparsers(dest="command", required=True)
     pr = sub.add_parser("prune", help="prune one request made of .npy files and print the result as JSON")
     _request_flags(pr)
@@ -239,10 +297,29 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    a = parser().parse_args(argv)
+def _end_as_unix_tools_do() -> None:
+    """Ctrl-C and a reader that closed its end of the pipe end the process by their signal, as they end
+    `script-cluster` and other Unix tools, rather than with a Python traceback."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+
+def _run(argv: Optional[Sequence[str]]) -> int:
     try:
-        code = a.run(a)
+        a = parser().parse_args(argv)
+    except SystemExit as done:  # after --help (0), or a usage error argparse has said (2)
+        return done.code if isinstance(done.code, int) else 2
+    return int(a.run(a))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    _end_as_unix_tools_do()
+    try:
+        code = _run(argv)
+    except CommandError as e:
+        print(f"error: {e}", file=sys.stderr)
+        code = 2
     except InvalidRequest as e:
         print(f"error: {e}", file=sys.stderr)
         code = 2 if e.endpoint is None else 3
