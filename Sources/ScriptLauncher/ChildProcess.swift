@@ -94,20 +94,20 @@ public final class ChildProcess: @unchecked Sendable {
     /// The child's error line, once its standard error has ended (waiting up to 1 s for the
     /// pipe to drain after the child exited).
     private func childReason() -> String? {
-        let end = Date().addingTimeInterval(1)
+        let end = ContinuousClock.now + .seconds(1)
         while true {
             lock.lock()
             let (ended, r) = (errorsEnded, reason)
             lock.unlock()
-            if ended || Date() >= end { return r }
+            if ended || ContinuousClock.now >= end { return r }
             Thread.sleep(forTimeInterval: 0.01)
         }
     }
 
     /// The rest of the first output line starting with `prefix`.
     public func waitForLine(prefix: String, timeout: Double) -> String? {
-        let end = Date().addingTimeInterval(timeout)
-        while Date() < end {
+        let end = ContinuousClock.now + .seconds(timeout)
+        while ContinuousClock.now < end {
             lock.lock()
             let text = String(decoding: buffer, as: UTF8.self)
             lock.unlock()
@@ -123,10 +123,10 @@ public final class ChildProcess: @unchecked Sendable {
     /// SIGTERM to each group in turn (coordinators first, so they stop sending work, then the
     /// workers), waiting for each; SIGKILL to whoever is still there after 10 s in all.
     public static func stop(_ groups: [[ChildProcess]]) {
-        let end = Date().addingTimeInterval(10)
+        let end = ContinuousClock.now + .seconds(10)
         for group in groups {
             for c in group where c.isRunning { kill(c.pid, SIGTERM) }
-            while Date() < end && group.contains(where: { $0.isRunning }) { Thread.sleep(forTimeInterval: 0.02) }
+            while ContinuousClock.now < end && group.contains(where: { $0.isRunning }) { Thread.sleep(forTimeInterval: 0.02) }
         }
         for c in groups.joined() where c.isRunning { kill(c.pid, SIGKILL) }
         for c in groups.joined() { c.process.waitUntilExit() }

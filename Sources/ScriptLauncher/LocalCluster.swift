@@ -107,7 +107,7 @@ public final class LocalCluster {
         options.curve = plan.clientCurve
         let client = try ClusterClient(endpoints: frontends, options: options)
         defer { client.close() }
-        let end = Date().addingTimeInterval(timeout)
+        let end = ContinuousClock.now + .seconds(timeout)
         for c in frontends.indices {
             while true {
                 let have = (try? client.status(endpoint: c, timeoutMs: 1000))?.workers ?? 0
@@ -116,7 +116,7 @@ public final class LocalCluster {
                 if let dead = (coordinators + workers).first(where: { !$0.isRunning }) {
                     throw StartError(description: "\(dead.arguments.first ?? "a child") \(dead.ending)")
                 }
-                guard Date() < end else { throw StartError(description: "\(want) workers did not register within \(Int(timeout)) s") }
+                guard ContinuousClock.now < end else { throw StartError(description: "\(want) workers did not register within \(Int(timeout)) s") }
                 Thread.sleep(forTimeInterval: 0.05)
             }
         }
