@@ -215,3 +215,53 @@ def test_calls_abandoned_by_prune_many_are_cancelled_at_the_coordinator(logdir):
     finally:
         assert c.stop() == 0
 
+
+
+
+_INHERITED: dict = {}  # what a forked child finds in its copy of this module
+
+
+def _prune(client, x):
+    if isinstance(client, AsyncClient):
+        return asyncio.run(client.prune(x, budget=9, layout=Layout.tiles(2), deadline=10)).indices.tolist()
+    return client.prune(x, budget=9, layout=Layout.tiles(2), deadline=10).indices.tolist()
+
+
+def _prune_in_child(_: int):
+    return _prune(_INHERITED["client"], _INHERITED["x"])
+
+
+@pytest.mark.parametrize("kind", ["sync", "direct", "async"])
+def test_a_client_made_before_a_fork_serves_the_children(cluster, kind):
+    """As a DataLoader's workers or a multiprocessing pool use it: the children's requests waited forever
+    on sockets whose I/O thread stayed in the parent."""
+    import multiprocessing
+    x, _, _ = request_data(67, units=2)
+    client = AsyncClient(cluster) if kind == "async" else Client(cluster, transfer="direct" if kind == "direct" else "inline")
+    _INHERITED.update(client=client, x=x)
+    try:
+        parent = _prune(client, x)
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            children = pool.map_async(_prune_in_child, range(4)).get(timeout=60)
+        assert children == [parent] * 4
+        assert _prune(client, x) == parent  # and the parent's connections are the parent's still
+    finally:
+        _INHERITED.clear()
+        client.close()
+
+
+@pytest.mark.parametrize("transfer", ["inline", "direct"])
+def test_an_async_client_serves_one_event_loop_after_another(cluster, transfer):
+    """`asyncio.run` twice with one client: the second waited forever, past its deadline."""
+    x, _, _ = request_data(68, units=2)
+    client = AsyncClient(cluster, transfer=transfer)
+
+    async def once():
+        r = await asyncio.wait_for(client.prune(x, budget=9, layout=Layout.tiles(2), deadline=10), 30)
+        return r.indices.tolist()
+
+    try:
+        first = asyncio.run(once())
+        assert asyncio.run(once()) == first and asyncio.run(once()) == first
+    finally:
+        client.close()

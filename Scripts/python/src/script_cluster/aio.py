@@ -20,11 +20,16 @@ class AsyncClient(_Base):
     """`Client` for asyncio: `await client.prune(...)`, `await client.prune_many(...)`.
 
     Any number of coroutines may use one client at once (on one event loop); their requests share
-    the connections. Same options as `Client`."""
+    the connections. A later loop (the next `asyncio.run`) takes the client over, and so does a
+    child forked after it was made. Same options as `Client`."""
 
     def __init__(self, endpoints: Union[str, Sequence[str]], *, context: Optional[zmq.asyncio.Context] = None,
                  **options: Any) -> None:
         super().__init__(endpoints, **options)
+        self._options = options
+        self._open(context)
+
+    def _open(self, context: Optional[zmq.asyncio.Context]) -> None:
         self._ctx = context or zmq.asyncio.Context.instance()
         self._socks: List[zmq.asyncio.Socket] = []
         self._monitors: List[zmq.asyncio.Socket] = []
@@ -37,6 +42,7 @@ class AsyncClient(_Base):
         self._data_tasks: Dict[Any, "asyncio.Task[None]"] = {}
         self._wake: "Optional[asyncio.Future[None]]" = None
         self._data_wait = math.inf
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._closed = False
 
     # -- public ----------------------------------------------------------------------------------
@@ -116,6 +122,7 @@ class AsyncClient(_Base):
     async def _run(self, call: Call) -> None:
         if self._closed:
             raise BadRequest("the client is closed")
+        self._own_process()
         self._start_tasks()
         future: "asyncio.Future[None]" = asyncio.get_running_loop().create_future()
         self._futures[call.id] = future
@@ -130,13 +137,20 @@ class AsyncClient(_Base):
                 self._send_cancels()
 
     def _start_tasks(self) -> None:
-        if self._tasks:
-            return
+        """Starts the readers and the timer on the running loop, once per loop: a loop that ended
+        (an earlier `asyncio.run`) took its tasks with it, and requests on the next one waited
+        forever, deadlines included, with no timer to end them."""
         loop = asyncio.get_running_loop()
+        if self._tasks and self._loop is loop:
+            return
+        self._loop = loop
+        self._tasks, self._data_tasks, self._wake = [], {}, None
         for i in range(len(self.endpoints)):
             self._tasks.append(loop.create_task(self._reader(i)))
             self._tasks.append(loop.create_task(self._monitor(i)))
         self._tasks.append(loop.create_task(self._timer()))
+        for key, monitor in self._data_monitors.items():
+            self._watch_data(key, monitor)
 
     def _step(self) -> None:
         """Sends what is due, resolves what finished, and has the timer look again."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 import uuid
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union, cast
@@ -184,6 +185,23 @@ class _Base:
         self.max_message_bytes = int(max_message_bytes)
         self._engine = Engine(self.endpoints, Policy(heartbeat=heartbeat, liveness=liveness, backoff_initial=backoff[0],
                                                      backoff_max=backoff[1], grace=grace, max_attempts=max_attempts))
+        #: The process whose sockets these are (see `_own_process`).
+        self._pid = os.getpid()
+
+    def _own_process(self) -> None:
+        """In a child forked after this client was made (a PyTorch DataLoader's workers, a
+        multiprocessing pool): the inherited sockets belong to the parent's ZeroMQ context, whose
+        I/O thread did not survive the fork, so requests sent on them would wait forever. The child
+        leaves them to the parent (pyzmq does not close a parent's socket from a child) and starts
+        afresh: its own context, connections and in-flight state, with the same options."""
+        if self._pid == os.getpid():
+            return
+        _Base.__init__(self, self.endpoints, **self._options)
+        self._open(None)
+
+    def _open(self, context: Any) -> None:
+        """Makes this process's context (`context`, or the process's shared one) and connections."""
+        raise NotImplementedError
 
     def _call_for(self, r: Union[PruneRequest, Mapping[str, Any]]) -> Call:
         p = rq.prepare(rq.as_request(r), self.deadline, self.transfer)
@@ -396,12 +414,18 @@ class Client(_Base):
     `transfer="direct"`, each shard's bytes go straight to the worker the coordinator places it
     on (the coordinator gets the envelope and the query only).
 
-    Not safe to share between threads: use one per thread, `prune_many`, or `AsyncClient`.
+    Not safe to share between threads: use one per thread, `prune_many`, or `AsyncClient`. A
+    client made before a fork (DataLoader workers, a multiprocessing pool) works in the child: on
+    its first request there it opens connections of its own, in a context of its own.
     """
 
     def __init__(self, endpoints: Union[str, Sequence[str]], *, context: Optional[zmq.Context] = None,
                  **options: Any) -> None:
         super().__init__(endpoints, **options)
+        self._options = options
+        self._open(context)
+
+    def _open(self, context: Optional[zmq.Context]) -> None:
         self._ctx = context or zmq.Context.instance()
         self._socks: List[zmq.Socket] = []
         self._monitors: List[zmq.Socket] = []
@@ -551,6 +575,7 @@ class Client(_Base):
     def _start(self, call: Call) -> None:
         if self._closed:
             raise BadRequest("the client is closed")
+        self._own_process()
         self._engine.add(call, time.monotonic())
 
     def _drive(self, done: Callable[[], bool]) -> None:
