@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from harness import Coordinator, in_process, request_data
 
-from script_cluster import AsyncClient, BadBudget, BadShards, Client, Layout, PruneRequest
+from script_cluster import AsyncClient, BadBudget, BadRequest, BadShards, Client, Layout, PruneRequest
 
 try:
     import ml_dtypes  # type: ignore[import-not-found]
@@ -265,3 +265,37 @@ def test_an_async_client_serves_one_event_loop_after_another(cluster, transfer):
         assert asyncio.run(once()) == first and asyncio.run(once()) == first
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("transfer", ["inline", "direct"])
+def test_threads_share_one_client(cluster, transfer):
+    """A thread pool's threads on one Client: replies went to whichever thread read them, and the
+    others timed out."""
+    from concurrent.futures import ThreadPoolExecutor
+    x, q, _ = request_data(69, units=2)
+    asks = [dict(features=x, budget=b, query=q, layout=Layout.tiles(2), deadline=20) for b in (5, 9, 13, 17)]
+    with Client(cluster, transfer=transfer) as client:
+        expected = [client.prune(**a).indices.tolist() for a in asks]
+        with ThreadPoolExecutor(8) as pool:
+            singles = [pool.submit(lambda i: client.prune(**asks[i % 4]).indices.tolist(), i) for i in range(48)]
+            many = [pool.submit(lambda: [r.indices.tolist() for r in client.prune_many(asks * 3, max_in_flight=3)])
+                    for _ in range(2)]
+            status = pool.submit(lambda: [client.status().workers for _ in range(5)])
+            assert [f.result(timeout=60) for f in singles] == [expected[i % 4] for i in range(48)]
+            assert [f.result(timeout=60) for f in many] == [expected * 3] * 2
+            assert status.result(timeout=60) == [2] * 5
+
+
+def test_closing_a_client_ends_other_threads_requests():
+    from concurrent.futures import ThreadPoolExecutor
+    x, _, _ = request_data(70, units=2)
+    client = Client("tcp://127.0.0.1:9")  # nobody answers: the requests wait for their deadline
+    with ThreadPoolExecutor(3) as pool:
+        waiting = [pool.submit(client.prune, x, budget=3, deadline=30) for _ in range(3)]
+        time.sleep(0.5)
+        start = time.monotonic()
+        client.close()
+        for f in waiting:
+            with pytest.raises(BadRequest, match="closed"):
+                f.result(timeout=10)
+        assert time.monotonic() - start < 5

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import time
 import uuid
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union, cast
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union, cast
 
 import msgpack
 import zmq
@@ -144,6 +145,32 @@ def _is_endpoint(text: str) -> bool:
         return False
     host, colon, port = text[len("tcp://"):].rpartition(":")
     return bool(colon and host) and "/" not in host and port.isdigit() and 1 <= int(port) <= 65535
+
+
+class _Waker:
+    """A pipe whose byte wakes the thread waiting in poll (a call added or given up by another)."""
+
+    def __init__(self) -> None:
+        self.read_fd, self._write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+        os.set_blocking(self._write_fd, False)
+
+    def wake(self) -> None:
+        try:
+            os.write(self._write_fd, b"\0")
+        except BlockingIOError:  # full: it will wake anyway
+            pass
+
+    def drain(self) -> None:
+        try:
+            while os.read(self.read_fd, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def close(self) -> None:
+        os.close(self.read_fd)
+        os.close(self._write_fd)
 
 
 class _Base:
@@ -414,9 +441,10 @@ class Client(_Base):
     `transfer="direct"`, each shard's bytes go straight to the worker the coordinator places it
     on (the coordinator gets the envelope and the query only).
 
-    Not safe to share between threads: use one per thread, `prune_many`, or `AsyncClient`. A
-    client made before a fork (DataLoader workers, a multiprocessing pool) works in the child: on
-    its first request there it opens connections of its own, in a context of its own.
+    Any number of threads may share one client: their requests share the connections, and one
+    thread at a time moves the bytes for all of them. A client made before a fork (DataLoader
+    workers, a multiprocessing pool) works in the child: on its first request there it opens
+    connections of its own, in a context of its own.
     """
 
     def __init__(self, endpoints: Union[str, Sequence[str]], *, context: Optional[zmq.Context] = None,
@@ -437,6 +465,15 @@ class Client(_Base):
             self._monitors.append(m)
             self._poller.register(s, zmq.POLLIN)
             self._poller.register(m, zmq.POLLIN)
+        #: Threads take turns under this lock. One thread at a time leads: it alone touches the
+        #: sockets, for every thread's calls, and waits in poll with the lock released
+        #: (`_polling`), while the others wait on the condition for their calls to end or for the
+        #: lead to pass to them; one that adds or gives up a call meanwhile wakes it (`_waker`).
+        self._turn = threading.Condition(threading.Lock())
+        self._leading = False
+        self._polling = False
+        self._waker = _Waker()
+        self._poller.register(self._waker.read_fd, zmq.POLLIN)
 
     # -- public ----------------------------------------------------------------------------------
 
@@ -474,47 +511,54 @@ class Client(_Base):
         `return_exceptions=True` puts each error in its request's place."""
         if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 1:
             raise BadRequest(f"max_in_flight must be a positive integer, got {max_in_flight!r}")
-        it = iter(requests)
         results: Dict[int, Any] = {}
         in_flight: Dict[str, Tuple[int, Call]] = {}
+        self._own_process()
+        with self._turn:
+            self._check_open()
+            try:
+                count = self._many(iter(requests), max_in_flight, return_exceptions, results, in_flight)
+            finally:
+                self._give_up(list(in_flight))
+        return [results[i] for i in range(count)]
+
+    def _many(self, it: Iterator[Any], max_in_flight: int, return_exceptions: bool, results: Dict[int, Any],
+              in_flight: Dict[str, Tuple[int, Call]]) -> int:
+        """`prune_many`'s loop, the lock held: fills `results` by index, and returns how many requests
+        it took."""
         count = 0
         exhausted = False
-        try:
-            while True:
-                while not exhausted and len(in_flight) < max_in_flight:
-                    try:
-                        r = next(it)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    index = count
-                    count += 1
-                    try:
-                        call = self._call_for(r)
-                    except ScriptClusterError as e:
-                        if not return_exceptions:
-                            raise
-                        results[index] = e
-                        continue
-                    self._start(call)
-                    in_flight[call.id] = (index, call)
-                if not in_flight:
+        while True:
+            while not exhausted and len(in_flight) < max_in_flight:
+                try:
+                    r = next(it)
+                except StopIteration:
+                    exhausted = True
                     break
-                self._drive(lambda: bool(self._engine.finished))
-                for call in self._engine.take_finished():
-                    index, _ = in_flight.pop(call.id)
-                    try:
-                        results[index] = self._outcome(call)
-                    except ScriptClusterError as e:
-                        if not return_exceptions:
-                            raise
-                        results[index] = e
-        finally:
-            for cid in in_flight:
-                self._engine.cancel(cid)
-            self._send_cancels()
-            self._engine.take_finished()
-        return [results[i] for i in range(count)]
+                index = count
+                count += 1
+                try:
+                    call = self._call_for(r)
+                except ScriptClusterError as e:
+                    if not return_exceptions:
+                        raise
+                    results[index] = e
+                    continue
+                self._start(call)
+                in_flight[call.id] = (index, call)
+            if not in_flight:
+                return count
+            self._drive(lambda: any(c.state == "done" for _, c in in_flight.values()))
+            for cid, (index, call) in list(in_flight.items()):
+                if call.state != "done":
+                    continue
+                del in_flight[cid]
+                try:
+                    results[index] = self._outcome(call)
+                except ScriptClusterError as e:
+                    if not return_exceptions:
+                        raise
+                    results[index] = e
 
     def status(self, endpoint: Optional[str] = None, *, timeout: float = 5.0) -> ClusterStatus:
         """The state of `endpoint` (by default whichever coordinator answers first)."""
@@ -522,27 +566,27 @@ class Client(_Base):
 
     def _run_one(self, call: Call) -> Any:
         """Sends one call and drives the sockets until it ends (cancelled if interrupted)."""
-        self._start(call)
-        try:
-            self._drive(lambda: call.state == "done")
-        finally:
-            if call.state != "done":
-                self._engine.cancel(call.id)
-                self._send_cancels()
-        self._engine.take_finished()
+        self._own_process()
+        with self._turn:
+            self._start(call)
+            try:
+                self._drive(lambda: call.state == "done")
+            finally:
+                if call.state != "done":
+                    self._give_up([call.id])
         return self._outcome(call)
 
     def status_all(self, *, timeout: float = 5.0) -> Dict[str, Union[ClusterStatus, ScriptClusterError]]:
         """Every endpoint's state, or the error that asking it gave."""
         calls = [self._status_call(e, timeout) for e in self.endpoints]
-        for c in calls:
-            self._start(c)
-        try:
-            self._drive(lambda: all(c.state == "done" for c in calls))
-        finally:
+        self._own_process()
+        with self._turn:
             for c in calls:
-                self._engine.cancel(c.id)
-        self._engine.take_finished()
+                self._start(c)
+            try:
+                self._drive(lambda: all(c.state == "done" for c in calls))
+            finally:
+                self._give_up([c.id for c in calls if c.state != "done"])
         out: Dict[str, Union[ClusterStatus, ScriptClusterError]] = {}
         for address, c in zip(self.endpoints, calls):
             try:
@@ -552,11 +596,21 @@ class Client(_Base):
         return out
 
     def close(self) -> None:
-        if self._closed:
+        """Closes the connections; requests other threads have in flight end with `BadRequest`."""
+        if self._pid != os.getpid():  # a forked child's copy: the sockets are the parent's
+            self._closed = True
             return
-        self._closed = True
-        _close_all(self._socks, self._monitors)
-        self._close_data()
+        with self._turn:
+            if self._closed:
+                return
+            self._closed = True
+            while self._polling:  # the leading thread is in poll: have it come out and stop
+                self._waker.wake()
+                self._turn.wait(0.1)
+            _close_all(self._socks, self._monitors)
+            self._close_data()
+            self._waker.close()
+            self._turn.notify_all()
 
     def __enter__(self) -> "Client":
         return self
@@ -572,13 +626,44 @@ class Client(_Base):
 
     # -- the loop ------------------------------------------------------------------------------
 
-    def _start(self, call: Call) -> None:
+    def _check_open(self) -> None:
         if self._closed:
             raise BadRequest("the client is closed")
-        self._own_process()
+
+    def _start(self, call: Call) -> None:
+        """Adds a call (the lock held); a thread in poll is woken to send it."""
+        self._check_open()
         self._engine.add(call, time.monotonic())
+        if self._polling:
+            self._waker.wake()
+
+    def _give_up(self, call_ids: List[str]) -> None:
+        """Cancels calls (the lock held): their `cancel` messages leave now, or by the thread in poll."""
+        for cid in call_ids:
+            self._engine.cancel(cid)
+        if self._closed:
+            return
+        if self._polling:
+            self._waker.wake()
+        else:
+            self._send_cancels()
 
     def _drive(self, done: Callable[[], bool]) -> None:
+        """Returns once `done()` (the lock held): this thread leads while no other does, and waits
+        for the leading one otherwise (which wakes it whenever calls end or it stops leading)."""
+        while not done():
+            self._check_open()
+            if self._leading:
+                self._turn.wait()
+                continue
+            self._leading = True
+            try:
+                self._lead(done)
+            finally:
+                self._leading = False
+                self._turn.notify_all()
+
+    def _lead(self, done: Callable[[], bool]) -> None:
         engine = self._engine
         while True:
             self._read(0)
@@ -590,6 +675,8 @@ class Client(_Base):
             now = time.monotonic()
             data_wait = self._data_connect_deadlines(now)
             self._send_cancels()
+            if engine.take_finished():  # (each waiting thread looks at its own calls)
+                self._turn.notify_all()
             if done():
                 return
             self._read(min(engine.wakeup(now), data_wait))
@@ -601,10 +688,24 @@ class Client(_Base):
         self._poller.unregister(monitor)
 
     def _read(self, timeout: float) -> None:
-        """Waits up to `timeout` seconds for messages and connection events, and hands them over."""
-        events = dict(self._poller.poll(int(timeout * 1000 + 0.999)))
+        """Waits up to `timeout` seconds for messages and connection events (the lock released
+        meanwhile), and hands them over."""
+        ms = int(timeout * 1000 + 0.999)
+        if ms > 0:
+            self._polling = True
+            self._turn.release()
+            try:
+                events = dict(self._poller.poll(ms))
+            finally:
+                self._turn.acquire()
+                self._polling = False
+            self._check_open()
+        else:
+            events = dict(self._poller.poll(0))
         if not events:
             return
+        if self._waker.read_fd in events:
+            self._waker.drain()
         for key, m in self._data_monitors.items():
             while m in events:
                 try:
