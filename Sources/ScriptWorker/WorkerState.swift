@@ -273,7 +273,7 @@ public final class WorkerState {
             refused += 1
             let pe = error as? ProtocolError ?? ProtocolError(.internal, "\(error)")
             let kind: ClusterMetrics.JobKind = type == ShardTask.type ? .shard : type == ReduceTask.type ? .reduce : .merge
-            return [.send(link: i, frames: ShardErrorMessage(job: number, error: named(pe)).frames()),
+            return [.send(link: i, frames: ShardErrorMessage(job: number, error: pe).frames()),
                     .jobFinished(WorkerJobReport(kind: kind, code: pe.code.rawValue, tokens: 0))]
         }
         hold(key, task, now: now)
@@ -350,7 +350,7 @@ public final class WorkerState {
               let job = held[JobKey(link: i, epoch: epoch, job: m.job)], case .shard(let t) = job.kind else { return [] }
         guard m.weights.count == t.rows else {
             job.step = .done
-            return [.send(link: i, frames: ShardErrorMessage(job: m.job, error: named(ProtocolError(.badShape, "\(m.weights.count) weights for \(t.rows) tokens"))).frames()),
+            return [.send(link: i, frames: ShardErrorMessage(job: m.job, error: ProtocolError(.badShape, "\(m.weights.count) weights for \(t.rows) tokens")).frames()),
                     .jobFinished(job.report(code: .badShape))]
         }
         job.weights = m.weights
@@ -380,8 +380,6 @@ public final class WorkerState {
         for (key, job) in held where key.link == i && job.step != .running { held[key] = nil }
     }
 
-    private func named(_ e: ProtocolError) -> ProtocolError { ProtocolError(e.code, "\(config.name): \(e.message)") }
-
     // MARK: bytes from clients
 
     /// A message on the data socket from the client at `route` (frames after the delimiter):
@@ -404,7 +402,7 @@ public final class WorkerState {
             do { try Self.check(m.data, for: job.kind) } catch {
                 job.step = .done
                 let e = error as? ProtocolError ?? ProtocolError(.badShape, "\(error)")
-                return [.send(link: job.key.link, frames: ShardErrorMessage(job: job.key.job, error: named(e)).frames()),
+                return [.send(link: job.key.link, frames: ShardErrorMessage(job: job.key.job, error: e).frames()),
                         .jobFinished(job.report(code: e.code))]
             }
             store(m.data, under: m.ticket, claimed: true, expires: job.deadline)
@@ -505,7 +503,7 @@ public final class WorkerState {
     /// A job whose bytes expired before it ran.
     private func lost(_ job: HeldJob) -> [Action] {
         job.step = .done
-        let e = named(ProtocolError(.timeout, "the shard's bytes expired before job \(job.key.job) ran"))
+        let e = ProtocolError(.timeout, "the shard's bytes expired before job \(job.key.job) ran")
         return [.send(link: job.key.link, frames: ShardErrorMessage(job: job.key.job, error: e).frames()),
                 .jobFinished(job.report(code: .timeout))] + schedule()
     }
@@ -543,7 +541,7 @@ public final class WorkerState {
         case .failed(let e):
             refused += 1
             job.step = .done
-            actions.append(.send(link: i, frames: ShardErrorMessage(job: key.job, error: named(e)).frames()))
+            actions.append(.send(link: i, frames: ShardErrorMessage(job: key.job, error: e).frames()))
             actions.append(.jobFinished(job.report(code: e.code)))
         }
         if actions.contains(where: { if case .send = $0 { return true }; return false }) { links[i].lastSent = now }

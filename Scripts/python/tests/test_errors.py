@@ -3,6 +3,8 @@ checks before anything is sent."""
 
 from __future__ import annotations
 
+import re
+
 import signal
 import threading
 import time
@@ -71,6 +73,9 @@ def test_non_finite_in_every_dtype(cluster):
                 with pytest.raises(sc.NonFinite) as e:
                     c.prune(y, budget=5, shards=shards)
                 assert e.value.code == "non_finite"
+                # the worker that found it named once (the coordinator names it; the worker did too)
+                assert re.fullmatch(r"[\w.-]+: features holds a NaN or infinite value at row 37, column 3",
+                                    e.value.message), e.value.message
         q2 = q.copy()
         q2[0, 0] = np.nan
         with pytest.raises(sc.NonFinite):
