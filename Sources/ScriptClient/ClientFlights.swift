@@ -43,6 +43,8 @@ struct ClientFlights {
     private var flights: [String: Flight] = [:]
     private var lives: [Int: Liveness] = [:]
     private var down: Set<Int> = []
+    /// Endpoints whose connection is up (its handshake done).
+    private var connected: Set<Int> = []
     private var retries: [String: Instant] = [:]
     private var rotation = 0
 
@@ -57,12 +59,18 @@ struct ClientFlights {
     /// Requests waiting for a reply.
     var isEmpty: Bool { flights.isEmpty }
 
-    /// The endpoint for a new request: the next in turn that is not down (any, when all are).
+    /// The endpoint for a new request: the next in turn that is connected and not down; else the
+    /// next that is not down (a request to one never connected waits for its liveness to run out
+    /// before it moves); any, when all are down.
     mutating func choose() -> Int {
-        let i = (0..<endpoints).map { (rotation + $0) % endpoints }.first { !down.contains($0) } ?? rotation % endpoints
+        let order = (0..<endpoints).map { (rotation + $0) % endpoints }
+        let i = order.first { connected.contains($0) && !down.contains($0) } ?? order.first { !down.contains($0) } ?? rotation % endpoints
         rotation = i + 1
         return i
     }
+
+    /// Endpoint `i`'s connection is up (its handshake completed).
+    mutating func connected(_ i: Int) { connected.insert(i) }
 
     /// Request `id` went to endpoint `i` (its first try).
     mutating func sent(_ id: String, to i: Int, now: Instant) {
@@ -98,7 +106,10 @@ struct ClientFlights {
     }
 
     /// Endpoint `i`'s connection dropped.
-    mutating func dropped(_ i: Int, now: Instant) -> [Action] { resend(from: i, to: i, now: now) }
+    mutating func dropped(_ i: Int, now: Instant) -> [Action] {
+        connected.remove(i)
+        return resend(from: i, to: i, now: now)
+    }
 
     /// Endpoint `i` said it is draining (its `status`).
     mutating func draining(_ i: Int) { down.insert(i) }

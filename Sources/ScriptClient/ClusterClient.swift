@@ -184,6 +184,7 @@ public final class ClusterClient {
     public func call(_ e: EncodedSubmission, timeoutMs: Int) throws -> ClusterReply {
         let start = clock.now
         let deadline = start + .milliseconds(timeoutMs)
+        try awaitConnection(until: deadline)
         let endpoint = chooseEndpoint()
         try checkSize(e, endpoint: endpoint, until: deadline)
         try send(e, to: endpoint)
@@ -195,6 +196,16 @@ public final class ClusterClient {
         }
         let tries = flights.tries(e.id) ?? 1
         throw ProtocolError(.timeout, "no answer to '\(e.id)' from \(endpoints.joined(separator: ", ")) after \(tries) tr\(tries == 1 ? "y" : "ies") in \(Units.duration(clock.now - start))" + unreachable())
+    }
+
+    /// Waits until a coordinator's connection is up (or the deadline), so that the first request
+    /// goes to one that is there: to the first in the list, one that is not there kept it until
+    /// its liveness ran out (5 s with the default pings, for each `submit`). Replies that arrive
+    /// meanwhile belong to no request of this call and are dropped, as `call` drops them.
+    public func awaitConnection(until deadline: ContinuousClock.Instant) throws {
+        while !links.contains(where: \.up), clock.now < deadline {
+            _ = try receive(timeoutMs: max(1, min(10, Int((deadline - clock.now).milliseconds))))
+        }
     }
 
     /// For an error: the coordinators this client never connected to, and how often it tried.
@@ -339,7 +350,9 @@ public final class ClusterClient {
             }
             for event in events {
                 switch event {
-                case .handshakeSucceeded: (links[c].up, links[c].everUp) = (true, true)
+                case .handshakeSucceeded:
+                    (links[c].up, links[c].everUp) = (true, true)
+                    flights.connected(c)
                 case .connectRetried: links[c].failedConnects += 1
                 case .disconnected where links[c].up:
                     links[c].up = false

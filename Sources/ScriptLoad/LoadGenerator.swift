@@ -72,6 +72,8 @@ public final class LoadGenerator {
 
     /// Runs the load and reports what came back.
     public func run(_ settings: Settings) throws -> LoadReport {
+        // The first requests go to a coordinator that is there (up to 10 s for one to connect).
+        try client.awaitConnection(until: .now + .seconds(10))
         if settings.warmup > 0 {
             var warm = settings
             warm.pace = .concurrency(min(settings.warmup, 4))

@@ -27,6 +27,17 @@ final class ClientFlightsTests: XCTestCase {
         XCTAssertEqual([f.choose(), f.choose()], [0, 1])
     }
 
+    func testNewRequestsGoToConnectedCoordinatorsFirst() {
+        var f = flights(endpoints: 3)
+        XCTAssertEqual([f.choose(), f.choose(), f.choose()], [0, 1, 2], "none connected yet: each in turn")
+        f.connected(2)
+        XCTAssertEqual([f.choose(), f.choose()], [2, 2], "the one connected, not the first in the list")
+        f.connected(0)
+        XCTAssertEqual([f.choose(), f.choose(), f.choose()], [0, 2, 0])
+        XCTAssertEqual(f.dropped(0, now: at(0)), [])
+        XCTAssertEqual([f.choose(), f.choose()], [2, 2])
+    }
+
     func testBackAfterASilenceOrADroppedConnectionSendsAgain() {
         var f = flights(endpoints: 1)
         f.sent("a", to: 0, now: at(0))

@@ -185,6 +185,24 @@ final class ClusterProcessTests: XCTestCase {
         try waitUntilNothingInFlight(client)
     }
 
+    /// Coordinator lists whose first is not there (a name that does not resolve, a port nobody
+    /// listens on): `submit` goes to the one that connects, at once. It went to the first and
+    /// waited for its liveness to run out (over 5 s for every `submit`).
+    func testSubmitGoesToTheCoordinatorThatIsThere() throws {
+        let cluster = try TestCluster(workers: 1)
+        defer { cluster.stop() }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("there-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertEqual(try ClusterProcess(["sample", "--kind", "image", "--out", dir]).wait(timeout: 60), 0)
+        for absent in ["tcp://no-such-host.invalid:5555", "tcp://127.0.0.1:1"] {
+            let start = ContinuousClock.now
+            let submit = try ClusterProcess(["submit", "--connect", absent + "," + cluster.frontend, "--features", dir + "/features.npy",
+                                             "--budget", "16"])
+            XCTAssertEqual(submit.wait(timeout: 60), 0, submit.log)
+            XCTAssertLessThan(ContinuousClock.now - start, .milliseconds(3500), "\(absent) first: \(submit.log)")
+        }
+    }
+
     /// A worker whose data socket the client cannot reach (refused), beside one it can: the
     /// shards of a direct request placed there move to the other within a second or two (the
     /// client sends the request again naming the address in `avoid`), the answer is right, and
