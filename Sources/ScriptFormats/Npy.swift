@@ -55,7 +55,7 @@ public enum Npy {
     private static func headerLength(_ bytes: UnsafeRawBufferPointer) -> Int? {
         switch Int(bytes.count > 6 ? bytes[6] : 0) {
         case 1 where bytes.count >= 10: return Int(bytes[8]) | Int(bytes[9]) << 8
-        case 2, 3 where bytes.count >= 12: return Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
+        case 2 where bytes.count >= 12, 3 where bytes.count >= 12: return Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
         default: return nil
         }
     }

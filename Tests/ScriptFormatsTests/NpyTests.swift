@@ -50,6 +50,10 @@ final class NpyTests: XCTestCase {
         XCTAssertEqual(problem(Array("PK\u{3}\u{4}not numpy".utf8)), .badMagic)
         XCTAssertEqual(problem(Array(Npy.magic.prefix(4))), .badMagic)
         XCTAssertEqual(problem(Npy.magic + [9, 0, 0, 0]), .unsupportedVersion(major: 9, minor: 0))
+        // Versions 2 and 3 ending inside their 4-byte length (read past the bytes' end before; a
+        // debug build's bounds check traps on it).
+        XCTAssertEqual(problem(Npy.magic + [2, 0, 5, 0, 0]), .truncated)
+        XCTAssertEqual(problem(Npy.magic + [3, 0, 5]), .truncated)
         XCTAssertEqual(problem(Npy.magic + [1, 0, 0xff, 0xff] + [UInt8](repeating: 32, count: 10)), .headerTooLarge(65535))
         XCTAssertEqual(problem(file("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", data: [0, 0, 0, 0])), .bigEndian(">f4"))
         XCTAssertEqual(problem(file("{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }", data: [0, 0, 0, 0, 0, 0, 0, 0])), .unsupportedDType("<c8"))
