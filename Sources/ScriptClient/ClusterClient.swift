@@ -184,7 +184,9 @@ public final class ClusterClient {
     public func call(_ e: EncodedSubmission, timeoutMs: Int) throws -> ClusterReply {
         let start = clock.now
         let deadline = start + .milliseconds(timeoutMs)
-        try awaitConnection(until: deadline)
+        // Up to a ping interval for a connection (past it, the tries' liveness takes over, so that
+        // a client with no coordinator at all gives up after its tries, not at the timeout).
+        try awaitConnection(until: min(deadline, start + .milliseconds(options.pingIntervalMs)))
         let endpoint = chooseEndpoint()
         try checkSize(e, endpoint: endpoint, until: deadline)
         try send(e, to: endpoint)
@@ -198,10 +200,10 @@ public final class ClusterClient {
         throw ProtocolError(.timeout, "no answer to '\(e.id)' from \(endpoints.joined(separator: ", ")) after \(tries) tr\(tries == 1 ? "y" : "ies") in \(Units.duration(clock.now - start))" + unreachable())
     }
 
-    /// Waits until a coordinator's connection is up (or the deadline), so that the first request
-    /// goes to one that is there: to the first in the list, one that is not there kept it until
-    /// its liveness ran out (5 s with the default pings, for each `submit`). Replies that arrive
-    /// meanwhile belong to no request of this call and are dropped, as `call` drops them.
+    /// Waits until a coordinator's connection is up (or `deadline`), so that the first request
+    /// goes to one that is there: sent to the first in the list, one that is not there kept it
+    /// until its liveness ran out (5 s with the default pings, for each `submit`). Replies that
+    /// arrive meanwhile belong to no request waited on, and are dropped.
     public func awaitConnection(until deadline: ContinuousClock.Instant) throws {
         while !links.contains(where: \.up), clock.now < deadline {
             _ = try receive(timeoutMs: max(1, min(10, Int((deadline - clock.now).milliseconds))))
