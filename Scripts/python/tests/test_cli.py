@@ -105,6 +105,7 @@ def test_outputs_that_cannot_be_written_say_why(cluster, tmp_path):
     assert closed.returncode == 2 and closed.stderr == "error: standard output cannot be written: Bad file descriptor\n"
     for flag, path, says in (("--out", tmp_path / "no" / "r.json", f"the directory {tmp_path / 'no'} does not exist"),
                              ("--out", tmp_path, "is a directory"),
+                             ("--out", tmp_path / "x.npy" / "r.json", f"{tmp_path / 'x.npy'} is not a directory"),
                              ("--kept-features", full, "cannot be written: No space left on device")):
         r = cli(*ask, flag, str(path), check=False)
         assert r.returncode == 2 and r.stderr.startswith(f"error: {flag} {path}: ") and says in r.stderr, r.stderr

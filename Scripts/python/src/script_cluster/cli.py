@@ -178,7 +178,8 @@ def _check_output(flag: str, path: Optional[str]) -> None:
         raise CommandError(f"{flag} {path}: is a directory")
     parent = os.path.dirname(path) or "."
     if not os.path.isdir(parent):
-        raise CommandError(f"{flag} {path}: cannot be written: the directory {parent} does not exist")
+        why = f"{parent} is not a directory" if os.path.exists(parent) else f"the directory {parent} does not exist"
+        raise CommandError(f"{flag} {path}: cannot be written: {why}")
 
 
 def _write(flag: str, path: str, mode: str, write: Callable[[Any], None]) -> None:
