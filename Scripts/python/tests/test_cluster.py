@@ -299,3 +299,29 @@ def test_closing_a_client_ends_other_threads_requests():
             with pytest.raises(BadRequest, match="closed"):
                 f.result(timeout=10)
         assert time.monotonic() - start < 5
+
+
+def test_an_async_client_in_use_on_another_loop_says_so(cluster):
+    """Two threads' event loops on one AsyncClient would take its sockets from each other."""
+    import threading
+    x, _, _ = request_data(71, units=2)
+    client = AsyncClient(cluster)
+    hold = threading.Event()
+    release = threading.Event()
+
+    async def busy():
+        await client.prune(x, budget=3, layout=Layout.tiles(2), deadline=10)
+        hold.set()
+        await asyncio.get_running_loop().run_in_executor(None, release.wait, 30)
+
+    other = threading.Thread(target=asyncio.run, args=(busy(),))
+    other.start()
+    try:
+        assert hold.wait(30)
+        with pytest.raises(BadRequest, match="in use on another event loop"):
+            asyncio.run(client.prune(x, budget=3, layout=Layout.tiles(2), deadline=10))
+    finally:
+        release.set()
+        other.join(30)
+    assert asyncio.run(client.prune(x, budget=3, layout=Layout.tiles(2), deadline=10)).indices.size == 3
+    client.close()

@@ -143,6 +143,9 @@ class AsyncClient(_Base):
         loop = asyncio.get_running_loop()
         if self._tasks and self._loop is loop:
             return
+        if self._tasks and self._loop is not None and self._loop.is_running():
+            raise BadRequest("this AsyncClient is in use on another event loop (another thread's): "
+                             "use one AsyncClient per event loop, or a Client, which threads may share")
         self._loop = loop
         self._tasks, self._data_tasks, self._wake = [], {}, None
         for i in range(len(self.endpoints)):
