@@ -21,6 +21,9 @@ public enum ClusterBench {
         Case(name: "video 12544x3584 k=1024 (8 segments)", kind: .video, budget: 1024),
     ]
 
+    /// The cases it measures, by name (the image case is one tile: nothing to shard).
+    public static var kinds: [String] { cases.map(\.kind.rawValue) }
+
     /// One measured configuration.
     public struct Point: Sendable {
         public var kind: String

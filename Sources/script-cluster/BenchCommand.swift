@@ -13,7 +13,7 @@ struct BenchCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Timed runs per case (the median is reported).")
     var repeats: Int = 7
 
-    @Option(help: "Comma-separated cases: image, anyres, video.")
+    @Option(help: "Comma-separated cases: image, anyres, video (with --cluster: anyres, video).")
     var cases: String = "image,anyres,video"
 
     @Option(help: "Path of the numpy reference implementation.")
@@ -46,7 +46,10 @@ struct BenchCommand: ParsableCommand {
     @OptionGroup var progress: ProgressOptions
 
     func validate() throws {
-        _ = try FlagValue.list(cases, "--cases", ["image", "anyres", "video"])
+        let asked = try FlagValue.list(cases, "--cases", ["image", "anyres", "video"])
+        if cluster, !asked.contains(where: ClusterBench.kinds.contains) {
+            throw InputError("--cases", cases, "with --cluster, the cases are \(ClusterBench.kinds.joined(separator: ", ")) (an image is one shard)").validation
+        }
         try FlagValue.count(repeats, "--repeats", to: 10_000)
         try FlagValue.count(threads, "--threads", to: FlagValue.maxThreads)
         try FlagValue.count(requests, "--requests", to: 1_000_000)

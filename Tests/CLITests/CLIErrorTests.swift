@@ -119,6 +119,8 @@ final class CLIErrorTests: CLITestCase {
         try expectBadInput(["eval", "--mask", path("m.npy")], ["--mask", "give --features too"])
         try expectBadInput(["bench", "--repeats", "-1"], ["--repeats -1: must be a whole number from 1 to 10000", "Usage: script-cluster bench"])
         try expectBadInput(["bench", "--cases", "image,huge"], ["--cases image,huge: 'huge' is not one of image, anyres, video"])
+        // It measured nothing and exited 0.
+        try expectBadInput(["bench", "--cluster", "--cases", "image"], ["--cases image: with --cluster, the cases are anyres, video"])
         try expectBadInput(["bench", "--seconds", "-2"], ["--seconds -2.0: must be a number > 0"])
         try expectBadInput(["submit", "--features", "x.npy", "--budget", "3", "--connect", "nonsense"],
                            ["--connect nonsense: 'nonsense' is not an endpoint"])
