@@ -22,6 +22,11 @@ def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(cmd + list(args), capture_output=True, text=True, check=check, timeout=60)
 
 
+def test_version():
+    from script_cluster import __version__
+    assert cli("--version").stdout == f"script-cluster-py {__version__}\n"
+
+
 def test_entry_point_is_installed():
     try:
         eps = metadata.entry_points(group="console_scripts") if sys.version_info >= (3, 10) \
@@ -98,7 +103,7 @@ def test_outputs_that_cannot_be_written_say_why(cluster, tmp_path):
     full = tmp_path / "full"
     full.symlink_to("/dev/full")  # the test's own link: a regression replaces it, never the device
     with open(full, "w") as disk_full:
-        for args in (ask, ["status", "--connect", cluster], ["--help"], ["prune", "--help"]):
+        for args in (ask, ["status", "--connect", cluster], ["--help"], ["prune", "--help"], ["--version"]):
             r = cli_with(args, stdout=disk_full)
             assert r.returncode == 2 and r.stderr == "error: standard output cannot be written: No space left on device\n", args
     closed = cli_with(ask, stdout=subprocess.DEVNULL, preexec_fn=lambda: os.close(1))

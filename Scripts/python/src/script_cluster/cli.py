@@ -276,8 +276,18 @@ class _Parser(argparse.ArgumentParser):
             super().print_help(file)
 
 
+class _Version(argparse.Action):
+    """`--version`: the package's version, through `_say` (argparse's own action drops write errors)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        from . import __version__
+        _say(f"script-cluster-py {__version__}")
+        parser.exit()
+
+
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="script-cluster-py", description="Python client of a Script Cluster.")
+    p.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True)
     pr = sub.add_parser("prune", help="prune one request made of .npy files and print the result as JSON")
     _request_flags(pr)
