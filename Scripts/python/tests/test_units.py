@@ -673,3 +673,19 @@ def test_a_failing_data_socket_is_waited_for_a_second_and_a_tcp_connection_is_no
         c._place_all(c._ctx)
         assert c._data_connect_deadlines(time.monotonic() + DATA_CONNECT_TIMEOUT + 1) == math.inf
         assert call.id in c._engine.calls and c.unreachable_data == set()
+
+
+def test_curve_key_files_that_cannot_be_used_say_which_and_why(tmp_path):
+    import zmq.auth
+    public, secret = zmq.auth.create_certificates(str(tmp_path), "c")
+    missing = str(tmp_path / "gone.key")
+    for kwargs, says in (
+            (dict(curve_secret=missing, curve_server_key=public), f"curve_secret {missing}: no such file"),
+            (dict(curve_secret=secret, curve_server_key=missing), f"curve_server_key {missing}: no such file"),
+            (dict(curve_secret=str(tmp_path), curve_server_key=public),
+             f"curve_secret {tmp_path}: cannot be read as a CURVE key file"),
+            (dict(curve_secret=public, curve_server_key=public), f"{public} holds no secret key")):
+        with pytest.raises(sc.BadRequest) as e:
+            sc.Client("tcp://127.0.0.1:9", **kwargs)
+        assert says in e.value.message, e.value.message
+    sc.Client("tcp://127.0.0.1:9", curve_secret=secret, curve_server_key=public).close()

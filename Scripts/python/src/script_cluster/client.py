@@ -62,11 +62,16 @@ def _curve_keys(secret: Optional[str], server_key: Optional[str]) -> Optional[Tu
                          "(the coordinator's .key file), or neither")
     import zmq.auth  # the certificate reader only; no authenticator is started
 
-    try:
-        public, private = zmq.auth.load_certificate(secret)
-        server, _ = zmq.auth.load_certificate(server_key)
-    except (OSError, ValueError) as e:
-        raise BadRequest(f"cannot read a CURVE key file: {e}") from None
+    def load(name: str, path: str) -> Tuple[bytes, Optional[bytes]]:
+        if not os.path.exists(path):  # (pyzmq says only "Invalid certificate file")
+            raise BadRequest(f"{name} {path}: no such file")
+        try:
+            return cast(Tuple[bytes, Optional[bytes]], zmq.auth.load_certificate(path))
+        except (OSError, ValueError) as e:
+            raise BadRequest(f"{name} {path}: cannot be read as a CURVE key file: {e}") from None
+
+    public, private = load("curve_secret", secret)
+    server, _ = load("curve_server_key", server_key)
     if not private:
         raise BadRequest(f"{secret} holds no secret key (give the .key_secret file keygen wrote)")
     return public, private, server
