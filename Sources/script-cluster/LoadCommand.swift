@@ -101,7 +101,7 @@ struct LoadCommand: ParsableCommand {
 
     private func loadRequest() throws -> (PruneRequest, Int) {
         if let dir = sample {
-            let req = try SampleDirectory(path: dir).request()
+            let req = try SampleDirectory(path: dir, flag: "--sample").request()
             return (req, max(1, req.tokenCount / 9))
         }
         guard let k = SampleKind(rawValue: kind) else { throw ValidationError("--kind must be image, anyres or video, got '\(kind)'") }

@@ -35,6 +35,8 @@ struct UpCommand: ParsableCommand {
         try FlagValue.count(coordinators, "--coordinators", to: 64)
         try FlagValue.endpoints(frontend, "--frontend", binds: true)
         if let backend { try FlagValue.endpoints(backend, "--backend", binds: true) }
+        _ = try FlagValue.budget(budget)
+        if once && submit == nil { throw InputError("--once", nil, "goes with --submit (stop once the sample's answer is printed)").validation }
         if let p = metricsPort, !(1...65_535).contains(p) {
             throw InputError("--metrics-port", "\(p)", "must be a port, 1 to 65535 (the processes take it and the ports after it)").validation
         }
@@ -42,6 +44,9 @@ struct UpCommand: ParsableCommand {
 
     func run() throws {
         let trap = SignalTrap()
+        // The sample read before anything starts: a bad directory is said at once, not after the cluster is up.
+        let sample = submit.map { SampleDirectory(path: $0, flag: "--submit") }
+        let demoRequest = try sample.map { try $0.request() }
         let keys = try curveDir.map { try LocalCurveKeys(directory: $0).ensure() }
         let plan = try makePlan(keys: keys)
         let cluster: LocalCluster
@@ -52,12 +57,12 @@ struct UpCommand: ParsableCommand {
         do { try cluster.waitForWorkers { waiting.update(done: $0) } } catch { waiting.finish(); throw StartupError("\(error)") }
         waiting.finish()
         say("all \(plan.workers) workers ready")
-        if let dir = submit {
+        if let sample, let demoRequest {
             var options = ClusterClient.Options()
             options.curve = plan.clientCurve
             let client = try ClusterClient(endpoints: cluster.frontends, options: options)
             defer { client.close() }
-            try Self.demo(client: client, directory: dir, budget: budget)
+            try Self.demo(client: client, sample: sample, request: demoRequest, budget: try Budget(parsing: budget))
             if once { return }
         }
         while !trap.isRaised {
@@ -102,10 +107,8 @@ struct UpCommand: ParsableCommand {
     }
 
     /// Submits a sample directory and prints what came back.
-    static func demo(client: ClusterClient, directory dir: String, budget: String) throws {
-        let sample = SampleDirectory(path: dir)
-        let req = try sample.request()
-        let s = PruneSubmission(id: UUID().uuidString, request: req, budget: try Budget(parsing: budget))
+    static func demo(client: ClusterClient, sample: SampleDirectory, request req: PruneRequest, budget: Budget) throws {
+        let s = PruneSubmission(id: UUID().uuidString, request: req, budget: budget)
         let clock = ContinuousClock()
         let start = clock.now
         let reply = try client.prune(s)

@@ -121,6 +121,12 @@ final class CLIErrorTests: CLITestCase {
         try expectBadInput(["bench", "--cases", "image,huge"], ["--cases image,huge: 'huge' is not one of image, anyres, video"])
         // It measured nothing and exited 0.
         try expectBadInput(["bench", "--cluster", "--cases", "image"], ["--cases image: with --cluster, the cases are anyres, video"])
+        // Said before anything starts (nothing on standard output): the sample was read, and its
+        // budget checked, once the cluster was up; --once without --submit was ignored.
+        try expectBadInput(["up", "--submit", "/nonexistent", "--once"], ["--submit /nonexistent: /nonexistent/features.npy cannot be read"])
+        try expectBadInput(["up", "--submit", "/nonexistent", "--budget", "0"], ["--budget 0: must be a count >= 1"])
+        try expectBadInput(["up", "--once"], ["--once: goes with --submit"])
+        try expectBadInput(["load", "--sample", "/nonexistent"], ["--sample /nonexistent: /nonexistent/features.npy cannot be read"])
         try expectBadInput(["bench", "--seconds", "-2"], ["--seconds -2.0: must be a number > 0"])
         try expectBadInput(["submit", "--features", "x.npy", "--budget", "3", "--connect", "nonsense"],
                            ["--connect nonsense: 'nonsense' is not an endpoint"])
