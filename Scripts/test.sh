@@ -20,9 +20,11 @@ swift test --skip-build
 venv=.build/pyenv
 rm -rf "$venv"
 python3 -m venv "$venv"
-# The package's base dependencies (pyzmq, msgpack, numpy), ml_dtypes for numpy bfloat16, pytest;
-# not torch or transformers: their tests skip.
-"$venv/bin/python" -m pip install -q "./Scripts/python[bf16]" pytest
+# The package's base dependencies (pyzmq, msgpack, numpy), ml_dtypes for numpy bfloat16, pytest,
+# mypy; not torch or transformers: their tests skip.
+"$venv/bin/python" -m pip install -q "./Scripts/python[bf16]" pytest mypy==2.4.1
+# The package says it is typed (py.typed): its sources pass mypy (msgpack has no stubs).
+"$venv/bin/python" -m mypy --cache-dir .build/mypy-cache --ignore-missing-imports Scripts/python/src/script_cluster
 "$venv/bin/python" -m pytest -q Scripts/test_reference.py
 python3 -m pytest -q Scripts/test_deploy.py
 SCRIPT_CLUSTER_BIN="$(swift build --show-bin-path)/script-cluster" "$venv/bin/python" -m pytest -q Scripts/python/tests

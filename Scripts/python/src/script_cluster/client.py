@@ -183,6 +183,8 @@ class _Base:
 
     #: The shell's DEALER to each coordinator, by endpoint index.
     _socks: Sequence[Any]
+    #: The options a subclass was made with (besides its context), to start afresh after a fork.
+    _options: Dict[str, Any]
 
     def __init__(self, endpoints: Union[str, Sequence[str]], *, deadline: float = 30.0, heartbeat: float = 1.0,
                  liveness: int = 3, max_attempts: Optional[int] = None, backoff: Tuple[float, float] = (0.05, 2.0),

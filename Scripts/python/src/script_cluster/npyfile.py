@@ -13,7 +13,10 @@ class _Stream:
     """Only `read`: numpy then reads the array in chunks instead of seeking, which a pipe cannot do."""
 
     def __init__(self, read: Callable[[int], bytes]) -> None:
-        self.read = read
+        self._read = read
+
+    def read(self, size: int = -1, /) -> bytes:
+        return self._read(size)
 
 
 def read_npy(path: str) -> np.ndarray:
