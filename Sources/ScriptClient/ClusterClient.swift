@@ -175,25 +175,31 @@ public final class ClusterClient {
     /// with `timeout` when no coordinator answers in time, `too_large` when the request exceeds
     /// what the coordinator takes.
     public func prune(_ s: PruneSubmission, timeoutMs: Int? = nil) throws -> ClusterReply {
-        try call(s.encoded(), timeoutMs: timeoutMs ?? (s.deadlineMs ?? 30_000) + 5_000)
+        let deadlineMs = s.deadlineMs ?? 30_000
+        return try call(s.encoded(), timeoutMs: timeoutMs ?? deadlineMs + 5_000, reachWithinMs: deadlineMs)
     }
 
     /// Sends a request and waits for its reply: a request in flight like those of `send`
     /// (`ClientFlights`: pinged, sent again, moved), given up when it needs a try after its
-    /// last, or at the timeout.
-    public func call(_ e: EncodedSubmission, timeoutMs: Int) throws -> ClusterReply {
+    /// last, or at the timeout; or after `reachWithinMs` (the request's deadline) when no
+    /// coordinator's connection was ever up, since then no answer can be on its way.
+    public func call(_ e: EncodedSubmission, timeoutMs: Int, reachWithinMs: Int? = nil) throws -> ClusterReply {
         let start = clock.now
         let deadline = start + .milliseconds(timeoutMs)
+        let reachBy = reachWithinMs.map { min(deadline, start + .milliseconds($0)) } ?? deadline
+        var end: ContinuousClock.Instant { links.contains(where: \.everUp) ? deadline : reachBy }
         // Up to a ping interval for a connection (past it, the tries' liveness takes over, so that
         // a client with no coordinator at all gives up after its tries, not at the timeout).
-        try awaitConnection(until: min(deadline, start + .milliseconds(options.pingIntervalMs)))
+        try awaitConnection(until: min(end, start + .milliseconds(options.pingIntervalMs)))
         let endpoint = chooseEndpoint()
-        try checkSize(e, endpoint: endpoint, until: deadline)
+        try checkSize(e, endpoint: endpoint, until: end)
         try send(e, to: endpoint)
         // Not answered (a timeout, a refused key): the coordinators stop working on it.
         defer { cancel(e.id) }
-        while clock.now < deadline && !flights.isSpent(e.id) {
-            let wait = min(options.pingIntervalMs, Int((deadline - clock.now).milliseconds))
+        while !flights.isSpent(e.id) {
+            let until = end
+            guard clock.now < until else { break }
+            let wait = min(options.pingIntervalMs, Int((until - clock.now).milliseconds))
             if let r = try receive(timeoutMs: max(1, wait)), r.reply.id == e.id { return r.reply }
         }
         let tries = flights.tries(e.id) ?? 1

@@ -203,6 +203,20 @@ final class ClusterProcessTests: XCTestCase {
         }
     }
 
+    /// With no coordinator there at all, `submit` ends at its request's deadline: nothing can be
+    /// on its way back when no connection was ever up (it waited the deadline and 5 s more).
+    func testSubmitWithNoCoordinatorEndsAtItsDeadline() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nobody-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertEqual(try ClusterProcess(["sample", "--kind", "image", "--out", dir]).wait(timeout: 60), 0)
+        let start = ContinuousClock.now
+        let submit = try ClusterProcess(["submit", "--connect", "tcp://127.0.0.1:1", "--features", dir + "/features.npy",
+                                         "--budget", "16", "--deadline-ms", "1500"])
+        XCTAssertEqual(submit.wait(timeout: 60), 3, submit.log)
+        XCTAssertTrue(submit.log.contains("never connected to tcp://127.0.0.1:1 ("), submit.log)
+        XCTAssertLessThan(ContinuousClock.now - start, .milliseconds(3500), submit.log)
+    }
+
     /// A worker whose data socket the client cannot reach (refused), beside one it can: the
     /// shards of a direct request placed there move to the other within a second or two (the
     /// client sends the request again naming the address in `avoid`), the answer is right, and
