@@ -325,3 +325,25 @@ def test_an_async_client_in_use_on_another_loop_says_so(cluster):
         other.join(30)
     assert asyncio.run(client.prune(x, budget=3, layout=Layout.tiles(2), deadline=10)).indices.size == 3
     client.close()
+
+
+def test_a_prune_many_waiting_on_its_iterator_lets_other_threads_through(cluster):
+    """`prune_many` takes requests from the caller's iterator as room frees up; while it waits on
+    one (a lazy loader), other threads' requests on the same client go on."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    x, _, _ = request_data(72, units=2)
+    ask = dict(features=x, budget=5, layout=Layout.tiles(2), deadline=20)
+    go = threading.Event()
+
+    def lazy():
+        yield ask
+        assert go.wait(30)
+        yield ask
+
+    with Client(cluster) as client, ThreadPoolExecutor(2) as pool:
+        many = pool.submit(client.prune_many, lazy())
+        time.sleep(0.5)  # (into its wait on the iterator)
+        assert pool.submit(client.prune, **ask).result(timeout=10).indices.size == 5
+        go.set()
+        assert [r.indices.size for r in many.result(timeout=30)] == [5, 5]

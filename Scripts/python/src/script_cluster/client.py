@@ -237,6 +237,12 @@ class _Base:
         """Makes this process's context (`context`, or the process's shared one) and connections."""
         raise NotImplementedError
 
+    def _call_or_error(self, r: Union[PruneRequest, Mapping[str, Any]]) -> Union[Call, ScriptClusterError]:
+        try:
+            return self._call_for(r)
+        except ScriptClusterError as e:
+            return e
+
     def _call_for(self, r: Union[PruneRequest, Mapping[str, Any]]) -> Call:
         p = rq.prepare(rq.as_request(r), self.deadline, self.transfer)
         # The envelope with the longest deadline_ms it can carry, to size the whole message.
@@ -537,19 +543,23 @@ class Client(_Base):
         exhausted = False
         while True:
             while not exhausted and len(in_flight) < max_in_flight:
+                # The caller's iterator and the encoding run with the lock released, so that the
+                # thread leading meanwhile moves other threads' replies.
+                self._turn.release()
                 try:
                     r = next(it)
+                    call: Union[Call, ScriptClusterError] = self._call_or_error(r)
                 except StopIteration:
                     exhausted = True
                     break
+                finally:
+                    self._turn.acquire()
                 index = count
                 count += 1
-                try:
-                    call = self._call_for(r)
-                except ScriptClusterError as e:
+                if isinstance(call, ScriptClusterError):
                     if not return_exceptions:
-                        raise
-                    results[index] = e
+                        raise call
+                    results[index] = call
                     continue
                 self._start(call)
                 in_flight[call.id] = (index, call)
