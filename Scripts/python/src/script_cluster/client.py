@@ -485,6 +485,9 @@ class Client(_Base):
         self._turn = threading.Condition(threading.Lock())
         self._leading = False
         self._polling = False
+        inherited: Optional[_Waker] = getattr(self, "_waker", None)
+        if inherited is not None:  # a forked child's copy of its parent's pipe
+            inherited.close()
         self._waker = _Waker()
         self._poller.register(self._waker.read_fd, zmq.POLLIN)
 
