@@ -38,6 +38,9 @@ enum FlagValue {
         for item in items where !choices.contains(item) {
             throw InputError(flag, value, "'\(item)' is not one of \(choices.joined(separator: ", ")) (comma-separated)").validation
         }
+        if let twice = items.enumerated().first(where: { items[..<$0.offset].contains($0.element) })?.element {
+            throw InputError(flag, value, "'\(twice)' is listed twice").validation
+        }
         return items
     }
 

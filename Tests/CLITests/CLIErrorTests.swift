@@ -119,6 +119,9 @@ final class CLIErrorTests: CLITestCase {
         try expectBadInput(["eval", "--mask", path("m.npy")], ["--mask", "give --features too"])
         try expectBadInput(["bench", "--repeats", "-1"], ["--repeats -1: must be a whole number from 1 to 10000", "Usage: script-cluster bench"])
         try expectBadInput(["bench", "--cases", "image,huge"], ["--cases image,huge: 'huge' is not one of image, anyres, video"])
+        // Each item once (a repeated one measured twice, the second run warm).
+        try expectBadInput(["bench", "--cases", "anyres,anyres"], ["--cases anyres,anyres: 'anyres' is listed twice"])
+        try expectBadInput(["eval", "--methods", "script,gsp,script"], ["--methods script,gsp,script: 'script' is listed twice"])
         // It measured nothing and exited 0.
         try expectBadInput(["bench", "--cluster", "--cases", "image"], ["--cases image: with --cluster, the cases are anyres, video"])
         // Said before anything starts (nothing on standard output): the sample was read, and its
