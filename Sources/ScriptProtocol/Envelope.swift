@@ -127,6 +127,7 @@ extension MessagePackValue {
         switch self {
         case .nil: return "nil"
         case .bool: return "a boolean"
+        case .uint(let u) where u > UInt64(Int.max): return "\(u), more than 2^63 - 1"
         case .int, .uint: return "an integer"
         case .float: return "a float"
         case .string: return "a string"

@@ -108,6 +108,9 @@ final class MessageTests: XCTestCase {
                                                deadlineMs: 5, data: nil).frames()) { $0["kept"] = .array([.int(3), .int(1)]) }, .badRequest, "kept")
         refused(ReadyMessage.self, edit(ReadyMessage(worker: "w", credit: 1, dataEndpoint: nil, threads: 1).frames()) { $0["credit"] = .int(-1) },
                 .badRequest, "credit")
+        // An unsigned integer over 2^63 - 1 says so (it read "must be an integer, got an integer").
+        refused(ReadyMessage.self, edit(ReadyMessage(worker: "w", credit: 1, dataEndpoint: nil, threads: 1).frames()) { $0["credit"] = .uint(1 << 63) },
+                .badRequest, "field 'credit' must be an integer, got 9223372036854775808, more than 2^63 - 1")
         // A client's version on the backend is refused before anything is read.
         XCTAssertThrowsError(try BackendEnvelope.open([Frame(Envelope.encode(ProtocolVersion.header("ready")))])) {
             XCTAssertEqual(($0 as? ProtocolError)?.code, .unsupportedVersion)

@@ -100,6 +100,10 @@ def test_non_finite_in_every_dtype(cluster):
     ({"options": {"method": "script"}}, sc.BadOption, "bad_option"),
     ({"options": {"unit_graph": 1}}, sc.BadOption, "bad_option"),
     ({"options": {"discount": True}}, sc.BadOption, "bad_option"),
+    ({"options": {"kmin": 2 ** 64}}, sc.BadOption, "bad_option"),  # (msgpack raised OverflowError)
+    ({"options": {"kmin": 2 ** 63}}, sc.BadOption, "bad_option"),  # (the coordinator's options hold signed ones)
+    ({"options": {"kmin": -2 ** 63 - 1}}, sc.BadOption, "bad_option"),
+    ({"budget": 10 ** 20}, sc.BadBudget, "bad_budget"),
     ({"unit_tokens": 0}, sc.BadOption, "bad_option"),
     ({"unit_tokens": 2.5}, sc.BadOption, "bad_option"),
     ({"shards": [(0, 32, 64)]}, sc.BadShards, "bad_shards"),

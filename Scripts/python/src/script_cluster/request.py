@@ -12,7 +12,7 @@ import numpy as np
 
 from . import tensors
 from .tensors import Origin
-from .errors import BadOption, BadReply, BadRequest, ScriptClusterError
+from .errors import BadBudget, BadOption, BadReply, BadRequest, ScriptClusterError
 from .layout import Layout, resolve, resolve_unit_tokens
 
 PROTOCOL_VERSION = 1
@@ -108,7 +108,13 @@ def _scalar(value: Any, what: str, boolean: bool = False) -> Any:
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise BadOption(f"{what} must be a number, got {value!r}")
+    if isinstance(value, int) and not _INT64[0] <= value <= _INT64[1]:
+        raise BadOption(f"{what} = {value} does not fit in a signed 64-bit integer")
     return value
+
+
+#: The integers the wire carries (MessagePack's, as the coordinator reads them).
+_INT64 = (-2 ** 63, 2 ** 63 - 1)
 
 
 def check_id(request_id: Any) -> str:
@@ -148,6 +154,8 @@ def prepare(r: PruneRequest, default_deadline: float, transfer: str = "inline") 
         budget = budget.item()
     if isinstance(budget, bool) or not isinstance(budget, (int, float)):
         raise BadRequest(f"budget must be an int (tokens to keep) or a float ratio in (0, 1], got {r.budget!r}")
+    if isinstance(budget, int) and not _INT64[0] <= budget <= _INT64[1]:
+        raise BadBudget(f"budget {budget} does not fit in a signed 64-bit integer")
     if r.return_ not in RETURN_MODES:
         raise BadRequest(f"return_ must be one of {', '.join(RETURN_MODES)}, got {r.return_!r}")
     if not isinstance(r.method, str):
