@@ -240,7 +240,7 @@ final class OpsProcessTests: XCTestCase {
         try cluster.waitForWorkers(1)
         var host = [CChar](repeating: 0, count: 256)
         gethostname(&host, host.count)
-        let firstName = "\(String(cString: host))-\(first.process.processIdentifier)"
+        let firstName = "\(String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))-\(first.process.processIdentifier)"
         let address = try XCTUnwrap(first.line("data "), first.output)
         let second = try ClusterProcess(["worker", "--connect", cluster.backend, "--name", "second", "--heartbeat-ms", "500",
                                          "--data-advertise", address, "--metrics-port", "0"])

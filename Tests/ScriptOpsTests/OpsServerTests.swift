@@ -197,9 +197,8 @@ final class LogLines: LogHandler, @unchecked Sendable {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
-             file: String, function: String, line: UInt) {
-        lock.lock(); lines.append((level, message.description)); lock.unlock()
+    func log(event: LogEvent) {
+        lock.lock(); lines.append((event.level, event.message.description)); lock.unlock()
     }
 
     /// The messages logged at `level` or above it.
