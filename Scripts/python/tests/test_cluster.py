@@ -347,3 +347,19 @@ def test_a_prune_many_waiting_on_its_iterator_lets_other_threads_through(cluster
         assert pool.submit(client.prune, **ask).result(timeout=10).indices.size == 5
         go.set()
         assert [r.indices.size for r in many.result(timeout=30)] == [5, 5]
+
+
+def test_closing_an_async_client_ends_its_requests_as_the_sync_one_does():
+    """Other coroutines' requests end with BadRequest (a bare CancelledError before, which reads
+    as if their own task had been cancelled)."""
+    x, _, _ = request_data(73, units=2)
+
+    async def main():
+        client = AsyncClient("tcp://127.0.0.1:9")  # nobody answers: the request waits
+        waiting = asyncio.ensure_future(client.prune(x, budget=3, deadline=30))
+        await asyncio.sleep(0.3)
+        client.close()
+        with pytest.raises(BadRequest, match="closed"):
+            await asyncio.wait_for(waiting, 5)
+
+    asyncio.run(main())

@@ -95,14 +95,15 @@ class AsyncClient(_Base):
         return out
 
     def close(self) -> None:
+        """Closes the connections; requests other coroutines have in flight end with `BadRequest`."""
         if self._closed:
             return
         self._closed = True
         for t in self._tasks:
             t.cancel()
-        for f in self._futures.values():
+        for f in self._futures.values():  # their requests end as the sync client's do
             if not f.done():
-                f.cancel()
+                f.set_exception(BadRequest("the client is closed"))
         _close_all(self._socks, self._monitors)
         self._close_data()
 
@@ -132,7 +133,7 @@ class AsyncClient(_Base):
             await future
         finally:
             self._futures.pop(call.id, None)
-            if call.state != "done":
+            if call.state != "done" and not self._closed:
                 self._engine.cancel(call.id)
                 self._send_cancels()
 
