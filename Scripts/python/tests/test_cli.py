@@ -84,6 +84,11 @@ def test_exit_codes(cluster, tmp_path):
     assert missing.returncode == 2 and "cannot read" in missing.stderr
     usage = cli("prune", "--connect", cluster, "--features", str(tmp_path / "x.npy"), "--budget", "many", check=False)
     assert usage.returncode == 2
+    cut = cli("prune", "--connect", cluster, "--features", str(tmp_path / "x.npy"), "--budget", "3", "--kmin", "1.5",
+              check=False)
+    assert cut.returncode == 2 and "--kmin: invalid int value: '1.5'" in cut.stderr  # (it was cut to 1 and sent)
+    never = cli("status", "--connect", cluster, "--timeout", "0", check=False)
+    assert never.returncode == 2 and "timeout must be between" in never.stderr  # (it said "deadline")
     down = cli("status", "--connect", "tcp://127.0.0.1:9", "--timeout", "0.2", check=False)
     assert down.returncode == 3 and json.loads(down.stdout)["tcp://127.0.0.1:9"]["error"] == "timeout"
     assert os.path.exists(tmp_path / "x.npy")

@@ -51,6 +51,10 @@ def _budget(text: str) -> Any:
             raise argparse.ArgumentTypeError(f"budget must be a count (64) or a ratio (0.1), got {text!r}") from None
 
 
+#: Options that are counts: `--kmin 1.5` is a usage error (it was cut to 1).
+_WHOLE_OPTIONS = ("kmin", "discount")
+
+
 def _connection_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--connect", action="append", metavar="ENDPOINT",
                    help="a coordinator's client endpoint; repeat it (or separate with commas) for several "
@@ -82,7 +86,8 @@ def _request_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", default="script", help="script (the paper's) or script+ (keeps more of what the query asks about)")
     for key in OPTION_KEYS:
         if key not in BOOL_OPTIONS:
-            p.add_argument("--" + key.replace("_", "-"), dest=key, type=float, help=f"option {key}")
+            p.add_argument("--" + key.replace("_", "-"), dest=key, type=int if key in _WHOLE_OPTIONS else float,
+                           help=f"option {key}")
     p.add_argument("--no-unit-graph", dest="unit_graph", action="store_false", default=None,
                    help="script+: pair even and odd positions even where the layout has units")
     p.add_argument("--unit-tokens", type=int, help="script+: tokens per tile or frame (default: from the layout)")
@@ -142,9 +147,6 @@ def _request(a: argparse.Namespace, **extra: Any) -> PruneRequest:
     elif layout:
         lay = Layout.load(layout)
     options = {k: getattr(a, k) for k in OPTION_KEYS if getattr(a, k) is not None}
-    for whole in ("kmin", "discount"):
-        if whole in options:
-            options[whole] = int(options[whole])
     return PruneRequest(_load(feats, a.dtype), a.budget, query=_load(query, a.dtype) if query else None,
                         embeddings=_load(emb, a.dtype) if emb else None, layout=lay, shards=shards, method=a.method,
                         options=options or None, deadline=a.deadline, unit_tokens=a.unit_tokens, **extra)

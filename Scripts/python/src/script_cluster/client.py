@@ -270,7 +270,7 @@ class _Base:
             pinned = self.endpoints.index(endpoint)
         rid = f"status-{uuid.uuid4().hex}"
         return Call(id=rid, kind="status", fields={"v": rq.PROTOCOL_VERSION, "type": "status", "id": rid}, tensors=[],
-                    timeout=rq.check_deadline(timeout), pinned=pinned)
+                    timeout=rq.check_deadline(timeout, "timeout"), pinned=pinned)
 
     def _place_all(self, ctx: Any) -> None:
         """Sends each placed shard's bytes to its worker; a placement that cannot be carried out

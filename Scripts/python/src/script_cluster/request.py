@@ -123,12 +123,12 @@ def check_id(request_id: Any) -> str:
     return request_id
 
 
-def check_deadline(deadline: Any) -> float:
+def check_deadline(deadline: Any, what: str = "deadline") -> float:
     if isinstance(deadline, bool) or not isinstance(deadline, (int, float, np.integer, np.floating)):
-        raise BadRequest(f"deadline must be a number of seconds, got {deadline!r}")
+        raise BadRequest(f"{what} must be a number of seconds, got {deadline!r}")
     d = float(deadline)
     if not (math.isfinite(d) and 0.001 <= d <= MAX_DEADLINE_MS / 1000):
-        raise BadRequest(f"deadline must be between 0.001 and {MAX_DEADLINE_MS // 1000} seconds, got {deadline!r}")
+        raise BadRequest(f"{what} must be between 0.001 and {MAX_DEADLINE_MS // 1000} seconds, got {deadline!r}")
     return d
 
 
