@@ -72,6 +72,12 @@ struct ClientFlights {
     /// Endpoint `i`'s connection is up (its handshake completed).
     mutating func connected(_ i: Int) { connected.insert(i) }
 
+    /// Whether endpoint `i`'s connection is up.
+    func isConnected(_ i: Int) -> Bool { connected.contains(i) }
+
+    /// Whether any endpoint's connection is up.
+    var anyConnected: Bool { !connected.isEmpty }
+
     /// Request `id` went to endpoint `i` (its first try).
     mutating func sent(_ id: String, to i: Int, now: Instant) {
         flights[id] = Flight(endpoint: i, tries: 1)

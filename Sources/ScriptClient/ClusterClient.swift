@@ -109,11 +109,10 @@ public final class ClusterClient {
     /// What each coordinator's socket monitor reported.
     private var links: [Link]
 
-    /// One coordinator connection, as its socket monitor reported it: whether it is up (its
-    /// handshake completed, so its loss may lose requests), whether it ever was, and how many
-    /// attempts to connect failed (for an error that says why nothing answered).
+    /// One coordinator connection, as its socket monitor reported it: whether it was ever up
+    /// (whether it is now, `flights` keeps), and how many attempts to connect failed (for an
+    /// error that says why nothing answered).
     private struct Link {
-        var up = false
         var everUp = false
         var failedConnects = 0
     }
@@ -211,7 +210,7 @@ public final class ClusterClient {
     /// until its liveness ran out (5 s with the default pings, for each `submit`). Replies that
     /// arrive meanwhile belong to no request waited on, and are dropped.
     public func awaitConnection(until deadline: ContinuousClock.Instant) throws {
-        while !links.contains(where: \.up), clock.now < deadline {
+        while !flights.anyConnected, clock.now < deadline {
             _ = try receive(timeoutMs: max(1, min(10, Int((deadline - clock.now).milliseconds))))
         }
     }
@@ -359,11 +358,10 @@ public final class ClusterClient {
             for event in events {
                 switch event {
                 case .handshakeSucceeded:
-                    (links[c].up, links[c].everUp) = (true, true)
+                    links[c].everUp = true
                     flights.connected(c)
                 case .connectRetried: links[c].failedConnects += 1
-                case .disconnected where links[c].up:
-                    links[c].up = false
+                case .disconnected where flights.isConnected(c):
                     try carry(flights.dropped(c, now: clock.now))
                 default: break
                 }

@@ -28,16 +28,13 @@ public struct Evaluator: Sendable {
         // buffers, which the first method's first time carried (9.3 ms against 0.1 ms for the
         // small image case), tilting every comparison against that method.
         if let c = cases.first, let m = methods.first, let budget = budgets.first {
-            var req = c.request
-            req.shards = m.sharded ? c.shards : nil
-            _ = try pruner.prune(req, budget: budget, options: m.options(options))
+            _ = try pruner.prune(Self.request(c, for: m), budget: budget, options: m.options(options))
         }
         for budget in budgets {
             for m in methods {
                 var hits = 0, share = 0.0, objects = 0.0, coverage = 0.0, ms = 0.0
                 for c in cases {
-                    var req = c.request
-                    req.shards = m.sharded ? c.shards : nil
+                    let req = Self.request(c, for: m)
                     let o = m.options(options)
                     var r = try pruner.prune(req, budget: budget, options: o)
                     var times = [milliseconds(r)]
@@ -61,5 +58,12 @@ public struct Evaluator: Sendable {
             }
         }
         return rows
+    }
+
+    /// The case's request as `m` prunes it: sharded by the case's layout, or whole.
+    private static func request(_ c: EvalCase, for m: EvalMethod) -> PruneRequest {
+        var req = c.request
+        req.shards = m.sharded ? c.shards : nil
+        return req
     }
 }

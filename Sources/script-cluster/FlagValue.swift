@@ -34,14 +34,24 @@ enum FlagValue {
 
     /// A comma-separated list, each item one of `choices`.
     static func list(_ value: String, _ flag: String, _ choices: [String]) throws -> [String] {
-        let items = value.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let items = commaSeparated(value)
         for item in items where !choices.contains(item) {
             throw InputError(flag, value, "'\(item)' is not one of \(choices.joined(separator: ", ")) (comma-separated)").validation
         }
+        try refuseRepeats(items, flag, value)
+        return items
+    }
+
+    /// The items of a comma-separated value, trimmed (empty ones kept, for the caller to refuse).
+    private static func commaSeparated(_ value: String) -> [String] {
+        value.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+
+    /// Refuses a list that names an item twice.
+    private static func refuseRepeats(_ items: [String], _ flag: String, _ value: String) throws {
         if let twice = items.enumerated().first(where: { items[..<$0.offset].contains($0.element) })?.element {
             throw InputError(flag, value, "'\(twice)' is listed twice").validation
         }
-        return items
     }
 
     /// A budget: a count >= 1 or a ratio in (0, 1].
@@ -72,7 +82,7 @@ enum FlagValue {
     /// `ipc://PATH`, and where the process binds, `tcp://HOST:*` (a free port). Returns them.
     @discardableResult
     static func endpoints(_ value: String, _ flag: String, binds: Bool) throws -> [String] {
-        let items = value.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let items = commaSeparated(value)
         for item in items where !isEndpoint(item, binds: binds) {
             let what = item.isEmpty ? "an empty item" : "'\(item)'"
             throw InputError(flag, value, "\(what) is not an endpoint: each must be \(endpointForms(binds: binds))").validation
@@ -80,9 +90,7 @@ enum FlagValue {
         for item in items where !binds && host(item) == "*" {
             throw InputError(flag, value, "'\(item)' \(Self.everyInterface)").validation
         }
-        if let twice = items.enumerated().first(where: { items[..<$0.offset].contains($0.element) })?.element {
-            throw InputError(flag, value, "'\(twice)' is listed twice").validation
-        }
+        try refuseRepeats(items, flag, value)
         return items
     }
 

@@ -237,12 +237,6 @@ class _Base:
         """Makes this process's context (`context`, or the process's shared one) and connections."""
         raise NotImplementedError
 
-    def _call_or_error(self, r: Union[PruneRequest, Mapping[str, Any]]) -> Union[Call, ScriptClusterError]:
-        try:
-            return self._call_for(r)
-        except ScriptClusterError as e:
-            return e
-
     def _call_for(self, r: Union[PruneRequest, Mapping[str, Any]]) -> Call:
         p = rq.prepare(rq.as_request(r), self.deadline, self.transfer)
         # The envelope with the longest deadline_ms it can carry, to size the whole message.
@@ -645,6 +639,13 @@ class Client(_Base):
             pass
 
     # -- the loop ------------------------------------------------------------------------------
+
+    def _call_or_error(self, r: Union[PruneRequest, Mapping[str, Any]]) -> Union[Call, ScriptClusterError]:
+        """`_call_for`'s call, or the error it raised (for `prune_many`'s `return_exceptions`)."""
+        try:
+            return self._call_for(r)
+        except ScriptClusterError as e:
+            return e
 
     def _check_open(self) -> None:
         if self._closed:
