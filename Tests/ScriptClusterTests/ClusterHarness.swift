@@ -230,16 +230,27 @@ final class TestCluster {
         self.clientCurve = clientCurve
         coordinatorExtra = extra
         self.workerExtra = workerExtra
-        let fe = wildcard ? "tcp://127.0.0.1:*" : "tcp://127.0.0.1:\(freePort())"
-        let be = wildcard ? "tcp://127.0.0.1:*" : "tcp://127.0.0.1:\(freePort())"
-        coordinator = try Self.startCoordinator(fe, be, heartbeatMs: heartbeatMs, extra: extra)
-        guard let f = coordinator.line("frontend "), let b = coordinator.line("backend ") else {
-            throw HarnessError("coordinator did not start: \(coordinator.output) \(coordinator.log)")
-        }
-        frontend = f
-        backend = b
+        (coordinator, frontend, backend) = try Self.startCoordinator(wildcard: wildcard, heartbeatMs: heartbeatMs, extra: extra)
         for _ in 0..<n { try addWorker() }
         try waitForWorkers(n)
+    }
+
+    /// A coordinator on two free ports (or wildcards), and its frontend and backend. A free port is
+    /// free when `freePort` closes it, not necessarily when the coordinator binds it (another
+    /// process's outgoing connection may take it from the same ephemeral range meanwhile, as one
+    /// CI run saw): a bind that finds it in use is tried again on new ports.
+    private static func startCoordinator(wildcard: Bool, heartbeatMs: Int, extra: [String]) throws -> (ClusterProcess, String, String) {
+        var attempts = 0
+        while true {
+            attempts += 1
+            let fe = wildcard ? "tcp://127.0.0.1:*" : "tcp://127.0.0.1:\(freePort())"
+            let be = wildcard ? "tcp://127.0.0.1:*" : "tcp://127.0.0.1:\(freePort())"
+            let c = try startCoordinator(fe, be, heartbeatMs: heartbeatMs, extra: extra)
+            if let f = c.line("frontend "), let b = c.line("backend ") { return (c, f, b) }
+            guard attempts < 5, c.log.contains("Address already in use") else {
+                throw HarnessError("coordinator did not start: \(c.output) \(c.log)")
+            }
+        }
     }
 
     private static func startCoordinator(_ fe: String, _ be: String, heartbeatMs: Int, extra: [String]) throws -> ClusterProcess {
