@@ -99,6 +99,8 @@ public final class ClusterClient {
 
     /// Requests sent and not yet answered (kept to answer placements and to retry).
     private var pending: [String: EncodedSubmission] = [:]
+    /// When each request sent with a deadline is due (its first try's send plus `deadline_ms`).
+    private var dueBy: [String: ContinuousClock.Instant] = [:]
     private var limits: [Int: Int] = [:]
     private var nextPing = 0
     /// The requests in flight through `send`, and the liveness of their coordinators.
@@ -273,12 +275,16 @@ public final class ClusterClient {
 
     /// Sends a request without waiting (its reply comes from `receive`).
     public func send(_ e: EncodedSubmission, to endpoint: Int) throws {
+        if let ms = e.deadlineMs { dueBy[e.id] = clock.now + .milliseconds(ms) }
         try transmit(e, to: endpoint)
         flights.sent(e.id, to: endpoint, now: clock.now)
     }
 
     private func transmit(_ e: EncodedSubmission, to endpoint: Int) throws {
-        let e = unreachableData.isSubset(of: e.avoid) ? e : e.avoiding(e.avoid.union(unreachableData))
+        var e = unreachableData.isSubset(of: e.avoid) ? e : e.avoiding(e.avoid.union(unreachableData))
+        // Each try is due when the first was: a coordinator that sheds a late try, or one that
+        // takes it over, knows how long its client still waits.
+        if let end = dueBy[e.id] { e = e.due(withinMs: max(1, Int((end - clock.now).milliseconds.rounded(.up)))) }
         pending[e.id] = e
         try coordinators[endpoint].send([Frame([])] + e.frames())
     }
@@ -289,6 +295,7 @@ public final class ClusterClient {
     /// Forgets a request sent with `send` (its reply, if any, is then ignored).
     public func forget(_ id: String) {
         pending[id] = nil
+        dueBy[id] = nil
         flights.forget(id)
     }
 

@@ -56,6 +56,12 @@ final class CoordinatorRequest {
     var keepsAll: Bool { submission.budget >= submission.tokenCount }
     var allProposed: Bool { proposalsIn == shards.count }
 
+    /// Not started and past half its deadline: under overload it ends then (`timeout`) rather
+    /// than starting late (`CoordinatorState.shedLate`).
+    func waitedTooLong(now: ContinuousClock.Instant) -> Bool {
+        firstDispatch == nil && now - received > (deadline - received) / 2
+    }
+
     /// Whether a job of this request that needs its bytes may go to `worker`: a direct transfer's
     /// only to a worker with a data socket its clients can reach.
     func canSendData(to worker: WorkerEntry) -> Bool {

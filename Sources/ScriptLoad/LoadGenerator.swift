@@ -65,9 +65,11 @@ public final class LoadGenerator {
         return try Pruner(pool: .machine).prune(r, budget: submission.budget, options: submission.options).indices
     }
 
-    private func next() -> EncodedSubmission {
+    /// The next copy, due within `timeoutMs`: the cluster is told how long it is waited for, so
+    /// that under overload it ends what it cannot start in time instead of computing it for no one.
+    private func next(dueWithinMs timeoutMs: Int) -> EncodedSubmission {
         serial += 1
-        return template.renamed("\(prefix)-\(serial)")
+        return template.renamed("\(prefix)-\(serial)").due(withinMs: min(timeoutMs, RequestLimits().maxDeadlineMs))
     }
 
     /// Runs the load and reports what came back.
@@ -141,7 +143,7 @@ public final class LoadGenerator {
     private func offer(_ run: inout Run) throws {
         let now = clock.now
         func send() throws {
-            let e = next()
+            let e = next(dueWithinMs: run.settings.timeoutMs)
             try client.send(e, to: client.chooseEndpoint())
             run.sentAt[e.id] = clock.now
             run.report.sent += 1

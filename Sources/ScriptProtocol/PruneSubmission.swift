@@ -57,6 +57,8 @@ public struct EncodedSubmission: Sendable {
     public let shards: [Range<Int>]?
     /// Workers' data endpoints the client cannot reach, sent as `avoid` (direct transfers).
     public private(set) var avoid: Set<String> = []
+    /// `deadline_ms` as sent: how long the cluster may take (nil: the coordinator's default).
+    public private(set) var deadlineMs: Int?
     private let envelopeFields: [(String, MessagePackValue)]
 
     /// The same request under another id (the tensors are shared, not copied).
@@ -75,8 +77,16 @@ public struct EncodedSubmission: Sendable {
         return e
     }
 
+    /// The same request due within `ms` (a try sent again carries the time its caller has left).
+    public func due(withinMs ms: Int) -> EncodedSubmission {
+        var e = self
+        e.deadlineMs = ms
+        return e
+    }
+
     init(_ s: PruneSubmission) {
         id = s.id
+        deadlineMs = s.deadlineMs
         transfer = s.transfer
         features = TensorCodec.encode(s.request.features, dtype: s.dtype)
         embeddings = s.request.embeddings.map { TensorCodec.encode($0, dtype: s.dtype) }
@@ -93,7 +103,6 @@ public struct EncodedSubmission: Sendable {
         f.append(("options", OptionsCodec.encode(s.options)))
         if let u = s.request.unitTokens { f.append(("unit_tokens", .int(Int64(u)))) }
         f.append(("return", .string(s.returnMode.rawValue)))
-        if let d = s.deadlineMs { f.append(("deadline_ms", .int(Int64(d)))) }
         if s.transfer == .direct { f.append(("transfer", .string("direct"))) }
         envelopeFields = f
     }
@@ -116,6 +125,7 @@ public struct EncodedSubmission: Sendable {
         if let embeddings { add("embeddings", embeddings, inline: transfer == .inline) }
         if let query { add("query", query, inline: true) }
         if !avoid.isEmpty { fields.append(("avoid", .array(avoid.sorted().map { .string($0) }))) }
+        if let deadlineMs { fields.append(("deadline_ms", .int(Int64(deadlineMs)))) }
         return [Frame(Envelope.encode(fields + envelopeFields))] + tensors
     }
 

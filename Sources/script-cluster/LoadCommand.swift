@@ -26,7 +26,7 @@ struct LoadCommand: ParsableCommand {
     @Option(help: "Requests at most (default: as many as the duration allows).") var requests: Int?
     @Option(help: "Dtype of the tensors on the wire: f32, f16 or bf16.") var dtype = "f16"
     @Flag(help: "Send tensor bytes straight to the workers instead of through the coordinator.") var direct = false
-    @Option(name: .customLong("timeout-ms"), parsing: .unconditional, help: "A request with no reply for this long counts as timed out.") var timeoutMs = 60_000
+    @Option(name: .customLong("timeout-ms"), parsing: .unconditional, help: "A request with no reply for this long counts as timed out (sent as its deadline: the cluster ends one it cannot start in time).") var timeoutMs = 60_000
     @Option(help: "Also write the report as JSON to this file.") var json: String?
     @Option(name: .customLong("wait-workers"), parsing: .unconditional, help: "First wait (up to a minute) until every coordinator has this many workers.")
     var waitWorkers: Int?

@@ -238,6 +238,38 @@ final class FaultMatrixTests: XCTestCase {
         XCTAssertTrue(unanswered.isEmpty, "unanswered: \(unanswered.sorted())")
     }
 
+    // 2e'. A try sent again (after `busy`) carries the time its caller has left, not the whole
+    // deadline afresh: the coordinator would otherwise take it for a new request with all that
+    // time ahead, start it after its client had given up, and not end it early under overload
+    // (half its deadline). A coordinator played by a ROUTER socket.
+    func testATryAfterBusyCarriesTheTimeLeft() throws {
+        let ctx = ZMQContext()
+        let router = try ZMQSocket(context: ctx, type: .router)
+        defer { router.close(); ctx.close() }
+        try router.bind("tcp://127.0.0.1:*")
+        var o = ClusterClient.Options()
+        o.maxMessageBytes = 1 << 30
+        o.backoffMs = 300
+        let client = try ClusterClient(endpoint: try router.lastEndpoint(), options: o)
+        defer { client.close() }
+        let (req, k, _) = Self.requests[2]
+        try client.send(PruneSubmission(id: "shed", request: req, budget: .count(k), deadlineMs: 3000).encoded(), to: 0)
+        var deadlines: [Int] = []
+        let end = Date().addingTimeInterval(10)
+        while deadlines.count < 2 && Date() < end {
+            _ = try client.receive(timeoutMs: 20)
+            guard let msg = try router.receiveFrames(timeoutMilliseconds: 0) else { continue }
+            let e = try Envelope.decode(msg[2])
+            guard try e.string("type") == "prune" else { continue }
+            deadlines.append(try e.int("deadline_ms"))
+            let reply = ClusterReply.error(id: "shed", ProtocolError(deadlines.count == 1 ? .busy : .badRequest, "played"))
+            try router.send([msg[0], Frame([])] + reply.frames())
+        }
+        XCTAssertEqual(deadlines.count, 2, "tried again after busy")
+        XCTAssertEqual(deadlines.first, 3000)
+        XCTAssertTrue((1000...2750).contains(deadlines.last ?? 0), "the time left after a back-off of 300 ms: \(deadlines)")
+    }
+
     // 2f. No coordinator at the endpoint (nothing listens, or something that is not ZeroMQ and
     // never answers: a TCP connection is not a handshake): `prune` ends with a timeout that says
     // it never connected, not only that nothing answered, once its tries are spent (before its

@@ -290,6 +290,31 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(errorCode(c, "next"), .badRequest)
     }
 
+    /// Overload: a request the workers cannot start by half its deadline ends then with
+    /// `timeout`, saying why, and never reaches a worker (served in order, an overloaded queue
+    /// starts only requests about to expire); one already started is not ended early.
+    func testARequestNotStartedByHalfItsDeadlineEndsThen() throws {
+        let c = InMemoryCluster()
+        c.addWorker([10], credit: 2)
+        c.clientSendsData = false
+        c.submit(PruneSubmission(id: "held", request: request(seed: 8), budget: .count(5), deadlineMs: 2000, transfer: .direct).encoded())
+        c.submit(PruneSubmission(id: "late", request: request(seed: 9), budget: .count(6), deadlineMs: 1000).encoded())
+        c.advance(ms: 450)
+        XCTAssertNil(c.reply("late"), "within half its deadline it waits")
+        c.advance(ms: 100)
+        guard case .error(_, let e)? = c.reply("late") else { return XCTFail("\(String(describing: c.reply("late")))") }
+        XCTAssertEqual(e.code, .timeout)
+        XCTAssertEqual(e.message, "not started within half its deadline (waited 550 ms of 1.00 s): the cluster is overloaded (1 request in progress on 1 worker); ended now rather than answered late: add workers, or send fewer requests")
+        XCTAssertEqual(c.finished.last?.outcome, "timeout")
+        XCTAssertEqual(c.coordinator.requestsInFlight, 1)
+        XCTAssertEqual(c.coordinator.queuedJobs, 1, "the third shard of the one started; none of the one ended")
+        c.advance(ms: 1400)
+        XCTAssertNil(c.reply("held"), "started: it is not ended early, and runs to its deadline")
+        c.advance(ms: 100)
+        XCTAssertEqual(errorCode(c, "held"), .timeout)
+        XCTAssertEqual(c.workers[[10]]!.heldJobs, 0)
+    }
+
     func testNoWorkerMeansTimeoutAtTheDeadline() throws {
         let c = InMemoryCluster()
         c.submit(PruneSubmission(id: "r3", request: request(seed: 3), budget: .count(5), deadlineMs: 500).encoded())
