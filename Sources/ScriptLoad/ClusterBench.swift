@@ -33,11 +33,19 @@ public enum ClusterBench {
         /// One request at a time, and `2 x workers` in flight.
         public var single: LoadReport
         public var busy: LoadReport
+        /// Twice what `busy` answered a second, offered open loop, each request waited for 20
+        /// times the one-at-a-time p50: what is answered in time when more comes than can be.
+        public var overload: LoadReport
+        public var overloadRate: Double
+        public var overloadTimeoutMs: Int
 
         /// JSON-ready figures (timings to the microsecond).
         public var dictionary: [String: Any] {
             ["kind": kind, "workers": workers, "transfer": transfer.rawValue, "in_process_ms": Units.rounded(inProcessMs, to: 0.001),
              "one_at_a_time": single.dictionary, "in_flight": busy.dictionary,
+             "overload": ["offered_per_s": Units.rounded(overloadRate, to: 0.01), "timeout_ms": overloadTimeoutMs,
+                          "report": overload.dictionary,
+                          "in_time_over_in_flight": Units.rounded(overload.throughput / max(busy.throughput, 1e-9), to: 0.01)],
              "p50_over_in_process": Units.rounded(single.percentile(50) / inProcessMs, to: 0.01)]
         }
     }
@@ -78,18 +86,35 @@ public enum ClusterBench {
                     many.duration = seconds
                     many.warmup = 0
                     let busy = try load.run(many)
+                    let (overload, rate, timeoutMs) = try overloaded(load, roles: roles, busy: busy, single: single, seconds: seconds)
                     let tag = "\(workers) worker\(workers == 1 ? "" : "s"), \(transfer.rawValue)"
                     say("  \(tag): one at a time p50 \(Units.duration(milliseconds: single.percentile(50))), p99 \(Units.duration(milliseconds: single.percentile(99))); in-process between them \(Units.duration(milliseconds: inProcess)); cluster / in-process = \(Units.fixed(single.percentile(50) / inProcess, decimals: 2))x")
                     say("    CPU a request: " + ["coordinator", "worker", "load generator"].map { "\($0) \(Units.duration(milliseconds: single.cpuPerRequestMs[$0] ?? 0))" }.joined(separator: ", ")
                         + "; coordinator share \(Units.fixed(single.coordinatorShare * 100, decimals: 1))%")
                     points.append(Point(kind: c.kind.rawValue, workers: workers, transfer: transfer, inProcessMs: inProcess,
-                                        single: single, busy: busy))
-                    if single.wrong + busy.wrong > 0 { say("    WRONG: \(single.wrong + busy.wrong) answers differ from in-process pruning") }
+                                        single: single, busy: busy, overload: overload, overloadRate: rate, overloadTimeoutMs: timeoutMs))
+                    let wrong = single.wrong + busy.wrong + overload.wrong
+                    if wrong > 0 { say("    WRONG: \(wrong) answers differ from in-process pruning") }
                     say("    \(2 * workers) in flight: \(Units.rate(busy.throughput)), p50 \(Units.duration(milliseconds: busy.percentile(50))), p99 \(Units.duration(milliseconds: busy.percentile(99)))\(busy.errors.isEmpty && busy.timeouts == 0 ? "" : "; errors \(busy.errors), timeouts \(busy.timeouts)")")
+                    say("    overload, \(Units.rate(rate)) offered (twice that), each waited for \(Units.duration(milliseconds: Double(timeoutMs))): \(Units.rate(overload.throughput)) answered in time = \(Units.fixed(overload.throughput / max(busy.throughput, 1e-9), decimals: 2))x the in-flight rate; p99 \(Units.duration(milliseconds: overload.percentile(99))); ended early \(overload.errors["timeout"] ?? 0), late \(overload.timeouts)")
                 }
             }
         }
         return points
+    }
+
+    /// Twice `busy`'s rate, open loop, each request waited for 20 times `single`'s p50 (at least
+    /// 200 ms): the answers in time should stay near what the workers can give.
+    static func overloaded(_ load: LoadGenerator, roles: [String: [Int32]], busy: LoadReport, single: LoadReport,
+                           seconds: Double) throws -> (LoadReport, rate: Double, timeoutMs: Int) {
+        var s = LoadGenerator.Settings()
+        s.roles = roles
+        let rate = max(1, 2 * busy.throughput)
+        s.pace = .rate(rate)
+        s.duration = seconds
+        s.warmup = 0
+        s.timeoutMs = max(200, Int(20 * single.percentile(50)))
+        return (try load.run(s), rate, s.timeoutMs)
     }
 
     /// Median in-process time of the request on all cores.
