@@ -56,10 +56,11 @@ final class CoordinatorRequest {
     var keepsAll: Bool { submission.budget >= submission.tokenCount }
     var allProposed: Bool { proposalsIn == shards.count }
 
-    /// Not started and past half its deadline: under overload it ends then (`timeout`) rather
-    /// than starting late (`CoordinatorState.shedLate`).
-    func waitedTooLong(now: ContinuousClock.Instant) -> Bool {
-        firstDispatch == nil && now - received > (deadline - received) / 2
+    /// Waiting for a worker (it was not started when it came) with less time left than twice
+    /// `startToAnswer`, what a request of its size takes here from start to answer: started
+    /// now, it would most likely be answered after its client gave up.
+    func tooLateToStart(now: ContinuousClock.Instant, startToAnswer: Duration) -> Bool {
+        firstDispatch == nil && now > received && deadline - now < startToAnswer * 2
     }
 
     /// Whether a job of this request that needs its bytes may go to `worker`: a direct transfer's

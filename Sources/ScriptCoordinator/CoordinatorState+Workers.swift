@@ -244,23 +244,32 @@ extension CoordinatorState {
         return GlobalSelection.candidateBound(shards: r.shards, tokens: sub.tokenCount, budget: sub.budget, options: sub.options)
     }
 
-    /// Ends with `timeout`, at once, the requests that workers are there for but that have not
-    /// started by half their deadline: the cluster is overloaded. Served in order, an overloaded
-    /// queue starts only requests about to expire, and answers come after their clients have
-    /// given up (AnyRes at twice what 2 workers answer: 3 a second in time, of 19 possible). Ended
-    /// early, they leave the workers to requests that can be answered in time, and their clients
-    /// the rest of their time. Not `busy`: a client would send each again, and under overload
-    /// the tries' bytes alone crowd out the work (AnyRes inline, measured: 4.5 a second in time
-    /// retried, 13.6 ended).
+    /// Ends with `timeout`, at once, the requests waiting for a worker that have too little
+    /// time left to be answered in it (`tooLateToStart`): the cluster is overloaded. Served in
+    /// order, an overloaded queue starts only requests about to expire, and answers come after
+    /// their clients have given up (AnyRes at twice what 2 workers answer, 1 s deadlines: 3 a
+    /// second in time, of 19 possible). Ended early, they leave the workers to requests that can
+    /// be answered in time, and their clients the rest of their time. Not `busy`: a client would
+    /// send each again, and under overload the tries' bytes alone crowd out the work (AnyRes
+    /// inline, measured: 4.5 a second in time when retried, 13.6 when ended).
     private func shedLate(now: ContinuousClock.Instant) -> [Action] {
-        guard !workers.isEmpty else { return [] }
-        let late = requests.values.filter { $0.waitedTooLong(now: now) }.sorted { $0.key < $1.key }
+        guard !workers.isEmpty, let perToken = startToAnswerPerToken else { return [] }
+        let need = { (r: CoordinatorRequest) in Duration.seconds(perToken * Double(r.submission.tokenCount)) }
+        let late = requests.values.filter { $0.tooLateToStart(now: now, startToAnswer: need($0)) }.sorted { $0.key < $1.key }
         guard !late.isEmpty else { return [] }
         let started = requests.values.filter { $0.firstDispatch != nil }.count
         let load = "\(started) request\(started == 1 ? "" : "s") in progress on \(workers.count) worker\(workers.count == 1 ? "" : "s")"
         return late.flatMap { r in
-            fail(r, ProtocolError(.timeout, "not started within half its deadline (waited \(Units.duration(now - r.received)) of \(Units.duration(r.deadline - r.received))): the cluster is overloaded (\(load)); ended now rather than answered late: add workers, or send fewer requests"), now: now)
+            let text = "not started in time: \(Units.duration(r.deadline - now)) of its \(Units.duration(r.deadline - r.received)) deadline left, where requests of its size take about \(Units.duration(need(r))) from start to answer: the cluster is overloaded (\(load)); ended now rather than answered late: add workers, or send fewer requests"
+            return fail(r, ProtocolError(.timeout, text), now: now)
         }
+    }
+
+    /// Takes the start-to-answer time of a request just answered into the moving average.
+    func learnStartToAnswer(_ r: CoordinatorRequest, now: ContinuousClock.Instant) {
+        guard let start = r.firstDispatch, r.submission.tokenCount > 0 else { return }
+        let sample = ms(now - start) / 1000 / Double(r.submission.tokenCount)
+        startToAnswerPerToken = startToAnswerPerToken.map { 0.75 * $0 + 0.25 * sample } ?? sample
     }
 
     /// Sends queued jobs to workers with free credit (a pinned job to its worker).

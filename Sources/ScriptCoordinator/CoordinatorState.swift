@@ -51,6 +51,9 @@ public final class CoordinatorState {
     public private(set) var failed = 0
     /// Jobs moved to another worker after theirs died.
     public internal(set) var requeues = 0
+    /// Seconds a token of the requests answered lately took from the request's start (its first
+    /// job sent) to its answer: a moving average, nil until one is answered.
+    var startToAnswerPerToken: Double?
 
     public init(config: CoordinatorConfiguration) {
         self.config = config
@@ -285,6 +288,7 @@ public final class CoordinatorState {
         let frames = ClusterReply.result(result).frames()
         cache.insert(frames, for: r.id)
         served += 1
+        learnStartToAnswer(r, now: now)
         let record = AccessRecord(id: r.id, tokens: r.submission.tokenCount, kept: kept.count, shards: r.shards.count,
                                   workers: r.workers.sorted(), milliseconds: ms(now - received), outcome: "ok",
                                   transfer: r.submission.transfer.rawValue)

@@ -241,7 +241,7 @@ final class FaultMatrixTests: XCTestCase {
     // 2e'. A try sent again (after `busy`) carries the time its caller has left, not the whole
     // deadline afresh: the coordinator would otherwise take it for a new request with all that
     // time ahead, start it after its client had given up, and not end it early under overload
-    // (half its deadline). A coordinator played by a ROUTER socket.
+    // (too little time left to be answered). A coordinator played by a ROUTER socket.
     func testATryAfterBusyCarriesTheTimeLeft() throws {
         let ctx = ZMQContext()
         let router = try ZMQSocket(context: ctx, type: .router)

@@ -290,29 +290,40 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(errorCode(c, "next"), .badRequest)
     }
 
-    /// Overload: a request the workers cannot start by half its deadline ends then with
-    /// `timeout`, saying why, and never reaches a worker (served in order, an overloaded queue
-    /// starts only requests about to expire); one already started is not ended early.
-    func testARequestNotStartedByHalfItsDeadlineEndsThen() throws {
+    /// Overload: a request waiting for a worker ends with `timeout` once it has less time left
+    /// than twice what requests of its size have taken from start to answer, saying why, and
+    /// never reaches a worker (served in order, an overloaded queue starts only requests about
+    /// to expire); one already started is not ended early, and one that finds a worker free
+    /// starts whatever its deadline.
+    func testARequestWithTooLittleTimeLeftToBeAnsweredEndsWhileItWaits() throws {
         let c = InMemoryCluster()
-        c.addWorker([10], credit: 2)
-        c.clientSendsData = false
-        c.submit(PruneSubmission(id: "held", request: request(seed: 8), budget: .count(5), deadlineMs: 2000, transfer: .direct).encoded())
+        c.addWorker([10], credit: 1)
+        // One request of 120 tokens answered 180 ms after it started.
+        c.holdTasks = true
+        c.submit(PruneSubmission(id: "first", request: request(seed: 7), budget: .count(5)).encoded())
+        c.advance(ms: 180)
+        c.releaseTasks()
+        XCTAssertNotNil(result(c, "first"))
+        c.holdTasks = true
+        c.submit(PruneSubmission(id: "held", request: request(seed: 8), budget: .count(5), deadlineMs: 2000).encoded())
         c.submit(PruneSubmission(id: "late", request: request(seed: 9), budget: .count(6), deadlineMs: 1000).encoded())
-        c.advance(ms: 450)
-        XCTAssertNil(c.reply("late"), "within half its deadline it waits")
+        c.advance(ms: 600)
+        XCTAssertNil(c.reply("late"), "400 ms left, more than twice 180 ms: it waits (past half its deadline)")
         c.advance(ms: 100)
         guard case .error(_, let e)? = c.reply("late") else { return XCTFail("\(String(describing: c.reply("late")))") }
         XCTAssertEqual(e.code, .timeout)
-        XCTAssertEqual(e.message, "not started within half its deadline (waited 550 ms of 1.00 s): the cluster is overloaded (1 request in progress on 1 worker); ended now rather than answered late: add workers, or send fewer requests")
+        XCTAssertEqual(e.message, "not started in time: 350 ms of its 1.00 s deadline left, where requests of its size take about 180 ms from start to answer: the cluster is overloaded (1 request in progress on 1 worker); ended now rather than answered late: add workers, or send fewer requests")
         XCTAssertEqual(c.finished.last?.outcome, "timeout")
         XCTAssertEqual(c.coordinator.requestsInFlight, 1)
-        XCTAssertEqual(c.coordinator.queuedJobs, 1, "the third shard of the one started; none of the one ended")
-        c.advance(ms: 1400)
+        XCTAssertEqual(c.coordinator.queuedJobs, 2, "the other shards of the one started; none of the one ended")
+        c.advance(ms: 1250)
         XCTAssertNil(c.reply("held"), "started: it is not ended early, and runs to its deadline")
         c.advance(ms: 100)
         XCTAssertEqual(errorCode(c, "held"), .timeout)
-        XCTAssertEqual(c.workers[[10]]!.heldJobs, 0)
+        // A worker free: a request starts, however short its deadline.
+        c.releaseTasks()
+        c.submit(PruneSubmission(id: "short", request: request(seed: 9), budget: .count(6), deadlineMs: 100).encoded())
+        XCTAssertEqual(result(c, "short")?.indices, try inProcess(request(seed: 9), 6).kept)
     }
 
     func testNoWorkerMeansTimeoutAtTheDeadline() throws {

@@ -47,6 +47,10 @@ final class InMemoryCluster {
     var damageToWorker: ([Frame]) -> [Frame] = { $0 }
     /// What a direct client's data message becomes on its way to the worker.
     var damageData: ([Frame]) -> [Frame] = { $0 }
+    /// While true, the workers' tasks wait, to run when `releaseTasks` is called: requests that
+    /// take time.
+    var holdTasks = false
+    private var heldTasks: [(worker: [UInt8], task: WorkerState.WorkerTask)] = []
     /// The jobs each worker finished, in order.
     var jobsByWorker: [[UInt8]: [WorkerJobReport]] = [:]
     /// Heartbeats the coordinator sent to each worker, and each worker to the coordinator.
@@ -100,6 +104,14 @@ final class InMemoryCluster {
             for (id, w) in workers where !dead.contains(id) { carry(id, w.tick(now: now)) }
             pump()
         }
+    }
+
+    /// Runs the tasks held so far, now, and the ones to come as they come.
+    func releaseTasks() {
+        holdTasks = false
+        for (id, task) in heldTasks { events.append(.done(id: id, task: task.number, outcome: WorkerCompute.run(task.work, pool: .serial))) }
+        heldTasks = []
+        pump()
     }
 
     /// The last reply to `id`.
@@ -167,6 +179,10 @@ final class InMemoryCluster {
                 if killOnTask(id, task.work) {
                     kill(id)
                     return
+                }
+                if holdTasks {
+                    heldTasks.append((id, task))
+                    continue
                 }
                 events.append(.done(id: id, task: task.number, outcome: WorkerCompute.run(task.work, pool: .serial)))
             case .log(_, let message):
