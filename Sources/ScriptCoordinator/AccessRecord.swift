@@ -11,12 +11,17 @@ public struct AccessRecord: Sendable, Equatable {
     /// `ok`, or the error code.
     public var outcome: String
     public var transfer: String
+    /// Ended while it waited for a worker, with too little time left to be answered: counted as
+    /// overloaded (a reason to scale), whatever its code.
+    public var shed = false
 
     /// The access line and the request metrics' view of it.
     public var logEntry: AccessLogEntry {
         let duration = Duration.nanoseconds(Int64((milliseconds * 1e6).rounded()))
         guard outcome == "ok" else {
-            return .failed(id: id, code: outcome, tokensIn: tokens, shards: shards, workers: workers.count, duration: duration)
+            var entry = AccessLogEntry.failed(id: id, code: outcome, tokensIn: tokens, shards: shards, workers: workers.count, duration: duration)
+            if shed { entry.outcome = .overloaded }
+            return entry
         }
         return .served(id: id, tokensIn: tokens, tokensKept: kept, shards: shards, workers: workers.count, duration: duration)
     }

@@ -261,7 +261,7 @@ extension CoordinatorState {
         let load = "\(started) request\(started == 1 ? "" : "s") in progress on \(workers.count) worker\(workers.count == 1 ? "" : "s")"
         return late.flatMap { r in
             let text = "not started in time: \(Units.duration(r.deadline - now)) of its \(Units.duration(r.deadline - r.received)) deadline left, where requests of its size take about \(Units.duration(need(r))) from start to answer: the cluster is overloaded (\(load)); ended now rather than answered late: add workers, or send fewer requests"
-            return fail(r, ProtocolError(.timeout, text), now: now)
+            return fail(r, ProtocolError(.timeout, text), now: now, shed: true)
         }
     }
 

@@ -295,12 +295,13 @@ public final class CoordinatorState {
         return release(r) + r.routes.map { .toClient(route: $0, frames: frames) } + [.finished(record)]
     }
 
-    func fail(_ r: CoordinatorRequest, _ e: ProtocolError, now: ContinuousClock.Instant? = nil) -> [Action] {
+    func fail(_ r: CoordinatorRequest, _ e: ProtocolError, now: ContinuousClock.Instant? = nil, shed: Bool = false) -> [Action] {
         failed += 1
         let frames = ClusterReply.error(id: r.id, e).frames()
-        let record = AccessRecord(id: r.id, tokens: r.submission.tokenCount, kept: 0, shards: r.shards.count, workers: r.workers.sorted(),
+        var record = AccessRecord(id: r.id, tokens: r.submission.tokenCount, kept: 0, shards: r.shards.count, workers: r.workers.sorted(),
                                   milliseconds: now.map { ms($0 - r.received) } ?? 0, outcome: e.code.rawValue,
                                   transfer: r.submission.transfer.rawValue)
+        record.shed = shed
         return [.log(level: e.code == .internal ? .error : .info, message: "request \(r.id) failed: \(e)")]
             + release(r) + r.routes.map { .toClient(route: $0, frames: frames) } + [.finished(record)]
     }

@@ -314,6 +314,7 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(e.code, .timeout)
         XCTAssertEqual(e.message, "not started in time: 350 ms of its 1.00 s deadline left, where requests of its size take about 180 ms from start to answer: the cluster is overloaded (1 request in progress on 1 worker); ended now rather than answered late: add workers, or send fewer requests")
         XCTAssertEqual(c.finished.last?.outcome, "timeout")
+        XCTAssertEqual(c.finished.last?.logEntry.outcome, .overloaded, "a reason to scale, in the metrics")
         XCTAssertEqual(c.coordinator.requestsInFlight, 1)
         XCTAssertEqual(c.coordinator.queuedJobs, 2, "the other shards of the one started; none of the one ended")
         c.advance(ms: 1250)
