@@ -105,7 +105,8 @@ class Busy(ScriptClusterError):
 
 
 class Timeout(ScriptClusterError, TimeoutError):
-    """The deadline passed before a result came."""
+    """The deadline passed before a result came (or, overloaded, the coordinator ended the request
+    early, while it waited with too little time left to be answered)."""
 
     default_code = "timeout"
 
