@@ -253,8 +253,8 @@ extension CoordinatorState {
     /// send each again, and under overload the tries' bytes alone crowd out the work (AnyRes
     /// inline, measured: 4.5 a second in time when retried, 13.6 when ended).
     private func shedLate(now: ContinuousClock.Instant) -> [Action] {
-        guard !workers.isEmpty, let perToken = startToAnswerPerToken else { return [] }
-        let need = { (r: CoordinatorRequest) in Duration.seconds(perToken * Double(r.submission.tokenCount)) }
+        guard !workers.isEmpty, startToAnswer.estimate(tokens: 1) != nil else { return [] }
+        let need = { (r: CoordinatorRequest) in self.startToAnswer.estimate(tokens: r.submission.tokenCount)! }
         let late = requests.values.filter { $0.tooLateToStart(now: now, startToAnswer: need($0)) }.sorted { $0.key < $1.key }
         guard !late.isEmpty else { return [] }
         let started = requests.values.filter { $0.firstDispatch != nil }.count
@@ -263,13 +263,6 @@ extension CoordinatorState {
             let text = "not started in time: \(Units.duration(r.deadline - now)) of its \(Units.duration(r.deadline - r.received)) deadline left, where requests of its size take about \(Units.duration(need(r))) from start to answer: the cluster is overloaded (\(load)); ended now rather than answered late: add workers, or send fewer requests"
             return fail(r, ProtocolError(.timeout, text), now: now, shed: true)
         }
-    }
-
-    /// Takes the start-to-answer time of a request just answered into the moving average.
-    func learnStartToAnswer(_ r: CoordinatorRequest, now: ContinuousClock.Instant) {
-        guard let start = r.firstDispatch, r.submission.tokenCount > 0 else { return }
-        let sample = ms(now - start) / 1000 / Double(r.submission.tokenCount)
-        startToAnswerPerToken = startToAnswerPerToken.map { 0.75 * $0 + 0.25 * sample } ?? sample
     }
 
     /// Sends queued jobs to workers with free credit (a pinned job to its worker).

@@ -51,9 +51,8 @@ public final class CoordinatorState {
     public private(set) var failed = 0
     /// Jobs moved to another worker after theirs died.
     public internal(set) var requeues = 0
-    /// Seconds a token of the requests answered lately took from the request's start (its first
-    /// job sent) to its answer: a moving average, nil until one is answered.
-    var startToAnswerPerToken: Double?
+    /// What requests answered lately took from start to answer.
+    var startToAnswer = StartToAnswer()
 
     public init(config: CoordinatorConfiguration) {
         self.config = config
@@ -288,7 +287,7 @@ public final class CoordinatorState {
         let frames = ClusterReply.result(result).frames()
         cache.insert(frames, for: r.id)
         served += 1
-        learnStartToAnswer(r, now: now)
+        if let start = r.firstDispatch { startToAnswer.add(now - start, tokens: r.submission.tokenCount) }
         let record = AccessRecord(id: r.id, tokens: r.submission.tokenCount, kept: kept.count, shards: r.shards.count,
                                   workers: r.workers.sorted(), milliseconds: ms(now - received), outcome: "ok",
                                   transfer: r.submission.transfer.rawValue)
