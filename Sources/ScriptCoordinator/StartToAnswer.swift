@@ -18,12 +18,11 @@ struct StartToAnswer {
         if samples.count > window { samples.removeFirst(samples.count - window) }
     }
 
-    /// What a request of `tokens` tokens takes, by the median of the samples; nil before any.
-    func estimate(tokens: Int) -> Duration? {
+    /// Seconds a token, the median of the samples; nil before any.
+    var perToken: Double? {
         guard !samples.isEmpty else { return nil }
         let sorted = samples.sorted()
         let n = sorted.count
-        let median = n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
-        return .seconds(median * Double(tokens))
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
     }
 }
