@@ -52,7 +52,7 @@ public final class CoordinatorState {
     /// Jobs moved to another worker after theirs died.
     public internal(set) var requeues = 0
     /// What requests answered lately took from start to answer.
-    var startToAnswer = StartToAnswer()
+    var startToAnswer = TokenPace()
 
     public init(config: CoordinatorConfiguration) {
         self.config = config
@@ -287,7 +287,7 @@ public final class CoordinatorState {
         let frames = ClusterReply.result(result).frames()
         cache.insert(frames, for: r.id)
         served += 1
-        if let start = r.firstDispatch { startToAnswer.add(now - start, tokens: r.submission.tokenCount) }
+        if let start = r.firstDispatch { startToAnswer.add(seconds: ms(now - start) / 1000, tokens: r.submission.tokenCount) }
         let record = AccessRecord(id: r.id, tokens: r.submission.tokenCount, kept: kept.count, shards: r.shards.count,
                                   workers: r.workers.sorted(), milliseconds: ms(now - received), outcome: "ok",
                                   transfer: r.submission.transfer.rawValue)

@@ -16,4 +16,7 @@ struct WorkerEntry {
     var lastSent: ContinuousClock.Instant
     /// Order of the last assignment (ties go to the worker idle longest).
     var lastAssigned: UInt64 = 0
+    /// Its shard jobs' compute time a token (as it reports them), and when it last reported one.
+    var pace = TokenPace()
+    var paced: ContinuousClock.Instant?
 }

@@ -535,7 +535,11 @@ public final class WorkerState {
         case .graphed(let g):
             job.graph = g
             job.step = job.weights == nil ? .waiting : .ready
-        case .proposed(let m): actions += finish(job, m.frames())
+        case .proposed(var m):
+            // The whole job's compute (reading, graph, proposal), which the coordinator paces
+            // this worker by, not only the last step's.
+            m.computeMs = ms(job.cost.wall)
+            actions += finish(job, m.frames())
         case .reduced(let m): actions += finish(job, m.frames())
         case .merged(let m): actions += finish(job, m.frames())
         case .failed(let e):

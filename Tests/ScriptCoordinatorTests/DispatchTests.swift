@@ -29,6 +29,41 @@ final class DispatchTests: XCTestCase {
         XCTAssertEqual(jobs(c, [2], .shard), 0)
     }
 
+    /// Workers reporting shard compute times of `paces` (ms for a shard of 40 tokens).
+    private func pacedCluster(_ paces: [[UInt8]: Double]) throws -> InMemoryCluster {
+        let c = InMemoryCluster()
+        for id in paces.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) { c.addWorker(id, credit: 2) }
+        c.tamper = { id, frames in
+            guard let (e, type) = try? BackendEnvelope.open(frames), type == ProposalMessage.type,
+                  var m = try? ProposalMessage.parse(e, frames: frames, limits: RequestLimits()) else { return [(id, frames)] }
+            m.computeMs = paces[id]!
+            return [(id, m.frames())]
+        }
+        // Each worker proposes a shard of 40 tokens or more, and so has a pace.
+        for i in 0..<2 {
+            c.submit(PruneSubmission(id: "warm\(i)", request: request(seed: 60 + UInt64(i), n: 160, shards: 4), budget: .count(8)).encoded())
+        }
+        for id in paces.keys { XCTAssertGreaterThan(jobs(c, id, .shard), 0) }
+        return c
+    }
+
+    /// A worker four times slower than the other gets one of a request's five tiles, not two:
+    /// the third waits for the fast worker, which will be free before the slow one would finish
+    /// it (the fourth goes to the slow one, the fifth waits again). Workers of one pace share
+    /// them by credit, as before; the answer is the same either way.
+    func testASlowWorkerIsLeftWhatFasterWorkersWouldNotFinishSooner() throws {
+        for (slow, placed) in [(40.0, [2, 1]), (10.0, [2, 2])] {
+            let c = try pacedCluster([[1]: 10, [2]: slow])
+            c.holdTasks = true
+            let req = request(seed: 70, n: 200, shards: 5)
+            c.submit(PruneSubmission(id: "x", request: req, budget: .count(10)).encoded())
+            XCTAssertEqual([c.workers[[1]]!.heldJobs, c.workers[[2]]!.heldJobs], placed, "slow worker at \(slow) ms")
+            XCTAssertEqual(c.coordinator.queuedJobs, 5 - placed.reduce(0, +))
+            c.releaseTasks()
+            XCTAssertEqual(kept(c, "x"), try inProcess(req, 10).kept)
+        }
+    }
+
     /// Between workers with the same free credit, the one assigned least recently: one request
     /// after another, jobs take turns instead of piling on one worker.
     func testWorkersWithEqualCreditTakeTurns() throws {

@@ -408,6 +408,31 @@ final class WorkerStateTests: XCTestCase {
         XCTAssertTrue(runs(w.linkMessage(0, frames: reduce(final: true, [4]), now: now)).isEmpty, "nothing runs for it any more")
     }
 
+    /// A proposal's `compute_ms` is the wall time of all its job's steps (reading, graph,
+    /// proposal), which the coordinator paces the worker by; not only the last step's.
+    func testAProposalTellsTheWholeJobsComputeTime() throws {
+        let w = connectedWorker()
+        var tasks = runs(w.linkMessage(0, frames: shard(job: 1, inline: true), now: now))
+        var step = 0
+        var proposal: ProposalMessage?
+        while let t = tasks.first {
+            step += 1
+            let actions = w.taskFinished(t.number, WorkerCompute.run(t.work, pool: .serial),
+                                         cost: TaskCost(wall: .milliseconds(10 * step), cpu: .zero), now: now)
+            if types(actions).contains("scores") {
+                _ = w.linkMessage(0, frames: WeightsMessage(job: 1, weights: [Float](repeating: 1, count: 6), relevance: nil).frames(), now: now)
+            }
+            for case .send(_, let frames) in actions {
+                if let (e, type) = try? BackendEnvelope.open(frames), type == ProposalMessage.type {
+                    proposal = try ProposalMessage.parse(e, frames: frames, limits: RequestLimits())
+                }
+            }
+            tasks = runs(actions) + runs(w.tick(now: now))
+        }
+        XCTAssertEqual(step, 3, "read, graph, proposal")
+        XCTAssertEqual(proposal?.computeMs ?? -1, 60, accuracy: 1e-9, "10 + 20 + 30 ms")
+    }
+
     /// Weights of the wrong length for their shard fail the job with a typed error.
     func testWeightsOfTheWrongLengthFailTheirJob() throws {
         let w = connectedWorker()
