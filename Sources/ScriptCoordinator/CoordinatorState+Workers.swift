@@ -326,7 +326,7 @@ extension CoordinatorState {
         let best = ranked.min { finish($0) < finish($1) }!
         // Jobs the others would finish before `best` finished this one (with a fifth to spare).
         let sooner = eligible.filter { $0 != best }.reduce(0) { n, w in
-            n + max(0, Int((finish(best) / (1.2 * pace[w]!)).rounded(.up)) - 1 - held(w))
+            n + max(0, Int(min(1e15, finish(best) / (1.2 * pace[w]!)).rounded(.up)) - 1 - held(w))
         }
         return waitingAhead < sooner ? nil : best
     }
