@@ -273,6 +273,7 @@ extension CoordinatorState {
         var actions = shedLate(now: now)
         var sent = Set<Int>()
         var free = workers.mapValues { $0.credit - busy($0) }
+        let paces = workers.compactMapValues { w in w.paced.flatMap { now - $0 < .seconds(10) ? w.pace.perToken : nil } }
         var waiting = 0
         for number in queue.ordered {
             guard let job = jobs[number], let r = requests[job.key] else { sent.insert(number); continue }
@@ -281,7 +282,7 @@ extension CoordinatorState {
                 target = workers[pinned] != nil ? pinned : nil
             } else {
                 let eligible = workers.keys.filter { !job.needsData || workers[$0].map(r.canSendData) == true }
-                target = choose(job, of: r, eligible: eligible, free: free, waitingAhead: waiting, now: now)
+                target = choose(job, of: r, eligible: eligible, free: free, paces: paces, waitingAhead: waiting)
             }
             guard let target else {
                 waiting += 1
@@ -307,26 +308,24 @@ extension CoordinatorState {
     /// that a shard job skips a worker that would finish it later than faster workers, busy now,
     /// would finish it and every job waiting ahead of it (`waitingAhead`): a slow worker beside
     /// fast ones (a throttled container, a noisy neighbour) otherwise holds a request's tiles
-    /// while the fast ones idle (AnyRes, one of 2 workers at a quarter speed: 129 ms against 60).
-    /// Each worker's finish is its jobs held plus this one, at its pace; a worker that has not
-    /// reported a shard for 10 s is taken as unknown, so that it is tried and timed again.
+    /// while the fast ones idle (AnyRes, one of 2 workers at a quarter speed: 121-129 ms, now 108).
+    /// Each worker's finish is its jobs held plus this one, at its pace (`paces`: seconds a token;
+    /// a worker without one, none reported in the last 10 s, makes it the plain choice, so that it
+    /// is tried and timed again).
     private func choose(_ job: CoordinatorJob, of r: CoordinatorRequest, eligible: [[UInt8]], free: [[UInt8]: Int],
-                        waitingAhead: Int, now: ContinuousClock.Instant) -> [UInt8]? {
-        let ranked = eligible.filter { free[$0, default: 0] > 0 }.sorted { a, b in
-            free[a]! != free[b]! ? free[a]! > free[b]! : workers[a]!.lastAssigned < workers[b]!.lastAssigned
+                        paces: [[UInt8]: Double], waitingAhead: Int) -> [UInt8]? {
+        let candidates = eligible.filter { free[$0, default: 0] > 0 }
+        let first = candidates.max { a, b in
+            free[a]! != free[b]! ? free[a]! < free[b]! : workers[a]!.lastAssigned > workers[b]!.lastAssigned
         }
-        guard case .shard(let s) = job.kind, let first = ranked.first else { return ranked.first }
-        var pace: [[UInt8]: Double] = [:]
-        for w in eligible {
-            guard let entry = workers[w], let t = entry.pace.perToken, let at = entry.paced, now - at < .seconds(10) else { return first }
-            pace[w] = t * Double(r.shards[s].count)
-        }
+        guard case .shard(let s) = job.kind, let first, eligible.allSatisfy({ paces[$0] != nil }) else { return first }
+        let tokens = Double(r.shards[s].count)
         let held = { (w: [UInt8]) in self.workers[w]!.credit - free[w, default: 0] }
-        let finish = { (w: [UInt8]) in Double(held(w) + 1) * pace[w]! }
-        let best = ranked.min { finish($0) < finish($1) }!
+        let finish = { (w: [UInt8]) in Double(held(w) + 1) * paces[w]! * tokens }
+        let best = candidates.reduce(first) { finish($1) < finish($0) ? $1 : $0 }
         // Jobs the others would finish before `best` finished this one (with a fifth to spare).
         let sooner = eligible.filter { $0 != best }.reduce(0) { n, w in
-            n + max(0, Int(min(1e15, finish(best) / (1.2 * pace[w]!)).rounded(.up)) - 1 - held(w))
+            n + max(0, Int(min(1e15, finish(best) / (1.2 * paces[w]! * tokens)).rounded(.up)) - 1 - held(w))
         }
         return waitingAhead < sooner ? nil : best
     }
