@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import ScriptCore
+import ScriptLoad
 import ScriptSynth
 import ScriptTransport
 import ScriptWire
@@ -462,6 +463,56 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertEqual(id, "slow")
         XCTAssertEqual(e.code, .timeout)
         XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(start), 0.75)
+    }
+
+    /// Overloaded (24 AnyRes requests at once, each due within 1.5 s, on one worker that answers
+    /// about a dozen a second): every request is answered by its deadline, some with the
+    /// in-process result, and the ones the worker cannot start in time are ended early with
+    /// `timeout`, saying the cluster is overloaded, instead of waiting in order for their turn.
+    func testAnOverloadedClusterEndsWhatItCannotAnswerInTime() throws {
+        let cluster = try TestCluster(workers: 1)
+        defer { cluster.stop() }
+        let client = try cluster.client()
+        defer { client.close() }
+        let s = SampleGenerator.make(.defaults(for: .anyres, seed: 1))
+        let req = PruneRequest(features: Matrix(rows: s.n, cols: s.featureDim, values: s.features),
+                               embeddings: Matrix(rows: s.n, cols: s.embeddingDim, values: s.embeddings),
+                               query: Matrix(rows: s.spec.queryTokens, cols: s.embeddingDim, values: s.query), shards: s.shards)
+        let submission = { (id: String, deadline: Int?) in
+            PruneSubmission(id: id, request: req, budget: .count(320), deadlineMs: deadline, dtype: .f16, transfer: .direct)
+        }
+        let want = try LoadGenerator.expectedIndices(submission("want", nil))
+        // A few one at a time: the coordinator learns what such a request takes.
+        for i in 0..<3 { XCTAssertEqual(result(try client.prune(submission("warm\(i)", nil)))?.indices, want) }
+        // Encoded once (as a farm's client holds its tensors), so that all go at once.
+        let burst = submission("burst", 1500).encoded()
+        let start = Date()
+        var ids = Set<String>()
+        for i in 0..<24 {
+            try client.send(burst.renamed("burst\(i)"), to: 0)
+            ids.insert("burst\(i)")
+        }
+        var answered = 0
+        var ended: [String] = []
+        while !ids.isEmpty && Date().timeIntervalSince(start) < 10 {
+            guard let got = try client.receive(timeoutMs: 200), ids.remove(got.reply.id) != nil else { continue }
+            switch got.reply {
+            case .result(let r):
+                XCTAssertEqual(r.indices, want)
+                answered += 1
+            case .error(_, let e):
+                XCTAssertEqual(e.code, .timeout, e.message)
+                ended.append(e.message)
+            default: XCTFail("\(got.reply)")
+            }
+        }
+        let seconds = Date().timeIntervalSince(start)
+        XCTAssertTrue(ids.isEmpty, "unanswered: \(ids.sorted())")
+        XCTAssertGreaterThanOrEqual(answered, 3)
+        let overloaded = ended.filter { $0.contains("the cluster is overloaded") }
+        XCTAssertGreaterThanOrEqual(overloaded.count, 5, "\(ended.prefix(2))")
+        XCTAssertLessThan(seconds, 3, "no reply later than its deadline and a little")
+        print("overload | answered \(answered), ended early \(overloaded.count), at the deadline \(ended.count - overloaded.count), \(String(format: "%.2f", seconds)) s")
     }
 
     /// SIGTERM while a request waits: no new requests, the one in flight is still answered
