@@ -152,7 +152,7 @@ extension CoordinatorState {
         jobs[m.job]!.done = true
         workers[identity]!.jobs.remove(m.job)
         workers[identity]!.pace.add(seconds: m.computeMs / 1000, tokens: r.shards[s].count)
-        workers[identity]!.paced = now
+        workers[identity]!.pacedAt = now
         r.workers.insert(name(identity))
         let log = Action.log(level: .debug, message: "request \(r.id): shard \(s) proposed by \(name(identity)) in \(Units.duration(milliseconds: m.computeMs)), \(Units.duration(now - (job.dispatchedAt ?? now))) after dispatch")
         let answered = answer(job, now: now)
@@ -273,7 +273,7 @@ extension CoordinatorState {
         var actions = shedLate(now: now)
         var sent = Set<Int>()
         var free = workers.mapValues { $0.credit - busy($0) }
-        let paces = workers.compactMapValues { w in w.paced.flatMap { now - $0 < .seconds(10) ? w.pace.perToken : nil } }
+        let paces = workers.compactMapValues { w in w.pacedAt.flatMap { now - $0 < .seconds(10) ? w.pace.perToken : nil } }
         var waiting = 0
         for number in queue.ordered {
             guard let job = jobs[number], let r = requests[job.key] else { sent.insert(number); continue }

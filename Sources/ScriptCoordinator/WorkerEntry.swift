@@ -18,5 +18,5 @@ struct WorkerEntry {
     var lastAssigned: UInt64 = 0
     /// Its shard jobs' compute time a token (as it reports them), and when it last reported one.
     var pace = TokenPace()
-    var paced: ContinuousClock.Instant?
+    var pacedAt: ContinuousClock.Instant?
 }
