@@ -10,20 +10,19 @@ struct TokenPace {
 
     init(window: Int = 15) { self.window = window }
 
+    /// Seconds a token, the median of the samples (at least a nanosecond a token, so that times
+    /// can be divided by it); nil before any. Kept by `add`: the dispatcher reads it for every
+    /// worker at every pass.
+    private(set) var perToken: Double?
+
     /// `tokens` tokens took `seconds`. Samples that are not a time (negative, not finite, as a
     /// faulty worker might report) are left out; none counts for more than a second a token.
     mutating func add(seconds: Double, tokens: Int) {
         guard tokens > 0, seconds.isFinite, seconds >= 0 else { return }
         samples.append(min(1, seconds / Double(tokens)))
         if samples.count > window { samples.removeFirst(samples.count - window) }
-    }
-
-    /// Seconds a token, the median of the samples (at least a nanosecond a token, so that times
-    /// can be divided by it); nil before any.
-    var perToken: Double? {
-        guard !samples.isEmpty else { return nil }
         let sorted = samples.sorted()
         let n = sorted.count
-        return max(1e-9, n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2)
+        perToken = max(1e-9, n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2)
     }
 }
