@@ -323,8 +323,9 @@ extension CoordinatorState {
         let held = { (w: [UInt8]) in self.workers[w]!.credit - free[w, default: 0] }
         let finish = { (w: [UInt8]) in Double(held(w) + 1) * paces[w]! * tokens }
         let best = candidates.reduce(first) { finish($1) < finish($0) ? $1 : $0 }
-        // Jobs the others would finish before `best` finished this one (with a fifth to spare).
-        let sooner = eligible.filter { $0 != best }.reduce(0) { n, w in
+        // Jobs the others that take jobs (not draining) would finish before `best` finished this
+        // one (with a fifth to spare).
+        let sooner = eligible.filter { $0 != best && workers[$0]!.credit > 0 }.reduce(0) { n, w in
             n + max(0, Int(min(1e15, finish(best) / (1.2 * paces[w]! * tokens)).rounded(.up)) - 1 - held(w))
         }
         return waitingAhead < sooner ? nil : best

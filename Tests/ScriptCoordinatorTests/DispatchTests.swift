@@ -64,6 +64,19 @@ final class DispatchTests: XCTestCase {
         }
     }
 
+    /// A fast worker that drains (credit 0) takes no more jobs, so none waits for it: what it
+    /// would have taken goes to the slow worker.
+    func testNoJobWaitsForADrainingWorker() throws {
+        let c = try pacedCluster([[1]: 10, [2]: 40])
+        c.holdTasks = true
+        let req = request(seed: 71, n: 200, shards: 5)
+        c.submit(PruneSubmission(id: "d", request: req, budget: .count(10)).encoded())
+        XCTAssertEqual([c.workers[[1]]!.heldJobs, c.workers[[2]]!.heldJobs], [2, 1])
+        c.drain([1])
+        XCTAssertEqual(c.workers[[2]]!.heldJobs, 2, "the slow worker's free credit is used")
+        XCTAssertEqual(c.coordinator.queuedJobs, 1)
+    }
+
     /// Between workers with the same free credit, the one assigned least recently: one request
     /// after another, jobs take turns instead of piling on one worker.
     func testWorkersWithEqualCreditTakeTurns() throws {
