@@ -73,6 +73,7 @@ final class DispatchTests: XCTestCase {
         c.submit(PruneSubmission(id: "d", request: req, budget: .count(10)).encoded())
         XCTAssertEqual([c.workers[[1]]!.heldJobs, c.workers[[2]]!.heldJobs], [2, 1])
         c.drain([1])
+        c.pump()
         XCTAssertEqual(c.workers[[2]]!.heldJobs, 2, "the slow worker's free credit is used")
         XCTAssertEqual(c.coordinator.queuedJobs, 1)
     }
