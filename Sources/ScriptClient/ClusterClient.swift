@@ -149,7 +149,7 @@ public final class ClusterClient {
         try s.setSendTimeout(milliseconds: 5000)
         try s.setReconnectIntervalMax(milliseconds: reconnectIntervalMaxMs)
         if let curve { try s.apply(curve) }
-        let monitor = try ZMQMonitor(s, context: context)
+        let monitor = try ZMQMonitor(s, context: context, speaks: curve == nil ? .null : .curve)
         do { try s.connect(endpoint) } catch let e as ZMQError { throw ProtocolError(.badRequest, "cannot connect to \(endpoint): \(e.reason)") }
         return (s, monitor)
     }

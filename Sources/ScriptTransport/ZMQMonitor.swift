@@ -30,11 +30,22 @@ public final class ZMQMonitor {
         case connectRetried
     }
 
+    /// The security mechanism a socket speaks, as ZMTP names it.
+    public enum Mechanism: String, Sendable {
+        case null = "NULL"
+        case curve = "CURVE"
+    }
+
     /// Readable when events wait (add it to a poller).
     public let socket: ZMQSocket
+    /// What the monitored socket speaks, for a socket that connects: a handshake that fails
+    /// without detail is then checked with a `ZMTPGreetingProbe` of its peer, and reported as
+    /// `mechanismMismatch` when the peer speaks another mechanism.
+    private let speaks: Mechanism?
 
-    /// Starts monitoring `target` (which must outlive the monitor).
-    public init(_ target: ZMQSocket, context: ZMQContext) throws {
+    /// Starts monitoring `target` (which must outlive the monitor); `speaks`: see above.
+    public init(_ target: ZMQSocket, context: ZMQContext, speaks: Mechanism? = nil) throws {
+        self.speaks = speaks
         let address = "inproc://monitor-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         let events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
             | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_CONNECT_RETRIED
@@ -50,6 +61,7 @@ public final class ZMQMonitor {
         var out: [Event] = []
         while let frames = try? socket.receiveFrames(timeoutMilliseconds: 0) {
             guard let first = frames.first, first.count >= 2 else { continue }
+            let endpoint = frames.count > 1 ? String(decoding: frames[1].bytes, as: UTF8.self) : ""
             let code = first.withUnsafeBytes { UInt16(littleEndian: $0.loadUnaligned(as: UInt16.self)) }
             let value = first.count >= 6 ? first.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 2, as: UInt32.self)) } : 0
             switch Int32(code) {
@@ -61,11 +73,19 @@ public final class ZMQMonitor {
             case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: out.append(.authenticationFailed)
             case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL where value == UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH):
                 out.append(.mechanismMismatch)
+            case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL where speaksOtherMechanism(endpoint): out.append(.mechanismMismatch)
             case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL: out.append(.handshakeFailed)
             default: break
             }
         }
         return out
+    }
+
+    /// Whether the peer at `endpoint` announces a mechanism other than this socket's (false when
+    /// this socket's is not known or the peer's cannot be read).
+    private func speaksOtherMechanism(_ endpoint: String) -> Bool {
+        guard let speaks, let theirs = ZMTPGreetingProbe.mechanism(of: endpoint) else { return false }
+        return theirs != speaks.rawValue
     }
 
     public func close() { socket.close() }

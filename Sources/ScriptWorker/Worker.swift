@@ -295,7 +295,7 @@ public final class Worker {
             try s.setImmediate(true)
             try s.setMaxMessageSize(Int64(config.limits.maxTokens) * Int64(config.limits.maxWidth) * 4)
             if let curve = config.curve { try s.apply(curve) }
-            monitor = try ZMQMonitor(s, context: context)
+            monitor = try ZMQMonitor(s, context: context, speaks: config.curve == nil ? .null : .curve)
             try s.connect(endpoint)
             return (s, monitor!)
         } catch {

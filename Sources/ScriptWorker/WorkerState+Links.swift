@@ -45,10 +45,10 @@ extension WorkerState {
     }
 
     /// What link `i`'s socket monitor reported. A refused key or mechanism closes the link at
-    /// once and says why. A handshake that failed otherwise is noted and libzmq tries again:
-    /// against CURVE at one end only, the end that does not speak it often sees the other close
-    /// the connection before it reads the mechanism (2 attempts in 3 here), and the next attempt
-    /// may tell; a link that never gets an answer says its handshakes failed.
+    /// once and says why (the monitor tells a mechanism mismatch even where libzmq saw only the
+    /// connection closed during the handshake: `ZMTPGreetingProbe`). A handshake that failed
+    /// otherwise is noted and libzmq tries again; a link that never gets an answer says its
+    /// handshakes failed.
     public func linkEvents(_ i: Int, _ events: [ZMQMonitor.Event], now: ContinuousClock.Instant) -> [Action] {
         guard links.indices.contains(i), !links[i].isWaiting else { return [] }
         if events.contains(.authenticationFailed) { return refused(i, .key, now: now) }

@@ -184,10 +184,11 @@ final class OpsProcessTests: XCTestCase {
             XCTAssertThrowsError(try client.prune(PruneSubmission(id: "one-sided", request: req, budget: .count(8)))) { error in
                 XCTAssertEqual(error as? ConnectionRefused, ConnectionRefused(endpoint: endpoint, by: .coordinator, reason: reason), "\(error)")
             }
-            // Usually within 0.4 s (`submit`, 30 runs); a clean-clone run once took 6.6 s, as if
-            // the first attempts failed without saying why and libzmq's back-off grew meanwhile.
-            // Without the refusal the call ends in a `timeout`, which the line above tells apart.
-            XCTAssertLessThan(Date().timeIntervalSince(start), 10, "refused, not timed out")
+            // Within 0.4-0.6 s (12 runs). libzmq tells the mismatch only to the end that reads the
+            // other's greeting first; this end often sees a connection closed during the handshake,
+            // and tried again with a growing interval until it was told (0.8-20 s in 16 runs, a
+            // CI run failed at 14 s): the monitor now reads the coordinator's greeting itself.
+            XCTAssertLessThan(Date().timeIntervalSince(start), 3, "refused at the first failed handshake")
         }
         // Workers the same way round: each says which end speaks CURVE, in its log and to its
         // readiness probe, where it said only "not answering" before.

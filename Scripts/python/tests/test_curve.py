@@ -70,8 +70,8 @@ def test_curve_on_one_side_only_is_refused_at_once_saying_which(curve_cluster, c
             t0 = time.monotonic()
             with pytest.raises(sc.ConnectionRefused, match=says) as e:
                 c.prune(x, query=q, budget=24, shards=shards)
-            # Usually at once; the Swift test once saw 6.6 s of failed attempts first.
-            assert time.monotonic() - t0 < 10, "refused at the handshake, not at the deadline (20 s)"
+            # At the first failed handshake (test_greeting.py); it took seconds of attempts before.
+            assert time.monotonic() - t0 < 3, "refused at the first failed handshake, not at the deadline (20 s)"
         assert e.value.endpoint == where
 
 

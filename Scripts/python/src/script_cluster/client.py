@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 import msgpack
 import zmq
 
+from . import _greeting
 from . import request as rq
 from ._engine import Call, Engine, Placement, Policy
 from .errors import BadReply, BadRequest, ConnectionRefused, ScriptClusterError, TooLarge, Unavailable
@@ -30,7 +31,10 @@ _REFUSED_EVENT = getattr(zmq, "EVENT_HANDSHAKE_FAILED_AUTH", 0)
 #: other does not (libzmq does not try again).
 _PROTOCOL_EVENT = getattr(zmq, "EVENT_HANDSHAKE_FAILED_PROTOCOL", 0)
 _MECHANISM_MISMATCH = getattr(zmq, "PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH", 0x11000002)
-_MONITOR_EVENTS = _UP_EVENT | zmq.EVENT_DISCONNECTED | _REFUSED_EVENT | _PROTOCOL_EVENT
+#: A handshake that failed without detail (the peer closed the connection during it): against
+#: CURVE at one end only, often all that end sees of the mismatch (checked with `_greeting`).
+_NO_DETAIL_EVENT = getattr(zmq, "EVENT_HANDSHAKE_FAILED_NO_DETAIL", 0)
+_MONITOR_EVENTS = _UP_EVENT | zmq.EVENT_DISCONNECTED | _REFUSED_EVENT | _PROTOCOL_EVENT | _NO_DETAIL_EVENT
 #: A worker's data socket: its endpoint, and its CURVE public key (None without CURVE).
 DataKey = Tuple[str, Optional[str]]
 #: Seconds a shard may wait for its worker's data socket to connect (the ZeroMQ handshake: a TCP
@@ -297,11 +301,18 @@ class _Base:
             self._engine.disconnected(i, now)
         elif event & _REFUSED_EVENT:
             self._engine.refused(i, now)
-        elif event & _PROTOCOL_EVENT and int.from_bytes(msg[0][2:6], "little") == _MECHANISM_MISMATCH:
+        elif (event & _PROTOCOL_EVENT and int.from_bytes(msg[0][2:6], "little") == _MECHANISM_MISMATCH
+              or event & _NO_DETAIL_EVENT and len(msg) > 1 and self._speaks_other_mechanism(msg[1].decode(errors="replace"))):
             self._engine.refused(i, now, "speaks CURVE and this client does not (give it curve_secret and curve_server_key)"
                                  if self._curve is None else
                                  "does not speak CURVE and this client does (leave out curve_secret and curve_server_key, "
                                  "or give the coordinator its keys)")
+
+    def _speaks_other_mechanism(self, endpoint: str) -> bool:
+        """Whether the peer at `endpoint` announces a mechanism other than this client's (False
+        when its greeting cannot be read)."""
+        theirs = _greeting.mechanism(endpoint)
+        return theirs is not None and theirs != ("NULL" if self._curve is None else "CURVE")
 
     def _watch_data(self, key: DataKey, monitor: Any) -> None:
         """Has the shell watch a data socket's monitor (`_data_event` for each event)."""
