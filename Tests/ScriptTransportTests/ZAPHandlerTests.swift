@@ -4,24 +4,12 @@ import XCTest
 @testable import ScriptTransport
 
 /// CurveZMQ with authentication on raw sockets: real libzmq, loopback TCP.
-final class ZAPHandlerTests: XCTestCase {
-    var ctx: ZMQContext!
-    var sockets: [ZMQSocket] = []
+final class ZAPHandlerTests: SocketTestCase {
     var handlers: [ZAPHandler] = []
-
-    override func setUp() { ctx = ZMQContext() }
 
     override func tearDown() {
         handlers.forEach { $0.stop() }
-        sockets.forEach { $0.close() }
-        ctx.close()
-    }
-
-    func socket(_ type: SocketType) throws -> ZMQSocket {
-        let s = try ZMQSocket(context: ctx, type: type)
-        try s.setLinger(milliseconds: 0)
-        sockets.append(s)
-        return s
+        super.tearDown()
     }
 
     /// A ROUTER guarded by `settings`; returns its endpoint.
