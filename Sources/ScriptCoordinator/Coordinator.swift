@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import ScriptCore
 import ScriptProtocol
@@ -26,6 +29,8 @@ public final class Coordinator {
     /// Connection events of the client and the worker socket.
     private let clientWatch: ConnectionWatch
     private let workerWatch: ConnectionWatch
+    /// At most one warning a minute about replies dropped for clients that do not read them.
+    private var notReading = WarningThrottle(interval: .seconds(60))
     /// Endpoints actually bound (ports resolved when the configuration asked for `*`).
     public let frontendEndpoint: String
     public let backendEndpoint: String
@@ -163,17 +168,35 @@ public final class Coordinator {
         ClusterMetrics.workersAlive(state.workerCount)
     }
 
+    /// Sends a reply without waiting for room: a client with a full queue of unread replies (it
+    /// stopped reading) loses it, as does one that is gone, so that no client holds up the loop
+    /// that serves all (such a send waited 200 ms before, for every reply and every other peer).
+    /// A client that reads again gets its answer when it sends the request again (the result
+    /// cache).
+    private func deliver(_ frames: [Frame], to route: [UInt8]) {
+        do {
+            if try frontend.send([Frame(route), Frame([])] + frames, dontWait: true) {
+                ClusterMetrics.sent(bytes: frames.reduce(0) { $0 + $1.count }, to: .client)
+                return
+            }
+            ClusterMetrics.replyDropped(.clientNotReading)
+            if let times = notReading.due(ContinuousClock().now) {
+                logger.warning("a reply to client \(hex(route)) was dropped: it does not read its replies (as many wait for it as libzmq queues for one peer)\(times)")
+            }
+        } catch let e as ZMQError where e.code == EHOSTUNREACH {
+            ClusterMetrics.replyDropped(.clientGone)
+            logger.debug("reply to client \(hex(route)) not delivered: it is gone")
+        } catch {
+            logger.info("reply to client \(hex(route)) not delivered: \(error)")
+        }
+    }
+
     /// Carries out the state machine's actions.
     private func carry(_ actions: [CoordinatorState.Action]) {
         for a in actions {
             switch a {
             case .toClient(let route, let frames):
-                do {
-                    try frontend.send([Frame(route), Frame([])] + frames)
-                    ClusterMetrics.sent(bytes: frames.reduce(0) { $0 + $1.count }, to: .client)
-                } catch {
-                    logger.info("reply to client \(hex(route)) not delivered: \(error)")
-                }
+                deliver(frames, to: route)
             case .toWorker(let identity, let frames):
                 do {
                     try backend.send([Frame(identity)] + frames)

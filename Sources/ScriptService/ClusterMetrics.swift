@@ -55,6 +55,15 @@ public enum ClusterMetrics {
         case acceptFailed = "accept_failed"
     }
 
+    /// Why a reply to a client was not sent.
+    public enum DroppedReason: String, Sendable, CaseIterable {
+        /// The client is gone (its connection closed: it gave up or stopped).
+        case clientGone = "client_gone"
+        /// The client does not read its replies: as many wait unread as libzmq queues for one
+        /// peer (its high-water mark), and the coordinator does not wait for room.
+        case clientNotReading = "client_not_reading"
+    }
+
     /// Why the coordinator stopped counting a worker.
     public enum DepartureReason: String, Sendable, CaseIterable {
         /// Missed its heartbeats.
@@ -109,6 +118,9 @@ public enum ClusterMetrics {
     public static let connections = MetricDefinition(
         "script_cluster_connections_total", .counter, labels: ["socket", "event"], exporter: .both,
         help: "Connections of a listening socket (frontend, backend, data), by event (accepted, closed, refused, accept_failed: tries the open-file limit refused, many a second while it lasts).")
+    public static let repliesDropped = MetricDefinition(
+        "script_cluster_replies_dropped_total", .counter, labels: ["reason"], exporter: .coordinator,
+        help: "Replies to clients not sent, by reason (client_gone, client_not_reading: its unread replies fill libzmq's queue for it).")
     public static let workerJobs = MetricDefinition(
         "script_cluster_worker_jobs_total", .counter, labels: ["kind", "outcome", "code"], exporter: .worker,
         help: "Jobs a worker finished, by kind (shard, reduce, merge), outcome (ok, error) and error code (none when ok).")
@@ -146,7 +158,7 @@ public enum ClusterMetrics {
     /// Every metric, in the order Docs/DEPLOY.md lists them.
     public static let all: [MetricDefinition] = [
         requests, requestDuration, tokensIn, tokensKept, jobDuration, queueDepth, requestsInFlight, workers,
-        workerDepartures, jobsRequeued, bytesReceived, bytesSent, connections,
+        workerDepartures, jobsRequeued, bytesReceived, bytesSent, connections, repliesDropped,
         workerJobs, workerJobDuration, workerCPU, workerTokens, workerJobsHeld, workerRegistered, workerReconnects,
         buildInfo, processCPU, processMemory, processStart,
     ]
@@ -206,6 +218,10 @@ public enum ClusterMetrics {
     }
 
     /// A connection of `socket` was accepted, closed or refused.
+    public static func replyDropped(_ reason: DroppedReason) {
+        Counter(label: repliesDropped.name, dimensions: [("reason", reason.rawValue)]).increment()
+    }
+
     public static func connection(_ event: ConnectionEvent, on socket: Socket) {
         Counter(label: connections.name, dimensions: [("socket", socket.rawValue), ("event", event.rawValue)]).increment()
     }

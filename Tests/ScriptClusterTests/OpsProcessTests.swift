@@ -351,6 +351,39 @@ final class OpsProcessTests: XCTestCase {
         XCTAssertEqual(tight.wait(), 0)
     }
 
+    /// A client that sends and never reads: once its unread replies fill libzmq's queue for it,
+    /// the coordinator drops what does not fit (counted, said once) where it waited 200 ms for
+    /// room at every reply, and every other client and worker waited behind it (a status took
+    /// 300 ms, or never came).
+    func testAClientThatStopsReadingHoldsUpNoOne() throws {
+        let cluster = try TestCluster(workers: 0, heartbeatMs: 1000, extra: ["--metrics-port", "0"])
+        defer { cluster.stop() }
+        let ctx = ZMQContext()
+        let deaf = try ZMQSocket(context: ctx, type: .dealer)
+        defer { deaf.close(); ctx.close() }
+        try deaf.setLinger(milliseconds: 0)
+        try deaf.setReceiveHighWaterMark(1)
+        try deaf.connect(cluster.frontend)
+        let client = try cluster.client()
+        defer { client.close() }
+        let ping = [Frame([]), Frame(Envelope.encode(ProtocolVersion.header("status", id: "deaf")))]
+        var slowest = 0.0
+        for _ in 0..<8 {
+            // Without waiting: a coordinator stuck on its replies must fail the test, not hang it.
+            var sent = 0
+            let end = Date().addingTimeInterval(5)
+            while sent < 25_000, Date() < end { if try deaf.send(ping, dontWait: true) { sent += 1 } }
+            let start = Date()
+            XCTAssertNotNil(try client.status(timeoutMs: 2000), "a status while the deaf client's replies pile up")
+            slowest = max(slowest, Date().timeIntervalSince(start))
+        }
+        XCTAssertLessThan(slowest, 1, "no status waits behind the deaf client's replies")
+        let metrics = try scrape(try metricsURL(cluster.coordinator))
+        XCTAssertGreaterThan(value(metrics, #"script_cluster_replies_dropped_total{reason="client_not_reading"}"#) ?? 0, 0, metrics)
+        let said = cluster.coordinator.log.components(separatedBy: "does not read its replies").count - 1
+        XCTAssertEqual(said, 1, "said once a minute: \(cluster.coordinator.log.suffix(2000))")
+    }
+
     func testCurveLetsInAllowedKeysAndRefusesOthers() throws {
         let keys = try Keys()
         defer { try? FileManager.default.removeItem(atPath: keys.dir) }
