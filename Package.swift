@@ -102,7 +102,7 @@ let package = Package(
             "ScriptWire", "ScriptTestSupport",
         ]),
         .testTarget(name: "ScriptClusterTests", dependencies: [
-            "ScriptClient", "ScriptLauncher", "ScriptLoad", "ScriptOps", "ScriptProtocol", "ScriptCore", "ScriptSynth", "ScriptTransport", "ScriptWire",
+            "ScriptClient", "ScriptLauncher", "ScriptLoad", "ScriptOps", "ScriptProtocol", "ScriptCore", "ScriptService", "ScriptSynth", "ScriptTransport", "ScriptWire",
             "ScriptTestSupport",
         ]),
         .testTarget(name: "CLITests", dependencies: ["ScriptFormats", "ScriptService"]),

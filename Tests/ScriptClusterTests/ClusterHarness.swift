@@ -4,6 +4,7 @@ import XCTest
 import ScriptClient
 import ScriptCore
 import ScriptProtocol
+import ScriptService
 import ScriptSynth
 import ScriptTransport
 
@@ -39,8 +40,11 @@ final class ClusterProcess: @unchecked Sendable {
             process.executableURL = URL(fileURLWithPath: Self.executable)
             process.arguments = arguments
         }
-        // A crashing child (the poison test) should die at once, not spend seconds on a backtrace.
-        process.environment = ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { $1 }
+        // A crashing child (the poison test) should die at once, not spend seconds on a backtrace;
+        // and every child stops, as `up`'s do, when the test process is gone (killed at a
+        // timeout, say) rather than holding its ports for ever.
+        process.environment = ProcessInfo.processInfo.environment.merging(
+            ["SWIFT_BACKTRACE": "enable=no", SignalTrap.parentVariable: String(getpid())]) { $1 }
         process.standardOutput = out
         process.standardError = err
         try process.run()
