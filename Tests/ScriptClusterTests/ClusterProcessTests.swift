@@ -482,10 +482,18 @@ final class ClusterProcessTests: XCTestCase {
             PruneSubmission(id: id, request: req, budget: .count(320), deadlineMs: deadline, dtype: .f16, transfer: .direct)
         }
         let want = try LoadGenerator.expectedIndices(submission("want", nil))
-        // A few one at a time: the coordinator learns what such a request takes.
-        for i in 0..<3 { XCTAssertEqual(result(try client.prune(submission("warm\(i)", nil)))?.indices, want) }
+        // A few one at a time: the coordinator learns what such a request takes (and so does
+        // the test, from the coordinator's timings: the deadline is 8 of them, at least 1.5 s,
+        // so that a slow machine answers some in time as a fast one does).
+        var one = 0.0
+        for i in 0..<3 {
+            let r = result(try client.prune(submission("warm\(i)", nil)))
+            XCTAssertEqual(r?.indices, want)
+            one = max(one, (r?.timings.first { $0.0 == "total" }?.1 ?? 0) / 1000)
+        }
+        let deadline = max(1.5, 8 * one)
         // Encoded once (as a farm's client holds its tensors), so that all go at once.
-        let burst = submission("burst", 1500).encoded()
+        let burst = submission("burst", Int(deadline * 1000)).encoded()
         let start = Date()
         var ids = Set<String>()
         for i in 0..<24 {
@@ -494,7 +502,7 @@ final class ClusterProcessTests: XCTestCase {
         }
         var answered = 0
         var ended: [String] = []
-        while !ids.isEmpty && Date().timeIntervalSince(start) < 10 {
+        while !ids.isEmpty && Date().timeIntervalSince(start) < deadline + 8 {
             guard let got = try client.receive(timeoutMs: 200), ids.remove(got.reply.id) != nil else { continue }
             switch got.reply {
             case .result(let r):
@@ -511,8 +519,8 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(answered, 3)
         let overloaded = ended.filter { $0.contains("the cluster is overloaded") }
         XCTAssertGreaterThanOrEqual(overloaded.count, 5, "\(ended.prefix(2))")
-        XCTAssertLessThan(seconds, 3, "no reply later than its deadline and a little")
-        print("overload | answered \(answered), ended early \(overloaded.count), at the deadline \(ended.count - overloaded.count), \(String(format: "%.2f", seconds)) s")
+        XCTAssertLessThan(seconds, deadline + 1.5, "no reply later than its deadline and a little")
+        print("overload | one at a time \(String(format: "%.3f", one)) s, deadline \(String(format: "%.2f", deadline)) s: answered \(answered), ended early \(overloaded.count), at the deadline \(ended.count - overloaded.count), \(String(format: "%.2f", seconds)) s")
     }
 
     /// SIGTERM while a request waits: no new requests, the one in flight is still answered
