@@ -10,6 +10,8 @@ final class CoordinatorRequest {
     let deadline: ContinuousClock.Instant
     /// Bytes the coordinator holds for it (inline transfers).
     let bytes: Int
+    /// What it asks: a message with its id and another fingerprint is another request.
+    let fingerprint: RequestFingerprint
 
     /// Job number of each shard, of the reduce, of each shard's merge.
     var shardJobs: [Int] = []
@@ -39,13 +41,14 @@ final class CoordinatorRequest {
     var reduceDone: ContinuousClock.Instant?
 
     init(key: Int, submission: ReceivedSubmission, route: [UInt8], received: ContinuousClock.Instant,
-         deadline: ContinuousClock.Instant, bytes: Int) {
+         deadline: ContinuousClock.Instant, bytes: Int, fingerprint: RequestFingerprint) {
         self.key = key
         self.submission = submission
         routes = [route]
         self.received = received
         self.deadline = deadline
         self.bytes = bytes
+        self.fingerprint = fingerprint
         avoid = submission.avoid
         scores = Array(repeating: nil, count: submission.shards.count)
         proposals = Array(repeating: nil, count: submission.shards.count)

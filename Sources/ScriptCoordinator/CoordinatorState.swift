@@ -118,8 +118,13 @@ public final class CoordinatorState {
     }
 
     private func prune(route: [UInt8], id: String, envelope: Envelope, frames: [Frame], now: ContinuousClock.Instant) -> [Action] {
-        if let cached = cache[id] { return [.toClient(route: route, frames: cached)] }
-        if let key = keyOfID[id], let r = requests[key] { return retried(r, route: route, envelope: envelope, now: now) }
+        let fingerprint = RequestFingerprint(envelope: envelope, frames: frames)
+        if let cached = cache[id] {
+            return cached.fingerprint == fingerprint ? [.toClient(route: route, frames: cached.frames)] : reused(id, route: route)
+        }
+        if let key = keyOfID[id], let r = requests[key] {
+            return r.fingerprint == fingerprint ? retried(r, route: route, envelope: envelope, now: now) : reused(id, route: route)
+        }
         if draining { return reject(route: route, id: id, ProtocolError(.shuttingDown, "the coordinator is draining; retry on another")) }
         let submission: ReceivedSubmission
         do { submission = try ReceivedSubmission.parse(envelope, frames: frames, limits: config.limits) } catch {
@@ -130,7 +135,8 @@ public final class CoordinatorState {
             return reject(route: route, id: id, ProtocolError(.busy, "\(requests.count) requests (\(Units.bytes(inFlightBytes))) in flight; retry later"))
         }
         let deadline = now + .milliseconds(submission.deadlineMs ?? config.defaultDeadlineMs)
-        let r = CoordinatorRequest(key: nextKey, submission: submission, route: route, received: now, deadline: deadline, bytes: bytes)
+        let r = CoordinatorRequest(key: nextKey, submission: submission, route: route, received: now, deadline: deadline, bytes: bytes,
+                                   fingerprint: fingerprint)
         nextKey += 1
         requests[r.key] = r
         keyOfID[id] = r.key
@@ -148,6 +154,12 @@ public final class CoordinatorState {
         }
         if let e = unplaceable(r) { return fail(r, e, now: now) }
         return dispatch(now: now)
+    }
+
+    /// An id in flight or answered, sent for another request (other fields, shapes or inline
+    /// bytes): refused, where it was answered with the other request's answer.
+    private func reused(_ id: String, route: [UInt8]) -> [Action] {
+        reject(route: route, id: id, ProtocolError(.badRequest, "request id '\(id)' names another request, sent before with other fields or other bytes: give each request an id of its own (a try of the same request sends it unchanged)"))
     }
 
     /// The same id again while it is in flight: a client that joins it, one that lost its
@@ -285,7 +297,7 @@ public final class CoordinatorState {
         let result = ClusterResult(id: r.id, indices: kept, budget: r.submission.budget, tokenCount: r.submission.tokenCount,
                                    shardCount: r.shards.count, workers: r.workers.sorted(), timings: timings, features: rows)
         let frames = ClusterReply.result(result).frames()
-        cache.insert(frames, for: r.id)
+        cache.insert(frames, answering: r.fingerprint, for: r.id)
         served += 1
         if let start = r.firstDispatch { startToAnswer.add(seconds: ms(now - start) / 1000, tokens: r.submission.tokenCount) }
         let record = AccessRecord(id: r.id, tokens: r.submission.tokenCount, kept: kept.count, shards: r.shards.count,

@@ -1,12 +1,18 @@
 import ScriptTransport
 
-/// Answers kept by request id, so that a client retrying an id gets the same answer without a
-/// second computation. Bounded by count and by bytes (an answer with kept features is
-/// megabytes); the oldest go first.
+/// Answers kept by request id, with the fingerprint of the request each answers, so that a
+/// client retrying an id gets the same answer without a second computation. Bounded by count and
+/// by bytes (an answer with kept features is megabytes); the oldest go first.
 struct ResultCache {
+    /// One answer, and the request it answers.
+    struct Entry {
+        let fingerprint: RequestFingerprint
+        let frames: [Frame]
+    }
+
     let maxEntries: Int
     let maxBytes: Int
-    private var entries: [String: [Frame]] = [:]
+    private var entries: [String: Entry] = [:]
     private var order: [String] = []
     private var head = 0
     private(set) var bytes = 0
@@ -16,15 +22,15 @@ struct ResultCache {
         self.maxBytes = maxBytes
     }
 
-    subscript(id: String) -> [Frame]? { entries[id] }
+    subscript(id: String) -> Entry? { entries[id] }
 
     var count: Int { entries.count }
 
-    mutating func insert(_ frames: [Frame], for id: String) {
+    mutating func insert(_ frames: [Frame], answering fingerprint: RequestFingerprint, for id: String) {
         let size = frames.reduce(0) { $0 + $1.count }
         guard maxEntries > 0, size <= maxBytes else { return }
-        if let old = entries.updateValue(frames, forKey: id) {
-            bytes -= old.reduce(0) { $0 + $1.count }
+        if let old = entries.updateValue(Entry(fingerprint: fingerprint, frames: frames), forKey: id) {
+            bytes -= old.frames.reduce(0) { $0 + $1.count }
         } else {
             order.append(id)
         }
@@ -32,7 +38,7 @@ struct ResultCache {
         while entries.count > maxEntries || bytes > maxBytes {
             let oldest = order[head]
             head += 1
-            if let gone = entries.removeValue(forKey: oldest) { bytes -= gone.reduce(0) { $0 + $1.count } }
+            if let gone = entries.removeValue(forKey: oldest) { bytes -= gone.frames.reduce(0) { $0 + $1.count } }
         }
         if head > 1024 && head * 2 > order.count {
             order.removeFirst(head)

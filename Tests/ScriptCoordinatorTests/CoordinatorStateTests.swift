@@ -354,6 +354,34 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(result(c, "q0")?.indices, try inProcess(request(seed: 4), 5).kept)
     }
 
+    /// A request id names one request: sent again for another (other bytes, another budget), in
+    /// flight or answered, it is refused with `bad_request` naming the id, where it was answered
+    /// with the first request's answer; a try of the same request (with the time it has left as
+    /// its deadline) still joins it, or is answered from the results.
+    func testAnIDReusedForAnotherRequestIsRefused() throws {
+        let c = InMemoryCluster()
+        let first = PruneSubmission(id: "frame-1", request: request(seed: 4), budget: .count(5))
+        let want = try inProcess(request(seed: 4), 5).kept
+        c.submit(first.encoded())
+        c.submit(PruneSubmission(id: "frame-1", request: request(seed: 5), budget: .count(5)).encoded())
+        XCTAssertEqual(errorCode(c, "frame-1"), .badRequest, "other bytes, while the first is in flight")
+        guard case .error(_, let e)? = c.reply("frame-1") else { return XCTFail() }
+        XCTAssertTrue(e.message.contains("request id 'frame-1' names another request"), e.message)
+        c.submit(PruneSubmission(id: "frame-1", request: request(seed: 4), budget: .count(5), deadlineMs: 9000).encoded())
+        c.addWorker([10])
+        XCTAssertEqual(result(c, "frame-1")?.indices, want)
+        XCTAssertEqual(c.replies.filter { if case .result = $0 { return true } else { return false } }.count, 1,
+                       "the try joined the first: one answer, one route")
+        for other in [PruneSubmission(id: "frame-1", request: request(seed: 4), budget: .count(6)),
+                      PruneSubmission(id: "frame-1", request: request(seed: 5), budget: .count(5)),
+                      PruneSubmission(id: "frame-1", request: request(seed: 4), budget: .count(5), dtype: .f16)] {
+            c.submit(other.encoded())
+            XCTAssertEqual(errorCode(c, "frame-1"), .badRequest, "answered: \(other.budget), \(other.dtype)")
+        }
+        c.submit(PruneSubmission(id: "frame-1", request: request(seed: 4), budget: .count(5), deadlineMs: 500).encoded())
+        XCTAssertEqual(result(c, "frame-1")?.indices, want, "the same request again: from the results")
+    }
+
     /// The bytes in flight are bounded too: a second request that would take them past the
     /// bound is busy, and fits again once the first is answered.
     func testBusyBeyondTheBytesInFlight() throws {

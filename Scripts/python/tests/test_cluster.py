@@ -185,12 +185,17 @@ def test_status(cluster):
     assert everything[cluster].workers == 2
 
 
-def test_a_reused_id_gets_the_first_answer(cluster):
-    """The coordinator answers a repeated id from its cache: what makes retries safe."""
+def test_a_reused_id_gets_the_first_answer_and_another_request_under_it_is_refused(cluster):
+    """The coordinator answers a repeated id from its cache (what makes retries safe), but only
+    for the same request: another under that id (another budget, other bytes) is refused, where
+    it got the first request's answer."""
     x, q, shards = request_data(21, units=2)
     with Client(cluster) as c:
         a = c.prune(x, budget=9, shards=shards, request_id="reused-id-1")
-        b = c.prune(x, budget=17, shards=shards, request_id="reused-id-1")
+        b = c.prune(x, budget=9, shards=shards, request_id="reused-id-1")
+        for other in [dict(features=x, budget=17), dict(features=x + 1, budget=9)]:
+            with pytest.raises(BadRequest, match="request id 'reused-id-1' names another request"):
+                c.prune(shards=shards, request_id="reused-id-1", **other)
         fresh = c.prune(x, budget=17, shards=shards)
     assert a.id == b.id == "reused-id-1"
     assert b.indices.tolist() == a.indices.tolist() and len(fresh.indices) == 17

@@ -512,7 +512,8 @@ class Client(_Base):
         `method`: "script" (the paper's) or "script+" (keeps more of what the query asks about).
         `options`: the algorithm's parameters (tau, gamma, kmin, gsp_ratio, theta, query_keep,
         relevance_sign, alpha; for script+ also unit_graph, discount, floor_relevance). `return_`: "indices", "features" (kept rows) or "merged".
-        `request_id`: reuse one to retry a request safely across clients. `unit_tokens`: tokens
+        `request_id`: reuse one to retry a request safely across clients (another request under
+        it raises `BadRequest`). `unit_tokens`: tokens
         per tile or frame, for script+ (default: from the layout or a 3-D input)."""
         return self.prune_request(PruneRequest(features, budget, query=query, embeddings=embeddings, layout=layout,
                                                shards=shards, method=method, options=options, return_=return_,
