@@ -40,7 +40,8 @@ public final class ZMQMonitor {
     public let socket: ZMQSocket
     /// What the monitored socket speaks, for a socket that connects: a handshake that fails
     /// without detail is then checked with a `ZMTPGreetingProbe` of its peer, and reported as
-    /// `mechanismMismatch` when the peer speaks another mechanism.
+    /// `mechanismMismatch` when the peer speaks another mechanism. The probe runs in `drain`, on
+    /// such failures only, and takes at most 0.5 s (a peer that accepts and never greets).
     private let speaks: Mechanism?
 
     /// Starts monitoring `target` (which must outlive the monitor); `speaks`: see above.
