@@ -22,6 +22,7 @@ static struct {
     sgemv_fn gemv;
     int ready;
     char description[512];
+    char kernel[320];
     char error[320];
 } lib;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -149,11 +150,14 @@ static void load(void) {
         }
         snprintf(lib.description, sizeof lib.description, "%s (%s), kernel %s (%s)",
                  openblasConfig ? openblasConfig() : "OpenBLAS", opened, ran, reason);
+        snprintf(lib.kernel, sizeof lib.kernel, "%s, kernel %s", openblasConfig ? openblasConfig() : "OpenBLAS", ran);
     } else if (blisArch && blisArchName) {
         snprintf(lib.description, sizeof lib.description, "BLIS %s (%s), kernel %s (BLIS's own detection)",
                  blisVersion ? blisVersion() : "?", opened, blisArchName(blisArch()));
+        snprintf(lib.kernel, sizeof lib.kernel, "BLIS %s, kernel %s", blisVersion ? blisVersion() : "?", blisArchName(blisArch()));
     } else {
         snprintf(lib.description, sizeof lib.description, "%s (kernels unknown)", opened);
+        snprintf(lib.kernel, sizeof lib.kernel, "%s", opened);
     }
     lib.ready = 1;
     /* Products a little past the edges of the kernels' register blocks, every entry checked. */
@@ -176,6 +180,7 @@ int script_blas_load(void) {
 }
 
 const char *script_blas_description(void) { return lib.description; }
+const char *script_blas_kernel(void) { return lib.kernel; }
 const char *script_blas_error(void) { return lib.error; }
 
 /// Deterministic values in [-1, 1).

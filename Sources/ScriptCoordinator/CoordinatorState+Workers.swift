@@ -96,14 +96,23 @@ extension CoordinatorState {
                 actions += dropWorker(other.identity, reason: "replaced by a new connection advertising its data endpoint \(endpoint)",
                                       departure: .silent, now: now)
             }
+            actions += otherKernels(m)
             workers[identity] = WorkerEntry(identity: identity, name: m.worker, credit: m.credit, dataEndpoint: m.dataEndpoint,
-                                            dataKey: m.dataKey, lastHeard: now, lastSent: now)
+                                            dataKey: m.dataKey, blas: m.blas, lastHeard: now, lastSent: now)
             // Answer at once, so the worker knows it is registered without waiting for a beat.
             actions.append(.toWorker(identity: identity, frames: BackendEnvelope.bare("heartbeat")))
             actions.append(.log(level: .info, message: "worker \(m.worker) registered (credit \(m.credit), \(m.threads) thread\(m.threads == 1 ? "" : "s")\(m.dataEndpoint.map { ", data \($0)" } ?? ""))"))
             if m.dataEndpoint == nil { actions += failUnplaceable(now: now) }
         }
         return actions + dispatch(now: now)
+    }
+
+    /// A warning when a worker registers whose BLAS runs other kernels than a worker registered
+    /// already: their products differ in the last bits, so a request's kept tokens could depend
+    /// on which worker computed each shard.
+    private func otherKernels(_ m: ReadyMessage) -> [Action] {
+        guard let mine = m.blas, let other = workers.values.first(where: { $0.blas != nil && $0.blas != mine }) else { return [] }
+        return [.log(level: .warning, message: "worker \(m.worker) computes with \(mine), worker \(other.name) with \(other.blas!): their products differ in the last bits, so a request's kept tokens can depend on which worker computes each shard; run one BLAS build and kernel on every worker (SCRIPT_CLUSTER_BLAS, OPENBLAS_CORETYPE; `script-cluster bench` prints the kernel)")]
     }
 
     /// The job `number` if `identity` holds it and it is of the kind wanted.

@@ -11,6 +11,8 @@ struct WorkerEntry {
     var dataEndpoint: String?
     /// The data socket's CURVE public key, told to clients with their placements.
     var dataKey: CurveKey?
+    /// Its BLAS build and kernels, as it said (nil: it did not).
+    var blas: String?
     var jobs: Set<Int> = []
     var lastHeard: ContinuousClock.Instant
     var lastSent: ContinuousClock.Instant

@@ -19,6 +19,13 @@ public enum BLAS {
         return String(cString: script_blas_description())
     }
 
+    /// The library's build and the kernels it runs, without where it was found or why those
+    /// kernels (loads the library): processes that say the same compute the same bits.
+    public static var kernel: String {
+        _ = ready
+        return String(cString: script_blas_kernel())
+    }
+
     /// The worst error of products of the given shape (see `script_blas_check`) relative to
     /// the rounding bound: at most 1 means correct.
     public static func check(m: Int, n: Int, k: Int, strided: Bool = false, sample: Int = 1) -> Double {

@@ -4,7 +4,7 @@ import ScriptWire
 /// `ready`: a worker registers (or changes its credit; 0 while it drains).
 public struct ReadyMessage: BackendMessage, Equatable {
     public static let type = "ready"
-    public static let fields: Set<String> = ["v", "type", "worker", "credit", "data", "data_key", "threads"]
+    public static let fields: Set<String> = ["v", "type", "worker", "credit", "data", "data_key", "threads", "blas"]
 
     /// A name for logs and replies.
     public var worker: String
@@ -17,19 +17,24 @@ public struct ReadyMessage: BackendMessage, Equatable {
     public var dataKey: CurveKey?
     /// Compute threads.
     public var threads: Int
+    /// Its BLAS library's build and kernels (`BLAS.kernel`): workers that say the same compute
+    /// the same bits. Nil from a worker that does not say.
+    public var blas: String?
 
-    public init(worker: String, credit: Int, dataEndpoint: String?, dataKey: CurveKey? = nil, threads: Int) {
+    public init(worker: String, credit: Int, dataEndpoint: String?, dataKey: CurveKey? = nil, threads: Int, blas: String? = nil) {
         self.worker = worker
         self.credit = credit
         self.dataEndpoint = dataEndpoint
         self.dataKey = dataKey
         self.threads = threads
+        self.blas = blas
     }
 
     public func frames() -> [Frame] {
         var f: [(String, MessagePackValue)] = [("worker", .string(worker)), ("credit", .int(Int64(credit))), ("threads", .int(Int64(threads)))]
         if let dataEndpoint { f.append(("data", .string(dataEndpoint))) }
         if let dataKey { f.append(("data_key", .string(dataKey.z85))) }
+        if let blas { f.append(("blas", .string(blas))) }
         return Self.message(f)
     }
 
@@ -40,6 +45,13 @@ public struct ReadyMessage: BackendMessage, Equatable {
         return ReadyMessage(worker: try e.string("worker"), credit: credit,
                             dataEndpoint: e.has("data") ? try e.string("data") : nil,
                             dataKey: e.has("data_key") ? try e.curveKey("data_key") : nil,
-                            threads: e.has("threads") ? max(1, try e.int("threads")) : 1)
+                            threads: e.has("threads") ? max(1, try e.int("threads")) : 1,
+                            blas: e.has("blas") ? try blas(e) : nil)
+    }
+
+    private static func blas(_ e: Envelope) throws -> String {
+        let text = try e.string("blas")
+        guard text.utf8.count <= 512 else { throw ProtocolError(.badRequest, "field 'blas' is \(text.utf8.count) bytes; at most 512") }
+        return text
     }
 }

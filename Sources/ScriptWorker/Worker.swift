@@ -73,7 +73,11 @@ public final class Worker {
         }
         (links, linkMonitors) = (opened.map(\.socket), opened.map(\.monitor))
         unopened = Set(links.indices)
-        state = WorkerState(config: config, dataEndpoint: advertised, now: ContinuousClock().now)
+        // The BLAS is loaded now (a library that is missing or computes wrong products ends the
+        // process with one line before it registers), and its kernels told to coordinators.
+        var told = config
+        told.blas = config.blas ?? BLAS.kernel
+        state = WorkerState(config: told, dataEndpoint: advertised, now: ContinuousClock().now)
         if let curve = config.curve {
             logger.info("CURVE: worker key \(curve.keyPair.publicKey), coordinator key \(curve.serverKey)\(zap == nil ? "" : ", \(config.curveClients!.count) client keys allowed on the data socket")")
         }

@@ -17,6 +17,9 @@ public struct WorkerConfiguration: Sendable {
     public var reconnectMaxMs = 32_000
     /// Threads of the worker's compute (one worker a core: 1).
     public var threads = 1
+    /// Its BLAS build and kernels, told to coordinators when it registers (`BLAS.kernel`; the
+    /// `Worker` process fills it in): workers with other kernels compute other last bits.
+    public var blas: String?
     /// Threads a reduce's last steps may use (the remaining cosines and the selection, which
     /// its request waits on alone) where the process may run on that many CPUs: on an idle
     /// machine they take cores other workers leave free (2 cores, AnyRes: 6.3-6.6 ms from the last

@@ -219,7 +219,7 @@ public final class WorkerState {
     func ready(_ i: Int, now: ContinuousClock.Instant) -> [Action] {
         links[i].lastSent = now
         let m = ReadyMessage(worker: config.name, credit: draining ? 0 : config.credit, dataEndpoint: dataEndpoint,
-                             dataKey: dataEndpoint == nil ? nil : dataKey, threads: config.threads)
+                             dataKey: dataEndpoint == nil ? nil : dataKey, threads: config.threads, blas: config.blas)
         return [.send(link: i, frames: m.frames())]
     }
 

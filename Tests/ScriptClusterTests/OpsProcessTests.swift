@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import ScriptClient
+import ScriptCore
 import ScriptOps
 import ScriptProtocol
 import ScriptTransport
@@ -349,6 +350,21 @@ final class OpsProcessTests: XCTestCase {
         XCTAssertEqual(try client.status()?.workers, 0, "the coordinator answers once the connections are gone")
         tight.signal(SIGTERM)
         XCTAssertEqual(tight.wait(), 0)
+    }
+
+    /// A worker whose BLAS runs other kernels than the others' (forced here with
+    /// OPENBLAS_CORETYPE) computes other last bits: the coordinator warns when it registers,
+    /// naming both kernels, and still counts it.
+    func testAWorkerWithOtherBLASKernelsIsWarnedOf() throws {
+        #if arch(x86_64)
+        let forced = BLAS.kernel.contains("Prescott") ? "Core2" : "Prescott"
+        let cluster = try TestCluster(workers: 1, heartbeatMs: 1000)
+        defer { cluster.stop() }
+        try cluster.addWorker(prefix: ["/usr/bin/env", "OPENBLAS_CORETYPE=\(forced)"])
+        try cluster.waitForWorkers(2)
+        XCTAssertTrue(cluster.coordinator.waitForLog("worker w2 computes with", timeout: 5), cluster.coordinator.log)
+        XCTAssertTrue(cluster.coordinator.log.contains("kernel \(forced), worker w1 with "), cluster.coordinator.log)
+        #endif
     }
 
     /// A client that sends and never reads: once its unread replies fill libzmq's queue for it,

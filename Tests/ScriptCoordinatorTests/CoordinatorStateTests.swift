@@ -110,6 +110,27 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(c.coordinator.workerCount, 3)
     }
 
+    /// Workers whose BLAS runs other kernels compute other last bits, so a request's kept tokens
+    /// could depend on which worker took each shard: the coordinator warns when one registers
+    /// beside another, naming both; not for the same kernels, nor a worker that does not say.
+    func testWorkersWithOtherBLASKernelsAreWarnedOf() throws {
+        let c = InMemoryCluster()
+        let ready = { (name: String, blas: String?) in
+            ReadyMessage(worker: name, credit: 2, dataEndpoint: nil, threads: 1, blas: blas).frames()
+        }
+        let warnings = { (actions: [CoordinatorState.Action]) in
+            actions.compactMap { if case .log(.warning, let m) = $0 { return m } else { return nil } }
+        }
+        XCTAssertEqual(warnings(c.coordinator.workerMessage(identity: [1], frames: ready("a", "OpenBLAS 0.3.21, kernel Haswell"), now: c.now)), [])
+        XCTAssertEqual(warnings(c.coordinator.workerMessage(identity: [2], frames: ready("b", "OpenBLAS 0.3.21, kernel Haswell"), now: c.now)), [])
+        XCTAssertEqual(warnings(c.coordinator.workerMessage(identity: [3], frames: ready("c", nil), now: c.now)), [])
+        let other = warnings(c.coordinator.workerMessage(identity: [4], frames: ready("d", "OpenBLAS 0.3.21, kernel SkylakeX"), now: c.now))
+        XCTAssertEqual(other.count, 1)
+        XCTAssertTrue(other.first?.hasPrefix("worker d computes with OpenBLAS 0.3.21, kernel SkylakeX, worker ") == true, "\(other)")
+        XCTAssertTrue(other.first?.contains("with OpenBLAS 0.3.21, kernel Haswell: their products differ in the last bits") == true, "\(other)")
+        XCTAssertEqual(c.coordinator.workerCount, 4, "warned of, not refused")
+    }
+
     func testEveryJobIsReportedForTheMetricsOnBothSides() throws {
         let c = InMemoryCluster()
         c.addWorker([10]); c.addWorker([11])

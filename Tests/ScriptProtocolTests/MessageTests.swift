@@ -34,6 +34,8 @@ final class MessageTests: XCTestCase {
     func testBackendMessagesRoundTrip() throws {
         XCTAssertEqual(try roundTrip(ReadyMessage(worker: "w", credit: 3, dataEndpoint: "tcp://h:1", threads: 2)),
                        ReadyMessage(worker: "w", credit: 3, dataEndpoint: "tcp://h:1", threads: 2))
+        XCTAssertEqual(try roundTrip(ReadyMessage(worker: "w", credit: 3, dataEndpoint: nil, threads: 1, blas: "OpenBLAS 0.3.21, kernel Haswell")).blas,
+                       "OpenBLAS 0.3.21, kernel Haswell")
         for data in [true, false] {
             let t = shardTask(data: data), back = try roundTrip(t)
             XCTAssertEqual(back.ticket, t.ticket)
@@ -108,6 +110,8 @@ final class MessageTests: XCTestCase {
                                                deadlineMs: 5, data: nil).frames()) { $0["kept"] = .array([.int(3), .int(1)]) }, .badRequest, "kept")
         refused(ReadyMessage.self, edit(ReadyMessage(worker: "w", credit: 1, dataEndpoint: nil, threads: 1).frames()) { $0["credit"] = .int(-1) },
                 .badRequest, "credit")
+        refused(ReadyMessage.self, edit(ReadyMessage(worker: "w", credit: 1, dataEndpoint: nil, threads: 1).frames()) { $0["blas"] = .string(String(repeating: "x", count: 513)) },
+                .badRequest, "field 'blas' is 513 bytes; at most 512")
         // An unsigned integer over 2^63 - 1 says so (it read "must be an integer, got an integer").
         refused(ReadyMessage.self, edit(ReadyMessage(worker: "w", credit: 1, dataEndpoint: nil, threads: 1).frames()) { $0["credit"] = .uint(1 << 63) },
                 .badRequest, "field 'credit' must be an integer, got 9223372036854775808, more than 2^63 - 1")

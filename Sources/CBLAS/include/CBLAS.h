@@ -14,6 +14,9 @@
 int script_blas_load(void);
 /// One line: library, version and the kernels in use, with why they were chosen.
 const char *script_blas_description(void);
+/// The library's build and the kernels it runs, without where it was found or why those
+/// kernels: two processes that say the same compute the same bits.
+const char *script_blas_kernel(void);
 /// Why loading or the check failed (empty when it did not).
 const char *script_blas_error(void);
 
