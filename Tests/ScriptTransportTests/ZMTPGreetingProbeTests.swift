@@ -35,7 +35,8 @@ final class ZMTPGreetingProbeTests: SocketTestCase {
         let closed = silent.endpoint
         silent.stop()
         XCTAssertNil(ZMTPGreetingProbe.mechanism(of: closed), "nothing listens")
-        for odd in ["", "tcp://", "tcp://127.0.0.1", "udp://127.0.0.1:1", "ipc://", "tcp://no.such.host.invalid:5555"] {
+        for odd in ["", "tcp://", "tcp://127.0.0.1", "udp://127.0.0.1:1", "ipc://", "tcp://no.such.host.invalid:5555",
+                    "tcp://a..b:5555", "tcp://127.0.0.1:99999", "ipc:///no/such/dir/socket"] {
             XCTAssertNil(ZMTPGreetingProbe.mechanism(of: odd), odd)
         }
         var greeting = FakePeer.greeting("CURVE")

@@ -84,7 +84,8 @@ def test_what_is_not_a_zmtp_peer_reads_as_nothing():
         http.close()
         silent.close()
     assert _greeting.mechanism(silent.endpoint) is None, "nothing listens"
-    for odd in ["", "tcp://", "tcp://127.0.0.1", "udp://127.0.0.1:1", "ipc://", "tcp://no.such.host.invalid:5555"]:
+    for odd in ["", "tcp://", "tcp://127.0.0.1", "udp://127.0.0.1:1", "ipc://", "tcp://no.such.host.invalid:5555",
+                "tcp://a..b:5555", "tcp://127.0.0.1:99999", "ipc:///no/such/dir/socket"]:
         assert _greeting.mechanism(odd) is None, odd
     assert _greeting.parse(greeting(b"CURVE")) == "CURVE"
     assert _greeting.parse(greeting(b"CURVE", major=2)) is None, "ZMTP 2 has no mechanism"

@@ -41,6 +41,20 @@ def _address(endpoint: str) -> Optional[tuple]:
     return socket.AF_UNSPEC, (host, int(port))
 
 
+def _connect(address: tuple, timeout: float) -> socket.socket:
+    """A connected stream socket to `address` (from `_address`), closed again if it fails."""
+    if address[0] != socket.AF_UNIX:
+        return socket.create_connection(address[1], timeout=timeout)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(timeout)
+        s.connect(address[1])
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
 def mechanism(endpoint: str, timeout: float = 0.5) -> Optional[str]:
     """The mechanism `endpoint` announces, or None when it cannot be read within `timeout`
     seconds (nothing listens, the peer is not a ZMTP 3 peer, or closes first)."""
@@ -49,13 +63,8 @@ def mechanism(endpoint: str, timeout: float = 0.5) -> Optional[str]:
         return None
     deadline = time.monotonic() + timeout
     try:
-        if address[0] == socket.AF_UNIX:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.settimeout(timeout)
-            s.connect(address[1])
-        else:
-            s = socket.create_connection(address[1], timeout=timeout)
-    except OSError:
+        s = _connect(address, timeout)
+    except (OSError, ValueError, OverflowError):  # unreachable; a name that cannot be; a port past 65535
         return None
     with s:
         try:
