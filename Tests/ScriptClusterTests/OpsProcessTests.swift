@@ -398,6 +398,17 @@ final class OpsProcessTests: XCTestCase {
         XCTAssertGreaterThan(value(metrics, #"script_cluster_replies_dropped_total{reason="client_not_reading"}"#) ?? 0, 0, metrics)
         let said = cluster.coordinator.log.components(separatedBy: "does not read its replies").count - 1
         XCTAssertEqual(said, 1, "said once a minute: \(cluster.coordinator.log.suffix(2000))")
+        // A client gone before its answer (no worker here: the answer is its deadline's
+        // `timeout`) is counted apart, and is no reason for a warning.
+        let gone = try ZMQSocket(context: ctx, type: .dealer)
+        try gone.setLinger(milliseconds: 0)
+        try gone.connect(cluster.frontend)
+        try gone.send([[]] + PruneSubmission(id: "gone", request: Requests.sample(.image, seed: 3), budget: .count(8), deadlineMs: 1500).frames())
+        let coordinator = try metricsURL(cluster.coordinator)
+        XCTAssertTrue(reads(coordinator, "script_cluster_requests_in_flight", 1), "the request has arrived")
+        gone.close()
+        XCTAssertTrue(reads(coordinator, #"script_cluster_replies_dropped_total{reason="client_gone"}"#, 1), "no client_gone counted")
+        XCTAssertEqual(cluster.coordinator.log.components(separatedBy: "does not read its replies").count - 1, 1)
     }
 
     func testCurveLetsInAllowedKeysAndRefusesOthers() throws {
