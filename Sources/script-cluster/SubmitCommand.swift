@@ -19,7 +19,7 @@ struct SubmitCommand: ParsableCommand {
     @Flag(help: "With --kept-features: merge pruned tokens into their nearest kept token.") var merge = false
     @Option(name: .customLong("deadline-ms"), parsing: .unconditional, help: "How long the cluster may take, in ms (default: the coordinator's).")
     var deadlineMs: Int?
-    @Option(help: "Request id (default: a fresh UUID); reuse one to retry safely.") var id: String?
+    @Option(help: "Request id (default: a fresh UUID); reuse one to retry the same request safely (another request under it is refused).") var id: String?
     @Option(help: "Dtype of the tensors on the wire: f32, f16 or bf16 (f16 and bf16 halve the bytes).") var dtype = "f32"
     @Flag(name: .customLong("half"), help: "Same as --dtype f16.") var half = false
     @Flag(help: "Send the tensor bytes straight to the workers (the client must reach them) instead of through the coordinator.")
