@@ -62,7 +62,6 @@ public final class ZMQMonitor {
         var out: [Event] = []
         while let frames = try? socket.receiveFrames(timeoutMilliseconds: 0) {
             guard let first = frames.first, first.count >= 2 else { continue }
-            let endpoint = frames.count > 1 ? String(decoding: frames[1].bytes, as: UTF8.self) : ""
             let code = first.withUnsafeBytes { UInt16(littleEndian: $0.loadUnaligned(as: UInt16.self)) }
             let value = first.count >= 6 ? first.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 2, as: UInt32.self)) } : 0
             switch Int32(code) {
@@ -74,7 +73,7 @@ public final class ZMQMonitor {
             case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: out.append(.authenticationFailed)
             case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL where value == UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH):
                 out.append(.mechanismMismatch)
-            case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL where speaksOtherMechanism(endpoint): out.append(.mechanismMismatch)
+            case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL where speaksOtherMechanism(frames): out.append(.mechanismMismatch)
             case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL: out.append(.handshakeFailed)
             default: break
             }
@@ -82,10 +81,11 @@ public final class ZMQMonitor {
         return out
     }
 
-    /// Whether the peer at `endpoint` announces a mechanism other than this socket's (false when
-    /// this socket's is not known or the peer's cannot be read).
-    private func speaksOtherMechanism(_ endpoint: String) -> Bool {
-        guard let speaks, let theirs = ZMTPGreetingProbe.mechanism(of: endpoint) else { return false }
+    /// Whether the peer at the event's endpoint (its second frame) announces a mechanism other
+    /// than this socket's (false when this socket's is not known or the peer's cannot be read).
+    private func speaksOtherMechanism(_ event: [Frame]) -> Bool {
+        guard let speaks, event.count > 1,
+              let theirs = ZMTPGreetingProbe.mechanism(of: String(decoding: event[1].bytes, as: UTF8.self)) else { return false }
         return theirs != speaks.rawValue
     }
 
