@@ -608,6 +608,26 @@ def test_only_a_shard_still_placed_on_an_unconnected_data_socket_moves_its_reque
         assert c._placed == {}
 
 
+def test_a_shard_placed_a_moment_after_a_late_one_on_the_same_address_moves_with_it():
+    """Two shards of one request on one unreachable address, the second placed a millisecond
+    after the first: when the first is late, both move (the request goes again avoiding the
+    address) and the request goes on; the second is not counted late against the `avoid` that
+    its own move wrote (that ended the request with `Unavailable`: seen in test_direct's moves)."""
+    from script_cluster.client import DATA_CONNECT_TIMEOUT
+
+    x = np.ones((8, 4), np.float32)
+    with sc.Client("tcp://127.0.0.1:9", transfer="direct") as c:
+        call = _placed_direct_call(c, x)
+        c._engine.placements.append(Placement(call, 1, "tcp://127.0.0.1:1", bytes(16), None))
+        c._place_all(c._ctx)
+        key, at = c._placed[(call.id, 0)]
+        c._placed[(call.id, 1)] = (key, at + 0.001)
+        c._data_connect_deadlines(at + DATA_CONNECT_TIMEOUT)
+        assert call.fields["avoid"] == ["tcp://127.0.0.1:1"] and c._placed == {}
+        c._data_connect_deadlines(at + DATA_CONNECT_TIMEOUT + 0.002)
+        assert c._engine.take_finished() == [] and call.id in c._engine.calls
+
+
 def test_an_unreachable_data_socket_is_replaced_by_one_with_nothing_queued_and_the_same_curve_key(tmp_path, monkeypatch, caplog):
     """Counted unreachable, a data socket is closed with the bytes queued for it, and a fresh one
     to the same address (over CURVE with the same worker key) keeps trying to connect; the

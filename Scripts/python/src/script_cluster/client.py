@@ -354,7 +354,10 @@ class _Base:
                 f"could not connect to the worker's data socket at {address} ({_connect_failure()}): "
                 f"is that address (the worker's --data-advertise) reachable from this client? (or send inline)",
                 request_id=cid, endpoint=address))
-        moving = {w: key for w, key in late.items() if w[0] in self._engine.calls}
+        # Every shard of such a request placed on such an address moves with the late ones: one
+        # placed a moment after them would otherwise be late once `avoid` names its address.
+        moving_from = {(w[0], key) for w, key in late.items() if w[0] in self._engine.calls}
+        moving = {w: v[0] for w, v in self._placed.items() if (w[0], v[0]) in moving_from}
         for key in sorted(set(moving.values()), key=str):
             if key[0] not in self.unreachable_data:
                 self._reopen_data(key)
