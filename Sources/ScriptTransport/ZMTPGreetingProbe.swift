@@ -1,6 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
+import Synchronization
 
 /// Reads the security mechanism a ZeroMQ peer announces in its greeting (ZMTP 3, RFC 23:
 /// `NULL`, `PLAIN`, `CURVE`), over a plain connection that sends only the greeting's signature
@@ -20,8 +22,15 @@ public enum ZMTPGreetingProbe {
     /// cannot be read within `timeoutMs` (nothing listens, the peer is not a ZMTP 3 peer, or
     /// closes first).
     public static func mechanism(of endpoint: String, timeoutMs: Int = 500) -> String? {
+        mechanism(of: endpoint, timeoutMs: timeoutMs, resolve: lookUp)
+    }
+
+    /// As `mechanism(of:timeoutMs:)`, with the host names of `tcp://` endpoints resolved by
+    /// `resolve(host, port)` (tests give one that hangs).
+    static func mechanism(of endpoint: String, timeoutMs: Int,
+                          resolve: @escaping @Sendable (String, String) -> [SocketAddress]) -> String? {
         let deadline = monotonicMs() + timeoutMs
-        for address in addresses(endpoint) {
+        for address in addresses(endpoint, deadline: deadline, resolve: resolve) {
             if let greeting = greeting(from: address, deadline: deadline) { return mechanism(in: greeting) }
             if monotonicMs() >= deadline { break }
         }
@@ -78,19 +87,47 @@ public enum ZMTPGreetingProbe {
     }
 
     /// A socket address's family and bytes.
-    struct SocketAddress {
+    struct SocketAddress: Sendable {
         let family: Int32
         let bytes: [UInt8]
     }
 
-    /// The addresses of `tcp://host:port` (each that `host` resolves to) or `ipc://path`.
-    static func addresses(_ endpoint: String) -> [SocketAddress] {
+    /// The addresses of `tcp://host:port` (each that `host` resolves to by `deadline`) or
+    /// `ipc://path`.
+    static func addresses(_ endpoint: String, deadline: Int,
+                          resolve: @escaping @Sendable (String, String) -> [SocketAddress]) -> [SocketAddress] {
         if endpoint.hasPrefix("ipc://") { return unixAddress(String(endpoint.dropFirst(6))).map { [$0] } ?? [] }
         guard endpoint.hasPrefix("tcp://"), let colon = endpoint.lastIndex(of: ":"), colon > endpoint.index(endpoint.startIndex, offsetBy: 6) else { return [] }
         var host = String(endpoint[endpoint.index(endpoint.startIndex, offsetBy: 6)..<colon])
         if let semicolon = host.lastIndex(of: ";") { host = String(host[host.index(after: semicolon)...]) }  // "source;host"
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        let port = String(endpoint[endpoint.index(after: colon)...])
+        return resolved(host, String(endpoint[endpoint.index(after: colon)...]), deadline: deadline, resolve: resolve)
+    }
+
+    /// `resolve(host, port)` on a thread of its own, waited for until `deadline` (then nothing):
+    /// the probe runs on a client's or worker's loop, where a resolver that hangs (its name server
+    /// gone) would otherwise hold the loop, SIGTERM included, for the resolver's own timeouts.
+    private static func resolved(_ host: String, _ port: String, deadline: Int,
+                                 resolve: @escaping @Sendable (String, String) -> [SocketAddress]) -> [SocketAddress] {
+        let box = Box()
+        DispatchQueue.global().async { box.set(resolve(host, port)) }
+        guard box.done.wait(timeout: .now() + .milliseconds(max(0, deadline - monotonicMs()))) == .success else { return [] }
+        return box.answer.withLock { $0 }
+    }
+
+    /// Where a resolution left on its thread puts its answer (read once it is signalled).
+    private final class Box: Sendable {
+        let answer = Mutex<[SocketAddress]>([])
+        let done = DispatchSemaphore(value: 0)
+
+        func set(_ addresses: [SocketAddress]) {
+            answer.withLock { $0 = addresses }
+            done.signal()
+        }
+    }
+
+    /// Each address `host` resolves to (getaddrinfo), with `port`.
+    @Sendable static func lookUp(_ host: String, _ port: String) -> [SocketAddress] {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?

@@ -23,6 +23,25 @@ final class ZMTPGreetingProbeTests: SocketTestCase {
         XCTAssertEqual(ZMTPGreetingProbe.mechanism(of: "tcp://localhost:\(port)"), "CURVE", "a name resolves")
     }
 
+    /// A name server gone makes getaddrinfo wait for its own timeouts (5 s a try by default);
+    /// the probe, on a client's or worker's loop, waits no longer than its bound.
+    func testAResolverThatHangsCostsTheProbeItsBoundOnly() throws {
+        let curve = try socket(.router)
+        try curve.apply(CurveServerSettings(keyPair: try CurveKeyPair.generate(), domain: "clients"))
+        try curve.bind("tcp://127.0.0.1:*")
+        let port = try curve.lastEndpoint().split(separator: ":").last!
+        let named = "tcp://coordinator.example:\(port)"
+        XCTAssertEqual(ZMTPGreetingProbe.mechanism(of: named, timeoutMs: 500) { _, port in
+            ZMTPGreetingProbe.lookUp("127.0.0.1", port)
+        }, "CURVE", "the name is resolved by the resolver given")
+        let start = ContinuousClock.now
+        XCTAssertNil(ZMTPGreetingProbe.mechanism(of: named, timeoutMs: 200) { _, port in
+            sleep(3)
+            return ZMTPGreetingProbe.lookUp("127.0.0.1", port)
+        })
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(1), "bounded by its timeout, not the resolver's")
+    }
+
     func testWhatIsNotAZMTPPeerReadsAsNothing() throws {
         let http = try FakePeer { _ in .bytes(Array("HTTP/1.1 400 Bad Request\r\n\r\n".utf8) + [UInt8](repeating: 32, count: 40)) }
         defer { http.stop() }

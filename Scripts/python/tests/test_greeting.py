@@ -72,6 +72,33 @@ def test_each_mechanism_is_read_over_tcp_and_ipc_and_the_probe_is_never_refused(
         ctx.term()
 
 
+def test_a_resolver_that_hangs_costs_the_probe_its_bound_only():
+    """A name server gone makes getaddrinfo wait for its own timeouts (5 s a try by default); the
+    probe, where the client waits for replies, waits no longer than its bound."""
+    ctx = zmq.Context()
+    curve = ctx.socket(zmq.ROUTER)
+    curve.curve_server = True
+    curve.curve_secretkey = zmq.curve_keypair()[1]
+    port = curve.bind_to_random_port("tcp://127.0.0.1")
+
+    def local(host, port, **kw):
+        return socket.getaddrinfo("127.0.0.1", port, **kw)
+
+    def hangs(host, port, **kw):
+        time.sleep(3)
+        return local(host, port, **kw)
+
+    try:
+        named = "tcp://coordinator.example:%d" % port
+        assert _greeting.mechanism(named, resolve=local) == "CURVE", "the name is resolved by the resolver given"
+        t0 = time.monotonic()
+        assert _greeting.mechanism(named, timeout=0.2, resolve=hangs) is None
+        assert time.monotonic() - t0 < 1, "bounded by its timeout, not the resolver's"
+    finally:
+        curve.close(0)
+        ctx.term()
+
+
 def test_what_is_not_a_zmtp_peer_reads_as_nothing():
     http = FakePeer(lambda c: c.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n" + b" " * 40))
     silent = FakePeer(lambda c: None)

@@ -9,8 +9,9 @@ closed during the handshake and nothing more, and tries again with a growing int
 handshake that fails without detail is checked with this probe."""
 
 import socket
+import threading
 import time
-from typing import Optional
+from typing import Any, Callable, List, Optional
 
 #: The signature (0xFF, 8 bytes of padding, 0x7F) and major version 3.
 _OPENING = b"\xff" + b"\x00" * 7 + b"\x01\x7f\x03"
@@ -41,29 +42,58 @@ def _address(endpoint: str) -> Optional[tuple]:
     return socket.AF_UNSPEC, (host, int(port))
 
 
-def _connect(address: tuple, timeout: float) -> socket.socket:
-    """A connected stream socket to `address` (from `_address`), closed again if it fails."""
-    if address[0] != socket.AF_UNIX:
-        return socket.create_connection(address[1], timeout=timeout)
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.settimeout(timeout)
-        s.connect(address[1])
-    except BaseException:
-        s.close()
-        raise
-    return s
+def _resolved(host: str, port: int, timeout: float, resolve: Callable[..., List[Any]]) -> List[Any]:
+    """`resolve(host, port)` (getaddrinfo's answer) on a thread of its own, waited for `timeout`
+    seconds at most (then nothing): the probe runs where the client waits for its replies (an
+    asyncio client's event loop), which a resolver that hangs (its name server gone) would
+    otherwise hold for the resolver's own timeouts."""
+    answer: List[Any] = []
+
+    def run() -> None:
+        try:
+            answer.extend(resolve(host, port, type=socket.SOCK_STREAM))
+        except (OSError, UnicodeError, ValueError, OverflowError):  # no such name; a name that cannot be
+            pass
+
+    t = threading.Thread(target=run, name="script-cluster-resolve", daemon=True)
+    t.start()
+    t.join(timeout)
+    return [] if t.is_alive() else answer
 
 
-def mechanism(endpoint: str, timeout: float = 0.5) -> Optional[str]:
+def _connect(address: tuple, timeout: float, resolve: Callable[..., List[Any]]) -> socket.socket:
+    """A connected stream socket to `address` (from `_address`) within `timeout` seconds, names
+    resolved included; OSError when none can be made."""
+    deadline = time.monotonic() + timeout
+    if address[0] == socket.AF_UNIX:
+        targets = [(socket.AF_UNIX, address[1])]
+    else:
+        host, port = address[1]
+        targets = [(family, sockaddr) for family, _, _, _, sockaddr in _resolved(host, port, timeout, resolve)]
+    for family, sockaddr in targets:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        s = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            s.settimeout(left)
+            s.connect(sockaddr)
+            return s
+        except OSError:
+            s.close()
+    raise OSError(f"no connection to {address[1]!r} within {timeout:g} s")
+
+
+def mechanism(endpoint: str, timeout: float = 0.5, resolve: Callable[..., List[Any]] = socket.getaddrinfo) -> Optional[str]:
     """The mechanism `endpoint` announces, or None when it cannot be read within `timeout`
-    seconds (nothing listens, the peer is not a ZMTP 3 peer, or closes first)."""
+    seconds (nothing listens, the peer is not a ZMTP 3 peer, or closes first). `resolve` is
+    getaddrinfo (tests give one that hangs)."""
     address = _address(endpoint)
     if address is None:
         return None
     deadline = time.monotonic() + timeout
     try:
-        s = _connect(address, timeout)
+        s = _connect(address, timeout, resolve)
     except (OSError, ValueError, OverflowError):  # unreachable; a name that cannot be; a port past 65535
         return None
     with s:
