@@ -16,23 +16,24 @@ public enum HTTPProbe {
         public let body: String
     }
 
-    /// GETs `url`, waiting at most `timeout`.
+    /// GETs `url`, waiting at most `timeout`, resolving its host's name included.
     public static func get(_ url: String, timeout: Duration = .seconds(5)) throws(HTTPProbeError) -> Response {
+        try get(url, timeout: timeout, resolve: resolve)
+    }
+
+    /// As `get(_:timeout:)`, with the host's name resolved by `resolve` (tests give one that hangs).
+    static func get(_ url: String, timeout: Duration,
+                    resolve: @escaping @Sendable (String, UInt16, String) throws(HTTPProbeError) -> any SocketAddress)
+        throws(HTTPProbeError) -> Response {
         let (host, port, path) = try parse(url)
-        let address = try resolve(host, port: port, url: url)
         let result = Mutex<Result<Response, HTTPProbeError>?>(nil)
         let done = DispatchSemaphore(value: 0)
         let task = Task {
-            var client = HTTPClient()
             let r: Result<Response, HTTPProbeError>
-            do {
-                let request = HTTPRequest(method: .GET, version: .http11, path: path, query: [],
-                                          headers: [.host: "\(host):\(port)"], body: Data())
-                let response = try await client.sendHTTPRequest(request, to: address)
-                let body = try await response.bodyData
-                r = .success(Response(status: response.statusCode.code, body: String(decoding: body, as: UTF8.self)))
+            do throws(HTTPProbeError) {
+                r = try await .success(fetch(path, from: resolve(host, port, url), host: "\(host):\(port)", url: url))
             } catch {
-                r = .failure(.unreachable(url, reason: Self.reason(error)))
+                r = .failure(error)
             }
             result.withLock { $0 = r }
             done.signal()
@@ -43,6 +44,21 @@ public enum HTTPProbe {
             throw .unreachable(url, reason: "no answer within \(Int(seconds * 1000)) ms")
         }
         return try result.withLock { $0! }.get()
+    }
+
+    /// The response to a GET of `path` from `address` (`host` its Host header).
+    private static func fetch(_ path: String, from address: any SocketAddress, host: String,
+                              url: String) async throws(HTTPProbeError) -> Response {
+        var client = HTTPClient()
+        do {
+            let request = HTTPRequest(method: .GET, version: .http11, path: path, query: [],
+                                      headers: [.host: host], body: Data())
+            let response = try await client.sendHTTPRequest(request, to: address)
+            let body = try await response.bodyData
+            return Response(status: response.statusCode.code, body: String(decoding: body, as: UTF8.self))
+        } catch {
+            throw .unreachable(url, reason: Self.reason(error))
+        }
     }
 
     /// Throws `badURL` unless `url` is one `get` takes (checked before any connection).
@@ -72,7 +88,7 @@ public enum HTTPProbe {
     }
 
     /// The first address `host` resolves to (a name or a numeric address).
-    static func resolve(_ host: String, port: UInt16, url: String) throws(HTTPProbeError) -> any SocketAddress {
+    @Sendable static func resolve(_ host: String, _ port: UInt16, url: String) throws(HTTPProbeError) -> any SocketAddress {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?

@@ -184,6 +184,28 @@ final class OpsServerTests: XCTestCase {
             XCTAssertEqual(u, url)
         }
     }
+
+    /// A probe's timeout holds its name's resolution too: a name server gone makes getaddrinfo
+    /// wait for its own timeouts (5 s a try by default), which a healthcheck would wait out.
+    func testAResolverThatHangsCostsTheProbeItsTimeoutOnly() throws {
+        let server = try start(HealthState())
+        defer { server.stop() }
+        let port = try XCTUnwrap(server.url.split(separator: ":").last)
+        let named = "http://metrics.example:\(port)/livez"
+        let here = try HTTPProbe.get(named, timeout: .seconds(5)) { _, port, url throws(HTTPProbeError) in
+            try HTTPProbe.resolve("127.0.0.1", port, url: url)
+        }
+        XCTAssertEqual(here.status, 200, "the resolver given resolves")
+        let start = ContinuousClock.now
+        XCTAssertThrowsError(try HTTPProbe.get(named, timeout: .milliseconds(300)) { _, port, url throws(HTTPProbeError) in
+            sleep(3)
+            return try HTTPProbe.resolve("127.0.0.1", port, url: url)
+        }) {
+            guard case .unreachable(_, let reason)? = $0 as? HTTPProbeError else { return XCTFail("\($0)") }
+            XCTAssertEqual(reason, "no answer within 300 ms")
+        }
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(1), "bounded by its timeout, not the resolver's")
+    }
 }
 
 /// A log handler that keeps each line's message by level.
