@@ -27,11 +27,16 @@ public final class ZMQSocket {
         zmq_close(handle)
     }
 
+    /// Binds `endpoint`, with libzmq's IPv6 option where it names an IPv6 address (`IPv6Option`).
     public func bind(_ endpoint: String) throws {
+        try set(ZMQ_IPV6, IPv6Option.wanted(for: endpoint, connecting: false) ? 1 : 0, "ZMQ_IPV6")
         guard zmq_bind(handle, endpoint) == 0 else { throw ZMQError.last("bind \(endpoint)") }
     }
 
+    /// Connects `endpoint`, with libzmq's IPv6 option where it names an IPv6 address or a host
+    /// with IPv6 addresses only (`IPv6Option`: a name is looked up, within 0.5 s).
     public func connect(_ endpoint: String) throws {
+        try set(ZMQ_IPV6, IPv6Option.wanted(for: endpoint, connecting: true) ? 1 : 0, "ZMQ_IPV6")
         guard zmq_connect(handle, endpoint) == 0 else { throw ZMQError.last("connect \(endpoint)") }
     }
 

@@ -1,8 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Dispatch
-import Synchronization
 
 /// Reads the security mechanism a ZeroMQ peer announces in its greeting (ZMTP 3, RFC 23:
 /// `NULL`, `PLAIN`, `CURVE`), over a plain connection that sends only the greeting's signature
@@ -22,17 +20,16 @@ public enum ZMTPGreetingProbe {
     /// cannot be read within `timeoutMs` (nothing listens, the peer is not a ZMTP 3 peer, or
     /// closes first).
     public static func mechanism(of endpoint: String, timeoutMs: Int = 500) -> String? {
-        mechanism(of: endpoint, timeoutMs: timeoutMs, resolve: lookUp)
+        mechanism(of: endpoint, timeoutMs: timeoutMs, resolve: HostLookup.system)
     }
 
     /// As `mechanism(of:timeoutMs:)`, with the host names of `tcp://` endpoints resolved by
     /// `resolve(host, port)` (tests give one that hangs).
-    static func mechanism(of endpoint: String, timeoutMs: Int,
-                          resolve: @escaping @Sendable (String, String) -> [SocketAddress]) -> String? {
-        let deadline = monotonicMs() + timeoutMs
+    static func mechanism(of endpoint: String, timeoutMs: Int, resolve: @escaping HostLookup.Resolver) -> String? {
+        let deadline = HostLookup.monotonicMs() + timeoutMs
         for address in addresses(endpoint, deadline: deadline, resolve: resolve) {
             if let greeting = greeting(from: address, deadline: deadline) { return mechanism(in: greeting) }
-            if monotonicMs() >= deadline { break }
+            if HostLookup.monotonicMs() >= deadline { break }
         }
         return nil
     }
@@ -66,7 +63,7 @@ public enum ZMTPGreetingProbe {
     private static func wait(_ fd: Int32, for events: Int16, deadline: Int) -> Bool {
         var p = pollfd(fd: fd, events: events, revents: 0)
         while true {
-            let left = deadline - monotonicMs()
+            let left = deadline - HostLookup.monotonicMs()
             guard left > 0 else { return false }
             let rc = poll(&p, 1, Int32(left))
             if rc > 0 { return p.revents & (events | Int16(POLLHUP) | Int16(POLLERR)) != 0 }
@@ -80,69 +77,12 @@ public enum ZMTPGreetingProbe {
         return getsockopt(fd, SOL_SOCKET, SO_ERROR, &value, &size) == 0 ? value : -1
     }
 
-    private static func monotonicMs() -> Int {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return t.tv_sec * 1000 + t.tv_nsec / 1_000_000
-    }
-
-    /// A socket address's family and bytes.
-    struct SocketAddress: Sendable {
-        let family: Int32
-        let bytes: [UInt8]
-    }
-
     /// The addresses of `tcp://host:port` (each that `host` resolves to by `deadline`) or
     /// `ipc://path`.
-    static func addresses(_ endpoint: String, deadline: Int,
-                          resolve: @escaping @Sendable (String, String) -> [SocketAddress]) -> [SocketAddress] {
+    static func addresses(_ endpoint: String, deadline: Int, resolve: @escaping HostLookup.Resolver) -> [SocketAddress] {
         if endpoint.hasPrefix("ipc://") { return unixAddress(String(endpoint.dropFirst(6))).map { [$0] } ?? [] }
-        guard endpoint.hasPrefix("tcp://"), let colon = endpoint.lastIndex(of: ":"), colon > endpoint.index(endpoint.startIndex, offsetBy: 6) else { return [] }
-        var host = String(endpoint[endpoint.index(endpoint.startIndex, offsetBy: 6)..<colon])
-        if let semicolon = host.lastIndex(of: ";") { host = String(host[host.index(after: semicolon)...]) }  // "source;host"
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return resolved(host, String(endpoint[endpoint.index(after: colon)...]), deadline: deadline, resolve: resolve)
-    }
-
-    /// `resolve(host, port)` on a thread of its own, waited for until `deadline` (then nothing):
-    /// the probe runs on a client's or worker's loop, where a resolver that hangs (its name server
-    /// gone) would otherwise hold the loop, SIGTERM included, for the resolver's own timeouts.
-    private static func resolved(_ host: String, _ port: String, deadline: Int,
-                                 resolve: @escaping @Sendable (String, String) -> [SocketAddress]) -> [SocketAddress] {
-        let box = Box()
-        DispatchQueue.global().async { box.set(resolve(host, port)) }
-        guard box.done.wait(timeout: .now() + .milliseconds(max(0, deadline - monotonicMs()))) == .success else { return [] }
-        return box.answer.withLock { $0 }
-    }
-
-    /// Where a resolution left on its thread puts its answer (read once it is signalled).
-    private final class Box: Sendable {
-        let answer = Mutex<[SocketAddress]>([])
-        let done = DispatchSemaphore(value: 0)
-
-        func set(_ addresses: [SocketAddress]) {
-            answer.withLock { $0 = addresses }
-            done.signal()
-        }
-    }
-
-    /// Each address `host` resolves to (getaddrinfo), with `port`.
-    @Sendable static func lookUp(_ host: String, _ port: String) -> [SocketAddress] {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var list: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, port, &hints, &list) == 0, let first = list else { return [] }
-        defer { freeaddrinfo(first) }
-        var out: [SocketAddress] = []
-        var node: UnsafeMutablePointer<addrinfo>? = first
-        while let n = node {
-            if let a = n.pointee.ai_addr {
-                out.append(SocketAddress(family: n.pointee.ai_family,
-                                         bytes: Array(UnsafeRawBufferPointer(start: a, count: Int(n.pointee.ai_addrlen)))))
-            }
-            node = n.pointee.ai_next
-        }
-        return out
+        guard let tcp = TCPEndpoint(endpoint) else { return [] }
+        return HostLookup.addresses(tcp.host, tcp.port, deadline: deadline, resolve: resolve)
     }
 
     private static func unixAddress(_ path: String) -> SocketAddress? {

@@ -227,14 +227,15 @@ final class TestCluster {
     /// CurveZMQ for the harness's own clients, when the coordinator speaks it.
     let clientCurve: CurveClientSettings?
 
-    /// Fixed ports (so a restarted coordinator takes the same ones) unless `wildcard`.
+    /// Fixed ports (so a restarted coordinator takes the same ones) unless `wildcard`; every
+    /// socket on `host` (the workers' data sockets too, where it is not IPv4 loopback).
     init(workers n: Int, heartbeatMs: Int = 250, extra: [String] = [], workerExtra: [String] = [], wildcard: Bool = false,
-         clientCurve: CurveClientSettings? = nil) throws {
+         clientCurve: CurveClientSettings? = nil, host: String = "127.0.0.1") throws {
         self.heartbeatMs = heartbeatMs
         self.clientCurve = clientCurve
         coordinatorExtra = extra
-        self.workerExtra = workerExtra
-        (coordinator, frontend, backend) = try Self.startCoordinator(wildcard: wildcard, heartbeatMs: heartbeatMs, extra: extra)
+        self.workerExtra = workerExtra + (host == "127.0.0.1" ? [] : ["--data-bind", "tcp://\(host):*"])
+        (coordinator, frontend, backend) = try Self.startCoordinator(wildcard: wildcard, heartbeatMs: heartbeatMs, extra: extra, host: host)
         for _ in 0..<n { try addWorker() }
         try waitForWorkers(n)
     }
@@ -243,12 +244,12 @@ final class TestCluster {
     /// free when `freePort` closes it, not necessarily when the coordinator binds it (another
     /// process's outgoing connection may take it from the same ephemeral range meanwhile, as one
     /// CI run saw): a bind that finds it in use is tried again on new ports.
-    private static func startCoordinator(wildcard: Bool, heartbeatMs: Int, extra: [String]) throws -> (ClusterProcess, String, String) {
+    private static func startCoordinator(wildcard: Bool, heartbeatMs: Int, extra: [String], host: String) throws -> (ClusterProcess, String, String) {
         var attempts = 0
         while true {
             attempts += 1
-            let fe = wildcard ? "tcp://127.0.0.1:*" : "tcp://127.0.0.1:\(freePort())"
-            let be = wildcard ? "tcp://127.0.0.1:*" : "tcp://127.0.0.1:\(freePort())"
+            let fe = wildcard ? "tcp://\(host):*" : "tcp://\(host):\(freePort())"
+            let be = wildcard ? "tcp://\(host):*" : "tcp://\(host):\(freePort())"
             let c = try startCoordinator(fe, be, heartbeatMs: heartbeatMs, extra: extra)
             if let f = c.line("frontend "), let b = c.line("backend ") { return (c, f, b) }
             guard attempts < 5, c.log.contains("Address already in use") else {

@@ -152,6 +152,24 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertTrue(counts.allSatisfy { $0 > 0 }, "both coordinators served: \(counts)")
     }
 
+    /// A cluster on IPv6 loopback (`tcp://[::1]`, which libzmq takes only with its IPv6 option):
+    /// the worker registers, and requests inline and direct (the worker's data socket on `[::1]`
+    /// too) get what in-process Script keeps.
+    func testAClusterOnIPv6ServesInlineAndDirect() throws {
+        let cluster = try TestCluster(workers: 1, wildcard: true, host: "[::1]")
+        defer { cluster.stop() }
+        XCTAssertTrue(cluster.frontend.hasPrefix("tcp://[::1]:"), cluster.frontend)
+        XCTAssertTrue(cluster.workers[0].output.contains("data tcp://[::1]:"), cluster.workers[0].output)
+        let client = try cluster.client()
+        defer { client.close() }
+        let req = sample(.anyres, seed: 31)
+        let want = try inProcess(req, 40)
+        for transfer in Transfer.allCases {
+            let r = result(try client.prune(PruneSubmission(id: "v6-\(transfer)", request: req, budget: .count(40), transfer: transfer)))
+            XCTAssertEqual(r?.indices, want, "\(transfer)")
+        }
+    }
+
     /// A worker that advertises a data endpoint this client cannot reach (a closed port: every
     /// connection attempt is refused), and no other: a direct request fails within a second or
     /// two (`shard_failed`, naming the address), not after the connect timeout nor at its

@@ -32,12 +32,12 @@ final class ZMTPGreetingProbeTests: SocketTestCase {
         let port = try curve.lastEndpoint().split(separator: ":").last!
         let named = "tcp://coordinator.example:\(port)"
         XCTAssertEqual(ZMTPGreetingProbe.mechanism(of: named, timeoutMs: 500) { _, port in
-            ZMTPGreetingProbe.lookUp("127.0.0.1", port)
+            HostLookup.system("127.0.0.1", port)
         }, "CURVE", "the name is resolved by the resolver given")
         let start = ContinuousClock.now
         XCTAssertNil(ZMTPGreetingProbe.mechanism(of: named, timeoutMs: 200) { _, port in
             sleep(3)
-            return ZMTPGreetingProbe.lookUp("127.0.0.1", port)
+            return HostLookup.system("127.0.0.1", port)
         })
         XCTAssertLessThan(ContinuousClock.now - start, .seconds(1), "bounded by its timeout, not the resolver's")
     }

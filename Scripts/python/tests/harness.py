@@ -143,12 +143,13 @@ class UpCluster:
 class Coordinator:
     """A coordinator alone (flags of its own), with `workers` worker processes if asked."""
 
-    def __init__(self, logdir: Path, *flags: str, workers: int = 0, name: str = "coordinator") -> None:
-        self.proc = Proc([binary(), "coordinator", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*",
+    def __init__(self, logdir: Path, *flags: str, workers: int = 0, name: str = "coordinator",
+                 host: str = "127.0.0.1") -> None:
+        self.proc = Proc([binary(), "coordinator", "--frontend", f"tcp://{host}:*", "--backend", f"tcp://{host}:*",
                           *flags], logdir / f"{name}.log")
         self.frontend = self.proc.wait_line("frontend ").split()[1]
         self.backend = backend = self.proc.wait_line("backend ").split()[1]
-        self.workers = [Proc([binary(), "worker", "--connect", backend, "--name", f"{name}-w{i}"],
+        self.workers = [Proc([binary(), "worker", "--connect", backend, "--name", f"{name}-w{i}", "--data-bind", f"tcp://{host}:*"],
                              logdir / f"{name}-w{i}.log") for i in range(workers)]
         if workers:
             from script_cluster import Client

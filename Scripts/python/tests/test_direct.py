@@ -54,6 +54,27 @@ def test_direct_async_and_one_shard(cluster, tmp_path):
     assert [r.indices.tolist() for r in results] == [ref] * 5 + [whole]
 
 
+@pytest.mark.parametrize("transfer", ["inline", "direct"])
+def test_a_cluster_on_ipv6(logdir, tmp_path, transfer):
+    """A cluster on IPv6 loopback (`tcp://[::1]`, which libzmq takes only with its IPv6 option),
+    the workers' data sockets too: the sync and asyncio clients get what in-process Script keeps."""
+    c = Coordinator(logdir, workers=1, name=f"v6-{transfer}", host="[::1]")
+    try:
+        assert c.frontend.startswith("tcp://[::1]:")
+        x, q, shards = request_data(75)
+        want = in_process(tmp_path, x, 24, query=q, shards=shards)["indices"]
+        with Client(c.frontend, transfer=transfer, deadline=10) as client:
+            assert client.prune(x, query=q, budget=24, shards=shards).indices.tolist() == want
+
+        async def run():
+            async with AsyncClient(c.frontend, transfer=transfer, deadline=10) as ac:
+                return await ac.prune(x, query=q, budget=24, shards=shards)
+
+        assert asyncio.run(run()).indices.tolist() == want
+    finally:
+        assert c.stop() == 0
+
+
 @pytest.fixture(scope="module")
 def small(logdir):
     """A coordinator that takes no message over 64 KiB (a request of this file's size is 98 KB),

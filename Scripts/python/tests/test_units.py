@@ -709,3 +709,34 @@ def test_curve_key_files_that_cannot_be_used_say_which_and_why(tmp_path):
             sc.Client("tcp://127.0.0.1:9", **kwargs)
         assert says in e.value.message, e.value.message
     sc.Client("tcp://127.0.0.1:9", curve_secret=secret, curve_server_key=public).close()
+
+
+def test_ipv6_is_wanted_for_ipv6_addresses_and_names_with_only_ipv6_addresses():
+    """libzmq takes IPv6 only with its IPv6 option, and with it connects a name at its first
+    address (often IPv6): the option is on for IPv6 addresses and for names with IPv6 addresses
+    and no IPv4 one, looked up within a bound."""
+    import socket
+
+    from script_cluster import _hosts
+
+    def never(host, port, **kw):
+        raise AssertionError(f"{host} looked up")
+
+    for endpoint, wanted in [("tcp://[::1]:5555", True), ("tcp://[fd00::2];10.0.0.1:5555", True),
+                             ("tcp://127.0.0.1:5555", False), ("ipc:///tmp/socket", False), ("tcp://", False)]:
+        assert _hosts.ipv6_wanted(endpoint, resolve=never) is wanted, endpoint
+
+    def answers(*families):
+        return lambda host, port, **kw: [(f, socket.SOCK_STREAM, 6, "", ()) for f in families]
+
+    v4, v6 = socket.AF_INET, socket.AF_INET6
+    for families, wanted in [((v6,), True), ((v6, v6), True), ((v6, v4), False), ((v4,), False), ((), False)]:
+        assert _hosts.ipv6_wanted("tcp://coordinator:5556", resolve=answers(*families)) is wanted, families
+
+    def hangs(host, port, **kw):
+        time.sleep(3)
+        return answers(v6)(host, port)
+
+    t0 = time.monotonic()
+    assert _hosts.ipv6_wanted("tcp://coordinator:5556", timeout=0.2, resolve=hangs) is False
+    assert time.monotonic() - t0 < 1

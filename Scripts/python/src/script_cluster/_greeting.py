@@ -9,9 +9,10 @@ closed during the handshake and nothing more, and tries again with a growing int
 handshake that fails without detail is checked with this probe."""
 
 import socket
-import threading
 import time
-from typing import Any, Callable, List, Optional
+from typing import List, Optional
+
+from ._hosts import Resolver, resolved, tcp_parts
 
 #: The signature (0xFF, 8 bytes of padding, 0x7F) and major version 3.
 _OPENING = b"\xff" + b"\x00" * 7 + b"\x01\x7f\x03"
@@ -33,35 +34,13 @@ def _address(endpoint: str) -> Optional[tuple]:
     if endpoint.startswith("ipc://") and len(endpoint) > 6:
         path = endpoint[6:]
         return socket.AF_UNIX, ("\0" + path[1:] if path.startswith("@") else path)
-    if not endpoint.startswith("tcp://"):
+    parts = tcp_parts(endpoint)
+    if parts is None or not parts[2].isdigit():
         return None
-    host, sep, port = endpoint[6:].rpartition(":")
-    host = host.rpartition(";")[2].strip("[]")
-    if not sep or not host or not port.isdigit():
-        return None
-    return socket.AF_UNSPEC, (host, int(port))
+    return socket.AF_UNSPEC, (parts[1], int(parts[2]))
 
 
-def _resolved(host: str, port: int, timeout: float, resolve: Callable[..., List[Any]]) -> List[Any]:
-    """`resolve(host, port)` (getaddrinfo's answer) on a thread of its own, waited for `timeout`
-    seconds at most (then nothing): the probe runs where the client waits for its replies (an
-    asyncio client's event loop), which a resolver that hangs (its name server gone) would
-    otherwise hold for the resolver's own timeouts."""
-    answer: List[Any] = []
-
-    def run() -> None:
-        try:
-            answer.extend(resolve(host, port, type=socket.SOCK_STREAM))
-        except (OSError, UnicodeError, ValueError, OverflowError):  # no such name; a name that cannot be
-            pass
-
-    t = threading.Thread(target=run, name="script-cluster-resolve", daemon=True)
-    t.start()
-    t.join(timeout)
-    return [] if t.is_alive() else answer
-
-
-def _connect(address: tuple, timeout: float, resolve: Callable[..., List[Any]]) -> socket.socket:
+def _connect(address: tuple, timeout: float, resolve: Resolver) -> socket.socket:
     """A connected stream socket to `address` (from `_address`) within `timeout` seconds, names
     resolved included; OSError when none can be made."""
     deadline = time.monotonic() + timeout
@@ -69,7 +48,7 @@ def _connect(address: tuple, timeout: float, resolve: Callable[..., List[Any]]) 
         targets = [(socket.AF_UNIX, address[1])]
     else:
         host, port = address[1]
-        targets = [(family, sockaddr) for family, _, _, _, sockaddr in _resolved(host, port, timeout, resolve)]
+        targets = [(family, sockaddr) for family, _, _, _, sockaddr in resolved(host, port, timeout, resolve)]
     for family, sockaddr in targets:
         left = deadline - time.monotonic()
         if left <= 0:
@@ -84,7 +63,7 @@ def _connect(address: tuple, timeout: float, resolve: Callable[..., List[Any]]) 
     raise OSError(f"no connection to {address[1]!r} within {timeout:g} s")
 
 
-def mechanism(endpoint: str, timeout: float = 0.5, resolve: Callable[..., List[Any]] = socket.getaddrinfo) -> Optional[str]:
+def mechanism(endpoint: str, timeout: float = 0.5, resolve: Resolver = socket.getaddrinfo) -> Optional[str]:
     """The mechanism `endpoint` announces, or None when it cannot be read within `timeout`
     seconds (nothing listens, the peer is not a ZMTP 3 peer, or closes first). `resolve` is
     getaddrinfo (tests give one that hangs)."""

@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 import msgpack
 import zmq
 
-from . import _greeting
+from . import _greeting, _hosts
 from . import request as rq
 from ._engine import Call, Engine, Placement, Policy
 from .errors import BadReply, BadRequest, ConnectionRefused, ScriptClusterError, TooLarge, Unavailable
@@ -103,7 +103,7 @@ def _data_dealer(ctx: Any, address: str, curve: Optional[Tuple[bytes, bytes, byt
     if curve is not None:
         s.curve_publickey, s.curve_secretkey, s.curve_serverkey = curve
     m = s.get_monitor_socket(_UP_EVENT | zmq.EVENT_CONNECT_RETRIED | _REFUSED_EVENT)
-    s.connect(address)
+    _connect(s, address)
     return s, m
 
 
@@ -111,8 +111,15 @@ def _connected(ctx: Any, curve: Optional[Tuple[bytes, bytes, bytes]], address: s
     """A DEALER connected to `address`, and the monitor socket that reports its connection events."""
     s = _dealer(ctx, curve)
     m = s.get_monitor_socket(_MONITOR_EVENTS)
-    s.connect(address)
+    _connect(s, address)
     return s, m
+
+
+def _connect(s: Any, address: str) -> None:
+    """Connects `s` to `address`, with libzmq's IPv6 option where the address needs it (an IPv6
+    address, or a name with IPv6 addresses only: `_hosts.ipv6_wanted`)."""
+    s.setsockopt(zmq.IPV6, 1 if _hosts.ipv6_wanted(address) else 0)
+    s.connect(address)
 
 
 #: Milliseconds a coordinator's socket keeps trying to send what is queued after it is closed:
