@@ -10,10 +10,10 @@ import Glibc
 /// IPv4 only. So the option is on for an IPv6 address, and for a name to connect to that has
 /// IPv6 addresses and no IPv4 one; everything else (IPv4 addresses, `*`, names with IPv4
 /// addresses, names that do not resolve yet, `ipc://`) stays as before, IPv4.
-public enum IPv6Option {
+enum IPv6Option {
     /// Whether `endpoint` needs the option, a name looked up within `timeoutMs` (not answered
     /// by then: no).
-    public static func wanted(for endpoint: String, connecting: Bool, timeoutMs: Int = 500) -> Bool {
+    static func wanted(for endpoint: String, connecting: Bool, timeoutMs: Int = 500) -> Bool {
         wanted(for: endpoint, connecting: connecting, timeoutMs: timeoutMs, resolve: HostLookup.system)
     }
 
