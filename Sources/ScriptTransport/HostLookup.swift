@@ -16,7 +16,9 @@ enum HostLookup {
     /// nothing when it has not answered by then.
     static func addresses(_ host: String, _ port: String, deadline: Int, resolve: @escaping Resolver) -> [SocketAddress] {
         let box = Answer()
-        DispatchQueue.global().async { box.set(resolve(host, port)) }
+        // A queue of its own, not the global pool: that pool has a thread a core, which lookups
+        // that hang would take one by one, starving every later lookup (and anything else there).
+        DispatchQueue(label: "script-cluster.host-lookup").async { box.set(resolve(host, port)) }
         guard box.done.wait(timeout: .now() + .milliseconds(max(0, deadline - monotonicMs()))) == .success else { return [] }
         return box.addresses.withLock { $0 }
     }
