@@ -20,7 +20,7 @@ EOF
 )
 read -r version pins <<<"$floors"
 python=""
-for candidate in "python$version" $(ls -d "${PYENV_ROOT:-$HOME/.pyenv}/versions/$version".*/bin/python 2>/dev/null | sort -rV); do
+for candidate in "python$version" "${PYENV_ROOT:-$HOME/.pyenv}/versions/$version".*/bin/python; do
     # A pyenv shim answers to every name, and fails where that version is not the selected one.
     if "$candidate" -c 'import sys' >/dev/null 2>&1; then python=$candidate; break; fi
 done

@@ -27,7 +27,8 @@ python3 -m venv "$venv"
 "$venv/bin/python" -m mypy --cache-dir .build/mypy-cache --ignore-missing-imports Scripts/python/src/script_cluster
 "$venv/bin/python" -m pytest -q Scripts/test_reference.py
 python3 -m pytest -q Scripts/test_deploy.py
-export SCRIPT_CLUSTER_BIN="$(swift build --show-bin-path)/script-cluster"
+SCRIPT_CLUSTER_BIN="$(swift build --show-bin-path)/script-cluster"
+export SCRIPT_CLUSTER_BIN
 "$venv/bin/python" -m pytest -q Scripts/python/tests
 # Again at the oldest Python and dependencies the package's pyproject.toml accepts.
 bash Scripts/test-python-floor.sh
