@@ -10,7 +10,7 @@ export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
 cd "$(dirname "$0")/.."
 python3 -c 'import numpy, pytest, zmq, msgpack, yaml' 2>/dev/null \
     || { echo "python3 with numpy, pytest, pyzmq, msgpack and pyyaml is needed: run bash Scripts/install-deps.sh" >&2; exit 1; }
-for tool in check-jsonschema kubernetes-validate hadolint; do
+for tool in check-jsonschema kubernetes-validate hadolint shellcheck; do
     command -v "$tool" >/dev/null || { echo "$tool is needed (deployment checks): run bash Scripts/install-deps.sh" >&2; exit 1; }
 done
 # Optimised (-O) through the command line: the core's tests run realistic shapes, and the

@@ -2,7 +2,8 @@
 
 docker-compose.yml against the compose specification's schema (check-jsonschema), the
 Kubernetes manifests (each kustomization rendered here) against Kubernetes' schemas
-(kubernetes-validate), Cluster/Dockerfile with hadolint, and the files against each other and
+(kubernetes-validate), Cluster/Dockerfile with hadolint, the shell scripts with shellcheck, and the
+files against each other and
 against the executable: every SCRIPT_CLUSTER_* variable they set is an option of its command,
 probe ports are the metrics ports, worker threads follow the CPU limit.
 """
@@ -18,7 +19,7 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 K8S = os.path.join(ROOT, "Cluster", "k8s")
-TOOLS = ("check-jsonschema", "kubernetes-validate", "hadolint")
+TOOLS = ("check-jsonschema", "kubernetes-validate", "hadolint", "shellcheck")
 
 
 def tool(name):
@@ -114,6 +115,12 @@ def test_compose_file_matches_the_compose_spec():
 
 def test_dockerfile_passes_hadolint():
     run([tool("hadolint"), "Cluster/Dockerfile"])
+
+
+def test_shell_scripts_pass_shellcheck():
+    scripts = sorted(os.path.join("Scripts", f) for f in os.listdir(os.path.join(ROOT, "Scripts")) if f.endswith(".sh"))
+    assert "Scripts/test.sh" in scripts
+    run([tool("shellcheck"), *scripts, ".ci/run"])
 
 
 @pytest.mark.parametrize("directory", kustomizations(), ids=lambda d: os.path.relpath(d, ROOT))
