@@ -255,6 +255,29 @@ def test_a_client_made_before_a_fork_serves_the_children(cluster, kind):
         client.close()
 
 
+@pytest.mark.parametrize("kind", ["sync", "direct", "async"])
+def test_a_client_pickled_to_a_spawned_pool_serves_its_workers(cluster, kind):
+    """A spawn (or forkserver: Python 3.14's default on Linux) pool's workers get their arguments
+    pickled: a client arrives there as a new one with the same endpoints and options (it raised
+    "self.handle cannot be converted to a Python object for pickling")."""
+    import multiprocessing
+    import pickle
+    x, _, _ = request_data(70, units=2)
+    client = AsyncClient(cluster, deadline=20) if kind == "async" else \
+        Client(cluster, deadline=20, transfer="direct" if kind == "direct" else "inline")
+    try:
+        copy = pickle.loads(pickle.dumps(client))
+        assert type(copy) is type(client) and copy is not client
+        assert (copy.endpoints, copy.transfer, copy.deadline) == (client.endpoints, client.transfer, client.deadline)
+        copy.close()
+        parent = _prune(client, x)
+        with multiprocessing.get_context("spawn").Pool(2) as pool:
+            children = pool.starmap_async(_prune, [(client, x)] * 4).get(timeout=120)
+        assert children == [parent] * 4
+    finally:
+        client.close()
+
+
 @pytest.mark.parametrize("transfer", ["inline", "direct"])
 def test_an_async_client_serves_one_event_loop_after_another(cluster, transfer):
     """`asyncio.run` twice with one client: the second waited forever, past its deadline."""

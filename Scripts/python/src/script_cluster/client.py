@@ -189,6 +189,11 @@ class _Waker:
         os.close(self._write_fd)
 
 
+def _remade(cls: Any, endpoints: List[str], options: Dict[str, Any]) -> Any:
+    """A client of class `cls` made anew in this process (see `_Base.__reduce__`)."""
+    return cls(endpoints, **options)
+
+
 class _Base:
     """What the sync and asyncio clients share: options, request preparation, result decoding."""
 
@@ -247,6 +252,12 @@ class _Base:
     def _open(self, context: Any) -> None:
         """Makes this process's context (`context`, or the process's shared one) and connections."""
         raise NotImplementedError
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        """Pickled (sent to a spawn or forkserver pool's workers, Python 3.14's default on Linux),
+        a client arrives as a new one with the same endpoints and options: sockets do not travel,
+        as after a fork it starts afresh in the other process."""
+        return _remade, (type(self), self.endpoints, self._options)
 
     def _call_for(self, r: Union[PruneRequest, Mapping[str, Any]]) -> Call:
         p = rq.prepare(rq.as_request(r), self.deadline, self.transfer)
@@ -472,7 +483,8 @@ class Client(_Base):
     Any number of threads may share one client: their requests share the connections, and one
     thread at a time moves the bytes for all of them. A client made before a fork (DataLoader
     workers, a multiprocessing pool) works in the child: on its first request there it opens
-    connections of its own, in a context of its own.
+    connections of its own, in a context of its own. Pickled (to a spawn or forkserver pool), it
+    arrives as a new client with the same endpoints and options.
     """
 
     def __init__(self, endpoints: Union[str, Sequence[str]], *, context: Optional[zmq.Context] = None,
