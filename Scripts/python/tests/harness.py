@@ -38,7 +38,9 @@ class Proc:
 
     def __init__(self, args: List[str], log: Path) -> None:
         self.log = open(log, "w")
-        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, text=True, bufsize=1)
+        # The binary stops once this test process is gone (a killed or crashed run leaves none).
+        env = dict(os.environ, SCRIPT_CLUSTER_PARENT_PID=str(os.getpid()))
+        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, text=True, bufsize=1, env=env)
         self.lines: "queue.Queue[str]" = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
 
@@ -151,6 +153,13 @@ class Coordinator:
         self.backend = backend = self.proc.wait_line("backend ").split()[1]
         self.workers = [Proc([binary(), "worker", "--connect", backend, "--name", f"{name}-w{i}", "--data-bind", f"tcp://{host}:*"],
                              logdir / f"{name}-w{i}.log") for i in range(workers)]
+        try:
+            self._wait_for_workers(workers)
+        except BaseException:
+            self.stop()  # a cluster that did not come up is not left running
+            raise
+
+    def _wait_for_workers(self, workers: int) -> None:
         if workers:
             from script_cluster import Client
             with Client(self.frontend) as c:
