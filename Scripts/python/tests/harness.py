@@ -37,29 +37,31 @@ class Proc:
     """A child process whose stdout lines are read on a thread (so its pipe never fills)."""
 
     def __init__(self, args: List[str], log: Path) -> None:
-        self.log = open(log, "w")
+        self.log = log
         # The binary stops once this test process is gone (a killed or crashed run leaves none).
         env = dict(os.environ, SCRIPT_CLUSTER_PARENT_PID=str(os.getpid()))
-        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, text=True, bufsize=1, env=env)
+        with open(log, "w") as stderr:  # the child writes its own copy; this one closes at once
+            self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True, bufsize=1, env=env)
         self.lines: "queue.Queue[str]" = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
 
     def _pump(self) -> None:
         assert self.p.stdout is not None
-        for line in self.p.stdout:
-            self.lines.put(line.rstrip("\n"))
+        with self.p.stdout:  # closed at the end of the output, whoever stops the process
+            for line in self.p.stdout:
+                self.lines.put(line.rstrip("\n"))
 
     def wait_line(self, prefix: str, timeout: float = 30) -> str:
         end = time.monotonic() + timeout
         while True:
             left = end - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"no line starting {prefix!r} within {timeout} s (see {self.log.name})")
+                raise AssertionError(f"no line starting {prefix!r} within {timeout} s (see {self.log})")
             try:
                 line = self.lines.get(timeout=min(left, 0.5))
             except queue.Empty:
                 if self.p.poll() is not None:
-                    raise AssertionError(f"process exited with {self.p.returncode} (see {self.log.name})")
+                    raise AssertionError(f"process exited with {self.p.returncode} (see {self.log})")
                 continue
             if line.startswith(prefix):
                 return line
@@ -80,7 +82,6 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()
-        self.log.close()
         return self.p.returncode
 
 

@@ -150,7 +150,8 @@ def test_an_interrupt_or_a_closed_pipe_ends_it_by_its_signal(tmp_path):
                                       "--budget", "3", "--deadline", "30"], stderr=subprocess.PIPE, text=True)
     time.sleep(2)  # (past the interpreter's start, into the wait for a coordinator)
     waiting.send_signal(signal.SIGINT)
-    assert waiting.wait(timeout=10) == -signal.SIGINT and "Traceback" not in waiting.stderr.read()
+    with waiting.stderr:
+        assert waiting.wait(timeout=10) == -signal.SIGINT and "Traceback" not in waiting.stderr.read()
     read, write = os.pipe()
     os.close(read)
     r = subprocess.run(cmd + ["--help"], stdout=write, stderr=subprocess.PIPE, text=True, timeout=60)
