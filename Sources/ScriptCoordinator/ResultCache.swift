@@ -8,6 +8,7 @@ struct ResultCache {
     struct Entry {
         let fingerprint: RequestFingerprint
         let frames: [Frame]
+        var bytes: Int { frames.reduce(0) { $0 + $1.count } }
     }
 
     let maxEntries: Int
@@ -27,18 +28,18 @@ struct ResultCache {
     var count: Int { entries.count }
 
     mutating func insert(_ frames: [Frame], answering fingerprint: RequestFingerprint, for id: String) {
-        let size = frames.reduce(0) { $0 + $1.count }
-        guard maxEntries > 0, size <= maxBytes else { return }
-        if let old = entries.updateValue(Entry(fingerprint: fingerprint, frames: frames), forKey: id) {
-            bytes -= old.frames.reduce(0) { $0 + $1.count }
+        let entry = Entry(fingerprint: fingerprint, frames: frames)
+        guard maxEntries > 0, entry.bytes <= maxBytes else { return }
+        if let old = entries.updateValue(entry, forKey: id) {
+            bytes -= old.bytes
         } else {
             order.append(id)
         }
-        bytes += size
+        bytes += entry.bytes
         while entries.count > maxEntries || bytes > maxBytes {
             let oldest = order[head]
             head += 1
-            if let gone = entries.removeValue(forKey: oldest) { bytes -= gone.frames.reduce(0) { $0 + $1.count } }
+            if let gone = entries.removeValue(forKey: oldest) { bytes -= gone.bytes }
         }
         if head > 1024 && head * 2 > order.count {
             order.removeFirst(head)

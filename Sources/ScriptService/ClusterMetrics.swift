@@ -217,11 +217,12 @@ public enum ClusterMetrics {
         Counter(label: bytesSent.name, dimensions: [("peer", peer.rawValue)]).increment(by: bytes)
     }
 
-    /// A connection of `socket` was accepted, closed or refused.
+    /// A reply to a client was not sent, for `reason`.
     public static func replyDropped(_ reason: DroppedReason) {
         Counter(label: repliesDropped.name, dimensions: [("reason", reason.rawValue)]).increment()
     }
 
+    /// A connection of `socket` was accepted, closed or refused.
     public static func connection(_ event: ConnectionEvent, on socket: Socket) {
         Counter(label: connections.name, dimensions: [("socket", socket.rawValue), ("event", event.rawValue)]).increment()
     }

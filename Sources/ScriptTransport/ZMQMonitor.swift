@@ -60,6 +60,7 @@ public final class ZMQMonitor {
     /// The events that have arrived, oldest first.
     public func drain() -> [Event] {
         var out: [Event] = []
+        var otherMechanism: Bool? = nil  // probed once a drain, however many failures queued
         while let frames = try? socket.receiveFrames(timeoutMilliseconds: 0) {
             guard let first = frames.first, first.count >= 2 else { continue }
             let code = first.withUnsafeBytes { UInt16(littleEndian: $0.loadUnaligned(as: UInt16.self)) }
@@ -73,8 +74,10 @@ public final class ZMQMonitor {
             case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: out.append(.authenticationFailed)
             case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL where value == UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH):
                 out.append(.mechanismMismatch)
-            case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL where speaksOtherMechanism(frames): out.append(.mechanismMismatch)
-            case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL: out.append(.handshakeFailed)
+            case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+                if otherMechanism == nil { otherMechanism = speaksOtherMechanism(frames) }
+                out.append(otherMechanism! ? .mechanismMismatch : .handshakeFailed)
+            case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL: out.append(.handshakeFailed)
             default: break
             }
         }
