@@ -4,6 +4,7 @@ once (not at its deadline), and key files are checked before anything is sent.""
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 import sys
 import time
@@ -121,6 +122,11 @@ def test_a_worker_that_refuses_the_key_ends_direct_requests_at_once(logdir, tmp_
             with pytest.raises(sc.ConnectionRefused, match="data socket .* refused this client's CURVE key") as e:
                 bob.prune(x, query=q, budget=24, shards=shards)
             assert time.monotonic() - t0 < 2, "refused at the handshake, not at the deadline"
+            # The same client's next direct request to that worker: refused the same way (its
+            # data socket's session ended at the refusal, so nothing can be queued on it).
+            with pytest.raises(sc.ConnectionRefused, match="data socket .* refused this client's CURVE key"):
+                bob.prune(x, query=q, budget=24, shards=shards)
+            assert time.monotonic() - t0 < 4, "refused at the handshake, not at the deadline"
         assert e.value.endpoint.startswith("tcp://")
 
         # Given up by the client (`cancel`), the refused request lets its worker go at once, not at
@@ -132,10 +138,11 @@ def test_a_worker_that_refuses_the_key_ends_direct_requests_at_once(logdir, tmp_
 
         async def direct_async():
             async with sc.AsyncClient(c.frontend, transfer="direct", deadline=20, **keys) as ac:
-                return await ac.prune(x, query=q, budget=24, shards=shards)
+                for _ in range(2):
+                    with pytest.raises(sc.ConnectionRefused, match="data socket .* refused this client's CURVE key"):
+                        await ac.prune(x, query=q, budget=24, shards=shards)
         t0 = time.monotonic()
-        with pytest.raises(sc.ConnectionRefused, match="data socket .* refused this client's CURVE key"):
-            asyncio.run(direct_async())
+        asyncio.run(direct_async())
         assert time.monotonic() - t0 < 5, "refused at the handshake, not at the deadline (20 s)"
         with Client(c.frontend, **keys) as bob:
             while bob.status().requests_in_flight:
@@ -146,3 +153,48 @@ def test_a_worker_that_refuses_the_key_ends_direct_requests_at_once(logdir, tmp_
             worker.stop()
         c.stop()
 
+
+
+def test_a_worker_restarted_with_the_key_allowed_takes_the_same_clients_shards(logdir, tmp_path):
+    """Refused by a worker, then let in by the one that takes its place at the same data address:
+    the same client's next direct request is answered (a refused data socket is not kept)."""
+    for name in ("coordinator", "workers/w", "clients/alice", "clients/bob"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([binary(), "keygen", "--out", str(tmp_path / name)], check=True, stdout=subprocess.DEVNULL)
+    c = Coordinator(logdir, "--curve-secret", str(tmp_path / "coordinator.key_secret"), "--curve-clients",
+                    str(tmp_path / "clients"), "--curve-workers", str(tmp_path / "workers"), name="rekey")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        data = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+
+    def worker(allowed: str) -> Proc:
+        return Proc([binary(), "worker", "--connect", c.backend, "--name", "rekey-w", "--data-bind", data,
+                     "--curve-secret", str(tmp_path / "workers" / "w.key_secret"), "--curve-server-key",
+                     str(tmp_path / "coordinator.key"), "--curve-clients", str(tmp_path / "clients" / allowed)],
+                    logdir / f"rekey-w-{allowed}.log")
+    w = None
+    try:
+        w = worker("alice.key")
+        keys = dict(curve_secret=str(tmp_path / "clients" / "bob.key_secret"), curve_server_key=str(tmp_path / "coordinator.key"))
+        x, q, shards = request_data(21)
+        with Client(c.frontend, transfer="direct", deadline=20, **keys) as bob:
+            end = time.monotonic() + 20
+            while bob.status().workers < 1:
+                assert time.monotonic() < end, "the worker did not register"
+                time.sleep(0.05)
+            with pytest.raises(sc.ConnectionRefused):
+                bob.prune(x, query=q, budget=24, shards=shards)
+            w.stop()
+            w = worker("")  # the whole directory of client keys: bob's too
+            end = time.monotonic() + 20
+            while bob.status().workers < 1:
+                assert time.monotonic() < end, "the new worker did not register"
+                time.sleep(0.05)
+            t0 = time.monotonic()
+            assert bob.prune(x, query=q, budget=24, shards=shards).indices.tolist() == \
+                in_process(tmp_path, x, 24, query=q, shards=shards)["indices"]
+            assert time.monotonic() - t0 < 5, "the shards waited for the refused socket"
+    finally:
+        if w is not None:
+            w.stop()
+        c.stop()

@@ -695,6 +695,49 @@ def test_a_failing_data_socket_is_waited_for_a_second_and_a_tcp_connection_is_no
         assert call.id in c._engine.calls and c.unreachable_data == set()
 
 
+def test_bytes_a_data_socket_cannot_take_before_it_connects_wait_for_it_and_a_refused_one_is_replaced(monkeypatch):
+    """A data socket not connected yet that takes nothing (its session ended at a refusal the
+    client has not read yet, or its queue filled while it waits): the shard's bytes wait and go
+    when it takes them; once connected, one it cannot take ends the request (its queue is full).
+    A socket whose handshake refused the key is replaced at the next placement on it (libzmq does
+    not try it again; the worker there may now take the key)."""
+    import zmq
+
+    def event(code):
+        return [code.to_bytes(2, "little") + bytes(4), b"tcp://127.0.0.1:1"]
+
+    x = np.ones((8, 4), np.float32)
+    with sc.Client("tcp://127.0.0.1:9", transfer="direct") as c:
+        takes = [False]
+        sent = []
+        monkeypatch.setattr(c, "_send_nowait", lambda sock, frames: takes[0] and not sent.append(frames))
+        call = _placed_direct_call(c, x)
+        key = ("tcp://127.0.0.1:1", None)
+        assert list(c._unsent) == [(call.id, 0)] and call.id in c._engine.calls
+        c._place_all(c._ctx)
+        assert list(c._unsent) == [(call.id, 0)] and sent == []
+        takes[0] = True
+        c._place_all(c._ctx)
+        assert c._unsent == {} and len(sent) == 1 and call.id in c._engine.calls
+
+        takes[0] = False
+        c._engine.placements.append(Placement(call, 1, "tcp://127.0.0.1:1", bytes(16), None))
+        c._place_all(c._ctx)
+        assert list(c._unsent) == [(call.id, 1)]
+        c._data_event(key, event(zmq.EVENT_HANDSHAKE_SUCCEEDED))
+        c._place_all(c._ctx)
+        (ended,) = c._engine.take_finished()
+        assert isinstance(ended.outcome, sc.Unavailable) and "queue is full" in str(ended.outcome)
+        assert c._unsent == {}
+
+        first = c._data_socks[key]
+        c._data_event(key, event(zmq.EVENT_HANDSHAKE_FAILED_AUTH))
+        assert c._data_socks[key] is first
+        takes[0] = True
+        again = _placed_direct_call(c, x)
+        assert c._data_socks[key] is not first and first.closed and again.id in c._engine.calls
+
+
 def test_curve_key_files_that_cannot_be_used_say_which_and_why(tmp_path):
     import zmq.auth
     public, secret = zmq.auth.create_certificates(str(tmp_path), "c")

@@ -219,7 +219,13 @@ class _Base:
         self._data_monitors: Dict[DataKey, Any] = {}
         self._data_connected: Set[DataKey] = set()
         self._data_failing: Set[DataKey] = set()
+        #: Data sockets whose handshake refused this client's key: libzmq ends such a session and
+        #: does not try again, so the next shard placed there goes through a fresh socket.
+        self._data_refused: Set[DataKey] = set()
         self._placed: Dict[Tuple[str, int], Tuple[DataKey, float]] = {}
+        #: Shards' bytes a data socket not connected yet could not take: they wait for it (its
+        #: connection, its refusal or its patience ends the wait), sent again at each step.
+        self._unsent: Dict[Tuple[str, int], List[Any]] = {}
         #: Data endpoints this client could not connect to, named in each direct request's
         #: `avoid` until a connection to one is made (its socket keeps trying, with nothing queued).
         self.unreachable_data: Set[str] = set()
@@ -298,11 +304,32 @@ class _Base:
                 if key not in self._data_socks:
                     self._data_socks[key], self._data_monitors[key] = _data_dealer(ctx, p.endpoint, self._data_curve(p))
                     self._watch_data(key, self._data_monitors[key])
-                self._placed[(p.call.id, p.shard)] = (key, time.monotonic())
-                if not self._send_nowait(self._data_socks[key], frames):
-                    raise Unavailable(f"the worker's data socket at {p.endpoint} takes no more messages (its queue is full)")
+                elif key in self._data_refused:
+                    self._reopen_data(key)
+                w = (p.call.id, p.shard)
+                self._placed[w] = (key, time.monotonic())
+                self._unsent.pop(w, None)
+                self._send_shard(w, key, frames)
             except ScriptClusterError as e:
                 self._engine.fail(p.call.id, rq.error_result(e, p.call.id, None))
+        for w, frames in list(self._unsent.items()):
+            placed = self._placed.get(w)
+            del self._unsent[w]
+            if placed is not None:
+                try:
+                    self._send_shard(w, placed[0], frames)
+                except ScriptClusterError as e:
+                    self._engine.fail(w[0], rq.error_result(e, w[0], None))
+
+    def _send_shard(self, w: Tuple[str, int], key: DataKey, frames: List[Any]) -> None:
+        """Queues a placed shard's bytes on its data socket. One not connected yet that takes
+        nothing has lost its session at a failed handshake (a refusal this client has not read
+        yet) or filled its queue while it waits: the bytes wait for it, in `_unsent`."""
+        if self._send_nowait(self._data_socks[key], frames):
+            return
+        if key in self._data_connected:
+            raise Unavailable(f"the worker's data socket at {key[0]} takes no more messages (its queue is full)")
+        self._unsent[w] = frames
 
     def _send_cancels(self) -> None:
         """Sends the `cancel` messages of calls given up (best effort: a full queue drops one)."""
@@ -351,6 +378,8 @@ class _Base:
             if key not in self._data_connected:
                 self._data_failing.add(key)
         elif event & _REFUSED_EVENT:
+            self._data_refused.add(key)
+            self._data_connected.discard(key)
             self._end_placed([w for w, v in self._placed.items() if v[0] == key], lambda cid: ConnectionRefused(
                 f"the worker's data socket at {key[0]} refused this client's CURVE key (not on the worker's "
                 f"--curve-clients list): its shards' bytes cannot be sent direct (send inline)", request_id=cid,
@@ -397,6 +426,8 @@ class _Base:
         """A fresh socket in place of the data socket `key`, with none of the bytes queued for
         it, that keeps trying to connect (a connection takes the address off `unreachable_data`)."""
         sock, monitor = self._data_socks.pop(key), self._data_monitors.pop(key)
+        self._data_refused.discard(key)
+        self._data_connected.discard(key)
         self._unwatch_data(key, monitor)
         _close_all([sock], [monitor], linger=0)
         curve = None if key[1] is None or self._curve is None else (self._curve[0], self._curve[1], key[1].encode())
@@ -452,6 +483,9 @@ class _Base:
         _close_all([self._data_socks[k] for k in keys], [self._data_monitors[k] for k in keys], linger=0)
         self._data_monitors.clear()
         self._data_socks.clear()
+        self._data_refused.clear()
+        self._data_connected.clear()
+        self._unsent.clear()
 
     def _outcome(self, call: Call) -> Any:
         """The call's result, or its error, raised."""
