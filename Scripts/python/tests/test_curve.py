@@ -198,3 +198,47 @@ def test_a_worker_restarted_with_the_key_allowed_takes_the_same_clients_shards(l
         if w is not None:
             w.stop()
         c.stop()
+
+
+def test_a_coordinator_that_refused_the_key_is_tried_again_and_lets_the_same_client_in(logdir, tmp_path):
+    """A coordinator restarted with this client's key on its list (a key added) answers the same
+    client, sync and asyncio: libzmq does not try a refused connection again, so the client opens
+    a fresh one, after a back-off, when a request waits."""
+    for name in ("coordinator", "workers/w", "clients/alice", "clients/bob"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([binary(), "keygen", "--out", str(tmp_path / name)], check=True, stdout=subprocess.DEVNULL)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        frontend = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+
+    def coordinator(clients: str) -> Coordinator:
+        return Coordinator(logdir, "--frontend", frontend, "--curve-secret", str(tmp_path / "coordinator.key_secret"),
+                           "--curve-clients", str(tmp_path / "clients" / clients), "--curve-workers",
+                           str(tmp_path / "workers"), name=f"refusing-{clients or 'all'}")
+    keys = dict(curve_secret=str(tmp_path / "clients" / "bob.key_secret"), curve_server_key=str(tmp_path / "coordinator.key"))
+    c = coordinator("alice.key")
+    try:
+        with Client(frontend, **keys) as bob:
+            with pytest.raises(sc.ConnectionRefused):
+                bob.status(timeout=5)
+            c.stop()
+            c = coordinator("")
+            t0 = time.monotonic()
+            assert bob.status(timeout=5).workers == 0
+            assert time.monotonic() - t0 < 2
+        c.stop()
+        c = coordinator("alice.key")
+
+        async def asynchronously():
+            nonlocal c
+            async with sc.AsyncClient(frontend, **keys) as ac:
+                with pytest.raises(sc.ConnectionRefused):
+                    await ac.status(timeout=5)
+                c.stop()
+                c = coordinator("")
+                t0 = time.monotonic()
+                assert (await ac.status(timeout=5)).workers == 0
+                assert time.monotonic() - t0 < 2
+        asyncio.run(asynchronously())
+    finally:
+        c.stop()

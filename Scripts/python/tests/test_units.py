@@ -152,6 +152,36 @@ def test_a_refused_key_moves_calls_and_ends_them_when_every_endpoint_refused():
     assert sent_ids(e.poll(0.4)) == [(1, "after")]
 
 
+def test_a_refused_endpoint_is_tried_afresh_after_its_back_off_while_a_call_waits():
+    """libzmq does not try a refused connection again: once its back-off (doubling) is over and a
+    call waits, the shell is told to open a fresh one, and the call waits for its handshake
+    instead of ending at once; a refusal ends it, a handshake sends it."""
+    e = engine(1, backoff_initial=0.1, backoff_max=0.4)
+    e.refused(0, 0.0)
+    assert e.take_reopens(5.0) == [], "no call waits: no fresh connection"
+    e.add(make_call("a"), 0.01)
+    assert e.take_reopens(0.01) == [] and e.poll(0.01) == []
+    assert [c.id for c in e.take_finished()] == ["a"], "within the back-off a call ends at once"
+    e.add(make_call("b"), 0.2)
+    assert e.take_reopens(0.2) == [0] and e.take_reopens(0.2) == []
+    assert e.poll(0.2) == [] and e.take_finished() == [], "b waits for the fresh handshake"
+    e.refused(0, 0.25)
+    (b,) = e.take_finished()
+    assert isinstance(b.outcome, sc.ConnectionRefused)
+    assert 0.25 + 0.1 <= e.endpoints[0].retry_at <= 0.25 + 0.2, "the second back-off is twice the first"
+    e.add(make_call("c"), 0.5)
+    assert e.take_reopens(0.5) == [0]
+    e.connected(0, 0.6)
+    assert sent_ids(e.poll(0.6)) == [(0, "c")] and e.endpoints[0].refusals == 0
+    # With another endpoint merely down, a waiting call wakes the shell when the back-off ends.
+    e = engine(2, backoff_initial=0.1, backoff_max=0.4)
+    e.disconnected(1, 0.0)
+    e.refused(0, 0.0)
+    e.add(make_call("d"), 0.0)
+    e.poll(0.0)
+    assert e.take_finished() == [] and e.wakeup(0.0) == pytest.approx(e.endpoints[0].retry_at)
+
+
 def test_silence_brings_pings_then_failover():
     e = engine(2, heartbeat=1.0, liveness=3)
     e.add(make_call("r"), 0.0)

@@ -78,6 +78,9 @@ class Endpoint:
     outstanding: Set[str] = field(default_factory=set)
     blocked: int = 0  # sends refused in a row (no connection yet, or the queue full)
     refused: str = ""  # why its handshake refused this client, if it did (until a handshake succeeds)
+    refusals: int = 0  # refusals in a row
+    retry_at: float = math.inf  # when a refused endpoint may get a fresh connection
+    retrying: bool = False  # a fresh connection after a refusal, its handshake not done yet
 
 
 Send = Tuple[int, List[Any], Optional[str]]
@@ -221,6 +224,7 @@ class Engine:
         e = self.endpoints[i]
         e.connected = True
         e.refused = ""
+        e.refusals, e.retry_at, e.retrying = 0, math.inf, False
         e.down_until = 0.0
         e.blocked = 0
         e.last_heard = now
@@ -235,15 +239,29 @@ class Engine:
     def refused(self, i: int, now: float, why: str = _KEY_REFUSED) -> None:
         """Endpoint `i` refused this client at the handshake (`why`: our CURVE key, or CURVE
         spoken on one side only): its calls go elsewhere; when every endpoint has refused, every
-        call ends now with `ConnectionRefused` rather than at its deadline."""
+        call ends now with `ConnectionRefused` rather than at its deadline. libzmq does not try
+        a refused connection again: after a back-off, `take_reopens` has the shell open a fresh
+        one (the coordinator may take this client now: a key added, CURVE turned on or off)."""
         e = self.endpoints[i]
         e.connected = False
         e.refused = why
+        e.refusals += 1
+        e.retry_at, e.retrying = now + self.backoff(e.refusals), False
         self._abandon(i, now, f"{e.address} {why}")
         self._refuse_all_if_none_left()
 
+    def take_reopens(self, now: float) -> List[int]:
+        """Refused endpoints whose back-off is over, while a call waits: the shell gives each a
+        fresh connection, and calls wait for its handshake (they no longer end at once)."""
+        if not any(c.state == "waiting" for c in self.calls.values()):
+            return []
+        due = [i for i, e in enumerate(self.endpoints) if e.refused and not e.retrying and now >= e.retry_at]
+        for i in due:
+            self.endpoints[i].retrying = True
+        return due
+
     def _refuse_all_if_none_left(self) -> None:
-        if not all(e.refused for e in self.endpoints):
+        if not all(e.refused and not e.retrying for e in self.endpoints):
             return
         reasons: Dict[str, List[str]] = {}
         for e in self.endpoints:
@@ -430,6 +448,8 @@ class Engine:
                 t = min(t, max(quiet, e.ping_sent) + hb, quiet + hb * self.policy.liveness)
             if any_waiting and e.down_until > now:
                 t = min(t, e.down_until)
+            if any_waiting and e.refused and not e.retrying:
+                t = min(t, e.retry_at)
         if any_waiting:
             t = min(t, now + 0.1)
         return max(0.0, t - now)

@@ -40,6 +40,8 @@ class AsyncClient(_Base):
         self._futures: Dict[str, "asyncio.Future[None]"] = {}
         self._tasks: List["asyncio.Task[None]"] = []
         self._data_tasks: Dict[Any, "asyncio.Task[None]"] = {}
+        #: Each coordinator's reader and monitor tasks, by endpoint index.
+        self._link_tasks: Dict[int, List["asyncio.Task[None]"]] = {}
         self._wake: "Optional[asyncio.Future[None]]" = None
         self._data_wait = math.inf
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -148,10 +150,9 @@ class AsyncClient(_Base):
             raise BadRequest("this AsyncClient is in use on another event loop (another thread's): "
                              "use one AsyncClient per event loop, or a Client, which threads may share")
         self._loop = loop
-        self._tasks, self._data_tasks, self._wake = [], {}, None
+        self._tasks, self._data_tasks, self._link_tasks, self._wake = [], {}, {}, None
         for i in range(len(self.endpoints)):
-            self._tasks.append(loop.create_task(self._reader(i)))
-            self._tasks.append(loop.create_task(self._monitor(i)))
+            self._watch_link(i)
         self._tasks.append(loop.create_task(self._timer()))
         for key, monitor in self._data_monitors.items():
             self._watch_data(key, monitor)
@@ -161,6 +162,7 @@ class AsyncClient(_Base):
         engine = self._engine
         self._place_all(self._ctx)
         now = time.monotonic()
+        self._reconnect_refused(now)
         for i, frames, cid in engine.poll(now):
             if not self._send_nowait(self._socks[i], frames):
                 engine.send_failed(i, cid, now)
@@ -172,6 +174,19 @@ class AsyncClient(_Base):
                 future.set_result(None)
         if self._wake is not None:
             _release(self._wake)
+
+    def _watch_link(self, i: int) -> None:
+        loop = asyncio.get_running_loop()
+        self._link_tasks[i] = [loop.create_task(self._reader(i)), loop.create_task(self._monitor(i))]
+        self._tasks += self._link_tasks[i]
+
+    def _reopen_link(self, i: int) -> None:
+        for task in self._link_tasks.pop(i, []):
+            task.cancel()
+            self._tasks.remove(task)
+        _close_all([self._socks[i]], [self._monitors[i]], linger=0)
+        self._socks[i], self._monitors[i] = _connected(self._ctx, self._curve, self.endpoints[i])
+        self._watch_link(i)
 
     def _watch_data(self, key: Any, monitor: Any) -> None:
         task = asyncio.get_running_loop().create_task(self._data_monitor(key, monitor))
@@ -197,14 +212,14 @@ class AsyncClient(_Base):
 
     async def _reader(self, i: int) -> None:
         sock = self._socks[i]
-        while True:
+        while self._socks[i] is sock:  # (a fresh socket has a reader of its own: `_reopen_link`)
             frames = await sock.recv_multipart(copy=False)
             self._engine.received(i, frames, time.monotonic())
             self._step()
 
     async def _monitor(self, i: int) -> None:
         mon = self._monitors[i]
-        while True:
+        while self._monitors[i] is mon:
             msg = await mon.recv_multipart()
             self._link_event(i, msg, time.monotonic())
             self._step()

@@ -359,6 +359,16 @@ class _Base:
         theirs = _greeting.mechanism(endpoint)
         return theirs is not None and theirs != ("NULL" if self._curve is None else "CURVE")
 
+    def _reconnect_refused(self, now: float) -> None:
+        """A fresh connection to each refused coordinator whose back-off is over (libzmq does not
+        try one again; it may take this client now), while calls wait."""
+        for i in self._engine.take_reopens(now):
+            self._reopen_link(i)
+
+    def _reopen_link(self, i: int) -> None:
+        """Closes coordinator `i`'s socket and monitor, and opens and watches fresh ones."""
+        raise NotImplementedError
+
     def _watch_data(self, key: DataKey, monitor: Any) -> None:
         """Has the shell watch a data socket's monitor (`_data_event` for each event)."""
 
@@ -758,6 +768,7 @@ class Client(_Base):
             self._read(0)
             self._place_all(self._ctx)
             now = time.monotonic()
+            self._reconnect_refused(now)
             for i, frames, cid in engine.poll(now):
                 if not self._send_nowait(self._socks[i], frames):
                     engine.send_failed(i, cid, now)
@@ -769,6 +780,14 @@ class Client(_Base):
             if done():
                 return
             self._read(min(engine.wakeup(now), data_wait))
+
+    def _reopen_link(self, i: int) -> None:
+        for old in (self._socks[i], self._monitors[i]):
+            self._poller.unregister(old)
+        _close_all([self._socks[i]], [self._monitors[i]], linger=0)
+        self._socks[i], self._monitors[i] = _connected(self._ctx, self._curve, self.endpoints[i])
+        self._poller.register(self._socks[i], zmq.POLLIN)
+        self._poller.register(self._monitors[i], zmq.POLLIN)
 
     def _watch_data(self, key: DataKey, monitor: Any) -> None:
         self._poller.register(monitor, zmq.POLLIN)
