@@ -7,17 +7,20 @@ import ScriptProtocol
 ///
 /// While any request waits on a coordinator, that coordinator is pinged every interval. One
 /// silent for `liveness` pings is down: its requests go to the next endpoint that is not (the
-/// same one, when there is no other) and new requests pass it by until it answers a ping again.
+/// same one, when there is no other) and new requests pass it by until it answers a ping again;
+/// its connection is replaced first (one to a host that died is never closed, so ZeroMQ would
+/// never connect again, while its address may lead to another coordinator by now).
 /// One that answers after missing two pings or more, or whose connection dropped, gets its
 /// requests again (what it held may be lost; one still in hand is just answered twice). A request
 /// told `busy` or `shutting_down` goes again after the back-off, and a coordinator shutting
 /// down or draining is down meanwhile. Each request has `attempts` tries; one that needs another
 /// after its last is spent, and waits for its caller's timeout (`prune` gives up on it at once).
 struct ClientFlights {
-    /// Something to send.
+    /// Something to do: send, or replace a connection.
     enum Action: Equatable {
         case resend(id: String, to: Int)
         case ping(Int)
+        case reconnect(Int)
     }
 
     typealias Instant = ContinuousClock.Instant
@@ -165,7 +168,9 @@ struct ClientFlights {
             lives[i] = life
             if waitedOn.contains(i) && now - life.heard > ping * liveness {
                 down.insert(i)
+                connected.remove(i)
                 lives[i] = Liveness(heard: now, pinged: now)
+                actions.append(.reconnect(i))
                 let next = (1...endpoints).map { (i + $0) % endpoints }.first { !down.contains($0) } ?? i
                 actions += resend(from: i, to: next, now: now)
             }

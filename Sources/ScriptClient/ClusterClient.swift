@@ -313,6 +313,7 @@ public final class ClusterClient {
         for a in actions {
             switch a {
             case .resend(let id, let j): if let e = pending[id] { try transmit(e, to: j) }
+            case .reconnect(let i): try reconnect(i)
             case .ping(let i):
                 let now = clock.now, old = Duration.milliseconds(options.pingIntervalMs) * (options.liveness + 1)
                 keepAlivePings = keepAlivePings.filter { now - $0.value < old }
@@ -330,11 +331,11 @@ public final class ClusterClient {
     /// time (one it does not avoid yet sends the request again, avoiding it).
     public func receive(timeoutMs: Int) throws -> Received? {
         let deadline = clock.now + .milliseconds(timeoutMs)
-        var poller = ZMQPoller()
-        for s in coordinators { poller.add(s) }
-        for m in monitors { poller.add(m.socket) }
         while true {
             try carry(flights.tick(now: clock.now))
+            var poller = ZMQPoller()  // (after `carry`, which may replace a coordinator's socket)
+            for s in coordinators { poller.add(s) }
+            for m in monitors { poller.add(m.socket) }
             var left = max(0, Int((deadline - clock.now).milliseconds))
             if let due = flights.untilDue(now: clock.now) { left = min(left, Int(due.milliseconds.rounded(.up))) }
             if let due = waitingShards.values.flatMap({ $0.values.map { $0.since + patience($0.endpoint) } }).min() {
@@ -422,6 +423,15 @@ public final class ClusterClient {
             old.socket.close()
             try openData(key, endpoint: endpoint, curve: old.curve)
         }
+    }
+
+    /// A fresh connection to coordinator `i` in place of one gone silent (`ClientFlights`): what
+    /// was queued on the old one goes with it, and its requests are sent again.
+    private func reconnect(_ i: Int) throws {
+        monitors[i].close()
+        coordinators[i].close()
+        (coordinators[i], monitors[i]) = try Self.dealer(context, endpoints[i], curve: options.curve)
+        links[i].failedConnects = 0
     }
 
     /// A message from coordinator `i`: the reply for the caller, or nil when the client took

@@ -18,8 +18,11 @@ final class ClientFlightsTests: XCTestCase {
         XCTAssertEqual(f.tick(now: at(100)), [.ping(0)])
         XCTAssertEqual(f.tick(now: at(200)), [.ping(0)])
         XCTAssertEqual(f.tick(now: at(300)), [.ping(0)])
-        // Silent for more than 3 pings: down, and the request goes to endpoint 1.
-        XCTAssertEqual(f.tick(now: at(301)), [.resend(id: "a", to: 1)])
+        // Silent for more than 3 pings: down, its connection replaced, and the request goes to
+        // endpoint 1.
+        f.connected(0)
+        XCTAssertEqual(f.tick(now: at(301)), [.reconnect(0), .resend(id: "a", to: 1)])
+        XCTAssertFalse(f.isConnected(0), "the fresh connection is not up until its handshake")
         XCTAssertEqual([f.choose(), f.choose(), f.choose()], [1, 1, 1], "new requests pass the silent one by")
         // It is still pinged, and answering brings it back.
         XCTAssertTrue(f.tick(now: at(401)).contains(.ping(0)))

@@ -4,9 +4,11 @@ survivor (same ids, same answers) when one is killed or stops answering mid-batc
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -180,3 +182,120 @@ def test_connections_closed_before_their_handshake_cost_no_attempts(logdir, expe
     finally:
         worker.stop()
         coordinator.stop()
+
+
+class _ServiceProxy:
+    """A TCP forwarder in front of a coordinator, as a Kubernetes Service is: `move(port)` sends
+    new connections to another coordinator and leaves the open ones hanging, nothing forwarded
+    and nothing closed (no FIN, no RST), as a node that died does."""
+
+    def __init__(self, port: int) -> None:
+        self.target, self.generation = port, 0
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.listener.settimeout(0.05)
+        self.port = self.listener.getsockname()[1]
+        self.stopping = threading.Event()
+        self.held: list = []
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def move(self, port: int) -> None:
+        self.target, self.generation = port, self.generation + 1
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except socket.timeout:
+                continue
+            up = socket.create_connection(("127.0.0.1", self.target))
+            self.held += [conn, up]
+            for a, b in ((conn, up), (up, conn)):
+                t = threading.Thread(target=self._pump, args=(a, b, self.generation), daemon=True)
+                t.start()
+                self.threads.append(t)
+
+    def _pump(self, src: socket.socket, dst: socket.socket, generation: int) -> None:
+        src.settimeout(0.05)
+        while not self.stopping.is_set() and self.generation == generation:
+            try:
+                data = src.recv(1 << 16)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if self.generation != generation:
+                return  # what arrives after the move is lost, as on the way to a dead node
+            if not data:
+                dst.shutdown(socket.SHUT_WR)
+                return
+            dst.sendall(data)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for t in self.threads:
+            t.join()
+        for s in self.held + [self.listener]:
+            s.close()
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "asyncio"])
+def test_a_coordinator_gone_without_a_word_is_left_for_a_fresh_connection(pair, logdir, asynchronous):
+    """A coordinator whose host died behind a service address: its connection hangs (ZeroMQ sees
+    no close, so it never connects again) while the address now leads to another coordinator.
+    Once the silent one misses its pings, the client drops that connection for a fresh one, and
+    the request is answered by the other coordinator within seconds, not at its deadline."""
+    a, b = pair
+    proxy = _ServiceProxy(int(a.frontend.rsplit(":", 1)[1]))
+    req = batch(1)[0]
+
+    async def run_async():
+        async with AsyncClient(f"tcp://127.0.0.1:{proxy.port}", heartbeat=0.2, deadline=8) as c:
+            first = await c.prune_request(req)
+            proxy.move(int(b.frontend.rsplit(":", 1)[1]))
+            t0 = time.monotonic()
+            return first, await c.prune_request(req), time.monotonic() - t0
+
+    try:
+        if asynchronous:
+            first, second, took = asyncio.run(run_async())
+        else:
+            with Client(f"tcp://127.0.0.1:{proxy.port}", heartbeat=0.2, deadline=8) as c:
+                first = c.prune_request(req)
+                proxy.move(int(b.frontend.rsplit(":", 1)[1]))
+                t0 = time.monotonic()
+                second, took = c.prune_request(req), time.monotonic() - t0
+        assert second.indices.tolist() == first.indices.tolist()
+        end = time.monotonic() + 5
+        while f"request {second.id} ok" not in (logdir / "b.log").read_text():
+            assert time.monotonic() < end, "not answered by the other coordinator"
+            time.sleep(0.05)
+        assert took < 5, f"answered after {took:.1f} s"
+    finally:
+        proxy.stop()
+
+
+def test_the_load_tool_leaves_a_coordinator_gone_without_a_word_for_a_fresh_connection(pair, logdir, tmp_path):
+    """The same for the Swift client (`script-cluster load`, pinging every second): the request
+    waiting on the silent coordinator is answered by the other one after its 3 missed pings, and
+    so are the requests after it; none times out."""
+    a, b = pair
+    proxy = _ServiceProxy(int(a.frontend.rsplit(":", 1)[1]))
+    sample, report = tmp_path / "sample", tmp_path / "load.json"
+    subprocess.run([binary(), "sample", "--small", "--kind", "anyres", "--out", str(sample), "--quiet"], check=True)
+    try:
+        load = subprocess.Popen([binary(), "load", "--connect", f"tcp://127.0.0.1:{proxy.port}", "--sample", str(sample),
+                                 "--concurrency", "1", "--duration", "9", "--timeout-ms", "8000", "--json", str(report), "-q"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(2)
+        proxy.move(int(b.frontend.rsplit(":", 1)[1]))
+        out, err = load.communicate(timeout=60)
+    finally:
+        proxy.stop()
+    assert load.returncode == 0, err
+    r = json.loads(report.read_text())
+    assert r["timeouts"] == 0 and r["errors"] == {} and r["wrong"] == 0, r
+    served_by_b = (logdir / "b.log").read_text().count(" ok: ")
+    assert served_by_b > 10, f"the other coordinator answered {served_by_b} requests"

@@ -198,6 +198,13 @@ def test_silence_brings_pings_then_failover():
     moved = sent_ids(e.poll(4.7))
     assert moved == [(1 - i, "r")]
     assert e.wakeup(4.7) > 0
+    # The silent one's connection is replaced (one to a host that died is never closed), once:
+    # nothing goes there until the fresh one's handshake.
+    assert e.take_reopens(4.7) == [i] and e.take_reopens(4.8) == []
+    assert not e.endpoints[i].connected and not e.endpoints[i].refused
+    e.connected(i, 5.0)
+    e.add(make_call("s"), 5.0)
+    assert sent_ids(e.poll(5.0)) == [(i, "s")]
 
 
 def test_a_large_send_is_given_time_to_arrive():

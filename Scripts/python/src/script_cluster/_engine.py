@@ -81,6 +81,7 @@ class Endpoint:
     refusals: int = 0  # refusals in a row
     retry_at: float = math.inf  # when a refused endpoint may get a fresh connection
     retrying: bool = False  # a fresh connection after a refusal, its handshake not done yet
+    stale: bool = False  # silent past its liveness: its connection is to be replaced
 
 
 Send = Tuple[int, List[Any], Optional[str]]
@@ -251,13 +252,18 @@ class Engine:
         self._refuse_all_if_none_left()
 
     def take_reopens(self, now: float) -> List[int]:
-        """Refused endpoints whose back-off is over, while a call waits: the shell gives each a
-        fresh connection, and calls wait for its handshake (they no longer end at once)."""
-        if not any(c.state == "waiting" for c in self.calls.values()):
-            return []
-        due = [i for i, e in enumerate(self.endpoints) if e.refused and not e.retrying and now >= e.retry_at]
+        """Endpoints the shell gives a fresh connection, whose handshake calls then wait for:
+        one silent past its liveness (a coordinator whose host died leaves a connection that is
+        never closed, so ZeroMQ never makes another, while its address may lead elsewhere now),
+        and, while a call waits, a refused one whose back-off is over (its calls no longer end
+        at once)."""
+        waiting = any(c.state == "waiting" for c in self.calls.values())
+        due = [i for i, e in enumerate(self.endpoints)
+               if e.stale or (waiting and e.refused and not e.retrying and now >= e.retry_at)]
         for i in due:
-            self.endpoints[i].retrying = True
+            e = self.endpoints[i]
+            e.retrying = bool(e.refused)
+            e.stale = e.connected = False
         return due
 
     def _refuse_all_if_none_left(self) -> None:
@@ -418,6 +424,7 @@ class Engine:
             if silent >= hb * self.policy.liveness:
                 e.down_until = now + self.backoff(e.failures + 1) + hb
                 e.failures += 1
+                e.stale = True
                 self._abandon(i, now, f"{e.address} stopped answering ({silent:.1f} s silent)")
             elif silent >= hb and now - e.ping_sent >= hb:
                 e.ping_id = f"ping-{next(self._pings)}-{self._rng.getrandbits(32):08x}"

@@ -162,7 +162,7 @@ class AsyncClient(_Base):
         engine = self._engine
         self._place_all(self._ctx)
         now = time.monotonic()
-        self._reconnect_refused(now)
+        self._reconnect(now)
         for i, frames, cid in engine.poll(now):
             if not self._send_nowait(self._socks[i], frames):
                 engine.send_failed(i, cid, now)

@@ -359,9 +359,9 @@ class _Base:
         theirs = _greeting.mechanism(endpoint)
         return theirs is not None and theirs != ("NULL" if self._curve is None else "CURVE")
 
-    def _reconnect_refused(self, now: float) -> None:
-        """A fresh connection to each refused coordinator whose back-off is over (libzmq does not
-        try one again; it may take this client now), while calls wait."""
+    def _reconnect(self, now: float) -> None:
+        """A fresh connection to each coordinator gone silent, and to each refused one whose
+        back-off is over while calls wait: ZeroMQ makes none to either (`Engine.take_reopens`)."""
         for i in self._engine.take_reopens(now):
             self._reopen_link(i)
 
@@ -768,7 +768,7 @@ class Client(_Base):
             self._read(0)
             self._place_all(self._ctx)
             now = time.monotonic()
-            self._reconnect_refused(now)
+            self._reconnect(now)
             for i, frames, cid in engine.poll(now):
                 if not self._send_nowait(self._socks[i], frames):
                     engine.send_failed(i, cid, now)
