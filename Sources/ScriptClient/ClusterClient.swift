@@ -130,7 +130,7 @@ public final class ClusterClient {
         flights = ClientFlights(endpoints: endpoints.count, pingIntervalMs: options.pingIntervalMs, liveness: options.liveness,
                                 attempts: options.attempts, backoffMs: options.backoffMs)
         for e in endpoints {
-            let (s, monitor) = try Self.dealer(context, e, curve: options.curve)
+            let (s, monitor) = try Self.dealer(context, e, curve: options.curve, pingIntervalMs: options.pingIntervalMs)
             coordinators.append(s)
             monitors.append(monitor)
         }
@@ -143,9 +143,11 @@ public final class ClusterClient {
     /// A DEALER connected to `endpoint`, and its monitor, attached before the connection starts
     /// (so that no event of it is missed). Failed attempts back off from 100 ms to
     /// `reconnectIntervalMaxMs`.
-    private static func dealer(_ context: ZMQContext, _ endpoint: String, curve: CurveClientSettings?) throws -> (ZMQSocket, ZMQMonitor) {
+    private static func dealer(_ context: ZMQContext, _ endpoint: String, curve: CurveClientSettings?,
+                               pingIntervalMs: Int) throws -> (ZMQSocket, ZMQMonitor) {
         let s = try ZMQSocket(context: context, type: .dealer)
         try s.setLinger(milliseconds: 0)
+        try s.closeDeadConnections(heartbeatMs: pingIntervalMs)
         try s.setSendTimeout(milliseconds: 5000)
         try s.setReconnectIntervalMax(milliseconds: reconnectIntervalMaxMs)
         if let curve { try s.apply(curve) }
@@ -430,7 +432,7 @@ public final class ClusterClient {
     private func reconnect(_ i: Int) throws {
         monitors[i].close()
         coordinators[i].close()
-        (coordinators[i], monitors[i]) = try Self.dealer(context, endpoints[i], curve: options.curve)
+        (coordinators[i], monitors[i]) = try Self.dealer(context, endpoints[i], curve: options.curve, pingIntervalMs: options.pingIntervalMs)
         links[i].failedConnects = 0
     }
 
@@ -465,7 +467,7 @@ public final class ClusterClient {
 
     /// A socket to a worker's data endpoint, and its monitor.
     private func openData(_ key: String, endpoint: String, curve: CurveClientSettings?) throws {
-        let (s, monitor) = try Self.dealer(context, endpoint, curve: curve)
+        let (s, monitor) = try Self.dealer(context, endpoint, curve: curve, pingIntervalMs: options.pingIntervalMs)
         dataSockets[key] = (s, curve)
         dataMonitors[endpoint] = monitor
     }

@@ -62,6 +62,7 @@ public final class Coordinator {
                 // The loop must never block on one slow peer.
                 try s.setSendTimeout(milliseconds: 200)
                 try s.setMaxMessageSize(Int64(config.maxMessageBytes))
+                try s.closeDeadConnections(heartbeatMs: config.heartbeatMs)
             }
             if let curve = config.curve {
                 try frontend.apply(curve.frontend)

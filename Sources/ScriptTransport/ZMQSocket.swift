@@ -64,6 +64,20 @@ public final class ZMQSocket {
         guard rc == 0 else { throw ZMQError.last(name) }
     }
 
+    /// ZMTP heartbeats on every connection of this socket, for a process whose own heartbeat is
+    /// `heartbeatMs`: a PING every 10 of those, and the connection closed when no message comes
+    /// within 30 of a PING (a connecting socket then makes a fresh one). A peer whose host died,
+    /// or a middlebox that dropped an idle flow, leaves a connection neither end would close:
+    /// its file descriptor and queued messages held for good and, where this end connects, no
+    /// new connection made. Ten heartbeats apart the pings cost next to nothing and come well
+    /// inside the shortest idle timeout of a cloud load balancer (4 minutes). libzmq counts a
+    /// message when its last byte is in, so one frame may take up to 30 heartbeats to arrive
+    /// (30 s by default: a 1 GiB frame at 290 Mbit/s, a 90 MB video frame at 24 Mbit/s).
+    public func closeDeadConnections(heartbeatMs: Int) throws {
+        try set(ZMQ_HEARTBEAT_IVL, Int32(clamping: 10 * heartbeatMs), "ZMQ_HEARTBEAT_IVL")
+        try set(ZMQ_HEARTBEAT_TIMEOUT, Int32(clamping: 30 * heartbeatMs), "ZMQ_HEARTBEAT_TIMEOUT")
+    }
+
     /// How long close waits to deliver pending messages.
     public func setLinger(milliseconds: Int) throws { try set(ZMQ_LINGER, Int32(milliseconds), "ZMQ_LINGER") }
     /// ROUTER: sending to an unknown peer fails with EHOSTUNREACH instead of a silent drop.

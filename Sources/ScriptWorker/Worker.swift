@@ -91,6 +91,7 @@ public final class Worker {
                                  logger: Logger) throws -> (socket: ZMQSocket, zap: ZAPHandler?, advertised: String) {
         let s = try ZMQSocket(context: context, type: .router)
         try s.setLinger(milliseconds: 0)
+        try s.closeDeadConnections(heartbeatMs: config.heartbeatMs)
         try s.setMaxMessageSize(Int64(config.limits.maxTokens) * Int64(config.limits.maxWidth) * 4)
         var zap: ZAPHandler? = nil
         if let curve = config.curve, let clients = config.curveClients {

@@ -161,6 +161,37 @@ func connectedLoopbackSocket(port: Int) -> Int32 {
     return fd
 }
 
+/// A TCP connection to a loopback port that does a ZeroMQ peer's whole handshake (ZMTP 3.1,
+/// NULL, a DEALER's READY) and then says nothing more, as a peer whose host died would: its
+/// descriptor, or -1.
+func quietZMQPeer(port: Int) -> Int32 {
+    let fd = connectedLoopbackSocket(port: port)
+    var hello = [UInt8](repeating: 0, count: 64)
+    (hello[0], hello[9], hello[10], hello[11]) = (0xFF, 0x7F, 3, 1)
+    hello.replaceSubrange(12..<16, with: Array("NULL".utf8))
+    let property = [11] + Array("Socket-Type".utf8) + [0, 0, 0, 6] + Array("DEALER".utf8)
+    let ready = [5] + Array("READY".utf8) + property
+    hello += [0x04, UInt8(ready.count)] + ready
+    guard fd >= 0, hello.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == hello.count else {
+        if fd >= 0 { close(fd) }
+        return -1
+    }
+    return fd
+}
+
+/// Whether the other end of `fd` closes the connection within `seconds` (what it sends
+/// meanwhile is read and dropped).
+func closedByPeer(_ fd: Int32, within seconds: Double) -> Bool {
+    let end = Date().addingTimeInterval(seconds)
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while Date() < end {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&p, 1, 50) > 0 else { continue }
+        if recv(fd, &buffer, buffer.count, 0) <= 0 { return true }
+    }
+    return false
+}
+
 func freePort() -> Int {
     let (fd, port) = boundLoopbackSocket()
     close(fd)

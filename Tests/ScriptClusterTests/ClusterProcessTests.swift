@@ -543,6 +543,22 @@ final class ClusterProcessTests: XCTestCase {
 
     /// SIGTERM while a request waits: no new requests, the one in flight is still answered
     /// (within the drain time), then exit 0.
+    /// A peer whose host died leaves a connection nothing closes: the coordinator's sockets and
+    /// a worker's data socket close it once their ZMTP pings (every 10 heartbeats) go unanswered
+    /// for 30 heartbeats, rather than hold its descriptor and queued messages for good.
+    func testConnectionsOfPeersThatWentQuietAreClosed() throws {
+        let cluster = try TestCluster(workers: 1, heartbeatMs: 100)
+        defer { cluster.stop() }
+        let data = try XCTUnwrap(cluster.workers[0].line("data ")?.split(separator: " ").last.map(String.init))
+        let endpoints = [cluster.frontend, cluster.backend, data]
+        let peers = try endpoints.map { quietZMQPeer(port: try XCTUnwrap(Int($0.split(separator: ":").last ?? ""))) }
+        defer { peers.filter { $0 >= 0 }.forEach { close($0) } }
+        for (endpoint, fd) in zip(endpoints, peers) {
+            XCTAssertGreaterThanOrEqual(fd, 0, endpoint)
+            XCTAssertTrue(closedByPeer(fd, within: 6), "\(endpoint) kept the connection of a peer that went quiet")
+        }
+    }
+
     func testSigtermDrainsInFlightWorkThenExitsZero() throws {
         let cluster = try TestCluster(workers: 0, extra: ["--drain-ms", "20000"])
         let req = Requests.sample(.anyres)

@@ -71,13 +71,22 @@ final class FakePeer: Sendable {
         close(fd)
     }
 
-    /// A ZMTP 3.0 greeting naming `mechanism`.
-    static func greeting(_ mechanism: String) -> [UInt8] {
+    /// A ZMTP 3.`minor` greeting naming `mechanism`.
+    static func greeting(_ mechanism: String, minor: UInt8 = 0) -> [UInt8] {
         var g = [UInt8](repeating: 0, count: 64)
         g[0] = 0xFF
         g[9] = 0x7F
         g[10] = 3
+        g[11] = minor
         for (i, c) in mechanism.utf8.enumerated() { g[12 + i] = c }
         return g
+    }
+
+    /// A ZMTP 3.1 greeting (NULL) and the READY command of a `socketType` peer: all a ZeroMQ
+    /// socket needs to count the connection made.
+    static func handshake(as socketType: String) -> [UInt8] {
+        let name = Array("Socket-Type".utf8), value = Array(socketType.utf8)
+        let body = [5] + Array("READY".utf8) + [UInt8(name.count)] + name + [0, 0, 0, UInt8(value.count)] + value
+        return greeting("NULL", minor: 1) + [0x04, UInt8(body.count)] + body
     }
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import signal
 import socket
@@ -13,7 +14,7 @@ import threading
 import time
 
 import pytest
-from harness import Proc, UpCluster, binary, request_data
+from harness import Coordinator, Proc, UpCluster, binary, request_data
 
 from script_cluster import AsyncClient, Client, PruneRequest
 
@@ -187,10 +188,13 @@ def test_connections_closed_before_their_handshake_cost_no_attempts(logdir, expe
 class _ServiceProxy:
     """A TCP forwarder in front of a coordinator, as a Kubernetes Service is: `move(port)` sends
     new connections to another coordinator and leaves the open ones hanging, nothing forwarded
-    and nothing closed (no FIN, no RST), as a node that died does."""
+    and nothing closed (no FIN, no RST), as a node that died does. With `idle_timeout`, a
+    connection nothing crossed for that long is left hanging the same way (`stranded` counts
+    them), as a cloud load balancer drops an idle flow."""
 
-    def __init__(self, port: int) -> None:
-        self.target, self.generation = port, 0
+    def __init__(self, port: int, idle_timeout: float = math.inf) -> None:
+        self.target, self.generation, self.idle_timeout = port, 0, idle_timeout
+        self.stranded = 0
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(64)
@@ -212,22 +216,27 @@ class _ServiceProxy:
                 continue
             up = socket.create_connection(("127.0.0.1", self.target))
             self.held += [conn, up]
+            flow = {"last": time.monotonic(), "stranded": False}
             for a, b in ((conn, up), (up, conn)):
-                t = threading.Thread(target=self._pump, args=(a, b, self.generation), daemon=True)
+                t = threading.Thread(target=self._pump, args=(a, b, self.generation, flow), daemon=True)
                 t.start()
                 self.threads.append(t)
 
-    def _pump(self, src: socket.socket, dst: socket.socket, generation: int) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, generation: int, flow: dict) -> None:
         src.settimeout(0.05)
-        while not self.stopping.is_set() and self.generation == generation:
+        while not self.stopping.is_set() and self.generation == generation and not flow["stranded"]:
             try:
                 data = src.recv(1 << 16)
             except socket.timeout:
+                if time.monotonic() - flow["last"] >= self.idle_timeout:
+                    self.stranded += not flow["stranded"]
+                    flow["stranded"] = True
                 continue
             except OSError:
                 return
-            if self.generation != generation:
+            if self.generation != generation or flow["stranded"]:
                 return  # what arrives after the move is lost, as on the way to a dead node
+            flow["last"] = time.monotonic()
             if not data:
                 dst.shutdown(socket.SHUT_WR)
                 return
@@ -299,3 +308,39 @@ def test_the_load_tool_leaves_a_coordinator_gone_without_a_word_for_a_fresh_conn
     assert r["timeouts"] == 0 and r["errors"] == {} and r["wrong"] == 0, r
     served_by_b = (logdir / "b.log").read_text().count(" ok: ")
     assert served_by_b > 10, f"the other coordinator answered {served_by_b} requests"
+
+
+def test_an_idle_client_keeps_its_connections_through_a_balancer_that_drops_idle_flows(logdir, tmp_path):
+    """A load balancer in front of the coordinator and another in front of the worker's data
+    socket, each dropping flows idle for 1.5 s (as a cloud balancer does after minutes): a
+    client idle for longer keeps both connections (its ZMTP pings, every 10 heartbeats, cross
+    them), and its next direct request is answered at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        data_port = s.getsockname()[1]
+    data_proxy = _ServiceProxy(data_port, idle_timeout=1.5)
+    c = Coordinator(logdir, name="balanced")
+    worker = Proc([binary(), "worker", "--connect", c.backend, "--name", "balanced-w", "--data-bind",
+                   f"tcp://127.0.0.1:{data_port}", "--data-advertise", f"tcp://127.0.0.1:{data_proxy.port}"],
+                  logdir / "balanced-w.log")
+    proxy = _ServiceProxy(int(c.frontend.rsplit(":", 1)[1]), idle_timeout=1.5)
+    x, q, shards = request_data(31)
+    try:
+        with Client(f"tcp://127.0.0.1:{proxy.port}", heartbeat=0.1, transfer="direct", deadline=10) as client:
+            end = time.monotonic() + 20
+            while client.status().workers < 1:
+                assert time.monotonic() < end, "the worker did not register"
+                time.sleep(0.05)
+            first = client.prune(x, query=q, budget=12, shards=shards)
+            time.sleep(3.5)
+            t0 = time.monotonic()
+            second = client.prune(x, query=q, budget=12, shards=shards)
+            took = time.monotonic() - t0
+        assert second.indices.tolist() == first.indices.tolist()
+        assert (proxy.stranded, data_proxy.stranded) == (0, 0), "a balancer dropped an idle connection"
+        assert took < 0.25, f"answered after {took:.2f} s"
+    finally:
+        proxy.stop()
+        data_proxy.stop()
+        worker.stop()
+        c.stop()

@@ -573,7 +573,7 @@ def test_a_placement_that_cannot_be_carried_out_ends_its_request_with_the_reason
         # Carried out by the shell: a placement it cannot carry out ends the request with the reason.
         c._engine.add(call, 0.0)
         c._engine.placements.append(Placement(call, 0, "tcp://w:7", ticket, None))
-        c._place_all(c._ctx)
+        c._place_all()
         (ended,) = c._engine.take_finished()
         assert isinstance(ended.outcome, sc.BadRequest) and ended.outcome.request_id == call.id
         assert "in the clear" in str(ended.outcome) and c._data_socks == {}
@@ -612,7 +612,7 @@ def _placed_direct_call(c, x, server_key=None):
     call = c._call_for(sc.PruneRequest(x, 2, shards=[(0, 4), (4, 8)]))
     c._engine.add(call, 0.0)
     c._engine.placements.append(Placement(call, 0, "tcp://127.0.0.1:1", bytes(16), server_key))
-    c._place_all(c._ctx)
+    c._place_all()
     return call
 
 
@@ -629,7 +629,7 @@ def test_only_a_shard_still_placed_on_an_unconnected_data_socket_moves_its_reque
         key, at = c._placed[(call.id, 0)]
         c._placed[(call.id, 0)] = (key, at - DATA_CONNECT_TIMEOUT + 1)  # placed long ago, nearly due
         c._engine.placements.append(Placement(call, 0, "tcp://127.0.0.1:2", bytes(16), None))
-        c._place_all(c._ctx)
+        c._place_all()
         now = time.monotonic()
         assert c._data_connect_deadlines(now + 2) == pytest.approx(DATA_CONNECT_TIMEOUT - 2, abs=0.5)
         assert call.id in c._engine.calls, "the shard moved on: the first socket's timeout is not its"
@@ -638,7 +638,7 @@ def test_only_a_shard_still_placed_on_an_unconnected_data_socket_moves_its_reque
         assert c.unreachable_data == {"tcp://127.0.0.1:2"} and call.fields["avoid"] == ["tcp://127.0.0.1:2"]
         assert c._call_for(sc.PruneRequest(x, 2)).fields["avoid"] == ["tcp://127.0.0.1:2"]
         c._engine.placements.append(Placement(call, 1, "tcp://127.0.0.1:2", bytes(16), None))
-        c._place_all(c._ctx)
+        c._place_all()
         c._data_connect_deadlines(time.monotonic() + DATA_CONNECT_TIMEOUT + 0.5)
         (ended,) = c._engine.take_finished()
         assert isinstance(ended.outcome, sc.Unavailable) and "tcp://127.0.0.1:2" in str(ended.outcome)
@@ -656,7 +656,7 @@ def test_a_shard_placed_a_moment_after_a_late_one_on_the_same_address_moves_with
     with sc.Client("tcp://127.0.0.1:9", transfer="direct") as c:
         call = _placed_direct_call(c, x)
         c._engine.placements.append(Placement(call, 1, "tcp://127.0.0.1:1", bytes(16), None))
-        c._place_all(c._ctx)
+        c._place_all()
         key, at = c._placed[(call.id, 0)]
         c._placed[(call.id, 1)] = (key, at + 0.001)
         c._data_connect_deadlines(at + DATA_CONNECT_TIMEOUT)
@@ -675,8 +675,8 @@ def test_an_unreachable_data_socket_is_replaced_by_one_with_nothing_queued_and_t
 
     opened = []
     real = client_module._data_dealer
-    monkeypatch.setattr(client_module, "_data_dealer", lambda ctx, address, curve: opened.append((address, curve))
-                        or real(ctx, address, curve))
+    monkeypatch.setattr(client_module, "_data_dealer", lambda ctx, address, curve, heartbeat: opened.append((address, curve))
+                        or real(ctx, address, curve, heartbeat))
 
     client_public, client_secret = zmq.auth.create_certificates(str(tmp_path), "client")
     server_public, _ = zmq.auth.create_certificates(str(tmp_path), "worker")
@@ -727,7 +727,7 @@ def test_a_failing_data_socket_is_waited_for_a_second_and_a_tcp_connection_is_no
         assert c._data_connect_deadlines(now) == math.inf
         c._data_event(key, event(zmq.EVENT_CONNECT_RETRIED))
         c._engine.placements.append(Placement(call, 1, "tcp://127.0.0.1:1", bytes(16), None))
-        c._place_all(c._ctx)
+        c._place_all()
         assert c._data_connect_deadlines(time.monotonic() + DATA_CONNECT_TIMEOUT + 1) == math.inf
         assert call.id in c._engine.calls and c.unreachable_data == set()
 
@@ -751,18 +751,18 @@ def test_bytes_a_data_socket_cannot_take_before_it_connects_wait_for_it_and_a_re
         call = _placed_direct_call(c, x)
         key = ("tcp://127.0.0.1:1", None)
         assert list(c._unsent) == [(call.id, 0)] and call.id in c._engine.calls
-        c._place_all(c._ctx)
+        c._place_all()
         assert list(c._unsent) == [(call.id, 0)] and sent == []
         takes[0] = True
-        c._place_all(c._ctx)
+        c._place_all()
         assert c._unsent == {} and len(sent) == 1 and call.id in c._engine.calls
 
         takes[0] = False
         c._engine.placements.append(Placement(call, 1, "tcp://127.0.0.1:1", bytes(16), None))
-        c._place_all(c._ctx)
+        c._place_all()
         assert list(c._unsent) == [(call.id, 1)]
         c._data_event(key, event(zmq.EVENT_HANDSHAKE_SUCCEEDED))
-        c._place_all(c._ctx)
+        c._place_all()
         (ended,) = c._engine.take_finished()
         assert isinstance(ended.outcome, sc.Unavailable) and "queue is full" in str(ended.outcome)
         assert c._unsent == {}

@@ -34,7 +34,7 @@ class AsyncClient(_Base):
         self._socks: List[zmq.asyncio.Socket] = []
         self._monitors: List[zmq.asyncio.Socket] = []
         for address in self.endpoints:
-            s, m = _connected(self._ctx, self._curve, address)
+            s, m = _connected(self._ctx, self._curve, address, self._engine.policy.heartbeat)
             self._socks.append(s)
             self._monitors.append(m)
         self._futures: Dict[str, "asyncio.Future[None]"] = {}
@@ -160,7 +160,7 @@ class AsyncClient(_Base):
     def _step(self) -> None:
         """Sends what is due, resolves what finished, and has the timer look again."""
         engine = self._engine
-        self._place_all(self._ctx)
+        self._place_all()
         now = time.monotonic()
         self._reconnect(now)
         for i, frames, cid in engine.poll(now):
@@ -185,7 +185,8 @@ class AsyncClient(_Base):
             task.cancel()
             self._tasks.remove(task)
         _close_all([self._socks[i]], [self._monitors[i]], linger=0)
-        self._socks[i], self._monitors[i] = _connected(self._ctx, self._curve, self.endpoints[i])
+        self._socks[i], self._monitors[i] = _connected(self._ctx, self._curve, self.endpoints[i],
+                                                                self._engine.policy.heartbeat)
         self._watch_link(i)
 
     def _watch_data(self, key: Any, monitor: Any) -> None:

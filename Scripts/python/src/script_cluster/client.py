@@ -81,10 +81,22 @@ def _curve_keys(secret: Optional[str], server_key: Optional[str]) -> Optional[Tu
     return public, private, server
 
 
-def _dealer(ctx: Any, curve: Optional[Tuple[bytes, bytes, bytes]]) -> Any:
+def _keep_alive(s: Any, heartbeat: float) -> None:
+    """ZMTP heartbeats on `s`'s connection, for a client whose heartbeat is `heartbeat` seconds:
+    a PING every 10 of those, and the connection closed (a fresh one made) when no message comes
+    within 30 of a PING. An idle connection stays one through middleboxes that drop idle flows
+    (a cloud load balancer's 4 minutes), and one to a host that died is replaced before the next
+    request. (libzmq counts a message when its last byte is in: one frame may take 30
+    heartbeats to arrive, 30 s by default.)"""
+    s.setsockopt(zmq.HEARTBEAT_IVL, int(10_000 * heartbeat))
+    s.setsockopt(zmq.HEARTBEAT_TIMEOUT, int(30_000 * heartbeat))
+
+
+def _dealer(ctx: Any, curve: Optional[Tuple[bytes, bytes, bytes]], heartbeat: float) -> Any:
     """A DEALER to one coordinator: no lingering, sends only to a live connection, CURVE when given."""
     s = ctx.socket(zmq.DEALER)
     s.setsockopt(zmq.LINGER, 0)
+    _keep_alive(s, heartbeat)
     s.setsockopt(zmq.IMMEDIATE, 1)  # queue only to a live connection: a send to none fails
     s.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
     if curve is not None:
@@ -92,7 +104,8 @@ def _dealer(ctx: Any, curve: Optional[Tuple[bytes, bytes, bytes]]) -> Any:
     return s
 
 
-def _data_dealer(ctx: Any, address: str, curve: Optional[Tuple[bytes, bytes, bytes]]) -> Tuple[Any, Any]:
+def _data_dealer(ctx: Any, address: str, curve: Optional[Tuple[bytes, bytes, bytes]],
+                 heartbeat: float) -> Tuple[Any, Any]:
     """A DEALER to a worker's data socket: shard bytes queue until the connection is made (no
     `IMMEDIATE`), and nothing lingers at close (the request is over by then). With its monitor
     of the handshake, of failed connection attempts and of a refused key, attached before the
@@ -100,6 +113,7 @@ def _data_dealer(ctx: Any, address: str, curve: Optional[Tuple[bytes, bytes, byt
     s = ctx.socket(zmq.DEALER)
     s.setsockopt(zmq.LINGER, 0)
     s.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+    _keep_alive(s, heartbeat)
     if curve is not None:
         s.curve_publickey, s.curve_secretkey, s.curve_serverkey = curve
     m = s.get_monitor_socket(_UP_EVENT | zmq.EVENT_CONNECT_RETRIED | _REFUSED_EVENT)
@@ -107,9 +121,10 @@ def _data_dealer(ctx: Any, address: str, curve: Optional[Tuple[bytes, bytes, byt
     return s, m
 
 
-def _connected(ctx: Any, curve: Optional[Tuple[bytes, bytes, bytes]], address: str) -> Tuple[Any, Any]:
+def _connected(ctx: Any, curve: Optional[Tuple[bytes, bytes, bytes]], address: str,
+               heartbeat: float) -> Tuple[Any, Any]:
     """A DEALER connected to `address`, and the monitor socket that reports its connection events."""
-    s = _dealer(ctx, curve)
+    s = _dealer(ctx, curve, heartbeat)
     m = s.get_monitor_socket(_MONITOR_EVENTS)
     _connect(s, address)
     return s, m
@@ -294,7 +309,7 @@ class _Base:
         return Call(id=rid, kind="status", fields={"v": rq.PROTOCOL_VERSION, "type": "status", "id": rid}, tensors=[],
                     timeout=rq.check_deadline(timeout, "timeout"), pinned=pinned)
 
-    def _place_all(self, ctx: Any) -> None:
+    def _place_all(self) -> None:
         """Sends each placed shard's bytes to its worker; a placement that cannot be carried out
         ends its request with the reason."""
         for p in self._engine.take_placements():
@@ -302,8 +317,7 @@ class _Base:
                 frames = self._data_frames(p)
                 key = (p.endpoint, p.server_key)
                 if key not in self._data_socks:
-                    self._data_socks[key], self._data_monitors[key] = _data_dealer(ctx, p.endpoint, self._data_curve(p))
-                    self._watch_data(key, self._data_monitors[key])
+                    self._open_data(key, self._data_curve(p))
                 elif key in self._data_refused:
                     self._reopen_data(key)
                 w = (p.call.id, p.shard)
@@ -441,7 +455,12 @@ class _Base:
         self._unwatch_data(key, monitor)
         _close_all([sock], [monitor], linger=0)
         curve = None if key[1] is None or self._curve is None else (self._curve[0], self._curve[1], key[1].encode())
-        self._data_socks[key], self._data_monitors[key] = _data_dealer(self._ctx, key[0], curve)
+        self._open_data(key, curve)
+
+    def _open_data(self, key: DataKey, curve: Optional[Tuple[bytes, bytes, bytes]]) -> None:
+        """A data socket to `key`'s endpoint (over CURVE with `curve`), watched by the shell."""
+        self._data_socks[key], self._data_monitors[key] = _data_dealer(self._ctx, key[0], curve,
+                                                                       self._engine.policy.heartbeat)
         self._watch_data(key, self._data_monitors[key])
 
     def _resend(self, call_id: str, now: float) -> None:
@@ -544,7 +563,7 @@ class Client(_Base):
         self._poller = zmq.Poller()
         self._closed = False
         for address in self.endpoints:
-            s, m = _connected(self._ctx, self._curve, address)
+            s, m = _connected(self._ctx, self._curve, address, self._engine.policy.heartbeat)
             self._socks.append(s)
             self._monitors.append(m)
             self._poller.register(s, zmq.POLLIN)
@@ -766,7 +785,7 @@ class Client(_Base):
         engine = self._engine
         while True:
             self._read(0)
-            self._place_all(self._ctx)
+            self._place_all()
             now = time.monotonic()
             self._reconnect(now)
             for i, frames, cid in engine.poll(now):
@@ -785,7 +804,8 @@ class Client(_Base):
         for old in (self._socks[i], self._monitors[i]):
             self._poller.unregister(old)
         _close_all([self._socks[i]], [self._monitors[i]], linger=0)
-        self._socks[i], self._monitors[i] = _connected(self._ctx, self._curve, self.endpoints[i])
+        self._socks[i], self._monitors[i] = _connected(self._ctx, self._curve, self.endpoints[i],
+                                                                self._engine.policy.heartbeat)
         self._poller.register(self._socks[i], zmq.POLLIN)
         self._poller.register(self._monitors[i], zmq.POLLIN)
 
