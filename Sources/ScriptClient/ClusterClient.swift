@@ -433,7 +433,6 @@ public final class ClusterClient {
         monitors[i].close()
         coordinators[i].close()
         (coordinators[i], monitors[i]) = try Self.dealer(context, endpoints[i], curve: options.curve, pingIntervalMs: options.pingIntervalMs)
-        links[i].failedConnects = 0
     }
 
     /// A message from coordinator `i`: the reply for the caller, or nil when the client took
