@@ -11,7 +11,7 @@ import zmq
 import zmq.asyncio
 
 from ._engine import Call
-from .client import _Base, _close_all, _connected
+from .client import _Base, _close_all
 from .errors import BadRequest, ScriptClusterError
 from .request import ClusterStatus, PruneRequest, PruneResult
 
@@ -34,7 +34,7 @@ class AsyncClient(_Base):
         self._socks: List[zmq.asyncio.Socket] = []
         self._monitors: List[zmq.asyncio.Socket] = []
         for address in self.endpoints:
-            s, m = _connected(self._ctx, self._curve, address, self._engine.policy.heartbeat)
+            s, m = self._link(address)
             self._socks.append(s)
             self._monitors.append(m)
         self._futures: Dict[str, "asyncio.Future[None]"] = {}
@@ -185,8 +185,7 @@ class AsyncClient(_Base):
             task.cancel()
             self._tasks.remove(task)
         _close_all([self._socks[i]], [self._monitors[i]], linger=0)
-        self._socks[i], self._monitors[i] = _connected(self._ctx, self._curve, self.endpoints[i],
-                                                                self._engine.policy.heartbeat)
+        self._socks[i], self._monitors[i] = self._link(self.endpoints[i])
         self._watch_link(i)
 
     def _watch_data(self, key: Any, monitor: Any) -> None:

@@ -373,6 +373,11 @@ class _Base:
         theirs = _greeting.mechanism(endpoint)
         return theirs is not None and theirs != ("NULL" if self._curve is None else "CURVE")
 
+    def _link(self, address: str) -> Tuple[Any, Any]:
+        """A DEALER to the coordinator at `address` with this client's CURVE and heartbeat, and
+        its monitor."""
+        return _connected(self._ctx, self._curve, address, self._engine.policy.heartbeat)
+
     def _reconnect(self, now: float) -> None:
         """A fresh connection to each coordinator gone silent, and to each refused one whose
         back-off is over while calls wait: ZeroMQ makes none to either (`Engine.take_reopens`)."""
@@ -563,7 +568,7 @@ class Client(_Base):
         self._poller = zmq.Poller()
         self._closed = False
         for address in self.endpoints:
-            s, m = _connected(self._ctx, self._curve, address, self._engine.policy.heartbeat)
+            s, m = self._link(address)
             self._socks.append(s)
             self._monitors.append(m)
             self._poller.register(s, zmq.POLLIN)
@@ -804,8 +809,7 @@ class Client(_Base):
         for old in (self._socks[i], self._monitors[i]):
             self._poller.unregister(old)
         _close_all([self._socks[i]], [self._monitors[i]], linger=0)
-        self._socks[i], self._monitors[i] = _connected(self._ctx, self._curve, self.endpoints[i],
-                                                                self._engine.policy.heartbeat)
+        self._socks[i], self._monitors[i] = self._link(self.endpoints[i])
         self._poller.register(self._socks[i], zmq.POLLIN)
         self._poller.register(self._monitors[i], zmq.POLLIN)
 
