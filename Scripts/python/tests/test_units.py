@@ -775,6 +775,39 @@ def test_bytes_a_data_socket_cannot_take_before_it_connects_wait_for_it_and_a_re
         assert c._data_socks[key] is not first and first.closed and again.id in c._engine.calls
 
 
+def test_a_data_socket_without_a_placement_for_ten_minutes_is_closed_and_its_address_forgotten():
+    """Workers come and go: a data socket no shard was placed on for `DATA_IDLE_CLOSE` (and none
+    waits on) is closed, and its address no longer named in `avoid`; one a shard in flight waits
+    on stays, however long ago it was placed. A later placement there opens a fresh one."""
+    import zmq
+    from script_cluster.client import DATA_IDLE_CLOSE
+
+    x = np.ones((8, 4), np.float32)
+    up = [zmq.EVENT_HANDSHAKE_SUCCEEDED.to_bytes(2, "little") + bytes(4), b"tcp://127.0.0.1:1"]
+    with sc.Client("tcp://127.0.0.1:9", transfer="direct") as c:
+        call = _placed_direct_call(c, x)
+        key, far = ("tcp://127.0.0.1:1", None), ("tcp://127.0.0.1:2", None)
+        c._data_event(key, up)
+        c._engine.placements.append(Placement(call, 1, far[0], bytes(16), None))
+        c._place_all()
+        first, monitor = c._data_socks[key], c._data_monitors[key]
+        c.unreachable_data.add(far[0])
+        c._placed.pop((call.id, 1))
+        now = time.monotonic()
+        c._data_connect_deadlines(now + DATA_IDLE_CLOSE + 1)
+        assert set(c._data_socks) == {key}, "the socket a shard in flight waits on stays"
+        assert c.unreachable_data == set()
+        c._engine.cancel(call.id)
+        c._data_connect_deadlines(now + DATA_IDLE_CLOSE - 1)
+        assert set(c._data_socks) == {key}, "not idle for long enough yet"
+        c._data_connect_deadlines(now + DATA_IDLE_CLOSE + 1)
+        assert c._data_socks == {} and c._data_monitors == {} and c._data_connected == set()
+        assert first.closed and monitor not in dict(c._poller.sockets)
+        again = _placed_direct_call(c, x)
+        assert c._data_socks[key] is not first and again.id in c._engine.calls
+        assert "avoid" not in c._call_for(sc.PruneRequest(x, 2)).fields
+
+
 def test_curve_key_files_that_cannot_be_used_say_which_and_why(tmp_path):
     import zmq.auth
     public, secret = zmq.auth.create_certificates(str(tmp_path), "c")

@@ -49,6 +49,12 @@ DATA_CONNECT_TIMEOUT = 10.0
 #: resolve, a peer that is not a worker; libzmq tries again every 100 ms or so): long enough for a
 #: listener that is only starting, far shorter than waiting for silence.
 DATA_FAILURE_GRACE = 1.0
+#: Seconds a data socket may go without a shard placed on it before it is closed and its
+#: address forgotten, reachable or not: workers come and go (rolling updates, autoscaling), and
+#: a long-lived client kept a socket trying to connect to every worker it ever met, and named
+#: every address it ever failed to reach in each direct request's `avoid`. An address still
+#: unreachable then costs one request its patience again.
+DATA_IDLE_CLOSE = 600.0
 
 
 def _connect_failure() -> str:
@@ -238,6 +244,8 @@ class _Base:
         #: does not try again, so the next shard placed there goes through a fresh socket.
         self._data_refused: Set[DataKey] = set()
         self._placed: Dict[Tuple[str, int], Tuple[DataKey, float]] = {}
+        #: When a shard was last placed on each data socket (`DATA_IDLE_CLOSE`).
+        self._data_used: Dict[DataKey, float] = {}
         #: Shards' bytes a data socket not connected yet could not take: they wait for it (its
         #: connection, its refusal or its patience ends the wait), sent again at each step.
         self._unsent: Dict[Tuple[str, int], List[Any]] = {}
@@ -322,6 +330,7 @@ class _Base:
                     self._reopen_data(key)
                 w = (p.call.id, p.shard)
                 self._placed[w] = (key, time.monotonic())
+                self._data_used[key] = self._placed[w][1]
                 self._unsent.pop(w, None)
                 self._send_shard(w, key, frames)
             except ScriptClusterError as e:
@@ -444,6 +453,7 @@ class _Base:
         self._placed = {w: v for w, v in self._placed.items() if w not in moving}
         for cid in sorted({w[0] for w in moving}):
             self._resend(cid, now)
+        self._close_idle_data(now)
         return min((at + self._patience(key) - now for key, at in self._placed.values() if key not in self._data_connected),
                    default=math.inf)
 
@@ -454,18 +464,37 @@ class _Base:
     def _reopen_data(self, key: DataKey) -> None:
         """A fresh socket in place of the data socket `key`, with none of the bytes queued for
         it, that keeps trying to connect (a connection takes the address off `unreachable_data`)."""
-        sock, monitor = self._data_socks.pop(key), self._data_monitors.pop(key)
-        self._data_refused.discard(key)
-        self._data_connected.discard(key)
-        self._unwatch_data(key, monitor)
-        _close_all([sock], [monitor], linger=0)
+        unreachable = key[0] in self.unreachable_data
+        self._forget_data(key)
+        if unreachable:
+            self.unreachable_data.add(key[0])
         curve = None if key[1] is None or self._curve is None else (self._curve[0], self._curve[1], key[1].encode())
         self._open_data(key, curve)
+
+    def _close_idle_data(self, now: float) -> None:
+        """Closes the data sockets no shard was placed on for `DATA_IDLE_CLOSE` (none waits on
+        them), and forgets their addresses."""
+        busy = {v[0] for v in self._placed.values()}
+        for key in [k for k, t in self._data_used.items() if now - t >= DATA_IDLE_CLOSE and k not in busy]:
+            self._forget_data(key)
+
+    def _forget_data(self, key: DataKey) -> None:
+        """Closes the data socket `key` and its monitor, and forgets what was known of it; its
+        address no longer counts unreachable, unless a socket to it with another CURVE key stays."""
+        sock, monitor = self._data_socks.pop(key), self._data_monitors.pop(key)
+        self._unwatch_data(key, monitor)
+        _close_all([sock], [monitor], linger=0)
+        for known in (self._data_refused, self._data_connected, self._data_failing):
+            known.discard(key)
+        self._data_used.pop(key, None)
+        if not any(k[0] == key[0] for k in self._data_socks):
+            self.unreachable_data.discard(key[0])
 
     def _open_data(self, key: DataKey, curve: Optional[Tuple[bytes, bytes, bytes]]) -> None:
         """A data socket to `key`'s endpoint (over CURVE with `curve`), watched by the shell."""
         self._data_socks[key], self._data_monitors[key] = _data_dealer(self._ctx, key[0], curve,
                                                                        self._engine.policy.heartbeat)
+        self._data_used[key] = time.monotonic()
         self._watch_data(key, self._data_monitors[key])
 
     def _resend(self, call_id: str, now: float) -> None:
@@ -517,9 +546,8 @@ class _Base:
         _close_all([self._data_socks[k] for k in keys], [self._data_monitors[k] for k in keys], linger=0)
         self._data_monitors.clear()
         self._data_socks.clear()
-        self._data_refused.clear()
-        self._data_connected.clear()
-        self._unsent.clear()
+        for known in (self._data_refused, self._data_connected, self._data_failing, self._data_used, self._unsent):
+            known.clear()
 
     def _outcome(self, call: Call) -> Any:
         """The call's result, or its error, raised."""
