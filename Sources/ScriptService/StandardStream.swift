@@ -10,8 +10,8 @@ import Glibc
 /// that fails (a closed descriptor, a full disk: Foundation's `FileHandle.write` traps on both).
 /// The first failure is remembered and handed to `onFailure`: a one-shot command exits saying
 /// so (its output is its result), a server warns once and serves on. After a failure the stream
-/// drops what it is given. A reader that closed its pipe still ends the process by SIGPIPE, as
-/// it ends `cat`.
+/// drops what it is given. A reader that closed its pipe ends a one-shot command by SIGPIPE, as
+/// it ends `cat`; a server ignores SIGPIPE, and the write fails.
 public final class StandardStream: Sendable {
     /// File descriptor 1.
     public static let output = StandardStream(descriptor: STDOUT_FILENO, name: "standard output")

@@ -25,7 +25,7 @@ struct ScriptClusterCommand: ParsableCommand {
         do {
             // Options also come from SCRIPT_CLUSTER_<COMMAND>_<OPTION> (and --help lists them).
             var command = try parseAsRoot(CommandEnvironment.resolve(Array(CommandLine.arguments.dropFirst()), root: Self.self))
-            if command is ServingCommand { StandardStream.output.onFailure(warnOutputLost) }
+            if command is ServingCommand { serveOnWithoutOutput() }
             try command.run()
         } catch {
             fail(error)

@@ -175,6 +175,49 @@ final class OpsCommandTests: XCTestCase {
         }
     }
 
+    /// `up` whose standard output is a pipe its reader closed after the first line (`| head -1`,
+    /// a `tee` or a log collector that went away): its next line fails, it says so once on
+    /// standard error and serves on, children included, and stops with 0 on SIGTERM (SIGPIPE
+    /// ended it without a word, its cluster with it).
+    func testUpWhoseOutputReaderWentAwayServesOn() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLITests.executable)
+        p.arguments = ["up", "--workers", "1", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*"]
+        let out = Pipe()
+        p.standardOutput = out
+        FileManager.default.createFile(atPath: path("up.log"), contents: nil)
+        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: path("up.log")))
+        try p.run()
+        started.append(p)
+        var first = Data()
+        while !first.contains(UInt8(ascii: "\n")) {
+            let chunk = out.fileHandleForReading.availableData
+            XCTAssertFalse(chunk.isEmpty, "up ended before its first line")
+            if chunk.isEmpty { return }
+            first += chunk
+        }
+        try out.fileHandleForReading.close()
+        let line = String(decoding: first, as: UTF8.self)
+        let frontend = String(try XCTUnwrap(line.split(whereSeparator: \.isWhitespace).first { $0.hasPrefix("tcp://") }))
+        var ready: (Int32, String, String) = (-1, "", "")
+        for _ in 0..<100 where ready.0 != 0 {
+            ready = try run(["status", "--connect", frontend, "--min-workers", "1", "--timeout-ms", "500"])
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        XCTAssertEqual(ready.0, 0, ready.1 + ready.2)
+        let log = { (try? String(contentsOfFile: self.path("up.log"), encoding: .utf8)) ?? "" }
+        for _ in 0..<50 where !log().contains("warning: standard output cannot be written: Broken pipe") {
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        XCTAssertTrue(p.isRunning, log())
+        XCTAssertTrue(log().contains("warning: standard output cannot be written: Broken pipe"), log())
+        XCTAssertEqual(try run(["status", "--connect", frontend, "--min-workers", "1", "--timeout-ms", "2000"]).0, 0, log())
+        p.terminate()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationReason, .exit, log())
+        XCTAssertEqual(p.terminationStatus, 0, log())
+    }
+
     /// Whether `pid` has exited (gone, or a zombie nobody reaped) within `timeout` seconds.
     private func exits(_ pid: pid_t, timeout: Double = 10) -> Bool {
         let end = Date().addingTimeInterval(timeout)
