@@ -44,10 +44,10 @@ public struct AccessLogEntry: Sendable, Equatable {
 
     /// The line a person reads: `request 7f3a ok: 2880 -> 320 tokens, 5 shards on 2 workers, 51.6 ms`.
     public var textLine: String {
-        let what = code.map { "\(outcome.rawValue) (\(Self.printable($0)))" } ?? outcome.rawValue
+        let what = code.map { "\(outcome.rawValue) (\(PrintableText.escaped($0)))" } ?? outcome.rawValue
         let tokens = outcome == .ok ? "\(tokensIn) -> \(tokensKept) tokens" : "\(tokensIn) tokens"
         let plural = { (n: Int, word: String) in "\(n) \(word)\(n == 1 ? "" : "s")" }
-        return "request \(Self.printable(id)) \(what): \(tokens), \(plural(shards, "shard")) on \(plural(workers, "worker")), "
+        return "request \(PrintableText.escaped(id)) \(what): \(tokens), \(plural(shards, "shard")) on \(plural(workers, "worker")), "
             + Units.duration(duration)
     }
 
@@ -64,19 +64,6 @@ public struct AccessLogEntry: Sendable, Equatable {
         ]
         if let code { m["code"] = .string(code) }
         return m
-    }
-
-    /// `text` with control characters escaped, so a client's id cannot forge log lines.
-    static func printable(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            if scalar.value < 0x20 || scalar.value == 0x7F {
-                out += "\\u{\(String(scalar.value, radix: 16))}"
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
     }
 }
 

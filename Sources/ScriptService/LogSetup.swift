@@ -14,7 +14,7 @@ public enum LogSetup {
         chosen.withLock { $0 = format }
         var l: Logger
         switch format {
-        case .text: l = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        case .text: l = Logger(label: label) { TextLogHandler(label: $0) }
         case .json: l = Logger(label: label) { JSONLogHandler(label: $0) }
         }
         l.logLevel = level
