@@ -40,7 +40,10 @@ extension CoordinatorState {
             }
             return actions + dispatch(now: now)
         } catch {
-            return [.log(level: .warning, message: "bad \(type) from worker \(name(identity)): \(error)")]
+            let line = "bad \(type) from worker \(name(identity)): \(error)"
+            // A worker whose `ready` is refused is told why (it logs it), not left to try forever.
+            let told: [Action] = type == ReadyMessage.type ? [.toWorker(identity: identity, frames: BackendEnvelope.refusal(line))] : []
+            return [.log(level: .warning, message: line)] + told
         }
     }
 

@@ -42,16 +42,30 @@ public struct ReadyMessage: BackendMessage, Equatable {
         try e.only(fields)
         let credit = try e.int("credit")
         guard (0...1024).contains(credit) else { throw ProtocolError(.badRequest, "credit \(credit) must be in 0...1024") }
-        return ReadyMessage(worker: try e.string("worker"), credit: credit,
-                            dataEndpoint: e.has("data") ? try e.string("data") : nil,
+        return ReadyMessage(worker: try text(e, "worker", upTo: maxNameBytes), credit: credit,
+                            dataEndpoint: e.has("data") ? try text(e, "data", upTo: 1024) : nil,
                             dataKey: e.has("data_key") ? try e.curveKey("data_key") : nil,
                             threads: e.has("threads") ? max(1, try e.int("threads")) : 1,
-                            blas: e.has("blas") ? try blas(e) : nil)
+                            blas: e.has("blas") ? try text(e, "blas", upTo: 512) : nil)
     }
 
-    private static func blas(_ e: Envelope) throws -> String {
-        let text = try e.string("blas")
-        guard text.utf8.count <= 512 else { throw ProtocolError(.badRequest, "field 'blas' is \(text.utf8.count) bytes; at most 512") }
+    /// The longest worker name, in bytes.
+    public static let maxNameBytes = 128
+
+    /// What is wrong with `text` as a field a worker reports (its name, its data endpoint, its
+    /// BLAS), which reach logs and clients: nil when it is 1 to `limit` bytes with no control
+    /// character.
+    public static func problem(with text: String, upTo limit: Int) -> String? {
+        if text.isEmpty || text.utf8.count > limit { return "must be 1 to \(limit) bytes, not \(text.utf8.count)" }
+        if text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { return "must hold no control characters" }
+        return nil
+    }
+
+    private static func text(_ e: Envelope, _ key: String, upTo limit: Int) throws -> String {
+        let text = try e.string(key)
+        if let problem = problem(with: text, upTo: limit) {
+            throw ProtocolError(.badRequest, "field '\(key)' \(String(text.prefix(80)).debugDescription)\(text.count > 80 ? "..." : "") \(problem)")
+        }
         return text
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ScriptService
 
 /// A bad flag value or input file, said in the project's words: the flag or file, the value,
 /// and what would be accepted (`--budget -5: must be a count >= 1 ...`). Exit status 2.
@@ -18,7 +19,8 @@ struct InputError: Error, CustomStringConvertible {
 
     var description: String {
         guard let value else { return "\(subject): \(problem)" }
-        let shown = value.isEmpty || value.contains(where: \.isWhitespace) ? "'\(value)'" : value
+        let printable = PrintableText.escaped(value)
+        let shown = value.isEmpty || value.contains(where: \.isWhitespace) ? "'\(printable)'" : printable
         return "\(subject) \(shown): \(problem)"
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ScriptProtocol
 import ScriptService
 import ScriptTransport
 import ScriptWorker
@@ -37,6 +38,9 @@ struct WorkerCommand: ParsableCommand {
         try FlagValue.endpoints(connect, "--connect", binds: false)
         if dataBind != "none" { try FlagValue.endpoint(dataBind, "--data-bind", binds: true) }
         if let dataAdvertise { try FlagValue.advertised(dataAdvertise, "--data-advertise") }
+        if let name, let problem = ReadyMessage.problem(with: name, upTo: ReadyMessage.maxNameBytes) {
+            throw InputError("--name", name, problem).validation
+        }
         if curveClients != nil && curve.secret == nil {
             throw InputError("--curve-clients", nil, "needs the worker's own keys too (--curve-secret, --curve-server-key)").validation
         }

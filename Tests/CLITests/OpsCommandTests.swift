@@ -218,23 +218,16 @@ final class OpsCommandTests: XCTestCase {
         XCTAssertEqual(p.terminationStatus, 0, log())
     }
 
-    /// A worker's name is a peer's word: one holding a newline, a forged log line and a
-    /// terminal escape cannot break a line of the coordinator's text log (it did), or of the
-    /// worker's own; every line starts with its timestamp, and the name shows escaped.
-    func testNamesFromPeersCannotForgeTextLogLines() throws {
-        let frontend = "ipc://" + path("fe"), backend = "ipc://" + path("be")
-        let (_, c) = try start(["coordinator", "--frontend", frontend, "--backend", backend], stderrFile: path("c.log"))
-        XCTAssertNotNil(c.line(prefix: "backend "))
-        let name = "w\n2026-01-01T00:00:00+0000 critical coordinator: [ScriptCoordinator] forged\u{1B}[31m"
-        _ = try start(["worker", "--connect", backend, "--name", name, "--data-bind", "ipc://" + path("data")], stderrFile: path("w.log"))
-        let logs = { ["c.log", "w.log"].map { (try? String(contentsOfFile: self.path($0), encoding: .utf8)) ?? "" } }
-        for _ in 0..<100 where !logs()[0].contains("registered") { Thread.sleep(forTimeInterval: 0.05) }
-        let escaped = "w\\u{a}2026-01-01T00:00:00+0000 critical coordinator: [ScriptCoordinator] forged\\u{1b}[31m"
-        for log in logs() {
-            XCTAssertTrue(log.contains(escaped), log)
-            for line in log.split(separator: "\n") {
-                XCTAssertNotNil(line.range(of: #"^\d{4}-\d\d-\d\dT"#, options: .regularExpression), "a line not of the log's own: \(line)")
-            }
+    /// A worker's name reaches logs and clients: one with a control character or over 128
+    /// bytes is refused at the command line, in one line showing it escaped.
+    func testAWorkerNameThatWouldBreakLogLinesIsRefused() throws {
+        for (name, problem) in [("w\n2026-01-01 critical forged", "must hold no control characters"),
+                                (String(repeating: "w", count: 129), "must be 1 to 128 bytes, not 129")] {
+            let (status, out, err) = try run(["worker", "--name", name])
+            XCTAssertEqual(status, 2, out + err)
+            XCTAssertTrue(err.hasPrefix("Error: --name "), err)
+            XCTAssertTrue(err.contains(problem), err)
+            XCTAssertFalse(err.contains("\n2026"), "the value shown escaped: \(err)")
         }
     }
 

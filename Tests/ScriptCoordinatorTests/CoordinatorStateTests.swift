@@ -110,6 +110,29 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(c.coordinator.workerCount, 3)
     }
 
+    /// What a worker reports of itself reaches logs and clients: a name, data endpoint or BLAS
+    /// with a control character, or a name over 128 bytes, is refused, and the worker told why
+    /// (it was registered, and its name could break the coordinator's log lines).
+    func testAWorkerReportingTextThatWouldBreakLogLinesIsRefusedAndTold() throws {
+        let c = InMemoryCluster()
+        let cases: [(ReadyMessage, String)] = [
+            (ReadyMessage(worker: "w\n2026-01-01 forged", credit: 2, dataEndpoint: nil, threads: 1), "field 'worker' \"w\\n2026-01-01 forged\" must hold no control characters"),
+            (ReadyMessage(worker: String(repeating: "w", count: 129), credit: 2, dataEndpoint: nil, threads: 1), "must be 1 to 128 bytes, not 129"),
+            (ReadyMessage(worker: "", credit: 2, dataEndpoint: nil, threads: 1), "field 'worker' \"\" must be 1 to 128 bytes, not 0"),
+            (ReadyMessage(worker: "w", credit: 2, dataEndpoint: "tcp://a:1\u{1B}[31m", threads: 1), "field 'data'"),
+            (ReadyMessage(worker: "w", credit: 2, dataEndpoint: nil, threads: 1, blas: "OpenBLAS\r"), "field 'blas'"),
+        ]
+        for (i, (ready, problem)) in cases.enumerated() {
+            let actions = c.coordinator.workerMessage(identity: [UInt8(i + 1)], frames: ready.frames(), now: c.now)
+            guard case .toWorker(_, let refusal)? = actions.first(where: { if case .toWorker = $0 { return true }; return false }),
+                  let (e, type) = try? BackendEnvelope.open(refusal) else { return XCTFail("\(actions)") }
+            XCTAssertEqual(type, "refused")
+            let message = try e.string("message")
+            XCTAssertTrue(message.contains(problem), message)
+        }
+        XCTAssertEqual(c.coordinator.workerCount, 0)
+    }
+
     /// Workers whose BLAS runs other kernels compute other last bits, so a request's kept tokens
     /// could depend on which worker took each shard: the coordinator warns when one registers
     /// beside another, naming both; not for the same kernels, nor a worker that does not say.

@@ -111,7 +111,9 @@ final class MessageTests: XCTestCase {
         refused(ReadyMessage.self, edit(ReadyMessage(worker: "w", credit: 1, dataEndpoint: nil, threads: 1).frames()) { $0["credit"] = .int(-1) },
                 .badRequest, "credit")
         refused(ReadyMessage.self, edit(ReadyMessage(worker: "w", credit: 1, dataEndpoint: nil, threads: 1).frames()) { $0["blas"] = .string(String(repeating: "x", count: 513)) },
-                .badRequest, "field 'blas' is 513 bytes; at most 512")
+                .badRequest, "must be 1 to 512 bytes, not 513")
+        refused(ReadyMessage.self, edit(ReadyMessage(worker: "w", credit: 1, dataEndpoint: nil, threads: 1).frames()) { $0["worker"] = .string("a\u{7F}") },
+                .badRequest, "field 'worker' \"a\\u{7F}\" must hold no control characters")
         // An unsigned integer over 2^63 - 1 says so (it read "must be an integer, got an integer").
         refused(ReadyMessage.self, edit(ReadyMessage(worker: "w", credit: 1, dataEndpoint: nil, threads: 1).frames()) { $0["credit"] = .uint(1 << 63) },
                 .badRequest, "field 'credit' must be an integer, got 9223372036854775808, more than 2^63 - 1")

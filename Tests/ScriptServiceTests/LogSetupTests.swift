@@ -16,6 +16,26 @@ final class LogSetupTests: XCTestCase {
         XCTAssertThrowsError(try LogFormat(named: "yaml")) { XCTAssertEqual("\($0)", "unknown log format 'yaml' (accepted: text, json)") }
     }
 
+    /// A text log line stays one line whatever its label and message hold (a worker's name, a
+    /// peer's words): control characters are escaped. (Standard error is a file meanwhile.)
+    func testATextLogLineStaysOneLine() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("text-log-\(UUID().uuidString)").path
+        let file = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644), saved = dup(STDERR_FILENO)
+        XCTAssertTrue(file >= 0 && saved >= 0)
+        dup2(file, STDERR_FILENO)
+        let logger = Logger(label: "w\nforged") { TextLogHandler(label: $0) }
+        logger.warning("peer said \"a\n2026-01-01T00:00:00+0000 critical forged\u{1B}[31m\"")
+        fflush(nil)
+        dup2(saved, STDERR_FILENO)
+        close(saved)
+        close(file)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        try? FileManager.default.removeItem(atPath: path)
+        XCTAssertEqual(text.filter { $0 == "\n" }.count, 1, text)
+        XCTAssertTrue(text.contains(" warning w\\u{a}forged: "), text)
+        XCTAssertTrue(text.contains("peer said \"a\\u{a}2026-01-01T00:00:00+0000 critical forged\\u{1b}[31m\""), text)
+    }
+
     /// Lines a JSON logger writes, parsed.
     func jsonLines(_ body: (Logger) -> Void) throws -> [[String: Any]] {
         let lines = Mutex<[String]>([])
