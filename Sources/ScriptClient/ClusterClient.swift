@@ -365,6 +365,7 @@ public final class ClusterClient {
             if events.contains(.mechanismMismatch) {
                 throw ConnectionRefused(endpoint: endpoints[c], by: .coordinator, reason: options.curve == nil ? .curveRequired : .curveUnspoken)
             }
+            if events.contains(.serverKeyMismatch) { throw ConnectionRefused(endpoint: endpoints[c], by: .coordinator, reason: .serverKey) }
             for event in events {
                 switch event {
                 case .handshakeSucceeded:

@@ -17,6 +17,9 @@ public struct ConnectionRefused: Error, Sendable, Equatable, CustomStringConvert
         case curveRequired
         /// This client speaks CURVE and the server does not.
         case curveUnspoken
+        /// Both speak CURVE and the server closed the connection during the handshake: its key
+        /// pair is not the one whose public key this client was given.
+        case serverKey
     }
 
     /// The refusing socket's endpoint.
@@ -39,6 +42,8 @@ public struct ConnectionRefused: Error, Sendable, Equatable, CustomStringConvert
             return "\(who) speaks CURVE and this client does not: give the client its key pair and the server's public key (--curve-secret, --curve-server-key)"
         case .curveUnspoken:
             return "this client speaks CURVE and \(who) does not: leave out the client's CURVE keys, or give the \(server.rawValue) its own (--curve-secret)"
+        case .serverKey:
+            return "\(who) closed the connection during the CURVE handshake: its key pair is not the one whose public key this client was given (--curve-server-key; were its keys made again?)"
         }
     }
 }

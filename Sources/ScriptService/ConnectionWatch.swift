@@ -50,7 +50,7 @@ public final class ConnectionWatch {
                 counts.refused += 1
                 ClusterMetrics.connection(.refused, on: socket)
                 logger.debug("a \(peers) connection on the \(socket.rawValue) socket was refused: its CURVE key is not allowed")
-            case .handshakeFailed, .mechanismMismatch:
+            case .handshakeFailed, .mechanismMismatch, .serverKeyMismatch:
                 counts.refused += 1
                 ClusterMetrics.connection(.refused, on: socket)
                 refusedAtHandshake(now: now)

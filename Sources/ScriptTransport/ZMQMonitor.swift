@@ -19,6 +19,12 @@ public final class ZMQMonitor {
         /// The peer speaks another security mechanism: CURVE where this socket does not, or the
         /// other way round (libzmq does not try again).
         case mechanismMismatch
+        /// The peer speaks CURVE, as this socket does, and closed the connection during the
+        /// handshake `curveFailuresToTell` times in a row: it cannot read this socket's hello,
+        /// sealed for the server key this socket was given, so its key pair is another (made
+        /// again?). libzmq tries again, in vain. (Once could be a race: a connection closed
+        /// before its greeting.)
+        case serverKeyMismatch
         /// The ZeroMQ handshake on a connection completed (with CURVE: the keys were accepted):
         /// a peer that speaks this protocol is there.
         case handshakeSucceeded
@@ -40,9 +46,14 @@ public final class ZMQMonitor {
     public let socket: ZMQSocket
     /// What the monitored socket speaks, for a socket that connects: a handshake that fails
     /// without detail is then checked with a `ZMTPGreetingProbe` of its peer, and reported as
-    /// `mechanismMismatch` when the peer speaks another mechanism. The probe runs in `drain`, on
-    /// such failures only, and takes at most 0.5 s (a peer that accepts and never greets).
+    /// `mechanismMismatch` when the peer speaks another mechanism, `serverKeyMismatch` when both
+    /// speak CURVE. The probe runs in `drain`, on such failures only, and takes at most 0.5 s (a
+    /// peer that accepts and never greets).
     private let speaks: Mechanism?
+    /// Handshakes a CURVE peer closed without detail since the last that succeeded.
+    private var curveFailures = 0
+    /// Failures in a row that tell `serverKeyMismatch`.
+    public static let curveFailuresToTell = 3
 
     /// Starts monitoring `target` (which must outlive the monitor); `speaks`: see above.
     public init(_ target: ZMQSocket, context: ZMQContext, speaks: Mechanism? = nil) throws {
@@ -60,7 +71,7 @@ public final class ZMQMonitor {
     /// The events that have arrived, oldest first.
     public func drain() -> [Event] {
         var out: [Event] = []
-        var otherMechanism: Bool? = nil  // probed once a drain, however many failures queued
+        var peer: String?? = nil  // the peer's mechanism, probed once a drain however many failures queued
         while let frames = try? socket.receiveFrames(timeoutMilliseconds: 0) {
             guard let first = frames.first, first.count >= 2 else { continue }
             let code = first.withUnsafeBytes { UInt16(littleEndian: $0.loadUnaligned(as: UInt16.self)) }
@@ -70,13 +81,15 @@ public final class ZMQMonitor {
             case ZMQ_EVENT_ACCEPT_FAILED: out.append(.acceptFailed(Int32(bitPattern: value)))
             case ZMQ_EVENT_DISCONNECTED: out.append(.disconnected)
             case ZMQ_EVENT_CONNECT_RETRIED: out.append(.connectRetried)
-            case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: out.append(.handshakeSucceeded)
+            case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+                curveFailures = 0
+                out.append(.handshakeSucceeded)
             case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: out.append(.authenticationFailed)
             case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL where value == UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH):
                 out.append(.mechanismMismatch)
             case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
-                if otherMechanism == nil { otherMechanism = speaksOtherMechanism(frames) }
-                out.append(otherMechanism! ? .mechanismMismatch : .handshakeFailed)
+                if peer == nil { peer = .some(peerMechanism(frames)) }
+                out.append(handshakeFailure(theirs: peer!))
             case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL: out.append(.handshakeFailed)
             default: break
             }
@@ -84,12 +97,22 @@ public final class ZMQMonitor {
         return out
     }
 
-    /// Whether the peer at the event's endpoint (its second frame) announces a mechanism other
-    /// than this socket's (false when this socket's is not known or the peer's cannot be read).
-    private func speaksOtherMechanism(_ event: [Frame]) -> Bool {
-        guard let speaks, event.count > 1,
-              let theirs = ZMTPGreetingProbe.mechanism(of: String(decoding: event[1].bytes, as: UTF8.self)) else { return false }
-        return theirs != speaks.rawValue
+    /// The mechanism the peer at the event's endpoint (its second frame) announces, when this
+    /// socket's is known and the peer's can be read.
+    private func peerMechanism(_ event: [Frame]) -> String? {
+        guard speaks != nil, event.count > 1 else { return nil }
+        return ZMTPGreetingProbe.mechanism(of: String(decoding: event[1].bytes, as: UTF8.self))
+    }
+
+    /// What a handshake that failed without detail means, from the mechanism the peer
+    /// announces: another than this socket's, or CURVE as this socket's, repeatedly
+    /// (`handshakeFailed` when either is not known, or neither speaks CURVE).
+    private func handshakeFailure(theirs: String?) -> Event {
+        guard let speaks, let theirs else { return .handshakeFailed }
+        if theirs != speaks.rawValue { return .mechanismMismatch }
+        guard speaks == .curve else { return .handshakeFailed }
+        curveFailures += 1
+        return curveFailures >= Self.curveFailuresToTell ? .serverKeyMismatch : .handshakeFailed
     }
 
     public func close() { socket.close() }

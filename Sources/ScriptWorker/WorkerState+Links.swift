@@ -53,6 +53,7 @@ extension WorkerState {
         guard links.indices.contains(i), !links[i].isWaiting else { return [] }
         if events.contains(.authenticationFailed) { return refused(i, .key, now: now) }
         if events.contains(.mechanismMismatch) { return refused(i, config.curve == nil ? .curveRequired : .curveUnspoken, now: now) }
+        if events.contains(.serverKeyMismatch) { return refused(i, .handshake(curve: true), now: now) }
         if events.contains(.handshakeFailed) { links[i].handshakeFailed = true }
         if events.contains(.handshakeSucceeded) { links[i].handshook = true }
         links[i].failedAttempts += events.filter { $0 == .connectRetried }.count

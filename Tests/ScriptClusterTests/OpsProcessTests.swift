@@ -163,6 +163,31 @@ final class OpsProcessTests: XCTestCase {
         func publicKey(_ name: String) throws -> String { try CurveKeyFile.readPublicKey(path(name + ".key")).z85 }
     }
 
+    /// A coordinator whose key pair is not the one the client or worker was given (its keys made
+    /// again, the old public key still handed out): the client is refused at once saying so, and
+    /// the worker logs it at its first failed handshake (each said "never connected: is a
+    /// coordinator listening there?" or waited out its silence).
+    func testAnotherCoordinatorKeyIsRefusedAtOnceSayingSo() throws {
+        let keys = try Keys()
+        defer { try? FileManager.default.removeItem(atPath: keys.dir) }
+        let cluster = try TestCluster(workers: 0, heartbeatMs: 1000, extra: keys.coordinator,
+                                      clientCurve: try keys.client("clients/alice.key_secret"))
+        defer { cluster.stop() }
+        var options = ClusterClient.Options()
+        options.curve = try CurveClientSettings.load(secretFile: keys.path("clients/alice.key_secret"), serverKeyFile: keys.path("stranger.key"))
+        let client = try ClusterClient(endpoint: cluster.frontend, options: options)
+        defer { client.close() }
+        let start = Date()
+        XCTAssertThrowsError(try client.prune(PruneSubmission(id: "rekeyed", request: Requests.sample(.image, seed: 3), budget: .count(8)))) { error in
+            XCTAssertEqual(error as? ConnectionRefused, ConnectionRefused(endpoint: cluster.frontend, by: .coordinator, reason: .serverKey), "\(error)")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 3, "refused at the first failed handshake")
+        let worker = try ClusterProcess(["worker", "--connect", cluster.backend, "--name", "rekeyed", "--data-bind", "none",
+                                         "--curve-secret", keys.path("workers/w.key_secret"), "--curve-server-key", keys.path("stranger.key")])
+        defer { worker.signal(SIGTERM); worker.wait() }
+        XCTAssertTrue(worker.waitForLog("coordinator \(cluster.backend) failed the CURVE handshake: the coordinator key given to this worker", timeout: 3), worker.log)
+    }
+
     /// CURVE on one side only: a client without keys against a coordinator that requires them,
     /// and a client with keys against one without, are refused at once saying what to change, not
     /// left to time out with a hint about the address (libzmq does not even try again).

@@ -12,6 +12,9 @@ final class FakePeer: Sendable {
         case reset
         /// Nothing, and the connection stays open.
         case silence
+        /// These bytes, then a reset once the peer's answer arrived (a CURVE server that cannot
+        /// read the hello sealed for another key closes the connection there).
+        case bytesThenReset([UInt8])
     }
 
     let endpoint: String
@@ -49,12 +52,10 @@ final class FakePeer: Sendable {
                 _ = bytes.withUnsafeBytes { send(c, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 open.append(c)
             case .reset:
-                var p = pollfd(fd: c, events: Int16(POLLIN), revents: 0)
-                var signature = [UInt8](repeating: 0, count: 10)
-                if poll(&p, 1, 2000) > 0 { _ = recv(c, &signature, 10, Int32(MSG_WAITALL)) }
-                var reset = linger(l_onoff: 1, l_linger: 0)
-                setsockopt(c, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
-                close(c)
+                Self.reset(c, afterReading: 10)
+            case .bytesThenReset(let bytes):
+                _ = bytes.withUnsafeBytes { send(c, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                Self.reset(c, afterReading: 64)
             case .silence:
                 open.append(c)
             }
@@ -62,6 +63,16 @@ final class FakePeer: Sendable {
         }
         open.forEach { close($0) }
         done.signal()
+    }
+
+    /// Closes `c` with a reset once `count` bytes came (or 2 s passed).
+    private static func reset(_ c: Int32, afterReading count: Int) {
+        var p = pollfd(fd: c, events: Int16(POLLIN), revents: 0)
+        var bytes = [UInt8](repeating: 0, count: count)
+        if poll(&p, 1, 2000) > 0 { _ = recv(c, &bytes, count, Int32(MSG_WAITALL)) }
+        var reset = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(c, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
+        close(c)
     }
 
     /// Stops listening and closes every connection (once).

@@ -91,4 +91,34 @@ final class ZMTPGreetingProbeTests: SocketTestCase {
             XCTAssertEqual(failure, expected, "speaking \(String(describing: speaks))")
         }
     }
+
+    /// A CURVE peer that greets and then closes every connection at the hello (as a coordinator
+    /// whose key pair is not the one this socket was given): told `serverKeyMismatch` at the
+    /// third such failure in a row (once could be a race); a NULL socket against a NULL peer
+    /// doing the same is only ever told `handshakeFailed`.
+    func testACurvePeerClosingEveryHandshakeIsToldAServerKeyMismatchAtTheThird() throws {
+        for speaks in [ZMQMonitor.Mechanism.curve, .null] {
+            let peer = try FakePeer { _ in .bytesThenReset(FakePeer.greeting(speaks.rawValue)) }
+            defer { peer.stop() }
+            let dealer = try socket(.dealer)
+            if speaks == .curve {
+                try dealer.apply(CurveClientSettings(keyPair: try CurveKeyPair.generate(), serverKey: try CurveKeyPair.generate().publicKey))
+            }
+            let monitor = try ZMQMonitor(dealer, context: ctx, speaks: speaks)
+            defer { monitor.close() }
+            try dealer.connect(peer.endpoint)
+            let end = Date().addingTimeInterval(speaks == .curve ? 5 : 1.5)
+            var failures: [ZMQMonitor.Event] = []
+            while failures.count < ZMQMonitor.curveFailuresToTell || speaks == .null, Date() < end {
+                failures += monitor.drain().filter { $0 == .serverKeyMismatch || $0 == .handshakeFailed }
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+            if speaks == .curve {
+                XCTAssertEqual(failures.prefix(3), [.handshakeFailed, .handshakeFailed, .serverKeyMismatch])
+            } else {
+                XCTAssertFalse(failures.isEmpty)
+                XCTAssertFalse(failures.contains(.serverKeyMismatch), "\(failures)")
+            }
+        }
+    }
 }

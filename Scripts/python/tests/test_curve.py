@@ -76,6 +76,30 @@ def test_curve_on_one_side_only_is_refused_at_once_saying_which(curve_cluster, c
         assert e.value.endpoint == where
 
 
+def test_another_coordinator_key_is_refused_at_once_saying_so(curve_cluster, tmp_path):
+    """The coordinator's key pair is not the one whose public key the client was given (its keys
+    made again): refused at the first failed handshake, saying so (it waited for its deadline,
+    then said no coordinator could be reached), sync and asyncio."""
+    frontend, keys = curve_cluster
+    subprocess.run([binary(), "keygen", "--out", str(tmp_path / "old")], check=True, stdout=subprocess.DEVNULL)
+    options = dict(deadline=20, curve_secret=str(keys / "clients" / "local.key_secret"), curve_server_key=str(tmp_path / "old.key"))
+    says = "closed the connection during the CURVE handshake: its key pair is not the one whose public key"
+
+    async def asynchronously():
+        async with sc.AsyncClient(frontend, **options) as ac:
+            return await ac.status(timeout=20)
+
+    with Client(frontend, **options) as c:
+        t0 = time.monotonic()
+        with pytest.raises(sc.ConnectionRefused, match=says):
+            c.status(timeout=20)
+        assert time.monotonic() - t0 < 3
+    t0 = time.monotonic()
+    with pytest.raises(sc.ConnectionRefused, match=says):
+        asyncio.run(asynchronously())
+    assert time.monotonic() - t0 < 3
+
+
 def test_the_command_line_takes_the_keys(curve_cluster):
     frontend, keys = curve_cluster
     args = [sys.executable, "-m", "script_cluster", "status", "--connect", frontend,

@@ -808,6 +808,32 @@ def test_a_data_socket_without_a_placement_for_ten_minutes_is_closed_and_its_add
         assert "avoid" not in c._call_for(sc.PruneRequest(x, 2)).fields
 
 
+def test_a_curve_coordinator_closing_three_handshakes_in_a_row_is_refused_for_its_key(tmp_path, monkeypatch):
+    """A coordinator that speaks CURVE and closes the handshake without detail, three times in a
+    row, holds another key pair than `curve_server_key` names: refused saying so (once could be
+    a race); a handshake that succeeds in between starts the count again."""
+    import zmq
+    import zmq.auth
+    from script_cluster import client as client_module
+
+    monkeypatch.setattr(client_module._greeting, "mechanism", lambda endpoint: "CURVE")
+    public, secret = zmq.auth.create_certificates(str(tmp_path), "client")
+    server, _ = zmq.auth.create_certificates(str(tmp_path), "server")
+
+    def event(code):
+        return [code.to_bytes(2, "little") + bytes(4), b"tcp://127.0.0.1:9"]
+
+    with sc.Client("tcp://127.0.0.1:9", curve_secret=secret, curve_server_key=server) as c:
+        for t in (0.0, 0.1):
+            c._link_event(0, event(zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL), t)
+        c._link_event(0, event(zmq.EVENT_HANDSHAKE_SUCCEEDED), 0.2)
+        for t in (0.3, 0.4):
+            c._link_event(0, event(zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL), t)
+        assert c._engine.endpoints[0].refused == ""
+        c._link_event(0, event(zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL), 0.5)
+        assert "its key pair is not the one whose public key this client was given" in c._engine.endpoints[0].refused
+
+
 def test_curve_key_files_that_cannot_be_used_say_which_and_why(tmp_path):
     import zmq.auth
     public, secret = zmq.auth.create_certificates(str(tmp_path), "c")

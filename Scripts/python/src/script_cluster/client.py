@@ -34,6 +34,9 @@ _MECHANISM_MISMATCH = getattr(zmq, "PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH", 0x1
 #: A handshake that failed without detail (the peer closed the connection during it): against
 #: CURVE at one end only, often all that end sees of the mismatch (checked with `_greeting`).
 _NO_DETAIL_EVENT = getattr(zmq, "EVENT_HANDSHAKE_FAILED_NO_DETAIL", 0)
+#: Handshakes in a row a CURVE coordinator closes without detail that tell its key pair is not
+#: the one `curve_server_key` names (once could be a race: a connection closed before its greeting).
+CURVE_FAILURES_TO_TELL = 3
 _MONITOR_EVENTS = _UP_EVENT | zmq.EVENT_DISCONNECTED | _REFUSED_EVENT | _PROTOCOL_EVENT | _NO_DETAIL_EVENT
 #: A worker's data socket: its endpoint, and its CURVE public key (None without CURVE).
 DataKey = Tuple[str, Optional[str]]
@@ -264,6 +267,8 @@ class _Base:
         self.max_message_bytes = int(max_message_bytes)
         self._engine = Engine(self.endpoints, Policy(heartbeat=heartbeat, liveness=liveness, backoff_initial=backoff[0],
                                                      backoff_max=backoff[1], grace=grace, max_attempts=max_attempts))
+        #: Per coordinator: handshakes a CURVE peer closed without detail since one succeeded.
+        self._curve_failures = [0] * len(self.endpoints)
         #: The process whose sockets these are (see `_own_process`).
         self._pid = os.getpid()
 
@@ -364,23 +369,33 @@ class _Base:
         dropped, our key refused, or CURVE spoken on one side only."""
         event = int.from_bytes(msg[0][:2], "little")
         if event & _UP_EVENT:
+            self._curve_failures[i] = 0
             self._engine.connected(i, now)
         elif event & zmq.EVENT_DISCONNECTED:
             self._engine.disconnected(i, now)
         elif event & _REFUSED_EVENT:
             self._engine.refused(i, now)
-        elif (event & _PROTOCOL_EVENT and int.from_bytes(msg[0][2:6], "little") == _MECHANISM_MISMATCH
-              or event & _NO_DETAIL_EVENT and len(msg) > 1 and self._speaks_other_mechanism(msg[1].decode(errors="replace"))):
-            self._engine.refused(i, now, "speaks CURVE and this client does not (give it curve_secret and curve_server_key)"
-                                 if self._curve is None else
-                                 "does not speak CURVE and this client does (leave out curve_secret and curve_server_key, "
-                                 "or give the coordinator its keys)")
+        elif event & _PROTOCOL_EVENT and int.from_bytes(msg[0][2:6], "little") == _MECHANISM_MISMATCH:
+            self._engine.refused(i, now, self._mechanism_refusal())
+        elif event & _NO_DETAIL_EVENT and len(msg) > 1:
+            theirs, mine = _greeting.mechanism(msg[1].decode(errors="replace")), "NULL" if self._curve is None else "CURVE"
+            if theirs is not None and theirs != mine:
+                self._engine.refused(i, now, self._mechanism_refusal())
+            elif theirs == mine == "CURVE" and self._count_curve_failure(i):
+                self._engine.refused(i, now, "closed the connection during the CURVE handshake: its key pair is not the one "
+                                             "whose public key this client was given (curve_server_key; were its keys made again?)")
 
-    def _speaks_other_mechanism(self, endpoint: str) -> bool:
-        """Whether the peer at `endpoint` announces a mechanism other than this client's (False
-        when its greeting cannot be read)."""
-        theirs = _greeting.mechanism(endpoint)
-        return theirs is not None and theirs != ("NULL" if self._curve is None else "CURVE")
+    def _count_curve_failure(self, i: int) -> bool:
+        """Counts a handshake coordinator `i` (speaking CURVE) closed: whether that makes
+        `CURVE_FAILURES_TO_TELL` in a row."""
+        self._curve_failures[i] += 1
+        return self._curve_failures[i] >= CURVE_FAILURES_TO_TELL
+
+    def _mechanism_refusal(self) -> str:
+        """Why a coordinator that speaks another mechanism than this client's is refused."""
+        return ("speaks CURVE and this client does not (give it curve_secret and curve_server_key)" if self._curve is None
+                else "does not speak CURVE and this client does (leave out curve_secret and curve_server_key, or give the "
+                     "coordinator its keys)")
 
     def _link(self, address: str) -> Tuple[Any, Any]:
         """A DEALER to the coordinator at `address` with this client's CURVE and heartbeat, and
