@@ -344,3 +344,35 @@ def test_an_idle_client_keeps_its_connections_through_a_balancer_that_drops_idle
         data_proxy.stop()
         worker.stop()
         c.stop()
+
+
+def test_direct_bytes_lost_with_a_dropped_data_connection_are_sent_again(logdir):
+    """A data connection cut silently with a request's bytes in it (a balancer dropping a flow):
+    once the heartbeats close it, the request goes again, the coordinator places its shards
+    again, and their bytes go on the next connection: answered in seconds, not at the deadline."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        data_port = s.getsockname()[1]
+    data_proxy = _ServiceProxy(data_port)
+    c = Coordinator(logdir, name="cut")
+    worker = Proc([binary(), "worker", "--connect", c.backend, "--name", "cut-w", "--data-bind",
+                   f"tcp://127.0.0.1:{data_port}", "--data-advertise", f"tcp://127.0.0.1:{data_proxy.port}"],
+                  logdir / "cut-w.log")
+    x, q, shards = request_data(32)
+    try:
+        with Client(c.frontend, heartbeat=0.1, transfer="direct", deadline=20) as client:
+            end = time.monotonic() + 20
+            while client.status().workers < 1:
+                assert time.monotonic() < end, "the worker did not register"
+                time.sleep(0.05)
+            first = client.prune(x, query=q, budget=12, shards=shards)
+            data_proxy.move(data_port)  # the open connection is cut; the next one reaches the same worker
+            t0 = time.monotonic()
+            second = client.prune(x, query=q, budget=12, shards=shards)
+            took = time.monotonic() - t0
+        assert second.indices.tolist() == first.indices.tolist()
+        assert took < 8, f"answered after {took:.1f} s"
+    finally:
+        data_proxy.stop()
+        worker.stop()
+        c.stop()

@@ -125,7 +125,7 @@ def _data_dealer(ctx: Any, address: str, curve: Optional[Tuple[bytes, bytes, byt
     _keep_alive(s, heartbeat)
     if curve is not None:
         s.curve_publickey, s.curve_secretkey, s.curve_serverkey = curve
-    m = s.get_monitor_socket(_UP_EVENT | zmq.EVENT_CONNECT_RETRIED | _REFUSED_EVENT)
+    m = s.get_monitor_socket(_UP_EVENT | zmq.EVENT_CONNECT_RETRIED | _REFUSED_EVENT | zmq.EVENT_DISCONNECTED)
     _connect(s, address)
     return s, m
 
@@ -420,8 +420,9 @@ class _Base:
 
     def _data_event(self, key: DataKey, msg: List[bytes]) -> None:
         """A data socket connected (its shards wait for nothing more here), failed an attempt
-        to (its shards wait `DATA_FAILURE_GRACE` at most), or refused this client's key: the
-        requests whose bytes wait for it end now, not at their deadline."""
+        to (its shards wait `DATA_FAILURE_GRACE` at most), refused this client's key (the
+        requests whose bytes wait for it end now, not at their deadline), or lost its connection
+        (the requests with shards placed there go again: `_data_dropped`)."""
         event = int.from_bytes(msg[0][:2], "little")
         if event & _UP_EVENT:
             self._data_connected.add(key)
@@ -437,6 +438,17 @@ class _Base:
                 f"the worker's data socket at {key[0]} refused this client's CURVE key (not on the worker's "
                 f"--curve-clients list): its shards' bytes cannot be sent direct (send inline)", request_id=cid,
                 endpoint=key[0]))
+        elif event & zmq.EVENT_DISCONNECTED and key in self._data_connected:
+            self._data_dropped(key)
+
+    def _data_dropped(self, key: DataKey) -> None:
+        """The connection of data socket `key` dropped (a worker gone, a balancer or the
+        heartbeats that cut it): what it held may be lost, so each request with shards placed
+        there goes again, and the coordinator places again those still waiting for their bytes,
+        which go on the connection made next (libzmq connects again), or to another worker."""
+        now = time.monotonic()
+        for cid in sorted({w[0] for w, v in self._placed.items() if v[0] == key and w[0] in self._engine.calls}):
+            self._resend(cid, now)
 
     def _data_connect_deadlines(self, now: float) -> float:
         """Shards placed on a data socket still not connected longer ago than it may take
