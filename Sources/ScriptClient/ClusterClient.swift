@@ -67,6 +67,9 @@ public final class ClusterClient {
     private var dataConnected: Set<String> = []
     private var dataFailing: Set<String> = []
     private var waitingShards: [String: [Int: (endpoint: String, since: ContinuousClock.Instant)]] = [:]
+    /// Where each shard of the requests in flight was last placed (by request id and shard): a
+    /// data connection that drops sends those requests again.
+    private var placedOn: [String: [Int: String]] = [:]
     /// How long a shard may wait for its worker's data socket to connect before the client
     /// counts that address unreachable: a connection takes no longer under load, unlike a
     /// transfer. (A stopped worker makes no handshake either: the coordinator moves its shards
@@ -298,6 +301,7 @@ public final class ClusterClient {
     public func forget(_ id: String) {
         pending[id] = nil
         dueBy[id] = nil
+        placedOn[id] = nil
         flights.forget(id)
     }
 
@@ -381,6 +385,7 @@ public final class ClusterClient {
         for (endpoint, m) in dataMonitors {
             let events = m.drain()
             if events.contains(.authenticationFailed) { throw ConnectionRefused(endpoint: endpoint, by: .worker) }
+            if events.contains(.disconnected), dataConnected.contains(endpoint) { try sendAgain(placedOn: endpoint) }
             if events.contains(.handshakeSucceeded) {
                 dataConnected.insert(endpoint)
                 dataFailing.remove(endpoint)
@@ -408,6 +413,16 @@ public final class ClusterClient {
             }
             for endpoint in late.subtracting(unreachableData) { try forgetQueued(endpoint) }
             unreachableData.formUnion(late)
+            try transmit(e, to: coordinator)
+        }
+    }
+
+    /// The connection of the data socket at `endpoint` dropped (a worker gone, a balancer or the
+    /// heartbeats that cut it): what it held may be lost, so each request with shards placed
+    /// there goes again, and the coordinator places again those still waiting for their bytes.
+    private func sendAgain(placedOn endpoint: String) throws {
+        for (id, shards) in placedOn.sorted(by: { $0.key < $1.key }) where shards.values.contains(endpoint) {
+            guard let e = pending[id], let coordinator = flights.endpoint(of: id) else { continue }
             try transmit(e, to: coordinator)
         }
     }
@@ -462,6 +477,7 @@ public final class ClusterClient {
         let key = p.endpoint + " " + (curve?.serverKey.z85 ?? "")
         if dataSockets[key] == nil { try openData(key, endpoint: p.endpoint, curve: curve) }
         waitingShards[p.id, default: [:]][p.shard] = dataConnected.contains(p.endpoint) ? nil : (p.endpoint, clock.now)
+        placedOn[p.id, default: [:]][p.shard] = p.endpoint
         try dataSockets[key]!.socket.send([Frame([])] + data.frames())
     }
 

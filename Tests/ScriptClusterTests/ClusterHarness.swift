@@ -450,7 +450,9 @@ struct HarnessError: Error, CustomStringConvertible {
 }
 
 /// A TCP forwarder on 127.0.0.1 (python3, as the test command needs anyway): an address that
-/// starts answering for another one when a test says so.
+/// starts answering for another one when a test says so. `strand()` leaves the connections open
+/// at that moment hanging, nothing forwarded and nothing closed (a balancer that dropped their
+/// flows), and forwards later ones.
 final class TCPForwarder {
     private let process = Process()
 
@@ -470,18 +472,27 @@ final class TCPForwarder {
         process.waitUntilExit()
     }
 
+    func strand() {
+        kill(process.processIdentifier, SIGUSR1)
+        Thread.sleep(forTimeInterval: 0.2)
+    }
+
     private static let script = """
-    import socket, sys, threading
+    import signal, socket, sys, threading, time
     src, dst = int(sys.argv[1]), int(sys.argv[2])
+    generation = [0]
+    signal.signal(signal.SIGUSR1, lambda *_: generation.__setitem__(0, generation[0] + 1))
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("127.0.0.1", src))
     ls.listen()
     print("listening", flush=True)
-    def pipe(a, b):
+    def pipe(a, b, mine):
         try:
             while True:
                 d = a.recv(1 << 16)
+                while generation[0] != mine:
+                    time.sleep(3600)
                 if not d:
                     break
                 b.sendall(d)
@@ -495,7 +506,7 @@ final class TCPForwarder {
     while True:
         c, _ = ls.accept()
         u = socket.create_connection(("127.0.0.1", dst))
-        threading.Thread(target=pipe, args=(c, u), daemon=True).start()
-        threading.Thread(target=pipe, args=(u, c), daemon=True).start()
+        threading.Thread(target=pipe, args=(c, u, generation[0]), daemon=True).start()
+        threading.Thread(target=pipe, args=(u, c, generation[0]), daemon=True).start()
     """
 }

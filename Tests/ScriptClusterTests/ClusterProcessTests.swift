@@ -330,6 +330,30 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertTrue(served.contains("w2"), "the worker behind the late address served again: \(served)")
     }
 
+    /// A data connection cut silently with a request's bytes in it (a balancer dropping its
+    /// flow): once the heartbeats close it, the request goes again, the coordinator places its
+    /// shards again, and their bytes go on the next connection; answered, not timed out.
+    func testDirectBytesLostWithADroppedDataConnectionAreSentAgain() throws {
+        let cluster = try TestCluster(workers: 0)
+        defer { cluster.stop() }
+        let (advertised, bound) = (freePort(), freePort())
+        try cluster.addWorker(extra: ["--data-bind", "tcp://127.0.0.1:\(bound)", "--data-advertise", "tcp://127.0.0.1:\(advertised)"])
+        try cluster.waitForWorkers(1)
+        let forwarder = try TCPForwarder(from: advertised, to: bound)
+        defer { forwarder.stop() }
+        let client = try cluster.client()
+        defer { client.close() }
+        let req = sample(.anyres, seed: 34)
+        let want = try inProcess(req, 48)
+        XCTAssertEqual(result(try client.prune(PruneSubmission(id: "cut-0", request: req, budget: .count(48), transfer: .direct)))?.indices, want)
+        forwarder.strand()
+        let start = Date()
+        let r = result(try client.prune(PruneSubmission(id: "cut-1", request: req, budget: .count(48), deadlineMs: 30_000, transfer: .direct),
+                                        timeoutMs: 30_000))
+        XCTAssertEqual(r?.indices, want)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 15, "sent again when the connection dropped, not at the deadline")
+    }
+
     private func waitUntilNothingInFlight(_ client: ClusterClient, line: UInt = #line) throws {
         let end = Date().addingTimeInterval(3)
         while try client.status()?.requestsInFlight != 0 {
