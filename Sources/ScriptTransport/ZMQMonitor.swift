@@ -47,8 +47,9 @@ public final class ZMQMonitor {
     /// What the monitored socket speaks, for a socket that connects: a handshake that fails
     /// without detail is then checked with a `ZMTPGreetingProbe` of its peer, and reported as
     /// `mechanismMismatch` when the peer speaks another mechanism, `serverKeyMismatch` when both
-    /// speak CURVE. The probe runs in `drain`, on such failures only, and takes at most 0.5 s (a
-    /// peer that accepts and never greets).
+    /// speak CURVE and it happened `curveFailuresToTell` times in a row. The probe runs in
+    /// `drain`, on such failures only, and takes at most 0.5 s (a peer that accepts and never
+    /// greets).
     private let speaks: Mechanism?
     /// Handshakes a CURVE peer closed without detail since the last that succeeded.
     private var curveFailures = 0

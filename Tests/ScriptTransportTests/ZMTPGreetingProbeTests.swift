@@ -75,13 +75,8 @@ final class ZMTPGreetingProbeTests: SocketTestCase {
                                    (nil, .handshakeFailed)] {
             let peer = try FakePeer { n in n == 0 ? .reset : .bytes(FakePeer.greeting("CURVE")) }
             defer { peer.stop() }
-            let dealer = try socket(.dealer)
-            if speaks == .curve {
-                try dealer.apply(CurveClientSettings(keyPair: try CurveKeyPair.generate(), serverKey: try CurveKeyPair.generate().publicKey))
-            }
-            let monitor = try ZMQMonitor(dealer, context: ctx, speaks: speaks)
+            let monitor = try monitoredDealer(speaking: speaks, to: peer.endpoint)
             defer { monitor.close() }
-            try dealer.connect(peer.endpoint)
             let end = Date().addingTimeInterval(5)
             var failure: ZMQMonitor.Event?
             while failure == nil, Date() < end {
@@ -100,13 +95,8 @@ final class ZMTPGreetingProbeTests: SocketTestCase {
         for speaks in [ZMQMonitor.Mechanism.curve, .null] {
             let peer = try FakePeer { _ in .bytesThenReset(FakePeer.greeting(speaks.rawValue)) }
             defer { peer.stop() }
-            let dealer = try socket(.dealer)
-            if speaks == .curve {
-                try dealer.apply(CurveClientSettings(keyPair: try CurveKeyPair.generate(), serverKey: try CurveKeyPair.generate().publicKey))
-            }
-            let monitor = try ZMQMonitor(dealer, context: ctx, speaks: speaks)
+            let monitor = try monitoredDealer(speaking: speaks, to: peer.endpoint)
             defer { monitor.close() }
-            try dealer.connect(peer.endpoint)
             let end = Date().addingTimeInterval(speaks == .curve ? 5 : 1.5)
             var failures: [ZMQMonitor.Event] = []
             while failures.count < ZMQMonitor.curveFailuresToTell || speaks == .null, Date() < end {
@@ -120,5 +110,17 @@ final class ZMTPGreetingProbeTests: SocketTestCase {
                 XCTAssertFalse(failures.contains(.serverKeyMismatch), "\(failures)")
             }
         }
+    }
+
+    /// The monitor of a DEALER connected to `endpoint`, speaking CURVE (to a random server key)
+    /// where `speaks` says so.
+    private func monitoredDealer(speaking speaks: ZMQMonitor.Mechanism?, to endpoint: String) throws -> ZMQMonitor {
+        let dealer = try socket(.dealer)
+        if speaks == .curve {
+            try dealer.apply(CurveClientSettings(keyPair: try CurveKeyPair.generate(), serverKey: try CurveKeyPair.generate().publicKey))
+        }
+        let monitor = try ZMQMonitor(dealer, context: ctx, speaks: speaks)
+        try dealer.connect(endpoint)
+        return monitor
     }
 }
