@@ -113,6 +113,8 @@ public final class ClusterClient {
     private var keepAlivePings: [String: ContinuousClock.Instant] = [:]
     /// What each coordinator's socket monitor reported.
     private var links: [Link]
+    /// Coordinator sockets replaced so far (`reconnect`): a poller made before one is stale.
+    private var reconnects = 0
 
     /// One coordinator connection, as its socket monitor reported it: whether it was ever up
     /// (whether it is now, `flights` keeps), and how many attempts to connect failed (for an
@@ -337,11 +339,15 @@ public final class ClusterClient {
     /// time (one it does not avoid yet sends the request again, avoiding it).
     public func receive(timeoutMs: Int) throws -> Received? {
         let deadline = clock.now + .milliseconds(timeoutMs)
+        var poller = ZMQPoller(), polled = -1
         while true {
             try carry(flights.tick(now: clock.now))
-            var poller = ZMQPoller()  // (after `carry`, which may replace a coordinator's socket)
-            for s in coordinators { poller.add(s) }
-            for m in monitors { poller.add(m.socket) }
+            if polled != reconnects {  // `carry` replaced a coordinator's socket
+                poller = ZMQPoller()
+                for s in coordinators { poller.add(s) }
+                for m in monitors { poller.add(m.socket) }
+                polled = reconnects
+            }
             var left = max(0, Int((deadline - clock.now).milliseconds))
             if let due = flights.untilDue(now: clock.now) { left = min(left, Int(due.milliseconds.rounded(.up))) }
             if let due = waitingShards.values.flatMap({ $0.values.map { $0.since + patience($0.endpoint) } }).min() {
@@ -446,6 +452,7 @@ public final class ClusterClient {
     /// A fresh connection to coordinator `i` in place of one gone silent (`ClientFlights`): what
     /// was queued on the old one goes with it, and its requests are sent again.
     private func reconnect(_ i: Int) throws {
+        reconnects += 1
         monitors[i].close()
         coordinators[i].close()
         (coordinators[i], monitors[i]) = try Self.dealer(context, endpoints[i], curve: options.curve, pingIntervalMs: options.pingIntervalMs)
