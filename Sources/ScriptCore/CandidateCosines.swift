@@ -22,9 +22,14 @@ final class CandidateCosines {
     private let missing: [[Int]]
     /// Rows computed on demand: candidate -> values at the positions of its missing groups.
     private var cache: [Int: [Float]] = [:]
+    /// Runs the products of rows computed on demand.
+    private let pool: ComputePool
     let diagonal: [Float]
 
-    init(groups: [CandidateGroup], known: [GroupPair: [Float]], pool: ComputePool) {
+    /// - Parameter upFrontLimit: candidates at most for which the missing blocks are computed up
+    ///   front (0: always on demand, for a greedy that picks few of many candidates).
+    init(groups: [CandidateGroup], known: [GroupPair: [Float]], upFrontLimit: Int = denseLimit, pool: ComputePool) {
+        self.pool = pool
         let count = groups.reduce(0) { $0 + $1.members.count }
         self.count = count
         var groupOf = [Int](repeating: 0, count: count)
@@ -45,7 +50,7 @@ final class CandidateCosines {
                 pairs.append(GroupPair(g, h))
             }
         }
-        if count <= Self.denseLimit && !pairs.isEmpty {
+        if count <= upFrontLimit && !pairs.isEmpty {
             Self.computeBlocks(pairs, groups: groups, into: &blocks, pool: pool)
             pairs = []
         }
@@ -185,23 +190,6 @@ final class CandidateCosines {
         }
     }
 
-    /// Cosines between all members of `a` and `b`.
-    private static func block(_ a: CandidateGroup, _ b: CandidateGroup) -> [Float] {
-        let m = a.members.count, n = b.members.count, d = a.features.cols
-        var out = [Float](repeating: 0, count: m * n)
-        a.features.values.withUnsafeBufferPointer { ap in
-            b.features.values.withUnsafeBufferPointer { bp in
-                out.withUnsafeMutableBufferPointer { op in
-                    BLAS.gemmABt(m: m, n: n, k: d, a: ap.baseAddress!, lda: d, b: bp.baseAddress!, ldb: d,
-                                 c: op.baseAddress!, ldc: n)
-                    VectorMath.scale(op.baseAddress!, rows: m, cols: n, ldc: n,
-                                     rowInverse: a.inverseNorms, colInverse: b.inverseNorms)
-                }
-            }
-        }
-        return out
-    }
-
     /// Writes `cos(j, i)` for every candidate `i` into `out[0..<count]`.
     /// - Parameter likely: candidates ranked by how soon they may be picked (best first);
     ///   consulted only when rows must be computed.
@@ -229,7 +217,8 @@ final class CandidateCosines {
         }
     }
 
-    /// One sgemm per missing group for `first` and the next likely candidates of its group.
+    /// Rows for `first` and the next likely candidates of its group: their products with each
+    /// missing group, in bands of `batchBandColumns` of that group's members spread over the pool.
     private func computeRows(group g: Int, first: Int, likely: [Int]) {
         var batch = [first]
         for c in likely where batch.count < Self.batch && c != first && cache[c] == nil && groupOf[c] == g {
@@ -237,13 +226,59 @@ final class CandidateCosines {
         }
         let a = CandidateGroup(members: batch, features: groups[g].features.gatherRows(batch.map { slot[$0] }),
                                inverseNorms: batch.map { groups[g].inverseNorms[slot[$0]] })
+        let targets = missing[g].map { groups[$0] }
+        let values = Self.products(a, with: targets, pool: pool)
         var rows = [[Float]](repeating: [Float](repeating: 0, count: count), count: batch.count)
-        for h in missing[g] {
-            let values = Self.block(a, groups[h])
-            let ms = groups[h].members, m = ms.count
-            for r in 0..<batch.count { for s in 0..<m { rows[r][ms[s]] = values[r * m + s] } }
+        for (t, b) in targets.enumerated() {
+            let ms = b.members, m = ms.count
+            for r in 0..<batch.count { for s in 0..<m { rows[r][ms[s]] = values[t][r * m + s] } }
         }
         for (r, c) in batch.enumerated() { cache[c] = rows[r] }
+    }
+
+    /// Members of a group one task of an on-demand batch covers: a batch's products with
+    /// thousands of candidates give sixteen threads work, each task still a product sgemm runs
+    /// near its peak. Fixed, so the values do not depend on the pool.
+    static let batchBandColumns = 256
+
+    /// Cosines of `a`'s members with each group of `targets` (row-major `|a| x |target|`),
+    /// computed in column bands of `batchBandColumns`, one task a band.
+    private static func products(_ a: CandidateGroup, with targets: [CandidateGroup], pool: ComputePool) -> [[Float]] {
+        let tasks = targets.indices.flatMap { t in
+            chunks(of: targets[t].members.count, size: batchBandColumns).map { (target: t, columns: $0) }
+        }
+        let rows = a.members.count
+        let starts = targets.reduce(into: [0]) { $0.append($0.last! + rows * $1.members.count) }
+        var values = [Float](repeating: 0, count: starts.last!)
+        values.withUnsafeMutableBufferPointer { vp in
+            let parts = targets.indices.map { t in
+                DisjointBuffer(vp.baseAddress! + starts[t], rows: rows, columns: targets[t].members.count)
+            }
+            pool.forEach(tasks.count) { i in
+                let (t, columns) = tasks[i]
+                columnBand(a, targets[t], columns: columns, into: parts[t].write(rows: 0..<rows, columns: columns),
+                           ldc: targets[t].members.count)
+            }
+        }
+        return targets.indices.map { Array(values[starts[$0]..<starts[$0 + 1]]) }
+    }
+
+    /// Cosines of all of `a`'s members with members `columns` of `b`; `out` has rows `ldc` apart.
+    private static func columnBand(_ a: CandidateGroup, _ b: CandidateGroup, columns: Range<Int>,
+                                   into out: UnsafeMutablePointer<Float>, ldc: Int) {
+        let d = a.features.cols
+        a.features.values.withUnsafeBufferPointer { ap in
+            b.features.values.withUnsafeBufferPointer { bp in
+                BLAS.gemmABt(m: a.members.count, n: columns.count, k: d, a: ap.baseAddress!, lda: d,
+                             b: bp.baseAddress! + columns.lowerBound * d, ldb: d, c: out, ldc: ldc)
+            }
+        }
+        a.inverseNorms.withUnsafeBufferPointer { ia in
+            b.inverseNorms.withUnsafeBufferPointer { ib in
+                VectorMath.scale(out, rows: a.members.count, cols: columns.count, ldc: ldc,
+                                 rowInverse: ia.baseAddress!, colInverse: ib.baseAddress! + columns.lowerBound)
+            }
+        }
     }
 }
 

@@ -98,7 +98,7 @@ public enum ScriptPlus {
                        pool: ComputePool) -> ([Int], GreedyMAP.Selection) {
         let rho = discounted(g.redundancy, relevance: job.relevance, power: job.options.discount)
         let kept = leastRedundant(rho, keep: ScriptPruning.keepCount(job))
-        let shard = candidates(g, survivors: kept, features: job.features, inverseNorms: inv)
+        let shard = candidates(g, survivors: kept, budgetShare: job.budgetShare, features: job.features, inverseNorms: inv)
         return (kept, shard.select(weights: job.weights, picks: picks, keepRows: keepRows, pool: pool))
     }
 
@@ -119,15 +119,33 @@ public enum ScriptPlus {
         (0..<rho.count).sorted { rho[$0] != rho[$1] ? rho[$0] < rho[$1] : $0 < $1 }.prefix(keep).sorted()
     }
 
+    /// Survivors from which on-demand rows pay: below this, all their cosines cost little.
+    static let onDemandSurvivors = 1024
+    /// Survivors per token of the budget share past which the greedy computes only the rows it
+    /// needs: at small budgets it computes about three rows a pick, in products of 32 rows,
+    /// where up front costs half a row a survivor in tiles near sgemm's peak (`eval`, medium
+    /// scale, 2 threads: video at 2% and 5%, 25 and 10 survivors a token, 2.1x and 1.6x faster
+    /// on demand; AnyRes at 160, 9 a token, level; at 320 and images, 4.5, faster up front).
+    static let onDemandRatio = 9
+
+    /// Whether the greedy over `survivors` candidates picks so few of them that computing the
+    /// rows of its picks beats computing all their cosines. A function of the shard and the budget
+    /// only (the same for monolithic Script+ and its single shard).
+    static func picksFew(of survivors: Int, budgetShare: Int) -> Bool {
+        survivors >= onDemandSurvivors && survivors > onDemandRatio * budgetShare
+    }
+
     /// The survivors as the greedy's candidates: per piece of the graph, its two sides' survivors
-    /// as two groups whose cosines with each other are the piece's edges. Survivors too many for
-    /// their cosines to be computed up front form one group, whose rows the greedy computes as
-    /// it picks, one product a batch (small groups would cost a product each).
-    static func candidates(_ g: UnitGraph, survivors: [Int], features x: Matrix, inverseNorms inv: [Float]) -> ShardGraph {
-        if survivors.count > CandidateCosines.denseLimit {
+    /// as two groups whose cosines with each other are the piece's edges, the other cosines
+    /// computed up front. Survivors too many for that, or many times the shard's share of the
+    /// budget (the greedy picks few of them), form one group whose rows the greedy computes as it
+    /// picks, one product a batch (small groups would cost a product each).
+    static func candidates(_ g: UnitGraph, survivors: [Int], budgetShare: Int, features x: Matrix,
+                           inverseNorms inv: [Float]) -> ShardGraph {
+        if survivors.count > CandidateCosines.denseLimit || picksFew(of: survivors.count, budgetShare: budgetShare) {
             let all = CandidateGroup(members: Array(survivors.indices), features: x.gatherRows(survivors),
                                      inverseNorms: survivors.map { inv[$0] })
-            return ShardGraph(survivors: survivors, groups: [all], blocks: [:])
+            return ShardGraph(survivors: survivors, groups: [all], blocks: [:], upFrontLimit: 0)
         }
         var slot = [Int](repeating: -1, count: x.rows)
         for (c, p) in survivors.enumerated() { slot[p] = c }

@@ -140,10 +140,12 @@ public struct ShardGraph: Sendable {
     public let survivors: [Int]
     let groups: [CandidateGroup]
     let blocks: [GroupPair: [Float]]
+    /// Candidates at most for which the greedy computes missing cosines up front.
+    var upFrontLimit = CandidateCosines.denseLimit
 
     /// The greedy's first `picks` picks over the survivors (`weights` of the shard's tokens).
     func select(weights: [Float], picks: Int, keepRows: Bool, pool: ComputePool) -> GreedyMAP.Selection {
-        let cosines = CandidateCosines(groups: groups, known: blocks, pool: pool)
+        let cosines = CandidateCosines(groups: groups, known: blocks, upFrontLimit: upFrontLimit, pool: pool)
         let w = survivors.map { weights[$0] }
         return GreedyMAP.select(count: picks, weights: w, cosines: cosines, keepRows: keepRows, pool: pool)
     }

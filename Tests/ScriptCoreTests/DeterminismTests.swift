@@ -39,4 +39,24 @@ final class DeterminismTests: XCTestCase {
             XCTAssertEqual(picked, mono, "width \(w)")
         }
     }
+
+    /// Candidates past the dense limit: the greedy's rows are computed on demand, each batch's
+    /// products in bands spread over the pool; the rows it used are the same bits at every width.
+    func testRowsComputedOnDemandDoNotDependOnThreadCount() {
+        var inputs = TestInputs(seed: 43)
+        let n = CandidateCosines.denseLimit + 300
+        let x = inputs.clustered(n, 40, centres: 50, spread: 0.8)
+        let all = CandidateGroup(members: Array(0..<n), features: x, inverseNorms: x.rowInverseNorms())
+        let w = (0..<n).map { 1 + Float($0 % 7) / 7 }
+        func select(_ pool: ComputePool) -> GreedyMAP.Selection {
+            GreedyMAP.select(count: 48, weights: w, cosines: CandidateCosines(groups: [all], known: [:], pool: pool),
+                             keepRows: true, pool: pool)
+        }
+        let base = select(.serial)
+        for width in widths.dropFirst() {
+            let r = select(ComputePool(width: width))
+            XCTAssertEqual(r.picks, base.picks, "width \(width)")
+            XCTAssertTrue(r.rows.map(\.bitPattern) == base.rows.map(\.bitPattern), "width \(width): row bits differ")
+        }
+    }
 }

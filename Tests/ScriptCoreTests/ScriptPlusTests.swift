@@ -69,6 +69,27 @@ final class ScriptPlusTests: XCTestCase {
         }
     }
 
+    /// A greedy that picks few of many survivors computes only the rows of its picks
+    /// (`picksFew`): a choice made from the shard and the budget, not from the picks, so single-shard
+    /// sharded, which picks more, still keeps what monolithic keeps.
+    func testFewPicksOfManySurvivorsStillEqualMonolithic() throws {
+        for seed: UInt64 in 1...3 {
+            var inputs = TestInputs(seed: 20 + seed)
+            let n = 2400
+            var req = PruneRequest(features: inputs.clustered(n, 32, centres: 60, spread: 0.9),
+                                   embeddings: inputs.clustered(n, 16, centres: 60, spread: 0.9),
+                                   query: inputs.matrix(4, 16), unitTokens: 100)
+            for k in [40, 130] {
+                XCTAssertTrue(ScriptPlus.picksFew(of: n / 2, budgetShare: k))
+                req.shards = nil
+                let mono = try pruner.prune(req, budget: .count(k), options: options()).indices
+                req.shards = [0..<n]
+                XCTAssertEqual(try pruner.prune(req, budget: .count(k), options: options()).indices, mono, "seed \(seed) k \(k)")
+                XCTAssertEqual(mono.count, k)
+            }
+        }
+    }
+
     /// A shard's proposal depends on the shard's own inputs only: computed alone, in the
     /// worker's two steps (graph without weights, then the proposal), with any pool, it is the
     /// in-process one; the global selection over them, fed in any order, keeps the same tokens.
