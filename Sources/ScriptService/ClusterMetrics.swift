@@ -48,8 +48,8 @@ public enum ClusterMetrics {
         case accepted
         /// The peer closed it, or it was dropped (a frame over the size limit).
         case closed
-        /// Refused at the handshake: not a ZeroMQ peer, the wrong security mechanism, or a
-        /// CURVE key not on the allow-list.
+        /// Refused at the handshake: closed before one (a TCP health check), not a ZeroMQ peer,
+        /// the wrong security mechanism, or a CURVE key not on the allow-list.
         case refused
         /// Not accepted: the system refused this process another file (its open-file limit).
         case acceptFailed = "accept_failed"

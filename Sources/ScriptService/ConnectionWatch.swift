@@ -20,8 +20,8 @@ public final class ConnectionWatch {
     private var refusals: WarningThrottle
     private var unaccepted: WarningThrottle
     /// Connections accepted, closed (by the peer, or dropped for a frame over the size limit),
-    /// refused at the handshake (not a ZeroMQ peer, the wrong mechanism, a key not allowed), and
-    /// not accepted (the open-file limit).
+    /// refused at the handshake (closed before one, not a ZeroMQ peer, the wrong mechanism, a key
+    /// not allowed), and not accepted (the open-file limit).
     public private(set) var counts = (accepted: 0, closed: 0, refused: 0, unaccepted: 0)
 
     /// Starts monitoring `target`, which must outlive the watch.
@@ -66,7 +66,7 @@ public final class ConnectionWatch {
 
     private func refusedAtHandshake(now: ContinuousClock.Instant) {
         guard let times = refusals.due(now) else { return }
-        logger.warning("refused a \(peers) connection on the \(socket.rawValue) socket at the handshake: not a ZeroMQ peer, a peer without CURVE where it is required (or with it where it is not), or the wrong server key\(times)")
+        logger.warning("refused a \(peers) connection on the \(socket.rawValue) socket at the handshake: closed before a handshake (a TCP health check, a port scan, a \(peers) that gave up waiting), not a ZeroMQ peer, a peer without CURVE where it is required (or with it where it is not), or the wrong server key\(times)")
     }
 
     private func notAccepted(_ code: Int32, now: ContinuousClock.Instant) {

@@ -343,8 +343,9 @@ final class OpsProcessTests: XCTestCase {
     /// started with a soft limit of 64 may open as many files as its hard limit allows); one that
     /// reaches its hard limit says it cannot accept connections, why and what to raise (it said
     /// nothing while libzmq's listener spun on a core and clients waited), counts them, and
-    /// answers again once they close; its metrics port, which stopped serving for good when a
-    /// probe came while no file was left, listens again.
+    /// answers again once they close (saying that those closed before a handshake); its metrics
+    /// port, which stopped serving for good when a probe came while no file was left, listens
+    /// again.
     func testTheOpenFileLimitIsRaisedAndReachingItIsSaid() throws {
         var own = rlimit()
         XCTAssertEqual(getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &own), 0)
@@ -368,6 +369,8 @@ final class OpsProcessTests: XCTestCase {
         let probe = connectedLoopbackSocket(port: metricsPort)
         XCTAssertTrue(tight.waitForLog("the metrics port 0.0.0.0:\(metricsPort) stopped serving: Too many open files; listening again each second until it can"), tight.log)
         for fd in held + [probe] where fd >= 0 { close(fd) }
+        // Connections closed without a word (as a TCP health check's) are said to be that, among the rest.
+        XCTAssertTrue(tight.waitForLog("refused a client connection on the frontend socket at the handshake: closed before a handshake (a TCP health check, a port scan, a client that gave up waiting), not a ZeroMQ peer"), tight.log)
         XCTAssertTrue(reads(metrics, #"script_cluster_connections_total{socket="frontend",event="accept_failed"}"#, 1, atLeast: true),
                       (try? HTTPProbe.get(metrics + "/metrics").body) ?? "no scrape: \(tight.log)")
         XCTAssertTrue(tight.waitForLog("the metrics port 0.0.0.0:\(metricsPort) serves again"), tight.log)
