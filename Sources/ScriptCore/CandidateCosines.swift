@@ -122,7 +122,7 @@ final class CandidateCosines {
                 if pairs[p].g == pairs[p].h {
                     selfTile(a, rows: rows, columns: columns, into: out)
                 } else {
-                    crossBand(a, rows: rows, b, into: out)
+                    product(a, rows: rows, b, columns: columns, into: out, ldc: b.members.count)
                 }
             }
         }
@@ -173,19 +173,20 @@ final class CandidateCosines {
         }
     }
 
-    /// Rows `rows` of the cosines between groups `a` and `b`.
-    private static func crossBand(_ a: CandidateGroup, rows: Range<Int>, _ b: CandidateGroup, into out: UnsafeMutablePointer<Float>) {
-        let n = b.members.count, d = a.features.cols
+    /// Cosines of members `rows` of `a` with members `columns` of `b`; `out` has rows `ldc` apart.
+    private static func product(_ a: CandidateGroup, rows: Range<Int>, _ b: CandidateGroup, columns: Range<Int>,
+                                into out: UnsafeMutablePointer<Float>, ldc: Int) {
+        let d = a.features.cols
         a.features.values.withUnsafeBufferPointer { ap in
             b.features.values.withUnsafeBufferPointer { bp in
-                BLAS.gemmABt(m: rows.count, n: n, k: d, a: ap.baseAddress! + rows.lowerBound * d, lda: d,
-                             b: bp.baseAddress!, ldb: d, c: out, ldc: n)
+                BLAS.gemmABt(m: rows.count, n: columns.count, k: d, a: ap.baseAddress! + rows.lowerBound * d, lda: d,
+                             b: bp.baseAddress! + columns.lowerBound * d, ldb: d, c: out, ldc: ldc)
             }
         }
         a.inverseNorms.withUnsafeBufferPointer { ia in
             b.inverseNorms.withUnsafeBufferPointer { ib in
-                VectorMath.scale(out, rows: rows.count, cols: n, ldc: n,
-                                 rowInverse: ia.baseAddress! + rows.lowerBound, colInverse: ib.baseAddress!)
+                VectorMath.scale(out, rows: rows.count, cols: columns.count, ldc: ldc,
+                                 rowInverse: ia.baseAddress! + rows.lowerBound, colInverse: ib.baseAddress! + columns.lowerBound)
             }
         }
     }
@@ -256,29 +257,11 @@ final class CandidateCosines {
             }
             pool.forEach(tasks.count) { i in
                 let (t, columns) = tasks[i]
-                columnBand(a, targets[t], columns: columns, into: parts[t].write(rows: 0..<rows, columns: columns),
-                           ldc: targets[t].members.count)
+                product(a, rows: 0..<rows, targets[t], columns: columns, into: parts[t].write(rows: 0..<rows, columns: columns),
+                        ldc: targets[t].members.count)
             }
         }
         return targets.indices.map { Array(values[starts[$0]..<starts[$0 + 1]]) }
-    }
-
-    /// Cosines of all of `a`'s members with members `columns` of `b`; `out` has rows `ldc` apart.
-    private static func columnBand(_ a: CandidateGroup, _ b: CandidateGroup, columns: Range<Int>,
-                                   into out: UnsafeMutablePointer<Float>, ldc: Int) {
-        let d = a.features.cols
-        a.features.values.withUnsafeBufferPointer { ap in
-            b.features.values.withUnsafeBufferPointer { bp in
-                BLAS.gemmABt(m: a.members.count, n: columns.count, k: d, a: ap.baseAddress!, lda: d,
-                             b: bp.baseAddress! + columns.lowerBound * d, ldb: d, c: out, ldc: ldc)
-            }
-        }
-        a.inverseNorms.withUnsafeBufferPointer { ia in
-            b.inverseNorms.withUnsafeBufferPointer { ib in
-                VectorMath.scale(out, rows: a.members.count, cols: columns.count, ldc: ldc,
-                                 rowInverse: ia.baseAddress!, colInverse: ib.baseAddress! + columns.lowerBound)
-            }
-        }
     }
 }
 
