@@ -121,7 +121,18 @@ public final class ClusterClient {
     /// error that says why nothing answered).
     private struct Link {
         var everUp = false
+        /// A connection was made (its handshake may not have finished).
+        var everConnected = false
         var failedConnects = 0
+
+        /// Why it never came up, for an error (nil once it was up).
+        var trouble: String? {
+            if everUp { return nil }
+            if everConnected {
+                return "its port takes connections, but no ZeroMQ handshake finished: not a coordinator's frontend, a coordinator that is stopped, or a proxy with nothing behind it"
+            }
+            return "\(failedConnects) failed attempts: is a coordinator listening there, and does its name resolve from here?"
+        }
     }
     private let clock = ContinuousClock()
 
@@ -218,27 +229,35 @@ public final class ClusterClient {
     /// goes to one that is there: sent to the first in the list, one that is not there kept it
     /// until its liveness ran out (5 s with the default pings, for each `submit`). Replies that
     /// arrive meanwhile belong to no request waited on, and are dropped.
-    public func awaitConnection(until deadline: ContinuousClock.Instant) throws {
+    /// Returns whether one is up.
+    @discardableResult
+    public func awaitConnection(until deadline: ContinuousClock.Instant) throws -> Bool {
         while !flights.anyConnected, clock.now < deadline {
             _ = try receive(timeoutMs: max(1, min(10, Int((deadline - clock.now).milliseconds))))
         }
+        return flights.anyConnected
     }
 
-    /// For an error: the coordinators this client never connected to, and how often it tried.
+    /// For an error: the coordinators this client never connected to, and why.
     private func unreachable() -> String {
-        let never = endpoints.indices.filter { !links[$0].everUp }
-        guard !never.isEmpty else { return "" }
-        let list = never.map { "\(endpoints[$0]) (\(links[$0].failedConnects) failed attempts)" }.joined(separator: ", ")
-        return "; never connected to \(list): " + Self.unreachableHint
+        unreachableNote.map { "; " + $0 } ?? ""
     }
 
-    private static let unreachableHint = "is a coordinator listening there, and does its name resolve from here?"
+    /// The coordinators this client never connected to, and why (nil when none): for an error
+    /// that says why nothing answered.
+    public var unreachableNote: String? {
+        let never = endpoints.indices.filter { !links[$0].everUp }
+        guard !never.isEmpty else { return nil }
+        return "never connected to " + never.map { "\(endpoints[$0]) (\(links[$0].trouble!))" }.joined(separator: ", ")
+    }
 
     /// Why coordinator `endpoint` may not have answered, when this client knows: it never
-    /// connected, and attempts to failed. Nil when a connection was up or none failed yet.
+    /// connected, and attempts to failed, or a connection was made and no handshake finished.
+    /// Nil when a connection was up, or nothing was seen yet.
     public func connectionTrouble(_ endpoint: Int) -> String? {
-        guard !links[endpoint].everUp, links[endpoint].failedConnects > 0 else { return nil }
-        return "never connected (\(links[endpoint].failedConnects) failed attempts): " + Self.unreachableHint
+        let link = links[endpoint]
+        guard let trouble = link.trouble, link.everConnected || link.failedConnects > 0 else { return nil }
+        return "never connected (\(trouble))"
     }
 
     /// The coordinator's status, or nil when it does not answer in time.
@@ -382,6 +401,7 @@ public final class ClusterClient {
                     links[c].everUp = true
                     flights.connected(c)
                 case .connectRetried: links[c].failedConnects += 1
+                case .connected: links[c].everConnected = true
                 case .disconnected where flights.isConnected(c):
                     try carry(flights.dropped(c, now: clock.now))
                 default: break

@@ -45,6 +45,8 @@ public final class LoadGenerator {
     private var serial = 0
     private let clock = ContinuousClock()
     private let prefix = "load-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    /// How long `run` waits for a coordinator's connection before it gives up.
+    static let connectWithinSeconds = 10
 
     /// - Parameter expected: the kept indices every answer must equal (`expectedIndices`); nil:
     ///   answers are not checked.
@@ -74,8 +76,13 @@ public final class LoadGenerator {
 
     /// Runs the load and reports what came back.
     public func run(_ settings: Settings) throws -> LoadReport {
-        // The first requests go to a coordinator that is there (up to 10 s for one to connect).
-        try client.awaitConnection(until: .now + .seconds(10))
+        // The first requests go to a coordinator that is there: up to 10 s for one to connect,
+        // then an error that says why none did (not the warm-up's and the run's timeouts, minutes
+        // of silence).
+        guard try client.awaitConnection(until: .now + .seconds(Self.connectWithinSeconds)) else {
+            throw ProtocolError(.timeout, "no coordinator connection within \(Self.connectWithinSeconds) s; "
+                                + (client.unreachableNote ?? "the connections made were lost"))
+        }
         if settings.warmup > 0 {
             var warm = settings
             warm.pace = .concurrency(min(settings.warmup, 4))

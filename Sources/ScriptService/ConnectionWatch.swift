@@ -58,7 +58,7 @@ public final class ConnectionWatch {
                 counts.unaccepted += 1
                 ClusterMetrics.connection(.acceptFailed, on: socket)
                 notAccepted(code, now: now)
-            case .connectRetried, .handshakeSucceeded:
+            case .connectRetried, .connected, .handshakeSucceeded:
                 break  // a bound socket's peers connect to it (counted as accepted), not it to them
             }
         }

@@ -31,6 +31,10 @@ public final class ZMQMonitor {
         /// A connection could not be accepted: the system's `errno` (`EMFILE`: the process's
         /// open-file limit). libzmq's listener tries again at once.
         case acceptFailed(Int32)
+        /// A connection was made (a socket that connects): its ZeroMQ handshake comes next. One
+        /// that never gets `handshakeSucceeded` reached something that does not speak ZeroMQ, or
+        /// a proxy with nothing behind it.
+        case connected
         /// A connection attempt failed (the name did not resolve, nothing listens, no route, or
         /// the peer closed it before a handshake); libzmq tries again after its reconnect interval.
         case connectRetried
@@ -62,7 +66,7 @@ public final class ZMQMonitor {
         let address = "inproc://monitor-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         let events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
             | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_CONNECT_RETRIED
-            | ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_ACCEPT_FAILED
+            | ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_ACCEPT_FAILED | ZMQ_EVENT_CONNECTED
         guard zmq_socket_monitor(target.handle, address, events) == 0 else { throw ZMQError.last("zmq_socket_monitor") }
         socket = try ZMQSocket(context: context, type: .pair)
         try socket.setLinger(milliseconds: 0)
@@ -82,6 +86,7 @@ public final class ZMQMonitor {
             case ZMQ_EVENT_ACCEPT_FAILED: out.append(.acceptFailed(Int32(bitPattern: value)))
             case ZMQ_EVENT_DISCONNECTED: out.append(.disconnected)
             case ZMQ_EVENT_CONNECT_RETRIED: out.append(.connectRetried)
+            case ZMQ_EVENT_CONNECTED: out.append(.connected)
             case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
                 curveFailures = 0
                 out.append(.handshakeSucceeded)

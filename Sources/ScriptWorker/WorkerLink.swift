@@ -23,9 +23,10 @@ struct WorkerLink {
     /// Why the link was last lost, until a coordinator registers this worker (readiness).
     var trouble: String?
     /// What the current socket's monitor saw: a handshake that failed (no refusal said why), one
-    /// that completed, and connection attempts that failed.
+    /// that completed, a connection made, and connection attempts that failed.
     var handshakeFailed = false
     var handshook = false
+    var connected = false
     var failedAttempts = 0
 
     init(endpoint: String, now: ContinuousClock.Instant, backoffMs: Int) {

@@ -56,6 +56,7 @@ extension WorkerState {
         if events.contains(.serverKeyMismatch) { return refused(i, .handshake(curve: true), now: now) }
         if events.contains(.handshakeFailed) { links[i].handshakeFailed = true }
         if events.contains(.handshakeSucceeded) { links[i].handshook = true }
+        if events.contains(.connected) { links[i].connected = true }
         links[i].failedAttempts += events.filter { $0 == .connectRetried }.count
         return []
     }
@@ -63,10 +64,13 @@ extension WorkerState {
     /// Why a link got no answer in time, from what its socket's monitor saw.
     private func unanswered(_ link: WorkerLink) -> String {
         if link.handshook { return "not answering" }
+        if link.connected {
+            return "not answering: connected, but what listens there never finished a ZeroMQ handshake (not a coordinator's backend, a coordinator that is stopped, or a proxy with nothing behind it)"
+        }
         if link.failedAttempts > 0 {
             return "unreachable: \(link.failedAttempts) connection attempts failed (nothing listens there, or its name does not resolve from here)"
         }
-        return "not answering: no connection made (packets dropped on the way, or what listens there never answers)"
+        return "not answering: no connection made (packets dropped on the way: a firewall, or a host that is down)"
     }
 
     func refused(_ i: Int, _ refusal: LinkRefusal, now: ContinuousClock.Instant) -> [Action] {
@@ -86,7 +90,7 @@ extension WorkerState {
         let delay = backoff.jittered(links[i].backoffMs, unit: random())
         links[i].backoffMs = backoff.next(after: links[i].backoffMs)
         links[i].phase = .waiting(until: now + .milliseconds(delay))
-        (links[i].handshakeFailed, links[i].handshook, links[i].failedAttempts) = (false, false, 0)
+        (links[i].handshakeFailed, links[i].handshook, links[i].connected, links[i].failedAttempts) = (false, false, false, 0)
         links[i].trouble = why
         forget(link: i)
         var actions: [Action] = [.close(link: i)]

@@ -272,7 +272,7 @@ final class FaultMatrixTests: XCTestCase {
 
     // 2f. No coordinator at the endpoint (nothing listens, or something that is not ZeroMQ and
     // never answers: a TCP connection is not a handshake): `prune` ends with a timeout that says
-    // it never connected, not only that nothing answered, once its tries are spent (before its
+    // it never connected, and which of the two, once its tries are spent (before its
     // timeout). Where nothing listens, the attempts back off (a handful in those seconds, not one
     // every 100 ms).
     func testNoCoordinatorAtAllSaysItNeverConnected() throws {
@@ -292,6 +292,9 @@ final class FaultMatrixTests: XCTestCase {
                 XCTAssertEqual(e?.code, .timeout)
                 XCTAssertTrue(e?.message.contains("after 2 tries in ") == true, "\(error)")
                 XCTAssertTrue(e?.message.contains("; never connected to \(endpoint) (") == true, "\(error)")
+                let why = endpoint == closed ? "failed attempts: is a coordinator listening there"
+                    : "its port takes connections, but no ZeroMQ handshake finished: not a coordinator's frontend"
+                XCTAssertTrue(e?.message.contains(why) == true, "\(error)")
                 if endpoint == closed, let m = e?.message, let r = m.range(of: "never connected to \(endpoint) ("),
                    let attempts = Int(m[r.upperBound...].prefix { $0.isNumber }) {
                     XCTAssertTrue((2...10).contains(attempts), "\(attempts) failed attempts in \(Date().timeIntervalSince(start)) s")

@@ -40,6 +40,25 @@ final class LoadCommandTests: XCTestCase {
         XCTAssertTrue(hasty.log.contains("no request was answered: all 3 timed out (--timeout-ms 1)"), hasty.log)
     }
 
+    /// No coordinator at the address (nothing listens, or something that takes TCP connections
+    /// and never speaks ZeroMQ): `load` ends with status 3 after its 10 s wait for a connection,
+    /// saying which, where it waited out a warm-up and a run of timeouts (two minutes of silence
+    /// with the defaults) before it said "all timed out".
+    func testLoadWithNoCoordinatorEndsSayingWhy() throws {
+        let silent = SilentListener()
+        defer { silent.stop() }
+        let cases = [("tcp://127.0.0.1:\(freePort())", "failed attempts: is a coordinator listening there"),
+                     ("tcp://127.0.0.1:\(silent.port)", "its port takes connections, but no ZeroMQ handshake finished")]
+        for (endpoint, why) in cases {
+            let load = try ClusterProcess(["load", "--connect", endpoint, "--kind", "image", "--duration", "2"])
+            let (status, seconds) = load.waitTimed(timeout: 40)
+            XCTAssertEqual(status, 3, load.log)
+            XCTAssertLessThan(seconds, 20, "ended after its connection wait, not after timeouts")
+            XCTAssertTrue(load.log.contains("no coordinator connection within 10 s; never connected to \(endpoint) ("), load.log)
+            XCTAssertTrue(load.log.contains(why), load.log)
+        }
+    }
+
     /// An answer that differs from the expected indices is counted and said, not just timed.
     func testAWrongAnswerIsCountedAndSaid() {
         var report = LoadReport()

@@ -127,8 +127,9 @@ final class WorkerStateTests: XCTestCase {
     }
 
     /// A link without an answer in 3 beats says what its socket saw: attempts that failed
-    /// (nothing listens, or the name does not resolve), a ZeroMQ peer that never answered, or no
-    /// connection at all; each socket counts afresh, and the probe says the same.
+    /// (nothing listens, or the name does not resolve), a ZeroMQ peer that never answered, no
+    /// connection at all, or a connection and no handshake; each socket counts afresh, and the
+    /// probe says the same.
     func testALinkWithoutAnAnswerSaysWhatItsSocketSaw() {
         let w = worker()
         _ = w.start(now: now)
@@ -142,7 +143,13 @@ final class WorkerStateTests: XCTestCase {
         XCTAssertEqual(logs(quiet, .debug).last?.hasPrefix("coordinator tcp://c:1 not answering; reconnecting in"), true, "\(logs(quiet, .debug))")
         _ = pass(w, ms: 2300)
         quiet = pass(w, ms: 3100)
-        XCTAssertEqual(logs(quiet, .debug).last?.hasPrefix("coordinator tcp://c:1 not answering: no connection made (packets dropped on the way, or what listens there never answers)"), true,
+        XCTAssertEqual(logs(quiet, .debug).last?.hasPrefix("coordinator tcp://c:1 not answering: no connection made (packets dropped on the way: a firewall, or a host that is down)"), true,
+                       "\(logs(quiet, .debug))")
+        // A connection made, no handshake: something there takes connections and never speaks ZeroMQ.
+        _ = pass(w, ms: 5000)
+        _ = w.linkEvents(0, [.connected], now: now)
+        quiet = pass(w, ms: 3100)
+        XCTAssertEqual(logs(quiet, .debug).last?.hasPrefix("coordinator tcp://c:1 not answering: connected, but what listens there never finished a ZeroMQ handshake (not a coordinator's backend, a coordinator that is stopped, or a proxy with nothing behind it)"), true,
                        "\(logs(quiet, .debug))")
     }
 
