@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import signal
+import socket
 import threading
 import time
 
@@ -225,9 +226,24 @@ def test_unreachable_is_unavailable():
             c.prune(np.ones((8, 4), dtype=np.float32), budget=2)
         assert 0.25 < time.monotonic() - t0 < 2.0
     assert e.value.code == "timeout" and isinstance(e.value, TimeoutError)
+    assert "failed attempts: is a coordinator listening there" in e.value.message
     with Client("tcp://127.0.0.1:9") as c:
         with pytest.raises(sc.Unavailable):
             c.status(timeout=0.2)
+
+
+def test_a_port_that_takes_connections_and_never_speaks_zeromq_is_said_to():
+    """Something else at the address (another service, a stopped coordinator, a proxy with
+    nothing behind it) takes the connection and never answers the greeting: the error says so,
+    rather than asking whether anything listens there."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        with Client(address, deadline=1.0) as c:
+            with pytest.raises(sc.Unavailable) as e:
+                c.prune(np.ones((8, 4), dtype=np.float32), budget=2)
+    assert f"{address}: its port takes connections, but no ZeroMQ handshake finished" in e.value.message, e.value.message
 
 
 def test_the_workers_port_says_so_at_once(logdir):

@@ -250,6 +250,23 @@ def test_no_connection_is_unavailable_at_the_deadline():
     assert isinstance(call.outcome, sc.Unavailable) and "tcp://a" in call.outcome.message
 
 
+def test_unavailable_says_what_each_endpoint_that_never_came_up_saw():
+    e = Engine(["tcp://a", "tcp://b", "tcp://c", "tcp://d"], Policy())
+    e.connect_failed(0)
+    e.connect_failed(0)
+    e.connection_made(1)
+    e.connected(3, 0.0)
+    e.disconnected(3, 0.1)
+    e.add(make_call("r", timeout=1.0), 0.0)
+    e.poll(1.0)
+    (call,) = e.take_finished()
+    assert isinstance(call.outcome, sc.Unavailable)
+    assert call.outcome.message.endswith(
+        "(tcp://a: 2 failed attempts: is a coordinator listening there, and does its name resolve from here?, "
+        "tcp://b: its port takes connections, but no ZeroMQ handshake finished: not a coordinator's frontend, "
+        "a coordinator that is stopped, or a proxy with nothing behind it, tcp://c, tcp://d)"), call.outcome.message
+
+
 def test_replies_that_break_the_protocol():
     e = engine(1)
     for rid in ("a", "b", "c", "d"):

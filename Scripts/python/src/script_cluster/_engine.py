@@ -82,6 +82,21 @@ class Endpoint:
     retry_at: float = math.inf  # when a refused endpoint may get a fresh connection
     retrying: bool = False  # a fresh connection after a refusal, its handshake not done yet
     stale: bool = False  # silent past its liveness: its connection is to be replaced
+    ever_up: bool = False  # a handshake completed once
+    took_connection: bool = False  # a connection was made (its handshake may not have finished)
+    failed_connects: int = 0  # attempts to connect that failed
+
+    def trouble(self) -> str:
+        """Why it never came up, for an error ("" when it was up, or nothing was seen)."""
+        if self.ever_up:
+            return ""
+        if self.took_connection:
+            return ("its port takes connections, but no ZeroMQ handshake finished: not a coordinator's "
+                    "frontend, a coordinator that is stopped, or a proxy with nothing behind it")
+        if self.failed_connects:
+            return (f"{self.failed_connects} failed attempts: is a coordinator listening there, "
+                    "and does its name resolve from here?")
+        return ""
 
 
 Send = Tuple[int, List[Any], Optional[str]]
@@ -223,12 +238,22 @@ class Engine:
     def connected(self, i: int, now: float) -> None:
         """A connection (a handshake) to endpoint `i` completed: a new peer, up from now."""
         e = self.endpoints[i]
-        e.connected = True
+        e.connected = e.ever_up = True
         e.refused = ""
         e.refusals, e.retry_at, e.retrying = 0, math.inf, False
         e.down_until = 0.0
         e.blocked = 0
         e.last_heard = now
+
+    def connection_made(self, i: int) -> None:
+        """A connection to endpoint `i` was made; its handshake comes next (for errors that say
+        why no coordinator came up)."""
+        self.endpoints[i].took_connection = True
+
+    def connect_failed(self, i: int) -> None:
+        """An attempt to connect to endpoint `i` failed (nothing listens, or the name does not
+        resolve); libzmq tries again."""
+        self.endpoints[i].failed_connects += 1
 
     def disconnected(self, i: int, now: float) -> None:
         """Endpoint `i`'s connection dropped: its calls go elsewhere now, with the same ids."""
@@ -401,7 +426,7 @@ class Engine:
             if call.state == "waiting" and now >= call.deadline:
                 err = call.last_error
                 if err is None:
-                    names = ", ".join(self.endpoints[j].address for j in
+                    names = ", ".join(self._named(self.endpoints[j]) for j in
                                       ([call.pinned] if call.pinned is not None else range(len(self.endpoints))))
                     err = Unavailable(f"no coordinator could be reached within {call.timeout:g} s ({names})",
                                       request_id=call.id)
@@ -411,6 +436,12 @@ class Engine:
                 self._finish(call, Timeout(f"no reply within the deadline of {call.timeout:g} s "
                                            f"(attempt {call.attempts})", request_id=call.id,
                                            endpoint=e.address if e else None))
+
+    @staticmethod
+    def _named(e: Endpoint) -> str:
+        """An endpoint's address, with why it never came up when that is known."""
+        why = e.trouble()
+        return f"{e.address}: {why}" if why else e.address
 
     def _silence(self, e: Endpoint, now: float) -> float:
         return now - max(e.last_heard, e.quiet_from)

@@ -37,7 +37,8 @@ _NO_DETAIL_EVENT = getattr(zmq, "EVENT_HANDSHAKE_FAILED_NO_DETAIL", 0)
 #: Handshakes in a row a CURVE coordinator closes without detail that tell its key pair is not
 #: the one `curve_server_key` names (once could be a race: a connection closed before its greeting).
 CURVE_FAILURES_TO_TELL = 3
-_MONITOR_EVENTS = _UP_EVENT | zmq.EVENT_DISCONNECTED | _REFUSED_EVENT | _PROTOCOL_EVENT | _NO_DETAIL_EVENT
+_MONITOR_EVENTS = (_UP_EVENT | zmq.EVENT_DISCONNECTED | _REFUSED_EVENT | _PROTOCOL_EVENT | _NO_DETAIL_EVENT
+                   | zmq.EVENT_CONNECTED | zmq.EVENT_CONNECT_RETRIED)
 #: A worker's data socket: its endpoint, and its CURVE public key (None without CURVE).
 DataKey = Tuple[str, Optional[str]]
 #: Seconds a shard may wait for its worker's data socket to connect (the ZeroMQ handshake: a TCP
@@ -366,13 +367,18 @@ class _Base:
 
     def _link_event(self, i: int, msg: List[bytes], now: float) -> None:
         """What coordinator `i`'s socket monitor reported: a connection up (its handshake) or
-        dropped, our key refused, or CURVE spoken on one side only."""
+        dropped, our key refused, or CURVE spoken on one side only; and, for an error that says
+        why none came up, a connection made or an attempt that failed."""
         event = int.from_bytes(msg[0][:2], "little")
         if event & _UP_EVENT:
             self._curve_failures[i] = 0
             self._engine.connected(i, now)
         elif event & zmq.EVENT_DISCONNECTED:
             self._engine.disconnected(i, now)
+        elif event & zmq.EVENT_CONNECTED:
+            self._engine.connection_made(i)
+        elif event & zmq.EVENT_CONNECT_RETRIED:
+            self._engine.connect_failed(i)
         elif event & _REFUSED_EVENT:
             self._engine.refused(i, now)
         elif event & _PROTOCOL_EVENT and int.from_bytes(msg[0][2:6], "little") == _MECHANISM_MISMATCH:
