@@ -58,7 +58,7 @@ struct LoadCommand: ParsableCommand {
         options.curve = try curve.settings()
         let client = try ClusterClient(endpoints: endpoints, options: options)
         defer { client.close() }
-        if let want = waitWorkers { try wait(for: want, client: client) }
+        if let want = waitWorkers { try wait(for: want, client: client) } else { warnOfCoordinatorsWithoutWorkers(client) }
         var settings = LoadGenerator.Settings()
         settings.pace = rate.map { .rate($0) } ?? .concurrency(concurrency ?? 1)
         settings.duration = duration
@@ -86,6 +86,16 @@ struct LoadCommand: ParsableCommand {
     }
 
     /// Waits (up to a minute) until every coordinator has `want` workers.
+    /// Says at once which coordinators have no worker: their requests wait for one until their
+    /// timeout (a minute by default, twice: the warm-up, then the run), which looked like a hang.
+    private func warnOfCoordinatorsWithoutWorkers(_ client: ClusterClient) {
+        for c in endpoints.indices {
+            guard let status = try? client.status(endpoint: c, timeoutMs: 1000), status.workers == 0 else { continue }
+            StandardStream.error.write("warning: \(endpoints[c]) has no worker: its requests wait for one until they time out "
+                                       + "(--timeout-ms \(timeoutMs)); --wait-workers N waits for workers first\n")
+        }
+    }
+
     private func wait(for want: Int, client: ClusterClient) throws {
         let end = ContinuousClock.now + .seconds(60)
         let line = progress.line("waiting for \(want) workers")

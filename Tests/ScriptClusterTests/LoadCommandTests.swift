@@ -59,6 +59,17 @@ final class LoadCommandTests: XCTestCase {
         }
     }
 
+    /// A coordinator without workers: `load` says so at once, before its requests wait out their
+    /// timeouts (the warm-up's, then the run's).
+    func testLoadSaysAtOnceThatACoordinatorHasNoWorker() throws {
+        let cluster = try TestCluster(workers: 0)
+        defer { cluster.stop() }
+        let load = try ClusterProcess(["load", "--connect", cluster.frontend, "--kind", "image", "--requests", "1", "--timeout-ms", "3000"])
+        XCTAssertTrue(load.waitForLog("warning: \(cluster.frontend) has no worker: its requests wait for one until they time out (--timeout-ms 3000)",
+                                      timeout: 4), load.log)
+        XCTAssertEqual(load.wait(timeout: 30), 3, load.log)
+    }
+
     /// An answer that differs from the expected indices is counted and said, not just timed.
     func testAWrongAnswerIsCountedAndSaid() {
         var report = LoadReport()
