@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from harness import in_process, request_data
+from harness import Coordinator, in_process, request_data
 
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -73,6 +73,26 @@ def test_status_and_load(cluster, tmp_path):
     out = json.loads(cli("load", "--connect", cluster, "--features", str(tmp_path / "x.npy"), "--budget", "8",
                          "--tiles", "2", "--requests", "12", "--concurrency", "4").stdout)
     assert out["ok"] == 12 and out["errors"] == {} and out["latency_ms"]["p50"] > 0 and out["throughput_per_s"] > 0
+
+
+def test_load_says_at_once_that_no_coordinator_answers_or_one_has_no_worker(tmp_path, logdir):
+    """`load` asks every coordinator first: none reached ends it after 10 s, saying why (its
+    requests had each waited out their deadline, minutes of silence), and one without workers is
+    said before its requests wait."""
+    x, _, _ = request_data(64, units=2)
+    np.save(tmp_path / "x.npy", x)
+    t0 = time.monotonic()
+    down = cli("load", "--connect", "tcp://127.0.0.1:9", "--features", str(tmp_path / "x.npy"), "--budget", "8",
+               "--requests", "16", check=False)
+    assert down.returncode == 3 and "failed attempts: is a coordinator listening there" in down.stderr, down.stderr
+    assert time.monotonic() - t0 < 20
+    co = Coordinator(logdir)
+    try:
+        lonely = cli("load", "--connect", co.frontend, "--features", str(tmp_path / "x.npy"), "--budget", "8",
+                     "--requests", "1", "--deadline", "1", check=False)
+        assert f"warning: {co.frontend} has no worker" in lonely.stderr and lonely.returncode == 3, lonely.stderr
+    finally:
+        assert co.stop() == 0
 
 
 def test_exit_codes(cluster, tmp_path):

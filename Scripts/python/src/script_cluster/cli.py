@@ -235,12 +235,27 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
 
+async def _check_coordinators(c: AsyncClient) -> None:
+    """Before a load: no coordinator reached within 10 s ends it now, saying why (its requests would
+    each have waited out their deadline first, minutes of silence), and one without workers is said
+    at once (its requests wait for one until their deadline)."""
+    states = await c.status_all(timeout=10.0)
+    errors = [s for s in states.values() if isinstance(s, ScriptClusterError)]
+    if len(errors) == len(states):
+        raise errors[0]
+    for endpoint, s in states.items():
+        if not isinstance(s, ScriptClusterError) and s.workers == 0:
+            print(f"warning: {endpoint} has no worker: its requests wait for one until their deadline", file=sys.stderr)
+
+
 async def _load_run(a: argparse.Namespace) -> Dict[str, Any]:
     base = _request(a)
     latencies: List[float] = []
     errors: Dict[str, int] = {}
     room = asyncio.Semaphore(a.concurrency)
     async with AsyncClient(_connect(a.connect), transfer="direct" if a.direct else "inline", **_curve(a)) as c:
+        await _check_coordinators(c)
+
         async def one() -> None:
             async with room:
                 t0 = time.perf_counter()
