@@ -85,7 +85,6 @@ struct LoadCommand: ParsableCommand {
         return "is a coordinator at \(connect)?"
     }
 
-    /// Waits (up to a minute) until every coordinator has `want` workers.
     /// Says at once which coordinators have no worker: their requests wait for one until their
     /// timeout (a minute by default, twice: the warm-up, then the run), which looked like a hang.
     private func warnOfCoordinatorsWithoutWorkers(_ client: ClusterClient) {
@@ -96,6 +95,7 @@ struct LoadCommand: ParsableCommand {
         }
     }
 
+    /// Waits (up to a minute) until every coordinator has `want` workers.
     private func wait(for want: Int, client: ClusterClient) throws {
         let end = ContinuousClock.now + .seconds(60)
         let line = progress.line("waiting for \(want) workers")
