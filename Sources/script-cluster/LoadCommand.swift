@@ -95,14 +95,24 @@ struct LoadCommand: ParsableCommand {
         }
     }
 
-    /// Waits (up to a minute) until every coordinator has `want` workers.
+    /// Waits (up to a minute) until every coordinator has `want` workers; one never connected
+    /// after 10 s ends the wait then, saying why (it would not answer in the rest of the minute).
     private func wait(for want: Int, client: ClusterClient) throws {
-        let end = ContinuousClock.now + .seconds(60)
+        let start = ContinuousClock.now, end = start + .seconds(60)
         let line = progress.line("waiting for \(want) workers")
         defer { line.finish() }
         for c in endpoints.indices {
-            while (try? client.status(endpoint: c, timeoutMs: 1000))?.workers ?? 0 < want {
-                guard ContinuousClock.now < end else { throw StartupError("\(endpoints[c]) did not reach \(want) workers within a minute") }
+            var seen = 0
+            while seen < want {
+                if let status = try? client.status(endpoint: c, timeoutMs: 1000) {
+                    seen = status.workers
+                    if seen >= want { break }
+                } else if ContinuousClock.now - start > .seconds(10), let trouble = client.connectionTrouble(c) {
+                    throw ProtocolError(.timeout, "\(endpoints[c]): \(trouble)")
+                }
+                guard ContinuousClock.now < end else {
+                    throw StartupError("\(endpoints[c]) did not reach \(want) workers within a minute (it had \(seen))")
+                }
                 line.update(done: 0)
                 Thread.sleep(forTimeInterval: 0.05)
             }

@@ -43,7 +43,7 @@ final class LoadCommandTests: XCTestCase {
     /// No coordinator at the address (nothing listens, or something that takes TCP connections
     /// and never speaks ZeroMQ): `load` ends with status 3 after its 10 s wait for a connection,
     /// saying which, where it waited out a warm-up and a run of timeouts (two minutes of silence
-    /// with the defaults) before it said "all timed out".
+    /// with the defaults) before it said "all timed out"; likewise its wait for workers.
     func testLoadWithNoCoordinatorEndsSayingWhy() throws {
         let silent = SilentListener()
         defer { silent.stop() }
@@ -57,6 +57,12 @@ final class LoadCommandTests: XCTestCase {
             XCTAssertTrue(load.log.contains("no coordinator connection within 10 s; never connected to \(endpoint) ("), load.log)
             XCTAssertTrue(load.log.contains(why), load.log)
         }
+        // Waiting for workers first: the same after 10 s, not "did not reach 1 workers" after a minute.
+        let waiting = try ClusterProcess(["load", "--connect", cases[0].0, "--kind", "image", "--wait-workers", "1"])
+        let (status, seconds) = waiting.waitTimed(timeout: 40)
+        XCTAssertEqual(status, 3, waiting.log)
+        XCTAssertLessThan(seconds, 20, "ended after 10 s without a connection, not after the minute")
+        XCTAssertTrue(waiting.log.contains("\(cases[0].0): never connected (") && waiting.log.contains(cases[0].1), waiting.log)
     }
 
     /// A coordinator without workers: `load` says so at once, before its requests wait out their
