@@ -307,6 +307,16 @@ final class TestCluster {
         return w
     }
 
+    /// Adds a worker whose data socket binds one free port and advertises another, where nothing
+    /// listens until a test puts something there (a `TCPForwarder` to the bound one); waits until
+    /// `workers` have registered.
+    func addWorkerAdvertisingAnotherPort(workers: Int) throws -> (advertised: Int, bound: Int) {
+        let (advertised, bound) = (freePort(), freePort())
+        try addWorker(extra: ["--data-bind", "tcp://127.0.0.1:\(bound)", "--data-advertise", "tcp://127.0.0.1:\(advertised)"])
+        try waitForWorkers(workers)
+        return (advertised, bound)
+    }
+
     func waitForWorkers(_ n: Int, timeout: Double = 20) throws {
         let client = try self.client()
         defer { client.close() }

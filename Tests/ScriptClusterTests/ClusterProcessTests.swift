@@ -303,9 +303,7 @@ final class ClusterProcessTests: XCTestCase {
     func testAnUnreachableDataSocketThatConnectsLaterIsUsedAgain() throws {
         let cluster = try TestCluster(workers: 1)
         defer { cluster.stop() }
-        let (advertised, bound) = (freePort(), freePort())
-        try cluster.addWorker(extra: ["--data-bind", "tcp://127.0.0.1:\(bound)", "--data-advertise", "tcp://127.0.0.1:\(advertised)"])
-        try cluster.waitForWorkers(2)
+        let (advertised, bound) = try cluster.addWorkerAdvertisingAnotherPort(workers: 2)
         let client = try cluster.client()
         defer { client.close() }
         let req = sample(.anyres, seed: 33)
@@ -336,9 +334,7 @@ final class ClusterProcessTests: XCTestCase {
     func testDirectBytesLostWithADroppedDataConnectionAreSentAgain() throws {
         let cluster = try TestCluster(workers: 0)
         defer { cluster.stop() }
-        let (advertised, bound) = (freePort(), freePort())
-        try cluster.addWorker(extra: ["--data-bind", "tcp://127.0.0.1:\(bound)", "--data-advertise", "tcp://127.0.0.1:\(advertised)"])
-        try cluster.waitForWorkers(1)
+        let (advertised, bound) = try cluster.addWorkerAdvertisingAnotherPort(workers: 1)
         let forwarder = try TCPForwarder(from: advertised, to: bound)
         defer { forwarder.stop() }
         let client = try cluster.client()
