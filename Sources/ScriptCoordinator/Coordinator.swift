@@ -218,6 +218,8 @@ public final class Coordinator {
                 ClusterMetrics.jobsRequeued(requeued, reason: .workerLost)
             case .jobsMoved(let reason, let count):
                 ClusterMetrics.jobsRequeued(count, reason: reason)
+            case .hedged(let outcome):
+                ClusterMetrics.hedge(outcome)
             case .log(let level, let message):
                 logger.log(level: level, "\(message)")
             }

@@ -28,6 +28,11 @@ struct CoordinatorJob {
     /// Its answer arrived (the job stays known until the request ends: a merge needs its holder).
     var done = false
     var dispatchedAt: ContinuousClock.Instant?
+    /// When it last began to wait on its worker (sent there, or its weights known), and when
+    /// that worker should have finished it by its pace, after the jobs it holds ahead of it
+    /// (nil: its pace is not known).
+    var waitingSince: ContinuousClock.Instant?
+    var due: ContinuousClock.Instant?
 
     /// Whether the job needs a shard's bytes.
     var needsData: Bool { kind != .reduce }

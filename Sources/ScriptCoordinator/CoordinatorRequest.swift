@@ -17,6 +17,9 @@ final class CoordinatorRequest {
     var shardJobs: [Int] = []
     var reduceJob: Int?
     var mergeJobs: [Int] = []
+    /// Copies of straggling shard jobs, by shard: the first of the two to answer stays
+    /// (`shardJobs` then names it), the other is let go.
+    var hedges: [Int: Int] = [:]
 
     /// Every shard's scores (rows x query tokens), relevance and weights of every token.
     var scores: [[Float]?]

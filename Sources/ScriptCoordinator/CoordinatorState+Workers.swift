@@ -135,19 +135,23 @@ extension CoordinatorState {
             r.scoresIn += 1
         }
         let log = Action.log(level: .debug, message: "request \(r.id): shard \(s) scored by \(name(identity)) \(Units.duration(now - (job.dispatchedAt ?? now))) after dispatch")
-        return [log] + (r.weights == nil && r.scoresIn == r.shards.count ? weigh(r) : [])
+        return [log] + (r.weights == nil && r.scoresIn == r.shards.count ? weigh(r, now: now) : [])
     }
 
-    /// Relevance and weights of every token from every shard's scores; each held shard gets its own.
-    private func weigh(_ r: CoordinatorRequest) -> [Action] {
+    /// Relevance and weights of every token from every shard's scores; each held shard job (and
+    /// its copy, if it has one) gets its own, and waits on its worker again.
+    private func weigh(_ r: CoordinatorRequest, now: ContinuousClock.Instant) -> [Action] {
         let all = r.scores.flatMap { $0! }
         let n = r.submission.tokenCount, m = r.submission.query!.rows
         let relevance = QueryRelevance.relevance(scores: all, tokens: n, queryTokens: m, options: r.submission.options)
         r.relevance = relevance
         r.weights = QueryRelevance.weights(relevance: relevance, tokens: n, options: r.submission.options)
-        return r.shardJobs.enumerated().compactMap { s, number in
-            guard let job = jobs[number], let holder = job.holder, !job.done, let (w, rel) = r.weights(of: s) else { return nil }
-            return .toWorker(identity: holder, frames: WeightsMessage(job: number, weights: w, relevance: rel).frames())
+        return r.shards.indices.flatMap { s in
+            ([r.shardJobs[s]] + (r.hedges[s].map { [$0] } ?? [])).compactMap { number -> Action? in
+                guard let job = jobs[number], let holder = job.holder, !job.done, let (w, rel) = r.weights(of: s) else { return nil }
+                weightsKnown(number, now: now)
+                return .toWorker(identity: holder, frames: WeightsMessage(job: number, weights: w, relevance: rel).frames())
+            }
         }
     }
 
@@ -168,20 +172,21 @@ extension CoordinatorState {
         r.workers.insert(name(identity))
         let log = Action.log(level: .debug, message: "request \(r.id): shard \(s) proposed by \(name(identity)) in \(Units.duration(milliseconds: m.computeMs)), \(Units.duration(now - (job.dispatchedAt ?? now))) after dispatch")
         let answered = answer(job, now: now)
-        guard r.proposals[s] == nil else { return [log, answered] }
+        let settled = settleHedge(r, shard: s, answeredBy: m.job, now: now)
+        guard r.proposals[s] == nil else { return [log, answered] + settled }
         r.proposals[s] = m
         r.proposalsIn += 1
         if r.allProposed { r.shardsDone = now }
         // The reduce starts with the first proposal and takes in the others as they come.
         guard let number = r.reduceJob else {
             r.reduceJob = addJob(CoordinatorJob(key: r.key, kind: .reduce), urgent: true)
-            return [log, answered]
+            return [log, answered] + settled
         }
-        guard let holder = jobs[number]?.holder else { return [log, answered] }
+        guard let holder = jobs[number]?.holder else { return [log, answered] + settled }
         r.reduceSent.insert(s)
         let more = ReduceTask(job: number, request: r.id, budget: r.submission.budget, returnRows: r.submission.returnMode == .features,
                               final: r.allProposed, candidateBound: candidateBound(r), groups: [r.reduceGroup(s)])
-        return [log, answered, .toWorker(identity: holder, frames: more.frames())]
+        return [log, answered] + settled + [.toWorker(identity: holder, frames: more.frames())]
     }
 
     /// The job latency of `job`, answered now.
@@ -241,12 +246,14 @@ extension CoordinatorState {
 
     /// Jobs a worker holds that wait on it: not a shard parked until its request's weights are
     /// known, nor a reduce still waiting for proposals.
-    private func busy(_ w: WorkerEntry) -> Int {
-        w.jobs.reduce(0) { n, number in
-            guard let job = jobs[number], let r = requests[job.key] else { return n }
-            let parked = job.kind == .reduce ? !r.allProposed : job.scored && r.weights == nil
-            return parked ? n : n + 1
-        }
+    func busy(_ w: WorkerEntry) -> Int {
+        w.jobs.filter(waitsOnWorker).count
+    }
+
+    /// Whether job `number` waits on its worker (it is not parked).
+    func waitsOnWorker(_ number: Int) -> Bool {
+        guard let job = jobs[number], let r = requests[job.key] else { return false }
+        return !(job.kind == .reduce ? !r.allProposed : job.scored && r.weights == nil)
     }
 
     private func candidateBound(_ r: CoordinatorRequest) -> Int {
@@ -279,13 +286,14 @@ extension CoordinatorState {
         }
     }
 
-    /// Sends queued jobs to workers with free credit (a pinned job to its worker).
+    /// Sends queued jobs to workers with free credit (a pinned job to its worker); with nothing
+    /// left waiting, copies straggling shard jobs to idle workers.
     func dispatch(now: ContinuousClock.Instant) -> [Action] {
-        guard !queue.isEmpty else { return [] }
+        let paces = recentPaces(now: now)
+        guard !queue.isEmpty else { return hedgeStragglers(now: now, paces: paces) }
         var actions = shedLate(now: now)
         var sent = Set<Int>()
         var free = workers.mapValues { $0.credit - busy($0) }
-        let paces = workers.compactMapValues { w in w.pacedAt.flatMap { now - $0 < .seconds(10) ? w.pace.perToken : nil } }
         var waiting = 0
         for number in queue.ordered {
             guard let job = jobs[number], let r = requests[job.key] else { sent.insert(number); continue }
@@ -294,7 +302,9 @@ extension CoordinatorState {
                 target = workers[pinned] != nil ? pinned : nil
             } else {
                 let eligible = workers.keys.filter { !job.needsData || workers[$0].map(r.canSendData) == true }
-                target = choose(job, of: r, eligible: eligible, free: free, paces: paces, waitingAhead: waiting)
+                let steady = eligible.filter { !workers[$0]!.straggles(now: now) }
+                let usable = steady.contains { workers[$0]!.credit > 0 } ? steady : eligible
+                target = choose(job, of: r, eligible: usable, free: free, paces: paces, waitingAhead: waiting)
             }
             guard let target else {
                 waiting += 1
@@ -302,25 +312,38 @@ extension CoordinatorState {
             }
             sent.insert(number)
             free[target, default: 0] -= 1
-            assignments += 1
-            jobs[number]!.holder = target
-            jobs[number]!.dispatchedAt = now
-            workers[target]!.jobs.insert(number)
-            workers[target]!.lastAssigned = assignments
-            workers[target]!.lastSent = now
-            if r.firstDispatch == nil { r.firstDispatch = now }
-            actions += send(number, of: r, to: target, now: now)
+            actions += assign(number, of: r, to: target, now: now, paces: paces)
         }
         queue.remove { sent.contains($0) }
-        return actions
+        return actions + hedgeStragglers(now: now, paces: paces)
     }
 
-    /// Where a job goes among the `eligible` workers (those that may take its bytes), given each
-    /// one's `free` credit; nil: it waits. By free credit (ties to the worker idle longest), except
-    /// that a shard job skips a worker that would finish it later than faster workers, busy now,
-    /// would finish it and every job waiting ahead of it (`waitingAhead`): a slow worker beside
-    /// fast ones (a throttled container, a noisy neighbour) otherwise holds a request's tiles
-    /// while the fast ones idle (AnyRes, one of 2 workers at a quarter speed: 121-129 ms, now 108).
+    /// Each worker's pace (seconds a token), where it reported one in the last 10 s.
+    func recentPaces(now: ContinuousClock.Instant) -> [[UInt8]: Double] {
+        workers.compactMapValues { w in w.pacedAt.flatMap { now - $0 < .seconds(10) ? w.pace.perToken : nil } }
+    }
+
+    /// Gives job `number` to `target`, and sends it.
+    func assign(_ number: Int, of r: CoordinatorRequest, to target: [UInt8], now: ContinuousClock.Instant,
+                paces: [[UInt8]: Double]) -> [Action] {
+        assignments += 1
+        jobs[number]!.holder = target
+        jobs[number]!.dispatchedAt = now
+        workers[target]!.jobs.insert(number)
+        workers[target]!.lastAssigned = assignments
+        workers[target]!.lastSent = now
+        if r.firstDispatch == nil { r.firstDispatch = now }
+        startWaiting(number, now: now, paces: paces)
+        return send(number, of: r, to: target, now: now)
+    }
+
+    /// Where a job goes among the `eligible` workers (those that may take its bytes, and that do
+    /// not straggle where one that does not has credit), given each one's `free` credit; nil: it
+    /// waits. By free credit (ties to the worker idle longest), except that a shard job skips a
+    /// worker that would finish it later than faster workers, busy now, would finish it and every
+    /// job waiting ahead of it (`waitingAhead`): a slow worker beside fast ones (a throttled
+    /// container, a noisy neighbour) otherwise holds a request's tiles while the fast ones idle
+    /// (AnyRes, one of 2 workers at a quarter speed: 121-129 ms, now 108).
     /// Each worker's finish is its jobs held plus this one, at its pace (`paces`: seconds a token;
     /// a worker without one, none reported in the last 10 s, makes it the plain choice, so that it
     /// is tried and timed again).
@@ -385,7 +408,7 @@ extension CoordinatorState {
         var actions: [Action] = []
         var moved: [Int] = []
         for number in w.jobs.sorted() {
-            guard var job = jobs[number], !job.done, let r = requests[job.key] else { continue }
+            guard var job = jobs[number], !job.done, let r = requests[job.key], !hedgeOutlives(number, of: r) else { continue }
             job.holder = nil
             job.pinned = nil
             job.ticket = Ticket.random()

@@ -28,6 +28,8 @@ public final class CoordinatorState {
         case workerLeft(ClusterMetrics.DepartureReason, requeued: Int)
         /// Jobs went back to the queue from workers that stay (a client cannot reach their data sockets).
         case jobsMoved(ClusterMetrics.RequeueReason, count: Int)
+        /// A copy of a straggling shard job was sent, or one of the two let go.
+        case hedged(ClusterMetrics.HedgeOutcome)
         /// Something worth a log line.
         case log(level: Logger.Level, message: String)
     }
@@ -181,11 +183,12 @@ public final class CoordinatorState {
         r.avoid.formUnion(endpoints)
         var actions: [Action] = []
         var moved: [Int] = []
-        for number in r.shardJobs + r.mergeJobs {
+        for number in r.shardJobs + r.hedges.values.sorted() + r.mergeJobs {
             guard var job = jobs[number], !job.done, !job.scored, job.pinned == nil, let holder = job.holder,
                   let worker = workers[holder], !r.canSendData(to: worker) else { continue }
             actions.append(.toWorker(identity: holder, frames: ReleaseMessage(tickets: [job.ticket], jobs: [number]).frames()))
             workers[holder]!.jobs.remove(number)
+            if hedgeOutlives(number, of: r) { continue }
             job.holder = nil
             job.ticket = Ticket.random()
             jobs[number] = job
@@ -235,10 +238,16 @@ public final class CoordinatorState {
     }
 
     func addJob(_ job: CoordinatorJob, urgent: Bool = false) -> Int {
+        let number = file(job)
+        if urgent { queue.appendUrgent(number) } else { queue.append(number) }
+        return number
+    }
+
+    /// Files `job` under a number of its own, without queueing it.
+    func file(_ job: CoordinatorJob) -> Int {
         let number = nextJob
         nextJob += 1
         jobs[number] = job
-        if urgent { queue.appendUrgent(number) } else { queue.append(number) }
         return number
     }
 
@@ -324,7 +333,7 @@ public final class CoordinatorState {
         if keyOfID[r.id] == r.key { keyOfID[r.id] = nil }
         inFlightBytes -= r.bytes
         var released: [[UInt8]: ReleaseMessage] = [:]
-        for number in r.shardJobs + r.mergeJobs + (r.reduceJob.map { [$0] } ?? []) {
+        for number in r.shardJobs + r.hedges.values.sorted() + r.mergeJobs + (r.reduceJob.map { [$0] } ?? []) {
             guard let job = jobs.removeValue(forKey: number) else { continue }
             if let holder = job.holder {
                 workers[holder]?.jobs.remove(number)

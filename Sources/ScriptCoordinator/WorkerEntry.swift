@@ -21,4 +21,25 @@ struct WorkerEntry {
     /// Its shard jobs' compute time a token (as it reports them), and when it last reported one.
     var pace = TokenPace()
     var pacedAt: ContinuousClock.Instant?
+    /// When a shard job of its was last copied to another worker as a straggler (nil once it
+    /// beat that copy); how many of its jobs in a row lost to their copies, each within a minute
+    /// of the one before, and when the last did.
+    var stragglingSince: ContinuousClock.Instant?
+    var lostToCopies = 0
+    var lastLostToCopy: ContinuousClock.Instant?
+
+    /// Whether it straggles now: after a job of its was copied it takes no copies, and no job
+    /// while a worker that does not straggle has credit, until it beats the copy, or for 1 s
+    /// (2 s, 4 s, up to 32 s after each further job in a row that lost to its copy), as a load
+    /// balancer ejects an outlier for a while; after that it is tried again.
+    func straggles(now: ContinuousClock.Instant) -> Bool {
+        guard let since = stragglingSince else { return false }
+        return now - since < .seconds(1 << min(5, max(0, lostToCopies - 1)))
+    }
+
+    /// A job of its lost to its copy.
+    mutating func lostToCopy(now: ContinuousClock.Instant) {
+        lostToCopies = lastLostToCopy.map { now - $0 < .seconds(60) } == true ? lostToCopies + 1 : 1
+        lastLostToCopy = now
+    }
 }

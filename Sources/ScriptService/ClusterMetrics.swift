@@ -32,6 +32,17 @@ public enum ClusterMetrics {
         case dataUnreachable = "data_unreachable"
     }
 
+    /// What became of a copy of a straggling shard job (sent to an idle worker while the first
+    /// one's worker had not scored it in time).
+    public enum HedgeOutcome: String, Sendable, CaseIterable {
+        /// A copy was sent.
+        case sent
+        /// The copy answered first; the first one was let go.
+        case won
+        /// The first one answered first; the copy was let go.
+        case lost
+    }
+
     /// A listening socket, for connection counts.
     public enum Socket: String, Sendable, CaseIterable {
         /// The coordinator's, for clients.
@@ -109,6 +120,9 @@ public enum ClusterMetrics {
     public static let jobsRequeued = MetricDefinition(
         "script_cluster_jobs_requeued_total", .counter, labels: ["reason"], exporter: .coordinator,
         help: "Jobs sent back to the queue, by reason (worker_lost, data_unreachable).")
+    public static let hedges = MetricDefinition(
+        "script_cluster_shard_hedges_total", .counter, labels: ["outcome"], exporter: .coordinator,
+        help: "Copies of straggling shard jobs sent to idle workers, by outcome (sent; won: the copy answered first; lost: the first one did).")
     public static let bytesReceived = MetricDefinition(
         "script_cluster_bytes_received_total", .counter, labels: ["peer"], exporter: .both,
         help: "Message bytes received, by the peer they came from (client, coordinator, worker).")
@@ -158,7 +172,7 @@ public enum ClusterMetrics {
     /// Every metric, in the order Docs/DEPLOY.md lists them.
     public static let all: [MetricDefinition] = [
         requests, requestDuration, tokensIn, tokensKept, jobDuration, queueDepth, requestsInFlight, workers,
-        workerDepartures, jobsRequeued, bytesReceived, bytesSent, connections, repliesDropped,
+        workerDepartures, jobsRequeued, hedges, bytesReceived, bytesSent, connections, repliesDropped,
         workerJobs, workerJobDuration, workerCPU, workerTokens, workerJobsHeld, workerRegistered, workerReconnects,
         buildInfo, processCPU, processMemory, processStart,
     ]
@@ -203,6 +217,11 @@ public enum ClusterMetrics {
     public static func jobsRequeued(_ count: Int, reason: RequeueReason) {
         guard count > 0 else { return }
         Counter(label: jobsRequeued.name, dimensions: [("reason", reason.rawValue)]).increment(by: count)
+    }
+
+    /// A copy of a straggling shard job was sent, or one of the two let go.
+    public static func hedge(_ outcome: HedgeOutcome) {
+        Counter(label: hedges.name, dimensions: [("outcome", outcome.rawValue)]).increment()
     }
 
     // MARK: both roles

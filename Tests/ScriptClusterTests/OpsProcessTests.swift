@@ -395,6 +395,39 @@ final class OpsProcessTests: XCTestCase {
         #endif
     }
 
+    /// A worker stopped (SIGSTOP) while three AnyRes requests are sent one after another, within
+    /// its liveness (3 s): the shards it held are copied to the other worker and each request is
+    /// answered within a second, the coordinator counts the copies, and the stopped worker,
+    /// continued, serves again. Without the copies the first request waited until the stopped
+    /// worker was given up (3.0 s).
+    func testAStoppedWorkersShardsAreCopiedToAnIdleWorker() throws {
+        let cluster = try TestCluster(workers: 2, heartbeatMs: 1000, extra: ["--metrics-port", "0"])
+        defer { cluster.stop() }
+        let client = try cluster.client()
+        defer { client.close() }
+        let req = Requests.sample(.anyres, seed: 3)
+        let want = try Requests.inProcess(req, 40)
+        func prune(_ id: String) throws -> Double {
+            let start = Date()
+            let reply = try client.prune(PruneSubmission(id: id, request: req, budget: .count(40), transfer: .direct))
+            guard case .result(let r) = reply else { XCTFail("\(id): \(reply)"); return 0 }
+            XCTAssertEqual(r.indices, want, id)
+            return Date().timeIntervalSince(start)
+        }
+        for i in 0..<4 { _ = try prune("paced-\(i)") }
+        cluster.workers[1].signal(SIGSTOP)
+        let stopped = Date()
+        let slowest = try (0..<3).map { try prune("stalled-\($0)") }.max()!
+        let during = Date().timeIntervalSince(stopped)
+        cluster.workers[1].signal(SIGCONT)
+        XCTAssertLessThan(slowest, 1, "answered by the copies, not when the worker continued")
+        XCTAssertLessThan(during, 3, "all three while the worker was stopped")
+        let metrics = try scrape(try metricsURL(cluster.coordinator))
+        XCTAssertGreaterThanOrEqual(value(metrics, #"script_cluster_shard_hedges_total{outcome="won"}"#) ?? 0, 1, metrics)
+        try cluster.waitForWorkers(2)
+        for i in 0..<3 { _ = try prune("after-\(i)") }
+    }
+
     /// A client that sends and never reads: once its unread replies fill libzmq's queue for it,
     /// the coordinator drops what does not fit (counted, said once) where it waited 200 ms for
     /// room at every reply, and every other client and worker waited behind it (a status took

@@ -1,6 +1,9 @@
 import XCTest
 import ScriptCore
 import ScriptProtocol
+import ScriptService
+import ScriptWire
+@testable import ScriptCoordinator
 
 /// Requests and in-process answers the coordinator's tests compare the cluster with.
 extension XCTestCase {
@@ -22,5 +25,25 @@ extension XCTestCase {
         rounded.embeddings = r.embeddings.map { TensorCodec.encode($0, dtype: dtype).matrix() }
         rounded.query = r.query.map { TensorCodec.encode($0, dtype: dtype).matrix() }
         return (try Pruner(pool: .serial).prune(rounded, budget: .count(k), options: options).indices, rounded.features)
+    }
+
+    /// Workers reporting shard compute times of `paces` (ms for a shard of 40 tokens).
+    func pacedCluster(_ paces: [[UInt8]: Double]) throws -> InMemoryCluster {
+        let c = InMemoryCluster()
+        for id in paces.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) { c.addWorker(id, credit: 2) }
+        c.tamper = { id, frames in
+            guard let (e, type) = try? BackendEnvelope.open(frames), type == ProposalMessage.type,
+                  var m = try? ProposalMessage.parse(e, frames: frames, limits: RequestLimits()) else { return [(id, frames)] }
+            m.computeMs = paces[id]!
+            return [(id, m.frames())]
+        }
+        // Each worker proposes a shard of 40 tokens, and so has a pace (one shard each: none
+        // waits behind another, so none is copied).
+        for i in 0..<2 {
+            let req = request(seed: 60 + UInt64(i), n: 40 * paces.count, shards: paces.count)
+            c.submit(PruneSubmission(id: "warm\(i)", request: req, budget: .count(8)).encoded())
+        }
+        for id in paces.keys { XCTAssertGreaterThan(c.jobsByWorker[id, default: []].filter { $0.kind == .shard }.count, 0) }
+        return c
     }
 }

@@ -29,24 +29,6 @@ final class DispatchTests: XCTestCase {
         XCTAssertEqual(jobs(c, [2], .shard), 0)
     }
 
-    /// Workers reporting shard compute times of `paces` (ms for a shard of 40 tokens).
-    private func pacedCluster(_ paces: [[UInt8]: Double]) throws -> InMemoryCluster {
-        let c = InMemoryCluster()
-        for id in paces.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) { c.addWorker(id, credit: 2) }
-        c.tamper = { id, frames in
-            guard let (e, type) = try? BackendEnvelope.open(frames), type == ProposalMessage.type,
-                  var m = try? ProposalMessage.parse(e, frames: frames, limits: RequestLimits()) else { return [(id, frames)] }
-            m.computeMs = paces[id]!
-            return [(id, m.frames())]
-        }
-        // Each worker proposes a shard of 40 tokens or more, and so has a pace.
-        for i in 0..<2 {
-            c.submit(PruneSubmission(id: "warm\(i)", request: request(seed: 60 + UInt64(i), n: 160, shards: 4), budget: .count(8)).encoded())
-        }
-        for id in paces.keys { XCTAssertGreaterThan(jobs(c, id, .shard), 0) }
-        return c
-    }
-
     /// A worker four times slower than the other gets one of a request's five tiles, not two:
     /// the third waits for the fast worker, which will be free before the slow one would finish
     /// it (the fourth goes to the slow one, the fifth waits again). Workers of one pace share

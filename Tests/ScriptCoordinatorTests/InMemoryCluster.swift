@@ -31,6 +31,7 @@ final class InMemoryCluster {
     var answered: [(kind: ClusterMetrics.JobKind, roundTrip: Duration)] = []
     var departures: [(reason: ClusterMetrics.DepartureReason, requeued: Int)] = []
     var moves: [(reason: ClusterMetrics.RequeueReason, count: Int)] = []
+    var hedges: [ClusterMetrics.HedgeOutcome] = []
     var workerJobs: [WorkerJobReport] = []
     var logs: [String] = []
     /// Direct requests the client sent (to answer placements), and whether it answers them.
@@ -50,6 +51,11 @@ final class InMemoryCluster {
     /// While true, the workers' tasks wait, to run when `releaseTasks` is called: requests that
     /// take time.
     var holdTasks = false
+    /// Workers whose tasks wait, as while `holdTasks`, while the others' run (a stopped process,
+    /// a container at its CPU quota).
+    var stalled: Set<[UInt8]> = []
+    /// Tasks that wait as a stalled worker's do, by worker and work.
+    var stallWork: ([UInt8], WorkerState.Work) -> Bool = { _, _ in false }
     private var heldTasks: [(worker: [UInt8], task: WorkerState.WorkerTask)] = []
     /// The jobs each worker finished, in order.
     var jobsByWorker: [[UInt8]: [WorkerJobReport]] = [:]
@@ -109,8 +115,18 @@ final class InMemoryCluster {
     /// Runs the tasks held so far, now, and the ones to come as they come.
     func releaseTasks() {
         holdTasks = false
+        stalled = []
+        stallWork = { _, _ in false }
         for (id, task) in heldTasks { events.append(.done(id: id, task: task.number, outcome: WorkerCompute.run(task.work, pool: .serial))) }
         heldTasks = []
+        pump()
+    }
+
+    /// Runs worker `id`'s tasks held so far, now, and its tasks to come as they come.
+    func releaseTasks(of id: [UInt8]) {
+        stalled.remove(id)
+        for (w, task) in heldTasks where w == id { events.append(.done(id: w, task: task.number, outcome: WorkerCompute.run(task.work, pool: .serial))) }
+        heldTasks.removeAll { $0.worker == id }
         pump()
     }
 
@@ -162,6 +178,8 @@ final class InMemoryCluster {
                 departures.append((reason, requeued))
             case .jobsMoved(let reason, let count):
                 moves.append((reason, count))
+            case .hedged(let outcome):
+                hedges.append(outcome)
             case .log(_, let message):
                 logs.append(message)
             }
@@ -180,7 +198,7 @@ final class InMemoryCluster {
                     kill(id)
                     return
                 }
-                if holdTasks {
+                if holdTasks || stalled.contains(id) || stallWork(id, task.work) {
                     heldTasks.append((id, task))
                     continue
                 }

@@ -1,0 +1,135 @@
+import ScriptProtocol
+import ScriptService
+
+/// Straggling shard jobs, copied to idle workers ("hedged"). A request waits for every shard's
+/// scores (the weights need them all) and then for every proposal, so one worker that stalls (a
+/// container at its CPU quota, a noisy neighbour, a stopped process) holds the whole request
+/// while the others have nothing to do. When nothing waits in the queue and a worker is idle, a
+/// shard job its worker has not answered is sent to it as well if that worker is overdue with it
+/// (more than twice what the idle worker would take for it past when its pace, after the jobs
+/// it holds ahead, said it would finish, or past when its weights came), or, before any of it is
+/// done, would finish it later than the idle worker could, with a fifth to spare. The first of the
+/// two to propose stays; the other is let go (`release`). A shard's answer is the same bits on
+/// any worker, so the request's answer does not change; only idle workers' time is spent.
+extension CoordinatorState {
+    /// Copies straggling shard jobs to idle workers (fastest first, none that straggles itself),
+    /// one each.
+    func hedgeStragglers(now: ContinuousClock.Instant, paces: [[UInt8]: Double]) -> [Action] {
+        guard queue.isEmpty else { return [] }
+        var idle = workers.values.filter { $0.credit > 0 && !$0.straggles(now: now) && holdsNoWork($0, now: now) && paces[$0.identity] != nil }
+            .sorted { (paces[$0.identity]!, $0.lastAssigned) < (paces[$1.identity]!, $1.lastAssigned) }
+        var actions: [Action] = []
+        for r in requests.values.sorted(by: { $0.key < $1.key }) {
+            for (s, number) in r.shardJobs.enumerated() where r.hedges[s] == nil && !idle.isEmpty {
+                guard let job = jobs[number], !job.done, job.pinned == nil, waitsOnWorker(number), let holder = job.holder else { continue }
+                let tokens = Double(r.shards[s].count)
+                guard let i = idle.firstIndex(where: { w in
+                    w.identity != holder && r.canSendData(to: w)
+                        && straggles(job, tokens: tokens, spare: paces[w.identity]!, now: now)
+                }) else { continue }
+                actions += hedge(r, shard: s, on: idle.remove(at: i).identity, now: now, paces: paces)
+            }
+        }
+        return actions
+    }
+
+    /// Whether worker `w` has nothing to compute now: it holds no job but a reduce waiting for
+    /// proposals and shards waiting for their weights past their due (a shard whose scores are in
+    /// is graph-pruned meanwhile, by then done).
+    private func holdsNoWork(_ w: WorkerEntry, now: ContinuousClock.Instant) -> Bool {
+        w.jobs.allSatisfy { n in
+            guard let job = jobs[n], !waitsOnWorker(n) else { return false }
+            return job.kind == .reduce || job.due.map { now >= $0 } == true
+        }
+    }
+
+    /// Whether `job` (`tokens` tokens) straggles beside an idle worker of pace `spare` (seconds a
+    /// token), which would take `alone` for it: more than twice that past its due (with its
+    /// worker's pace unknown, due when the idle worker would have finished it), or, not yet
+    /// scored (none of it done), due later than the idle worker would finish it, with a fifth to
+    /// spare.
+    private func straggles(_ job: CoordinatorJob, tokens: Double, spare: Double, now: ContinuousClock.Instant) -> Bool {
+        guard let since = job.waitingSince else { return false }
+        let alone = Duration.seconds(spare * tokens)
+        let due = job.due ?? since + alone
+        return now > due + alone * 2 || !job.scored && now + alone * 1.2 < due
+    }
+
+    /// Job `number` was sent to its worker now: when that worker should finish it, at its pace,
+    /// after the jobs it holds that are due before.
+    func startWaiting(_ number: Int, now: ContinuousClock.Instant, paces: [[UInt8]: Double]) {
+        guard let job = jobs[number], case .shard(let s) = job.kind, let holder = job.holder, let r = requests[job.key] else { return }
+        jobs[number]!.waitingSince = now
+        jobs[number]!.due = paces[holder].map { pace in
+            let ahead = workers[holder]!.jobs.compactMap { n in n != number && waitsOnWorker(n) ? jobs[n]?.due : nil }
+            return max(now, ahead.max() ?? now) + Duration.seconds(pace * Double(r.shards[s].count))
+        }
+    }
+
+    /// Job `number`'s weights are known now: it is due no sooner than now (its greedy, the one
+    /// step left, is short: a whole job's time later, it is overdue).
+    func weightsKnown(_ number: Int, now: ContinuousClock.Instant) {
+        guard let job = jobs[number] else { return }
+        jobs[number]!.waitingSince = now
+        jobs[number]!.due = job.due.map { max($0, now) }
+    }
+
+    /// Sends shard `s` of `r`, held by another worker, to `target` as well.
+    private func hedge(_ r: CoordinatorRequest, shard s: Int, on target: [UInt8], now: ContinuousClock.Instant,
+                       paces: [[UInt8]: Double]) -> [Action] {
+        let number = file(CoordinatorJob(key: r.key, kind: .shard(s)))
+        r.hedges[s] = number
+        let first = jobs[r.shardJobs[s]]!
+        if let holder = first.holder { workers[holder]?.stragglingSince = now }
+        let late = Units.duration(now - (first.dispatchedAt ?? now))
+        let log = Action.log(level: .debug, message: "request \(r.id): shard \(s) copied to \(workers[target]!.name), its worker \(first.holder.flatMap { workers[$0]?.name } ?? "?") has held it \(late)")
+        return [log, .hedged(.sent)] + assign(number, of: r, to: target, now: now, paces: paces)
+    }
+
+    /// Shard `s` of `r` was proposed by job `winner`: if it had a copy, the other of the two is
+    /// let go, and `winner` is the shard's job. A first job that beat its copy clears its worker
+    /// of straggling; one its copy beat leaves its worker a straggler for a while
+    /// (`WorkerEntry.straggles`), and the reductions it holds move to other workers.
+    func settleHedge(_ r: CoordinatorRequest, shard s: Int, answeredBy winner: Int, now: ContinuousClock.Instant) -> [Action] {
+        guard let copy = r.hedges[s], winner == copy || winner == r.shardJobs[s] else { return [] }
+        r.hedges[s] = nil
+        let loser = winner == copy ? r.shardJobs[s] : copy
+        r.shardJobs[s] = winner
+        var actions: [Action] = [.hedged(winner == copy ? .won : .lost)]
+        if winner != copy, let holder = jobs[winner]?.holder { workers[holder]?.stragglingSince = nil }
+        if let job = jobs.removeValue(forKey: loser), let holder = job.holder {
+            workers[holder]?.jobs.remove(loser)
+            actions.append(.toWorker(identity: holder, frames: ReleaseMessage(tickets: [job.ticket], jobs: [loser]).frames()))
+            if winner == copy {
+                workers[holder]?.lostToCopy(now: now)
+                actions += moveReduces(off: holder)
+            }
+        }
+        return actions
+    }
+
+    /// The reductions a worker that lost to a copy holds go to others (a reduce takes its
+    /// request's proposals again wherever it goes, and would wait on the straggler as well).
+    private func moveReduces(off holder: [UInt8]) -> [Action] {
+        guard let w = workers[holder] else { return [] }
+        let reduces = w.jobs.filter { jobs[$0]?.kind == .reduce && jobs[$0]?.done == false }.sorted()
+        guard !reduces.isEmpty else { return [] }
+        for number in reduces {
+            workers[holder]!.jobs.remove(number)
+            jobs[number]!.holder = nil
+            queue.appendUrgent(number)
+        }
+        return [.toWorker(identity: holder, frames: ReleaseMessage(tickets: [], jobs: reduces).frames())]
+    }
+
+    /// Job `number` of `r` lost its worker (it died, or its client cannot reach it): if it was
+    /// one of a shard's two copies, it is forgotten and the other goes on alone (true).
+    func hedgeOutlives(_ number: Int, of r: CoordinatorRequest) -> Bool {
+        guard let job = jobs[number], case .shard(let s) = job.kind, let copy = r.hedges[s],
+              number == copy || number == r.shardJobs[s] else { return false }
+        r.hedges[s] = nil
+        r.shardJobs[s] = number == copy ? r.shardJobs[s] : copy
+        jobs[number] = nil
+        return true
+    }
+}

@@ -1,0 +1,278 @@
+import XCTest
+import ScriptCore
+import ScriptProtocol
+import ScriptService
+import ScriptTransport
+@testable import ScriptCoordinator
+
+/// Shard jobs a stalled or slow worker holds are copied to an idle worker; the first of the two
+/// to propose stays, the other is let go, and the answer is the in-process one either way.
+final class HedgingTests: XCTestCase {
+    private func kept(_ c: InMemoryCluster, _ id: String) -> [Int]? {
+        if case .result(let r)? = c.reply(id) { return r.indices }
+        XCTFail("\(id): \(String(describing: c.reply(id)))")
+        return nil
+    }
+
+    /// Two workers of one pace (10 ms a shard of 40 tokens), one of them stalled with a shard of
+    /// a two-shard request: nothing is copied while the shard is within its time (the idle
+    /// worker would not finish it sooner), and once it is more than two shards' time past due, it is
+    /// copied to the idle worker, whose copy answers; the stalled worker lets its job go.
+    func testAStalledWorkersShardIsCopiedOnceOverdue() throws {
+        for query in [true, false] {
+            let c = try pacedCluster([[1]: 10, [2]: 10])
+            c.stalled = [[2]]
+            let req = request(seed: 80, n: 80, shards: 2, query: query)
+            c.submit(PruneSubmission(id: "s", request: req, budget: .count(9)).encoded())
+            XCTAssertEqual(c.workers[[2]]!.heldJobs, 1, "query \(query)")
+            c.advance(ms: 10)
+            XCTAssertNil(c.reply("s"), "within its time: not copied")
+            XCTAssertEqual(c.hedges, [])
+            c.advance(ms: 50)
+            XCTAssertEqual(kept(c, "s"), try inProcess(req, 9).kept, "query \(query)")
+            XCTAssertEqual(c.hedges, [.sent, .won], "query \(query)")
+            let finished = c.jobsByWorker[[2]]!.count
+            c.releaseTasks()
+            XCTAssertEqual(c.jobsByWorker[[2]]!.count, finished, "the stalled worker let its job go after the step it was in")
+            XCTAssertEqual(c.workers[[2]]!.heldJobs, 0)
+            XCTAssertEqual(c.replies.filter { $0.id == "s" }.count, 1)
+            XCTAssertEqual(c.coordinator.requestsInFlight, 0)
+        }
+    }
+
+    /// A worker four times slower than the other, stalled with the one tile of five it was
+    /// given (no query: no barrier): the fast worker, idle once it has done the other four, would
+    /// finish that tile before the slow one is due to, so it is copied at once, no time passing.
+    func testASlowWorkersShardIsCopiedWhenAnIdleWorkerWouldFinishItSooner() throws {
+        let c = try pacedCluster([[1]: 10, [2]: 40])
+        c.stalled = [[2]]
+        let req = request(seed: 81, n: 200, shards: 5, query: false)
+        c.submit(PruneSubmission(id: "slow", request: req, budget: .count(10)).encoded())
+        XCTAssertEqual(kept(c, "slow"), try inProcess(req, 10).kept)
+        XCTAssertEqual(c.hedges, [.sent, .won])
+    }
+
+    /// The first worker proposes before the copy does: the copy is let go (`lost`), and the
+    /// answer is the same. (Without a query, the idle worker has proposed its own shard by the
+    /// time it takes the copy, so nothing of its own waits behind it.)
+    func testWhenTheFirstWorkerAnswersFirstTheCopyIsLetGo() throws {
+        let c = try pacedCluster([[1]: 10, [2]: 10])
+        c.stalled = [[2]]
+        let req = request(seed: 82, n: 80, shards: 2, query: false)
+        c.submit(PruneSubmission(id: "f", request: req, budget: .count(9)).encoded())
+        c.stalled.insert([1])
+        c.advance(ms: 60)
+        XCTAssertEqual(c.hedges, [.sent])
+        XCTAssertEqual(c.workers[[1]]!.heldJobs, 2, "the copy, and the reduce waiting for proposals")
+        c.releaseTasks(of: [2])
+        XCTAssertEqual(c.hedges, [.sent, .lost])
+        c.releaseTasks()
+        XCTAssertEqual(c.workers[[1]]!.heldJobs, 0, "the copy went")
+        XCTAssertEqual(kept(c, "f"), try inProcess(req, 9).kept)
+        XCTAssertEqual(c.replies.filter { $0.id == "f" }.count, 1)
+        // Having proposed, the worker whose job was copied takes jobs again.
+        let before = c.jobsByWorker[[2]]!.count
+        c.submit(PruneSubmission(id: "next", request: request(seed: 87, n: 80, shards: 2), budget: .count(9)).encoded())
+        XCTAssertEqual(c.jobsByWorker[[2]]!.filter { $0.kind == .shard }.count, c.jobsByWorker[[2]]!.prefix(before).filter { $0.kind == .shard }.count + 1)
+    }
+
+    /// Three workers, two stalled: once the first one's shard is copied to the idle worker and
+    /// proposed there, the stalled worker it was taken from is idle too, but straggles: the
+    /// second copy goes to the worker that answered, not to it, and the request is answered.
+    func testAWorkerWhoseJobWasCopiedTakesNoCopies() throws {
+        let c = try pacedCluster([[1]: 10, [2]: 10, [3]: 10])
+        let req = request(seed: 88, n: 120, shards: 3, query: false)
+        c.holdTasks = true
+        c.submit(PruneSubmission(id: "t", request: req, budget: .count(9)).encoded())
+        XCTAssertEqual(c.workers.values.map(\.heldJobs), [1, 1, 1])
+        let fast = c.workers.keys.sorted { $0.lexicographicallyPrecedes($1) }.first { c.workers[$0]!.heldJobs == 1 }!
+        c.stalled = Set(c.workers.keys).subtracting([fast])
+        c.holdTasks = false
+        c.releaseTasks(of: fast)
+        c.advance(ms: 60)
+        XCTAssertEqual(kept(c, "t"), try inProcess(req, 9).kept)
+        XCTAssertEqual(c.hedges, [.sent, .won, .sent, .won])
+        c.releaseTasks()
+    }
+
+    /// A shard is timed from when it can go on: one whose weights came late (another worker's
+    /// shard was slow to score) is not overdue for the time it waited for them.
+    func testAShardIsTimedFromItsWeights() throws {
+        let c = try pacedCluster([[1]: 10, [2]: 10])
+        c.holdTasks = true
+        let req = request(seed: 89, n: 80, shards: 2)
+        c.submit(PruneSubmission(id: "w", request: req, budget: .count(9)).encoded())
+        c.holdTasks = false
+        c.stalled = [[1]]
+        c.stallWork = { id, work in
+            if id == [2], case .propose = work { return true }
+            return false
+        }
+        c.releaseTasks(of: [2])
+        c.advance(ms: 15)
+        XCTAssertEqual(c.hedges, [], "the first shard is within its time")
+        c.releaseTasks(of: [1])
+        c.advance(ms: 19)
+        XCTAssertEqual(c.hedges, [], "the second, 34 ms after it was sent, is within its time from its weights (15 ms)")
+        c.advance(ms: 6)
+        XCTAssertEqual(c.hedges, [.sent, .won])
+        XCTAssertEqual(kept(c, "w"), try inProcess(req, 9).kept)
+        c.releaseTasks()
+    }
+
+    /// A worker four times slower than the other holds one of five tiles, not scored: the fast
+    /// worker holds the other four, scored, and graph-prunes them while the weights wait for the
+    /// slow tile's scores. It is not idle until they are due: no copy at once, one once the
+    /// slow tile is overdue.
+    func testAWorkerPruningShardsThatWaitForWeightsTakesNoCopy() throws {
+        let c = try pacedCluster([[1]: 10, [2]: 40])
+        c.stalled = [[2]]
+        let req = request(seed: 92, n: 200, shards: 5)
+        c.submit(PruneSubmission(id: "g", request: req, budget: .count(10)).encoded())
+        XCTAssertEqual(c.workers[[1]]!.heldJobs, 4)
+        XCTAssertEqual(c.hedges, [], "the fast worker is still graph-pruning its four tiles")
+        c.advance(ms: 70)
+        XCTAssertEqual(c.hedges, [.sent, .won])
+        XCTAssertEqual(kept(c, "g"), try inProcess(req, 10).kept)
+        c.releaseTasks()
+    }
+
+    /// A slow worker's tile whose weights are known has done its reading and graph pruning: a
+    /// fast idle worker would not finish it sooner from the start, so it is copied only once
+    /// overdue, not at once. The copy wins, and the request's reduce, which the slow worker
+    /// took (behind its stalled tile), moves to the other worker.
+    func testAShardPartlyDoneIsCopiedOnlyOnceOverdue() throws {
+        let c = try pacedCluster([[1]: 10, [2]: 40])
+        c.stallWork = { id, work in
+            if id == [2], case .propose = work { return true }
+            return false
+        }
+        let req = request(seed: 93, n: 200, shards: 5)
+        c.submit(PruneSubmission(id: "p", request: req, budget: .count(10)).encoded())
+        XCTAssertEqual(c.coordinator.workers[[2]]!.jobs.filter { c.coordinator.jobs[$0]?.kind != .reduce }.count, 1)
+        XCTAssertEqual(c.hedges, [])
+        c.advance(ms: 70)
+        XCTAssertEqual(c.hedges, [.sent, .won])
+        XCTAssertEqual(kept(c, "p"), try inProcess(req, 10).kept)
+        c.releaseTasks()
+    }
+
+    /// The coordinator counts a worker's jobs lost to copies in a row: after the second, it is
+    /// left out for 2 s, not 1.
+    func testTheSecondJobInARowLostToACopyLeavesItsWorkerOutLonger() throws {
+        let c = try pacedCluster([[1]: 10, [2]: 10])
+        c.stalled = [[2]]
+        for (i, seed) in [94, 95].enumerated() {
+            let req = request(seed: UInt64(seed), n: 80, shards: 2)
+            c.submit(PruneSubmission(id: "l\(i)", request: req, budget: .count(9)).encoded())
+            XCTAssertEqual(c.coordinator.workers[[2]]!.jobs.count, 1, "request \(i): one shard on the stalled worker")
+            c.advance(ms: 60)
+            XCTAssertEqual(kept(c, "l\(i)"), try inProcess(req, 9).kept)
+            c.advance(ms: 1_450)
+        }
+        XCTAssertEqual(c.hedges, [.sent, .won, .sent, .won])
+        c.submit(PruneSubmission(id: "out", request: request(seed: 96, n: 80, shards: 2), budget: .count(9)).encoded())
+        XCTAssertEqual(c.coordinator.workers[[2]]!.jobs.count, 0, "1.5 s after its second loss in a row, it is still left out")
+        c.releaseTasks()
+    }
+
+    /// A direct request's copy on a worker whose data socket the client then says it cannot
+    /// reach (`avoid`) is let go; the first job goes on.
+    func testACopyOnADataSocketTheClientCannotReachIsLetGo() throws {
+        let c = try pacedCluster([[1]: 10, [2]: 10])
+        c.stalled = [[2]]
+        let req = request(seed: 90, n: 80, shards: 2, query: false)
+        let e = PruneSubmission(id: "far", request: req, budget: .count(9), transfer: .direct).encoded()
+        c.submit(e)
+        c.unreachable = [[1]]
+        c.advance(ms: 60)
+        XCTAssertEqual(c.hedges, [.sent])
+        let held = c.workers[[1]]!.heldJobs
+        c.submit(e.avoiding([c.endpoint(of: [1])]))
+        XCTAssertEqual(c.workers[[1]]!.heldJobs, held - 1, "the copy waiting for its bytes went")
+        c.releaseTasks()
+        XCTAssertEqual(kept(c, "far"), try inProcess(req, 9).kept)
+    }
+
+    /// A request given up while a copy runs: both workers let their jobs go.
+    func testACancelledRequestsCopyIsLetGo() throws {
+        let c = try pacedCluster([[1]: 10, [2]: 10])
+        c.stalled = [[2]]
+        c.submit(PruneSubmission(id: "c", request: request(seed: 91, n: 80, shards: 2, query: false), budget: .count(9)).encoded())
+        c.stalled.insert([1])
+        c.advance(ms: 60)
+        XCTAssertEqual(c.hedges, [.sent])
+        let finished = c.jobsByWorker.mapValues(\.count)
+        c.send(([Frame([])] + CancelMessage(id: "c").frames()).map(\.bytes))
+        c.releaseTasks()
+        XCTAssertEqual(c.jobsByWorker.mapValues(\.count), finished, "nothing computed past the steps running")
+        XCTAssertEqual(c.workers.values.map(\.heldJobs), [0, 0])
+    }
+
+    /// The stalled worker dies while its copy runs: the copy goes on alone, nothing is sent
+    /// again. The copy's worker dies instead: the first job goes on, and only that worker's own
+    /// shard moves.
+    func testACopyAndItsFirstJobOutliveEachOthersWorker() throws {
+        for (dying, requeued) in [([UInt8]([2]), 0), ([1], 1)] {
+            let c = try pacedCluster([[1]: 10, [2]: 10])
+            c.stalled = [[2]]
+            let req = request(seed: 83, n: 80, shards: 2)
+            c.submit(PruneSubmission(id: "d", request: req, budget: .count(9)).encoded())
+            c.stalled.insert([1])
+            c.advance(ms: 60)
+            XCTAssertEqual(c.hedges, [.sent])
+            c.kill(dying)
+            c.advance(ms: 5_000)
+            XCTAssertEqual(c.departures.map(\.requeued), [requeued], "\(dying) died")
+            XCTAssertEqual(c.coordinator.requeues, requeued)
+            c.releaseTasks()
+            XCTAssertEqual(kept(c, "d"), try inProcess(req, 9).kept, "\(dying) died")
+            XCTAssertEqual(c.hedges, [.sent])
+        }
+    }
+
+    /// A direct request: the copy's bytes go from the client to the idle worker's data socket.
+    func testADirectShardsCopyHasItsBytesSentToItsWorker() throws {
+        let c = try pacedCluster([[1]: 10, [2]: 10])
+        c.stalled = [[2]]
+        let req = request(seed: 84, n: 80, shards: 2)
+        c.submit(PruneSubmission(id: "direct", request: req, budget: .count(9), transfer: .direct).encoded())
+        c.advance(ms: 60)
+        XCTAssertEqual(kept(c, "direct"), try inProcess(req, 9).kept)
+        XCTAssertEqual(c.hedges, [.sent, .won])
+    }
+
+    /// With no worker idle nothing is copied, however long the jobs take.
+    func testABusyClusterCopiesNothing() throws {
+        let c = try pacedCluster([[1]: 10, [2]: 10])
+        c.holdTasks = true
+        let reqs = (0..<3).map { request(seed: 85 + UInt64($0), n: 160, shards: 4) }
+        for (i, r) in reqs.enumerated() { c.submit(PruneSubmission(id: "b\(i)", request: r, budget: .count(8)).encoded()) }
+        c.advance(ms: 500)
+        XCTAssertEqual(c.hedges, [])
+        c.releaseTasks()
+        for (i, r) in reqs.enumerated() { XCTAssertEqual(kept(c, "b\(i)"), try inProcess(r, 8).kept) }
+    }
+
+    /// A worker whose job lost to its copy takes no jobs beside one that does not straggle for
+    /// 1 s, then 2, 4, up to 32 s for each further loss in a row within a minute of the one
+    /// before; after a minute without one, 1 s again. One that beats its copy is no straggler.
+    func testAWorkerLosingToCopiesInARowIsLeftOutLonger() {
+        let t0 = ContinuousClock().now
+        var w = WorkerEntry(identity: [1], name: "w", credit: 2, lastHeard: t0, lastSent: t0)
+        XCTAssertFalse(w.straggles(now: t0))
+        var at = t0
+        for (loss, seconds) in [1, 2, 4, 8, 16, 32, 32].enumerated() {
+            at = t0 + .seconds(50 * loss)
+            w.stragglingSince = at
+            w.lostToCopy(now: at)
+            XCTAssertTrue(w.straggles(now: at + .milliseconds(seconds * 1000 - 1)), "loss \(loss + 1)")
+            XCTAssertFalse(w.straggles(now: at + .seconds(seconds)), "loss \(loss + 1)")
+        }
+        at = at + .seconds(61)
+        w.stragglingSince = at
+        w.lostToCopy(now: at)
+        XCTAssertTrue(w.straggles(now: at + .milliseconds(999)))
+        XCTAssertFalse(w.straggles(now: at + .seconds(1)), "a minute later, 1 s again")
+    }
+}
