@@ -302,9 +302,7 @@ extension CoordinatorState {
                 target = workers[pinned] != nil ? pinned : nil
             } else {
                 let eligible = workers.keys.filter { !job.needsData || workers[$0].map(r.canSendData) == true }
-                let steady = eligible.filter { !workers[$0]!.straggles(now: now) }
-                let usable = steady.contains { workers[$0]!.credit > 0 } ? steady : eligible
-                target = choose(job, of: r, eligible: usable, free: free, paces: paces, waitingAhead: waiting)
+                target = choose(job, of: r, eligible: steadyFirst(job, eligible, now: now), free: free, paces: paces, waitingAhead: waiting)
             }
             guard let target else {
                 waiting += 1
@@ -318,9 +316,13 @@ extension CoordinatorState {
         return actions + hedgeStragglers(now: now, paces: paces)
     }
 
-    /// Each worker's pace (seconds a token), where it reported one in the last 10 s.
+    /// Each worker's pace (seconds a token), where it reported one in the last 10 s; a worker
+    /// that straggles counts as four times slower (jobs go to it when the others are that far
+    /// behind: under load, not beside idle workers).
     func recentPaces(now: ContinuousClock.Instant) -> [[UInt8]: Double] {
-        workers.compactMapValues { w in w.pacedAt.flatMap { now - $0 < .seconds(10) ? w.pace.perToken : nil } }
+        workers.compactMapValues { w in
+            w.pacedAt.flatMap { now - $0 < .seconds(10) ? w.pace.perToken.map { w.straggles(now: now) ? 4 * $0 : $0 } : nil }
+        }
     }
 
     /// Gives job `number` to `target`, and sends it.
@@ -337,9 +339,16 @@ extension CoordinatorState {
         return send(number, of: r, to: target, now: now)
     }
 
-    /// Where a job goes among the `eligible` workers (those that may take its bytes, and that do
-    /// not straggle where one that does not has credit), given each one's `free` credit; nil: it
-    /// waits. By free credit (ties to the worker idle longest), except that a shard job skips a
+    /// The workers a job may go to: a reduce (short, and every shard's proposals wait on it) to
+    /// none that straggles while one that does not has credit.
+    private func steadyFirst(_ job: CoordinatorJob, _ eligible: [[UInt8]], now: ContinuousClock.Instant) -> [[UInt8]] {
+        guard job.kind == .reduce else { return eligible }
+        let steady = eligible.filter { !workers[$0]!.straggles(now: now) }
+        return steady.contains { workers[$0]!.credit > 0 } ? steady : eligible
+    }
+
+    /// Where a job goes among the `eligible` workers (those that may take its bytes), given each
+    /// one's `free` credit; nil: it waits. By free credit (ties to the worker idle longest), except that a shard job skips a
     /// worker that would finish it later than faster workers, busy now, would finish it and every
     /// job waiting ahead of it (`waitingAhead`): a slow worker beside fast ones (a throttled
     /// container, a noisy neighbour) otherwise holds a request's tiles while the fast ones idle

@@ -28,10 +28,10 @@ struct WorkerEntry {
     var lostToCopies = 0
     var lastLostToCopy: ContinuousClock.Instant?
 
-    /// Whether it straggles now: after a job of its was copied it takes no copies, and no job
-    /// while a worker that does not straggle has credit, until it beats the copy, or for 1 s
-    /// (2 s, 4 s, up to 32 s after each further job in a row that lost to its copy), as a load
-    /// balancer ejects an outlier for a while; after that it is tried again.
+    /// Whether it straggles now: after a job of its was copied it takes no copies, and counts as
+    /// four times slower than its pace, until it beats the copy, or for 1 s (2 s, 4 s, up to 32 s
+    /// after each further job in a row that lost to its copy), as a load balancer ejects an
+    /// outlier for a while (but under load it still takes work); after that it is tried again.
     func straggles(now: ContinuousClock.Instant) -> Bool {
         guard let since = stragglingSince else { return false }
         return now - since < .seconds(1 << min(5, max(0, lostToCopies - 1)))

@@ -186,7 +186,7 @@ final class OpsCommandTests: XCTestCase {
         p.arguments = ["up", "--workers", "1", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*"]
         let out = Pipe()
         p.standardOutput = out
-        FileManager.default.createFile(atPath: path("up.log"), contents: nil)
+        XCTAssertTrue(FileManager.default.createFile(atPath: path("up.log"), contents: nil))
         p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: path("up.log")))
         try p.run()
         started.append(p)
