@@ -10,18 +10,23 @@ import ScriptService
 /// it holds ahead, said it would finish, or past when its weights came), or, before any of it is
 /// done, would finish it later than the idle worker could, with a fifth to spare. The first of the
 /// two to propose stays; the other is let go (`release`). A shard's answer is the same bits on
-/// any worker, so the request's answer does not change; only idle workers' time is spent.
+/// any worker, so the request's answer does not change; only idle workers' time is spent. A
+/// direct transfer's shard is copied only once scored: before, its bytes may not have reached
+/// its worker, and the client, which finds a data socket it cannot reach and moves such shards
+/// itself (`avoid`), would never learn of it if a copy answered first.
 extension CoordinatorState {
     /// Copies straggling shard jobs to idle workers (fastest first, none that straggles itself),
     /// one each.
     func hedgeStragglers(now: ContinuousClock.Instant, paces: [[UInt8]: Double]) -> [Action] {
         guard queue.isEmpty else { return [] }
-        var idle = workers.values.filter { $0.credit > 0 && !$0.straggles(now: now) && holdsNoWork($0, now: now) && paces[$0.identity] != nil }
+        var idle = workers.values
+            .filter { $0.credit > 0 && !$0.straggles(now: now) && holdsNoWork($0, now: now) && paces[$0.identity] != nil }
             .sorted { (paces[$0.identity]!, $0.lastAssigned) < (paces[$1.identity]!, $1.lastAssigned) }
         var actions: [Action] = []
         for r in requests.values.sorted(by: { $0.key < $1.key }) {
             for (s, number) in r.shardJobs.enumerated() where r.hedges[s] == nil && !idle.isEmpty {
-                guard let job = jobs[number], !job.done, job.pinned == nil, waitsOnWorker(number), let holder = job.holder else { continue }
+                guard let job = jobs[number], !job.done, job.pinned == nil, waitsOnWorker(number), let holder = job.holder,
+                      job.scored || r.submission.transfer == .inline else { continue }
                 let tokens = Double(r.shards[s].count)
                 guard let i = idle.firstIndex(where: { w in
                     w.identity != holder && r.canSendData(to: w)
@@ -67,7 +72,7 @@ extension CoordinatorState {
     }
 
     /// Job `number`'s weights are known now: it is due no sooner than now (its greedy, the one
-    /// step left, is short: a whole job's time later, it is overdue).
+    /// step left, is short, so its due stands: by then its reading and graph pruning were done).
     func weightsKnown(_ number: Int, now: ContinuousClock.Instant) {
         guard let job = jobs[number] else { return }
         jobs[number]!.waitingSince = now

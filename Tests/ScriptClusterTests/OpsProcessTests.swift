@@ -409,7 +409,7 @@ final class OpsProcessTests: XCTestCase {
         let want = try Requests.inProcess(req, 40)
         func prune(_ id: String) throws -> Double {
             let start = Date()
-            let reply = try client.prune(PruneSubmission(id: id, request: req, budget: .count(40), transfer: .direct))
+            let reply = try client.prune(PruneSubmission(id: id, request: req, budget: .count(40)))
             guard case .result(let r) = reply else { XCTFail("\(id): \(reply)"); return 0 }
             XCTAssertEqual(r.indices, want, id)
             return Date().timeIntervalSince(start)

@@ -104,10 +104,7 @@ final class HedgingTests: XCTestCase {
         c.submit(PruneSubmission(id: "w", request: req, budget: .count(9)).encoded())
         c.holdTasks = false
         c.stalled = [[1]]
-        c.stallWork = { id, work in
-            if id == [2], case .propose = work { return true }
-            return false
-        }
+        c.stallProposals(of: [2])
         c.releaseTasks(of: [2])
         c.advance(ms: 15)
         XCTAssertEqual(c.hedges, [], "the first shard is within its time")
@@ -143,10 +140,7 @@ final class HedgingTests: XCTestCase {
     /// took (behind its stalled tile), moves to the other worker.
     func testAShardPartlyDoneIsCopiedOnlyOnceOverdue() throws {
         let c = try pacedCluster([[1]: 10, [2]: 40])
-        c.stallWork = { id, work in
-            if id == [2], case .propose = work { return true }
-            return false
-        }
+        c.stallProposals(of: [2])
         let req = request(seed: 93, n: 200, shards: 5)
         c.submit(PruneSubmission(id: "p", request: req, budget: .count(10)).encoded())
         XCTAssertEqual(c.coordinator.workers[[2]]!.jobs.filter { c.coordinator.jobs[$0]?.kind != .reduce }.count, 1)
@@ -180,8 +174,8 @@ final class HedgingTests: XCTestCase {
     /// reach (`avoid`) is let go; the first job goes on.
     func testACopyOnADataSocketTheClientCannotReachIsLetGo() throws {
         let c = try pacedCluster([[1]: 10, [2]: 10])
-        c.stalled = [[2]]
-        let req = request(seed: 90, n: 80, shards: 2, query: false)
+        c.stallProposals(of: [2])
+        let req = request(seed: 90, n: 80, shards: 2)
         let e = PruneSubmission(id: "far", request: req, budget: .count(9), transfer: .direct).encoded()
         c.submit(e)
         c.unreachable = [[1]]
@@ -234,12 +228,27 @@ final class HedgingTests: XCTestCase {
     /// A direct request: the copy's bytes go from the client to the idle worker's data socket.
     func testADirectShardsCopyHasItsBytesSentToItsWorker() throws {
         let c = try pacedCluster([[1]: 10, [2]: 10])
-        c.stalled = [[2]]
+        c.stallProposals(of: [2])
         let req = request(seed: 84, n: 80, shards: 2)
         c.submit(PruneSubmission(id: "direct", request: req, budget: .count(9), transfer: .direct).encoded())
         c.advance(ms: 60)
         XCTAssertEqual(kept(c, "direct"), try inProcess(req, 9).kept)
         XCTAssertEqual(c.hedges, [.sent, .won])
+    }
+
+    /// A direct shard not yet scored is not copied, however late: its bytes may not have reached
+    /// its worker, and the client, which moves such shards itself (`avoid`), would not learn of
+    /// a data socket it cannot reach if a copy answered first.
+    func testADirectShardNotScoredIsNotCopied() throws {
+        let c = try pacedCluster([[1]: 10, [2]: 10])
+        c.stalled = [[2]]
+        let req = request(seed: 97, n: 80, shards: 2)
+        c.submit(PruneSubmission(id: "unread", request: req, budget: .count(9), transfer: .direct).encoded())
+        c.advance(ms: 500)
+        XCTAssertEqual(c.hedges, [])
+        XCTAssertNil(c.reply("unread"))
+        c.releaseTasks()
+        XCTAssertEqual(kept(c, "unread"), try inProcess(req, 9).kept)
     }
 
     /// With no worker idle nothing is copied, however long the jobs take.

@@ -122,6 +122,15 @@ final class InMemoryCluster {
         pump()
     }
 
+    /// Worker `id`'s greedy steps (a shard's last, once its weights are known) wait, as a
+    /// stalled worker's tasks do; its reading and graph pruning run.
+    func stallProposals(of id: [UInt8]) {
+        stallWork = { worker, work in
+            if worker == id, case .propose = work { return true }
+            return false
+        }
+    }
+
     /// Runs worker `id`'s tasks held so far, now, and its tasks to come as they come.
     func releaseTasks(of id: [UInt8]) {
         stalled.remove(id)
