@@ -22,6 +22,7 @@ extension CoordinatorState {
         var idle = workers.values
             .filter { $0.credit > 0 && !$0.straggles(now: now) && holdsNoWork($0, now: now) && paces[$0.identity] != nil }
             .sorted { (paces[$0.identity]!, $0.lastAssigned) < (paces[$1.identity]!, $1.lastAssigned) }
+        guard !idle.isEmpty else { return [] }
         var actions: [Action] = []
         for r in requests.values.sorted(by: { $0.key < $1.key }) {
             for (s, number) in r.shardJobs.enumerated() where r.hedges[s] == nil && !idle.isEmpty {
