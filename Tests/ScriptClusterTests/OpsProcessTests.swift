@@ -396,12 +396,13 @@ final class OpsProcessTests: XCTestCase {
     }
 
     /// A worker stopped (SIGSTOP) while three AnyRes requests are sent one after another, within
-    /// its liveness (3 s): the shards it held are copied to the other worker and each request is
-    /// answered within a second, the coordinator counts the copies, and the stopped worker,
-    /// continued, serves again. Without the copies the first request waited until the stopped
-    /// worker was given up (3.0 s).
+    /// its liveness (6 s): the shards it held are copied to the other worker and each request is
+    /// answered within half of that, the coordinator counts the copies and never gives the worker
+    /// up, and the stopped worker, continued, serves again. Without the copies the first request
+    /// waited until the stopped worker was given up (6 s). The bounds are fractions of the
+    /// liveness, not of a request's time, so a loaded machine does not fail them.
     func testAStoppedWorkersShardsAreCopiedToAnIdleWorker() throws {
-        let cluster = try TestCluster(workers: 2, heartbeatMs: 1000, extra: ["--metrics-port", "0"])
+        let cluster = try TestCluster(workers: 2, heartbeatMs: 2000, extra: ["--metrics-port", "0"])
         defer { cluster.stop() }
         let client = try cluster.client()
         defer { client.close() }
@@ -419,10 +420,11 @@ final class OpsProcessTests: XCTestCase {
         let stopped = Date()
         let slowest = try (0..<3).map { try prune("stalled-\($0)") }.max()!
         let during = Date().timeIntervalSince(stopped)
-        cluster.workers[1].signal(SIGCONT)
-        XCTAssertLessThan(slowest, 1, "answered by the copies, not when the worker continued")
-        XCTAssertLessThan(during, 3, "all three while the worker was stopped")
         let metrics = try scrape(try metricsURL(cluster.coordinator))
+        cluster.workers[1].signal(SIGCONT)
+        XCTAssertLessThan(slowest, 3, "answered by the copies, not when the worker was given up")
+        XCTAssertLessThan(during, 6, "all three while the worker was stopped")
+        XCTAssertEqual(value(metrics, #"script_cluster_worker_departures_total{reason="silent"}"#) ?? 0, 0, "never given up: \(metrics)")
         XCTAssertGreaterThanOrEqual(value(metrics, #"script_cluster_shard_hedges_total{outcome="won"}"#) ?? 0, 1, metrics)
         try cluster.waitForWorkers(2)
         for i in 0..<3 { _ = try prune("after-\(i)") }
