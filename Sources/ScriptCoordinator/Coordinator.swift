@@ -192,7 +192,8 @@ public final class Coordinator {
         }
     }
 
-    /// Carries out the state machine's actions.
+    /// Carries out the state machine's actions. A worker found gone at a send is dropped with one
+    /// line that says what the send met; later sends to it (already in `actions`) fail quietly.
     private func carry(_ actions: [CoordinatorState.Action]) {
         for a in actions {
             switch a {
@@ -203,8 +204,8 @@ public final class Coordinator {
                     try backend.send([Frame(identity)] + frames)
                     ClusterMetrics.sent(bytes: frames.reduce(0) { $0 + $1.count }, to: .worker)
                 } catch {
-                    logger.warning("send to worker \(hex(identity)) failed: \(error)")
-                    carry(state.unreachable(worker: identity, now: ContinuousClock().now))
+                    if state.workers[identity] == nil { logger.debug("send to unregistered peer \(hex(identity)) failed: \(error)") }
+                    carry(state.unreachable(worker: identity, error: "\(error)", now: ContinuousClock().now))
                 }
             case .finished(let record):
                 let entry = record.logEntry

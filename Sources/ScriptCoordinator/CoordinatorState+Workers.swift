@@ -415,7 +415,7 @@ extension CoordinatorState {
                     now: ContinuousClock.Instant) -> [Action] {
         guard let w = workers.removeValue(forKey: identity) else { return [] }
         var actions: [Action] = []
-        var moved: [Int] = []
+        var moved: [Int] = [], count = 0
         for number in w.jobs.sorted() {
             guard var job = jobs[number], !job.done, let r = requests[job.key], !hedgeOutlives(number, of: r) else { continue }
             job.holder = nil
@@ -429,15 +429,16 @@ extension CoordinatorState {
                 continue
             }
             if job.kind == .reduce { queue.appendUrgent(number) } else { moved.append(number) }
+            count += 1
         }
         queue.requeue(moved.sorted())
-        return [.log(level: .warning, message: "worker \(w.name) \(reason); \(moved.count) jobs moved"),
-                .workerLeft(departure, requeued: moved.count)] + actions
+        return [.log(level: .warning, message: "worker \(w.name) \(reason); \(count) jobs moved"),
+                .workerLeft(departure, requeued: count)] + actions
     }
 
-    /// A worker the shell could not send to is gone.
-    public func unreachable(worker identity: [UInt8], now: ContinuousClock.Instant) -> [Action] {
-        dropWorker(identity, reason: "is unreachable", departure: .disconnected, now: now) + dispatch(now: now)
+    /// A worker the shell could not send to is gone; `error` is what the send met.
+    public func unreachable(worker identity: [UInt8], error: String, now: ContinuousClock.Instant) -> [Action] {
+        dropWorker(identity, reason: "is unreachable (\(error))", departure: .disconnected, now: now) + dispatch(now: now)
     }
 
     // MARK: time

@@ -374,7 +374,8 @@ final class ClusterProcessTests: XCTestCase {
     }
 
     /// A worker killed with SIGKILL mid-stream: every request still gets its full, correct answer;
-    /// a restarted worker joins.
+    /// the coordinator says once that it left, and why (a send that failed, or its silence), and
+    /// sends it nothing more; a restarted worker joins.
     func testWorkerKilledMidStreamLosesNothing() throws {
         let cluster = try TestCluster(workers: 2)
         defer { cluster.stop() }
@@ -398,6 +399,10 @@ final class ClusterProcessTests: XCTestCase {
         }
         XCTAssertEqual(answers.count, reqs.count, "every request answered")
         for (i, want) in expected.enumerated() { XCTAssertEqual(answers["k\(i)"], want, "request \(i)") }
+        let log = cluster.coordinator.log
+        let left = log.split(separator: "\n").filter { $0.contains("worker w1 is unreachable (send: ") || $0.contains("worker w1 went silent") }
+        XCTAssertEqual(left.count, 1, log)
+        XCTAssertFalse(log.contains("failed: send"), log)
         try cluster.addWorker()
         try cluster.waitForWorkers(2)
         let client = try ClusterClient(endpoint: cluster.frontend)

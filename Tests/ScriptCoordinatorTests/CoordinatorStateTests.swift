@@ -224,14 +224,20 @@ final class CoordinatorStateTests: XCTestCase {
         config.heartbeatMs = 100
         var wc = WorkerConfiguration()
         wc.heartbeatMs = 100
-        for transfer in Transfer.allCases {
+        for transfer in Transfer.allCases { for inReduce in [false, true] {
             let c = InMemoryCluster(config: config, workerConfig: wc)
             c.addWorker([10], credit: 4)
             var killed = false
-            // Worker 10 dies as it starts its second proposal.
+            // Worker 10 dies as it starts its second proposal, or its reduce (counted among the
+            // jobs its departure moved like the rest).
             var proposals = 0
             c.killOnTask = { id, work in
-                if case .propose = work, id == [10] { proposals += 1; if proposals == 2 { killed = true; return true } }
+                guard id == [10] else { return false }
+                switch work {
+                case .propose where !inReduce: proposals += 1; if proposals == 2 { killed = true; return true }
+                case .absorb where inReduce: killed = true; return true
+                default: break
+                }
                 return false
             }
             let req = request(seed: 4, n: 150, shards: 5)
@@ -246,7 +252,8 @@ final class CoordinatorStateTests: XCTestCase {
             // The departure and its requeued jobs, for the metrics.
             XCTAssertEqual(c.departures.map(\.reason), [.silent], "\(transfer)")
             XCTAssertEqual(c.departures.first?.requeued, c.coordinator.requeues, "\(transfer)")
-        }
+            XCTAssertTrue(c.logs.contains { $0.hasPrefix("worker w10 went silent") && $0.hasSuffix("; \(c.coordinator.requeues) jobs moved") }, "\(c.logs)")
+        } }
     }
 
     func testAShardThatKillsEveryWorkerFailsItsRequestAfterTheRequeues() throws {
