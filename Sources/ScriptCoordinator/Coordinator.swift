@@ -35,11 +35,6 @@ public final class Coordinator {
     public let frontendEndpoint: String
     public let backendEndpoint: String
 
-    /// Client connections accepted, closed (by the client, or dropped for a frame over the size
-    /// limit), refused at the handshake (closed before one, not a ZeroMQ peer, or a key not
-    /// allowed), and not accepted (the open-file limit).
-    public var connections: (accepted: Int, closed: Int, refused: Int, unaccepted: Int) { clientWatch.counts }
-
     /// Binds both sockets; throws `StartupError` naming the endpoint when one cannot be bound.
     public init(config: CoordinatorConfiguration, logger: Logger, health: HealthState = HealthState(),
                 onFinished: @escaping @Sendable (AccessRecord) -> Void = { _ in }) throws {

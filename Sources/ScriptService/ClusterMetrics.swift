@@ -59,8 +59,11 @@ public enum ClusterMetrics {
         case accepted
         /// The peer closed it, or it was dropped (a frame over the size limit).
         case closed
-        /// Refused at the handshake: closed before one (a TCP health check), not a ZeroMQ peer,
-        /// the wrong security mechanism, or a CURVE key not on the allow-list.
+        /// Closed by the peer before a ZeroMQ handshake: a TCP health check, a port scan, an
+        /// HTTP request, a client that gave up waiting.
+        case closedBeforeHandshake = "closed_before_handshake"
+        /// Refused at the handshake: not a ZeroMQ peer, the wrong security mechanism or server
+        /// key, or a CURVE key not on the allow-list.
         case refused
         /// Not accepted: the system refused this process another file (its open-file limit).
         case acceptFailed = "accept_failed"
@@ -131,7 +134,7 @@ public enum ClusterMetrics {
         help: "Message bytes sent, by the peer they went to (client, coordinator, worker).")
     public static let connections = MetricDefinition(
         "script_cluster_connections_total", .counter, labels: ["socket", "event"], exporter: .both,
-        help: "Connections of a listening socket (frontend, backend, data), by event (accepted, closed, refused, accept_failed: tries the open-file limit refused, many a second while it lasts).")
+        help: "Connections of a listening socket (frontend, backend, data), by event (accepted, closed, closed_before_handshake: a TCP health check's, refused, accept_failed: tries the open-file limit refused, many a second while it lasts).")
     public static let repliesDropped = MetricDefinition(
         "script_cluster_replies_dropped_total", .counter, labels: ["reason"], exporter: .coordinator,
         help: "Replies to clients not sent, by reason (client_gone, client_not_reading: its unread replies fill libzmq's queue for it).")

@@ -14,6 +14,11 @@ public final class ZMQMonitor {
         case disconnected
         /// The peer is not a ZeroMQ peer, or spoke the protocol wrong.
         case handshakeFailed
+        /// The peer closed the connection (reset or ended it) before the ZeroMQ handshake was
+        /// done: to a socket that binds, a TCP health check, a port scan, an HTTP request, a
+        /// client that gave up waiting. Told where the monitor was given no mechanism (a socket
+        /// that binds); one that knows its mechanism probes the peer instead (see `speaks`).
+        case closedBeforeHandshake
         /// The peer's CURVE key was refused.
         case authenticationFailed
         /// The peer speaks another security mechanism: CURVE where this socket does not, or the
@@ -93,6 +98,8 @@ public final class ZMQMonitor {
             case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: out.append(.authenticationFailed)
             case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL where value == UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH):
                 out.append(.mechanismMismatch)
+            case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL where speaks == nil && (value == UInt32(ECONNRESET) || value == UInt32(EPIPE)):
+                out.append(.closedBeforeHandshake)
             case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
                 if peer == nil { peer = .some(peerMechanism(frames)) }
                 out.append(handshakeFailure(theirs: peer!))

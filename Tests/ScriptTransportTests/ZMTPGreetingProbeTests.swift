@@ -69,10 +69,11 @@ final class ZMTPGreetingProbeTests: SocketTestCase {
     /// The race libzmq loses between processes, made certain: the peer closes the first
     /// connection before its greeting can be read (so libzmq reports a handshake that failed
     /// without detail), then greets every later one with CURVE. A monitor that knows its socket
-    /// speaks NULL reports the mismatch at that first failure.
+    /// speaks NULL reports the mismatch at that first failure; one told no mechanism (as a socket
+    /// that binds is) reports a connection closed before its handshake.
     func testAHandshakeClosedEarlyIsToldAMismatchWhenThePeerSpeaksAnotherMechanism() throws {
         for (speaks, expected) in [(ZMQMonitor.Mechanism.null, ZMQMonitor.Event.mechanismMismatch), (.curve, .handshakeFailed),
-                                   (nil, .handshakeFailed)] {
+                                   (nil, .closedBeforeHandshake)] {
             let peer = try FakePeer { n in n == 0 ? .reset : .bytes(FakePeer.greeting("CURVE")) }
             defer { peer.stop() }
             let monitor = try monitoredDealer(speaking: speaks, to: peer.endpoint)
@@ -80,7 +81,7 @@ final class ZMTPGreetingProbeTests: SocketTestCase {
             let end = Date().addingTimeInterval(5)
             var failure: ZMQMonitor.Event?
             while failure == nil, Date() < end {
-                failure = monitor.drain().first { $0 == .mechanismMismatch || $0 == .handshakeFailed }
+                failure = monitor.drain().first { [.mechanismMismatch, .handshakeFailed, .closedBeforeHandshake].contains($0) }
                 if failure == nil { Thread.sleep(forTimeInterval: 0.01) }
             }
             XCTAssertEqual(failure, expected, "speaking \(String(describing: speaks))")
