@@ -78,6 +78,12 @@ extension CoordinatorState {
         return [.log(level: .warning, message: line), .toWorker(identity: identity, frames: BackendEnvelope.refusal(line))]
     }
 
+    /// Whether `m` comes from a new process of worker `other`: its name, another incarnation.
+    private func restarted(_ other: WorkerEntry, as m: ReadyMessage) -> Bool {
+        guard other.name == m.worker, let was = other.incarnation, let now = m.incarnation else { return false }
+        return was != now
+    }
+
     private func farewell(_ identity: [UInt8]) -> Action {
         .toWorker(identity: identity, frames: BackendEnvelope.bare("disconnect"))
     }
@@ -93,15 +99,21 @@ extension CoordinatorState {
             workers[identity] = w
         } else {
             if let endpoint = m.dataEndpoint, let other = workers.values.first(where: { $0.dataEndpoint == endpoint }) {
-                // Gone quiet: an earlier connection of this worker (restarted, or its link made
-                // afresh), whose jobs are lost anyway. Alive: another worker at that address.
-                guard now - other.lastHeard > heartbeat * 2 else { return sharedEndpoint(identity, m, with: other) }
-                actions += dropWorker(other.identity, reason: "replaced by a new connection advertising its data endpoint \(endpoint)",
-                                      departure: .silent, now: now)
+                // Its name and another process, or gone quiet: an earlier connection of this
+                // worker (restarted, or its link made afresh), whose jobs are lost anyway. Alive
+                // and not restarted: another worker at that address, or this one twice.
+                if restarted(other, as: m) {
+                    actions += dropWorker(other.identity, reason: "restarted (a new process advertising its data endpoint \(endpoint))",
+                                          departure: .restarted, now: now)
+                } else {
+                    guard now - other.lastHeard > heartbeat * 2 else { return sharedEndpoint(identity, m, with: other) }
+                    actions += dropWorker(other.identity, reason: "replaced by a new connection advertising its data endpoint \(endpoint)",
+                                          departure: .silent, now: now)
+                }
             }
             actions += otherKernels(m)
             workers[identity] = WorkerEntry(identity: identity, name: m.worker, credit: m.credit, dataEndpoint: m.dataEndpoint,
-                                            dataKey: m.dataKey, blas: m.blas, lastHeard: now, lastSent: now)
+                                            dataKey: m.dataKey, blas: m.blas, incarnation: m.incarnation, lastHeard: now, lastSent: now)
             // Answer at once, so the worker knows it is registered without waiting for a beat.
             actions.append(.toWorker(identity: identity, frames: BackendEnvelope.bare("heartbeat")))
             actions.append(.log(level: .info, message: "worker \(m.worker) registered (credit \(m.credit), \(m.threads) thread\(m.threads == 1 ? "" : "s")\(m.dataEndpoint.map { ", data \($0)" } ?? ""))"))

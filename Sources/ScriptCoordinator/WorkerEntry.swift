@@ -13,6 +13,8 @@ struct WorkerEntry {
     var dataKey: CurveKey?
     /// Its BLAS build and kernels, as it said (nil: it did not).
     var blas: String?
+    /// The number its process drew at its start (nil: it did not say).
+    var incarnation: Int?
     var jobs: Set<Int> = []
     var lastHeard: ContinuousClock.Instant
     var lastSent: ContinuousClock.Instant

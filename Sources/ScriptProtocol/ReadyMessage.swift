@@ -4,7 +4,7 @@ import ScriptWire
 /// `ready`: a worker registers (or changes its credit; 0 while it drains).
 public struct ReadyMessage: BackendMessage, Equatable {
     public static let type = "ready"
-    public static let fields: Set<String> = ["v", "type", "worker", "credit", "data", "data_key", "threads", "blas"]
+    public static let fields: Set<String> = ["v", "type", "worker", "credit", "data", "data_key", "threads", "blas", "incarnation"]
 
     /// A name for logs and replies.
     public var worker: String
@@ -20,14 +20,20 @@ public struct ReadyMessage: BackendMessage, Equatable {
     /// Its BLAS library's build and kernels (`BLAS.kernel`): workers that say the same compute
     /// the same bits. Nil from a worker that does not say.
     public var blas: String?
+    /// A number the worker process drew when it started: a `ready` with a registered worker's
+    /// name and data endpoint and another incarnation is that worker restarted. Nil from a
+    /// worker that does not say.
+    public var incarnation: Int?
 
-    public init(worker: String, credit: Int, dataEndpoint: String?, dataKey: CurveKey? = nil, threads: Int, blas: String? = nil) {
+    public init(worker: String, credit: Int, dataEndpoint: String?, dataKey: CurveKey? = nil, threads: Int, blas: String? = nil,
+                incarnation: Int? = nil) {
         self.worker = worker
         self.credit = credit
         self.dataEndpoint = dataEndpoint
         self.dataKey = dataKey
         self.threads = threads
         self.blas = blas
+        self.incarnation = incarnation
     }
 
     public func frames() -> [Frame] {
@@ -35,6 +41,7 @@ public struct ReadyMessage: BackendMessage, Equatable {
         if let dataEndpoint { f.append(("data", .string(dataEndpoint))) }
         if let dataKey { f.append(("data_key", .string(dataKey.z85))) }
         if let blas { f.append(("blas", .string(blas))) }
+        if let incarnation { f.append(("incarnation", .int(Int64(incarnation)))) }
         return Self.message(f)
     }
 
@@ -46,7 +53,8 @@ public struct ReadyMessage: BackendMessage, Equatable {
                             dataEndpoint: e.has("data") ? try text(e, "data", upTo: 1024) : nil,
                             dataKey: e.has("data_key") ? try e.curveKey("data_key") : nil,
                             threads: e.has("threads") ? max(1, try e.int("threads")) : 1,
-                            blas: e.has("blas") ? try text(e, "blas", upTo: 512) : nil)
+                            blas: e.has("blas") ? try text(e, "blas", upTo: 512) : nil,
+                            incarnation: e.has("incarnation") ? try e.int("incarnation") : nil)
     }
 
     /// The longest worker name, in bytes.

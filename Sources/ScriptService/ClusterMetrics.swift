@@ -82,8 +82,11 @@ public enum ClusterMetrics {
     public enum DepartureReason: String, Sendable, CaseIterable {
         /// Missed its heartbeats.
         case silent
-        /// Said `disconnect` (drained or stopped).
+        /// Said `disconnect` (drained or stopped), or could not be sent to (its connection is gone).
         case disconnected
+        /// A new process of it registered (its name and data endpoint, another incarnation):
+        /// restarted, as a container is after a crash, before its old connection was missed.
+        case restarted
     }
 
     // MARK: the catalogue
@@ -119,7 +122,7 @@ public enum ClusterMetrics {
         help: "Workers alive (registered and heard from within their liveness).")
     public static let workerDepartures = MetricDefinition(
         "script_cluster_worker_departures_total", .counter, labels: ["reason"], exporter: .coordinator,
-        help: "Workers the coordinator stopped counting, by reason (silent, disconnected).")
+        help: "Workers the coordinator stopped counting, by reason (silent, disconnected, restarted).")
     public static let jobsRequeued = MetricDefinition(
         "script_cluster_jobs_requeued_total", .counter, labels: ["reason"], exporter: .coordinator,
         help: "Jobs sent back to the queue, by reason (worker_lost, data_unreachable).")

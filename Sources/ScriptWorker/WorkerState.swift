@@ -167,6 +167,10 @@ public final class WorkerState {
     public let config: WorkerConfiguration
     /// The endpoint clients send shard bytes to (told to coordinators).
     public let dataEndpoint: String?
+    /// Drawn once for this process's life and sent in every `ready`: a coordinator that still
+    /// counts an earlier process of this worker (its name and data endpoint) sees another
+    /// number and lets this one take its place at once.
+    public let incarnation = Int.random(in: 1...Int.max)
     let backoff: Backoff
     let random: () -> Double
     var links: [WorkerLink]
@@ -219,7 +223,8 @@ public final class WorkerState {
     func ready(_ i: Int, now: ContinuousClock.Instant) -> [Action] {
         links[i].lastSent = now
         let m = ReadyMessage(worker: config.name, credit: draining ? 0 : config.credit, dataEndpoint: dataEndpoint,
-                             dataKey: dataEndpoint == nil ? nil : dataKey, threads: config.threads, blas: config.blas)
+                             dataKey: dataEndpoint == nil ? nil : dataKey, threads: config.threads, blas: config.blas,
+                             incarnation: incarnation)
         return [.send(link: i, frames: m.frames())]
     }
 

@@ -286,6 +286,35 @@ final class OpsProcessTests: XCTestCase {
         XCTAssertEqual(try cluster.client().status()?.workers, 1)
     }
 
+    /// A worker killed and started again at once with its name and data address (a container
+    /// restarted after a crash) is let in at its first try, its old connection counted as a
+    /// restart, where it was refused as "registered here already" (with advice that did not
+    /// apply) until that connection was missed, and registered seconds later.
+    func testARestartedWorkerIsLetInAtOnce() throws {
+        // Beats 5 s apart: the coordinator sends the dead connection nothing (and so does not
+        // find it gone) before the new process says `ready`.
+        let cluster = try TestCluster(workers: 0, heartbeatMs: 5000, extra: ["--metrics-port", "0"])
+        defer { cluster.stop() }
+        let args = ["worker", "--connect", cluster.backend, "--name", "crashy", "--data-bind", "ipc://@script-cluster-test-\(getpid())-crashy"]
+        let first = try ClusterProcess(args)
+        try cluster.waitForWorkers(1)
+        first.signal(SIGKILL)
+        first.wait()
+        let second = try ClusterProcess(args)
+        defer { second.signal(SIGTERM); second.wait() }
+        XCTAssertTrue(second.waitForLog("registered with coordinator \(cluster.backend)", timeout: 5), second.log)
+        XCTAssertFalse(second.log.contains("refused"), second.log)
+        guard !cluster.coordinator.log.contains("worker crashy is unreachable") else { return }  // it was sent something after all
+        XCTAssertTrue(cluster.coordinator.log.contains("worker crashy restarted (a new process advertising its data endpoint ipc://@script-cluster-test-"),
+                      cluster.coordinator.log)
+        XCTAssertTrue(reads(try metricsURL(cluster.coordinator), #"script_cluster_worker_departures_total{reason="restarted"}"#, 1))
+        let req = Requests.sample(.anyres, seed: 4)
+        guard case .result(let r) = try cluster.client().prune(PruneSubmission(id: "after", request: req, budget: .count(40), transfer: .direct)) else {
+            return XCTFail("no result")
+        }
+        XCTAssertEqual(r.indices, try Requests.inProcess(req, 40))
+    }
+
     /// A coordinator and a worker of other releases (another backend protocol version, played
     /// here by a socket of the test's) refuse each other in a message whose version says why,
     /// and each logs the two versions, where the worker said only "not answering".

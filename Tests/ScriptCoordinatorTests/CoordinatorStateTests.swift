@@ -79,6 +79,33 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertTrue(c.finished.isEmpty, "neither is a request")
     }
 
+    /// A worker restarted while the coordinator still counts its old connection (a container
+    /// after a crash: its name and data endpoint, a new process) takes that connection's place at
+    /// once, the jobs it held moved and its departure counted as a restart; it was refused as
+    /// "registered here already, by another connection" until the old one had been quiet for two
+    /// beats. The same process by a second connection is still refused so.
+    func testARestartedWorkerTakesItsOldConnectionsPlaceAtOnce() throws {
+        let c = InMemoryCluster()
+        let old = c.addWorker([10])
+        c.holdTasks = true
+        let req = request(seed: 5, n: 150, shards: 3)
+        c.submit(PruneSubmission(id: "r", request: req, budget: .count(15)).encoded())
+        c.kill([10])
+        let ready = { (incarnation: Int) in
+            ReadyMessage(worker: "w10", credit: 2, dataEndpoint: c.endpoint(of: [10]), threads: 1, incarnation: incarnation).frames()
+        }
+        let twice = c.coordinator.workerMessage(identity: [12], frames: ready(old.incarnation), now: c.now)
+        XCTAssertTrue(twice.contains { if case .log(_, let m) = $0 { return m.contains("it is registered here already, by another connection") }; return false }, "\(twice)")
+        let again = c.coordinator.workerMessage(identity: [11], frames: ready(old.incarnation == 1 ? 2 : 1), now: c.now)
+        let moved = again.compactMap { a -> Int? in if case .workerLeft(.restarted, let n) = a { return n }; return nil }
+        XCTAssertEqual(moved.count, 1, "\(again)")
+        XCTAssertGreaterThan(moved.first ?? 0, 0)
+        XCTAssertTrue(again.contains { if case .log(_, let m) = $0 { return m == "worker w10 restarted (a new process advertising its data endpoint mem://10); \(moved.first ?? 0) jobs moved" }; return false }, "\(again)")
+        XCTAssertTrue(again.contains { if case .toWorker([11], let f) = $0 { return (try? BackendEnvelope.open(f).type) == "shard" }; return false },
+                      "the new process gets the jobs: \(again)")
+        XCTAssertEqual(c.coordinator.workerCount, 1)
+    }
+
     /// Two live workers advertising one data endpoint (a Service's address given to every pod):
     /// the second is refused saying why, and not counted. An earlier connection of a worker at
     /// that address that has gone quiet for two beats is replaced at once, not waited out.
