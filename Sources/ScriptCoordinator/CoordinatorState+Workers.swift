@@ -455,6 +455,15 @@ extension CoordinatorState {
 
     // MARK: time
 
+    /// The loop did not turn for `gap` (this process stopped, frozen or starved of CPU): the
+    /// workers' silence is counted from now, since what they sent meanwhile may still be inside
+    /// libzmq; it was counted from before the gap, and every worker was given up at once after a
+    /// pause longer than their liveness.
+    public func resumed(after gap: Duration, now: ContinuousClock.Instant) -> [Action] {
+        for id in workers.keys { workers[id]!.lastHeard = min(now, workers[id]!.lastHeard + gap) }
+        return [.log(level: .warning, message: "this process did not run for \(Units.duration(gap)) (stopped, frozen or starved of CPU): the workers' silence is counted from now")]
+    }
+
     /// Heartbeats, dead workers, expired deadlines, the end of a drain.
     public func tick(now: ContinuousClock.Instant) -> [Action] {
         var actions: [Action] = []

@@ -246,6 +246,29 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(result(c, "one")?.indices, try inProcess(req, 20).kept)
     }
 
+    /// A coordinator whose own process did not run for longer than its workers' liveness, told
+    /// so by its loop before their queued beats are read: it says that it was paused and keeps
+    /// them, where it gave every one of them up at once. A worker silent after that still goes.
+    func testAPausedCoordinatorKeepsItsWorkers() throws {
+        var config = CoordinatorConfiguration()
+        config.heartbeatMs = 100
+        for resumed in [true, false] {
+            let c = InMemoryCluster(config: config)
+            c.addWorker([10])
+            c.addWorker([11])
+            let later = c.now + .milliseconds(500)
+            let told = resumed ? c.coordinator.resumed(after: .milliseconds(500), now: later) : []
+            let ticked = c.coordinator.tick(now: later)
+            XCTAssertEqual(c.coordinator.workerCount, resumed ? 2 : 0, "resumed: \(resumed): \(ticked)")
+            guard resumed else { continue }
+            XCTAssertEqual(told.count, 1)
+            guard case .log(.warning, let line)? = told.first else { return XCTFail("\(told)") }
+            XCTAssertEqual(line, "this process did not run for 500 ms (stopped, frozen or starved of CPU): the workers' silence is counted from now")
+            _ = c.coordinator.tick(now: later + .milliseconds(350))
+            XCTAssertEqual(c.coordinator.workerCount, 0, "silent since the pause")
+        }
+    }
+
     func testADeadWorkersJobsMoveToAnotherWithTheSameAnswer() throws {
         var config = CoordinatorConfiguration()
         config.heartbeatMs = 100

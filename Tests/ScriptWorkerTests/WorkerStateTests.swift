@@ -215,6 +215,26 @@ final class WorkerStateTests: XCTestCase {
         XCTAssertEqual(w.heldJobs, 0)
     }
 
+    /// A worker whose own process did not run for longer than its coordinator's liveness (a
+    /// SIGSTOP, a frozen container), told so by its loop before the coordinator's queued beats
+    /// are read: it says that it was paused, and keeps its link, where it said its coordinator
+    /// was silent and left it. One whose coordinator stays silent after that still leaves it.
+    func testAPausedWorkerDoesNotBlameItsCoordinator() throws {
+        for resumed in [true, false] {
+            let w = worker(heartbeatMs: 100)
+            _ = w.start(now: now)
+            _ = w.linkMessage(0, frames: heartbeat(), now: now)
+            now += .milliseconds(400)
+            let told = resumed ? w.resumed(after: .milliseconds(400), now: now) : []
+            let ticked = w.tick(now: now)
+            XCTAssertEqual(types(ticked).contains("close"), !resumed, "resumed: \(resumed)")
+            guard resumed else { continue }
+            XCTAssertEqual(logs(told, .warning), ["this process did not run for 400 ms (stopped, frozen or starved of CPU): the coordinators' silence is counted from now"])
+            XCTAssertTrue(w.isRegistered)
+            XCTAssertEqual(types(pass(w, ms: 350)).filter { $0 != "heartbeat" }, ["close"], "silent since the pause")
+        }
+    }
+
     func testDisconnectMeansRegisterAgain() {
         let w = connectedWorker()
         _ = w.linkMessage(0, frames: shard(job: 1, inline: false), now: now)
