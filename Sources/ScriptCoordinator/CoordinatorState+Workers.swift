@@ -80,8 +80,8 @@ extension CoordinatorState {
 
     /// Whether `m` comes from a new process of worker `other`: its name, another incarnation.
     private func restarted(_ other: WorkerEntry, as m: ReadyMessage) -> Bool {
-        guard other.name == m.worker, let was = other.incarnation, let now = m.incarnation else { return false }
-        return was != now
+        guard other.name == m.worker, let was = other.incarnation, let current = m.incarnation else { return false }
+        return was != current
     }
 
     private func farewell(_ identity: [UInt8]) -> Action {
