@@ -70,6 +70,14 @@ extension CoordinatorState {
                 .toWorker(identity: identity, frames: BackendEnvelope.refusal(line))]
     }
 
+    /// A worker process that a later process of its name and data endpoint replaced, speaking
+    /// again: both run. Refused, so that they do not replace each other in turn.
+    private func twoProcesses(_ identity: [UInt8], _ m: ReadyMessage) -> [Action] {
+        let line = "another process of worker \(m.worker) with its data endpoint \(m.dataEndpoint ?? "") took its place, and this one is alive: two processes run as one worker; give each worker a name and address of its own (--name, --data-advertise)"
+        return [.log(level: .warning, message: "worker \(m.worker) refused: \(line)"),
+                .toWorker(identity: identity, frames: BackendEnvelope.refusal(line))]
+    }
+
     /// A worker of another release (its backend protocol version is not this one's): refused,
     /// in a message whose version tells it what this coordinator speaks.
     private func otherVersion(_ identity: [UInt8], _ frames: [Frame]) -> [Action] {
@@ -102,7 +110,10 @@ extension CoordinatorState {
                 // Its name and another process, or gone quiet: an earlier connection of this
                 // worker (restarted, or its link made afresh), whose jobs are lost anyway. Alive
                 // and not restarted: another worker at that address, or this one twice.
-                if restarted(other, as: m) {
+                if let incarnation = m.incarnation, replaced.contains(incarnation) {
+                    return twoProcesses(identity, m)
+                } else if restarted(other, as: m) {
+                    replaced.insert(other.incarnation!)
                     actions += dropWorker(other.identity, reason: "restarted (a new process advertising its data endpoint \(endpoint))",
                                           departure: .restarted, now: now)
                 } else {

@@ -55,6 +55,8 @@ public final class CoordinatorState {
     public internal(set) var requeues = 0
     /// What requests answered lately took from start to answer.
     var startToAnswer = TokenPace()
+    /// Worker processes a restart of theirs replaced.
+    var replaced = ReplacedProcesses()
 
     public init(config: CoordinatorConfiguration) {
         self.config = config

@@ -83,7 +83,10 @@ final class CoordinatorStateTests: XCTestCase {
     /// after a crash: its name and data endpoint, a new process) takes that connection's place at
     /// once, the jobs it held moved and its departure counted as a restart; it was refused as
     /// "registered here already, by another connection" until the old one had been quiet for two
-    /// beats. The same process by a second connection is still refused so.
+    /// beats. The same process by a second connection is still refused so. Two live processes of
+    /// one name and address (a fixed name and a Service's address given to every pod): the later
+    /// replaces the earlier once, and the earlier, speaking again, is refused saying so, where
+    /// they would replace each other for ever.
     func testARestartedWorkerTakesItsOldConnectionsPlaceAtOnce() throws {
         let c = InMemoryCluster()
         let old = c.addWorker([10])
@@ -104,6 +107,23 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertTrue(again.contains { if case .toWorker([11], let f) = $0 { return (try? BackendEnvelope.open(f).type) == "shard" }; return false },
                       "the new process gets the jobs: \(again)")
         XCTAssertEqual(c.coordinator.workerCount, 1)
+        let back = c.coordinator.workerMessage(identity: [10], frames: ready(old.incarnation), now: c.now)
+        guard case .toWorker([10], let refusal)? = back.first(where: { if case .toWorker = $0 { return true }; return false }),
+              let (e, type) = try? BackendEnvelope.open(refusal) else { return XCTFail("\(back)") }
+        XCTAssertEqual(type, "refused")
+        XCTAssertEqual(try e.string("message"), "another process of worker w10 with its data endpoint mem://10 took its place, and this one is alive: two processes run as one worker; give each worker a name and address of its own (--name, --data-advertise)")
+        XCTAssertFalse(back.contains { if case .workerLeft = $0 { return true }; return false }, "\(back)")
+        XCTAssertEqual(c.coordinator.workerCount, 1)
+    }
+
+    /// The replaced processes remembered are the latest ones, as many as the capacity.
+    func testReplacedProcessesKeepTheLatest() {
+        var r = ReplacedProcesses(capacity: 3)
+        for i in 1...4 { r.insert(i) }
+        r.insert(4)
+        XCTAssertEqual((1...4).map(r.contains), [false, true, true, true])
+        r.insert(5)
+        XCTAssertEqual((1...5).map(r.contains), [false, false, true, true, true])
     }
 
     /// Two live workers advertising one data endpoint (a Service's address given to every pod):
