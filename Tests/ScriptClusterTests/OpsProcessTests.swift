@@ -315,6 +315,29 @@ final class OpsProcessTests: XCTestCase {
         XCTAssertEqual(r.indices, try Requests.inProcess(req, 40))
     }
 
+    /// Two live workers given one name and one data address (a fixed `--name`, a Service's
+    /// address): the later replaces the earlier once, taken for its restart, and the earlier,
+    /// speaking again, is refused saying that two processes run as one worker, where they would
+    /// replace each other for ever.
+    func testTwoLiveProcessesOfOneWorkerDoNotReplaceEachOther() throws {
+        let cluster = try TestCluster(workers: 0, heartbeatMs: 250, extra: ["--metrics-port", "0"])
+        defer { cluster.stop() }
+        let args = ["worker", "--connect", cluster.backend, "--name", "twin", "--heartbeat-ms", "250",
+                    "--data-bind", "tcp://127.0.0.1:*", "--data-advertise", "tcp://127.0.0.1:1"]
+        let first = try ClusterProcess(args)
+        defer { first.signal(SIGTERM); first.wait() }
+        try cluster.waitForWorkers(1)
+        let second = try ClusterProcess(args)
+        defer { second.signal(SIGTERM); second.wait() }
+        XCTAssertTrue(first.waitForLog("refused this worker: another process of worker twin with its data endpoint tcp://127.0.0.1:1 took its place, and this one is alive: two processes run as one worker", timeout: 5),
+                      first.log)
+        Thread.sleep(forTimeInterval: 1.5)
+        let metrics = try metricsURL(cluster.coordinator)
+        XCTAssertTrue(reads(metrics, #"script_cluster_worker_departures_total{reason="restarted"}"#, 1), (try? scrape(metrics)) ?? "")
+        XCTAssertEqual(try cluster.client().status()?.workers, 1)
+        XCTAssertFalse(second.log.contains("refused"), second.log)
+    }
+
     /// A coordinator and a worker of other releases (another backend protocol version, played
     /// here by a socket of the test's) refuse each other in a message whose version says why,
     /// and each logs the two versions, where the worker said only "not answering".
