@@ -2,7 +2,8 @@
 # A fault soak: a local cluster (one coordinator, WORKERS workers of one thread) under closed-loop
 # `load` while, at random, a worker is stopped for 0.2 to 4 s (SIGSTOP: a stalled process, a
 # container at its CPU limit; longer than its liveness of 3 s, it is given up), or killed
-# (SIGKILL) and started again. Passes when every request sent was answered, each as in-process
+# (SIGKILL) and started again; with COORDINATOR_FAULTS=1 the coordinator too is stopped for 0.2
+# to 4 s or killed and started again on its endpoints. Passes when every request sent was answered, each as in-process
 # pruning answers it (`load` checks every answer), none timed out and none failed. Prints the
 # load's report, what was done to the workers, the coordinator's copies of straggling shards,
 # departures and requeued jobs, and its resident memory at start, after 10 s and at the end.
@@ -10,6 +11,7 @@
 #   Scripts/chaos.sh                                  # AnyRes, direct, 3 workers, 120 s
 #   KIND=video INLINE=1 SECONDS_OF_LOAD=300 Scripts/chaos.sh
 #   SEED=7 Scripts/chaos.sh                           # the same faults at the same times again
+#   COORDINATOR_FAULTS=1 Scripts/chaos.sh             # the coordinator stopped and killed as well
 #   BIN=/path/to/script-cluster Scripts/chaos.sh      # a prebuilt binary (no Swift needed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,26 +44,27 @@ start_worker() {
     "$BIN" worker --connect "$be" --name "w$1" --threads 1 --data-bind "ipc://@$tag-w$1" >> "$tmp/w$1.log" 2>&1 &
     worker_pids[$1]=$!
 }
-rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$coordinator/status"; }
+rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$coordinator/status" 2>/dev/null || echo 0; }
+start_coordinator() {
+    "$BIN" coordinator --frontend "$fe" --backend "$be" --metrics-port 0 > "$tmp/c.out" 2>> "$tmp/c.log" &
+    coordinator=$!
+}
+pause() { kill -STOP "$1"; sleep "$(($2 / 1000)).$(printf %03d $(($2 % 1000)))"; kill -CONT "$1"; }
 
-"$BIN" coordinator --frontend "$fe" --backend "$be" --metrics-port 0 > "$tmp/c.out" 2> "$tmp/c.log" &
-coordinator=$!
+start_coordinator
 for ((i = 1; i <= workers; i++)); do start_worker "$i"; done
 "$BIN" load --connect "$fe" --kind "$kind" "${transfer[@]}" --concurrency "$concurrency" --duration "$seconds" \
     --timeout-ms 30000 --wait-workers "$workers" --json "$tmp/r.json" -q > "$tmp/r.txt" 2>&1 &
 load=$!
 rss_start=$(rss_kb)
-stops=0; kills=0; rss_10s=""
+stops=0; kills=0; coordinator_faults=0; rss_10s=""
 started=$SECONDS
 while kill -0 "$load" 2>/dev/null; do
     [ -n "$rss_10s" ] || [ $((SECONDS - started)) -lt 10 ] || rss_10s=$(rss_kb)
     i=$((RANDOM % workers + 1))
     case $((RANDOM % 10)) in
         [0-5])
-            ms=$((200 + RANDOM % 3800))
-            kill -STOP "${worker_pids[$i]}"
-            sleep "$((ms / 1000)).$(printf %03d $((ms % 1000)))"
-            kill -CONT "${worker_pids[$i]}"
+            pause "${worker_pids[$i]}" $((200 + RANDOM % 3800))
             stops=$((stops + 1)) ;;
         [6-7])
             kill -KILL "${worker_pids[$i]}"
@@ -69,7 +72,23 @@ while kill -0 "$load" 2>/dev/null; do
             sleep "0.$((RANDOM % 9))"
             start_worker "$i"
             kills=$((kills + 1)) ;;
-        *) sleep 1 ;;
+        8)
+            if [ "${COORDINATOR_FAULTS:-0}" = 1 ]; then
+                kill -KILL "$coordinator"
+                wait "$coordinator" 2>/dev/null || true
+                sleep "0.$((RANDOM % 9))"
+                start_coordinator
+                coordinator_faults=$((coordinator_faults + 1))
+            else
+                sleep 1
+            fi ;;
+        *)
+            if [ "${COORDINATOR_FAULTS:-0}" = 1 ]; then
+                pause "$coordinator" $((200 + RANDOM % 3800))
+                coordinator_faults=$((coordinator_faults + 1))
+            else
+                sleep 1
+            fi ;;
     esac
     sleep "0.$((RANDOM % 9))"
 done
@@ -79,8 +98,8 @@ load=""
 rss_end=$(rss_kb)
 metrics=$(sed -n 's/^metrics //p' "$tmp/c.out" | head -1)
 cat "$tmp/r.txt"
-echo "faults: $stops workers stopped for 0.2-4 s, $kills killed and started again (seed ${SEED:-$$})"
-python3 - "$metrics/metrics" "$tmp/r.json" "$rss_start" "${rss_10s:-$rss_end}" "$rss_end" <<'EOF'
+echo "faults: $stops workers stopped for 0.2-4 s, $kills killed and started again, the coordinator $coordinator_faults times stopped or killed (seed ${SEED:-$$})"
+python3 - "$metrics/metrics" "$tmp/r.json" "$rss_start" "${rss_10s:-$rss_end}" "$rss_end" "$coordinator_faults" <<'EOF'
 import json, sys, urllib.request
 text = urllib.request.urlopen(sys.argv[1], timeout=5).read().decode()
 def series(name):
@@ -89,11 +108,12 @@ def series(name):
         if line.startswith(name + "{"):
             got[line.split('"')[1]] = int(float(line.split()[-1]))
     return ", ".join(f"{k} {v}" for k, v in sorted(got.items())) or "none"
-print("coordinator: copies of straggling shards:", series("script_cluster_shard_hedges_total"))
+print("coordinator" + (" (the last one started)" if sys.argv[6] != "0" else "") + ": copies of straggling shards:", series("script_cluster_shard_hedges_total"))
 print(f"             workers departed: {series('script_cluster_worker_departures_total')}; "
       f"jobs requeued: {series('script_cluster_jobs_requeued_total')}")
 start, warm, end = (int(v) / 1024 for v in sys.argv[3:6])
-print(f"             resident memory: {start:.1f} MiB at start, {warm:.1f} after 10 s, {end:.1f} at the end")
+which = " (of the coordinator process running at each reading)" if sys.argv[6] != "0" else ""
+print(f"             resident memory{which}: {start:.1f} MiB at start, {warm:.1f} after 10 s, {end:.1f} at the end")
 r = json.load(open(sys.argv[2]))
 bad = []
 if r["answered"] != r["sent"]:
