@@ -97,7 +97,7 @@ public final class Coordinator {
         poller.add(workerWatch.monitor.socket)
         let clock = ContinuousClock()
         var lastTick = clock.now
-        var gaps = LoopGap(now: lastTick, threshold: state.heartbeat)
+        var gaps = LoopGap(now: lastTick, cpu: CPUTime.thread(), threshold: state.heartbeat)
         recordGauges()
         while true {
             let now = clock.now
@@ -106,7 +106,7 @@ public final class Coordinator {
             if state.isDrained { break }
             updateReadiness()
             let ready = try poller.poll(timeoutMilliseconds: 50)
-            if let gap = gaps.turn(at: clock.now) { carry(state.resumed(after: gap, now: clock.now)) }
+            if let gap = gaps.turn(at: clock.now, cpu: CPUTime.thread()) { carry(state.resumed(after: gap, now: clock.now)) }
             if ready.contains(0) {
                 receive(frontend, from: .client) { self.state.clientMessage(route: $0, frames: $1, now: clock.now) }
             }

@@ -466,13 +466,14 @@ extension CoordinatorState {
 
     // MARK: time
 
-    /// The loop did not turn for `gap` (this process stopped, frozen or starved of CPU): the
-    /// workers' silence is counted from now, since what they sent meanwhile may still be inside
-    /// libzmq; it was counted from before the gap, and every worker was given up at once after a
-    /// pause longer than their liveness.
-    public func resumed(after gap: Duration, now: ContinuousClock.Instant) -> [Action] {
-        for id in workers.keys { workers[id]!.lastHeard = min(now, workers[id]!.lastHeard + gap) }
-        return [.log(level: .warning, message: "this process did not run for \(Units.duration(gap)) (stopped, frozen or starved of CPU): the workers' silence is counted from now")]
+    /// The loop did not turn for `gap` (this process stopped, frozen or starved of CPU, or work
+    /// held the loop): the workers' silence is counted from now, since what they sent meanwhile
+    /// may still be inside libzmq; it was counted from before the gap, and every worker was given
+    /// up at once after a pause longer than their liveness. Said at most once a minute.
+    public func resumed(after gap: LoopGap.Gap, now: ContinuousClock.Instant) -> [Action] {
+        for id in workers.keys { workers[id]!.lastHeard = min(now, workers[id]!.lastHeard + gap.wall) }
+        guard let times = gaps.due(now) else { return [] }
+        return [.log(level: .warning, message: "\(gap.said): the workers' silence is counted from now\(times)")]
     }
 
     /// Heartbeats, dead workers, expired deadlines, the end of a drain.

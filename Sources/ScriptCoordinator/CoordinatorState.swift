@@ -57,6 +57,8 @@ public final class CoordinatorState {
     var startToAnswer = TokenPace()
     /// Worker processes a restart of theirs replaced.
     var replaced = ReplacedProcesses()
+    /// Gaps of the loop said lately.
+    var gaps = WarningThrottle(interval: .seconds(60))
 
     public init(config: CoordinatorConfiguration) {
         self.config = config

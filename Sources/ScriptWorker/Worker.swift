@@ -138,7 +138,7 @@ public final class Worker {
         let clock = ContinuousClock()
         carry(state.start(now: clock.now))
         var lastTick = clock.now
-        var gaps = LoopGap(now: lastTick, threshold: state.beat)
+        var gaps = LoopGap(now: lastTick, cpu: CPUTime.thread(), threshold: state.beat)
         recordGauges()
         loop: while true {
             let now = clock.now
@@ -156,7 +156,7 @@ public final class Worker {
             }
             for i in open { poller.add(linkMonitors[i]!.socket) }
             let ready = try poller.poll(timeoutMilliseconds: 50)
-            if let gap = gaps.turn(at: clock.now), carry(state.resumed(after: gap, now: clock.now)) { break loop }
+            if let gap = gaps.turn(at: clock.now, cpu: CPUTime.thread()), carry(state.resumed(after: gap, now: clock.now)) { break loop }
             if take(ready, open: open, now: clock) { break loop }
             if clock.now - lastTick >= .milliseconds(50) {
                 lastTick = clock.now

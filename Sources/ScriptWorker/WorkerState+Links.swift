@@ -19,16 +19,17 @@ extension WorkerState {
         return [.log(level: .info, message: "registered with coordinator \(links[i].endpoint)")]
     }
 
-    /// The loop did not turn for `gap` (this process stopped, frozen or starved of CPU): the
-    /// coordinators' silence is counted from now, since what they sent meanwhile may still be
-    /// inside libzmq; it was counted from before the gap, and a coordinator was said silent after
-    /// a pause of this worker's.
-    public func resumed(after gap: Duration, now: ContinuousClock.Instant) -> [Action] {
+    /// The loop did not turn for `gap` (this process stopped, frozen or starved of CPU, or work
+    /// held the loop): the coordinators' silence is counted from now, since what they sent
+    /// meanwhile may still be inside libzmq; it was counted from before the gap, and a
+    /// coordinator was said silent after a pause of this worker's. Said at most once a minute.
+    public func resumed(after gap: LoopGap.Gap, now: ContinuousClock.Instant) -> [Action] {
         for i in links.indices {
-            links[i].lastHeard = min(now, links[i].lastHeard + gap)
-            if case .connecting(let since) = links[i].phase { links[i].phase = .connecting(since: min(now, since + gap)) }
+            links[i].lastHeard = min(now, links[i].lastHeard + gap.wall)
+            if case .connecting(let since) = links[i].phase { links[i].phase = .connecting(since: min(now, since + gap.wall)) }
         }
-        return [.log(level: .warning, message: "this process did not run for \(Units.duration(gap)) (stopped, frozen or starved of CPU): the coordinators' silence is counted from now")]
+        guard let times = gaps.due(now) else { return [] }
+        return [.log(level: .warning, message: "\(gap.said): the coordinators' silence is counted from now\(times)")]
     }
 
     func tickLink(_ i: Int, now: ContinuousClock.Instant) -> [Action] {

@@ -193,6 +193,8 @@ public final class WorkerState {
     /// Jobs answered, and refused with an error.
     public private(set) var completed = 0
     public private(set) var refused = 0
+    /// Gaps of the loop said lately.
+    var gaps = WarningThrottle(interval: .seconds(60))
 
     /// - Parameter random: values in [0, 1) for the back-off's jitter.
     public init(config: WorkerConfiguration, dataEndpoint: String?, now: ContinuousClock.Instant,

@@ -1,6 +1,7 @@
 import XCTest
 import ScriptCore
 import ScriptProtocol
+import ScriptService
 import ScriptTransport
 import ScriptWire
 @testable import ScriptCoordinator
@@ -277,13 +278,15 @@ final class CoordinatorStateTests: XCTestCase {
             c.addWorker([10])
             c.addWorker([11])
             let later = c.now + .milliseconds(500)
-            let told = resumed ? c.coordinator.resumed(after: .milliseconds(500), now: later) : []
+            let told = resumed ? c.coordinator.resumed(after: LoopGap.Gap(wall: .milliseconds(500), cpu: .zero), now: later) : []
             let ticked = c.coordinator.tick(now: later)
             XCTAssertEqual(c.coordinator.workerCount, resumed ? 2 : 0, "resumed: \(resumed): \(ticked)")
             guard resumed else { continue }
             XCTAssertEqual(told.count, 1)
             guard case .log(.warning, let line)? = told.first else { return XCTFail("\(told)") }
             XCTAssertEqual(line, "this process did not run for 500 ms (stopped, frozen or starved of CPU): the workers' silence is counted from now")
+            // Work that held the loop is said to be that (once a minute: the next gap is not said).
+            XCTAssertEqual(c.coordinator.resumed(after: LoopGap.Gap(wall: .milliseconds(200), cpu: .milliseconds(190)), now: later).count, 0)
             _ = c.coordinator.tick(now: later + .milliseconds(350))
             XCTAssertEqual(c.coordinator.workerCount, 0, "silent since the pause")
         }

@@ -2,6 +2,7 @@ import Logging
 import XCTest
 import ScriptCore
 import ScriptProtocol
+import ScriptService
 import ScriptTransport
 @testable import ScriptWorker
 
@@ -225,13 +226,15 @@ final class WorkerStateTests: XCTestCase {
             _ = w.start(now: now)
             _ = w.linkMessage(0, frames: heartbeat(), now: now)
             now += .milliseconds(400)
-            let told = resumed ? w.resumed(after: .milliseconds(400), now: now) : []
+            let told = resumed ? w.resumed(after: LoopGap.Gap(wall: .milliseconds(400), cpu: .milliseconds(3)), now: now) : []
             let ticked = w.tick(now: now)
             XCTAssertEqual(types(ticked).contains("close"), !resumed, "resumed: \(resumed)")
             guard resumed else { continue }
             XCTAssertEqual(logs(told, .warning), ["this process did not run for 400 ms (stopped, frozen or starved of CPU): the coordinators' silence is counted from now"])
             XCTAssertTrue(w.isRegistered)
             XCTAssertEqual(types(pass(w, ms: 350)).filter { $0 != "heartbeat" }, ["close"], "silent since the pause")
+            // Said once a minute; the silence is counted from each gap all the same.
+            XCTAssertTrue(w.resumed(after: LoopGap.Gap(wall: .milliseconds(200), cpu: .zero), now: now).isEmpty)
         }
     }
 
