@@ -10,9 +10,11 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 
+import numpy as np
 import pytest
 from harness import Coordinator, Proc, UpCluster, binary, request_data
 
@@ -375,4 +377,59 @@ def test_direct_bytes_lost_with_a_dropped_data_connection_are_sent_again(logdir)
     finally:
         data_proxy.stop()
         worker.stop()
+        c.stop()
+
+
+_PAUSED_CLIENT = """
+import json, sys
+import numpy as np
+from script_cluster import Client
+x, q = np.load(sys.argv[2]), np.load(sys.argv[3])
+with Client(sys.argv[1], heartbeat=0.2, max_attempts=1, deadline=30) as c:
+    r = c.prune(x, query=q, budget=16)
+print(json.dumps({"attempts": r.attempts, "indices": r.indices.tolist()}))
+"""
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "asyncio"])
+def test_a_paused_client_does_not_give_its_coordinator_up(logdir, tmp_path, asynchronous):
+    """A client that did not run for five times its liveness (3 s against 0.6) (its process stopped; in asyncio, a
+    coroutine that blocks the event loop) while its coordinator held its request: it heard nothing
+    because it did not listen, so it does not give the coordinator up, and the request's one try
+    is answered. It dropped the connection and spent the try before."""
+    c = Coordinator(logdir, "--heartbeat-ms", "3000", workers=1, name=f"paused-client-{int(asynchronous)}")
+    x, q, _ = request_data(81)
+    try:
+        with Client(c.frontend) as first:
+            want = first.prune(x, query=q, budget=16).indices.tolist()
+        c.workers[0].signal(signal.SIGSTOP)  # the coordinator holds the request meanwhile
+        if asynchronous:
+            async def run():
+                async with AsyncClient(c.frontend, heartbeat=0.2, max_attempts=1, deadline=30) as client:
+                    task = asyncio.ensure_future(client.prune(x, query=q, budget=16))
+                    await asyncio.sleep(1.0)  # sent, and pinged five times
+                    time.sleep(3.0)  # the event loop held: no pings, nothing read
+                    asyncio.get_running_loop().call_later(0.5, c.workers[0].signal, signal.SIGCONT)
+                    return await task
+            r = asyncio.run(run())
+            attempts, c_indices = r.attempts, r.indices.tolist()
+        else:
+            np.save(tmp_path / "x.npy", x)
+            np.save(tmp_path / "q.npy", q)
+            client = subprocess.Popen([sys.executable, "-c", _PAUSED_CLIENT, c.frontend, str(tmp_path / "x.npy"),
+                                       str(tmp_path / "q.npy")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(1.5)
+            client.send_signal(signal.SIGSTOP)
+            time.sleep(3.0)
+            client.send_signal(signal.SIGCONT)
+            time.sleep(0.5)
+            c.workers[0].signal(signal.SIGCONT)
+            out, err = client.communicate(timeout=30)
+            assert client.returncode == 0, err
+            doc = json.loads(out)
+            attempts, c_indices = doc["attempts"], doc["indices"]
+        assert attempts == 1
+        assert c_indices == want
+    finally:
+        c.workers[0].signal(signal.SIGCONT)
         c.stop()

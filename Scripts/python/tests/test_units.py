@@ -207,11 +207,34 @@ def test_silence_brings_pings_then_failover():
     assert sent_ids(e.poll(5.0)) == [(i, "s")]
 
 
+def test_a_pause_of_the_client_is_not_its_coordinators_silence():
+    """The shell did not look for 10 heartbeats (its process stopped, its event loop held): no pings
+    went out and nothing was read, so the pause is not the coordinators' silence (the call stays);
+    silence after it is counted as before, and deadlines count the pause."""
+    e = engine(2, heartbeat=1.0, liveness=3)
+    e.add(make_call("r", timeout=60.0), 0.0)
+    e.add(make_call("d", timeout=8.0), 0.0)
+    assert sorted(sent_ids(e.poll(0.0))) == [(0, "r"), (1, "d")]
+    for i, frames, _ in e.poll(1.0):
+        ping = msgpack.unpackb(frames[1])
+        e.received(i, reply(ping["id"], "status", workers=1, queued_shards=0, requests_in_flight=1, served=0, failed=0), 1.1)
+    assert sent_ids(e.poll(11.0)) == [] and e.take_reopens(11.0) == []
+    (ended,) = e.take_finished()
+    assert ended.id == "d" and isinstance(ended.outcome, sc.Timeout)
+    assert e.calls["r"].state == "sent" and e.calls["r"].attempts == 1
+    assert [s[0] for s in e.poll(12.0)] == [0]  # pinged, and silent from here on
+    e.poll(13.0)
+    assert sent_ids(e.poll(13.5)) == []
+    assert sent_ids(e.poll(14.2)) == [(1, "r")]
+
+
 def test_a_large_send_is_given_time_to_arrive():
     e = engine(1, heartbeat=1.0, liveness=3, transfer_rate=1e6)
     e.add(make_call("r", nbytes=5_000_000), 0.0)  # 5 s at the assumed rate
     e.poll(0.0)
-    assert [s for s in e.poll(5.5) if s[2] is None] == []
+    assert e.wakeup(0.0) <= 1.0
+    for t in (1.0, 2.0, 3.0, 4.0, 5.0, 5.5):  # the shell looks at least once a second
+        assert [s for s in e.poll(t) if s[2] is None] == []
     assert [s for s in e.poll(6.1) if s[2] is None]
 
 

@@ -125,6 +125,7 @@ class Engine:
         self.placements: List[Placement] = []
         self._cancels: List[Tuple[int, List[Any]]] = []
         self._turn = 0
+        self._looked = math.inf  # when `poll` last ran
         self._pings = itertools.count()
         self._rng = rng or random.Random()
 
@@ -316,6 +317,7 @@ class Engine:
 
     def poll(self, now: float) -> List[Send]:
         """Everything due at `now`: calls' ends, liveness, and the frames to send."""
+        self._resumed(now)
         self._deadlines(now)
         self._refuse_all_if_none_left()
         sends: List[Send] = []
@@ -442,6 +444,17 @@ class Engine:
         """An endpoint's address, with why it never came up when that is known."""
         why = e.trouble()
         return f"{e.address}: {why}" if why else e.address
+
+    def _resumed(self, now: float) -> None:
+        """Counts none of the time the shell did not look as a coordinator's silence: its process
+        was stopped, or its thread or event loop held by other work, so what came meanwhile waits
+        unread and no pings went out. While calls wait the shell looks within a heartbeat (see
+        `wakeup`), so a look later than two heartbeats is such a pause; deadlines still count it."""
+        gap, self._looked = now - self._looked, now
+        if gap <= 2 * self.policy.heartbeat:
+            return
+        for e in self.endpoints:
+            e.last_heard = min(now, max(e.last_heard, e.quiet_from) + gap)
 
     def _silence(self, e: Endpoint, now: float) -> float:
         return now - max(e.last_heard, e.quiet_from)
