@@ -81,10 +81,18 @@ struct ClientFlights {
     /// Whether any endpoint's connection is up.
     var anyConnected: Bool { !connected.isEmpty }
 
-    /// Request `id` went to endpoint `i` (its first try).
+    /// Request `id` went to endpoint `i` (its first try). Its silence is counted from now when
+    /// nothing waited on it (it had nothing to answer since its last reply).
     mutating func sent(_ id: String, to i: Int, now: Instant) {
+        if lives[i] == nil || !flights.values.contains(where: { $0.endpoint == i }) { lives[i] = Liveness(heard: now, pinged: now) }
         flights[id] = Flight(endpoint: i, tries: 1)
-        if lives[i] == nil { lives[i] = Liveness(heard: now, pinged: now) }
+    }
+
+    /// This client did not look for `gap` (its process stopped, or its caller held it): nothing
+    /// was read and no pings went out, so the coordinators' silence over it is not theirs, and is
+    /// counted from now on (the silence before it still counts). Each is pinged at the next tick.
+    mutating func resumed(after gap: Duration, now: Instant) {
+        for (i, life) in lives { lives[i]?.heard = min(now, life.heard + gap) }
     }
 
     /// The endpoint request `id` was last sent to (nil: not in flight).

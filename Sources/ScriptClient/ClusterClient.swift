@@ -108,6 +108,8 @@ public final class ClusterClient {
     private var nextPing = 0
     /// The requests in flight through `send`, and the liveness of their coordinators.
     private var flights: ClientFlights
+    /// When `receive` last looked at the sockets (`look`).
+    private var lastLook: ContinuousClock.Instant?
     /// Pings sent for those, and when (their answers are not returned; a coordinator down for
     /// good is pinged for as long as the client lives, so unanswered ones are let go).
     private var keepAlivePings: [String: ContinuousClock.Instant] = [:]
@@ -360,6 +362,7 @@ public final class ClusterClient {
         let deadline = clock.now + .milliseconds(timeoutMs)
         var poller = ZMQPoller(), polled = -1
         while true {
+            look(now: clock.now)
             try carry(flights.tick(now: clock.now))
             if polled != reconnects {  // `carry` replaced a coordinator's socket
                 poller = ZMQPoller()
@@ -380,6 +383,15 @@ public final class ClusterClient {
             }
             if clock.now >= deadline { return nil }
         }
+    }
+
+    /// A turn of `receive` at `now`: one later than two ping intervals after the last (within
+    /// `receive` they come a ping interval apart at most) means this process did not run or its
+    /// caller held it, and no coordinator is blamed for that time (`ClientFlights.resumed`).
+    private func look(now: ContinuousClock.Instant) {
+        defer { lastLook = now }
+        guard let last = lastLook, now - last > .milliseconds(2 * options.pingIntervalMs) else { return }
+        flights.resumed(after: now - last, now: now)
     }
 
     /// Connection events: a refused CURVE key (coordinators `polled`, or any worker's data

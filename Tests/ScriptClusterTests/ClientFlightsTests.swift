@@ -30,6 +30,38 @@ final class ClientFlightsTests: XCTestCase {
         XCTAssertEqual([f.choose(), f.choose()], [0, 1])
     }
 
+    /// The client did not look for 50 pings (its process stopped, its caller held it): no pings
+    /// went out and nothing was read, so the pause is not its coordinator's silence; it pings at
+    /// once, and silence after the pause is counted as before.
+    func testAPauseOfTheClientIsNotItsCoordinatorsSilence() {
+        var f = flights()
+        f.sent("a", to: 0, now: at(0))
+        XCTAssertEqual(f.tick(now: at(100)), [.ping(0)])
+        XCTAssertEqual(f.heard(0, now: at(101)), [])
+        f.resumed(after: .milliseconds(5000), now: at(5150))
+        XCTAssertEqual(f.tick(now: at(5150)), [.ping(0)], "not down: pinged")
+        XCTAssertEqual(f.heard(0, now: at(5151)), [], "no ping counted missed over the pause")
+        XCTAssertEqual(f.tick(now: at(5250)), [.ping(0)])
+        XCTAssertEqual(f.tick(now: at(5350)), [.ping(0)])
+        XCTAssertEqual(f.tick(now: at(5450)), [.ping(0)])
+        XCTAssertEqual(f.tick(now: at(5452)), [.reconnect(0), .resend(id: "a", to: 1)], "silent for 3 pings since")
+    }
+
+    /// A request after the client sat idle (nothing waited on its coordinator, so nothing was
+    /// heard): its coordinator's silence is counted from the send, not from its last answer.
+    func testARequestAfterAnIdleSpellIsNotTakenForASilence() {
+        var f = flights()
+        f.sent("a", to: 0, now: at(0))
+        XCTAssertEqual(f.heard(0, now: at(10)), [])
+        f.forget("a")
+        f.sent("b", to: 0, now: at(5000))
+        XCTAssertEqual(f.tick(now: at(5001)), [])
+        XCTAssertEqual(f.tick(now: at(5100)), [.ping(0)])
+        XCTAssertEqual(f.heard(0, now: at(5101)), [])
+        XCTAssertFalse(f.isSpent("b"))
+        XCTAssertEqual(f.tries("b"), 1)
+    }
+
     func testNewRequestsGoToConnectedCoordinatorsFirst() {
         var f = flights(endpoints: 3)
         XCTAssertEqual([f.choose(), f.choose(), f.choose()], [0, 1, 2], "none connected yet: each in turn")

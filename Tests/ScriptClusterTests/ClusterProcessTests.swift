@@ -222,6 +222,49 @@ final class ClusterProcessTests: XCTestCase {
         }
     }
 
+    /// A `submit` that did not run for longer than its liveness (stopped, frozen with its
+    /// container) while its coordinator held the request: it heard nothing because it did not
+    /// listen, so it does not give the coordinator up, and its one try is answered. It replaced the
+    /// connection and spent the try before, and failed.
+    func testAPausedSubmitDoesNotGiveItsCoordinatorUp() throws {
+        let cluster = try TestCluster(workers: 1, heartbeatMs: 3000)
+        defer { cluster.stop() }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("paused-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertEqual(try ClusterProcess(["sample", "--kind", "image", "--out", dir]).wait(timeout: 60), 0)
+        let worker = cluster.workers[0]
+        worker.signal(SIGSTOP)  // the coordinator holds the request meanwhile
+        defer { worker.signal(SIGCONT) }
+        let submit = try ClusterProcess(["submit", "--connect", cluster.frontend, "--features", dir + "/features.npy",
+                                         "--budget", "16", "--attempts", "1"])
+        Thread.sleep(forTimeInterval: 1.5)
+        submit.signal(SIGSTOP)
+        Thread.sleep(forTimeInterval: 5)  // its liveness is 3 pings of 1 s
+        submit.signal(SIGCONT)
+        Thread.sleep(forTimeInterval: 0.5)
+        worker.signal(SIGCONT)
+        XCTAssertEqual(submit.wait(timeout: 30), 0, submit.log)
+        XCTAssertTrue(submit.output.contains("\"indices\""), submit.output)
+    }
+
+    /// A client idle for longer than its liveness, then asked again: its coordinator had nothing
+    /// to answer meanwhile, so its silence is counted from the new request. It was counted from
+    /// the last answer: the connection replaced and the request sent twice, or, with one try,
+    /// given up at once.
+    func testARequestAfterAnIdleSpellIsSentOnce() throws {
+        let cluster = try TestCluster(workers: 1)
+        defer { cluster.stop() }
+        let client = try cluster.client(attempts: 1)
+        defer { client.close() }
+        let req = sample(.image, seed: 35)
+        let want = try inProcess(req, 16)
+        for i in 0..<2 {
+            if i > 0 { Thread.sleep(forTimeInterval: 1.5) }  // liveness: 3 pings of 250 ms
+            let r = result(try client.prune(PruneSubmission(id: "idle-\(i)", request: req, budget: .count(16), deadlineMs: 10_000)))
+            XCTAssertEqual(r?.indices, want, "request \(i)")
+        }
+    }
+
     /// With no coordinator there at all, `submit` ends at its request's deadline: nothing can be
     /// on its way back when no connection was ever up (it waited the deadline and 5 s more).
     func testSubmitWithNoCoordinatorEndsAtItsDeadline() throws {
