@@ -40,6 +40,9 @@ final class CoordinatorRequest {
     /// Workers' data endpoints its clients cannot reach (direct transfers): none of its shards go there.
     var avoid: Set<String>
     var firstDispatch: ContinuousClock.Instant?
+    /// Time this coordinator did not run since then (`CoordinatorState.resumed`): not its workers'
+    /// time, so left out of what requests take from start to answer.
+    var paused: Duration = .zero
     var shardsDone: ContinuousClock.Instant?
     var reduceDone: ContinuousClock.Instant?
 

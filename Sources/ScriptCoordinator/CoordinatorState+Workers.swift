@@ -469,9 +469,16 @@ extension CoordinatorState {
     /// The loop did not turn for `gap` (this process stopped, frozen or starved of CPU, or work
     /// held the loop): the workers' silence is counted from now, since what they sent meanwhile
     /// may still be inside libzmq; it was counted from before the gap, and every worker was given
-    /// up at once after a pause longer than their liveness. Said at most once a minute.
+    /// up at once after a pause longer than their liveness. Nor is the gap the workers' time: the
+    /// jobs in flight are due that much later (none is copied for it), and the requests started
+    /// leave it out of what they took. Said at most once a minute.
     public func resumed(after gap: LoopGap.Gap, now: ContinuousClock.Instant) -> [Action] {
         for id in workers.keys { workers[id]!.lastHeard = min(now, workers[id]!.lastHeard + gap.wall) }
+        for n in jobs.keys where !jobs[n]!.done {
+            jobs[n]!.waitingSince = jobs[n]!.waitingSince.map { min(now, $0 + gap.wall) }
+            jobs[n]!.due = jobs[n]!.due.map { $0 + gap.wall }
+        }
+        for r in requests.values where r.firstDispatch != nil { r.paused += gap.wall }
         guard let times = gaps.due(now) else { return [] }
         return [.log(level: .warning, message: "\(gap.said): the workers' silence is counted from now\(times)")]
     }

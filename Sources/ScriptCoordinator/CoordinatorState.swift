@@ -312,7 +312,7 @@ public final class CoordinatorState {
         let frames = ClusterReply.result(result).frames()
         cache.insert(frames, answering: r.fingerprint, for: r.id)
         served += 1
-        if let start = r.firstDispatch { startToAnswer.add(seconds: ms(now - start) / 1000, tokens: r.submission.tokenCount) }
+        if let start = r.firstDispatch { startToAnswer.add(seconds: ms(now - start - r.paused) / 1000, tokens: r.submission.tokenCount) }
         let record = AccessRecord(id: r.id, tokens: r.submission.tokenCount, kept: kept.count, shards: r.shards.count,
                                   workers: r.workers.sorted(), milliseconds: ms(now - received), outcome: "ok",
                                   transfer: r.submission.transfer.rawValue)

@@ -292,6 +292,34 @@ final class CoordinatorStateTests: XCTestCase {
         }
     }
 
+    /// A coordinator paused while a request was in flight: the pause is not its workers' time, so
+    /// what requests take from start to answer (which sheds waiting requests) leaves it out. It
+    /// was counted: one 5 s pause made every request of that size "take" 2.6 s, and a request
+    /// waiting after it was ended at once as "overloaded".
+    func testAPausedCoordinatorDoesNotCountItsPauseAsItsWorkersTime() throws {
+        let c = InMemoryCluster()
+        c.addWorker([10], credit: 1)
+        c.holdTasks = true
+        c.submit(PruneSubmission(id: "first", request: request(seed: 7), budget: .count(5)).encoded())
+        c.advance(ms: 180)
+        c.releaseTasks()
+        XCTAssertNotNil(result(c, "first"))
+        c.holdTasks = true
+        c.submit(PruneSubmission(id: "paused", request: request(seed: 8), budget: .count(5)).encoded())
+        c.advance(ms: 50)
+        c.now = c.now + .seconds(5)
+        _ = c.coordinator.resumed(after: LoopGap.Gap(wall: .seconds(5), cpu: .zero), now: c.now)
+        c.releaseTasks()
+        XCTAssertNotNil(result(c, "paused"))
+        let perToken = try XCTUnwrap(c.coordinator.startToAnswer.perToken)
+        XCTAssertEqual(perToken * 120, 0.115, accuracy: 0.001, "the median of 180 and 50 ms")
+        c.holdTasks = true
+        c.submit(PruneSubmission(id: "held", request: request(seed: 9), budget: .count(5), deadlineMs: 2000).encoded())
+        c.submit(PruneSubmission(id: "waits", request: request(seed: 10), budget: .count(6), deadlineMs: 1000).encoded())
+        c.advance(ms: 600)
+        XCTAssertNil(c.reply("waits"), "400 ms left, more than twice 115 ms: it waits")
+    }
+
     func testADeadWorkersJobsMoveToAnotherWithTheSameAnswer() throws {
         var config = CoordinatorConfiguration()
         config.heartbeatMs = 100

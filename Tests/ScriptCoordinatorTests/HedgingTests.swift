@@ -40,6 +40,25 @@ final class HedgingTests: XCTestCase {
         }
     }
 
+    /// The coordinator paused (stopped, frozen) while a shard was within its time: the shard is
+    /// not late by the pause (its proposal may be waiting unread), so it is not copied at the first
+    /// tick after it, and is once overdue by time that ran. It was copied at once, and its worker
+    /// made a straggler when the copy won.
+    func testAShardIsNotLateByTheCoordinatorsOwnPause() throws {
+        let c = try pacedCluster([[1]: 10, [2]: 10])
+        c.stalled = [[2]]
+        let req = request(seed: 83, n: 80, shards: 2)
+        c.submit(PruneSubmission(id: "p", request: req, budget: .count(9)).encoded())
+        c.advance(ms: 10)
+        c.now = c.now + .seconds(2)  // within the workers' liveness of the coordinator
+        _ = c.coordinator.resumed(after: LoopGap.Gap(wall: .seconds(2), cpu: .zero), now: c.now)
+        c.advance(ms: 10)
+        XCTAssertEqual(c.hedges, [], "copied for the coordinator's pause")
+        c.advance(ms: 50)
+        XCTAssertEqual(c.hedges, [.sent, .won])
+        XCTAssertEqual(kept(c, "p"), try inProcess(req, 9).kept)
+    }
+
     /// A worker four times slower than the other, stalled with the one tile of five it was
     /// given (no query: no barrier): the fast worker, idle once it has done the other four, would
     /// finish that tile before the slow one is due to, so it is copied at once, no time passing.
