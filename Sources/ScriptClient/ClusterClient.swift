@@ -387,11 +387,14 @@ public final class ClusterClient {
 
     /// A turn of `receive` at `now`: one later than two ping intervals after the last (within
     /// `receive` they come a ping interval apart at most) means this process did not run or its
-    /// caller held it, and no coordinator is blamed for that time (`ClientFlights.resumed`).
+    /// caller held it, and nobody is blamed for that time: no coordinator for its silence
+    /// (`ClientFlights.resumed`), no data socket for not connecting meanwhile.
     private func look(now: ContinuousClock.Instant) {
         defer { lastLook = now }
         guard let last = lastLook, now - last > .milliseconds(2 * options.pingIntervalMs) else { return }
-        flights.resumed(after: now - last, now: now)
+        let gap = now - last
+        flights.resumed(after: gap, now: now)
+        waitingShards = waitingShards.mapValues { $0.mapValues { (endpoint: $0.endpoint, since: min(now, $0.since + gap)) } }
     }
 
     /// Connection events: a refused CURVE key (coordinators `polled`, or any worker's data

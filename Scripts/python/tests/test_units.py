@@ -685,6 +685,27 @@ def test_only_a_shard_still_placed_on_an_unconnected_data_socket_moves_its_reque
         assert c._placed == {}
 
 
+def test_a_pause_of_the_client_is_not_a_data_sockets_time_to_connect():
+    """A shard placed on a data socket just before the client paused (its process stopped, its
+    event loop held) is not late for the pause: the socket could not connect while the client
+    did not run. Past the pause its time to connect runs on."""
+    from script_cluster.client import DATA_CONNECT_TIMEOUT
+
+    x = np.ones((8, 4), np.float32)
+    with sc.Client("tcp://127.0.0.1:9", transfer="direct") as c:
+        call = _placed_direct_call(c, x)
+        _, at = c._placed[(call.id, 0)]
+        call.deadline = at + 1000  # (added at 0.0 of the engine's clock)
+        c._engine.poll(at)
+        later = at + 10 * DATA_CONNECT_TIMEOUT
+        c._engine.poll(later)
+        assert c._data_connect_deadlines(later) == pytest.approx(DATA_CONNECT_TIMEOUT, abs=0.01)
+        assert c.unreachable_data == set() and call.id in c._engine.calls
+        assert c._engine.take_pause() == 0.0, "taken once"
+        assert c._data_connect_deadlines(later + DATA_CONNECT_TIMEOUT + 0.1) == math.inf
+        assert c.unreachable_data == {"tcp://127.0.0.1:1"}
+
+
 def test_a_shard_placed_a_moment_after_a_late_one_on_the_same_address_moves_with_it():
     """Two shards of one request on one unreachable address, the second placed a millisecond
     after the first: when the first is late, both move (the request goes again avoiding the

@@ -126,6 +126,7 @@ class Engine:
         self._cancels: List[Tuple[int, List[Any]]] = []
         self._turn = 0
         self._looked = math.inf  # when `poll` last ran
+        self._paused = 0.0  # pauses found since `take_pause`
         self._pings = itertools.count()
         self._rng = rng or random.Random()
 
@@ -453,8 +454,15 @@ class Engine:
         gap, self._looked = now - self._looked, now
         if gap <= 2 * self.policy.heartbeat:
             return
+        self._paused += gap
         for e in self.endpoints:
             e.last_heard = min(now, max(e.last_heard, e.quiet_from) + gap)
+
+    def take_pause(self) -> float:
+        """Seconds of the shell's pauses `poll` found since the last call (for the shell's own
+        clocks: a data socket's time to connect)."""
+        paused, self._paused = self._paused, 0.0
+        return paused
 
     def _silence(self, e: Endpoint, now: float) -> float:
         return now - max(e.last_heard, e.quiet_from)

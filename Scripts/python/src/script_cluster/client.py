@@ -461,8 +461,10 @@ class _Base:
         (`DATA_CONNECT_TIMEOUT`, or `DATA_FAILURE_GRACE` where its attempts fail; the shards of requests no longer in flight are forgotten): that address counts as
         unreachable, and each such request goes again naming it in `avoid`, so that its shards
         move; a request whose `avoid` named it already ends. Seconds until the next such check
-        falls due (inf: none)."""
-        self._placed = {w: v for w, v in self._placed.items() if w[0] in self._engine.calls}
+        falls due (inf: none). A pause of the client's own (`Engine.take_pause`) is not the
+        socket's: it could not connect while the client did not run."""
+        paused = self._engine.take_pause()
+        self._placed = {w: (v[0], min(now, v[1] + paused)) for w, v in self._placed.items() if w[0] in self._engine.calls}
         late = {w: v[0] for w, v in self._placed.items()
                 if v[0] not in self._data_connected and now - v[1] >= self._patience(v[0])}
         named = [w for w, key in late.items() if key[0] in self._engine.calls[w[0]].fields.get("avoid", ())]
