@@ -39,6 +39,44 @@ extension CoordinatorState {
         return actions
     }
 
+    /// Whether worker `id` is suspect: silent for more than a heartbeat and a half (it missed one:
+    /// stopped, frozen, cut off, or starved of CPU), though not yet given up (its liveness).
+    func isSuspect(_ id: [UInt8], now: ContinuousClock.Instant) -> Bool {
+        workers[id].map { now - $0.lastHeard > heartbeat * 3 / 2 } ?? false
+    }
+
+    /// The jobs of suspect workers, who may not be computing them: each unanswered shard job with
+    /// no copy yet is copied to the front of the queue (the next worker with credit takes it, as
+    /// with a straggler's copy the first to propose stays), and their reductions move. Without
+    /// this, every request such a worker held waited out its liveness under load, when no worker
+    /// was idle to take a straggler's copy.
+    func copyFromSuspects(now: ContinuousClock.Instant) -> [Action] {
+        var actions: [Action] = []
+        for (id, w) in workers.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) where isSuspect(id, now: now) {
+            var copied = 0
+            for number in w.jobs.sorted() {
+                guard let job = jobs[number], !job.done, job.pinned == nil, case .shard(let s) = job.kind,
+                      let r = requests[job.key], r.shardJobs[s] == number, r.hedges[s] == nil,
+                      job.requeues < config.maxRequeues else { continue }
+                // Counted as a move (the holder may be dead): a shard that kills its workers
+                // fails its request after as many deaths as before, not copied on and on.
+                var fresh = CoordinatorJob(key: r.key, kind: .shard(s))
+                fresh.requeues = job.requeues + 1
+                let copy = file(fresh)
+                r.hedges[s] = copy
+                queue.requeue([copy])
+                copied += 1
+                actions.append(.hedged(.sent))
+            }
+            if copied > 0 {
+                workers[id]!.stragglingSince = now
+                actions.append(.log(level: .debug, message: "worker \(w.name) silent for \(Units.duration(now - w.lastHeard)): \(copied) of its shard jobs copied to other workers"))
+            }
+            actions += moveReduces(off: id)
+        }
+        return actions
+    }
+
     /// Whether worker `w` has nothing to compute now: it holds no job but a reduce waiting for
     /// proposals and shards waiting for their weights past their due (a shard whose scores are in
     /// is graph-pruned meanwhile, by then done).
@@ -116,7 +154,7 @@ extension CoordinatorState {
 
     /// The reductions a worker that lost to a copy holds go to others (a reduce takes its
     /// request's proposals again wherever it goes, and would wait on the straggler as well).
-    private func moveReduces(off holder: [UInt8]) -> [Action] {
+    func moveReduces(off holder: [UInt8]) -> [Action] {
         guard let w = workers[holder] else { return [] }
         let reduces = w.jobs.filter { jobs[$0]?.kind == .reduce && jobs[$0]?.done == false }.sorted()
         guard !reduces.isEmpty else { return [] }

@@ -324,7 +324,9 @@ extension CoordinatorState {
             if let pinned = job.pinned {
                 target = workers[pinned] != nil ? pinned : nil
             } else {
-                let eligible = workers.keys.filter { !job.needsData || workers[$0].map(r.canSendData) == true }
+                let eligible = soundFirst(workers.keys.filter { w in
+                    (!job.needsData || workers[w].map(r.canSendData) == true) && !holdsOtherCopy(of: job, number, w, in: r)
+                }, now: now)
                 target = choose(job, of: r, eligible: steadyFirst(job, eligible, now: now), free: free, paces: paces, waitingAhead: waiting)
             }
             guard let target else {
@@ -360,6 +362,19 @@ extension CoordinatorState {
         if r.firstDispatch == nil { r.firstDispatch = now }
         startWaiting(number, now: now, paces: paces)
         return send(number, of: r, to: target, now: now)
+    }
+
+    /// The workers a job may go to: none that is suspect (`isSuspect`) while another may take it.
+    private func soundFirst(_ eligible: [[UInt8]], now: ContinuousClock.Instant) -> [[UInt8]] {
+        let sound = eligible.filter { !isSuspect($0, now: now) }
+        return sound.isEmpty ? eligible : sound
+    }
+
+    /// Whether `worker` holds the other of the two copies of shard job `number`.
+    private func holdsOtherCopy(of job: CoordinatorJob, _ number: Int, _ worker: [UInt8], in r: CoordinatorRequest) -> Bool {
+        guard case .shard(let s) = job.kind, let copy = r.hedges[s] else { return false }
+        let other = number == copy ? r.shardJobs[s] : copy
+        return jobs[other]?.holder == worker
     }
 
     /// The workers a job may go to: a reduce (short, and every shard's proposals wait on it) to
@@ -438,9 +453,13 @@ extension CoordinatorState {
                     now: ContinuousClock.Instant) -> [Action] {
         guard let w = workers.removeValue(forKey: identity) else { return [] }
         var actions: [Action] = []
-        var moved: [Int] = [], count = 0
+        var moved: [Int] = [], count = 0, carried = 0
         for number in w.jobs.sorted() {
-            guard var job = jobs[number], !job.done, let r = requests[job.key], !hedgeOutlives(number, of: r) else { continue }
+            guard var job = jobs[number], !job.done, let r = requests[job.key] else { continue }
+            if hedgeOutlives(number, of: r) {
+                carried += 1
+                continue
+            }
             job.holder = nil
             job.pinned = nil
             job.ticket = Ticket.random()
@@ -455,7 +474,8 @@ extension CoordinatorState {
             count += 1
         }
         queue.requeue(moved.sorted())
-        return [.log(level: .warning, message: "worker \(w.name) \(reason); \(count) jobs moved"),
+        let copies = carried == 0 ? "" : ", \(carried) carried on by \(carried == 1 ? "its copy" : "their copies") elsewhere"
+        return [.log(level: .warning, message: "worker \(w.name) \(reason); \(count) jobs moved\(copies)"),
                 .workerLeft(departure, requeued: count)] + actions
     }
 
@@ -502,7 +522,7 @@ extension CoordinatorState {
                 actions += fail(r, ProtocolError(.shuttingDown, "the coordinator stopped before the request was done; retry on another"), now: now)
             }
         }
-        return actions + dispatch(now: now)
+        return actions + copyFromSuspects(now: now) + dispatch(now: now)
     }
 
     /// The error of a request whose deadline passed: how far it came, and where the bytes of

@@ -346,14 +346,18 @@ final class CoordinatorStateTests: XCTestCase {
             XCTAssertTrue(killed)
             XCTAssertNil(c.reply("d"))
             c.addWorker([11], credit: 4)
-            c.advance(ms: 600)
+            // Silent past a beat and a half: its unanswered shards are copied, its reduce moved,
+            // and worker 11 answers before worker 10 is given up.
+            c.advance(ms: 250)
             XCTAssertEqual(result(c, "d")?.indices, try inProcess(req, 15).kept, "\(transfer)")
-            XCTAssertGreaterThan(c.coordinator.requeues, 0)
-            XCTAssertTrue(c.logs.contains { $0.contains("w10") && $0.contains("silent") })
-            // The departure and its requeued jobs, for the metrics.
+            XCTAssertTrue(c.logs.contains { $0.hasPrefix("worker w10 silent for ") && $0.hasSuffix(" copied to other workers") } || inReduce,
+                          "\(c.logs)")
+            XCTAssertEqual(c.departures.map(\.reason), [], "\(transfer)")
+            c.advance(ms: 350)
+            // The departure and its requeued jobs, for the metrics: none (the copies went on).
             XCTAssertEqual(c.departures.map(\.reason), [.silent], "\(transfer)")
             XCTAssertEqual(c.departures.first?.requeued, c.coordinator.requeues, "\(transfer)")
-            XCTAssertTrue(c.logs.contains { $0.hasPrefix("worker w10 went silent") && $0.hasSuffix("; \(c.coordinator.requeues) jobs moved") }, "\(c.logs)")
+            XCTAssertTrue(c.logs.contains { $0.hasPrefix("worker w10 went silent") && $0.contains("; \(c.coordinator.requeues) jobs moved") }, "\(c.logs)")
         } }
     }
 

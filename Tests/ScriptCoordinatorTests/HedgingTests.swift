@@ -4,6 +4,7 @@ import ScriptProtocol
 import ScriptService
 import ScriptTransport
 @testable import ScriptCoordinator
+import ScriptWorker
 
 /// Shard jobs a stalled or slow worker holds are copied to an idle worker; the first of the two
 /// to propose stays, the other is let go, and the answer is the in-process one either way.
@@ -57,6 +58,62 @@ final class HedgingTests: XCTestCase {
         c.advance(ms: 50)
         XCTAssertEqual(c.hedges, [.sent, .won])
         XCTAssertEqual(kept(c, "p"), try inProcess(req, 9).kept)
+    }
+
+    /// A worker that stops (silent: no heartbeats, no answers) with a shard of a request: past a
+    /// beat and a half its shard is copied to the front of the queue, where the next worker with
+    /// credit takes it, idle or not (no pace is known here, so no straggler's copy could be
+    /// made), and the request is answered before the worker is given up; new requests pass it by
+    /// meanwhile. It waited for the worker's liveness (3 beats) before.
+    func testASilentWorkersShardIsCopiedBeforeItIsGivenUp() throws {
+        var config = CoordinatorConfiguration()
+        config.heartbeatMs = 100
+        var wc = WorkerConfiguration()
+        wc.heartbeatMs = 100
+        for transfer in Transfer.allCases {
+            let c = InMemoryCluster(config: config, workerConfig: wc)
+            c.addWorker([1], credit: 1)
+            c.addWorker([2], credit: 1)
+            c.kill([1])
+            let req = request(seed: 84, n: 80, shards: 2)
+            c.submit(PruneSubmission(id: "a", request: req, budget: .count(9), transfer: transfer).encoded())
+            XCTAssertEqual(c.coordinator.workers[[1]]?.jobs.count, 1, "\(transfer)")
+            c.advance(ms: 150)
+            XCTAssertNil(c.reply("a"), "within a beat and a half: not copied")
+            c.advance(ms: 50)
+            XCTAssertEqual(kept(c, "a"), try inProcess(req, 9).kept, "\(transfer)")
+            XCTAssertEqual(c.hedges, [.sent, .won], "\(transfer)")
+            XCTAssertEqual(c.coordinator.workers[[1]]?.jobs.count, 0, "its job let go")
+            XCTAssertTrue(c.logs.contains { $0.hasPrefix("worker w1 silent for ") && $0.hasSuffix(": 1 of its shard jobs copied to other workers") }, "\(c.logs)")
+            let next = request(seed: 85, n: 80, shards: 2)
+            c.submit(PruneSubmission(id: "b", request: next, budget: .count(9), transfer: transfer).encoded())
+            XCTAssertEqual(kept(c, "b"), try inProcess(next, 9).kept, "a suspect gets no new job while another takes it")
+            XCTAssertEqual(c.coordinator.workers[[1]]?.jobs.count, 0, "\(transfer)")
+            XCTAssertEqual(c.departures.map(\.reason), [])
+            c.advance(ms: 200)
+            XCTAssertEqual(c.departures.map(\.reason), [.silent])
+            XCTAssertEqual(c.departures.map(\.requeued), [0])
+        }
+    }
+
+    /// The only worker goes silent: its shard's copy waits in the queue for another worker (never
+    /// the same one again), and a worker that joins takes it.
+    func testASilentWorkersCopyNeverGoesBackToIt() throws {
+        var config = CoordinatorConfiguration()
+        config.heartbeatMs = 100
+        var wc = WorkerConfiguration()
+        wc.heartbeatMs = 100
+        let c = InMemoryCluster(config: config, workerConfig: wc)
+        c.addWorker([1], credit: 2)
+        c.kill([1])
+        let req = request(seed: 86, n: 40, shards: 1)
+        c.submit(PruneSubmission(id: "alone", request: req, budget: .count(9)).encoded())
+        c.advance(ms: 200)
+        XCTAssertEqual(c.hedges, [.sent])
+        XCTAssertEqual(c.coordinator.workers[[1]]?.jobs.count, 1, "the copy went back to the silent worker")
+        XCTAssertEqual(c.coordinator.queuedJobs, 1)
+        c.addWorker([2], credit: 2)
+        XCTAssertEqual(kept(c, "alone"), try inProcess(req, 9).kept)
     }
 
     /// A worker four times slower than the other, stalled with the one tile of five it was
@@ -223,10 +280,11 @@ final class HedgingTests: XCTestCase {
     }
 
     /// The stalled worker dies while its copy runs: the copy goes on alone, nothing is sent
-    /// again. The copy's worker dies instead: the first job goes on, and only that worker's own
-    /// shard moves.
+    /// again. The copy's worker dies instead: silent past a beat and a half, its own shard is
+    /// copied as well (a suspect's), so when it is given up the first job and that copy go on,
+    /// and nothing is sent again either.
     func testACopyAndItsFirstJobOutliveEachOthersWorker() throws {
-        for (dying, requeued) in [([UInt8]([2]), 0), ([1], 1)] {
+        for (dying, hedges, carried) in [([UInt8]([2]), [ClusterMetrics.HedgeOutcome.sent], "1 carried on by its copy"), ([1], [.sent, .sent], "2 carried on by their copies")] {
             let c = try pacedCluster([[1]: 10, [2]: 10])
             c.stalled = [[2]]
             let req = request(seed: 83, n: 80, shards: 2)
@@ -236,11 +294,12 @@ final class HedgingTests: XCTestCase {
             XCTAssertEqual(c.hedges, [.sent])
             c.kill(dying)
             c.advance(ms: 5_000)
-            XCTAssertEqual(c.departures.map(\.requeued), [requeued], "\(dying) died")
-            XCTAssertEqual(c.coordinator.requeues, requeued)
+            XCTAssertEqual(c.departures.map(\.requeued), [0], "\(dying) died")
+            XCTAssertEqual(c.coordinator.requeues, 0)
+            XCTAssertTrue(c.logs.contains { $0.hasPrefix("worker w\(dying[0]) went silent") && $0.hasSuffix("; 0 jobs moved, \(carried) elsewhere") }, "\(c.logs)")
             c.releaseTasks()
             XCTAssertEqual(kept(c, "d"), try inProcess(req, 9).kept, "\(dying) died")
-            XCTAssertEqual(c.hedges, [.sent])
+            XCTAssertEqual(c.hedges, hedges, "\(dying) died")
         }
     }
 
