@@ -242,11 +242,12 @@ def test_a_connected_data_socket_is_not_timed_out(cluster, tmp_path):
 
 def test_a_stopped_workers_shards_wait_for_the_coordinator_not_the_connect_timeout(logdir, tmp_path):
     """A worker stopped before this client ever reached it: its kernel accepts the connection, its
-    handshake never comes. The coordinator sees it within 3 heartbeats (of 4 s here), the client
-    within its connect timeout: whichever comes first, those shards go to the other worker and
-    the request is answered, not failed."""
-    c = Coordinator(logdir, "--heartbeat-ms", "4000", name="slowbeat")
-    workers = [Proc([binary(), "worker", "--connect", c.backend, "--name", f"slowbeat-w{i}", "--heartbeat-ms", "4000"],
+    handshake never comes. The coordinator copies its shards once it has missed a heartbeat (a
+    beat and a half, of 8 s here), the client moves them after its connect timeout (10 s):
+    whichever comes first, those shards go to the other worker and the request is answered, not
+    failed. Here the client's comes first."""
+    c = Coordinator(logdir, "--heartbeat-ms", "8000", name="slowbeat")
+    workers = [Proc([binary(), "worker", "--connect", c.backend, "--name", f"slowbeat-w{i}", "--heartbeat-ms", "8000"],
                     logdir / f"slowbeat-w{i}.log") for i in range(2)]
     try:
         with Client(c.frontend) as probe:
