@@ -292,18 +292,25 @@ final class CoordinatorStateTests: XCTestCase {
         }
     }
 
+    /// One worker of credit 1, and one request of 120 tokens ("first") answered `afterMs` after
+    /// it started: what requests of that size take from start to answer, for shedding.
+    private func clusterWithOneRequestAnswered(afterMs: Int) -> InMemoryCluster {
+        let c = InMemoryCluster()
+        c.addWorker([10], credit: 1)
+        c.holdTasks = true
+        c.submit(PruneSubmission(id: "first", request: request(seed: 7), budget: .count(5)).encoded())
+        c.advance(ms: afterMs)
+        c.releaseTasks()
+        XCTAssertNotNil(result(c, "first"))
+        return c
+    }
+
     /// A coordinator paused while a request was in flight: the pause is not its workers' time, so
     /// what requests take from start to answer (which sheds waiting requests) leaves it out. It
     /// was counted: one 5 s pause made every request of that size "take" 2.6 s, and a request
     /// waiting after it was ended at once as "overloaded".
     func testAPausedCoordinatorDoesNotCountItsPauseAsItsWorkersTime() throws {
-        let c = InMemoryCluster()
-        c.addWorker([10], credit: 1)
-        c.holdTasks = true
-        c.submit(PruneSubmission(id: "first", request: request(seed: 7), budget: .count(5)).encoded())
-        c.advance(ms: 180)
-        c.releaseTasks()
-        XCTAssertNotNil(result(c, "first"))
+        let c = clusterWithOneRequestAnswered(afterMs: 180)
         c.holdTasks = true
         c.submit(PruneSubmission(id: "paused", request: request(seed: 8), budget: .count(5)).encoded())
         c.advance(ms: 50)
@@ -452,14 +459,7 @@ final class CoordinatorStateTests: XCTestCase {
     /// to expire); one already started is not ended early, and one that finds a worker free
     /// starts whatever its deadline.
     func testARequestWithTooLittleTimeLeftToBeAnsweredEndsWhileItWaits() throws {
-        let c = InMemoryCluster()
-        c.addWorker([10], credit: 1)
-        // One request of 120 tokens answered 180 ms after it started.
-        c.holdTasks = true
-        c.submit(PruneSubmission(id: "first", request: request(seed: 7), budget: .count(5)).encoded())
-        c.advance(ms: 180)
-        c.releaseTasks()
-        XCTAssertNotNil(result(c, "first"))
+        let c = clusterWithOneRequestAnswered(afterMs: 180)
         c.holdTasks = true
         c.submit(PruneSubmission(id: "held", request: request(seed: 8), budget: .count(5), deadlineMs: 2000).encoded())
         c.submit(PruneSubmission(id: "late", request: request(seed: 9), budget: .count(6), deadlineMs: 1000).encoded())
