@@ -42,7 +42,14 @@ extension CoordinatorState {
     /// Whether worker `id` is suspect: silent for more than a heartbeat and a half (it missed one:
     /// stopped, frozen, cut off, or starved of CPU), though not yet given up (its liveness).
     func isSuspect(_ id: [UInt8], now: ContinuousClock.Instant) -> Bool {
-        workers[id].map { now - $0.lastHeard > heartbeat * 3 / 2 } ?? false
+        workers[id].map { now - $0.lastHeard > beat(of: $0) * 3 / 2 } ?? false
+    }
+
+    /// The heartbeat interval worker `w`'s silence is judged by: the slower of its own (a worker
+    /// started with a longer `--heartbeat-ms` than its coordinator's is quiet that long between
+    /// beats, and was suspect, or given up, between them) and this coordinator's.
+    func beat(of w: WorkerEntry) -> Duration {
+        max(heartbeat, w.beat ?? heartbeat)
     }
 
     /// The jobs of suspect workers, who may not be computing them: each unanswered shard job with

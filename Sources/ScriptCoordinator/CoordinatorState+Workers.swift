@@ -104,6 +104,7 @@ extension CoordinatorState {
             w.name = m.worker
             w.dataEndpoint = m.dataEndpoint
             w.dataKey = m.dataKey
+            w.beat = m.beatMs.map { .milliseconds($0) }
             workers[identity] = w
         } else {
             if let endpoint = m.dataEndpoint, let other = workers.values.first(where: { $0.dataEndpoint == endpoint }) {
@@ -117,14 +118,15 @@ extension CoordinatorState {
                     actions += dropWorker(other.identity, reason: "restarted (a new process advertising its data endpoint \(endpoint))",
                                           departure: .restarted, now: now)
                 } else {
-                    guard now - other.lastHeard > heartbeat * 2 else { return sharedEndpoint(identity, m, with: other) }
+                    guard now - other.lastHeard > beat(of: other) * 2 else { return sharedEndpoint(identity, m, with: other) }
                     actions += dropWorker(other.identity, reason: "replaced by a new connection advertising its data endpoint \(endpoint)",
                                           departure: .silent, now: now)
                 }
             }
             actions += otherKernels(m)
             workers[identity] = WorkerEntry(identity: identity, name: m.worker, credit: m.credit, dataEndpoint: m.dataEndpoint,
-                                            dataKey: m.dataKey, blas: m.blas, incarnation: m.incarnation, lastHeard: now, lastSent: now)
+                                            dataKey: m.dataKey, blas: m.blas, incarnation: m.incarnation,
+                                            beat: m.beatMs.map { .milliseconds($0) }, lastHeard: now, lastSent: now)
             // Answer at once, so the worker knows it is registered without waiting for a beat.
             actions.append(.toWorker(identity: identity, frames: BackendEnvelope.bare("heartbeat")))
             actions.append(.log(level: .info, message: "worker \(m.worker) registered (credit \(m.credit), \(m.threads) thread\(m.threads == 1 ? "" : "s")\(m.dataEndpoint.map { ", data \($0)" } ?? ""))"))
@@ -506,8 +508,7 @@ extension CoordinatorState {
     /// Heartbeats, dead workers, expired deadlines, the end of a drain.
     public func tick(now: ContinuousClock.Instant) -> [Action] {
         var actions: [Action] = []
-        let dead = heartbeat * config.liveness
-        for (id, w) in workers where now - w.lastHeard > dead {
+        for (id, w) in workers where now - w.lastHeard > beat(of: w) * config.liveness {
             actions += dropWorker(id, reason: "went silent for \(Units.duration(now - w.lastHeard))", departure: .silent, now: now)
         }
         for (id, w) in workers where now - w.lastSent >= heartbeat {

@@ -15,6 +15,8 @@ struct WorkerEntry {
     var blas: String?
     /// The number its process drew at its start (nil: it did not say).
     var incarnation: Int?
+    /// Its heartbeat interval, as it said (nil: it did not).
+    var beat: Duration?
     var jobs: Set<Int> = []
     var lastHeard: ContinuousClock.Instant
     var lastSent: ContinuousClock.Instant

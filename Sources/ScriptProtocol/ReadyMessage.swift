@@ -4,7 +4,7 @@ import ScriptWire
 /// `ready`: a worker registers (or changes its credit; 0 while it drains).
 public struct ReadyMessage: BackendMessage, Equatable {
     public static let type = "ready"
-    public static let fields: Set<String> = ["v", "type", "worker", "credit", "data", "data_key", "threads", "blas", "incarnation"]
+    public static let fields: Set<String> = ["v", "type", "worker", "credit", "data", "data_key", "threads", "blas", "incarnation", "beat_ms"]
 
     /// A name for logs and replies.
     public var worker: String
@@ -24,9 +24,12 @@ public struct ReadyMessage: BackendMessage, Equatable {
     /// name and data endpoint and another incarnation is that worker restarted. Nil from a
     /// worker that does not say.
     public var incarnation: Int?
+    /// Milliseconds between its heartbeats when it sends nothing else: the coordinator judges its
+    /// silence by the slower of this and its own interval. Nil from a worker that does not say.
+    public var beatMs: Int?
 
     public init(worker: String, credit: Int, dataEndpoint: String?, dataKey: CurveKey? = nil, threads: Int, blas: String? = nil,
-                incarnation: Int? = nil) {
+                incarnation: Int? = nil, beatMs: Int? = nil) {
         self.worker = worker
         self.credit = credit
         self.dataEndpoint = dataEndpoint
@@ -34,6 +37,7 @@ public struct ReadyMessage: BackendMessage, Equatable {
         self.threads = threads
         self.blas = blas
         self.incarnation = incarnation
+        self.beatMs = beatMs
     }
 
     public func frames() -> [Frame] {
@@ -42,6 +46,7 @@ public struct ReadyMessage: BackendMessage, Equatable {
         if let dataKey { f.append(("data_key", .string(dataKey.z85))) }
         if let blas { f.append(("blas", .string(blas))) }
         if let incarnation { f.append(("incarnation", .int(Int64(incarnation)))) }
+        if let beatMs { f.append(("beat_ms", .int(Int64(beatMs)))) }
         return Self.message(f)
     }
 
@@ -49,12 +54,14 @@ public struct ReadyMessage: BackendMessage, Equatable {
         try e.only(fields)
         let credit = try e.int("credit")
         guard (0...1024).contains(credit) else { throw ProtocolError(.badRequest, "credit \(credit) must be in 0...1024") }
+        let beatMs = e.has("beat_ms") ? try e.int("beat_ms") : nil
+        if let beatMs, !(1...3_600_000).contains(beatMs) { throw ProtocolError(.badRequest, "beat_ms \(beatMs) must be in 1...3600000") }
         return ReadyMessage(worker: try text(e, "worker", upTo: maxNameBytes), credit: credit,
                             dataEndpoint: e.has("data") ? try text(e, "data", upTo: 1024) : nil,
                             dataKey: e.has("data_key") ? try e.curveKey("data_key") : nil,
                             threads: e.has("threads") ? max(1, try e.int("threads")) : 1,
                             blas: e.has("blas") ? try text(e, "blas", upTo: 512) : nil,
-                            incarnation: e.has("incarnation") ? try e.int("incarnation") : nil)
+                            incarnation: e.has("incarnation") ? try e.int("incarnation") : nil, beatMs: beatMs)
     }
 
     /// The longest worker name, in bytes.

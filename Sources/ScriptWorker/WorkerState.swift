@@ -226,7 +226,7 @@ public final class WorkerState {
         links[i].lastSent = now
         let m = ReadyMessage(worker: config.name, credit: draining ? 0 : config.credit, dataEndpoint: dataEndpoint,
                              dataKey: dataEndpoint == nil ? nil : dataKey, threads: config.threads, blas: config.blas,
-                             incarnation: incarnation)
+                             incarnation: incarnation, beatMs: config.heartbeatMs)
         return [.send(link: i, frames: m.frames())]
     }
 

@@ -169,6 +169,7 @@ final class CoordinatorStateTests: XCTestCase {
             (ReadyMessage(worker: "", credit: 2, dataEndpoint: nil, threads: 1), "field 'worker' \"\" must be 1 to 128 bytes, not 0"),
             (ReadyMessage(worker: "w", credit: 2, dataEndpoint: "tcp://a:1\u{1B}[31m", threads: 1), "field 'data'"),
             (ReadyMessage(worker: "w", credit: 2, dataEndpoint: nil, threads: 1, blas: "OpenBLAS\r"), "field 'blas'"),
+            (ReadyMessage(worker: "w", credit: 2, dataEndpoint: nil, threads: 1, beatMs: 0), "beat_ms 0 must be in 1...3600000"),
         ]
         for (i, (ready, problem)) in cases.enumerated() {
             let actions = c.coordinator.workerMessage(identity: [UInt8(i + 1)], frames: ready.frames(), now: c.now)
@@ -273,8 +274,10 @@ final class CoordinatorStateTests: XCTestCase {
     func testAPausedCoordinatorKeepsItsWorkers() throws {
         var config = CoordinatorConfiguration()
         config.heartbeatMs = 100
+        var wc = WorkerConfiguration()
+        wc.heartbeatMs = 100
         for resumed in [true, false] {
-            let c = InMemoryCluster(config: config)
+            let c = InMemoryCluster(config: config, workerConfig: wc)
             c.addWorker([10])
             c.addWorker([11])
             let later = c.now + .milliseconds(500)

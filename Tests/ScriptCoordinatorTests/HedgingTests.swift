@@ -116,6 +116,31 @@ final class HedgingTests: XCTestCase {
         XCTAssertEqual(kept(c, "alone"), try inProcess(req, 9).kept)
     }
 
+    /// A worker that beats more slowly than its coordinator (its own `--heartbeat-ms`, said in
+    /// `ready`) is quiet that long between beats: its silence is judged by its own beat, so the
+    /// shard it holds is not copied between two of its beats, nor is it given up; silent past a
+    /// beat and a half of its own, it is. It was suspect after a beat and a half of the
+    /// coordinator's, and given up after three.
+    func testAWorkerThatBeatsMoreSlowlyIsJudgedByItsOwnBeat() throws {
+        var config = CoordinatorConfiguration()
+        config.heartbeatMs = 100
+        var wc = WorkerConfiguration()
+        wc.heartbeatMs = 400
+        let c = InMemoryCluster(config: config, workerConfig: wc)
+        c.addWorker([1], credit: 1)
+        c.addWorker([2], credit: 1)
+        c.stalled = [[1]]
+        let req = request(seed: 87, n: 80, shards: 2)
+        c.submit(PruneSubmission(id: "s", request: req, budget: .count(9)).encoded())
+        c.advance(ms: 550)
+        XCTAssertEqual(c.hedges, [])
+        XCTAssertEqual(c.departures.map(\.reason), [])
+        c.kill([1])
+        c.advance(ms: 700)
+        XCTAssertEqual(c.hedges.first, .sent)
+        XCTAssertEqual(kept(c, "s"), try inProcess(req, 9).kept)
+    }
+
     /// A worker four times slower than the other, stalled with the one tile of five it was
     /// given (no query: no barrier): the fast worker, idle once it has done the other four, would
     /// finish that tile before the slow one is due to, so it is copied at once, no time passing.
