@@ -164,6 +164,7 @@ public final class Coordinator {
         ClusterMetrics.queueDepth(state.queuedJobs)
         ClusterMetrics.requestsInFlight(state.requestsInFlight)
         ClusterMetrics.workersAlive(state.workerCount)
+        ClusterMetrics.workersSilent(state.silentWorkerCount(now: ContinuousClock.now))
     }
 
     /// Sends a reply without waiting for room: a client with a full queue of unread replies (it

@@ -67,6 +67,8 @@ public final class CoordinatorState {
 
     var heartbeat: Duration { .milliseconds(config.heartbeatMs) }
     public var workerCount: Int { workers.count }
+    /// Workers suspect at `now` (`isSuspect`).
+    public func silentWorkerCount(now: ContinuousClock.Instant) -> Int { workers.keys.filter { isSuspect($0, now: now) }.count }
     public var requestsInFlight: Int { requests.count }
     public var queuedJobs: Int { queue.count }
     /// Answers kept for retried ids, and their bytes.

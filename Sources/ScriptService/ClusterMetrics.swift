@@ -120,6 +120,9 @@ public enum ClusterMetrics {
     public static let workers = MetricDefinition(
         "script_cluster_workers", .gauge, exporter: .coordinator,
         help: "Workers alive (registered and heard from within their liveness).")
+    public static let workersSilent = MetricDefinition(
+        "script_cluster_workers_silent", .gauge, exporter: .coordinator,
+        help: "Workers silent for more than a heartbeat and a half, not yet given up: suspect (stopped, frozen, cut off); their shard jobs are copied to others.")
     public static let workerDepartures = MetricDefinition(
         "script_cluster_worker_departures_total", .counter, labels: ["reason"], exporter: .coordinator,
         help: "Workers the coordinator stopped counting, by reason (silent, disconnected, restarted).")
@@ -128,7 +131,7 @@ public enum ClusterMetrics {
         help: "Jobs sent back to the queue, by reason (worker_lost, data_unreachable).")
     public static let hedges = MetricDefinition(
         "script_cluster_shard_hedges_total", .counter, labels: ["outcome"], exporter: .coordinator,
-        help: "Copies of straggling shard jobs sent to idle workers, by outcome (sent; won: the copy answered first; lost: the first one did).")
+        help: "Copies of shard jobs (a straggler's, sent to an idle worker; a silent worker's, queued for the next), by outcome (sent; won: the copy answered first; lost: the first one did).")
     public static let bytesReceived = MetricDefinition(
         "script_cluster_bytes_received_total", .counter, labels: ["peer"], exporter: .both,
         help: "Message bytes received, by the peer they came from (client, coordinator, worker).")
@@ -177,7 +180,7 @@ public enum ClusterMetrics {
 
     /// Every metric, in the order Docs/DEPLOY.md lists them.
     public static let all: [MetricDefinition] = [
-        requests, requestDuration, tokensIn, tokensKept, jobDuration, queueDepth, requestsInFlight, workers,
+        requests, requestDuration, tokensIn, tokensKept, jobDuration, queueDepth, requestsInFlight, workers, workersSilent,
         workerDepartures, jobsRequeued, hedges, bytesReceived, bytesSent, connections, repliesDropped,
         workerJobs, workerJobDuration, workerCPU, workerTokens, workerJobsHeld, workerRegistered, workerReconnects,
         buildInfo, processCPU, processMemory, processStart,
@@ -213,6 +216,9 @@ public enum ClusterMetrics {
 
     /// Workers alive now.
     public static func workersAlive(_ n: Int) { Gauge(label: workers.name).record(n) }
+
+    /// Workers suspect now (silent past a beat and a half).
+    public static func workersSilent(_ n: Int) { Gauge(label: workersSilent.name).record(n) }
 
     /// The coordinator stopped counting a worker.
     public static func workerDeparted(_ reason: DepartureReason) {

@@ -479,7 +479,7 @@ final class OpsProcessTests: XCTestCase {
     /// A worker stopped (SIGSTOP) while three AnyRes requests are sent one after another, within
     /// its liveness (6 s): the shards it held are copied to the other worker and each request is
     /// answered within half of that, the coordinator counts the copies and never gives the worker
-    /// up, and the stopped worker, continued, serves again. Without the copies the first request
+    /// up (it counts it silent meanwhile), and the stopped worker, continued, serves again. Without the copies the first request
     /// waited until the stopped worker was given up (6 s). The bounds are fractions of the
     /// liveness, not of a request's time, so a loaded machine does not fail them.
     func testAStoppedWorkersShardsAreCopiedToAnIdleWorker() throws {
@@ -502,7 +502,11 @@ final class OpsProcessTests: XCTestCase {
         let slowest = try (0..<3).map { try prune("stalled-\($0)") }.max()!
         let during = Date().timeIntervalSince(stopped)
         let metrics = try scrape(try metricsURL(cluster.coordinator))
+        // Silent past a beat and a half (3 s), it is counted suspect until it speaks again.
+        XCTAssertTrue(reads(try metricsURL(cluster.coordinator), "script_cluster_workers_silent", 1, timeout: 5 - Date().timeIntervalSince(stopped)),
+                      "not counted silent")
         cluster.workers[1].signal(SIGCONT)
+        XCTAssertTrue(reads(try metricsURL(cluster.coordinator), "script_cluster_workers_silent", 0), "still counted silent")
         XCTAssertLessThan(slowest, 3, "answered by the copies, not when the worker was given up")
         XCTAssertLessThan(during, 6, "all three while the worker was stopped")
         XCTAssertEqual(value(metrics, #"script_cluster_worker_departures_total{reason="silent"}"#) ?? 0, 0, "never given up: \(metrics)")
