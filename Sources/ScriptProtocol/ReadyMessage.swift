@@ -50,8 +50,10 @@ public struct ReadyMessage: BackendMessage, Equatable {
         return Self.message(f)
     }
 
+    /// Fields a later release adds are ignored (only this message's: it says what a worker is,
+    /// and refusing it would keep a worker upgraded before its coordinator out until that one
+    /// is upgraded too, as a rolling update does); those it has are checked.
     public static func parse(_ e: Envelope, frames: [Frame], limits: RequestLimits) throws -> ReadyMessage {
-        try e.only(fields)
         let credit = try e.int("credit")
         guard (0...1024).contains(credit) else { throw ProtocolError(.badRequest, "credit \(credit) must be in 0...1024") }
         let beatMs = e.has("beat_ms") ? try e.int("beat_ms") : nil

@@ -158,6 +158,18 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(c.coordinator.workerCount, 3)
     }
 
+    /// A worker of a later release, whose `ready` has a field this coordinator does not know, is
+    /// registered all the same (a rolling update may start the workers before the coordinator);
+    /// it was refused ("unknown field") until the coordinator was upgraded too.
+    func testAReadyWithAFieldOfALaterReleaseRegisters() throws {
+        let c = InMemoryCluster()
+        var fields = try Envelope.decode(ReadyMessage(worker: "later", credit: 2, dataEndpoint: nil, threads: 1).frames()[0].bytes).fields
+            .map { ($0.key, $0.value) }.sorted { $0.0 < $1.0 }
+        fields.append(("gpu", .string("H200")))
+        let actions = c.coordinator.workerMessage(identity: [9], frames: [Frame(Envelope.encode(fields))], now: c.now)
+        XCTAssertEqual(c.coordinator.workerCount, 1, "\(actions)")
+    }
+
     /// What a worker reports of itself reaches logs and clients: a name, data endpoint or BLAS
     /// with a control character, or a name over 128 bytes, is refused, and the worker told why
     /// (it was registered, and its name could break the coordinator's log lines).
