@@ -284,12 +284,8 @@ final class CoordinatorStateTests: XCTestCase {
     /// so by its loop before their queued beats are read: it says that it was paused and keeps
     /// them, where it gave every one of them up at once. A worker silent after that still goes.
     func testAPausedCoordinatorKeepsItsWorkers() throws {
-        var config = CoordinatorConfiguration()
-        config.heartbeatMs = 100
-        var wc = WorkerConfiguration()
-        wc.heartbeatMs = 100
         for resumed in [true, false] {
-            let c = InMemoryCluster(config: config, workerConfig: wc)
+            let c = beatingCluster(coordinatorMs: 100)
             c.addWorker([10])
             c.addWorker([11])
             let later = c.now + .milliseconds(500)

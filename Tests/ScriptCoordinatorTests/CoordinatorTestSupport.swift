@@ -4,6 +4,7 @@ import ScriptProtocol
 import ScriptService
 import ScriptWire
 @testable import ScriptCoordinator
+import ScriptWorker
 
 /// Requests and in-process answers the coordinator's tests compare the cluster with.
 extension XCTestCase {
@@ -25,6 +26,16 @@ extension XCTestCase {
         rounded.embeddings = r.embeddings.map { TensorCodec.encode($0, dtype: dtype).matrix() }
         rounded.query = r.query.map { TensorCodec.encode($0, dtype: dtype).matrix() }
         return (try Pruner(pool: .serial).prune(rounded, budget: .count(k), options: options).indices, rounded.features)
+    }
+
+    /// A cluster in memory whose coordinator beats every `coordinatorMs` and whose workers every
+    /// `workerMs` (the same, unless given).
+    func beatingCluster(coordinatorMs: Int, workerMs: Int? = nil) -> InMemoryCluster {
+        var config = CoordinatorConfiguration()
+        config.heartbeatMs = coordinatorMs
+        var wc = WorkerConfiguration()
+        wc.heartbeatMs = workerMs ?? coordinatorMs
+        return InMemoryCluster(config: config, workerConfig: wc)
     }
 
     /// Workers reporting shard compute times of `paces` (ms for a shard of 40 tokens).

@@ -4,7 +4,6 @@ import ScriptProtocol
 import ScriptService
 import ScriptTransport
 @testable import ScriptCoordinator
-import ScriptWorker
 
 /// Shard jobs a stalled or slow worker holds are copied to an idle worker; the first of the two
 /// to propose stays, the other is let go, and the answer is the in-process one either way.
@@ -66,12 +65,8 @@ final class HedgingTests: XCTestCase {
     /// made), and the request is answered before the worker is given up; new requests pass it by
     /// meanwhile. It waited for the worker's liveness (3 beats) before.
     func testASilentWorkersShardIsCopiedBeforeItIsGivenUp() throws {
-        var config = CoordinatorConfiguration()
-        config.heartbeatMs = 100
-        var wc = WorkerConfiguration()
-        wc.heartbeatMs = 100
         for transfer in Transfer.allCases {
-            let c = InMemoryCluster(config: config, workerConfig: wc)
+            let c = beatingCluster(coordinatorMs: 100)
             c.addWorker([1], credit: 1)
             c.addWorker([2], credit: 1)
             c.kill([1])
@@ -101,11 +96,7 @@ final class HedgingTests: XCTestCase {
     /// The only worker goes silent: its shard's copy waits in the queue for another worker (never
     /// the same one again), and a worker that joins takes it.
     func testASilentWorkersCopyNeverGoesBackToIt() throws {
-        var config = CoordinatorConfiguration()
-        config.heartbeatMs = 100
-        var wc = WorkerConfiguration()
-        wc.heartbeatMs = 100
-        let c = InMemoryCluster(config: config, workerConfig: wc)
+        let c = beatingCluster(coordinatorMs: 100)
         c.addWorker([1], credit: 2)
         c.kill([1])
         let req = request(seed: 86, n: 40, shards: 1)
@@ -124,11 +115,7 @@ final class HedgingTests: XCTestCase {
     /// beat and a half of its own, it is. It was suspect after a beat and a half of the
     /// coordinator's, and given up after three.
     func testAWorkerThatBeatsMoreSlowlyIsJudgedByItsOwnBeat() throws {
-        var config = CoordinatorConfiguration()
-        config.heartbeatMs = 100
-        var wc = WorkerConfiguration()
-        wc.heartbeatMs = 400
-        let c = InMemoryCluster(config: config, workerConfig: wc)
+        let c = beatingCluster(coordinatorMs: 100, workerMs: 400)
         c.addWorker([1], credit: 1)
         c.addWorker([2], credit: 1)
         c.stalled = [[1]]
