@@ -59,14 +59,8 @@ public final class ClusterClient {
     private var dataSockets: [String: (socket: ZMQSocket, curve: CurveClientSettings?)] = [:]
     /// Connection events of the data sockets, by endpoint: a refused key ends a wait.
     private var dataMonitors: [String: ZMQMonitor] = [:]
-    /// Data sockets whose ZeroMQ handshake completed (a TCP connection alone may be anything
-    /// listening there: another service, a proxy whose backend is gone), those whose connection
-    /// attempts failed with none completed yet, and shards placed on one not connected (by
-    /// request id and shard: the endpoint and when); a shard placed again elsewhere (its worker
-    /// died) waits for its new socket only.
-    private var dataConnected: Set<String> = []
-    private var dataFailing: Set<String> = []
-    private var waitingShards: [String: [Int: (endpoint: String, since: ContinuousClock.Instant)]] = [:]
+    /// Shards placed on data sockets that have not connected yet, and how long each may wait.
+    private var dataWaits = DataConnectWaits(connectTimeout: ClusterClient.dataConnectTimeout, failureGrace: ClusterClient.dataFailureGrace)
     /// Where each shard of the requests in flight was last placed (by request id and shard): a
     /// data connection that drops sends those requests again.
     private var placedOn: [String: [Int: String]] = [:]
@@ -372,7 +366,7 @@ public final class ClusterClient {
             }
             var left = max(0, Int((deadline - clock.now).milliseconds))
             if let due = flights.untilDue(now: clock.now) { left = min(left, Int(due.milliseconds.rounded(.up))) }
-            if let due = waitingShards.values.flatMap({ $0.values.map { $0.since + patience($0.endpoint) } }).min() {
+            if let due = dataWaits.nextDue() {
                 left = min(left, max(0, Int((due - clock.now).milliseconds.rounded(.up))))
             }
             let ready = try poller.poll(timeoutMilliseconds: left)
@@ -394,7 +388,7 @@ public final class ClusterClient {
         guard let last = lastLook, now - last > .milliseconds(2 * options.pingIntervalMs) else { return }
         let gap = now - last
         flights.resumed(after: gap, now: now)
-        waitingShards = waitingShards.mapValues { $0.mapValues { (endpoint: $0.endpoint, since: min(now, $0.since + gap)) } }
+        dataWaits.resumed(after: gap, now: now)
     }
 
     /// Connection events: a refused CURVE key (coordinators `polled`, or any worker's data
@@ -426,31 +420,27 @@ public final class ClusterClient {
         for (endpoint, m) in dataMonitors {
             let events = m.drain()
             if events.contains(.authenticationFailed) { throw ConnectionRefused(endpoint: endpoint, by: .worker) }
-            if events.contains(.disconnected), dataConnected.contains(endpoint) { try sendAgain(placedOn: endpoint) }
+            if events.contains(.disconnected), dataWaits.connected.contains(endpoint) { try sendAgain(placedOn: endpoint) }
             if events.contains(.handshakeSucceeded) {
-                dataConnected.insert(endpoint)
-                dataFailing.remove(endpoint)
+                dataWaits.handshake(endpoint)
                 unreachableData.remove(endpoint)
-            } else if events.contains(.connectRetried), !dataConnected.contains(endpoint) {
-                dataFailing.insert(endpoint)
+            } else if events.contains(.connectRetried) {
+                dataWaits.attemptFailed(endpoint)
             }
         }
         try checkWaitingShards()
     }
 
     /// Shards of requests in flight still placed on a data socket that has made no connection
-    /// within its `patience`: that address counts as unreachable, and each such request is
+    /// within its patience (`DataConnectWaits`): that address counts as unreachable, and each such request is
     /// sent again (the same id, to the same coordinator) naming it in `avoid`, so that its shards
     /// move. Throws `DataSocketUnreachable` when the coordinator placed a shard on an address the
     /// request already named.
     private func checkWaitingShards() throws {
-        waitingShards = waitingShards.filter { pending[$0.key] != nil }.mapValues { $0.filter { !dataConnected.contains($0.value.endpoint) } }
-        for (id, shards) in waitingShards {
-            let late = Set(shards.values.filter { clock.now - $0.since >= patience($0.endpoint) }.map(\.endpoint))
-            guard !late.isEmpty, let e = pending[id], let coordinator = flights.endpoint(of: id) else { continue }
-            waitingShards[id] = shards.filter { !late.contains($0.value.endpoint) }
-            if let named = late.first(where: e.avoid.contains) {
-                throw DataSocketUnreachable(endpoint: named, seconds: Double(patience(named).components.seconds))
+        for (id, late) in dataWaits.late(now: clock.now, inFlight: { pending[$0] != nil }) {
+            guard let e = pending[id], let coordinator = flights.endpoint(of: id) else { continue }
+            if let named = late.sorted().first(where: e.avoid.contains) {
+                throw DataSocketUnreachable(endpoint: named, seconds: Double(dataWaits.patience(named).components.seconds))
             }
             for endpoint in late.subtracting(unreachableData) { try forgetQueued(endpoint) }
             unreachableData.formUnion(late)
@@ -466,11 +456,6 @@ public final class ClusterClient {
             guard let e = pending[id], let coordinator = flights.endpoint(of: id) else { continue }
             try transmit(e, to: coordinator)
         }
-    }
-
-    /// How long a shard placed on the data socket at `endpoint` waits for it to connect.
-    private func patience(_ endpoint: String) -> Duration {
-        dataFailing.contains(endpoint) ? Self.dataFailureGrace : Self.dataConnectTimeout
     }
 
     /// Counts the data socket at `endpoint` unreachable: a fresh socket in its place, with none
@@ -518,7 +503,7 @@ public final class ClusterClient {
         let curve = try dataCurve(p)
         let key = p.endpoint + " " + (curve?.serverKey.z85 ?? "")
         if dataSockets[key] == nil { try openData(key, endpoint: p.endpoint, curve: curve) }
-        waitingShards[p.id, default: [:]][p.shard] = dataConnected.contains(p.endpoint) ? nil : (p.endpoint, clock.now)
+        dataWaits.placed(p.id, shard: p.shard, on: p.endpoint, now: clock.now)
         placedOn[p.id, default: [:]][p.shard] = p.endpoint
         try dataSockets[key]!.socket.send([Frame([])] + data.frames())
     }
