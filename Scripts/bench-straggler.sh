@@ -12,6 +12,11 @@
 #   REQUESTS=200 Scripts/bench-straggler.sh
 #   BIN=/path/to/script-cluster Scripts/bench-straggler.sh   # a prebuilt binary (no Swift needed)
 set -euo pipefail
+# A process group with a stopped member that loses its tie to the session (this script started in
+# the background by a shell that then exits, or by nohup) gets SIGHUP from the kernel: ignored
+# here and in every process started (the services keep an ignored SIGHUP ignored), so that a
+# pause is not a kill.
+trap '' HUP
 cd "$(dirname "$0")/.."
 if [ -z "${BIN:-}" ]; then
     swift build -c release --product script-cluster >&2

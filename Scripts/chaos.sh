@@ -3,8 +3,11 @@
 # `load` while, at random, a worker is stopped for 0.2 to 4 s (SIGSTOP: a stalled process, a
 # container at its CPU limit; longer than its liveness of 3 s, it is given up), or killed
 # (SIGKILL) and started again; with COORDINATOR_FAULTS=1 the coordinator too is stopped for 0.2
-# to 4 s or killed and started again on its endpoints. Passes when every request sent was answered, each as in-process
-# pruning answers it (`load` checks every answer), none timed out and none failed. Prints the
+# to 4 s or killed and started again on its endpoints; with CLIENT_FAULTS=1 the load generator (the
+# client) is stopped for 1 to 5 s as well, past its liveness of 3 pings of 1 s (a paused client
+# must not give its coordinator up, nor a data socket, for its own pause). Passes when every request sent was answered, each as in-process
+# pruning answers it (`load` checks every answer), none timed out and none failed, and (without
+# coordinator faults) the client kept its one connection to the coordinator. Prints the
 # load's report, what was done to the workers, the coordinator's copies of straggling shards,
 # departures and requeued jobs, and its resident memory at start, after 10 s and at the end.
 #
@@ -12,8 +15,14 @@
 #   KIND=video INLINE=1 SECONDS_OF_LOAD=300 Scripts/chaos.sh
 #   SEED=7 Scripts/chaos.sh                           # the same faults at the same times again
 #   COORDINATOR_FAULTS=1 Scripts/chaos.sh             # the coordinator stopped and killed as well
+#   CLIENT_FAULTS=1 Scripts/chaos.sh                  # the client stopped as well
 #   BIN=/path/to/script-cluster Scripts/chaos.sh      # a prebuilt binary (no Swift needed)
 set -euo pipefail
+# A process group with a stopped member that loses its tie to the session (this script started in
+# the background by a shell that then exits, or by nohup) gets SIGHUP from the kernel: ignored
+# here and in every process started (the services keep an ignored SIGHUP ignored), so that a
+# pause is not a kill.
+trap '' HUP
 cd "$(dirname "$0")/.."
 if [ -z "${BIN:-}" ]; then
     swift build -c release --product script-cluster >&2
@@ -57,10 +66,17 @@ for ((i = 1; i <= workers; i++)); do start_worker "$i"; done
     --timeout-ms 30000 --wait-workers "$workers" --json "$tmp/r.json" -q > "$tmp/r.txt" 2>&1 &
 load=$!
 rss_start=$(rss_kb)
-stops=0; kills=0; coordinator_faults=0; rss_10s=""
+stops=0; kills=0; coordinator_faults=0; client_stops=0; rss_10s=""
 started=$SECONDS
 while kill -0 "$load" 2>/dev/null; do
     [ -n "$rss_10s" ] || [ $((SECONDS - started)) -lt 10 ] || rss_10s=$(rss_kb)
+    # A client's fault draws its own number, so that a seed without them gives the same faults.
+    if [ "${CLIENT_FAULTS:-0}" = 1 ] && [ $((RANDOM % 6)) = 0 ]; then
+        pause "$load" $((1000 + RANDOM % 4000)) 2>/dev/null || true
+        client_stops=$((client_stops + 1))
+        sleep "0.$((RANDOM % 9))"
+        continue
+    fi
     i=$((RANDOM % workers + 1))
     case $((RANDOM % 10)) in
         [0-5])
@@ -98,7 +114,12 @@ load=""
 rss_end=$(rss_kb)
 metrics=$(sed -n 's/^metrics //p' "$tmp/c.out" | head -1)
 cat "$tmp/r.txt"
-echo "faults: $stops workers stopped for 0.2-4 s, $kills killed and started again, the coordinator $coordinator_faults times stopped or killed (seed ${SEED:-$$})"
+if [ "$status" != 0 ] || [ ! -s "$tmp/r.json" ]; then
+    echo "FAILED: load exited with status $status$( [ "$status" -gt 128 ] && echo " (signal $((status - 128)))")" >&2
+    tail -20 "$tmp/c.log" >&2
+    exit 1
+fi
+echo "faults: $stops workers stopped for 0.2-4 s, $kills killed and started again, the coordinator $coordinator_faults times stopped or killed, the client $client_stops times stopped for 1-5 s (seed ${SEED:-$$})"
 python3 - "$metrics/metrics" "$tmp/r.json" "$rss_start" "${rss_10s:-$rss_end}" "$rss_end" "$coordinator_faults" <<'EOF'
 import json, sys, urllib.request
 text = urllib.request.urlopen(sys.argv[1], timeout=5).read().decode()
@@ -109,6 +130,9 @@ def series(name):
             got[line.split('"')[1]] = int(float(line.split()[-1]))
     return ", ".join(f"{k} {v}" for k, v in sorted(got.items())) or "none"
 print("coordinator" + (" (the last one started)" if sys.argv[6] != "0" else "") + ": copies of straggling shards:", series("script_cluster_shard_hedges_total"))
+accepted = sum(int(float(line.split()[-1])) for line in text.splitlines()
+               if line.startswith("script_cluster_connections_total{") and 'socket="frontend"' in line and 'event="accepted"' in line)
+print(f"             client connections accepted: {accepted}")
 print(f"             workers departed: {series('script_cluster_worker_departures_total')}; "
       f"jobs requeued: {series('script_cluster_jobs_requeued_total')}")
 start, warm, end = (int(v) / 1024 for v in sys.argv[3:6])
@@ -124,9 +148,10 @@ if r["timeouts"]:
     bad.append(f"{r['timeouts']} timed out")
 if r["errors"]:
     bad.append(f"errors: {r['errors']}")
+if accepted > 1 and sys.argv[6] == "0":
+    bad.append(f"the client gave its coordinator, never stopped, up {accepted - 1} times (it connected again)")
 if bad:
     print("FAILED: " + "; ".join(bad))
     sys.exit(1)
 print("passed: every request answered, as in-process pruning answers it")
 EOF
-[ "$status" = 0 ] || { echo "load exited with status $status" >&2; tail -20 "$tmp/c.log" >&2; exit 1; }
