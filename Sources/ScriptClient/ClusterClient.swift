@@ -40,6 +40,10 @@ public final class ClusterClient {
         public var maxMessageBytes: Int?
         /// CurveZMQ: this client's key pair and the coordinators' public key (nil: none).
         public var curve: CurveClientSettings?
+        /// Told a line for the user while requests wait, once until it changes: a coordinator
+        /// that answers its pings with no worker registered (its requests wait for one until
+        /// their deadline, which looked like a hang). Nil: nothing is said.
+        public var notice: (@Sendable (String) -> Void)?
         public init() {}
     }
 
@@ -111,6 +115,8 @@ public final class ClusterClient {
     private var links: [Link]
     /// Coordinator sockets replaced so far (`reconnect`): a poller made before one is stale.
     private var reconnects = 0
+    /// Coordinators whose last ping answer said they had no worker (`Options.notice` told so).
+    private var workerless: Set<Int> = []
 
     /// One coordinator connection, as its socket monitor reported it: whether it was ever up
     /// (whether it is now, `flights` keeps), and how many attempts to connect failed (for an
@@ -487,13 +493,23 @@ public final class ClusterClient {
             return nil
         }
         if keepAlivePings.removeValue(forKey: reply.id) != nil {
-            if case .status(let st) = reply, st.draining { flights.draining(i) }
+            if case .status(let st) = reply {
+                if st.draining { flights.draining(i) }
+                noteWorkers(st.workers, of: i)
+            }
             return nil
         }
         if case .error(let id, let e) = reply, flights.retryLater(id, e.code, from: i, now: clock.now) { return nil }
         if case .result = reply { forget(reply.id) }
         if case .error = reply { forget(reply.id) }
         return Received(endpoint: i, reply: reply)
+    }
+
+    /// Tells `Options.notice` when coordinator `i` says it has no worker (once, until it has one).
+    private func noteWorkers(_ workers: Int, of i: Int) {
+        guard workers == 0 else { workerless.remove(i); return }
+        guard workerless.insert(i).inserted, let notice = options.notice else { return }
+        notice("\(endpoints[i]) has no worker: its requests wait for one until their deadline")
     }
 
     /// Sends a placed shard's bytes to its worker: over CURVE when the worker speaks it (and

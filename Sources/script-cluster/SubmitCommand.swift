@@ -57,6 +57,10 @@ struct SubmitCommand: ParsableCommand {
         var options = ClusterClient.Options()
         options.attempts = attempts
         options.curve = try curve.settings()
+        options.notice = { [line] in
+            line.hide()
+            StandardStream.error.write("warning: \($0)\n")
+        }
         let client = try ClusterClient(endpoints: endpoints, options: options)
         defer { client.close() }
         line.stage("submit \(Units.bytes(Self.bytes(req, wire))) to \(endpoints.joined(separator: ","))")

@@ -265,6 +265,26 @@ final class ClusterProcessTests: XCTestCase {
         }
     }
 
+    /// A coordinator with no worker holds a request until one comes or its deadline passes:
+    /// `submit` says so within a second or two (its ping's answer), once, rather than being
+    /// silent until the deadline; then a worker comes and the request is answered.
+    func testSubmitToACoordinatorWithoutWorkersSaysSoWhileItWaits() throws {
+        let cluster = try TestCluster(workers: 0)
+        defer { cluster.stop() }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("workerless-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertEqual(try ClusterProcess(["sample", "--kind", "image", "--out", dir]).wait(timeout: 60), 0)
+        let submit = try ClusterProcess(["submit", "--connect", cluster.frontend, "--features", dir + "/features.npy",
+                                         "--budget", "16", "--deadline-ms", "20000"])
+        let warning = "warning: \(cluster.frontend) has no worker: its requests wait for one until their deadline"
+        XCTAssertTrue(submit.waitForLog(warning, timeout: 5), submit.log)
+        Thread.sleep(forTimeInterval: 2.5)  // pinged again, with still no worker
+        try cluster.addWorker()
+        XCTAssertEqual(submit.wait(timeout: 30), 0, submit.log)
+        XCTAssertTrue(submit.output.contains("\"indices\""), submit.output)
+        XCTAssertEqual(submit.log.components(separatedBy: warning).count, 2, "said once: \(submit.log)")
+    }
+
     /// With no coordinator there at all, `submit` ends at its request's deadline: nothing can be
     /// on its way back when no connection was ever up (it waited the deadline and 5 s more).
     func testSubmitWithNoCoordinatorEndsAtItsDeadline() throws {

@@ -95,6 +95,21 @@ def test_load_says_at_once_that_no_coordinator_answers_or_one_has_no_worker(tmp_
         assert co.stop() == 0
 
 
+def test_prune_on_a_coordinator_without_workers_says_so_while_it_waits(tmp_path, logdir):
+    """Its request waits for a worker until its deadline: the first ping's answer says so, once,
+    as `warning: ...` (it was silent until the deadline, which looked like a hang)."""
+    x, _, _ = request_data(64, units=2)
+    np.save(tmp_path / "x.npy", x)
+    co = Coordinator(logdir)
+    try:
+        lonely = cli("prune", "--connect", co.frontend, "--features", str(tmp_path / "x.npy"), "--budget", "8",
+                     "--deadline", "3.5", check=False)
+        said = f"warning: {co.frontend} has no worker: its requests wait for one until their deadline\n"
+        assert lonely.returncode == 3 and lonely.stderr.count(said) == 1, lonely.stderr
+    finally:
+        assert co.stop() == 0
+
+
 def test_exit_codes(cluster, tmp_path):
     x, _, _ = request_data(63, units=2)
     np.save(tmp_path / "x.npy", x)

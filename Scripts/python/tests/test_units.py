@@ -207,6 +207,25 @@ def test_silence_brings_pings_then_failover():
     assert sent_ids(e.poll(5.0)) == [(i, "s")]
 
 
+def test_a_coordinator_without_workers_is_said_once_until_it_has_one(caplog):
+    """Its calls wait for a worker until their deadline: the ping's answer says so, as a warning,
+    once (not at every ping), and again only after it had a worker and lost it."""
+    e = engine(1, heartbeat=1.0, liveness=3)
+    e.add(make_call("r", timeout=60.0), 0.0)
+    e.poll(0.0)
+
+    def answer(now, workers):
+        (ping,) = [msgpack.unpackb(frames[1]) for _, frames, cid in e.poll(now) if cid is None]
+        e.received(0, reply(ping["id"], "status", workers=workers, queued_shards=1, requests_in_flight=1, served=0,
+                            failed=0), now)
+
+    with caplog.at_level("WARNING", logger="script_cluster"):
+        for now, workers in [(1.0, 0), (2.0, 0), (3.0, 0), (4.0, 1), (5.0, 0)]:
+            answer(now, workers)
+    said = [r.getMessage() for r in caplog.records if r.name == "script_cluster"]
+    assert said == ["tcp://e0 has no worker: its requests wait for one until their deadline"] * 2
+
+
 def test_a_pause_of_the_client_is_not_its_coordinators_silence():
     """The shell did not look for 10 heartbeats (its process stopped, its event loop held): no pings
     went out and nothing was read, so the pause is not the coordinators' silence (the call stays);

@@ -5,12 +5,15 @@ It spreads calls over endpoints (the one with fewest calls outstanding, in turn)
 endpoint it waits on (a `status` ping after `heartbeat` seconds of silence, the endpoint counted
 dead after `liveness` silent intervals, or at once when its connection drops), moves a dead
 endpoint's calls to the others with the same request id, retries `busy` and `shutting_down` with
-exponential back-off, and ends every call by its deadline.
+exponential back-off, and ends every call by its deadline. A ping answered by a coordinator with
+no worker is logged (a warning on the "script_cluster" logger, once until it has one): its calls
+wait for a worker until their deadline, which looked like a hang.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import random
 from dataclasses import dataclass, field
@@ -22,6 +25,8 @@ from .errors import (RETRYABLE_CODES, BadReply, ConnectionRefused, ScriptCluster
                      error_for_code)
 
 PROTOCOL_VERSION = 1
+
+_log = logging.getLogger("script_cluster")
 
 
 #: Why a coordinator refused this client at the handshake, when its key is not on the list.
@@ -85,6 +90,7 @@ class Endpoint:
     ever_up: bool = False  # a handshake completed once
     took_connection: bool = False  # a connection was made (its handshake may not have finished)
     failed_connects: int = 0  # attempts to connect that failed
+    workerless: bool = False  # its last ping answer said it had no worker (logged once)
 
     def trouble(self) -> str:
         """Why it never came up, for an error ("" when it was up, or nothing was seen)."""
@@ -374,6 +380,7 @@ class Engine:
         if rid == e.ping_id:
             e.ping_id = None
             e.failures = 0
+            self._note_workers(e, env.get("workers"))
             return
         call = self.calls.get(rid)
         if call is None or call.state == "done":
@@ -410,7 +417,19 @@ class Engine:
                                         endpoint=e.address))
             return
         e.failures = 0
+        if kind == "status":
+            self._note_workers(e, env.get("workers"))
         self._finish(call, (env, frames, i))
+
+    def _note_workers(self, e: Endpoint, workers: Any) -> None:
+        """Warns when `e` says it has no worker while requests wait on it (once, until it has one;
+        a `status` asked with none waiting is its caller's to read, and is not said again)."""
+        if not isinstance(workers, int) or isinstance(workers, bool):
+            return
+        waiting = any(c in self.calls and self.calls[c].kind == "prune" for c in e.outstanding)
+        if workers == 0 and not e.workerless and waiting:
+            _log.warning("%s has no worker: its requests wait for one until their deadline", e.address)
+        e.workerless = workers == 0
 
     def _placed(self, call: Call, env: Dict[str, Any], address: str) -> None:
         shard, endpoint, ticket, key = env.get("shard"), env.get("endpoint"), env.get("ticket"), env.get("server_key")

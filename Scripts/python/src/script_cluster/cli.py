@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import errno
 import json
+import logging
 import os
 import signal
 import sys
@@ -333,6 +334,20 @@ def _end_as_unix_tools_do() -> None:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 
+class _StandardError(logging.Handler):
+    """The client library's warnings (a coordinator with no worker, a data socket it cannot reach)
+    said as the Swift tools say theirs: `warning: ...` on standard error, as it is at the time."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"{record.levelname.lower()}: {record.getMessage()}", file=sys.stderr)
+
+
+def _say_library_warnings() -> None:
+    log = logging.getLogger("script_cluster")
+    if not any(isinstance(h, _StandardError) for h in log.handlers):
+        log.addHandler(_StandardError(logging.WARNING))
+
+
 def _run(argv: Optional[Sequence[str]]) -> int:
     try:
         a = parser().parse_args(argv)
@@ -343,6 +358,7 @@ def _run(argv: Optional[Sequence[str]]) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     _end_as_unix_tools_do()
+    _say_library_warnings()
     try:
         code = _run(argv)
     except CommandError as e:
