@@ -1,3 +1,4 @@
+import ScriptService
 import ScriptProtocol
 import ScriptTransport
 
@@ -37,4 +38,18 @@ public struct CoordinatorConfiguration: Sendable {
     public var curve: CurveServerConfiguration?
 
     public init() {}
+
+    /// Holds what the coordinator takes in at once within `memoryLimit` bytes (its container's
+    /// limit, `MemoryLimit`): half of it for the bytes of requests in flight, frames no larger
+    /// than that, and an eighth at most for the results kept. Returns a line saying what it
+    /// holds when that is less than the settings said, nil when they fit already.
+    public mutating func fit(memoryLimit: Int) -> String? {
+        let held = memoryLimit / 2
+        guard maxInFlightBytes > held || maxMessageBytes > held || resultCacheBytes > memoryLimit / 8 else { return nil }
+        maxInFlightBytes = min(maxInFlightBytes, held)
+        maxMessageBytes = min(maxMessageBytes, held)
+        resultCacheBytes = min(resultCacheBytes, memoryLimit / 8)
+        return "memory limit \(Units.bytes(memoryLimit)) (its cgroup): holding at most \(Units.bytes(maxInFlightBytes)) of requests "
+            + "at once (more are answered busy), frames of at most \(Units.bytes(maxMessageBytes)) and \(Units.bytes(resultCacheBytes)) of results"
+    }
 }

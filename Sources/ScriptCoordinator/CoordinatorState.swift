@@ -139,6 +139,9 @@ public final class CoordinatorState {
             return reject(route: route, id: id, error as? ProtocolError ?? ProtocolError(.internal, "\(error)"))
         }
         let bytes = frames.reduce(0) { $0 + $1.count }
+        guard bytes <= config.maxInFlightBytes else {
+            return reject(route: route, id: id, ProtocolError(.tooLarge, "the request's \(Units.bytes(bytes)) are more than this coordinator holds at once (\(Units.bytes(config.maxInFlightBytes))): send it direct"))
+        }
         guard requests.count < config.maxRequests, inFlightBytes + bytes <= config.maxInFlightBytes else {
             return reject(route: route, id: id, ProtocolError(.busy, "\(requests.count) requests (\(Units.bytes(inFlightBytes))) in flight; retry later"))
         }

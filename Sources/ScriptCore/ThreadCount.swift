@@ -52,18 +52,7 @@ public enum ThreadCount {
     ///   - membership: the file naming the process's cgroups (`/proc/self/cgroup`).
     ///   - root: where the cgroup v2 hierarchy is mounted.
     static func cgroupQuota(membership: String = "/proc/self/cgroup", root: String = "/sys/fs/cgroup") -> Int? {
-        guard let membership = readFile(membership) else { return nil }
-        // cgroup v2: the line "0::/path".
-        guard let line = membership.split(separator: "\n").first(where: { $0.hasPrefix("0::") }) else { return nil }
-        var path = String(line.dropFirst(3))
-        var tightest: Int?
-        while true {
-            let file = root + (path == "/" ? "" : path) + "/cpu.max"
-            if let text = readFile(file), let cpus = quotaCPUs(text) { tightest = min(tightest ?? cpus, cpus) }
-            guard let slash = path.lastIndex(of: "/"), path != "/" else { break }
-            path = slash == path.startIndex ? "/" : String(path[..<slash])
-        }
-        return tightest
+        CgroupFiles(membership: membership, root: root).tightestV2("cpu.max", quotaCPUs)
     }
 
     /// CPUs allowed by a `cpu.max` line ("QUOTA PERIOD", or "max PERIOD" for none).
@@ -71,19 +60,6 @@ public enum ThreadCount {
         let parts = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
         guard parts.count >= 2, let quota = Int(parts[0]), let period = Int(parts[1]), quota > 0, period > 0 else { return nil }
         return max(1, (quota + period - 1) / period)
-    }
-
-    private static func readFile(_ path: String) -> String? {
-        guard let f = fopen(path, "r") else { return nil }
-        defer { fclose(f) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, 4096, f) }
-            if n <= 0 { break }
-            bytes += chunk[0..<n]
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

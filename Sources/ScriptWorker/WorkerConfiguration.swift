@@ -1,4 +1,5 @@
 import ScriptProtocol
+import ScriptService
 import ScriptTransport
 
 /// Everything a worker is told at start.
@@ -45,4 +46,13 @@ public struct WorkerConfiguration: Sendable {
     /// as a server, with the worker's key pair, which coordinators tell the clients they place).
     public var curveClients: Set<CurveKey>?
     public init() {}
+
+    /// Holds the bytes of direct transfers that overtook their jobs within a quarter of
+    /// `memoryLimit` (its container's limit, `MemoryLimit`); the jobs it computes take the rest.
+    /// Returns a line saying so when that is less than the setting, nil when it fits already.
+    public mutating func fit(memoryLimit: Int) -> String? {
+        guard maxUnclaimedBytes > memoryLimit / 4 else { return nil }
+        maxUnclaimedBytes = memoryLimit / 4
+        return "memory limit \(Units.bytes(memoryLimit)) (its cgroup): holding at most \(Units.bytes(maxUnclaimedBytes)) of shard bytes that came before their jobs"
+    }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ScriptCoordinator
+import ScriptCore
 import ScriptService
 import ScriptTransport
 
@@ -67,6 +68,7 @@ struct CoordinatorCommand: ParsableCommand {
         c.drainTimeoutMs = drainMs
         c.curve = try curve()
         let logger = try logging.logger("coordinator")
+        if let limit = MemoryLimit.detected, let note = c.fit(memoryLimit: limit) { logger.notice("\(note)") }
         let exporter = metrics.exporter(role: "coordinator")
         let trap = SignalTrap()
         let coordinator = try Coordinator(config: c, logger: logger)

@@ -623,4 +623,63 @@ final class OpsProcessTests: XCTestCase {
         XCTAssertTrue(cluster.workers[0].waitForLog(bobKey, timeout: 5), "the worker logs the refused key: \(cluster.workers[0].log)")
         XCTAssertTrue(reads(worker, #"script_cluster_connections_total{socket="data",event="refused"}"#, 1, atLeast: true))
     }
+
+    /// A coordinator and a worker in a cgroup with a memory limit (a container's) hold what they
+    /// take in at once within it, and say so: the coordinator half of it for requests and frames
+    /// no larger (which it tells its clients, who refuse larger ones before sending them), the
+    /// worker a quarter for shard bytes that came before their jobs. A real cgroup (v1 or v2) the
+    /// test makes: it skips where it may not make one.
+    func testProcessesHoldWhatTheyTakeInWithinTheirMemoryLimit() throws {
+        let group = try MemoryCgroup(limit: 500_000_000)
+        defer { group.remove() }
+        let limit = try XCTUnwrap(group.limit)
+        let (fe, be) = ("tcp://127.0.0.1:\(freePort())", "tcp://127.0.0.1:\(freePort())")
+        let coordinator = try ClusterProcess(["coordinator", "--frontend", fe, "--backend", be], prefix: group.prefix)
+        defer { coordinator.signal(SIGTERM); coordinator.wait() }
+        XCTAssertNotNil(coordinator.line("frontend "), coordinator.log)
+        XCTAssertTrue(coordinator.waitForLog("memory limit 500 MB (its cgroup): holding at most 250 MB of requests at once (more are answered busy), frames of at most 250 MB and 62.5 MB of results", timeout: 5), coordinator.log)
+        let client = try ClusterClient(endpoint: fe)
+        defer { client.close() }
+        XCTAssertEqual(try client.status()?.maxMessageBytes, limit / 2)
+        let worker = try ClusterProcess(["worker", "--connect", be, "--name", "held"], prefix: group.prefix)
+        defer { worker.signal(SIGTERM); worker.wait() }
+        XCTAssertTrue(worker.waitForLog("memory limit 500 MB (its cgroup): holding at most 125 MB of shard bytes that came before their jobs", timeout: 5), worker.log)
+        let free = try ClusterProcess(["coordinator", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*"])
+        defer { free.signal(SIGTERM); free.wait() }
+        XCTAssertNotNil(free.line("backend "), free.log)
+        XCTAssertFalse(free.log.contains("memory limit"), "outside the cgroup: \(free.log)")
+    }
+}
+
+/// A memory cgroup the test makes (v2 at the root of the unified hierarchy, else v1's memory
+/// controller), with `limit` bytes; throws `XCTSkip` where this process may not make one.
+private struct MemoryCgroup {
+    let path: String
+    let limitFile: String
+
+    init(limit: Int) throws {
+        let name = "script-cluster-test-\(getpid())"
+        for (base, file) in [("/sys/fs/cgroup", "memory.max"), ("/sys/fs/cgroup/memory", "memory.limit_in_bytes")] {
+            guard FileManager.default.fileExists(atPath: base + "/" + (file == "memory.max" ? "cgroup.controllers" : file)) else { continue }
+            let dir = base + "/" + name
+            guard mkdir(dir, 0o755) == 0 || errno == EEXIST else { continue }
+            if (try? "\(limit)\n".write(toFile: dir + "/" + file, atomically: false, encoding: .utf8)) != nil {
+                (path, limitFile) = (dir, dir + "/" + file)
+                return
+            }
+            rmdir(dir)
+        }
+        throw XCTSkip("no memory cgroup may be made here (run the tests as root to include this case)")
+    }
+
+    /// The limit the kernel set (rounded to pages).
+    var limit: Int? { (try? String(contentsOfFile: limitFile, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } }
+
+    /// Runs a command inside the cgroup.
+    var prefix: [String] { ["/bin/sh", "-c", "echo $$ > \(path)/cgroup.procs && exec \"$@\"", "sh"] }
+
+    /// Removes it once its processes are gone (they are moved out by ending).
+    func remove() {
+        for _ in 0..<50 where rmdir(path) != 0 { Thread.sleep(forTimeInterval: 0.1) }
+    }
 }

@@ -566,6 +566,24 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(result(c, "b2")?.indices, try inProcess(request(seed: 4), 5).kept)
     }
 
+    /// A request larger than all the coordinator holds at once is `too_large` (it would have been
+    /// `busy` at every try, until its deadline); a coordinator fitted to a memory limit holds half
+    /// of it, in frames no larger, and an eighth for results.
+    func testARequestLargerThanTheCoordinatorHoldsIsTooLarge() throws {
+        let big = PruneSubmission(id: "big", request: request(seed: 4), budget: .count(5)).encoded()
+        let size = big.frames().reduce(0) { $0 + $1.count }
+        var fitted = CoordinatorConfiguration()
+        XCTAssertNil(fitted.fit(memoryLimit: 64 << 30), "the defaults fit 64 GiB")
+        XCTAssertNotNil(fitted.fit(memoryLimit: 2 * (size - 1)))
+        XCTAssertEqual([fitted.maxInFlightBytes, fitted.maxMessageBytes, fitted.resultCacheBytes], [size - 1, size - 1, (size - 1) / 4])
+        var config = CoordinatorConfiguration()
+        config.maxInFlightBytes = size - 1  // each frame fits, all of them do not
+        let c = InMemoryCluster(config: config)
+        c.addWorker([10])
+        c.submit(big)
+        XCTAssertEqual(errorCode(c, "big"), .tooLarge)
+    }
+
     func testDrainingRefusesNewWorkFinishesOldThenGivesUpAtTheTimeout() throws {
         var config = CoordinatorConfiguration()
         config.drainTimeoutMs = 400
