@@ -13,6 +13,14 @@ import ScriptTestSupport
 
 /// Real coordinator and worker processes over ZeroMQ on loopback.
 final class ClusterProcessTests: XCTestCase {
+    /// A directory holding `sample --kind image` files (written by the CLI), removed after the test.
+    private func imageSample(_ name: String) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(getpid())").path
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertEqual(try ClusterProcess(["sample", "--kind", "image", "--out", dir]).wait(timeout: 60), 0)
+        return dir
+    }
+
     private func sample(_ kind: SampleKind, seed: UInt64 = 1) -> PruneRequest { Requests.sample(kind, seed: seed) }
 
     private func inProcess(_ r: PruneRequest, _ k: Int) throws -> [Int] { try Requests.inProcess(r, k) }
@@ -194,9 +202,7 @@ final class ClusterProcessTests: XCTestCase {
         try unservable("far-again", within: 0..<2)
         try waitUntilNothingInFlight(client)
         // `submit`, a process that exits right after: one line, status 3.
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("far-\(getpid())").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        XCTAssertEqual(try ClusterProcess(["sample", "--kind", "image", "--out", dir]).wait(timeout: 60), 0)
+        let dir = try imageSample("far")
         let submit = try ClusterProcess(["submit", "--connect", cluster.frontend, "--features", dir + "/features.npy", "--budget", "16",
                                          "--direct"])
         XCTAssertEqual(submit.wait(timeout: 60), 3, submit.log)
@@ -210,9 +216,7 @@ final class ClusterProcessTests: XCTestCase {
     func testSubmitGoesToTheCoordinatorThatIsThere() throws {
         let cluster = try TestCluster(workers: 1)
         defer { cluster.stop() }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("there-\(getpid())").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        XCTAssertEqual(try ClusterProcess(["sample", "--kind", "image", "--out", dir]).wait(timeout: 60), 0)
+        let dir = try imageSample("there")
         for absent in ["tcp://no-such-host.invalid:5555", "tcp://127.0.0.1:1"] {
             let start = ContinuousClock.now
             let submit = try ClusterProcess(["submit", "--connect", absent + "," + cluster.frontend, "--features", dir + "/features.npy",
@@ -229,9 +233,7 @@ final class ClusterProcessTests: XCTestCase {
     func testAPausedSubmitDoesNotGiveItsCoordinatorUp() throws {
         let cluster = try TestCluster(workers: 1, heartbeatMs: 3000)
         defer { cluster.stop() }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("paused-\(getpid())").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        XCTAssertEqual(try ClusterProcess(["sample", "--kind", "image", "--out", dir]).wait(timeout: 60), 0)
+        let dir = try imageSample("paused")
         let worker = cluster.workers[0]
         worker.signal(SIGSTOP)  // the coordinator holds the request meanwhile
         defer { worker.signal(SIGCONT) }
@@ -271,9 +273,7 @@ final class ClusterProcessTests: XCTestCase {
     func testSubmitToACoordinatorWithoutWorkersSaysSoWhileItWaits() throws {
         let cluster = try TestCluster(workers: 0)
         defer { cluster.stop() }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("workerless-\(getpid())").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        XCTAssertEqual(try ClusterProcess(["sample", "--kind", "image", "--out", dir]).wait(timeout: 60), 0)
+        let dir = try imageSample("workerless")
         let submit = try ClusterProcess(["submit", "--connect", cluster.frontend, "--features", dir + "/features.npy",
                                          "--budget", "16", "--deadline-ms", "20000"])
         let warning = "warning: \(cluster.frontend) has no worker: its requests wait for one until their deadline"
@@ -288,9 +288,7 @@ final class ClusterProcessTests: XCTestCase {
     /// With no coordinator there at all, `submit` ends at its request's deadline: nothing can be
     /// on its way back when no connection was ever up (it waited the deadline and 5 s more).
     func testSubmitWithNoCoordinatorEndsAtItsDeadline() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nobody-\(getpid())").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        XCTAssertEqual(try ClusterProcess(["sample", "--kind", "image", "--out", dir]).wait(timeout: 60), 0)
+        let dir = try imageSample("nobody")
         let start = ContinuousClock.now
         let submit = try ClusterProcess(["submit", "--connect", "tcp://127.0.0.1:1", "--features", dir + "/features.npy",
                                          "--budget", "16", "--deadline-ms", "1500"])
@@ -327,9 +325,7 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(start), 5)
         try waitUntilNothingInFlight(client)
         // `submit` is answered, and says on standard error why it took longer.
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("moved-\(getpid())").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        XCTAssertEqual(try ClusterProcess(["sample", "--kind", "image", "--out", dir]).wait(timeout: 60), 0)
+        let dir = try imageSample("moved")
         let submit = try ClusterProcess(["submit", "--connect", cluster.frontend, "--features", dir + "/features.npy", "--budget", "16",
                                          "--tiles", "4", "--direct"])
         XCTAssertEqual(submit.wait(timeout: 60), 0, submit.log)
