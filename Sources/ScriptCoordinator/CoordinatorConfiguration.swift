@@ -1,4 +1,5 @@
 import ScriptService
+import ScriptCore
 import ScriptProtocol
 import ScriptTransport
 
@@ -39,17 +40,17 @@ public struct CoordinatorConfiguration: Sendable {
 
     public init() {}
 
-    /// Holds what the coordinator takes in at once within `memoryLimit` bytes (its container's
-    /// limit, `MemoryLimit`): half of it for the bytes of requests in flight, frames no larger
-    /// than that, and an eighth at most for the results kept. Returns a line saying what it
-    /// holds when that is less than the settings said, nil when they fit already.
-    public mutating func fit(memoryLimit: Int) -> String? {
-        let held = memoryLimit / 2
-        guard maxInFlightBytes > held || maxMessageBytes > held || resultCacheBytes > memoryLimit / 8 else { return nil }
+    /// Holds what the coordinator takes in at once within `limit` (its container's, or the
+    /// machine's memory): half of it for the bytes of requests in flight, frames no larger than
+    /// that, and an eighth at most for the results kept. Returns a line saying what it holds
+    /// when that is less than the settings said, nil when they fit already.
+    public mutating func fit(_ limit: MemoryLimit) -> String? {
+        let held = limit.bytes / 2
+        guard maxInFlightBytes > held || maxMessageBytes > held || resultCacheBytes > limit.bytes / 8 else { return nil }
         maxInFlightBytes = min(maxInFlightBytes, held)
         maxMessageBytes = min(maxMessageBytes, held)
-        resultCacheBytes = min(resultCacheBytes, memoryLimit / 8)
-        return "memory limit \(Units.bytes(memoryLimit)) (its cgroup): holding at most \(Units.bytes(maxInFlightBytes)) of requests "
+        resultCacheBytes = min(resultCacheBytes, limit.bytes / 8)
+        return "memory limit \(Units.bytes(limit.bytes)) (\(limit.source)): holding at most \(Units.bytes(maxInFlightBytes)) of requests "
             + "at once (more are answered busy), frames of at most \(Units.bytes(maxMessageBytes)) and \(Units.bytes(resultCacheBytes)) of results"
     }
 }

@@ -1,3 +1,4 @@
+import ScriptCore
 import ScriptProtocol
 import ScriptService
 import ScriptTransport
@@ -47,12 +48,18 @@ public struct WorkerConfiguration: Sendable {
     public var curveClients: Set<CurveKey>?
     public init() {}
 
-    /// Holds the bytes of direct transfers that overtook their jobs within a quarter of
-    /// `memoryLimit` (its container's limit, `MemoryLimit`); the jobs it computes take the rest.
-    /// Returns a line saying so when that is less than the setting, nil when it fits already.
-    public mutating func fit(memoryLimit: Int) -> String? {
-        guard maxUnclaimedBytes > memoryLimit / 4 else { return nil }
-        maxUnclaimedBytes = memoryLimit / 4
-        return "memory limit \(Units.bytes(memoryLimit)) (its cgroup): holding at most \(Units.bytes(maxUnclaimedBytes)) of shard bytes that came before their jobs"
+    /// The memory this worker may use (its container's, or the machine's memory; nil: not
+    /// known): a shard whose features and graph alone would not fit in it is refused `too_large`
+    /// at once, rather than killing this worker and every worker given it after.
+    public var memoryLimit: MemoryLimit?
+
+    /// Keeps within `limit`: the bytes of direct transfers that overtook their jobs to a quarter
+    /// of it, and no shard that cannot fit (`memoryLimit`). Returns a line saying so when the
+    /// quarter is less than the setting, nil when it fits already.
+    public mutating func fit(_ limit: MemoryLimit) -> String? {
+        memoryLimit = limit
+        guard maxUnclaimedBytes > limit.bytes / 4 else { return nil }
+        maxUnclaimedBytes = limit.bytes / 4
+        return "memory limit \(Units.bytes(limit.bytes)) (\(limit.source)): holding at most \(Units.bytes(maxUnclaimedBytes)) of shard bytes that came before their jobs"
     }
 }

@@ -300,6 +300,7 @@ public final class WorkerState {
         switch type {
         case ShardTask.type:
             let t = try ShardTask.parse(e, frames: frames, limits: config.limits)
+            try checkMemory(t)
             return ParsedTask(kind: .shard(t), ticket: t.ticket, deadlineMs: t.deadlineMs, inline: t.data)
         case ReduceTask.type:
             let t = try ReduceTask.parse(e, frames: frames, limits: config.limits)
@@ -308,6 +309,15 @@ public final class WorkerState {
             let t = try MergeTask.parse(e, frames: frames, limits: config.limits)
             return ParsedTask(kind: .merge(t), ticket: t.ticket, deadlineMs: t.deadlineMs, inline: t.data)
         }
+    }
+
+    /// Refuses a shard whose features and graph alone need more than this worker's memory.
+    private func checkMemory(_ t: ShardTask) throws {
+        guard let limit = config.memoryLimit else { return }
+        let need = ShardMemory.leastBytes(tokens: t.rows, width: t.cols, options: t.options, unitTokens: t.unitTokens)
+        guard need > limit.bytes else { return }
+        throw ProtocolError(.tooLarge, "a shard of \(t.rows) tokens of width \(t.cols) needs \(Units.bytes(need)) at the least (its features and graph), "
+                            + "more than this worker's memory limit of \(Units.bytes(limit.bytes)) (\(limit.source)): split it into smaller shards")
     }
 
     /// Holds a new job: its bytes filed (or awaited), its first step ready, waiting or awaiting data.

@@ -68,7 +68,7 @@ struct CoordinatorCommand: ParsableCommand {
         c.drainTimeoutMs = drainMs
         c.curve = try curve()
         let logger = try logging.logger("coordinator")
-        if let limit = MemoryLimit.detected, let note = c.fit(memoryLimit: limit) { logger.notice("\(note)") }
+        if let limit = MemoryLimit.detected, let note = c.fit(limit) { logger.notice("\(note)") }
         let exporter = metrics.exporter(role: "coordinator")
         let trap = SignalTrap()
         let coordinator = try Coordinator(config: c, logger: logger)

@@ -63,7 +63,7 @@ struct WorkerCommand: ParsableCommand {
         c.curve = try curve.settings()
         c.curveClients = try curveClients.map { path throws(CurveKeyError) in try CurveKeyFile.readAllowList(path) }
         let logger = try logging.logger(c.name)
-        if let limit = MemoryLimit.detected, let note = c.fit(memoryLimit: limit) { logger.notice("\(note)") }
+        if let limit = MemoryLimit.detected, let note = c.fit(limit) { logger.notice("\(note)") }
         let exporter = metrics.exporter(role: "worker")
         let trap = SignalTrap()
         let worker = try Worker(config: c, logger: logger)

@@ -573,8 +573,8 @@ final class CoordinatorStateTests: XCTestCase {
         let big = PruneSubmission(id: "big", request: request(seed: 4), budget: .count(5)).encoded()
         let size = big.frames().reduce(0) { $0 + $1.count }
         var fitted = CoordinatorConfiguration()
-        XCTAssertNil(fitted.fit(memoryLimit: 64 << 30), "the defaults fit 64 GiB")
-        XCTAssertNotNil(fitted.fit(memoryLimit: 2 * (size - 1)))
+        XCTAssertNil(fitted.fit(MemoryLimit(bytes: 64 << 30, source: "its cgroup")), "the defaults fit 64 GiB")
+        XCTAssertNotNil(fitted.fit(MemoryLimit(bytes: 2 * (size - 1), source: "its cgroup")))
         XCTAssertEqual([fitted.maxInFlightBytes, fitted.maxMessageBytes, fitted.resultCacheBytes], [size - 1, size - 1, (size - 1) / 4])
         var config = CoordinatorConfiguration()
         config.maxInFlightBytes = size - 1  // each frame fits, all of them do not

@@ -20,7 +20,7 @@ final class MemoryLimitTests: XCTestCase {
     }
 
     private func limit() -> Int? {
-        MemoryLimit.read(CgroupFiles(membership: root.appendingPathComponent("self").path, root: root.path))
+        MemoryLimit.read(CgroupFiles(membership: root.appendingPathComponent("self").path, root: root.path), physical: nil)?.bytes
     }
 
     func testV2TakesTheTightestLimitUpTheTree() throws {
@@ -49,10 +49,36 @@ final class MemoryLimitTests: XCTestCase {
         XCTAssertNil(limit(), "no memory controller")
     }
 
+    /// The machine's memory where it is less than the cgroup's limit, or where none is set.
+    func testTheMachinesMemoryWhereItIsLess() throws {
+        let files = CgroupFiles(membership: root.appendingPathComponent("self").path, root: root.path)
+        try write("0::/pod/c\n", "self")
+        XCTAssertEqual(MemoryLimit.read(files, physical: 8 << 30), MemoryLimit(bytes: 8 << 30, source: "the machine's memory"))
+        try write("1073741824\n", "pod/memory.max")
+        XCTAssertEqual(MemoryLimit.read(files, physical: 8 << 30), MemoryLimit(bytes: 1 << 30, source: "its cgroup"))
+        XCTAssertEqual(MemoryLimit.read(files, physical: 512 << 20), MemoryLimit(bytes: 512 << 20, source: "the machine's memory"))
+        XCTAssertGreaterThan(MemoryLimit.physicalMemory() ?? 0, 0)
+    }
+
     func testLimitFilesThatAreNotANumberSetNone() {
         XCTAssertNil(MemoryLimit.bytes(""))
         XCTAssertNil(MemoryLimit.bytes("-1\n"))
         XCTAssertNil(MemoryLimit.bytes("0\n"))
         XCTAssertEqual(MemoryLimit.bytes("4096 \n"), 4096)
+    }
+}
+
+/// The least a shard job holds: its features and the similarity block of its graph stage.
+final class ShardMemoryTests: XCTestCase {
+    func testScriptsBipartiteMatrixAndScriptPlusPieces() {
+        // The fault tests' poison shard: 26,000 tokens of width 8, a 13,000 x 13,000 graph.
+        XCTAssertEqual(ShardMemory.leastBytes(tokens: 26_000, width: 8, options: PruneOptions(), unitTokens: nil), 4 * (26_000 * 8 + 13_000 * 13_000))
+        XCTAssertEqual(ShardMemory.leastBytes(tokens: 7, width: 2, options: PruneOptions(), unitTokens: nil), 4 * (14 + 4 * 3))
+        var plus = PruneOptions()
+        plus.method = .scriptPlus
+        XCTAssertEqual(ShardMemory.leastBytes(tokens: 1568, width: 8, options: plus, unitTokens: 196), 4 * (1568 * 8 + 196 * 196), "one frame pair's piece")
+        XCTAssertEqual(ShardMemory.leastBytes(tokens: 196, width: 8, options: plus, unitTokens: 196), 4 * (196 * 8 + 98 * 98), "one unit: Script's graph")
+        plus.unitGraph = false
+        XCTAssertEqual(ShardMemory.leastBytes(tokens: 1568, width: 8, options: plus, unitTokens: 196), 4 * (1568 * 8 + 784 * 784))
     }
 }

@@ -11,8 +11,10 @@ import ScriptTransport
 final class WorkerStateTests: XCTestCase {
     var now = ContinuousClock().now
 
-    private func worker(heartbeatMs: Int = 1000, endpoints: [String] = ["tcp://c:1"], maxUnclaimedBytes: Int? = nil) -> WorkerState {
+    private func worker(heartbeatMs: Int = 1000, endpoints: [String] = ["tcp://c:1"], maxUnclaimedBytes: Int? = nil,
+                        memoryLimit: MemoryLimit? = nil) -> WorkerState {
         var c = WorkerConfiguration()
+        c.memoryLimit = memoryLimit
         c.endpoints = endpoints
         c.name = "w"
         c.heartbeatMs = heartbeatMs
@@ -48,8 +50,8 @@ final class WorkerStateTests: XCTestCase {
     private func heartbeat() -> [Frame] { BackendEnvelope.bare("heartbeat") }
 
     /// A worker whose coordinator has answered: registered, taking jobs.
-    private func connectedWorker() -> WorkerState {
-        let w = worker()
+    private func connectedWorker(memoryLimit: MemoryLimit? = nil) -> WorkerState {
+        let w = worker(memoryLimit: memoryLimit)
         _ = w.start(now: now)
         _ = w.linkMessage(0, frames: heartbeat(), now: now)
         return w
@@ -474,6 +476,23 @@ final class WorkerStateTests: XCTestCase {
         let m = try ShardErrorMessage.parse(e, frames: frames, limits: RequestLimits())
         XCTAssertEqual(m.error.code, .badShape)
         XCTAssertTrue(m.error.message.contains("5 weights for 6 tokens"), m.error.message)
+    }
+
+    /// A shard whose features and graph alone need more than the worker's memory limit is
+    /// refused `too_large` at once, saying so (it would have killed this worker, and each worker
+    /// given it after); one that fits is taken.
+    func testAShardThatCannotFitInTheWorkersMemoryIsRefused() throws {
+        let need = ShardMemory.leastBytes(tokens: 6, width: 4, options: PruneOptions(), unitTokens: nil)
+        let small = connectedWorker(memoryLimit: MemoryLimit(bytes: need - 1, source: "its cgroup"))
+        let actions = small.linkMessage(0, frames: shard(job: 1, inline: true), now: now)
+        XCTAssertEqual(types(actions), ["shard_error"])
+        guard case .send(_, let frames)? = actions.first(where: { if case .send = $0 { return true }; return false }) else { return XCTFail() }
+        let (e, _) = try BackendEnvelope.open(frames)
+        let m = try ShardErrorMessage.parse(e, frames: frames, limits: RequestLimits())
+        XCTAssertEqual(m.error.code, .tooLarge)
+        XCTAssertEqual(m.error.message, "a shard of 6 tokens of width 4 needs \(need) B at the least (its features and graph), more than this worker's memory limit of \(need - 1) B (its cgroup): split it into smaller shards")
+        let enough = connectedWorker(memoryLimit: MemoryLimit(bytes: need, source: "its cgroup"))
+        XCTAssertFalse(types(enough.linkMessage(0, frames: shard(job: 1, inline: true), now: now)).contains("shard_error"))
     }
 
     /// A job whose bytes never come is forgotten a few seconds after its deadline.

@@ -1,0 +1,14 @@
+/// What a shard job holds at the least while it prunes, so that a worker can refuse at once,
+/// saying why, a shard that cannot fit in its memory (it would be killed for memory, and every
+/// worker given the shard after it).
+public enum ShardMemory {
+    /// Bytes a shard of `n` tokens of width `d` holds at the least: its features as Float32, and
+    /// the similarity block its graph stage fills at once: Script's bipartite matrix
+    /// (`ceil(n / 2) x floor(n / 2)` floats), or, for Script+ over units of `T < n` tokens, one
+    /// piece (`T x T`).
+    public static func leastBytes(tokens n: Int, width d: Int, options: PruneOptions, unitTokens: Int?) -> Int {
+        var block = ((n + 1) / 2) * (n / 2)
+        if options.method == .scriptPlus, options.unitGraph, let t = unitTokens, t < n { block = t * t }
+        return 4 * (n * d + block)
+    }
+}
