@@ -11,4 +11,17 @@ public enum ShardMemory {
         if options.method == .scriptPlus, options.unitGraph, let t = unitTokens, t < n { block = t * t }
         return 4 * (n * d + block)
     }
+
+    /// The most any one shard of `request` holds at the least under `options`: the shards of
+    /// Script and Script+ (the whole request without shards), GSP's whole request; nil for the
+    /// methods without a graph stage.
+    public static func leastBytes(of request: PruneRequest, options: PruneOptions) -> Int? {
+        let ranges: [Range<Int>]
+        switch options.method {
+        case .script, .scriptPlus: ranges = request.effectiveShards
+        case .gsp: ranges = [0..<request.features.rows]
+        default: return nil
+        }
+        return ranges.map { leastBytes(tokens: $0.count, width: request.features.cols, options: options, unitTokens: request.unitTokens) }.max()
+    }
 }

@@ -44,8 +44,10 @@ struct PruneCommand: ParsableCommand {
         warmUp.wait()
         let budget = try request.parsedBudget()
         line.stage("pruning \(req.tokenCount) tokens (budget \(budget))")
+        let options = try request.options()
+        try checkMemory(req, options)
         let result: PruneResult
-        do { result = try Pruner(pool: pool).prune(req, budget: budget, options: try request.options()) } catch let e as PruneError {
+        do { result = try Pruner(pool: pool).prune(req, budget: budget, options: options) } catch let e as PruneError {
             throw request.attribute(e)
         }
         line.stage("writing the result")
@@ -59,5 +61,15 @@ struct PruneCommand: ParsableCommand {
         }
         line.finish()
         if let out { try ResultOutput.write(doc, to: out) } else { try ResultOutput.printJSON(doc) }
+    }
+
+    /// Refuses, before pruning, a request whose largest shard cannot fit in this machine's (or
+    /// container's) memory: it would be killed for memory part-way, saying nothing.
+    private func checkMemory(_ req: PruneRequest, _ options: PruneOptions) throws {
+        guard let limit = MemoryLimit.detected, let need = ShardMemory.leastBytes(of: req, options: options), need > limit.bytes else { return }
+        let largest = options.method == .gsp ? req.tokenCount : req.effectiveShards.map(\.count).max() ?? req.tokenCount
+        throw InputError("--features", request.features, "\(options.method.rawValue) over \(largest) tokens of width \(req.features.cols) in one shard "
+                         + "needs \(Units.bytes(need)) at the least (its features and graph), more than this process's memory limit of "
+                         + "\(Units.bytes(limit.bytes)) (\(limit.source)): give it shards (--shards, --tiles, --frames with --segment-frames)")
     }
 }

@@ -81,6 +81,24 @@ final class CLIErrorTests: CLITestCase {
         try expectBadInput(x + ["--budget", "3", "--merge"], ["--merge: needs --kept-features"])
     }
 
+    /// A request whose one shard could not fit in this process's memory (Script's graph over it)
+    /// is refused before any work, saying what it needs and how to split it; it was killed for
+    /// memory part-way. The same tokens in tiles are pruned.
+    func testPruneRefusesARequestThatCannotFitInMemory() throws {
+        // Past the machine's memory, so past any container's limit too.
+        let memory = Int(ProcessInfo.processInfo.physicalMemory)
+        let n = 1000 * ((2 * Int(Double(memory / 4).squareRoot())) / 1000 + 2)
+        try Npy.write((0..<n).map { Float($0 % 7 + 1) }, shape: [n, 1], to: path("long.npy"))
+        let long = ["prune", "--features", path("long.npy"), "--budget", "8"]
+        try expectBadInput(long, ["--features", "long.npy", "script over \(n) tokens of width 1 in one shard needs",
+                                  "at the least (its features and graph), more than this process's memory limit",
+                                  "): give it shards (--shards, --tiles, --frames with --segment-frames)"])
+        try expectBadInput(long + ["--method", "gsp", "--tiles", "1000"], ["gsp over \(n) tokens"])
+        let tiled = try run(long + ["--tiles", "1000"])
+        XCTAssertEqual(tiled.status, 0, tiled.err)
+        XCTAssertTrue(tiled.out.contains("\"indices\""), tiled.out)
+    }
+
     /// A malformed layout file is described in our words, never with Swift's DecodingError.
     func testLayoutFileErrorsAreOurs() throws {
         try writeInputs()
