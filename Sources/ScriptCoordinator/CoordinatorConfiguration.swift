@@ -1,6 +1,6 @@
-import ScriptService
 import ScriptCore
 import ScriptProtocol
+import ScriptService
 import ScriptTransport
 
 /// Everything a coordinator is told at start.

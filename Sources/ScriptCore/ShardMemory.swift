@@ -12,16 +12,17 @@ public enum ShardMemory {
         return 4 * (n * d + block)
     }
 
-    /// The most any one shard of `request` holds at the least under `options`: the shards of
-    /// Script and Script+ (the whole request without shards), GSP's whole request; nil for the
-    /// methods without a graph stage.
-    public static func leastBytes(of request: PruneRequest, options: PruneOptions) -> Int? {
+    /// The shard of `request` that holds the most at the least under `options` (its tokens, and
+    /// those bytes): Script's and Script+'s shards (the whole request without shards), GSP's
+    /// whole request; nil for the methods without a graph stage.
+    public static func largestShard(of request: PruneRequest, options: PruneOptions) -> (tokens: Int, bytes: Int)? {
         let ranges: [Range<Int>]
         switch options.method {
         case .script, .scriptPlus: ranges = request.effectiveShards
         case .gsp: ranges = [0..<request.features.rows]
         default: return nil
         }
-        return ranges.map { leastBytes(tokens: $0.count, width: request.features.cols, options: options, unitTokens: request.unitTokens) }.max()
+        return ranges.map { (tokens: $0.count, bytes: leastBytes(tokens: $0.count, width: request.features.cols, options: options, unitTokens: request.unitTokens)) }
+            .max { $0.bytes < $1.bytes }
     }
 }

@@ -66,9 +66,8 @@ struct PruneCommand: ParsableCommand {
     /// Refuses, before pruning, a request whose largest shard cannot fit in this machine's (or
     /// container's) memory: it would be killed for memory part-way, saying nothing.
     private func checkMemory(_ req: PruneRequest, _ options: PruneOptions) throws {
-        guard let limit = MemoryLimit.detected, let need = ShardMemory.leastBytes(of: req, options: options), need > limit.bytes else { return }
-        let largest = options.method == .gsp ? req.tokenCount : req.effectiveShards.map(\.count).max() ?? req.tokenCount
-        throw InputError("--features", request.features, "\(options.method.rawValue) over \(largest) tokens of width \(req.features.cols) in one shard "
+        guard let limit = MemoryLimit.detected, let (tokens, need) = ShardMemory.largestShard(of: req, options: options), need > limit.bytes else { return }
+        throw InputError("--features", request.features, "\(options.method.rawValue) over \(tokens) tokens of width \(req.features.cols) in one shard "
                          + "needs \(Units.bytes(need)) at the least (its features and graph), more than this process's memory limit of "
                          + "\(Units.bytes(limit.bytes)) (\(limit.source)): give it shards (--shards, --tiles, --frames with --segment-frames)")
     }
