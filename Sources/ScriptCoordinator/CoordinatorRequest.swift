@@ -1,3 +1,4 @@
+import ScriptCore
 import ScriptProtocol
 import ScriptTransport
 
@@ -78,6 +79,18 @@ final class CoordinatorRequest {
         guard submission.transfer == .direct else { return true }
         guard let endpoint = worker.dataEndpoint else { return false }
         return !avoid.contains(endpoint)
+    }
+
+    /// Bytes shard `s` holds at the least while a worker prunes it (`ShardMemory`: what the
+    /// worker checks against its memory limit).
+    func leastBytes(shard s: Int) -> Int {
+        ShardMemory.leastBytes(tokens: shards[s].count, width: submission.features.cols, options: submission.options,
+                               unitTokens: submission.unitTokens)
+    }
+
+    /// Whether shard `s` fits in `worker`'s memory (as it said; one that did not say may take it).
+    func fits(shard s: Int, on worker: WorkerEntry) -> Bool {
+        worker.memoryBytes.map { leastBytes(shard: s) <= $0 } ?? true
     }
 
     /// The reduce's view of shard `s`'s proposal.

@@ -105,6 +105,7 @@ extension CoordinatorState {
             w.dataEndpoint = m.dataEndpoint
             w.dataKey = m.dataKey
             w.beat = m.beatMs.map { .milliseconds($0) }
+            w.memoryBytes = m.memoryBytes
             workers[identity] = w
         } else {
             if let endpoint = m.dataEndpoint, let other = workers.values.first(where: { $0.dataEndpoint == endpoint }) {
@@ -126,11 +127,12 @@ extension CoordinatorState {
             actions += otherKernels(m)
             workers[identity] = WorkerEntry(identity: identity, name: m.worker, credit: m.credit, dataEndpoint: m.dataEndpoint,
                                             dataKey: m.dataKey, blas: m.blas, incarnation: m.incarnation,
-                                            beat: m.beatMs.map { .milliseconds($0) }, lastHeard: now, lastSent: now)
+                                            beat: m.beatMs.map { .milliseconds($0) }, memoryBytes: m.memoryBytes,
+                                            lastHeard: now, lastSent: now)
             // Answer at once, so the worker knows it is registered without waiting for a beat.
             actions.append(.toWorker(identity: identity, frames: BackendEnvelope.bare("heartbeat")))
-            actions.append(.log(level: .info, message: "worker \(m.worker) registered (credit \(m.credit), \(m.threads) thread\(m.threads == 1 ? "" : "s")\(m.dataEndpoint.map { ", data \($0)" } ?? ""))"))
-            if m.dataEndpoint == nil { actions += failUnplaceable(now: now) }
+            actions.append(.log(level: .info, message: "worker \(m.worker) registered (credit \(m.credit), \(m.threads) thread\(m.threads == 1 ? "" : "s")\(m.dataEndpoint.map { ", data \($0)" } ?? "")\(m.memoryBytes.map { ", memory limit \(Units.bytes($0))" } ?? ""))"))
+            if m.dataEndpoint == nil || m.memoryBytes != nil { actions += failUnplaceable(now: now) }
         }
         return actions + dispatch(now: now)
     }
@@ -327,7 +329,8 @@ extension CoordinatorState {
                 target = workers[pinned] != nil ? pinned : nil
             } else {
                 let eligible = soundFirst(workers.keys.filter { w in
-                    (!job.needsData || workers[w].map(r.canSendData) == true) && !holdsOtherCopy(of: job, number, w, in: r)
+                    (!job.needsData || workers[w].map(r.canSendData) == true) && fits(job, of: r, on: w)
+                        && !holdsOtherCopy(of: job, number, w, in: r)
                 }, now: now)
                 target = choose(job, of: r, eligible: steadyFirst(job, eligible, now: now), free: free, paces: paces, waitingAhead: waiting)
             }
@@ -370,6 +373,12 @@ extension CoordinatorState {
     private func soundFirst(_ eligible: [[UInt8]], now: ContinuousClock.Instant) -> [[UInt8]] {
         let sound = eligible.filter { !isSuspect($0, now: now) }
         return sound.isEmpty ? eligible : sound
+    }
+
+    /// Whether `job`, a shard's, fits in `worker`'s memory (other jobs hold little).
+    private func fits(_ job: CoordinatorJob, of r: CoordinatorRequest, on worker: [UInt8]) -> Bool {
+        guard case .shard(let s) = job.kind, let w = workers[worker] else { return true }
+        return r.fits(shard: s, on: w)
     }
 
     /// Whether `worker` holds the other of the two copies of shard job `number`.

@@ -210,8 +210,8 @@ public final class CoordinatorState {
         return actions + dispatch(now: now)
     }
 
-    /// Fails the direct requests that waited for a worker and now cannot be served (the first
-    /// workers to join take no direct transfers).
+    /// Fails the requests that waited for a worker and now cannot be served (the first workers to
+    /// join take no direct transfers, or are all too small for a shard).
     func failUnplaceable(now: ContinuousClock.Instant) -> [Action] {
         requests.values.sorted { $0.key < $1.key }.flatMap { r in unplaceable(r).map { fail(r, $0, now: now) } ?? [] }
     }
@@ -221,6 +221,7 @@ public final class CoordinatorState {
     /// the data socket of none of those that have one. With no worker at all it waits, as any
     /// request does, for one to join.
     private func unplaceable(_ r: CoordinatorRequest) -> ProtocolError? {
+        if let e = tooLargeForEveryWorker(r) { return e }
         guard r.submission.transfer == .direct else { return nil }
         let waiting = (r.shardJobs + r.mergeJobs).contains { jobs[$0].map { !$0.done && $0.holder == nil && $0.pinned == nil } ?? false }
         let data = workers.values.filter { $0.dataEndpoint != nil }
@@ -232,6 +233,20 @@ public final class CoordinatorState {
         }
         guard !r.avoid.isEmpty, !data.contains(where: r.canSendData) else { return nil }
         return ProtocolError(.shardFailed, "the client cannot reach the data socket of any worker (\(r.avoid.sorted().joined(separator: ", "))): the request's bytes cannot be sent direct; are the workers' --data-advertise addresses reachable from the client? (or send inline)")
+    }
+
+    /// Why `r` cannot be served by the workers there, if so: a shard of it that waits for a
+    /// worker needs more memory than any of them has (each said its limit). Refused by each
+    /// worker in turn, it would fail as `too_large` anyway; said now, it names what would serve
+    /// it. With no worker, or one that did not say, it waits.
+    private func tooLargeForEveryWorker(_ r: CoordinatorRequest) -> ProtocolError? {
+        let limits = workers.values.compactMap(\.memoryBytes)
+        guard !workers.isEmpty, limits.count == workers.count, let largest = limits.max() else { return nil }
+        let waiting = r.shardJobs.indices.filter { r.proposals[$0] == nil && jobs[r.shardJobs[$0]]?.holder == nil }
+        guard let s = waiting.first(where: { r.leastBytes(shard: $0) > largest }) else { return nil }
+        let n = r.shards[s].count, d = r.submission.features.cols
+        let of = workers.count == 1 ? "the only worker's" : "the largest of \(workers.count) workers'"
+        return ProtocolError(.tooLarge, "shard \(s) (\(n) tokens of width \(d)) needs \(Units.bytes(r.leastBytes(shard: s))) at the least (its features and graph), more than any worker may hold (\(of) memory limit: \(Units.bytes(largest))): split it into smaller shards, or give a worker more memory")
     }
 
     /// A client gives a request up: it is no longer answered there, and once no client waits

@@ -17,6 +17,8 @@ struct WorkerEntry {
     var incarnation: Int?
     /// Its heartbeat interval, as it said (nil: it did not).
     var beat: Duration?
+    /// Bytes it may hold, as it said (nil: it did not): it takes no shard that needs more.
+    var memoryBytes: Int?
     var jobs: Set<Int> = []
     var lastHeard: ContinuousClock.Instant
     var lastSent: ContinuousClock.Instant

@@ -4,7 +4,7 @@ import ScriptWire
 /// `ready`: a worker registers (or changes its credit; 0 while it drains).
 public struct ReadyMessage: BackendMessage, Equatable {
     public static let type = "ready"
-    public static let fields: Set<String> = ["v", "type", "worker", "credit", "data", "data_key", "threads", "blas", "incarnation", "beat_ms"]
+    public static let fields: Set<String> = ["v", "type", "worker", "credit", "data", "data_key", "threads", "blas", "incarnation", "beat_ms", "memory_bytes"]
 
     /// A name for logs and replies.
     public var worker: String
@@ -27,9 +27,12 @@ public struct ReadyMessage: BackendMessage, Equatable {
     /// Milliseconds between its heartbeats when it sends nothing else: the coordinator judges its
     /// silence by the slower of this and its own interval. Nil from a worker that does not say.
     public var beatMs: Int?
+    /// Bytes the worker may hold (its `MemoryLimit`): the coordinator gives it no shard it would
+    /// refuse as too large for them. Nil from a worker that does not say.
+    public var memoryBytes: Int?
 
     public init(worker: String, credit: Int, dataEndpoint: String?, dataKey: CurveKey? = nil, threads: Int, blas: String? = nil,
-                incarnation: Int? = nil, beatMs: Int? = nil) {
+                incarnation: Int? = nil, beatMs: Int? = nil, memoryBytes: Int? = nil) {
         self.worker = worker
         self.credit = credit
         self.dataEndpoint = dataEndpoint
@@ -38,6 +41,7 @@ public struct ReadyMessage: BackendMessage, Equatable {
         self.blas = blas
         self.incarnation = incarnation
         self.beatMs = beatMs
+        self.memoryBytes = memoryBytes
     }
 
     public func frames() -> [Frame] {
@@ -47,6 +51,7 @@ public struct ReadyMessage: BackendMessage, Equatable {
         if let blas { f.append(("blas", .string(blas))) }
         if let incarnation { f.append(("incarnation", .int(Int64(incarnation)))) }
         if let beatMs { f.append(("beat_ms", .int(Int64(beatMs)))) }
+        if let memoryBytes { f.append(("memory_bytes", .int(Int64(memoryBytes)))) }
         return Self.message(f)
     }
 
@@ -58,12 +63,15 @@ public struct ReadyMessage: BackendMessage, Equatable {
         guard (0...1024).contains(credit) else { throw ProtocolError(.badRequest, "credit \(credit) must be in 0...1024") }
         let beatMs = e.has("beat_ms") ? try e.int("beat_ms") : nil
         if let beatMs, !(1...3_600_000).contains(beatMs) { throw ProtocolError(.badRequest, "beat_ms \(beatMs) must be in 1...3600000") }
+        let memoryBytes = e.has("memory_bytes") ? try e.int("memory_bytes") : nil
+        if let memoryBytes, memoryBytes < 1 { throw ProtocolError(.badRequest, "memory_bytes \(memoryBytes) must be at least 1") }
         return ReadyMessage(worker: try text(e, "worker", upTo: maxNameBytes), credit: credit,
                             dataEndpoint: e.has("data") ? try text(e, "data", upTo: 1024) : nil,
                             dataKey: e.has("data_key") ? try e.curveKey("data_key") : nil,
                             threads: e.has("threads") ? max(1, try e.int("threads")) : 1,
                             blas: e.has("blas") ? try text(e, "blas", upTo: 512) : nil,
-                            incarnation: e.has("incarnation") ? try e.int("incarnation") : nil, beatMs: beatMs)
+                            incarnation: e.has("incarnation") ? try e.int("incarnation") : nil, beatMs: beatMs,
+                            memoryBytes: memoryBytes)
     }
 
     /// The longest worker name, in bytes.

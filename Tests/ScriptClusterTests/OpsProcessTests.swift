@@ -645,8 +645,10 @@ final class OpsProcessTests: XCTestCase {
         defer { worker.signal(SIGTERM); worker.wait() }
         XCTAssertTrue(worker.waitForLog("memory limit 500 MB (its cgroup): holding at most 125 MB of shard bytes that came before their jobs", timeout: 5), worker.log)
         // The fault tests' poison shard: its 13,000 x 13,000 graph (676 MB) would have killed the
-        // worker (and each after it); it is refused at once, and the worker serves on.
-        XCTAssertTrue(coordinator.waitForLog("registered", timeout: 10), coordinator.log)
+        // worker (and each after it); the worker said its limit, so the coordinator refuses it at
+        // once, and the worker serves on.
+        XCTAssertTrue(coordinator.waitForLog("worker held registered (credit", timeout: 10), coordinator.log)
+        XCTAssertTrue(coordinator.log.contains(", memory limit 500 MB)"), coordinator.log)
         let n = 26_000, d = 8
         var rng = SplitMix64(seed: 7)
         let poison = PruneRequest(features: Matrix(rows: n, cols: d, values: (0..<(n * d)).map { _ in Float(rng.next() >> 40) / Float(1 << 24) - 0.5 }))
@@ -654,7 +656,7 @@ final class OpsProcessTests: XCTestCase {
             return XCTFail("the poison request was answered")
         }
         XCTAssertEqual(e.code, .tooLarge, e.message)
-        XCTAssertTrue(e.message.contains("held: a shard of 26000 tokens of width 8 needs 677 MB at the least (its features and graph), more than this worker's memory limit of 500 MB (its cgroup)"), e.message)
+        XCTAssertTrue(e.message.contains("shard 0 (26000 tokens of width 8) needs 677 MB at the least (its features and graph), more than any worker may hold (the only worker's memory limit: 500 MB)"), e.message)
         XCTAssertTrue(worker.isRunning)
         XCTAssertEqual(try client.status()?.workers, 1)
         let free = try ClusterProcess(["coordinator", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*"])

@@ -182,6 +182,7 @@ final class CoordinatorStateTests: XCTestCase {
             (ReadyMessage(worker: "w", credit: 2, dataEndpoint: "tcp://a:1\u{1B}[31m", threads: 1), "field 'data'"),
             (ReadyMessage(worker: "w", credit: 2, dataEndpoint: nil, threads: 1, blas: "OpenBLAS\r"), "field 'blas'"),
             (ReadyMessage(worker: "w", credit: 2, dataEndpoint: nil, threads: 1, beatMs: 0), "beat_ms 0 must be in 1...3600000"),
+            (ReadyMessage(worker: "w", credit: 2, dataEndpoint: nil, threads: 1, memoryBytes: 0), "memory_bytes 0 must be at least 1"),
         ]
         for (i, (ready, problem)) in cases.enumerated() {
             let actions = c.coordinator.workerMessage(identity: [UInt8(i + 1)], frames: ready.frames(), now: c.now)
@@ -582,6 +583,37 @@ final class CoordinatorStateTests: XCTestCase {
         c.addWorker([10])
         c.submit(big)
         XCTAssertEqual(errorCode(c, "big"), .tooLarge)
+    }
+
+    func testShardsGoOnlyToWorkersWhoseMemoryHoldsThemAndNoneIsTooLargeAtOnce() throws {
+        // Shards of 40 tokens of width 24 hold 4 x (40 x 24 + 20 x 20) = 5440 bytes at the least.
+        let req = request(seed: 7, shards: 3)
+        let c = InMemoryCluster()
+        c.addWorker([10], memory: 5439)
+        c.addWorker([20], memory: 5440)
+        c.submit(PruneSubmission(id: "fits", request: req, budget: .count(9)).encoded())
+        XCTAssertEqual(result(c, "fits")?.indices, try inProcess(req, 9).kept)
+        XCTAssertEqual(c.jobsByWorker[[10], default: []].filter { $0.kind == .shard }.count, 0, "the small worker took no shard")
+        XCTAssertEqual(c.jobsByWorker[[20], default: []].filter { $0.kind == .shard }.count, 3)
+
+        // Workers too small, all of them: too_large at once, saying what it needs; one that does
+        // not say its limit may take it.
+        for (late, sayer) in [(false, true), (true, true), (false, false)] {
+            let d = InMemoryCluster()
+            if !late { d.addWorker([10], memory: 4000) }
+            if !sayer { d.addWorker([30]) }
+            d.submit(PruneSubmission(id: "big", request: req, budget: .count(9)).encoded())
+            if late { d.addWorker([10], memory: 4000) }
+            if sayer {
+                guard case .error(_, let e)? = d.reply("big") else { return XCTFail("late \(late): \(String(describing: d.reply("big")))") }
+                XCTAssertEqual(e.code, .tooLarge)
+                XCTAssertTrue(e.message.contains("shard 0 (40 tokens of width 24) needs 5.44 kB at the least"), e.message)
+                XCTAssertTrue(e.message.contains("the only worker's memory limit: 4.00 kB"), e.message)
+            } else {
+                XCTAssertEqual(result(d, "big")?.indices, try inProcess(req, 9).kept)
+                XCTAssertEqual(d.jobsByWorker[[10], default: []].filter { $0.kind == .shard }.count, 0)
+            }
+        }
     }
 
     func testDrainingRefusesNewWorkFinishesOldThenGivesUpAtTheTimeout() throws {

@@ -38,10 +38,11 @@ extension XCTestCase {
         return InMemoryCluster(config: config, workerConfig: wc)
     }
 
-    /// Workers reporting shard compute times of `paces` (ms for a shard of 40 tokens).
-    func pacedCluster(_ paces: [[UInt8]: Double]) throws -> InMemoryCluster {
+    /// Workers reporting shard compute times of `paces` (ms for a shard of 40 tokens), and
+    /// holding at most `memory` bytes where given.
+    func pacedCluster(_ paces: [[UInt8]: Double], memory: [[UInt8]: Int] = [:]) throws -> InMemoryCluster {
         let c = InMemoryCluster()
-        for id in paces.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) { c.addWorker(id, credit: 2) }
+        for id in paces.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) { c.addWorker(id, credit: 2, memory: memory[id]) }
         c.tamper = { id, frames in
             guard let (e, type) = try? BackendEnvelope.open(frames), type == ProposalMessage.type,
                   var m = try? ProposalMessage.parse(e, frames: frames, limits: RequestLimits()) else { return [(id, frames)] }

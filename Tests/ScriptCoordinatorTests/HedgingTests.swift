@@ -40,6 +40,22 @@ final class HedgingTests: XCTestCase {
         }
     }
 
+    /// An idle worker too small for a stalled worker's shard (it said its memory limit) takes
+    /// no copy of it: it would refuse it, and fail the request. One that holds it does.
+    func testAStragglersShardIsNotCopiedToAWorkerTooSmallForIt() throws {
+        // Shards of 80 tokens of width 24 hold 14080 bytes at the least; the warm-up's 40, 5440.
+        let c = try pacedCluster([[1]: 10, [2]: 10, [3]: 10], memory: [[3]: 10_000])
+        let shards = { c.jobsByWorker[[3], default: []].filter { $0.kind == .shard }.count }
+        let before = shards()
+        c.stalled = [[2]]
+        let req = request(seed: 84, n: 160, shards: 2)
+        c.submit(PruneSubmission(id: "h", request: req, budget: .count(9)).encoded())
+        c.advance(ms: 200)
+        XCTAssertEqual(kept(c, "h"), try inProcess(req, 9).kept)
+        XCTAssertEqual(c.hedges, [.sent, .won])
+        XCTAssertEqual(shards(), before, "the small worker took a shard")
+    }
+
     /// The coordinator paused (stopped, frozen) while a shard was within its time: the shard is
     /// not late by the pause (its proposal may be waiting unread), so it is not copied at the first
     /// tick after it, and is once overdue by time that ran. It was copied at once, and its worker

@@ -73,10 +73,11 @@ final class InMemoryCluster {
     func endpoint(of id: [UInt8]) -> String { "mem://" + id.map(String.init).joined(separator: ".") }
 
     @discardableResult
-    func addWorker(_ id: [UInt8], credit: Int = 2, takesData: Bool = true) -> WorkerState {
+    func addWorker(_ id: [UInt8], credit: Int = 2, takesData: Bool = true, memory: Int? = nil) -> WorkerState {
         var c = workerConfig
         c.name = "w\(id.map(String.init).joined())"
         c.credit = credit
+        if let memory { c.memoryLimit = MemoryLimit(bytes: memory, source: "its cgroup") }
         let w = WorkerState(config: c, dataEndpoint: takesData ? endpoint(of: id) : nil, now: now, random: { 0.5 })
         workers[id] = w
         dead.remove(id)

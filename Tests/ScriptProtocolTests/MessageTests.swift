@@ -34,6 +34,7 @@ final class MessageTests: XCTestCase {
     func testBackendMessagesRoundTrip() throws {
         XCTAssertEqual(try roundTrip(ReadyMessage(worker: "w", credit: 3, dataEndpoint: "tcp://h:1", threads: 2)),
                        ReadyMessage(worker: "w", credit: 3, dataEndpoint: "tcp://h:1", threads: 2))
+        XCTAssertEqual(try roundTrip(ReadyMessage(worker: "w", credit: 3, dataEndpoint: nil, threads: 1, memoryBytes: 64 << 30)).memoryBytes, 64 << 30)
         XCTAssertEqual(try roundTrip(ReadyMessage(worker: "w", credit: 3, dataEndpoint: nil, threads: 1, blas: "OpenBLAS 0.3.21, kernel Haswell")).blas,
                        "OpenBLAS 0.3.21, kernel Haswell")
         for data in [true, false] {
