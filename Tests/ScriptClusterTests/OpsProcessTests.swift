@@ -441,7 +441,7 @@ final class OpsProcessTests: XCTestCase {
         let cluster = try TestCluster(workers: 1, extra: ["--metrics-port", "0"], workerExtra: ["--metrics-port", "0"])
         defer { cluster.stop() }
         let coordinator = try metricsURL(cluster.coordinator), worker = try metricsURL(cluster.workers[0])
-        let data = try XCTUnwrap(cluster.coordinator.log.firstMatch(of: /worker w1 registered \(.*data (tcp:\/\/[^ )]+)\)/)?.1, cluster.coordinator.log)
+        let data = try XCTUnwrap(cluster.coordinator.log.firstMatch(of: /worker w1 registered \(.*data (tcp:\/\/[^ ,)]+)/)?.1, cluster.coordinator.log)
         let sockets = [("frontend", cluster.frontend, coordinator), ("backend", cluster.backend, coordinator), ("data", String(data), worker)]
         for (name, endpoint, metrics) in sockets {
             let port = try XCTUnwrap(Int(endpoint.split(separator: ":").last ?? ""), endpoint)
