@@ -21,6 +21,9 @@ final class CoordinatorRequest {
     /// Copies of straggling shard jobs, by shard: the first of the two to answer stays
     /// (`shardJobs` then names it), the other is let go.
     var hedges: [Int: Int] = [:]
+    /// Shards one of whose two copies failed on its worker: the other goes on alone, and none is
+    /// copied again (a worker that fails each copy would be given copies on and on).
+    var copyFailed: Set<Int> = []
 
     /// Every shard's scores (rows x query tokens), relevance and weights of every token.
     var scores: [[Float]?]

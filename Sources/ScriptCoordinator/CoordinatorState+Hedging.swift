@@ -9,7 +9,8 @@ import ScriptService
 /// (more than twice what the idle worker would take for it past when its pace, after the jobs
 /// it holds ahead, said it would finish, or past when its weights came), or, before any of it is
 /// done, would finish it later than the idle worker could, with a fifth to spare. The first of the
-/// two to propose stays; the other is let go (`release`). A shard's answer is the same bits on
+/// two to propose stays; the other is let go (`release`); one that fails on its worker is
+/// forgotten, and the shard not copied again. A shard's answer is the same bits on
 /// any worker, so the request's answer does not change; only idle workers' time is spent. A
 /// direct transfer's shard is copied only once scored: before, its bytes may not have reached
 /// its worker, and the client, which finds a data socket it cannot reach and moves such shards
@@ -25,7 +26,7 @@ extension CoordinatorState {
         guard !idle.isEmpty else { return [] }
         var actions: [Action] = []
         for r in requests.values.sorted(by: { $0.key < $1.key }) {
-            for (s, number) in r.shardJobs.enumerated() where r.hedges[s] == nil && !idle.isEmpty {
+            for (s, number) in r.shardJobs.enumerated() where r.hedges[s] == nil && !r.copyFailed.contains(s) && !idle.isEmpty {
                 guard let job = jobs[number], !job.done, job.pinned == nil, waitsOnWorker(number), let holder = job.holder,
                       job.scored || r.submission.transfer == .inline else { continue }
                 let tokens = Double(r.shards[s].count)

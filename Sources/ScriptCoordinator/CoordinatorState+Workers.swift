@@ -263,9 +263,17 @@ extension CoordinatorState {
         return [answer(job, now: now)] + (r.mergedIn == r.shards.count ? complete(r, now: now) : [])
     }
 
+    /// A worker could not compute a job: its request fails, unless the job is one of a shard's
+    /// two copies (a straggler's), whose other goes on alone (it fails the same way if the
+    /// shard is at fault, and answers if the worker was: one of an earlier release, too small
+    /// for it without saying so).
     private func shardError(_ m: ShardErrorMessage, from identity: [UInt8], now: ContinuousClock.Instant) -> [Action] {
-        guard let (_, r) = held(m.job, by: identity) else { return [] }
+        guard let (job, r) = held(m.job, by: identity) else { return [] }
         workers[identity]!.jobs.remove(m.job)
+        if case .shard(let s) = job.kind, hedgeOutlives(m.job, of: r) {
+            r.copyFailed.insert(s)
+            return [.log(level: .warning, message: "request \(r.id): a copy of shard \(s) failed on \(name(identity)) (\(m.error.code.rawValue): \(m.error.message)); its other copy goes on")]
+        }
         return fail(r, ProtocolError(m.error.code, "\(name(identity)): \(m.error.message)"), now: now)
     }
 

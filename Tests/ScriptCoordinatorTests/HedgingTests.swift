@@ -56,6 +56,36 @@ final class HedgingTests: XCTestCase {
         XCTAssertEqual(shards(), before, "the small worker took a shard")
     }
 
+    /// A copy its worker cannot compute (one too small for the shard without saying so, of an
+    /// earlier release) is let go: the stalled first goes on and answers, where the copy's error
+    /// failed the request; the shard is not copied again (to that worker, on and on).
+    func testACopyThatFailsOnItsWorkerIsLetGoAndTheFirstAnswers() throws {
+        let c = try pacedCluster([[1]: 10, [2]: 10])
+        c.stalled = [[2]]
+        let req = request(seed: 85, n: 80, shards: 2)
+        c.submit(PruneSubmission(id: "f", request: req, budget: .count(9)).encoded())
+        c.advance(ms: 10)
+        XCTAssertEqual(c.hedges, [])
+        let paced = c.tamper
+        // Worker 1 proposed its own shard's scores already; the next it sends are the copy's.
+        var refused = 0, copy: Int?
+        c.tamper = { id, frames in
+            guard id == [1], let (e, type) = try? BackendEnvelope.open(frames), type == ScoresMessage.type || type == ProposalMessage.type,
+                  let job = try? e.int("job"), job == copy ?? job else { return paced(id, frames) }
+            copy = job
+            refused += 1
+            return [(id, ShardErrorMessage(job: job, error: ProtocolError(.tooLarge, "not in this worker's memory")).frames())]
+        }
+        c.advance(ms: 200)
+        XCTAssertEqual(c.hedges, [.sent])
+        XCTAssertEqual(refused, 1, "copied once")
+        XCTAssertNil(c.reply("f"), "failed by its copy")
+        XCTAssertTrue(c.logs.contains { $0.contains(/request f: a copy of shard [01] failed on w1 \(too_large: not in this worker's memory\); its other copy goes on/) }, "\(c.logs.suffix(3))")
+        c.releaseTasks()
+        XCTAssertEqual(kept(c, "f"), try inProcess(req, 9).kept, "\(c.logs.suffix(6))")
+        XCTAssertEqual(c.coordinator.requestsInFlight, 0)
+    }
+
     /// The coordinator paused (stopped, frozen) while a shard was within its time: the shard is
     /// not late by the pause (its proposal may be waiting unread), so it is not copied at the first
     /// tick after it, and is once overdue by time that ran. It was copied at once, and its worker
