@@ -22,6 +22,8 @@ public final class Coordinator {
     private let state: CoordinatorState
     /// What probes read: live while the loop turns, ready while bound with a worker.
     public let health: HealthState
+    /// The workers registered, published each second for the operations port's `/workers`.
+    public let roster = WorkerRoster()
     /// Called with every finished request, after its metrics and access line.
     private let onFinished: @Sendable (AccessRecord) -> Void
     /// The CURVE authenticator (nil without CURVE).
@@ -96,7 +98,7 @@ public final class Coordinator {
         poller.add(clientWatch.monitor.socket)
         poller.add(workerWatch.monitor.socket)
         let clock = ContinuousClock()
-        var lastTick = clock.now
+        var lastTick = clock.now, lastRoster = clock.now - .seconds(1)
         var gaps = LoopGap(now: lastTick, cpu: CPUTime.thread(), threshold: state.heartbeat)
         recordGauges()
         while true {
@@ -119,6 +121,10 @@ public final class Coordinator {
                 lastTick = clock.now
                 carry(state.tick(now: lastTick))
                 recordGauges()
+            }
+            if clock.now - lastRoster >= .seconds(1) {
+                lastRoster = clock.now
+                roster.publish(state.roster(now: lastRoster))
             }
         }
         carry(state.farewells())

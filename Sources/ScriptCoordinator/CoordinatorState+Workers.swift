@@ -106,6 +106,7 @@ extension CoordinatorState {
             w.dataKey = m.dataKey
             w.beat = m.beatMs.map { .milliseconds($0) }
             w.memoryBytes = m.memoryBytes
+            w.threads = m.threads
             workers[identity] = w
         } else {
             if let endpoint = m.dataEndpoint, let other = workers.values.first(where: { $0.dataEndpoint == endpoint }) {
@@ -125,7 +126,7 @@ extension CoordinatorState {
                 }
             }
             actions += otherKernels(m)
-            workers[identity] = WorkerEntry(identity: identity, name: m.worker, credit: m.credit, dataEndpoint: m.dataEndpoint,
+            workers[identity] = WorkerEntry(identity: identity, name: m.worker, credit: m.credit, threads: m.threads, dataEndpoint: m.dataEndpoint,
                                             dataKey: m.dataKey, blas: m.blas, incarnation: m.incarnation,
                                             beat: m.beatMs.map { .milliseconds($0) }, memoryBytes: m.memoryBytes,
                                             lastHeard: now, lastSent: now)
@@ -275,6 +276,14 @@ extension CoordinatorState {
             return [.log(level: .warning, message: "request \(r.id): a copy of shard \(s) failed on \(name(identity)) (\(m.error.code.rawValue): \(m.error.message)); its other copy goes on")]
         }
         return fail(r, ProtocolError(m.error.code, "\(name(identity)): \(m.error.message)"), now: now)
+    }
+
+    /// The workers registered, by name, as `/workers` serves them.
+    public func roster(now: ContinuousClock.Instant) -> [WorkerRoster.Entry] {
+        workers.values.sorted { ($0.name, hex($0.identity)) < ($1.name, hex($1.identity)) }.map { w in
+            WorkerRoster.Entry(name: w.name, credit: w.credit, threads: w.threads, jobs: busy(w), memoryBytes: w.memoryBytes,
+                               data: w.dataEndpoint, blas: w.blas, silent: isSuspect(w.identity, now: now), straggling: w.straggles(now: now))
+        }
     }
 
     // MARK: scheduling

@@ -7,6 +7,8 @@ struct WorkerEntry {
     var name: String
     /// Jobs it takes at once that wait for its first step.
     var credit: Int
+    /// Its compute threads, as it said.
+    var threads = 1
     /// Where clients send it shard bytes; nil: inline transfers only.
     var dataEndpoint: String?
     /// The data socket's CURVE public key, told to clients with their placements.

@@ -21,12 +21,12 @@ public final class OpsServer: Sendable {
 
     /// Starts listening on `host:port` (port 0: any free one) and returns once it does.
     public static func start(host: String = "0.0.0.0", port: Int, health: HealthState, exporter: PrometheusExporter?,
-                             logger: Logger) throws(OpsServerError) -> OpsServer {
+                             roster: WorkerRoster? = nil, logger: Logger) throws(OpsServerError) -> OpsServer {
         guard (0...65_535).contains(port) else {
             throw .cannotListen(host: host, port: port, reason: "a port is 0 to 65535")
         }
         _ = try address(host, port: UInt16(port))
-        let routes = OpsRoutes(health: health, exporter: exporter)
+        let routes = OpsRoutes(health: health, exporter: exporter, roster: roster)
         let make = { @Sendable (port: Int) in
             HTTPServer(config: .init(address: try! address(host, port: UInt16(port)), logger: FlyingFoxLogger(logger: logger)), handler: routes)
         }

@@ -72,7 +72,7 @@ struct CoordinatorCommand: ParsableCommand {
         let exporter = metrics.exporter(role: "coordinator")
         let trap = SignalTrap()
         let coordinator = try Coordinator(config: c, logger: logger)
-        let ops = try metrics.start(health: coordinator.health, exporter: exporter, logger: logger)
+        let ops = try metrics.start(health: coordinator.health, exporter: exporter, roster: coordinator.roster, logger: logger)
         defer { ops?.stop() }
         // Machine-readable lines for `up` and tests.
         say("frontend \(coordinator.frontendEndpoint)")

@@ -4,10 +4,10 @@ import ScriptOps
 import ScriptService
 
 /// `--metrics-port` and `--metrics-address`: the HTTP port of a coordinator or worker serving
-/// `/metrics` (Prometheus text), `/livez` and `/readyz`.
+/// `/metrics` (Prometheus text), `/livez` and `/readyz`, and a coordinator's `/workers`.
 struct MetricsOptions: ParsableArguments {
     @Option(name: .customLong("metrics-port"),
-            help: "Serve /metrics (Prometheus), /livez and /readyz over HTTP on this port (0: any free one; default: no HTTP port).")
+            help: "Serve /metrics (Prometheus), /livez and /readyz (and a coordinator /workers, JSON) over HTTP on this port (0: any free one; default: no HTTP port).")
     var port: Int?
 
     @Option(name: .customLong("metrics-address"),
@@ -26,10 +26,10 @@ struct MetricsOptions: ParsableArguments {
 
     /// The port serving `health` and `exporter`, when one is asked for; its URL is printed as a
     /// `metrics URL` line. A port that cannot be opened is a `StartupError`.
-    func start(health: HealthState, exporter: PrometheusExporter?, logger: Logger) throws -> OpsServer? {
+    func start(health: HealthState, exporter: PrometheusExporter?, roster: WorkerRoster? = nil, logger: Logger) throws -> OpsServer? {
         guard let port else { return nil }
         do {
-            let server = try OpsServer.start(host: address, port: port, health: health, exporter: exporter, logger: logger)
+            let server = try OpsServer.start(host: address, port: port, health: health, exporter: exporter, roster: roster, logger: logger)
             say("metrics \(server.url)")
             return server
         } catch {

@@ -33,6 +33,22 @@ final class OpsProcessTests: XCTestCase {
         return false
     }
 
+    /// The workers `base`'s /workers lists once `count` are listed (published each second), or
+    /// what it last listed after `timeout` seconds.
+    private func roster(_ base: String, count: Int, timeout: Double = 5) throws -> [[String: Any]] {
+        let end = Date().addingTimeInterval(timeout)
+        var listed: [[String: Any]] = []
+        repeat {
+            let r = try HTTPProbe.get(base + "/workers")
+            XCTAssertEqual(r.status, 200, r.body)
+            let doc = try JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any]
+            listed = doc?["workers"] as? [[String: Any]] ?? []
+            if listed.count == count { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        } while Date() < end
+        return listed
+    }
+
     /// Whether `series` on `base`'s /metrics reads `want` (or more, `atLeast`) within `timeout`
     /// seconds (gauges are recorded on the loop's next tick, connection events when it drains
     /// its monitors).
@@ -70,6 +86,14 @@ final class OpsProcessTests: XCTestCase {
         XCTAssertTrue(answers(worker, "/readyz", 200), "the worker is ready once registered")
         XCTAssertTrue(answers(coordinator, "/readyz", 200), "the coordinator is ready with a worker")
         try cluster.waitForWorkers(1)
+        // The coordinator's /workers lists it, as it registered (a worker's port has no list).
+        let listed = try roster(coordinator, count: 1)
+        XCTAssertEqual(listed.count, 1, "\(listed)")
+        XCTAssertEqual(listed.first?["name"] as? String, "w1")
+        XCTAssertEqual(listed.first?["threads"] as? Int, 1)
+        XCTAssertEqual(listed.first?["silent"] as? Bool, false)
+        XCTAssertGreaterThan(listed.first?["memory_bytes"] as? Int ?? 0, 0)
+        XCTAssertEqual(try HTTPProbe.get(worker + "/workers").status, 404)
 
         let before = try scrape(coordinator), workerBefore = try scrape(worker)
         let req = Requests.sample(.image, seed: 31)
@@ -125,6 +149,7 @@ final class OpsProcessTests: XCTestCase {
         XCTAssertTrue(answers(coordinator, "/readyz", 503), "not ready without a worker")
         XCTAssertTrue(reads(coordinator, "script_cluster_workers", 0))
         XCTAssertTrue(reads(coordinator, #"script_cluster_worker_departures_total{reason="disconnected"}"#, 1))
+        XCTAssertEqual(try roster(coordinator, count: 0).count, 0, "the worker left the list")
         // And one comes back.
         let again = try metricsURL(try cluster.addWorker())
         XCTAssertTrue(answers(again, "/readyz", 200))

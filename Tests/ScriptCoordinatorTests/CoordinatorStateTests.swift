@@ -616,6 +616,21 @@ final class CoordinatorStateTests: XCTestCase {
         }
     }
 
+    /// The roster `/workers` serves: each worker as it said it is, by name, and silent once it
+    /// missed its beats.
+    func testTheRosterListsWorkersAsTheyRegisteredAndWhetherTheyAreSilent() throws {
+        let c = InMemoryCluster()
+        c.addWorker([20], credit: 3, memory: 1 << 30)
+        c.addWorker([10], takesData: false)
+        let listed = c.coordinator.roster(now: c.now)
+        XCTAssertEqual(listed.map(\.name), ["w10", "w20"])
+        XCTAssertEqual(listed.map(\.credit), [2, 3])
+        XCTAssertEqual(listed.map(\.memoryBytes), [nil, 1 << 30])
+        XCTAssertEqual(listed.map(\.data), [nil, c.endpoint(of: [20])])
+        XCTAssertEqual(listed.map(\.silent), [false, false])
+        XCTAssertEqual(c.coordinator.roster(now: c.now + .seconds(2)).map(\.silent), [true, true], "a beat and a half without a word")
+    }
+
     func testDrainingRefusesNewWorkFinishesOldThenGivesUpAtTheTimeout() throws {
         var config = CoordinatorConfiguration()
         config.drainTimeoutMs = 400

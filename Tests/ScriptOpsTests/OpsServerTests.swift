@@ -76,6 +76,25 @@ final class OpsServerTests: XCTestCase {
         health.beat()
         XCTAssertEqual(try HTTPProbe.get(server.url + "/livez").status, 200)
         XCTAssertEqual(try HTTPProbe.get(server.url + "/nope").status, 404)
+        XCTAssertEqual(try HTTPProbe.get(server.url + "/workers").status, 404, "no roster: a worker's port")
+    }
+
+    /// A coordinator's port serves its roster as JSON, as last published.
+    func testWorkersServesTheRosterAsPublished() throws {
+        let roster = WorkerRoster()
+        let server = try OpsServer.start(host: "127.0.0.1", port: 0, health: HealthState(), exporter: Self.exporter, roster: roster, logger: logger)
+        defer { server.stop() }
+        XCTAssertEqual(try HTTPProbe.get(server.url + "/workers"), .init(status: 200, body: #"{"workers":[]}"#))
+        let entries = [WorkerRoster.Entry(name: "big", credit: 2, threads: 4, jobs: 1, memoryBytes: 64 << 30, data: "tcp://10.0.0.7:5557",
+                                          blas: "OpenBLAS, kernel Haswell", silent: false, straggling: true),
+                       WorkerRoster.Entry(name: "old", credit: 0, threads: 1, jobs: 0, memoryBytes: nil, data: nil, blas: nil,
+                                          silent: true, straggling: false)]
+        roster.publish(entries)
+        let r = try HTTPProbe.get(server.url + "/workers")
+        XCTAssertEqual(r.status, 200)
+        XCTAssertTrue(r.body.contains(#""memory_bytes":68719476736"#), r.body)
+        XCTAssertEqual(try JSONDecoder().decode([String: [WorkerRoster.Entry]].self, from: Data(r.body.utf8)), ["workers": entries])
+        XCTAssertTrue(try HTTPProbe.get(server.url + "/nope").body.contains("/workers"))
     }
 
     func testMetricsMoveWithTheEmittersAndCarryTypesAndHelp() throws {
