@@ -102,7 +102,7 @@ struct UpCommand: ParsableCommand {
         say("submit with: script-cluster submit --connect \(fe)\(curveFlags) --features F.npy [--embeddings E.npy] [--query Q.npy] --budget K [--layout layout.json]")
         let urls = cluster.metricsURLs
         if !urls.coordinators.isEmpty {
-            say("metrics: \((urls.coordinators + urls.workers).joined(separator: " ")) (and /livez, /readyz on each port)")
+            say("metrics: \((urls.coordinators + urls.workers).joined(separator: " ")) (and /livez, /readyz on each port; /workers on a coordinator's)")
         }
     }
 

@@ -684,6 +684,17 @@ final class OpsProcessTests: XCTestCase {
         XCTAssertTrue(e.message.contains("shard 0 (26000 tokens of width 8) needs 677 MB at the least (its features and graph), more than any worker may hold (the only worker's memory limit: 500 MB)"), e.message)
         XCTAssertTrue(worker.isRunning)
         XCTAssertEqual(try client.status()?.workers, 1)
+        // A worker with room for it (outside the cgroup) joins: the shard goes to it, not to the
+        // small one.
+        let roomy = try ClusterProcess(["worker", "--connect", be, "--name", "roomy", "--data-bind", "none"])
+        defer { roomy.signal(SIGTERM); roomy.wait() }
+        XCTAssertTrue(coordinator.waitForLog("worker roomy registered", timeout: 10), coordinator.log)
+        guard case .result(let served) = try client.prune(PruneSubmission(id: "poison-roomy", request: poison, budget: .count(10), deadlineMs: 20_000)) else {
+            return XCTFail("the roomy worker did not answer: \(coordinator.log)")
+        }
+        XCTAssertEqual(served.workers, ["roomy"])
+        XCTAssertEqual(served.indices.count, 10)
+        XCTAssertTrue(worker.isRunning)
         let free = try ClusterProcess(["coordinator", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*"])
         defer { free.signal(SIGTERM); free.wait() }
         XCTAssertNotNil(free.line("backend "), free.log)
