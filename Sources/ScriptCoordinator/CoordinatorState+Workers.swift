@@ -280,7 +280,7 @@ extension CoordinatorState {
 
     /// The workers registered, by name, as `/workers` serves them.
     public func roster(now: ContinuousClock.Instant) -> [WorkerRoster.Entry] {
-        workers.values.sorted { ($0.name, hex($0.identity)) < ($1.name, hex($1.identity)) }.map { w in
+        workers.values.sorted { $0.name != $1.name ? $0.name < $1.name : $0.identity.lexicographicallyPrecedes($1.identity) }.map { w in
             WorkerRoster.Entry(name: w.name, credit: w.credit, threads: w.threads, jobs: busy(w), memoryBytes: w.memoryBytes,
                                data: w.dataEndpoint, blas: w.blas, silent: isSuspect(w.identity, now: now), straggling: w.straggles(now: now))
         }
