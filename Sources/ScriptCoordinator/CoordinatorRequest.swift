@@ -87,13 +87,14 @@ final class CoordinatorRequest {
     /// Bytes shard `s` holds at the least while a worker prunes it (`ShardMemory`: what the
     /// worker checks against its memory limit).
     func leastBytes(shard s: Int) -> Int {
-        ShardMemory.leastBytes(tokens: shards[s].count, width: submission.features.cols, options: submission.options,
-                               unitTokens: submission.unitTokens)
+        let p = memoryParts(shard: s)
+        return p.features + p.graph
     }
 
-    /// Whether shard `s` fits in `worker`'s memory (as it said; one that did not say may take it).
-    func fits(shard s: Int, on worker: WorkerEntry) -> Bool {
-        worker.memoryBytes.map { leastBytes(shard: s) <= $0 } ?? true
+    /// `leastBytes(shard:)` in its parts: the features, and the graph's block (`ShardMemory.parts`).
+    func memoryParts(shard s: Int) -> (features: Int, graph: Int) {
+        ShardMemory.parts(tokens: shards[s].count, width: submission.features.cols, options: submission.options,
+                          unitTokens: submission.unitTokens)
     }
 
     /// The reduce's view of shard `s`'s proposal.

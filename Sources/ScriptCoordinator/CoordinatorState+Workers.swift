@@ -392,10 +392,34 @@ extension CoordinatorState {
         return sound.isEmpty ? eligible : sound
     }
 
-    /// Whether `job`, a shard's, fits in `worker`'s memory (other jobs hold little).
-    private func fits(_ job: CoordinatorJob, of r: CoordinatorRequest, on worker: [UInt8]) -> Bool {
-        guard case .shard(let s) = job.kind, let w = workers[worker] else { return true }
-        return r.fits(shard: s, on: w)
+    /// Whether `job` fits in `worker`'s memory (as it said) beside the jobs it holds: their
+    /// features, and the largest graph block among its shards (it runs one graph stage at a
+    /// time). A worker with credit for two shards that each fit alone was sent both, and a limit
+    /// that holds one killed it for memory; now the second waits for the first, or goes where it
+    /// fits. Not counted: shards parked (scored, waiting for their request's weights) of this
+    /// request or a later one. Those wait on this request's or an earlier one's shards, so
+    /// counting them could leave every request waiting on another; this way the earliest
+    /// request always goes on (its shards wait only on jobs that end by themselves), and a
+    /// worker that holds nothing else takes any shard that fits alone (`unplaceable` refuses the
+    /// others). A reduce holds little.
+    func fits(_ job: CoordinatorJob, of r: CoordinatorRequest, on worker: [UInt8]) -> Bool {
+        guard let w = workers[worker], let limit = w.memoryBytes, var need = memoryParts(job, of: r) else { return true }
+        for number in w.jobs {
+            guard let held = jobs[number], let q = requests[held.key], q.key < r.key || waitsOnWorker(number),
+                  let p = memoryParts(held, of: q) else { continue }
+            need = (need.features + p.features, max(need.graph, p.graph))
+        }
+        return need.features + need.graph <= limit
+    }
+
+    /// What `job` holds on its worker at the least: a shard's features and graph block, a merge's
+    /// features (the shard's rows, to merge the kept ones); nil for a reduce.
+    private func memoryParts(_ job: CoordinatorJob, of r: CoordinatorRequest) -> (features: Int, graph: Int)? {
+        switch job.kind {
+        case .shard(let s): return r.memoryParts(shard: s)
+        case .merge(let s): return (r.memoryParts(shard: s).features, 0)
+        case .reduce: return nil
+        }
     }
 
     /// Whether `worker` holds the other of the two copies of shard job `number`.

@@ -7,9 +7,17 @@ public enum ShardMemory {
     /// (`ceil(n / 2) x floor(n / 2)` floats), or, for Script+ over units of `T < n` tokens, one
     /// piece (`T x T`).
     public static func leastBytes(tokens n: Int, width d: Int, options: PruneOptions, unitTokens: Int?) -> Int {
+        let p = parts(tokens: n, width: d, options: options, unitTokens: unitTokens)
+        return p.features + p.graph
+    }
+
+    /// `leastBytes` in its two parts: the features, held from the shard's arrival to its
+    /// proposal, and the graph's block, held only while the graph stage runs (a worker runs one
+    /// graph stage at a time, so of the shards it holds only the largest block counts).
+    public static func parts(tokens n: Int, width d: Int, options: PruneOptions, unitTokens: Int?) -> (features: Int, graph: Int) {
         var block = ((n + 1) / 2) * (n / 2)
         if options.method == .scriptPlus, options.unitGraph, let t = unitTokens, t < n { block = t * t }
-        return 4 * (n * d + block)
+        return (4 * n * d, 4 * block)
     }
 
     /// The shard of `request` that holds the most at the least under `options` (its tokens, and

@@ -616,6 +616,40 @@ final class CoordinatorStateTests: XCTestCase {
         }
     }
 
+    /// A worker with credit for two shards is sent a second only where its memory holds both:
+    /// their features and the larger graph block. It was sent two that each fit alone, and a
+    /// limit that held one killed it for memory.
+    func testAWorkerIsSentOnlyTheShardsItsMemoryHoldsAtOnce() throws {
+        // Shards of 40 tokens of width 24: features 3840 bytes each, graph block 1600.
+        let req = request(seed: 7, shards: 3)
+        for (memory, atOnce) in [(9279, 1), (9280, 2), (13_120, 3)] {
+            let c = InMemoryCluster()
+            c.addWorker([10], credit: 3, memory: memory)
+            c.holdTasks = true
+            c.submit(PruneSubmission(id: "m", request: req, budget: .count(9)).encoded())
+            XCTAssertEqual(c.coordinator.roster(now: c.now).first?.jobs, atOnce, "limit \(memory)")
+            c.releaseTasks()
+            XCTAssertEqual(result(c, "m")?.indices, try inProcess(req, 9).kept, "limit \(memory)")
+        }
+        // Shards parked (scored, waiting for their request's weights) count against a later
+        // request's shards, not their own request's: counted for their own, a request whose
+        // worker holds one shard at a time would wait forever on itself.
+        let a = request(seed: 7, n: 121, shards: 3)  // 40, 40 and 41 tokens; 41 x 24 x 4 + 21 x 20 x 4 = 5616 bytes
+        let c = InMemoryCluster()
+        c.addWorker([10], credit: 3, memory: 12_000)
+        c.stallWork = { _, work in
+            if case .prepare(let t, _) = work { return t.rows == 41 }
+            return false
+        }
+        c.submit(PruneSubmission(id: "a", request: a, budget: .count(9)).encoded())
+        c.submit(PruneSubmission(id: "b", request: req, budget: .count(9)).encoded())
+        XCTAssertEqual(c.coordinator.roster(now: c.now).first?.jobs, 1, "a's last shard, being read")
+        XCTAssertEqual(c.coordinator.queuedJobs, 3, "b's shards wait for a's: 3840 bytes of features beside a's 11,616 and a block of 1680")
+        c.releaseTasks(of: [10])
+        XCTAssertEqual(result(c, "a")?.indices, try inProcess(a, 9).kept)
+        XCTAssertEqual(result(c, "b")?.indices, try inProcess(req, 9).kept)
+    }
+
     /// The roster `/workers` serves: each worker as it said it is, by name, and silent once it
     /// missed its beats.
     func testTheRosterListsWorkersAsTheyRegisteredAndWhetherTheyAreSilent() throws {

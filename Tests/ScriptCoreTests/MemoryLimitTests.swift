@@ -74,6 +74,8 @@ final class ShardMemoryTests: XCTestCase {
         // The fault tests' poison shard: 26,000 tokens of width 8, a 13,000 x 13,000 graph.
         XCTAssertEqual(ShardMemory.leastBytes(tokens: 26_000, width: 8, options: PruneOptions(), unitTokens: nil), 4 * (26_000 * 8 + 13_000 * 13_000))
         XCTAssertEqual(ShardMemory.leastBytes(tokens: 7, width: 2, options: PruneOptions(), unitTokens: nil), 4 * (14 + 4 * 3))
+        let parts = ShardMemory.parts(tokens: 7, width: 2, options: PruneOptions(), unitTokens: nil)
+        XCTAssertEqual([parts.features, parts.graph], [4 * 14, 4 * 4 * 3])
         var plus = PruneOptions()
         plus.method = .scriptPlus
         XCTAssertEqual(ShardMemory.leastBytes(tokens: 1568, width: 8, options: plus, unitTokens: 196), 4 * (1568 * 8 + 196 * 196), "one frame pair's piece")
