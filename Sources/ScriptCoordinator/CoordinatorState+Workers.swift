@@ -30,6 +30,7 @@ extension CoordinatorState {
             guard known else { return [farewell(identity), .log(level: .debug, message: "\(type) from unknown worker \(hex(identity)) ignored")] }
             let limits = config.limits
             let actions: [Action]
+            if type != ShardErrorMessage.type { workers[identity]!.roomRefusedAt = nil }
             switch type {
             case ScoresMessage.type: actions = scores(try ScoresMessage.parse(e, frames: frames, limits: limits), from: identity, now: now)
             case ProposalMessage.type: actions = proposal(try ProposalMessage.parse(e, frames: frames, limits: limits), from: identity, now: now)
@@ -275,7 +276,23 @@ extension CoordinatorState {
             r.copyFailed.insert(s)
             return [.log(level: .warning, message: "request \(r.id): a copy of shard \(s) failed on \(name(identity)) (\(m.error.code.rawValue): \(m.error.message)); its other copy goes on")]
         }
+        if case .shard(let s) = job.kind, m.error.code == .busy { return noRoom(m.job, shard: s, of: r, on: identity, m.error, now: now) }
         return fail(r, ProtocolError(m.error.code, "\(name(identity)): \(m.error.message)"), now: now)
+    }
+
+    /// Worker `identity` had no room for shard job `number` beside the shards it works on (for
+    /// other coordinators too, which this one does not see): the job goes back to the head of
+    /// the queue, under a new ticket (bytes sent for the old one are let go there), and that
+    /// worker gets no shard until it answers a job, or for a second.
+    private func noRoom(_ number: Int, shard s: Int, of r: CoordinatorRequest, on identity: [UInt8], _ e: ProtocolError,
+                        now: ContinuousClock.Instant) -> [Action] {
+        let old = jobs[number]!.ticket
+        jobs[number]!.holder = nil
+        jobs[number]!.ticket = Ticket.random()
+        workers[identity]!.roomRefusedAt = now
+        queue.requeue([number])
+        return [.toWorker(identity: identity, frames: ReleaseMessage(tickets: [old], jobs: []).frames()),
+                .log(level: .info, message: "request \(r.id): shard \(s) sent back by \(name(identity)) (\(e.message)); it goes to another worker, or there later")]
     }
 
     /// The workers registered, by name, as `/workers` serves them.
@@ -346,7 +363,7 @@ extension CoordinatorState {
                 target = workers[pinned] != nil ? pinned : nil
             } else {
                 let eligible = soundFirst(workers.keys.filter { w in
-                    (!job.needsData || workers[w].map(r.canSendData) == true) && fits(job, of: r, on: w)
+                    (!job.needsData || workers[w].map(r.canSendData) == true) && fits(job, of: r, on: w, now: now)
                         && !holdsOtherCopy(of: job, number, w, in: r)
                 }, now: now)
                 target = choose(job, of: r, eligible: steadyFirst(job, eligible, now: now), free: free, paces: paces, waitingAhead: waiting)
@@ -402,8 +419,9 @@ extension CoordinatorState {
     /// request always goes on (its shards wait only on jobs that end by themselves), and a
     /// worker that holds nothing else takes any shard that fits alone (`unplaceable` refuses the
     /// others). A reduce holds little.
-    func fits(_ job: CoordinatorJob, of r: CoordinatorRequest, on worker: [UInt8]) -> Bool {
+    func fits(_ job: CoordinatorJob, of r: CoordinatorRequest, on worker: [UInt8], now: ContinuousClock.Instant) -> Bool {
         guard let w = workers[worker], let limit = w.memoryBytes, var need = memoryParts(job, of: r) else { return true }
+        if case .shard = job.kind, let refused = w.roomRefusedAt, now - refused < .seconds(1) { return false }
         for number in w.jobs {
             guard let held = jobs[number], let q = requests[held.key], q.key < r.key || waitsOnWorker(number),
                   let p = memoryParts(held, of: q) else { continue }

@@ -21,6 +21,9 @@ struct WorkerEntry {
     var beat: Duration?
     /// Bytes it may hold, as it said (nil: it did not): it takes no shard that needs more.
     var memoryBytes: Int?
+    /// When it last refused a shard for want of room beside its other shards (`busy`: it
+    /// serves other coordinators too): it gets no shard until it answers a job, or for a second.
+    var roomRefusedAt: ContinuousClock.Instant?
     var jobs: Set<Int> = []
     var lastHeard: ContinuousClock.Instant
     var lastSent: ContinuousClock.Instant

@@ -136,6 +136,13 @@ public final class WorkerState {
             WorkerJobReport(kind: metricKind, code: code?.rawValue, tokens: tokens, wall: cost.wall, cpu: cost.cpu)
         }
 
+        /// A shard read and scored whose weights have not come: it waits on its request's other
+        /// shards, wherever they are.
+        var parked: Bool {
+            guard case .shard(let t) = kind, prepared != nil else { return false }
+            return t.query != nil && t.weights == nil && weights == nil
+        }
+
         /// A shard not yet read whose reading is all its first step (it has a query and no
         /// weights yet): it may run on the reading lane.
         var readsOnly: Bool {
@@ -311,13 +318,33 @@ public final class WorkerState {
         }
     }
 
-    /// Refuses a shard whose features and graph alone need more than this worker's memory.
+    /// Refuses a shard whose features and graph alone need more than this worker's memory
+    /// (`too_large`), or that would not fit beside the shards it works on (`busy`: their
+    /// features and the largest graph block; a coordinator sends it elsewhere, or here later).
+    /// Each coordinator sends a worker only what fits beside its own jobs there; a worker that
+    /// serves several coordinators is the one that sees them all. Parked shards (waiting for
+    /// weights) are not counted: they wait on shards that may have to come here.
     private func checkMemory(_ t: ShardTask) throws {
         guard let limit = config.memoryLimit else { return }
-        let need = ShardMemory.leastBytes(tokens: t.rows, width: t.cols, options: t.options, unitTokens: t.unitTokens)
-        guard need > limit.bytes else { return }
-        throw ProtocolError(.tooLarge, "a shard of \(t.rows) tokens of width \(t.cols) needs \(Units.bytes(need)) at the least (its features and graph), "
-                            + "more than this worker's memory limit of \(Units.bytes(limit.bytes)) (\(limit.source)): split it into smaller shards")
+        let own = Self.memoryParts(t)
+        guard own.features + own.graph <= limit.bytes else {
+            throw ProtocolError(.tooLarge, "a shard of \(t.rows) tokens of width \(t.cols) needs \(Units.bytes(own.features + own.graph)) at the least (its features and graph), "
+                                + "more than this worker's memory limit of \(Units.bytes(limit.bytes)) (\(limit.source)): split it into smaller shards")
+        }
+        var need = own, beside = 0
+        for job in held.values where !job.parked && job.step != .done {
+            guard case .shard(let h) = job.kind else { continue }
+            let p = Self.memoryParts(h)
+            need = (need.features + p.features, max(need.graph, p.graph))
+            beside += 1
+        }
+        guard need.features + need.graph > limit.bytes else { return }
+        throw ProtocolError(.busy, "no room for a shard of \(t.rows) tokens of width \(t.cols) beside the \(beside) this worker works on: "
+                            + "\(Units.bytes(need.features + need.graph)) at the least, more than its memory limit of \(Units.bytes(limit.bytes)) (\(limit.source))")
+    }
+
+    private static func memoryParts(_ t: ShardTask) -> (features: Int, graph: Int) {
+        ShardMemory.parts(tokens: t.rows, width: t.cols, options: t.options, unitTokens: t.unitTokens)
     }
 
     /// Holds a new job: its bytes filed (or awaited), its first step ready, waiting or awaiting data.

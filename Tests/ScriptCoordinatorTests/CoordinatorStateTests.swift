@@ -650,6 +650,43 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(result(c, "b")?.indices, try inProcess(req, 9).kept)
     }
 
+    /// A worker with no room for a shard beside the ones it works on (for another coordinator,
+    /// which this one does not see) sends it back (`busy`): the shard goes to another worker, or
+    /// to that one a second later, and the request is answered, where `busy` failed it.
+    func testAShardAWorkerHasNoRoomForGoesElsewhereOrWaits() throws {
+        for another in [false, true] {
+            let req = request(seed: 7, n: 40, shards: 1)
+            let c = InMemoryCluster()
+            c.addWorker([10], credit: 1, memory: 1 << 20)
+            var refused: Int?, sentAgain = false
+            c.tamper = { id, frames in
+                guard id == [10], let (e, type) = try? BackendEnvelope.open(frames), let job = try? e.int("job") else { return [(id, frames)] }
+                if refused == nil, type == ScoresMessage.type {
+                    refused = job
+                    return [(id, ShardErrorMessage(job: job, error: ProtocolError(.busy, "no room")).frames())]
+                }
+                return job == refused && !sentAgain ? [] : [(id, frames)]  // what it computed of the job it sent back
+            }
+            c.damageToWorker = { frames in
+                if let (e, type) = try? BackendEnvelope.open(frames), type == ShardTask.type, (try? e.int("job")) == refused { sentAgain = true }
+                return frames
+            }
+            c.submit(PruneSubmission(id: "n", request: req, budget: .count(9)).encoded())
+            XCTAssertNotNil(refused)
+            XCTAssertTrue(c.logs.contains("request n: shard 0 sent back by w10 (no room); it goes to another worker, or there later"), "\(c.logs.suffix(3))")
+            if another {
+                c.addWorker([20], memory: 1 << 20)
+                XCTAssertEqual(c.jobsByWorker[[20], default: []].filter { $0.kind == .shard }.count, 1, "w20 took it at once")
+            } else {
+                c.advance(ms: 900)
+                XCTAssertEqual(c.coordinator.queuedJobs, 1, "w10 gets no shard for a second")
+                c.advance(ms: 200)
+                XCTAssertTrue(sentAgain)
+            }
+            XCTAssertEqual(result(c, "n")?.indices, try inProcess(req, 9).kept, "another worker: \(another)")
+        }
+    }
+
     /// The roster `/workers` serves: each worker as it said it is, by name, and silent once it
     /// missed its beats.
     func testTheRosterListsWorkersAsTheyRegisteredAndWhetherTheyAreSilent() throws {

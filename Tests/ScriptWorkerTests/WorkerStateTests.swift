@@ -495,6 +495,25 @@ final class WorkerStateTests: XCTestCase {
         XCTAssertFalse(types(enough.linkMessage(0, frames: shard(job: 1, inline: true), now: now)).contains("shard_error"))
     }
 
+    /// A shard that fits alone but not beside the shards the worker works on (sent by another
+    /// coordinator, which cannot see them) is refused `busy`, for its coordinator to send
+    /// elsewhere; a shard parked for its weights does not count (it waits on shards like it).
+    func testAShardWithoutRoomBesideTheOthersIsSentBack() throws {
+        let one = ShardMemory.parts(tokens: 6, width: 4, options: PruneOptions(), unitTokens: nil)
+        let w = connectedWorker(memoryLimit: MemoryLimit(bytes: 2 * one.features + one.graph - 1, source: "its cgroup"))
+        let first = runs(w.linkMessage(0, frames: shard(job: 1, inline: true), now: now))
+        let actions = w.linkMessage(0, frames: shard(job: 2, inline: true), now: now)
+        XCTAssertEqual(types(actions), ["shard_error"])
+        guard case .send(_, let frames)? = actions.first(where: { if case .send = $0 { return true }; return false }) else { return XCTFail() }
+        let (e, _) = try BackendEnvelope.open(frames)
+        let m = try ShardErrorMessage.parse(e, frames: frames, limits: RequestLimits())
+        XCTAssertEqual(m.error.code, .busy)
+        XCTAssertEqual(m.error.message, "no room for a shard of 6 tokens of width 4 beside the 1 this worker works on: \(2 * one.features + one.graph) B at the least, more than its memory limit of \(2 * one.features + one.graph - 1) B (its cgroup)")
+        guard first.count == 1 else { return XCTFail("\(first.count) tasks") }
+        XCTAssertEqual(types(w.taskFinished(first[0].number, WorkerCompute.run(first[0].work, pool: .serial), now: now)), ["scores", "run"], "scored, and its graph started")
+        XCTAssertFalse(types(w.linkMessage(0, frames: shard(job: 3, inline: true), now: now)).contains("shard_error"), "the first is parked")
+    }
+
     /// A job whose bytes never come is forgotten a few seconds after its deadline.
     func testAJobThatNeverGetsItsBytesIsForgottenAfterItsDeadline() {
         let w = connectedWorker()
