@@ -471,11 +471,18 @@ final class WorkerStateTests: XCTestCase {
         _ = w.linkMessage(0, frames: shard(job: 1, inline: true), now: now)
         let actions = w.linkMessage(0, frames: WeightsMessage(job: 1, weights: [1, 1, 1, 1, 1], relevance: nil).frames(), now: now)
         XCTAssertEqual(types(actions), ["shard_error"])
-        guard case .send(_, let frames)? = actions.first(where: { if case .send = $0 { return true }; return false }) else { return XCTFail() }
-        let (e, _) = try BackendEnvelope.open(frames)
-        let m = try ShardErrorMessage.parse(e, frames: frames, limits: RequestLimits())
+        let m = try shardError(in: actions)
         XCTAssertEqual(m.error.code, .badShape)
         XCTAssertTrue(m.error.message.contains("5 weights for 6 tokens"), m.error.message)
+    }
+
+    /// The `shard_error` the worker sent among `actions`.
+    private func shardError(in actions: [WorkerState.Action]) throws -> ShardErrorMessage {
+        guard case .send(_, let frames)? = actions.first(where: { if case .send = $0 { return true }; return false }) else {
+            throw ProtocolError(.internal, "nothing sent: \(actions)")
+        }
+        let (e, _) = try BackendEnvelope.open(frames)
+        return try ShardErrorMessage.parse(e, frames: frames, limits: RequestLimits())
     }
 
     /// A shard whose features and graph alone need more than the worker's memory limit is
@@ -486,9 +493,7 @@ final class WorkerStateTests: XCTestCase {
         let small = connectedWorker(memoryLimit: MemoryLimit(bytes: need - 1, source: "its cgroup"))
         let actions = small.linkMessage(0, frames: shard(job: 1, inline: true), now: now)
         XCTAssertEqual(types(actions), ["shard_error"])
-        guard case .send(_, let frames)? = actions.first(where: { if case .send = $0 { return true }; return false }) else { return XCTFail() }
-        let (e, _) = try BackendEnvelope.open(frames)
-        let m = try ShardErrorMessage.parse(e, frames: frames, limits: RequestLimits())
+        let m = try shardError(in: actions)
         XCTAssertEqual(m.error.code, .tooLarge)
         XCTAssertEqual(m.error.message, "a shard of 6 tokens of width 4 needs \(need) B at the least (its features and graph), more than this worker's memory limit of \(need - 1) B (its cgroup): split it into smaller shards")
         let enough = connectedWorker(memoryLimit: MemoryLimit(bytes: need, source: "its cgroup"))
@@ -504,9 +509,7 @@ final class WorkerStateTests: XCTestCase {
         let first = runs(w.linkMessage(0, frames: shard(job: 1, inline: true), now: now))
         let actions = w.linkMessage(0, frames: shard(job: 2, inline: true), now: now)
         XCTAssertEqual(types(actions), ["shard_error"])
-        guard case .send(_, let frames)? = actions.first(where: { if case .send = $0 { return true }; return false }) else { return XCTFail() }
-        let (e, _) = try BackendEnvelope.open(frames)
-        let m = try ShardErrorMessage.parse(e, frames: frames, limits: RequestLimits())
+        let m = try shardError(in: actions)
         XCTAssertEqual(m.error.code, .busy)
         XCTAssertEqual(m.error.message, "no room for a shard of 6 tokens of width 4 beside the 1 this worker works on: \(2 * one.features + one.graph) B at the least, more than its memory limit of \(2 * one.features + one.graph - 1) B (its cgroup)")
         guard first.count == 1 else { return XCTFail("\(first.count) tasks") }
