@@ -291,7 +291,7 @@ extension CoordinatorState {
         jobs[number]!.ticket = Ticket.random()
         workers[identity]!.roomRefusedAt = now
         queue.requeue([number])
-        return [.toWorker(identity: identity, frames: ReleaseMessage(tickets: [old], jobs: []).frames()),
+        return [.toWorker(identity: identity, frames: ReleaseMessage(tickets: [old], jobs: []).frames()), .jobsMoved(.noRoom, count: 1),
                 .log(level: .info, message: "request \(r.id): shard \(s) sent back by \(name(identity)) (\(e.message)); it goes to another worker, or there later")]
     }
 
@@ -299,6 +299,7 @@ extension CoordinatorState {
     public func roster(now: ContinuousClock.Instant) -> [WorkerRoster.Entry] {
         workers.values.sorted { $0.name != $1.name ? $0.name < $1.name : $0.identity.lexicographicallyPrecedes($1.identity) }.map { w in
             WorkerRoster.Entry(name: w.name, credit: w.credit, threads: w.threads, jobs: busy(w), memoryBytes: w.memoryBytes,
+                               bytesHeld: memoryHeld(w.jobs, beside: (0, 0)).total,
                                data: w.dataEndpoint, blas: w.blas, silent: isSuspect(w.identity, now: now), straggling: w.straggles(now: now))
         }
     }
@@ -420,14 +421,20 @@ extension CoordinatorState {
     /// worker that holds nothing else takes any shard that fits alone (`unplaceable` refuses the
     /// others). A reduce holds little.
     func fits(_ job: CoordinatorJob, of r: CoordinatorRequest, on worker: [UInt8], now: ContinuousClock.Instant) -> Bool {
-        guard let w = workers[worker], let limit = w.memoryBytes, var need = memoryParts(job, of: r) else { return true }
+        guard let w = workers[worker], let limit = w.memoryBytes, let own = memoryParts(job, of: r) else { return true }
         if case .shard = job.kind, let refused = w.roomRefusedAt, now - refused < .seconds(1) { return false }
-        for number in w.jobs {
-            guard let held = jobs[number], let q = requests[held.key], q.key < r.key || waitsOnWorker(number),
-                  let p = memoryParts(held, of: q) else { continue }
+        let counted = w.jobs.filter { n in jobs[n].map { $0.key < r.key } == true || waitsOnWorker(n) }
+        return memoryHeld(counted, beside: own).total <= limit
+    }
+
+    /// What `numbers`' jobs hold at the least beside `own`: their features, and the largest graph block.
+    private func memoryHeld(_ numbers: some Sequence<Int>, beside own: (features: Int, graph: Int)) -> (features: Int, graph: Int, total: Int) {
+        var need = own
+        for number in numbers {
+            guard let held = jobs[number], let q = requests[held.key], let p = memoryParts(held, of: q) else { continue }
             need = (need.features + p.features, max(need.graph, p.graph))
         }
-        return need.features + need.graph <= limit
+        return (need.features, need.graph, need.features + need.graph)
     }
 
     /// What `job` holds on its worker at the least: a shard's features and graph block, a merge's

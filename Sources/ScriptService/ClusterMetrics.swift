@@ -30,6 +30,8 @@ public enum ClusterMetrics {
         case workerLost = "worker_lost"
         /// A client could not reach its worker's data socket (a direct transfer's bytes).
         case dataUnreachable = "data_unreachable"
+        /// Its worker had no room for it beside the shards it worked on (`busy`).
+        case noRoom = "no_room"
     }
 
     /// What became of a copy of a straggling shard job (sent to an idle worker while the first

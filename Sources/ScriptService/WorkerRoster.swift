@@ -16,6 +16,9 @@ public final class WorkerRoster: Sendable {
         public var jobs: Int
         /// Bytes it may hold, as it said (nil: it did not).
         public var memoryBytes: Int?
+        /// Bytes this coordinator's jobs there hold at the least: their features, and the
+        /// largest graph block among its shards.
+        public var bytesHeld: Int
         /// Its data endpoint (nil: inline transfers only).
         public var data: String?
         /// Its BLAS build and kernels, as it said.
@@ -25,14 +28,15 @@ public final class WorkerRoster: Sendable {
         /// A copy of one of its jobs finished first: it is left out for a while.
         public var straggling: Bool
 
-        public init(name: String, credit: Int, threads: Int, jobs: Int, memoryBytes: Int?, data: String?, blas: String?,
+        public init(name: String, credit: Int, threads: Int, jobs: Int, memoryBytes: Int?, bytesHeld: Int = 0, data: String?, blas: String?,
                     silent: Bool, straggling: Bool) {
             self.name = name; self.credit = credit; self.threads = threads; self.jobs = jobs; self.memoryBytes = memoryBytes
+            self.bytesHeld = bytesHeld
             self.data = data; self.blas = blas; self.silent = silent; self.straggling = straggling
         }
 
         enum CodingKeys: String, CodingKey {
-            case name, credit, threads, jobs, memoryBytes = "memory_bytes", data, blas, silent, straggling
+            case name, credit, threads, jobs, memoryBytes = "memory_bytes", bytesHeld = "bytes_held", data, blas, silent, straggling
         }
     }
 

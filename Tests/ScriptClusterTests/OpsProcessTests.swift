@@ -93,6 +93,7 @@ final class OpsProcessTests: XCTestCase {
         XCTAssertEqual(listed.first?["threads"] as? Int, 1)
         XCTAssertEqual(listed.first?["silent"] as? Bool, false)
         XCTAssertGreaterThan(listed.first?["memory_bytes"] as? Int ?? 0, 0)
+        XCTAssertEqual(listed.first?["bytes_held"] as? Int, 0, "idle")
         XCTAssertEqual(try HTTPProbe.get(worker + "/workers").status, 404)
 
         let before = try scrape(coordinator), workerBefore = try scrape(worker)

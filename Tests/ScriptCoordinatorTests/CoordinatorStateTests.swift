@@ -628,6 +628,7 @@ final class CoordinatorStateTests: XCTestCase {
             c.holdTasks = true
             c.submit(PruneSubmission(id: "m", request: req, budget: .count(9)).encoded())
             XCTAssertEqual(c.coordinator.roster(now: c.now).first?.jobs, atOnce, "limit \(memory)")
+            XCTAssertEqual(c.coordinator.roster(now: c.now).first?.bytesHeld, atOnce * 3840 + 1600, "limit \(memory)")
             c.releaseTasks()
             XCTAssertEqual(result(c, "m")?.indices, try inProcess(req, 9).kept, "limit \(memory)")
         }
@@ -674,6 +675,7 @@ final class CoordinatorStateTests: XCTestCase {
             c.submit(PruneSubmission(id: "n", request: req, budget: .count(9)).encoded())
             XCTAssertNotNil(refused)
             XCTAssertTrue(c.logs.contains("request n: shard 0 sent back by w10 (no room); it goes to another worker, or there later"), "\(c.logs.suffix(3))")
+            XCTAssertEqual(c.moves.map(\.reason), [.noRoom])
             if another {
                 c.addWorker([20], memory: 1 << 20)
                 XCTAssertEqual(c.jobsByWorker[[20], default: []].filter { $0.kind == .shard }.count, 1, "w20 took it at once")

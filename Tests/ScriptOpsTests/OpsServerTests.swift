@@ -85,14 +85,14 @@ final class OpsServerTests: XCTestCase {
         let server = try OpsServer.start(host: "127.0.0.1", port: 0, health: HealthState(), exporter: Self.exporter, roster: roster, logger: logger)
         defer { server.stop() }
         XCTAssertEqual(try HTTPProbe.get(server.url + "/workers"), .init(status: 200, body: #"{"workers":[]}"#))
-        let entries = [WorkerRoster.Entry(name: "big", credit: 2, threads: 4, jobs: 1, memoryBytes: 64 << 30, data: "tcp://10.0.0.7:5557",
+        let entries = [WorkerRoster.Entry(name: "big", credit: 2, threads: 4, jobs: 1, memoryBytes: 64 << 30, bytesHeld: 5 << 20, data: "tcp://10.0.0.7:5557",
                                           blas: "OpenBLAS, kernel Haswell", silent: false, straggling: true),
                        WorkerRoster.Entry(name: "old", credit: 0, threads: 1, jobs: 0, memoryBytes: nil, data: nil, blas: nil,
                                           silent: true, straggling: false)]
         roster.publish(entries)
         let r = try HTTPProbe.get(server.url + "/workers")
         XCTAssertEqual(r.status, 200)
-        XCTAssertTrue(r.body.contains(#""memory_bytes":68719476736"#), r.body)
+        XCTAssertTrue(r.body.contains(#""memory_bytes":68719476736"#) && r.body.contains(#""bytes_held":5242880"#), r.body)
         XCTAssertEqual(try JSONDecoder().decode([String: [WorkerRoster.Entry]].self, from: Data(r.body.utf8)), ["workers": entries])
         XCTAssertTrue(try HTTPProbe.get(server.url + "/nope").body.contains("/workers"))
     }
