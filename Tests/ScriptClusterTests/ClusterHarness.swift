@@ -329,12 +329,15 @@ final class TestCluster {
             }
             Thread.sleep(forTimeInterval: 0.05)
         }
-        // What each process said last, so a failure here can be read from the test output alone.
-        let tails = ([coordinator] + workers).map { p in
-            p.log.split(separator: "\n").suffix(8).map { "    " + $0 }.joined(separator: "\n")
-        }
-        throw HarnessError("\(n) workers did not register within \(timeout) s (last: \(last)); the processes' last lines:\n"
-                           + tails.joined(separator: "\n  --\n"))
+        throw HarnessError("\(n) workers did not register within \(timeout) s (last: \(last)); the processes' last lines:\n" + tails(8))
+    }
+
+    /// What each process said last, `lines` lines each, so a failure can be read from the test
+    /// output alone.
+    func tails(_ lines: Int) -> String {
+        ([coordinator] + workers).map { p in
+            p.log.split(separator: "\n").suffix(lines).map { "    " + $0 }.joined(separator: "\n")
+        }.joined(separator: "\n  --\n")
     }
 
     /// A client that pings and retries at this cluster's pace.
@@ -375,9 +378,17 @@ struct LoadOutcome: CustomStringConvertible {
     var correct = 0
     var wrong: [String] = []
     var errors: [String: Int] = [:]
+    /// The first few errors in full, with their requests' ids: what a failing run is read by.
+    var firstErrors: [String] = []
     /// When each answered request was sent and answered.
     var spans: [(Date, Date)] = []
-    var description: String { "\(correct) of \(sent) correct, wrong \(wrong), errors \(errors)" }
+    var description: String { "\(correct) of \(sent) correct, wrong \(wrong), errors \(errors)\(firstErrors.isEmpty ? "" : ": " + firstErrors.joined(separator: "; "))" }
+
+    /// Counts an error under `key`, and keeps the first few in full.
+    mutating func failed(_ key: String, id: String, _ text: String) {
+        errors[key, default: 0] += 1
+        if firstErrors.count < 5 { firstErrors.append("\(id): \(text)") }
+    }
 
     /// Requests in flight at `moment` (sent before, answered after): they lived through it.
     func spanning(_ moment: Date) -> Int { spans.filter { $0.0 < moment && $0.1 > moment }.count }
@@ -423,9 +434,9 @@ final class CheckedLoad: @unchecked Sendable {
                         if r.indices == want { outcome.correct += 1 } else { outcome.wrong.append(id) }
                         outcome.spans.append((sent, Date()))
                     case .error(_, let e)?:
-                        outcome.errors[e.code.rawValue, default: 0] += 1
+                        outcome.failed(e.code.rawValue, id: id, "\(e.code.rawValue): \(e.message)")
                     default:
-                        outcome.errors["client: \(failure.prefix(60))", default: 0] += 1
+                        outcome.failed("client: \(failure.prefix(60))", id: id, failure)
                     }
                     lock.unlock()
                 }

@@ -347,7 +347,7 @@ final class FaultMatrixTests: XCTestCase {
             Thread.sleep(forTimeInterval: 1)
             let o = load.stop()
             report("worker kill -9 and SIGSTOP under load, \(transfer)", o, reform: reformed)
-            XCTAssertEqual(o.correct, o.sent, "\(transfer): \(o)")
+            XCTAssertEqual(o.correct, o.sent, "\(transfer): \(o); the processes' last lines:\n\(cluster.tails(12))")
             XCTAssertGreaterThan(o.spanning(fault), 0)
         }
     }
