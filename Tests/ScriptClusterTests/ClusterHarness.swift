@@ -332,6 +332,13 @@ final class TestCluster {
         throw HarnessError("\(n) workers did not register within \(timeout) s (last: \(last)); the processes' last lines:\n" + tails(8))
     }
 
+    /// What the coordinator logged of the requests `ids` (all of it at `--log-level debug`), the
+    /// last `lines` lines.
+    func history(of ids: [String], lines: Int = 60) -> String {
+        coordinator.log.split(separator: "\n").filter { line in ids.contains { line.contains($0) } }.suffix(lines)
+            .map { "    " + $0 }.joined(separator: "\n")
+    }
+
     /// What each process said last, `lines` lines each, so a failure can be read from the test
     /// output alone.
     func tails(_ lines: Int) -> String {
@@ -380,6 +387,7 @@ struct LoadOutcome: CustomStringConvertible {
     var errors: [String: Int] = [:]
     /// The first few errors in full, with their requests' ids: what a failing run is read by.
     var firstErrors: [String] = []
+    var firstFailedIDs: [String] = []
     /// When each answered request was sent and answered.
     var spans: [(Date, Date)] = []
     var description: String { "\(correct) of \(sent) correct, wrong \(wrong), errors \(errors)\(firstErrors.isEmpty ? "" : ": " + firstErrors.joined(separator: "; "))" }
@@ -387,7 +395,10 @@ struct LoadOutcome: CustomStringConvertible {
     /// Counts an error under `key`, and keeps the first few in full.
     mutating func failed(_ key: String, id: String, _ text: String) {
         errors[key, default: 0] += 1
-        if firstErrors.count < 5 { firstErrors.append("\(id): \(text)") }
+        if firstErrors.count < 5 {
+            firstErrors.append("\(id): \(text)")
+            firstFailedIDs.append(id)
+        }
     }
 
     /// Requests in flight at `moment` (sent before, answered after): they lived through it.

@@ -328,7 +328,8 @@ final class FaultMatrixTests: XCTestCase {
 
     // 4. Workers killed (-9) and stopped under load; a new worker joins.
     func testWorkersKilledAndStoppedUnderLoadLoseNothing() throws {
-        let cluster = try TestCluster(workers: 3)
+        // Debug lines tell each request's steps, so that a request lost can be followed.
+        let cluster = try TestCluster(workers: 3, extra: ["--log-level", "debug"])
         defer { cluster.stop() }
         for transfer in Transfer.allCases {
             let load = CheckedLoad(cluster: cluster, threads: 3, requests: Self.requests, transfer: transfer)
@@ -347,7 +348,8 @@ final class FaultMatrixTests: XCTestCase {
             Thread.sleep(forTimeInterval: 1)
             let o = load.stop()
             report("worker kill -9 and SIGSTOP under load, \(transfer)", o, reform: reformed)
-            XCTAssertEqual(o.correct, o.sent, "\(transfer): \(o); the processes' last lines:\n\(cluster.tails(12))")
+            XCTAssertEqual(o.correct, o.sent, "\(transfer): \(o); what the coordinator logged of them:\n\(cluster.history(of: o.firstFailedIDs))\n"
+                           + "the processes' last lines:\n\(cluster.tails(12))")
             XCTAssertGreaterThan(o.spanning(fault), 0)
         }
     }
