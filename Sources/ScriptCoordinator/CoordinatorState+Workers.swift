@@ -299,7 +299,7 @@ extension CoordinatorState {
     public func roster(now: ContinuousClock.Instant) -> [WorkerRoster.Entry] {
         workers.values.sorted { $0.name != $1.name ? $0.name < $1.name : $0.identity.lexicographicallyPrecedes($1.identity) }.map { w in
             WorkerRoster.Entry(name: w.name, credit: w.credit, threads: w.threads, jobs: busy(w), memoryBytes: w.memoryBytes,
-                               bytesHeld: memoryHeld(w.jobs, beside: (0, 0)).total,
+                               bytesHeld: memoryHeld(w.jobs),
                                data: w.dataEndpoint, blas: w.blas, silent: isSuspect(w.identity, now: now), straggling: w.straggles(now: now))
         }
     }
@@ -424,17 +424,12 @@ extension CoordinatorState {
         guard let w = workers[worker], let limit = w.memoryBytes, let own = memoryParts(job, of: r) else { return true }
         if case .shard = job.kind, let refused = w.roomRefusedAt, now - refused < .seconds(1) { return false }
         let counted = w.jobs.filter { n in jobs[n].map { $0.key < r.key } == true || waitsOnWorker(n) }
-        return memoryHeld(counted, beside: own).total <= limit
+        return memoryHeld(counted, beside: [own]) <= limit
     }
 
-    /// What `numbers`' jobs hold at the least beside `own`: their features, and the largest graph block.
-    private func memoryHeld(_ numbers: some Sequence<Int>, beside own: (features: Int, graph: Int)) -> (features: Int, graph: Int, total: Int) {
-        var need = own
-        for number in numbers {
-            guard let held = jobs[number], let q = requests[held.key], let p = memoryParts(held, of: q) else { continue }
-            need = (need.features + p.features, max(need.graph, p.graph))
-        }
-        return (need.features, need.graph, need.features + need.graph)
+    /// What `numbers`' jobs hold at the least, beside `own` (`ShardMemory.together`).
+    private func memoryHeld(_ numbers: some Sequence<Int>, beside own: [(features: Int, graph: Int)] = []) -> Int {
+        ShardMemory.together(own + numbers.compactMap { n in jobs[n].flatMap { job in requests[job.key].flatMap { memoryParts(job, of: $0) } } })
     }
 
     /// What `job` holds on its worker at the least: a shard's features and graph block, a merge's

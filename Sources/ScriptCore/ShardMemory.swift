@@ -20,6 +20,13 @@ public enum ShardMemory {
         return (4 * n * d, 4 * block)
     }
 
+    /// What shards with these `parts` hold at once on one worker, at the least: all their
+    /// features, and the largest graph block (their graph stages run one at a time).
+    public static func together(_ parts: some Sequence<(features: Int, graph: Int)>) -> Int {
+        let (features, graph) = parts.reduce((0, 0)) { ($0.0 + $1.features, max($0.1, $1.graph)) }
+        return features + graph
+    }
+
     /// The shard of `request` that holds the most at the least under `options` (its tokens, and
     /// those bytes): Script's and Script+'s shards (the whole request without shards), GSP's
     /// whole request; nil for the methods without a graph stage.

@@ -331,16 +331,14 @@ public final class WorkerState {
             throw ProtocolError(.tooLarge, "a shard of \(t.rows) tokens of width \(t.cols) needs \(Units.bytes(own.features + own.graph)) at the least (its features and graph), "
                                 + "more than this worker's memory limit of \(Units.bytes(limit.bytes)) (\(limit.source)): split it into smaller shards")
         }
-        var need = own, beside = 0
-        for job in held.values where !job.parked && job.step != .done {
-            guard case .shard(let h) = job.kind else { continue }
-            let p = Self.memoryParts(h)
-            need = (need.features + p.features, max(need.graph, p.graph))
-            beside += 1
+        let beside = held.values.compactMap { job -> ShardTask? in
+            guard case .shard(let h) = job.kind, !job.parked, job.step != .done else { return nil }
+            return h
         }
-        guard need.features + need.graph > limit.bytes else { return }
-        throw ProtocolError(.busy, "no room for a shard of \(t.rows) tokens of width \(t.cols) beside the \(beside) this worker works on: "
-                            + "\(Units.bytes(need.features + need.graph)) at the least, more than its memory limit of \(Units.bytes(limit.bytes)) (\(limit.source))")
+        let need = ShardMemory.together([own] + beside.map(Self.memoryParts))
+        guard need > limit.bytes else { return }
+        throw ProtocolError(.busy, "no room for a shard of \(t.rows) tokens of width \(t.cols) beside the \(beside.count) this worker works on: "
+                            + "\(Units.bytes(need)) at the least, more than its memory limit of \(Units.bytes(limit.bytes)) (\(limit.source))")
     }
 
     private static func memoryParts(_ t: ShardTask) -> (features: Int, graph: Int) {
