@@ -160,16 +160,21 @@ extension CoordinatorState {
         return actions
     }
 
-    /// The reductions a worker that lost to a copy holds go to others (a reduce takes its
-    /// request's proposals again wherever it goes, and would wait on the straggler as well).
+    /// The reductions a worker that lost to a copy (or went silent) holds go to others (a reduce
+    /// takes its request's proposals again wherever it goes, and would wait on the straggler as
+    /// well). Each goes under a new number: it may come back to the same worker (the only one
+    /// there, or the first with credit), which still holds the one it let go under the old
+    /// number, and would take it, and the proposals after it, for more of that one.
     func moveReduces(off holder: [UInt8]) -> [Action] {
         guard let w = workers[holder] else { return [] }
         let reduces = w.jobs.filter { jobs[$0]?.kind == .reduce && jobs[$0]?.done == false }.sorted()
         guard !reduces.isEmpty else { return [] }
         for number in reduces {
             workers[holder]!.jobs.remove(number)
-            jobs[number]!.holder = nil
-            queue.appendUrgent(number)
+            let old = jobs.removeValue(forKey: number)!
+            var fresh = CoordinatorJob(key: old.key, kind: .reduce)
+            fresh.requeues = old.requeues
+            requests[old.key]?.reduceJob = addJob(fresh, urgent: true)
         }
         return [.toWorker(identity: holder, frames: ReleaseMessage(tickets: [], jobs: reduces).frames())]
     }

@@ -402,6 +402,36 @@ final class HedgingTests: XCTestCase {
     }
 
     /// A worker whose job lost to its copy takes no jobs beside one that does not straggle for
+    /// A reduce moved off a worker silent for a moment (past a beat and a half, within its
+    /// liveness) goes back to it when no other worker takes it: under a number of its own, so
+    /// that the worker, which let the old one go and still holds it, takes it for a new job, not
+    /// more of the one it let go. Under the old number the worker dropped it, and took the next
+    /// proposal for the whole reduce: a selection from one shard of two, or none (seen in a
+    /// process test as an invalid selection, and in CI as a request that ran out its deadline).
+    func testAReduceMovedOffASilentWorkerAndBackSelectsFromEveryShard() throws {
+        let c = beatingCluster(coordinatorMs: 100)
+        c.addWorker([1], credit: 2)
+        c.stallWork = { _, work in
+            if case .propose(let t, _, _, _, _, _) = work { return t.offset > 0 }
+            return false
+        }
+        let req = request(seed: 87, n: 80, shards: 2)
+        c.submit(PruneSubmission(id: "r", request: req, budget: .count(9)).encoded())
+        XCTAssertEqual(c.jobsByWorker[[1], default: []].filter { $0.kind == .shard }.count, 1, "shard 0 proposed, shard 1 waits")
+        var silent = true
+        c.tamper = { id, frames in
+            silent && (try? BackendEnvelope.open(frames).type) == "heartbeat" ? [] : [(id, frames)]
+        }
+        c.advance(ms: 200)
+        XCTAssertEqual(c.coordinator.silentWorkerCount(now: c.now), 1)
+        XCTAssertEqual(c.coordinator.workers[[1]]?.jobs.count, 2, "its shard, and the reduce it was sent again")
+        silent = false
+        c.advance(ms: 100)
+        c.releaseTasks()
+        XCTAssertEqual(kept(c, "r"), try inProcess(req, 9).kept)
+        XCTAssertEqual(c.coordinator.requestsInFlight, 0)
+    }
+
     /// 1 s, then 2, 4, up to 32 s for each further loss in a row within a minute of the one
     /// before; after a minute without one, 1 s again. One that beats its copy is no straggler.
     func testAWorkerLosingToCopiesInARowIsLeftOutLonger() {
