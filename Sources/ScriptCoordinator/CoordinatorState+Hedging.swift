@@ -20,9 +20,13 @@ extension CoordinatorState {
     /// one each.
     func hedgeStragglers(now: ContinuousClock.Instant, paces: [[UInt8]: Double]) -> [Action] {
         guard queue.isEmpty else { return [] }
-        var idle = workers.values
+        var idle = workerIDs.compactMap { workers[$0] }
             .filter { $0.credit > 0 && !$0.straggles(now: now) && holdsNoWork($0, now: now) && paces[$0.identity] != nil }
-            .sorted { (paces[$0.identity]!, $0.lastAssigned) < (paces[$1.identity]!, $1.lastAssigned) }
+            .sorted { a, b in
+                (paces[a.identity]!, a.lastAssigned) != (paces[b.identity]!, b.lastAssigned)
+                    ? (paces[a.identity]!, a.lastAssigned) < (paces[b.identity]!, b.lastAssigned)
+                    : a.identity.lexicographicallyPrecedes(b.identity)
+            }
         guard !idle.isEmpty else { return [] }
         var actions: [Action] = []
         for r in requests.values.sorted(by: { $0.key < $1.key }) {
@@ -60,7 +64,8 @@ extension CoordinatorState {
     /// was idle to take a straggler's copy.
     func copyFromSuspects(now: ContinuousClock.Instant) -> [Action] {
         var actions: [Action] = []
-        for (id, w) in workers.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) where isSuspect(id, now: now) {
+        for id in workerIDs where isSuspect(id, now: now) {
+            let w = workers[id]!
             var copied = 0
             for number in w.jobs.sorted() {
                 guard let job = jobs[number], !job.done, job.pinned == nil, case .shard(let s) = job.kind,

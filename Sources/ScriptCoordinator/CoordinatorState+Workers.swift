@@ -357,13 +357,14 @@ extension CoordinatorState {
         var sent = Set<Int>()
         var free = workers.mapValues { $0.credit - busy($0) }
         var waiting = 0
+        let ids = workerIDs
         for number in queue.ordered {
             guard let job = jobs[number], let r = requests[job.key] else { sent.insert(number); continue }
             let target: [UInt8]?
             if let pinned = job.pinned {
                 target = workers[pinned] != nil ? pinned : nil
             } else {
-                let eligible = soundFirst(workers.keys.filter { w in
+                let eligible = soundFirst(ids.filter { w in
                     (!job.needsData || workers[w].map(r.canSendData) == true) && fits(job, of: r, on: w, now: now)
                         && !holdsOtherCopy(of: job, number, w, in: r)
                 }, now: now)
@@ -380,6 +381,11 @@ extension CoordinatorState {
         queue.remove { sent.contains($0) }
         return actions + hedgeStragglers(now: now, paces: paces)
     }
+
+    /// The workers' identities in one order (their bytes'), so that what the coordinator does
+    /// follows from what it was told, not from how its dictionary hashed them this run: a
+    /// schedule of faults played again plays out the same (`FaultSimulationTests`).
+    var workerIDs: [[UInt8]] { workers.keys.sorted { $0.lexicographicallyPrecedes($1) } }
 
     /// Each worker's pace (seconds a token), where it reported one in the last 10 s; a worker
     /// that straggles counts as four times slower (jobs go to it when the others are that far
@@ -578,10 +584,11 @@ extension CoordinatorState {
     /// Heartbeats, dead workers, expired deadlines, the end of a drain.
     public func tick(now: ContinuousClock.Instant) -> [Action] {
         var actions: [Action] = []
-        for (id, w) in workers where now - w.lastHeard > beat(of: w) * config.liveness {
+        for id in workerIDs {
+            guard let w = workers[id], now - w.lastHeard > beat(of: w) * config.liveness else { continue }
             actions += dropWorker(id, reason: "went silent for \(Units.duration(now - w.lastHeard))", departure: .silent, now: now)
         }
-        for (id, w) in workers where now - w.lastSent >= heartbeat {
+        for id in workerIDs where now - workers[id]!.lastSent >= heartbeat {
             workers[id]!.lastSent = now
             actions.append(.toWorker(identity: id, frames: BackendEnvelope.bare("heartbeat")))
         }
