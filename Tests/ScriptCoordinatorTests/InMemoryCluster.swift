@@ -16,6 +16,14 @@ final class InMemoryCluster {
         case toWorker(id: [UInt8], frames: [Frame])
         case data(id: [UInt8], frames: [Frame])
         case done(id: [UInt8], task: Int, outcome: WorkerState.Outcome)
+
+        /// The worker the event reaches, if it reaches one.
+        var worker: [UInt8]? {
+            switch self {
+            case .toWorker(let id, _), .data(let id, _), .done(let id, _, _): return id
+            case .fromClient, .fromWorker: return nil
+            }
+        }
     }
 
     let coordinator: CoordinatorState
@@ -57,6 +65,10 @@ final class InMemoryCluster {
     /// Tasks that wait as a stalled worker's do, by worker and work.
     var stallWork: ([UInt8], WorkerState.Work) -> Bool = { _, _ in false }
     private var heldTasks: [(worker: [UInt8], task: WorkerState.WorkerTask)] = []
+    /// Workers stopped (as by SIGSTOP), since when: they neither tick nor send, and what reaches
+    /// them (messages, their tasks' ends) waits for `resume`.
+    private(set) var paused: [[UInt8]: ContinuousClock.Instant] = [:]
+    private var waitingForResume: [[UInt8]: [Event]] = [:]
     /// The jobs each worker finished, in order.
     var jobsByWorker: [[UInt8]: [WorkerJobReport]] = [:]
     /// Heartbeats the coordinator sent to each worker, and each worker to the coordinator.
@@ -88,6 +100,18 @@ final class InMemoryCluster {
 
     func kill(_ id: [UInt8]) { dead.insert(id) }
 
+    /// Worker `id` stops, as a process on SIGSTOP.
+    func pause(_ id: [UInt8]) { paused[id] = paused[id] ?? now }
+
+    /// Worker `id` runs again: it sees the gap, as its shell's loop does, then what reached it
+    /// meanwhile, in order.
+    func resume(_ id: [UInt8]) {
+        guard let since = paused.removeValue(forKey: id), let w = workers[id], !dead.contains(id) else { return }
+        carry(id, w.resumed(after: LoopGap.Gap(wall: now - since, cpu: .zero), now: now))
+        events.insert(contentsOf: waitingForResume.removeValue(forKey: id) ?? [], at: 0)
+        pump()
+    }
+
     /// Worker `id` begins to drain (as on SIGTERM): what it says is delivered in turn.
     func drain(_ id: [UInt8]) { carry(id, workers[id]!.beginDrain(now: now)) }
 
@@ -108,7 +132,9 @@ final class InMemoryCluster {
         while now < end {
             now = min(end, now + .milliseconds(50))
             carry(coordinator.tick(now: now))
-            for (id, w) in workers where !dead.contains(id) { carry(id, w.tick(now: now)) }
+            for id in workers.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) where !dead.contains(id) && paused[id] == nil {
+                carry(id, workers[id]!.tick(now: now))
+            }
             pump()
         }
     }
@@ -150,6 +176,10 @@ final class InMemoryCluster {
             steps += 1
             precondition(steps < 100_000, "the cluster does not settle")
             let e = events.removeFirst()
+            if let id = e.worker, paused[id] != nil {
+                waitingForResume[id, default: []].append(e)
+                continue
+            }
             switch e {
             case .fromClient(let frames):
                 carry(coordinator.clientMessage(route: route, frames: frames, now: now))
