@@ -28,7 +28,7 @@ extension CoordinatorState {
                     : a.identity.lexicographicallyPrecedes(b.identity)
             }
         guard !idle.isEmpty else { return [] }
-        var actions: [Action] = []
+        var actions = moveLateReduces(to: &idle, now: now, paces: paces)
         for r in requests.values.sorted(by: { $0.key < $1.key }) {
             for (s, number) in r.shardJobs.enumerated() where r.hedges[s] == nil && !r.copyFailed.contains(s) && !idle.isEmpty {
                 guard let job = jobs[number], !job.done, job.pinned == nil, waitsOnWorker(number), let holder = job.holder,
@@ -40,6 +40,31 @@ extension CoordinatorState {
                 }) else { continue }
                 actions += hedge(r, shard: s, on: idle.remove(at: i).identity, now: now, paces: paces)
             }
+        }
+        return actions
+    }
+
+    /// Reduces their workers have not answered in four times what reduces of their size took
+    /// lately, from their last proposal (at least 20 ms), each moved to an idle worker (one
+    /// each): a worker that stalls holding a request's reduce (stopped, frozen, starved of CPU)
+    /// held the whole request until it was suspect (a beat and a half), where its shards were
+    /// copied at once. A reduce takes its proposals again wherever it goes; its worker is let
+    /// go of it, and counts as a straggler for a while.
+    private func moveLateReduces(to idle: inout [WorkerEntry], now: ContinuousClock.Instant, paces: [[UInt8]: Double]) -> [Action] {
+        guard let perToken = reduceTail.perToken else { return [] }
+        var actions: [Action] = []
+        for r in requests.values.sorted(by: { $0.key < $1.key }) where r.allProposed && !idle.isEmpty {
+            guard let number = r.reduceJob, let job = jobs[number], !job.done, let holder = job.holder, let since = job.waitingSince,
+                  let i = idle.firstIndex(where: { $0.identity != holder }) else { continue }
+            let usual = Duration.seconds(perToken * Double(Set(r.proposals.flatMap { $0!.indices }).count))
+            guard now - since > max(.milliseconds(20), usual * 4) else { continue }
+            let target = idle.remove(at: i).identity
+            workers[holder]?.stragglingSince = now
+            let (fresh, release) = refile(reduce: number, off: holder)
+            r.reduceJob = fresh
+            actions += [release, .jobsMoved(.lateReduce, count: 1),
+                        .log(level: .debug, message: "request \(r.id): reduce moved to \(workers[target]!.name), \(workers[holder]?.name ?? "?") has not answered \(Units.duration(now - since)) after the last proposal")]
+            actions += assign(fresh, of: r, to: target, now: now, paces: paces)
         }
         return actions
     }
@@ -112,10 +137,15 @@ extension CoordinatorState {
         return now > due + alone * 2 || !job.scored && now + alone * 1.2 < due
     }
 
-    /// Job `number` was sent to its worker now: when that worker should finish it, at its pace,
-    /// after the jobs it holds that are due before.
+    /// Job `number` was sent to its worker now: a shard's, when that worker should finish it, at
+    /// its pace, after the jobs it holds that are due before; a reduce waits on its worker from
+    /// when every proposal is in.
     func startWaiting(_ number: Int, now: ContinuousClock.Instant, paces: [[UInt8]: Double]) {
-        guard let job = jobs[number], case .shard(let s) = job.kind, let holder = job.holder, let r = requests[job.key] else { return }
+        guard let job = jobs[number], let holder = job.holder, let r = requests[job.key] else { return }
+        guard case .shard(let s) = job.kind else {
+            if job.kind == .reduce && r.allProposed { jobs[number]!.waitingSince = now }
+            return
+        }
         jobs[number]!.waitingSince = now
         jobs[number]!.due = paces[holder].map { pace in
             let ahead = workers[holder]!.jobs.compactMap { n in n != number && waitsOnWorker(n) ? jobs[n]?.due : nil }
@@ -167,21 +197,29 @@ extension CoordinatorState {
 
     /// The reductions a worker that lost to a copy (or went silent) holds go to others (a reduce
     /// takes its request's proposals again wherever it goes, and would wait on the straggler as
-    /// well). Each goes under a new number: it may come back to the same worker (the only one
-    /// there, or the first with credit), which still holds the one it let go under the old
-    /// number, and would take it, and the proposals after it, for more of that one.
+    /// well), each under a new number (`refile`), at the head of the queue.
     func moveReduces(off holder: [UInt8]) -> [Action] {
         guard let w = workers[holder] else { return [] }
         let reduces = w.jobs.filter { jobs[$0]?.kind == .reduce && jobs[$0]?.done == false }.sorted()
         guard !reduces.isEmpty else { return [] }
-        for number in reduces {
-            workers[holder]!.jobs.remove(number)
-            let old = jobs.removeValue(forKey: number)!
-            var fresh = CoordinatorJob(key: old.key, kind: .reduce)
-            fresh.requeues = old.requeues
-            requests[old.key]?.reduceJob = addJob(fresh, urgent: true)
+        return reduces.map { number in
+            let key = jobs[number]!.key
+            let (fresh, release) = refile(reduce: number, off: holder)
+            queue.appendUrgent(fresh)
+            requests[key]?.reduceJob = fresh
+            return release
         }
-        return [.toWorker(identity: holder, frames: ReleaseMessage(tickets: [], jobs: reduces).frames())]
+    }
+
+    /// Reduce `number` leaves `holder` (the release to send it) and is filed again under a new
+    /// number, not yet queued: it may go back to `holder`, which still holds the one it let go
+    /// until its next tick, and would take it there for more proposals of that one.
+    private func refile(reduce number: Int, off holder: [UInt8]) -> (Int, Action) {
+        workers[holder]?.jobs.remove(number)
+        let old = jobs.removeValue(forKey: number)!
+        var fresh = CoordinatorJob(key: old.key, kind: .reduce)
+        fresh.requeues = old.requeues
+        return (file(fresh), .toWorker(identity: holder, frames: ReleaseMessage(tickets: [], jobs: [number]).frames()))
     }
 
     /// Job `number` of `r` lost its worker (it died, or its client cannot reach it): if it was

@@ -205,7 +205,10 @@ extension CoordinatorState {
         guard r.proposals[s] == nil else { return [log, answered] + settled }
         r.proposals[s] = m
         r.proposalsIn += 1
-        if r.allProposed { r.shardsDone = now }
+        if r.allProposed {
+            r.shardsDone = now
+            if let number = r.reduceJob, jobs[number]?.holder != nil { jobs[number]!.waitingSince = now }
+        }
         // The reduce starts with the first proposal and takes in the others as they come.
         guard let number = r.reduceJob else {
             r.reduceJob = addJob(CoordinatorJob(key: r.key, kind: .reduce), urgent: true)
@@ -240,6 +243,7 @@ extension CoordinatorState {
         }
         jobs[m.job]!.done = true
         workers[identity]!.jobs.remove(m.job)
+        if let since = job.waitingSince { reduceTail.add(seconds: (now - since).milliseconds / 1000, tokens: candidates.count) }
         r.kept = m.indices
         r.keptRows = m.features
         r.reduceDone = now

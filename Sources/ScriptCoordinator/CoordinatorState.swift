@@ -55,6 +55,8 @@ public final class CoordinatorState {
     public internal(set) var requeues = 0
     /// What requests answered lately took from start to answer.
     var startToAnswer = TokenPace()
+    /// What reduces took lately from their last proposal to their answer, a candidate token.
+    var reduceTail = TokenPace()
     /// Worker processes a restart of theirs replaced.
     var replaced = ReplacedProcesses()
     /// Gaps of the loop said lately.

@@ -32,6 +32,9 @@ public enum ClusterMetrics {
         case dataUnreachable = "data_unreachable"
         /// Its worker had no room for it beside the shards it worked on (`busy`).
         case noRoom = "no_room"
+        /// A reduce its worker had not answered long after its last proposal (moved to an idle
+        /// worker).
+        case lateReduce = "late_reduce"
     }
 
     /// What became of a copy of a straggling shard job (sent to an idle worker while the first

@@ -17,21 +17,23 @@ final class FaultSimulationTests: XCTestCase {
         for seed in 1...16 { totals.add(try simulate(seed: UInt64(seed))) }
         print("fault simulation: \(totals)")
         // The schedules do what they are for: workers silent long enough for copies of their
-        // shards, given up and back, and straggling shards copied (and copies winning, so
-        // reduces move off their workers).
+        // shards, given up and back, straggling shards copied (and copies winning, so reduces
+        // move off their workers), late reduces moved.
         XCTAssertGreaterThan(totals.silences, 0)
         XCTAssertGreaterThan(totals.departures, 0)
         XCTAssertGreaterThan(totals.copiesWon, 0)
+        XCTAssertGreaterThan(totals.lateReduces, 0)
     }
 
     private struct Totals: CustomStringConvertible {
-        var requests = 0, silences = 0, departures = 0, copies = 0, copiesWon = 0
+        var requests = 0, silences = 0, departures = 0, copies = 0, copiesWon = 0, lateReduces = 0
         mutating func add(_ t: Totals) {
             requests += t.requests; silences += t.silences; departures += t.departures; copies += t.copies; copiesWon += t.copiesWon
+            lateReduces += t.lateReduces
         }
         var description: String {
             "\(requests) requests, \(silences) workers' shards copied for their silence, \(departures) workers given up, "
-                + "\(copies) shards copied, \(copiesWon) of the copies first"
+                + "\(copies) shards copied, \(copiesWon) of the copies first, \(lateReduces) late reduces moved"
         }
     }
 
@@ -88,7 +90,7 @@ final class FaultSimulationTests: XCTestCase {
         try check(c, expected, seed: seed)
         return Totals(requests: expected.count, silences: c.logs.filter { $0.hasSuffix("of its shard jobs copied to other workers") }.count,
                       departures: c.departures.count, copies: c.hedges.filter { $0 == .sent }.count,
-                      copiesWon: c.hedges.filter { $0 == .won }.count)
+                      copiesWon: c.hedges.filter { $0 == .won }.count, lateReduces: c.moves.filter { $0.reason == .lateReduce }.count)
     }
 
     /// The workers due by `tick`, in order, taken out of `schedule`.

@@ -432,6 +432,34 @@ final class HedgingTests: XCTestCase {
         XCTAssertEqual(c.coordinator.requestsInFlight, 0)
     }
 
+    /// A worker that stalls holding a request's reduce, every proposal in (it still beats, so it
+    /// is not suspect), has the reduce moved to an idle worker once it is four times what
+    /// reduces took lately past its last proposal, and at least 20 ms: the request is answered as
+    /// in-process, the move counted, and the stalled worker's answer, when it comes, let go. The
+    /// request waited for the stalled worker before (or for its silence, where it stopped).
+    func testALateReduceMovesToAnIdleWorker() throws {
+        let c = try pacedCluster([[1]: 10, [2]: 10])
+        var staller: [UInt8]?
+        c.stallWork = { id, work in
+            guard case .select = work else { return false }
+            if staller == nil { staller = id }
+            return id == staller
+        }
+        let req = request(seed: 88, n: 80, shards: 2)
+        c.submit(PruneSubmission(id: "late", request: req, budget: .count(9)).encoded())
+        XCTAssertNotNil(staller, "the reduce's selection waits on its worker")
+        c.advance(ms: 15)
+        XCTAssertNil(c.reply("late"), "within 20 ms: not moved")
+        c.advance(ms: 50)
+        XCTAssertEqual(kept(c, "late"), try inProcess(req, 9).kept)
+        XCTAssertEqual(c.moves.filter { $0.reason == .lateReduce }.map(\.count), [1])
+        XCTAssertTrue(c.logs.contains { $0.hasPrefix("request late: reduce moved to ") }, "\(c.logs)")
+        c.releaseTasks()
+        XCTAssertEqual(c.replies.filter { $0.id == "late" }.count, 1)
+        XCTAssertEqual(c.coordinator.requestsInFlight, 0)
+        XCTAssertEqual(c.workers[staller!]!.heldJobs, 0, "the stalled worker let its reduce go")
+    }
+
     /// 1 s, then 2, 4, up to 32 s for each further loss in a row within a minute of the one
     /// before; after a minute without one, 1 s again. One that beats its copy is no straggler.
     func testAWorkerLosingToCopiesInARowIsLeftOutLonger() {
