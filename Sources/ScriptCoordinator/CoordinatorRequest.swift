@@ -68,6 +68,8 @@ final class CoordinatorRequest {
     var shards: [Range<Int>] { submission.shards }
     var keepsAll: Bool { submission.budget >= submission.tokenCount }
     var allProposed: Bool { proposalsIn == shards.count }
+    /// The tokens the shards proposed so far: what the reduce selects among.
+    var candidates: Set<Int> { Set(proposals.flatMap { $0?.indices ?? [] }) }
 
     /// Waiting for a worker (it was not started when it came) with less time left than twice
     /// `startToAnswer`, what a request of its size takes here from start to answer: started

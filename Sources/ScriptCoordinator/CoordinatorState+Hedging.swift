@@ -22,11 +22,8 @@ extension CoordinatorState {
         guard queue.isEmpty else { return [] }
         var idle = workerIDs.compactMap { workers[$0] }
             .filter { $0.credit > 0 && !$0.straggles(now: now) && holdsNoWork($0, now: now) && paces[$0.identity] != nil }
-            .sorted { a, b in
-                (paces[a.identity]!, a.lastAssigned) != (paces[b.identity]!, b.lastAssigned)
-                    ? (paces[a.identity]!, a.lastAssigned) < (paces[b.identity]!, b.lastAssigned)
-                    : a.identity.lexicographicallyPrecedes(b.identity)
-            }
+        let order = { (w: WorkerEntry) in (paces[w.identity]!, w.lastAssigned) }
+        idle.sort { order($0) != order($1) ? order($0) < order($1) : $0.identity.lexicographicallyPrecedes($1.identity) }
         guard !idle.isEmpty else { return [] }
         var actions = moveLateReduces(to: &idle, now: now, paces: paces)
         for r in requests.values.sorted(by: { $0.key < $1.key }) {
@@ -56,8 +53,9 @@ extension CoordinatorState {
         for r in requests.values.sorted(by: { $0.key < $1.key }) where r.allProposed && !idle.isEmpty {
             guard let number = r.reduceJob, let job = jobs[number], !job.done, let holder = job.holder, let since = job.waitingSince,
                   let i = idle.firstIndex(where: { $0.identity != holder }) else { continue }
-            let usual = Duration.seconds(perToken * Double(Set(r.proposals.flatMap { $0!.indices }).count))
-            guard now - since > max(.milliseconds(20), usual * 4) else { continue }
+            // The floor first: the candidates are counted only for a reduce that late.
+            guard now - since > .milliseconds(20),
+                  now - since > Duration.seconds(perToken * Double(r.candidates.count)) * 4 else { continue }
             let target = idle.remove(at: i).identity
             workers[holder]?.stragglingSince = now
             let (fresh, release) = refile(reduce: number, off: holder)

@@ -234,7 +234,7 @@ extension CoordinatorState {
 
     private func reduced(_ m: ReducedMessage, from identity: [UInt8], now: ContinuousClock.Instant) -> [Action] {
         guard let (job, r) = held(m.job, by: identity), job.kind == .reduce, r.allProposed else { return [] }
-        let candidates = Set(r.proposals.flatMap { $0!.indices })
+        let candidates = r.candidates
         let k = min(r.submission.budget, candidates.count)
         let ascending = zip(m.indices, m.indices.dropFirst()).allSatisfy { $0 < $1 }
         guard m.indices.count == k, ascending, m.indices.allSatisfy(candidates.contains),
