@@ -21,7 +21,7 @@ struct CoordinatorJob {
     /// once, whatever its credit, so it is always held; if that worker leaves, the job goes
     /// anywhere, with the bytes sent again.
     var pinned: [UInt8]?
-    /// Times the job was moved after its worker died.
+    /// Times the job was moved after its worker died (not after one drained and left).
     var requeues = 0
     /// The shard's scores arrived (it waits for weights without taking its worker's credit).
     var scored = false

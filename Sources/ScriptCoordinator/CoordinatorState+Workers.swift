@@ -24,7 +24,7 @@ extension CoordinatorState {
             switch type {
             case ReadyMessage.type: return register(identity, try ReadyMessage.parse(e, frames: frames, limits: config.limits), now: now)
             case "heartbeat": return known ? [] : [farewell(identity)]
-            case "disconnect": return dropWorker(identity, reason: "left", departure: .disconnected, now: now) + dispatch(now: now)
+            case "disconnect": return dropWorker(identity, reason: "left", departure: .disconnected, died: false, now: now) + dispatch(now: now)
             default: break
             }
             guard known else { return [farewell(identity), .log(level: .debug, message: "\(type) from unknown worker \(hex(identity)) ignored")] }
@@ -530,8 +530,11 @@ extension CoordinatorState {
     }
 
     /// Forgets a worker; the jobs it held that are not done go back to the queue (with new
-    /// tickets: their bytes are gone with it), at its head.
-    func dropWorker(_ identity: [UInt8], reason: String, departure: ClusterMetrics.DepartureReason,
+    /// tickets: their bytes are gone with it), at its head. Where it `died` (it did not say
+    /// goodbye), each counts a death against its job, which fails past `maxRequeues` (a shard
+    /// that kills its workers); a worker that drained and left (a rolling update) is no death:
+    /// a shard parked on a worker each time one drains moves as often as that happens.
+    func dropWorker(_ identity: [UInt8], reason: String, departure: ClusterMetrics.DepartureReason, died: Bool = true,
                     now: ContinuousClock.Instant) -> [Action] {
         guard let w = workers.removeValue(forKey: identity) else { return [] }
         var actions: [Action] = []
@@ -545,11 +548,11 @@ extension CoordinatorState {
             job.holder = nil
             job.pinned = nil
             job.ticket = Ticket.random()
-            job.requeues += 1
+            if died { job.requeues += 1 }
             jobs[number] = job
             requeues += 1
-            if job.requeues > config.maxRequeues {
-                actions += fail(r, ProtocolError(.shardFailed, "the workers computing \(job.kind) of request \(r.id) died \(job.requeues) times (last: \(w.name), \(reason))"), now: now)
+            if died && job.requeues > config.maxRequeues {
+                actions += fail(r, ProtocolError(.shardFailed, "the workers computing \(job.kind) of request \(r.id) died \(job.requeues == 1 ? "once" : "\(job.requeues) times") (last: \(w.name), \(reason))"), now: now)
                 continue
             }
             if job.kind == .reduce { queue.appendUrgent(number) } else { moved.append(number) }

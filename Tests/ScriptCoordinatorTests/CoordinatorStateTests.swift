@@ -409,6 +409,34 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(result(c, "fine")?.indices, try inProcess(request(seed: 6), 10).kept)
     }
 
+    /// A shard parked (scored, waiting for its request's weights) on a worker that drains and
+    /// leaves moves to another: a rolling update. Drains are no deaths, so however many in a
+    /// row, the request does not fail as a shard that kills its workers (it did with
+    /// `died 1 times (last: w2, left)` under a limit of none, now said `died once`).
+    func testAShardMovedByWorkersThatDrainIsNotFailedAsDeadly() throws {
+        var config = CoordinatorConfiguration()
+        config.maxRequeues = 0
+        let c = InMemoryCluster(config: config)
+        for id: UInt8 in 1...2 { c.addWorker([id], credit: 1) }
+        // Shard 0's reading waits, so the request's weights wait; shard 1 is read and parks.
+        c.stallWork = { _, work in
+            if case .prepare(let t, _) = work { return t.offset == 0 }
+            return false
+        }
+        let req = request(seed: 12, n: 80, shards: 2)
+        c.submit(PruneSubmission(id: "rolling", request: req, budget: .count(10)).encoded())
+        for next: UInt8 in 3...6 {
+            let r = try XCTUnwrap(c.coordinator.requests.values.first)
+            let parked = try XCTUnwrap(c.coordinator.jobs[r.shardJobs[1]])
+            XCTAssertTrue(parked.scored, "shard 1 was read and waits for the weights")
+            c.addWorker([next], credit: 1)
+            c.drain(try XCTUnwrap(parked.holder))
+            XCTAssertNil(c.reply("rolling"), "\(String(describing: c.reply("rolling")))")
+        }
+        c.releaseTasks()
+        XCTAssertEqual(result(c, "rolling")?.indices, try inProcess(req, 10).kept)
+    }
+
     func testADirectClientThatNeverSendsItsBytesTimesOut() throws {
         let c = InMemoryCluster()
         c.addWorker([10])
