@@ -105,7 +105,7 @@ extension WorkerState {
         links[i].phase = .waiting(until: now + .milliseconds(delay))
         (links[i].handshakeFailed, links[i].handshook, links[i].connected, links[i].failedAttempts) = (false, false, false, 0)
         links[i].trouble = why
-        forget(link: i)
+        forget(link: i, now: now)
         var actions: [Action] = [.close(link: i)]
         let message = "coordinator \(links[i].endpoint) \(why); reconnecting in \(Units.duration(milliseconds: Double(delay)))"
         let loud = !links[i].outageLogged || (refusal != nil && refusal != links[i].refusal)

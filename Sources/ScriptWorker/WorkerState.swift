@@ -261,7 +261,7 @@ public final class WorkerState {
         case "disconnect":
             // The coordinator does not know us (it restarted, or took us for dead): its jobs are
             // gone; register again.
-            forget(link: i)
+            forget(link: i, now: now)
             if !draining { actions += ready(i, now: now) }
         case ReleaseMessage.type:
             if let m = try? ReleaseMessage.parse(e, frames: frames, limits: config.limits) { release(m, link: i, now: now) }
@@ -402,10 +402,7 @@ public final class WorkerState {
     }
 
     private func release(_ m: ReleaseMessage, link i: Int, now: ContinuousClock.Instant) {
-        for t in m.tickets {
-            released[t] = now + .seconds(60)
-            if let s = stored.removeValue(forKey: t), !s.claimed { unclaimedBytes -= s.data.byteCount }
-        }
+        for t in m.tickets { letGo(t, now: now) }
         let gone = Set(m.tickets), numbers = Set(m.jobs)
         // The request is over: its jobs go, not at their deadline with their rows held and steps
         // still to compute (one running ends with the step it runs; its answer is not sent).
@@ -415,11 +412,22 @@ public final class WorkerState {
         }
     }
 
-    /// Jobs of link `i` are forgotten (their coordinator forgot them); their bytes stay until
-    /// they expire, in case the coordinator's retry names them again.
-    func forget(link i: Int) {
+    /// Bytes under ticket `t` go, and those that arrive for it in the next minute are dropped.
+    private func letGo(_ t: Ticket, now: ContinuousClock.Instant) {
+        released[t] = now + .seconds(60)
+        if let s = stored.removeValue(forKey: t), !s.claimed { unclaimedBytes -= s.data.byteCount }
+    }
+
+    /// Jobs of link `i` are forgotten (their coordinator forgot them: it gave this worker up
+    /// and moved them, under new tickets, or it restarted), and their bytes with them: no job
+    /// names those tickets again. (They were kept until the jobs' deadlines: a worker given up
+    /// after a pause held every shard it had for up to the requests' whole deadlines.)
+    func forget(link i: Int, now: ContinuousClock.Instant) {
         links[i].epoch += 1
-        for (key, job) in held where key.link == i && job.step != .running { held[key] = nil }
+        for (key, job) in held where key.link == i {
+            if let t = job.ticket { letGo(t, now: now) }
+            if job.step != .running { held[key] = nil }
+        }
     }
 
     // MARK: bytes from clients

@@ -212,6 +212,7 @@ final class WorkerStateTests: XCTestCase {
         XCTAssertEqual(w.heldJobs, 1)
         XCTAssertEqual(types(pass(w, ms: 350)).filter { $0 != "heartbeat" }, ["close"])
         XCTAssertFalse(w.isRegistered)
+        XCTAssertEqual(w.heldBytes, 0, "its bytes go with it")
         // The task finishes after the link was lost: its answer goes nowhere.
         let late = w.taskFinished(task.number, WorkerCompute.run(task.work, pool: .serial), now: now)
         XCTAssertFalse(types(late).contains("scores") || types(late).contains("proposal"))
@@ -240,12 +241,22 @@ final class WorkerStateTests: XCTestCase {
         }
     }
 
-    func testDisconnectMeansRegisterAgain() {
+    /// A coordinator that does not know this worker (it gave it up after a pause, and moved
+    /// its jobs elsewhere under new tickets) says `disconnect`: the worker registers again and
+    /// forgets those jobs, and their bytes, where it kept them until the jobs' deadlines; bytes
+    /// still on their way for them are dropped too.
+    func testDisconnectMeansRegisterAgainWithoutTheForgottenJobsBytes() {
         let w = connectedWorker()
-        _ = w.linkMessage(0, frames: shard(job: 1, inline: false), now: now)
-        XCTAssertEqual(w.heldJobs, 1)
+        let waiting = Ticket.random(), held = Ticket.random()
+        _ = w.linkMessage(0, frames: shard(job: 1, inline: false, ticket: waiting), now: now)
+        _ = w.linkMessage(0, frames: shard(job: 2, inline: true, ticket: held), now: now)
+        XCTAssertEqual(w.heldJobs, 2)
+        XCTAssertGreaterThan(w.heldBytes, 0)
         XCTAssertEqual(types(w.linkMessage(0, frames: BackendEnvelope.bare("disconnect"), now: now)), ["ready"])
-        XCTAssertEqual(w.heldJobs, 0, "the coordinator forgot its jobs, so does the worker")
+        XCTAssertEqual(w.heldJobs, 1, "the coordinator forgot its jobs, so does the worker (the one running ends unanswered)")
+        XCTAssertEqual(w.heldBytes, 0, "no job names those tickets again")
+        _ = w.dataMessage(frames: DataMessage(ticket: waiting, data: shardData()).frames(), now: now)
+        XCTAssertEqual(w.heldBytes, 0, "late bytes for a forgotten job")
     }
 
     func testBytesThatOvertakeTheirJobWaitForIt() {
@@ -269,6 +280,7 @@ final class WorkerStateTests: XCTestCase {
         _ = w.dataMessage(frames: late.frames(), now: now)
         XCTAssertEqual(w.heldBytes, 0, "no job will ever claim them")
         now += .seconds(61)
+        _ = w.linkMessage(0, frames: heartbeat(), now: now)  // its coordinator still there
         _ = w.tick(now: now)
         _ = w.dataMessage(frames: late.frames(), now: now)
         XCTAssertEqual(w.heldBytes, late.data.byteCount)
