@@ -8,7 +8,9 @@ import ScriptWorker
 /// Seeded schedules of faults over a stream of requests, in memory (the real state machines, no
 /// sockets, time by hand): workers stopped for a while (what reaches them waits, as under
 /// SIGSTOP; past their liveness they are given up and come back), slowed (their tasks wait),
-/// killed and replaced. Every request must be answered once, as in-process pruning answers it.
+/// killed and replaced; with clients' faults too (below). Every request must be answered once,
+/// as in-process pruning answers it, and when all is quiet nothing may be left held on any side
+/// (a worker given up after a pause kept its jobs' bytes until their deadlines: found here).
 /// The process tests meet such interleavings by chance on a loaded machine (a reduce sent back
 /// to the worker it was moved off was found that way); here each seed meets them every run.
 final class FaultSimulationTests: XCTestCase {
@@ -25,25 +27,50 @@ final class FaultSimulationTests: XCTestCase {
         XCTAssertGreaterThan(totals.lateReduces, 0)
     }
 
+    /// The same faults, and clients that send a request again (in flight: it is joined, its
+    /// placements sent again; answered: the answer again), give one up, cannot reach a worker's
+    /// data socket (and say so in `avoid`), and whose bytes reach their worker late; workers
+    /// drain (a rolling update) and are replaced. Each request is answered once a try, as
+    /// in-process, none given up is answered, and nothing is left held.
+    func testClientsThatRetryCancelAndDawdleAndWorkersThatDrainLeaveNothingBehind() throws {
+        var totals = Totals()
+        for seed in 101...112 { totals.add(try simulate(seed: UInt64(seed), clients: true)) }
+        print("fault simulation with client faults: \(totals)")
+        XCTAssertGreaterThan(totals.retriedInFlight, 0)
+        XCTAssertGreaterThan(totals.retriedAnswered, 0)
+        XCTAssertGreaterThan(totals.cancelled, 0)
+        XCTAssertGreaterThan(totals.drained, 0)
+        XCTAssertGreaterThan(totals.avoided, 0)
+        XCTAssertGreaterThan(totals.departures, 0)
+    }
+
     private struct Totals: CustomStringConvertible {
         var requests = 0, silences = 0, departures = 0, copies = 0, copiesWon = 0, lateReduces = 0
+        var retriedInFlight = 0, retriedAnswered = 0, cancelled = 0, drained = 0, avoided = 0
         mutating func add(_ t: Totals) {
             requests += t.requests; silences += t.silences; departures += t.departures; copies += t.copies; copiesWon += t.copiesWon
-            lateReduces += t.lateReduces
+            lateReduces += t.lateReduces; retriedInFlight += t.retriedInFlight; retriedAnswered += t.retriedAnswered
+            cancelled += t.cancelled; drained += t.drained; avoided += t.avoided
         }
         var description: String {
             "\(requests) requests, \(silences) workers' shards copied for their silence, \(departures) workers given up, "
-                + "\(copies) shards copied, \(copiesWon) of the copies first, \(lateReduces) late reduces moved"
+                + "\(copies) shards copied, \(copiesWon) of the copies first, \(lateReduces) late reduces moved; "
+                + "\(retriedInFlight) sent again in flight, \(retriedAnswered) once answered, \(cancelled) given up, "
+                + "\(drained) workers drained, \(avoided) jobs moved off a worker the client could not reach"
         }
     }
 
     private struct Expected {
         let kept: [Int]
         let merged: Bool
+        /// Replies due: one, and one more for each try sent after an answer.
+        var replies = 1
+        /// Given up before any answer: none is due.
+        var cancelled = false
     }
 
     /// 10 s of a cluster under one seed's faults, then quiet until every request is answered.
-    private func simulate(seed: UInt64) throws -> Totals {
+    private func simulate(seed: UInt64, clients: Bool = false) throws -> Totals {
         var rng = SplitMix64(seed: seed)
         func roll(_ n: Int) -> Int { Int(rng.next() % UInt64(n)) }
         let c = beatingCluster(coordinatorMs: 100)
@@ -55,18 +82,29 @@ final class FaultSimulationTests: XCTestCase {
             m.computeMs = 10
             return [(id, m.frames())]
         }
+        if clients {
+            c.dataDelayMs = { roll(4) == 0 ? 50 * roll(10) : 0 }
+            c.clientAvoids = true
+        }
         var next: UInt8 = 1
         func addWorker() {
             c.addWorker([next], credit: 1)
+            // Now and then a replacement whose data socket the client cannot reach, where it
+            // reaches every other: the client names it in `avoid`, and what was placed there moves.
+            if clients, next > 3, roll(3) == 0, !c.workers.keys.contains(where: { c.unreachable.contains($0) && !c.dead.contains($0) }) {
+                c.unreachable.insert([next])
+            }
             next += 1
         }
         for _ in 0..<3 { addWorker() }
         var expected: [String: Expected] = [:]
+        var totals = Totals()
         var resumeAt: [[UInt8]: Int] = [:], unstallAt: [[UInt8]: Int] = [:]
         let ticks = 200
         for tick in 0..<ticks {
             for burst in 0..<roll(3) { expected.merge(try submit(to: c, seed: seed, tick: tick, burst: burst, roll: roll)) { $1 } }
-            let live = c.workers.keys.filter { !c.dead.contains($0) }.sorted { $0.lexicographicallyPrecedes($1) }
+            if clients { clientFault(c, &expected, &totals, roll: roll) }
+            let live = c.workers.keys.filter { !c.dead.contains($0) && !c.workers[$0]!.draining }.sorted { $0.lexicographicallyPrecedes($1) }
             let victim = live[roll(live.count)]
             switch roll(30) {
             case 0 where c.paused[victim] == nil:
@@ -78,6 +116,10 @@ final class FaultSimulationTests: XCTestCase {
             case 2 where live.count > 2:
                 c.kill(victim)
                 addWorker()
+            case 3 where clients && live.count > 2 && c.paused[victim] == nil:
+                c.drain(victim)
+                totals.drained += 1
+                addWorker()
             default: break
             }
             for id in due(&resumeAt, tick) { c.resume(id) }
@@ -88,9 +130,50 @@ final class FaultSimulationTests: XCTestCase {
         c.releaseTasks()
         c.advance(ms: 3_000)
         try check(c, expected, seed: seed)
-        return Totals(requests: expected.count, silences: c.logs.filter { $0.hasSuffix("of its shard jobs copied to other workers") }.count,
-                      departures: c.departures.count, copies: c.hedges.filter { $0 == .sent }.count,
-                      copiesWon: c.hedges.filter { $0 == .won }.count, lateReduces: c.moves.filter { $0.reason == .lateReduce }.count)
+        // Past the 30 s that bytes no job named are kept: every worker holds nothing.
+        c.advance(ms: 31_000)
+        checkNothingHeld(c, seed: seed)
+        totals.requests = expected.count
+        totals.silences = c.logs.filter { $0.hasSuffix("of its shard jobs copied to other workers") }.count
+        totals.departures = c.departures.count
+        totals.copies = c.hedges.filter { $0 == .sent }.count
+        totals.copiesWon = c.hedges.filter { $0 == .won }.count
+        totals.lateReduces = c.moves.filter { $0.reason == .lateReduce }.count
+        totals.avoided = c.moves.filter { $0.reason == .dataUnreachable }.reduce(0) { $0 + $1.count }
+        return totals
+    }
+
+    /// Now and then a client sends one of its last requests again, or gives one up that has no
+    /// answer yet.
+    private func clientFault(_ c: InMemoryCluster, _ expected: inout [String: Expected], _ totals: inout Totals, roll: (Int) -> Int) {
+        let ids = c.submissions.keys.filter { expected[$0]?.cancelled == false }.sorted { c.order[$0]! < c.order[$1]! }.suffix(6)
+        guard !ids.isEmpty else { return }
+        let id = ids[ids.startIndex + roll(ids.count)]
+        let answered = c.replies.contains { $0.id == id }
+        switch roll(8) {
+        case 0:
+            c.resend(id)
+            if answered { expected[id]!.replies += 1; totals.retriedAnswered += 1 } else { totals.retriedInFlight += 1 }
+        case 1 where !answered:
+            c.cancel(id)
+            expected[id]!.cancelled = true
+            totals.cancelled += 1
+        default: break
+        }
+    }
+
+    /// Nothing is left of the requests: no job on the coordinator, none held by a worker, no
+    /// bytes stored.
+    private func checkNothingHeld(_ c: InMemoryCluster, seed: UInt64) {
+        XCTAssertEqual(c.coordinator.jobs.count, 0, "seed \(seed): jobs left on the coordinator")
+        XCTAssertEqual(c.coordinator.queuedJobs, 0, "seed \(seed)")
+        for (id, w) in c.coordinator.workers.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+            XCTAssertEqual(w.jobs, [], "seed \(seed): the coordinator counts jobs on worker \(id)")
+        }
+        for (id, w) in c.workers.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) where !c.dead.contains(id) {
+            XCTAssertEqual(w.heldJobs, 0, "seed \(seed): worker \(id) holds jobs")
+            XCTAssertEqual(w.heldBytes, 0, "seed \(seed): worker \(id) holds bytes")
+        }
     }
 
     /// The workers due by `tick`, in order, taken out of `schedule`.
@@ -107,7 +190,9 @@ final class FaultSimulationTests: XCTestCase {
         let req = request(seed: seed * 10_000 + UInt64(tick * 10 + burst), n: 40 + 4 * roll(31), shards: 1 + roll(4), query: roll(4) != 0)
         let k = 6 + roll(10)
         let merged = roll(3) == 0
-        c.submit(PruneSubmission(id: id, request: req, budget: .count(k), returnMode: merged ? .merged : .indices,
+        // Due in 60 s: what a worker holds for a job lives until then, past the 30 s that bytes
+        // no job named are kept, so that what is left held at the end was never let go.
+        c.submit(PruneSubmission(id: id, request: req, budget: .count(k), returnMode: merged ? .merged : .indices, deadlineMs: 60_000,
                                  transfer: roll(2) == 0 ? .inline : .direct).encoded())
         return [id: Expected(kept: try inProcess(req, k).kept, merged: merged)]
     }
@@ -116,13 +201,15 @@ final class FaultSimulationTests: XCTestCase {
         XCTAssertEqual(c.coordinator.requestsInFlight, 0, "seed \(seed): requests never answered")
         for (id, want) in expected.sorted(by: { $0.key < $1.key }) {
             let replies = c.replies.filter { $0.id == id }
-            XCTAssertEqual(replies.count, 1, "seed \(seed), \(id): \(replies.count) replies")
-            guard case .result(let r)? = replies.first else {
-                XCTFail("seed \(seed), \(id): \(String(describing: replies.first))")
-                continue
+            XCTAssertEqual(replies.count, want.cancelled ? 0 : want.replies, "seed \(seed), \(id): \(replies.count) replies")
+            for reply in replies {
+                guard case .result(let r) = reply else {
+                    XCTFail("seed \(seed), \(id): \(reply)")
+                    continue
+                }
+                XCTAssertEqual(r.indices, want.kept, "seed \(seed), \(id)")
+                if want.merged { XCTAssertEqual(r.features?.rows, want.kept.count, "seed \(seed), \(id)") }
             }
-            XCTAssertEqual(r.indices, want.kept, "seed \(seed), \(id)")
-            if want.merged { XCTAssertEqual(r.features?.rows, want.kept.count, "seed \(seed), \(id)") }
         }
     }
 }

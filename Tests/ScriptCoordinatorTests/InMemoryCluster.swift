@@ -44,9 +44,23 @@ final class InMemoryCluster {
     var logs: [String] = []
     /// Direct requests the client sent (to answer placements), and whether it answers them.
     var submissions: [String: EncodedSubmission] = [:]
+    /// Requests the client gave up.
+    var givenUp: Set<String> = []
+    /// The order requests were first submitted in.
+    var order: [String: Int] = [:]
     var clientSendsData = true
     /// Workers whose data sockets the client cannot reach: their direct bytes never arrive.
     var unreachable: Set<[UInt8]> = []
+    /// Whether the client, its connection to an unreachable worker's data socket failed (100 ms
+    /// after the placement), sends the request again naming that socket in `avoid`, as the
+    /// real client does; otherwise it waits (as one whose bytes are stuck on the way).
+    var clientAvoids = false
+    /// How long (ms) the client's bytes for a placement take to reach their worker: by default
+    /// they arrive at once; delayed ones arrive at the first tick past their time.
+    var dataDelayMs: () -> Int = { 0 }
+    /// The client's messages on their way, due at the first tick past `due`; a try sent again
+    /// (`retry`) is not sent once its request has an answer or was given up.
+    private var inTransit: [(due: ContinuousClock.Instant, event: Event, retry: String?)] = []
     /// Called when a worker starts a task: return true to kill the worker right there.
     var killOnTask: ([UInt8], WorkerState.Work) -> Bool = { _, _ in false }
     /// What reaches the coordinator, and from whom, when worker `id` sends `frames`: by default
@@ -117,7 +131,21 @@ final class InMemoryCluster {
 
     func submit(_ e: EncodedSubmission) {
         submissions[e.id] = e
+        order[e.id] = order[e.id] ?? order.count
         events.append(.fromClient(frames: [Frame([])] + e.frames()))
+        pump()
+    }
+
+    /// The client sends request `id` again, unchanged (a try after its timeout).
+    func resend(_ id: String) {
+        events.append(.fromClient(frames: [Frame([])] + submissions[id]!.frames()))
+        pump()
+    }
+
+    /// The client gives request `id` up (and sends it no more).
+    func cancel(_ id: String) {
+        givenUp.insert(id)
+        events.append(.fromClient(frames: [Frame([])] + CancelMessage(id: id).frames()))
         pump()
     }
 
@@ -131,6 +159,9 @@ final class InMemoryCluster {
         let end = now + .milliseconds(ms)
         while now < end {
             now = min(end, now + .milliseconds(50))
+            let arriving = inTransit.filter { $0.due <= now }
+            inTransit.removeAll { $0.due <= now }
+            events += arriving.filter { m in !(m.retry.map(isSettled) ?? false) }.map(\.event)
             carry(coordinator.tick(now: now))
             for id in workers.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) where !dead.contains(id) && paused[id] == nil {
                 carry(id, workers[id]!.tick(now: now))
@@ -138,6 +169,9 @@ final class InMemoryCluster {
             pump()
         }
     }
+
+    /// Whether the client has no more to send for request `id`: answered, or given up.
+    private func isSettled(_ id: String) -> Bool { givenUp.contains(id) || replies.contains { $0.id == id } }
 
     /// Runs the tasks held so far, now, and the ones to come as they come.
     func releaseTasks() {
@@ -202,8 +236,16 @@ final class InMemoryCluster {
                 guard let reply = try? ClusterReply.parse(frames) else { XCTFail("unparseable reply"); continue }
                 if case .placement(let p) = reply {
                     guard clientSendsData, let e = submissions[p.id], let data = e.data(shard: p.shard, ticket: p.ticket),
-                          let target = workers.keys.first(where: { endpoint(of: $0) == p.endpoint }), !unreachable.contains(target) else { continue }
-                    events.append(.data(id: target, frames: damageData(data.frames())))
+                          let target = workers.keys.first(where: { endpoint(of: $0) == p.endpoint }) else { continue }
+                    if unreachable.contains(target) {
+                        guard clientAvoids else { continue }
+                        let avoiding = e.avoiding(e.avoid.union([p.endpoint]))
+                        submissions[p.id] = avoiding
+                        inTransit.append((now + .milliseconds(100), .fromClient(frames: [Frame([])] + avoiding.frames()), p.id))
+                        continue
+                    }
+                    let delay = dataDelayMs(), event = Event.data(id: target, frames: damageData(data.frames()))
+                    if delay > 0 { inTransit.append((now + .milliseconds(delay), event, nil)) } else { events.append(event) }
                 } else {
                     replies.append(reply)
                 }
@@ -248,7 +290,10 @@ final class InMemoryCluster {
             case .jobFinished(let report):
                 workerJobs.append(report)
                 jobsByWorker[id, default: []].append(report)
-            case .open, .close, .exit, .answer:
+            case .exit:
+                kill(id)  // the process ends (a drain finished)
+                return
+            case .open, .close, .answer:
                 break
             }
         }
