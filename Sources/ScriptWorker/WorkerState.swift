@@ -167,8 +167,11 @@ public final class WorkerState {
     struct Stored {
         var data: ShardData
         var expires: ContinuousClock.Instant
-        /// A job names it (unclaimed bytes are bounded in total).
-        var claimed: Bool
+        /// The link whose job names it, if one does (unclaimed bytes are bounded in total): a
+        /// coordinator that forgets its jobs takes the bytes they named with them, those of jobs
+        /// done too (a shard's bytes stay for its merge).
+        var link: Int?
+        var claimed: Bool { link != nil }
     }
 
     public let config: WorkerConfiguration
@@ -348,9 +351,9 @@ public final class WorkerState {
     /// Holds a new job: its bytes filed (or awaited), its first step ready, waiting or awaiting data.
     private func hold(_ key: JobKey, _ task: ParsedTask, now: ContinuousClock.Instant) {
         let deadline = now + .milliseconds(task.deadlineMs)
-        if let ticket = task.ticket, let inline = task.inline { store(inline, under: ticket, claimed: true, expires: deadline) }
+        if let ticket = task.ticket, let inline = task.inline { store(inline, under: ticket, link: key.link, expires: deadline) }
         let hasData = task.ticket.map { stored[$0] != nil } ?? true
-        if let ticket = task.ticket, hasData { stored[ticket]!.claim(until: deadline, unclaimedBytes: &unclaimedBytes) }
+        if let ticket = task.ticket, hasData { stored[ticket]!.claim(by: key.link, until: deadline, unclaimedBytes: &unclaimedBytes) }
         nextOrder += 1
         let job = HeldJob(key: key, kind: task.kind, ticket: task.ticket, deadline: deadline, order: nextOrder,
                           step: hasData ? .ready : .awaitingData)
@@ -419,13 +422,15 @@ public final class WorkerState {
     }
 
     /// Jobs of link `i` are forgotten (their coordinator forgot them: it gave this worker up
-    /// and moved them, under new tickets, or it restarted), and their bytes with them: no job
-    /// names those tickets again. (They were kept until the jobs' deadlines: a worker given up
-    /// after a pause held every shard it had for up to the requests' whole deadlines.)
+    /// and moved them, under new tickets, or it restarted), and the bytes they named with them,
+    /// those of jobs done too: no job names those tickets again. (They were kept until the
+    /// jobs' deadlines: a worker given up after a pause, or whose coordinator restarted, held
+    /// every shard it had for up to the requests' whole deadlines.)
     func forget(link i: Int, now: ContinuousClock.Instant) {
         links[i].epoch += 1
+        for (t, s) in stored where s.link == i { letGo(t, now: now) }
         for (key, job) in held where key.link == i {
-            if let t = job.ticket { letGo(t, now: now) }
+            if let t = job.ticket { letGo(t, now: now) }  // bytes still on their way
             if job.step != .running { held[key] = nil }
         }
     }
@@ -455,12 +460,12 @@ public final class WorkerState {
                 return [.send(link: job.key.link, frames: ShardErrorMessage(job: job.key.job, error: e).frames()),
                         .jobFinished(job.report(code: e.code))]
             }
-            store(m.data, under: m.ticket, claimed: true, expires: job.deadline)
+            store(m.data, under: m.ticket, link: job.key.link, expires: job.deadline)
             for j in waiting { j.step = .ready }
             return schedule()
         }
         if released[m.ticket] != nil { return [.log(level: .debug, message: "bytes for a released ticket dropped")] }
-        store(m.data, under: m.ticket, claimed: false, expires: now + .seconds(30))
+        store(m.data, under: m.ticket, link: nil, expires: now + .seconds(30))
         return []
     }
 
@@ -489,10 +494,10 @@ public final class WorkerState {
                 .answer(route: route, frames: ClusterReply.error(id: id, error).frames())]
     }
 
-    private func store(_ data: ShardData, under ticket: Ticket, claimed: Bool, expires: ContinuousClock.Instant) {
+    private func store(_ data: ShardData, under ticket: Ticket, link: Int?, expires: ContinuousClock.Instant) {
         if let old = stored[ticket], !old.claimed { unclaimedBytes -= old.data.byteCount }
-        stored[ticket] = Stored(data: data, expires: expires, claimed: claimed)
-        guard !claimed else { return }
+        stored[ticket] = Stored(data: data, expires: expires, link: link)
+        guard link == nil else { return }
         unclaimedBytes += data.byteCount
         while unclaimedBytes > config.maxUnclaimedBytes,
               let oldest = stored.filter({ !$0.value.claimed }).min(by: { $0.value.expires < $1.value.expires })?.key {
@@ -649,10 +654,10 @@ public final class WorkerState {
 }
 
 extension WorkerState.Stored {
-    /// A job names these bytes: they now live until its deadline.
-    mutating func claim(until deadline: ContinuousClock.Instant, unclaimedBytes: inout Int) {
+    /// A job of `link` names these bytes: they now live until its deadline.
+    mutating func claim(by link: Int, until deadline: ContinuousClock.Instant, unclaimedBytes: inout Int) {
         if !claimed { unclaimedBytes -= data.byteCount }
-        claimed = true
+        self.link = link
         expires = max(expires, deadline)
     }
 }

@@ -242,16 +242,19 @@ final class WorkerStateTests: XCTestCase {
     }
 
     /// A coordinator that does not know this worker (it gave it up after a pause, and moved
-    /// its jobs elsewhere under new tickets) says `disconnect`: the worker registers again and
-    /// forgets those jobs, and their bytes, where it kept them until the jobs' deadlines; bytes
-    /// still on their way for them are dropped too.
-    func testDisconnectMeansRegisterAgainWithoutTheForgottenJobsBytes() {
+    /// its jobs elsewhere under new tickets, or it restarted) says `disconnect`: the worker
+    /// registers again and forgets those jobs, and their bytes, where it kept them until the
+    /// jobs' deadlines (those of a job done too, kept for its merge); bytes still on their way
+    /// for them are dropped too.
+    func testDisconnectMeansRegisterAgainWithoutTheForgottenJobsBytes() throws {
         let w = connectedWorker()
+        try proposeShard(w, job: 3)
+        XCTAssertEqual(w.heldJobs, 0)
+        XCTAssertGreaterThan(w.heldBytes, 0, "a shard's bytes stay for its merge")
         let waiting = Ticket.random(), held = Ticket.random()
         _ = w.linkMessage(0, frames: shard(job: 1, inline: false, ticket: waiting), now: now)
         _ = w.linkMessage(0, frames: shard(job: 2, inline: true, ticket: held), now: now)
         XCTAssertEqual(w.heldJobs, 2)
-        XCTAssertGreaterThan(w.heldBytes, 0)
         XCTAssertEqual(types(w.linkMessage(0, frames: BackendEnvelope.bare("disconnect"), now: now)), ["ready"])
         XCTAssertEqual(w.heldJobs, 1, "the coordinator forgot its jobs, so does the worker (the one running ends unanswered)")
         XCTAssertEqual(w.heldBytes, 0, "no job names those tickets again")
@@ -456,7 +459,16 @@ final class WorkerStateTests: XCTestCase {
     /// proposal), which the coordinator paces the worker by; not only the last step's.
     func testAProposalTellsTheWholeJobsComputeTime() throws {
         let w = connectedWorker()
-        var tasks = runs(w.linkMessage(0, frames: shard(job: 1, inline: true), now: now))
+        let (steps, proposal) = try proposeShard(w, job: 1)
+        XCTAssertEqual(steps, 3, "read, graph, proposal")
+        XCTAssertEqual(proposal?.computeMs ?? -1, 60, accuracy: 1e-9, "10 + 20 + 30 ms")
+    }
+
+    /// Sends shard job `job` (inline) and runs its steps, the n-th taking 10n ms, the weights
+    /// sent once its scores are; returns the steps and the proposal.
+    @discardableResult
+    private func proposeShard(_ w: WorkerState, job: Int) throws -> (steps: Int, proposal: ProposalMessage?) {
+        var tasks = runs(w.linkMessage(0, frames: shard(job: job, inline: true), now: now))
         var step = 0
         var proposal: ProposalMessage?
         while let t = tasks.first {
@@ -464,7 +476,7 @@ final class WorkerStateTests: XCTestCase {
             let actions = w.taskFinished(t.number, WorkerCompute.run(t.work, pool: .serial),
                                          cost: TaskCost(wall: .milliseconds(10 * step), cpu: .zero), now: now)
             if types(actions).contains("scores") {
-                _ = w.linkMessage(0, frames: WeightsMessage(job: 1, weights: [Float](repeating: 1, count: 6), relevance: nil).frames(), now: now)
+                _ = w.linkMessage(0, frames: WeightsMessage(job: job, weights: [Float](repeating: 1, count: 6), relevance: nil).frames(), now: now)
             }
             for case .send(_, let frames) in actions {
                 if let (e, type) = try? BackendEnvelope.open(frames), type == ProposalMessage.type {
@@ -473,8 +485,7 @@ final class WorkerStateTests: XCTestCase {
             }
             tasks = runs(actions) + runs(w.tick(now: now))
         }
-        XCTAssertEqual(step, 3, "read, graph, proposal")
-        XCTAssertEqual(proposal?.computeMs ?? -1, 60, accuracy: 1e-9, "10 + 20 + 30 ms")
+        return (step, proposal)
     }
 
     /// Weights of the wrong length for their shard fail the job with a typed error.
