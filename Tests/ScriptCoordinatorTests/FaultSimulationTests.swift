@@ -30,7 +30,8 @@ final class FaultSimulationTests: XCTestCase {
     /// The same faults, and clients that send a request again (in flight: it is joined, its
     /// placements sent again; answered: the answer again), give one up, cannot reach a worker's
     /// data socket (and say so in `avoid`), and whose bytes reach their worker late; workers
-    /// drain (a rolling update) and are replaced. Each request is answered once a try, as
+    /// drain (a rolling update) and are replaced; the coordinator dies and a new one starts (its
+    /// clients send what it had not answered again). Each request is answered once a try, as
     /// in-process, none given up is answered, and nothing is left held.
     func testClientsThatRetryCancelAndDawdleAndWorkersThatDrainLeaveNothingBehind() throws {
         var totals = Totals()
@@ -41,22 +42,23 @@ final class FaultSimulationTests: XCTestCase {
         XCTAssertGreaterThan(totals.cancelled, 0)
         XCTAssertGreaterThan(totals.drained, 0)
         XCTAssertGreaterThan(totals.avoided, 0)
+        XCTAssertGreaterThan(totals.restarts, 0)
         XCTAssertGreaterThan(totals.departures, 0)
     }
 
     private struct Totals: CustomStringConvertible {
         var requests = 0, silences = 0, departures = 0, copies = 0, copiesWon = 0, lateReduces = 0
-        var retriedInFlight = 0, retriedAnswered = 0, cancelled = 0, drained = 0, avoided = 0
+        var retriedInFlight = 0, retriedAnswered = 0, cancelled = 0, drained = 0, avoided = 0, restarts = 0
         mutating func add(_ t: Totals) {
             requests += t.requests; silences += t.silences; departures += t.departures; copies += t.copies; copiesWon += t.copiesWon
             lateReduces += t.lateReduces; retriedInFlight += t.retriedInFlight; retriedAnswered += t.retriedAnswered
-            cancelled += t.cancelled; drained += t.drained; avoided += t.avoided
+            cancelled += t.cancelled; drained += t.drained; avoided += t.avoided; restarts += t.restarts
         }
         var description: String {
             "\(requests) requests, \(silences) workers' shards copied for their silence, \(departures) workers given up, "
                 + "\(copies) shards copied, \(copiesWon) of the copies first, \(lateReduces) late reduces moved; "
                 + "\(retriedInFlight) sent again in flight, \(retriedAnswered) once answered, \(cancelled) given up, "
-                + "\(drained) workers drained, \(avoided) jobs moved off a worker the client could not reach"
+                + "\(drained) workers drained, \(avoided) jobs moved off a worker the client could not reach, \(restarts) coordinator restarts"
         }
     }
 
@@ -120,6 +122,10 @@ final class FaultSimulationTests: XCTestCase {
                 c.drain(victim)
                 totals.drained += 1
                 addWorker()
+            case 4 where clients && roll(8) == 0:
+                c.restartCoordinator()
+                totals.restarts += 1
+                for id in c.submissions.keys.sorted() where !c.isSettled(id) { c.resend(id) }
             default: break
             }
             for id in due(&resumeAt, tick) { c.resume(id) }

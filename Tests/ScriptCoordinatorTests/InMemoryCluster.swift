@@ -26,7 +26,7 @@ final class InMemoryCluster {
         }
     }
 
-    let coordinator: CoordinatorState
+    private(set) var coordinator: CoordinatorState
     var workers: [[UInt8]: WorkerState] = [:]
     /// Workers that are gone (killed): nothing reaches them, nothing leaves them.
     var dead: Set<[UInt8]> = []
@@ -114,6 +114,14 @@ final class InMemoryCluster {
 
     func kill(_ id: [UInt8]) { dead.insert(id) }
 
+    /// The coordinator process dies and a new one starts in its place, knowing nothing: what the
+    /// old one was told is lost with it; the workers learn of it from their next beat (answered
+    /// `disconnect`), and a client sends its requests without an answer again.
+    func restartCoordinator() {
+        coordinator = CoordinatorState(config: coordinator.config)
+        events.removeAll { if case .fromWorker = $0 { return true }; if case .fromClient = $0 { return true }; return false }
+    }
+
     /// Worker `id` stops, as a process on SIGSTOP.
     func pause(_ id: [UInt8]) { paused[id] = paused[id] ?? now }
 
@@ -171,7 +179,7 @@ final class InMemoryCluster {
     }
 
     /// Whether the client has no more to send for request `id`: answered, or given up.
-    private func isSettled(_ id: String) -> Bool { givenUp.contains(id) || replies.contains { $0.id == id } }
+    func isSettled(_ id: String) -> Bool { givenUp.contains(id) || replies.contains { $0.id == id } }
 
     /// Runs the tasks held so far, now, and the ones to come as they come.
     func releaseTasks() {
