@@ -559,9 +559,18 @@ extension CoordinatorState {
             count += 1
         }
         queue.requeue(moved.sorted())
+        forgetHolder(identity)
         let copies = carried == 0 ? "" : ", \(carried) carried on by \(carried == 1 ? "its copy" : "their copies") elsewhere"
         return [.log(level: .warning, message: "worker \(w.name) \(reason); \(count) jobs moved\(copies)"),
                 .workerLeft(departure, requeued: count)] + actions
+    }
+
+    /// The jobs a worker given up had done no longer name it: it forgets them and their bytes
+    /// when it learns it was given up (a `disconnect`), and may then register again under the
+    /// same identity (its connection never closed: a pause), where a merge pinned to it would
+    /// wait for bytes it let go. Their merges go anywhere, with the bytes sent again.
+    private func forgetHolder(_ identity: [UInt8]) {
+        for (number, job) in jobs where job.done && job.holder == identity { jobs[number]!.holder = nil }
     }
 
     /// A worker the shell could not send to is gone; `error` is what the send met.

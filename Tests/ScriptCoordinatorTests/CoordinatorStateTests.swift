@@ -437,6 +437,40 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(result(c, "rolling")?.indices, try inProcess(req, 10).kept)
     }
 
+    /// A worker that proposed a shard, then stopped past its liveness, is given up; on waking it
+    /// is told `disconnect`, forgets its jobs and their bytes, and registers again under the same
+    /// identity (its connection never closed). The shard's merge goes anywhere with the bytes
+    /// sent again, not to it: pinned there, it waited for bytes the worker had let go, and the
+    /// request for its deadline (the fault simulation found it).
+    func testAMergeIsNotPinnedToAWorkerGivenUpSinceItsShard() throws {
+        for transfer in Transfer.allCases {
+            let c = beatingCluster(coordinatorMs: 100)
+            c.addWorker([1], credit: 1)
+            c.addWorker([2], credit: 1)
+            // Shard 0 is read last, so the request waits on it while shard 1 is proposed (no
+            // query: no weights to wait for).
+            c.stallWork = { _, work in
+                if case .prepare(let t, _) = work { return t.offset == 0 }
+                return false
+            }
+            let req = request(seed: 44, n: 80, shards: 2, query: false)
+            c.submit(PruneSubmission(id: "m", request: req, budget: .count(9), returnMode: .merged, transfer: transfer).encoded())
+            let r = try XCTUnwrap(c.coordinator.requests.values.first)
+            let proposer = try XCTUnwrap(c.coordinator.jobs[r.shardJobs[1]]?.holder)
+            XCTAssertNotNil(r.proposals[1], "\(transfer)")
+            c.pause(proposer)
+            c.advance(ms: 500)
+            XCTAssertEqual(c.departures.map(\.reason), [.silent], "\(transfer)")
+            c.resume(proposer)
+            c.advance(ms: 200)
+            XCTAssertNotNil(c.coordinator.workers[proposer], "registered again: \(transfer)")
+            c.releaseTasks()
+            c.advance(ms: 200)
+            XCTAssertEqual(result(c, "m")?.indices, try inProcess(req, 9).kept, "\(transfer)")
+            XCTAssertEqual(result(c, "m")?.features?.rows, 9, "\(transfer)")
+        }
+    }
+
     func testADirectClientThatNeverSendsItsBytesTimesOut() throws {
         let c = InMemoryCluster()
         c.addWorker([10])
