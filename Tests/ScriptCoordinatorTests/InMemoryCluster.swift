@@ -16,12 +16,14 @@ final class InMemoryCluster {
         case toWorker(id: [UInt8], frames: [Frame])
         case data(id: [UInt8], frames: [Frame])
         case done(id: [UInt8], task: Int, outcome: WorkerState.Outcome)
+        /// The client sends request `id` again, if it still waits for an answer.
+        case retry(id: String, frames: [Frame])
 
         /// The worker the event reaches, if it reaches one.
         var worker: [UInt8]? {
             switch self {
             case .toWorker(let id, _), .data(let id, _), .done(let id, _, _): return id
-            case .fromClient, .fromWorker: return nil
+            case .fromClient, .fromWorker, .retry: return nil
             }
         }
     }
@@ -46,6 +48,8 @@ final class InMemoryCluster {
     var submissions: [String: EncodedSubmission] = [:]
     /// Requests the client gave up.
     var givenUp: Set<String> = []
+    /// Tries of each request that wait for an answer (a try sent while one waits joins it).
+    private(set) var awaiting: [String: Int] = [:]
     /// The order requests were first submitted in.
     var order: [String: Int] = [:]
     var clientSendsData = true
@@ -58,9 +62,8 @@ final class InMemoryCluster {
     /// How long (ms) the client's bytes for a placement take to reach their worker: by default
     /// they arrive at once; delayed ones arrive at the first tick past their time.
     var dataDelayMs: () -> Int = { 0 }
-    /// The client's messages on their way, due at the first tick past `due`; a try sent again
-    /// (`retry`) is not sent once its request has an answer or was given up.
-    private var inTransit: [(due: ContinuousClock.Instant, event: Event, retry: String?)] = []
+    /// The client's messages on their way, due at the first tick past `due`.
+    private var inTransit: [(due: ContinuousClock.Instant, event: Event)] = []
     /// Called when a worker starts a task: return true to kill the worker right there.
     var killOnTask: ([UInt8], WorkerState.Work) -> Bool = { _, _ in false }
     /// What reaches the coordinator, and from whom, when worker `id` sends `frames`: by default
@@ -140,12 +143,14 @@ final class InMemoryCluster {
     func submit(_ e: EncodedSubmission) {
         submissions[e.id] = e
         order[e.id] = order[e.id] ?? order.count
+        awaiting[e.id, default: 0] += 1
         events.append(.fromClient(frames: [Frame([])] + e.frames()))
         pump()
     }
 
     /// The client sends request `id` again, unchanged (a try after its timeout).
     func resend(_ id: String) {
+        if isSettled(id) { awaiting[id] = 1 }
         events.append(.fromClient(frames: [Frame([])] + submissions[id]!.frames()))
         pump()
     }
@@ -153,6 +158,7 @@ final class InMemoryCluster {
     /// The client gives request `id` up (and sends it no more).
     func cancel(_ id: String) {
         givenUp.insert(id)
+        awaiting[id] = 0
         events.append(.fromClient(frames: [Frame([])] + CancelMessage(id: id).frames()))
         pump()
     }
@@ -169,7 +175,7 @@ final class InMemoryCluster {
             now = min(end, now + .milliseconds(50))
             let arriving = inTransit.filter { $0.due <= now }
             inTransit.removeAll { $0.due <= now }
-            events += arriving.filter { m in !(m.retry.map(isSettled) ?? false) }.map(\.event)
+            events += arriving.map(\.event)
             carry(coordinator.tick(now: now))
             for id in workers.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) where !dead.contains(id) && paused[id] == nil {
                 carry(id, workers[id]!.tick(now: now))
@@ -178,8 +184,8 @@ final class InMemoryCluster {
         }
     }
 
-    /// Whether the client has no more to send for request `id`: answered, or given up.
-    func isSettled(_ id: String) -> Bool { givenUp.contains(id) || replies.contains { $0.id == id } }
+    /// Whether the client waits for no answer to request `id`: every try answered, or given up.
+    func isSettled(_ id: String) -> Bool { givenUp.contains(id) || awaiting[id, default: 0] == 0 }
 
     /// Runs the tasks held so far, now, and the ones to come as they come.
     func releaseTasks() {
@@ -233,6 +239,8 @@ final class InMemoryCluster {
                 if let w = workers[id], !dead.contains(id) { carry(id, w.dataMessage(frames: frames, now: now)) }
             case .done(let id, let task, let outcome):
                 if let w = workers[id], !dead.contains(id) { carry(id, w.taskFinished(task, outcome, now: now)) }
+            case .retry(let id, let frames):
+                if !isSettled(id) { carry(coordinator.clientMessage(route: route, frames: frames, now: now)) }
             }
         }
     }
@@ -246,16 +254,17 @@ final class InMemoryCluster {
                     guard clientSendsData, let e = submissions[p.id], let data = e.data(shard: p.shard, ticket: p.ticket),
                           let target = workers.keys.first(where: { endpoint(of: $0) == p.endpoint }) else { continue }
                     if unreachable.contains(target) {
-                        guard clientAvoids else { continue }
+                        guard clientAvoids, !e.avoid.contains(p.endpoint) else { continue }
                         let avoiding = e.avoiding(e.avoid.union([p.endpoint]))
                         submissions[p.id] = avoiding
-                        inTransit.append((now + .milliseconds(100), .fromClient(frames: [Frame([])] + avoiding.frames()), p.id))
+                        inTransit.append((now + .milliseconds(100), .retry(id: p.id, frames: [Frame([])] + avoiding.frames())))
                         continue
                     }
                     let delay = dataDelayMs(), event = Event.data(id: target, frames: damageData(data.frames()))
-                    if delay > 0 { inTransit.append((now + .milliseconds(delay), event, nil)) } else { events.append(event) }
+                    if delay > 0 { inTransit.append((now + .milliseconds(delay), event)) } else { events.append(event) }
                 } else {
                     replies.append(reply)
+                    awaiting[reply.id] = max(0, awaiting[reply.id, default: 0] - 1)
                 }
             case .toWorker(let id, let frames):
                 if (try? BackendEnvelope.open(frames).type) == "heartbeat" { heartbeatsToWorker[id, default: 0] += 1 }
