@@ -164,6 +164,9 @@ public enum ClusterMetrics {
     public static let workerJobsHeld = MetricDefinition(
         "script_cluster_worker_jobs_held", .gauge, exporter: .worker,
         help: "Jobs a worker holds now (computing or waiting for its threads), at most its credit.")
+    public static let workerBytesHeld = MetricDefinition(
+        "script_cluster_worker_bytes_held", .gauge, exporter: .worker,
+        help: "Shard bytes a worker holds now: those its jobs read (a shard's, kept for its merge until its request ends) and those a client sent ahead of their job.")
     public static let workerRegistered = MetricDefinition(
         "script_cluster_worker_registered", .gauge, exporter: .worker,
         help: "1 while the worker is registered with a coordinator, 0 otherwise.")
@@ -187,7 +190,7 @@ public enum ClusterMetrics {
     public static let all: [MetricDefinition] = [
         requests, requestDuration, tokensIn, tokensKept, jobDuration, queueDepth, requestsInFlight, workers, workersSilent,
         workerDepartures, jobsRequeued, hedges, bytesReceived, bytesSent, connections, repliesDropped,
-        workerJobs, workerJobDuration, workerCPU, workerTokens, workerJobsHeld, workerRegistered, workerReconnects,
+        workerJobs, workerJobDuration, workerCPU, workerTokens, workerJobsHeld, workerBytesHeld, workerRegistered, workerReconnects,
         buildInfo, processCPU, processMemory, processStart,
     ]
 
@@ -277,6 +280,9 @@ public enum ClusterMetrics {
 
     /// Jobs this worker holds now.
     public static func workerJobsHeld(_ n: Int) { Gauge(label: workerJobsHeld.name).record(n) }
+
+    /// Shard bytes this worker holds now.
+    public static func workerBytesHeld(_ bytes: Int) { Gauge(label: workerBytesHeld.name).record(bytes) }
 
     /// Whether this worker is registered with a coordinator now.
     public static func workerRegistered(_ registered: Bool) { Gauge(label: workerRegistered.name).record(registered ? 1 : 0) }

@@ -214,9 +214,10 @@ public final class Worker {
         health.setReady(registered, reason: state.draining ? "draining" : registered ? "registered" : state.unregisteredReason)
     }
 
-    /// The gauges: jobs held, and whether some coordinator has this worker registered.
+    /// The gauges: jobs and bytes held, and whether some coordinator has this worker registered.
     private func recordGauges() {
         ClusterMetrics.workerJobsHeld(state.heldJobs)
+        ClusterMetrics.workerBytesHeld(state.heldBytes)
         ClusterMetrics.workerRegistered(state.isRegistered)
     }
 

@@ -129,6 +129,7 @@ final class OpsProcessTests: XCTestCase {
         XCTAssertEqual(delta(wk, #"script_cluster_worker_tokens_total{kind="shard"}"#), 2 * tokens)
         XCTAssertGreaterThan(delta(wk, #"script_cluster_worker_cpu_seconds_total{kind="shard"}"#), 0)
         XCTAssertTrue(reads(worker, "script_cluster_worker_registered", 1))
+        XCTAssertTrue(reads(worker, "script_cluster_worker_bytes_held", 0), "let go as each request ended")
 
         // One access line a request, its fields as JSON.
         for transfer in Transfer.allCases {
@@ -539,6 +540,43 @@ final class OpsProcessTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(value(metrics, #"script_cluster_shard_hedges_total{outcome="won"}"#) ?? 0, 1, metrics)
         try cluster.waitForWorkers(2)
         for i in 0..<3 { _ = try prune("after-\(i)") }
+    }
+
+    /// A worker whose coordinator is killed while it holds a request's shard bytes lets go of
+    /// them once the new coordinator answers its beat with `disconnect`, where it kept them to
+    /// the request's deadline (a minute here); `script_cluster_worker_bytes_held` shows both.
+    /// The request waits: the other worker, stopped, holds a tile it has not read (a direct
+    /// tile is not copied before it is read), so the scraped worker's tiles wait, read, for
+    /// their weights; beats of 5 s keep the stopped one from being given up meanwhile.
+    func testAWorkerLetsGoOfItsBytesWhenItsCoordinatorIsKilled() throws {
+        let cluster = try TestCluster(workers: 0, heartbeatMs: 5000, workerExtra: ["--metrics-port", "0"])
+        defer { cluster.stop() }
+        let worker = try metricsURL(try cluster.addWorker())
+        let stopped = try cluster.addWorker()
+        try cluster.waitForWorkers(2)
+        XCTAssertTrue(reads(worker, "script_cluster_worker_bytes_held", 0), "idle")
+        stopped.signal(SIGSTOP)
+        defer { stopped.signal(SIGCONT) }  // where an assertion ended the test early
+        let submission = PruneSubmission(id: "held", request: Requests.sample(.anyres, seed: 6), budget: .count(40), deadlineMs: 60_000,
+                                         transfer: .direct)
+        let frontend = cluster.frontend
+        let ended = DispatchSemaphore(value: 0)
+        Thread {
+            defer { ended.signal() }
+            guard let client = try? ClusterClient(endpoint: frontend) else { return }
+            _ = try? client.prune(submission, timeoutMs: 20_000)
+            client.close()
+        }.start()
+        XCTAssertTrue(reads(worker, "script_cluster_worker_bytes_held", 0, atLeast: true, timeout: 10), "the worker holds its tiles")
+        Thread.sleep(forTimeInterval: 0.5)
+        XCTAssertTrue(reads(worker, "script_cluster_worker_bytes_held", 0, atLeast: true), "the request waits")
+        cluster.coordinator.signal(SIGKILL)
+        XCTAssertEqual(cluster.coordinator.wait(timeout: 5), -SIGKILL)
+        try cluster.restartCoordinator()
+        XCTAssertTrue(reads(worker, "script_cluster_worker_bytes_held", 0, timeout: 15), "the bytes of jobs no coordinator knows are kept")
+        // The client sends the request again to the new coordinator, answered once both run.
+        stopped.signal(SIGCONT)
+        XCTAssertEqual(ended.wait(timeout: .now() + 30), .success)
     }
 
     /// A client that sends and never reads: once its unread replies fill libzmq's queue for it,

@@ -126,6 +126,7 @@ final class OpsServerTests: XCTestCase {
         ClusterMetrics.workerJobFinished(.shard, tokens: 576, wall: .milliseconds(10), cpu: .milliseconds(9))
         ClusterMetrics.workerJobFinished(.shard, code: "bad_tensor", tokens: 0, wall: .microseconds(5), cpu: .microseconds(5))
         ClusterMetrics.workerJobsHeld(1)
+        ClusterMetrics.workerBytesHeld(4096)
         ClusterMetrics.workerRegistered(true)
         ClusterMetrics.workerReconnected()
 
@@ -152,6 +153,7 @@ final class OpsServerTests: XCTestCase {
         XCTAssertEqual(delta(#"script_cluster_worker_jobs_total{kind="shard",outcome="error",code="bad_tensor"}"#), 1)
         XCTAssertEqual(delta(#"script_cluster_worker_cpu_seconds_total{kind="shard"}"#), 0.009005, accuracy: 1e-9)
         XCTAssertEqual(value(after, "script_cluster_worker_registered"), 1)
+        XCTAssertEqual(value(after, "script_cluster_worker_bytes_held"), 4096)
         XCTAssertEqual(value(after, #"script_cluster_build_info{version="\#(BuildInfo.version)",role="coordinator"}"#), 1)
         XCTAssertGreaterThan(value(after, "process_cpu_seconds_total") ?? 0, 0)
         XCTAssertGreaterThan(value(after, "process_resident_memory_bytes") ?? 0, 1e6)
