@@ -96,21 +96,32 @@ final class ClusterProcessTests: XCTestCase {
         }
     }
 
-    /// A TCP socket listening on every interface at a free port above 1024.
+    /// A TCP socket listening on every interface at a free port whose neighbour below is free
+    /// too, both under the kernel's ephemeral range (32768 and up), where no other process's
+    /// wildcard bind or outgoing connection is given them: a kernel-chosen port once had its
+    /// neighbour taken so, and the coordinator that the test meant to serve could not.
     private static func listeningSocket() throws -> (Int32, Int) {
-        for _ in 0..<20 {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let bound = withUnsafeMutablePointer(to: &addr) { p in
-                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &len) == 0 }
-            }
-            let port = Int(UInt16(bigEndian: addr.sin_port))
-            if bound && port > 1024 { return (fd, port) }
-            close(fd)
+        for _ in 0..<50 {
+            let port = Int.random(in: 20_000..<32_000)
+            guard let below = bound(port: port - 1, listening: false) else { continue }
+            close(below)
+            if let fd = bound(port: port, listening: true) { return (fd, port) }
         }
         throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "no free TCP port to listen on"])
+    }
+
+    /// A TCP socket bound to `port` on every interface (and listening), or nil where it is taken.
+    private static func bound(port: Int, listening: Bool) -> Int32? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = UInt16(port).bigEndian
+        let ok = withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        if ok && (!listening || listen(fd, 1) == 0) { return fd }
+        close(fd)
+        return nil
     }
 
     /// The `script-cluster ROLE` processes whose parent is `parent`.
