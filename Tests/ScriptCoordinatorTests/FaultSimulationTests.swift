@@ -55,10 +55,11 @@ final class FaultSimulationTests: XCTestCase {
             cancelled += t.cancelled; drained += t.drained; avoided += t.avoided; restarts += t.restarts
         }
         var description: String {
-            "\(requests) requests, \(silences) workers' shards copied for their silence, \(departures) workers given up, "
-                + "\(copies) shards copied, \(copiesWon) of the copies first, \(lateReduces) late reduces moved; "
-                + "\(retriedInFlight) sent again in flight, \(retriedAnswered) once answered, \(cancelled) given up, "
+            let workers = "\(requests) requests, \(silences) workers' shards copied for their silence, \(departures) workers given up, "
+                + "\(copies) shards copied, \(copiesWon) of the copies first, \(lateReduces) late reduces moved"
+            let clients = "; \(retriedInFlight) sent again in flight, \(retriedAnswered) once answered, \(cancelled) given up, "
                 + "\(drained) workers drained, \(avoided) jobs moved off a worker the client could not reach, \(restarts) coordinator restarts"
+            return workers + (retriedInFlight + retriedAnswered + cancelled + drained + avoided + restarts > 0 ? clients : "")
         }
     }
 
