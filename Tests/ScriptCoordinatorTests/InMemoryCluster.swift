@@ -122,7 +122,12 @@ final class InMemoryCluster {
     /// `disconnect`), and a client sends its requests without an answer again.
     func restartCoordinator() {
         coordinator = CoordinatorState(config: coordinator.config)
-        events.removeAll { if case .fromWorker = $0 { return true }; if case .fromClient = $0 { return true }; return false }
+        events.removeAll { e in
+            switch e {
+            case .fromWorker, .fromClient, .retry: return true
+            case .toWorker, .data, .done: return false
+            }
+        }
     }
 
     /// Worker `id` stops, as a process on SIGSTOP.
@@ -251,17 +256,7 @@ final class InMemoryCluster {
             case .toClient(_, let frames):
                 guard let reply = try? ClusterReply.parse(frames) else { XCTFail("unparseable reply"); continue }
                 if case .placement(let p) = reply {
-                    guard clientSendsData, let e = submissions[p.id], let data = e.data(shard: p.shard, ticket: p.ticket),
-                          let target = workers.keys.first(where: { endpoint(of: $0) == p.endpoint }) else { continue }
-                    if unreachable.contains(target) {
-                        guard clientAvoids, !e.avoid.contains(p.endpoint) else { continue }
-                        let avoiding = e.avoiding(e.avoid.union([p.endpoint]))
-                        submissions[p.id] = avoiding
-                        inTransit.append((now + .milliseconds(100), .retry(id: p.id, frames: [Frame([])] + avoiding.frames())))
-                        continue
-                    }
-                    let delay = dataDelayMs(), event = Event.data(id: target, frames: damageData(data.frames()))
-                    if delay > 0 { inTransit.append((now + .milliseconds(delay), event)) } else { events.append(event) }
+                    sendData(for: p)
                 } else {
                     replies.append(reply)
                     awaiting[reply.id] = max(0, awaiting[reply.id, default: 0] - 1)
@@ -283,6 +278,23 @@ final class InMemoryCluster {
                 logs.append(message)
             }
         }
+    }
+
+    /// What the client does with a placement: sends the shard's bytes to the worker named (at
+    /// once, or `dataDelayMs` later), or, where it cannot reach that worker, sends the request
+    /// again naming it in `avoid` (`clientAvoids`), or nothing.
+    private func sendData(for p: Placement) {
+        guard clientSendsData, let e = submissions[p.id], let data = e.data(shard: p.shard, ticket: p.ticket),
+              let target = workers.keys.first(where: { endpoint(of: $0) == p.endpoint }) else { return }
+        if unreachable.contains(target) {
+            guard clientAvoids, !e.avoid.contains(p.endpoint) else { return }
+            let avoiding = e.avoiding(e.avoid.union([p.endpoint]))
+            submissions[p.id] = avoiding
+            inTransit.append((now + .milliseconds(100), .retry(id: p.id, frames: [Frame([])] + avoiding.frames())))
+            return
+        }
+        let delay = dataDelayMs(), event = Event.data(id: target, frames: damageData(data.frames()))
+        if delay > 0 { inTransit.append((now + .milliseconds(delay), event)) } else { events.append(event) }
     }
 
     private func carry(_ id: [UInt8], _ actions: [WorkerState.Action]) {
