@@ -59,7 +59,6 @@ extension CoordinatorState {
             let target = idle.remove(at: i).identity
             workers[holder]?.stragglingSince = now
             let (fresh, release) = refile(reduce: number, off: holder)
-            r.reduceJob = fresh
             actions += [release, .jobsMoved(.lateReduce, count: 1),
                         .log(level: .debug, message: "request \(r.id): reduce moved to \(workers[target]!.name), \(workers[holder]?.name ?? "?") has not answered \(Units.duration(now - since)) after the last proposal")]
             actions += assign(fresh, of: r, to: target, now: now, paces: paces)
@@ -201,23 +200,24 @@ extension CoordinatorState {
         let reduces = w.jobs.filter { jobs[$0]?.kind == .reduce && jobs[$0]?.done == false }.sorted()
         guard !reduces.isEmpty else { return [] }
         return reduces.map { number in
-            let key = jobs[number]!.key
             let (fresh, release) = refile(reduce: number, off: holder)
             queue.appendUrgent(fresh)
-            requests[key]?.reduceJob = fresh
             return release
         }
     }
 
     /// Reduce `number` leaves `holder` (the release to send it) and is filed again under a new
-    /// number, not yet queued: it may go back to `holder`, which still holds the one it let go
-    /// until its next tick, and would take it there for more proposals of that one.
+    /// number, its request's reduce from now, not yet queued: it may go back to `holder`, which
+    /// still holds the one it let go until its next tick, and would take it there for more
+    /// proposals of that one.
     private func refile(reduce number: Int, off holder: [UInt8]) -> (Int, Action) {
         workers[holder]?.jobs.remove(number)
         let old = jobs.removeValue(forKey: number)!
         var fresh = CoordinatorJob(key: old.key, kind: .reduce)
         fresh.requeues = old.requeues
-        return (file(fresh), .toWorker(identity: holder, frames: ReleaseMessage(tickets: [], jobs: [number]).frames()))
+        let filed = file(fresh)
+        requests[old.key]?.reduceJob = filed
+        return (filed, .toWorker(identity: holder, frames: ReleaseMessage(tickets: [], jobs: [number]).frames()))
     }
 
     /// Job `number` of `r` lost its worker (it died, or its client cannot reach it): if it was

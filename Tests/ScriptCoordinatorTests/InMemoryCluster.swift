@@ -149,22 +149,25 @@ final class InMemoryCluster {
         submissions[e.id] = e
         order[e.id] = order[e.id] ?? order.count
         awaiting[e.id, default: 0] += 1
-        events.append(.fromClient(frames: [Frame([])] + e.frames()))
-        pump()
+        fromClient(e.frames())
     }
 
     /// The client sends request `id` again, unchanged (a try after its timeout).
     func resend(_ id: String) {
         if isSettled(id) { awaiting[id] = 1 }
-        events.append(.fromClient(frames: [Frame([])] + submissions[id]!.frames()))
-        pump()
+        fromClient(submissions[id]!.frames())
     }
 
     /// The client gives request `id` up (and sends it no more).
     func cancel(_ id: String) {
         givenUp.insert(id)
         awaiting[id] = 0
-        events.append(.fromClient(frames: [Frame([])] + CancelMessage(id: id).frames()))
+        fromClient(CancelMessage(id: id).frames())
+    }
+
+    /// A client's message (the frames after the delimiter), delivered with what it causes.
+    private func fromClient(_ frames: [Frame]) {
+        events.append(.fromClient(frames: [Frame([])] + frames))
         pump()
     }
 
