@@ -83,7 +83,12 @@ final class CoordinatorRequest {
     func canSendData(to worker: WorkerEntry) -> Bool {
         guard submission.transfer == .direct else { return true }
         guard let endpoint = worker.dataEndpoint else { return false }
-        return !avoid.contains(endpoint)
+        return canSendData(to: endpoint)
+    }
+
+    /// Whether a direct transfer's bytes may go to the data socket at `endpoint`.
+    func canSendData(to endpoint: String) -> Bool {
+        submission.transfer != .direct || !avoid.contains(endpoint)
     }
 
     /// Bytes shard `s` holds at the least while a worker prunes it (`ShardMemory`: what the

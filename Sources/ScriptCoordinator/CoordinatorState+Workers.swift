@@ -537,6 +537,7 @@ extension CoordinatorState {
     func dropWorker(_ identity: [UInt8], reason: String, departure: ClusterMetrics.DepartureReason, died: Bool = true,
                     now: ContinuousClock.Instant) -> [Action] {
         guard let w = workers.removeValue(forKey: identity) else { return [] }
+        if let endpoint = w.dataEndpoint { departed.insert(endpoint, now: now) }
         var actions: [Action] = []
         var moved: [Int] = [], count = 0, carried = 0
         for number in w.jobs.sorted() {

@@ -61,6 +61,8 @@ public final class CoordinatorState {
     var replaced = ReplacedProcesses()
     /// Gaps of the loop said lately.
     var gaps = WarningThrottle(interval: .seconds(60))
+    /// Data endpoints of workers that left lately.
+    var departed = DepartedEndpoints()
 
     public init(config: CoordinatorConfiguration) {
         self.config = config
@@ -165,7 +167,7 @@ public final class CoordinatorState {
             }
             for s in submission.shards.indices { r.shardJobs.append(addJob(CoordinatorJob(key: r.key, kind: .shard(s)))) }
         }
-        if let e = unplaceable(r) { return fail(r, e, now: now) }
+        if let e = unplaceable(r, now: now) { return fail(r, e, now: now) }
         return dispatch(now: now)
     }
 
@@ -208,21 +210,21 @@ public final class CoordinatorState {
         queue.requeue(moved)
         actions.insert(.log(level: .info, message: "request \(r.id): its client cannot reach \(endpoints.sorted().joined(separator: ", ")); \(moved.count) jobs moved"), at: 0)
         if !moved.isEmpty { actions.append(.jobsMoved(.dataUnreachable, count: moved.count)) }
-        if let e = unplaceable(r) { return actions + fail(r, e, now: now) }
+        if let e = unplaceable(r, now: now) { return actions + fail(r, e, now: now) }
         return actions + dispatch(now: now)
     }
 
     /// Fails the requests that waited for a worker and now cannot be served (the first workers to
     /// join take no direct transfers, or are all too small for a shard).
     func failUnplaceable(now: ContinuousClock.Instant) -> [Action] {
-        requests.values.sorted { $0.key < $1.key }.flatMap { r in unplaceable(r).map { fail(r, $0, now: now) } ?? [] }
+        requests.values.sorted { $0.key < $1.key }.flatMap { r in unplaceable(r, now: now).map { fail(r, $0, now: now) } ?? [] }
     }
 
     /// Why a direct request cannot be served, if so: some of its jobs wait for a worker, and no
     /// worker has a data socket (workers are there, all without one), or its clients can reach
-    /// the data socket of none of those that have one. With no worker at all it waits, as any
-    /// request does, for one to join.
-    private func unplaceable(_ r: CoordinatorRequest) -> ProtocolError? {
+    /// the data socket of none of those that have one, nor of one that left lately (it may be
+    /// back). With no worker at all it waits, as any request does, for one to join.
+    private func unplaceable(_ r: CoordinatorRequest, now: ContinuousClock.Instant) -> ProtocolError? {
         if let e = tooLargeForEveryWorker(r) { return e }
         guard r.submission.transfer == .direct else { return nil }
         let waiting = (r.shardJobs + r.mergeJobs).contains { jobs[$0].map { !$0.done && $0.holder == nil && $0.pinned == nil } ?? false }
@@ -233,7 +235,8 @@ public final class CoordinatorState {
                 : "none of the \(workers.count) workers takes direct transfers (each was started with --data-bind none)"
             return ProtocolError(.shardFailed, none + ": send inline instead (without --direct; the clients' transfer \"inline\")")
         }
-        guard !r.avoid.isEmpty, !data.contains(where: r.canSendData) else { return nil }
+        guard !r.avoid.isEmpty, !data.contains(where: r.canSendData),
+              !departed.contains(now: now, where: r.canSendData(to:)) else { return nil }
         return ProtocolError(.shardFailed, "the client cannot reach the data socket of any worker (\(r.avoid.sorted().joined(separator: ", "))): the request's bytes cannot be sent direct; are the workers' --data-advertise addresses reachable from the client? (or send inline)")
     }
 

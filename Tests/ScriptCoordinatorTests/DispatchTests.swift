@@ -142,6 +142,35 @@ final class DispatchTests: XCTestCase {
         XCTAssertEqual(c.coordinator.requestsInFlight, 0)
     }
 
+    /// The workers a client reaches were given up a moment ago (stopped, or restarting) and only
+    /// one it cannot reach is left: its request waits for them, as one does with no worker at
+    /// all, and is answered when one is back. A minute after the last of them left, a client
+    /// that reaches none of the workers there fails at once again.
+    func testARequestWaitsForAWorkerItReachesThatLeftLately() throws {
+        let c = InMemoryCluster()
+        c.addWorker([1], credit: 2)
+        c.addWorker([2], credit: 2)
+        c.unreachable = [[2]]
+        let far = c.endpoint(of: [2])
+        c.kill([1])
+        c.advance(ms: 3_500)
+        XCTAssertEqual(c.coordinator.workerCount, 1, "the stopped worker was given up")
+        let req = request(seed: 36, n: 90, shards: 3)
+        c.submit(PruneSubmission(id: "back", request: req, budget: .count(7), transfer: .direct).encoded().avoiding([far]))
+        c.advance(ms: 2_000)
+        XCTAssertNil(c.reply("back"), "it waits for the worker it reaches")
+        c.addWorker([1], credit: 2)
+        XCTAssertEqual(kept(c, "back"), try inProcess(req, 7).kept)
+        XCTAssertEqual(jobs(c, [2], .shard), 0)
+
+        c.kill([1])
+        c.advance(ms: 63_500)
+        c.submit(PruneSubmission(id: "gone", request: req, budget: .count(7), transfer: .direct).encoded().avoiding([far]))
+        guard case .error(_, let e)? = c.reply("gone") else { return XCTFail("\(String(describing: c.reply("gone")))") }
+        XCTAssertEqual(e.code, .shardFailed)
+        XCTAssertTrue(e.message.hasPrefix("the client cannot reach the data socket of any worker (\(far)):"), e.message)
+    }
+
     /// `avoid` is for direct transfers, names at most 4,096 endpoints (a client outside a large
     /// pool may reach none of its workers) of 1 to 256 bytes, and says
     /// so when it is wrong.

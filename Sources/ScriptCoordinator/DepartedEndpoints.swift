@@ -1,0 +1,21 @@
+/// The data endpoints of workers that left within `window`, and when each left: a direct
+/// request whose client reaches none of the workers there still waits for one that left lately
+/// and that it reached (stopped, paused or restarting, it may be back in seconds), rather than
+/// failing at once as one whose client reaches no worker the cluster has.
+struct DepartedEndpoints {
+    private var left: [String: ContinuousClock.Instant] = [:]
+    let window: Duration
+
+    init(window: Duration = .seconds(60)) { self.window = window }
+
+    /// A worker advertising `endpoint` left at `now`.
+    mutating func insert(_ endpoint: String, now: ContinuousClock.Instant) {
+        left = left.filter { now - $0.value <= window }
+        left[endpoint] = now
+    }
+
+    /// Whether a worker that left within the window advertised an endpoint `reachable` says yes to.
+    func contains(now: ContinuousClock.Instant, where reachable: (String) -> Bool) -> Bool {
+        left.contains { now - $0.value <= window && reachable($0.key) }
+    }
+}
