@@ -73,7 +73,7 @@ public final class Coordinator {
             zap?.stop()
             throw error
         }
-        state = CoordinatorState(config: config)
+        state = CoordinatorState(config: config, now: ContinuousClock.now)
         if let curve = config.curve {
             logger.info("CURVE on both sockets: server key \(curve.keyPair.publicKey), \(curve.clients.count) client keys and \(curve.workers.count) worker keys allowed")
         }

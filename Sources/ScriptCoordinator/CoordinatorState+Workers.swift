@@ -617,7 +617,7 @@ extension CoordinatorState {
                 actions += fail(r, ProtocolError(.shuttingDown, "the coordinator stopped before the request was done; retry on another"), now: now)
             }
         }
-        return actions + copyFromSuspects(now: now) + dispatch(now: now)
+        return actions + failUnreachable(now: now) + copyFromSuspects(now: now) + dispatch(now: now)
     }
 
     /// The error of a request whose deadline passed: how far it came, and where the bytes of
@@ -625,6 +625,9 @@ extension CoordinatorState {
     /// worker's data endpoint the client cannot reach (its `--data-advertise`).
     func deadlineError(_ r: CoordinatorRequest) -> ProtocolError {
         var text = "deadline of \(Units.duration(r.deadline - r.received)) passed (\(r.proposalsIn) of \(r.shards.count) shards proposed, \(workers.count) workers)"
+        if !r.avoid.isEmpty, r.submission.transfer == .direct, !workers.values.contains(where: r.canSendData) {
+            text += "; the client reaches the data socket of none of them (\(r.avoid.sorted().joined(separator: ", ")))"
+        }
         if r.submission.transfer == .direct, r.submission.query != nil {
             let unread = r.shardJobs.compactMap { jobs[$0] }.filter { !$0.scored && !$0.done && $0.holder != nil }
             let endpoints = Set(unread.compactMap { $0.holder.flatMap { workers[$0]?.dataEndpoint } }).sorted()

@@ -62,10 +62,12 @@ public final class CoordinatorState {
     /// Gaps of the loop said lately.
     var gaps = WarningThrottle(interval: .seconds(60))
     /// Data endpoints of workers that left lately.
-    var departed = DepartedEndpoints()
+    var departed: DepartedEndpoints
 
-    public init(config: CoordinatorConfiguration) {
+    /// A coordinator started at `now`.
+    public init(config: CoordinatorConfiguration, now: ContinuousClock.Instant) {
         self.config = config
+        departed = DepartedEndpoints(started: now, joining: .milliseconds(config.heartbeatMs) * config.liveness)
         cache = ResultCache(maxEntries: config.resultCache, maxBytes: config.resultCacheBytes)
     }
 
@@ -220,10 +222,18 @@ public final class CoordinatorState {
         requests.values.sorted { $0.key < $1.key }.flatMap { r in unplaceable(r, now: now).map { fail(r, $0, now: now) } ?? [] }
     }
 
+    /// Fails the direct requests that waited for a worker their clients reach, once none has
+    /// joined or come back in time (`departed`).
+    func failUnreachable(now: ContinuousClock.Instant) -> [Action] {
+        let waiting = requests.values.filter { $0.submission.transfer == .direct && !$0.avoid.isEmpty }.sorted { $0.key < $1.key }
+        return waiting.flatMap { r in unplaceable(r, now: now).map { fail(r, $0, now: now) } ?? [] }
+    }
+
     /// Why a direct request cannot be served, if so: some of its jobs wait for a worker, and no
     /// worker has a data socket (workers are there, all without one), or its clients can reach
     /// the data socket of none of those that have one, nor of one that left lately (it may be
-    /// back). With no worker at all it waits, as any request does, for one to join.
+    /// back), nor has the coordinator just started (they may not all have joined yet). With no
+    /// worker at all it waits, as any request does, for one to join.
     private func unplaceable(_ r: CoordinatorRequest, now: ContinuousClock.Instant) -> ProtocolError? {
         if let e = tooLargeForEveryWorker(r) { return e }
         guard r.submission.transfer == .direct else { return nil }

@@ -110,7 +110,8 @@ final class DispatchTests: XCTestCase {
     /// A client that cannot reach a worker's data socket sends the request again (the same id)
     /// naming it in `avoid`: the shards waiting there move to another worker, the one that held
     /// them lets them go, and the answer is the in-process one. A new request naming it goes
-    /// elsewhere from the start; one whose client can reach no worker fails at once.
+    /// elsewhere from the start; one whose client can reach no worker fails once the coordinator
+    /// has had its liveness to hear from every worker.
     func testShardsMoveOffADataSocketTheClientCannotReach() throws {
         let c = InMemoryCluster()
         c.addWorker([1], credit: 2)
@@ -136,6 +137,8 @@ final class DispatchTests: XCTestCase {
         XCTAssertEqual(jobs(c, [2], .shard), 0)
 
         c.submit(PruneSubmission(id: "none", request: next, budget: .count(7), transfer: .direct).encoded().avoiding([far, near]))
+        XCTAssertNil(c.reply("none"), "in its first liveness (3 s) the coordinator may not have heard from every worker")
+        c.advance(ms: 3_000)
         guard case .error(_, let err)? = c.reply("none") else { return XCTFail("\(String(describing: c.reply("none")))") }
         XCTAssertEqual(err.code, .shardFailed)
         XCTAssertTrue(err.message.hasPrefix("the client cannot reach the data socket of any worker (\(near), \(far)):"), err.message)
@@ -145,7 +148,8 @@ final class DispatchTests: XCTestCase {
     /// The workers a client reaches were given up a moment ago (stopped, or restarting) and only
     /// one it cannot reach is left: its request waits for them, as one does with no worker at
     /// all, and is answered when one is back. A minute after the last of them left, a client
-    /// that reaches none of the workers there fails at once again.
+    /// that reaches none of the workers there fails at once again; a moment after the
+    /// coordinator restarted, it waits (the workers may not all have joined it yet).
     func testARequestWaitsForAWorkerItReachesThatLeftLately() throws {
         let c = InMemoryCluster()
         c.addWorker([1], credit: 2)
@@ -159,6 +163,11 @@ final class DispatchTests: XCTestCase {
         c.submit(PruneSubmission(id: "back", request: req, budget: .count(7), transfer: .direct).encoded().avoiding([far]))
         c.advance(ms: 2_000)
         XCTAssertNil(c.reply("back"), "it waits for the worker it reaches")
+        c.submit(PruneSubmission(id: "short", request: req, budget: .count(7), deadlineMs: 1_000, transfer: .direct).encoded().avoiding([far]))
+        c.advance(ms: 1_100)
+        guard case .error(_, let late)? = c.reply("short") else { return XCTFail("\(String(describing: c.reply("short")))") }
+        XCTAssertEqual(late.code, .timeout)
+        XCTAssertTrue(late.message.hasSuffix("1 workers); the client reaches the data socket of none of them (\(far))"), late.message)
         c.addWorker([1], credit: 2)
         XCTAssertEqual(kept(c, "back"), try inProcess(req, 7).kept)
         XCTAssertEqual(jobs(c, [2], .shard), 0)
@@ -169,6 +178,15 @@ final class DispatchTests: XCTestCase {
         guard case .error(_, let e)? = c.reply("gone") else { return XCTFail("\(String(describing: c.reply("gone")))") }
         XCTAssertEqual(e.code, .shardFailed)
         XCTAssertTrue(e.message.hasPrefix("the client cannot reach the data socket of any worker (\(far)):"), e.message)
+
+        // A coordinator started a moment ago may not have heard from every worker yet.
+        c.restartCoordinator()
+        c.advance(ms: 500)
+        XCTAssertEqual(c.coordinator.workerCount, 1)
+        c.submit(PruneSubmission(id: "early", request: req, budget: .count(7), transfer: .direct).encoded().avoiding([far]))
+        XCTAssertNil(c.reply("early"))
+        c.addWorker([1], credit: 2)
+        XCTAssertEqual(kept(c, "early"), try inProcess(req, 7).kept)
     }
 
     /// `avoid` is for direct transfers, names at most 4,096 endpoints (a client outside a large

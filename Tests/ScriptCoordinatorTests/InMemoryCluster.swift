@@ -95,7 +95,9 @@ final class InMemoryCluster {
     let workerConfig: WorkerConfiguration
 
     init(config: CoordinatorConfiguration = CoordinatorConfiguration(), workerConfig: WorkerConfiguration = WorkerConfiguration()) {
-        coordinator = CoordinatorState(config: config)
+        let start = ContinuousClock().now
+        now = start
+        coordinator = CoordinatorState(config: config, now: start)
         self.workerConfig = workerConfig
     }
 
@@ -121,7 +123,7 @@ final class InMemoryCluster {
     /// old one was told is lost with it; the workers learn of it from their next beat (answered
     /// `disconnect`), and a client sends its requests without an answer again.
     func restartCoordinator() {
-        coordinator = CoordinatorState(config: coordinator.config)
+        coordinator = CoordinatorState(config: coordinator.config, now: now)
         events.removeAll { e in
             switch e {
             case .fromWorker, .fromClient, .retry: return true

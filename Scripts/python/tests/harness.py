@@ -148,6 +148,7 @@ class Coordinator:
 
     def __init__(self, logdir: Path, *flags: str, workers: int = 0, name: str = "coordinator",
                  host: str = "127.0.0.1") -> None:
+        self.started = time.monotonic()
         self.proc = Proc([binary(), "coordinator", "--frontend", f"tcp://{host}:*", "--backend", f"tcp://{host}:*",
                           *flags], logdir / f"{name}.log")
         self.frontend = self.proc.wait_line("frontend ").split()[1]

@@ -161,6 +161,9 @@ def test_a_data_socket_this_client_cannot_reach_ends_its_requests_in_seconds(log
         x, q, shards = request_data(78)
         with Client(c.frontend, transfer="direct", deadline=30) as client:
             _wait_for_workers(client, 1)
+            # In its first 3 s (its workers' liveness) the coordinator waits for workers that
+            # may not have joined it yet.
+            time.sleep(max(0.0, c.started + 3.0 - time.monotonic()))
             for wait in (grace, 0.0):
                 t0 = time.monotonic()
                 with pytest.raises(sc.ShardFailed, match=nowhere):
