@@ -30,12 +30,12 @@ extension XCTestCase {
 
     /// A cluster in memory whose coordinator beats every `coordinatorMs` and whose workers every
     /// `workerMs` (the same, unless given).
-    func beatingCluster(coordinatorMs: Int, workerMs: Int? = nil) -> InMemoryCluster {
+    func beatingCluster(coordinatorMs: Int, workerMs: Int? = nil, coordinators: Int = 1) -> InMemoryCluster {
         var config = CoordinatorConfiguration()
         config.heartbeatMs = coordinatorMs
         var wc = WorkerConfiguration()
         wc.heartbeatMs = workerMs ?? coordinatorMs
-        return InMemoryCluster(config: config, workerConfig: wc)
+        return InMemoryCluster(config: config, workerConfig: wc, coordinators: coordinators)
     }
 
     /// Workers reporting shard compute times of `paces` (ms for a shard of 40 tokens), and

@@ -49,8 +49,9 @@ final class FaultSimulationTests: XCTestCase {
     /// Heavier schedules (3 to 5 workers of credit 1 to 3, a fault every 0.3 to 1.25 s on
     /// average, every client fault) over workers of different paces (as they report them: copies
     /// and placement favour the faster) and memory limits (shards wait for room where they do not
-    /// fit beside others: here the coordinator's count keeps a worker from having to send one
-    /// back, 1 time in about 40,000 requests). `FAULT_SIM_SEEDS=3001-3400` runs more seeds (an exploration, not CI:
+    /// fit beside others), shared by one coordinator or two (each sees only its own jobs, so a
+    /// worker sends back a shard it has no room for: 27 times in 80,000 requests; each restarts
+    /// on its own). `FAULT_SIM_SEEDS=3001-3400` runs more seeds (an exploration, not CI:
     /// such schedules now and then fail a request legitimately, a shard whose workers went
     /// silent four times).
     func testHeavierFaultsOverWorkersOfDifferentPacesAndMemory() throws {
@@ -62,7 +63,7 @@ final class FaultSimulationTests: XCTestCase {
         for seed in seeds {
             var r = SplitMix64(seed: seed ^ 0xABCDEF)
             let schedule = Schedule(workers: 3 + Int(r.next() % 3), credit: 1 + Int(r.next() % 3), odds: 6 + Int(r.next() % 20),
-                                    clients: true, mixed: true, quietMs: 12_000)
+                                    clients: true, mixed: true, quietMs: 12_000, coordinators: 1 + Int(r.next() % 2))
             totals.add(try simulate(seed: seed, schedule))
         }
         print("fault simulation, heavier, mixed workers: \(totals)")
@@ -82,6 +83,8 @@ final class FaultSimulationTests: XCTestCase {
         var mixed = false
         /// Quiet after the faults, for every request to be answered.
         var quietMs = 3_000
+        /// Coordinators sharing the workers (each request goes to one of them).
+        var coordinators = 1
     }
 
     private struct Totals: CustomStringConvertible {
@@ -115,7 +118,7 @@ final class FaultSimulationTests: XCTestCase {
     private func simulate(seed: UInt64, _ schedule: Schedule) throws -> Totals {
         var rng = SplitMix64(seed: seed)
         func roll(_ n: Int) -> Int { Int(rng.next() % UInt64(n)) }
-        let c = beatingCluster(coordinatorMs: 100)
+        let c = beatingCluster(coordinatorMs: 100, coordinators: schedule.coordinators)
         // Every worker reports one pace, so copies are decided by the schedule, not by this
         // machine's timings.
         c.tamper = { id, frames in
@@ -164,9 +167,10 @@ final class FaultSimulationTests: XCTestCase {
                 totals.drained += 1
                 addWorker()
             case 4 where schedule.clients && roll(8) == 0:
-                c.restartCoordinator()
+                let k = schedule.coordinators > 1 ? roll(schedule.coordinators) : 0
+                c.restartCoordinator(k)
                 totals.restarts += 1
-                for id in c.submissions.keys.sorted() where !c.isSettled(id) { c.resend(id) }
+                for id in c.submissions.keys.sorted() where !c.isSettled(id) && c.coordinatorOf[id] == k { c.resend(id) }
             default: break
             }
             for id in due(&resumeAt, tick) { c.resume(id) }
@@ -214,10 +218,12 @@ final class FaultSimulationTests: XCTestCase {
     /// Nothing is left of the requests: no job on the coordinator, none held by a worker, no
     /// bytes stored.
     private func checkNothingHeld(_ c: InMemoryCluster, seed: UInt64) {
-        XCTAssertEqual(c.coordinator.jobs.count, 0, "seed \(seed): jobs left on the coordinator")
-        XCTAssertEqual(c.coordinator.queuedJobs, 0, "seed \(seed)")
-        for (id, w) in c.coordinator.workers.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
-            XCTAssertEqual(w.jobs, [], "seed \(seed): the coordinator counts jobs on worker \(id)")
+        for (k, coordinator) in c.coordinators.enumerated() {
+            XCTAssertEqual(coordinator.jobs.count, 0, "seed \(seed): jobs left on coordinator \(k)")
+            XCTAssertEqual(coordinator.queuedJobs, 0, "seed \(seed)")
+            for (id, w) in coordinator.workers.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+                XCTAssertEqual(w.jobs, [], "seed \(seed): coordinator \(k) counts jobs on worker \(id)")
+            }
         }
         for (id, w) in c.workers.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) where !c.dead.contains(id) {
             XCTAssertEqual(w.heldJobs, 0, "seed \(seed): worker \(id) holds jobs")
@@ -241,13 +247,16 @@ final class FaultSimulationTests: XCTestCase {
         let merged = roll(3) == 0
         // Due in 60 s: what a worker holds for a job lives until then, past the 30 s that bytes
         // no job named are kept, so that what is left held at the end was never let go.
-        c.submit(PruneSubmission(id: id, request: req, budget: .count(k), returnMode: merged ? .merged : .indices, deadlineMs: 60_000,
-                                 transfer: roll(2) == 0 ? .inline : .direct).encoded())
+        let e = PruneSubmission(id: id, request: req, budget: .count(k), returnMode: merged ? .merged : .indices, deadlineMs: 60_000,
+                                transfer: roll(2) == 0 ? .inline : .direct).encoded()
+        c.submit(e, to: c.coordinators.count > 1 ? roll(c.coordinators.count) : 0)
         return [id: Expected(kept: try inProcess(req, k).kept, merged: merged)]
     }
 
     private func check(_ c: InMemoryCluster, _ expected: [String: Expected], seed: UInt64) throws {
-        XCTAssertEqual(c.coordinator.requestsInFlight, 0, "seed \(seed): requests never answered")
+        for (k, coordinator) in c.coordinators.enumerated() {
+            XCTAssertEqual(coordinator.requestsInFlight, 0, "seed \(seed): requests never answered by coordinator \(k)")
+        }
         for (id, want) in expected.sorted(by: { $0.key < $1.key }) {
             let replies = c.replies.filter { $0.id == id }
             XCTAssertEqual(replies.count, want.replies, "seed \(seed), \(id): \(replies.count) replies")

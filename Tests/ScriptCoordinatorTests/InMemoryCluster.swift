@@ -9,11 +9,13 @@ import ScriptTransport
 /// A coordinator and workers wired together in memory: the real state machines on both sides,
 /// every message through its real encoding, the real arithmetic run inline, no sockets and no
 /// threads; time passes by hand. What the shells do with sockets is tested with real processes.
+/// Several coordinators may share the workers (each worker has a link to every one); a request
+/// goes to the coordinator it was submitted to, and its tries to that one.
 final class InMemoryCluster {
     enum Event {
-        case fromClient(frames: [Frame])
-        case fromWorker(id: [UInt8], frames: [Frame])
-        case toWorker(id: [UInt8], frames: [Frame])
+        case fromClient(coordinator: Int, frames: [Frame])
+        case fromWorker(id: [UInt8], link: Int, frames: [Frame])
+        case toWorker(id: [UInt8], link: Int, frames: [Frame])
         case data(id: [UInt8], frames: [Frame])
         case done(id: [UInt8], task: Int, outcome: WorkerState.Outcome)
         /// The client sends request `id` again, if it still waits for an answer.
@@ -22,13 +24,17 @@ final class InMemoryCluster {
         /// The worker the event reaches, if it reaches one.
         var worker: [UInt8]? {
             switch self {
-            case .toWorker(let id, _), .data(let id, _), .done(let id, _, _): return id
+            case .toWorker(let id, _, _), .data(let id, _), .done(let id, _, _): return id
             case .fromClient, .fromWorker, .retry: return nil
             }
         }
     }
 
-    private(set) var coordinator: CoordinatorState
+    private(set) var coordinators: [CoordinatorState]
+    /// The first coordinator (the only one, unless asked for more).
+    var coordinator: CoordinatorState { coordinators[0] }
+    /// The coordinator each request was submitted to.
+    private(set) var coordinatorOf: [String: Int] = [:]
     var workers: [[UInt8]: WorkerState] = [:]
     /// Workers that are gone (killed): nothing reaches them, nothing leaves them.
     var dead: Set<[UInt8]> = []
@@ -94,11 +100,14 @@ final class InMemoryCluster {
     private var events: [Event] = []
     let workerConfig: WorkerConfiguration
 
-    init(config: CoordinatorConfiguration = CoordinatorConfiguration(), workerConfig: WorkerConfiguration = WorkerConfiguration()) {
+    init(config: CoordinatorConfiguration = CoordinatorConfiguration(), workerConfig: WorkerConfiguration = WorkerConfiguration(),
+         coordinators count: Int = 1) {
         let start = ContinuousClock().now
         now = start
-        coordinator = CoordinatorState(config: config, now: start)
-        self.workerConfig = workerConfig
+        coordinators = (0..<count).map { _ in CoordinatorState(config: config, now: start) }
+        var wc = workerConfig
+        wc.endpoints = (0..<count).map { "mem://coordinator\($0)" }
+        self.workerConfig = wc
     }
 
     func endpoint(of id: [UInt8]) -> String { "mem://" + id.map(String.init).joined(separator: ".") }
@@ -119,14 +128,16 @@ final class InMemoryCluster {
 
     func kill(_ id: [UInt8]) { dead.insert(id) }
 
-    /// The coordinator process dies and a new one starts in its place, knowing nothing: what the
-    /// old one was told is lost with it; the workers learn of it from their next beat (answered
+    /// Coordinator `k` dies and a new one starts in its place, knowing nothing: what the old one
+    /// was told is lost with it; the workers learn of it from their next beat (answered
     /// `disconnect`), and a client sends its requests without an answer again.
-    func restartCoordinator() {
-        coordinator = CoordinatorState(config: coordinator.config, now: now)
+    func restartCoordinator(_ k: Int = 0) {
+        coordinators[k] = CoordinatorState(config: coordinators[k].config, now: now)
         events.removeAll { e in
             switch e {
-            case .fromWorker, .fromClient, .retry: return true
+            case .fromWorker(_, let link, _): return link == k
+            case .fromClient(let to, _): return to == k
+            case .retry(let id, _): return coordinatorOf[id] == k
             case .toWorker, .data, .done: return false
             }
         }
@@ -147,34 +158,36 @@ final class InMemoryCluster {
     /// Worker `id` begins to drain (as on SIGTERM): what it says is delivered in turn.
     func drain(_ id: [UInt8]) { carry(id, workers[id]!.beginDrain(now: now)) }
 
-    func submit(_ e: EncodedSubmission) {
+    /// The client sends request `e` to coordinator `k`.
+    func submit(_ e: EncodedSubmission, to k: Int = 0) {
         submissions[e.id] = e
         order[e.id] = order[e.id] ?? order.count
+        coordinatorOf[e.id] = coordinatorOf[e.id] ?? k
         awaiting[e.id, default: 0] += 1
-        fromClient(e.frames())
+        fromClient(e.frames(), to: coordinatorOf[e.id]!)
     }
 
     /// The client sends request `id` again, unchanged (a try after its timeout).
     func resend(_ id: String) {
         if isSettled(id) { awaiting[id] = 1 }
-        fromClient(submissions[id]!.frames())
+        fromClient(submissions[id]!.frames(), to: coordinatorOf[id]!)
     }
 
     /// The client gives request `id` up (and sends it no more).
     func cancel(_ id: String) {
         givenUp.insert(id)
         awaiting[id] = 0
-        fromClient(CancelMessage(id: id).frames())
+        fromClient(CancelMessage(id: id).frames(), to: coordinatorOf[id]!)
     }
 
     /// A client's message (the frames after the delimiter), delivered with what it causes.
-    private func fromClient(_ frames: [Frame]) {
-        events.append(.fromClient(frames: [Frame([])] + frames))
+    private func fromClient(_ frames: [Frame], to k: Int) {
+        events.append(.fromClient(coordinator: k, frames: [Frame([])] + frames))
         pump()
     }
 
     func send(_ frames: [[UInt8]]) {
-        events.append(.fromClient(frames: frames.map(Frame.init)))
+        events.append(.fromClient(coordinator: 0, frames: frames.map(Frame.init)))
         pump()
     }
 
@@ -186,7 +199,7 @@ final class InMemoryCluster {
             let arriving = inTransit.filter { $0.due <= now }
             inTransit.removeAll { $0.due <= now }
             events += arriving.map(\.event)
-            carry(coordinator.tick(now: now))
+            for k in coordinators.indices { carry(coordinators[k].tick(now: now), from: k) }
             for id in workers.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) where !dead.contains(id) && paused[id] == nil {
                 carry(id, workers[id]!.tick(now: now))
             }
@@ -239,23 +252,24 @@ final class InMemoryCluster {
                 continue
             }
             switch e {
-            case .fromClient(let frames):
-                carry(coordinator.clientMessage(route: route, frames: frames, now: now))
-            case .fromWorker(let id, let frames):
-                carry(coordinator.workerMessage(identity: id, frames: frames, now: now))
-            case .toWorker(let id, let frames):
-                if let w = workers[id], !dead.contains(id) { carry(id, w.linkMessage(0, frames: frames, now: now)) }
+            case .fromClient(let k, let frames):
+                carry(coordinators[k].clientMessage(route: route, frames: frames, now: now), from: k)
+            case .fromWorker(let id, let k, let frames):
+                carry(coordinators[k].workerMessage(identity: id, frames: frames, now: now), from: k)
+            case .toWorker(let id, let k, let frames):
+                if let w = workers[id], !dead.contains(id) { carry(id, w.linkMessage(k, frames: frames, now: now)) }
             case .data(let id, let frames):
                 if let w = workers[id], !dead.contains(id) { carry(id, w.dataMessage(frames: frames, now: now)) }
             case .done(let id, let task, let outcome):
                 if let w = workers[id], !dead.contains(id) { carry(id, w.taskFinished(task, outcome, now: now)) }
             case .retry(let id, let frames):
-                if !isSettled(id) { carry(coordinator.clientMessage(route: route, frames: frames, now: now)) }
+                let k = coordinatorOf[id]!
+                if !isSettled(id) { carry(coordinators[k].clientMessage(route: route, frames: frames, now: now), from: k) }
             }
         }
     }
 
-    private func carry(_ actions: [CoordinatorState.Action]) {
+    private func carry(_ actions: [CoordinatorState.Action], from k: Int) {
         for a in actions {
             switch a {
             case .toClient(_, let frames):
@@ -268,7 +282,7 @@ final class InMemoryCluster {
                 }
             case .toWorker(let id, let frames):
                 if (try? BackendEnvelope.open(frames).type) == "heartbeat" { heartbeatsToWorker[id, default: 0] += 1 }
-                events.append(.toWorker(id: id, frames: damageToWorker(frames)))
+                events.append(.toWorker(id: id, link: k, frames: damageToWorker(frames)))
             case .finished(let record):
                 finished.append(record)
             case .jobAnswered(let kind, let roundTrip):
@@ -306,9 +320,9 @@ final class InMemoryCluster {
         for a in actions {
             guard !dead.contains(id) else { return }
             switch a {
-            case .send(_, let frames):
+            case .send(let link, let frames):
                 if (try? BackendEnvelope.open(frames).type) == "heartbeat" { heartbeatsFromWorker[id, default: 0] += 1 }
-                for m in tamper(id, frames) { events.append(.fromWorker(id: m.from, frames: m.frames)) }
+                for m in tamper(id, frames) { events.append(.fromWorker(id: m.from, link: link, frames: m.frames)) }
             case .run(let task):
                 if killOnTask(id, task.work) {
                     kill(id)
