@@ -12,6 +12,16 @@ extension CoordinatorState {
     }
 
     public func workerMessage(identity: [UInt8], frames: [Frame], now: ContinuousClock.Instant) -> [Action] {
+        heardAgain(identity, now: now) + message(identity: identity, frames: frames, now: now)
+    }
+
+    /// A suspect worker speaks: it was late, not dead; the moves its silence counted are taken back.
+    private func heardAgain(_ identity: [UInt8], now: ContinuousClock.Instant) -> [Action] {
+        guard isSuspect(identity, now: now), let w = workers[identity], let incarnation = w.incarnation else { return [] }
+        return pardon(incarnation, name: w.name)
+    }
+
+    private func message(identity: [UInt8], frames: [Frame], now: ContinuousClock.Instant) -> [Action] {
         let e: Envelope, type: String
         do { (e, type) = try BackendEnvelope.open(frames) } catch {
             if frames.count >= 2, frames[0].isEmpty { return clientOnBackend(identity, frames) }
@@ -127,6 +137,7 @@ extension CoordinatorState {
                 }
             }
             actions += otherKernels(m)
+            if let incarnation = m.incarnation { actions += pardon(incarnation, name: m.worker) }
             workers[identity] = WorkerEntry(identity: identity, name: m.worker, credit: m.credit, threads: m.threads, dataEndpoint: m.dataEndpoint,
                                             dataKey: m.dataKey, blas: m.blas, incarnation: m.incarnation,
                                             beat: m.beatMs.map { .milliseconds($0) }, memoryBytes: m.memoryBytes,
@@ -550,6 +561,7 @@ extension CoordinatorState {
             job.pinned = nil
             job.ticket = Ticket.random()
             if died { job.requeues += 1 }
+            if died, departure == .silent, let incarnation = w.incarnation { job.silencedBy.append(incarnation) }
             jobs[number] = job
             requeues += 1
             if died && job.requeues > config.maxRequeues {
@@ -564,6 +576,21 @@ extension CoordinatorState {
         let copies = carried == 0 ? "" : ", \(carried) carried on by \(carried == 1 ? "its copy" : "their copies") elsewhere"
         return [.log(level: .warning, message: "worker \(w.name) \(reason); \(count) jobs moved\(copies)"),
                 .workerLeft(departure, requeued: count)] + actions
+    }
+
+    /// A process suspect for its silence (its shards copied) or given up for it speaks again, or
+    /// registers again: it was stopped, slow or cut off, not killed, so the deaths counted against
+    /// the jobs it held then are taken back (a shard moved off workers that paused, four times,
+    /// failed as one that kills its workers).
+    private func pardon(_ incarnation: Int, name: String) -> [Action] {
+        var count = 0
+        for (number, job) in jobs where job.silencedBy.contains(incarnation) {
+            jobs[number]!.silencedBy.removeAll { $0 == incarnation }
+            jobs[number]!.requeues -= 1
+            count += 1
+        }
+        guard count > 0 else { return [] }
+        return [.log(level: .info, message: "worker \(name) speaks again, the same process: its silence no longer counts as a death against \(count) job\(count == 1 ? "" : "s")")]
     }
 
     /// The jobs a worker given up had done no longer name it: it forgets them and their bytes

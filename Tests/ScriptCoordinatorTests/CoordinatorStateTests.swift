@@ -437,6 +437,57 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(result(c, "rolling")?.indices, try inProcess(req, 10).kept)
     }
 
+    /// A shard on a worker stopped past its liveness is copied when it is suspect and moves when
+    /// it is given up, counted a death; the same process speaks (registers) again when it runs
+    /// (it was stopped, not killed), and the death is taken back, as it is for one only suspect.
+    /// So stops one after another, each worker back before the next, do not fail the request
+    /// as a shard that kills its workers; a worker that does not come back still counts.
+    func testASilenceIsNoDeathOnceTheSameProcessIsBack() throws {
+        var config = CoordinatorConfiguration()
+        config.heartbeatMs = 100
+        config.maxRequeues = 1
+        var wc = WorkerConfiguration()
+        wc.heartbeatMs = 100
+        let c = InMemoryCluster(config: config, workerConfig: wc)
+        c.addWorker([1], credit: 1)
+        c.addWorker([2], credit: 1)
+        // Both requests' tasks wait, so w2 (holding "busy") has no room for a copy of w1's shard.
+        c.holdTasks = true
+        let req = request(seed: 13, n: 40, shards: 1), other = request(seed: 14, n: 40, shards: 1)
+        c.submit(PruneSubmission(id: "stops", request: req, budget: .count(10)).encoded())
+        c.submit(PruneSubmission(id: "busy", request: other, budget: .count(10)).encoded())
+        XCTAssertEqual(c.coordinator.workers[[1]]?.jobs.count, 1)
+        for _ in 0..<3 {
+            c.pause([1])
+            c.advance(ms: 500)
+            XCTAssertEqual(c.coordinator.workerCount, 1, "given up")
+            c.resume([1])
+            c.advance(ms: 100)
+            XCTAssertEqual(c.coordinator.workers[[1]]?.jobs.count, 1, "back, and given its shard again")
+            XCTAssertEqual(c.logs.last { $0.contains("speaks again") }, "worker w1 speaks again, the same process: its silence no longer counts as a death against 1 job")
+        }
+        // Stopped for less than its liveness: suspect, its shard copied (a move), then heard again.
+        let registrations = c.logs.filter { $0.hasPrefix("worker w1 registered") }.count
+        c.pause([1])
+        c.advance(ms: 200)
+        XCTAssertTrue(c.logs.last!.hasPrefix("worker w1 silent for 200 ms: 1 of its shard jobs copied"), c.logs.last!)
+        c.resume([1])
+        c.advance(ms: 100)
+        XCTAssertEqual(c.logs.filter { $0.hasPrefix("worker w1 registered") }.count, registrations, "never given up")
+        XCTAssertEqual(c.logs.filter { $0.contains("speaks again") }.count, 4, "\(c.logs.suffix(4))")
+        XCTAssertNil(c.reply("stops"))
+        // Workers killed (silent, never back): their deaths count, past the limit of one.
+        for next: UInt8 in 3...8 where c.reply("stops") == nil {
+            for id in c.workers.keys where id != [2] { c.kill(id) }
+            c.addWorker([next], credit: 1)
+            c.advance(ms: 500)
+        }
+        guard case .error(_, let e)? = c.reply("stops") else { return XCTFail("\(String(describing: c.reply("stops")))") }
+        XCTAssertTrue(e.message.contains("died 2 times"), e.message)
+        c.releaseTasks()
+        XCTAssertEqual(result(c, "busy")?.indices, try inProcess(other, 10).kept)
+    }
+
     /// A worker that proposed a shard, then stopped past its liveness, is given up; on waking it
     /// is told `disconnect`, forgets its jobs and their bytes, and registers again under the same
     /// identity (its connection never closed). The shard's merge goes anywhere with the bytes
