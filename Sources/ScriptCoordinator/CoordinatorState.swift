@@ -226,16 +226,20 @@ public final class CoordinatorState {
     /// joined or come back in time (`departed`).
     func failUnreachable(now: ContinuousClock.Instant) -> [Action] {
         let waiting = requests.values.filter { $0.submission.transfer == .direct && !$0.avoid.isEmpty }.sorted { $0.key < $1.key }
-        return waiting.flatMap { r in unplaceable(r, now: now).map { fail(r, $0, now: now) } ?? [] }
+        return waiting.flatMap { r in unsendable(r, now: now).map { fail(r, $0, now: now) } ?? [] }
     }
 
-    /// Why a direct request cannot be served, if so: some of its jobs wait for a worker, and no
-    /// worker has a data socket (workers are there, all without one), or its clients can reach
-    /// the data socket of none of those that have one, nor of one that left lately (it may be
-    /// back), nor has the coordinator just started (they may not all have joined yet). With no
-    /// worker at all it waits, as any request does, for one to join.
+    /// Why a request cannot be served by the workers there, if so.
     private func unplaceable(_ r: CoordinatorRequest, now: ContinuousClock.Instant) -> ProtocolError? {
-        if let e = tooLargeForEveryWorker(r) { return e }
+        tooLargeForEveryWorker(r) ?? unsendable(r, now: now)
+    }
+
+    /// Why a direct request's bytes can go to no worker, if so: some of its jobs wait for a
+    /// worker, and no worker has a data socket (workers are there, all without one), or its
+    /// clients can reach the data socket of none of those that have one, nor of one that left
+    /// lately (it may be back), nor has the coordinator just started (they may not all have
+    /// joined yet). With no worker at all it waits, as any request does, for one to join.
+    private func unsendable(_ r: CoordinatorRequest, now: ContinuousClock.Instant) -> ProtocolError? {
         guard r.submission.transfer == .direct else { return nil }
         let waiting = (r.shardJobs + r.mergeJobs).contains { jobs[$0].map { !$0.done && $0.holder == nil && $0.pinned == nil } ?? false }
         let data = workers.values.filter { $0.dataEndpoint != nil }
