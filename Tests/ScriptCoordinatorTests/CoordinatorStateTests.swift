@@ -381,12 +381,7 @@ final class CoordinatorStateTests: XCTestCase {
     }
 
     func testAShardThatKillsEveryWorkerFailsItsRequestAfterTheRequeues() throws {
-        var config = CoordinatorConfiguration()
-        config.heartbeatMs = 100
-        config.maxRequeues = 2
-        var wc = WorkerConfiguration()
-        wc.heartbeatMs = 100
-        let c = InMemoryCluster(config: config, workerConfig: wc)
+        let c = beatingCluster(coordinatorMs: 100, maxRequeues: 2)
         // The shard at offset 40 kills whoever computes it.
         c.killOnTask = { _, work in
             if case .prepare(let t, _) = work { return t.offset == 40 }
@@ -443,12 +438,7 @@ final class CoordinatorStateTests: XCTestCase {
     /// So stops one after another, each worker back before the next, do not fail the request
     /// as a shard that kills its workers; a worker that does not come back still counts.
     func testASilenceIsNoDeathOnceTheSameProcessIsBack() throws {
-        var config = CoordinatorConfiguration()
-        config.heartbeatMs = 100
-        config.maxRequeues = 1
-        var wc = WorkerConfiguration()
-        wc.heartbeatMs = 100
-        let c = InMemoryCluster(config: config, workerConfig: wc)
+        let c = beatingCluster(coordinatorMs: 100, maxRequeues: 1)
         c.addWorker([1], credit: 1)
         c.addWorker([2], credit: 1)
         // Both requests' tasks wait, so w2 (holding "busy") has no room for a copy of w1's shard.

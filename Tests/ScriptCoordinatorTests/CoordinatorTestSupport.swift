@@ -29,10 +29,12 @@ extension XCTestCase {
     }
 
     /// A cluster in memory whose coordinator beats every `coordinatorMs` and whose workers every
-    /// `workerMs` (the same, unless given).
-    func beatingCluster(coordinatorMs: Int, workerMs: Int? = nil, coordinators: Int = 1) -> InMemoryCluster {
+    /// `workerMs` (the same, unless given), `coordinators` of them sharing the workers, each
+    /// failing a job moved more than `maxRequeues` times (its default, unless given).
+    func beatingCluster(coordinatorMs: Int, workerMs: Int? = nil, coordinators: Int = 1, maxRequeues: Int? = nil) -> InMemoryCluster {
         var config = CoordinatorConfiguration()
         config.heartbeatMs = coordinatorMs
+        if let maxRequeues { config.maxRequeues = maxRequeues }
         var wc = WorkerConfiguration()
         wc.heartbeatMs = workerMs ?? coordinatorMs
         return InMemoryCluster(config: config, workerConfig: wc, coordinators: coordinators)
