@@ -51,7 +51,7 @@ final class FaultSimulationTests: XCTestCase {
     /// and placement favour the faster) and memory limits (shards wait for room where they do not
     /// fit beside others), shared by one coordinator or two (each sees only its own jobs, so a
     /// worker sends back a shard it has no room for: 27 times in 80,000 requests; each restarts
-    /// on its own). `FAULT_SIM_SEEDS=3001-3400` runs more seeds (an exploration, not CI:
+    /// on its own, and its clients send what it had not answered to it or to the other). `FAULT_SIM_SEEDS=3001-3400` runs more seeds (an exploration, not CI:
     /// such schedules now and then fail a request legitimately, a shard whose workers went
     /// silent four times).
     func testHeavierFaultsOverWorkersOfDifferentPacesAndMemory() throws {
@@ -69,6 +69,7 @@ final class FaultSimulationTests: XCTestCase {
         print("fault simulation, heavier, mixed workers: \(totals)")
         XCTAssertGreaterThan(totals.copiesWon, 0)
         XCTAssertGreaterThan(totals.restarts, 0)
+        XCTAssertGreaterThan(totals.failovers, 0)
         XCTAssertGreaterThan(totals.drained, 0)
     }
 
@@ -89,11 +90,11 @@ final class FaultSimulationTests: XCTestCase {
 
     private struct Totals: CustomStringConvertible {
         var requests = 0, silences = 0, departures = 0, copies = 0, copiesWon = 0, lateReduces = 0
-        var retriedInFlight = 0, retriedAnswered = 0, cancelled = 0, drained = 0, avoided = 0, restarts = 0, noRoom = 0
+        var retriedInFlight = 0, retriedAnswered = 0, cancelled = 0, drained = 0, avoided = 0, restarts = 0, noRoom = 0, failovers = 0
         mutating func add(_ t: Totals) {
             requests += t.requests; silences += t.silences; departures += t.departures; copies += t.copies; copiesWon += t.copiesWon
             lateReduces += t.lateReduces; retriedInFlight += t.retriedInFlight; retriedAnswered += t.retriedAnswered
-            cancelled += t.cancelled; drained += t.drained; avoided += t.avoided; restarts += t.restarts; noRoom += t.noRoom
+            cancelled += t.cancelled; drained += t.drained; avoided += t.avoided; restarts += t.restarts; noRoom += t.noRoom; failovers += t.failovers
         }
         var description: String {
             let workers = "\(requests) requests, \(silences) workers' shards copied for their silence, \(departures) workers given up, "
@@ -102,6 +103,7 @@ final class FaultSimulationTests: XCTestCase {
                 + "\(drained) workers drained, \(avoided) jobs moved off a worker the client could not reach, \(restarts) coordinator restarts"
             return workers + (retriedInFlight + retriedAnswered + cancelled + drained + avoided + restarts > 0 ? clients : "")
                 + (noRoom > 0 ? "; \(noRoom) shards sent back for want of room" : "")
+                + (failovers > 0 ? "; \(failovers) requests sent to the other coordinator after theirs died" : "")
         }
     }
 
@@ -170,7 +172,13 @@ final class FaultSimulationTests: XCTestCase {
                 let k = schedule.coordinators > 1 ? roll(schedule.coordinators) : 0
                 c.restartCoordinator(k)
                 totals.restarts += 1
-                for id in c.submissions.keys.sorted() where !c.isSettled(id) && c.coordinatorOf[id] == k { c.resend(id) }
+                // Its clients send what it had not answered again: to it (a new process in its
+                // place), or, given two, now and then to the other.
+                for id in c.submissions.keys.sorted() where !c.isSettled(id) && c.coordinatorOf[id] == k {
+                    let to = schedule.coordinators > 1 && roll(2) == 0 ? 1 - k : k
+                    c.resend(id, to: to)
+                    if to != k { totals.failovers += 1 }
+                }
             default: break
             }
             for id in due(&resumeAt, tick) { c.resume(id) }

@@ -167,8 +167,11 @@ final class InMemoryCluster {
         fromClient(e.frames(), to: coordinatorOf[e.id]!)
     }
 
-    /// The client sends request `id` again, unchanged (a try after its timeout).
-    func resend(_ id: String) {
+    /// The client sends request `id` again, unchanged (a try after its timeout), to the
+    /// coordinator it went to, or to coordinator `k` from now on (a client of several that
+    /// fails over).
+    func resend(_ id: String, to k: Int? = nil) {
+        if let k { coordinatorOf[id] = k }
         if isSettled(id) { awaiting[id] = 1 }
         fromClient(submissions[id]!.frames(), to: coordinatorOf[id]!)
     }
