@@ -50,10 +50,11 @@ final class FaultSimulationTests: XCTestCase {
     /// average, every client fault) over workers of different paces (as they report them: copies
     /// and placement favour the faster) and memory limits (shards wait for room where they do not
     /// fit beside others), shared by one coordinator or two (each sees only its own jobs, so a
-    /// worker sends back a shard it has no room for: 27 times in 80,000 requests; each restarts
-    /// on its own, and its clients send what it had not answered to it or to the other). `FAULT_SIM_SEEDS=3001-3400` runs more seeds (an exploration, not CI:
-    /// such schedules now and then fail a request legitimately, a shard whose workers went
-    /// silent four times).
+    /// worker sends back a shard it has no room for: about 30 times in 80,000 requests; each
+    /// restarts on its own, and its clients send what it had not answered to it or to the
+    /// other). `FAULT_SIM_SEEDS=3001-3400` runs more seeds (an exploration, not CI: such
+    /// schedules now and then fail a request legitimately, a shard whose workers were killed
+    /// four times).
     func testHeavierFaultsOverWorkersOfDifferentPacesAndMemory() throws {
         let seeds = ProcessInfo.processInfo.environment["FAULT_SIM_SEEDS"].map { range in
             let ends = range.split(separator: "-").compactMap { UInt64($0) }
@@ -121,8 +122,8 @@ final class FaultSimulationTests: XCTestCase {
         var rng = SplitMix64(seed: seed)
         func roll(_ n: Int) -> Int { Int(rng.next() % UInt64(n)) }
         let c = beatingCluster(coordinatorMs: 100, coordinators: schedule.coordinators)
-        // Every worker reports one pace, so copies are decided by the schedule, not by this
-        // machine's timings.
+        // Every worker reports the pace its id gives it (one for all unless `mixed`), so copies
+        // are decided by the schedule, not by this machine's timings.
         c.tamper = { id, frames in
             guard let (e, type) = try? BackendEnvelope.open(frames), type == ProposalMessage.type,
                   var m = try? ProposalMessage.parse(e, frames: frames, limits: RequestLimits()) else { return [(id, frames)] }
