@@ -11,7 +11,8 @@ import Synchronization
 /// loop, so a probe answers even while the loop computes, and reads only `HealthState`.
 /// FlyingFox stops serving when an `accept` fails (the process at its open-file limit while a
 /// probe connects); this listens again on the same port each second until it can, so a
-/// passing shortage of files does not leave the process without probes for good.
+/// passing shortage of files does not leave the process without probes for good. A connection
+/// that sends nothing for `idle` (15 s) is closed (`IdleClosingPool`).
 public final class OpsServer: Sendable {
     /// The port it listens on (the one the system chose when asked for 0).
     public let port: Int
@@ -21,14 +22,16 @@ public final class OpsServer: Sendable {
 
     /// Starts listening on `host:port` (port 0: any free one) and returns once it does.
     public static func start(host: String = "0.0.0.0", port: Int, health: HealthState, exporter: PrometheusExporter?,
-                             roster: WorkerRoster? = nil, logger: Logger) throws(OpsServerError) -> OpsServer {
+                             roster: WorkerRoster? = nil, idle: Duration = .seconds(15), logger: Logger) throws(OpsServerError) -> OpsServer {
         guard (0...65_535).contains(port) else {
             throw .cannotListen(host: host, port: port, reason: "a port is 0 to 65535")
         }
         _ = try address(host, port: UInt16(port))
         let routes = OpsRoutes(health: health, exporter: exporter, roster: roster)
         let make = { @Sendable (port: Int) in
-            HTTPServer(config: .init(address: try! address(host, port: UInt16(port)), logger: FlyingFoxLogger(logger: logger)), handler: routes)
+            let log = FlyingFoxLogger(logger: logger)
+            let pool = IdleClosingPool(inner: HTTPServer.defaultPool(logger: log), idle: idle)
+            return HTTPServer(config: .init(address: try! address(host, port: UInt16(port)), pool: pool, logger: log), handler: routes)
         }
         let slot = ServerSlot()
         let first = FirstListen()

@@ -38,16 +38,8 @@ final class OpsServerTests: XCTestCase {
         let server = try OpsServer.start(host: "127.0.0.1", port: 0, health: HealthState(), exporter: Self.exporter, logger: logger)
         defer { server.stop() }
         for request in Array(repeating: "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", count: 5) + ["\u{16}\u{3}\u{1}hello\r\n\r\n"] {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            addr.sin_port = UInt16(server.port).bigEndian
-            let connected = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            XCTAssertEqual(connected, 0)
-            _ = request.utf8CString.withUnsafeBytes { send(fd, $0.baseAddress, $0.count - 1, 0) }
+            let fd = try connection(to: server)
+            write(request, to: fd)
             var reset = linger(l_onoff: 1, l_linger: 0)
             setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
             close(fd)
@@ -56,6 +48,74 @@ final class OpsServerTests: XCTestCase {
         Thread.sleep(forTimeInterval: 0.2)
         XCTAssertEqual(lines.at(.warning), [])
         XCTAssertFalse(lines.at(.debug).filter { $0.hasPrefix("<") && $0.contains(" error: ") }.isEmpty, "\(lines.at(.debug))")
+    }
+
+    /// A connection that sends nothing for the idle time is closed by the server: one that never
+    /// sent, one that sent half a request, one kept alive after its answer. One that keeps asking
+    /// is served throughout, and the port, quiet for longer than that, still takes connections.
+    func testConnectionsThatSendNothingAreClosed() throws {
+        let idle = Duration.milliseconds(400)
+        let server = try OpsServer.start(host: "127.0.0.1", port: 0, health: HealthState(), exporter: Self.exporter, idle: idle, logger: logger)
+        defer { server.stop() }
+        let silent = try connection(to: server), half = try connection(to: server), kept = try connection(to: server)
+        let talking = try connection(to: server)
+        defer { [silent, half, kept, talking].forEach { close($0) } }
+        write("GET /livez HTTP/1.1\r\nHo", to: half)
+        XCTAssertTrue(try exchange("GET /livez HTTP/1.1\r\nHost: x\r\n\r\n", on: kept).hasPrefix("HTTP/1.1 200"))
+        let quiet = ContinuousClock.now
+        for _ in 0..<6 {
+            XCTAssertTrue(try exchange("GET /livez HTTP/1.1\r\nHost: x\r\n\r\n", on: talking).hasPrefix("HTTP/1.1 200"))
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        XCTAssertGreaterThan(ContinuousClock.now - quiet, idle * 2)
+        for (name, fd) in [("silent", silent), ("half a request", half), ("kept alive", kept)] {
+            XCTAssertEqual(try read(fd, within: .seconds(3)), "", "\(name): closed by the server, nothing sent")
+        }
+        XCTAssertEqual(try HTTPProbe.get(server.url + "/livez").status, 200)
+    }
+
+    /// A TCP connection to `server`'s port.
+    func connection(to server: OpsServer) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(server.port).bigEndian
+        let connected = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        XCTAssertEqual(connected, 0)
+        return fd
+    }
+
+    func write(_ text: String, to fd: Int32) {
+        _ = text.utf8CString.withUnsafeBytes { send(fd, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// What arrives on `fd` in one read, waiting at most `limit` ("" once the peer closed).
+    func read(_ fd: Int32, within limit: Duration) throws -> String {
+        var wait = timeval(tv_sec: Int(limit.components.seconds), tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        let n = recv(fd, &buffer, buffer.count, 0)
+        guard n >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        return String(decoding: buffer[..<n], as: UTF8.self)
+    }
+
+    /// Sends `request` on `fd` and returns the answer's head and body (the whole of it: its
+    /// Content-Length is read).
+    func exchange(_ request: String, on fd: Int32) throws -> String {
+        write(request, to: fd)
+        var text = ""
+        while true {
+            let more = try read(fd, within: .seconds(3))
+            guard !more.isEmpty else { return text }
+            text += more
+            guard let head = text.range(of: "\r\n\r\n") else { continue }
+            let length = text[..<head.lowerBound].split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+            if text.utf8.count - text[..<head.upperBound].utf8.count >= length { return text }
+        }
     }
 
     func testProbesFollowHealthState() throws {
