@@ -209,7 +209,10 @@ public final class Coordinator {
                     ClusterMetrics.sent(bytes: frames.reduce(0) { $0 + $1.count }, to: .worker)
                 } catch {
                     if state.workers[identity] == nil { logger.debug("send to unregistered peer \(hex(identity)) failed: \(error)") }
-                    carry(state.unreachable(worker: identity, error: "\(error)", now: ContinuousClock().now))
+                    // Unroutable: libzmq has no connection of that identity (it closed: the
+                    // process left, or the connection was reset; a worker alive connects again).
+                    let why = (error as? ZMQError)?.isUnroutable == true ? "its connection closed (the process exited, or the connection was reset)" : "\(error)"
+                    carry(state.unreachable(worker: identity, error: why, now: ContinuousClock().now))
                 }
             case .finished(let record):
                 let entry = record.logEntry

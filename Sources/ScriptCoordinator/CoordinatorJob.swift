@@ -23,10 +23,10 @@ struct CoordinatorJob {
     var pinned: [UInt8]?
     /// Times the job was moved after its worker died (not after one drained and left).
     var requeues = 0
-    /// The processes (incarnations) that went silent holding it (suspect, so it was copied, or
-    /// given up): each counted a death, taken back when that process speaks again (it was
-    /// stopped, slow or cut off, not killed).
-    var silencedBy: [Int] = []
+    /// The processes (incarnations) lost holding it: gone silent (suspect, so it was copied, or
+    /// given up) or whose connection closed. Each counted a death, taken back when that process
+    /// speaks again (it was stopped, slow or cut off, or its connection was reset: not killed).
+    var lostWith: [Int] = []
     /// The shard's scores arrived (it waits for weights without taking its worker's credit).
     var scored = false
     /// Its answer arrived (the job stays known until the request ends: a merge needs its holder).

@@ -97,7 +97,7 @@ extension CoordinatorState {
                 // fails its request after as many deaths as before, not copied on and on.
                 var fresh = CoordinatorJob(key: r.key, kind: .shard(s))
                 fresh.requeues = job.requeues + 1
-                fresh.silencedBy = job.silencedBy + (w.incarnation.map { [$0] } ?? [])
+                fresh.lostWith = job.lostWith + (w.incarnation.map { [$0] } ?? [])
                 let copy = file(fresh)
                 r.hedges[s] = copy
                 queue.requeue([copy])

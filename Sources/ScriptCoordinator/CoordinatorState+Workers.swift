@@ -561,7 +561,7 @@ extension CoordinatorState {
             job.pinned = nil
             job.ticket = Ticket.random()
             if died { job.requeues += 1 }
-            if died, departure == .silent, let incarnation = w.incarnation { job.silencedBy.append(incarnation) }
+            if died, let incarnation = w.incarnation { job.lostWith.append(incarnation) }
             jobs[number] = job
             requeues += 1
             if died && job.requeues > config.maxRequeues {
@@ -578,19 +578,19 @@ extension CoordinatorState {
                 .workerLeft(departure, requeued: count)] + actions
     }
 
-    /// A process suspect for its silence (its shards copied) or given up for it speaks again, or
-    /// registers again: it was stopped, slow or cut off, not killed, so the deaths counted against
-    /// the jobs it held then are taken back (a shard moved off workers that paused, four times,
-    /// failed as one that kills its workers).
+    /// A process suspect for its silence (its shards copied), or given up for it or for its
+    /// closed connection, speaks again, or registers again: it was stopped, slow, cut off or
+    /// reset, not killed, so the deaths counted against the jobs it held then are taken back (a
+    /// shard moved off workers that paused, four times, failed as one that kills its workers).
     private func pardon(_ incarnation: Int, name: String) -> [Action] {
         var count = 0
-        for (number, job) in jobs where job.silencedBy.contains(incarnation) {
-            jobs[number]!.silencedBy.removeAll { $0 == incarnation }
+        for (number, job) in jobs where job.lostWith.contains(incarnation) {
+            jobs[number]!.lostWith.removeAll { $0 == incarnation }
             jobs[number]!.requeues -= 1
             count += 1
         }
         guard count > 0 else { return [] }
-        return [.log(level: .info, message: "worker \(name) speaks again, the same process: its silence no longer counts as a death against \(count) job\(count == 1 ? "" : "s")")]
+        return [.log(level: .info, message: "worker \(name) speaks again, the same process: losing it no longer counts as a death against \(count) job\(count == 1 ? "" : "s")")]
     }
 
     /// The jobs a worker given up had done no longer name it: it forgets them and their bytes
@@ -603,7 +603,7 @@ extension CoordinatorState {
 
     /// A worker the shell could not send to is gone; `error` is what the send met.
     public func unreachable(worker identity: [UInt8], error: String, now: ContinuousClock.Instant) -> [Action] {
-        dropWorker(identity, reason: "is unreachable (\(error))", departure: .disconnected, now: now) + dispatch(now: now)
+        dropWorker(identity, reason: "is unreachable: \(error)", departure: .disconnected, now: now) + dispatch(now: now)
     }
 
     // MARK: time

@@ -471,7 +471,7 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertEqual(answers.count, reqs.count, "every request answered")
         for (i, want) in expected.enumerated() { XCTAssertEqual(answers["k\(i)"], want, "request \(i)") }
         let log = cluster.coordinator.log
-        let left = log.split(separator: "\n").filter { $0.contains("worker w1 is unreachable (send: ") || $0.contains("worker w1 went silent") }
+        let left = log.split(separator: "\n").filter { $0.contains("worker w1 is unreachable: its connection closed") || $0.contains("worker w1 went silent") }
         XCTAssertEqual(left.count, 1, log)
         XCTAssertFalse(log.contains("failed: send"), log)
         try cluster.addWorker()

@@ -434,9 +434,11 @@ final class CoordinatorStateTests: XCTestCase {
 
     /// A shard on a worker stopped past its liveness is copied when it is suspect and moves when
     /// it is given up, counted a death; the same process speaks (registers) again when it runs
-    /// (it was stopped, not killed), and the death is taken back, as it is for one only suspect.
-    /// So stops one after another, each worker back before the next, do not fail the request
-    /// as a shard that kills its workers; a worker that does not come back still counts.
+    /// (it was stopped, not killed), and the death is taken back, as it is for one only suspect,
+    /// and for one whose connection was reset (the coordinator's send failed: it cannot tell a
+    /// reset from a kill until the process is back). So stops and resets one after another, each
+    /// worker back before the next, do not fail the request as a shard that kills its workers; a
+    /// worker that does not come back still counts.
     func testASilenceIsNoDeathOnceTheSameProcessIsBack() throws {
         let c = beatingCluster(coordinatorMs: 100, maxRequeues: 1)
         c.addWorker([1], credit: 1)
@@ -447,14 +449,16 @@ final class CoordinatorStateTests: XCTestCase {
         c.submit(PruneSubmission(id: "stops", request: req, budget: .count(10)).encoded())
         c.submit(PruneSubmission(id: "busy", request: other, budget: .count(10)).encoded())
         XCTAssertEqual(c.coordinator.workers[[1]]?.jobs.count, 1)
-        for _ in 0..<3 {
-            c.pause([1])
-            c.advance(ms: 500)
+        for round in 0..<4 {
+            // Stopped past its liveness, or its connection reset (twice, once while stopped).
+            if round != 1 { c.pause([1]) }
+            if round != 0 { c.resetLink([1]) }
+            if round != 1 { c.advance(ms: 500) }
             XCTAssertEqual(c.coordinator.workerCount, 1, "given up")
             c.resume([1])
             c.advance(ms: 100)
             XCTAssertEqual(c.coordinator.workers[[1]]?.jobs.count, 1, "back, and given its shard again")
-            XCTAssertEqual(c.logs.last { $0.contains("speaks again") }, "worker w1 speaks again, the same process: its silence no longer counts as a death against 1 job")
+            XCTAssertEqual(c.logs.last { $0.contains("speaks again") }, "worker w1 speaks again, the same process: losing it no longer counts as a death against 1 job")
         }
         // Stopped for less than its liveness: suspect, its shard copied (a move), then heard again.
         let registrations = c.logs.filter { $0.hasPrefix("worker w1 registered") }.count
@@ -464,7 +468,7 @@ final class CoordinatorStateTests: XCTestCase {
         c.resume([1])
         c.advance(ms: 100)
         XCTAssertEqual(c.logs.filter { $0.hasPrefix("worker w1 registered") }.count, registrations, "never given up")
-        XCTAssertEqual(c.logs.filter { $0.contains("speaks again") }.count, 4, "\(c.logs.suffix(4))")
+        XCTAssertEqual(c.logs.filter { $0.contains("speaks again") }.count, 5, "\(c.logs.suffix(4))")
         XCTAssertNil(c.reply("stops"))
         // Workers killed (silent, never back): their deaths count, past the limit of one.
         for next: UInt8 in 3...8 where c.reply("stops") == nil {

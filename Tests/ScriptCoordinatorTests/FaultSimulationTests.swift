@@ -8,7 +8,9 @@ import ScriptWorker
 /// Seeded schedules of faults over a stream of requests, in memory (the real state machines, no
 /// sockets, time by hand): workers stopped for a while (what reaches them waits, as under
 /// SIGSTOP; past their liveness they are given up and come back), slowed (their tasks wait),
-/// killed and replaced; with clients' faults too (below). Every request must be answered once,
+/// killed and replaced, their connections reset (what was on its way either way is lost; the
+/// coordinator's next send fails and the worker registers again); with clients' faults too
+/// (below). Every request must be answered once,
 /// as in-process pruning answers it, and when all is quiet nothing may be left held on any side
 /// (a worker given up after a pause kept its jobs' bytes until their deadlines: found here).
 /// The process tests meet such interleavings by chance on a loaded machine (a reduce sent back
@@ -23,6 +25,7 @@ final class FaultSimulationTests: XCTestCase {
         // move off their workers), late reduces moved.
         XCTAssertGreaterThan(totals.silences, 0)
         XCTAssertGreaterThan(totals.departures, 0)
+        XCTAssertGreaterThan(totals.resets, 0)
         XCTAssertGreaterThan(totals.copiesWon, 0)
         XCTAssertGreaterThan(totals.lateReduces, 0)
     }
@@ -91,15 +94,16 @@ final class FaultSimulationTests: XCTestCase {
 
     private struct Totals: CustomStringConvertible {
         var requests = 0, silences = 0, departures = 0, copies = 0, copiesWon = 0, lateReduces = 0
-        var retriedInFlight = 0, retriedAnswered = 0, cancelled = 0, drained = 0, avoided = 0, restarts = 0, noRoom = 0, failovers = 0
+        var retriedInFlight = 0, retriedAnswered = 0, cancelled = 0, drained = 0, avoided = 0, restarts = 0, noRoom = 0, failovers = 0, resets = 0
         mutating func add(_ t: Totals) {
             requests += t.requests; silences += t.silences; departures += t.departures; copies += t.copies; copiesWon += t.copiesWon
             lateReduces += t.lateReduces; retriedInFlight += t.retriedInFlight; retriedAnswered += t.retriedAnswered
             cancelled += t.cancelled; drained += t.drained; avoided += t.avoided; restarts += t.restarts; noRoom += t.noRoom; failovers += t.failovers
+            resets += t.resets
         }
         var description: String {
             let workers = "\(requests) requests, \(silences) workers' shards copied for their silence, \(departures) workers given up, "
-                + "\(copies) shards copied, \(copiesWon) of the copies first, \(lateReduces) late reduces moved"
+                + "\(resets) connections reset, \(copies) shards copied, \(copiesWon) of the copies first, \(lateReduces) late reduces moved"
             let clients = "; \(retriedInFlight) sent again in flight, \(retriedAnswered) once answered, \(cancelled) given up, "
                 + "\(drained) workers drained, \(avoided) jobs moved off a worker the client could not reach, \(restarts) coordinator restarts"
             return workers + (retriedInFlight + retriedAnswered + cancelled + drained + avoided + restarts > 0 ? clients : "")
@@ -169,6 +173,10 @@ final class FaultSimulationTests: XCTestCase {
                 c.drain(victim)
                 totals.drained += 1
                 addWorker()
+            case 5 where c.paused[victim] == nil || roll(2) == 0:
+                // Its connection to a coordinator is reset, both alive: what was on its way is lost.
+                c.resetLink(victim, to: roll(schedule.coordinators))
+                totals.resets += 1
             case 4 where schedule.clients && roll(8) == 0:
                 let k = schedule.coordinators > 1 ? roll(schedule.coordinators) : 0
                 c.restartCoordinator(k)

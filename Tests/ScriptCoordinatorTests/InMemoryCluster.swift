@@ -143,6 +143,24 @@ final class InMemoryCluster {
         }
     }
 
+    /// The connection between worker `id` and coordinator `k` is reset (a middlebox, a network
+    /// blip), both processes alive: what was on its way either way is lost, and the
+    /// coordinator's next send to it fails (libzmq knows no connection of that identity), which
+    /// the shell reports. The worker's next message, from a connection the coordinator does not
+    /// know, is answered `disconnect`: it forgets that coordinator's jobs and registers again.
+    func resetLink(_ id: [UInt8], to k: Int = 0) {
+        func onLink(_ e: Event) -> Bool {
+            switch e {
+            case .toWorker(let w, let link, _), .fromWorker(let w, let link, _): return w == id && link == k
+            default: return false
+            }
+        }
+        events.removeAll(where: onLink)
+        waitingForResume[id]?.removeAll(where: onLink)
+        carry(coordinators[k].unreachable(worker: id, error: "its connection closed", now: now), from: k)
+        pump()
+    }
+
     /// Worker `id` stops, as a process on SIGSTOP.
     func pause(_ id: [UInt8]) { paused[id] = paused[id] ?? now }
 
