@@ -32,8 +32,8 @@ final class FaultSimulationTests: XCTestCase {
 
     /// The same faults, and clients that send a request again (in flight: it is joined, its
     /// placements sent again; answered: the answer again), give one up, cannot reach a worker's
-    /// data socket (and say so in `avoid`), and whose bytes reach their worker late; workers
-    /// drain (a rolling update) and are replaced; the coordinator dies and a new one starts (its
+    /// data socket (and say so in `avoid`), and whose bytes reach their worker late or are lost
+    /// with their connection (the client sends the request again); workers drain (a rolling update) and are replaced; the coordinator dies and a new one starts (its
     /// clients send what it had not answered again). Each request is answered once a try, as
     /// in-process, none given up is answered, and nothing is left held.
     func testClientsThatRetryCancelAndDawdleAndWorkersThatDrainLeaveNothingBehind() throws {
@@ -45,6 +45,7 @@ final class FaultSimulationTests: XCTestCase {
         XCTAssertGreaterThan(totals.cancelled, 0)
         XCTAssertGreaterThan(totals.drained, 0)
         XCTAssertGreaterThan(totals.avoided, 0)
+        XCTAssertGreaterThan(totals.dataLost, 0)
         XCTAssertGreaterThan(totals.restarts, 0)
         XCTAssertGreaterThan(totals.departures, 0)
     }
@@ -94,17 +95,18 @@ final class FaultSimulationTests: XCTestCase {
 
     private struct Totals: CustomStringConvertible {
         var requests = 0, silences = 0, departures = 0, copies = 0, copiesWon = 0, lateReduces = 0
-        var retriedInFlight = 0, retriedAnswered = 0, cancelled = 0, drained = 0, avoided = 0, restarts = 0, noRoom = 0, failovers = 0, resets = 0
+        var retriedInFlight = 0, retriedAnswered = 0, cancelled = 0, drained = 0, avoided = 0, restarts = 0, noRoom = 0, failovers = 0, resets = 0, dataLost = 0
         mutating func add(_ t: Totals) {
             requests += t.requests; silences += t.silences; departures += t.departures; copies += t.copies; copiesWon += t.copiesWon
             lateReduces += t.lateReduces; retriedInFlight += t.retriedInFlight; retriedAnswered += t.retriedAnswered
             cancelled += t.cancelled; drained += t.drained; avoided += t.avoided; restarts += t.restarts; noRoom += t.noRoom; failovers += t.failovers
-            resets += t.resets
+            resets += t.resets; dataLost += t.dataLost
         }
         var description: String {
             let workers = "\(requests) requests, \(silences) workers' shards copied for their silence, \(departures) workers given up, "
                 + "\(resets) connections reset, \(copies) shards copied, \(copiesWon) of the copies first, \(lateReduces) late reduces moved"
             let clients = "; \(retriedInFlight) sent again in flight, \(retriedAnswered) once answered, \(cancelled) given up, "
+                + "\(dataLost) shards' direct bytes lost with their connection, "
                 + "\(drained) workers drained, \(avoided) jobs moved off a worker the client could not reach, \(restarts) coordinator restarts"
             return workers + (retriedInFlight + retriedAnswered + cancelled + drained + avoided + restarts > 0 ? clients : "")
                 + (noRoom > 0 ? "; \(noRoom) shards sent back for want of room" : "")
@@ -136,6 +138,7 @@ final class FaultSimulationTests: XCTestCase {
         }
         if schedule.clients {
             c.dataDelayMs = { roll(4) == 0 ? 50 * roll(10) : 0 }
+            c.dataLost = { roll(50) == 0 }
             c.clientAvoids = true
         }
         var next: UInt8 = 1
@@ -204,6 +207,7 @@ final class FaultSimulationTests: XCTestCase {
         totals.requests = expected.count
         totals.silences = c.logs.filter { $0.hasSuffix("of its shard jobs copied to other workers") }.count
         totals.departures = c.departures.count
+        totals.dataLost = c.dataLosses
         totals.copies = c.hedges.filter { $0 == .sent }.count
         totals.copiesWon = c.hedges.filter { $0 == .won }.count
         totals.lateReduces = c.moves.filter { $0.reason == .lateReduce }.count

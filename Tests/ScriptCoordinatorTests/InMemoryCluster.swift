@@ -68,6 +68,11 @@ final class InMemoryCluster {
     /// How long (ms) the client's bytes for a placement take to reach their worker: by default
     /// they arrive at once; delayed ones arrive at the first tick past their time.
     var dataDelayMs: () -> Int = { 0 }
+    /// Whether the client's connection to the worker drops while its bytes for a placement are
+    /// on their way: they are lost, and the client, told by its socket's monitor, sends the
+    /// request again (100 ms later), as the real client does. Counted in `dataLosses`.
+    var dataLost: () -> Bool = { false }
+    private(set) var dataLosses = 0
     /// The client's messages on their way, due at the first tick past `due`.
     private var inTransit: [(due: ContinuousClock.Instant, event: Event)] = []
     /// Called when a worker starts a task: return true to kill the worker right there.
@@ -321,8 +326,9 @@ final class InMemoryCluster {
     }
 
     /// What the client does with a placement: sends the shard's bytes to the worker named (at
-    /// once, or `dataDelayMs` later), or, where it cannot reach that worker, sends the request
-    /// again naming it in `avoid` (`clientAvoids`), or nothing.
+    /// once, or `dataDelayMs` later; lost on a dropped connection, `dataLost`, and the request
+    /// sent again), or, where it cannot reach that worker, sends the request again naming it in
+    /// `avoid` (`clientAvoids`), or nothing.
     private func sendData(for p: Placement) {
         guard clientSendsData, let e = submissions[p.id], let data = e.data(shard: p.shard, ticket: p.ticket),
               let target = workers.keys.first(where: { endpoint(of: $0) == p.endpoint }) else { return }
@@ -331,6 +337,11 @@ final class InMemoryCluster {
             let avoiding = e.avoiding(e.avoid.union([p.endpoint]))
             submissions[p.id] = avoiding
             inTransit.append((now + .milliseconds(100), .retry(id: p.id, frames: [Frame([])] + avoiding.frames())))
+            return
+        }
+        if dataLost() {
+            dataLosses += 1
+            inTransit.append((now + .milliseconds(100), .retry(id: p.id, frames: [Frame([])] + e.frames())))
             return
         }
         let delay = dataDelayMs(), event = Event.data(id: target, frames: damageData(data.frames()))
