@@ -103,6 +103,14 @@ extension CoordinatorState {
         return was != current
     }
 
+    /// Whether `m` comes from the process and link of worker `other` by another connection: the
+    /// old one is gone (a link has one connection at a time), though it may not have been missed
+    /// yet, and its jobs with it (the worker forgot them when told `disconnect`).
+    private func reconnected(_ other: WorkerEntry, as m: ReadyMessage) -> Bool {
+        guard other.name == m.worker, let was = other.incarnation, let link = other.link else { return false }
+        return was == m.incarnation && link == m.link
+    }
+
     private func farewell(_ identity: [UInt8]) -> Action {
         .toWorker(identity: identity, frames: BackendEnvelope.bare("disconnect"))
     }
@@ -130,6 +138,9 @@ extension CoordinatorState {
                     replaced.insert(other.incarnation!)
                     actions += dropWorker(other.identity, reason: "restarted (a new process advertising its data endpoint \(endpoint))",
                                           departure: .restarted, now: now)
+                } else if reconnected(other, as: m) {
+                    actions += dropWorker(other.identity, reason: "connected again (its connection was reset, or made afresh)",
+                                          departure: .disconnected, died: false, now: now)
                 } else {
                     guard now - other.lastHeard > beat(of: other) * 2 else { return sharedEndpoint(identity, m, with: other) }
                     actions += dropWorker(other.identity, reason: "replaced by a new connection advertising its data endpoint \(endpoint)",
@@ -139,7 +150,7 @@ extension CoordinatorState {
             actions += otherKernels(m)
             if let incarnation = m.incarnation { actions += pardon(incarnation, name: m.worker) }
             workers[identity] = WorkerEntry(identity: identity, name: m.worker, credit: m.credit, threads: m.threads, dataEndpoint: m.dataEndpoint,
-                                            dataKey: m.dataKey, blas: m.blas, incarnation: m.incarnation,
+                                            dataKey: m.dataKey, blas: m.blas, incarnation: m.incarnation, link: m.link,
                                             beat: m.beatMs.map { .milliseconds($0) }, memoryBytes: m.memoryBytes,
                                             lastHeard: now, lastSent: now)
             // Answer at once, so the worker knows it is registered without waiting for a beat.

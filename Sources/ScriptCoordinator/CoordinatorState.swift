@@ -311,11 +311,12 @@ public final class CoordinatorState {
     }
 
     /// Placements of a direct request's jobs that wait for the client's bytes (sent again when
-    /// the client retries the id).
+    /// the client retries the id), copies of straggling shards among them: a copy whose bytes
+    /// were lost held its request until the deadline once its original's worker was given up.
     private func replacements(_ r: CoordinatorRequest) -> [Action] {
         guard r.submission.transfer == .direct else { return [] }
         var actions: [Action] = []
-        for number in r.shardJobs + r.mergeJobs {
+        for number in r.shardJobs + r.hedges.values.sorted() + r.mergeJobs {
             guard let job = jobs[number], !job.done, !job.scored, job.pinned == nil, let holder = job.holder,
                   let worker = workers[holder], worker.dataEndpoint != nil, let shard = job.shardIndex else { continue }
             actions += placement(r, shard: shard, worker: worker, ticket: job.ticket)

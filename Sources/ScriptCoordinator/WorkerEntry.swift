@@ -17,6 +17,8 @@ struct WorkerEntry {
     var blas: String?
     /// The number its process drew at its start (nil: it did not say).
     var incarnation: Int?
+    /// Which of that process's coordinator endpoints this connection serves (`ReadyMessage.link`).
+    var link: Int?
     /// Its heartbeat interval, as it said (nil: it did not).
     var beat: Duration?
     /// Bytes it may hold, as it said (nil: it did not): it takes no shard that needs more.

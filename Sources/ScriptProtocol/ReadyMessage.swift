@@ -4,7 +4,7 @@ import ScriptWire
 /// `ready`: a worker registers (or changes its credit; 0 while it drains).
 public struct ReadyMessage: BackendMessage, Equatable {
     public static let type = "ready"
-    public static let fields: Set<String> = ["v", "type", "worker", "credit", "data", "data_key", "threads", "blas", "incarnation", "beat_ms", "memory_bytes"]
+    public static let fields: Set<String> = ["v", "type", "worker", "credit", "data", "data_key", "threads", "blas", "incarnation", "link", "beat_ms", "memory_bytes"]
 
     /// A name for logs and replies.
     public var worker: String
@@ -24,6 +24,12 @@ public struct ReadyMessage: BackendMessage, Equatable {
     /// name and data endpoint and another incarnation is that worker restarted. Nil from a
     /// worker that does not say.
     public var incarnation: Int?
+    /// Which of the worker's coordinator endpoints (its place in `--connect`) this connection
+    /// serves: a `ready` with a registered worker's name, data endpoint, incarnation and link
+    /// from another connection is that link connected again (its connection was reset, or made
+    /// afresh), where another link is this coordinator named twice. Nil from a worker that does
+    /// not say.
+    public var link: Int?
     /// Milliseconds between its heartbeats when it sends nothing else: the coordinator judges its
     /// silence by the slower of this and its own interval. Nil from a worker that does not say.
     public var beatMs: Int?
@@ -32,7 +38,7 @@ public struct ReadyMessage: BackendMessage, Equatable {
     public var memoryBytes: Int?
 
     public init(worker: String, credit: Int, dataEndpoint: String?, dataKey: CurveKey? = nil, threads: Int, blas: String? = nil,
-                incarnation: Int? = nil, beatMs: Int? = nil, memoryBytes: Int? = nil) {
+                incarnation: Int? = nil, link: Int? = nil, beatMs: Int? = nil, memoryBytes: Int? = nil) {
         self.worker = worker
         self.credit = credit
         self.dataEndpoint = dataEndpoint
@@ -40,6 +46,7 @@ public struct ReadyMessage: BackendMessage, Equatable {
         self.threads = threads
         self.blas = blas
         self.incarnation = incarnation
+        self.link = link
         self.beatMs = beatMs
         self.memoryBytes = memoryBytes
     }
@@ -50,6 +57,7 @@ public struct ReadyMessage: BackendMessage, Equatable {
         if let dataKey { f.append(("data_key", .string(dataKey.z85))) }
         if let blas { f.append(("blas", .string(blas))) }
         if let incarnation { f.append(("incarnation", .int(Int64(incarnation)))) }
+        if let link { f.append(("link", .int(Int64(link)))) }
         if let beatMs { f.append(("beat_ms", .int(Int64(beatMs)))) }
         if let memoryBytes { f.append(("memory_bytes", .int(Int64(memoryBytes)))) }
         return Self.message(f)
@@ -63,6 +71,8 @@ public struct ReadyMessage: BackendMessage, Equatable {
         guard (0...1024).contains(credit) else { throw ProtocolError(.badRequest, "credit \(credit) must be in 0...1024") }
         let beatMs = e.has("beat_ms") ? try e.int("beat_ms") : nil
         if let beatMs, !(1...3_600_000).contains(beatMs) { throw ProtocolError(.badRequest, "beat_ms \(beatMs) must be in 1...3600000") }
+        let link = e.has("link") ? try e.int("link") : nil
+        if let link, !(0...4095).contains(link) { throw ProtocolError(.badRequest, "link \(link) must be in 0...4095") }
         let memoryBytes = e.has("memory_bytes") ? try e.int("memory_bytes") : nil
         if let memoryBytes, memoryBytes < 1 { throw ProtocolError(.badRequest, "memory_bytes \(memoryBytes) must be at least 1") }
         return ReadyMessage(worker: try text(e, "worker", upTo: maxNameBytes), credit: credit,
@@ -70,7 +80,7 @@ public struct ReadyMessage: BackendMessage, Equatable {
                             dataKey: e.has("data_key") ? try e.curveKey("data_key") : nil,
                             threads: e.has("threads") ? max(1, try e.int("threads")) : 1,
                             blas: e.has("blas") ? try text(e, "blas", upTo: 512) : nil,
-                            incarnation: e.has("incarnation") ? try e.int("incarnation") : nil, beatMs: beatMs,
+                            incarnation: e.has("incarnation") ? try e.int("incarnation") : nil, link: link, beatMs: beatMs,
                             memoryBytes: memoryBytes)
     }
 

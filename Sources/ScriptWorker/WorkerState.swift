@@ -236,7 +236,7 @@ public final class WorkerState {
         links[i].lastSent = now
         let m = ReadyMessage(worker: config.name, credit: draining ? 0 : config.credit, dataEndpoint: dataEndpoint,
                              dataKey: dataEndpoint == nil ? nil : dataKey, threads: config.threads, blas: config.blas,
-                             incarnation: incarnation, beatMs: config.heartbeatMs, memoryBytes: config.memoryLimit?.bytes)
+                             incarnation: incarnation, link: i, beatMs: config.heartbeatMs, memoryBytes: config.memoryLimit?.bytes)
         return [.send(link: i, frames: m.frames())]
     }
 

@@ -117,6 +117,36 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(c.coordinator.workerCount, 1)
     }
 
+    /// A worker whose connection was reset connects again, under a new identity, before the
+    /// coordinator misses the old connection (libzmq connects again at once, and the worker's
+    /// next message, from the new one, is answered `disconnect`): the same process and link
+    /// (`ready`'s incarnation and link) take the old connection's place at once, its jobs moved
+    /// and counted as no death. It was refused as "registered here already, by another
+    /// connection" until the coordinator missed the old one (a real backend connection reset, one
+    /// time in six). Another link of the process (its --connect names this coordinator twice)
+    /// is still refused so.
+    func testTheSameLinkConnectedAgainTakesItsOldConnectionsPlaceAtOnce() throws {
+        let c = InMemoryCluster()
+        let w = c.addWorker([10])
+        c.holdTasks = true
+        let req = request(seed: 5, n: 150, shards: 3)
+        c.submit(PruneSubmission(id: "r", request: req, budget: .count(15)).encoded())
+        let held = try XCTUnwrap(c.coordinator.workers[[10]]?.jobs.count)
+        XCTAssertGreaterThan(held, 0)
+        let ready = { (link: Int) in
+            ReadyMessage(worker: "w10", credit: 2, dataEndpoint: c.endpoint(of: [10]), threads: 1, incarnation: w.incarnation, link: link).frames()
+        }
+        let twice = c.coordinator.workerMessage(identity: [12], frames: ready(1), now: c.now)
+        XCTAssertTrue(twice.contains { if case .log(_, let m) = $0 { return m.contains("it is registered here already, by another connection") }; return false }, "\(twice)")
+        let again = c.coordinator.workerMessage(identity: [11], frames: ready(0), now: c.now)
+        XCTAssertTrue(again.contains { if case .log(_, let m) = $0 { return m == "worker w10 connected again (its connection was reset, or made afresh); \(held) jobs moved" }; return false }, "\(again)")
+        XCTAssertTrue(again.contains { if case .workerLeft(.disconnected, held) = $0 { return true }; return false }, "\(again)")
+        XCTAssertTrue(again.contains { if case .toWorker([11], let f) = $0 { return (try? BackendEnvelope.open(f).type) == "shard" }; return false },
+                      "the new connection gets the jobs: \(again)")
+        XCTAssertEqual(c.coordinator.workerCount, 1)
+        XCTAssertEqual(c.coordinator.jobs.values.map(\.requeues).max(), 0, "no death")
+    }
+
     /// The replaced processes remembered are the latest ones, as many as the capacity.
     func testReplacedProcessesKeepTheLatest() {
         var r = ReplacedProcesses(capacity: 3)

@@ -374,6 +374,30 @@ final class HedgingTests: XCTestCase {
         XCTAssertEqual(c.hedges, [.sent, .won])
     }
 
+    /// A direct request's copy whose bytes were lost with the client's connection to its worker:
+    /// the client sends the request again, and the copy's placement is sent again with the
+    /// others' (only the first jobs' were, so the copy waited for bytes that never came, and its
+    /// request for its deadline once the first job's worker was given up: the fault simulation
+    /// found it when clients began to lose bytes).
+    func testADirectCopysPlacementIsSentAgainWhenItsBytesWereLost() throws {
+        let c = try pacedCluster([[1]: 10, [2]: 10])
+        c.stallProposals(of: [2])
+        let req = request(seed: 84, n: 80, shards: 2)
+        c.submit(PruneSubmission(id: "lost", request: req, budget: .count(9), transfer: .direct).encoded())
+        var placed = 0
+        c.dataLost = {
+            placed += 1
+            return placed == 1
+        }
+        c.advance(ms: 60)
+        XCTAssertEqual(c.hedges, [.sent])
+        XCTAssertEqual(c.dataLosses, 1, "the copy's bytes")
+        c.kill([2])
+        c.advance(ms: 5_000)
+        XCTAssertEqual(kept(c, "lost"), try inProcess(req, 9).kept)
+        XCTAssertEqual(placed, 2)
+    }
+
     /// A direct shard not yet scored is not copied, however late: its bytes may not have reached
     /// its worker, and the client, which moves such shards itself (`avoid`), would not learn of
     /// a data socket it cannot reach if a copy answered first.
