@@ -427,6 +427,9 @@ extension CoordinatorState {
                 paces: [[UInt8]: Double]) -> [Action] {
         assignments += 1
         jobs[number]!.holder = target
+        // Scored by the worker it goes to, not by one it moved off: until then its bytes may be
+        // on their way there (or lost), and it moves, or is placed again, as an unscored one.
+        jobs[number]!.scored = false
         jobs[number]!.dispatchedAt = now
         workers[target]!.jobs.insert(number)
         workers[target]!.lastAssigned = assignments

@@ -487,7 +487,7 @@ final class CoordinatorStateTests: XCTestCase {
             XCTAssertEqual(c.coordinator.workerCount, 1, "given up")
             c.resume([1])
             c.advance(ms: 100)
-            XCTAssertEqual(c.coordinator.workers[[1]]?.jobs.count, 1, "back, and given its shard again")
+            XCTAssertEqual(c.coordinator.workers.values.first { $0.name == "w1" }?.jobs.count, 1, "back, and given its shard again")
             XCTAssertEqual(c.logs.last { $0.contains("speaks again") }, "worker w1 speaks again, the same process: losing it no longer counts as a death against 1 job")
         }
         // Stopped for less than its liveness: suspect, its shard copied (a move), then heard again.

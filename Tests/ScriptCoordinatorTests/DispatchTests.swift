@@ -145,6 +145,31 @@ final class DispatchTests: XCTestCase {
         XCTAssertEqual(c.coordinator.requestsInFlight, 0)
     }
 
+    /// A direct shard scored on a worker whose connection was then reset moves, and lands on a
+    /// worker whose data socket the client cannot reach; the client's `avoid` moves it on
+    /// again. It kept its first worker's "scored" mark (as if its bytes had reached the second),
+    /// so the `avoid` left it there waiting for bytes that never came, and a retry sent it no
+    /// placement (the fault simulation found it when the copy that could have saved it died).
+    func testAShardMovedAfterItWasScoredWaitsForItsBytesAgain() throws {
+        let c = InMemoryCluster()
+        c.addWorker([1], credit: 2)
+        c.stallProposals(of: [1])
+        let req = request(seed: 36, n: 40, shards: 1)
+        let e = PruneSubmission(id: "moved", request: req, budget: .count(9), transfer: .direct).encoded()
+        c.submit(e)
+        XCTAssertTrue(c.logs.contains { $0.hasPrefix("request moved: shard 0 scored by w1") }, "\(c.logs)")
+        c.addWorker([2], credit: 2)
+        c.unreachable = [[2]]
+        c.resetLink([1])
+        XCTAssertEqual(c.workers[[2]]!.heldJobs, 1, "moved where the client cannot send it")
+        c.submit(e.avoiding([c.endpoint(of: [2])]))
+        XCTAssertTrue(c.logs.contains("request moved: its client cannot reach \(c.endpoint(of: [2])); 1 jobs moved"), "\(c.logs)")
+        XCTAssertEqual(c.workers[[2]]!.heldJobs, 0)
+        c.releaseTasks()
+        c.advance(ms: 200)
+        XCTAssertEqual(kept(c, "moved"), try inProcess(req, 9).kept)
+    }
+
     /// The workers a client reaches were given up a moment ago (stopped, or restarting) and only
     /// one it cannot reach is left: its request waits for them, as one does with no worker at
     /// all, and is answered when one is back. A minute after the last of them left, a client

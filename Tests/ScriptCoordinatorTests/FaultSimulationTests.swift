@@ -46,6 +46,7 @@ final class FaultSimulationTests: XCTestCase {
         XCTAssertGreaterThan(totals.drained, 0)
         XCTAssertGreaterThan(totals.avoided, 0)
         XCTAssertGreaterThan(totals.dataLost, 0)
+        XCTAssertGreaterThan(totals.reconnected, 0)
         XCTAssertGreaterThan(totals.restarts, 0)
         XCTAssertGreaterThan(totals.departures, 0)
     }
@@ -95,16 +96,16 @@ final class FaultSimulationTests: XCTestCase {
 
     private struct Totals: CustomStringConvertible {
         var requests = 0, silences = 0, departures = 0, copies = 0, copiesWon = 0, lateReduces = 0
-        var retriedInFlight = 0, retriedAnswered = 0, cancelled = 0, drained = 0, avoided = 0, restarts = 0, noRoom = 0, failovers = 0, resets = 0, dataLost = 0
+        var retriedInFlight = 0, retriedAnswered = 0, cancelled = 0, drained = 0, avoided = 0, restarts = 0, noRoom = 0, failovers = 0, resets = 0, dataLost = 0, reconnected = 0
         mutating func add(_ t: Totals) {
             requests += t.requests; silences += t.silences; departures += t.departures; copies += t.copies; copiesWon += t.copiesWon
             lateReduces += t.lateReduces; retriedInFlight += t.retriedInFlight; retriedAnswered += t.retriedAnswered
             cancelled += t.cancelled; drained += t.drained; avoided += t.avoided; restarts += t.restarts; noRoom += t.noRoom; failovers += t.failovers
-            resets += t.resets; dataLost += t.dataLost
+            resets += t.resets; dataLost += t.dataLost; reconnected += t.reconnected
         }
         var description: String {
             let workers = "\(requests) requests, \(silences) workers' shards copied for their silence, \(departures) workers given up, "
-                + "\(resets) connections reset, \(copies) shards copied, \(copiesWon) of the copies first, \(lateReduces) late reduces moved"
+                + "\(resets) connections reset (\(reconnected) replaced by the worker's new one before they were missed), \(copies) shards copied, \(copiesWon) of the copies first, \(lateReduces) late reduces moved"
             let clients = "; \(retriedInFlight) sent again in flight, \(retriedAnswered) once answered, \(cancelled) given up, "
                 + "\(dataLost) shards' direct bytes lost with their connection, "
                 + "\(drained) workers drained, \(avoided) jobs moved off a worker the client could not reach, \(restarts) coordinator restarts"
@@ -178,7 +179,7 @@ final class FaultSimulationTests: XCTestCase {
                 addWorker()
             case 5 where c.paused[victim] == nil || roll(2) == 0:
                 // Its connection to a coordinator is reset, both alive: what was on its way is lost.
-                c.resetLink(victim, to: roll(schedule.coordinators))
+                c.resetLink(victim, to: roll(schedule.coordinators), coordinatorFirst: roll(2) == 0)
                 totals.resets += 1
             case 4 where schedule.clients && roll(8) == 0:
                 let k = schedule.coordinators > 1 ? roll(schedule.coordinators) : 0
@@ -208,6 +209,7 @@ final class FaultSimulationTests: XCTestCase {
         totals.silences = c.logs.filter { $0.hasSuffix("of its shard jobs copied to other workers") }.count
         totals.departures = c.departures.count
         totals.dataLost = c.dataLosses
+        totals.reconnected = c.logs.filter { $0.contains(" connected again (its connection was reset") }.count
         totals.copies = c.hedges.filter { $0 == .sent }.count
         totals.copiesWon = c.hedges.filter { $0 == .won }.count
         totals.lateReduces = c.moves.filter { $0.reason == .lateReduce }.count

@@ -149,11 +149,13 @@ final class InMemoryCluster {
     }
 
     /// The connection between worker `id` and coordinator `k` is reset (a middlebox, a network
-    /// blip), both processes alive: what was on its way either way is lost, and the
-    /// coordinator's next send to it fails (libzmq knows no connection of that identity), which
-    /// the shell reports. The worker's next message, from a connection the coordinator does not
-    /// know, is answered `disconnect`: it forgets that coordinator's jobs and registers again.
-    func resetLink(_ id: [UInt8], to k: Int = 0) {
+    /// blip), both processes alive: what was on its way either way is lost, and libzmq connects
+    /// again at once, under a new identity. The coordinator's next send to the old one fails
+    /// (libzmq knows no connection of that identity), which the shell reports (`unreachable`);
+    /// the worker's next message, from a connection the coordinator does not know, is answered
+    /// `disconnect`, and it forgets that coordinator's jobs and registers again. Which comes
+    /// first is a race: `coordinatorFirst` settles it for the coordinator at once.
+    func resetLink(_ id: [UInt8], to k: Int = 0, coordinatorFirst: Bool = true) {
         func onLink(_ e: Event) -> Bool {
             switch e {
             case .toWorker(let w, let link, _), .fromWorker(let w, let link, _): return w == id && link == k
@@ -162,8 +164,34 @@ final class InMemoryCluster {
         }
         events.removeAll(where: onLink)
         waitingForResume[id]?.removeAll(where: onLink)
-        carry(coordinators[k].unreachable(worker: id, error: "its connection closed", now: now), from: k)
+        let old = identity(of: id, link: k)
+        connections[LinkKey(worker: id, link: k), default: 0] += 1
+        if coordinatorFirst { carry(coordinators[k].unreachable(worker: old, error: "its connection closed", now: now), from: k) }
         pump()
+    }
+
+    /// A worker's link to a coordinator.
+    private struct LinkKey: Hashable {
+        let worker: [UInt8]
+        let link: Int
+    }
+
+    /// Connections made again on each link (after resets): its identity at the coordinator is
+    /// the worker's id, then that id and the count.
+    private var connections: [LinkKey: UInt8] = [:]
+
+    /// The identity the coordinator knows worker `id`'s current connection on link `k` by.
+    private func identity(of id: [UInt8], link k: Int) -> [UInt8] {
+        let n = connections[LinkKey(worker: id, link: k)] ?? 0
+        return n == 0 ? id : id + [n]
+    }
+
+    /// The worker an identity at coordinator `k` names, and whether it is its current
+    /// connection (a reset one's is not: a send to it fails).
+    private func worker(of identity: [UInt8], link k: Int) -> (id: [UInt8], current: Bool) {
+        let id = Array(identity.prefix(1))
+        guard connections[LinkKey(worker: id, link: k)] != nil else { return (identity, true) }
+        return (id, identity == self.identity(of: id, link: k))
     }
 
     /// Worker `id` stops, as a process on SIGSTOP.
@@ -281,7 +309,7 @@ final class InMemoryCluster {
             case .fromClient(let k, let frames):
                 carry(coordinators[k].clientMessage(route: route, frames: frames, now: now), from: k)
             case .fromWorker(let id, let k, let frames):
-                carry(coordinators[k].workerMessage(identity: id, frames: frames, now: now), from: k)
+                carry(coordinators[k].workerMessage(identity: identity(of: id, link: k), frames: frames, now: now), from: k)
             case .toWorker(let id, let k, let frames):
                 if let w = workers[id], !dead.contains(id) { carry(id, w.linkMessage(k, frames: frames, now: now)) }
             case .data(let id, let frames):
@@ -306,7 +334,12 @@ final class InMemoryCluster {
                     replies.append(reply)
                     awaiting[reply.id] = max(0, awaiting[reply.id, default: 0] - 1)
                 }
-            case .toWorker(let id, let frames):
+            case .toWorker(let identity, let frames):
+                let (id, current) = worker(of: identity, link: k)
+                guard current else {
+                    carry(coordinators[k].unreachable(worker: identity, error: "its connection closed", now: now), from: k)
+                    continue
+                }
                 if (try? BackendEnvelope.open(frames).type) == "heartbeat" { heartbeatsToWorker[id, default: 0] += 1 }
                 events.append(.toWorker(id: id, link: k, frames: damageToWorker(frames)))
             case .finished(let record):
