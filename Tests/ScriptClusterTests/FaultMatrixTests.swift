@@ -357,6 +357,53 @@ final class FaultMatrixTests: XCTestCase {
         }
     }
 
+    // 4b. Established connections reset under load, every process alive (a middlebox that drops
+    // its state, a network blip): `ss -K` resets the frontend's, the backend's and the workers'
+    // data sockets' connections in turn while clients send inline, then direct. Every request is
+    // answered as in-process; a worker whose connection was reset is back at once (the same
+    // process: no death counted, nothing refused as "registered here already").
+    func testConnectionsResetUnderLoadLoseNothing() throws {
+        guard getuid() == 0 else { throw XCTSkip("resetting connections (ss -K) needs CAP_NET_ADMIN: run the tests as root to include this case") }
+        let cluster = try TestCluster(workers: 2)
+        defer { cluster.stop() }
+        let endpoints = [cluster.frontend, cluster.backend] + cluster.workers.compactMap { $0.line("data ") }
+        let ports = try endpoints.map { e in try XCTUnwrap(e.split(separator: ":").last.flatMap { Int($0) }, e) }
+        for transfer in Transfer.allCases {
+            let load = CheckedLoad(cluster: cluster, threads: 3, requests: Self.requests, transfer: transfer)
+            var resets = [Int](repeating: 0, count: ports.count)
+            for round in 0..<8 {
+                Thread.sleep(forTimeInterval: 0.4)
+                resets[round % ports.count] += try resetConnections(toPort: ports[round % ports.count])
+            }
+            Thread.sleep(forTimeInterval: 1)
+            let o = load.stop()
+            report("connections reset (\(transfer.rawValue)): \(resets) to frontend, backend, data", o, reform: nil)
+            XCTAssertEqual(o.correct, o.sent, "\(o)")
+            XCTAssertGreaterThan(o.sent, 0)
+            XCTAssertGreaterThan(resets[0] + resets[1], 0, "ss -K reset nothing")
+            if transfer == .direct { XCTAssertGreaterThan(resets[2...].reduce(0, +), 0, "no data connection was reset") }
+        }
+        try cluster.waitForWorkers(2)
+        let log = cluster.coordinator.log
+        XCTAssertTrue(log.contains("is unreachable: its connection closed") || log.contains("connected again (its connection was reset"), log)
+        XCTAssertFalse(log.contains("refused"), log)
+        XCTAssertFalse(log.contains(" died "), log)
+    }
+
+    /// Resets the established TCP connections to `port` on loopback (`ss -K`): how many.
+    private func resetConnections(toPort port: Int) throws -> Int {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["ss", "-K", "-t", "dst", "127.0.0.1", "dport", "=", "\(port)"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return text.split(separator: "\n").filter { $0.hasPrefix("ESTAB") || $0.contains(" ESTAB ") }.count
+    }
+
     // 5. A second coordinator on a taken port: one clear line, non-zero, at once.
     func testASecondCoordinatorOnATakenPortExitsWithOneLine() throws {
         let cluster = try TestCluster(workers: 0)
