@@ -35,6 +35,7 @@ final class MessageTests: XCTestCase {
         XCTAssertEqual(try roundTrip(ReadyMessage(worker: "w", credit: 3, dataEndpoint: "tcp://h:1", threads: 2)),
                        ReadyMessage(worker: "w", credit: 3, dataEndpoint: "tcp://h:1", threads: 2))
         XCTAssertEqual(try roundTrip(ReadyMessage(worker: "w", credit: 3, dataEndpoint: nil, threads: 1, memoryBytes: 64 << 30)).memoryBytes, 64 << 30)
+        XCTAssertEqual(try roundTrip(ReadyMessage(worker: "w", credit: 3, dataEndpoint: nil, threads: 1, incarnation: 7, link: 2)).link, 2)
         XCTAssertEqual(try roundTrip(ReadyMessage(worker: "w", credit: 3, dataEndpoint: nil, threads: 1, blas: "OpenBLAS 0.3.21, kernel Haswell")).blas,
                        "OpenBLAS 0.3.21, kernel Haswell")
         for data in [true, false] {
@@ -113,6 +114,8 @@ final class MessageTests: XCTestCase {
                 .badRequest, "credit")
         refused(ReadyMessage.self, edit(ReadyMessage(worker: "w", credit: 1, dataEndpoint: nil, threads: 1).frames()) { $0["blas"] = .string(String(repeating: "x", count: 513)) },
                 .badRequest, "must be 1 to 512 bytes, not 513")
+        refused(ReadyMessage.self, edit(ReadyMessage(worker: "w", credit: 1, dataEndpoint: nil, threads: 1).frames()) { $0["link"] = .int(4096) },
+                .badRequest, "link 4096 must be in 0...4095")
         refused(ReadyMessage.self, edit(ReadyMessage(worker: "w", credit: 1, dataEndpoint: nil, threads: 1).frames()) { $0["worker"] = .string("a\u{7F}") },
                 .badRequest, "field 'worker' \"a\\u{7F}\" must hold no control characters")
         // An unsigned integer over 2^63 - 1 says so (it read "must be an integer, got an integer").
