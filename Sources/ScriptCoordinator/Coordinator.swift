@@ -212,7 +212,7 @@ public final class Coordinator {
                     // Unroutable: libzmq has no connection of that identity (it closed: the
                     // process left, or the connection was reset; a worker alive connects again).
                     let why = (error as? ZMQError)?.isUnroutable == true ? "its connection closed (the process exited, or the connection was reset)" : "\(error)"
-                    carry(state.unreachable(worker: identity, error: why, now: ContinuousClock().now))
+                    carry(state.unreachable(worker: identity, error: why, unsent: frames, now: ContinuousClock().now))
                 }
             case .finished(let record):
                 let entry = record.logEntry

@@ -558,9 +558,10 @@ extension CoordinatorState {
     /// tickets: their bytes are gone with it), at its head. Where it `died` (it did not say
     /// goodbye), each counts a death against its job, which fails past `maxRequeues` (a shard
     /// that kills its workers); a worker that drained and left (a rolling update) is no death:
-    /// a shard parked on a worker each time one drains moves as often as that happens.
+    /// a shard parked on a worker each time one drains moves as often as that happens. Nor is
+    /// the jobs `spared`, which never reached it.
     func dropWorker(_ identity: [UInt8], reason: String, departure: ClusterMetrics.DepartureReason, died: Bool = true,
-                    now: ContinuousClock.Instant) -> [Action] {
+                    spared: Set<Int> = [], now: ContinuousClock.Instant) -> [Action] {
         guard let w = workers.removeValue(forKey: identity) else { return [] }
         if let endpoint = w.dataEndpoint { departed.insert(endpoint, now: now) }
         var actions: [Action] = []
@@ -574,11 +575,12 @@ extension CoordinatorState {
             job.holder = nil
             job.pinned = nil
             job.ticket = Ticket.random()
-            if died { job.requeues += 1 }
-            if died, let incarnation = w.incarnation { job.lostWith.append(incarnation) }
+            let death = died && !spared.contains(number)
+            if death { job.requeues += 1 }
+            if death, let incarnation = w.incarnation { job.lostWith.append(incarnation) }
             jobs[number] = job
             requeues += 1
-            if died && job.requeues > config.maxRequeues {
+            if death && job.requeues > config.maxRequeues {
                 actions += fail(r, ProtocolError(.shardFailed, "the workers computing \(job.kind) of request \(r.id) died \(job.requeues == 1 ? "once" : "\(job.requeues) times") (last: \(w.name), \(reason))"), now: now)
                 continue
             }
@@ -615,9 +617,26 @@ extension CoordinatorState {
         for (number, job) in jobs where job.done && job.holder == identity { jobs[number]!.holder = nil }
     }
 
-    /// A worker the shell could not send to is gone; `error` is what the send met.
-    public func unreachable(worker identity: [UInt8], error: String, now: ContinuousClock.Instant) -> [Action] {
-        dropWorker(identity, reason: "is unreachable: \(error)", departure: .disconnected, now: now) + dispatch(now: now)
+    /// A worker the shell could not send to is gone; `error` is what the send met, `unsent` the
+    /// message that did not go. A job it delivered never reached the worker, nor did the jobs
+    /// given to it in the same turn (their messages went out with it, or not at all), so none of
+    /// them can have killed it: they move without counting a death (every worker's connection
+    /// reset at once, a shard's sends failed in turn down the pool, and it failed as a shard
+    /// that kills its workers).
+    public func unreachable(worker identity: [UInt8], error: String, unsent: [Frame] = [], now: ContinuousClock.Instant) -> [Action] {
+        var spared = Set<Int>()
+        if let job = Self.job(deliveredBy: unsent) {
+            let turn = jobs[job]?.dispatchedAt
+            spared = Set(workers[identity]?.jobs.filter { turn != nil && jobs[$0]?.dispatchedAt == turn } ?? []).union([job])
+        }
+        return dropWorker(identity, reason: "is unreachable: \(error)", departure: .disconnected, spared: spared, now: now) + dispatch(now: now)
+    }
+
+    /// The job a task message delivers to its worker (`shard`, `reduce`, `merge`), if `frames`
+    /// is one.
+    static func job(deliveredBy frames: [Frame]) -> Int? {
+        guard let (e, type) = try? BackendEnvelope.open(frames), [ShardTask.type, ReduceTask.type, MergeTask.type].contains(type) else { return nil }
+        return try? e.int("job")
     }
 
     // MARK: time

@@ -147,6 +147,29 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(c.coordinator.jobs.values.map(\.requeues).max(), 0, "no death")
     }
 
+    /// Every worker's connection reset at once (the coordinator's host blinked): the first send
+    /// that fails drops its worker and moves its jobs, and the next worker they go to is gone
+    /// too, its send failing at once, and so on down the pool. A job whose own send failed (or
+    /// that was given to the worker in the same turn as the message that failed) never reached
+    /// its worker, so it cannot have killed it: such moves count no death (with five workers one
+    /// request's shard was counted dead four times in one such cascade, and failed as a shard
+    /// that kills its workers).
+    func testAJobWhoseSendFailedCountsNoDeath() throws {
+        let c = beatingCluster(coordinatorMs: 100)
+        for id: UInt8 in 1...6 { c.addWorker([id], credit: 1) }
+        c.holdTasks = true
+        let req = request(seed: 17, n: 40, shards: 1)
+        c.submit(PruneSubmission(id: "cascade", request: req, budget: .count(9)).encoded())
+        for id: UInt8 in 1...6 { c.resetLink([id], coordinatorFirst: false) }
+        c.advance(ms: 100)
+        XCTAssertNil(c.reply("cascade"), "\(String(describing: c.reply("cascade")))")
+        let moves = c.logs.filter { $0.hasSuffix(" is unreachable: its connection closed; 1 jobs moved") }
+        XCTAssertGreaterThanOrEqual(moves.count, 4, "the shard went down the pool: \(c.logs)")
+        c.releaseTasks()
+        c.advance(ms: 1_000)
+        XCTAssertEqual(result(c, "cascade")?.indices, try inProcess(req, 9).kept)
+    }
+
     /// The replaced processes remembered are the latest ones, as many as the capacity.
     func testReplacedProcessesKeepTheLatest() {
         var r = ReplacedProcesses(capacity: 3)

@@ -8,9 +8,9 @@ import ScriptWorker
 /// Seeded schedules of faults over a stream of requests, in memory (the real state machines, no
 /// sockets, time by hand): workers stopped for a while (what reaches them waits, as under
 /// SIGSTOP; past their liveness they are given up and come back), slowed (their tasks wait),
-/// killed and replaced, their connections reset (what was on its way either way is lost; the
-/// coordinator's next send fails and the worker registers again); with clients' faults too
-/// (below). Every request must be answered once,
+/// killed and replaced, their connections reset, one or all at once (what was on its way either
+/// way is lost; the coordinator's next send fails and the worker registers again); with
+/// clients' faults too (below). Every request must be answered once,
 /// as in-process pruning answers it, and when all is quiet nothing may be left held on any side
 /// (a worker given up after a pause kept its jobs' bytes until their deadlines: found here).
 /// The process tests meet such interleavings by chance on a loaded machine (a reduce sent back
@@ -64,7 +64,7 @@ final class FaultSimulationTests: XCTestCase {
         let seeds = ProcessInfo.processInfo.environment["FAULT_SIM_SEEDS"].map { range in
             let ends = range.split(separator: "-").compactMap { UInt64($0) }
             return ends[0]...ends[ends.count - 1]
-        } ?? UInt64(3001)...3010
+        } ?? UInt64(3011)...3020
         var totals = Totals()
         for seed in seeds {
             var r = SplitMix64(seed: seed ^ 0xABCDEF)
@@ -181,6 +181,11 @@ final class FaultSimulationTests: XCTestCase {
                 // Its connection to a coordinator is reset, both alive: what was on its way is lost.
                 c.resetLink(victim, to: roll(schedule.coordinators), coordinatorFirst: roll(2) == 0)
                 totals.resets += 1
+            case 6 where roll(4) == 0:
+                // Every worker's connection to a coordinator reset at once (its host blinked).
+                let k = roll(schedule.coordinators)
+                for id in live { c.resetLink(id, to: k, coordinatorFirst: false) }
+                totals.resets += live.count
             case 4 where schedule.clients && roll(8) == 0:
                 let k = schedule.coordinators > 1 ? roll(schedule.coordinators) : 0
                 c.restartCoordinator(k)

@@ -337,7 +337,7 @@ final class InMemoryCluster {
             case .toWorker(let identity, let frames):
                 let (id, current) = worker(of: identity, link: k)
                 guard current else {
-                    carry(coordinators[k].unreachable(worker: identity, error: "its connection closed", now: now), from: k)
+                    carry(coordinators[k].unreachable(worker: identity, error: "its connection closed", unsent: frames, now: now), from: k)
                     continue
                 }
                 if (try? BackendEnvelope.open(frames).type) == "heartbeat" { heartbeatsToWorker[id, default: 0] += 1 }
