@@ -90,14 +90,9 @@ final class CoordinatorStateTests: XCTestCase {
     /// they would replace each other for ever.
     func testARestartedWorkerTakesItsOldConnectionsPlaceAtOnce() throws {
         let c = InMemoryCluster()
-        let old = c.addWorker([10])
-        c.holdTasks = true
-        let req = request(seed: 5, n: 150, shards: 3)
-        c.submit(PruneSubmission(id: "r", request: req, budget: .count(15)).encoded())
+        let old = w10HoldingShards(c)
         c.kill([10])
-        let ready = { (incarnation: Int) in
-            ReadyMessage(worker: "w10", credit: 2, dataEndpoint: c.endpoint(of: [10]), threads: 1, incarnation: incarnation).frames()
-        }
+        let ready = { (incarnation: Int) in self.readyOfW10(c, incarnation: incarnation) }
         let twice = c.coordinator.workerMessage(identity: [12], frames: ready(old.incarnation), now: c.now)
         XCTAssertTrue(twice.contains { if case .log(_, let m) = $0 { return m.contains("it is registered here already, by another connection") }; return false }, "\(twice)")
         let again = c.coordinator.workerMessage(identity: [11], frames: ready(old.incarnation == 1 ? 2 : 1), now: c.now)
@@ -127,15 +122,10 @@ final class CoordinatorStateTests: XCTestCase {
     /// is still refused so.
     func testTheSameLinkConnectedAgainTakesItsOldConnectionsPlaceAtOnce() throws {
         let c = InMemoryCluster()
-        let w = c.addWorker([10])
-        c.holdTasks = true
-        let req = request(seed: 5, n: 150, shards: 3)
-        c.submit(PruneSubmission(id: "r", request: req, budget: .count(15)).encoded())
+        let w = w10HoldingShards(c)
         let held = try XCTUnwrap(c.coordinator.workers[[10]]?.jobs.count)
         XCTAssertGreaterThan(held, 0)
-        let ready = { (link: Int) in
-            ReadyMessage(worker: "w10", credit: 2, dataEndpoint: c.endpoint(of: [10]), threads: 1, incarnation: w.incarnation, link: link).frames()
-        }
+        let ready = { (link: Int) in self.readyOfW10(c, incarnation: w.incarnation, link: link) }
         let twice = c.coordinator.workerMessage(identity: [12], frames: ready(1), now: c.now)
         XCTAssertTrue(twice.contains { if case .log(_, let m) = $0 { return m.contains("it is registered here already, by another connection") }; return false }, "\(twice)")
         let again = c.coordinator.workerMessage(identity: [11], frames: ready(0), now: c.now)
@@ -168,6 +158,20 @@ final class CoordinatorStateTests: XCTestCase {
         c.releaseTasks()
         c.advance(ms: 1_000)
         XCTAssertEqual(result(c, "cascade")?.indices, try inProcess(req, 9).kept)
+    }
+
+    /// Worker w10, holding shards of a three-shard request (`r`) whose tasks wait.
+    private func w10HoldingShards(_ c: InMemoryCluster) -> WorkerState {
+        let w = c.addWorker([10])
+        c.holdTasks = true
+        c.submit(PruneSubmission(id: "r", request: request(seed: 5, n: 150, shards: 3), budget: .count(15)).encoded())
+        return w
+    }
+
+    /// A `ready` naming worker w10 and its data endpoint, as a process of `incarnation` sends it
+    /// on `link`.
+    private func readyOfW10(_ c: InMemoryCluster, incarnation: Int, link: Int? = nil) -> [Frame] {
+        ReadyMessage(worker: "w10", credit: 2, dataEndpoint: c.endpoint(of: [10]), threads: 1, incarnation: incarnation, link: link).frames()
     }
 
     /// The replaced processes remembered are the latest ones, as many as the capacity.
