@@ -170,6 +170,22 @@ final class DispatchTests: XCTestCase {
         XCTAssertEqual(kept(c, "moved"), try inProcess(req, 9).kept)
     }
 
+    /// A worker whose connection was reset more times than a byte counts is still served: the
+    /// simulation names each new connection by its count (a long exploration resets one link
+    /// hundreds of times).
+    func testALinkResetHundredsOfTimesStillCarriesJobs() throws {
+        let c = beatingCluster(coordinatorMs: 100)
+        c.addWorker([1], credit: 1)
+        for _ in 0..<300 {
+            c.resetLink([1])
+            c.advance(ms: 150)
+        }
+        XCTAssertEqual(c.logs.filter { $0.hasPrefix("worker w1 registered") }.count, 301)
+        let req = request(seed: 37, n: 40, shards: 1)
+        c.submit(PruneSubmission(id: "after", request: req, budget: .count(9)).encoded())
+        XCTAssertEqual(kept(c, "after"), try inProcess(req, 9).kept, "\(c.logs.suffix(6))")
+    }
+
     /// The workers a client reaches were given up a moment ago (stopped, or restarting) and only
     /// one it cannot reach is left: its request waits for them, as one does with no worker at
     /// all, and is answered when one is back. A minute after the last of them left, a client

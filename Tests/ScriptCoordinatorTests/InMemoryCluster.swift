@@ -177,13 +177,13 @@ final class InMemoryCluster {
     }
 
     /// Connections made again on each link (after resets): its identity at the coordinator is
-    /// the worker's id, then that id and the count.
-    private var connections: [LinkKey: UInt8] = [:]
+    /// the worker's id, then that id and the count's four bytes.
+    private var connections: [LinkKey: UInt32] = [:]
 
     /// The identity the coordinator knows worker `id`'s current connection on link `k` by.
     private func identity(of id: [UInt8], link k: Int) -> [UInt8] {
         let n = connections[LinkKey(worker: id, link: k)] ?? 0
-        return n == 0 ? id : id + [n]
+        return n == 0 ? id : id + withUnsafeBytes(of: n.littleEndian, Array.init)
     }
 
     /// The worker an identity at coordinator `k` names, and whether it is its current
