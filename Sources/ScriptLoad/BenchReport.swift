@@ -26,6 +26,9 @@ public struct BenchReport {
 
     var threads: Int
     var sgemmGFLOPS: Double
+    /// The CPU (nil where it cannot be read) and the BLAS build and kernels that ran.
+    var cpu: CPUIdentity?
+    var blas: String
     var repeats: Int
     var cases: [Case] = []
 
@@ -33,7 +36,8 @@ public struct BenchReport {
     public var dictionary: [String: Any] {
         let ms = { (x: Double) in Units.rounded(x, to: 0.001) }
         return [
-            "machine": ["threads": threads, "sgemm_gflops": Units.rounded(sgemmGFLOPS, to: 0.1)],
+            "machine": ["threads": threads, "sgemm_gflops": Units.rounded(sgemmGFLOPS, to: 0.1), "blas": blas,
+                        "cpu": cpu?.dictionary as Any? ?? NSNull()],
             "repeats": repeats,
             "cases": cases.map { c -> [String: Any] in
                 var d: [String: Any] = [

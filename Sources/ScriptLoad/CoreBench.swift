@@ -51,8 +51,10 @@ public struct CoreBench {
         progress.stage("bench: measuring the sgemm rate")
         // Measured again before every case (the best so far counts): a neighbour's burst on a
         // shared machine during one measurement would otherwise understate every case's bound.
-        var report = BenchReport(threads: pool.width, sgemmGFLOPS: GEMMRate.measure(pool: pool), repeats: repeats)
+        var report = BenchReport(threads: pool.width, sgemmGFLOPS: GEMMRate.measure(pool: pool), cpu: CPUIdentity.current(),
+                                 blas: BLAS.kernel, repeats: repeats)
         progress.hide()
+        say("CPU: \(report.cpu?.description ?? "unknown (no /proc/cpuinfo)")")
         say("machine: \(pool.width) threads, sgemm \(String(format: "%.1f", report.sgemmGFLOPS)) GFLOP/s (1024x1024x4096 in 256 x 256 tiles)")
         for (key, c) in cases {
             report.cases.append(try measure(key, c, report: &report, progress: progress))
