@@ -42,6 +42,9 @@ public struct CPUIdentity: Equatable, Sendable {
         (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)).flatMap { parse(cpuinfo: $0) }
     }
 
+    /// This machine's `description`, or says it is unknown.
+    public static var currentDescription: String { current()?.description ?? "unknown (no /proc/cpuinfo)" }
+
     /// "Intel(R) Xeon(R) Processor (GenuineIntel family 6 model 207; avx2 fma avx512f)".
     public var description: String {
         let detail = [model, extensions.joined(separator: " ")].filter { !$0.isEmpty }.joined(separator: "; ")
