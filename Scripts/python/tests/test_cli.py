@@ -126,6 +126,8 @@ def test_exit_codes(cluster, tmp_path):
     assert never.returncode == 2 and "timeout must be between" in never.stderr  # (it said "deadline")
     down = cli("status", "--connect", "tcp://127.0.0.1:9", "--timeout", "0.2", check=False)
     assert down.returncode == 3 and json.loads(down.stdout)["tcp://127.0.0.1:9"]["error"] == "timeout"
+    slip = cli("status", "--connect", cluster + ",", check=False)  # as the Swift CLI refuses it
+    assert slip.returncode == 2 and "an empty item is not an endpoint" in slip.stderr
     assert os.path.exists(tmp_path / "x.npy")
 
 

@@ -56,6 +56,21 @@ def test_an_endpoint_no_coordinator_could_listen_on_is_refused_at_once(endpoint)
         assert repr(endpoint) in str(e.value)
 
 
+@pytest.mark.parametrize("endpoints", ["tcp://127.0.0.1:5555,", ",tcp://127.0.0.1:5555", "tcp://127.0.0.1:5555,,tcp://127.0.0.1:5556",
+                                       ["tcp://127.0.0.1:5555", ""], ""])
+def test_an_empty_item_among_the_endpoints_is_refused(endpoints):
+    """A trailing or doubled comma is a slip the Swift CLI refuses too, not one endpoint fewer."""
+    for make in (Client, sc.AsyncClient):
+        with pytest.raises(sc.BadRequest, match="an empty item is not an endpoint"):
+            make(endpoints)
+
+
+def test_an_endpoint_listed_twice_is_refused():
+    for make in (Client, sc.AsyncClient):
+        with pytest.raises(sc.BadRequest, match="endpoint 'tcp://127.0.0.1:5555' is listed twice"):
+            make("tcp://127.0.0.1:5555, tcp://127.0.0.1:5556,tcp://127.0.0.1:5555")
+
+
 def test_a_wildcard_host_is_for_binding():
     """`tcp://*:PORT` is where a coordinator listens, not where a client connects: refused as
     `BadRequest`, where pyzmq raised its own `ZMQError` ("Invalid argument")."""

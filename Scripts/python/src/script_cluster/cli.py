@@ -38,7 +38,7 @@ from .request import BOOL_OPTIONS, OPTION_KEYS, PruneRequest
 def _connect(values: Optional[List[str]]) -> List[str]:
     out: List[str] = []
     for v in values or ["tcp://127.0.0.1:5555"]:
-        out += [e.strip() for e in v.split(",") if e.strip()]
+        out += [e.strip() for e in v.split(",")]
     return out
 
 

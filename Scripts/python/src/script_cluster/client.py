@@ -165,11 +165,19 @@ def _close_all(socks: Sequence[Any], monitors: Sequence[Any], linger: int = CLOS
 
 
 def _endpoints(endpoints: Union[str, Sequence[str]]) -> List[str]:
+    """The endpoints checked, as the Swift CLI checks `--connect`: a comma-separated string or a
+    list, no empty item (`tcp://a:5555,` is a slip, not one endpoint), none listed twice."""
+    given = endpoints
     if isinstance(endpoints, str):
-        endpoints = [e.strip() for e in endpoints.split(",") if e.strip()]
+        endpoints = [e.strip() for e in endpoints.split(",")]
     out = list(endpoints)
-    if not out or not all(isinstance(e, str) and e for e in out):
-        raise BadRequest(f"endpoints must be one or more ZeroMQ addresses such as tcp://host:5555, got {endpoints!r}")
+    if not out or not all(isinstance(e, str) for e in out):
+        raise BadRequest(f"endpoints must be one or more ZeroMQ addresses such as tcp://host:5555, got {given!r}")
+    if "" in out:
+        raise BadRequest(f"an empty item is not an endpoint, in {given!r}: each must be tcp://HOST:PORT or ipc://PATH")
+    twice = next((e for i, e in enumerate(out) if e in out[:i]), None)
+    if twice is not None:
+        raise BadRequest(f"endpoint {twice!r} is listed twice in {given!r}")
     for e in out:
         if not _is_endpoint(e):
             raise BadRequest(f"endpoint {e!r} is not tcp://HOST:PORT or ipc://PATH (such as tcp://10.0.0.5:5555)")
