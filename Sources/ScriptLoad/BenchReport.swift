@@ -37,7 +37,7 @@ public struct BenchReport {
         let ms = { (x: Double) in Units.rounded(x, to: 0.001) }
         return [
             "machine": ["threads": threads, "sgemm_gflops": Units.rounded(sgemmGFLOPS, to: 0.1), "blas": blas,
-                        "cpu": cpu?.dictionary as Any? ?? NSNull()],
+                        "cpu": CPUIdentity.json(cpu)],
             "repeats": repeats,
             "cases": cases.map { c -> [String: Any] in
                 var d: [String: Any] = [

@@ -42,8 +42,11 @@ public struct CPUIdentity: Equatable, Sendable {
         (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)).flatMap { parse(cpuinfo: $0) }
     }
 
-    /// This machine's `description`, or says it is unknown.
-    public static var currentDescription: String { current()?.description ?? "unknown (no /proc/cpuinfo)" }
+    /// `cpu`'s `description`, or that it is unknown (`current()` found none).
+    public static func describe(_ cpu: CPUIdentity?) -> String { cpu?.description ?? "unknown (no /proc/cpuinfo)" }
+
+    /// `cpu`'s `dictionary`, or null, for `--json`.
+    public static func json(_ cpu: CPUIdentity?) -> Any { cpu?.dictionary ?? NSNull() }
 
     /// "Intel(R) Xeon(R) Processor (GenuineIntel family 6 model 207; avx2 fma avx512f)".
     public var description: String {

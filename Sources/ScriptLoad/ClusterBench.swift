@@ -55,7 +55,7 @@ public enum ClusterBench {
     public static func run(kinds: [String], dtype: TensorCodec.WireDType, requests: Int, seconds: Double,
                            workerCounts: [Int] = [1, 2]) throws -> [Point] {
         var points: [Point] = []
-        say("CPU: \(CPUIdentity.currentDescription)")
+        say("CPU: \(CPUIdentity.describe(.current()))")
         for c in cases where kinds.contains(c.kind.rawValue) {
             let s = SampleGenerator.make(.defaults(for: c.kind, seed: 1))
             let req = PruneRequest(features: Matrix(rows: s.n, cols: s.featureDim, values: s.features),

@@ -54,7 +54,7 @@ public struct CoreBench {
         var report = BenchReport(threads: pool.width, sgemmGFLOPS: GEMMRate.measure(pool: pool), cpu: CPUIdentity.current(),
                                  blas: BLAS.kernel, repeats: repeats)
         progress.hide()
-        say("CPU: \(CPUIdentity.currentDescription)")
+        say("CPU: \(CPUIdentity.describe(report.cpu))")
         say("machine: \(pool.width) threads, sgemm \(String(format: "%.1f", report.sgemmGFLOPS)) GFLOP/s (1024x1024x4096 in 256 x 256 tiles)")
         for (key, c) in cases {
             report.cases.append(try measure(key, c, report: &report, progress: progress))

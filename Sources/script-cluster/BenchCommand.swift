@@ -62,7 +62,7 @@ struct BenchCommand: ParsableCommand {
         if cluster {
             let points = try ClusterBench.run(kinds: cases.split(separator: ",").map(String.init), dtype: f32 ? .f32 : .f16,
                                               requests: requests, seconds: seconds)
-            if let json { try OutputFile.write(JSONSerialization.data(withJSONObject: ["cluster": points.map(\.dictionary), "machine": ["cpu": CPUIdentity.current()?.dictionary as Any? ?? NSNull()]], options: [.prettyPrinted, .sortedKeys]), to: json, flag: "--json") }
+            if let json { try OutputFile.write(JSONSerialization.data(withJSONObject: ["cluster": points.map(\.dictionary), "machine": ["cpu": CPUIdentity.json(.current())]], options: [.prettyPrinted, .sortedKeys]), to: json, flag: "--json") }
             if let svg { try OutputFile.write(Data(ClusterBenchChart.svg(points).utf8), to: svg, flag: "--svg") }
             return
         }
