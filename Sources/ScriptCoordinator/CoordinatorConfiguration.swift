@@ -26,7 +26,8 @@ public struct CoordinatorConfiguration: Sendable {
     public var resultCache = 1024
     public var resultCacheBytes = 256 << 20
     /// Times a job is moved to another worker after its worker died before the request fails
-    /// (`shard_failed`): a shard that kills every worker it reaches must not kill them all.
+    /// (`shard_failed`): a shard that kills every worker it reaches must not kill them all. The
+    /// death one past it is held a liveness first, in case the process speaks again.
     public var maxRequeues = 3
     /// Longest a draining coordinator waits for requests in flight before it answers them
     /// `shutting_down` (clients retry elsewhere with the same id) and exits.

@@ -27,6 +27,9 @@ struct CoordinatorJob {
     /// given up) or whose connection closed. Each counted a death, taken back when that process
     /// speaks again (it was stopped, slow or cut off, or its connection was reset: not killed).
     var lostWith: [Int] = []
+    /// Lost once too often: held out of the queue until `until`, a liveness after the last
+    /// loss, in case that process speaks again (a pardon requeues it); then failed with `error`.
+    var held: (until: ContinuousClock.Instant, error: ProtocolError)?
     /// The shard's scores arrived (it waits for weights without taking its worker's credit).
     var scored = false
     /// Its answer arrived (the job stays known until the request ends: a merge needs its holder).

@@ -557,9 +557,10 @@ extension CoordinatorState {
     /// Forgets a worker; the jobs it held that are not done go back to the queue (with new
     /// tickets: their bytes are gone with it), at its head. Where it `died` (it did not say
     /// goodbye), each counts a death against its job, which fails past `maxRequeues` (a shard
-    /// that kills its workers); a worker that drained and left (a rolling update) is no death:
-    /// a shard parked on a worker each time one drains moves as often as that happens. Nor is
-    /// the jobs `spared`, which never reached it.
+    /// that kills its workers) once a liveness has passed without a pardon; a worker that
+    /// drained and left (a rolling update) is no death: a shard parked on a worker each time
+    /// one drains moves as often as that happens. Nor is the jobs `spared`, which never reached
+    /// it.
     func dropWorker(_ identity: [UInt8], reason: String, departure: ClusterMetrics.DepartureReason, died: Bool = true,
                     spared: Set<Int> = [], now: ContinuousClock.Instant) -> [Action] {
         guard let w = workers.removeValue(forKey: identity) else { return [] }
@@ -581,7 +582,13 @@ extension CoordinatorState {
             jobs[number] = job
             requeues += 1
             if death && job.requeues > config.maxRequeues {
-                actions += fail(r, ProtocolError(.shardFailed, "the workers computing \(job.kind) of request \(r.id) died \(job.requeues == 1 ? "once" : "\(job.requeues) times") (last: \(w.name), \(reason))"), now: now)
+                let e = ProtocolError(.shardFailed, "the workers computing \(job.kind) of request \(r.id) died \(job.requeues == 1 ? "once" : "\(job.requeues) times") (last: \(w.name), \(reason))")
+                guard w.incarnation != nil else {
+                    actions += fail(r, e, now: now)
+                    continue
+                }
+                jobs[number]!.held = (now + beat(of: w) * config.liveness, e)
+                actions.append(.log(level: .info, message: "request \(r.id): \(job.kind) held for a liveness, in case \(w.name) or another worker lost with it speaks again"))
                 continue
             }
             if job.kind == .reduce { queue.appendUrgent(number) } else { moved.append(number) }
@@ -604,9 +611,28 @@ extension CoordinatorState {
             jobs[number]!.lostWith.removeAll { $0 == incarnation }
             jobs[number]!.requeues -= 1
             count += 1
+            if job.held != nil && job.requeues - 1 <= config.maxRequeues { requeueHeld(number) }
         }
         guard count > 0 else { return [] }
         return [.log(level: .info, message: "worker \(name) speaks again, the same process: losing it no longer counts as a death against \(count) job\(count == 1 ? "" : "s")")]
+    }
+
+    /// A held job goes back to the queue (a reduce to its head).
+    private func requeueHeld(_ number: Int) {
+        jobs[number]!.held = nil
+        if jobs[number]!.kind == .reduce { queue.appendUrgent(number) } else { queue.requeue([number]) }
+    }
+
+    /// Held jobs whose liveness passed: each fails its request if no pardon took it back under
+    /// `maxRequeues` (else a pardon requeued it at once).
+    private func failHeld(now: ContinuousClock.Instant) -> [Action] {
+        var actions: [Action] = []
+        for (number, job) in jobs.filter({ $0.value.held != nil }).sorted(by: { $0.key < $1.key }) {
+            guard let held = job.held, now >= held.until, let r = requests[job.key] else { continue }
+            jobs[number]!.held = nil
+            actions += fail(r, held.error, now: now)
+        }
+        return actions
     }
 
     /// The jobs a worker given up had done no longer name it: it forgets them and their bytes
@@ -677,7 +703,7 @@ extension CoordinatorState {
                 actions += fail(r, ProtocolError(.shuttingDown, "the coordinator stopped before the request was done; retry on another"), now: now)
             }
         }
-        return actions + failUnreachable(now: now) + copyFromSuspects(now: now) + dispatch(now: now)
+        return actions + failHeld(now: now) + failUnreachable(now: now) + copyFromSuspects(now: now) + dispatch(now: now)
     }
 
     /// The error of a request whose deadline passed: how far it came, and where the bytes of

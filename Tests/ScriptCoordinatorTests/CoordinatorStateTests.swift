@@ -437,23 +437,48 @@ final class CoordinatorStateTests: XCTestCase {
         } }
     }
 
+    /// A shard whose worker's connection is reset four times in a row, each time before the
+    /// worker it left registers again: four losses, one past `maxRequeues`, none a death. The
+    /// last is held a liveness; the workers speak again within it (the same processes), the
+    /// losses are taken back, and the request is answered. It failed `shard_failed` at once.
+    func testAShardLosingItsWorkersToResetsIsHeldForTheirReturn() throws {
+        let c = beatingCluster(coordinatorMs: 100)
+        for id in 1...4 { c.addWorker([UInt8(id)], credit: 1) }
+        c.holdTasks = true
+        let req = request(seed: 38, n: 40, shards: 1)
+        c.submit(PruneSubmission(id: "reset", request: req, budget: .count(9)).encoded())
+        for _ in 0..<4 {
+            guard let holder = c.coordinator.workers.first(where: { !$0.value.jobs.isEmpty })?.key else {
+                return XCTFail("no worker holds the shard: \(c.logs.suffix(4))")
+            }
+            c.resetLink(Array(holder.prefix(1)))
+        }
+        XCTAssertNil(c.reply("reset"), "held, not failed: \(c.logs.suffix(4))")
+        XCTAssertTrue(c.logs.contains { $0.contains("shard(0) held for a liveness") }, "\(c.logs.suffix(6))")
+        c.releaseTasks()
+        c.advance(ms: 1_000)
+        XCTAssertEqual(result(c, "reset")?.indices, try inProcess(req, 9).kept, "\(c.logs.suffix(8))")
+    }
+
     func testAShardThatKillsEveryWorkerFailsItsRequestAfterTheRequeues() throws {
         let c = beatingCluster(coordinatorMs: 100, maxRequeues: 2)
         // The shard at offset 40 kills whoever computes it.
+        var deaths = 0
         c.killOnTask = { _, work in
-            if case .prepare(let t, _) = work { return t.offset == 40 }
-            return false
+            guard case .prepare(let t, _) = work, t.offset == 40 else { return false }
+            deaths += 1
+            return true
         }
         let req = request(seed: 5)
         c.submit(PruneSubmission(id: "poison", request: req, budget: .count(10)).encoded())
-        var deaths = 0
         for i in 0..<6 where c.reply("poison") == nil {
             c.addWorker([UInt8(20 + i)])
-            deaths += 1
             c.advance(ms: 500)
         }
         XCTAssertEqual(errorCode(c, "poison"), .shardFailed)
         XCTAssertEqual(deaths, 3, "the first try and two requeues")
+        // The last death was held a liveness (300 ms) for its process to speak again; none did.
+        XCTAssertTrue(c.logs.contains { $0.contains(") held for a liveness") }, "\(c.logs)")
         // Another request is served by the next worker.
         c.killOnTask = { _, _ in false }
         c.addWorker([30])
