@@ -37,7 +37,7 @@ let package = Package(
         // Deterministic synthetic requests with ground truth (sample data, evaluation).
         .target(name: "ScriptSynth"),
         // .npy / .safetensors in, .npy / .json out.
-        .target(name: "ScriptFormats", dependencies: ["CHalf"]),
+        .target(name: "ScriptFormats", dependencies: ["CHalf", "CPlatform"]),
         // MessagePack envelopes and tensor frames.
         .target(name: "ScriptWire", dependencies: ["CMsgPack"]),
         // ZeroMQ sockets.
@@ -87,8 +87,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
-        .testTarget(name: "ScriptCoreTests", dependencies: ["ScriptCore", "ScriptSynth", "CVector"]),
-        .testTarget(name: "ScriptFormatsTests", dependencies: ["ScriptFormats"]),
+        .testTarget(name: "ScriptCoreTests", dependencies: ["ScriptCore", "ScriptSynth", "CVector", "ScriptTestSupport"]),
+        .testTarget(name: "ScriptFormatsTests", dependencies: ["ScriptFormats", "ScriptTestSupport"]),
         .testTarget(name: "ScriptWireTests", dependencies: ["ScriptWire"]),
         .testTarget(name: "ScriptTransportTests", dependencies: ["ScriptTransport"]),
         .testTarget(name: "ScriptProtocolTests", dependencies: ["ScriptProtocol", "ScriptCore", "ScriptFormats", "ScriptTransport", "ScriptWire"]),

@@ -1,7 +1,12 @@
+import CPlatform
+
 /// Little-endian element bytes to Float32, without per-element overhead.
 public enum ElementDecoder {
+    /// A fresh array of the elements (in huge pages where it holds whole ones: a feature
+    /// matrix is megabytes, written once here).
     public static func decode(_ raw: UnsafeRawBufferPointer, dtype: DType, count: Int) -> [Float] {
         [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            _ = script_advise_huge_pages(buffer.baseAddress, UInt(count * MemoryLayout<Float>.stride))
             decode(raw, dtype: dtype, count: count, into: buffer)
             initialized = count
         }

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import ScriptFormats
+import ScriptTestSupport
 
 final class NpyTests: XCTestCase {
     var dir = ""
@@ -19,6 +20,19 @@ final class NpyTests: XCTestCase {
         while (10 + h.utf8.count + 1) % 64 != 0 { h += " " }
         h += "\n"
         return Npy.magic + [version, 0, UInt8(h.utf8.count & 0xff), UInt8(h.utf8.count >> 8)] + Array(h.utf8) + data
+    }
+
+    /// A feature matrix read from a file is megabytes written once: asked for in huge pages.
+    func testAReadMatrixOfMegabytesIsAskedForInHugePages() throws {
+        try XCTSkipUnless(MemoryMaps.hasHugePages, "this kernel has no transparent huge pages")
+        let v = (0..<(1 << 22)).map { Float($0 % 251) }
+        try Npy.write(v, shape: [1024, 4096], to: dir + "/big.npy")
+        let t = try Npy.read(path: dir + "/big.npy")
+        XCTAssertEqual(t.values, v)
+        try t.values.withUnsafeBytes { bytes in
+            let inside = try XCTUnwrap(MemoryMaps.hugePageInside(bytes), "16 MB holds a whole huge page")
+            XCTAssertEqual(MemoryMaps.flags(at: inside)?.contains("hg"), true, "\(String(describing: MemoryMaps.flags(at: inside)))")
+        }
     }
 
     func testRoundTrips() throws {
