@@ -8,7 +8,8 @@ public struct FormatError: Error, CustomStringConvertible, Equatable, Sendable {
         case unsupportedVersion(major: Int, minor: Int)
         case headerTooLarge(Int)
         case malformedHeader(String)
-        case unsupportedDType(String)
+        /// An element type the format's reader does not take, and those it takes.
+        case unsupportedDType(String, read: String)
         case bigEndian(String)
         case fortranOrder
         case sizeMismatch(expected: Int, actual: Int)
@@ -37,7 +38,7 @@ public struct FormatError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .unsupportedVersion(a, b): what = "has unsupported format version \(a).\(b)"
         case .headerTooLarge(let n): what = "declares a header of \(n) bytes, beyond the file or the 1 MiB limit"
         case .malformedHeader(let s): what = "has a malformed header: \(s)"
-        case .unsupportedDType(let d): what = "has unsupported element type '\(d)' (f32, f16, bf16 are read)"
+        case let .unsupportedDType(d, read): what = "has unsupported element type '\(d)' (\(read) are read)"
         case .bigEndian(let d): what = "is big-endian ('\(d)'); only little-endian is read"
         case .fortranOrder: what = "is in Fortran order; only C order is read"
         case let .sizeMismatch(expected, actual): what = "holds \(actual) data bytes where its shape needs \(expected)"

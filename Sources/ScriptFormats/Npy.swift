@@ -102,18 +102,21 @@ public enum Npy {
         return Layout(dtype: dtype, shape: shape, count: count, dataStart: headerStart + headerLength)
     }
 
+    /// The element types read, as an error names them.
+    static let readTypes = "<f4, <f2, <f8, <i4, <i8"
+
     static func dtypeOf(_ descr: String, _ fail: (FormatError.Problem) -> FormatError) throws -> DType {
-        guard descr.count >= 2 else { throw fail(.unsupportedDType(descr)) }
+        guard descr.count >= 2 else { throw fail(.unsupportedDType(descr, read: readTypes)) }
         let order = descr.first!, code = String(descr.dropFirst())
         if order == ">" { throw fail(.bigEndian(descr)) }
-        guard order == "<" || order == "=" || (order == "|" && code.hasSuffix("1")) else { throw fail(.unsupportedDType(descr)) }
+        guard order == "<" || order == "=" || (order == "|" && code.hasSuffix("1")) else { throw fail(.unsupportedDType(descr, read: readTypes)) }
         switch code {
         case "f4": return .f32
         case "f2": return .f16
         case "f8": return .f64
         case "i8": return .i64
         case "i4": return .i32
-        default: throw fail(.unsupportedDType(descr))
+        default: throw fail(.unsupportedDType(descr, read: readTypes))
         }
     }
 

@@ -5,6 +5,8 @@ import Foundation
 /// by name; offsets are checked to lie in the file, match their shapes and tile the data.
 public enum Safetensors {
     static let maxHeader = 100 << 20
+    /// The element types read, as an error names them.
+    static let readTypes = "F32, F16, BF16, F64"
 
     /// The tensors of a file (all, or those `names` names); a pipe or another stream is read up
     /// to the size its header declares.
@@ -59,7 +61,7 @@ public enum Safetensors {
             case "F16": dtype = .f16
             case "BF16": dtype = .bf16
             case "F64": dtype = .f64
-            default: throw fail(.unsupportedDType(dt))
+            default: throw fail(.unsupportedDType(dt, read: readTypes))
             }
             guard shape.allSatisfy({ $0 >= 0 }) else { throw fail(.malformedHeader("tensor '\(key)' has a negative dimension")) }
             var count = 1

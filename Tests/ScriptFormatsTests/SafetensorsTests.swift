@@ -46,11 +46,22 @@ final class SafetensorsTests: XCTestCase {
         XCTAssertEqual(t["h"]?.values, [1, -2]); XCTAssertEqual(t["b"]?.values, [1])
     }
 
+    /// The element types an unsupported one's error names are the ones read: each decodes.
+    func testTheTypesAnErrorNamesAreRead() throws {
+        let sizes = ["F32": 4, "F16": 2, "BF16": 2, "F64": 8]
+        for dtype in Safetensors.readTypes.split(separator: ", ").map(String.init) {
+            let size = try XCTUnwrap(sizes[dtype], dtype)
+            let header = #"{"a":{"dtype":"\#(dtype)","shape":[2],"data_offsets":[0,\#(2 * size)]}}"#
+            let t = try Safetensors.decode(build(header, data: [UInt8](repeating: 0, count: 2 * size)), name: "m", names: nil)
+            XCTAssertEqual(t["a"]?.values, [0, 0], dtype)
+        }
+    }
+
     func testBadFiles() {
         XCTAssertEqual(problem([1, 2, 3]), .truncated)
         XCTAssertEqual(problem([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 123]), .headerTooLarge(0xffff_ffff))
         if case .malformedHeader? = problem(build("not json", data: [])) {} else { XCTFail() }
-        XCTAssertEqual(problem(build(#"{"a":{"dtype":"I8","shape":[1],"data_offsets":[0,1]}}"#, data: [0])), .unsupportedDType("I8"))
+        XCTAssertEqual(problem(build(#"{"a":{"dtype":"I8","shape":[1],"data_offsets":[0,1]}}"#, data: [0])), .unsupportedDType("I8", read: Safetensors.readTypes))
         if case .malformedHeader? = problem(build(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}}"#, data: [0, 0, 0, 0])) {} else { XCTFail("past end") }
         XCTAssertEqual(problem(build(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0])), .sizeMismatch(expected: 8, actual: 4))
         XCTAssertEqual(problem(build(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}}"#, data: [UInt8](repeating: 0, count: 6))),
