@@ -44,6 +44,7 @@ struct CoordinatorCommand: ParsableCommand {
         try FlagValue.count(drainMs, "--drain-ms", from: 0)
         try FlagValue.endpoint(frontend, "--frontend", binds: true)
         try FlagValue.endpoint(backend, "--backend", binds: true)
+        try FlagValue.refuseShared(frontend: [frontend], backend: [backend], backend)
         let given = [("--curve-secret", curveSecret), ("--curve-clients", curveClients), ("--curve-workers", curveWorkers)]
         let missing = given.filter { $0.1 == nil }.map(\.0)
         if !missing.isEmpty && missing.count < given.count {

@@ -47,6 +47,28 @@ enum FlagValue {
         value.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
     }
 
+    /// `up`'s endpoints: one per coordinator, or one for all where the system picks each a port
+    /// (`:*`); one fixed endpoint for several was bound twice, an extra one went unused.
+    static func endpoints(_ value: String, _ flag: String, binds: Bool, onePer coordinators: Int) throws -> [String] {
+        let items = try endpoints(value, flag, binds: binds)
+        let plural = coordinators == 1 ? "" : "s"
+        if items.count != 1 && items.count != coordinators {
+            throw InputError(flag, value, "lists \(items.count) endpoints for \(coordinators) coordinator\(plural) (--coordinators): give one per coordinator, or one for all").validation
+        }
+        if items.count == 1, coordinators > 1, !items[0].hasSuffix(":*") {
+            throw InputError(flag, value, "is one endpoint for \(coordinators) coordinators, which cannot all bind it: give one per coordinator, or a port the system picks for each (tcp://HOST:*)").validation
+        }
+        return items
+    }
+
+    /// Refuses a `--backend` that names an endpoint of the `--frontend` (a port the system picks,
+    /// `:*`, is two ports): the second bind failed with "Address already in use".
+    static func refuseShared(frontend: [String], backend: [String], _ value: String) throws {
+        if let shared = backend.first(where: { frontend.contains($0) && !$0.hasSuffix(":*") }) {
+            throw InputError("--backend", value, "'\(shared)' is the --frontend's too: clients and workers each need an endpoint of their own").validation
+        }
+    }
+
     /// Refuses a list that names an item twice.
     private static func refuseRepeats(_ items: [String], _ flag: String, _ value: String) throws {
         if let twice = items.enumerated().first(where: { items[..<$0.offset].contains($0.element) })?.element {

@@ -13,9 +13,9 @@ struct UpCommand: ParsableCommand {
 
     @Option(parsing: .unconditional, help: "Workers to start (default: one per CPU this process may use, after its affinity and cgroup quota, or $SCRIPT_CLUSTER_THREADS).") var workers: Int?
     @Option(parsing: .unconditional, help: "Coordinators sharing the workers (each worker registers with all).") var coordinators = 1
-    @Option(help: "Client endpoints, comma-separated, one per coordinator or one for all (tcp://127.0.0.1:* picks a free port).")
-    var frontend = "tcp://127.0.0.1:5555"
-    @Option(help: "Worker endpoints, comma-separated, one per coordinator or one for all (default: a private Unix socket each, ipc://@script-cluster-PID-TAG-backend-N, which only workers on this machine reach; tcp://0.0.0.0:5556 lets others join).")
+    @Option(help: "Client endpoints, comma-separated: one per coordinator, or tcp://HOST:* for a free port each. Default: tcp://127.0.0.1:5555, and the ports after it for more coordinators.")
+    var frontend: String?
+    @Option(help: "Worker endpoints, comma-separated: one per coordinator, or tcp://HOST:* for a free port each (default: a private Unix socket each, ipc://@script-cluster-PID-TAG-backend-N, which only workers on this machine reach; tcp://0.0.0.0:5556 lets others join).")
     var backend: String?
     @Option(help: "After start, submit the sample request in this directory (as written by `sample`) and print the result.")
     var submit: String?
@@ -33,8 +33,8 @@ struct UpCommand: ParsableCommand {
     func validate() throws {
         try FlagValue.count(workers, "--workers", to: FlagValue.maxThreads)
         try FlagValue.count(coordinators, "--coordinators", to: 64)
-        try FlagValue.endpoints(frontend, "--frontend", binds: true)
-        if let backend { try FlagValue.endpoints(backend, "--backend", binds: true) }
+        let frontends = try frontend.map { try FlagValue.endpoints($0, "--frontend", binds: true, onePer: coordinators) } ?? defaultFrontends
+        if let backend { try FlagValue.refuseShared(frontend: frontends, backend: try FlagValue.endpoints(backend, "--backend", binds: true, onePer: coordinators), backend) }
         _ = try FlagValue.budget(budget)
         if once && submit == nil { throw InputError("--once", nil, "goes with --submit (stop once the sample's answer is printed)").validation }
         if let p = metricsPort, !(1...65_535).contains(p) {
@@ -79,7 +79,7 @@ struct UpCommand: ParsableCommand {
         var plan = LocalCluster.Plan()
         plan.coordinators = max(1, coordinators)
         plan.workers = max(1, try ThreadCount.resolve(flag: workers))
-        plan.frontends = frontend.split(separator: ",").map(String.init)
+        plan.frontends = frontend?.split(separator: ",").map(String.init) ?? defaultFrontends
         plan.backends = backend?.split(separator: ",").map(String.init) ?? []
         plan.coordinatorArguments = logging.arguments
         plan.workerArguments = logging.arguments
@@ -92,6 +92,9 @@ struct UpCommand: ParsableCommand {
         }
         return plan
     }
+
+    /// One port each from 5555, on loopback (`up --coordinators 2` bound 5555 twice).
+    private var defaultFrontends: [String] { (0..<max(1, coordinators)).map { "tcp://127.0.0.1:\(5555 + $0)" } }
 
     /// Where the cluster listens, how to submit to it, and its metrics URLs.
     private func announce(_ cluster: LocalCluster, plan: LocalCluster.Plan, keys: LocalCurveKeys?) {

@@ -185,6 +185,17 @@ final class CLIErrorTests: CLITestCase {
         try expectBadInput(["worker", "--connect", "tcp://a:5556,tcp://a:5556"], ["--connect tcp://a:5556,tcp://a:5556: 'tcp://a:5556' is listed twice"])
         try expectBadInput(["up", "--frontend", "tcp://127.0.0.1:7001,tcp://127.0.0.1:7001"], ["'tcp://127.0.0.1:7001' is listed twice"])
         try expectBadInput(["coordinator", "--frontend", "tcp://a:1,tcp://b:2"], ["--frontend tcp://a:1,tcp://b:2: must be an endpoint"])
+        // One endpoint for clients and workers: the second bind failed, "Address already in use".
+        try expectBadInput(["coordinator", "--frontend", "tcp://127.0.0.1:7003", "--backend", "tcp://127.0.0.1:7003"],
+                           ["--backend tcp://127.0.0.1:7003: 'tcp://127.0.0.1:7003' is the --frontend's too"])
+        try expectBadInput(["up", "--coordinators", "2", "--frontend", "tcp://127.0.0.1:7001,ipc://@f", "--backend", "ipc://@b,ipc://@f"],
+                           ["--backend ipc://@b,ipc://@f: 'ipc://@f' is the --frontend's too"])
+        // `up`: one endpoint per coordinator, or one port the system picks for each; an extra one
+        // went unused, one fixed port for two was bound twice (exit 3 after a second).
+        try expectBadInput(["up", "--frontend", "tcp://127.0.0.1:7001,tcp://127.0.0.1:7002"],
+                           ["--frontend tcp://127.0.0.1:7001,tcp://127.0.0.1:7002: lists 2 endpoints for 1 coordinator (--coordinators)"])
+        try expectBadInput(["up", "--coordinators", "2", "--backend", "tcp://127.0.0.1:7004"],
+                           ["--backend tcp://127.0.0.1:7004: is one endpoint for 2 coordinators, which cannot all bind it"])
     }
 
     /// The serving roles, `load` and `status` refuse numbers they could not work with (a worker

@@ -136,6 +136,15 @@ final class ClusterProcessTests: XCTestCase {
         }.sorted()
     }
 
+    /// `up --coordinators 2` as the README gives it, without `--frontend`: the coordinators
+    /// listen on 5555 and 5556 (both bound 5555, and `up` exited 3 after a second).
+    func testUpWithTwoCoordinatorsAndTheDefaultFrontend() throws {
+        let up = try ClusterProcess(["up", "--coordinators", "2", "--workers", "1"])
+        defer { up.signal(SIGTERM); XCTAssertEqual(up.wait(), 0) }
+        XCTAssertNotNil(up.line("all 1 workers ready", timeout: 30), up.output)
+        XCTAssertNotNil(up.line("cluster up: frontend tcp://127.0.0.1:5555,tcp://127.0.0.1:5556, "), up.output)
+    }
+
     /// Two coordinators share two workers (each worker registers with both); requests spread
     /// over both coordinators, inline and direct, get what in-process Script keeps. Backends and
     /// the workers' data sockets are `up`'s defaults for clients on this machine: private Unix
