@@ -20,10 +20,10 @@ struct LoadCommand: ParsableCommand {
     var kind = "anyres"
     @Option(help: "Tokens to keep: a count or a ratio of the tokens (default: 320 for anyres, 64 for image, 1024 for video).")
     var budget: String?
-    @Option(help: "Requests kept in flight (closed loop).") var concurrency: Int?
-    @Option(help: "Requests sent a second, whatever the replies (open loop); instead of --concurrency.") var rate: Double?
-    @Option(help: "Seconds of load.") var duration: Double = 10
-    @Option(help: "Requests at most (default: as many as the duration allows).") var requests: Int?
+    @Option(parsing: .unconditional, help: "Requests kept in flight (closed loop).") var concurrency: Int?
+    @Option(parsing: .unconditional, help: "Requests sent a second, whatever the replies (open loop); instead of --concurrency.") var rate: Double?
+    @Option(parsing: .unconditional, help: "Seconds of load.") var duration: Double = 10
+    @Option(parsing: .unconditional, help: "Requests at most (default: as many as the duration allows).") var requests: Int?
     @Option(help: "Dtype of the tensors on the wire: f32, f16 or bf16.") var dtype = "f16"
     @Flag(help: "Send tensor bytes straight to the workers instead of through the coordinator.") var direct = false
     @Option(name: .customLong("timeout-ms"), parsing: .unconditional, help: "A request with no reply for this long counts as timed out (sent as its deadline: the cluster ends one it cannot start in time).") var timeoutMs = 60_000
@@ -39,10 +39,10 @@ struct LoadCommand: ParsableCommand {
         guard concurrency == nil || rate == nil else { throw ValidationError("give --concurrency or --rate, not both") }
         guard TensorCodec.WireDType(rawValue: dtype) != nil else { throw ValidationError("--dtype \(dtype): must be f32, f16 or bf16") }
         try FlagValue.endpoints(connect, "--connect", binds: false)
-        if let c = concurrency, c < 1 { throw ValidationError("--concurrency \(c): must be at least 1") }
-        if let r = rate, !(r > 0) { throw ValidationError("--rate \(r): must be a number of requests a second above 0") }
-        guard duration > 0 else { throw ValidationError("--duration \(duration): must be a number of seconds above 0") }
-        if let n = requests, n < 1 { throw ValidationError("--requests \(n): must be at least 1") }
+        try FlagValue.count(concurrency, "--concurrency")
+        try FlagValue.number(rate, "--rate", "of requests a second above 0") { $0 > 0 }
+        try FlagValue.number(duration, "--duration", "of seconds above 0") { $0 > 0 }
+        try FlagValue.count(requests, "--requests")
         try FlagValue.count(timeoutMs, "--timeout-ms")
         try FlagValue.count(waitWorkers, "--wait-workers", from: 0)
         if sample == nil && SampleKind(rawValue: kind) == nil { throw ValidationError("--kind \(kind): must be image, anyres or video") }

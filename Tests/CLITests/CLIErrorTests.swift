@@ -213,11 +213,14 @@ final class CLIErrorTests: CLITestCase {
             ("coordinator", "--io-threads", "0", ">= 1"), ("coordinator", "--drain-ms", "-1", ">= 0"),
             ("up", "--workers", "0", "from 1 to 1024"), ("up", "--coordinators", "0", "from 1 to 64"),
             ("load", "--timeout-ms", "0", ">= 1"), ("load", "--wait-workers", "-1", ">= 0"),
+            ("load", "--concurrency", "-1", ">= 1"), ("load", "--requests", "0", ">= 1"),
             ("status", "--timeout-ms", "-5", ">= 1"), ("status", "--min-workers", "-1", ">= 0"),
         ]
         for (command, flag, value, range) in cases {
             try expectBadInput([command, flag, value], ["\(flag) \(value): must be a whole number \(range)", "Usage: script-cluster \(command)"])
         }
+        try expectBadInput(["load", "--duration", "-1"], ["--duration -1.0: must be a number of seconds above 0"])
+        try expectBadInput(["load", "--rate", "-2"], ["--rate -2.0: must be a number of requests a second above 0"])
     }
 
     /// Output a command cannot write (a full disk, a closed standard output) fails it with
