@@ -6,7 +6,7 @@ import ScriptService
 /// `--metrics-port` and `--metrics-address`: the HTTP port of a coordinator or worker serving
 /// `/metrics` (Prometheus text), `/livez` and `/readyz`, and a coordinator's `/workers`.
 struct MetricsOptions: ParsableArguments {
-    @Option(name: .customLong("metrics-port"),
+    @Option(name: .customLong("metrics-port"), parsing: .unconditional,
             help: "Serve /metrics (Prometheus), /livez and /readyz (and a coordinator /workers, JSON) over HTTP on this port (0: any free one; default: no HTTP port).")
     var port: Int?
 

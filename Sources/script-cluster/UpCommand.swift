@@ -21,7 +21,7 @@ struct UpCommand: ParsableCommand {
     var submit: String?
     @Option(help: "Budget for --submit: a count (320) or a ratio of the tokens (0.1).") var budget = "0.1"
     @Flag(help: "With --submit: stop the cluster once the answer is printed.") var once = false
-    @Option(name: .customLong("metrics-port"),
+    @Option(name: .customLong("metrics-port"), parsing: .unconditional,
             help: "Give every process an HTTP port for /metrics, /livez and /readyz: the coordinators this one and the next, then the workers.")
     var metricsPort: Int?
     @Option(name: .customLong("curve-dir"),

@@ -221,6 +221,8 @@ final class CLIErrorTests: CLITestCase {
         }
         try expectBadInput(["load", "--duration", "-1"], ["--duration -1.0: must be a number of seconds above 0"])
         try expectBadInput(["load", "--rate", "-2"], ["--rate -2.0: must be a number of requests a second above 0"])
+        try expectBadInput(["worker", "--metrics-port", "-1"], ["--metrics-port -1: must be 0 to 65535"])
+        try expectBadInput(["up", "--metrics-port", "-1"], ["--metrics-port -1: must be a port, 1 to 65535"])
     }
 
     /// Output a command cannot write (a full disk, a closed standard output) fails it with
