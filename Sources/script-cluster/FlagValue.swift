@@ -53,7 +53,7 @@ enum FlagValue {
         let items = try endpoints(value, flag, binds: binds)
         let plural = coordinators == 1 ? "" : "s"
         if items.count != 1 && items.count != coordinators {
-            throw InputError(flag, value, "lists \(items.count) endpoints for \(coordinators) coordinator\(plural) (--coordinators): give one per coordinator, or one for all").validation
+            throw InputError(flag, value, "lists \(items.count) endpoints for \(coordinators) coordinator\(plural) (--coordinators): give one per coordinator, or one tcp://HOST:* for a free port each").validation
         }
         if items.count == 1, coordinators > 1, !items[0].hasSuffix(":*") {
             throw InputError(flag, value, "is one endpoint for \(coordinators) coordinators, which cannot all bind it: give one per coordinator, or a port the system picks for each (tcp://HOST:*)").validation
