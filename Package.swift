@@ -47,7 +47,7 @@ let package = Package(
         // What every process role shares: signals, the loop's completion queue, logging, health,
         // the metrics it records (swift-metrics' API only) and configuration from the environment.
         .target(name: "ScriptService", dependencies: [
-            "ScriptFormats", "ScriptTransport", .product(name: "Logging", package: "swift-log"),
+            "ScriptFormats", "ScriptTransport", "CPlatform", .product(name: "Logging", package: "swift-log"),
             .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
         // Operations: Prometheus metrics and health probes over HTTP (kept out of the core, the
@@ -105,7 +105,7 @@ let package = Package(
             "ScriptClient", "ScriptLauncher", "ScriptLoad", "ScriptOps", "ScriptProtocol", "ScriptCore", "ScriptService", "ScriptSynth", "ScriptTransport", "ScriptWire",
             "ScriptTestSupport",
         ]),
-        .testTarget(name: "CLITests", dependencies: ["ScriptFormats", "ScriptService"]),
+        .testTarget(name: "CLITests", dependencies: ["ScriptFormats", "ScriptService", "ScriptTestSupport"]),
         .testTarget(name: "ScriptServiceTests", dependencies: [
             "ScriptService", "ScriptTransport", .product(name: "Logging", package: "swift-log"),
         ]),

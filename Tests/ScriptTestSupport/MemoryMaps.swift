@@ -4,9 +4,7 @@ import Foundation
 /// `hg` where huge pages were asked for (`MADV_HUGEPAGE`). Nil where the kernel does not say.
 public enum MemoryMaps {
     public static func flags(at address: UnsafeRawPointer) -> Set<String>? {
-        // Read to its end: a /proc file's size says 0.
-        guard let data = FileHandle(forReadingAtPath: "/proc/self/smaps")?.readDataToEndOfFile(),
-              let smaps = String(data: data, encoding: .utf8) else { return nil }
+        guard let smaps = smaps() else { return nil }
         let a = UInt(bitPattern: address)
         var inside = false
         for line in smaps.split(separator: "\n") {
@@ -19,6 +17,23 @@ public enum MemoryMaps {
             }
         }
         return nil
+    }
+
+    /// The largest mapping of process `pid` that asks for huge pages, in bytes (0: none).
+    public static func largestHugePageMapping(pid: Int32) -> Int {
+        var size = 0, largest = 0
+        for line in (smaps(pid: "\(pid)") ?? "").split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if fields.first == "Size:", fields.count >= 2 { size = (Int(fields[1]) ?? 0) << 10 }
+            if fields.first == "VmFlags:", fields.contains("hg") { largest = max(largest, size) }
+        }
+        return largest
+    }
+
+    /// `/proc/PID/smaps`, read to its end (a /proc file's size says 0).
+    private static func smaps(pid: String = "self") -> String? {
+        guard let data = FileHandle(forReadingAtPath: "/proc/\(pid)/smaps")?.readDataToEndOfFile() else { return nil }
+        return String(data: data, encoding: .utf8)
     }
 
     /// Whether this kernel has transparent huge pages (the advice means something).
