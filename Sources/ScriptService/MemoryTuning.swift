@@ -22,19 +22,14 @@ public enum MemoryTuning {
     /// (address space only; never trimmed, see `apply`) that ask for transparent huge pages:
     /// a one-shot request's buffers are all fresh memory, and each 4 KiB page of it faulted on
     /// first touch. Call before the process starts its compute threads.
-    /// Returns where the reserved bytes start (nil where they could not be had).
-    @discardableResult
-    public static func oneHeap(reserve: Int = 256 << 20) -> UnsafeRawPointer? {
+    public static func oneHeap(reserve: Int = 256 << 20) {
         #if os(Linux)
         // M_ARENA_MAX is -8.
         _ = glibcMallopt(-8, 1)
         // Below the mmap threshold (`apply`): from the heap, whose top it stays when freed.
-        guard let block = malloc(reserve) else { return nil }
+        guard let block = malloc(reserve) else { return }
         free(block)
         _ = script_advise_huge_pages(block, UInt(reserve))
-        return UnsafeRawPointer(block)
-        #else
-        return nil
         #endif
     }
 }
