@@ -102,22 +102,17 @@ public enum Npy {
         return Layout(dtype: dtype, shape: shape, count: count, dataStart: headerStart + headerLength)
     }
 
+    /// The element types read, by their code after the byte order.
+    static let readable: KeyValuePairs<String, DType> = ["f4": .f32, "f2": .f16, "f8": .f64, "i4": .i32, "i8": .i64]
     /// The element types read, as an error names them.
-    static let readTypes = "<f4, <f2, <f8, <i4, <i8"
+    static var readTypes: String { readable.map { "<" + $0.key }.joined(separator: ", ") }
 
     static func dtypeOf(_ descr: String, _ fail: (FormatError.Problem) -> FormatError) throws -> DType {
-        guard descr.count >= 2 else { throw fail(.unsupportedDType(descr, read: readTypes)) }
-        let order = descr.first!, code = String(descr.dropFirst())
-        if order == ">" { throw fail(.bigEndian(descr)) }
-        guard order == "<" || order == "=" || (order == "|" && code.hasSuffix("1")) else { throw fail(.unsupportedDType(descr, read: readTypes)) }
-        switch code {
-        case "f4": return .f32
-        case "f2": return .f16
-        case "f8": return .f64
-        case "i8": return .i64
-        case "i4": return .i32
-        default: throw fail(.unsupportedDType(descr, read: readTypes))
-        }
+        let order = descr.first, code = String(descr.dropFirst())
+        if order == ">" && !code.isEmpty { throw fail(.bigEndian(descr)) }
+        guard !code.isEmpty, order == "<" || order == "=" || (order == "|" && code.hasSuffix("1")),
+              let dtype = readable.first(where: { $0.key == code })?.value else { throw fail(.unsupportedDType(descr, read: readTypes)) }
+        return dtype
     }
 
     /// The bytes of a version 1.0 file.

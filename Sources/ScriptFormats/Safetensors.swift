@@ -6,7 +6,9 @@ import Foundation
 public enum Safetensors {
     static let maxHeader = 100 << 20
     /// The element types read, as an error names them.
-    static let readTypes = "F32, F16, BF16, F64"
+    static var readTypes: String { readable.map(\.key).joined(separator: ", ") }
+    /// The element types read, by name.
+    static let readable: KeyValuePairs<String, DType> = ["F32": .f32, "F16": .f16, "BF16": .bf16, "F64": .f64]
 
     /// The tensors of a file (all, or those `names` names); a pipe or another stream is read up
     /// to the size its header declares.
@@ -55,14 +57,7 @@ public enum Safetensors {
                   let offsets = d["data_offsets"] as? [Int], offsets.count == 2 else {
                 throw fail(.malformedHeader("tensor '\(key)' lacks dtype, shape or data_offsets"))
             }
-            let dtype: DType
-            switch dt {
-            case "F32": dtype = .f32
-            case "F16": dtype = .f16
-            case "BF16": dtype = .bf16
-            case "F64": dtype = .f64
-            default: throw fail(.unsupportedDType(dt, read: readTypes))
-            }
+            guard let dtype = readable.first(where: { $0.key == dt })?.value else { throw fail(.unsupportedDType(dt, read: readTypes)) }
             guard shape.allSatisfy({ $0 >= 0 }) else { throw fail(.malformedHeader("tensor '\(key)' has a negative dimension")) }
             var count = 1
             for s in shape {
