@@ -112,6 +112,20 @@ final class CLIOutputTests: CLITestCase {
         XCTAssertTrue(text.contains("image 576x4096") && text.contains("BLAS bound"), text)
     }
 
+    /// An empty OPENBLAS_CORETYPE is no choice (OpenBLAS reads it as unset): the kernels are
+    /// chosen as without it, and `bench` does not say the variable set them.
+    func testAnEmptyCoreTypeIsNoChoice() throws {
+        let args = ["bench", "--cases", "image", "--repeats", "1", "--no-numpy"]
+        func blasLine(_ o: Outcome) -> String {
+            o.out.split(separator: "\n").first { $0.hasPrefix("BLAS: ") }.map(String.init) ?? o.out + o.err
+        }
+        let unset = blasLine(try run(args, shell: "unset OPENBLAS_CORETYPE; exec \"$0\" \"$@\""))
+        let empty = blasLine(try run(args, shell: "OPENBLAS_CORETYPE= exec \"$0\" \"$@\""))
+        XCTAssertTrue(unset.hasPrefix("BLAS: "), unset)
+        XCTAssertEqual(empty, unset)
+        XCTAssertFalse(empty.contains("set by OPENBLAS_CORETYPE"), empty)
+    }
+
     /// Every option of the commands this file covers has a help line, and defaults that depend
     /// on the machine (threads) are described, not printed as this machine's value.
     func testEveryOptionHasAHelpLine() throws {
