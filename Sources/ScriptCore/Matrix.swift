@@ -7,7 +7,15 @@ import CPlatform
 public struct Matrix: Sendable, Equatable {
     public let rows: Int
     public let cols: Int
-    public var values: [Float]
+    public var values: [Float] { didSet { bfloat16 = nil } }
+    /// The values rounded to bfloat16 (`withBFloat16`) when the products of cosines run in it
+    /// (`SimilarityPrecision.bf16`); rows that are gathered or cut keep theirs.
+    public private(set) var bfloat16: [UInt16]?
+
+    /// Equal shapes and values (the bfloat16 rounding follows from them).
+    public static func == (l: Matrix, r: Matrix) -> Bool {
+        l.rows == r.rows && l.cols == r.cols && l.values == r.values
+    }
 
     /// Wraps `values` (row-major, `rows * cols` of them).
     public init(rows: Int, cols: Int, values: [Float]) {
@@ -16,6 +24,27 @@ public struct Matrix: Sendable, Equatable {
         self.rows = rows
         self.cols = cols
         self.values = values
+        self.bfloat16 = nil
+    }
+
+    /// The same values, with their bfloat16 rounding computed (in bands of rows over `pool`)
+    /// unless it is there.
+    public func withBFloat16(pool: ComputePool) -> Matrix {
+        guard bfloat16 == nil else { return self }
+        let c = cols
+        let bands = chunks(of: rows, size: max(1, (1 << 16) / max(c, 1)))
+        var out = self
+        out.bfloat16 = [UInt16](unsafeUninitializedCapacity: rows * c) { dst, initialized in
+            _ = script_advise_huge_pages(dst.baseAddress, UInt(rows * c * MemoryLayout<UInt16>.stride))
+            let parts = DisjointBuffer(dst.baseAddress!, rows: rows, columns: c)
+            let source = values
+            pool.forEach(bands.count) { b in
+                let band = bands[b], to = parts.write(rows: band, columns: 0..<c)
+                source.withUnsafeBufferPointer { BFloat16Products.round($0.baseAddress! + band.lowerBound * c, to, count: band.count * c) }
+            }
+            initialized = rows * c
+        }
+        return out
     }
 
     /// A matrix of zeros.
@@ -43,12 +72,24 @@ public struct Matrix: Sendable, Equatable {
             }
             initialized = indices.count * c
         }
-        return Matrix(rows: indices.count, cols: cols, values: out)
+        var gathered = Matrix(rows: indices.count, cols: cols, values: out)
+        gathered.bfloat16 = bfloat16.map { half in
+            [UInt16](unsafeUninitializedCapacity: indices.count * c) { dst, initialized in
+                half.withUnsafeBufferPointer { src in
+                    for (r, i) in indices.enumerated() { (dst.baseAddress! + r * c).initialize(from: src.baseAddress! + i * c, count: c) }
+                }
+                initialized = indices.count * c
+            }
+        }
+        return gathered
     }
 
     /// A contiguous band of rows.
     public func rows(_ range: Range<Int>) -> Matrix {
-        Matrix(rows: range.count, cols: cols, values: Array(values[(range.lowerBound * cols)..<(range.upperBound * cols)]))
+        let span = (range.lowerBound * cols)..<(range.upperBound * cols)
+        var band = Matrix(rows: range.count, cols: cols, values: Array(values[span]))
+        band.bfloat16 = bfloat16.map { Array($0[span]) }
+        return band
     }
 
     /// Checks that the arithmetic can use every value: none NaN or infinite, and no row whose

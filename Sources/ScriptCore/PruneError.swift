@@ -14,6 +14,8 @@ public enum PruneError: Error, Equatable, Sendable, CustomStringConvertible {
     case shardPastEnd(Range<Int>, tokens: Int)
     case invalidOption(name: String, value: String, expected: String)
     case tooLarge(what: String, value: Int, limit: Int)
+    /// An option this machine cannot honour (`value` of option `name`), and why.
+    case unavailable(name: String, value: String, reason: String)
 
     public var description: String {
         switch self {
@@ -35,6 +37,7 @@ public enum PruneError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .shardPastEnd(r, n): return "shard \(r.lowerBound):\(r.upperBound) runs past the \(n) tokens"
         case let .invalidOption(name, value, expected): return "option \(name) = \(value) is invalid: expected \(expected)"
         case let .tooLarge(what, value, limit): return "\(what) = \(value) exceeds the limit \(limit)"
+        case let .unavailable(name, value, reason): return "option \(name) = \(value) is unavailable here: \(reason)"
         }
     }
 }

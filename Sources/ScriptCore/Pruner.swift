@@ -26,6 +26,11 @@ public struct Pruner: Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         let norms = try timings.measure("validate") { try validate(request, options: options) }
+        var request = request
+        if options.similarity == .bf16 {
+            try BFloat16Products.requireReady()
+            request.features = timings.measure("bfloat16") { request.features.withBFloat16(pool: pool) }
+        }
         let n = request.tokenCount
         let k = try budget.resolve(tokens: n)
         var result = PruneResult(indices: [], budget: k, tokenCount: n, method: options.method,

@@ -55,16 +55,13 @@ public struct UnitGraph: Sendable {
     /// Unit `ua` against unit `ub` (contiguous, `ua` first): the piece, and the redundancy of
     /// the tokens of both units in position order.
     static func pair(_ x: Matrix, inverseNorms inv: [Float], _ ua: Range<Int>, _ ub: Range<Int>, options: PruneOptions) -> (Piece, [Float]) {
-        let na = ua.count, nb = ub.count, d = x.cols
+        let na = ua.count, nb = ub.count
         var s = [Float](repeating: 0, count: na * nb)
-        x.values.withUnsafeBufferPointer { xp in
-            s.withUnsafeMutableBufferPointer { sp in
-                BLAS.gemmABt(m: na, n: nb, k: d, a: xp.baseAddress! + ua.lowerBound * d, lda: d,
-                             b: xp.baseAddress! + ub.lowerBound * d, ldb: d, c: sp.baseAddress!, ldc: nb)
-                inv.withUnsafeBufferPointer { ip in
-                    VectorMath.scale(sp.baseAddress!, rows: na, cols: nb, ldc: nb,
-                                     rowInverse: ip.baseAddress! + ua.lowerBound, colInverse: ip.baseAddress! + ub.lowerBound)
-                }
+        s.withUnsafeMutableBufferPointer { sp in
+            CosineProducts.products(.init(x, ua), .init(x, ub), into: sp.baseAddress!, ldc: nb)
+            inv.withUnsafeBufferPointer { ip in
+                VectorMath.scale(sp.baseAddress!, rows: na, cols: nb, ldc: nb,
+                                 rowInverse: ip.baseAddress! + ua.lowerBound, colInverse: ip.baseAddress! + ub.lowerBound)
             }
         }
         let r = BipartiteRedundancy.of(s, rows: na, columns: nb, options: options)

@@ -22,6 +22,20 @@ public struct BenchReport {
         var shape: SpanProfile.Report
         var numpyMs: Double?
         var sameIndicesAsNumpy: Bool?
+        var bfloat16: BFloat16Comparison?
+    }
+
+    /// The same case with the products in bfloat16 (`bench --similarity bf16`), in runs
+    /// alternating with float32 ones.
+    public struct BFloat16Comparison {
+        var ms: Double
+        var f32Ms: Double
+        var sameIndices: Int
+        /// Log det of the kept set's kernel (`DPPObjective`), each run's, float32's first.
+        var logDet: (f32: Double, bf16: Double)
+
+        /// The bfloat16 kept set's log det against float32's, in percent of its magnitude.
+        var logDetChangePercent: Double { (logDet.bf16 - logDet.f32) / abs(logDet.f32) * 100 }
     }
 
     var threads: Int
@@ -50,6 +64,12 @@ public struct BenchReport {
                 d["parallel_shape"] = c.shape.dictionary
                 if let n = c.numpyMs { d["numpy_ms"] = ms(n); d["numpy_over_swift"] = Units.rounded(n / c.totalMs, to: 0.01) }
                 if let same = c.sameIndicesAsNumpy { d["same_indices_as_numpy"] = same }
+                if let b = c.bfloat16 {
+                    d["bf16"] = ["ms": ms(b.ms), "f32_ms": ms(b.f32Ms), "f32_over_bf16": Units.rounded(b.f32Ms / b.ms, to: 0.01),
+                                 "same_indices": b.sameIndices, "log_det_f32": Units.rounded(b.logDet.f32, to: 0.001),
+                                 "log_det_bf16": Units.rounded(b.logDet.bf16, to: 0.001),
+                                 "log_det_change_percent": Units.rounded(b.logDetChangePercent, to: 0.0001)] as [String: Any]
+                }
                 return d
             },
         ]

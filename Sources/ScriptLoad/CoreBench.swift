@@ -34,6 +34,8 @@ public struct CoreBench {
     public var pool: ComputePool
     /// The numpy reference (`Scripts/reference.py`) and the python that runs it; nil: none.
     public var numpy: (python: String, script: String)?
+    /// Also time each case with bfloat16 products, against float32 (`--similarity bf16`).
+    public var compareBFloat16 = false
     /// Where the lines go (standard output in `bench`).
     public var say: (String) -> Void = { ScriptService.say($0) }
 
@@ -47,6 +49,10 @@ public struct CoreBench {
     public func run(_ keys: [String], progress: ProgressLine) throws -> BenchReport {
         let cases = try keys.map { key in try Self.cases[key].map { (key, $0) } ?? { throw UnknownCase(name: key) }() }
         say("BLAS: \(BLAS.description)")
+        if compareBFloat16 {
+            try BFloat16Products.requireReady()
+            say("bf16 products: \(BFloat16Products.description)")
+        }
         say("  products checked against a double-precision reference: \(BLASCheck.summary())")
         progress.stage("bench: measuring the sgemm rate")
         // Measured again before every case (the best so far counts): a neighbour's burst on a
@@ -98,6 +104,14 @@ public struct CoreBench {
             let same = n.indices == last.indices ? "yes" : "no (\(Set(n.indices).intersection(last.indices).count)/\(c.budget) shared)"
             say("  numpy reference median \(Self.fmt(n.totalMs)) ms; Swift is \(String(format: "%.1f", n.totalMs / total))x faster; same indices: \(same)")
         }
+        if compareBFloat16 {
+            progress.stage("bench \(key): bfloat16 products against float32")
+            let b = try bfloat16(req, budget: c.budget)
+            progress.hide()
+            record.bfloat16 = b
+            say("  bf16 similarity: median \(Self.fmt(b.ms)) ms against \(Self.fmt(b.f32Ms)) ms in f32 (alternating runs): \(String(format: "%.2f", b.f32Ms / b.ms))x faster; "
+                + "same indices \(b.sameIndices)/\(c.budget); kept set's log det \(String(format: "%.3f", b.logDet.bf16)) against \(String(format: "%.3f", b.logDet.f32)) (\(String(format: "%+.4f", b.logDetChangePercent))%)")
+        }
         // One line per case for scripts (Scripts/bench-core.sh).
         say("  result case=\(key) threads=\(pool.width) ms=\(String(format: "%.3f", total)) bound_ms=\(String(format: "%.3f", boundMs)) numpy_ms=\(String(format: "%.3f", record.numpyMs ?? .nan))")
         return record
@@ -116,6 +130,26 @@ public struct CoreBench {
         }
         progress.hide()
         return runs
+    }
+
+    /// Runs alternating float32 and bfloat16 (`repeats` each, after one warm-up of each): their
+    /// medians, the kept sets' overlap and each kept set's log det.
+    private func bfloat16(_ req: PruneRequest, budget: Int) throws -> BenchReport.BFloat16Comparison {
+        let pruner = Pruner(pool: pool)
+        var half = PruneOptions.defaults
+        half.similarity = .bf16
+        var full: [PruneResult] = [], reduced: [PruneResult] = []
+        for i in 0...repeats {
+            let f = try pruner.prune(req, budget: .count(budget)), h = try pruner.prune(req, budget: .count(budget), options: half)
+            if i > 0 { full.append(f); reduced.append(h) }
+        }
+        let (f, h) = (full.last!, reduced.last!)
+        let weights = QueryRelevance.weights(embeddings: req.embeddings ?? req.features, query: req.query, shards: req.shards,
+                                             options: .defaults, pool: pool)
+        return .init(ms: Self.median(reduced.compactMap { $0.timings["total"] }), f32Ms: Self.median(full.compactMap { $0.timings["total"] }),
+                     sameIndices: Set(f.indices).intersection(h.indices).count,
+                     logDet: (DPPObjective.logDet(features: req.features, weights: weights, kept: f.indices, pool: pool),
+                              DPPObjective.logDet(features: req.features, weights: weights, kept: h.indices, pool: pool)))
     }
 
     static func median(_ xs: [Double]) -> Double {

@@ -43,7 +43,7 @@ extension ProtocolError {
         case .nonFinite, .overflow: self.init(.nonFinite, e.description)
         case .budgetNotPositive, .budgetRatioOutOfRange: self.init(.badBudget, e.description)
         case .emptyShard, .shardsOverlap, .shardsLeaveGap, .shardPastEnd: self.init(.badShards, e.description)
-        case .invalidOption: self.init(.badOption, e.description)
+        case .invalidOption, .unavailable: self.init(.badOption, e.description)
         case .tooLarge: self.init(.tooLarge, e.description)
         }
     }

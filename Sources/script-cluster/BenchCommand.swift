@@ -43,6 +43,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Also draw the results as an SVG chart here.")
     var svg: String?
 
+    @Option(help: "Also time each case with the products behind its cosines in bf16 (AVX512-BF16 or AMX, libdnnl2), against f32.")
+    var similarity: String = "f32"
+
     @OptionGroup var progress: ProgressOptions
 
     func validate() throws {
@@ -50,6 +53,8 @@ struct BenchCommand: ParsableCommand {
         if cluster, !asked.contains(where: ClusterBench.kinds.contains) {
             throw InputError("--cases", cases, "with --cluster, the cases are \(ClusterBench.kinds.joined(separator: ", ")) (an image is one shard)").validation
         }
+        try FlagValue.choice(similarity, "--similarity", SimilarityPrecision.allCases.map(\.rawValue))
+        if cluster && similarity != "f32" { throw InputError("--similarity", similarity, "times the core in this process; the cluster computes in f32").validation }
         try FlagValue.count(repeats, "--repeats", to: 10_000)
         try FlagValue.count(threads, "--threads", to: FlagValue.maxThreads)
         try FlagValue.count(requests, "--requests", to: 1_000_000)
@@ -68,8 +73,9 @@ struct BenchCommand: ParsableCommand {
         }
         let python = noNumpy ? nil : NumpyReference.locate(script: reference)
         if !noNumpy && python == nil { say("numpy reference: unavailable (python3 with numpy, or \(reference), not found)") }
-        let bench = CoreBench(repeats: repeats, pool: ComputePool(width: try ThreadCount.resolve(flag: threads)),
+        var bench = CoreBench(repeats: repeats, pool: ComputePool(width: try ThreadCount.resolve(flag: threads)),
                               numpy: python.map { ($0, reference) })
+        bench.compareBFloat16 = similarity == "bf16"
         let line = progress.line("bench")
         defer { line.finish() }
         let report = try bench.run(cases.split(separator: ",").map(String.init), progress: line)

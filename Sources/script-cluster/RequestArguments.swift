@@ -138,6 +138,8 @@ struct RequestArguments: ParsableArguments {
             return InputError(layoutFlag ?? "the layout", nil, error.description)
         case .invalidOption(let name, let value, let expected):
             return InputError("--\(name)", value, "must be \(expected)")
+        case .unavailable(let name, let value, let reason):
+            return InputError("--\(name)", value, reason)
         case .tooLarge:
             break
         }
