@@ -53,8 +53,8 @@ struct BenchCommand: ParsableCommand {
         if cluster, !asked.contains(where: ClusterBench.kinds.contains) {
             throw InputError("--cases", cases, "with --cluster, the cases are \(ClusterBench.kinds.joined(separator: ", ")) (an image is one shard)").validation
         }
-        try FlagValue.choice(similarity, "--similarity", SimilarityPrecision.allCases.map(\.rawValue))
         if cluster && similarity != "f32" { throw InputError("--similarity", similarity, "times the core in this process; the cluster computes in f32").validation }
+        try FlagValue.similarity(similarity)
         try FlagValue.count(repeats, "--repeats", to: 10_000)
         try FlagValue.count(threads, "--threads", to: FlagValue.maxThreads)
         try FlagValue.count(requests, "--requests", to: 1_000_000)

@@ -29,6 +29,7 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .customLong("gsp-ratio"), parsing: .unconditional, help: "Share of each shard graph pruning removes, in [0, 1).") var gspRatio: Double = 0.5
     @Option(parsing: .unconditional, help: "Script+: power of the relevance discount of redundancy, a whole number in [0, 64] (0: off).") var discount = 4
     @Option(name: .customLong("floor-relevance"), parsing: .unconditional, help: "Script+: relevance in [0, 1] from which a token adds to its shard's proposal (0: off).") var floor = 0.6
+    @Option(help: "Precision of the products behind the cosines: f32, or bf16 (AVX512-BF16 or AMX, libdnnl2).") var similarity = "f32"
 
     @Option(help: "Your own request: features file (with --mask).") var features: String?
     @Option(help: "Your own request: embeddings file.") var embeddings: String?
@@ -43,6 +44,7 @@ struct EvalCommand: ParsableCommand {
         try FlagValue.choice(scale, "--scale", SyntheticSuite.Scale.allCases.map(\.rawValue))
         if methods != "all" { _ = try FlagValue.list(methods, "--methods", (EvalMethod.all + EvalMethod.ablation).map(\.description)) }
         _ = try FlagValue.budgets(budgets, "--budgets")
+        try FlagValue.similarity(similarity)
         try FlagValue.count(requests, "--requests", to: 10_000)
         try FlagValue.count(threads, "--threads", to: FlagValue.maxThreads)
         try FlagValue.count(repeats, "--repeats", to: 1000)
@@ -102,6 +104,7 @@ struct EvalCommand: ParsableCommand {
     private func options() throws -> PruneOptions {
         var o = PruneOptions()
         o.theta = theta; o.alpha = alpha; o.gspRatio = gspRatio; o.discount = discount; o.floorRelevance = floor
+        o.similarity = SimilarityPrecision(rawValue: similarity) ?? .f32
         do { try o.validate() } catch PruneError.invalidOption(let name, let value, let expected) {
             throw InputError("--\(name)", value, "must be \(expected)").validation
         }

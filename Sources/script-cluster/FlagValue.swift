@@ -26,6 +26,20 @@ enum FlagValue {
         throw InputError(flag, "\(value)", "must be a number \(accepted)").validation
     }
 
+    /// `--similarity`: f32, or bf16 where its products can run here (refused, saying why, where
+    /// oneDNN or the CPU's bfloat16 instructions are missing).
+    @discardableResult
+    static func similarity(_ value: String) throws -> SimilarityPrecision {
+        try choice(value, "--similarity", SimilarityPrecision.allCases.map(\.rawValue))
+        let precision = SimilarityPrecision(rawValue: value) ?? .f32
+        if precision == .bf16 {
+            do { try BFloat16Products.requireReady() } catch .unavailable(_, _, let reason) {
+                throw InputError("--similarity", value, reason).validation
+            } catch { throw InputError("--similarity", value, "\(error)").validation }
+        }
+        return precision
+    }
+
     /// One of `choices`.
     static func choice(_ value: String, _ flag: String, _ choices: [String]) throws {
         guard !choices.contains(value) else { return }

@@ -28,7 +28,7 @@ struct PruneCommand: ParsableCommand {
     @OptionGroup var progress: ProgressOptions
 
     func validate() throws {
-        try FlagValue.choice(similarity, "--similarity", SimilarityPrecision.allCases.map(\.rawValue))
+        try FlagValue.similarity(similarity)
         try FlagValue.count(threads, "--threads", to: FlagValue.maxThreads)
         try FlagValue.output(out, "--out")
         try FlagValue.output(keptFeatures, "--kept-features")

@@ -25,6 +25,23 @@ final class CLIErrorTests: CLITestCase {
         }
     }
 
+    /// `--similarity` is f32 or bf16; bf16 where oneDNN cannot be loaded is refused, naming the
+    /// library and the package, by prune, eval and bench alike; bench refuses it with --cluster.
+    func testSimilarityChoicesAndAnUnavailableLibrary() throws {
+        try writeInputs()
+        try expectBadInput(["prune", "--features", "x.npy", "--budget", "3", "--similarity", "f16"], ["--similarity f16: must be f32 or bf16"])
+        try expectBadInput(["bench", "--cluster", "--similarity", "bf16"], ["--similarity bf16: times the core in this process"])
+        let missing = "SCRIPT_CLUSTER_DNNL=/nonexistent/libdnnl.so.2 exec \"$0\" \"$@\""
+        for args in [["prune", "--features", "x.npy", "--budget", "3", "--similarity", "bf16"],
+                     ["eval", "--kinds", "image", "--scale", "small", "--requests", "1", "--methods", "script", "--similarity", "bf16"],
+                     ["bench", "--cases", "image", "--repeats", "1", "--no-numpy", "--similarity", "bf16"]] {
+            let o = try run(args, shell: missing)
+            XCTAssertEqual(o.status, 2, "\(args[0]): \(o.err)")
+            XCTAssertTrue(o.err.hasPrefix("Error: --similarity bf16: bf16 similarity needs oneDNN 2 (/nonexistent/libdnnl.so.2 could not be loaded: install libdnnl2"), "\(args[0]): \(o.err)")
+            XCTAssertEqual(o.out, "", args[0])
+        }
+    }
+
     func writeInputs() throws {
         try Npy.write((0..<60).map { Float($0 % 7) }, shape: [10, 6], to: path("x.npy"))
         try Npy.write((0..<50).map { Float($0 % 7) }, shape: [10, 5], to: path("x5.npy"))

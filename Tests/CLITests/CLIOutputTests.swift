@@ -112,6 +112,24 @@ final class CLIOutputTests: CLITestCase {
         XCTAssertTrue(text.contains("image 576x4096") && text.contains("BLAS bound"), text)
     }
 
+    /// `prune --similarity bf16` rounds the features (a stage of its own in the timings) and keeps
+    /// most of what f32 keeps; skipped where its products cannot run here.
+    func testPruneWithBFloat16Products() throws {
+        try runOK(["sample", "--kind", "anyres", "--small", "--out", path("s"), "--quiet"])
+        let files = ["--features", path("s/features.npy"), "--embeddings", path("s/embeddings.npy"), "--query", path("s/query.npy"),
+                     "--layout", path("s/layout.json"), "--budget", "0.1"]
+        try runOK(["prune"] + files + ["--out", path("f32.json")])
+        let o = try run(["prune"] + files + ["--similarity", "bf16", "--out", path("bf16.json")])
+        if o.err.contains("--similarity bf16:") { throw XCTSkip(o.err) }
+        XCTAssertEqual(o.status, 0, o.err)
+        let full = try XCTUnwrap(try json(path("f32.json"))["indices"] as? [Int])
+        let half = try json(path("bf16.json"))
+        let kept = try XCTUnwrap(half["indices"] as? [Int])
+        XCTAssertEqual(kept.count, full.count)
+        XCTAssertGreaterThanOrEqual(Set(kept).intersection(full).count * 4, 3 * full.count)
+        XCTAssertNotNil((half["timings_ms"] as? [String: Any])?["bfloat16"], "\(half)")
+    }
+
     /// An empty OPENBLAS_CORETYPE is no choice (OpenBLAS reads it as unset): the kernels are
     /// chosen as without it, and `bench` does not say the variable set them.
     func testAnEmptyCoreTypeIsNoChoice() throws {

@@ -85,10 +85,14 @@ final class BFloat16Tests: XCTestCase {
                 for shards in [nil, s.shards] where shards == nil || method != .cdpruner {
                     let req = PruneRequest(features: x, embeddings: e, query: q, shards: shards)
                     var o = PruneOptions(); o.method = method
-                    let full = try Pruner(pool: pool).prune(req, budget: .count(k), options: o).indices
+                    let f32Run = try Pruner(pool: pool).prune(req, budget: .count(k), options: o)
                     o.similarity = .bf16
-                    let reduced = try Pruner(pool: pool).prune(req, budget: .count(k), options: o).indices
+                    let bf16Run = try Pruner(pool: pool).prune(req, budget: .count(k), options: o)
+                    let (full, reduced) = (f32Run.indices, bf16Run.indices)
                     let what = "\(kind) \(method) \(shards == nil ? "monolithic" : "sharded")"
+                    if shards != nil {
+                        XCTAssertNotEqual(bf16Run.proposals.map(\.cosines), f32Run.proposals.map(\.cosines), "\(what): the products ran in float32")
+                    }
                     XCTAssertGreaterThanOrEqual(Set(full).intersection(reduced).count * 4, 3 * k, what)
                     let w = QueryRelevance.weights(embeddings: e, query: q, shards: shards, options: .defaults, pool: pool)
                     let a = DPPObjective.logDet(features: x, weights: w, kept: full, pool: pool)
