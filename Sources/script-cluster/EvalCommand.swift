@@ -87,13 +87,14 @@ struct EvalCommand: ParsableCommand {
             }
         }
         line.finish()
+        if similarity == "bf16" { say("Cosines from bf16 products: \(BFloat16Products.description)") }
         say(EvalReport.markdown(rows))
         say("Script, monolithic vs sharded:\n" + EvalReport.gap(rows))
         say("Script+, monolithic vs sharded:\n" + EvalReport.gap(rows, method: "script+"))
         if ablation { say("Script+ ablation (target share / coverage / ms; each idea off in turn):\n" + EvalReport.ablation(rows)) }
         say("Script+ against the targets of issue 13:\n" + EvalReport.targets(rows))
         if let json {
-            let doc = EvalReport.dictionaries(rows).map(Self.rounded)
+            let doc = EvalReport.dictionaries(rows).map { Self.rounded($0).merging(["similarity": similarity]) { a, _ in a } }
             try OutputFile.write(try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys]), to: json, flag: "--json")
         }
         if let svg { try OutputFile.write(GapChart.svg(rows), to: svg, flag: "--svg") }

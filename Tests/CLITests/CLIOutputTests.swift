@@ -85,6 +85,7 @@ final class CLIOutputTests: CLITestCase {
             let ms = try XCTUnwrap(row["ms"] as? Double)
             XCTAssertEqual(ms * 1000, (ms * 1000).rounded(), accuracy: 1e-6)
             XCTAssertEqual(row["requests"] as? Int, 2)
+            XCTAssertEqual(row["similarity"] as? String, "f32")
         }
         XCTAssertTrue(XMLParser(data: try contents(path("e.svg"))).parse(), "the SVG is well-formed XML")
     }
