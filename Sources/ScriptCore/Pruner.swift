@@ -29,7 +29,10 @@ public struct Pruner: Sendable {
         var request = request
         if options.similarity == .bf16 {
             try BFloat16Products.requireReady()
-            request.features = timings.measure("bfloat16") { request.features.withBFloat16(pool: pool) }
+            // The methods whose cosines between features run through `CosineProducts`.
+            if [.script, .scriptPlus, .cdpruner, .gsp].contains(options.method) {
+                request.features = timings.measure("bfloat16") { request.features.withBFloat16(pool: pool) }
+            }
         }
         let n = request.tokenCount
         let k = try budget.resolve(tokens: n)
