@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Packs what the benchmarks need to run on a machine without Swift, ZeroMQ or Debian's packages
 # (a lent many-core machine with only Python 3 and numpy): the release binary, the shared
-# libraries it loads (glibc's aside), Debian's OpenBLAS and, where pip can fetch it, PyPI's
-# OpenBLAS (the library the container image loads), the two benchmark scripts and the numpy
-# reference.
+# libraries it loads (glibc's aside), Debian's OpenBLAS, oneDNN (for the bf16 similarity) and,
+# where pip can fetch it, PyPI's OpenBLAS (the library the container image loads), the two
+# benchmark scripts and the numpy reference.
 #
 #   bash Scripts/pack-bench.sh [ARCHIVE]            (default .build/bench-pack.tar.xz)
 #
@@ -12,6 +12,7 @@
 #            and each case's parallel shape)
 #   profile: where the time goes on all cores (perf, packed from here when it is installed):
 #            AnyRes and video by symbol, then by thread
+#   bf16:    the three cases on all cores with bf16 products against f32 (AMX or AVX512-BF16)
 #   scale:   Scripts/bench-scale.sh (single-thread workers pinned one a core, AnyRes and video)
 # Environment for run.sh: BLAS=debian to load Debian's OpenBLAS instead of PyPI's; what
 # bench-scale.sh reads (WORKERS, DURATION, KINDS, TRANSFER, SOCKETS).
@@ -30,13 +31,16 @@ cp Scripts/bench-core.sh Scripts/bench-scale.sh Scripts/reference.py "$pack/Scri
 # Every shared library the binary and Debian's OpenBLAS load, but glibc's own.
 openblas=$(ldconfig -p | awk '/libopenblas\.so\.0 / {print $NF; exit}')
 [ -n "$openblas" ] || { echo "pack-bench: Debian's OpenBLAS (libopenblas0) is not installed" >&2; exit 2; }
-for lib in $( { ldd "$bin"; ldd "$openblas"; } | awk '/=> \// {print $3}' | sort -u); do
+dnnl=$(ldconfig -p | awk '/libdnnl\.so\.2 / {print $NF; exit}')
+[ -n "$dnnl" ] || echo "pack-bench: oneDNN (libdnnl2) is not installed; the pack cannot time bf16 products" >&2
+for lib in $( { ldd "$bin"; ldd "$openblas"; [ -z "$dnnl" ] || ldd "$dnnl"; } | awk '/=> \// {print $3}' | sort -u); do
     case "$(basename "$lib")" in
         libc.so.*|libm.so.*|libpthread.so.*|libdl.so.*|librt.so.*|libresolv.so.*|ld-linux*) ;;
         *) cp -L "$lib" "$pack/lib/" ;;
     esac
 done
 cp -L "$openblas" "$pack/lib/libopenblas.so.0"
+[ -z "$dnnl" ] || cp -L "$dnnl" "$pack/lib/libdnnl.so.2"
 
 # PyPI's OpenBLAS, when pip can fetch it (the benchmarks then report both libraries' names).
 wheel="$stage/wheel"
@@ -61,7 +65,7 @@ fi
 
 cat > "$pack/run.sh" <<'RUN'
 #!/usr/bin/env bash
-# Runs the packed benchmarks here: run.sh [core|scale|all] (all by default).
+# Runs the packed benchmarks here: run.sh [core|profile|bf16|scale|all] (all by default).
 set -euo pipefail
 cd "$(dirname "$0")"
 export LD_LIBRARY_PATH="$PWD/lib" BIN="$PWD/bin/script-cluster"
@@ -83,9 +87,10 @@ profile() {
 case "${1:-all}" in
     core) bash Scripts/bench-core.sh --threads "$list" ;;
     profile) profile ;;
+    bf16) "$BIN" bench --threads "$cores" --no-numpy --repeats 5 --similarity bf16 | grep -E '^(BLAS|bf16|CPU|machine)|^[a-z].*:|bf16 similarity' ;;
     scale) bash Scripts/bench-scale.sh ;;
-    all) bash Scripts/bench-core.sh --threads "$list"; profile; bash Scripts/bench-scale.sh ;;
-    *) echo "run.sh: unknown part '$1' (core, profile, scale or all)" >&2; exit 2 ;;
+    all) bash Scripts/bench-core.sh --threads "$list"; profile; "$0" bf16 || true; bash Scripts/bench-scale.sh ;;
+    *) echo "run.sh: unknown part '$1' (core, profile, bf16, scale or all)" >&2; exit 2 ;;
 esac
 RUN
 chmod +x "$pack/run.sh"
