@@ -99,23 +99,23 @@ static void set_error(const char *what, dnnl_status_t s) {
     snprintf(lib.error, sizeof lib.error, "oneDNN: %s failed (status %d)", what, (int)s);
 }
 
-/// Builds the primitive of one shape into `out` (its descriptors too); 0 or -1.
-static int build(shape_t *out, char *impl, size_t implSize) {
+/// Builds the primitive of one shape into `out` (its descriptors too); 0, or oneDNN's status.
+static dnnl_status_t build(shape_t *out, char *impl, size_t implSize) {
     dnnl_dims_t ad = {out->m, out->k}, as = {out->lda, 1};
     dnnl_dims_t bd = {out->k, out->n}, bs = {1, out->ldb};   /* B^T: k x n, columns ldb apart */
     dnnl_dims_t cd = {out->m, out->n}, cs = {out->ldc, 1};
     dnnl_status_t s;
     if ((s = f.desc_by_strides(&out->a, 2, ad, dnnl_bf16, as)) || (s = f.desc_by_strides(&out->b, 2, bd, dnnl_bf16, bs))
-        || (s = f.desc_by_strides(&out->c, 2, cd, dnnl_f32, cs))) { set_error("a memory descriptor", s); return -1; }
+        || (s = f.desc_by_strides(&out->c, 2, cd, dnnl_f32, cs))) { set_error("a memory descriptor", s); return s; }
     dnnl_matmul_desc_t md;
-    if ((s = f.matmul_desc(&md, &out->a, &out->b, NULL, &out->c))) { set_error("the matmul descriptor", s); return -1; }
+    if ((s = f.matmul_desc(&md, &out->a, &out->b, NULL, &out->c))) { set_error("the matmul descriptor", s); return s; }
     dnnl_primitive_attr_t attr;
-    if ((s = f.attr_create(&attr))) { set_error("attributes", s); return -1; }
+    if ((s = f.attr_create(&attr))) { set_error("attributes", s); return s; }
     f.attr_scratchpad(attr, dnnl_scratchpad_mode_user);
     dnnl_primitive_desc_t pd;
     s = f.pd_create(&pd, &md, attr, engine, NULL);
     f.attr_destroy(attr);
-    if (s) { set_error("the matmul primitive descriptor", s); return -1; }
+    if (s) { set_error("the matmul primitive descriptor", s); return s; }
     if (impl) {
         const char *name = NULL;
         f.pd_query(pd, dnnl_query_impl_info_str, 0, &name);
@@ -126,8 +126,8 @@ static int build(shape_t *out, char *impl, size_t implSize) {
     out->scratchBytes = f.desc_size(scratch);
     s = f.primitive_create(&out->primitive, pd);
     f.pd_destroy(pd);
-    if (s) { set_error("the matmul primitive", s); return -1; }
-    return 0;
+    if (s) { set_error("the matmul primitive", s); return s; }
+    return dnnl_success;
 }
 
 /// The built shape, from the kept ones or built now (kept while there is room; else `*owned`
@@ -255,7 +255,10 @@ static void load(void) {
     /* The kernels oneDNN picks for a typical tile: only the CPU's own bfloat16 instructions. */
     shape_t probe = {96, 96, 4096, 4096, 4096, 96, NULL, {0}, {0}, {0}, {0}, 0};
     char impl[120];
-    if (build(&probe, impl, sizeof impl)) return;
+    if ((s = build(&probe, impl, sizeof impl)) == dnnl_unimplemented) {
+        snprintf(lib.error, sizeof lib.error, "bf16 similarity needs a CPU with AVX512-BF16 or AMX: oneDNN (%s) has no bfloat16 product for this one", name);
+    }
+    if (s) return;
     f.primitive_destroy(probe.primitive);
     const dnnl_version_t *v = f.version();
     snprintf(lib.description, sizeof lib.description, "oneDNN %d.%d.%d (%s), kernel %s", v->major, v->minor, v->patch, name, impl);

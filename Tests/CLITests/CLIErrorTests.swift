@@ -40,6 +40,13 @@ final class CLIErrorTests: CLITestCase {
             XCTAssertTrue(o.err.hasPrefix("Error: --similarity bf16: bf16 similarity needs oneDNN 2 (/nonexistent/libdnnl.so.2 could not be loaded: install libdnnl2"), "\(args[0]): \(o.err)")
             XCTAssertEqual(o.out, "", args[0])
         }
+        // A CPU without bfloat16 instructions (oneDNN told to use at most AVX2, or AVX-512
+        // without BF16, where it would emulate them): refused, saying what the CPU lacks.
+        for isa in ["AVX2", "AVX512_CORE"] {
+            let o = try run(["prune", "--features", "x.npy", "--budget", "3", "--similarity", "bf16"], shell: "ONEDNN_MAX_CPU_ISA=\(isa) exec \"$0\" \"$@\"")
+            XCTAssertEqual(o.status, 2, "\(isa): \(o.err)")
+            XCTAssertTrue(o.err.hasPrefix("Error: --similarity bf16: bf16 similarity needs a CPU with AVX512-BF16 or AMX"), "\(isa): \(o.err)")
+        }
     }
 
     func writeInputs() throws {
