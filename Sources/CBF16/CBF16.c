@@ -122,40 +122,63 @@ static dnnl_status_t build(shape_t *out, char *impl, size_t implSize) {
         snprintf(impl, implSize, "%s", name ? name : "?");
     }
     const dnnl_memory_desc_t *scratch = f.pd_query_md(pd, dnnl_query_scratchpad_md, 0);
-    out->scratch = *scratch;
-    out->scratchBytes = f.desc_size(scratch);
+    if (scratch) out->scratch = *scratch;
+    out->scratchBytes = scratch ? f.desc_size(scratch) : 0;
     s = f.primitive_create(&out->primitive, pd);
     f.pd_destroy(pd);
     if (s) { set_error("the matmul primitive", s); return s; }
     return dnnl_success;
 }
 
-/// The built shape, from the kept ones or built now (kept while there is room; else `*owned`
-/// is set and the caller destroys it).
-static shape_t *shape(shape_t *scratch, int *owned, int m, int n, int k, int lda, int ldb, int ldc) {
-    pthread_mutex_lock(&shapeLock);
+/// The kept shape equal to `key`, or NULL; called with `shapeLock` held.
+static shape_t *find(const shape_t *key) {
     for (int i = 0; i < shapeCount; i++) {
         shape_t *e = &shapes[i];
-        if (e->m == m && e->n == n && e->k == k && e->lda == lda && e->ldb == ldb && e->ldc == ldc) {
-            pthread_mutex_unlock(&shapeLock);
-            return e;
-        }
+        if (e->m == key->m && e->n == key->n && e->k == key->k && e->lda == key->lda && e->ldb == key->ldb && e->ldc == key->ldc) return e;
     }
-    pthread_mutex_unlock(&shapeLock);
-    shape_t built = {m, n, k, lda, ldb, ldc, NULL, {0}, {0}, {0}, {0}, 0};
-    if (build(&built, NULL, 0)) return NULL;
+    return NULL;
+}
+
+/// The built shape `key`: a kept one, or built now and kept while there is room (else built
+/// into `*key` itself, `*owned` set: the caller destroys its primitive). NULL when oneDNN refused.
+static shape_t *shape(shape_t *key, int *owned) {
+    *owned = 0;
     pthread_mutex_lock(&shapeLock);
-    if (shapeCount < SHAPES) {
-        shapes[shapeCount] = built;
-        shape_t *e = &shapes[shapeCount++];
-        pthread_mutex_unlock(&shapeLock);
-        *owned = 0;
-        return e;
+    shape_t *e = find(key);
+    pthread_mutex_unlock(&shapeLock);
+    if (e) return e;
+    if (build(key, NULL, 0)) return NULL;
+    pthread_mutex_lock(&shapeLock);
+    if (!(e = find(key)) && shapeCount < SHAPES) {
+        shapes[shapeCount] = *key;
+        e = &shapes[shapeCount++];
+        key->primitive = NULL;
     }
     pthread_mutex_unlock(&shapeLock);
-    *scratch = built;
-    *owned = 1;
-    return scratch;
+    if (!e) { *owned = 1; return key; }
+    if (key->primitive) f.primitive_destroy(key->primitive);  /* another thread kept it first */
+    return e;
+}
+
+/// Runs one built shape's product on this thread's stream, with scratch memory of its own.
+static dnnl_status_t execute(const shape_t *sh, const void *a, const void *b, float *c) {
+    dnnl_status_t s;
+    if (!stream && (s = f.stream_create(&stream, engine, dnnl_stream_default_flags))) return s;
+    void *scratch = sh->scratchBytes ? malloc(sh->scratchBytes) : NULL;
+    if (sh->scratchBytes && !scratch) return dnnl_out_of_memory;
+    dnnl_memory_t m[4] = {NULL, NULL, NULL, NULL};
+    s = f.memory_create(&m[0], &sh->a, engine, (void *)a);
+    if (!s) s = f.memory_create(&m[1], &sh->b, engine, (void *)b);
+    if (!s) s = f.memory_create(&m[2], &sh->c, engine, c);
+    if (!s && scratch) s = f.memory_create(&m[3], &sh->scratch, engine, scratch);
+    if (!s) {
+        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, m[0]}, {DNNL_ARG_WEIGHTS, m[1]}, {DNNL_ARG_DST, m[2]}, {DNNL_ARG_SCRATCHPAD, m[3]}};
+        s = f.execute(sh->primitive, stream, scratch ? 4 : 3, args);
+    }
+    if (!s) s = f.stream_wait(stream);
+    for (int i = 0; i < 4; i++) if (m[i]) f.memory_destroy(m[i]);
+    free(scratch);
+    return s;
 }
 #endif
 
@@ -166,25 +189,11 @@ int script_bf16_gemm_abt(int m, int n, int k, const uint16_t *a, int lda, const 
         for (int r = 0; r < m; r++) memset(c + (long)r * ldc, 0, (size_t)n * sizeof(float));
         return 0;
     }
-    /* The shape list is searched linearly: a run uses a few dozen shapes. */
-    shape_t own;
-    int owned = 0;
-    shape_t *sh = shape(&own, &owned, m, n, k, lda, ldb, ldc);
+    shape_t key = {m, n, k, lda, ldb, ldc, NULL, {0}, {0}, {0}, {0}, 0};
+    int owned;
+    shape_t *sh = shape(&key, &owned);
     if (!sh) return -1;
-    dnnl_status_t s;
-    if (!stream && (s = f.stream_create(&stream, engine, dnnl_stream_default_flags))) { set_error("a stream", s); return -1; }
-    void *scratch = sh->scratchBytes ? malloc(sh->scratchBytes) : NULL;
-    dnnl_memory_t ma, mb, mc, ms = NULL;
-    f.memory_create(&ma, &sh->a, engine, (void *)a);
-    f.memory_create(&mb, &sh->b, engine, (void *)b);
-    f.memory_create(&mc, &sh->c, engine, c);
-    if (scratch) f.memory_create(&ms, &sh->scratch, engine, scratch);
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}, {DNNL_ARG_SCRATCHPAD, ms}};
-    s = f.execute(sh->primitive, stream, scratch ? 4 : 3, args);
-    if (!s) s = f.stream_wait(stream);
-    f.memory_destroy(ma); f.memory_destroy(mb); f.memory_destroy(mc);
-    if (ms) f.memory_destroy(ms);
-    free(scratch);
+    dnnl_status_t s = execute(sh, a, b, c);
     if (owned) f.primitive_destroy(sh->primitive);
     if (s) { set_error("a product", s); return -1; }
     return 0;
