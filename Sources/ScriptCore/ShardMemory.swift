@@ -2,7 +2,8 @@
 /// saying why, a shard that cannot fit in its memory (it would be killed for memory, and every
 /// worker given the shard after it).
 public enum ShardMemory {
-    /// Bytes a shard of `n` tokens of width `d` holds at the least: its features as Float32, and
+    /// Bytes a shard of `n` tokens of width `d` holds at the least: its features as Float32 (and
+    /// as bfloat16 too under `SimilarityPrecision.bf16`), and
     /// the similarity block its graph stage fills at once: Script's bipartite matrix
     /// (`ceil(n / 2) x floor(n / 2)` floats), or, for Script+ over units of `T < n` tokens, one
     /// piece (`T x T`).
@@ -17,7 +18,7 @@ public enum ShardMemory {
     public static func parts(tokens n: Int, width d: Int, options: PruneOptions, unitTokens: Int?) -> (features: Int, graph: Int) {
         var block = ((n + 1) / 2) * (n / 2)
         if options.method == .scriptPlus, options.unitGraph, let t = unitTokens, t < n { block = t * t }
-        return (4 * n * d, 4 * block)
+        return ((options.similarity == .bf16 ? 6 : 4) * n * d, 4 * block)
     }
 
     /// What shards with these `parts` hold at once on one worker, at the least: all their

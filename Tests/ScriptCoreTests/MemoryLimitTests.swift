@@ -82,5 +82,9 @@ final class ShardMemoryTests: XCTestCase {
         XCTAssertEqual(ShardMemory.leastBytes(tokens: 196, width: 8, options: plus, unitTokens: 196), 4 * (196 * 8 + 98 * 98), "one unit: Script's graph")
         plus.unitGraph = false
         XCTAssertEqual(ShardMemory.leastBytes(tokens: 1568, width: 8, options: plus, unitTokens: 196), 4 * (1568 * 8 + 784 * 784))
+        // The bfloat16 rounding of the features beside them.
+        var half = PruneOptions()
+        half.similarity = .bf16
+        XCTAssertEqual(ShardMemory.leastBytes(tokens: 7, width: 2, options: half, unitTokens: nil), 6 * 14 + 4 * 4 * 3)
     }
 }
