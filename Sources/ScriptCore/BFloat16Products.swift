@@ -5,15 +5,18 @@ import CBF16
 public enum BFloat16Products {
     /// Library, version and kernels, or why they cannot run here (loads the library).
     public static var description: String {
-        script_bf16_load() == 0 ? String(cString: script_bf16_description()) : "unavailable: " + String(cString: script_bf16_error())
+        unavailableReason.map { "unavailable: " + $0 } ?? String(cString: script_bf16_description())
     }
 
-    /// Loaded and checked, or `PruneError.unavailable` saying why (no library, a CPU that would
-    /// emulate bfloat16, wrong products).
+    /// Why bfloat16 products cannot run here (no library, a CPU that would emulate bfloat16,
+    /// wrong products), or nil when they can (loads the library).
+    public static var unavailableReason: String? {
+        script_bf16_load() == 0 ? nil : String(cString: script_bf16_error())
+    }
+
+    /// Loaded and checked, or `PruneError.unavailable` saying why.
     public static func requireReady() throws(PruneError) {
-        if script_bf16_load() != 0 {
-            throw .unavailable(name: "similarity", value: "bf16", reason: String(cString: script_bf16_error()))
-        }
+        if let reason = unavailableReason { throw .unavailable(name: "similarity", value: "bf16", reason: reason) }
     }
 
     /// Rounds `count` floats to bfloat16 bit patterns.

@@ -57,31 +57,25 @@ public struct Matrix: Sendable, Equatable {
         Array(values[(i * cols)..<((i + 1) * cols)])
     }
 
-    /// The rows at `indices`, in that order.
+    /// The rows at `indices`, in that order (with their bfloat16 rounding, when there is one).
     public func gatherRows(_ indices: [Int]) -> Matrix {
-        let c = cols
-        // Every element is written once, by its row's copy: no zeros first (megabytes a call),
-        // in huge pages where it holds whole ones (a fault each, not 512).
-        let out = [Float](unsafeUninitializedCapacity: indices.count * c) { dst, initialized in
-            _ = script_advise_huge_pages(dst.baseAddress, UInt(indices.count * c * MemoryLayout<Float>.stride))
-            values.withUnsafeBufferPointer { src in
-                for (r, i) in indices.enumerated() {
-                    precondition(i >= 0 && i < rows, "row \(i) of \(rows)")
-                    (dst.baseAddress! + r * c).initialize(from: src.baseAddress! + i * c, count: c)
-                }
+        for i in indices { precondition(i >= 0 && i < rows, "row \(i) of \(rows)") }
+        var gathered = Matrix(rows: indices.count, cols: cols, values: Self.gather(values, indices, cols))
+        gathered.bfloat16 = bfloat16.map { Self.gather($0, indices, cols) }
+        return gathered
+    }
+
+    /// Rows `indices` of the row-major `source` (rows `c` wide). Every element is written once,
+    /// by its row's copy: no zeros first (megabytes a call), in huge pages where it holds whole
+    /// ones (a fault each, not 512).
+    private static func gather<T>(_ source: [T], _ indices: [Int], _ c: Int) -> [T] {
+        [T](unsafeUninitializedCapacity: indices.count * c) { dst, initialized in
+            _ = script_advise_huge_pages(dst.baseAddress, UInt(indices.count * c * MemoryLayout<T>.stride))
+            source.withUnsafeBufferPointer { src in
+                for (r, i) in indices.enumerated() { (dst.baseAddress! + r * c).initialize(from: src.baseAddress! + i * c, count: c) }
             }
             initialized = indices.count * c
         }
-        var gathered = Matrix(rows: indices.count, cols: cols, values: out)
-        gathered.bfloat16 = bfloat16.map { half in
-            [UInt16](unsafeUninitializedCapacity: indices.count * c) { dst, initialized in
-                half.withUnsafeBufferPointer { src in
-                    for (r, i) in indices.enumerated() { (dst.baseAddress! + r * c).initialize(from: src.baseAddress! + i * c, count: c) }
-                }
-                initialized = indices.count * c
-            }
-        }
-        return gathered
     }
 
     /// A contiguous band of rows.

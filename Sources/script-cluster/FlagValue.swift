@@ -32,10 +32,8 @@ enum FlagValue {
     static func similarity(_ value: String) throws -> SimilarityPrecision {
         try choice(value, "--similarity", SimilarityPrecision.allCases.map(\.rawValue))
         let precision = SimilarityPrecision(rawValue: value) ?? .f32
-        if precision == .bf16 {
-            do { try BFloat16Products.requireReady() } catch .unavailable(_, _, let reason) {
-                throw InputError("--similarity", value, reason).validation
-            } catch { throw InputError("--similarity", value, "\(error)").validation }
+        if precision == .bf16, let reason = BFloat16Products.unavailableReason {
+            throw InputError("--similarity", value, reason).validation
         }
         return precision
     }
