@@ -32,7 +32,7 @@ extension CoordinatorState {
                       job.scored || r.submission.transfer == .inline else { continue }
                 let tokens = Double(r.shards[s].count)
                 guard let i = idle.firstIndex(where: { w in
-                    w.identity != holder && r.canSendData(to: w) && fits(job, of: r, on: w.identity, now: now)
+                    w.identity != holder && r.canSendData(to: w) && computes(r, on: w.identity) && fits(job, of: r, on: w.identity, now: now)
                         && straggles(job, tokens: tokens, spare: paces[w.identity]!, now: now)
                 }) else { continue }
                 actions += hedge(r, shard: s, on: idle.remove(at: i).identity, now: now, paces: paces)

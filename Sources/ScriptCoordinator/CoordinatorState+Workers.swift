@@ -126,6 +126,7 @@ extension CoordinatorState {
             w.beat = m.beatMs.map { .milliseconds($0) }
             w.memoryBytes = m.memoryBytes
             w.threads = m.threads
+            w.bf16 = m.bf16
             workers[identity] = w
         } else {
             if let endpoint = m.dataEndpoint, let other = workers.values.first(where: { $0.dataEndpoint == endpoint }) {
@@ -151,22 +152,28 @@ extension CoordinatorState {
             if let incarnation = m.incarnation { actions += pardon(incarnation, name: m.worker) }
             workers[identity] = WorkerEntry(identity: identity, name: m.worker, credit: m.credit, threads: m.threads, dataEndpoint: m.dataEndpoint,
                                             dataKey: m.dataKey, blas: m.blas, incarnation: m.incarnation, link: m.link,
-                                            beat: m.beatMs.map { .milliseconds($0) }, memoryBytes: m.memoryBytes,
+                                            beat: m.beatMs.map { .milliseconds($0) }, memoryBytes: m.memoryBytes, bf16: m.bf16,
                                             lastHeard: now, lastSent: now)
             // Answer at once, so the worker knows it is registered without waiting for a beat.
             actions.append(.toWorker(identity: identity, frames: BackendEnvelope.bare("heartbeat")))
             actions.append(.log(level: .info, message: "worker \(m.worker) registered (credit \(m.credit), \(m.threads) thread\(m.threads == 1 ? "" : "s")\(m.dataEndpoint.map { ", data \($0)" } ?? "")\(m.memoryBytes.map { ", memory limit \(Units.bytes($0))" } ?? ""))"))
-            if m.dataEndpoint == nil || m.memoryBytes != nil { actions += failUnplaceable(now: now) }
+            if m.dataEndpoint == nil || m.memoryBytes != nil || m.bf16 == nil { actions += failUnplaceable(now: now) }
         }
         return actions + dispatch(now: now)
     }
 
-    /// A warning when a worker registers whose BLAS runs other kernels than a worker registered
-    /// already: their products differ in the last bits, so a request's kept tokens could depend
-    /// on which worker computed each shard.
+    /// A warning when a worker registers whose BLAS (or bfloat16 library) runs other kernels
+    /// than a worker registered already: their products differ in the last bits, so a request's
+    /// kept tokens could depend on which worker computed each shard.
     private func otherKernels(_ m: ReadyMessage) -> [Action] {
-        guard let mine = m.blas, let other = workers.values.first(where: { $0.blas != nil && $0.blas != mine }) else { return [] }
-        return [.log(level: .warning, message: "worker \(m.worker) computes with \(mine), worker \(other.name) with \(other.blas!): their products differ in the last bits, so a request's kept tokens can depend on which worker computes each shard; run one BLAS build and kernel on every worker (SCRIPT_CLUSTER_BLAS, OPENBLAS_CORETYPE; `script-cluster bench` prints the kernel)")]
+        var warnings: [Action] = []
+        if let mine = m.blas, let other = workers.values.first(where: { $0.blas != nil && $0.blas != mine }) {
+            warnings.append(.log(level: .warning, message: "worker \(m.worker) computes with \(mine), worker \(other.name) with \(other.blas!): their products differ in the last bits, so a request's kept tokens can depend on which worker computes each shard; run one BLAS build and kernel on every worker (SCRIPT_CLUSTER_BLAS, OPENBLAS_CORETYPE; `script-cluster bench` prints the kernel)"))
+        }
+        if let mine = m.bf16, let other = workers.values.first(where: { $0.bf16 != nil && $0.bf16 != mine }) {
+            warnings.append(.log(level: .warning, message: "worker \(m.worker) computes bfloat16 products with \(mine), worker \(other.name) with \(other.bf16!): their products differ in the last bits, so the kept tokens of a request in similarity bf16 can depend on which worker computes each shard; run one oneDNN build on CPUs of one kind (`script-cluster bench --similarity bf16` prints the kernel)"))
+        }
+        return warnings
     }
 
     /// The job `number` if `identity` holds it and it is of the kind wanted.
@@ -239,7 +246,8 @@ extension CoordinatorState {
         guard let holder = jobs[number]?.holder else { return [log, answered] + settled }
         r.reduceSent.insert(s)
         let more = ReduceTask(job: number, request: r.id, budget: r.submission.budget, returnRows: r.submission.returnMode == .features,
-                              final: r.allProposed, candidateBound: candidateBound(r), groups: [r.reduceGroup(s)])
+                              final: r.allProposed, candidateBound: candidateBound(r), groups: [r.reduceGroup(s)],
+                              similarity: r.submission.options.similarity)
         return [log, answered] + settled + [.toWorker(identity: holder, frames: more.frames())]
     }
 
@@ -391,7 +399,7 @@ extension CoordinatorState {
                 target = workers[pinned] != nil ? pinned : nil
             } else {
                 let eligible = soundFirst(ids.filter { w in
-                    (!job.needsData || workers[w].map(r.canSendData) == true) && fits(job, of: r, on: w, now: now)
+                    (!job.needsData || workers[w].map(r.canSendData) == true) && computes(r, on: w) && fits(job, of: r, on: w, now: now)
                         && !holdsOtherCopy(of: job, number, w, in: r)
                 }, now: now)
                 target = choose(job, of: r, eligible: steadyFirst(job, eligible, now: now), free: free, paces: paces, waitingAhead: waiting)
@@ -443,6 +451,13 @@ extension CoordinatorState {
     private func soundFirst(_ eligible: [[UInt8]], now: ContinuousClock.Instant) -> [[UInt8]] {
         let sound = eligible.filter { !isSuspect($0, now: now) }
         return sound.isEmpty ? eligible : sound
+    }
+
+    /// Whether `worker` computes what `r` asks: the bfloat16 products of a request in similarity
+    /// bf16 only where it said it has them (a merge computes no product, but goes where its
+    /// request's shards could).
+    func computes(_ r: CoordinatorRequest, on worker: [UInt8]) -> Bool {
+        r.submission.options.similarity != .bf16 || workers[worker]?.bf16 != nil
     }
 
     /// Whether `job` fits in `worker`'s memory (as it said) beside the jobs it holds: their
@@ -540,7 +555,8 @@ extension CoordinatorState {
             let ready = r.proposals.indices.filter { r.proposals[$0] != nil }
             r.reduceSent = Set(ready)
             frames = ReduceTask(job: number, request: r.id, budget: sub.budget, returnRows: sub.returnMode == .features,
-                                final: r.allProposed, candidateBound: candidateBound(r), groups: ready.map(r.reduceGroup)).frames()
+                                final: r.allProposed, candidateBound: candidateBound(r), groups: ready.map(r.reduceGroup),
+                                similarity: sub.options.similarity).frames()
         case .merge(let s):
             let range = r.shards[s]
             let kept = r.kept!.filter { range.contains($0) }.map { $0 - range.lowerBound }

@@ -217,7 +217,7 @@ public final class CoordinatorState {
     }
 
     /// Fails the requests that waited for a worker and now cannot be served (the first workers to
-    /// join take no direct transfers, or are all too small for a shard).
+    /// join take no direct transfers, compute no bfloat16 products, or are all too small for a shard).
     func failUnplaceable(now: ContinuousClock.Instant) -> [Action] {
         requests.values.sorted { $0.key < $1.key }.flatMap { r in unplaceable(r, now: now).map { fail(r, $0, now: now) } ?? [] }
     }
@@ -231,7 +231,15 @@ public final class CoordinatorState {
 
     /// Why a request cannot be served by the workers there, if so.
     private func unplaceable(_ r: CoordinatorRequest, now: ContinuousClock.Instant) -> ProtocolError? {
-        tooLargeForEveryWorker(r) ?? unsendable(r, now: now)
+        noBFloat16Worker(r) ?? tooLargeForEveryWorker(r) ?? unsendable(r, now: now)
+    }
+
+    /// Why a request in similarity bf16 cannot be served, if so: workers are there and none of
+    /// them said it computes bfloat16 products. With no worker, it waits for one to join.
+    private func noBFloat16Worker(_ r: CoordinatorRequest) -> ProtocolError? {
+        guard r.submission.options.similarity == .bf16, !workers.isEmpty, !workers.values.contains(where: { $0.bf16 != nil }) else { return nil }
+        let none = workers.count == 1 ? "the only worker does not compute them" : "none of the \(workers.count) workers computes them"
+        return ProtocolError(.badOption, "options.similarity 'bf16' asks for bfloat16 products, and \(none) (a worker needs a CPU with AVX512-BF16 or AMX and libdnnl2; `script-cluster bench --similarity bf16` on its host says why not): send the request in f32")
     }
 
     /// Why a direct request's bytes can go to no worker, if so: some of its jobs wait for a

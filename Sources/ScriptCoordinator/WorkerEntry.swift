@@ -23,6 +23,9 @@ struct WorkerEntry {
     var beat: Duration?
     /// Bytes it may hold, as it said (nil: it did not): it takes no shard that needs more.
     var memoryBytes: Int?
+    /// Its bfloat16 products' library and kernel, as it said (nil: it has none, or did not say):
+    /// only then does it take the jobs of a request in similarity bf16.
+    var bf16: String?
     /// When it last refused a shard for want of room beside its other shards (`busy`: it
     /// serves other coordinators too): it gets no shard until it answers a job, or for a second.
     var roomRefusedAt: ContinuousClock.Instant?

@@ -50,10 +50,11 @@ public enum ClusterBench {
         }
     }
 
-    /// Measures every configuration, printing each as it is done; returns them all.
+    /// Measures every configuration, printing each as it is done; returns them all. `options`
+    /// (the similarity's precision, say) hold in the cluster and in-process alike.
     @discardableResult
     public static func run(kinds: [String], dtype: TensorCodec.WireDType, requests: Int, seconds: Double,
-                           workerCounts: [Int] = [1, 2]) throws -> [Point] {
+                           workerCounts: [Int] = [1, 2], options: PruneOptions = .defaults) throws -> [Point] {
         var points: [Point] = []
         say("CPU: \(CPUIdentity.describe(.current()))")
         for c in cases where kinds.contains(c.kind.rawValue) {
@@ -62,7 +63,8 @@ public enum ClusterBench {
                                    embeddings: Matrix(rows: s.n, cols: s.embeddingDim, values: s.embeddings),
                                    query: Matrix(rows: s.spec.queryTokens, cols: s.embeddingDim, values: s.query), shards: s.shards)
             let pruner = Pruner(pool: .machine)
-            say("\n\(c.name): in-process median \(Units.duration(milliseconds: try inProcessMedian(req, budget: c.budget, pruner: pruner))) on all cores; tensors as \(dtype.rawValue), every socket a private Unix socket (ipc)")
+            let median = try inProcessMedian(req, budget: c.budget, options: options, pruner: pruner)
+            say("\n\(c.name): in-process median \(Units.duration(milliseconds: median)) on all cores; tensors as \(dtype.rawValue), every socket a private Unix socket (ipc)\(options.similarity == .f32 ? "" : "; cosines from \(options.similarity.rawValue) products")")
             for workers in workerCounts {
                 var plan = LocalCluster.Plan()
                 plan.workers = workers
@@ -75,12 +77,13 @@ public enum ClusterBench {
                 let client = try ClusterClient(endpoints: cluster.frontends)
                 defer { client.close() }
                 for transfer in Transfer.allCases {
-                    let submission = PruneSubmission(id: "t", request: req, budget: .count(c.budget), dtype: dtype, transfer: transfer)
+                    let submission = PruneSubmission(id: "t", request: req, budget: .count(c.budget), options: options, dtype: dtype,
+                                                     transfer: transfer)
                     let load = LoadGenerator(client: client, template: submission.encoded(),
                                              expected: try LoadGenerator.expectedIndices(submission))
                     let roles = ["coordinator": cluster.pids.coordinators, "worker": cluster.pids.workers]
                     let (single, inProcess) = try interleaved(load, roles: roles, requests: requests, request: req, budget: c.budget,
-                                                              pruner: pruner)
+                                                              options: options, pruner: pruner)
                     var many = LoadGenerator.Settings()
                     many.roles = roles
                     many.pace = .concurrency(2 * workers)
@@ -119,9 +122,10 @@ public enum ClusterBench {
     }
 
     /// Median in-process time of the request on all cores.
-    public static func inProcessMedian(_ req: PruneRequest, budget: Int, runs: Int = 7, pruner: Pruner = Pruner(pool: .machine)) throws -> Double {
-        _ = try pruner.prune(req, budget: .count(budget))
-        return median(try (0..<runs).map { _ in try pruner.prune(req, budget: .count(budget)).timings["total"] ?? .nan })
+    public static func inProcessMedian(_ req: PruneRequest, budget: Int, runs: Int = 7, options: PruneOptions = .defaults,
+                                       pruner: Pruner = Pruner(pool: .machine)) throws -> Double {
+        _ = try pruner.prune(req, budget: .count(budget), options: options)
+        return median(try (0..<runs).map { _ in try pruner.prune(req, budget: .count(budget), options: options).timings["total"] ?? .nan })
     }
 
     private static func median(_ xs: [Double]) -> Double {
@@ -134,7 +138,7 @@ public enum ClusterBench {
     /// shared machine's drift (this one's in-process time wandered from 40 to 55 ms within an
     /// hour) moves both alike.
     static func interleaved(_ load: LoadGenerator, roles: [String: [Int32]], requests: Int, request: PruneRequest, budget: Int,
-                            pruner: Pruner) throws -> (LoadReport, inProcessMs: Double) {
+                            options: PruneOptions, pruner: Pruner) throws -> (LoadReport, inProcessMs: Double) {
         var merged = LoadReport()
         var local: [Double] = []
         for block in chunks(of: max(1, requests), size: 4) {
@@ -144,7 +148,7 @@ public enum ClusterBench {
             one.duration = 600
             one.warmup = block.lowerBound == 0 ? 2 : 0
             merged.merge(try load.run(one))
-            for _ in 0..<2 { local.append(try pruner.prune(request, budget: .count(budget)).timings["total"] ?? .nan) }
+            for _ in 0..<2 { local.append(try pruner.prune(request, budget: .count(budget), options: options).timings["total"] ?? .nan) }
         }
         return (merged, median(local))
     }

@@ -1,19 +1,21 @@
 import ScriptCore
 import ScriptWire
 
-/// `PruneOptions` as the protocol's `options` map.
+/// `PruneOptions` as the protocol's `options` map. `similarity` is sent only when it is not
+/// the default f32, so a request in f32 reads as it did before the key existed.
 enum OptionsCodec {
     static let keys: Set<String> = ["method", "tau", "gamma", "kmin", "gsp_ratio", "theta", "query_keep", "relevance_sign", "alpha", "seed",
-                                      "unit_graph", "discount", "floor_relevance"]
+                                      "unit_graph", "discount", "floor_relevance", "similarity"]
 
     static func encode(_ o: PruneOptions) -> MessagePackValue {
-        Envelope.mapValue([
+        let precision: [(String, MessagePackValue)] = o.similarity == .f32 ? [] : [("similarity", .string(o.similarity.rawValue))]
+        return Envelope.mapValue([
             ("method", .string(o.method.rawValue)), ("tau", .float(Double(o.tau))), ("gamma", .float(Double(o.gamma))),
             ("kmin", .int(Int64(o.kmin))), ("gsp_ratio", .float(o.gspRatio)), ("theta", .float(Double(o.theta))),
             ("query_keep", .float(o.queryKeep)), ("relevance_sign", .float(Double(o.relevanceSign))), ("alpha", .float(o.alpha)),
             ("seed", .uint(o.seed)), ("unit_graph", .bool(o.unitGraph)), ("discount", .int(Int64(o.discount))),
             ("floor_relevance", .float(o.floorRelevance)),
-        ])
+        ] + precision)
     }
 
     /// Reads the fields present over the defaults, and validates the result.
@@ -39,7 +41,17 @@ enum OptionsCodec {
         if m.has("unit_graph") { o.unitGraph = try m.bool("unit_graph") }
         if m.has("discount") { o.discount = try m.int("discount") }
         if m.has("floor_relevance") { o.floorRelevance = try m.double("floor_relevance") }
+        if m.has("similarity") { o.similarity = try similarity(m) }
         do { try o.validate() } catch let e as PruneError { throw ProtocolError(e) }
         return o
+    }
+
+    /// The precision of a request's cosines: "f32" or "bf16".
+    static func similarity(_ m: Envelope) throws -> SimilarityPrecision {
+        let name = try m.string("similarity")
+        guard let precision = SimilarityPrecision(rawValue: name) else {
+            throw ProtocolError(.badOption, "options.similarity '\(name)' is not one of \(SimilarityPrecision.allCases.map(\.rawValue))")
+        }
+        return precision
     }
 }

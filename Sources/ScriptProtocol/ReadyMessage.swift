@@ -4,7 +4,8 @@ import ScriptWire
 /// `ready`: a worker registers (or changes its credit; 0 while it drains).
 public struct ReadyMessage: BackendMessage, Equatable {
     public static let type = "ready"
-    public static let fields: Set<String> = ["v", "type", "worker", "credit", "data", "data_key", "threads", "blas", "incarnation", "link", "beat_ms", "memory_bytes"]
+    public static let fields: Set<String> = ["v", "type", "worker", "credit", "data", "data_key", "threads", "blas", "incarnation", "link", "beat_ms", "memory_bytes",
+                                               "bf16"]
 
     /// A name for logs and replies.
     public var worker: String
@@ -36,9 +37,14 @@ public struct ReadyMessage: BackendMessage, Equatable {
     /// Bytes the worker may hold (its `MemoryLimit`): the coordinator gives it no shard it would
     /// refuse as too large for them. Nil from a worker that does not say.
     public var memoryBytes: Int?
+    /// Its bfloat16 products' library and kernel (`BFloat16Products.description`), when it can
+    /// compute them: only such workers are sent the jobs of a request in `similarity` bf16, and
+    /// those that say the same compute the same bits. Nil from a worker that cannot, or does not say.
+    public var bf16: String?
 
     public init(worker: String, credit: Int, dataEndpoint: String?, dataKey: CurveKey? = nil, threads: Int, blas: String? = nil,
-                incarnation: Int? = nil, link: Int? = nil, beatMs: Int? = nil, memoryBytes: Int? = nil) {
+                incarnation: Int? = nil, link: Int? = nil, beatMs: Int? = nil, memoryBytes: Int? = nil,
+                bf16: String? = nil) {
         self.worker = worker
         self.credit = credit
         self.dataEndpoint = dataEndpoint
@@ -49,6 +55,7 @@ public struct ReadyMessage: BackendMessage, Equatable {
         self.link = link
         self.beatMs = beatMs
         self.memoryBytes = memoryBytes
+        self.bf16 = bf16
     }
 
     public func frames() -> [Frame] {
@@ -60,6 +67,7 @@ public struct ReadyMessage: BackendMessage, Equatable {
         if let link { f.append(("link", .int(Int64(link)))) }
         if let beatMs { f.append(("beat_ms", .int(Int64(beatMs)))) }
         if let memoryBytes { f.append(("memory_bytes", .int(Int64(memoryBytes)))) }
+        if let bf16 { f.append(("bf16", .string(bf16))) }
         return Self.message(f)
     }
 
@@ -81,14 +89,14 @@ public struct ReadyMessage: BackendMessage, Equatable {
                             threads: e.has("threads") ? max(1, try e.int("threads")) : 1,
                             blas: e.has("blas") ? try text(e, "blas", upTo: 512) : nil,
                             incarnation: e.has("incarnation") ? try e.int("incarnation") : nil, link: link, beatMs: beatMs,
-                            memoryBytes: memoryBytes)
+                            memoryBytes: memoryBytes, bf16: e.has("bf16") ? try text(e, "bf16", upTo: 512) : nil)
     }
 
     /// The longest worker name, in bytes.
     public static let maxNameBytes = 128
 
     /// What is wrong with `text` as a field a worker reports (its name, its data endpoint, its
-    /// BLAS), which reach logs and clients: nil when it is 1 to `limit` bytes with no control
+    /// BLAS and bfloat16 kernels), which reach logs and clients: nil when it is 1 to `limit` bytes with no control
     /// character.
     public static func problem(with text: String, upTo limit: Int) -> String? {
         if text.isEmpty || text.utf8.count > limit { return "must be 1 to \(limit) bytes, not \(text.utf8.count)" }

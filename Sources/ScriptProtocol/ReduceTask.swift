@@ -9,7 +9,8 @@ import ScriptWire
 /// it comes and selects after the last.
 public struct ReduceTask: BackendMessage {
     public static let type = "reduce"
-    public static let fields: Set<String> = ["v", "type", "job", "request", "budget", "return_rows", "final", "candidate_bound", "groups"]
+    public static let fields: Set<String> = ["v", "type", "job", "request", "budget", "return_rows", "final", "candidate_bound", "groups",
+                                               "similarity"]
     static let groupFields: Set<String> = ["offset", "indices", "survivors", "cosines", "rows", "weights"]
 
     /// A proposal as the reduce gets it: the shard's message (cosines and rows still encoded)
@@ -33,10 +34,14 @@ public struct ReduceTask: BackendMessage {
     /// Most candidates the proposals can hold in all.
     public var candidateBound: Int
     public var groups: [Group]
+    /// The precision of the cosines between proposals (the request's `options.similarity`; sent
+    /// only when it is bf16).
+    public var similarity: SimilarityPrecision
 
-    public init(job: Int, request: String, budget: Int, returnRows: Bool, final: Bool, candidateBound: Int, groups: [Group]) {
+    public init(job: Int, request: String, budget: Int, returnRows: Bool, final: Bool, candidateBound: Int, groups: [Group],
+                similarity: SimilarityPrecision = .f32) {
         self.job = job; self.request = request; self.budget = budget; self.returnRows = returnRows
-        self.final = final; self.candidateBound = candidateBound; self.groups = groups
+        self.final = final; self.candidateBound = candidateBound; self.groups = groups; self.similarity = similarity
     }
 
     public func frames() -> [Frame] {
@@ -50,9 +55,10 @@ public struct ReduceTask: BackendMessage {
                 ("weights", TensorCodec.descriptor(shape: [group.weights.count], frame: tensors.count)),
             ])
         }
+        let precision: [(String, MessagePackValue)] = similarity == .f32 ? [] : [("similarity", .string(similarity.rawValue))]
         return Self.message([("job", .int(Int64(job))), ("request", .string(request)), ("budget", .int(Int64(budget))),
                              ("return_rows", .bool(returnRows)), ("final", .bool(final)),
-                             ("candidate_bound", .int(Int64(candidateBound))), ("groups", .array(groupValues))], tensors)
+                             ("candidate_bound", .int(Int64(candidateBound))), ("groups", .array(groupValues))] + precision, tensors)
     }
 
     public static func parse(_ e: Envelope, frames: [Frame], limits: RequestLimits) throws -> ReduceTask {
@@ -77,6 +83,7 @@ public struct ReduceTask: BackendMessage {
         guard budget >= 1 else { throw ProtocolError(.badBudget, "budget \(budget)") }
         return ReduceTask(job: try e.int("job"), request: try e.string("request"), budget: budget,
                           returnRows: try e.bool("return_rows"), final: try e.bool("final"),
-                          candidateBound: max(0, try e.int("candidate_bound")), groups: groups)
+                          candidateBound: max(0, try e.int("candidate_bound")), groups: groups,
+                          similarity: e.has("similarity") ? try OptionsCodec.similarity(e) : .f32)
     }
 }

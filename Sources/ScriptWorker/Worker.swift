@@ -77,6 +77,7 @@ public final class Worker {
         // process with one line before it registers), and its kernels told to coordinators.
         var told = config
         told.blas = config.blas ?? BLAS.kernel
+        told.bf16 = config.bf16 ?? Self.bfloat16Kernel(logger: logger)
         state = WorkerState(config: told, dataEndpoint: advertised, now: ContinuousClock().now)
         if let curve = config.curve {
             logger.info("CURVE: worker key \(curve.keyPair.publicKey), coordinator key \(curve.serverKey)\(zap == nil ? "" : ", \(config.curveClients!.count) client keys allowed on the data socket")")
@@ -84,6 +85,17 @@ public final class Worker {
     }
 
     deinit { zap?.stop() }
+
+    /// The bfloat16 products' library and kernel where this process can compute them (oneDNN
+    /// loaded and checked now, so the first request in bf16 runs at warm speed), or nil, saying why.
+    private static func bfloat16Kernel(logger: Logger) -> String? {
+        if let reason = BFloat16Products.unavailableReason {
+            logger.debug("no bfloat16 products: \(reason)")
+            return nil
+        }
+        logger.info("bfloat16 products: \(BFloat16Products.description)")
+        return BFloat16Products.description
+    }
 
     /// The data socket bound at `bind` (with CURVE, its allow-list of client keys), and the
     /// endpoint told to clients.

@@ -15,8 +15,9 @@ public enum WorkerCompute {
     /// Decodes and checks a shard; with a query and no weights yet, also its scores.
     public static func prepare(_ task: ShardTask, data: ShardData, pool: ComputePool) throws -> (PreparedShard, scores: [Float]?) {
         try task.check(data)
-        let (features, inverseNorms) = data.features.matrixWithInverseNorms(pool: pool)
+        var (features, inverseNorms) = data.features.matrixWithInverseNorms(pool: pool)
         try usable(features, "features", inverseNorms: inverseNorms, offset: task.offset)
+        features = try rounded(features, task.options.similarity, pool: pool)
         var scores: [Float]? = nil
         if let q = task.query, task.weights == nil {
             let query = q.matrix()
@@ -79,7 +80,7 @@ public enum WorkerCompute {
     /// (more proposals to come) a short step of them: a block a thread, or one proposal's share
     /// of those left when many small proposals wait (so the steps stay few).
     public static func absorb(_ selection: GlobalSelection, _ groups: [ReduceTask.Group], early: Bool = false,
-                              pool: ComputePool) throws -> GlobalSelection {
+                              similarity: SimilarityPrecision = .f32, pool: ComputePool) throws -> GlobalSelection {
         var s = selection
         var batch: [GlobalSelection.Group] = []
         for g in groups {
@@ -95,8 +96,9 @@ public enum WorkerCompute {
                     throw ProtocolError(.badRequest, "reduce groups at offsets \(m.offset) and \(o.offset) overlap")
                 }
             }
-            let rows = m.rows.matrix()
+            var rows = m.rows.matrix()
             if let bad = rows.firstNonFinite() { throw nonFinite("proposal rows", bad, cols: rows.cols, offset: 0) }
+            rows = try rounded(rows, similarity, pool: pool)
             if let bad = g.weights.firstIndex(where: { !$0.isFinite || $0 <= 0 }) {
                 throw ProtocolError(.nonFinite, "weight \(bad) of the group at offset \(m.offset) is \(g.weights[bad])")
             }
@@ -145,8 +147,8 @@ public enum WorkerCompute {
                 return .graphed(try graph(t, shard, pool: pool))
             case .propose(let t, let shard, let g, let d, let w, let r):
                 return .proposed(try propose(t, shard, graph: g, data: d, weights: w, relevance: r, pool: pool))
-            case .absorb(let s, let groups, let all):
-                return .absorbed(try absorb(s, groups, early: !all, pool: pool))
+            case .absorb(let s, let groups, let all, let similarity):
+                return .absorbed(try absorb(s, groups, early: !all, similarity: similarity, pool: pool))
             case .select(let s, let t):
                 return .reduced(select(s, t, pool: pool))
             case .merge(let t, let d):
@@ -159,6 +161,14 @@ public enum WorkerCompute {
         } catch {
             return .failed(ProtocolError(.internal, "\(error)"))
         }
+    }
+
+    /// `m` with its bfloat16 rounding where the request's cosines are in bf16 (the same bits as
+    /// in-process: the rounding is of each value alone), or refused where this worker cannot.
+    private static func rounded(_ m: Matrix, _ similarity: SimilarityPrecision, pool: ComputePool) throws -> Matrix {
+        guard similarity == .bf16 else { return m }
+        try BFloat16Products.requireReady()
+        return m.withBFloat16(pool: pool)
     }
 
     /// `checkUsable`'s refusal as the protocol's error (rows counted from the shard's start).

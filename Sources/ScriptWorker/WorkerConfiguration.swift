@@ -22,6 +22,10 @@ public struct WorkerConfiguration: Sendable {
     /// Its BLAS build and kernels, told to coordinators when it registers (`BLAS.kernel`; the
     /// `Worker` process fills it in): workers with other kernels compute other last bits.
     public var blas: String?
+    /// Its bfloat16 products' library and kernel (`BFloat16Products.description`), told to
+    /// coordinators when it registers; nil where it has none (the `Worker` process fills it in):
+    /// only workers that say they have them get the jobs of requests in similarity bf16.
+    public var bf16: String?
     /// Threads a reduce's last steps may use (the remaining cosines and the selection, which
     /// its request waits on alone) where the process may run on that many CPUs: on an idle
     /// machine they take cores other workers leave free (2 cores, AnyRes: 6.3-6.6 ms from the last

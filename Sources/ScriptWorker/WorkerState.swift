@@ -57,7 +57,7 @@ public final class WorkerState {
         /// Take proposals into a request's global selection, and compute the cosines between
         /// proposals not yet known: a block a thread while other proposals are still to come
         /// (so the last one waits for one block's time at most), all of them once it is in.
-        case absorb(GlobalSelection, [ReduceTask.Group], all: Bool)
+        case absorb(GlobalSelection, [ReduceTask.Group], all: Bool, similarity: SimilarityPrecision)
         /// Select, once every proposal is in.
         case select(GlobalSelection, ReduceTask)
         case merge(MergeTask, ShardData)
@@ -236,7 +236,8 @@ public final class WorkerState {
         links[i].lastSent = now
         let m = ReadyMessage(worker: config.name, credit: draining ? 0 : config.credit, dataEndpoint: dataEndpoint,
                              dataKey: dataEndpoint == nil ? nil : dataKey, threads: config.threads, blas: config.blas,
-                             incarnation: incarnation, link: i, beatMs: config.heartbeatMs, memoryBytes: config.memoryLimit?.bytes)
+                             incarnation: incarnation, link: i, beatMs: config.heartbeatMs, memoryBytes: config.memoryLimit?.bytes,
+                             bf16: config.bf16)
         return [.send(link: i, frames: m.frames())]
     }
 
@@ -528,7 +529,7 @@ public final class WorkerState {
         case .reduce(let t):
             guard let selection = job.selection else { return [] }
             if !job.pendingGroups.isEmpty || (!job.final && selection.pendingBlocks > 0) {
-                work = .absorb(selection, job.pendingGroups, all: job.final)
+                work = .absorb(selection, job.pendingGroups, all: job.final, similarity: t.similarity)
                 job.pendingGroups = []
             } else {
                 var last = t

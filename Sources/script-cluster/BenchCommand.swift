@@ -43,7 +43,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Also draw the results as an SVG chart here.")
     var svg: String?
 
-    @Option(help: "Also time each case with the products behind its cosines in bf16 (AVX512-BF16 or AMX, libdnnl2), against f32.")
+    @Option(help: "Also time each case with the products behind its cosines in bf16 (AVX512-BF16 or AMX, libdnnl2), against f32; with --cluster, run the cluster and in-process in bf16.")
     var similarity: String = "f32"
 
     @OptionGroup var progress: ProgressOptions
@@ -53,7 +53,6 @@ struct BenchCommand: ParsableCommand {
         if cluster, !asked.contains(where: ClusterBench.kinds.contains) {
             throw InputError("--cases", cases, "with --cluster, the cases are \(ClusterBench.kinds.joined(separator: ", ")) (an image is one shard)").validation
         }
-        if cluster && similarity != "f32" { throw InputError("--similarity", similarity, "times the core in this process; the cluster computes in f32").validation }
         try FlagValue.similarity(similarity)
         try FlagValue.count(repeats, "--repeats", to: 10_000)
         try FlagValue.count(threads, "--threads", to: FlagValue.maxThreads)
@@ -63,10 +62,18 @@ struct BenchCommand: ParsableCommand {
         try FlagValue.output(svg, "--svg")
     }
 
+    /// The cluster's requests and their in-process reference: the default options, in the
+    /// precision asked.
+    private var clusterOptions: PruneOptions {
+        var o = PruneOptions()
+        o.similarity = SimilarityPrecision(rawValue: similarity) ?? .f32
+        return o
+    }
+
     func run() throws {
         if cluster {
             let points = try ClusterBench.run(kinds: cases.split(separator: ",").map(String.init), dtype: f32 ? .f32 : .f16,
-                                              requests: requests, seconds: seconds)
+                                              requests: requests, seconds: seconds, options: clusterOptions)
             if let json { try OutputFile.write(JSONSerialization.data(withJSONObject: ["cluster": points.map(\.dictionary), "machine": ["cpu": CPUIdentity.json(.current())]], options: [.prettyPrinted, .sortedKeys]), to: json, flag: "--json") }
             if let svg { try OutputFile.write(Data(ClusterBenchChart.svg(points).utf8), to: svg, flag: "--svg") }
             return

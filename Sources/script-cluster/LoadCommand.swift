@@ -26,6 +26,8 @@ struct LoadCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Requests at most (default: as many as the duration allows).") var requests: Int?
     @Option(help: "Dtype of the tensors on the wire: f32, f16 or bf16.") var dtype = "f16"
     @Flag(help: "Send tensor bytes straight to the workers instead of through the coordinator.") var direct = false
+    @Option(help: "Precision of the products behind the cosines: f32, or bf16 (workers with AVX512-BF16 or AMX and libdnnl2). Answers are checked against this process's own pruning where it can compute the same.")
+    var similarity = "f32"
     @Option(name: .customLong("timeout-ms"), parsing: .unconditional, help: "A request with no reply for this long counts as timed out (sent as its deadline: the cluster ends one it cannot start in time).") var timeoutMs = 60_000
     @Option(help: "Also write the report as JSON to this file.") var json: String?
     @Option(name: .customLong("wait-workers"), parsing: .unconditional, help: "First wait (up to a minute) until every coordinator has this many workers.")
@@ -38,6 +40,7 @@ struct LoadCommand: ParsableCommand {
     func validate() throws {
         guard concurrency == nil || rate == nil else { throw ValidationError("give --concurrency or --rate, not both") }
         guard TensorCodec.WireDType(rawValue: dtype) != nil else { throw ValidationError("--dtype \(dtype): must be f32, f16 or bf16") }
+        try FlagValue.choice(similarity, "--similarity", SimilarityPrecision.allCases.map(\.rawValue))
         try FlagValue.endpoints(connect, "--connect", binds: false)
         try FlagValue.count(concurrency, "--concurrency")
         try FlagValue.number(rate, "--rate", "of requests a second above 0") { $0 > 0 }
@@ -52,11 +55,14 @@ struct LoadCommand: ParsableCommand {
         let wire = TensorCodec.WireDType(rawValue: dtype)!
         let (request, defaultBudget) = try loadRequest()
         let b = try budget.map { try Budget(parsing: $0) } ?? .count(defaultBudget)
-        let submission = PruneSubmission(id: "load", request: request, budget: b, dtype: wire, transfer: direct ? .direct : .inline)
-        let expected = try LoadGenerator.expectedIndices(submission)
-        var options = ClusterClient.Options()
-        options.curve = try curve.settings()
-        let client = try ClusterClient(endpoints: endpoints, options: options)
+        var options = PruneOptions()
+        options.similarity = SimilarityPrecision(rawValue: similarity) ?? .f32
+        let submission = PruneSubmission(id: "load", request: request, budget: b, options: options, dtype: wire,
+                                         transfer: direct ? .direct : .inline)
+        let expected = try expectedIndices(submission)
+        var clientOptions = ClusterClient.Options()
+        clientOptions.curve = try curve.settings()
+        let client = try ClusterClient(endpoints: endpoints, options: clientOptions)
         defer { client.close() }
         if let want = waitWorkers { try wait(for: want, client: client) } else { warnOfCoordinatorsWithoutWorkers(client) }
         var settings = LoadGenerator.Settings()
@@ -76,6 +82,16 @@ struct LoadCommand: ParsableCommand {
         }
         if report.wrong > 0 { throw StartupError("\(report.wrong) of \(report.answered) answers differ from in-process pruning of the same request") }
         if report.answered == 0 { throw StartupError("no request was answered: \(unanswered(report))") }
+    }
+
+    /// What every answer must be: in-process pruning of the same request, unless it asks for
+    /// bfloat16 products this machine does not compute (then answers are not checked, and it says so).
+    private func expectedIndices(_ submission: PruneSubmission) throws -> [Int]? {
+        if submission.options.similarity == .bf16, let reason = BFloat16Products.unavailableReason {
+            StandardStream.error.write("note: answers are not checked against in-process pruning (this machine has no bfloat16 products: \(reason))\n")
+            return nil
+        }
+        return try LoadGenerator.expectedIndices(submission)
     }
 
     /// Why nothing came back: the errors the cluster sent, else the timeouts, else no cluster.

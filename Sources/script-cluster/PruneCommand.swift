@@ -22,13 +22,10 @@ struct PruneCommand: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Threads for the pruning core (default: the CPUs this process may use, or $SCRIPT_CLUSTER_THREADS).")
     var threads: Int?
 
-    @Option(name: .long, help: "Precision of the products behind the cosines: f32, or bf16 (half the arithmetic's cost where the CPU has AVX512-BF16 or AMX; needs libdnnl2).")
-    var similarity: String = "f32"
-
     @OptionGroup var progress: ProgressOptions
 
     func validate() throws {
-        try FlagValue.similarity(similarity)
+        try FlagValue.similarity(request.similarity)
         try FlagValue.count(threads, "--threads", to: FlagValue.maxThreads)
         try FlagValue.output(out, "--out")
         try FlagValue.output(keptFeatures, "--kept-features")
@@ -48,8 +45,7 @@ struct PruneCommand: ParsableCommand {
         warmUp.wait()
         let budget = try request.parsedBudget()
         line.stage("pruning \(req.tokenCount) tokens (budget \(budget))")
-        var options = try request.options()
-        options.similarity = SimilarityPrecision(rawValue: similarity) ?? .f32
+        let options = try request.options()
         try checkMemory(req, options)
         let result: PruneResult
         do { result = try Pruner(pool: pool).prune(req, budget: budget, options: options) } catch let e as PruneError {

@@ -60,6 +60,8 @@ struct RequestArguments: ParsableArguments {
     var floor = 0.6
     @Flag(name: .customLong("no-unit-graph"), help: "Script+: Script's even/odd graph even where the layout has units.")
     var noUnitGraph = false
+    @Option(name: .long, help: "Precision of the products behind the cosines: f32, or bf16 (half the arithmetic's cost where the CPU has AVX512-BF16 or AMX; needs libdnnl2 where they are computed).")
+    var similarity: String = "f32"
     @Option(name: .customLong("unit-tokens"), parsing: .unconditional,
             help: "Script+: tokens per unit (frame, tile), >= 1; default from --frames, --tiles or the layout's units.")
     var unitTokens: Int?
@@ -67,6 +69,7 @@ struct RequestArguments: ParsableArguments {
     func validate() throws {
         _ = try FlagValue.budget(budget)
         try FlagValue.choice(method, "--method", PruneMethod.allCases.map(\.rawValue))
+        try FlagValue.choice(similarity, "--similarity", SimilarityPrecision.allCases.map(\.rawValue))
         _ = try options()
         try FlagValue.count(tiles, "--tiles")
         try FlagValue.count(frames, "--frames")
@@ -83,6 +86,7 @@ struct RequestArguments: ParsableArguments {
         o.tau = tau; o.gamma = gamma; o.kmin = kmin; o.gspRatio = gspRatio; o.theta = theta
         o.queryKeep = queryKeep; o.relevanceSign = relevanceSign; o.alpha = alpha; o.seed = seed
         o.discount = discount; o.floorRelevance = floor; o.unitGraph = !noUnitGraph
+        o.similarity = SimilarityPrecision(rawValue: similarity) ?? .f32
         do { try o.validate() } catch PruneError.invalidOption(let name, let value, let expected) {
             throw InputError("--\(name)", value, "must be \(expected)").validation
         }

@@ -30,11 +30,13 @@ final class CLIErrorTests: CLITestCase {
     func testSimilarityChoicesAndAnUnavailableLibrary() throws {
         try writeInputs()
         try expectBadInput(["prune", "--features", "x.npy", "--budget", "3", "--similarity", "f16"], ["--similarity f16: must be f32 or bf16"])
-        try expectBadInput(["bench", "--cluster", "--similarity", "bf16"], ["--similarity bf16: times the core in this process"])
+        try expectBadInput(["submit", "--features", "x.npy", "--budget", "3", "--similarity", "f16"], ["--similarity f16: must be f32 or bf16"])
+        try expectBadInput(["load", "--similarity", "bf32"], ["--similarity bf32: must be f32 or bf16"])
         let missing = "SCRIPT_CLUSTER_DNNL=/nonexistent/libdnnl.so.2 exec \"$0\" \"$@\""
         for args in [["prune", "--features", "x.npy", "--budget", "3", "--similarity", "bf16"],
                      ["eval", "--kinds", "image", "--scale", "small", "--requests", "1", "--methods", "script", "--similarity", "bf16"],
-                     ["bench", "--cases", "image", "--repeats", "1", "--no-numpy", "--similarity", "bf16"]] {
+                     ["bench", "--cases", "image", "--repeats", "1", "--no-numpy", "--similarity", "bf16"],
+                     ["bench", "--cluster", "--cases", "anyres", "--similarity", "bf16"]] {
             let o = try run(args, shell: missing)
             XCTAssertEqual(o.status, 2, "\(args[0]): \(o.err)")
             XCTAssertTrue(o.err.hasPrefix("Error: --similarity bf16: bf16 similarity needs oneDNN 2 (/nonexistent/libdnnl.so.2 could not be loaded: install libdnnl2"), "\(args[0]): \(o.err)")

@@ -306,6 +306,52 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertEqual(submit.log.components(separatedBy: warning).count, 2, "said once: \(submit.log)")
     }
 
+    /// Requests in similarity bf16 across real processes. A worker whose oneDNN is held to AVX2
+    /// has no bfloat16 products: alone, it leaves `submit --similarity bf16` refused at once (exit
+    /// 2, naming the way out). Beside a worker that has them, every job of such a request goes to
+    /// that one, and the answer is in-process pruning's in bf16 (Script and Script+, inline and
+    /// direct, f16 on the wire), which is not f32's on every sample.
+    func testBFloat16RequestsGoOnlyToWorkersWithBFloat16Products() throws {
+        if let reason = BFloat16Products.unavailableReason { throw XCTSkip("no bfloat16 products here: \(reason)") }
+        let cluster = try TestCluster(workers: 0)
+        defer { cluster.stop() }
+        try cluster.addWorker(prefix: ["/usr/bin/env", "ONEDNN_MAX_CPU_ISA=AVX2"])
+        try cluster.waitForWorkers(1)
+        let dir = try imageSample("bf16")
+        let refused = try ClusterProcess(["submit", "--connect", cluster.frontend, "--features", dir + "/features.npy", "--budget", "16",
+                                          "--similarity", "bf16"])
+        XCTAssertEqual(refused.wait(timeout: 30), 2, refused.log)
+        XCTAssertTrue(refused.log.contains("options.similarity 'bf16' asks for bfloat16 products, and the only worker does not compute them"), refused.log)
+        try cluster.addWorker()
+        try cluster.waitForWorkers(2)
+        let client = try cluster.client()
+        defer { client.close() }
+        var differs = false
+        for method in [PruneMethod.script, .scriptPlus] {
+            var options = PruneOptions()
+            options.method = method
+            options.similarity = .bf16
+            for (name, req, k) in [("anyres", sample(.anyres), 40), ("video", sample(.video), 60)] {
+                var rounded = req
+                rounded.features = TensorCodec.encode(req.features, dtype: .f16).matrix()
+                rounded.embeddings = req.embeddings.map { TensorCodec.encode($0, dtype: .f16).matrix() }
+                rounded.query = req.query.map { TensorCodec.encode($0, dtype: .f16).matrix() }
+                let want = try Requests.inProcess(rounded, k, options: options)
+                var f32 = options
+                f32.similarity = .f32
+                differs = try differs || want != Requests.inProcess(rounded, k, options: f32)
+                for transfer in Transfer.allCases {
+                    let sub = PruneSubmission(id: "\(name)-\(method.rawValue)-\(transfer.rawValue)", request: req, budget: .count(k), options: options,
+                                              dtype: .f16, transfer: transfer)
+                    guard let r = result(try client.prune(sub)) else { continue }
+                    XCTAssertEqual(r.indices, want, sub.id)
+                    XCTAssertEqual(Set(r.workers), ["w2"], sub.id)
+                }
+            }
+        }
+        XCTAssertTrue(differs, "bf16 keeps other tokens than f32 on some sample")
+    }
+
     /// With no coordinator there at all, `submit` ends at its request's deadline: nothing can be
     /// on its way back when no connection was ever up (it waited the deadline and 5 s more).
     func testSubmitWithNoCoordinatorEndsAtItsDeadline() throws {

@@ -273,6 +273,26 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(c.coordinator.workerCount, 4, "warned of, not refused")
     }
 
+    /// The same for bfloat16 kernels (AMX and AVX512-BF16 sum in other orders): a warning naming
+    /// both, not for the same kernel, nor for a worker that has none.
+    func testWorkersWithOtherBFloat16KernelsAreWarnedOf() throws {
+        let c = InMemoryCluster()
+        let ready = { (name: String, bf16: String?) in
+            ReadyMessage(worker: name, credit: 2, dataEndpoint: nil, threads: 1, bf16: bf16).frames()
+        }
+        let warnings = { (actions: [CoordinatorState.Action]) in
+            actions.compactMap { if case .log(.warning, let m) = $0 { return m } else { return nil } }
+        }
+        let avx512 = "oneDNN 2.6.3 (libdnnl.so.2), kernel brg:avx512_core_bf16", amx = "oneDNN 2.6.3 (libdnnl.so.2), kernel brg:avx512_core_amx"
+        XCTAssertEqual(warnings(c.coordinator.workerMessage(identity: [1], frames: ready("a", avx512), now: c.now)), [])
+        XCTAssertEqual(warnings(c.coordinator.workerMessage(identity: [2], frames: ready("b", avx512), now: c.now)), [])
+        XCTAssertEqual(warnings(c.coordinator.workerMessage(identity: [3], frames: ready("c", nil), now: c.now)), [])
+        let other = warnings(c.coordinator.workerMessage(identity: [4], frames: ready("d", amx), now: c.now))
+        XCTAssertEqual(other.count, 1)
+        XCTAssertTrue(other.first?.hasPrefix("worker d computes bfloat16 products with \(amx), worker ") == true, "\(other)")
+        XCTAssertTrue(other.first?.contains("with \(avx512): their products differ in the last bits") == true, "\(other)")
+    }
+
     func testEveryJobIsReportedForTheMetricsOnBothSides() throws {
         let c = InMemoryCluster()
         c.addWorker([10]); c.addWorker([11])

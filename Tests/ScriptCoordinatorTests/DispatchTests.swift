@@ -87,6 +87,57 @@ final class DispatchTests: XCTestCase {
         XCTAssertEqual(jobs(c, [2], .shard), 3)
     }
 
+    /// A request in similarity bf16 goes only to workers that said they compute bfloat16
+    /// products, its shards and its reduce alike, however much credit the others have; its
+    /// answer is in-process pruning's in bf16 (which is not f32's here), and a request in f32
+    /// still goes to every worker.
+    func testABFloat16RequestGoesOnlyToWorkersWithBFloat16Products() throws {
+        if let reason = BFloat16Products.unavailableReason { throw XCTSkip("no bfloat16 products here: \(reason)") }
+        let c = InMemoryCluster()
+        c.addWorker([1], credit: 8)
+        c.addWorker([2], credit: 1, bf16: BFloat16Products.description)
+        var bf16 = PruneOptions()
+        bf16.similarity = .bf16
+        var req = request(seed: 77, n: 240, shards: 4, width: 64)
+        // Tokens alike but for differences near bfloat16's step: its rounding decides near ties.
+        req.features = Matrix(rows: 240, cols: 64, values: req.features.values.enumerated().map { i, v in 0.75 + Float(i % 64) / 256 + v / 64 })
+        c.submit(PruneSubmission(id: "b", request: req, budget: .count(40), options: bf16).encoded())
+        let expected = try inProcess(req, 40, options: bf16).kept
+        XCTAssertEqual(kept(c, "b"), expected)
+        XCTAssertNotEqual(expected, try inProcess(req, 40).kept, "bf16 keeps other tokens than f32 on this request")
+        XCTAssertEqual([jobs(c, [1], .shard), jobs(c, [1], .reduce)], [0, 0])
+        XCTAssertEqual([jobs(c, [2], .shard), jobs(c, [2], .reduce)], [4, 1])
+        c.submit(PruneSubmission(id: "f", request: req, budget: .count(40)).encoded())
+        XCTAssertEqual(kept(c, "f"), try inProcess(req, 40).kept)
+        XCTAssertGreaterThan(jobs(c, [1], .shard), 0)
+    }
+
+    /// A request in similarity bf16 where no worker computes bfloat16 products fails at once
+    /// with `bad_option`, saying how to send it, where it would wait out its deadline; with no
+    /// worker at all it waits, and fails when the first to join has none. A worker that has
+    /// them, joining later, serves the next one.
+    func testABFloat16RequestWithNoWorkerForItFailsAtOnce() throws {
+        let c = InMemoryCluster()
+        var bf16 = PruneOptions()
+        bf16.similarity = .bf16
+        c.submit(PruneSubmission(id: "early", request: request(seed: 4), budget: .count(8), options: bf16).encoded())
+        XCTAssertNil(c.reply("early"), "no worker yet: it waits")
+        c.addWorker([1])
+        guard case .error(_, let early)? = c.reply("early") else { return XCTFail("the waiting request fails when such a worker joins") }
+        XCTAssertEqual(early.code, .badOption)
+        XCTAssertTrue(early.message.hasPrefix("options.similarity 'bf16' asks for bfloat16 products, and the only worker does not compute them"), early.message)
+        c.addWorker([2])
+        c.submit(PruneSubmission(id: "two", request: request(seed: 5), budget: .count(8), options: bf16).encoded())
+        guard case .error(_, let e)? = c.reply("two") else { return XCTFail("\(String(describing: c.reply("two")))") }
+        XCTAssertTrue(e.message.contains("none of the 2 workers computes them"), e.message)
+        XCTAssertTrue(e.message.hasSuffix("send the request in f32"), e.message)
+        XCTAssertEqual(jobs(c, [1]) + jobs(c, [2]), 0)
+        guard BFloat16Products.unavailableReason == nil else { return }
+        c.addWorker([3], bf16: BFloat16Products.description)
+        c.submit(PruneSubmission(id: "three", request: request(seed: 5), budget: .count(8), options: bf16).encoded())
+        XCTAssertEqual(kept(c, "three"), try inProcess(request(seed: 5), 8, options: bf16).kept)
+    }
+
     /// A direct request where every worker was started without a data socket fails at once,
     /// saying so, where it waited out its deadline for `timeout (0 of N shards proposed)`; with
     /// no worker at all it waits for one, as any request does, and fails when the first to join

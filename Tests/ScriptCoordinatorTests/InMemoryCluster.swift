@@ -118,10 +118,11 @@ final class InMemoryCluster {
     func endpoint(of id: [UInt8]) -> String { "mem://" + id.map(String.init).joined(separator: ".") }
 
     @discardableResult
-    func addWorker(_ id: [UInt8], credit: Int = 2, takesData: Bool = true, memory: Int? = nil) -> WorkerState {
+    func addWorker(_ id: [UInt8], credit: Int = 2, takesData: Bool = true, memory: Int? = nil, bf16: String? = nil) -> WorkerState {
         var c = workerConfig
         c.name = "w\(id.map(String.init).joined())"
         c.credit = credit
+        c.bf16 = bf16
         if let memory { c.memoryLimit = MemoryLimit(bytes: memory, source: "its cgroup") }
         let w = WorkerState(config: c, dataEndpoint: takesData ? endpoint(of: id) : nil, now: now, random: { 0.5 })
         workers[id] = w

@@ -80,6 +80,34 @@ final class MessageTests: XCTestCase {
         XCTAssertEqual(try roundTrip(ReleaseMessage(tickets: tickets)).tickets, tickets)
     }
 
+    /// The precision of a request's cosines travels with its options, to each shard's worker and
+    /// to its reduce, and a worker says which bfloat16 kernel it has; f32 is the absence of the
+    /// key (a request in f32 reads as it did before there was one).
+    func testSimilarityTravelsWithTheOptionsTheReduceAndTheReady() throws {
+        var bf16 = PruneOptions()
+        bf16.similarity = .bf16
+        let m = try Envelope(OptionsCodec.encode(bf16), context: "options")
+        XCTAssertEqual(try OptionsCodec.decode(m).similarity, .bf16)
+        let f32 = try Envelope(OptionsCodec.encode(PruneOptions()), context: "options")
+        XCTAssertFalse(f32.has("similarity"))
+        XCTAssertEqual(try OptionsCodec.decode(f32).similarity, .f32)
+        var t = shardTask(data: false)
+        t.options = bf16
+        XCTAssertEqual(try roundTrip(t).options.similarity, .bf16)
+        let pm = ProposalMessage(job: 1, ShardProposal(offset: 0, indices: [0, 1], cosines: [1, 0, 0, 1], survivors: 2),
+                                 rows: TensorCodec.encode(matrix(2, 3), dtype: .f32), computeMs: 0)
+        let group = ReduceTask.Group(proposal: pm, weights: [1, 1])
+        for precision in SimilarityPrecision.allCases {
+            let r = ReduceTask(job: 4, request: "r", budget: 1, returnRows: false, final: true, candidateBound: 2, groups: [group],
+                               similarity: precision)
+            XCTAssertEqual(try roundTrip(r).similarity, precision)
+            XCTAssertEqual(try BackendEnvelope.open(r.frames()).0.has("similarity"), precision == .bf16)
+        }
+        let kernel = "oneDNN 2.6.3 (libdnnl.so.2), kernel brg:avx512_core_bf16"
+        XCTAssertEqual(try roundTrip(ReadyMessage(worker: "w", credit: 1, dataEndpoint: nil, threads: 1, bf16: kernel)).bf16, kernel)
+        XCTAssertNil(try roundTrip(ReadyMessage(worker: "w", credit: 1, dataEndpoint: nil, threads: 1)).bf16)
+    }
+
     func testHostileBackendFieldsAreRefusedByName() throws {
         func refused<M: BackendMessage>(_ type: M.Type, _ frames: [Frame], _ code: ErrorCode, _ word: String,
                                         line: UInt = #line) {
@@ -103,6 +131,9 @@ final class MessageTests: XCTestCase {
         refused(ShardTask.self, edit(task) { $0["surprise"] = .bool(true) }, .badRequest, "surprise")
         refused(ShardTask.self, Array(task.prefix(3)), .badTensor, "frame")
         refused(ShardTask.self, edit(task) { $0["options"] = Envelope.mapValue([("theta", .float(2))]) }, .badOption, "theta")
+        refused(ShardTask.self, edit(task) { $0["options"] = Envelope.mapValue([("similarity", .string("fp8"))]) }, .badOption,
+                "options.similarity 'fp8' is not one of [\"f32\", \"bf16\"]")
+        refused(ShardTask.self, edit(task) { $0["options"] = Envelope.mapValue([("similarity", .int(16))]) }, .badRequest, "similarity")
         refused(WeightsMessage.self, edit(WeightsMessage(job: 1, weights: [1, 2], relevance: [0, 1]).frames()) { $0["relevance"] = TensorCodec.descriptor(shape: [3], frame: 2) },
                 .badTensor, "relevance")
         let pm = ProposalMessage(job: 1, ShardProposal(offset: 0, indices: [0, 1], cosines: [1, 0, 0, 1], survivors: 2),

@@ -376,7 +376,7 @@ final class WorkerStateTests: XCTestCase {
         XCTAssertEqual(pending, 0)
         XCTAssertTrue(next.isEmpty, "nothing left to do until more proposals come")
         let last = runs(w.linkMessage(0, frames: reduce(final: true, [6]), now: now))
-        guard case .absorb(_, _, let all)? = last.first?.work else { return XCTFail("not the last proposal's cosines") }
+        guard case .absorb(_, _, let all, _)? = last.first?.work else { return XCTFail("not the last proposal's cosines") }
         XCTAssertTrue(all)
         XCTAssertEqual(last.map(\.wide), [true])
         (next, pending) = step(last)
@@ -389,7 +389,7 @@ final class WorkerStateTests: XCTestCase {
         }, pool: .serial)
         XCTAssertEqual(selection.select(budget: 4, pool: .serial), atOnce.select(budget: 4, pool: .serial))
         // A worker of 2 threads computes 2 blocks a step.
-        let wide = WorkerCompute.run(.absorb(GlobalSelection(candidateBound: 8), [0, 2, 4].map(group), all: false), pool: ComputePool(width: 2))
+        let wide = WorkerCompute.run(.absorb(GlobalSelection(candidateBound: 8), [0, 2, 4].map(group), all: false, similarity: .f32), pool: ComputePool(width: 2))
         guard case .absorbed(let two) = wide else { return XCTFail("not absorbed: \(wide)") }
         XCTAssertEqual(two.pendingBlocks, 1)
         // Many small proposals: steps of one proposal's share of the blocks left, not 2,016 steps.
