@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from harness import Coordinator, in_process, request_data
 
-from script_cluster import AsyncClient, BadBudget, BadRequest, BadShards, Client, Layout, PruneRequest
+from script_cluster import AsyncClient, BadBudget, BadOption, BadRequest, BadShards, Client, Layout, PruneRequest
 
 try:
     import ml_dtypes  # type: ignore[import-not-found]
@@ -110,6 +110,23 @@ def test_script_plus_takes_its_units_from_the_layout(cluster, tmp_path):
     assert no_units.indices.tolist() == in_process(tmp_path, x, 40, query=q, shards=shards, options=plus["options"],
                                                    method="script+")["indices"]
     assert script.indices.tolist() != want["indices"]
+
+
+def test_bf16_similarity_where_the_workers_have_it(cluster, tmp_path):
+    """options={"similarity": "bf16"}: the answer is in-process pruning's in bf16 where the
+    workers compute bfloat16 products (not f32's: these tokens differ near bfloat16's step); a
+    cluster whose workers cannot refuses it, saying so."""
+    x, q, shards = request_data(21, units=4)
+    x = (0.75 + np.arange(x.shape[1], dtype=np.float32) / 256 + x / 64).astype(np.float32)
+    with Client(cluster) as c:
+        try:
+            r = c.prune(x, query=q, budget=40, shards=shards, options={"similarity": "bf16"})
+        except BadOption as e:
+            assert "asks for bfloat16 products" in str(e)
+            pytest.skip(f"the workers have no bfloat16 products: {e}")
+    want = in_process(tmp_path, x, 40, query=q, shards=shards, options={"similarity": "bf16"})
+    assert r.indices.tolist() == want["indices"]
+    assert want["indices"] != in_process(tmp_path, x, 40, query=q, shards=shards)["indices"]
 
 
 def test_prune_many_in_order_on_one_connection(cluster):

@@ -116,6 +116,8 @@ def test_non_finite_in_every_dtype(cluster):
     ({"options": {"method": "script"}}, sc.BadOption, "bad_option"),
     ({"options": {"unit_graph": 1}}, sc.BadOption, "bad_option"),
     ({"options": {"discount": True}}, sc.BadOption, "bad_option"),
+    ({"options": {"similarity": "fp8"}}, sc.BadOption, "bad_option"),
+    ({"options": {"similarity": 16}}, sc.BadOption, "bad_option"),
     ({"options": {"kmin": 2 ** 64}}, sc.BadOption, "bad_option"),  # (msgpack raised OverflowError)
     ({"options": {"kmin": 2 ** 63}}, sc.BadOption, "bad_option"),  # (the coordinator's options hold signed ones)
     ({"options": {"kmin": -2 ** 63 - 1}}, sc.BadOption, "bad_option"),

@@ -672,7 +672,9 @@ class Client(_Base):
         `layout`: a `Layout`, or a layout.json path or mapping; `shards`: (start, end) ranges.
         `method`: "script" (the paper's) or "script+" (keeps more of what the query asks about).
         `options`: the algorithm's parameters (tau, gamma, kmin, gsp_ratio, theta, query_keep,
-        relevance_sign, alpha; for script+ also unit_graph, discount, floor_relevance). `return_`: "indices", "features" (kept rows) or "merged".
+        relevance_sign, alpha; for script+ also unit_graph, discount, floor_relevance; `similarity`:
+        "f32", or "bf16" for bfloat16 products on workers that have them). `return_`: "indices",
+        "features" (kept rows) or "merged".
         `request_id`: reuse one to retry a request safely across clients (another request under
         it raises `BadRequest`). `unit_tokens`: tokens
         per tile or frame, for script+ (default: from the layout or a 3-D input)."""

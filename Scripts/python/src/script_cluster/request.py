@@ -23,12 +23,16 @@ TRANSFERS = ("inline", "direct")
 #: The protocol's range for `deadline_ms`.
 MAX_DEADLINE_MS = 3_600_000
 #: Option keys PROTOCOL.md names (the coordinator also takes `seed`, which only its in-process
-#: `random` method uses); unknown keys are passed on for the coordinator to refuse by name. The last three
-#: are Script+'s (`method="script+"`).
+#: `random` method uses); unknown keys are passed on for the coordinator to refuse by name.
+#: `unit_graph`, `discount` and `floor_relevance` are Script+'s (`method="script+"`); `similarity`
+#: is the precision of the products behind the cosines ("bf16" runs on workers whose CPUs have
+#: AVX512-BF16 or AMX; a cluster with none refuses it with `BadOption`).
 OPTION_KEYS = ("tau", "gamma", "kmin", "gsp_ratio", "theta", "query_keep", "relevance_sign", "alpha",
-               "unit_graph", "discount", "floor_relevance")
-#: Options whose value is a boolean (the others are numbers).
+               "unit_graph", "discount", "floor_relevance", "similarity")
+#: Options whose value is a boolean (the others are numbers, but for `CHOICE_OPTIONS`).
 BOOL_OPTIONS = ("unit_graph",)
+#: Options whose value is one of a few strings.
+CHOICE_OPTIONS = {"similarity": ("f32", "bf16")}
 
 
 @dataclass
@@ -169,7 +173,12 @@ def prepare(r: PruneRequest, default_deadline: float, transfer: str = "inline") 
                 raise BadOption(f"option names are strings, got {k!r}")
             if k == "method":
                 raise BadOption("give the method as method=..., not in options")
-            options[k] = _scalar(v, f"options[{k!r}]", boolean=k in BOOL_OPTIONS)
+            if k in CHOICE_OPTIONS:
+                if v not in CHOICE_OPTIONS[k]:
+                    raise BadOption(f"options[{k!r}] must be one of {', '.join(map(repr, CHOICE_OPTIONS[k]))}, got {v!r}")
+                options[k] = v
+            else:
+                options[k] = _scalar(v, f"options[{k!r}]", boolean=k in BOOL_OPTIONS)
     deadline = check_deadline(r.deadline if r.deadline is not None else default_deadline)
 
     fields: Dict[str, Any] = {"v": PROTOCOL_VERSION, "type": "prune",
