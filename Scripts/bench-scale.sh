@@ -10,6 +10,8 @@
 #   SOCKETS=tcp Scripts/bench-scale.sh      # loopback TCP, as between machines (default ipc: private
 #                                           # Unix sockets, as `up` uses for a cluster on one machine)
 #   BIN=/path/to/script-cluster Scripts/bench-scale.sh   # a prebuilt binary (no Swift needed)
+#   SIMILARITY=bf16 Scripts/bench-scale.sh  # bfloat16 products (AVX512-BF16 or AMX, libdnnl2), in the
+#                                           # workers and in the single-thread reference alike
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${BIN:-}" ]; then
@@ -21,6 +23,7 @@ duration=${DURATION:-10}
 kinds=${KINDS:-anyres video}
 transfer=${TRANSFER:-direct}
 sockets=${SOCKETS:-ipc}
+similarity=${SIMILARITY:-f32}
 # Core 0: the coordinator; core 1: the load generator; workers from core 2; the cores a size's
 # workers leave free go to the coordinator and the load generator in turn (12 workers on 16
 # cores: the coordinator on 0 and 14, the load generator on 1 and 15). With fewer than 4 cores
@@ -62,9 +65,11 @@ endpoint() {
     fi
 }
 
-echo "machine: $cores cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)); coordinator on core $ccpu, load on core $lcpu, workers from core $first, spare cores to both; $transfer transfers over $sockets sockets, f16, ${duration} s a point"
+echo "machine: $cores cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)); coordinator on core $ccpu, load on core $lcpu, workers from core $first, spare cores to both; $transfer transfers over $sockets sockets, f16, cosines in $similarity, ${duration} s a point"
 for kind in $kinds; do
-    single=$(taskset -c "$first" "$BIN" bench --threads 1 --cases "$kind" --repeats 5 --no-numpy | tee "$tmp/single.txt" | awk '$1 == "total" {print $3}')
+    # The single-thread reference in the same precision (bench times bf16 beside f32: its own line).
+    single=$(taskset -c "$first" "$BIN" bench --threads 1 --cases "$kind" --repeats 5 --no-numpy --similarity "$similarity" | tee "$tmp/single.txt" \
+        | awk -v s="$similarity" 's == "f32" && $1 == "total" {print $3} s == "bf16" && /bf16 similarity: median/ {print $4}')
     grep -m1 '^BLAS' "$tmp/single.txt" || true
     rate=$(python3 -c "print(1000 / $single)")
     echo
@@ -82,7 +87,7 @@ for kind in $kinds; do
                 --threads 1 --name "w$i" --log-level error > /dev/null 2>&1 &
             pids+=($!)
         done
-        taskset -c "$lcpus" "$BIN" load --connect "$(endpoint "$w" fe)" --kind "$kind" --dtype f16 $flag \
+        taskset -c "$lcpus" "$BIN" load --connect "$(endpoint "$w" fe)" --kind "$kind" --dtype f16 --similarity "$similarity" $flag \
             --concurrency $((2 * w)) --duration "$duration" --wait-workers "$w" --json "$tmp/r.json" > "$tmp/r.txt" || cat "$tmp/r.txt" >&2
         if [ ! -f "$tmp/r.json" ]; then echo "| $w | (no result: the load generator failed) |"; stop; continue; fi
         rps=$(json "$tmp/r.json" "d['throughput']")

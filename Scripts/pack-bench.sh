@@ -12,10 +12,11 @@
 #            and each case's parallel shape)
 #   profile: where the time goes on all cores (perf, packed from here when it is installed):
 #            AnyRes and video by symbol, then by thread
-#   bf16:    the three cases on all cores with bf16 products against f32 (AMX or AVX512-BF16)
+#   bf16:    the three cases on all cores with bf16 products against f32 (AMX or AVX512-BF16),
+#            then bench-scale.sh in bf16 (AnyRes, 1, 4, 8 and 12 workers)
 #   scale:   Scripts/bench-scale.sh (single-thread workers pinned one a core, AnyRes and video)
 # Environment for run.sh: BLAS=debian to load Debian's OpenBLAS instead of PyPI's; what
-# bench-scale.sh reads (WORKERS, DURATION, KINDS, TRANSFER, SOCKETS).
+# bench-scale.sh reads (WORKERS, DURATION, KINDS, TRANSFER, SOCKETS, SIMILARITY).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 archive=$(realpath -m "${1:-.build/bench-pack.tar.xz}")
@@ -87,7 +88,8 @@ profile() {
 case "${1:-all}" in
     core) bash Scripts/bench-core.sh --threads "$list" ;;
     profile) profile ;;
-    bf16) "$BIN" bench --threads "$cores" --no-numpy --repeats 5 --similarity bf16 | grep -E '^(BLAS|bf16|CPU|machine)|^[a-z].*:|bf16 similarity' ;;
+    bf16) "$BIN" bench --threads "$cores" --no-numpy --repeats 5 --similarity bf16 | grep -E '^(BLAS|bf16|CPU|machine)|^[a-z].*:|bf16 similarity'
+          SIMILARITY=bf16 KINDS=anyres WORKERS="${WORKERS:-1 4 8 12}" DURATION=${DURATION:-8} bash Scripts/bench-scale.sh ;;
     scale) bash Scripts/bench-scale.sh ;;
     all) bash Scripts/bench-core.sh --threads "$list"; profile; "$0" bf16 || true; bash Scripts/bench-scale.sh ;;
     *) echo "run.sh: unknown part '$1' (core, profile, bf16, scale or all)" >&2; exit 2 ;;

@@ -29,7 +29,7 @@ public struct PruneOptions: Sendable, Equatable, Codable {
     /// (relevance is in [0, 1] over the whole request); 0 turns the floor off.
     public var floorRelevance: Double = 0.6
     /// Precision of the products behind every cosine between features (Script, Script+,
-    /// CDPruner, in-process): float32, or bfloat16 where the CPU multiplies it natively.
+    /// CDPruner): float32, or bfloat16 where the CPU multiplies it natively.
     public var similarity: SimilarityPrecision = .f32
 
     public init() {}
