@@ -3,7 +3,7 @@ import Synchronization
 
 /// The workers a coordinator has registered, as its loop last published them (each second):
 /// what `/workers` on its operations port serves, so that an operator of a pool of mixed workers
-/// sees which ones are in, with what credit, threads, memory limit and kernels, and which are
+/// sees which ones are in, with what credit, threads, memory limit and kernels (BLAS, bfloat16), and which are
 /// silent or straggling. Written by the loop, read from any thread.
 public final class WorkerRoster: Sendable {
     /// One registered worker.
@@ -23,20 +23,23 @@ public final class WorkerRoster: Sendable {
         public var data: String?
         /// Its BLAS build and kernels, as it said.
         public var blas: String?
+        /// Its bfloat16 products' library and kernel, as it said (nil: it has none): only such
+        /// workers take requests in similarity bf16.
+        public var bf16: String?
         /// Silent for over a beat and a half: its jobs are copied, it gets none.
         public var silent: Bool
         /// A copy of one of its jobs finished first: it is left out for a while.
         public var straggling: Bool
 
         public init(name: String, credit: Int, threads: Int, jobs: Int, memoryBytes: Int?, bytesHeld: Int = 0, data: String?, blas: String?,
-                    silent: Bool, straggling: Bool) {
+                    bf16: String? = nil, silent: Bool, straggling: Bool) {
             self.name = name; self.credit = credit; self.threads = threads; self.jobs = jobs; self.memoryBytes = memoryBytes
             self.bytesHeld = bytesHeld
-            self.data = data; self.blas = blas; self.silent = silent; self.straggling = straggling
+            self.data = data; self.blas = blas; self.bf16 = bf16; self.silent = silent; self.straggling = straggling
         }
 
         enum CodingKeys: String, CodingKey {
-            case name, credit, threads, jobs, memoryBytes = "memory_bytes", bytesHeld = "bytes_held", data, blas, silent, straggling
+            case name, credit, threads, jobs, memoryBytes = "memory_bytes", bytesHeld = "bytes_held", data, blas, bf16, silent, straggling
         }
     }
 

@@ -903,8 +903,9 @@ final class CoordinatorStateTests: XCTestCase {
     func testTheRosterListsWorkersAsTheyRegisteredAndWhetherTheyAreSilent() throws {
         let c = InMemoryCluster()
         c.addWorker([20], credit: 3, memory: 1 << 30)
-        c.addWorker([10], takesData: false)
+        c.addWorker([10], takesData: false, bf16: "oneDNN 2.6.3 (libdnnl.so.2), kernel brg:avx512_core_bf16")
         let listed = c.coordinator.roster(now: c.now)
+        XCTAssertEqual(listed.map(\.bf16), ["oneDNN 2.6.3 (libdnnl.so.2), kernel brg:avx512_core_bf16", nil])
         XCTAssertEqual(listed.map(\.name), ["w10", "w20"])
         XCTAssertEqual(listed.map(\.credit), [2, 3])
         XCTAssertEqual(listed.map(\.memoryBytes), [nil, 1 << 30])

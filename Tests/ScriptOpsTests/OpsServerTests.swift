@@ -146,13 +146,15 @@ final class OpsServerTests: XCTestCase {
         defer { server.stop() }
         XCTAssertEqual(try HTTPProbe.get(server.url + "/workers"), .init(status: 200, body: #"{"workers":[]}"#))
         let entries = [WorkerRoster.Entry(name: "big", credit: 2, threads: 4, jobs: 1, memoryBytes: 64 << 30, bytesHeld: 5 << 20, data: "tcp://10.0.0.7:5557",
-                                          blas: "OpenBLAS, kernel Haswell", silent: false, straggling: true),
+                                          blas: "OpenBLAS, kernel Haswell", bf16: "oneDNN 2.6.3, kernel brg:avx512_core_amx", silent: false,
+                                          straggling: true),
                        WorkerRoster.Entry(name: "old", credit: 0, threads: 1, jobs: 0, memoryBytes: nil, data: nil, blas: nil,
                                           silent: true, straggling: false)]
         roster.publish(entries)
         let r = try HTTPProbe.get(server.url + "/workers")
         XCTAssertEqual(r.status, 200)
         XCTAssertTrue(r.body.contains(#""memory_bytes":68719476736"#) && r.body.contains(#""bytes_held":5242880"#), r.body)
+        XCTAssertTrue(r.body.contains(#""bf16":"oneDNN 2.6.3, kernel brg:avx512_core_amx""#), r.body)
         XCTAssertEqual(try JSONDecoder().decode([String: [WorkerRoster.Entry]].self, from: Data(r.body.utf8)), ["workers": entries])
         XCTAssertTrue(try HTTPProbe.get(server.url + "/nope").body.contains("/workers"))
     }
