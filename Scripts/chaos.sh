@@ -16,6 +16,7 @@
 #   SEED=7 Scripts/chaos.sh                           # the same faults at the same times again
 #   COORDINATOR_FAULTS=1 Scripts/chaos.sh             # the coordinator stopped and killed as well
 #   CLIENT_FAULTS=1 Scripts/chaos.sh                  # the client stopped as well
+#   SIMILARITY=bf16 Scripts/chaos.sh                  # requests in bf16 (workers with AVX512-BF16 or AMX)
 #   BIN=/path/to/script-cluster Scripts/chaos.sh      # a prebuilt binary (no Swift needed)
 set -euo pipefail
 # A process group with a stopped member that loses its tie to the session (this script started in
@@ -62,7 +63,7 @@ pause() { kill -STOP "$1"; sleep "$(($2 / 1000)).$(printf %03d $(($2 % 1000)))";
 
 start_coordinator
 for ((i = 1; i <= workers; i++)); do start_worker "$i"; done
-"$BIN" load --connect "$fe" --kind "$kind" "${transfer[@]}" --concurrency "$concurrency" --duration "$seconds" \
+"$BIN" load --connect "$fe" --kind "$kind" "${transfer[@]}" --similarity "${SIMILARITY:-f32}" --concurrency "$concurrency" --duration "$seconds" \
     --timeout-ms 30000 --wait-workers "$workers" --json "$tmp/r.json" -q > "$tmp/r.txt" 2>&1 &
 load=$!
 rss_start=$(rss_kb)

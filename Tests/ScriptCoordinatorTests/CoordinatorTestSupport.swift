@@ -40,11 +40,11 @@ extension XCTestCase {
         return InMemoryCluster(config: config, workerConfig: wc, coordinators: coordinators)
     }
 
-    /// Workers reporting shard compute times of `paces` (ms for a shard of 40 tokens), and
-    /// holding at most `memory` bytes where given.
-    func pacedCluster(_ paces: [[UInt8]: Double], memory: [[UInt8]: Int] = [:]) throws -> InMemoryCluster {
+    /// Workers reporting shard compute times of `paces` (ms for a shard of 40 tokens), holding
+    /// at most `memory` bytes where given, and saying they have the bfloat16 kernel `bf16` where given.
+    func pacedCluster(_ paces: [[UInt8]: Double], memory: [[UInt8]: Int] = [:], bf16: [[UInt8]: String] = [:]) throws -> InMemoryCluster {
         let c = InMemoryCluster()
-        for id in paces.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) { c.addWorker(id, credit: 2, memory: memory[id]) }
+        for id in paces.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) { c.addWorker(id, credit: 2, memory: memory[id], bf16: bf16[id]) }
         c.tamper = { id, frames in
             guard let (e, type) = try? BackendEnvelope.open(frames), type == ProposalMessage.type,
                   var m = try? ProposalMessage.parse(e, frames: frames, limits: RequestLimits()) else { return [(id, frames)] }

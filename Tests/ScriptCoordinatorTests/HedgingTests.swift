@@ -56,6 +56,25 @@ final class HedgingTests: XCTestCase {
         XCTAssertEqual(shards(), before, "the small worker took a shard")
     }
 
+    /// An idle worker without bfloat16 products takes no copy of a stalled worker's shard of a
+    /// request in similarity bf16; one that has them does, and the answer is in-process bf16's.
+    func testAStragglersBFloat16ShardIsCopiedOnlyToAWorkerWithBFloat16Products() throws {
+        if let reason = BFloat16Products.unavailableReason { throw XCTSkip("no bfloat16 products here: \(reason)") }
+        let kernel = BFloat16Products.description
+        let c = try pacedCluster([[1]: 10, [2]: 10, [3]: 10], bf16: [[1]: kernel, [2]: kernel])
+        let shards = { c.jobsByWorker[[3], default: []].filter { $0.kind == .shard }.count }
+        let before = shards()
+        c.stalled = [[2]]
+        var bf16 = PruneOptions()
+        bf16.similarity = .bf16
+        let req = request(seed: 86, n: 160, shards: 2)
+        c.submit(PruneSubmission(id: "b", request: req, budget: .count(9), options: bf16).encoded())
+        c.advance(ms: 200)
+        XCTAssertEqual(kept(c, "b"), try inProcess(req, 9, options: bf16).kept)
+        XCTAssertEqual(c.hedges, [.sent, .won])
+        XCTAssertEqual(shards(), before, "the worker without bfloat16 products took a shard")
+    }
+
     /// A copy its worker cannot compute (one too small for the shard without saying so, of an
     /// earlier release) is let go: the stalled first goes on and answers, where the copy's error
     /// failed the request; the shard is not copied again (to that worker, on and on).
