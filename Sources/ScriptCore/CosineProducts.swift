@@ -27,10 +27,11 @@ enum CosineProducts {
         precondition(b.matrix.cols == d, "widths \(d) and \(b.matrix.cols)")
         guard a.count > 0, b.count > 0 else { return }
         if let ha = a.matrix.bfloat16, let hb = b.matrix.bfloat16 {
+            let ld = a.matrix.bfloat16Stride
             ha.withUnsafeBufferPointer { ap in
                 hb.withUnsafeBufferPointer { bp in
-                    BFloat16Products.gemmABt(m: a.count, n: b.count, k: d, a: ap.baseAddress! + a.first * d, lda: a.step * d,
-                                             b: bp.baseAddress! + b.first * d, ldb: b.step * d, c: c, ldc: ldc)
+                    BFloat16Products.gemmABt(m: a.count, n: b.count, k: d, a: ap.baseAddress! + a.first * ld, lda: a.step * ld,
+                                             b: bp.baseAddress! + b.first * ld, ldb: b.step * ld, c: c, ldc: ldc)
                 }
             }
             return

@@ -18,7 +18,7 @@ public enum ShardMemory {
     public static func parts(tokens n: Int, width d: Int, options: PruneOptions, unitTokens: Int?) -> (features: Int, graph: Int) {
         var block = ((n + 1) / 2) * (n / 2)
         if options.method == .scriptPlus, options.unitGraph, let t = unitTokens, t < n { block = t * t }
-        return ((options.similarity == .bf16 ? 6 : 4) * n * d, 4 * block)
+        return (4 * n * d + (options.similarity == .bf16 ? 2 * n * Matrix.bfloat16Stride(d) : 0), 4 * block)
     }
 
     /// What shards with these `parts` hold at once on one worker, at the least: all their

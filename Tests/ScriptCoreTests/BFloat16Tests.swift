@@ -30,14 +30,23 @@ final class BFloat16Tests: XCTestCase {
         XCTAssertTrue(nan.allSatisfy { Float(bitPattern: UInt32($0) << 16).isNaN }, "\(nan)")
     }
 
-    /// Rows gathered or cut keep their rounding; values changed drop it; equality ignores it.
+    /// The rounding is each row's, rows a padded stride apart (zeros between them); rows
+    /// gathered or cut keep theirs; values changed drop it; equality ignores it.
     func testTheRoundingTravelsWithTheRows() throws {
         try requireBFloat16()
         var inputs = TestInputs(seed: 7)
         let x = inputs.matrix(10, 40).withBFloat16(pool: .serial)
-        let half = try XCTUnwrap(x.bfloat16)
-        XCTAssertEqual(x.gatherRows([7, 2]).bfloat16, Array(half[280..<320] + half[80..<120]))
-        XCTAssertEqual(x.rows(3..<5).bfloat16, Array(half[120..<200]))
+        let half = try XCTUnwrap(x.bfloat16), ld = x.bfloat16Stride
+        XCTAssertEqual(ld, 96, "40 wide: 64, a cache line of 32 elements more")
+        XCTAssertEqual(half.count, 10 * ld)
+        for r in 0..<10 {
+            var row = [UInt16](repeating: 0, count: 40)
+            x.values.withUnsafeBufferPointer { s in row.withUnsafeMutableBufferPointer { BFloat16Products.round(s.baseAddress! + r * 40, $0.baseAddress!, count: 40) } }
+            XCTAssertEqual(Array(half[(r * ld)..<(r * ld + 40)]), row, "row \(r)")
+            XCTAssertEqual(Array(half[(r * ld + 40)..<((r + 1) * ld)]), [UInt16](repeating: 0, count: ld - 40), "row \(r)'s padding")
+        }
+        XCTAssertEqual(x.gatherRows([7, 2]).bfloat16, Array(half[(7 * ld)..<(8 * ld)] + half[(2 * ld)..<(3 * ld)]))
+        XCTAssertEqual(x.rows(3..<5).bfloat16, Array(half[(3 * ld)..<(5 * ld)]))
         var changed = x
         changed.values[0] += 1
         XCTAssertNil(changed.bfloat16)
@@ -51,7 +60,7 @@ final class BFloat16Tests: XCTestCase {
         var inputs = TestInputs(seed: 8)
         let d = 300
         let x = inputs.matrix(41, d).withBFloat16(pool: .serial)
-        let half = try XCTUnwrap(x.bfloat16).map { Double(Float(bitPattern: UInt32($0) << 16)) }
+        let half = try XCTUnwrap(x.bfloat16).map { Double(Float(bitPattern: UInt32($0) << 16)) }, ld = x.bfloat16Stride
         let m = 10, n = 9, ldc = 12
         var c = [Float](repeating: -7, count: m * ldc)
         c.withUnsafeMutableBufferPointer {
@@ -59,7 +68,7 @@ final class BFloat16Tests: XCTestCase {
         }
         for i in 0..<m {
             for j in 0..<n {
-                let a = (1 + 2 * i) * d, b = (4 + 4 * j) * d
+                let a = (1 + 2 * i) * ld, b = (4 + 4 * j) * ld
                 var sum = 0.0, magnitude = 0.0
                 for t in 0..<d { sum += half[a + t] * half[b + t]; magnitude += abs(half[a + t] * half[b + t]) }
                 XCTAssertEqual(Double(c[i * ldc + j]), sum, accuracy: Double(d) * 0x1p-24 * magnitude + 1e-30, "(\(i), \(j))")

@@ -85,6 +85,7 @@ final class ShardMemoryTests: XCTestCase {
         // The bfloat16 rounding of the features beside them.
         var half = PruneOptions()
         half.similarity = .bf16
-        XCTAssertEqual(ShardMemory.leastBytes(tokens: 7, width: 2, options: half, unitTokens: nil), 6 * 14 + 4 * 4 * 3)
+        XCTAssertEqual(ShardMemory.leastBytes(tokens: 7, width: 2, options: half, unitTokens: nil), 4 * 14 + 2 * 7 * 64 + 4 * 4 * 3,
+                       "rows of the rounding a cache line wider than the width, rounded up to one")
     }
 }
