@@ -252,42 +252,43 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(c.coordinator.workerCount, 0)
     }
 
+    /// Workers `a`, `b`, ... registering one after another with `kernels` (as `ready` puts them
+    /// in their messages): the warnings each registration logged.
+    private func warnings(registering kernels: [String?], _ ready: (String, String?) -> ReadyMessage) -> (InMemoryCluster, [[String]]) {
+        let c = InMemoryCluster()
+        let logged = kernels.enumerated().map { i, kernel in
+            let name = String(UnicodeScalar(UInt8(97 + i)))
+            return c.coordinator.workerMessage(identity: [UInt8(i + 1)], frames: ready(name, kernel).frames(), now: c.now)
+                .compactMap { if case .log(.warning, let m) = $0 { return m } else { return nil } }
+        }
+        return (c, logged)
+    }
+
     /// Workers whose BLAS runs other kernels compute other last bits, so a request's kept tokens
     /// could depend on which worker took each shard: the coordinator warns when one registers
     /// beside another, naming both; not for the same kernels, nor a worker that does not say.
     func testWorkersWithOtherBLASKernelsAreWarnedOf() throws {
-        let c = InMemoryCluster()
-        let ready = { (name: String, blas: String?) in
-            ReadyMessage(worker: name, credit: 2, dataEndpoint: nil, threads: 1, blas: blas).frames()
+        let haswell = "OpenBLAS 0.3.21, kernel Haswell"
+        let (c, logged) = warnings(registering: [haswell, haswell, nil, "OpenBLAS 0.3.21, kernel SkylakeX"]) {
+            ReadyMessage(worker: $0, credit: 2, dataEndpoint: nil, threads: 1, blas: $1)
         }
-        let warnings = { (actions: [CoordinatorState.Action]) in
-            actions.compactMap { if case .log(.warning, let m) = $0 { return m } else { return nil } }
-        }
-        XCTAssertEqual(warnings(c.coordinator.workerMessage(identity: [1], frames: ready("a", "OpenBLAS 0.3.21, kernel Haswell"), now: c.now)), [])
-        XCTAssertEqual(warnings(c.coordinator.workerMessage(identity: [2], frames: ready("b", "OpenBLAS 0.3.21, kernel Haswell"), now: c.now)), [])
-        XCTAssertEqual(warnings(c.coordinator.workerMessage(identity: [3], frames: ready("c", nil), now: c.now)), [])
-        let other = warnings(c.coordinator.workerMessage(identity: [4], frames: ready("d", "OpenBLAS 0.3.21, kernel SkylakeX"), now: c.now))
+        XCTAssertEqual(logged.dropLast(), [[], [], []])
+        let other = logged.last!
         XCTAssertEqual(other.count, 1)
         XCTAssertTrue(other.first?.hasPrefix("worker d computes with OpenBLAS 0.3.21, kernel SkylakeX, worker ") == true, "\(other)")
-        XCTAssertTrue(other.first?.contains("with OpenBLAS 0.3.21, kernel Haswell: their products differ in the last bits") == true, "\(other)")
+        XCTAssertTrue(other.first?.contains("with \(haswell): their products differ in the last bits") == true, "\(other)")
         XCTAssertEqual(c.coordinator.workerCount, 4, "warned of, not refused")
     }
 
     /// The same for bfloat16 kernels (AMX and AVX512-BF16 sum in other orders): a warning naming
     /// both, not for the same kernel, nor for a worker that has none.
     func testWorkersWithOtherBFloat16KernelsAreWarnedOf() throws {
-        let c = InMemoryCluster()
-        let ready = { (name: String, bf16: String?) in
-            ReadyMessage(worker: name, credit: 2, dataEndpoint: nil, threads: 1, bf16: bf16).frames()
-        }
-        let warnings = { (actions: [CoordinatorState.Action]) in
-            actions.compactMap { if case .log(.warning, let m) = $0 { return m } else { return nil } }
-        }
         let avx512 = "oneDNN 2.6.3 (libdnnl.so.2), kernel brg:avx512_core_bf16", amx = "oneDNN 2.6.3 (libdnnl.so.2), kernel brg:avx512_core_amx"
-        XCTAssertEqual(warnings(c.coordinator.workerMessage(identity: [1], frames: ready("a", avx512), now: c.now)), [])
-        XCTAssertEqual(warnings(c.coordinator.workerMessage(identity: [2], frames: ready("b", avx512), now: c.now)), [])
-        XCTAssertEqual(warnings(c.coordinator.workerMessage(identity: [3], frames: ready("c", nil), now: c.now)), [])
-        let other = warnings(c.coordinator.workerMessage(identity: [4], frames: ready("d", amx), now: c.now))
+        let (_, logged) = warnings(registering: [avx512, avx512, nil, amx]) {
+            ReadyMessage(worker: $0, credit: 2, dataEndpoint: nil, threads: 1, bf16: $1)
+        }
+        XCTAssertEqual(logged.dropLast(), [[], [], []])
+        let other = logged.last!
         XCTAssertEqual(other.count, 1)
         XCTAssertTrue(other.first?.hasPrefix("worker d computes bfloat16 products with \(amx), worker ") == true, "\(other)")
         XCTAssertTrue(other.first?.contains("with \(avx512): their products differ in the last bits") == true, "\(other)")
