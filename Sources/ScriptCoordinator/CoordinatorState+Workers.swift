@@ -156,7 +156,7 @@ extension CoordinatorState {
                                             lastHeard: now, lastSent: now)
             // Answer at once, so the worker knows it is registered without waiting for a beat.
             actions.append(.toWorker(identity: identity, frames: BackendEnvelope.bare("heartbeat")))
-            actions.append(.log(level: .info, message: "worker \(m.worker) registered (credit \(m.credit), \(m.threads) thread\(m.threads == 1 ? "" : "s")\(m.dataEndpoint.map { ", data \($0)" } ?? "")\(m.memoryBytes.map { ", memory limit \(Units.bytes($0))" } ?? ""))"))
+            actions.append(.log(level: .info, message: "worker \(m.worker) registered (credit \(m.credit), \(m.threads) thread\(m.threads == 1 ? "" : "s")\(m.dataEndpoint.map { ", data \($0)" } ?? "")\(m.memoryBytes.map { ", memory limit \(Units.bytes($0))" } ?? "")\(m.bf16 == nil ? "" : ", bfloat16 products"))"))
             if m.dataEndpoint == nil || m.memoryBytes != nil || m.bf16 == nil { actions += failUnplaceable(now: now) }
         }
         return actions + dispatch(now: now)
@@ -581,6 +581,7 @@ extension CoordinatorState {
                     spared: Set<Int> = [], now: ContinuousClock.Instant) -> [Action] {
         guard let w = workers.removeValue(forKey: identity) else { return [] }
         if let endpoint = w.dataEndpoint { departed.insert(endpoint, now: now) }
+        if w.bf16 != nil { departed.bfloat16WorkerLeft(now: now) }
         var actions: [Action] = []
         var moved: [Int] = [], count = 0, carried = 0
         for number in w.jobs.sorted() {
@@ -719,7 +720,8 @@ extension CoordinatorState {
                 actions += fail(r, ProtocolError(.shuttingDown, "the coordinator stopped before the request was done; retry on another"), now: now)
             }
         }
-        return actions + failHeld(now: now) + failUnreachable(now: now) + copyFromSuspects(now: now) + dispatch(now: now)
+        return actions + failHeld(now: now) + failUnreachable(now: now) + failWithoutBFloat16(now: now) + copyFromSuspects(now: now)
+            + dispatch(now: now)
     }
 
     /// The error of a request whose deadline passed: how far it came, and where the bytes of

@@ -6,12 +6,23 @@
 /// restart they register again within a beat or two): any endpoint may be one that left.
 struct DepartedEndpoints {
     private var left: [String: ContinuousClock.Instant] = [:]
+    /// When a worker with bfloat16 products last left.
+    private var bfloat16Left: ContinuousClock.Instant?
     private let joinedBy: ContinuousClock.Instant
     let window: Duration
 
     init(started: ContinuousClock.Instant, joining: Duration, window: Duration = .seconds(60)) {
         joinedBy = started + joining
         self.window = window
+    }
+
+    /// A worker with bfloat16 products left at `now`.
+    mutating func bfloat16WorkerLeft(now: ContinuousClock.Instant) { bfloat16Left = now }
+
+    /// Whether a worker with bfloat16 products may be about to join: the coordinator may not
+    /// have heard from every worker yet, or one left within the window.
+    func bfloat16WorkerMayJoin(now: ContinuousClock.Instant) -> Bool {
+        now < joinedBy || bfloat16Left.map { now - $0 <= window } ?? false
     }
 
     /// A worker advertising `endpoint` left at `now`.

@@ -112,18 +112,22 @@ final class DispatchTests: XCTestCase {
         XCTAssertGreaterThan(jobs(c, [1], .shard), 0)
     }
 
-    /// A request in similarity bf16 where no worker computes bfloat16 products fails at once
-    /// with `bad_option`, saying how to send it, where it would wait out its deadline; with no
-    /// worker at all it waits, and fails when the first to join has none. A worker that has
-    /// them, joining later, serves the next one.
-    func testABFloat16RequestWithNoWorkerForItFailsAtOnce() throws {
+    /// A request in similarity bf16 where no worker computes bfloat16 products fails with
+    /// `bad_option`, saying how to send it, where it would wait out its deadline: at once, once
+    /// the coordinator has heard from every worker (a liveness after its start: until then, the
+    /// first worker to register may not be the only one); with no worker at all it waits. After a
+    /// worker with them left, one may come back: a request waits, as it does for a worker that
+    /// joins with them (and serves it).
+    func testABFloat16RequestWithNoWorkerForItFailsOnceNoneMayJoin() throws {
         let c = InMemoryCluster()
         var bf16 = PruneOptions()
         bf16.similarity = .bf16
         c.submit(PruneSubmission(id: "early", request: request(seed: 4), budget: .count(8), options: bf16).encoded())
         XCTAssertNil(c.reply("early"), "no worker yet: it waits")
         c.addWorker([1])
-        guard case .error(_, let early)? = c.reply("early") else { return XCTFail("the waiting request fails when such a worker joins") }
+        XCTAssertNil(c.reply("early"), "the coordinator may not have heard from every worker yet")
+        c.advance(ms: 3050)
+        guard case .error(_, let early)? = c.reply("early") else { return XCTFail("the waiting request fails once every worker could have registered") }
         XCTAssertEqual(early.code, .badOption)
         XCTAssertTrue(early.message.hasPrefix("options.similarity 'bf16' asks for bfloat16 products, and the only worker does not compute them"), early.message)
         c.addWorker([2])
@@ -136,6 +140,14 @@ final class DispatchTests: XCTestCase {
         c.addWorker([3], bf16: BFloat16Products.description)
         c.submit(PruneSubmission(id: "three", request: request(seed: 5), budget: .count(8), options: bf16).encoded())
         XCTAssertEqual(kept(c, "three"), try inProcess(request(seed: 5), 8, options: bf16).kept)
+        c.kill([3])
+        c.advance(ms: 3500)
+        XCTAssertEqual(c.coordinator.workerCount, 2, "given up")
+        c.submit(PruneSubmission(id: "four", request: request(seed: 6), budget: .count(8), options: bf16, deadlineMs: 60_000).encoded())
+        c.advance(ms: 1000)
+        XCTAssertNil(c.reply("four"), "a worker with bfloat16 products left lately: it may be back")
+        c.addWorker([3], bf16: BFloat16Products.description)
+        XCTAssertEqual(kept(c, "four"), try inProcess(request(seed: 6), 8, options: bf16).kept)
     }
 
     /// A direct request where every worker was started without a data socket fails at once,
