@@ -326,6 +326,8 @@ final class ClusterProcessTests: XCTestCase {
         try cluster.waitForWorkers(2)
         let client = try cluster.client()
         defer { client.close() }
+        let registered = cluster.coordinator.log.split(separator: "\n").filter { $0.contains(" registered (") }
+        XCTAssertEqual(registered.map { $0.contains(", bfloat16 products)") }, [false, true], "\(registered)")
         var differs = false
         for method in [PruneMethod.script, .scriptPlus] {
             var options = PruneOptions()

@@ -712,7 +712,7 @@ final class OpsProcessTests: XCTestCase {
         // worker (and each after it); the worker said its limit, so the coordinator refuses it at
         // once, and the worker serves on.
         XCTAssertTrue(coordinator.waitForLog("worker held registered (credit", timeout: 10), coordinator.log)
-        XCTAssertTrue(coordinator.log.contains(", memory limit 500 MB)"), coordinator.log)
+        XCTAssertTrue(coordinator.log.contains(", memory limit 500 MB"), coordinator.log)
         let n = 26_000, d = 8
         var rng = SplitMix64(seed: 7)
         let poison = PruneRequest(features: Matrix(rows: n, cols: d, values: (0..<(n * d)).map { _ in Float(rng.next() >> 40) / Float(1 << 24) - 0.5 }))
