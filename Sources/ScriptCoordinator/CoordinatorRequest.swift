@@ -86,6 +86,10 @@ final class CoordinatorRequest {
         return canSendData(to: endpoint)
     }
 
+    /// Whether its cosines are computed from bfloat16 products (only workers that have them may
+    /// take its jobs).
+    var needsBFloat16: Bool { submission.options.similarity == .bf16 }
+
     /// Whether a direct transfer's bytes may go to the data socket at `endpoint`.
     func canSendData(to endpoint: String) -> Bool {
         submission.transfer != .direct || !avoid.contains(endpoint)

@@ -457,7 +457,7 @@ extension CoordinatorState {
     /// bf16 only where it said it has them (a merge computes no product, but goes where its
     /// request's shards could).
     func computes(_ r: CoordinatorRequest, on worker: [UInt8]) -> Bool {
-        r.submission.options.similarity != .bf16 || workers[worker]?.bf16 != nil
+        !r.needsBFloat16 || workers[worker]?.bf16 != nil
     }
 
     /// Whether `job` fits in `worker`'s memory (as it said) beside the jobs it holds: their

@@ -237,7 +237,7 @@ public final class CoordinatorState {
     /// Fails the requests in similarity bf16 that waited for a worker with bfloat16 products, once
     /// none has joined or come back in time (`departed`).
     func failWithoutBFloat16(now: ContinuousClock.Instant) -> [Action] {
-        let waiting = requests.values.filter { $0.submission.options.similarity == .bf16 }.sorted { $0.key < $1.key }
+        let waiting = requests.values.filter(\.needsBFloat16).sorted { $0.key < $1.key }
         return waiting.flatMap { r in noBFloat16Worker(r, now: now).map { fail(r, $0, now: now) } ?? [] }
     }
 
@@ -247,7 +247,7 @@ public final class CoordinatorState {
     /// lately: a restarted one registers again in a beat or two). With no worker, it waits for
     /// one to join.
     private func noBFloat16Worker(_ r: CoordinatorRequest, now: ContinuousClock.Instant) -> ProtocolError? {
-        guard r.submission.options.similarity == .bf16, !workers.isEmpty, !workers.values.contains(where: { $0.bf16 != nil }),
+        guard r.needsBFloat16, !workers.isEmpty, !workers.values.contains(where: { $0.bf16 != nil }),
               !departed.bfloat16WorkerMayJoin(now: now) else { return nil }
         let none = workers.count == 1 ? "the only worker does not compute them" : "none of the \(workers.count) workers computes them"
         return ProtocolError(.badOption, "options.similarity 'bf16' asks for bfloat16 products, and \(none) (a worker needs a CPU with AVX512-BF16 or AMX and libdnnl2; `script-cluster bench --similarity bf16` on its host says why not): send the request in f32")

@@ -26,12 +26,19 @@ enum FlagValue {
         throw InputError(flag, "\(value)", "must be a number \(accepted)").validation
     }
 
-    /// `--similarity`: f32, or bf16 where its products can run here (refused, saying why, where
-    /// oneDNN or the CPU's bfloat16 instructions are missing).
+    /// `--similarity` as a precision, f32 or bf16, wherever its products are computed (a
+    /// cluster's workers, for `submit` and `load`).
+    @discardableResult
+    static func precision(_ value: String) throws -> SimilarityPrecision {
+        try choice(value, "--similarity", SimilarityPrecision.allCases.map(\.rawValue))
+        return SimilarityPrecision(rawValue: value) ?? .f32
+    }
+
+    /// `--similarity` computed in this process: f32, or bf16 where its products can run here
+    /// (refused, saying why, where oneDNN or the CPU's bfloat16 instructions are missing).
     @discardableResult
     static func similarity(_ value: String) throws -> SimilarityPrecision {
-        try choice(value, "--similarity", SimilarityPrecision.allCases.map(\.rawValue))
-        let precision = SimilarityPrecision(rawValue: value) ?? .f32
+        let precision = try self.precision(value)
         if precision == .bf16, let reason = BFloat16Products.unavailableReason {
             throw InputError("--similarity", value, reason).validation
         }

@@ -40,7 +40,7 @@ struct LoadCommand: ParsableCommand {
     func validate() throws {
         guard concurrency == nil || rate == nil else { throw ValidationError("give --concurrency or --rate, not both") }
         guard TensorCodec.WireDType(rawValue: dtype) != nil else { throw ValidationError("--dtype \(dtype): must be f32, f16 or bf16") }
-        try FlagValue.choice(similarity, "--similarity", SimilarityPrecision.allCases.map(\.rawValue))
+        try FlagValue.precision(similarity)
         try FlagValue.endpoints(connect, "--connect", binds: false)
         try FlagValue.count(concurrency, "--concurrency")
         try FlagValue.number(rate, "--rate", "of requests a second above 0") { $0 > 0 }
@@ -56,7 +56,7 @@ struct LoadCommand: ParsableCommand {
         let (request, defaultBudget) = try loadRequest()
         let b = try budget.map { try Budget(parsing: $0) } ?? .count(defaultBudget)
         var options = PruneOptions()
-        options.similarity = SimilarityPrecision(rawValue: similarity) ?? .f32
+        options.similarity = try FlagValue.precision(similarity)
         let submission = PruneSubmission(id: "load", request: request, budget: b, options: options, dtype: wire,
                                          transfer: direct ? .direct : .inline)
         let expected = try expectedIndices(submission)

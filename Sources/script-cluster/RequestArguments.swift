@@ -69,7 +69,6 @@ struct RequestArguments: ParsableArguments {
     func validate() throws {
         _ = try FlagValue.budget(budget)
         try FlagValue.choice(method, "--method", PruneMethod.allCases.map(\.rawValue))
-        try FlagValue.choice(similarity, "--similarity", SimilarityPrecision.allCases.map(\.rawValue))
         _ = try options()
         try FlagValue.count(tiles, "--tiles")
         try FlagValue.count(frames, "--frames")
@@ -86,7 +85,7 @@ struct RequestArguments: ParsableArguments {
         o.tau = tau; o.gamma = gamma; o.kmin = kmin; o.gspRatio = gspRatio; o.theta = theta
         o.queryKeep = queryKeep; o.relevanceSign = relevanceSign; o.alpha = alpha; o.seed = seed
         o.discount = discount; o.floorRelevance = floor; o.unitGraph = !noUnitGraph
-        o.similarity = SimilarityPrecision(rawValue: similarity) ?? .f32
+        o.similarity = try FlagValue.precision(similarity)
         do { try o.validate() } catch PruneError.invalidOption(let name, let value, let expected) {
             throw InputError("--\(name)", value, "must be \(expected)").validation
         }
