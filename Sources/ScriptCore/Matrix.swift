@@ -11,7 +11,7 @@ public struct Matrix: Sendable, Equatable {
     /// The values rounded to bfloat16 (`withBFloat16`) when the products of cosines run in it
     /// (`SimilarityPrecision.bf16`), rows `bfloat16Stride` apart; rows that are gathered or cut
     /// keep theirs.
-    public private(set) var bfloat16: [UInt16]?
+    public internal(set) var bfloat16: [UInt16]?
 
     /// Elements from one row of `bfloat16` to the next: the width rounded up to a cache line (32
     /// elements), and a line more. oneDNN's bfloat16 kernels read a tile's rows in place: 4096
@@ -42,25 +42,39 @@ public struct Matrix: Sendable, Equatable {
     /// unless it is there.
     public func withBFloat16(pool: ComputePool) -> Matrix {
         guard bfloat16 == nil else { return self }
-        let c = cols, ld = bfloat16Stride
-        let bands = chunks(of: rows, size: max(1, (1 << 16) / max(c, 1)))
         var out = self
-        out.bfloat16 = [UInt16](unsafeUninitializedCapacity: rows * ld) { dst, initialized in
-            _ = script_advise_huge_pages(dst.baseAddress, UInt(rows * ld * MemoryLayout<UInt16>.stride))
-            let parts = DisjointBuffer(dst.baseAddress!, rows: rows, columns: ld)
-            let source = values
-            pool.forEach(bands.count) { b in
-                let band = bands[b], to = parts.write(rows: band, columns: 0..<ld)
-                source.withUnsafeBufferPointer { src in
-                    for (i, r) in band.enumerated() {
-                        BFloat16Products.round(src.baseAddress! + r * c, to + i * ld, count: c)
-                        (to + i * ld + c).initialize(repeating: 0, count: ld - c)
-                    }
-                }
+        let c = cols, source = values
+        out.bfloat16 = Self.bfloat16Rows(rows, cols: c, pool: pool) { band, half in
+            source.withUnsafeBufferPointer { src in
+                Self.roundRows(src.baseAddress! + band.lowerBound * c, cols: c, count: band.count, into: half)
             }
-            initialized = rows * ld
         }
         return out
+    }
+
+    /// `rows` rows of bfloat16, `bfloat16Stride(cols)` apart (in huge pages where they hold
+    /// whole ones), that `each(band, first)` writes: bands of at most 256 rows shared out over
+    /// `pool`, `first` the band's first row.
+    static func bfloat16Rows(_ rows: Int, cols: Int, pool: ComputePool,
+                             _ each: @escaping @Sendable (Range<Int>, UnsafeMutablePointer<UInt16>) -> Void) -> [UInt16] {
+        let ld = bfloat16Stride(cols)
+        return [UInt16](unsafeUninitializedCapacity: rows * ld) { dst, initialized in
+            _ = script_advise_huge_pages(dst.baseAddress, UInt(rows * ld * MemoryLayout<UInt16>.stride))
+            let parts = DisjointBuffer(dst.baseAddress!, rows: rows, columns: ld)
+            let bands = chunks(of: rows, size: 256)
+            pool.forEach(bands.count) { b in each(bands[b], parts.write(rows: bands[b], columns: 0..<ld)) }
+            initialized = rows * ld
+        }
+    }
+
+    /// Rounds `count` consecutive rows `cols` wide from `src` into rows `bfloat16Stride(cols)`
+    /// apart from `dst`, zeroing each row's padding.
+    static func roundRows(_ src: UnsafePointer<Float>, cols c: Int, count: Int, into dst: UnsafeMutablePointer<UInt16>) {
+        let ld = bfloat16Stride(c)
+        for i in 0..<count {
+            BFloat16Products.round(src + i * c, dst + i * ld, count: c)
+            (dst + i * ld + c).initialize(repeating: 0, count: ld - c)
+        }
     }
 
     /// A matrix of zeros.

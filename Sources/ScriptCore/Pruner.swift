@@ -25,15 +25,13 @@ public struct Pruner: Sendable {
         var timings = StageTimings()
         let clock = ContinuousClock()
         let start = clock.now
-        let norms = try timings.measure("validate") { try validate(request, options: options) }
         var request = request
-        if options.similarity == .bf16 {
-            try BFloat16Products.requireReady()
-            // The methods whose cosines between features run through `CosineProducts`.
-            if [.script, .scriptPlus, .cdpruner, .gsp].contains(options.method) {
-                request.features = timings.measure("bfloat16") { request.features.withBFloat16(pool: pool) }
-            }
-        }
+        // The methods whose cosines between features run through `CosineProducts` round the
+        // features to bfloat16 in the pass that takes their norms.
+        let rounds = options.similarity == .bf16 && [.script, .scriptPlus, .cdpruner, .gsp].contains(options.method)
+            && BFloat16Products.unavailableReason == nil
+        let norms = try timings.measure(rounds ? "validate+bfloat16" : "validate") { try validate(&request, options: options, rounding: rounds) }
+        if options.similarity == .bf16 { try BFloat16Products.requireReady() }
         let n = request.tokenCount
         let k = try budget.resolve(tokens: n)
         var result = PruneResult(indices: [], budget: k, tokenCount: n, method: options.method,
@@ -65,10 +63,16 @@ public struct Pruner: Sendable {
     /// Inverse row norms of the features and of the embeddings (the features' when there are
     /// none), which serve twice: NaN marks a row to search for the value that is not finite, and
     /// the cosines use them (the embeddings' in relevance).
-    private func validate(_ request: PruneRequest, options: PruneOptions) throws -> (features: [Float], embeddings: [Float]) {
+    /// - Parameter rounding: also round the features to bfloat16 (`withBFloat16`), in the same pass.
+    private func validate(_ request: inout PruneRequest, options: PruneOptions, rounding: Bool) throws -> (features: [Float], embeddings: [Float]) {
         try options.validate()
         guard request.features.rows > 0, request.features.cols > 0 else { throw PruneError.emptyInput(what: "features") }
-        let inv = request.features.rowInverseNorms(pool: pool)
+        let inv: [Float]
+        if rounding {
+            (request.features, inv) = request.features.withBFloat16AndInverseNorms(pool: pool)
+        } else {
+            inv = request.features.rowInverseNorms(pool: pool)
+        }
         let embeddingInv = request.embeddings.flatMap { $0.rows == request.features.rows ? $0.rowInverseNorms(pool: pool) : nil }
         try request.validate(featureInverseNorms: inv, embeddingInverseNorms: embeddingInv)
         return (inv, embeddingInv ?? inv)

@@ -81,28 +81,64 @@ extension Matrix {
     /// A `rows x cols` matrix whose rows `fill(band, dst)` writes (rows `band`, row-major from
     /// `dst`), with each row's inverse norm, the same as `rowInverseNorms`, taken while its
     /// band is still in cache: one pass over the values instead of two (a worker decoding a
-    /// shard's bytes). Bands of at most 256 rows are shared out over `pool`.
-    public static func filled(rows: Int, cols: Int, pool: ComputePool,
+    /// shard's bytes). With `bfloat16`, the rows' bfloat16 rounding too (as `withBFloat16`), in
+    /// the same pass. Bands of at most 256 rows are shared out over `pool`.
+    public static func filled(rows: Int, cols: Int, pool: ComputePool, bfloat16: Bool = false,
                               _ fill: @escaping @Sendable (Range<Int>, UnsafeMutablePointer<Float>) -> Void) -> (matrix: Matrix, inverseNorms: [Float]) {
         var norms = [Float](repeating: 0, count: rows)
+        var rounded: [UInt16]? = nil
         let values = [Float](unsafeUninitializedCapacity: rows * cols) { buffer, initialized in
+            let out = DisjointBuffer(buffer.baseAddress!, rows: rows, columns: cols)
             norms.withUnsafeMutableBufferPointer { np in
-                let out = DisjointBuffer(buffer.baseAddress!, rows: rows, columns: cols), inverse = DisjointBuffer(np)
-                let parts = chunks(of: rows, size: 256)
-                pool.forEach(parts.count) { p in
-                    let part = parts[p]
+                let inverse = DisjointBuffer(np)
+                let each: @Sendable (Range<Int>, UnsafeMutablePointer<UInt16>?) -> Void = { part, half in
                     let dst = out.write(rows: part, columns: 0..<cols), inv = inverse.write(part)
-                    // A few rows at a time, so the norms read what the fill has just written.
+                    // A few rows at a time, so the norms (and the rounding) read what the fill
+                    // has just written.
                     for band in chunks(of: part.count, size: 4) {
                         let first = dst + band.lowerBound * cols
                         fill((part.lowerBound + band.lowerBound)..<(part.lowerBound + band.upperBound), first)
                         for i in band { inv[i] = VectorMath.inverseNorm(dst + i * cols, cols) }
+                        if let half {
+                            Matrix.roundRows(first, cols: cols, count: band.count, into: half + band.lowerBound * Matrix.bfloat16Stride(cols))
+                        }
                     }
+                }
+                if bfloat16 {
+                    rounded = Matrix.bfloat16Rows(rows, cols: cols, pool: pool, each)
+                } else {
+                    let parts = chunks(of: rows, size: 256)
+                    pool.forEach(parts.count) { p in each(parts[p], nil) }
                 }
             }
             initialized = rows * cols
         }
-        return (Matrix(rows: rows, cols: cols, values: values), norms)
+        var m = Matrix(rows: rows, cols: cols, values: values)
+        m.bfloat16 = rounded
+        return (m, norms)
+    }
+
+    /// The rows' inverse norms (as `rowInverseNorms`) and the matrix with its bfloat16 rounding
+    /// (as `withBFloat16`), in one pass over the values: a few rows at a time are rounded while
+    /// the norms have just read them.
+    public func withBFloat16AndInverseNorms(pool: ComputePool) -> (matrix: Matrix, inverseNorms: [Float]) {
+        var norms = [Float](repeating: 0, count: rows)
+        var out = self
+        let c = cols, values = values
+        norms.withUnsafeMutableBufferPointer { np in
+            let inverse = DisjointBuffer(np)
+            out.bfloat16 = Matrix.bfloat16Rows(rows, cols: c, pool: pool) { part, half in
+                let inv = inverse.write(part)
+                values.withUnsafeBufferPointer { vp in
+                    for band in chunks(of: part.count, size: 4) {
+                        let first = vp.baseAddress! + (part.lowerBound + band.lowerBound) * c
+                        for i in band { inv[i] = VectorMath.inverseNorm(first + (i - band.lowerBound) * c, c) }
+                        Matrix.roundRows(first, cols: c, count: band.count, into: half + band.lowerBound * Matrix.bfloat16Stride(c))
+                    }
+                }
+            }
+        }
+        return (out, norms)
     }
 
     /// Each row scaled to unit L2 norm; a zero row stays zero.

@@ -15,9 +15,11 @@ public enum WorkerCompute {
     /// Decodes and checks a shard; with a query and no weights yet, also its scores.
     public static func prepare(_ task: ShardTask, data: ShardData, pool: ComputePool) throws -> (PreparedShard, scores: [Float]?) {
         try task.check(data)
-        var (features, inverseNorms) = data.features.matrixWithInverseNorms(pool: pool)
+        let bf16 = task.options.similarity == .bf16
+        if bf16 { try BFloat16Products.requireReady() }
+        // Decoded, normed and (in bf16) rounded in one pass.
+        let (features, inverseNorms) = data.features.matrixWithInverseNorms(pool: pool, bfloat16: bf16)
         try usable(features, "features", inverseNorms: inverseNorms, offset: task.offset)
-        features = try rounded(features, task.options.similarity, pool: pool)
         var scores: [Float]? = nil
         if let q = task.query, task.weights == nil {
             let query = q.matrix()

@@ -113,7 +113,8 @@ final class CLIOutputTests: CLITestCase {
         XCTAssertTrue(text.contains("image 576x4096") && text.contains("BLAS bound"), text)
     }
 
-    /// `prune --similarity bf16` rounds the features (a stage of its own in the timings) and keeps
+    /// `prune --similarity bf16` rounds the features (in the pass that checks them: a stage named
+    /// for both in the timings) and keeps
     /// most of what f32 keeps; skipped where its products cannot run here.
     func testPruneWithBFloat16Products() throws {
         try runOK(["sample", "--kind", "anyres", "--small", "--out", path("s"), "--quiet"])
@@ -128,7 +129,7 @@ final class CLIOutputTests: CLITestCase {
         let kept = try XCTUnwrap(half["indices"] as? [Int])
         XCTAssertEqual(kept.count, full.count)
         XCTAssertGreaterThanOrEqual(Set(kept).intersection(full).count * 4, 3 * full.count)
-        XCTAssertNotNil((half["timings_ms"] as? [String: Any])?["bfloat16"], "\(half)")
+        XCTAssertNotNil((half["timings_ms"] as? [String: Any])?["validate+bfloat16"], "\(half)")
     }
 
     /// An empty OPENBLAS_CORETYPE is no choice (OpenBLAS reads it as unset): the kernels are

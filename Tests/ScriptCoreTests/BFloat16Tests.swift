@@ -53,6 +53,32 @@ final class BFloat16Tests: XCTestCase {
         XCTAssertEqual(x, Matrix(rows: 10, cols: 40, values: x.values))
     }
 
+    /// The rounding taken in the pass that takes the norms (`prune` checking its features, a
+    /// worker decoding a shard) is `withBFloat16`'s, padding included, and the norms are
+    /// `rowInverseNorms`', whatever the rows' count against the bands (4 and 256 rows) and the
+    /// thread count; a NaN's row keeps its NaN norm.
+    func testTheRoundingTakenWithTheNormsIsWithBFloat16s() {
+        var inputs = TestInputs(seed: 11)
+        for (rows, cols) in [(1, 3), (7, 40), (259, 33), (517, 64)] {
+            var x = inputs.matrix(rows, cols)
+            x.values[(rows / 2) * cols + cols - 1] = .nan
+            let want = x.withBFloat16(pool: .serial), norms = x.rowInverseNorms().map(\.bitPattern)
+            let source = x.values
+            for pool in [ComputePool.serial, ComputePool(width: 3)] {
+                let (m, inv) = x.withBFloat16AndInverseNorms(pool: pool)
+                XCTAssertEqual(m.bfloat16, want.bfloat16, "\(rows) x \(cols)")
+                XCTAssertEqual(inv.map(\.bitPattern), norms, "\(rows) x \(cols)")
+                XCTAssertEqual(m.values.map(\.bitPattern), source.map(\.bitPattern))
+                let (f, finv) = Matrix.filled(rows: rows, cols: cols, pool: pool, bfloat16: true) { band, dst in
+                    source.withUnsafeBufferPointer { dst.update(from: $0.baseAddress! + band.lowerBound * cols, count: band.count * cols) }
+                }
+                XCTAssertEqual(f.bfloat16, want.bfloat16, "filled, \(rows) x \(cols)")
+                XCTAssertEqual(finv.map(\.bitPattern), norms, "filled, \(rows) x \(cols)")
+                XCTAssertNil(Matrix.filled(rows: rows, cols: cols, pool: pool) { band, dst in dst.update(repeating: 1, count: band.count * cols) }.matrix.bfloat16)
+            }
+        }
+    }
+
     /// Each product of rounded rows, every other row as the bipartite graph reads them, into a
     /// wider output: within the rounding bound of a float sum of the same bfloat16 values.
     func testProductsOfStridedRowsAreThoseOfTheRoundedValues() throws {
