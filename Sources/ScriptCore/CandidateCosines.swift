@@ -69,6 +69,7 @@ final class CandidateCosines {
             if let b = blocks[g][g] {
                 for s in 0..<m { diagonal[group.members[s]] = b[s * m + s] }
             } else {
+                precondition(group.features.hasFloat32, "a diagonal of rows gathered for bfloat16 products alone")
                 group.features.values.withUnsafeBufferPointer { p in
                     for s in 0..<m {
                         let r = p.baseAddress! + s * group.features.cols

@@ -36,6 +36,7 @@ enum CosineProducts {
             }
             return
         }
+        precondition(a.matrix.hasFloat32 && b.matrix.hasFloat32, "float32 products of rows gathered for bfloat16 alone")
         a.matrix.values.withUnsafeBufferPointer { ap in
             b.matrix.values.withUnsafeBufferPointer { bp in
                 BLAS.gemmABt(m: a.count, n: b.count, k: d, a: ap.baseAddress! + a.first * d, lda: a.step * d,
@@ -50,6 +51,7 @@ enum CosineProducts {
     static func selfProducts(_ a: Rows, into c: UnsafeMutablePointer<Float>, ldc: Int) {
         guard a.matrix.bfloat16 == nil else { return products(a, a, into: c, ldc: ldc) }
         let d = a.matrix.cols
+        precondition(a.matrix.hasFloat32, "float32 products of rows gathered for bfloat16 alone")
         a.matrix.values.withUnsafeBufferPointer { ap in
             BLAS.syrkUpper(n: a.count, k: d, a: ap.baseAddress! + a.first * d, lda: a.step * d, c: c, ldc: ldc)
         }

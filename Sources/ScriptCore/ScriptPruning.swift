@@ -109,11 +109,13 @@ public enum ScriptPruning {
             let a = survivors[ca] / 2
             for (c, cb) in sideB.enumerated() { cross[r * sideB.count + c] = gsp.similarity[a * nb + survivors[cb] / 2] }
         }
-        // The two sides' rows are gathered side by side (megabytes each, at image size).
+        // The two sides' rows are gathered side by side (megabytes each, at image size). In
+        // bfloat16, with every cosine among them computed here (up front), only their rounding.
         let sides = [sideA, sideB], first = shard.lowerBound
+        let roundedOnly = x.bfloat16 != nil && survivors.count <= CandidateCosines.denseLimit
         let groups = pool.map(2) { s -> CandidateGroup in
-            let positions = sides[s].map { survivors[$0] }
-            return CandidateGroup(members: sides[s], features: x.gatherRows(positions.map { first + $0 }),
+            let positions = sides[s].map { survivors[$0] }, rows = positions.map { first + $0 }
+            return CandidateGroup(members: sides[s], features: roundedOnly ? x.gatherBFloat16Rows(rows) : x.gatherRows(rows),
                                   inverseNorms: positions.map { inv[$0] })
         }
         let cosines = CandidateCosines(groups: groups, known: [GroupPair(0, 1): cross], pool: pool)

@@ -79,6 +79,34 @@ final class BFloat16Tests: XCTestCase {
         }
     }
 
+    /// A shard's survivors, whose cosines are all computed up front, are gathered in bfloat16 as
+    /// their rounding alone (no float32 copy), with the products of the whole rows; in float32,
+    /// whole. Rows without float32 values are refused where float32 would read them.
+    func testSurvivorsAreGatheredAsTheirRoundingAlone() throws {
+        try requireBFloat16()
+        var inputs = TestInputs(seed: 5)
+        let x = inputs.matrix(64, 40).withBFloat16(pool: .serial)
+        let picked = [3, 9, 10, 40, 41]
+        let only = x.gatherBFloat16Rows(picked), full = x.gatherRows(picked)
+        XCTAssertFalse(only.hasFloat32)
+        XCTAssertTrue(full.hasFloat32)
+        XCTAssertEqual(only.bfloat16, full.bfloat16)
+        XCTAssertEqual(only.gatherRows([4, 0]).bfloat16, full.gatherRows([4, 0]).bfloat16)
+        XCTAssertFalse(only.gatherRows([4, 0]).hasFloat32)
+        func products(_ m: Matrix) -> [UInt32] {
+            var c = [Float](repeating: 0, count: 25)
+            c.withUnsafeMutableBufferPointer { CosineProducts.selfProducts(.init(m, 0..<5), into: $0.baseAddress!, ldc: 5) }
+            return c.map(\.bitPattern)
+        }
+        XCTAssertEqual(products(only), products(full))
+        let inv = x.rowInverseNorms()
+        let half = ScriptPruning.graph(x, inverseNorms: inv, keep: 32, options: .defaults, pool: .serial)
+        XCTAssertEqual(half.groups.count, 2)
+        XCTAssertTrue(half.groups.allSatisfy { !$0.features.hasFloat32 && $0.features.bfloat16 != nil })
+        let whole = ScriptPruning.graph(Matrix(rows: 64, cols: 40, values: x.values), inverseNorms: inv, keep: 32, options: .defaults, pool: .serial)
+        XCTAssertTrue(whole.groups.allSatisfy { $0.features.hasFloat32 && $0.features.bfloat16 == nil })
+    }
+
     /// Each product of rounded rows, every other row as the bipartite graph reads them, into a
     /// wider output: within the rounding bound of a float sum of the same bfloat16 values.
     func testProductsOfStridedRowsAreThoseOfTheRoundedValues() throws {
