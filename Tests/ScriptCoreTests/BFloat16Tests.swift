@@ -129,16 +129,17 @@ final class BFloat16Tests: XCTestCase {
             }
             XCTAssertEqual(Array(c[(i * ldc + n)..<((i + 1) * ldc)]), [-7, -7, -7], "row \(i): past its columns")
         }
-        // A width that is not a multiple of 16 is computed at the next one: its columns are those
-        // of the wider product, bit for bit.
-        func product(_ n: Int) -> [[UInt32]] {
+        // A width that is not a multiple of 16 runs its last columns at 16: they are those of
+        // the wider product, bit for bit (with or without whole multiples before them).
+        func product(_ n: Int, keeping kept: Int) -> [[UInt32]] {
             var c = [Float](repeating: 0, count: m * n)
             c.withUnsafeMutableBufferPointer {
-                CosineProducts.products(.init(x, first: 1, step: 2, count: m), .init(x, first: 4, step: 2, count: n), into: $0.baseAddress!, ldc: n)
+                CosineProducts.products(.init(x, first: 1, step: 2, count: m), .init(x, first: 4, count: n), into: $0.baseAddress!, ldc: n)
             }
-            return (0..<m).map { i in c[(i * n)..<(i * n + 9)].map(\.bitPattern) }
+            return (0..<m).map { i in c[(i * n)..<(i * n + kept)].map(\.bitPattern) }
         }
-        XCTAssertEqual(product(9), product(16))
+        XCTAssertEqual(product(9, keeping: 9), product(16, keeping: 9))
+        XCTAssertEqual(product(25, keeping: 25), product(32, keeping: 25))
     }
 
     /// Script, Script+ and CDPruner, monolithic and sharded, on the small image, AnyRes and
