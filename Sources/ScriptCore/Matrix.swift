@@ -109,10 +109,10 @@ public struct Matrix: Sendable, Equatable {
     }
 
     /// Whether the float32 values are here: false for rows gathered for bfloat16 products alone.
-    var hasFloat32: Bool { values.count == rows * cols }
+    public var hasFloat32: Bool { values.count == rows * cols }
 
     /// A matrix of `rows x cols` without float32 values, whose bfloat16 rows come next.
-    private init(rows: Int, cols: Int, roundedOnly: ()) {
+    init(rows: Int, cols: Int, roundedOnly: ()) {
         self.rows = rows
         self.cols = cols
         self.values = []
@@ -183,4 +183,15 @@ public struct Matrix: Sendable, Equatable {
             return p.firstIndex { !$0.isFinite }
         }
     }
+}
+
+/// What `Matrix.filled` keeps of the values it is given.
+public enum FilledValues: Sendable {
+    /// The float32 values.
+    case float32
+    /// The float32 values and their bfloat16 rounding.
+    case float32AndBFloat16
+    /// Their bfloat16 rounding alone (`hasFloat32` false): for a stage that reads nothing else
+    /// (`ScriptPruning.readsOnlyBFloat16`).
+    case bfloat16
 }

@@ -89,6 +89,13 @@ public enum ScriptPruning {
         return (g.survivors, g.select(weights: weights, picks: picks, keepRows: keepRows, pool: pool))
     }
 
+    /// Whether Script's stages of a shard of `rows` tokens (`graph`, `propose`) read nothing of
+    /// its features but their norms and their bfloat16 rounding: in bf16, with every cosine among
+    /// its survivors computed up front. A worker then decodes a shard to its rounding alone.
+    public static func readsOnlyBFloat16(shardRows rows: Int, options: PruneOptions) -> Bool {
+        options.method == .script && options.similarity == .bf16 && rows <= CandidateCosines.denseLimit
+    }
+
     /// Graph pruning of one shard and the cosines among its survivors: everything its greedy
     /// needs but the weights (a worker computes it while the request's weights are worked out).
     public static func graph(_ x: Matrix, inverseNorms inv: [Float], keep: Int, options: PruneOptions, pool: ComputePool) -> ShardGraph {

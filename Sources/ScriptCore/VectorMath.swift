@@ -81,39 +81,48 @@ extension Matrix {
     /// A `rows x cols` matrix whose rows `fill(band, dst)` writes (rows `band`, row-major from
     /// `dst`), with each row's inverse norm, the same as `rowInverseNorms`, taken while its
     /// band is still in cache: one pass over the values instead of two (a worker decoding a
-    /// shard's bytes). With `bfloat16`, the rows' bfloat16 rounding too (as `withBFloat16`), in
-    /// the same pass. Bands of at most 256 rows are shared out over `pool`.
-    public static func filled(rows: Int, cols: Int, pool: ComputePool, bfloat16: Bool = false,
+    /// shard's bytes). `kept` says what the matrix holds: the float32 values, their bfloat16
+    /// rounding too (as `withBFloat16`, in the same pass), or the rounding alone (`fill` then
+    /// writes a few rows at a time into scratch). Bands of at most 256 rows over `pool`.
+    public static func filled(rows: Int, cols: Int, pool: ComputePool, keeping kept: FilledValues = .float32,
                               _ fill: @escaping @Sendable (Range<Int>, UnsafeMutablePointer<Float>) -> Void) -> (matrix: Matrix, inverseNorms: [Float]) {
         var norms = [Float](repeating: 0, count: rows)
         var rounded: [UInt16]? = nil
-        let values = [Float](unsafeUninitializedCapacity: rows * cols) { buffer, initialized in
-            let out = DisjointBuffer(buffer.baseAddress!, rows: rows, columns: cols)
-            norms.withUnsafeMutableBufferPointer { np in
-                let inverse = DisjointBuffer(np)
+        var values: [Float] = []
+        norms.withUnsafeMutableBufferPointer { np in
+            let inverse = DisjointBuffer(np), stride = Matrix.bfloat16Stride(cols)
+            func run(into out: DisjointBuffer<Float>?) {
                 let each: @Sendable (Range<Int>, UnsafeMutablePointer<UInt16>?) -> Void = { part, half in
-                    let dst = out.write(rows: part, columns: 0..<cols), inv = inverse.write(part)
+                    let inv = inverse.write(part)
+                    let dst = out?.write(rows: part, columns: 0..<cols)
+                    let scratch = dst == nil ? UnsafeMutablePointer<Float>.allocate(capacity: 4 * cols) : nil
+                    defer { scratch?.deallocate() }
                     // A few rows at a time, so the norms (and the rounding) read what the fill
                     // has just written.
                     for band in chunks(of: part.count, size: 4) {
-                        let first = dst + band.lowerBound * cols
+                        let first = dst.map { $0 + band.lowerBound * cols } ?? scratch!
                         fill((part.lowerBound + band.lowerBound)..<(part.lowerBound + band.upperBound), first)
-                        for i in band { inv[i] = VectorMath.inverseNorm(dst + i * cols, cols) }
-                        if let half {
-                            Matrix.roundRows(first, cols: cols, count: band.count, into: half + band.lowerBound * Matrix.bfloat16Stride(cols))
-                        }
+                        for i in band { inv[i] = VectorMath.inverseNorm(first + (i - band.lowerBound) * cols, cols) }
+                        if let half { Matrix.roundRows(first, cols: cols, count: band.count, into: half + band.lowerBound * stride) }
                     }
                 }
-                if bfloat16 {
-                    rounded = Matrix.bfloat16Rows(rows, cols: cols, pool: pool, each)
-                } else {
+                if kept == .float32 {
                     let parts = chunks(of: rows, size: 256)
                     pool.forEach(parts.count) { p in each(parts[p], nil) }
+                } else {
+                    rounded = Matrix.bfloat16Rows(rows, cols: cols, pool: pool, each)
                 }
             }
-            initialized = rows * cols
+            if kept == .bfloat16 {
+                run(into: nil)
+            } else {
+                values = [Float](unsafeUninitializedCapacity: rows * cols) { buffer, initialized in
+                    run(into: DisjointBuffer(buffer.baseAddress!, rows: rows, columns: cols))
+                    initialized = rows * cols
+                }
+            }
         }
-        var m = Matrix(rows: rows, cols: cols, values: values)
+        var m = kept == .bfloat16 ? Matrix(rows: rows, cols: cols, roundedOnly: ()) : Matrix(rows: rows, cols: cols, values: values)
         m.bfloat16 = rounded
         return (m, norms)
     }

@@ -33,11 +33,11 @@ public struct WireTensor: Sendable {
     }
 
     /// Every row, decoded, with the rows' inverse norms (`Matrix.rowInverseNorms`), taken while
-    /// each band of rows is still in cache (one pass over the values instead of two); with
-    /// `bfloat16`, their bfloat16 rounding too (`Matrix.withBFloat16`), in the same pass.
-    public func matrixWithInverseNorms(pool: ComputePool, bfloat16: Bool = false) -> (matrix: Matrix, inverseNorms: [Float]) {
+    /// each band of rows is still in cache (one pass over the values instead of two); `kept`
+    /// says whether the matrix holds the values, their bfloat16 rounding too, or it alone.
+    public func matrixWithInverseNorms(pool: ComputePool, keeping kept: FilledValues = .float32) -> (matrix: Matrix, inverseNorms: [Float]) {
         let bytes = bytes, rowBytes = rowBytes, type = dtype.fileType, cols = cols
-        return Matrix.filled(rows: rows, cols: cols, pool: pool, bfloat16: bfloat16) { band, dst in
+        return Matrix.filled(rows: rows, cols: cols, pool: pool, keeping: kept) { band, dst in
             bytes.withUnsafeBytes { raw in
                 let src = UnsafeRawBufferPointer(rebasing: raw[(band.lowerBound * rowBytes)..<(band.upperBound * rowBytes)])
                 ElementDecoder.decode(src, dtype: type, count: band.count * cols,

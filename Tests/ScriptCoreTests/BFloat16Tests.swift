@@ -69,7 +69,7 @@ final class BFloat16Tests: XCTestCase {
                 XCTAssertEqual(m.bfloat16, want.bfloat16, "\(rows) x \(cols)")
                 XCTAssertEqual(inv.map(\.bitPattern), norms, "\(rows) x \(cols)")
                 XCTAssertEqual(m.values.map(\.bitPattern), source.map(\.bitPattern))
-                let (f, finv) = Matrix.filled(rows: rows, cols: cols, pool: pool, bfloat16: true) { band, dst in
+                let (f, finv) = Matrix.filled(rows: rows, cols: cols, pool: pool, keeping: .float32AndBFloat16) { band, dst in
                     source.withUnsafeBufferPointer { dst.update(from: $0.baseAddress! + band.lowerBound * cols, count: band.count * cols) }
                 }
                 XCTAssertEqual(f.bfloat16, want.bfloat16, "filled, \(rows) x \(cols)")
