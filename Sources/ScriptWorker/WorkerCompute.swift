@@ -19,10 +19,15 @@ public enum WorkerCompute {
         if bf16 { try BFloat16Products.requireReady() }
         // Decoded, normed and (in bf16) rounded in one pass; to the rounding alone where nothing
         // reads the float32 values (the relevance reads them when they are its embeddings).
-        let scored = task.query != nil && task.weights == nil
-        let kept: FilledValues = !bf16 ? .float32
-            : ScriptPruning.readsOnlyBFloat16(shardRows: task.rows, options: task.options) && !(scored && data.embeddings == nil)
-            ? .bfloat16 : .float32AndBFloat16
+        let scoredByFeatures = task.query != nil && task.weights == nil && data.embeddings == nil
+        let kept: FilledValues
+        if !bf16 {
+            kept = .float32
+        } else if ScriptPruning.readsOnlyBFloat16(shardRows: task.rows, options: task.options) && !scoredByFeatures {
+            kept = .bfloat16
+        } else {
+            kept = .float32AndBFloat16
+        }
         let (features, inverseNorms) = data.features.matrixWithInverseNorms(pool: pool, keeping: kept)
         // A value that is not finite is searched for in the float32 values, decoded again if need be.
         let searched = !features.hasFloat32 && inverseNorms.contains(where: \.isNaN) ? data.features.matrix() : features
