@@ -102,8 +102,7 @@ extension Matrix {
                     for band in chunks(of: part.count, size: 4) {
                         let first = dst.map { $0 + band.lowerBound * cols } ?? scratch!
                         fill((part.lowerBound + band.lowerBound)..<(part.lowerBound + band.upperBound), first)
-                        for i in band { inv[i] = VectorMath.inverseNorm(first + (i - band.lowerBound) * cols, cols) }
-                        if let half { Matrix.roundRows(first, cols: cols, count: band.count, into: half + band.lowerBound * stride) }
+                        Matrix.normAndRound(first, cols: cols, rows: band, norms: inv, rounding: half.map { $0 + band.lowerBound * stride })
                     }
                 }
                 if kept == .float32 {
@@ -127,6 +126,14 @@ extension Matrix {
         return (m, norms)
     }
 
+    /// The inverse norms of consecutive rows from `first` (`cols` wide) into `norms[rows]`, and,
+    /// given `rounding`, their bfloat16 rounding there, while the rows are in cache.
+    static func normAndRound(_ first: UnsafePointer<Float>, cols: Int, rows: Range<Int>, norms: UnsafeMutableBufferPointer<Float>,
+                             rounding: UnsafeMutablePointer<UInt16>?) {
+        for i in rows { norms[i] = VectorMath.inverseNorm(first + (i - rows.lowerBound) * cols, cols) }
+        if let rounding { roundRows(first, cols: cols, count: rows.count, into: rounding) }
+    }
+
     /// The rows' inverse norms (as `rowInverseNorms`) and the matrix with its bfloat16 rounding
     /// (as `withBFloat16`), in one pass over the values: a few rows at a time are rounded while
     /// the norms have just read them.
@@ -141,8 +148,7 @@ extension Matrix {
                 values.withUnsafeBufferPointer { vp in
                     for band in chunks(of: part.count, size: 4) {
                         let first = vp.baseAddress! + (part.lowerBound + band.lowerBound) * c
-                        for i in band { inv[i] = VectorMath.inverseNorm(first + (i - band.lowerBound) * c, c) }
-                        Matrix.roundRows(first, cols: c, count: band.count, into: half + band.lowerBound * Matrix.bfloat16Stride(c))
+                        Matrix.normAndRound(first, cols: c, rows: band, norms: inv, rounding: half + band.lowerBound * Matrix.bfloat16Stride(c))
                     }
                 }
             }
