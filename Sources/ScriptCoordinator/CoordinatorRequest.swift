@@ -104,8 +104,10 @@ final class CoordinatorRequest {
 
     /// `leastBytes(shard:)` in its parts: the features, and the graph's block (`ShardMemory.parts`).
     func memoryParts(shard s: Int) -> (features: Int, graph: Int) {
+        // As the worker decodes it before its weights are known: the relevance reads the
+        // features' float32 values where there is a query and no separate embeddings.
         ShardMemory.parts(tokens: shards[s].count, width: submission.features.cols, options: submission.options,
-                          unitTokens: submission.unitTokens)
+                          unitTokens: submission.unitTokens, float32Read: submission.query != nil && submission.embeddings == nil)
     }
 
     /// The reduce's view of shard `s`'s proposal.

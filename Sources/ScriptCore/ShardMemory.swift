@@ -2,23 +2,24 @@
 /// saying why, a shard that cannot fit in its memory (it would be killed for memory, and every
 /// worker given the shard after it).
 public enum ShardMemory {
-    /// Bytes a shard of `n` tokens of width `d` holds at the least: its features as Float32 (and
-    /// as bfloat16 too under `SimilarityPrecision.bf16`), and
-    /// the similarity block its graph stage fills at once: Script's bipartite matrix
-    /// (`ceil(n / 2) x floor(n / 2)` floats), or, for Script+ over units of `T < n` tokens, one
-    /// piece (`T x T`).
-    public static func leastBytes(tokens n: Int, width d: Int, options: PruneOptions, unitTokens: Int?) -> Int {
-        let p = parts(tokens: n, width: d, options: options, unitTokens: unitTokens)
+    /// Bytes a shard of `n` tokens of width `d` holds at the least: its features as they are
+    /// kept (`FilledValues.shard`: Float32, in bf16 their rounding beside them or alone, alone
+    /// only where `float32Read` is false), and the similarity block its graph stage fills at
+    /// once: Script's bipartite matrix (`ceil(n / 2) x floor(n / 2)` floats), or, for Script+
+    /// over units of `T < n` tokens, one piece (`T x T`).
+    public static func leastBytes(tokens n: Int, width d: Int, options: PruneOptions, unitTokens: Int?, float32Read: Bool = true) -> Int {
+        let p = parts(tokens: n, width: d, options: options, unitTokens: unitTokens, float32Read: float32Read)
         return p.features + p.graph
     }
 
     /// `leastBytes` in its two parts: the features, held from the shard's arrival to its
     /// proposal, and the graph's block, held only while the graph stage runs (a worker runs one
     /// graph stage at a time, so of the shards it holds only the largest block counts).
-    public static func parts(tokens n: Int, width d: Int, options: PruneOptions, unitTokens: Int?) -> (features: Int, graph: Int) {
+    public static func parts(tokens n: Int, width d: Int, options: PruneOptions, unitTokens: Int?,
+                             float32Read: Bool = true) -> (features: Int, graph: Int) {
         var block = ((n + 1) / 2) * (n / 2)
         if options.method == .scriptPlus, options.unitGraph, let t = unitTokens, t < n { block = t * t }
-        return (4 * n * d + (options.similarity == .bf16 ? 2 * n * Matrix.bfloat16Stride(d) : 0), 4 * block)
+        return (FilledValues.shard(rows: n, options: options, float32Read: float32Read).bytes(rows: n, cols: d), 4 * block)
     }
 
     /// What shards with these `parts` hold at once on one worker, at the least: all their

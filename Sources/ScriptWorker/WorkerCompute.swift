@@ -17,18 +17,8 @@ public enum WorkerCompute {
         try task.check(data)
         let bf16 = task.options.similarity == .bf16
         if bf16 { try BFloat16Products.requireReady() }
-        // Decoded, normed and (in bf16) rounded in one pass; to the rounding alone where nothing
-        // reads the float32 values (the relevance reads them when they are its embeddings).
-        let scoredByFeatures = task.query != nil && task.weights == nil && data.embeddings == nil
-        let kept: FilledValues
-        if !bf16 {
-            kept = .float32
-        } else if ScriptPruning.readsOnlyBFloat16(shardRows: task.rows, options: task.options) && !scoredByFeatures {
-            kept = .bfloat16
-        } else {
-            kept = .float32AndBFloat16
-        }
-        let (features, inverseNorms) = data.features.matrixWithInverseNorms(pool: pool, keeping: kept)
+        // Decoded, normed and (in bf16) rounded in one pass.
+        let (features, inverseNorms) = data.features.matrixWithInverseNorms(pool: pool, keeping: kept(task))
         // A value that is not finite is searched for in the float32 values, decoded again if need be.
         let searched = !features.hasFloat32 && inverseNorms.contains(where: \.isNaN) ? data.features.matrix() : features
         try usable(searched, "features", inverseNorms: inverseNorms, offset: task.offset)
@@ -45,6 +35,14 @@ public enum WorkerCompute {
                                            shards: [0..<embeddings.rows], pool: pool)
         }
         return (PreparedShard(features: features, inverseNorms: inverseNorms), scores)
+    }
+
+    /// What a shard's features are decoded to: in bf16 their rounding alone where nothing reads
+    /// the float32 values (the relevance reads them when it is taken from the features, that is
+    /// with a query, no weights yet and no separate embeddings).
+    static func kept(_ task: ShardTask) -> FilledValues {
+        let scoredByFeatures = task.query != nil && task.weights == nil && task.embeddingCols == 0
+        return FilledValues.shard(rows: task.rows, options: task.options, float32Read: scoredByFeatures)
     }
 
     /// A shard's graph stage, built before its weights are known: Script's graph with its

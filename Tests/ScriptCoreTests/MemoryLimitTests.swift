@@ -87,5 +87,12 @@ final class ShardMemoryTests: XCTestCase {
         half.similarity = .bf16
         XCTAssertEqual(ShardMemory.leastBytes(tokens: 7, width: 2, options: half, unitTokens: nil), 4 * 14 + 2 * 7 * 64 + 4 * 4 * 3,
                        "rows of the rounding a cache line wider than the width, rounded up to one")
+        XCTAssertEqual(ShardMemory.leastBytes(tokens: 7, width: 2, options: half, unitTokens: nil, float32Read: false), 2 * 7 * 64 + 4 * 4 * 3,
+                       "the rounding alone where nothing reads the float32 values")
+        XCTAssertEqual(ShardMemory.leastBytes(tokens: 4097, width: 2, options: half, unitTokens: nil, float32Read: false),
+                       4 * 4097 * 2 + 2 * 4097 * 64 + 4 * 2049 * 2048, "past the dense limit the greedy reads the float32 values")
+        plus.similarity = .bf16
+        XCTAssertEqual(ShardMemory.leastBytes(tokens: 1568, width: 8, options: plus, unitTokens: 196, float32Read: false),
+                       4 * 1568 * 8 + 2 * 1568 * 64 + 4 * 784 * 784, "Script+ reads them")
     }
 }

@@ -523,6 +523,22 @@ final class WorkerStateTests: XCTestCase {
         XCTAssertFalse(types(enough.linkMessage(0, frames: shard(job: 1, inline: true), now: now)).contains("shard_error"))
     }
 
+    /// A bf16 Script shard that nothing reads in float32 (no query to score it by its features)
+    /// is decoded to its rounding alone, and counted so: it is taken under a limit its float32
+    /// values would pass; scored by its features, it keeps both and is refused.
+    func testABFloat16ShardIsCountedAsWhatItIsDecodedTo() throws {
+        var half = PruneOptions()
+        half.similarity = .bf16
+        let both = ShardMemory.leastBytes(tokens: 6, width: 4, options: half, unitTokens: nil)
+        let rounded = ShardMemory.leastBytes(tokens: 6, width: 4, options: half, unitTokens: nil, float32Read: false)
+        XCTAssertEqual(both - rounded, 4 * 6 * 4, "the float32 values")
+        let w = connectedWorker(memoryLimit: MemoryLimit(bytes: both - 1, source: "its cgroup"))
+        XCTAssertFalse(types(w.linkMessage(0, frames: shard(job: 1, inline: true, options: half, withQuery: false), now: now)).contains("shard_error"))
+        let scored = connectedWorker(memoryLimit: MemoryLimit(bytes: both - 1, source: "its cgroup"))
+        let actions = scored.linkMessage(0, frames: shard(job: 1, inline: true, options: half), now: now)
+        XCTAssertEqual(try shardError(in: actions).error.code, .tooLarge)
+    }
+
     /// A shard that fits alone but not beside the shards the worker works on (sent by another
     /// coordinator, which cannot see them) is refused `busy`, for its coordinator to send
     /// elsewhere; a shard parked for its weights does not count (it waits on shards like it).
@@ -625,10 +641,11 @@ final class WorkerStateTests: XCTestCase {
         return ShardData(features: TensorCodec.encode(m, dtype: .f32), embeddings: nil)
     }
 
-    private func shard(job: Int, inline: Bool, ticket: Ticket = Ticket.random(), rows: Int = 6) -> [Frame] {
+    private func shard(job: Int, inline: Bool, ticket: Ticket = Ticket.random(), rows: Int = 6,
+                       options: PruneOptions = PruneOptions(), withQuery: Bool = true) -> [Frame] {
         let query = TensorCodec.encode(Matrix(rows: 2, cols: 4, values: [1, 0, 0, 0, 0, 1, 0, 0]), dtype: .f32)
         return ShardTask(job: job, ticket: ticket, request: "r", offset: 0, rows: rows, cols: 4, dtype: .f32, embeddingCols: 0,
-                         total: 12, budget: 3, options: PruneOptions(), deadlineMs: 5000, query: query, weights: nil, relevance: nil,
+                         total: 12, budget: 3, options: options, deadlineMs: 5000, query: withQuery ? query : nil, weights: nil, relevance: nil,
                          data: inline ? shardData(rows: rows) : nil).frames()
     }
 }
