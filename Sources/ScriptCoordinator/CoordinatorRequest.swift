@@ -95,6 +95,9 @@ final class CoordinatorRequest {
         submission.transfer != .direct || !avoid.contains(endpoint)
     }
 
+    /// What its times are kept apart by (`WorkKind`).
+    var workKind: WorkKind { WorkKind(submission.options) }
+
     /// Bytes shard `s` holds at the least while a worker prunes it (`ShardMemory`: what the
     /// worker checks against its memory limit).
     func leastBytes(shard s: Int) -> Int {

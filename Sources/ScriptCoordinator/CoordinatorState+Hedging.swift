@@ -41,18 +41,17 @@ extension CoordinatorState {
         return actions
     }
 
-    /// Reduces their workers have not answered in four times what reduces of their size took
-    /// lately, from their last proposal (at least 20 ms), each moved to an idle worker (one
+    /// Reduces their workers have not answered in four times what reduces of their size and kind
+    /// (`WorkKind`) took lately, from their last proposal (at least 20 ms), each moved to an idle worker (one
     /// each): a worker that stalls holding a request's reduce (stopped, frozen, starved of CPU)
     /// held the whole request until it was suspect (a beat and a half), where its shards were
     /// copied at once. A reduce takes its proposals again wherever it goes; its worker is let
     /// go of it, and counts as a straggler for a while.
     private func moveLateReduces(to idle: inout [WorkerEntry], now: ContinuousClock.Instant, paces: [[UInt8]: Double]) -> [Action] {
-        guard let perToken = reduceTail.perToken else { return [] }
         var actions: [Action] = []
         for r in requests.values.sorted(by: { $0.key < $1.key }) where r.allProposed && !idle.isEmpty {
-            guard let number = r.reduceJob, let job = jobs[number], !job.done, let holder = job.holder, let since = job.waitingSince,
-                  let i = idle.firstIndex(where: { $0.identity != holder }) else { continue }
+            guard let perToken = reduceTail[r.workKind]?.perToken, let number = r.reduceJob, let job = jobs[number], !job.done,
+                  let holder = job.holder, let since = job.waitingSince, let i = idle.firstIndex(where: { $0.identity != holder }) else { continue }
             // The floor first: the candidates are counted only for a reduce that late.
             guard now - since > .milliseconds(20),
                   now - since > Duration.seconds(perToken * Double(r.candidates.count)) * 4 else { continue }

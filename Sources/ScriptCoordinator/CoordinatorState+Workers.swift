@@ -273,7 +273,9 @@ extension CoordinatorState {
         }
         jobs[m.job]!.done = true
         workers[identity]!.jobs.remove(m.job)
-        if let since = job.waitingSince { reduceTail.add(seconds: (now - since).milliseconds / 1000, tokens: candidates.count) }
+        if let since = job.waitingSince {
+            reduceTail[r.workKind, default: TokenPace()].add(seconds: (now - since).milliseconds / 1000, tokens: candidates.count)
+        }
         r.kept = m.indices
         r.keptRows = m.features
         r.reduceDone = now
@@ -368,16 +370,20 @@ extension CoordinatorState {
     /// second in time, of 19 possible). Ended early, they leave the workers to requests that can
     /// be answered in time, and their clients the rest of their time. Not `busy`: a client would
     /// send each again, and under overload the tries' bytes alone crowd out the work (AnyRes
-    /// inline, measured: 4.5 a second in time when retried, 13.6 when ended).
+    /// inline, measured: 4.5 a second in time when retried, 13.6 when ended). A request of a
+    /// kind none of which has been answered lately waits: its time is not known.
     private func shedLate(now: ContinuousClock.Instant) -> [Action] {
-        guard !workers.isEmpty, let perToken = startToAnswer.perToken else { return [] }
-        let need = { (r: CoordinatorRequest) in Duration.seconds(perToken * Double(r.submission.tokenCount)) }
-        let late = requests.values.filter { $0.tooLateToStart(now: now, startToAnswer: need($0)) }.sorted { $0.key < $1.key }
+        guard !workers.isEmpty, !startToAnswer.isEmpty else { return [] }
+        let need = { (r: CoordinatorRequest) in
+            self.startToAnswer[r.workKind]?.perToken.map { Duration.seconds($0 * Double(r.submission.tokenCount)) }
+        }
+        let late = requests.values.filter { r in need(r).map { r.tooLateToStart(now: now, startToAnswer: $0) } ?? false }
+            .sorted { $0.key < $1.key }
         guard !late.isEmpty else { return [] }
         let started = requests.values.filter { $0.firstDispatch != nil }.count
         let load = "\(started) request\(started == 1 ? "" : "s") in progress on \(workers.count) worker\(workers.count == 1 ? "" : "s")"
         return late.flatMap { r in
-            let text = "not started in time: \(Units.duration(r.deadline - now)) of its \(Units.duration(r.deadline - r.received)) deadline left, where requests of its size take about \(Units.duration(need(r))) from start to answer: the cluster is overloaded (\(load)); ended now rather than answered late: add workers, or send fewer requests"
+            let text = "not started in time: \(Units.duration(r.deadline - now)) of its \(Units.duration(r.deadline - r.received)) deadline left, where requests of its size take about \(Units.duration(need(r)!)) from start to answer: the cluster is overloaded (\(load)); ended now rather than answered late: add workers, or send fewer requests"
             return fail(r, ProtocolError(.timeout, text), now: now, shed: true)
         }
     }

@@ -53,10 +53,10 @@ public final class CoordinatorState {
     public private(set) var failed = 0
     /// Jobs moved to another worker after theirs died.
     public internal(set) var requeues = 0
-    /// What requests answered lately took from start to answer.
-    var startToAnswer = TokenPace()
-    /// What reduces took lately from their last proposal to their answer, a candidate token.
-    var reduceTail = TokenPace()
+    /// What requests answered lately took from start to answer, by kind.
+    var startToAnswer: [WorkKind: TokenPace] = [:]
+    /// What reduces took lately from their last proposal to their answer, a candidate token, by kind.
+    var reduceTail: [WorkKind: TokenPace] = [:]
     /// Worker processes a restart of theirs replaced.
     var replaced = ReplacedProcesses()
     /// Gaps of the loop said lately.
@@ -371,7 +371,9 @@ public final class CoordinatorState {
         let frames = ClusterReply.result(result).frames()
         cache.insert(frames, answering: r.fingerprint, for: r.id)
         served += 1
-        if let start = r.firstDispatch { startToAnswer.add(seconds: ms(now - start - r.paused) / 1000, tokens: r.submission.tokenCount) }
+        if let start = r.firstDispatch {
+            startToAnswer[r.workKind, default: TokenPace()].add(seconds: ms(now - start - r.paused) / 1000, tokens: r.submission.tokenCount)
+        }
         let record = AccessRecord(id: r.id, tokens: r.submission.tokenCount, kept: kept.count, shards: r.shards.count,
                                   workers: r.workers.sorted(), milliseconds: ms(now - received), outcome: "ok",
                                   transfer: r.submission.transfer.rawValue)

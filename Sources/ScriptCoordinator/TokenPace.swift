@@ -1,7 +1,7 @@
 /// What something has lately taken per token: the median of its last samples, so that the odd
 /// one (a request that waited on a dead worker's heartbeats, a job slowed by a neighbour) does
-/// not move it. The coordinator keeps one for requests, from start to answer (it ends a waiting
-/// request with less time left than twice that for its size: `shedLate`), and one per worker,
+/// not move it. The coordinator keeps one for requests of each kind (`WorkKind`), from start to
+/// answer (it ends a waiting request with less time left than twice that for its size: `shedLate`), and one per worker,
 /// its shard jobs' compute time (it leaves a job for a faster worker that is busy: `choose`).
 struct TokenPace {
     /// Seconds per token of the last samples, oldest first.

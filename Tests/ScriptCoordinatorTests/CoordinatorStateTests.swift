@@ -395,6 +395,24 @@ final class CoordinatorStateTests: XCTestCase {
         return c
     }
 
+    /// Requests' times are kept by kind (method and precision): a Script+ request is not ended
+    /// on what Script requests took, its kind's time not known yet; a Script one with as little
+    /// time left is.
+    func testARequestIsEndedOnlyOnTheTimesOfItsOwnKind() throws {
+        let c = clusterWithOneRequestAnswered(afterMs: 180)
+        c.holdTasks = true
+        var plus = PruneOptions()
+        plus.method = .scriptPlus
+        c.submit(PruneSubmission(id: "held", request: request(seed: 8), budget: .count(5), deadlineMs: 2000).encoded())
+        c.submit(PruneSubmission(id: "other", request: request(seed: 9), budget: .count(6), options: plus, deadlineMs: 1000).encoded())
+        c.submit(PruneSubmission(id: "same", request: request(seed: 10), budget: .count(6), deadlineMs: 1000).encoded())
+        c.advance(ms: 700)
+        XCTAssertNil(c.reply("other"), "no Script+ request answered yet: it waits")
+        guard case .error(_, let e)? = c.reply("same") else { return XCTFail("\(String(describing: c.reply("same")))") }
+        XCTAssertEqual(e.code, .timeout)
+        XCTAssertNil(c.coordinator.startToAnswer[WorkKind(plus)])
+    }
+
     /// A coordinator paused while a request was in flight: the pause is not its workers' time, so
     /// what requests take from start to answer (which sheds waiting requests) leaves it out. It
     /// was counted: one 5 s pause made every request of that size "take" 2.6 s, and a request
@@ -408,7 +426,7 @@ final class CoordinatorStateTests: XCTestCase {
         _ = c.coordinator.resumed(after: LoopGap.Gap(wall: .seconds(5), cpu: .zero), now: c.now)
         c.releaseTasks()
         XCTAssertNotNil(result(c, "paused"))
-        let perToken = try XCTUnwrap(c.coordinator.startToAnswer.perToken)
+        let perToken = try XCTUnwrap(c.coordinator.startToAnswer[WorkKind(PruneOptions())]?.perToken)
         XCTAssertEqual(perToken * 120, 0.115, accuracy: 0.001, "the median of 180 and 50 ms")
         c.holdTasks = true
         c.submit(PruneSubmission(id: "held", request: request(seed: 9), budget: .count(5), deadlineMs: 2000).encoded())
