@@ -43,7 +43,7 @@ let package = Package(
         // MessagePack envelopes and tensor frames.
         .target(name: "ScriptWire", dependencies: ["CMsgPack"]),
         // ZeroMQ sockets.
-        .target(name: "ScriptTransport", dependencies: ["CZeroMQ"]),
+        .target(name: "ScriptTransport", dependencies: ["CPlatform", "CZeroMQ"]),
         // The wire protocol: messages and their codecs (MessagePack envelopes, tensor frames).
         .target(name: "ScriptProtocol", dependencies: ["ScriptCore", "ScriptFormats", "ScriptWire", "ScriptTransport"]),
         // What every process role shares: signals, the loop's completion queue, logging, health,

@@ -521,7 +521,8 @@ public final class ClusterClient {
         if dataSockets[key] == nil { try openData(key, endpoint: p.endpoint, curve: curve) }
         dataWaits.placed(p.id, shard: p.shard, on: p.endpoint, now: clock.now)
         placedOn[p.id, default: [:]][p.shard] = p.endpoint
-        try dataSockets[key]!.socket.send([Frame([])] + data.frames())
+        // A worker behind a Unix socket runs on this host: it reads bytes in shared memory in place.
+        try dataSockets[key]!.socket.send([Frame([])] + data.frames(sharing: p.endpoint.hasPrefix("ipc://")))
     }
 
     /// A socket to a worker's data endpoint, and its monitor.

@@ -15,18 +15,21 @@ public struct DataMessage: Sendable {
         self.data = data
     }
 
-    /// The frames after the delimiter.
-    public func frames() -> [Frame] {
-        let (tensorFields, tensorFrames) = data.fields(firstFrame: 1)
+    /// The frames after the delimiter; with `sharing` (a worker behind a Unix socket), tensors
+    /// whose bytes lie in shared memory are named there, not sent.
+    public func frames(sharing: Bool = false) -> [Frame] {
+        let (tensorFields, tensorFrames) = data.fields(firstFrame: 1, sharing: sharing)
         let header = ProtocolVersion.header("data") + [("ticket", .binary(ticket.bytes))] + tensorFields
         return [Frame(Envelope.encode(header))] + tensorFrames
     }
 
-    /// Parses a `data` message (frames after the delimiter).
-    public static func parse(_ e: Envelope, frames: [Frame], limits: RequestLimits) throws -> DataMessage {
+    /// Parses a `data` message (frames after the delimiter); `shared` reads tensors named in a
+    /// client's shared memory (nil: refused).
+    public static func parse(_ e: Envelope, frames: [Frame], limits: RequestLimits,
+                             shared: TensorCodec.SharedBytes? = nil) throws -> DataMessage {
         try e.only(fields)
         let ticket = try e.ticket("ticket")
-        guard let data = try ShardData.read(e, frames: frames, limits: limits) else {
+        guard let data = try ShardData.read(e, frames: frames, limits: limits, shared: shared) else {
             throw ProtocolError(.badRequest, "missing field 'features'")
         }
         return DataMessage(ticket: ticket, data: data)

@@ -50,8 +50,8 @@ public struct PruneSubmission: Sendable {
 public struct EncodedSubmission: Sendable {
     public private(set) var id: String
     public let transfer: Transfer
-    public let features: WireTensor
-    public let embeddings: WireTensor?
+    public private(set) var features: WireTensor
+    public private(set) var embeddings: WireTensor?
     public let query: WireTensor?
     /// The layout as sent (nil: one shard).
     public let shards: [Range<Int>]?
@@ -74,6 +74,16 @@ public struct EncodedSubmission: Sendable {
         guard transfer == .direct else { return self }
         var e = self
         e.avoid = endpoints
+        return e
+    }
+
+    /// The same request with its features and embeddings copied into shared memory
+    /// (`WireTensor.inSharedMemory`): sent direct, they are read in place by the workers on this
+    /// host behind Unix sockets (`ipc://`), and sent as bytes to the others.
+    public func inSharedMemory() throws -> EncodedSubmission {
+        var e = self
+        e.features = try features.inSharedMemory()
+        e.embeddings = try embeddings?.inSharedMemory()
         return e
     }
 

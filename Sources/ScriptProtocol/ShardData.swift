@@ -16,25 +16,32 @@ public struct ShardData: Sendable {
 
     public var byteCount: Int { features.bytes.count + (embeddings?.bytes.count ?? 0) }
 
-    /// Descriptor fields (`features`, `embeddings`) and their frames, numbered from `firstFrame`.
-    public func fields(firstFrame: Int) -> (fields: [(String, MessagePackValue)], frames: [Frame]) {
-        var f: [(String, MessagePackValue)] = [("features", features.descriptor(frame: firstFrame))]
-        var frames = [features.bytes]
-        if let e = embeddings {
-            f.append(("embeddings", e.descriptor(frame: firstFrame + 1)))
-            frames.append(e.bytes)
+    /// Descriptor fields (`features`, `embeddings`) and their frames, numbered from `firstFrame`;
+    /// with `sharing`, a tensor whose bytes lie in shared memory is named there instead, with no frame.
+    public func fields(firstFrame: Int, sharing: Bool = false) -> (fields: [(String, MessagePackValue)], frames: [Frame]) {
+        var f: [(String, MessagePackValue)] = []
+        var frames: [Frame] = []
+        for (name, t) in [("features", features), ("embeddings", embeddings)] {
+            guard let t else { continue }
+            if sharing, let d = t.sharedDescriptor {
+                f.append((name, d))
+            } else {
+                f.append((name, t.descriptor(frame: firstFrame + frames.count)))
+                frames.append(t.bytes)
+            }
         }
         return (f, frames)
     }
 
     /// Reads the fields written by `fields`; nil when the envelope carries no features.
-    public static func read(_ e: Envelope, frames: [Frame], limits: RequestLimits) throws -> ShardData? {
+    public static func read(_ e: Envelope, frames: [Frame], limits: RequestLimits,
+                            shared: TensorCodec.SharedBytes? = nil) throws -> ShardData? {
         guard e.has("features") else { return nil }
         let maxElements = limits.maxTokens * limits.maxWidth
-        let features = try WireTensor.read(e, field: "features", frames: frames, maxElements: maxElements)
+        let features = try WireTensor.read(e, field: "features", frames: frames, maxElements: maxElements, shared: shared)
         var embeddings: WireTensor? = nil
         if e.has("embeddings") {
-            let em = try WireTensor.read(e, field: "embeddings", frames: frames, maxElements: maxElements)
+            let em = try WireTensor.read(e, field: "embeddings", frames: frames, maxElements: maxElements, shared: shared)
             guard em.rows == features.rows else {
                 throw ProtocolError(.badShape, "embeddings has \(em.rows) rows for \(features.rows) tokens")
             }

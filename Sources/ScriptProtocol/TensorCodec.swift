@@ -29,11 +29,16 @@ public enum TensorCodec {
         return (t.shape, floats(t.bytes, dtype: t.dtype, count: t.shape.reduce(1, *)))
     }
 
+    /// How a message may name a tensor's bytes in a client's shared memory instead of sending
+    /// them (`shared: [pid, fd, offset]`): read in place (`Frame.mapping`) by a worker whose
+    /// data socket is a Unix socket; nil where only frames are taken.
+    public typealias SharedBytes = @Sendable (SharedReference, _ count: Int) throws -> Frame
+
     /// As `decode`, with every check, but the elements left as they came.
     public static func encoded(_ envelope: Envelope, field: String, frames: [Frame], rank: Int,
-                               maxElements: Int) throws -> (shape: [Int], dtype: WireDType, bytes: Frame) {
+                               maxElements: Int, shared: SharedBytes? = nil) throws -> (shape: [Int], dtype: WireDType, bytes: Frame) {
         let d = try envelope.map(field)
-        try d.only(["dtype", "shape", "frame"], context: field)
+        try d.only(["dtype", "shape", "frame", "shared"], context: field)
         let dtypeName = try d.string("dtype")
         guard let dtype = WireDType(rawValue: dtypeName) else {
             throw ProtocolError(.badTensor, "\(field).dtype '\(dtypeName)' is not f32, f16 or bf16")
@@ -50,6 +55,9 @@ public enum TensorCodec {
                 throw ProtocolError(.tooLarge, "\(field).shape \(shape) exceeds \(maxElements) elements")
             }
             elements = p
+        }
+        if d.has("shared") {
+            return (shape, dtype, try sharedBytes(d, field: field, count: elements * dtype.size, shared: shared))
         }
         let frame = try d.int("frame")
         guard frame >= 1, frame < frames.count else {
@@ -126,6 +134,26 @@ public enum TensorCodec {
     }
 
     /// A descriptor for `frame`.
+    /// The bytes a descriptor names in shared memory, mapped by `shared`.
+    private static func sharedBytes(_ d: Envelope, field: String, count: Int, shared: SharedBytes?) throws -> Frame {
+        guard let shared else {
+            throw ProtocolError(.badRequest, "\(field).shared: bytes in shared memory are read only by a worker whose data socket is a Unix socket (ipc://); send them as a frame")
+        }
+        guard !d.has("frame") else { throw ProtocolError(.badTensor, "\(field) names both a frame and shared memory") }
+        let at = try d.intArray("shared")
+        guard at.count == 3, let pid = Int32(exactly: at[0]), let fd = Int32(exactly: at[1]) else {
+            throw ProtocolError(.badTensor, "\(field).shared \(at) is not [process, descriptor, offset]")
+        }
+        // What `shared` throws (`SharedMemoryError`) goes up as it is: the reader decides what it ends.
+        return try shared(SharedReference(pid: pid, fd: fd, offset: at[2]), count)
+    }
+
+    /// The descriptor of a tensor whose bytes lie in shared memory at `reference`.
+    public static func descriptor(dtype: WireDType, shape: [Int], shared reference: SharedReference) -> MessagePackValue {
+        Envelope.mapValue([("dtype", .string(dtype.rawValue)), ("shape", .array(shape.map { .int(Int64($0)) })),
+                           ("shared", .array([.int(Int64(reference.pid)), .int(Int64(reference.fd)), .int(Int64(reference.offset))]))])
+    }
+
     public static func descriptor(dtype: WireDType = .f32, shape: [Int], frame: Int) -> MessagePackValue {
         Envelope.mapValue([("dtype", .string(dtype.rawValue)), ("shape", .array(shape.map { .int(Int64($0)) })), ("frame", .int(Int64(frame)))])
     }

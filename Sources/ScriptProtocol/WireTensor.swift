@@ -75,9 +75,26 @@ public struct WireTensor: Sendable {
         TensorCodec.descriptor(dtype: dtype, shape: [rows, cols], frame: frame)
     }
 
-    /// The matrix `field` of `envelope`, checked against its frame, left encoded.
-    public static func read(_ envelope: Envelope, field: String, frames: [Frame], maxElements: Int) throws -> WireTensor {
-        let (shape, dtype, bytes) = try TensorCodec.encoded(envelope, field: field, frames: frames, rank: 2, maxElements: maxElements)
+    /// The descriptor of this tensor naming its bytes in this process's shared memory, where
+    /// they lie there (`Frame.shared`); nil where they do not.
+    public var sharedDescriptor: MessagePackValue? {
+        bytes.sharedReference.map { TensorCodec.descriptor(dtype: dtype, shape: [rows, cols], shared: $0) }
+    }
+
+    /// This tensor with its bytes copied into shared memory (`Frame.shared`), for workers on
+    /// this host to read in place.
+    public func inSharedMemory() throws -> WireTensor {
+        guard bytes.sharedReference == nil, bytes.count > 0 else { return self }
+        let frame = try Frame.shared(count: bytes.count) { dst in bytes.withUnsafeBytes { dst.copyMemory(from: $0) } }
+        return WireTensor(dtype: dtype, rows: rows, cols: cols, bytes: frame)
+    }
+
+    /// The matrix `field` of `envelope`, checked against its frame (or its shared memory, where
+    /// `shared` reads that), left encoded.
+    public static func read(_ envelope: Envelope, field: String, frames: [Frame], maxElements: Int,
+                            shared: TensorCodec.SharedBytes? = nil) throws -> WireTensor {
+        let (shape, dtype, bytes) = try TensorCodec.encoded(envelope, field: field, frames: frames, rank: 2, maxElements: maxElements,
+                                                            shared: shared)
         return WireTensor(dtype: dtype, rows: shape[0], cols: shape[1], bytes: bytes)
     }
 

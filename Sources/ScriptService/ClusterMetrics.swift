@@ -167,6 +167,9 @@ public enum ClusterMetrics {
     public static let workerBytesHeld = MetricDefinition(
         "script_cluster_worker_bytes_held", .gauge, exporter: .worker,
         help: "Shard bytes a worker holds now: those its jobs read (a shard's, kept for its merge until its request ends) and those a client sent ahead of their job.")
+    public static let workerSharedBytes = MetricDefinition(
+        "script_cluster_worker_shared_bytes_total", .counter, exporter: .worker,
+        help: "Shard bytes a worker read in place from clients' shared memory (direct transfers from clients on its host, to a data socket that is a Unix socket), not received.")
     public static let workerRegistered = MetricDefinition(
         "script_cluster_worker_registered", .gauge, exporter: .worker,
         help: "1 while the worker is registered with a coordinator, 0 otherwise.")
@@ -190,7 +193,7 @@ public enum ClusterMetrics {
     public static let all: [MetricDefinition] = [
         requests, requestDuration, tokensIn, tokensKept, jobDuration, queueDepth, requestsInFlight, workers, workersSilent,
         workerDepartures, jobsRequeued, hedges, bytesReceived, bytesSent, connections, repliesDropped,
-        workerJobs, workerJobDuration, workerCPU, workerTokens, workerJobsHeld, workerBytesHeld, workerRegistered, workerReconnects,
+        workerJobs, workerJobDuration, workerCPU, workerTokens, workerJobsHeld, workerBytesHeld, workerSharedBytes, workerRegistered, workerReconnects,
         buildInfo, processCPU, processMemory, processStart,
     ]
 
@@ -283,6 +286,9 @@ public enum ClusterMetrics {
 
     /// Shard bytes this worker holds now.
     public static func workerBytesHeld(_ bytes: Int) { Gauge(label: workerBytesHeld.name).record(bytes) }
+
+    /// A worker read `bytes` of a client's shared memory in place.
+    public static func workerSharedBytes(_ bytes: Int) { Counter(label: workerSharedBytes.name).increment(by: bytes) }
 
     /// Whether this worker is registered with a coordinator now.
     public static func workerRegistered(_ registered: Bool) { Gauge(label: workerRegistered.name).record(registered ? 1 : 0) }

@@ -1,3 +1,4 @@
+import CPlatform
 import CZeroMQ
 #if canImport(Glibc)
 import Glibc
@@ -52,6 +53,52 @@ public struct Frame: Sendable {
         }
     }
 
+    /// A frame of `count` bytes in shared memory (a sealed memfd), written once by `initialize`:
+    /// a worker on this host behind a Unix socket reads it in place (`sharedReference`), others
+    /// are sent its bytes as any frame's.
+    public static func shared(count: Int, initializingWith initialize: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> Frame {
+        guard count > 0 else { return Frame(owner: nil, offset: 0, count: 0) }
+        return Frame(owner: FrameStorage(region: try SharedRegion(count: count, initializingWith: initialize)), offset: 0, count: count)
+    }
+
+    /// Where this frame's bytes lie in this process's shared memory (nil unless made by `shared`,
+    /// or a slice of such a frame).
+    public var sharedReference: SharedReference? {
+        guard let fd = owner?.sharedDescriptor, count > 0 else { return nil }
+        return SharedReference(pid: getpid(), fd: fd, offset: offset)
+    }
+
+    /// The `count` bytes `reference` names in another process's shared memory, mapped read-only
+    /// in place (no copy). Only a sealed memfd (it cannot shrink under the mapping) that holds
+    /// them all is read; the kernel decides whether this process may open the other's descriptor.
+    public static func mapping(_ reference: SharedReference, count: Int) throws -> Frame {
+        guard count > 0 else { return Frame(owner: nil, offset: 0, count: 0) }
+        let r = reference
+        guard r.pid > 0, r.fd >= 0, r.offset >= 0 else {
+            throw SharedMemoryError("open", r, reason: "no process, descriptor or offset is negative")
+        }
+        let fd = script_shared_open(r.pid, r.fd)
+        guard fd >= 0 else { throw SharedMemoryError.call("open", r) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw SharedMemoryError.call("inspect", r) }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw SharedMemoryError("read", r, reason: "it is not a file of memory") }
+        let seals = script_shared_seals(fd)
+        guard seals >= 0, seals & script_shared_shrink_seal() != 0 else {
+            throw SharedMemoryError("read", r, reason: "it is not sealed against shrinking (a memfd made with MFD_ALLOW_SEALING, sealed with F_SEAL_SHRINK)")
+        }
+        let (end, overflow) = r.offset.addingReportingOverflow(count)
+        guard !overflow, end <= Int(st.st_size) else {
+            throw SharedMemoryError("read", r, reason: "\(count) bytes from there run past its end (\(st.st_size) bytes)")
+        }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = r.offset / page * page
+        guard let m = mmap(nil, end - start, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, off_t(start)), m != MAP_FAILED else {
+            throw SharedMemoryError.call("map", r)
+        }
+        return Frame(owner: FrameStorage(mapped: m, length: end - start, at: r.offset - start), offset: 0, count: count)
+    }
+
     /// The bytes in `range`, sharing this frame's buffer.
     public func slice(_ range: Range<Int>) -> Frame {
         precondition(range.lowerBound >= 0 && range.upperBound <= count, "slice \(range) of a \(count)-byte frame")
@@ -73,6 +120,10 @@ final class FrameStorage: Sendable {
     private enum Kind: Sendable {
         case owned(bytes: Int)
         case message(address: UInt)
+        /// This process's shared memory (`Frame.shared`).
+        case region(SharedRegion)
+        /// Another process's shared memory mapped here from `base` (`Frame.mapping`).
+        case mapped(base: UInt, length: Int)
     }
 
     private let address: UInt
@@ -91,11 +142,29 @@ final class FrameStorage: Sendable {
         kind = .message(address: UInt(bitPattern: received))
     }
 
+    /// Takes over `region`, its bytes the storage's.
+    init(region: SharedRegion) {
+        address = UInt(bitPattern: region.base)
+        kind = .region(region)
+    }
+
+    /// Takes over a read-only mapping of `length` bytes at `mapped`, whose bytes start at `at`.
+    init(mapped: UnsafeMutableRawPointer, length: Int, at: Int) {
+        address = UInt(bitPattern: mapped) + UInt(at)
+        kind = .mapped(base: UInt(bitPattern: mapped), length: length)
+    }
+
     var base: UnsafeRawPointer { UnsafeRawPointer(bitPattern: address)! }
+
+    /// The memfd of this process's shared memory the bytes lie in (nil for other storage).
+    var sharedDescriptor: Int32? {
+        guard case .region(let r) = kind else { return nil }
+        return r.fd
+    }
 
     /// The buffer of storage made by `init(allocating:)`, to fill it.
     var mutableBytes: UnsafeMutableRawBufferPointer {
-        guard case .owned(let count) = kind else { preconditionFailure("a received message is read-only") }
+        guard case .owned(let count) = kind else { preconditionFailure("received, shared or mapped bytes are read-only") }
         return UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: address), count: count)
     }
 
@@ -106,6 +175,8 @@ final class FrameStorage: Sendable {
             let message = UnsafeMutablePointer<zmq_msg_t>(bitPattern: m)!
             zmq_msg_close(message)
             message.deallocate()
+        case .region: break
+        case .mapped(let base, let length): munmap(UnsafeMutableRawPointer(bitPattern: base), length)
         }
     }
 }

@@ -191,6 +191,9 @@ public final class WorkerState {
     /// arrive for one after its release (a request given up while its client's bytes were on the
     /// way) are dropped, not kept for a job that will never come.
     private var released: [Ticket: ContinuousClock.Instant] = [:]
+    /// Tickets whose bytes were named in a client's shared memory this worker could not read, the
+    /// error, and until when they are remembered: a job arriving after them fails at once.
+    private var unreadable: [Ticket: (error: ProtocolError, until: ContinuousClock.Instant)] = [:]
     private var tasks: [Int: JobKey] = [:]
     private var running: Int?
     /// The task on the reading lane, if one runs.
@@ -287,7 +290,10 @@ public final class WorkerState {
         guard !draining else { return [] }
         if type == ReduceTask.type, let job = held[key] { return more(job, e, frames: frames) }
         let task: ParsedTask
-        do { task = try parse(type, e, frames: frames) } catch {
+        do {
+            task = try parse(type, e, frames: frames)
+            if let t = task.ticket, let bad = unreadable[t] { throw bad.error }
+        } catch {
             refused += 1
             let pe = error as? ProtocolError ?? ProtocolError(.internal, "\(error)")
             let kind: ClusterMetrics.JobKind = type == ShardTask.type ? .shard : type == ReduceTask.type ? .reduce : .merge
@@ -443,13 +449,19 @@ public final class WorkerState {
     /// shard bytes, or a request meant for a coordinator (answered with where to send it).
     public func dataMessage(route: [UInt8] = [], frames: [Frame], now: ContinuousClock.Instant) -> [Action] {
         let m: DataMessage
+        var ticket: Ticket?
         do {
             guard let first = frames.first else { throw ProtocolError(.badMessage, "empty message") }
             let e = try Envelope.decode(first)
             let type = try ProtocolVersion.check(e)
             if Self.requestTypes.contains(type) { return coordinatorsRequest(route: route, e) }
             guard type == "data" else { throw ProtocolError(.unknownType, "the data socket takes data messages only") }
-            m = try DataMessage.parse(e, frames: frames, limits: config.limits)
+            ticket = try? e.ticket("ticket")
+            m = try DataMessage.parse(e, frames: frames, limits: config.limits, shared: sharedBytes)
+        } catch let error as SharedMemoryError {
+            refused += 1
+            guard let ticket else { return [] }
+            return unreadable(ticket, ProtocolError(.badTensor, "the client's shared memory could not be read: \(error)"), now: now)
         } catch {
             refused += 1
             return [.log(level: .warning, message: "bad data message refused: \(error)")]
@@ -457,10 +469,7 @@ public final class WorkerState {
         let waiting = held.values.filter { $0.ticket == m.ticket && $0.step == .awaitingData }
         if let job = waiting.first {
             do { try Self.check(m.data, for: job.kind) } catch {
-                job.step = .done
-                let e = error as? ProtocolError ?? ProtocolError(.badShape, "\(error)")
-                return [.send(link: job.key.link, frames: ShardErrorMessage(job: job.key.job, error: e).frames()),
-                        .jobFinished(job.report(code: e.code))]
+                return failed([job], error as? ProtocolError ?? ProtocolError(.badShape, "\(error)"))
             }
             store(m.data, under: m.ticket, link: job.key.link, expires: job.deadline)
             for j in waiting { j.step = .ready }
@@ -469,6 +478,35 @@ public final class WorkerState {
         if released[m.ticket] != nil { return [.log(level: .debug, message: "bytes for a released ticket dropped")] }
         store(m.data, under: m.ticket, link: nil, expires: now + .seconds(30))
         return []
+    }
+
+    /// Reads tensors named in a client's shared memory, in place, where this worker's data socket
+    /// is a Unix socket (its clients run on this host); elsewhere they are refused.
+    private var sharedBytes: TensorCodec.SharedBytes? {
+        guard config.dataBind?.hasPrefix("ipc://") == true else { return nil }
+        return { @Sendable reference, count in
+            let frame = try Frame.mapping(reference, count: count)
+            ClusterMetrics.workerSharedBytes(count)
+            return frame
+        }
+    }
+
+    /// Bytes for `ticket` that could not be read: the jobs waiting for them fail with `error`, and
+    /// a job that comes for them later fails at once.
+    private func unreadable(_ ticket: Ticket, _ error: ProtocolError, now: ContinuousClock.Instant) -> [Action] {
+        let waiting = held.values.filter { $0.ticket == ticket && $0.step == .awaitingData }
+        guard waiting.isEmpty else { return failed(waiting, error) }
+        unreadable[ticket] = (error, now + .seconds(30))
+        return [.log(level: .warning, message: "bytes for a job to come refused: \(error.message)")]
+    }
+
+    /// Ends `jobs` (waiting for the same bytes) with `error`, told to their coordinators.
+    private func failed(_ jobs: [HeldJob], _ error: ProtocolError) -> [Action] {
+        jobs.flatMap { job -> [Action] in
+            job.step = .done
+            return [.send(link: job.key.link, frames: ShardErrorMessage(job: job.key.job, error: error).frames()),
+                    .jobFinished(job.report(code: error.code))]
+        }
     }
 
     /// Checks that bytes sent for a job are the shape the job expects.
@@ -629,6 +667,7 @@ public final class WorkerState {
             if !s.claimed { unclaimedBytes -= s.data.byteCount }
         }
         released = released.filter { now <= $0.value }
+        unreadable = unreadable.filter { now <= $0.value.until }
         for (key, job) in held where job.step == .done || (job.step != .running && now > job.deadline + .seconds(5)) {
             held[key] = nil
         }

@@ -26,6 +26,8 @@ struct LoadCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Requests at most (default: as many as the duration allows).") var requests: Int?
     @Option(help: "Dtype of the tensors on the wire: f32, f16 or bf16.") var dtype = "f16"
     @Flag(help: "Send tensor bytes straight to the workers instead of through the coordinator.") var direct = false
+    @Flag(name: .customLong("shared-memory"), help: "With --direct: the tensors in shared memory (a sealed memfd), which workers on this host behind Unix sockets (ipc://) read in place instead of receiving them; the others are sent them.")
+    var sharedMemory = false
     @Option(help: "Precision of the products behind the cosines: f32, or bf16 (workers with AVX512-BF16 or AMX and libdnnl2). Answers are checked against this process's own pruning where it can compute the same.")
     var similarity = "f32"
     @Option(name: .customLong("timeout-ms"), parsing: .unconditional, help: "A request with no reply for this long counts as timed out (sent as its deadline: the cluster ends one it cannot start in time).") var timeoutMs = 60_000
@@ -39,6 +41,7 @@ struct LoadCommand: ParsableCommand {
 
     func validate() throws {
         guard concurrency == nil || rate == nil else { throw ValidationError("give --concurrency or --rate, not both") }
+        guard direct || !sharedMemory else { throw ValidationError("--shared-memory goes with --direct (inline bytes go through the coordinator)") }
         guard TensorCodec.WireDType(rawValue: dtype) != nil else { throw ValidationError("--dtype \(dtype): must be f32, f16 or bf16") }
         try FlagValue.precision(similarity)
         try FlagValue.endpoints(connect, "--connect", binds: false)
@@ -73,7 +76,11 @@ struct LoadCommand: ParsableCommand {
         let line = progress.line("load", total: requests, unit: .items("requests"))
         defer { line.finish() }
         settings.progress = { done, _ in line.update(done: done) }
-        let report = try LoadGenerator(client: client, template: submission.encoded(), expected: expected).run(settings)
+        var template = submission.encoded()
+        if sharedMemory {
+            do { template = try template.inSharedMemory() } catch { throw StartupError("--shared-memory: \(error)") }
+        }
+        let report = try LoadGenerator(client: client, template: template, expected: expected).run(settings)
         line.finish()
         say(report.text)
         if let note = client.unreachableDataNote { StandardStream.error.write("warning: \(note)\n") }

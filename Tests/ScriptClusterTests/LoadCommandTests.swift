@@ -3,6 +3,7 @@ import Synchronization
 import XCTest
 import ScriptClient
 import ScriptCore
+import ScriptOps
 import ScriptProtocol
 import ScriptTransport
 @testable import ScriptLoad
@@ -38,6 +39,36 @@ final class LoadCommandTests: XCTestCase {
                                         "--timeout-ms", "1"])
         XCTAssertNotEqual(hasty.wait(timeout: 60), 0)
         XCTAssertTrue(hasty.log.contains("no request was answered: all 3 timed out (--timeout-ms 1)"), hasty.log)
+    }
+
+    /// `load --direct --shared-memory`: a worker behind a Unix socket reads the tensors in the
+    /// client's shared memory in place (its metric counts them), one behind TCP is sent them, and
+    /// every answer is in-process pruning's. Without --direct the flag is refused.
+    func testSharedMemoryIsReadInPlaceByAWorkerOnAUnixSocket() throws {
+        let cluster = try TestCluster(workers: 0, wildcard: true)
+        defer { cluster.stop() }
+        let local = try cluster.addWorker(extra: ["--data-bind", "ipc://@load-shared-\(getpid())", "--metrics-port", "0"])
+        let remote = try cluster.addWorker(extra: ["--data-bind", "tcp://127.0.0.1:*", "--metrics-port", "0"])
+        try cluster.waitForWorkers(2)
+        let json = FileManager.default.temporaryDirectory.appendingPathComponent("load-shared-\(getpid()).json")
+        defer { try? FileManager.default.removeItem(at: json) }
+        let load = try ClusterProcess(["load", "--connect", cluster.frontend, "--kind", "anyres", "--requests", "2",
+                                       "--concurrency", "1", "--direct", "--shared-memory", "--json", json.path])
+        XCTAssertEqual(load.wait(timeout: 120), 0, "\(load.output) \(load.log)")
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any])
+        XCTAssertEqual(report["answered"] as? Int, 2)
+        XCTAssertEqual(report["wrong"] as? Int, 0)
+        let read = try [local, remote].map { w -> Double in
+            let url = try XCTUnwrap(w.line("metrics "), w.output)
+            let body = try HTTPProbe.get(url + "/metrics").body
+            let line = body.split(separator: "\n").first { $0.hasPrefix("script_cluster_worker_shared_bytes_total ") }
+            return line.flatMap { Double($0.split(separator: " ")[1]) } ?? 0
+        }
+        XCTAssertGreaterThan(read[0], 0, "the worker behind a Unix socket read shared memory")
+        XCTAssertEqual(read[1], 0, "the one behind TCP was sent the bytes")
+        let inline = try ClusterProcess(["load", "--connect", cluster.frontend, "--kind", "image", "--shared-memory"])
+        XCTAssertEqual(inline.wait(timeout: 30), 2)
+        XCTAssertTrue(inline.log.contains("--shared-memory goes with --direct"), inline.log)
     }
 
     /// No coordinator at the address (nothing listens, or something that takes TCP connections

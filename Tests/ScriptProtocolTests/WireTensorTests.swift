@@ -2,6 +2,7 @@ import XCTest
 import ScriptTransport
 import ScriptCore
 import ScriptFormats
+import ScriptWire
 @testable import ScriptProtocol
 
 /// Tensors kept in wire form: rows decoded exactly as a whole decode would, slices and gathers
@@ -76,6 +77,40 @@ final class WireTensorTests: XCTestCase {
             XCTAssertEqual(g.matrix(), t.matrix().gatherRows([29, 3, 3, 0]), "\(dtype)")
             XCTAssertEqual(t.band(4..<9).matrix(), t.matrix().rows(4..<9), "\(dtype)")
             XCTAssertEqual(t.band(4..<9).bytes, t.bytes(ofRows: 4..<9))
+        }
+    }
+    /// A `data` message names tensors in shared memory where the worker reads them in place (a
+    /// band of the features at its own offset, no frame), and carries the bytes otherwise; a
+    /// worker that does not read shared memory refuses the message saying where it is read; a
+    /// reference that is not [process, descriptor, offset], or one beside a frame, is refused.
+    func testADataMessageNamesSharedBytesWhereTheWorkerReadsThem() throws {
+        let values = (0..<48).map { Float($0) / 8 }
+        let whole = try tensor(.f32, rows: 12, cols: 4, values: values).inSharedMemory()
+        let band = whole.band(3..<7)
+        let m = DataMessage(ticket: Ticket.random(), data: ShardData(features: band, embeddings: nil))
+        let shared = m.frames(sharing: true)
+        XCTAssertEqual(shared.count, 1, "the envelope alone")
+        XCTAssertEqual(m.frames().count, 2, "the bytes, to a worker on another host")
+        let e = try Envelope.decode(shared[0])
+        let reader: TensorCodec.SharedBytes = { try Frame.mapping($0, count: $1) }
+        let read = try DataMessage.parse(e, frames: shared, limits: RequestLimits(), shared: reader)
+        XCTAssertEqual(read.data.features.matrix().values, Array(values[12..<28]))
+        XCTAssertThrowsError(try DataMessage.parse(e, frames: shared, limits: RequestLimits())) { error in
+            XCTAssertEqual((error as? ProtocolError)?.code, .badRequest)
+            XCTAssertTrue("\(error)".contains("features.shared: bytes in shared memory are read only by a worker whose data socket is a Unix socket (ipc://)"), "\(error)")
+        }
+        let at = try XCTUnwrap(band.bytes.sharedReference)
+        let shortReference: [(String, MessagePackValue)] = [("shared", .array([.int(1), .int(2)]))]
+        let withFrame: [(String, MessagePackValue)] = [("shared", .array([.int(Int64(at.pid)), .int(Int64(at.fd)), .int(0)])), ("frame", .int(1))]
+        for (descriptor, why) in [(shortReference, "features.shared [1, 2] is not [process, descriptor, offset]"),
+                                  (withFrame, "features names both a frame and shared memory")] {
+            let fields: [(String, MessagePackValue)] = [("dtype", .string("f32")), ("shape", .array([.int(4), .int(4)]))] + descriptor
+            let bad = ProtocolVersion.header("data") + [("ticket", .binary(m.ticket.bytes)), ("features", Envelope.mapValue(fields))]
+            let frames = [Frame(Envelope.encode(bad)), band.bytes]
+            XCTAssertThrowsError(try DataMessage.parse(Envelope.decode(frames[0]), frames: frames, limits: RequestLimits(), shared: reader)) { error in
+                XCTAssertEqual((error as? ProtocolError)?.code, .badTensor)
+                XCTAssertTrue("\(error)".contains(why), "\(error)")
+            }
         }
     }
 }

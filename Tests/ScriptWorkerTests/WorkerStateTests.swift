@@ -1,9 +1,11 @@
+import Foundation
 import Logging
 import XCTest
 import ScriptCore
 import ScriptProtocol
 import ScriptService
 import ScriptTransport
+import ScriptWire
 @testable import ScriptWorker
 
 /// The worker's logic driven directly: the test plays the coordinator and the compute thread,
@@ -12,9 +14,10 @@ final class WorkerStateTests: XCTestCase {
     var now = ContinuousClock().now
 
     private func worker(heartbeatMs: Int = 1000, endpoints: [String] = ["tcp://c:1"], maxUnclaimedBytes: Int? = nil,
-                        memoryLimit: MemoryLimit? = nil) -> WorkerState {
+                        memoryLimit: MemoryLimit? = nil, dataBind: String = "tcp://127.0.0.1:*") -> WorkerState {
         var c = WorkerConfiguration()
         c.memoryLimit = memoryLimit
+        c.dataBind = dataBind
         c.endpoints = endpoints
         c.name = "w"
         c.heartbeatMs = heartbeatMs
@@ -50,8 +53,8 @@ final class WorkerStateTests: XCTestCase {
     private func heartbeat() -> [Frame] { BackendEnvelope.bare("heartbeat") }
 
     /// A worker whose coordinator has answered: registered, taking jobs.
-    private func connectedWorker(memoryLimit: MemoryLimit? = nil) -> WorkerState {
-        let w = worker(memoryLimit: memoryLimit)
+    private func connectedWorker(memoryLimit: MemoryLimit? = nil, dataBind: String = "tcp://127.0.0.1:*") -> WorkerState {
+        let w = worker(memoryLimit: memoryLimit, dataBind: dataBind)
         _ = w.start(now: now)
         _ = w.linkMessage(0, frames: heartbeat(), now: now)
         return w
@@ -287,6 +290,42 @@ final class WorkerStateTests: XCTestCase {
         _ = w.tick(now: now)
         _ = w.dataMessage(frames: late.frames(), now: now)
         XCTAssertEqual(w.heldBytes, late.data.byteCount)
+    }
+
+    /// A worker behind a Unix socket reads shard bytes a client names in its shared memory, in
+    /// place; bytes it cannot read there fail the job waiting for them at once, or the job that
+    /// comes for them later, with the reason (where a bad message only waited out its deadline).
+    /// A worker behind TCP refuses such a message: its clients may be on other hosts.
+    func testSharedBytesAreReadInPlaceOrFailTheirJobSayingWhy() throws {
+        let w = connectedWorker(dataBind: "ipc://@worker-state-test")
+        let inShared = ShardData(features: try shardData().features.inSharedMemory(), embeddings: nil)
+        let good = Ticket.random()
+        _ = w.linkMessage(0, frames: shard(job: 1, inline: false, ticket: good), now: now)
+        XCTAssertEqual(types(w.dataMessage(frames: DataMessage(ticket: good, data: inShared).frames(sharing: true), now: now)), ["run"])
+        // A plain file takes no seals: it could shrink under the mapping.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("worker-shared-\(getpid())").path
+        let file = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+        defer { close(file); unlink(path) }
+        let bytes = shardData().features.bytes.bytes
+        XCTAssertEqual(write(file, bytes, bytes.count), bytes.count)
+        let envelope = { (t: Ticket) -> [Frame] in
+            let d = TensorCodec.descriptor(dtype: .f32, shape: [6, 4], shared: SharedReference(pid: getpid(), fd: file, offset: 0))
+            return [Frame(Envelope.encode(ProtocolVersion.header("data") + [("ticket", .binary(t.bytes)), ("features", d)]))]
+        }
+        let waiting = Ticket.random()
+        _ = w.linkMessage(0, frames: shard(job: 2, inline: false, ticket: waiting), now: now)
+        let failed = w.dataMessage(frames: envelope(waiting), now: now)
+        XCTAssertEqual(types(failed), ["shard_error"])
+        let m = try shardError(in: failed)
+        XCTAssertEqual(m.error.code, .badTensor)
+        XCTAssertTrue(m.error.message.contains("the client's shared memory could not be read: cannot read the shared memory of process \(getpid()), descriptor \(file), at byte 0: it is not sealed against shrinking"), m.error.message)
+        let ahead = Ticket.random()
+        XCTAssertEqual(types(w.dataMessage(frames: envelope(ahead), now: now)), [])
+        XCTAssertEqual(types(w.linkMessage(0, frames: shard(job: 3, inline: false, ticket: ahead), now: now)), ["shard_error"], "fails on arrival")
+        // Behind TCP: refused and logged, as any message it cannot take.
+        let remote = connectedWorker()
+        let refused = remote.dataMessage(frames: DataMessage(ticket: good, data: inShared).frames(sharing: true), now: now)
+        XCTAssertTrue(logs(refused, .warning).first?.contains("read only by a worker whose data socket is a Unix socket") == true, "\(logs(refused, .warning))")
     }
 
     /// The tasks among `actions`.

@@ -22,4 +22,25 @@ int script_affinity_cpu_count(void);
 /// kernel took the advice, 0 where there was no whole huge page inside or it refused.
 int script_advise_huge_pages(void *start, unsigned long bytes);
 
+/// Shared memory between processes of one host (a client's tensors read in place by workers).
+
+/// A new sealable anonymous file of `bytes` bytes (`memfd_create`, close-on-exec), or -1 with
+/// errno set.
+int script_shared_create(const char *name, unsigned long bytes);
+
+/// Seals `fd` against shrinking, growing and writing, and against further seals: 0, or -1 with
+/// errno set (EBUSY while a writable shared mapping of it exists).
+int script_shared_seal(int fd);
+
+/// The seals of `fd` (`F_GET_SEALS`), or -1 with errno set (EINVAL: a file that takes none).
+int script_shared_seals(int fd);
+
+/// The seal that makes a mapping of the file safe to read: it can no longer shrink.
+int script_shared_shrink_seal(void);
+
+/// Opens descriptor `fd` of process `pid` read-only and non-blocking, through
+/// `/proc/PID/fd/FD` (the kernel checks that this process may read that one's files): a
+/// descriptor, or -1 with errno set.
+int script_shared_open(int pid, int fd);
+
 #endif
