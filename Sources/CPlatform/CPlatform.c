@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "CPlatform.h"
 #include <errno.h>
+#include <sys/stat.h>
 
 #if defined(__linux__)
 #include <sched.h>
@@ -53,7 +54,22 @@ int script_shared_shrink_seal(void) { return F_SEAL_SHRINK; }
 int script_shared_open(int pid, int fd) {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/fd/%d", pid, fd);
-    return open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    // Looked at first without opening it (O_PATH): opening a device or a pipe may act on it.
+    int at = open(path, O_PATH | O_CLOEXEC);
+    if (at < 0) return -1;
+    struct stat st;
+    if (fstat(at, &st) != 0 || !S_ISREG(st.st_mode)) {
+        int e = errno;
+        close(at);
+        errno = e;
+        return -2;
+    }
+    snprintf(path, sizeof path, "/proc/self/fd/%d", at);
+    int r = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    int e = errno;
+    close(at);
+    errno = e;
+    return r;
 }
 #else
 int script_shared_create(const char *name, unsigned long bytes) { (void)name; (void)bytes; errno = ENOSYS; return -1; }

@@ -78,11 +78,11 @@ public struct Frame: Sendable {
             throw SharedMemoryError("open", r, reason: "no process, descriptor or offset is negative")
         }
         let fd = script_shared_open(r.pid, r.fd)
+        guard fd != -2 else { throw SharedMemoryError("read", r, reason: "it is not a file of memory") }
         guard fd >= 0 else { throw SharedMemoryError.call("open", r) }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw SharedMemoryError.call("inspect", r) }
-        guard st.st_mode & S_IFMT == S_IFREG else { throw SharedMemoryError("read", r, reason: "it is not a file of memory") }
         let seals = script_shared_seals(fd)
         guard seals >= 0, seals & script_shared_shrink_seal() != 0 else {
             throw SharedMemoryError("read", r, reason: "it is not sealed against shrinking (a memfd made with MFD_ALLOW_SEALING, sealed with F_SEAL_SHRINK)")

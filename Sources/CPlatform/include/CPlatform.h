@@ -39,8 +39,9 @@ int script_shared_seals(int fd);
 int script_shared_shrink_seal(void);
 
 /// Opens descriptor `fd` of process `pid` read-only and non-blocking, through
-/// `/proc/PID/fd/FD` (the kernel checks that this process may read that one's files): a
-/// descriptor, or -1 with errno set.
+/// `/proc/PID/fd/FD` (the kernel checks that this process may read that one's files), where it
+/// is a regular file (looked at first without opening it: opening a device or a pipe may act on
+/// it): a descriptor, -2 where it is not a regular file, or -1 with errno set.
 int script_shared_open(int pid, int fd);
 
 #endif
