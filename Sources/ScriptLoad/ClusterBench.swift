@@ -29,6 +29,9 @@ public enum ClusterBench {
         public var kind: String
         public var workers: Int
         public var transfer: Transfer
+        /// Direct, with the tensors in the client's shared memory (read in place by the workers,
+        /// all behind Unix sockets here).
+        public var sharedMemory = false
         public var inProcessMs: Double
         /// One request at a time, and `2 x workers` in flight.
         public var single: LoadReport
@@ -41,7 +44,7 @@ public enum ClusterBench {
 
         /// JSON-ready figures (timings to the microsecond).
         public var dictionary: [String: Any] {
-            ["kind": kind, "workers": workers, "transfer": transfer.rawValue, "in_process_ms": Units.rounded(inProcessMs, to: 0.001),
+            ["kind": kind, "workers": workers, "transfer": transfer.rawValue, "shared_memory": sharedMemory, "in_process_ms": Units.rounded(inProcessMs, to: 0.001),
              "one_at_a_time": single.dictionary, "in_flight": busy.dictionary,
              "overload": ["offered_per_s": Units.rounded(overloadRate, to: 0.01), "timeout_ms": overloadTimeoutMs,
                           "report": overload.dictionary,
@@ -76,11 +79,13 @@ public enum ClusterBench {
                 try cluster.waitForWorkers()
                 let client = try ClusterClient(endpoints: cluster.frontends)
                 defer { client.close() }
-                for transfer in Transfer.allCases {
+                // Inline, direct, and direct with the tensors in shared memory (every worker here is
+                // behind a Unix socket, so each reads them in place).
+                for (transfer, shared) in [(Transfer.inline, false), (.direct, false), (.direct, true)] {
                     let submission = PruneSubmission(id: "t", request: req, budget: .count(c.budget), options: options, dtype: dtype,
                                                      transfer: transfer)
-                    let load = LoadGenerator(client: client, template: submission.encoded(),
-                                             expected: try LoadGenerator.expectedIndices(submission))
+                    let template = shared ? try submission.encoded().inSharedMemory() : submission.encoded()
+                    let load = LoadGenerator(client: client, template: template, expected: try LoadGenerator.expectedIndices(submission))
                     let roles = ["coordinator": cluster.pids.coordinators, "worker": cluster.pids.workers]
                     let (single, inProcess) = try interleaved(load, roles: roles, requests: requests, request: req, budget: c.budget,
                                                               options: options, pruner: pruner)
@@ -91,11 +96,11 @@ public enum ClusterBench {
                     many.warmup = 0
                     let busy = try load.run(many)
                     let (overload, rate, timeoutMs) = try overloaded(load, roles: roles, busy: busy, single: single, seconds: seconds)
-                    let tag = "\(workers) worker\(workers == 1 ? "" : "s"), \(transfer.rawValue)"
+                    let tag = "\(workers) worker\(workers == 1 ? "" : "s"), \(transfer.rawValue)\(shared ? ", shared memory" : "")"
                     say("  \(tag): one at a time p50 \(Units.duration(milliseconds: single.percentile(50))), p99 \(Units.duration(milliseconds: single.percentile(99))); in-process between them \(Units.duration(milliseconds: inProcess)); cluster / in-process = \(Units.fixed(single.percentile(50) / inProcess, decimals: 2))x")
                     say("    CPU a request: " + ["coordinator", "worker", "load generator"].map { "\($0) \(Units.duration(milliseconds: single.cpuPerRequestMs[$0] ?? 0))" }.joined(separator: ", ")
                         + "; coordinator share \(Units.fixed(single.coordinatorShare * 100, decimals: 1))%")
-                    points.append(Point(kind: c.kind.rawValue, workers: workers, transfer: transfer, inProcessMs: inProcess,
+                    points.append(Point(kind: c.kind.rawValue, workers: workers, transfer: transfer, sharedMemory: shared, inProcessMs: inProcess,
                                         single: single, busy: busy, overload: overload, overloadRate: rate, overloadTimeoutMs: timeoutMs))
                     let wrong = single.wrong + busy.wrong + overload.wrong
                     if wrong > 0 { say("    WRONG: \(wrong) answers differ from in-process pruning") }

@@ -21,7 +21,7 @@ public enum ClusterBenchChart {
         """
         var y = top
         for p in points {
-            let label = "\(p.kind), \(p.workers) worker\(p.workers == 1 ? "" : "s"), \(p.transfer.rawValue)"
+            let label = "\(p.kind), \(p.workers) worker\(p.workers == 1 ? "" : "s"), \(p.transfer.rawValue)\(p.sharedMemory ? ", shared memory" : "")"
             s += "<text x=\"10\" y=\"\(y + bar)\">\(label)</text>\n"
             let w = width * p.busy.throughput / maxRate
             s += "<rect x=\"\(left)\" y=\"\(y)\" width=\"\(w)\" height=\"\(bar)\" fill=\"#1f77b4\"/>\n"

@@ -271,3 +271,37 @@ def test_a_stopped_workers_shards_wait_for_the_coordinator_not_the_connect_timeo
         for w in workers:
             w.stop()
         c.stop()
+
+
+def test_shared_memory_is_read_in_place_by_workers_on_this_host(cluster, tmp_path, monkeypatch):
+    """`transfer="shared"`: the shared cluster's workers are behind Unix sockets (`up` on
+    loopback), so they map the request's bytes from this process's sealed memfd instead of
+    receiving them (a worker that could not would fail the request); answers are in-process
+    pruning's, embeddings and f16 included."""
+    sharing = []
+    frames = sc.request.DirectShards.frames
+    monkeypatch.setattr(sc.request.DirectShards, "frames",
+                        lambda self, shard, ticket, sharing_=False, **kw: sharing.append(kw.get("sharing", sharing_))
+                        or frames(self, shard, ticket, kw.get("sharing", sharing_)))
+    x, q, shards = request_data(75)
+    emb = np.random.default_rng(76).standard_normal((x.shape[0], 40)).astype(np.float32)
+    qe = np.random.default_rng(77).standard_normal((5, 40)).astype(np.float32)
+    ref = in_process(tmp_path, x, 30, embeddings=emb, query=qe, shards=shards)["indices"]
+    with Client(cluster, transfer="shared") as c:
+        assert c.prune(x, embeddings=emb, query=qe, budget=30, shards=shards).indices.tolist() == ref
+        half = c.prune(x.astype(np.float16), query=q, budget=24, shards=shards, return_="features")
+    ref16 = in_process(tmp_path, x.astype(np.float16).astype(np.float32), 24, query=q.astype(np.float16).astype(np.float32),
+                       shards=shards)["indices"]
+    assert half.indices.tolist() == ref16
+    assert np.array_equal(half.features.view(np.uint8), x.astype(np.float16)[half.indices].view(np.uint8))
+    assert sharing and all(sharing), "every shard named in shared memory, none sent"
+    monkeypatch.undo()
+    # The data messages named the memory, with no bytes after the envelope.
+    p = sc.request.prepare(sc.request.as_request(dict(features=x, query=q, budget=24, shards=shards)), 10.0, "shared")
+    assert p.direct is not None
+    named = p.direct.frames(1, b"t" * 16, sharing=True)
+    sent = p.direct.frames(1, b"t" * 16)
+    assert named is not None and sent is not None and len(named) == 2 and len(sent) == 3
+    fields = __import__("msgpack").unpackb(named[1])
+    start = shards[1][0]
+    assert fields["features"]["shared"] == [os.getpid(), p.direct.shared["features"].fd, start * x.shape[1] * 4]

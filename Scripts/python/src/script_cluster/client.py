@@ -314,7 +314,7 @@ class _Base:
         if p.id in self._engine.calls:
             raise BadRequest(f"request id {p.id} is already in flight on this client", request_id=p.id)
         fields = p.fields
-        if self.transfer == "direct" and self.unreachable_data:
+        if self.transfer in ("direct", "shared") and self.unreachable_data:
             fields = dict(fields, avoid=sorted(self.unreachable_data))
         call = Call(id=p.id, kind="prune", fields=fields, tensors=p.frames, timeout=p.deadline, nbytes=total,
                     send_deadline_ms=True)
@@ -564,7 +564,8 @@ class _Base:
 
     def _data_frames(self, p: Placement) -> List[Any]:
         direct = p.call.context.direct if p.call.context is not None else None
-        frames = direct.frames(p.shard, p.ticket) if direct is not None else None
+        # A worker behind a Unix socket runs on this host: it reads bytes in shared memory in place.
+        frames = direct.frames(p.shard, p.ticket, sharing=p.endpoint.startswith("ipc://")) if direct is not None else None
         if frames is None:
             what = f"shard {p.shard} of a request with {len(direct.shards)}" if direct else "a request sent inline"
             raise BadReply(f"a placement for {what}", endpoint=None)
@@ -617,7 +618,10 @@ class Client(_Base):
     in `backoff = (first, longest)` seconds. Every request ends by its deadline (`deadline`
     seconds by default, which is also sent as `deadline_ms`) plus `grace`. With
     `transfer="direct"`, each shard's bytes go straight to the worker the coordinator places it
-    on (the coordinator gets the envelope and the query only).
+    on (the coordinator gets the envelope and the query only); with `transfer="shared"` (Linux),
+    likewise, the features and embeddings copied once into shared memory that the workers on this
+    host, behind Unix sockets (`ipc://`, as `script-cluster up` binds them), read in place (the
+    others are sent the bytes).
 
     Any number of threads may share one client: their requests share the connections, and one
     thread at a time moves the bytes for all of them. A client made before a fork (DataLoader

@@ -11,6 +11,7 @@ import msgpack
 import numpy as np
 
 from . import tensors
+from ._shared import SharedBytes
 from .tensors import Origin
 from .errors import BadBudget, BadOption, BadReply, BadRequest, ScriptClusterError
 from .layout import Layout, resolve, resolve_unit_tokens
@@ -19,7 +20,7 @@ PROTOCOL_VERSION = 1
 RETURN_MODES = ("indices", "features", "merged")
 #: How a request's features and embeddings travel: in the `prune` message, or straight to the
 #: workers the coordinator names in `placement` replies (the coordinator gets the envelope only).
-TRANSFERS = ("inline", "direct")
+TRANSFERS = ("inline", "direct", "shared")
 #: The protocol's range for `deadline_ms`.
 MAX_DEADLINE_MS = 3_600_000
 #: Option keys PROTOCOL.md names (the coordinator also takes `seed`, which only its in-process
@@ -72,19 +73,29 @@ class DirectShards:
     features: tensors.WireTensor
     embeddings: Optional[tensors.WireTensor]
     shards: List[Tuple[int, int]]
+    #: With `transfer="shared"`: copies of the features' and embeddings' bytes in shared memory.
+    shared: Optional[Dict[str, SharedBytes]] = None
 
-    def frames(self, shard: int, ticket: bytes) -> Optional[List[Any]]:
+    def frames(self, shard: int, ticket: bytes, sharing: bool = False) -> Optional[List[Any]]:
         """The `data` message of shard `shard` under `ticket` (delimiter first), or None when the
-        request has no such shard. The rows are views of the input's bytes, not copies."""
+        request has no such shard. The rows are views of the input's bytes, not copies; with
+        `sharing` (a worker behind a Unix socket, on this host) and the bytes in shared memory,
+        they are named there instead of sent."""
         if not 0 <= shard < len(self.shards):
             return None
         start, end = self.shards[shard]
         fields: Dict[str, Any] = {"v": PROTOCOL_VERSION, "type": "data", "ticket": ticket}
         frames: List[Any] = []
         for name, t in (("features", self.features), ("embeddings", self.embeddings)):
-            if t is not None:
+            if t is None:
+                continue
+            described: Dict[str, Any] = {"dtype": t.dtype, "shape": [end - start, int(t.shape[1])]}
+            if sharing and self.shared is not None and name in self.shared:
+                described["shared"] = self.shared[name].reference(start * int(t.shape[1]) * tensors.ITEMSIZE[t.dtype])
+            else:
                 frames.append(t.rows(start, end))
-                fields[name] = {"dtype": t.dtype, "shape": [end - start, int(t.shape[1])], "frame": len(frames)}
+                described["frame"] = len(frames)
+            fields[name] = described
         return [b"", msgpack.packb(fields, use_bin_type=True)] + frames
 
 
@@ -184,7 +195,7 @@ def prepare(r: PruneRequest, default_deadline: float, transfer: str = "inline") 
     fields: Dict[str, Any] = {"v": PROTOCOL_VERSION, "type": "prune",
                               "id": check_id(r.request_id) if r.request_id is not None else uuid.uuid4().hex}
     frames: List[np.ndarray] = []
-    direct = transfer == "direct"
+    direct = transfer in ("direct", "shared")
     for name, t in (("features", feats), ("embeddings", emb), ("query", q)):
         if t is None:
             continue
@@ -204,6 +215,8 @@ def prepare(r: PruneRequest, default_deadline: float, transfer: str = "inline") 
     if direct:
         fields["transfer"] = "direct"
         shipped = DirectShards(feats, emb, list(shards) if shards is not None else [(0, feats.shape[0])])
+        if transfer == "shared":
+            shipped.shared = {name: SharedBytes(t.data) for name, t in (("features", feats), ("embeddings", emb)) if t is not None}
     return Prepared(id=fields["id"], fields=fields, frames=frames, origin=origin, return_mode=r.return_,
                     deadline=deadline, nbytes=sum(int(f.nbytes) for f in frames), direct=shipped)
 
