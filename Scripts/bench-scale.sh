@@ -10,6 +10,8 @@
 #   SOCKETS=tcp Scripts/bench-scale.sh      # loopback TCP, as between machines (default ipc: private
 #                                           # Unix sockets, as `up` uses for a cluster on one machine)
 #   BIN=/path/to/script-cluster Scripts/bench-scale.sh   # a prebuilt binary (no Swift needed)
+#   TRANSFER=shared Scripts/bench-scale.sh  # direct, the tensors in the load generator's shared
+#                                           # memory, read in place by the workers (ipc sockets only)
 #   SIMILARITY=bf16 Scripts/bench-scale.sh  # bfloat16 products (AVX512-BF16 or AMX, libdnnl2), in the
 #                                           # workers and in the single-thread reference alike
 set -euo pipefail
@@ -35,7 +37,7 @@ if [ -z "${WORKERS:-}" ]; then
     while [ "$w" -lt "$max" ]; do WORKERS="$WORKERS $w"; w=$((w * 2)); done
     WORKERS="$WORKERS $max"
 fi
-flag=""; [ "$transfer" = direct ] && flag="--direct"
+case $transfer in direct) flag="--direct" ;; shared) flag="--direct --shared-memory" ;; *) flag="" ;; esac
 port=$((20000 + RANDOM % 20000))
 tmp=$(mktemp -d)
 pids=()

@@ -7,7 +7,7 @@
 #
 #   bash Scripts/pack-bench.sh [ARCHIVE]            (default .build/bench-pack.tar.xz)
 #
-# There:  tar xJf bench-pack.tar.xz && bench-pack/run.sh [core|profile|scale|all]
+# There:  tar xJf bench-pack.tar.xz && bench-pack/run.sh [core|profile|bf16|scale|shared|all]
 #   core:    Scripts/bench-core.sh --threads 1,2,4,...,cores (time, efficiency, numpy / Swift,
 #            and each case's parallel shape)
 #   profile: where the time goes on all cores (perf, packed from here when it is installed):
@@ -15,6 +15,8 @@
 #   bf16:    the three cases on all cores with bf16 products against f32 (AMX or AVX512-BF16),
 #            then bench-scale.sh in bf16 (AnyRes, 1, 4, 8 and 12 workers)
 #   scale:   Scripts/bench-scale.sh (single-thread workers pinned one a core, AnyRes and video)
+#   shared:  the same with the tensors in the load generator's shared memory (AnyRes, 1, 4, 8
+#            and 12 workers; not part of all)
 # Environment for run.sh: BLAS=debian to load Debian's OpenBLAS instead of PyPI's; what
 # bench-scale.sh reads (WORKERS, DURATION, KINDS, TRANSFER, SOCKETS, SIMILARITY).
 set -euo pipefail
@@ -91,8 +93,9 @@ case "${1:-all}" in
     bf16) "$BIN" bench --threads "$cores" --no-numpy --repeats 5 --similarity bf16 | grep -E '^(BLAS|bf16|CPU|machine)|^[a-z].*:|bf16 similarity'
           SIMILARITY=bf16 KINDS=anyres WORKERS="${WORKERS:-1 4 8 12}" DURATION=${DURATION:-8} bash Scripts/bench-scale.sh ;;
     scale) bash Scripts/bench-scale.sh ;;
+    shared) TRANSFER=shared KINDS=${KINDS:-anyres} WORKERS="${WORKERS:-1 4 8 12}" DURATION=${DURATION:-8} bash Scripts/bench-scale.sh ;;
     all) bash Scripts/bench-core.sh --threads "$list"; profile; "$0" bf16 || true; bash Scripts/bench-scale.sh ;;
-    *) echo "run.sh: unknown part '$1' (core, profile, bf16, scale or all)" >&2; exit 2 ;;
+    *) echo "run.sh: unknown part '$1' (core, profile, bf16, scale, shared or all)" >&2; exit 2 ;;
 esac
 RUN
 chmod +x "$pack/run.sh"
