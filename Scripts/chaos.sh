@@ -17,6 +17,7 @@
 #   COORDINATOR_FAULTS=1 Scripts/chaos.sh             # the coordinator stopped and killed as well
 #   CLIENT_FAULTS=1 Scripts/chaos.sh                  # the client stopped as well
 #   SIMILARITY=bf16 Scripts/chaos.sh                  # requests in bf16 (workers with AVX512-BF16 or AMX)
+#   SHARED=1 Scripts/chaos.sh                         # the tensors in the load generator's shared memory
 #   BIN=/path/to/script-cluster Scripts/chaos.sh      # a prebuilt binary (no Swift needed)
 set -euo pipefail
 # A process group with a stopped member that loses its tie to the session (this script started in
@@ -36,6 +37,7 @@ concurrency=${CONCURRENCY:-$workers}
 RANDOM=${SEED:-$$}
 transfer=(--direct)
 [ "${INLINE:-0}" = 1 ] && transfer=()
+[ "${SHARED:-0}" = 1 ] && transfer=(--direct --shared-memory)
 tmp=$(mktemp -d)
 tag="chaos-$$"
 fe="ipc://@$tag-fe"; be="ipc://@$tag-be"

@@ -68,6 +68,9 @@ public struct Frame: Sendable {
         return SharedReference(pid: getpid(), fd: fd, offset: offset)
     }
 
+    /// Whether this frame's bytes are another process's shared memory mapped here (`mapping`).
+    public var isMapping: Bool { owner?.isMapping ?? false }
+
     /// The `count` bytes `reference` names in another process's shared memory, mapped read-only
     /// in place (no copy). Only a sealed memfd (it cannot shrink under the mapping) that holds
     /// them all is read; the kernel decides whether this process may open the other's descriptor.
@@ -155,6 +158,12 @@ final class FrameStorage: Sendable {
     }
 
     var base: UnsafeRawPointer { UnsafeRawPointer(bitPattern: address)! }
+
+    /// Whether the bytes are another process's, mapped here.
+    var isMapping: Bool {
+        guard case .mapped = kind else { return false }
+        return true
+    }
 
     /// The memfd of this process's shared memory the bytes lie in (nil for other storage).
     var sharedDescriptor: Int32? {

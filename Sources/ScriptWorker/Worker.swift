@@ -264,6 +264,8 @@ public final class Worker {
                 start(task)
             case .jobFinished(let r):
                 ClusterMetrics.workerJobFinished(r.kind, code: r.code, tokens: r.tokens, wall: r.wall, cpu: r.cpu)
+            case .readShared(let bytes):
+                ClusterMetrics.workerSharedBytes(bytes)
             case .log(let level, let message):
                 logger.log(level: level, "\(message)")
             case .exit:

@@ -23,6 +23,8 @@ public final class WorkerState {
         case log(level: Logger.Level, message: String)
         /// A job is over, answered or failed (its metrics).
         case jobFinished(WorkerJobReport)
+        /// Shard bytes read in place from a client's shared memory (its metric).
+        case readShared(bytes: Int)
         /// Drained: the shell closes everything and exits.
         case exit
     }
@@ -466,6 +468,12 @@ public final class WorkerState {
             refused += 1
             return [.log(level: .warning, message: "bad data message refused: \(error)")]
         }
+        let shared = [m.data.features, m.data.embeddings].compactMap { $0?.bytes }.filter(\.isMapping).reduce(0) { $0 + $1.count }
+        return (shared > 0 ? [.readShared(bytes: shared)] : []) + file(m, now: now)
+    }
+
+    /// Files the bytes of `m` for the jobs waiting for them, or for one to come.
+    private func file(_ m: DataMessage, now: ContinuousClock.Instant) -> [Action] {
         let waiting = held.values.filter { $0.ticket == m.ticket && $0.step == .awaitingData }
         if let job = waiting.first {
             do { try Self.check(m.data, for: job.kind) } catch {
@@ -484,11 +492,7 @@ public final class WorkerState {
     /// is a Unix socket (its clients run on this host); elsewhere they are refused.
     private var sharedBytes: TensorCodec.SharedBytes? {
         guard config.dataBind?.hasPrefix("ipc://") == true else { return nil }
-        return { @Sendable reference, count in
-            let frame = try Frame.mapping(reference, count: count)
-            ClusterMetrics.workerSharedBytes(count)
-            return frame
-        }
+        return { @Sendable reference, count in try Frame.mapping(reference, count: count) }
     }
 
     /// Bytes for `ticket` that could not be read: the jobs waiting for them fail with `error`, and
@@ -496,9 +500,13 @@ public final class WorkerState {
     private func unreadable(_ ticket: Ticket, _ error: ProtocolError, now: ContinuousClock.Instant) -> [Action] {
         let waiting = held.values.filter { $0.ticket == ticket && $0.step == .awaitingData }
         guard waiting.isEmpty else { return failed(waiting, error) }
-        unreadable[ticket] = (error, now + .seconds(30))
+        // Bounded, as unclaimed bytes are: only clients on this host can send such references.
+        if unreadable.count < Self.maxUnreadable { unreadable[ticket] = (error, now + .seconds(30)) }
         return [.log(level: .warning, message: "bytes for a job to come refused: \(error.message)")]
     }
+
+    /// Tickets of unreadable shared memory remembered at once, at most.
+    static let maxUnreadable = 4096
 
     /// Ends `jobs` (waiting for the same bytes) with `error`, told to their coordinators.
     private func failed(_ jobs: [HeldJob], _ error: ProtocolError) -> [Action] {

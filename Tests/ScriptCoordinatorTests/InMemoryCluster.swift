@@ -407,7 +407,7 @@ final class InMemoryCluster {
             case .exit:
                 kill(id)  // the process ends (a drain finished)
                 return
-            case .open, .close, .answer:
+            case .open, .close, .answer, .readShared:
                 break
             }
         }

@@ -34,7 +34,7 @@ final class WorkerStateTests: XCTestCase {
             case .run: return "run"
             case .exit: return "exit"
             case .answer: return "answer"
-            case .log, .jobFinished: return nil
+            case .log, .jobFinished, .readShared: return nil
             }
         }
     }
