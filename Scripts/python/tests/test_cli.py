@@ -73,6 +73,9 @@ def test_status_and_load(cluster, tmp_path):
     out = json.loads(cli("load", "--connect", cluster, "--features", str(tmp_path / "x.npy"), "--budget", "8",
                          "--tiles", "2", "--requests", "12", "--concurrency", "4").stdout)
     assert out["ok"] == 12 and out["errors"] == {} and out["latency_ms"]["p50"] > 0 and out["throughput_per_s"] > 0
+    shared = json.loads(cli("load", "--connect", cluster, "--features", str(tmp_path / "x.npy"), "--budget", "8",
+                            "--tiles", "2", "--requests", "6", "--concurrency", "2", "--shared-memory").stdout)
+    assert shared["ok"] == 6 and shared["errors"] == {}
 
 
 def test_load_says_at_once_that_no_coordinator_answers_or_one_has_no_worker(tmp_path, logdir):

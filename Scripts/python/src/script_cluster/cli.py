@@ -97,6 +97,9 @@ def _request_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--deadline", type=float, help="seconds the cluster may take (default 30)")
     p.add_argument("--direct", action="store_true",
                    help="send each shard's bytes straight to its worker (the coordinator gets the envelope only)")
+    p.add_argument("--shared-memory", action="store_true",
+                   help="as --direct, the tensors in shared memory that workers on this host behind Unix sockets "
+                        "(ipc://) read in place (Linux)")
 
 
 class CommandError(Exception):
@@ -197,12 +200,16 @@ def _write(flag: str, path: str, mode: str, write: Callable[[Any], None]) -> Non
         raise CommandError(f"{flag} {path}: cannot be written: {e.strerror}") from None
 
 
+def _transfer(a: argparse.Namespace) -> str:
+    return "shared" if a.shared_memory else "direct" if a.direct else "inline"
+
+
 def cmd_prune(a: argparse.Namespace) -> int:
     _check_output("--out", a.out)
     _check_output("--kept-features", a.kept_features)
     mode = "indices" if not a.kept_features else ("merged" if a.merge else "features")
     req = _request(a, return_=mode, request_id=a.id)
-    with Client(_connect(a.connect), transfer="direct" if a.direct else "inline", **_curve(a)) as c:
+    with Client(_connect(a.connect), transfer=_transfer(a), **_curve(a)) as c:
         r = c.prune_request(req)
     doc = _summary(r)
     if a.out and a.out.endswith(".npy"):
@@ -254,7 +261,7 @@ async def _load_run(a: argparse.Namespace) -> Dict[str, Any]:
     latencies: List[float] = []
     errors: Dict[str, int] = {}
     room = asyncio.Semaphore(a.concurrency)
-    async with AsyncClient(_connect(a.connect), transfer="direct" if a.direct else "inline", **_curve(a)) as c:
+    async with AsyncClient(_connect(a.connect), transfer=_transfer(a), **_curve(a)) as c:
         await _check_coordinators(c)
 
         async def one() -> None:
