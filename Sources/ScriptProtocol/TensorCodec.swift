@@ -133,7 +133,6 @@ public enum TensorCodec {
         return out
     }
 
-    /// A descriptor for `frame`.
     /// The bytes a descriptor names in shared memory, mapped by `shared`.
     private static func sharedBytes(_ d: Envelope, field: String, count: Int, shared: SharedBytes?) throws -> Frame {
         guard let shared else {
@@ -154,6 +153,7 @@ public enum TensorCodec {
                            ("shared", .array([.int(Int64(reference.pid)), .int(Int64(reference.fd)), .int(Int64(reference.offset))]))])
     }
 
+    /// A descriptor for `frame`.
     public static func descriptor(dtype: WireDType = .f32, shape: [Int], frame: Int) -> MessagePackValue {
         Envelope.mapValue([("dtype", .string(dtype.rawValue)), ("shape", .array(shape.map { .int(Int64($0)) })), ("frame", .int(Int64(frame)))])
     }

@@ -1,4 +1,3 @@
-import CPlatform
 import CZeroMQ
 #if canImport(Glibc)
 import Glibc
@@ -51,55 +50,6 @@ public struct Frame: Sendable {
         return try withExtendedLifetime(owner) {
             try body(UnsafeRawBufferPointer(start: owner.base + offset, count: count))
         }
-    }
-
-    /// A frame of `count` bytes in shared memory (a sealed memfd), written once by `initialize`:
-    /// a worker on this host behind a Unix socket reads it in place (`sharedReference`), others
-    /// are sent its bytes as any frame's.
-    public static func shared(count: Int, initializingWith initialize: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> Frame {
-        guard count > 0 else { return Frame(owner: nil, offset: 0, count: 0) }
-        return Frame(owner: FrameStorage(region: try SharedRegion(count: count, initializingWith: initialize)), offset: 0, count: count)
-    }
-
-    /// Where this frame's bytes lie in this process's shared memory (nil unless made by `shared`,
-    /// or a slice of such a frame).
-    public var sharedReference: SharedReference? {
-        guard let fd = owner?.sharedDescriptor, count > 0 else { return nil }
-        return SharedReference(pid: getpid(), fd: fd, offset: offset)
-    }
-
-    /// Whether this frame's bytes are another process's shared memory mapped here (`mapping`).
-    public var isMapping: Bool { owner?.isMapping ?? false }
-
-    /// The `count` bytes `reference` names in another process's shared memory, mapped read-only
-    /// in place (no copy). Only a sealed memfd (it cannot shrink under the mapping) that holds
-    /// them all is read; the kernel decides whether this process may open the other's descriptor.
-    public static func mapping(_ reference: SharedReference, count: Int) throws -> Frame {
-        guard count > 0 else { return Frame(owner: nil, offset: 0, count: 0) }
-        let r = reference
-        guard r.pid > 0, r.fd >= 0, r.offset >= 0 else {
-            throw SharedMemoryError("open", r, reason: "no process, descriptor or offset is negative")
-        }
-        let fd = script_shared_open(r.pid, r.fd)
-        guard fd != -2 else { throw SharedMemoryError("read", r, reason: "it is not a file of memory") }
-        guard fd >= 0 else { throw SharedMemoryError.call("open", r) }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw SharedMemoryError.call("inspect", r) }
-        let seals = script_shared_seals(fd)
-        guard seals >= 0, seals & script_shared_shrink_seal() != 0 else {
-            throw SharedMemoryError("read", r, reason: "it is not sealed against shrinking (a memfd made with MFD_ALLOW_SEALING, sealed with F_SEAL_SHRINK)")
-        }
-        let (end, overflow) = r.offset.addingReportingOverflow(count)
-        guard !overflow, end <= Int(st.st_size) else {
-            throw SharedMemoryError("read", r, reason: "\(count) bytes from there run past its end (\(st.st_size) bytes)")
-        }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = r.offset / page * page
-        guard let m = mmap(nil, end - start, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, off_t(start)), m != MAP_FAILED else {
-            throw SharedMemoryError.call("map", r)
-        }
-        return Frame(owner: FrameStorage(mapped: m, length: end - start, at: r.offset - start), offset: 0, count: count)
     }
 
     /// The bytes in `range`, sharing this frame's buffer.
