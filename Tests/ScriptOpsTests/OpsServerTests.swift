@@ -189,6 +189,7 @@ final class OpsServerTests: XCTestCase {
         ClusterMetrics.workerJobFinished(.shard, code: "bad_tensor", tokens: 0, wall: .microseconds(5), cpu: .microseconds(5))
         ClusterMetrics.workerJobsHeld(1)
         ClusterMetrics.workerBytesHeld(4096)
+        ClusterMetrics.workerSharedBytes(1024)
         ClusterMetrics.workerRegistered(true)
         ClusterMetrics.workerReconnected()
 
@@ -216,6 +217,7 @@ final class OpsServerTests: XCTestCase {
         XCTAssertEqual(delta(#"script_cluster_worker_cpu_seconds_total{kind="shard"}"#), 0.009005, accuracy: 1e-9)
         XCTAssertEqual(value(after, "script_cluster_worker_registered"), 1)
         XCTAssertEqual(value(after, "script_cluster_worker_bytes_held"), 4096)
+        XCTAssertEqual(delta("script_cluster_worker_shared_bytes_total"), 1024)
         XCTAssertEqual(value(after, #"script_cluster_build_info{version="\#(BuildInfo.version)",role="coordinator"}"#), 1)
         XCTAssertGreaterThan(value(after, "process_cpu_seconds_total") ?? 0, 0)
         XCTAssertGreaterThan(value(after, "process_resident_memory_bytes") ?? 0, 1e6)
