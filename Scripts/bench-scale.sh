@@ -37,7 +37,7 @@ if [ -z "${WORKERS:-}" ]; then
     while [ "$w" -lt "$max" ]; do WORKERS="$WORKERS $w"; w=$((w * 2)); done
     WORKERS="$WORKERS $max"
 fi
-case $transfer in direct) flag="--direct" ;; shared) flag="--direct --shared-memory" ;; *) flag="" ;; esac
+case $transfer in direct) flag=(--direct) ;; shared) flag=(--direct --shared-memory) ;; *) flag=() ;; esac
 port=$((20000 + RANDOM % 20000))
 tmp=$(mktemp -d)
 pids=()
@@ -89,7 +89,7 @@ for kind in $kinds; do
                 --threads 1 --name "w$i" --log-level error > /dev/null 2>&1 &
             pids+=($!)
         done
-        taskset -c "$lcpus" "$BIN" load --connect "$(endpoint "$w" fe)" --kind "$kind" --dtype f16 --similarity "$similarity" $flag \
+        taskset -c "$lcpus" "$BIN" load --connect "$(endpoint "$w" fe)" --kind "$kind" --dtype f16 --similarity "$similarity" "${flag[@]}" \
             --concurrency $((2 * w)) --duration "$duration" --wait-workers "$w" --json "$tmp/r.json" > "$tmp/r.txt" || cat "$tmp/r.txt" >&2
         if [ ! -f "$tmp/r.json" ]; then echo "| $w | (no result: the load generator failed) |"; stop; continue; fi
         rps=$(json "$tmp/r.json" "d['throughput']")
