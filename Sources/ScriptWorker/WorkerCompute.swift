@@ -38,11 +38,15 @@ public enum WorkerCompute {
     }
 
     /// What a shard's features are decoded to: in bf16 their rounding alone where nothing reads
-    /// the float32 values (the relevance reads them when it is taken from the features, that is
-    /// with a query, no weights yet and no separate embeddings).
+    /// the float32 values.
     static func kept(_ task: ShardTask) -> FilledValues {
-        let scoredByFeatures = task.query != nil && task.weights == nil && task.embeddingCols == 0
-        return FilledValues.shard(rows: task.rows, options: task.options, float32Read: scoredByFeatures)
+        FilledValues.shard(rows: task.rows, options: task.options, float32Read: scoredByFeatures(task))
+    }
+
+    /// Whether the shard's relevance is taken from its features' float32 values: with a query,
+    /// no weights yet and no separate embeddings.
+    static func scoredByFeatures(_ task: ShardTask) -> Bool {
+        task.query != nil && task.weights == nil && task.embeddingCols == 0
     }
 
     /// A shard's graph stage, built before its weights are known: Script's graph with its

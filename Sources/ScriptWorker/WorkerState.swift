@@ -355,7 +355,7 @@ public final class WorkerState {
 
     private static func memoryParts(_ t: ShardTask) -> (features: Int, graph: Int) {
         ShardMemory.parts(tokens: t.rows, width: t.cols, options: t.options, unitTokens: t.unitTokens,
-                          float32Read: WorkerCompute.kept(t) != .bfloat16)
+                          float32Read: WorkerCompute.scoredByFeatures(t))
     }
 
     /// Holds a new job: its bytes filed (or awaited), its first step ready, waiting or awaiting data.
