@@ -193,8 +193,9 @@ public final class WorkerState {
     /// arrive for one after its release (a request given up while its client's bytes were on the
     /// way) are dropped, not kept for a job that will never come.
     private var released: [Ticket: ContinuousClock.Instant] = [:]
-    /// Tickets whose bytes were named in a client's shared memory this worker could not read, the
-    /// error, and until when they are remembered: a job arriving after them fails at once.
+    /// Tickets whose bytes came in a data message this worker could not take (a bad tensor, shared
+    /// memory it cannot read), the error, and until when they are remembered: a job arriving
+    /// after them fails at once.
     private var unreadable: [Ticket: (error: ProtocolError, until: ContinuousClock.Instant)] = [:]
     private var tasks: [Int: JobKey] = [:]
     private var running: Int?
@@ -460,13 +461,13 @@ public final class WorkerState {
             guard type == "data" else { throw ProtocolError(.unknownType, "the data socket takes data messages only") }
             ticket = try? e.ticket("ticket")
             m = try DataMessage.parse(e, frames: frames, limits: config.limits, shared: sharedBytes)
-        } catch let error as SharedMemoryError {
-            refused += 1
-            guard let ticket else { return [] }
-            return unreadable(ticket, ProtocolError(.badTensor, "the client's shared memory could not be read: \(error)"), now: now)
         } catch {
             refused += 1
-            return [.log(level: .warning, message: "bad data message refused: \(error)")]
+            // Bytes named by their ticket but unreadable: their job fails saying why, not at its deadline.
+            guard let ticket, let reason = Self.unreadable(error) else {
+                return [.log(level: .warning, message: "bad data message refused: \(error)")]
+            }
+            return unreadable(ticket, reason, now: now)
         }
         let shared = [m.data.features, m.data.embeddings].compactMap { $0?.bytes }.filter(\.isMapping).reduce(0) { $0 + $1.count }
         return (shared > 0 ? [.readShared(bytes: shared)] : []) + file(m, now: now)
@@ -495,17 +496,25 @@ public final class WorkerState {
         return { @Sendable reference, count in try Frame.mapping(reference, count: count) }
     }
 
+    /// Why a data message's bytes could not be taken, as the error their job fails with (nil for
+    /// what is not about the bytes).
+    private static func unreadable(_ error: Error) -> ProtocolError? {
+        if let e = error as? SharedMemoryError { return ProtocolError(.badTensor, "the client's shared memory could not be read: \(e)") }
+        return error as? ProtocolError
+    }
+
     /// Bytes for `ticket` that could not be read: the jobs waiting for them fail with `error`, and
-    /// a job that comes for them later fails at once.
+    /// a job that comes for them later fails at once (unless good bytes for it came first).
     private func unreadable(_ ticket: Ticket, _ error: ProtocolError, now: ContinuousClock.Instant) -> [Action] {
         let waiting = held.values.filter { $0.ticket == ticket && $0.step == .awaitingData }
         guard waiting.isEmpty else { return failed(waiting, error) }
-        // Bounded, as unclaimed bytes are: only clients on this host can send such references.
+        guard stored[ticket] == nil else { return [.log(level: .warning, message: "bad data message refused: \(error.message)")] }
+        // Bounded: a client that sends bad bytes for tickets no job names fills it no further.
         if unreadable.count < Self.maxUnreadable { unreadable[ticket] = (error, now + .seconds(30)) }
         return [.log(level: .warning, message: "bytes for a job to come refused: \(error.message)")]
     }
 
-    /// Tickets of unreadable shared memory remembered at once, at most.
+    /// Tickets of unreadable bytes remembered at once, at most.
     static let maxUnreadable = 4096
 
     /// Ends `jobs` (waiting for the same bytes) with `error`, told to their coordinators.

@@ -328,6 +328,35 @@ final class WorkerStateTests: XCTestCase {
         XCTAssertTrue(logs(refused, .warning).first?.contains("read only by a worker whose data socket is a Unix socket") == true, "\(logs(refused, .warning))")
     }
 
+    /// Bytes a worker cannot take (a bad tensor, shared memory named to a worker behind TCP) fail
+    /// the job waiting for them at once, saying why, instead of leaving it to its deadline;
+    /// a bad copy after good bytes fails nothing.
+    func testBadBytesFailTheJobWaitingForThemAtOnce() throws {
+        let w = connectedWorker()
+        let short = Ticket.random()
+        _ = w.linkMessage(0, frames: shard(job: 1, inline: false, ticket: short), now: now)
+        let failed = w.dataMessage(frames: truncated(short), now: now)
+        XCTAssertEqual(types(failed), ["shard_error"])
+        XCTAssertEqual(try shardError(in: failed).error.code, .badTensor)
+        let named = Ticket.random()
+        _ = w.linkMessage(0, frames: shard(job: 2, inline: false, ticket: named), now: now)
+        let inShared = ShardData(features: try shardData().features.inSharedMemory(), embeddings: nil)
+        let refused = w.dataMessage(frames: DataMessage(ticket: named, data: inShared).frames(sharing: true), now: now)
+        XCTAssertEqual(types(refused), ["shard_error"])
+        XCTAssertEqual(try shardError(in: refused).error.code, .badRequest)
+        let good = Ticket.random()
+        XCTAssertEqual(types(w.dataMessage(frames: DataMessage(ticket: good, data: shardData()).frames(), now: now)), [])
+        XCTAssertEqual(types(w.dataMessage(frames: truncated(good), now: now)), [])
+        XCTAssertEqual(types(w.linkMessage(0, frames: shard(job: 3, inline: false, ticket: good), now: now)), ["run"], "the good bytes serve it")
+    }
+
+    /// A data message for `ticket` whose features' frame is 4 bytes short.
+    private func truncated(_ ticket: Ticket) -> [Frame] {
+        var frames = DataMessage(ticket: ticket, data: shardData()).frames()
+        frames[1] = Frame(Array(frames[1].bytes.dropLast(4)))
+        return frames
+    }
+
     /// The tasks among `actions`.
     private func runs(_ actions: [WorkerState.Action]) -> [WorkerState.WorkerTask] {
         actions.compactMap { if case .run(let task) = $0 { return task }; return nil }
