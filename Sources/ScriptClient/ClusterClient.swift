@@ -521,8 +521,8 @@ public final class ClusterClient {
         if dataSockets[key] == nil { try openData(key, endpoint: p.endpoint, curve: curve) }
         dataWaits.placed(p.id, shard: p.shard, on: p.endpoint, now: clock.now)
         placedOn[p.id, default: [:]][p.shard] = p.endpoint
-        // A worker behind a Unix socket runs on this host: it reads bytes in shared memory in place.
-        try dataSockets[key]!.socket.send([Frame([])] + data.frames(sharing: p.endpoint.hasPrefix("ipc://")))
+        // A worker on this host that can read this process's shared memory reads the bytes in place.
+        try dataSockets[key]!.socket.send([Frame([])] + data.frames(sharing: p.readsSharedMemory))
     }
 
     /// A socket to a worker's data endpoint, and its monitor.

@@ -123,6 +123,7 @@ extension CoordinatorState {
             w.name = m.worker
             w.dataEndpoint = m.dataEndpoint
             w.dataKey = m.dataKey
+            w.sharedMemory = m.sharedMemory
             w.beat = m.beatMs.map { .milliseconds($0) }
             w.memoryBytes = m.memoryBytes
             w.threads = m.threads
@@ -151,7 +152,7 @@ extension CoordinatorState {
             actions += otherKernels(m)
             if let incarnation = m.incarnation { actions += pardon(incarnation, name: m.worker) }
             workers[identity] = WorkerEntry(identity: identity, name: m.worker, credit: m.credit, threads: m.threads, dataEndpoint: m.dataEndpoint,
-                                            dataKey: m.dataKey, blas: m.blas, incarnation: m.incarnation, link: m.link,
+                                            dataKey: m.dataKey, sharedMemory: m.sharedMemory, blas: m.blas, incarnation: m.incarnation, link: m.link,
                                             beat: m.beatMs.map { .milliseconds($0) }, memoryBytes: m.memoryBytes, bf16: m.bf16,
                                             lastHeard: now, lastSent: now)
             // Answer at once, so the worker knows it is registered without waiting for a beat.

@@ -346,7 +346,8 @@ public final class CoordinatorState {
     /// Tells the request's clients to send shard `shard` to `worker`'s data socket (which takes
     /// data for jobs it holds).
     func placement(_ r: CoordinatorRequest, shard: Int, worker: WorkerEntry, ticket: Ticket) -> [Action] {
-        let p = Placement(id: r.id, shard: shard, endpoint: worker.dataEndpoint!, ticket: ticket, serverKey: worker.dataKey)
+        let p = Placement(id: r.id, shard: shard, endpoint: worker.dataEndpoint!, ticket: ticket, serverKey: worker.dataKey,
+                          sharedMemory: worker.sharedMemory)
         let frames = ClusterReply.placement(p).frames()
         return r.routes.map { .toClient(route: $0, frames: frames) }
     }

@@ -13,6 +13,8 @@ struct WorkerEntry {
     var dataEndpoint: String?
     /// The data socket's CURVE public key, told to clients with their placements.
     var dataKey: CurveKey?
+    /// Whose shared memory it reads in place, told to clients with their placements.
+    var sharedMemory: SharedMemoryScope?
     /// Its BLAS build and kernels, as it said (nil: it did not).
     var blas: String?
     /// The number its process drew at its start (nil: it did not say).

@@ -44,6 +44,7 @@ public enum ClusterReply: Sendable {
             var f = ProtocolVersion.header("placement", id: p.id)
             f += [("shard", .int(Int64(p.shard))), ("endpoint", .string(p.endpoint)), ("ticket", .binary(p.ticket.bytes))]
             if let key = p.serverKey { f.append(("server_key", .string(key.z85))) }
+            if let scope = p.sharedMemory { f.append(("shared_memory", scope.value)) }
             return [Frame(Envelope.encode(f))]
         }
     }
@@ -86,7 +87,8 @@ public enum ClusterReply: Sendable {
                                          draining: e.has("draining") ? try e.bool("draining") : false))
         case "placement":
             return .placement(Placement(id: id, shard: try e.int("shard"), endpoint: try e.string("endpoint"), ticket: try e.ticket("ticket"),
-                                        serverKey: e.has("server_key") ? try e.curveKey("server_key") : nil))
+                                        serverKey: e.has("server_key") ? try e.curveKey("server_key") : nil,
+                                        sharedMemory: e.has("shared_memory") ? try SharedMemoryScope(e, "shared_memory") : nil))
         default:
             throw ProtocolError(.unknownType, "unknown reply type '\(type)'")
         }
@@ -159,12 +161,24 @@ public struct Placement: Sendable, Equatable {
     public var ticket: Ticket
     /// The worker's data socket's CurveZMQ public key, when it speaks CURVE.
     public var serverKey: CurveKey?
+    /// Whose shared memory the worker reads in place (`ReadyMessage.sharedMemory`): a client
+    /// names its tensors there only where the worker `reads(from:)` it, and sends the bytes
+    /// elsewhere.
+    public var sharedMemory: SharedMemoryScope?
 
-    public init(id: String, shard: Int, endpoint: String, ticket: Ticket, serverKey: CurveKey? = nil) {
+    public init(id: String, shard: Int, endpoint: String, ticket: Ticket, serverKey: CurveKey? = nil,
+                sharedMemory: SharedMemoryScope? = nil) {
         self.id = id
         self.shard = shard
         self.endpoint = endpoint
         self.ticket = ticket
         self.serverKey = serverKey
+        self.sharedMemory = sharedMemory
+    }
+
+    /// Whether this client names its tensors in shared memory to the placed worker.
+    public var readsSharedMemory: Bool {
+        guard let worker = sharedMemory, let here = SharedMemoryScope.current else { return false }
+        return worker.reads(from: here)
     }
 }

@@ -15,7 +15,8 @@ public struct DataMessage: Sendable {
         self.data = data
     }
 
-    /// The frames after the delimiter; with `sharing` (a worker behind a Unix socket), tensors
+    /// The frames after the delimiter; with `sharing` (a worker that reads this process's shared
+    /// memory: `Placement.readsSharedMemory`), tensors
     /// whose bytes lie in shared memory are named there, not sent.
     public func frames(sharing: Bool = false) -> [Frame] {
         let (tensorFields, tensorFrames) = data.fields(firstFrame: 1, sharing: sharing)

@@ -5,7 +5,7 @@ import ScriptWire
 public struct ReadyMessage: BackendMessage, Equatable {
     public static let type = "ready"
     public static let fields: Set<String> = ["v", "type", "worker", "credit", "data", "data_key", "threads", "blas", "incarnation", "link", "beat_ms", "memory_bytes",
-                                               "bf16"]
+                                               "bf16", "shared_memory"]
 
     /// A name for logs and replies.
     public var worker: String
@@ -41,10 +41,14 @@ public struct ReadyMessage: BackendMessage, Equatable {
     /// compute them: only such workers are sent the jobs of a request in `similarity` bf16, and
     /// those that say the same compute the same bits. Nil from a worker that cannot, or does not say.
     public var bf16: String?
+    /// Whose shared memory it reads in place (`SharedMemoryScope`), where its data socket is a
+    /// Unix socket: told to clients with their placements, so that only those it can read name
+    /// their tensors there. Nil: it reads none (or does not say), and is sent the bytes.
+    public var sharedMemory: SharedMemoryScope?
 
     public init(worker: String, credit: Int, dataEndpoint: String?, dataKey: CurveKey? = nil, threads: Int, blas: String? = nil,
                 incarnation: Int? = nil, link: Int? = nil, beatMs: Int? = nil, memoryBytes: Int? = nil,
-                bf16: String? = nil) {
+                bf16: String? = nil, sharedMemory: SharedMemoryScope? = nil) {
         self.worker = worker
         self.credit = credit
         self.dataEndpoint = dataEndpoint
@@ -56,6 +60,7 @@ public struct ReadyMessage: BackendMessage, Equatable {
         self.beatMs = beatMs
         self.memoryBytes = memoryBytes
         self.bf16 = bf16
+        self.sharedMemory = sharedMemory
     }
 
     public func frames() -> [Frame] {
@@ -68,6 +73,7 @@ public struct ReadyMessage: BackendMessage, Equatable {
         if let beatMs { f.append(("beat_ms", .int(Int64(beatMs)))) }
         if let memoryBytes { f.append(("memory_bytes", .int(Int64(memoryBytes)))) }
         if let bf16 { f.append(("bf16", .string(bf16))) }
+        if let sharedMemory { f.append(("shared_memory", sharedMemory.value)) }
         return Self.message(f)
     }
 
@@ -89,7 +95,8 @@ public struct ReadyMessage: BackendMessage, Equatable {
                             threads: e.has("threads") ? max(1, try e.int("threads")) : 1,
                             blas: e.has("blas") ? try text(e, "blas", upTo: 512) : nil,
                             incarnation: e.has("incarnation") ? try e.int("incarnation") : nil, link: link, beatMs: beatMs,
-                            memoryBytes: memoryBytes, bf16: e.has("bf16") ? try text(e, "bf16", upTo: 512) : nil)
+                            memoryBytes: memoryBytes, bf16: e.has("bf16") ? try text(e, "bf16", upTo: 512) : nil,
+                            sharedMemory: e.has("shared_memory") ? try SharedMemoryScope(e, "shared_memory") : nil)
     }
 
     /// The longest worker name, in bytes.

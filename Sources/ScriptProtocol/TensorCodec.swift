@@ -30,7 +30,7 @@ public enum TensorCodec {
     }
 
     /// How a message may name a tensor's bytes in a client's shared memory instead of sending
-    /// them (`shared: [pid, fd, offset]`): read in place (`Frame.mapping`) by a worker whose
+    /// them (`shared: [pid, fd, offset, pid namespace]`): read in place (`Frame.mapping`) by a worker whose
     /// data socket is a Unix socket; nil where only frames are taken.
     public typealias SharedBytes = @Sendable (SharedReference, _ count: Int) throws -> Frame
 
@@ -140,17 +140,17 @@ public enum TensorCodec {
         }
         guard !d.has("frame") else { throw ProtocolError(.badTensor, "\(field) names both a frame and shared memory") }
         let at = try d.intArray("shared")
-        guard at.count == 3, let pid = Int32(exactly: at[0]), let fd = Int32(exactly: at[1]) else {
-            throw ProtocolError(.badTensor, "\(field).shared \(at) is not [process, descriptor, offset]")
+        guard at.count == 4, let pid = Int32(exactly: at[0]), let fd = Int32(exactly: at[1]) else {
+            throw ProtocolError(.badTensor, "\(field).shared \(at) is not [process, descriptor, offset, PID namespace]")
         }
         // What `shared` throws (`SharedMemoryError`) goes up as it is: the reader decides what it ends.
-        return try shared(SharedReference(pid: pid, fd: fd, offset: at[2]), count)
+        return try shared(SharedReference(pid: pid, fd: fd, offset: at[2], namespace: at[3]), count)
     }
 
     /// The descriptor of a tensor whose bytes lie in shared memory at `reference`.
     public static func descriptor(dtype: WireDType, shape: [Int], shared reference: SharedReference) -> MessagePackValue {
         Envelope.mapValue([("dtype", .string(dtype.rawValue)), ("shape", .array(shape.map { .int(Int64($0)) })),
-                           ("shared", .array([.int(Int64(reference.pid)), .int(Int64(reference.fd)), .int(Int64(reference.offset))]))])
+                           ("shared", .array([Int(reference.pid), Int(reference.fd), reference.offset, reference.namespace].map { .int(Int64($0)) }))])
     }
 
     /// A descriptor for `frame`.

@@ -17,8 +17,8 @@ extension Frame {
     /// Where this frame's bytes lie in this process's shared memory (nil unless made by `shared`,
     /// or a slice of such a frame).
     public var sharedReference: SharedReference? {
-        guard let fd = owner?.sharedDescriptor, count > 0 else { return nil }
-        return SharedReference(pid: getpid(), fd: fd, offset: offset)
+        guard let fd = owner?.sharedDescriptor, count > 0, let scope = SharedMemoryScope.current else { return nil }
+        return SharedReference(pid: getpid(), fd: fd, offset: offset, namespace: scope.pidNamespace)
     }
 
     /// Whether this frame's bytes are another process's shared memory mapped here (`mapping`).
@@ -49,6 +49,10 @@ extension Frame {
     private static func openSealed(_ r: SharedReference) throws -> (fd: Int32, size: Int) {
         guard r.pid > 0, r.fd >= 0, r.offset >= 0 else {
             throw SharedMemoryError("open", r, reason: "no process, descriptor or offset is negative")
+        }
+        let here = SharedMemoryScope.current?.pidNamespace
+        guard r.namespace == here else {
+            throw SharedMemoryError("open", r, reason: "it is numbered in PID namespace \(r.namespace), this worker runs in \(here.map(String.init) ?? "none it can read"): there the number names another process, or none")
         }
         let fd = script_shared_open(r.pid, r.fd)
         guard fd != -2 else { throw SharedMemoryError("read", r, reason: "it is not a file of memory") }

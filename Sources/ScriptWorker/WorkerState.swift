@@ -243,7 +243,7 @@ public final class WorkerState {
         let m = ReadyMessage(worker: config.name, credit: draining ? 0 : config.credit, dataEndpoint: dataEndpoint,
                              dataKey: dataEndpoint == nil ? nil : dataKey, threads: config.threads, blas: config.blas,
                              incarnation: incarnation, link: i, beatMs: config.heartbeatMs, memoryBytes: config.memoryLimit?.bytes,
-                             bf16: config.bf16)
+                             bf16: config.bf16, sharedMemory: sharedBytes == nil ? nil : SharedMemoryScope.current)
         return [.send(link: i, frames: m.frames())]
     }
 

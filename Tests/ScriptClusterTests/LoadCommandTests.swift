@@ -5,6 +5,7 @@ import ScriptClient
 import ScriptCore
 import ScriptOps
 import ScriptProtocol
+import ScriptService
 import ScriptTransport
 @testable import ScriptLoad
 
@@ -58,17 +59,48 @@ final class LoadCommandTests: XCTestCase {
         let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any])
         XCTAssertEqual(report["answered"] as? Int, 2)
         XCTAssertEqual(report["wrong"] as? Int, 0)
-        let read = try [local, remote].map { w -> Double in
-            let url = try XCTUnwrap(w.line("metrics "), w.output)
-            let body = try HTTPProbe.get(url + "/metrics").body
-            let line = body.split(separator: "\n").first { $0.hasPrefix("script_cluster_worker_shared_bytes_total ") }
-            return line.flatMap { Double($0.split(separator: " ")[1]) } ?? 0
-        }
+        let read = try [local, remote].map { try metric($0, "script_cluster_worker_shared_bytes_total ") }
         XCTAssertGreaterThan(read[0], 0, "the worker behind a Unix socket read shared memory")
         XCTAssertEqual(read[1], 0, "the one behind TCP was sent the bytes")
         let inline = try ClusterProcess(["load", "--connect", cluster.frontend, "--kind", "image", "--shared-memory"])
         XCTAssertEqual(inline.wait(timeout: 30), 2)
         XCTAssertTrue(inline.log.contains("--shared-memory goes with --direct"), inline.log)
+    }
+
+    /// A worker behind a Unix socket in another PID namespace (as a container of its own is)
+    /// cannot read this host's clients' shared memory (their PIDs name other processes there): it
+    /// says so in its `ready`, and `load --shared-memory` sends it the bytes. Every request is
+    /// answered as in-process; it failed with `bad_tensor` before.
+    func testAWorkerInAnotherPIDNamespaceIsSentTheBytes() throws {
+        // Its parent is outside its namespace (getppid() reads 0), so it is not told to stop with
+        // the test process's; `timeout` stops it if the test dies before it does.
+        let prefix = ["/usr/bin/env", "-u", SignalTrap.parentVariable, "timeout", "300",
+                      "unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
+        let probe = try ClusterProcess(["--version"], prefix: prefix)
+        guard probe.wait(timeout: 10) == 0 else { throw XCTSkip("no PID namespace can be made here (unshare needs root): \(probe.log)") }
+        let cluster = try TestCluster(workers: 0, wildcard: true)
+        defer { cluster.stop() }
+        let apart = try cluster.addWorker(prefix: prefix, extra: ["--data-bind", "ipc://@load-apart-\(getpid())", "--metrics-port", "0"])
+        let local = try cluster.addWorker(extra: ["--data-bind", "ipc://@load-here-\(getpid())", "--metrics-port", "0"])
+        try cluster.waitForWorkers(2)
+        let json = FileManager.default.temporaryDirectory.appendingPathComponent("load-apart-\(getpid()).json")
+        defer { try? FileManager.default.removeItem(at: json) }
+        let load = try ClusterProcess(["load", "--connect", cluster.frontend, "--kind", "anyres", "--requests", "4",
+                                       "--concurrency", "2", "--direct", "--shared-memory", "--json", json.path])
+        XCTAssertEqual(load.wait(timeout: 120), 0, "\(load.output) \(load.log)")
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any])
+        XCTAssertEqual(report["answered"] as? Int, 4, "\(report)")
+        XCTAssertEqual(report["wrong"] as? Int, 0)
+        XCTAssertGreaterThan(try metric(apart, "script_cluster_worker_tokens_total{kind=\"shard\"}"), 0, "it pruned shards")
+        XCTAssertEqual(try metric(apart, "script_cluster_worker_shared_bytes_total "), 0, "it was sent their bytes")
+        XCTAssertGreaterThan(try metric(local, "script_cluster_worker_shared_bytes_total "), 0, "the one beside the client read them in place")
+    }
+
+    /// The value of the line of worker `w`'s metrics that starts with `prefix` (0 where none does).
+    private func metric(_ w: ClusterProcess, _ prefix: String) throws -> Double {
+        let url = try XCTUnwrap(w.line("metrics "), w.output)
+        let line = try HTTPProbe.get(url + "/metrics").body.split(separator: "\n").first { $0.hasPrefix(prefix) }
+        return line.flatMap { Double($0.split(separator: " ").last!) } ?? 0
     }
 
     /// No coordinator at the address (nothing listens, or something that takes TCP connections

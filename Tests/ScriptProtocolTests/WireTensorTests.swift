@@ -82,7 +82,7 @@ final class WireTensorTests: XCTestCase {
     /// A `data` message names tensors in shared memory where the worker reads them in place (a
     /// band of the features at its own offset, no frame), and carries the bytes otherwise; a
     /// worker that does not read shared memory refuses the message saying where it is read; a
-    /// reference that is not [process, descriptor, offset], or one beside a frame, is refused.
+    /// reference that is not [process, descriptor, offset, PID namespace], or one beside a frame, is refused.
     func testADataMessageNamesSharedBytesWhereTheWorkerReadsThem() throws {
         let values = (0..<48).map { Float($0) / 8 }
         let whole = try tensor(.f32, rows: 12, cols: 4, values: values).inSharedMemory()
@@ -101,8 +101,8 @@ final class WireTensorTests: XCTestCase {
         }
         let at = try XCTUnwrap(band.bytes.sharedReference)
         let shortReference: [(String, MessagePackValue)] = [("shared", .array([.int(1), .int(2)]))]
-        let withFrame: [(String, MessagePackValue)] = [("shared", .array([.int(Int64(at.pid)), .int(Int64(at.fd)), .int(0)])), ("frame", .int(1))]
-        for (descriptor, why) in [(shortReference, "features.shared [1, 2] is not [process, descriptor, offset]"),
+        let withFrame: [(String, MessagePackValue)] = [("shared", .array([.int(Int64(at.pid)), .int(Int64(at.fd)), .int(0), .int(Int64(at.namespace))])), ("frame", .int(1))]
+        for (descriptor, why) in [(shortReference, "features.shared [1, 2] is not [process, descriptor, offset, PID namespace]"),
                                   (withFrame, "features names both a frame and shared memory")] {
             let fields: [(String, MessagePackValue)] = [("dtype", .string("f32")), ("shape", .array([.int(4), .int(4)]))] + descriptor
             let bad = ProtocolVersion.header("data") + [("ticket", .binary(m.ticket.bytes)), ("features", Envelope.mapValue(fields))]

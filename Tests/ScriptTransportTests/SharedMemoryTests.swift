@@ -32,7 +32,7 @@ final class SharedMemoryTests: XCTestCase {
 
     /// What a worker must not map is refused with what it tried and why: a plain file (it takes
     /// no seals, so it could shrink under the mapping: a SIGBUS), a pipe, a range past the end, a
-    /// descriptor that is not there, negative values.
+    /// descriptor that is not there, negative values, a process of another PID namespace.
     func testMemoryThatCouldChangeSizeOrIsNotThereIsRefused() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("shared-\(getpid())").path
         let file = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
@@ -43,20 +43,22 @@ final class SharedMemoryTests: XCTestCase {
         defer { close(pipeEnds[0]); close(pipeEnds[1]) }
         let sealed = try Frame.shared(count: 100) { $0.copyBytes(from: bytes.prefix(100)) }
         let fd = try XCTUnwrap(sealed.sharedReference).fd
-        let me = getpid()
+        let me = getpid(), ns = try XCTUnwrap(SharedMemoryScope.current).pidNamespace
         let cases: [(SharedReference, Int, String)] = [
-            (SharedReference(pid: me, fd: file, offset: 0), 100, "cannot read the shared memory of process \(me), descriptor \(file), at byte 0: it is not sealed against shrinking"),
-            (SharedReference(pid: me, fd: pipeEnds[0], offset: 0), 1, "it is not a file of memory"),
-            (SharedReference(pid: me, fd: fd, offset: 50), 51, "at byte 50: 51 bytes from there run past its end (100 bytes)"),
-            (SharedReference(pid: me, fd: 1_000_000, offset: 0), 1, "cannot open the shared memory of process \(me), descriptor 1000000, at byte 0: No such file or directory"),
-            (SharedReference(pid: -1, fd: fd, offset: 0), 1, "no process, descriptor or offset is negative"),
-            (SharedReference(pid: me, fd: fd, offset: -1), 1, "no process, descriptor or offset is negative"),
+            (SharedReference(pid: me, fd: file, offset: 0, namespace: ns), 100, "cannot read the shared memory of process \(me), descriptor \(file), at byte 0: it is not sealed against shrinking"),
+            (SharedReference(pid: me, fd: pipeEnds[0], offset: 0, namespace: ns), 1, "it is not a file of memory"),
+            (SharedReference(pid: me, fd: fd, offset: 50, namespace: ns), 51, "at byte 50: 51 bytes from there run past its end (100 bytes)"),
+            (SharedReference(pid: me, fd: 1_000_000, offset: 0, namespace: ns), 1, "cannot open the shared memory of process \(me), descriptor 1000000, at byte 0: No such file or directory"),
+            (SharedReference(pid: -1, fd: fd, offset: 0, namespace: ns), 1, "no process, descriptor or offset is negative"),
+            (SharedReference(pid: me, fd: fd, offset: -1, namespace: ns), 1, "no process, descriptor or offset is negative"),
+            // Numbered in another PID namespace, where `me` names another process or none.
+            (SharedReference(pid: me, fd: fd, offset: 0, namespace: ns + 1), 1, "it is numbered in PID namespace \(ns + 1), this worker runs in \(ns)"),
         ]
         for (reference, count, why) in cases {
             XCTAssertThrowsError(try Frame.mapping(reference, count: count)) { error in
                 XCTAssertTrue("\(error)".contains(why), "\(error)")
             }
         }
-        XCTAssertEqual(try Frame.mapping(SharedReference(pid: me, fd: fd, offset: 50), count: 50).bytes, Array(bytes[50..<100]))
+        XCTAssertEqual(try Frame.mapping(SharedReference(pid: me, fd: fd, offset: 50, namespace: ns), count: 50).bytes, Array(bytes[50..<100]))
     }
 }

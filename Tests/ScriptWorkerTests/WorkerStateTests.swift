@@ -309,7 +309,7 @@ final class WorkerStateTests: XCTestCase {
         let bytes = shardData().features.bytes.bytes
         XCTAssertEqual(write(file, bytes, bytes.count), bytes.count)
         let envelope = { (t: Ticket) -> [Frame] in
-            let d = TensorCodec.descriptor(dtype: .f32, shape: [6, 4], shared: SharedReference(pid: getpid(), fd: file, offset: 0))
+            let d = TensorCodec.descriptor(dtype: .f32, shape: [6, 4], shared: SharedReference(pid: getpid(), fd: file, offset: 0, namespace: SharedMemoryScope.current!.pidNamespace))
             return [Frame(Envelope.encode(ProtocolVersion.header("data") + [("ticket", .binary(t.bytes)), ("features", d)]))]
         }
         let waiting = Ticket.random()

@@ -304,4 +304,5 @@ def test_shared_memory_is_read_in_place_by_workers_on_this_host(cluster, tmp_pat
     assert named is not None and sent is not None and len(named) == 2 and len(sent) == 3
     fields = __import__("msgpack").unpackb(named[1])
     start = shards[1][0]
-    assert fields["features"]["shared"] == [os.getpid(), p.direct.shared["features"].fd, start * x.shape[1] * 4]
+    assert fields["features"]["shared"] == [os.getpid(), p.direct.shared["features"].fd, start * x.shape[1] * 4,
+                                            os.stat("/proc/self/ns/pid").st_ino]

@@ -4,6 +4,7 @@ forms of numpy arrays, layouts, reply parsing, errors."""
 from __future__ import annotations
 
 import math
+import os
 import pickle
 import random
 import subprocess
@@ -663,6 +664,28 @@ def test_a_call_given_up_after_it_was_sent_is_cancelled_at_every_coordinator():
     e.poll(0.2)
     e.cancel("ping")
     assert e.take_cancels() == []
+
+
+def test_a_placement_says_whose_shared_memory_its_worker_reads():
+    """A placement's `shared_memory` ([PID namespace, user]) is kept; the client names its
+    tensors in shared memory only to a worker of its own PID namespace, as its user or root;
+    a scope that is not two integers not below 0 breaks the protocol."""
+    from script_cluster._shared import current_scope, worker_reads
+    e = engine(1)
+    for rid in ("a", "b", "c"):
+        e.add(make_call(rid), 0.0)
+    e.poll(0.0)
+    here = current_scope()
+    assert here is not None and here[1] == os.geteuid()
+    e.received(0, reply("a", "placement", shard=0, endpoint="ipc://@w", ticket=bytes(16), shared_memory=here), 0.1)
+    e.received(0, reply("b", "placement", shard=0, endpoint="ipc://@w", ticket=bytes(16), shared_memory=[1, -1]), 0.1)
+    e.received(0, reply("c", "placement", shard=0, endpoint="ipc://@w", ticket=bytes(16), shared_memory=[1, True]), 0.1)
+    assert [p.shared_memory for p in e.take_placements()] == [here]
+    assert {c.id for c in e.take_finished()} == {"b", "c"}
+    assert worker_reads(here) and worker_reads([here[0], 0])
+    assert not worker_reads(None), "a worker that does not say"
+    assert not worker_reads([here[0] + 1, here[1]]), "another PID namespace"
+    assert not worker_reads([here[0], here[1] + 1]), "another user"
 
 
 def _placed_direct_call(c, x, server_key=None):

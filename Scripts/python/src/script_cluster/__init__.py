@@ -15,7 +15,7 @@ from .errors import (BadBudget, BadMessage, BadOption, BadReply, BadRequest, Bad
 from .layout import Layout
 from .request import ClusterStatus, PruneRequest, PruneResult
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"
 PROTOCOL_VERSION = 1
 
 __all__ = [

@@ -111,13 +111,16 @@ Send = Tuple[int, List[Any], Optional[str]]
 @dataclass
 class Placement:
     """A `placement` reply: send shard `shard` of `call` to the worker's data socket at
-    `endpoint`, filed there under `ticket` (over CURVE with `server_key` when given)."""
+    `endpoint`, filed there under `ticket` (over CURVE with `server_key` when given); the
+    worker reads the shared memory of processes of scope `shared_memory` ([PID namespace, user])
+    in place, where it says one."""
 
     call: Call
     shard: int
     endpoint: str
     ticket: bytes
     server_key: Optional[str]
+    shared_memory: Optional[List[int]] = None
 
 
 class Engine:
@@ -433,13 +436,15 @@ class Engine:
 
     def _placed(self, call: Call, env: Dict[str, Any], address: str) -> None:
         shard, endpoint, ticket, key = env.get("shard"), env.get("endpoint"), env.get("ticket"), env.get("server_key")
+        scope = env.get("shared_memory")
         if isinstance(shard, bool) or not isinstance(shard, int) or shard < 0 or not isinstance(endpoint, str) \
                 or not endpoint or not isinstance(ticket, bytes) or len(ticket) != 16 \
-                or not (key is None or (isinstance(key, str) and len(key) == 40)):
+                or not (key is None or (isinstance(key, str) and len(key) == 40)) \
+                or not (scope is None or _is_scope(scope)):
             self._finish(call, BadReply(f"a placement that breaks the protocol: {env!r}", request_id=call.id,
                                         endpoint=address))
             return
-        self.placements.append(Placement(call, shard, endpoint, ticket, key))
+        self.placements.append(Placement(call, shard, endpoint, ticket, key, scope))
 
     # -- time ----------------------------------------------------------------------------------
 
@@ -548,6 +553,13 @@ def _bytes(frame: Any) -> bytes:
     if hasattr(frame, "bytes"):
         return frame.bytes  # a zmq.Frame
     return bytes(frame)
+
+
+def _is_scope(value: Any) -> bool:
+    """Whether `value` is a worker's shared-memory scope: [PID namespace, user], two integers
+    not below 0."""
+    return isinstance(value, list) and len(value) == 2 \
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
 
 
 __all__ = ["Engine", "Policy", "Call", "Placement", "ShuttingDown"]

@@ -7,7 +7,7 @@ import fcntl
 import mmap
 import os
 import weakref
-from typing import Any, List
+from typing import Any, List, Optional, Sequence
 
 from .errors import BadRequest
 
@@ -35,5 +35,28 @@ class SharedBytes:
         self._close = weakref.finalize(self, os.close, fd)
 
     def reference(self, offset: int) -> List[int]:
-        """The `shared` field naming the bytes from `offset` on: [process, descriptor, offset]."""
-        return [os.getpid(), self.fd, int(offset)]
+        """The `shared` field naming the bytes from `offset` on: [process, descriptor, offset,
+        PID namespace]."""
+        scope = current_scope()
+        if scope is None:
+            raise BadRequest("transfer='shared' needs /proc (this process's PID namespace)")
+        return [os.getpid(), self.fd, int(offset), scope[0]]
+
+
+def current_scope() -> Optional[List[int]]:
+    """[PID namespace, user] of this process: whose shared memory it reads, and who reads its
+    (None where /proc does not say)."""
+    try:
+        return [os.stat("/proc/self/ns/pid").st_ino, os.geteuid()]
+    except OSError:
+        return None
+
+
+def worker_reads(worker: Optional[Sequence[int]]) -> bool:
+    """Whether a worker of scope `worker` (a placement's `shared_memory`) reads this process's
+    shared memory: the same PID namespace (a PID names its process only there), and the same
+    user or root. None: the worker reads none (or does not say), and is sent the bytes."""
+    here = current_scope()
+    if worker is None or here is None:
+        return False
+    return worker[0] == here[0] and worker[1] in (here[1], 0)

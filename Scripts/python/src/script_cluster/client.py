@@ -16,6 +16,7 @@ import zmq
 from . import _greeting, _hosts
 from . import request as rq
 from ._engine import Call, Engine, Placement, Policy
+from ._shared import worker_reads
 from .errors import BadReply, BadRequest, ConnectionRefused, ScriptClusterError, TooLarge, Unavailable
 from .request import ClusterStatus, PruneRequest, PruneResult
 
@@ -564,8 +565,8 @@ class _Base:
 
     def _data_frames(self, p: Placement) -> List[Any]:
         direct = p.call.context.direct if p.call.context is not None else None
-        # A worker behind a Unix socket runs on this host: it reads bytes in shared memory in place.
-        frames = direct.frames(p.shard, p.ticket, sharing=p.endpoint.startswith("ipc://")) if direct is not None else None
+        # A worker on this host that can read this process's shared memory reads the bytes in place.
+        frames = direct.frames(p.shard, p.ticket, sharing=worker_reads(p.shared_memory)) if direct is not None else None
         if frames is None:
             what = f"shard {p.shard} of a request with {len(direct.shards)}" if direct else "a request sent inline"
             raise BadReply(f"a placement for {what}", endpoint=None)

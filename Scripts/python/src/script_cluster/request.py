@@ -79,7 +79,7 @@ class DirectShards:
     def frames(self, shard: int, ticket: bytes, sharing: bool = False) -> Optional[List[Any]]:
         """The `data` message of shard `shard` under `ticket` (delimiter first), or None when the
         request has no such shard. The rows are views of the input's bytes, not copies; with
-        `sharing` (a worker behind a Unix socket, on this host) and the bytes in shared memory,
+        `sharing` (a worker that reads this process's shared memory) and the bytes in shared memory,
         they are named there instead of sent."""
         if not 0 <= shard < len(self.shards):
             return None

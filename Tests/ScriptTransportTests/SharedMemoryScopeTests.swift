@@ -1,0 +1,19 @@
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+@testable import ScriptTransport
+
+/// Who reads whose shared memory: the same PID namespace, and the same user or root.
+final class SharedMemoryScopeTests: XCTestCase {
+    func testOnlyTheSameNamespaceAndUserOrRootRead() throws {
+        let client = SharedMemoryScope(pidNamespace: 7, uid: 1000)
+        XCTAssertTrue(SharedMemoryScope(pidNamespace: 7, uid: 1000).reads(from: client))
+        XCTAssertTrue(SharedMemoryScope(pidNamespace: 7, uid: 0).reads(from: client))
+        XCTAssertFalse(SharedMemoryScope(pidNamespace: 7, uid: 1001).reads(from: client))
+        XCTAssertFalse(SharedMemoryScope(pidNamespace: 8, uid: 0).reads(from: client))
+        let here = try XCTUnwrap(SharedMemoryScope.current)
+        XCTAssertEqual(here.uid, Int(geteuid()))
+        XCTAssertTrue(here.reads(from: here))
+    }
+}
