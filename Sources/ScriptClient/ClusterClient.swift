@@ -194,10 +194,13 @@ public final class ClusterClient {
 
     /// Prunes one request; the coordinator's `result` or `error` reply. Throws `ProtocolError`
     /// with `timeout` when no coordinator answers in time, `too_large` when the request exceeds
-    /// what the coordinator takes.
-    public func prune(_ s: PruneSubmission, timeoutMs: Int? = nil) throws -> ClusterReply {
+    /// what the coordinator takes, `SharedMemoryError` when `sharedMemory` (a direct request's
+    /// tensors in a sealed memfd, read in place by the workers that can: `inSharedMemory`) finds
+    /// none to be had.
+    public func prune(_ s: PruneSubmission, timeoutMs: Int? = nil, sharedMemory: Bool = false) throws -> ClusterReply {
         let deadlineMs = s.deadlineMs ?? 30_000
-        return try call(s.encoded(), timeoutMs: timeoutMs ?? deadlineMs + 5_000, reachWithinMs: deadlineMs)
+        let e = sharedMemory ? try s.encoded().inSharedMemory() : s.encoded()
+        return try call(e, timeoutMs: timeoutMs ?? deadlineMs + 5_000, reachWithinMs: deadlineMs)
     }
 
     /// Sends a request and waits for its reply: a request in flight like those of `send`

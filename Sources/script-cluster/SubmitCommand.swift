@@ -4,6 +4,7 @@ import ScriptClient
 import ScriptCore
 import ScriptProtocol
 import ScriptService
+import ScriptTransport
 
 /// `submit`: send a request made of files to a running cluster.
 struct SubmitCommand: ParsableCommand {
@@ -24,6 +25,8 @@ struct SubmitCommand: ParsableCommand {
     @Flag(name: .customLong("half"), help: "Same as --dtype f16.") var half = false
     @Flag(help: "Send the tensor bytes straight to the workers (the client must reach them) instead of through the coordinator.")
     var direct = false
+    @Flag(name: .customLong("shared-memory"), help: "With --direct: the tensors in shared memory (a sealed memfd), which workers on this host behind Unix sockets (ipc://), in this PID namespace, read in place instead of receiving them; the others are sent them.")
+    var sharedMemory = false
     @Option(parsing: .unconditional, help: "Tries of the request (same id) before giving up.") var attempts = 5
     @OptionGroup var curve: CurveClientOptions
     @OptionGroup var progress: ProgressOptions
@@ -40,6 +43,7 @@ struct SubmitCommand: ParsableCommand {
         try FlagValue.count(attempts, "--attempts", to: 100)
         try FlagValue.output(out, "--out")
         try FlagValue.output(keptFeatures, "--kept-features")
+        guard direct || !sharedMemory else { throw ValidationError("--shared-memory goes with --direct (inline bytes go through the coordinator)") }
         if merge && keptFeatures == nil { throw InputError("--merge", nil, "needs --kept-features (the file the merged tokens go to)").validation }
     }
 
@@ -64,7 +68,11 @@ struct SubmitCommand: ParsableCommand {
         let client = try ClusterClient(endpoints: endpoints, options: options)
         defer { client.close() }
         line.stage("submit \(Units.bytes(Self.bytes(req, wire))) to \(endpoints.joined(separator: ","))")
-        switch try client.prune(submission) {
+        let reply: ClusterReply
+        do { reply = try client.prune(submission, sharedMemory: sharedMemory) } catch let e as SharedMemoryError {
+            throw StartupError("--shared-memory: \(e)")
+        }
+        switch reply {
         case .result(let r):
             line.finish()
             let units = try request.layout.map { try LayoutFile.read($0).file.units.map { $0[0]..<$0[1] } }

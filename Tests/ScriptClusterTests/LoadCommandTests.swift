@@ -42,9 +42,9 @@ final class LoadCommandTests: XCTestCase {
         XCTAssertTrue(hasty.log.contains("no request was answered: all 3 timed out (--timeout-ms 1)"), hasty.log)
     }
 
-    /// `load --direct --shared-memory`: a worker behind a Unix socket reads the tensors in the
-    /// client's shared memory in place (its metric counts them), one behind TCP is sent them, and
-    /// every answer is in-process pruning's. Without --direct the flag is refused.
+    /// `load --direct --shared-memory` and `submit`'s: a worker behind a Unix socket reads the
+    /// tensors in the client's shared memory in place (its metric counts them), one behind TCP is
+    /// sent them, and every answer is in-process pruning's. Without --direct the flag is refused.
     func testSharedMemoryIsReadInPlaceByAWorkerOnAUnixSocket() throws {
         let cluster = try TestCluster(workers: 0, wildcard: true)
         defer { cluster.stop() }
@@ -62,9 +62,26 @@ final class LoadCommandTests: XCTestCase {
         let read = try [local, remote].map { try metric($0, "script_cluster_worker_shared_bytes_total ") }
         XCTAssertGreaterThan(read[0], 0, "the worker behind a Unix socket read shared memory")
         XCTAssertEqual(read[1], 0, "the one behind TCP was sent the bytes")
-        let inline = try ClusterProcess(["load", "--connect", cluster.frontend, "--kind", "image", "--shared-memory"])
-        XCTAssertEqual(inline.wait(timeout: 30), 2)
-        XCTAssertTrue(inline.log.contains("--shared-memory goes with --direct"), inline.log)
+        // `submit --direct --shared-memory`: what `prune` writes, the bytes read in place.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("submit-shared-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertEqual(try ClusterProcess(["sample", "--kind", "image", "--out", dir]).wait(timeout: 60), 0)
+        let args = ["--features", dir + "/features.npy", "--embeddings", dir + "/embeddings.npy", "--query", dir + "/query.npy",
+                    "--budget", "16", "--tiles", "4"]
+        let submit = try ClusterProcess(["submit", "--connect", cluster.frontend, "--direct", "--shared-memory"] + args)
+        let alone = try ClusterProcess(["prune"] + args)
+        XCTAssertEqual(submit.wait(timeout: 60), 0, submit.log)
+        XCTAssertEqual(alone.wait(timeout: 60), 0, alone.log)
+        let indices = { (p: ClusterProcess) in (try? JSONSerialization.jsonObject(with: Data(p.output.utf8)) as? [String: Any])?["indices"] as? [Int] }
+        XCTAssertEqual(indices(submit), indices(alone))
+        XCTAssertNotNil(indices(alone), alone.output)
+        XCTAssertGreaterThan(try metric(local, "script_cluster_worker_shared_bytes_total "), read[0], "submit's bytes read in place")
+        for command in ["load", "submit"] {
+            let inline = try ClusterProcess([command, "--connect", cluster.frontend, "--shared-memory"]
+                                            + (command == "load" ? ["--kind", "image"] : ["--features", dir + "/features.npy", "--budget", "16"]))
+            XCTAssertEqual(inline.wait(timeout: 30), 2)
+            XCTAssertTrue(inline.log.contains("--shared-memory goes with --direct"), inline.log)
+        }
     }
 
     /// A worker behind a Unix socket in another PID namespace (as a container of its own is)
