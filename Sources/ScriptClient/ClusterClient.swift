@@ -117,6 +117,9 @@ public final class ClusterClient {
     private var reconnects = 0
     /// Coordinators whose last ping answer said they had no worker (`Options.notice` told so).
     private var workerless: Set<Int> = []
+    /// Workers on this host (behind Unix sockets) sent bytes of this client's shared memory,
+    /// since they cannot read it in place: told to `Options.notice` once each.
+    private var unsharedWith: Set<String> = []
 
     /// One coordinator connection, as its socket monitor reported it: whether it was ever up
     /// (whether it is now, `flights` keeps), and how many attempts to connect failed (for an
@@ -525,7 +528,18 @@ public final class ClusterClient {
         dataWaits.placed(p.id, shard: p.shard, on: p.endpoint, now: clock.now)
         placedOn[p.id, default: [:]][p.shard] = p.endpoint
         // A worker on this host that can read this process's shared memory reads the bytes in place.
-        try dataSockets[key]!.socket.send([Frame([])] + data.frames(sharing: p.readsSharedMemory))
+        let sharing = p.readsSharedMemory
+        if !sharing, data.data.features.bytes.sharedReference != nil { noteUnshared(p) }
+        try dataSockets[key]!.socket.send([Frame([])] + data.frames(sharing: sharing))
+    }
+
+    /// Tells `Options.notice` once when a worker on this host (behind a Unix socket) cannot read
+    /// this client's shared memory, so is sent the bytes: why, in its words and this process's.
+    private func noteUnshared(_ p: Placement) {
+        guard p.endpoint.hasPrefix("ipc://"), unsharedWith.insert(p.endpoint).inserted, let notice = options.notice else { return }
+        let here = SharedMemoryScope.current.map { "this client runs in \($0)" } ?? "this client cannot read its own PID namespace"
+        let why = p.sharedMemory.map { "it runs in \($0); \(here)" } ?? "it does not say that it reads shared memory (an earlier release?)"
+        notice("the worker at \(p.endpoint) cannot read this client's shared memory (\(why)): it is sent the bytes")
     }
 
     /// A socket to a worker's data endpoint, and its monitor.

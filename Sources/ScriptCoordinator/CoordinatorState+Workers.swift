@@ -337,7 +337,8 @@ extension CoordinatorState {
         workers.values.sorted { $0.name != $1.name ? $0.name < $1.name : $0.identity.lexicographicallyPrecedes($1.identity) }.map { w in
             WorkerRoster.Entry(name: w.name, credit: w.credit, threads: w.threads, jobs: busy(w), memoryBytes: w.memoryBytes,
                                bytesHeld: memoryHeld(w.jobs),
-                               data: w.dataEndpoint, blas: w.blas, bf16: w.bf16, silent: isSuspect(w.identity, now: now), straggling: w.straggles(now: now))
+                               data: w.dataEndpoint, blas: w.blas, bf16: w.bf16, sharedMemory: w.sharedMemory,
+                               silent: isSuspect(w.identity, now: now), straggling: w.straggles(now: now))
         }
     }
 

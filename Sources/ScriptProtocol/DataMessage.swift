@@ -16,8 +16,8 @@ public struct DataMessage: Sendable {
     }
 
     /// The frames after the delimiter; with `sharing` (a worker that reads this process's shared
-    /// memory: `Placement.readsSharedMemory`), tensors
-    /// whose bytes lie in shared memory are named there, not sent.
+    /// memory: `Placement.readsSharedMemory`), tensors whose bytes lie in shared memory are named
+    /// there, not sent.
     public func frames(sharing: Bool = false) -> [Frame] {
         let (tensorFields, tensorFrames) = data.fields(firstFrame: 1, sharing: sharing)
         let header = ProtocolVersion.header("data") + [("ticket", .binary(ticket.bytes))] + tensorFields

@@ -1,10 +1,11 @@
 import Foundation
+import ScriptTransport
 import Synchronization
 
 /// The workers a coordinator has registered, as its loop last published them (each second):
 /// what `/workers` on its operations port serves, so that an operator of a pool of mixed workers
-/// sees which ones are in, with what credit, threads, memory limit and kernels (BLAS, bfloat16), and which are
-/// silent or straggling. Written by the loop, read from any thread.
+/// sees which ones are in, with what credit, threads, memory limit and kernels (BLAS, bfloat16),
+/// whose shared memory they read, and which are silent or straggling. Written by the loop, read from any thread.
 public final class WorkerRoster: Sendable {
     /// One registered worker.
     public struct Entry: Sendable, Equatable, Codable {
@@ -26,20 +27,24 @@ public final class WorkerRoster: Sendable {
         /// Its bfloat16 products' library and kernel, as it said (nil: it has none): only such
         /// workers take requests in similarity bf16.
         public var bf16: String?
+        /// Whose shared memory it reads in place, as it said (nil: none; it is sent the bytes).
+        public var sharedMemory: SharedMemoryScope?
         /// Silent for over a beat and a half: its jobs are copied, it gets none.
         public var silent: Bool
         /// A copy of one of its jobs finished first: it is left out for a while.
         public var straggling: Bool
 
         public init(name: String, credit: Int, threads: Int, jobs: Int, memoryBytes: Int?, bytesHeld: Int = 0, data: String?, blas: String?,
-                    bf16: String? = nil, silent: Bool, straggling: Bool) {
+                    bf16: String? = nil, sharedMemory: SharedMemoryScope? = nil, silent: Bool, straggling: Bool) {
             self.name = name; self.credit = credit; self.threads = threads; self.jobs = jobs; self.memoryBytes = memoryBytes
             self.bytesHeld = bytesHeld
-            self.data = data; self.blas = blas; self.bf16 = bf16; self.silent = silent; self.straggling = straggling
+            self.data = data; self.blas = blas; self.bf16 = bf16; self.sharedMemory = sharedMemory
+            self.silent = silent; self.straggling = straggling
         }
 
         enum CodingKeys: String, CodingKey {
-            case name, credit, threads, jobs, memoryBytes = "memory_bytes", bytesHeld = "bytes_held", data, blas, bf16, silent, straggling
+            case name, credit, threads, jobs, memoryBytes = "memory_bytes", bytesHeld = "bytes_held", data, blas, bf16,
+                 sharedMemory = "shared_memory", silent, straggling
         }
     }
 

@@ -7,7 +7,7 @@ import Glibc
 /// namespace, and the kernel lets a reader open another's descriptor only as the same user (or
 /// as root). A worker says its scope to its coordinators, and a client shares its tensors with a
 /// worker only where the worker `reads(from:)` it; others are sent the bytes.
-public struct SharedMemoryScope: Sendable, Equatable, CustomStringConvertible {
+public struct SharedMemoryScope: Sendable, Equatable, Codable, CustomStringConvertible {
     /// The inode of the process's PID namespace (`/proc/self/ns/pid`).
     public let pidNamespace: Int
     /// The process's effective user.
@@ -31,4 +31,8 @@ public struct SharedMemoryScope: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "PID namespace \(pidNamespace), user \(uid)" }
+
+    enum CodingKeys: String, CodingKey {
+        case pidNamespace = "pid_namespace", uid
+    }
 }

@@ -63,8 +63,14 @@ struct LoadCommand: ParsableCommand {
         let submission = PruneSubmission(id: "load", request: request, budget: b, options: options, dtype: wire,
                                          transfer: direct ? .direct : .inline)
         let expected = try expectedIndices(submission)
+        let line = progress.line("load", total: requests, unit: .items("requests"))
+        defer { line.finish() }
         var clientOptions = ClusterClient.Options()
         clientOptions.curve = try curve.settings()
+        clientOptions.notice = { [line] in
+            line.hide()
+            StandardStream.error.write("warning: \($0)\n")
+        }
         let client = try ClusterClient(endpoints: endpoints, options: clientOptions)
         defer { client.close() }
         if let want = waitWorkers { try wait(for: want, client: client) } else { warnOfCoordinatorsWithoutWorkers(client) }
@@ -73,8 +79,6 @@ struct LoadCommand: ParsableCommand {
         settings.duration = duration
         settings.requests = requests
         settings.timeoutMs = timeoutMs
-        let line = progress.line("load", total: requests, unit: .items("requests"))
-        defer { line.finish() }
         settings.progress = { done, _ in line.update(done: done) }
         var template = submission.encoded()
         if sharedMemory {

@@ -95,7 +95,7 @@ final class LoadCommandTests: XCTestCase {
                       "unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
         let probe = try ClusterProcess(["--version"], prefix: prefix)
         guard probe.wait(timeout: 10) == 0 else { throw XCTSkip("no PID namespace can be made here (unshare needs root): \(probe.log)") }
-        let cluster = try TestCluster(workers: 0, wildcard: true)
+        let cluster = try TestCluster(workers: 0, extra: ["--metrics-port", "0"], wildcard: true)
         defer { cluster.stop() }
         let apart = try cluster.addWorker(prefix: prefix, extra: ["--data-bind", "ipc://@load-apart-\(getpid())", "--metrics-port", "0"])
         let local = try cluster.addWorker(extra: ["--data-bind", "ipc://@load-here-\(getpid())", "--metrics-port", "0"])
@@ -107,10 +107,20 @@ final class LoadCommandTests: XCTestCase {
         XCTAssertEqual(load.wait(timeout: 120), 0, "\(load.output) \(load.log)")
         let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any])
         XCTAssertEqual(report["answered"] as? Int, 4, "\(report)")
+        XCTAssertEqual(load.log.components(separatedBy: "cannot read this client's shared memory (it runs in PID namespace").count, 2,
+                       "said once: \(load.log)")
         XCTAssertEqual(report["wrong"] as? Int, 0)
         XCTAssertGreaterThan(try metric(apart, "script_cluster_worker_tokens_total{kind=\"shard\"}"), 0, "it pruned shards")
         XCTAssertEqual(try metric(apart, "script_cluster_worker_shared_bytes_total "), 0, "it was sent their bytes")
         XCTAssertGreaterThan(try metric(local, "script_cluster_worker_shared_bytes_total "), 0, "the one beside the client read them in place")
+        // The coordinator's /workers says whose memory each reads.
+        let url = try XCTUnwrap(cluster.coordinator.line("metrics "), cluster.coordinator.output)
+        let listed = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(HTTPProbe.get(url + "/workers").body.utf8)) as? [String: Any])
+        let scopes = try XCTUnwrap(listed["workers"] as? [[String: Any]]).map { ($0["shared_memory"] as? [String: Int])?["pid_namespace"] }
+        let here = try XCTUnwrap(SharedMemoryScope.current).pidNamespace
+        XCTAssertEqual(scopes.count, 2)
+        XCTAssertEqual(scopes.filter { $0 == here }.count, 1, "\(scopes) against \(here)")
+        XCTAssertTrue(scopes.allSatisfy { $0 != nil }, "\(scopes)")
     }
 
     /// The value of the line of worker `w`'s metrics that starts with `prefix` (0 where none does).

@@ -688,6 +688,23 @@ def test_a_placement_says_whose_shared_memory_its_worker_reads():
     assert not worker_reads([here[0], here[1] + 1]), "another user"
 
 
+def test_a_worker_on_this_host_that_cannot_read_shared_memory_is_sent_the_bytes_and_said_so(caplog):
+    """A placement on a Unix socket whose worker runs in another PID namespace: the data message
+    carries the bytes, and the client warns once for that worker, saying why."""
+    from script_cluster._shared import current_scope
+    here = current_scope()
+    x = np.ones((8, 4), np.float32)
+    with sc.Client("tcp://127.0.0.1:9", transfer="shared") as c:
+        call = c._call_for(sc.PruneRequest(x, 2, shards=[(0, 4), (4, 8)]))
+        apart = [here[0] + 1, here[1]]
+        with caplog.at_level("WARNING", logger="script_cluster"):
+            sent = [c._data_frames(Placement(call, s, "ipc://@apart", bytes(16), None, apart)) for s in (0, 1)]
+            named = c._data_frames(Placement(call, 0, "ipc://@here", bytes(16), None, here))
+    assert [len(f) for f in sent] == [3, 3] and len(named) == 2, "bytes to the worker apart, a name to the one here"
+    said = [r.getMessage() for r in caplog.records if "cannot read this client's shared memory" in r.getMessage()]
+    assert len(said) == 1 and f"PID namespace {here[0] + 1}" in said[0], said
+
+
 def _placed_direct_call(c, x, server_key=None):
     """A call of the direct client `c` in flight, its first shard placed on tcp://127.0.0.1:1
     (its bytes sent there)."""

@@ -16,7 +16,7 @@ import zmq
 from . import _greeting, _hosts
 from . import request as rq
 from ._engine import Call, Engine, Placement, Policy
-from ._shared import worker_reads
+from ._shared import current_scope, worker_reads
 from .errors import BadReply, BadRequest, ConnectionRefused, ScriptClusterError, TooLarge, Unavailable
 from .request import ClusterStatus, PruneRequest, PruneResult
 
@@ -265,6 +265,9 @@ class _Base:
         #: Data endpoints this client could not connect to, named in each direct request's
         #: `avoid` until a connection to one is made (its socket keeps trying, with nothing queued).
         self.unreachable_data: Set[str] = set()
+        # Workers on this host (behind Unix sockets) that cannot read this client's shared
+        # memory, so are sent the bytes: warned of once each.
+        self._unshared: Set[str] = set()
         self._ctx: Any = None
         self._curve = _curve_keys(curve_secret, curve_server_key)
         self.deadline = rq.check_deadline(deadline)
@@ -566,7 +569,17 @@ class _Base:
     def _data_frames(self, p: Placement) -> List[Any]:
         direct = p.call.context.direct if p.call.context is not None else None
         # A worker on this host that can read this process's shared memory reads the bytes in place.
-        frames = direct.frames(p.shard, p.ticket, sharing=worker_reads(p.shared_memory)) if direct is not None else None
+        sharing = worker_reads(p.shared_memory)
+        if not sharing and direct is not None and direct.shared and p.endpoint.startswith("ipc://") \
+                and p.endpoint not in self._unshared:
+            self._unshared.add(p.endpoint)
+            here = current_scope()
+            mine = f"this client in {here[0]} as {here[1]}" if here else "this client cannot read its own"
+            why = (f"it runs in PID namespace {p.shared_memory[0]} as user {p.shared_memory[1]}; {mine}"
+                   if p.shared_memory else "it does not say that it reads shared memory")
+            _log.warning("the worker at %s cannot read this client's shared memory (%s): it is sent the bytes",
+                         p.endpoint, why)
+        frames = direct.frames(p.shard, p.ticket, sharing=sharing) if direct is not None else None
         if frames is None:
             what = f"shard {p.shard} of a request with {len(direct.shards)}" if direct else "a request sent inline"
             raise BadReply(f"a placement for {what}", endpoint=None)
