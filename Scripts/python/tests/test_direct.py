@@ -306,3 +306,33 @@ def test_shared_memory_is_read_in_place_by_workers_on_this_host(cluster, tmp_pat
     start = shards[1][0]
     assert fields["features"]["shared"] == [os.getpid(), p.direct.shared["features"].fd, start * x.shape[1] * 4,
                                             os.stat("/proc/self/ns/pid").st_ino]
+
+
+def test_a_shared_array_is_read_where_it_lies(cluster, tmp_path, monkeypatch):
+    """`shared_array`: features written into shared memory are named where they lie, a slice of
+    rows at its own offset, with no copy in this process; answers are in-process pruning's."""
+    copies = []
+    made = sc._shared.SharedBytes
+    monkeypatch.setattr(sc._shared, "SharedBytes", lambda data: copies.append(int(data.nbytes)) or made(data))
+    x, q, shards = request_data(78)
+    big = sc.shared_array((x.shape[0] + 7, x.shape[1]), np.float16)
+    assert big.dtype == np.float16 and not big.any()
+    big[7:] = x.astype(np.float16)
+    feats = big[7:]
+    ref = in_process(tmp_path, feats.astype(np.float32), 24, query=q.astype(np.float16).astype(np.float32),
+                     shards=shards)["indices"]
+    with Client(cluster, transfer="shared") as c:
+        assert c.prune(feats, query=q, budget=24, shards=shards).indices.tolist() == ref
+    assert copies == [], "named where they lie, not copied"
+    p = sc.request.prepare(sc.request.as_request(dict(features=feats, query=q, budget=24, shards=shards)), 10.0, "shared")
+    assert p.direct is not None
+    named = p.direct.frames(2, b"t" * 16, sharing=True)
+    assert named is not None and len(named) == 2
+    fields = __import__("msgpack").unpackb(named[1])
+    row = x.shape[1] * 2
+    assert fields["features"]["shared"][2] == (7 + shards[2][0]) * row, "its offset in the region"
+    # A plain array is copied once, as before; a shape with a negative dimension is refused.
+    sc.request.prepare(sc.request.as_request(dict(features=x, budget=24)), 10.0, "shared")
+    assert copies == [x.nbytes]
+    with pytest.raises(sc.BadRequest):
+        sc.shared_array((-1, 4))

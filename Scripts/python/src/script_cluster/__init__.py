@@ -12,6 +12,7 @@ from .errors import (BadBudget, BadMessage, BadOption, BadReply, BadRequest, Bad
                      ConnectionRefused,
                      InternalError, InvalidRequest, NonFinite, ScriptClusterError, ShardFailed, ShuttingDown, Timeout, TooLarge,
                      Unavailable, UnknownType, UnsupportedVersion)
+from ._shared import shared_array
 from .layout import Layout
 from .request import ClusterStatus, PruneRequest, PruneResult
 
@@ -19,7 +20,7 @@ __version__ = "0.6.0"
 PROTOCOL_VERSION = 1
 
 __all__ = [
-    "AsyncClient", "Client", "ClusterStatus", "Layout", "PruneRequest", "PruneResult", "PROTOCOL_VERSION",
+    "AsyncClient", "Client", "ClusterStatus", "Layout", "PruneRequest", "PruneResult", "PROTOCOL_VERSION", "shared_array",
     "ScriptClusterError", "InvalidRequest", "BadMessage", "UnsupportedVersion", "UnknownType", "BadRequest",
     "BadTensor", "BadShape", "NonFinite", "BadBudget", "BadShards", "BadOption", "TooLarge", "Busy", "Timeout",
     "Unavailable", "ConnectionRefused", "ShuttingDown", "ShardFailed", "InternalError", "BadReply",

@@ -1,15 +1,44 @@
-"""Tensor bytes in shared memory (`transfer="shared"`): a sealed memfd that the workers on this
-host, behind Unix sockets (`ipc://`), map and read in place instead of receiving the bytes."""
+"""Tensor bytes in shared memory (`transfer="shared"`): a memfd, sealed against shrinking and
+growing, that the workers on this host behind Unix sockets (`ipc://`) map and read in place
+instead of receiving the bytes. A request's tensors are copied into one (`SharedBytes`), unless
+they already lie in one the caller filled (`shared_array`)."""
 
 from __future__ import annotations
 
 import fcntl
 import mmap
 import os
+import threading
 import weakref
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
 
 from .errors import BadRequest
+
+_SEAL_SIZE = getattr(fcntl, "F_SEAL_SHRINK", 0) | getattr(fcntl, "F_SEAL_GROW", 0)
+
+
+def _memfd(n: int) -> int:
+    """A memfd of `n` bytes that takes seals."""
+    if not hasattr(os, "memfd_create") or not hasattr(fcntl, "F_ADD_SEALS"):
+        raise BadRequest("transfer='shared' needs Linux (memfd_create and file seals)")
+    fd = os.memfd_create("script-cluster-tensor", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        os.ftruncate(fd, n)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _reference(fd: int, offset: int) -> List[int]:
+    """The `shared` field naming the bytes of memfd `fd` from `offset` on: [process, descriptor,
+    offset, PID namespace]."""
+    scope = current_scope()
+    if scope is None:
+        raise BadRequest("transfer='shared' needs /proc (this process's PID namespace)")
+    return [os.getpid(), fd, int(offset), scope[0]]
 
 
 class SharedBytes:
@@ -18,16 +47,13 @@ class SharedBytes:
     stays open while this object lives; a worker's mapping outlives it safely."""
 
     def __init__(self, data: Any) -> None:
-        if not hasattr(os, "memfd_create") or not hasattr(fcntl, "F_ADD_SEALS"):
-            raise BadRequest("transfer='shared' needs Linux (memfd_create and file seals)")
         n = int(data.nbytes)
-        fd = os.memfd_create("script-cluster-tensor", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        fd = _memfd(n)
         try:
-            os.ftruncate(fd, n)
             if n:
                 with mmap.mmap(fd, n) as m:
                     m[:] = memoryview(data).cast("B")
-            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SEAL)
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEAL_SIZE | fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SEAL)
         except BaseException:
             os.close(fd)
             raise
@@ -35,12 +61,76 @@ class SharedBytes:
         self._close = weakref.finalize(self, os.close, fd)
 
     def reference(self, offset: int) -> List[int]:
-        """The `shared` field naming the bytes from `offset` on: [process, descriptor, offset,
-        PID namespace]."""
-        scope = current_scope()
-        if scope is None:
-            raise BadRequest("transfer='shared' needs /proc (this process's PID namespace)")
-        return [os.getpid(), self.fd, int(offset), scope[0]]
+        """The `shared` field naming the bytes from `offset` on."""
+        return _reference(self.fd, offset)
+
+
+class _Region(mmap.mmap):
+    """A writable mapping of a memfd sealed against shrinking and growing (`shared_array`): the
+    arrays over it keep it, and its descriptor, alive."""
+
+    fd: int
+
+
+# Live regions by start address, to find the one a tensor's bytes lie in.
+_regions: "weakref.WeakValueDictionary[int, _Region]" = weakref.WeakValueDictionary()
+_regions_lock = threading.Lock()
+
+
+def _address(a: np.ndarray) -> int:
+    return int(a.__array_interface__["data"][0])
+
+
+def shared_array(shape: Union[int, Sequence[int]], dtype: Any = np.float16) -> np.ndarray:
+    """A zeroed numpy array in shared memory: fill it (a torch tensor's `copy_` into
+    `torch.from_numpy(a)` included), then prune it, or a C-contiguous slice of its rows, with
+    `transfer="shared"`: the workers on this host read it in place, with no copy in this process.
+    Do not write to it while a request that uses it is in flight."""
+    dt = np.dtype(dtype)
+    dims: Tuple[int, ...] = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
+    if any(d < 0 for d in dims):
+        raise BadRequest(f"shared_array shape {dims} has a negative dimension")
+    n = max(1, int(np.prod(dims, dtype=np.int64)) * dt.itemsize)
+    fd = _memfd(n)
+    try:
+        region = _Region(fd, n)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEAL_SIZE | fcntl.F_SEAL_SEAL)
+    except BaseException:
+        os.close(fd)
+        raise
+    region.fd = fd
+    weakref.finalize(region, os.close, fd)
+    a = np.frombuffer(region, dtype=dt, count=int(np.prod(dims, dtype=np.int64))).reshape(dims)
+    with _regions_lock:
+        _regions[_address(a)] = region
+    return a
+
+
+class _InRegion:
+    """Bytes that already lie in a `shared_array`'s region, from byte `start` of it."""
+
+    def __init__(self, region: _Region, start: int) -> None:
+        self.region = region
+        self.start = start
+
+    def reference(self, offset: int) -> List[int]:
+        return _reference(self.region.fd, self.start + offset)
+
+
+#: A tensor's bytes in shared memory: a copy, or where they lie in a `shared_array`.
+SharedTensor = Union[SharedBytes, _InRegion]
+
+
+def in_shared_memory(data: np.ndarray) -> SharedTensor:
+    """`data` (a flat uint8 array) named where it lies, when it lies in a `shared_array`'s
+    region; else copied into a fresh memfd."""
+    at, n = _address(data), int(data.nbytes)
+    with _regions_lock:
+        found: Dict[int, _Region] = {s: r for s, r in _regions.items() if s <= at and at + n <= s + len(r)}
+    if found:
+        start, region = next(iter(found.items()))
+        return _InRegion(region, at - start)
+    return SharedBytes(data)
 
 
 def current_scope() -> Optional[List[int]]:

@@ -11,7 +11,7 @@ import msgpack
 import numpy as np
 
 from . import tensors
-from ._shared import SharedBytes
+from ._shared import SharedTensor, in_shared_memory
 from .tensors import Origin
 from .errors import BadBudget, BadOption, BadReply, BadRequest, ScriptClusterError
 from .layout import Layout, resolve, resolve_unit_tokens
@@ -73,8 +73,9 @@ class DirectShards:
     features: tensors.WireTensor
     embeddings: Optional[tensors.WireTensor]
     shards: List[Tuple[int, int]]
-    #: With `transfer="shared"`: copies of the features' and embeddings' bytes in shared memory.
-    shared: Optional[Dict[str, SharedBytes]] = None
+    #: With `transfer="shared"`: the features' and embeddings' bytes in shared memory (copies, or
+    #: where they lie in a `shared_array`).
+    shared: Optional[Dict[str, SharedTensor]] = None
 
     def frames(self, shard: int, ticket: bytes, sharing: bool = False) -> Optional[List[Any]]:
         """The `data` message of shard `shard` under `ticket` (delimiter first), or None when the
@@ -216,7 +217,8 @@ def prepare(r: PruneRequest, default_deadline: float, transfer: str = "inline") 
         fields["transfer"] = "direct"
         shipped = DirectShards(feats, emb, list(shards) if shards is not None else [(0, feats.shape[0])])
         if transfer == "shared":
-            shipped.shared = {name: SharedBytes(t.data) for name, t in (("features", feats), ("embeddings", emb)) if t is not None}
+            shipped.shared = {name: in_shared_memory(t.data) for name, t in (("features", feats), ("embeddings", emb))
+                              if t is not None}
     return Prepared(id=fields["id"], fields=fields, frames=frames, origin=origin, return_mode=r.return_,
                     deadline=deadline, nbytes=sum(int(f.nbytes) for f in frames), direct=shipped)
 
