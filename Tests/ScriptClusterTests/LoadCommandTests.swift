@@ -62,7 +62,11 @@ final class LoadCommandTests: XCTestCase {
         let read = try [local, remote].map { try metric($0, "script_cluster_worker_shared_bytes_total ") }
         XCTAssertGreaterThan(read[0], 0, "the worker behind a Unix socket read shared memory")
         XCTAssertEqual(read[1], 0, "the one behind TCP was sent the bytes")
-        // `submit --direct --shared-memory`: what `prune` writes, the bytes read in place.
+        // `submit --direct --shared-memory`: what `prune` writes, the bytes read in place (by the
+        // worker behind the Unix socket alone, so that none of its shards goes to the other).
+        remote.signal(SIGTERM)
+        XCTAssertEqual(remote.wait(timeout: 30), 0, remote.log)
+        try cluster.waitForWorkers(1)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("submit-shared-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         XCTAssertEqual(try ClusterProcess(["sample", "--kind", "image", "--out", dir]).wait(timeout: 60), 0)
