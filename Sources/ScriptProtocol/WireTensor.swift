@@ -85,7 +85,7 @@ public struct WireTensor: Sendable {
     /// this host to read in place.
     public func inSharedMemory() throws -> WireTensor {
         guard bytes.sharedReference == nil, bytes.count > 0 else { return self }
-        let frame = try Frame.shared(count: bytes.count) { dst in bytes.withUnsafeBytes { dst.copyMemory(from: $0) } }
+        let frame = try bytes.withUnsafeBytes { try Frame.shared(copying: $0) }
         return WireTensor(dtype: dtype, rows: rows, cols: cols, bytes: frame)
     }
 

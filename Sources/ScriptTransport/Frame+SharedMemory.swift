@@ -6,12 +6,11 @@ import Glibc
 /// Frames in shared memory: a client's (`shared`, a sealed memfd that workers on its host read
 /// in place) and a worker's view of one (`mapping`).
 extension Frame {
-    /// A frame of `count` bytes in shared memory (a sealed memfd), written once by `initialize`:
-    /// a worker on this host behind a Unix socket reads it in place (`sharedReference`), others
-    /// are sent its bytes as any frame's.
-    public static func shared(count: Int, initializingWith initialize: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> Frame {
-        guard count > 0 else { return Frame(owner: nil, offset: 0, count: 0) }
-        return Frame(owner: FrameStorage(region: try SharedRegion(count: count, initializingWith: initialize)), offset: 0, count: count)
+    /// A copy of `bytes` in shared memory (a sealed memfd): a worker on this host behind a Unix
+    /// socket reads it in place (`sharedReference`), others are sent its bytes as any frame's.
+    public static func shared(copying bytes: UnsafeRawBufferPointer) throws -> Frame {
+        guard bytes.count > 0 else { return Frame(owner: nil, offset: 0, count: 0) }
+        return Frame(owner: FrameStorage(region: try SharedRegion(copying: bytes)), offset: 0, count: bytes.count)
     }
 
     /// Where this frame's bytes lie in this process's shared memory (nil unless made by `shared`,

@@ -14,26 +14,20 @@ final class SharedRegion: Sendable {
     private let address: UInt
     let count: Int
 
-    /// A region of `count` (> 0) bytes, written by `initialize` before it is sealed.
-    init(count: Int, initializingWith initialize: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
+    /// A region holding a copy of `bytes` (not empty), written before it is sealed. Written with
+    /// `pwrite`, not through a writable mapping: the kernel fills fresh pages as it copies, where
+    /// a mapping faults each page in and zeroes it first (23.6 MB: 9 ms against 17 on a Zen 4).
+    init(copying bytes: UnsafeRawBufferPointer) throws {
+        let count = bytes.count
         precondition(count > 0, "an empty shared region")
         let fd = script_shared_create("script-cluster-tensor", UInt(count))
         guard fd >= 0 else { throw SharedMemoryError.call("create", nil) }
         do {
-            guard let w = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), w != MAP_FAILED else {
-                throw SharedMemoryError.call("map", nil)
-            }
-            defer { munmap(w, count) }
-            try initialize(UnsafeMutableRawBufferPointer(start: w, count: count))
+            try Self.write(bytes, to: fd)
+            guard script_shared_seal(fd) == 0 else { throw SharedMemoryError.call("seal", nil) }
         } catch {
             close(fd)
             throw error
-        }
-        // Sealed against writing only once no writable mapping is left.
-        guard script_shared_seal(fd) == 0 else {
-            let e = SharedMemoryError.call("seal", nil)
-            close(fd)
-            throw e
         }
         guard let r = mmap(nil, count, PROT_READ, MAP_SHARED, fd, 0), r != MAP_FAILED else {
             let e = SharedMemoryError.call("map", nil)
@@ -43,6 +37,17 @@ final class SharedRegion: Sendable {
         self.fd = fd
         self.address = UInt(bitPattern: r)
         self.count = count
+    }
+
+    /// Writes all of `bytes` to the start of `fd`.
+    private static func write(_ bytes: UnsafeRawBufferPointer, to fd: Int32) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(done))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw SharedMemoryError.call("write", nil) }
+            done += n
+        }
     }
 
     var base: UnsafeRawPointer { UnsafeRawPointer(bitPattern: address)! }

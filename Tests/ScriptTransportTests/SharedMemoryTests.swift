@@ -12,7 +12,7 @@ final class SharedMemoryTests: XCTestCase {
     /// A frame made in shared memory is read back through its reference, in place; a slice at
     /// its own offset (not a page boundary); a mapping outlives the frame it was made from.
     func testASharedFrameIsReadInPlaceThroughItsReference() throws {
-        let frame = try Frame.shared(count: bytes.count) { $0.copyBytes(from: bytes) }
+        let frame = try bytes.withUnsafeBytes { try Frame.shared(copying: $0) }
         XCTAssertEqual(frame.bytes, bytes)
         let reference = try XCTUnwrap(frame.sharedReference)
         XCTAssertEqual(reference.pid, getpid())
@@ -24,7 +24,7 @@ final class SharedMemoryTests: XCTestCase {
         XCTAssertNil(Frame(bytes).sharedReference, "a frame in this process's own memory")
         var mapped: Frame?
         do {
-            let gone = try Frame.shared(count: 64) { $0.copyBytes(from: bytes.prefix(64)) }
+            let gone = try Array(bytes.prefix(64)).withUnsafeBytes { try Frame.shared(copying: $0) }
             mapped = try Frame.mapping(XCTUnwrap(gone.sharedReference), count: 64)
         }
         XCTAssertEqual(mapped?.bytes, Array(bytes.prefix(64)), "the region's descriptor closed, its mapping still reads")
@@ -41,7 +41,7 @@ final class SharedMemoryTests: XCTestCase {
         var pipeEnds: [Int32] = [0, 0]
         XCTAssertEqual(pipe(&pipeEnds), 0)
         defer { close(pipeEnds[0]); close(pipeEnds[1]) }
-        let sealed = try Frame.shared(count: 100) { $0.copyBytes(from: bytes.prefix(100)) }
+        let sealed = try Array(bytes.prefix(100)).withUnsafeBytes { try Frame.shared(copying: $0) }
         let fd = try XCTUnwrap(sealed.sharedReference).fd
         let me = getpid(), ns = try XCTUnwrap(SharedMemoryScope.current).pidNamespace
         let cases: [(SharedReference, Int, String)] = [

