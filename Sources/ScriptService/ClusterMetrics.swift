@@ -166,7 +166,7 @@ public enum ClusterMetrics {
         help: "Jobs a worker holds now (computing or waiting for its threads), at most its credit.")
     public static let workerBytesHeld = MetricDefinition(
         "script_cluster_worker_bytes_held", .gauge, exporter: .worker,
-        help: "Shard bytes a worker holds now: those its jobs read (a shard's, kept for its merge until its request ends) and those a client sent ahead of their job.")
+        help: "Shard bytes a worker holds now: those its jobs read (a shard's, kept for its merge until its request ends) and those a client sent ahead of their job; not those it maps in place from a client's shared memory (their pages are the client's, charged to its memory limit).")
     public static let workerSharedBytes = MetricDefinition(
         "script_cluster_worker_shared_bytes_total", .counter, exporter: .worker,
         help: "Shard bytes a worker read in place from clients' shared memory (direct transfers from clients on its host, to a data socket that is a Unix socket), not received.")

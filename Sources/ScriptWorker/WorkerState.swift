@@ -229,7 +229,13 @@ public final class WorkerState {
     /// Whether some coordinator has this worker registered.
     public var isRegistered: Bool { links.contains { $0.isConnected } }
     public var heldJobs: Int { held.values.filter { $0.step != .done }.count }
-    public var heldBytes: Int { stored.values.reduce(0) { $0 + $1.data.byteCount } }
+    /// Shard bytes held in this worker's own memory: not those mapped in place from a client's
+    /// shared memory, whose pages are the client's (and count against its memory limit).
+    public var heldBytes: Int {
+        stored.values.reduce(0) { sum, s in
+            sum + [s.data.features, s.data.embeddings].compactMap { $0?.bytes }.filter { !$0.isMapping }.reduce(0) { $0 + $1.count }
+        }
+    }
 
     /// Opens every link.
     public func start(now: ContinuousClock.Instant) -> [Action] {

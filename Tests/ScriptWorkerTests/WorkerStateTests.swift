@@ -302,6 +302,7 @@ final class WorkerStateTests: XCTestCase {
         let good = Ticket.random()
         _ = w.linkMessage(0, frames: shard(job: 1, inline: false, ticket: good), now: now)
         XCTAssertEqual(types(w.dataMessage(frames: DataMessage(ticket: good, data: inShared).frames(sharing: true), now: now)), ["run"])
+        XCTAssertEqual(w.heldBytes, 0, "mapped in place: the client's pages, not the worker's")
         // A plain file takes no seals: it could shrink under the mapping.
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("worker-shared-\(getpid())").path
         let file = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
@@ -346,6 +347,7 @@ final class WorkerStateTests: XCTestCase {
         XCTAssertEqual(try shardError(in: refused).error.code, .badRequest)
         let good = Ticket.random()
         XCTAssertEqual(types(w.dataMessage(frames: DataMessage(ticket: good, data: shardData()).frames(), now: now)), [])
+        XCTAssertEqual(w.heldBytes, 6 * 4 * 4, "sent bytes are the worker's")
         XCTAssertEqual(types(w.dataMessage(frames: truncated(good), now: now)), [])
         XCTAssertEqual(types(w.linkMessage(0, frames: shard(job: 3, inline: false, ticket: good), now: now)), ["run"], "the good bytes serve it")
     }
