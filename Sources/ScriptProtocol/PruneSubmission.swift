@@ -80,7 +80,7 @@ public struct EncodedSubmission: Sendable {
     /// The same request with its features and embeddings copied into shared memory
     /// (`WireTensor.inSharedMemory`): sent direct, they are read in place by the workers on this
     /// host behind Unix sockets (`ipc://`) that can read this process's memory (its PID
-    /// namespace, its user or root: `Placement.readsSharedMemory`), and sent as bytes to the others.
+    /// namespace and user: `Placement.readsSharedMemory`), and sent as bytes to the others.
     public func inSharedMemory() throws -> EncodedSubmission {
         var e = self
         e.features = try features.inSharedMemory()

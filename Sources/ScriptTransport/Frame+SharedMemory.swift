@@ -62,6 +62,12 @@ extension Frame {
             close(fd)
             throw SharedMemoryError("read", r, reason: "it is not sealed against shrinking (a memfd made with MFD_ALLOW_SEALING, sealed with F_SEAL_SHRINK)")
         }
+        // Only this worker's own user's memory: one running as root would otherwise read any
+        // user's for whoever names it, and answer with its rows.
+        guard st.st_uid == geteuid() else {
+            close(fd)
+            throw SharedMemoryError("read", r, reason: "it belongs to user \(st.st_uid), this worker runs as user \(geteuid()): it reads its own user's memory only")
+        }
         return (fd, Int(st.st_size))
     }
 }

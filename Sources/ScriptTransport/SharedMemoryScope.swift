@@ -4,9 +4,10 @@ import Glibc
 
 /// Which processes can read each other's shared memory in place (`Frame.mapping`): a
 /// `SharedReference` names its process by PID, which means that process only inside its PID
-/// namespace, and the kernel lets a reader open another's descriptor only as the same user (or
-/// as root). A worker says its scope to its coordinators, and a client shares its tensors with a
-/// worker only where the worker `reads(from:)` it; others are sent the bytes.
+/// namespace, and a worker reads only memory of its own user (`Frame.mapping` checks the file's
+/// owner: a worker running as root must not read another user's memory for whoever names it).
+/// A worker says its scope to its coordinators, and a client shares its tensors with a worker
+/// only where the worker `reads(from:)` it; others are sent the bytes.
 public struct SharedMemoryScope: Sendable, Equatable, Codable, CustomStringConvertible {
     /// The inode of the process's PID namespace (`/proc/self/ns/pid`).
     public let pidNamespace: Int
@@ -27,7 +28,7 @@ public struct SharedMemoryScope: Sendable, Equatable, Codable, CustomStringConve
 
     /// Whether a process of this scope can read the shared memory of one of `writer`'s.
     public func reads(from writer: SharedMemoryScope) -> Bool {
-        pidNamespace == writer.pidNamespace && (uid == writer.uid || uid == 0)
+        pidNamespace == writer.pidNamespace && uid == writer.uid
     }
 
     public var description: String { "PID namespace \(pidNamespace), user \(uid)" }

@@ -61,4 +61,17 @@ final class SharedMemoryTests: XCTestCase {
         }
         XCTAssertEqual(try Frame.mapping(SharedReference(pid: me, fd: fd, offset: 50, namespace: ns), count: 50).bytes, Array(bytes[50..<100]))
     }
+
+    /// A sealed memfd of another user is refused: a worker running as root would otherwise read
+    /// any user's memory for whoever names it (as root, the test gives one away with `fchown`).
+    func testAnotherUsersMemoryIsRefused() throws {
+        guard geteuid() == 0 else { throw XCTSkip("giving a memfd to another user needs root") }
+        let theirs = try Array(bytes.prefix(64)).withUnsafeBytes { try Frame.shared(copying: $0) }
+        let r = try XCTUnwrap(theirs.sharedReference)
+        XCTAssertEqual(try Frame.mapping(r, count: 64).bytes, Array(bytes.prefix(64)), "its own user's")
+        XCTAssertEqual(fchown(r.fd, 65534, 65534), 0)
+        XCTAssertThrowsError(try Frame.mapping(r, count: 64)) { error in
+            XCTAssertTrue("\(error)".contains("it belongs to user 65534, this worker runs as user 0: it reads its own user's memory only"), "\(error)")
+        }
+    }
 }

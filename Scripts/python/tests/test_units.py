@@ -668,7 +668,7 @@ def test_a_call_given_up_after_it_was_sent_is_cancelled_at_every_coordinator():
 
 def test_a_placement_says_whose_shared_memory_its_worker_reads():
     """A placement's `shared_memory` ([PID namespace, user]) is kept; the client names its
-    tensors in shared memory only to a worker of its own PID namespace, as its user or root;
+    tensors in shared memory only to a worker of its own PID namespace and user;
     a scope that is not two integers not below 0 breaks the protocol."""
     from script_cluster._shared import current_scope, worker_reads
     e = engine(1)
@@ -682,7 +682,8 @@ def test_a_placement_says_whose_shared_memory_its_worker_reads():
     e.received(0, reply("c", "placement", shard=0, endpoint="ipc://@w", ticket=bytes(16), shared_memory=[1, True]), 0.1)
     assert [p.shared_memory for p in e.take_placements()] == [here]
     assert {c.id for c in e.take_finished()} == {"b", "c"}
-    assert worker_reads(here) and worker_reads([here[0], 0])
+    assert worker_reads(here)
+    assert worker_reads([here[0], 0]) == (here[1] == 0), "root reads only its own user's"
     assert not worker_reads(None), "a worker that does not say"
     assert not worker_reads([here[0] + 1, here[1]]), "another PID namespace"
     assert not worker_reads([here[0], here[1] + 1]), "another user"

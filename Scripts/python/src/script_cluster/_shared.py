@@ -148,8 +148,9 @@ def current_scope() -> Optional[List[int]]:
 def worker_reads(worker: Optional[Sequence[int]]) -> bool:
     """Whether a worker of scope `worker` (a placement's `shared_memory`) reads this process's
     shared memory: the same PID namespace (a PID names its process only there), and the same
-    user or root. None: the worker reads none (or does not say), and is sent the bytes."""
+    user (a worker reads its own user's memory only). None: the worker reads none (or does not
+    say), and is sent the bytes."""
     here = current_scope()
     if worker is None or here is None:
         return False
-    return worker[0] == here[0] and worker[1] in (here[1], 0)
+    return worker[0] == here[0] and worker[1] == here[1]
