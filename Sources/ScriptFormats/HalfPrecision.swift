@@ -57,6 +57,23 @@ public enum HalfPrecision {
         decodeByTable(bytes, into: out, count: count)
     }
 
+    /// Float32 values to half-precision little-endian bytes (`out` holds `2 * values.count`),
+    /// the same bits as `float16Bits`: with the CPU's conversion instructions where it has them
+    /// (AnyRes's 11.8 M values: 3 ms against 29-35 in software on a Zen 4), else in software.
+    public static func encode(_ values: UnsafeBufferPointer<Float>, into out: UnsafeMutableRawBufferPointer) {
+        precondition(out.count >= 2 * values.count, "encode of \(values.count) halves out of bounds")
+        guard !values.isEmpty else { return }
+        #if _endian(little)
+        if script_float_to_half(values.baseAddress!, out.baseAddress!, values.count) != 0 { return }
+        #endif
+        encodeInSoftware(values, into: out)
+    }
+
+    /// `encode` in software, whatever the CPU.
+    public static func encodeInSoftware(_ values: UnsafeBufferPointer<Float>, into out: UnsafeMutableRawBufferPointer) {
+        for (i, v) in values.enumerated() { out.storeBytes(of: float16Bits(from: v).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+    }
+
     /// `decode` in software, whatever the CPU.
     public static func decodeByTable(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutableBufferPointer<Float>, count: Int) {
         table.withUnsafeBufferPointer { t in

@@ -141,9 +141,7 @@ public enum Npy {
     public static func writeFloat16(_ values: [Float], shape: [Int], to path: String) throws {
         precondition(shape.reduce(1, *) == values.count)
         var data = [UInt8](repeating: 0, count: 2 * values.count)
-        data.withUnsafeMutableBytes { raw in
-            for (i, v) in values.enumerated() { raw.storeBytes(of: HalfPrecision.float16Bits(from: v).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
-        }
+        data.withUnsafeMutableBytes { raw in values.withUnsafeBufferPointer { HalfPrecision.encode($0, into: raw) } }
         try save(file(descr: "<f2", shape: shape, data: data), path)
     }
 

@@ -113,9 +113,7 @@ public enum TensorCodec {
         switch dtype {
         case .f32: frame = Self.frame(values)
         case .f16:
-            frame = Frame(count: values.count * 2) { raw in
-                for (i, v) in values.enumerated() { raw.storeBytes(of: HalfPrecision.float16Bits(from: v).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
-            }
+            frame = Frame(count: values.count * 2) { raw in values.withUnsafeBufferPointer { HalfPrecision.encode($0, into: raw) } }
         case .bf16:
             frame = Frame(count: values.count * 2) { raw in
                 for (i, v) in values.enumerated() { raw.storeBytes(of: HalfPrecision.bfloat16Bits(from: v).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
@@ -127,9 +125,7 @@ public enum TensorCodec {
     /// Float32 values as IEEE half little-endian bytes (for clients that send f16).
     public static func halfBytes(_ values: [Float]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: values.count * 2)
-        out.withUnsafeMutableBytes { raw in
-            for (i, v) in values.enumerated() { raw.storeBytes(of: HalfPrecision.float16Bits(from: v).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
-        }
+        out.withUnsafeMutableBytes { raw in values.withUnsafeBufferPointer { HalfPrecision.encode($0, into: raw) } }
         return out
     }
 
