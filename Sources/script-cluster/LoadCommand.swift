@@ -26,7 +26,7 @@ struct LoadCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Requests at most (default: as many as the duration allows).") var requests: Int?
     @Option(help: "Dtype of the tensors on the wire: f32, f16 or bf16.") var dtype = "f16"
     @Flag(help: "Send tensor bytes straight to the workers instead of through the coordinator.") var direct = false
-    @Flag(name: .customLong("shared-memory"), help: "With --direct: the tensors in shared memory (a sealed memfd), which workers on this host behind Unix sockets (ipc://), in this PID namespace, read in place instead of receiving them; the others are sent them.")
+    @Flag(name: .customLong("shared-memory"), help: "With --direct: the tensors in shared memory (a sealed memfd), which workers on this host behind Unix sockets (ipc://), in this PID namespace and of this user, read in place instead of receiving them; the others are sent them.")
     var sharedMemory = false
     @Option(help: "Precision of the products behind the cosines: f32, or bf16 (workers with AVX512-BF16 or AMX and libdnnl2). Answers are checked against this process's own pruning where it can compute the same.")
     var similarity = "f32"

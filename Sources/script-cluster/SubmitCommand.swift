@@ -25,7 +25,7 @@ struct SubmitCommand: ParsableCommand {
     @Flag(name: .customLong("half"), help: "Same as --dtype f16.") var half = false
     @Flag(help: "Send the tensor bytes straight to the workers (the client must reach them) instead of through the coordinator.")
     var direct = false
-    @Flag(name: .customLong("shared-memory"), help: "With --direct: the tensors in shared memory (a sealed memfd), which workers on this host behind Unix sockets (ipc://), in this PID namespace, read in place instead of receiving them; the others are sent them.")
+    @Flag(name: .customLong("shared-memory"), help: "With --direct: the tensors in shared memory (a sealed memfd), which workers on this host behind Unix sockets (ipc://), in this PID namespace and of this user, read in place instead of receiving them; the others are sent them.")
     var sharedMemory = false
     @Option(parsing: .unconditional, help: "Tries of the request (same id) before giving up.") var attempts = 5
     @OptionGroup var curve: CurveClientOptions
