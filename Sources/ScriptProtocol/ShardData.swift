@@ -15,6 +15,10 @@ public struct ShardData: Sendable {
     }
 
     public var byteCount: Int { features.bytes.count + (embeddings?.bytes.count ?? 0) }
+    /// Of `byteCount`, the bytes mapped in place from a client's shared memory (`Frame.mapping`).
+    public var mappedByteCount: Int {
+        [features, embeddings].compactMap { $0?.bytes }.filter(\.isMapping).reduce(0) { $0 + $1.count }
+    }
 
     /// Descriptor fields (`features`, `embeddings`) and their frames, numbered from `firstFrame`;
     /// with `sharing`, a tensor whose bytes lie in shared memory is named there instead, with no frame.

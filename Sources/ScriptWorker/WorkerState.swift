@@ -231,11 +231,7 @@ public final class WorkerState {
     public var heldJobs: Int { held.values.filter { $0.step != .done }.count }
     /// Shard bytes held in this worker's own memory: not those mapped in place from a client's
     /// shared memory, whose pages are the client's (and count against its memory limit).
-    public var heldBytes: Int {
-        stored.values.reduce(0) { sum, s in
-            sum + [s.data.features, s.data.embeddings].compactMap { $0?.bytes }.filter { !$0.isMapping }.reduce(0) { $0 + $1.count }
-        }
-    }
+    public var heldBytes: Int { stored.values.reduce(0) { $0 + $1.data.byteCount - $1.data.mappedByteCount } }
 
     /// Opens every link.
     public func start(now: ContinuousClock.Instant) -> [Action] {
@@ -475,7 +471,7 @@ public final class WorkerState {
             }
             return unreadable(ticket, reason, now: now)
         }
-        let shared = [m.data.features, m.data.embeddings].compactMap { $0?.bytes }.filter(\.isMapping).reduce(0) { $0 + $1.count }
+        let shared = m.data.mappedByteCount
         return (shared > 0 ? [.readShared(bytes: shared)] : []) + file(m, now: now)
     }
 
