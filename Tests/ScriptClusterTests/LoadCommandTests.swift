@@ -51,12 +51,7 @@ final class LoadCommandTests: XCTestCase {
         let local = try cluster.addWorker(extra: ["--data-bind", "ipc://@load-shared-\(getpid())", "--metrics-port", "0"])
         let remote = try cluster.addWorker(extra: ["--data-bind", "tcp://127.0.0.1:*", "--metrics-port", "0"])
         try cluster.waitForWorkers(2)
-        let json = FileManager.default.temporaryDirectory.appendingPathComponent("load-shared-\(getpid()).json")
-        defer { try? FileManager.default.removeItem(at: json) }
-        let load = try ClusterProcess(["load", "--connect", cluster.frontend, "--kind", "anyres", "--requests", "2",
-                                       "--concurrency", "1", "--direct", "--shared-memory", "--json", json.path])
-        XCTAssertEqual(load.wait(timeout: 120), 0, "\(load.output) \(load.log)")
-        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any])
+        let (_, report) = try sharedLoad(cluster, requests: 2, concurrency: 1)
         XCTAssertEqual(report["answered"] as? Int, 2)
         XCTAssertEqual(report["wrong"] as? Int, 0)
         let read = try [local, remote].map { try metric($0, "script_cluster_worker_shared_bytes_total ") }
@@ -104,12 +99,7 @@ final class LoadCommandTests: XCTestCase {
         let apart = try cluster.addWorker(prefix: prefix, extra: ["--data-bind", "ipc://@load-apart-\(getpid())", "--metrics-port", "0"])
         let local = try cluster.addWorker(extra: ["--data-bind", "ipc://@load-here-\(getpid())", "--metrics-port", "0"])
         try cluster.waitForWorkers(2)
-        let json = FileManager.default.temporaryDirectory.appendingPathComponent("load-apart-\(getpid()).json")
-        defer { try? FileManager.default.removeItem(at: json) }
-        let load = try ClusterProcess(["load", "--connect", cluster.frontend, "--kind", "anyres", "--requests", "4",
-                                       "--concurrency", "2", "--direct", "--shared-memory", "--json", json.path])
-        XCTAssertEqual(load.wait(timeout: 120), 0, "\(load.output) \(load.log)")
-        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any])
+        let (load, report) = try sharedLoad(cluster, requests: 4, concurrency: 2)
         XCTAssertEqual(report["answered"] as? Int, 4, "\(report)")
         XCTAssertEqual(load.log.components(separatedBy: "cannot read this client's shared memory (it runs in PID namespace").count, 2,
                        "said once: \(load.log)")
@@ -125,6 +115,17 @@ final class LoadCommandTests: XCTestCase {
         XCTAssertEqual(scopes.count, 2)
         XCTAssertEqual(scopes.filter { $0 == here }.count, 1, "\(scopes) against \(here)")
         XCTAssertTrue(scopes.allSatisfy { $0 != nil }, "\(scopes)")
+    }
+
+    /// `load --direct --shared-memory` of AnyRes requests against `cluster`, ended with status 0:
+    /// the process and its JSON report.
+    private func sharedLoad(_ cluster: TestCluster, requests: Int, concurrency: Int) throws -> (ClusterProcess, [String: Any]) {
+        let json = FileManager.default.temporaryDirectory.appendingPathComponent("load-shared-\(getpid()).json")
+        defer { try? FileManager.default.removeItem(at: json) }
+        let load = try ClusterProcess(["load", "--connect", cluster.frontend, "--kind", "anyres", "--requests", "\(requests)",
+                                       "--concurrency", "\(concurrency)", "--direct", "--shared-memory", "--json", json.path])
+        XCTAssertEqual(load.wait(timeout: 120), 0, "\(load.output) \(load.log)")
+        return (load, try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any]))
     }
 
     /// The value of the line of worker `w`'s metrics that starts with `prefix` (0 where none does).

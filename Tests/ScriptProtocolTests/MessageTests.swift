@@ -111,14 +111,15 @@ final class MessageTests: XCTestCase {
     /// A worker's shared-memory scope goes with its `ready` and, from the coordinator, with each
     /// placement on it; a scope that is not two numbers not below 0 is refused.
     func testTheSharedMemoryScopeTravelsWithTheReadyAndThePlacement() throws {
-        let scope = SharedMemoryScope(pidNamespace: 4_026_531_836, uid: 1000)
+        let here = try XCTUnwrap(SharedMemoryScope.current)
+        // Another namespace than this process's (4026531836 alone could be this host's first).
+        let scope = SharedMemoryScope(pidNamespace: here.pidNamespace + 1, uid: 1000)
         XCTAssertEqual(try roundTrip(ReadyMessage(worker: "w", credit: 1, dataEndpoint: "ipc://@w", threads: 1, sharedMemory: scope)).sharedMemory, scope)
         XCTAssertNil(try roundTrip(ReadyMessage(worker: "w", credit: 1, dataEndpoint: nil, threads: 1)).sharedMemory)
         let p = Placement(id: "r", shard: 2, endpoint: "ipc://@w", ticket: Ticket.random(), sharedMemory: scope)
         guard case .placement(let back) = try ClusterReply.parse(ClusterReply.placement(p).frames()) else { return XCTFail("not a placement") }
         XCTAssertEqual(back, p)
         XCTAssertFalse(back.readsSharedMemory, "another namespace than this process's")
-        let here = try XCTUnwrap(SharedMemoryScope.current)
         XCTAssertTrue(Placement(id: "r", shard: 0, endpoint: "ipc://@w", ticket: p.ticket, sharedMemory: here).readsSharedMemory)
         XCTAssertFalse(Placement(id: "r", shard: 0, endpoint: "ipc://@w", ticket: p.ticket).readsSharedMemory, "a worker that does not say")
         for bad: MessagePackValue in [.array([.int(1)]), .array([.int(1), .int(-1)]), .string("pid:[1]")] {
