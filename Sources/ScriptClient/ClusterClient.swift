@@ -538,7 +538,7 @@ public final class ClusterClient {
     private func noteUnshared(_ p: Placement) {
         guard p.endpoint.hasPrefix("ipc://"), unsharedWith.insert(p.endpoint).inserted, let notice = options.notice else { return }
         let here = SharedMemoryScope.current.map { "this client runs in \($0)" } ?? "this client cannot read its own PID namespace"
-        let why = p.sharedMemory.map { "it runs in \($0); \(here)" } ?? "it does not say that it reads shared memory (an earlier release?)"
+        let why = p.sharedMemory.map { "it runs in \($0); \(here)" } ?? "its placement names no memory it reads: it could not read this client's, or it is of an earlier release"
         notice("the worker at \(p.endpoint) cannot read this client's shared memory (\(why)): it is sent the bytes")
     }
 

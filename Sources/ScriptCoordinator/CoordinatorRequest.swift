@@ -24,6 +24,9 @@ final class CoordinatorRequest {
     /// Shards one of whose two copies failed on its worker: the other goes on alone, and none is
     /// copied again (a worker that fails each copy would be given copies on and on).
     var copyFailed: Set<Int> = []
+    /// Tickets whose placements named their worker's shared-memory scope (the client may name
+    /// its memory to it rather than send the bytes).
+    var sharedTickets: Set<Ticket> = []
 
     /// Every shard's scores (rows x query tokens), relevance and weights of every token.
     var scores: [[Float]?]

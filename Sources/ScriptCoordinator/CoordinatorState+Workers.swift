@@ -309,12 +309,45 @@ extension CoordinatorState {
     private func shardError(_ m: ShardErrorMessage, from identity: [UInt8], now: ContinuousClock.Instant) -> [Action] {
         guard let (job, r) = held(m.job, by: identity) else { return [] }
         workers[identity]!.jobs.remove(m.job)
+        if case .shard(let s) = job.kind, m.error.code == .unreadableSharedMemory, readsNoMore(from: r, on: identity, job.ticket),
+           !hedgeOutlives(m.job, of: r) {
+            return sendBytes(m.job, shard: s, of: r, to: identity, m.error)
+        }
         if case .shard(let s) = job.kind, hedgeOutlives(m.job, of: r) {
             r.copyFailed.insert(s)
             return [.log(level: .warning, message: "request \(r.id): a copy of shard \(s) failed on \(name(identity)) (\(m.error.code.rawValue): \(m.error.message)); its other copy goes on")]
         }
         if case .shard(let s) = job.kind, m.error.code == .busy { return noRoom(m.job, shard: s, of: r, on: identity, m.error, now: now) }
         return fail(r, ProtocolError(m.error.code, "\(name(identity)): \(m.error.message)"), now: now)
+    }
+
+    /// Whether `ticket`'s placement named worker `identity`'s scope (its client could name its
+    /// memory; otherwise it was to send the bytes, and the request fails); if so, `r`'s clients
+    /// are marked as ones whose memory it cannot read. A worker that could read none of 64
+    /// clients' memory reads none: its scope is told no more.
+    private func readsNoMore(from r: CoordinatorRequest, on identity: [UInt8], _ ticket: Ticket) -> Bool {
+        guard r.sharedTickets.contains(ticket) else { return false }
+        guard workers[identity]!.sharedMemory(for: r.routes) != nil else { return true }
+        if workers[identity]!.unreadableFrom.count >= 64 {
+            workers[identity]!.sharedMemory = nil
+            workers[identity]!.unreadableFrom = []
+        } else {
+            workers[identity]!.unreadableFrom.formUnion(r.routes)
+        }
+        return true
+    }
+
+    /// Worker `identity` could not read the shared memory in which `r`'s client named shard job
+    /// `number`'s bytes: the job goes back to the head of the queue under a new ticket, and its
+    /// next placement on that worker names no scope, so the client sends the bytes.
+    private func sendBytes(_ number: Int, shard s: Int, of r: CoordinatorRequest, to identity: [UInt8], _ e: ProtocolError) -> [Action] {
+        let old = jobs[number]!.ticket
+        jobs[number]!.holder = nil
+        jobs[number]!.ticket = Ticket.random()
+        queue.requeue([number])
+        return [.toWorker(identity: identity, frames: ReleaseMessage(tickets: [old], jobs: []).frames()),
+                .jobsMoved(.unreadableSharedMemory, count: 1),
+                .log(level: .warning, message: "request \(r.id): \(name(identity)) could not read shard \(s) in its client's shared memory (\(e.message)); that client sends it the bytes")]
     }
 
     /// Worker `identity` had no room for shard job `number` beside the shards it works on (for

@@ -346,8 +346,10 @@ public final class CoordinatorState {
     /// Tells the request's clients to send shard `shard` to `worker`'s data socket (which takes
     /// data for jobs it holds).
     func placement(_ r: CoordinatorRequest, shard: Int, worker: WorkerEntry, ticket: Ticket) -> [Action] {
+        let scope = worker.sharedMemory(for: r.routes)
+        if scope != nil { r.sharedTickets.insert(ticket) }
         let p = Placement(id: r.id, shard: shard, endpoint: worker.dataEndpoint!, ticket: ticket, serverKey: worker.dataKey,
-                          sharedMemory: worker.sharedMemory)
+                          sharedMemory: scope)
         let frames = ClusterReply.placement(p).frames()
         return r.routes.map { .toClient(route: $0, frames: frames) }
     }

@@ -15,6 +15,10 @@ struct WorkerEntry {
     var dataKey: CurveKey?
     /// Whose shared memory it reads in place, told to clients with their placements.
     var sharedMemory: SharedMemoryScope?
+    /// Clients (by route) whose shared memory it could not read all the same (the kernel
+    /// refused it: a security module, a worker without the rights): their placements to it name
+    /// no scope, so they send it the bytes.
+    var unreadableFrom: Set<[UInt8]> = []
     /// Its BLAS build and kernels, as it said (nil: it did not).
     var blas: String?
     /// The number its process drew at its start (nil: it did not say).
@@ -45,6 +49,12 @@ struct WorkerEntry {
     var stragglingSince: ContinuousClock.Instant?
     var lostToCopies = 0
     var lastLostToCopy: ContinuousClock.Instant?
+
+    /// The scope to tell a client whose request has `routes` with a placement on it: none where
+    /// it could not read one of theirs before.
+    func sharedMemory(for routes: [[UInt8]]) -> SharedMemoryScope? {
+        routes.contains(where: unreadableFrom.contains) ? nil : sharedMemory
+    }
 
     /// Whether it straggles now: after a job of its was copied it takes no copies, and counts as
     /// four times slower than its pace, until it beats the copy, or for 1 s (2 s, 4 s, up to 32 s

@@ -17,6 +17,10 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     /// A shard kept failing: the workers computing it died (or the client never sent its bytes)
     /// more times than the coordinator retries.
     case shardFailed = "shard_failed"
+    /// A worker could not read the client's shared memory in place (the kernel refused it, or it
+    /// is not a sealed memfd of the worker's user): the coordinator has the client send that
+    /// shard's bytes instead, so a client sees it only where even that failed.
+    case unreadableSharedMemory = "unreadable_shared_memory"
     case `internal`
 }
 

@@ -35,6 +35,9 @@ public enum ClusterMetrics {
         /// A reduce its worker had not answered long after its last proposal (moved to an idle
         /// worker).
         case lateReduce = "late_reduce"
+        /// Its worker could not read its bytes in the client's shared memory (the client sends
+        /// them instead).
+        case unreadableSharedMemory = "unreadable_shared_memory"
     }
 
     /// What became of a copy of a straggling shard job (sent to an idle worker while the first

@@ -501,7 +501,7 @@ public final class WorkerState {
     /// Why a data message's bytes could not be taken, as the error their job fails with (nil for
     /// what is not about the bytes).
     private static func unreadable(_ error: Error) -> ProtocolError? {
-        if let e = error as? SharedMemoryError { return ProtocolError(.badTensor, "the client's shared memory could not be read: \(e)") }
+        if let e = error as? SharedMemoryError { return ProtocolError(.unreadableSharedMemory, "the client's shared memory could not be read: \(e)") }
         return error as? ProtocolError
     }
 

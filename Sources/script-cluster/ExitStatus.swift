@@ -35,7 +35,8 @@ enum ExitStatus: Int32 {
     static func of(_ code: ErrorCode) -> ExitStatus {
         switch code {
         case .badRequest, .badTensor, .badShape, .nonFinite, .badBudget, .badShards, .badOption, .tooLarge: return .badInput
-        case .badMessage, .unsupportedVersion, .unknownType, .busy, .timeout, .shuttingDown, .shardFailed, .internal: return .cluster
+        case .badMessage, .unsupportedVersion, .unknownType, .busy, .timeout, .shuttingDown, .shardFailed, .unreadableSharedMemory, .internal:
+            return .cluster
         }
     }
 

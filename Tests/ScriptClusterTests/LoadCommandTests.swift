@@ -117,6 +117,32 @@ final class LoadCommandTests: XCTestCase {
         XCTAssertTrue(scopes.allSatisfy { $0 != nil }, "\(scopes)")
     }
 
+    /// A worker of the client's namespace and user that the kernel does not let open the
+    /// client's descriptors all the same (here: root without CAP_SYS_PTRACE, against a client
+    /// with it; elsewhere a security module) sends its shards back: the coordinator has the
+    /// client send it the bytes, and every request is answered as in-process, where each it
+    /// took failed with `bad_tensor` before.
+    func testAWorkerTheKernelDeniesTheClientsMemoryIsSentTheBytes() throws {
+        let prefix = ["/usr/bin/setpriv", "--bounding-set", "-sys_ptrace"]
+        guard geteuid() == 0 else { throw XCTSkip("the kernel lets a process of the same user without capabilities read another's descriptors: needs root") }
+        let probe = try ClusterProcess(["--version"], prefix: prefix)
+        guard probe.wait(timeout: 10) == 0 else { throw XCTSkip("setpriv cannot drop a capability here: \(probe.log)") }
+        let cluster = try TestCluster(workers: 0, extra: ["--metrics-port", "0"], wildcard: true)
+        defer { cluster.stop() }
+        let denied = try cluster.addWorker(prefix: prefix, extra: ["--data-bind", "ipc://@load-denied-\(getpid())", "--metrics-port", "0"])
+        let local = try cluster.addWorker(extra: ["--data-bind", "ipc://@load-allowed-\(getpid())", "--metrics-port", "0"])
+        try cluster.waitForWorkers(2)
+        let (load, report) = try sharedLoad(cluster, requests: 4, concurrency: 2)
+        XCTAssertEqual(report["answered"] as? Int, 4, "\(report)")
+        XCTAssertEqual(report["wrong"] as? Int, 0)
+        XCTAssertEqual(load.log.components(separatedBy: "cannot read this client's shared memory (its placement names no memory it reads").count, 2,
+                       "said once: \(load.log)")
+        XCTAssertGreaterThan(try metric(denied, "script_cluster_worker_tokens_total{kind=\"shard\"}"), 0, "it pruned shards")
+        XCTAssertEqual(try metric(denied, "script_cluster_worker_shared_bytes_total "), 0, "it was sent their bytes")
+        XCTAssertGreaterThan(try metric(local, "script_cluster_worker_shared_bytes_total "), 0, "the other read them in place")
+        XCTAssertGreaterThan(try metric(cluster.coordinator, "script_cluster_jobs_requeued_total{reason=\"unreadable_shared_memory\"}"), 0)
+    }
+
     /// `load --direct --shared-memory` of AnyRes requests against `cluster`, ended with status 0:
     /// the process and its JSON report.
     private func sharedLoad(_ cluster: TestCluster, requests: Int, concurrency: Int) throws -> (ClusterProcess, [String: Any]) {

@@ -917,6 +917,44 @@ final class CoordinatorStateTests: XCTestCase {
         }
     }
 
+    /// A worker on the client's host whose placement named its scope, but that could not read the
+    /// client's shared memory all the same (the kernel refused it), sends the shard back
+    /// (`unreadable_shared_memory`): it goes again under a new ticket, its placement naming no
+    /// scope, so the client sends the bytes, and so do that client's later placements there.
+    /// A refusal of a shard whose placement named no scope fails its request (the client named
+    /// memory it was not asked to). Both shards of one request refused: both go again.
+    func testAShardWhoseSharedMemoryAWorkerCouldNotReadIsSentAsBytes() throws {
+        var config = WorkerConfiguration()
+        config.dataBind = "ipc://@in-memory"
+        let c = InMemoryCluster(workerConfig: config)
+        c.addWorker([10], credit: 2)
+        // The client names its bytes in a file that is no sealed memfd: the worker cannot read it.
+        let here = try XCTUnwrap(SharedMemoryScope.current)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("coordinator-shared-\(getpid())").path
+        let file = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+        defer { close(file); unlink(path) }
+        var refuse = 2
+        c.damageData = { frames in
+            guard refuse > 0, let e = try? Envelope.decode(frames[0]), let t = try? e.ticket("ticket") else { return frames }
+            refuse -= 1
+            let named = TensorCodec.descriptor(dtype: .f32, shape: [40, 24], shared: SharedReference(pid: getpid(), fd: file, offset: 0, namespace: here.pidNamespace))
+            return [Frame(Envelope.encode(ProtocolVersion.header("data") + [("ticket", .binary(t.bytes)), ("features", named)]))]
+        }
+        let req = request(seed: 7, n: 80, shards: 2)
+        c.submit(PruneSubmission(id: "s", request: req, budget: .count(9), transfer: .direct).encoded())
+        XCTAssertEqual(result(c, "s")?.indices, try inProcess(req, 9).kept)
+        XCTAssertEqual(c.placements.map(\.sharedMemory), [here, here, nil, nil], "the scope, then the bytes")
+        XCTAssertEqual(c.moves.map(\.reason), [.unreadableSharedMemory, .unreadableSharedMemory])
+        XCTAssertTrue(c.logs.contains { $0.hasPrefix("request s: w10 could not read shard 0 in its client's shared memory (the client's shared memory could not be read: cannot read the shared memory of process") }, "\(c.logs)")
+        c.submit(PruneSubmission(id: "t", request: req, budget: .count(9), transfer: .direct).encoded())
+        XCTAssertEqual(result(c, "t")?.indices, try inProcess(req, 9).kept)
+        XCTAssertEqual(c.placements.suffix(2).map(\.sharedMemory), [nil, nil], "that client sends that worker the bytes from then on")
+        refuse = 1
+        c.submit(PruneSubmission(id: "u", request: req, budget: .count(9), transfer: .direct).encoded())
+        XCTAssertEqual(errorCode(c, "u"), .unreadableSharedMemory, "memory named where none was asked for")
+        XCTAssertEqual(c.moves.count, 2)
+    }
+
     /// The roster `/workers` serves: each worker as it said it is, by name, and silent once it
     /// missed its beats.
     func testTheRosterListsWorkersAsTheyRegisteredAndWhetherTheyAreSilent() throws {

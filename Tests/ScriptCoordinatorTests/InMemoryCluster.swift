@@ -59,6 +59,8 @@ final class InMemoryCluster {
     /// The order requests were first submitted in.
     var order: [String: Int] = [:]
     var clientSendsData = true
+    /// The placements the client was sent, in order.
+    var placements: [Placement] = []
     /// Workers whose data sockets the client cannot reach: their direct bytes never arrive.
     var unreachable: Set<[UInt8]> = []
     /// Whether the client, its connection to an unreachable worker's data socket failed (100 ms
@@ -330,6 +332,7 @@ final class InMemoryCluster {
             case .toClient(_, let frames):
                 guard let reply = try? ClusterReply.parse(frames) else { XCTFail("unparseable reply"); continue }
                 if case .placement(let p) = reply {
+                    placements.append(p)
                     sendData(for: p)
                 } else {
                     replies.append(reply)

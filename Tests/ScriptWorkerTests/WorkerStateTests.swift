@@ -318,7 +318,7 @@ final class WorkerStateTests: XCTestCase {
         let failed = w.dataMessage(frames: envelope(waiting), now: now)
         XCTAssertEqual(types(failed), ["shard_error"])
         let m = try shardError(in: failed)
-        XCTAssertEqual(m.error.code, .badTensor)
+        XCTAssertEqual(m.error.code, .unreadableSharedMemory, "the coordinator has the client send the bytes")
         XCTAssertTrue(m.error.message.contains("the client's shared memory could not be read: cannot read the shared memory of process \(getpid()), descriptor \(file), at byte 0: it is not sealed against shrinking"), m.error.message)
         let ahead = Ticket.random()
         XCTAssertEqual(types(w.dataMessage(frames: envelope(ahead), now: now)), [])

@@ -336,3 +336,29 @@ def test_a_shared_array_is_read_where_it_lies(cluster, tmp_path, monkeypatch):
     assert copies == [x.nbytes]
     with pytest.raises(sc.BadRequest):
         sc.shared_array((-1, 4))
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/usr/bin/setpriv"),
+                    reason="needs root and setpriv (a worker of this user the kernel refuses all the same)")
+def test_a_worker_the_kernel_refuses_this_clients_memory_is_sent_the_bytes(tmp_path, caplog):
+    """A worker of this client's namespace and user that the kernel does not let open its
+    descriptors (root without CAP_SYS_PTRACE here; a security module elsewhere) sends its shard
+    back, and the coordinator has the client send the bytes (0.7.0): every request is answered
+    as in-process, the client says so once, and later requests send that worker the bytes."""
+    c = Coordinator(tmp_path, name="denied")
+    worker = Proc(["/usr/bin/setpriv", "--bounding-set", "-sys_ptrace", binary(), "worker", "--connect", c.backend,
+                   "--name", "denied-w", "--data-bind", f"ipc://@py-denied-{os.getpid()}"], tmp_path / "denied-w.log")
+    try:
+        x, q, shards = request_data(79)
+        ref = in_process(tmp_path, x, 30, query=q, shards=shards)["indices"]
+        with Client(c.frontend, transfer="shared") as client, caplog.at_level("WARNING", logger="script_cluster"):
+            for _ in range(3):
+                assert client.prune(x, query=q, budget=30, shards=shards).indices.tolist() == ref
+        said = [r.getMessage() for r in caplog.records if "its placement names no memory it reads" in r.getMessage()]
+        assert len(said) == 1, [r.getMessage() for r in caplog.records]
+    finally:
+        worker.stop()
+        c.stop()
+    log = (tmp_path / "denied.log").read_text()
+    # The two shards its credit took at first (placed naming its scope); the rest went as bytes.
+    assert log.count("could not read shard") == 2, log

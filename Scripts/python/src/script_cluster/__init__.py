@@ -11,17 +11,18 @@ from .client import Client
 from .errors import (BadBudget, BadMessage, BadOption, BadReply, BadRequest, BadShape, BadShards, BadTensor, Busy,
                      ConnectionRefused,
                      InternalError, InvalidRequest, NonFinite, ScriptClusterError, ShardFailed, ShuttingDown, Timeout, TooLarge,
-                     Unavailable, UnknownType, UnsupportedVersion)
+                     Unavailable, UnknownType, UnreadableSharedMemory, UnsupportedVersion)
 from ._shared import shared_array
 from .layout import Layout
 from .request import ClusterStatus, PruneRequest, PruneResult
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"
 PROTOCOL_VERSION = 1
 
 __all__ = [
     "AsyncClient", "Client", "ClusterStatus", "Layout", "PruneRequest", "PruneResult", "PROTOCOL_VERSION", "shared_array",
     "ScriptClusterError", "InvalidRequest", "BadMessage", "UnsupportedVersion", "UnknownType", "BadRequest",
     "BadTensor", "BadShape", "NonFinite", "BadBudget", "BadShards", "BadOption", "TooLarge", "Busy", "Timeout",
-    "Unavailable", "ConnectionRefused", "ShuttingDown", "ShardFailed", "InternalError", "BadReply",
+    "Unavailable", "ConnectionRefused", "ShuttingDown", "ShardFailed", "UnreadableSharedMemory",
+    "InternalError", "BadReply",
 ]

@@ -576,7 +576,8 @@ class _Base:
             here = current_scope()
             mine = f"this client in {here[0]} as {here[1]}" if here else "this client cannot read its own"
             why = (f"it runs in PID namespace {p.shared_memory[0]} as user {p.shared_memory[1]}; {mine}"
-                   if p.shared_memory else "it does not say that it reads shared memory")
+                   if p.shared_memory else "its placement names no memory it reads: it could not read this "
+                   "client's, or it is of an earlier release")
             _log.warning("the worker at %s cannot read this client's shared memory (%s): it is sent the bytes",
                          p.endpoint, why)
         frames = direct.frames(p.shard, p.ticket, sharing=sharing) if direct is not None else None

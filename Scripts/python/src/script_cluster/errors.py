@@ -136,6 +136,14 @@ class ShardFailed(ScriptClusterError):
     default_code = "shard_failed"
 
 
+class UnreadableSharedMemory(ScriptClusterError):
+    """A worker could not read this client's shared memory though its placement said it reads
+    it, and again after the coordinator had this client send the bytes instead (the coordinator
+    handles the first refusal: the client never sees it)."""
+
+    default_code = "unreadable_shared_memory"
+
+
 class InternalError(ScriptClusterError):
     """The coordinator reports a bug."""
 
@@ -164,6 +172,7 @@ _BY_CODE: Dict[str, Type[ScriptClusterError]] = {
     "timeout": Timeout,
     "shutting_down": ShuttingDown,
     "shard_failed": ShardFailed,
+    "unreadable_shared_memory": UnreadableSharedMemory,
     "internal": InternalError,
 }
 
