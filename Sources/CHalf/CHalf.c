@@ -1,6 +1,18 @@
 #include "CHalf.h"
 #include <string.h>
 
+void script_float_to_bfloat16(const float *src, void *dst, size_t count) {
+    unsigned char *out = (unsigned char *)dst;
+    for (size_t i = 0; i < count; i++) {
+        uint32_t b;
+        memcpy(&b, src + i, sizeof b);
+        uint32_t rounded = (b + 0x7fffu + ((b >> 16) & 1u)) >> 16;
+        uint32_t quiet = (b >> 16) | 0x40u;
+        uint16_t h = (uint16_t)((b & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
+        memcpy(out + 2 * i, &h, sizeof h);
+    }
+}
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 

@@ -82,6 +82,18 @@ public enum HalfPrecision {
         }
     }
 
+    /// `values` as bfloat16 little-endian bytes into `out` (ties to even; NaN stays NaN): as
+    /// `bfloat16Bits` each, in C that the compiler vectorizes.
+    public static func encodeBFloat16(_ values: UnsafeBufferPointer<Float>, into out: UnsafeMutableRawBufferPointer) {
+        precondition(out.count >= 2 * values.count, "encode of \(values.count) bfloat16 values out of bounds")
+        guard !values.isEmpty else { return }
+        #if _endian(little)
+        script_float_to_bfloat16(values.baseAddress!, out.baseAddress!, values.count)
+        #else
+        for (i, v) in values.enumerated() { out.storeBytes(of: bfloat16Bits(from: v).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+        #endif
+    }
+
     /// bfloat16 bits nearest to `f` (ties to even; NaN stays NaN).
     public static func bfloat16Bits(from f: Float) -> UInt16 {
         let b = f.bitPattern

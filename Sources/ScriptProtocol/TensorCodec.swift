@@ -115,9 +115,7 @@ public enum TensorCodec {
         case .f16:
             frame = Frame(count: values.count * 2) { raw in values.withUnsafeBufferPointer { HalfPrecision.encode($0, into: raw) } }
         case .bf16:
-            frame = Frame(count: values.count * 2) { raw in
-                for (i, v) in values.enumerated() { raw.storeBytes(of: HalfPrecision.bfloat16Bits(from: v).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
-            }
+            frame = Frame(count: values.count * 2) { raw in values.withUnsafeBufferPointer { HalfPrecision.encodeBFloat16($0, into: raw) } }
         }
         return WireTensor(dtype: dtype, rows: m.rows, cols: m.cols, bytes: frame)
     }

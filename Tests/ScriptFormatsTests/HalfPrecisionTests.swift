@@ -56,4 +56,27 @@ final class HalfPrecisionTests: XCTestCase {
         XCTAssertEqual(differ.count, 0, "first: \(differ.prefix(5).map { String(values[$0].bitPattern, radix: 16) })")
         XCTAssertEqual(hardware[0], 0xAA, "nothing written before the start")
     }
+
+    /// `encodeBFloat16` gives `bfloat16Bits`'s bits on every bfloat16 value, its neighbours and
+    /// midpoints (ties to even), NaNs of every sign and payload and 4 M random bit patterns, at an
+    /// odd offset and with a ragged tail, writing nothing past its bytes.
+    func testBFloat16EncodingAgreesWithTheScalarRounding() {
+        var values: [Float] = []
+        for h in 0...UInt16.max {
+            let f = Float(bitPattern: UInt32(h) << 16)
+            values += [f, f.nextUp, f.nextDown, Float(bitPattern: UInt32(h) << 16 | 0x8000)]
+        }
+        values += [0x7F80_0001, 0xFFBF_FFFF, 0x7FFF_FFFF, 0xFF80_2000, 0x7F7F_FFFF].map { Float(bitPattern: $0) }
+        var g = SystemRandomNumberGenerator()
+        values += (0..<4_000_000).map { _ in Float(bitPattern: UInt32.random(in: 0...UInt32.max, using: &g)) } + [1, 2, 3]
+        var encoded = [UInt8](repeating: 0xAA, count: 2 * values.count + 2)
+        values.withUnsafeBufferPointer { v in
+            encoded.withUnsafeMutableBytes { HalfPrecision.encodeBFloat16(v, into: UnsafeMutableRawBufferPointer(rebasing: $0[1..<($0.count - 1)])) }
+        }
+        let differ = (0..<values.count).filter { i in
+            UInt16(encoded[2 * i + 1]) | UInt16(encoded[2 * i + 2]) << 8 != HalfPrecision.bfloat16Bits(from: values[i])
+        }
+        XCTAssertEqual(differ.count, 0, "first: \(differ.prefix(5).map { String(values[$0].bitPattern, radix: 16) })")
+        XCTAssertEqual([encoded.first, encoded.last], [0xAA, 0xAA], "nothing written outside its bytes")
+    }
 }

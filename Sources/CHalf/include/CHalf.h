@@ -14,4 +14,9 @@ int script_half_to_float(const void *src, float *dst, size_t count);
 /// Returns 0, having written nothing, when this CPU has none.
 int script_float_to_half(const float *src, void *dst, size_t count);
 
+/// Converts `count` binary32 values at `src` to bfloat16 (native byte order, at any address) at
+/// `dst`, rounding to nearest even; a NaN stays a NaN (its quiet bit set). Plain C that compilers
+/// vectorize, on every CPU.
+void script_float_to_bfloat16(const float *src, void *dst, size_t count);
+
 #endif
