@@ -341,13 +341,8 @@ extension CoordinatorState {
     /// `number`'s bytes: the job goes back to the head of the queue under a new ticket, and its
     /// next placement on that worker names no scope, so the client sends the bytes.
     private func sendBytes(_ number: Int, shard s: Int, of r: CoordinatorRequest, to identity: [UInt8], _ e: ProtocolError) -> [Action] {
-        let old = jobs[number]!.ticket
-        jobs[number]!.holder = nil
-        jobs[number]!.ticket = Ticket.random()
-        queue.requeue([number])
-        return [.toWorker(identity: identity, frames: ReleaseMessage(tickets: [old], jobs: []).frames()),
-                .jobsMoved(.unreadableSharedMemory, count: 1),
-                .log(level: .warning, message: "request \(r.id): \(name(identity)) could not read shard \(s) in its client's shared memory (\(e.message)); that client sends it the bytes")]
+        [sentBack(number, by: identity), .jobsMoved(.unreadableSharedMemory, count: 1),
+         .log(level: .warning, message: "request \(r.id): \(name(identity)) could not read shard \(s) in its client's shared memory (\(e.message)); that client sends it the bytes")]
     }
 
     /// Worker `identity` had no room for shard job `number` beside the shards it works on (for
@@ -356,13 +351,19 @@ extension CoordinatorState {
     /// worker gets no shard until it answers a job, or for a second.
     private func noRoom(_ number: Int, shard s: Int, of r: CoordinatorRequest, on identity: [UInt8], _ e: ProtocolError,
                         now: ContinuousClock.Instant) -> [Action] {
+        workers[identity]!.roomRefusedAt = now
+        return [sentBack(number, by: identity), .jobsMoved(.noRoom, count: 1),
+                .log(level: .info, message: "request \(r.id): shard \(s) sent back by \(name(identity)) (\(e.message)); it goes to another worker, or there later")]
+    }
+
+    /// Job `number`, sent back by worker `identity`, goes to the head of the queue under a new
+    /// ticket: the message that lets the old ticket go there.
+    private func sentBack(_ number: Int, by identity: [UInt8]) -> Action {
         let old = jobs[number]!.ticket
         jobs[number]!.holder = nil
         jobs[number]!.ticket = Ticket.random()
-        workers[identity]!.roomRefusedAt = now
         queue.requeue([number])
-        return [.toWorker(identity: identity, frames: ReleaseMessage(tickets: [old], jobs: []).frames()), .jobsMoved(.noRoom, count: 1),
-                .log(level: .info, message: "request \(r.id): shard \(s) sent back by \(name(identity)) (\(e.message)); it goes to another worker, or there later")]
+        return .toWorker(identity: identity, frames: ReleaseMessage(tickets: [old], jobs: []).frames())
     }
 
     /// The workers registered, by name, as `/workers` serves them.
