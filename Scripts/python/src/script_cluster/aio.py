@@ -159,16 +159,8 @@ class AsyncClient(_Base):
 
     def _step(self) -> None:
         """Sends what is due, resolves what finished, and has the timer look again."""
-        engine = self._engine
-        self._place_all()
-        now = time.monotonic()
-        self._reconnect(now)
-        for i, frames, cid in engine.poll(now):
-            if not self._send_nowait(self._socks[i], frames):
-                engine.send_failed(i, cid, now)
-        self._data_wait = self._data_connect_deadlines(time.monotonic())
-        self._send_cancels()
-        for call in engine.take_finished():
+        self._data_wait = self._turn_engine()
+        for call in self._engine.take_finished():
             future = self._futures.get(call.id)
             if future is not None and not future.done():
                 future.set_result(None)

@@ -372,6 +372,21 @@ class _Base:
             raise Unavailable(f"the worker's data socket at {key[0]} takes no more messages (its queue is full)")
         self._unsent[w] = frames
 
+    def _turn_engine(self) -> float:
+        """One turn of the engine: sends placed shards' bytes, replaces silent connections, sends
+        what is due and the cancels of calls given up; returns when the first data socket's
+        connect wait ends."""
+        engine = self._engine
+        self._place_all()
+        now = time.monotonic()
+        self._reconnect(now)
+        for i, frames, cid in engine.poll(now):
+            if not self._send_nowait(self._socks[i], frames):
+                engine.send_failed(i, cid, now)
+        data_wait = self._data_connect_deadlines(time.monotonic())
+        self._send_cancels()
+        return data_wait
+
     def _send_cancels(self) -> None:
         """Sends the `cancel` messages of calls given up (best effort: a full queue drops one)."""
         for i, frames in self._engine.take_cancels():
@@ -882,15 +897,8 @@ class Client(_Base):
         engine = self._engine
         while True:
             self._read(0)
-            self._place_all()
+            data_wait = self._turn_engine()
             now = time.monotonic()
-            self._reconnect(now)
-            for i, frames, cid in engine.poll(now):
-                if not self._send_nowait(self._socks[i], frames):
-                    engine.send_failed(i, cid, now)
-            now = time.monotonic()
-            data_wait = self._data_connect_deadlines(now)
-            self._send_cancels()
             if engine.take_finished():  # (each waiting thread looks at its own calls)
                 self._turn.notify_all()
             if done():
