@@ -309,14 +309,12 @@ extension CoordinatorState {
     private func shardError(_ m: ShardErrorMessage, from identity: [UInt8], now: ContinuousClock.Instant) -> [Action] {
         guard let (job, r) = held(m.job, by: identity) else { return [] }
         workers[identity]!.jobs.remove(m.job)
-        if case .shard(let s) = job.kind, m.error.code == .unreadableSharedMemory, readsNoMore(from: r, on: identity, job.ticket),
-           !hedgeOutlives(m.job, of: r) {
-            return sendBytes(m.job, shard: s, of: r, to: identity, m.error)
-        }
+        let unread = m.error.code == .unreadableSharedMemory && readsNoMore(from: r, on: identity, job.ticket)
         if case .shard(let s) = job.kind, hedgeOutlives(m.job, of: r) {
             r.copyFailed.insert(s)
             return [.log(level: .warning, message: "request \(r.id): a copy of shard \(s) failed on \(name(identity)) (\(m.error.code.rawValue): \(m.error.message)); its other copy goes on")]
         }
+        if unread, let s = job.shardIndex { return sendBytes(m.job, shard: s, of: r, to: identity, m.error) }
         if case .shard(let s) = job.kind, m.error.code == .busy { return noRoom(m.job, shard: s, of: r, on: identity, m.error, now: now) }
         return fail(r, ProtocolError(m.error.code, "\(name(identity)): \(m.error.message)"), now: now)
     }
@@ -337,8 +335,8 @@ extension CoordinatorState {
         return true
     }
 
-    /// Worker `identity` could not read the shared memory in which `r`'s client named shard job
-    /// `number`'s bytes: the job goes back to the head of the queue under a new ticket, and its
+    /// Worker `identity` could not read the shared memory in which `r`'s client named the bytes
+    /// of job `number` (a shard, or its merge): the job goes back to the head of the queue under a new ticket, and its
     /// next placement on that worker names no scope, so the client sends the bytes.
     private func sendBytes(_ number: Int, shard s: Int, of r: CoordinatorRequest, to identity: [UInt8], _ e: ProtocolError) -> [Action] {
         [sentBack(number, by: identity), .jobsMoved(.unreadableSharedMemory, count: 1),

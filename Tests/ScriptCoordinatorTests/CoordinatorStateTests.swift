@@ -922,7 +922,8 @@ final class CoordinatorStateTests: XCTestCase {
     /// (`unreadable_shared_memory`): it goes again under a new ticket, its placement naming no
     /// scope, so the client sends the bytes, and so do that client's later placements there.
     /// A refusal of a shard whose placement named no scope fails its request (the client named
-    /// memory it was not asked to). Both shards of one request refused: both go again.
+    /// memory it was not asked to). Both shards of one request refused: both go again. A merge's
+    /// bytes, sent again to the worker a merge moved to, likewise.
     func testAShardWhoseSharedMemoryAWorkerCouldNotReadIsSentAsBytes() throws {
         var config = WorkerConfiguration()
         config.dataBind = "ipc://@in-memory"
@@ -953,6 +954,37 @@ final class CoordinatorStateTests: XCTestCase {
         c.submit(PruneSubmission(id: "u", request: req, budget: .count(9), transfer: .direct).encoded())
         XCTAssertEqual(errorCode(c, "u"), .unreadableSharedMemory, "memory named where none was asked for")
         XCTAssertEqual(c.moves.count, 2)
+        // A merge's bytes (its shard's, sent again where the merge runs on another worker: the
+        // shard's was given up) refused likewise: sent as bytes.
+        let m = beatingCluster(coordinatorMs: 100, workerConfig: config)
+        m.addWorker([1], credit: 1)
+        m.addWorker([2], credit: 1)
+        m.stallWork = { _, work in
+            if case .prepare(let t, _) = work { return t.offset == 0 }
+            return false
+        }
+        var refuseMerge = false
+        m.damageData = { frames in
+            guard refuseMerge, let e = try? Envelope.decode(frames[0]), let t = try? e.ticket("ticket") else { return frames }
+            refuseMerge = false
+            let named = TensorCodec.descriptor(dtype: .f32, shape: [40, 24], shared: SharedReference(pid: getpid(), fd: file, offset: 0, namespace: here.pidNamespace))
+            return [Frame(Envelope.encode(ProtocolVersion.header("data") + [("ticket", .binary(t.bytes)), ("features", named)]))]
+        }
+        let merged = request(seed: 44, n: 80, shards: 2, query: false)
+        m.submit(PruneSubmission(id: "m", request: merged, budget: .count(9), returnMode: .merged, transfer: .direct).encoded())
+        let r = try XCTUnwrap(m.coordinator.requests.values.first)
+        let proposer = try XCTUnwrap(m.coordinator.jobs[r.shardJobs[1]]?.holder)
+        m.pause(proposer)
+        m.advance(ms: 500)
+        m.resume(proposer)
+        m.advance(ms: 200)
+        refuseMerge = true
+        m.releaseTasks()
+        m.advance(ms: 200)
+        XCTAssertEqual(m.moves.map(\.reason).filter { $0 == .unreadableSharedMemory }.count, 1, "\(m.logs.suffix(5))")
+        XCTAssertFalse(refuseMerge, "a merge's bytes were sent")
+        XCTAssertEqual(result(m, "m")?.indices, try inProcess(merged, 9).kept)
+        XCTAssertEqual(result(m, "m")?.features?.rows, 9)
     }
 
     /// The roster `/workers` serves: each worker as it said it is, by name, and silent once it

@@ -31,19 +31,21 @@ extension XCTestCase {
     /// A cluster in memory whose coordinator beats every `coordinatorMs` and whose workers every
     /// `workerMs` (the same, unless given), `coordinators` of them sharing the workers, each
     /// failing a job moved more than `maxRequeues` times (its default, unless given).
-    func beatingCluster(coordinatorMs: Int, workerMs: Int? = nil, coordinators: Int = 1, maxRequeues: Int? = nil) -> InMemoryCluster {
+    func beatingCluster(coordinatorMs: Int, workerMs: Int? = nil, coordinators: Int = 1, maxRequeues: Int? = nil,
+                        workerConfig: WorkerConfiguration = WorkerConfiguration()) -> InMemoryCluster {
         var config = CoordinatorConfiguration()
         config.heartbeatMs = coordinatorMs
         if let maxRequeues { config.maxRequeues = maxRequeues }
-        var wc = WorkerConfiguration()
+        var wc = workerConfig
         wc.heartbeatMs = workerMs ?? coordinatorMs
         return InMemoryCluster(config: config, workerConfig: wc, coordinators: coordinators)
     }
 
     /// Workers reporting shard compute times of `paces` (ms for a shard of 40 tokens), holding
     /// at most `memory` bytes where given, and saying they have the bfloat16 kernel `bf16` where given.
-    func pacedCluster(_ paces: [[UInt8]: Double], memory: [[UInt8]: Int] = [:], bf16: [[UInt8]: String] = [:]) throws -> InMemoryCluster {
-        let c = InMemoryCluster()
+    func pacedCluster(_ paces: [[UInt8]: Double], memory: [[UInt8]: Int] = [:], bf16: [[UInt8]: String] = [:],
+                      workerConfig: WorkerConfiguration = WorkerConfiguration()) throws -> InMemoryCluster {
+        let c = InMemoryCluster(workerConfig: workerConfig)
         for id in paces.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) { c.addWorker(id, credit: 2, memory: memory[id], bf16: bf16[id]) }
         c.tamper = { id, frames in
             guard let (e, type) = try? BackendEnvelope.open(frames), type == ProposalMessage.type,

@@ -4,6 +4,7 @@ import ScriptProtocol
 import ScriptService
 import ScriptTransport
 @testable import ScriptCoordinator
+import ScriptWorker
 
 /// Shard jobs a stalled or slow worker holds are copied to an idle worker; the first of the two
 /// to propose stays, the other is let go, and the answer is the in-process one either way.
@@ -391,6 +392,43 @@ final class HedgingTests: XCTestCase {
         c.advance(ms: 60)
         XCTAssertEqual(kept(c, "direct"), try inProcess(req, 9).kept)
         XCTAssertEqual(c.hedges, [.sent, .won])
+    }
+
+    /// A direct shard's copy whose worker could not read the client's shared memory (its
+    /// placement named that worker's scope) is let go as any failed copy is: the first job
+    /// answers, and that client's placements on that worker name no scope from then on. (It had
+    /// been sent back as a refused shard is after the copy was let go, which failed the request.)
+    func testACopyWhoseWorkerCannotReadTheClientsMemoryIsLetGo() throws {
+        var config = WorkerConfiguration()
+        config.dataBind = "ipc://@in-memory"
+        let c = try pacedCluster([[1]: 10, [2]: 10], workerConfig: config)
+        c.stallProposals(of: [2])
+        let req = request(seed: 84, n: 80, shards: 2)
+        c.submit(PruneSubmission(id: "copy", request: req, budget: .count(9), transfer: .direct).encoded())
+        c.advance(ms: 10)
+        // Worker 1 proposed its own shard already; the next it sends is the copy's.
+        let paced = c.tamper
+        var refused = 0
+        c.tamper = { id, frames in
+            guard id == [1], refused == 0, let (e, type) = try? BackendEnvelope.open(frames),
+                  type == ScoresMessage.type || type == ProposalMessage.type, let job = try? e.int("job") else { return paced(id, frames) }
+            refused += 1
+            return [(id, ShardErrorMessage(job: job, error: ProtocolError(.unreadableSharedMemory, "Permission denied")).frames())]
+        }
+        c.advance(ms: 60)
+        XCTAssertEqual(c.hedges, [.sent])
+        XCTAssertEqual(refused, 1)
+        XCTAssertTrue(c.logs.contains { $0.contains(/request copy: a copy of shard [01] failed on w1 \(unreadable_shared_memory: Permission denied\); its other copy goes on/) }, "\(c.logs.suffix(3))")
+        c.releaseTasks()
+        XCTAssertEqual(kept(c, "copy"), try inProcess(req, 9).kept, "\(c.logs.suffix(6))")
+        c.submit(PruneSubmission(id: "next", request: req, budget: .count(9), transfer: .direct).encoded())
+        c.advance(ms: 60)
+        XCTAssertEqual(kept(c, "next"), try inProcess(req, 9).kept)
+        let here = try XCTUnwrap(SharedMemoryScope.current)
+        let next = c.placements.filter { $0.id == "next" }
+        XCTAssertEqual(next.count, 2)
+        XCTAssertTrue(next.contains { $0.endpoint == c.endpoint(of: [1]) }, "\(next)")
+        for p in next { XCTAssertEqual(p.sharedMemory, p.endpoint == c.endpoint(of: [1]) ? nil : here, p.endpoint) }
     }
 
     /// A direct request's copy whose bytes were lost with the client's connection to its worker:
