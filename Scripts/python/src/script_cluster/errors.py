@@ -137,9 +137,9 @@ class ShardFailed(ScriptClusterError):
 
 
 class UnreadableSharedMemory(ScriptClusterError):
-    """A worker could not read this client's shared memory though its placement said it reads
-    it, and again after the coordinator had this client send the bytes instead (the coordinator
-    handles the first refusal: the client never sees it)."""
+    """A worker could not read shared memory that a client named to it where the coordinator had
+    not told it to (its placement named no scope: a client of another release). Where it had,
+    the coordinator handles the refusal itself: the client is told to send the bytes instead."""
 
     default_code = "unreadable_shared_memory"
 
