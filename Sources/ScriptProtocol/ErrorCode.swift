@@ -18,8 +18,9 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     /// more times than the coordinator retries.
     case shardFailed = "shard_failed"
     /// A worker could not read the client's shared memory in place (the kernel refused it, or it
-    /// is not a sealed memfd of the worker's user): the coordinator has the client send that
-    /// shard's bytes instead, so a client sees it only where even that failed.
+    /// is not a sealed memfd of the worker's user): where the placement named the worker's scope,
+    /// the coordinator has the client send the bytes instead; a client sees it only where it
+    /// named memory to a worker whose placement named none.
     case unreadableSharedMemory = "unreadable_shared_memory"
     case `internal`
 }
