@@ -94,11 +94,8 @@ final class LoadCommandTests: XCTestCase {
                       "unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
         let probe = try ClusterProcess(["--version"], prefix: prefix)
         guard probe.wait(timeout: 10) == 0 else { throw XCTSkip("no PID namespace can be made here (unshare needs root): \(probe.log)") }
-        let cluster = try TestCluster(workers: 0, extra: ["--metrics-port", "0"], wildcard: true)
+        let (cluster, apart, local) = try besideOneStartedUnder(prefix)
         defer { cluster.stop() }
-        let apart = try cluster.addWorker(prefix: prefix, extra: ["--data-bind", "ipc://@load-apart-\(getpid())", "--metrics-port", "0"])
-        let local = try cluster.addWorker(extra: ["--data-bind", "ipc://@load-here-\(getpid())", "--metrics-port", "0"])
-        try cluster.waitForWorkers(2)
         let (load, report) = try sharedLoad(cluster, requests: 4, concurrency: 2)
         XCTAssertEqual(report["answered"] as? Int, 4, "\(report)")
         XCTAssertEqual(load.log.components(separatedBy: "cannot read this client's shared memory (it runs in PID namespace").count, 2,
@@ -127,11 +124,8 @@ final class LoadCommandTests: XCTestCase {
         guard geteuid() == 0 else { throw XCTSkip("the kernel lets a process of the same user without capabilities read another's descriptors: needs root") }
         let probe = try ClusterProcess(["--version"], prefix: prefix)
         guard probe.wait(timeout: 10) == 0 else { throw XCTSkip("setpriv cannot drop a capability here: \(probe.log)") }
-        let cluster = try TestCluster(workers: 0, extra: ["--metrics-port", "0"], wildcard: true)
+        let (cluster, denied, local) = try besideOneStartedUnder(prefix)
         defer { cluster.stop() }
-        let denied = try cluster.addWorker(prefix: prefix, extra: ["--data-bind", "ipc://@load-denied-\(getpid())", "--metrics-port", "0"])
-        let local = try cluster.addWorker(extra: ["--data-bind", "ipc://@load-allowed-\(getpid())", "--metrics-port", "0"])
-        try cluster.waitForWorkers(2)
         let (load, report) = try sharedLoad(cluster, requests: 4, concurrency: 2)
         XCTAssertEqual(report["answered"] as? Int, 4, "\(report)")
         XCTAssertEqual(report["wrong"] as? Int, 0)
@@ -141,6 +135,21 @@ final class LoadCommandTests: XCTestCase {
         XCTAssertEqual(try metric(denied, "script_cluster_worker_shared_bytes_total "), 0, "it was sent their bytes")
         XCTAssertGreaterThan(try metric(local, "script_cluster_worker_shared_bytes_total "), 0, "the other read them in place")
         XCTAssertGreaterThan(try metric(cluster.coordinator, "script_cluster_jobs_requeued_total{reason=\"unreadable_shared_memory\"}"), 0)
+    }
+
+    /// A cluster (metrics on) with two workers behind Unix sockets, both registered: one started
+    /// under `prefix` (`apart`), one as the test's own processes are (`local`).
+    private func besideOneStartedUnder(_ prefix: [String]) throws -> (TestCluster, apart: ClusterProcess, local: ClusterProcess) {
+        let cluster = try TestCluster(workers: 0, extra: ["--metrics-port", "0"], wildcard: true)
+        do {
+            let apart = try cluster.addWorker(prefix: prefix, extra: ["--data-bind", "ipc://@load-apart-\(getpid())", "--metrics-port", "0"])
+            let local = try cluster.addWorker(extra: ["--data-bind", "ipc://@load-here-\(getpid())", "--metrics-port", "0"])
+            try cluster.waitForWorkers(2)
+            return (cluster, apart, local)
+        } catch {
+            cluster.stop()
+            throw error
+        }
     }
 
     /// `load --direct --shared-memory` of AnyRes requests against `cluster`, ended with status 0:
