@@ -15,7 +15,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
-        // The metrics and probe port's HTTP server: FlyingFox builds in 11 s from clean where
+        // The metrics and probe port's sockets: FlyingSocks (of FlyingFox's package; its HTTP
+        // layer pulls libcurl's 30 libraries into every process) builds in seconds where
         // swift-nio's HTTP1 handler takes 38 s and Hummingbird 74 s (Docs/DEPLOY.md).
         .package(url: "https://github.com/swhitty/FlyingFox", exact: "0.27.1"),
     ],
@@ -58,7 +59,6 @@ let package = Package(
             "ScriptService",
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
-            .product(name: "FlyingFox", package: "FlyingFox"),
             .product(name: "FlyingSocks", package: "FlyingFox"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -84,9 +84,9 @@ static void *symbol(void *h, const char *name) {
 
 /// How the BLAS is opened. Its own symbols first (RTLD_DEEPBIND, where the C library has it):
 /// OpenBLAS's 14,000 relocations name its own functions (each core type's table of kernels), and
-/// looked up in the process's scope first, each one walked the 59 libraries a Swift process
-/// loads before finding itself: 10 ms of a one-shot `prune`'s 50. Not under a sanitizer's runtime,
-/// which refuses such a library.
+/// looked up in the process's scope first, each one walked every library the process had loaded
+/// (35, 59 when Foundation's networking was among them) before finding OpenBLAS itself: 10 ms of
+/// a one-shot `prune`'s 50. Not under a sanitizer's runtime, which refuses such a library.
 static int open_flags(void) {
     int flags = RTLD_NOW | RTLD_LOCAL;
 #ifdef RTLD_DEEPBIND

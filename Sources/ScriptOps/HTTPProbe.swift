@@ -1,5 +1,4 @@
 import Dispatch
-import FlyingFox
 import FlyingSocks
 import Foundation
 import Synchronization
@@ -46,19 +45,39 @@ public enum HTTPProbe {
         return try result.withLock { $0! }.get()
     }
 
+    /// The most bytes of an answer read (a metrics page is tens of kilobytes).
+    static let limit = 64 << 20
+
     /// The response to a GET of `path` from `address` (`host` its Host header).
     private static func fetch(_ path: String, from address: any SocketAddress, host: String,
                               url: String) async throws(HTTPProbeError) -> Response {
-        var client = HTTPClient()
+        var bytes: [UInt8] = []
         do {
-            let request = HTTPRequest(method: .GET, version: .http11, path: path, query: [],
-                                      headers: [.host: host], body: Data())
-            let response = try await client.sendHTTPRequest(request, to: address)
-            let body = try await response.bodyData
-            return Response(status: response.statusCode.code, body: String(decoding: body, as: UTF8.self))
+            let socket = try await AsyncSocket.connected(to: address)
+            defer { try? socket.close() }
+            try await socket.write(Data("GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n".utf8))
+            while bytes.count <= limit, answer(bytes)?.complete != true {
+                do { bytes += try await socket.read(atMost: 65_536) } catch SocketError.disconnected { break }
+            }
         } catch {
             throw .unreachable(url, reason: Self.reason(error))
         }
+        guard let answer = answer(bytes) else { throw .unreachable(url, reason: "not an HTTP answer (\(bytes.count) bytes)") }
+        return answer.response
+    }
+
+    /// Status and body of the answer in `bytes`, and whether its body is whole (its
+    /// Content-Length read; without one, it ends with the connection); nil before a whole
+    /// HTTP/1.x status line and head.
+    private static func answer(_ bytes: [UInt8]) -> (response: Response, complete: Bool)? {
+        guard let end = HTTPRequestHead.end(in: bytes) else { return nil }
+        let head = String(decoding: bytes[..<end], as: UTF8.self).split(separator: "\n").map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+        guard let status = head.first?.split(separator: " "), status.count >= 2, status[0].hasPrefix("HTTP/1."),
+              let code = Int(status[1]) else { return nil }
+        let length = head.dropFirst().first { $0.lowercased().hasPrefix("content-length:") }
+            .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) }
+        let body = bytes[end...].prefix(length ?? Int.max)
+        return (Response(status: code, body: String(decoding: body, as: UTF8.self)), length.map { body.count >= $0 } ?? false)
     }
 
     /// Throws `badURL` unless `url` is one `get` takes (checked before any connection).

@@ -3,9 +3,9 @@ import FlyingSocks
 import Glibc
 #endif
 
-/// The operations port's socket pool: FlyingFox's own, except that a connection that sends
-/// nothing for `idle` is closed (its wait for bytes ends in `ConnectionIdle`, FlyingFox drops
-/// the connection and logs it at debug). FlyingFox has no read timeout: a peer that opened a
+/// The operations port's socket pool: FlyingSocks' own, except that a connection that sends
+/// nothing for `idle` is closed (its wait for bytes ends in `ConnectionIdle`, `OpsConnection`
+/// drops the connection and logs it at debug). FlyingSocks has no read timeout: a peer that opened a
 /// connection and never finished its request (or a scraper's kept-alive connection it no longer
 /// uses) held a file and a task for the life of the process. The listening socket's own wait
 /// (for the next connection) is never timed.

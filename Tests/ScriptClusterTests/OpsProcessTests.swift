@@ -106,6 +106,9 @@ final class OpsProcessTests: XCTestCase {
             guard case .result(let r) = reply else { return XCTFail("\(transfer): \(reply)") }
             XCTAssertEqual(r.indices, want)
         }
+        // The coordinator counts a request just after it sends the reply: a scrape may come between.
+        let served = #"script_cluster_requests_total{outcome="ok",code="none"}"#
+        XCTAssertTrue(reads(coordinator, served, (value(before, served) ?? 0) + 2))
         let after = try scrape(coordinator), workerAfter = try scrape(worker)
         let delta = { (text: (String, String), series: String) in (self.value(text.1, series) ?? .nan) - (self.value(text.0, series) ?? 0) }
         let c = (before, after), wk = (workerBefore, workerAfter)
@@ -423,8 +426,8 @@ final class OpsProcessTests: XCTestCase {
     /// reaches its hard limit says it cannot accept connections, why and what to raise (it said
     /// nothing while libzmq's listener spun on a core and clients waited), counts them, and
     /// answers again once they close (saying that those closed before a handshake); its metrics
-    /// port, which stopped serving for good when a probe came while no file was left, listens
-    /// again.
+    /// port, which stopped serving for good when a probe came while no file was left, says it
+    /// cannot accept and serves again.
     func testTheOpenFileLimitIsRaisedAndReachingItIsSaid() throws {
         var own = rlimit()
         XCTAssertEqual(getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &own), 0)
@@ -446,7 +449,7 @@ final class OpsProcessTests: XCTestCase {
         XCTAssertTrue(tight.waitForLog("cannot accept client connections on the frontend socket: Too many open files (this process may open 48): raise the open-file limit (ulimit -n, or the container's nofile)"), tight.log)
         let metricsPort = try XCTUnwrap(Int(metrics.split(separator: ":").last ?? ""))
         let probe = connectedLoopbackSocket(port: metricsPort)
-        XCTAssertTrue(tight.waitForLog("the metrics port 0.0.0.0:\(metricsPort) stopped serving: Too many open files; listening again each second until it can"), tight.log)
+        XCTAssertTrue(tight.waitForLog("the metrics port 0.0.0.0:\(metricsPort) cannot accept connections: Too many open files; trying again each second"), tight.log)
         for fd in held + [probe] where fd >= 0 { close(fd) }
         // Connections closed without a word (as a TCP health check's) are counted as that.
         XCTAssertTrue(reads(metrics, #"script_cluster_connections_total{socket="frontend",event="closed_before_handshake"}"#, 1, atLeast: true),

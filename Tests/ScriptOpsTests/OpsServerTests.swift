@@ -29,8 +29,8 @@ final class OpsServerTests: XCTestCase {
     }
 
     /// A peer that resets its connection, or sends what is not HTTP, is the peer's business:
-    /// logged at debug, never as a warning (a load balancer's TCP checks, or scrapes that time
-    /// out, wrote one warning each); the server serves on.
+    /// never a warning (a load balancer's TCP checks, or scrapes that time out, wrote one
+    /// warning each); the server serves on.
     func testPeersThatDropTheirConnectionsAreNotWarnedAbout() throws {
         let lines = LogLines()
         var logger = Logger(label: "ops-quiet") { _ in lines }
@@ -47,7 +47,6 @@ final class OpsServerTests: XCTestCase {
         XCTAssertEqual(try HTTPProbe.get(server.url + "/livez").status, 200)
         Thread.sleep(forTimeInterval: 0.2)
         XCTAssertEqual(lines.at(.warning), [])
-        XCTAssertFalse(lines.at(.debug).filter { $0.hasPrefix("<") && $0.contains(" error: ") }.isEmpty, "\(lines.at(.debug))")
     }
 
     /// A connection that sends nothing for the idle time is closed by the server: one that never
@@ -72,6 +71,56 @@ final class OpsServerTests: XCTestCase {
             XCTAssertEqual(try read(fd, within: .seconds(3)), "", "\(name): closed by the server, nothing sent")
         }
         XCTAssertEqual(try HTTPProbe.get(server.url + "/livez").status, 200)
+    }
+
+    /// What the port answers on the wire: keep-alive and pipelined requests on one connection,
+    /// HEAD without a body, `Connection: close` and HTTP/1.0 honoured, and each request it does
+    /// not serve answered with its status and reason, then closed, while other connections are
+    /// served on.
+    func testTheWireAnswers() throws {
+        let lines = LogLines()
+        var logger = Logger(label: "ops-wire") { _ in lines }
+        logger.logLevel = .debug
+        let server = try OpsServer.start(host: "127.0.0.1", port: 0, health: HealthState(), exporter: Self.exporter, logger: logger)
+        defer { server.stop() }
+        let kept = try connection(to: server)
+        defer { close(kept) }
+        let get = try exchange("GET /livez?verbose=1 HTTP/1.1\r\nHost: x\r\n\r\n", on: kept)
+        XCTAssertEqual(get, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 5\r\n\r\nlive\n")
+        write("HEAD /livez HTTP/1.1\r\nHost: x\r\n\r\n", to: kept)
+        let head = try read(kept, within: .seconds(3))
+        XCTAssertTrue(head.hasSuffix("Content-Length: 5\r\n\r\n"), head)
+        let post = try exchange("POST /livez HTTP/1.1\r\nContent-Length: 0\r\n\r\n", on: kept)
+        XCTAssertTrue(post.hasPrefix("HTTP/1.1 405 Method Not Allowed\r\n") && post.contains("\r\nAllow: GET, HEAD\r\n"), post)
+        // Two requests in one write, each answered in turn; the second asks to close.
+        write("GET /livez HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\nConnection: close\r\n\r\n", to: kept)
+        var both = ""
+        while case let more = try read(kept, within: .seconds(3)), !more.isEmpty { both += more }
+        XCTAssertTrue(both.hasPrefix("HTTP/1.1 200 OK\r\n") && both.contains("live\nHTTP/1.1 404 Not Found\r\n"), both)
+        XCTAssertTrue(both.contains("\r\nConnection: close\r\n"), both)
+
+        let refused: [(String, String)] = [
+            ("GET /livez HTTP/1.0\r\n\r\n", "HTTP/1.1 200 OK"),  // 1.0: closed after its answer
+            ("\u{16}\u{3}\u{1}hello\r\n\r\n", "HTTP/1.1 400 Bad Request"),
+            ("GET /livez HTTP/2.0\r\n\r\n", "HTTP/1.1 505 HTTP Version Not Supported"),
+            ("GET /livez HTTP/1.1\r\nno colon here\r\n\r\n", "HTTP/1.1 400 Bad Request"),
+            ("POST /livez HTTP/1.1\r\nContent-Length: 12\r\n\r\n", "HTTP/1.1 413 Content Too Large"),
+            ("POST /livez HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", "HTTP/1.1 413 Content Too Large"),
+            ("GET /livez HTTP/1.1\r\nX-Long: " + String(repeating: "a", count: 9000), "HTTP/1.1 431 Request Header Fields Too Large"),
+        ]
+        for (request, status) in refused {
+            let fd = try connection(to: server)
+            defer { close(fd) }
+            write(request, to: fd)
+            var answer = ""
+            while case let more = try read(fd, within: .seconds(3)), !more.isEmpty { answer += more }
+            XCTAssertTrue(answer.hasPrefix(status + "\r\n"), "\(request.prefix(40)): \(answer)")
+            XCTAssertTrue(answer.contains("\r\nConnection: close\r\n"), answer)
+        }
+        XCTAssertEqual(try HTTPProbe.get(server.url + "/livez").status, 200)
+        XCTAssertEqual(lines.at(.warning), [], "the peer's doing: said at debug")
+        let said = lines.at(.debug).filter { $0.hasPrefix("metrics port connection from 127.0.0.1:") }
+        XCTAssertTrue(said.contains { $0.hasSuffix(" error: not an HTTP/1.1 request: '\u{16}\u{3}\u{1}hello'") }, "\(said)")
     }
 
     /// A TCP connection to `server`'s port.
@@ -274,6 +323,33 @@ final class OpsServerTests: XCTestCase {
         XCTAssertThrowsError(try HTTPProbe.get(url, timeout: .seconds(2))) {
             guard case .unreachable(let u, _)? = $0 as? HTTPProbeError else { return XCTFail("\($0)") }
             XCTAssertEqual(u, url)
+        }
+    }
+
+    /// A port that answers what is not HTTP (an SSH server's banner) is no answer, saying so.
+    func testAnAnswerThatIsNotHTTPIsUnreachable() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var size = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try withUnsafeMutablePointer(to: &addr) { a in
+            try a.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                guard bind(fd, $0, size) == 0, listen(fd, 4) == 0, getsockname(fd, $0, &size) == 0 else { throw POSIXError(.EADDRINUSE) }
+            }
+        }
+        let banner = Thread {
+            let peer = accept(fd, nil, nil)
+            var request = [UInt8](repeating: 0, count: 4096)
+            _ = recv(peer, &request, request.count, 0)
+            _ = send(peer, "SSH-2.0-x\r\n", 11, Int32(MSG_NOSIGNAL))
+            close(peer)
+        }
+        banner.start()
+        let url = "http://127.0.0.1:\(UInt16(bigEndian: addr.sin_port))/metrics"
+        XCTAssertThrowsError(try HTTPProbe.get(url, timeout: .seconds(3))) {
+            XCTAssertEqual($0 as? HTTPProbeError, .unreachable(url, reason: "not an HTTP answer (11 bytes)"))
         }
     }
 
