@@ -5,7 +5,8 @@ Kubernetes manifests (each kustomization rendered here) against Kubernetes' sche
 (kubernetes-validate), Cluster/Dockerfile with hadolint, the shell scripts with shellcheck, and the
 files against each other and
 against the executable: every SCRIPT_CLUSTER_* variable they set is an option of its command,
-probe ports are the metrics ports, worker threads follow the CPU limit.
+probe ports are the metrics ports, worker threads follow the CPU limit, and the image's last
+stage installs every library the executable loads.
 """
 
 import copy
@@ -217,3 +218,58 @@ def test_compose_services_build_wait_for_health_and_have_limits():
     assert services["worker"]["depends_on"]["coordinator"]["condition"] == "service_healthy"
     assert services["worker"]["environment"]["SCRIPT_CLUSTER_WORKER_THREADS"] == services["worker"]["deploy"]["resources"]["limits"]["cpus"]
     assert services["prometheus"]["profiles"] == ["monitoring"]
+
+
+def installed(package):
+    """Package's Priority and the names its Depends and Pre-Depends list, where installed."""
+    r = subprocess.run(["dpkg-query", "-W", "-f", "${Status}\t${Priority}\t${Pre-Depends}, ${Depends}", package],
+                       capture_output=True, text=True)
+    if r.returncode != 0 or not r.stdout.startswith("install ok installed"):
+        return None
+    _, priority, depends = r.stdout.split("\t")
+    names = [re.split(r"[ :(]", alt.strip())[0] for d in depends.split(",") for alt in d.split("|") if alt.strip()]
+    return priority, names
+
+
+def owner(path):
+    """The package that installed `path` (as named, resolved, or either side of /usr's merge)."""
+    real = os.path.realpath(path)
+    for p in dict.fromkeys([path, real, real.removeprefix("/usr"), "/usr" + path]):
+        r = subprocess.run(["dpkg", "-S", p], capture_output=True, text=True)
+        if r.returncode == 0:
+            return r.stdout.split(":")[0]
+    return None
+
+
+def test_the_image_installs_every_library_the_executable_loads():
+    """The runtime stage (debian:bookworm-slim and what it installs) provides each system library
+    `ldd` lists for the executable, the Swift runtime's aside (the image links it statically).
+    It missed libcurl (through Foundation's networking) until the metrics port stopped using it."""
+    text = open(os.path.join(ROOT, "Cluster", "Dockerfile")).read()
+    last = text[text.rindex("\nFROM "):]
+    listed = re.search(r"apt-get install -y -qq --no-install-recommends ([^\\&\n]+)", last).group(1).split()
+    provided, queue = set(), list(listed)
+    while queue:
+        package = queue.pop()
+        if package in provided:
+            continue
+        info = installed(package)
+        if info is None:
+            assert package not in listed, f"{package}, which the image installs, is not installed here: run bash Scripts/install-deps.sh"
+            continue  # an alternative not taken here
+        provided.add(package)
+        queue += info[1]
+    every = subprocess.run(["dpkg-query", "-W", "-f", "${Package}\t${Priority}\n"], capture_output=True, text=True, check=True)
+    base = {line.split("\t")[0] for line in every.stdout.splitlines() if line.endswith("\trequired")}
+    toolchain = os.path.dirname(os.path.dirname(os.path.realpath(shutil.which("swift"))))
+    missing = []
+    for line in run(["ldd", binary()]).splitlines():
+        m = re.match(r"\s*(\S+) => (/\S+)", line)
+        if not m or os.path.realpath(m.group(2)).startswith(toolchain):
+            continue
+        package = owner(m.group(2))
+        assert package, f"{m.group(2)} belongs to no package"
+        if package not in provided | base:
+            missing.append(f"{m.group(1)} ({package})")
+    assert not missing, f"the image's last stage installs none of: {', '.join(missing)}"
+
