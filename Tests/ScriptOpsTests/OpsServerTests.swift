@@ -14,6 +14,14 @@ final class OpsServerTests: XCTestCase {
         try OpsServer.start(host: "127.0.0.1", port: 0, health: health, exporter: Self.exporter, logger: logger)
     }
 
+    /// A server whose log lines, from debug up, are kept.
+    func startLogging() throws -> (OpsServer, LogLines) {
+        let lines = LogLines()
+        var logger = Logger(label: "ops-logged") { _ in lines }
+        logger.logLevel = .debug
+        return (try OpsServer.start(host: "127.0.0.1", port: 0, health: HealthState(), exporter: Self.exporter, logger: logger), lines)
+    }
+
     /// The value of the sample `series` (name with its labels, as exported), or nil.
     func value(_ text: String, _ series: String) -> Double? {
         for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
@@ -32,10 +40,7 @@ final class OpsServerTests: XCTestCase {
     /// never a warning (a load balancer's TCP checks, or scrapes that time out, wrote one
     /// warning each); the server serves on.
     func testPeersThatDropTheirConnectionsAreNotWarnedAbout() throws {
-        let lines = LogLines()
-        var logger = Logger(label: "ops-quiet") { _ in lines }
-        logger.logLevel = .debug
-        let server = try OpsServer.start(host: "127.0.0.1", port: 0, health: HealthState(), exporter: Self.exporter, logger: logger)
+        let (server, lines) = try startLogging()
         defer { server.stop() }
         for request in Array(repeating: "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", count: 5) + ["\u{16}\u{3}\u{1}hello\r\n\r\n"] {
             let fd = try connection(to: server)
@@ -78,10 +83,7 @@ final class OpsServerTests: XCTestCase {
     /// not serve answered with its status and reason, then closed, while other connections are
     /// served on.
     func testTheWireAnswers() throws {
-        let lines = LogLines()
-        var logger = Logger(label: "ops-wire") { _ in lines }
-        logger.logLevel = .debug
-        let server = try OpsServer.start(host: "127.0.0.1", port: 0, health: HealthState(), exporter: Self.exporter, logger: logger)
+        let (server, lines) = try startLogging()
         defer { server.stop() }
         let kept = try connection(to: server)
         defer { close(kept) }
