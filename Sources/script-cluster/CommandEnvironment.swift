@@ -19,6 +19,9 @@ enum CommandEnvironment {
             return arguments
         }
         let name = command.configuration.commandName ?? ""
+        // The options come from ArgumentParser's help dump: 4 ms of a one-shot `prune`'s 37.
+        let scoped = EnvironmentArguments.prefix(command: name)
+        guard helpRequested || environment.keys.contains(where: { $0.hasPrefix(scoped) }) else { return arguments }
         let options = self.options(of: command)
         if helpRequested {
             say(root.helpMessage(for: command) + "\n" + EnvironmentArguments.helpSection(command: name, options: options))
