@@ -6,7 +6,8 @@
 #       (numpy runs once, in the first run, with all its own threads).
 #   bash Scripts/bench-core.sh --cold [runs]                  one-shot `prune` (a fresh process per
 #       request, as a script calls it) on the image sample against the same request warm in-process:
-#       medians of the prune's own total, of the whole process's wall time, and their ratios.
+#       medians of the prune's own total, of the whole process's wall time (and of a process that
+#       only starts: `--version`), and their ratios.
 #   BIN=/path/to/script-cluster bash Scripts/bench-core.sh ...  a prebuilt binary (no Swift needed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,9 @@ if [ "${1:-}" = "--cold" ]; then
         start=$(date +%s%N)
         "$bin" prune "${files[@]}" --out "$dir/cold$i.json"
         echo $(( ($(date +%s%N) - start) / 1000 )) >>"$dir/wall"
+        start=$(date +%s%N)
+        "$bin" --version >/dev/null
+        echo $(( ($(date +%s%N) - start) / 1000 )) >>"$dir/bare"
     done
     "$bin" bench --cases image --no-numpy --repeats "$runs" | tee "$dir/warm" | grep -E '^  (result|[a-z+]+ +median)'
     python3 - "$dir" "$runs" <<'PY'
@@ -34,6 +38,7 @@ import json, statistics, sys
 d, runs = sys.argv[1], int(sys.argv[2])
 cold = [json.load(open(f"{d}/cold{i}.json")) for i in range(1, runs + 1)]
 wall = [int(x) / 1000 for x in open(f"{d}/wall")]
+bare = [int(x) / 1000 for x in open(f"{d}/bare")]
 warm = float(next(l for l in open(f"{d}/warm") if l.startswith("  result ")).split("ms=")[1].split()[0])
 med = lambda xs: statistics.median(xs)
 stages = list(cold[0]["timings_ms"])
@@ -42,7 +47,9 @@ for s in stages:
     print(f"  {s:<12} {med([c['timings_ms'][s] for c in cold]):8.2f} ms")
 total = med([c["timings_ms"]["total"] for c in cold])
 print(f"  process wall {med(wall):8.2f} ms (start, reading the files, pruning, writing the result)")
-print(f"warm in-process total {warm:.2f} ms; cold / warm = {total / warm:.2f}x (prune total), {med(wall) / warm:.2f}x (process wall)")
+print(f"  bare start   {med(bare):8.2f} ms (a process that prints its version and exits)")
+print(f"warm in-process total {warm:.2f} ms; cold / warm = {total / warm:.2f}x (prune total), {med(wall) / warm:.2f}x (process wall), "
+      f"{(med(wall) - med(bare)) / warm:.2f}x (process wall less a bare start)")
 same = len({tuple(c["indices"]) for c in cold}) == 1
 print(f"same indices in every process: {'yes' if same else 'NO'}")
 PY
