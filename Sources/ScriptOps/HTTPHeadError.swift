@@ -1,5 +1,6 @@
-/// A request head the operations port does not serve: answered with `status` and `reason`,
-/// then the connection is closed.
+/// A request head the operations port does not serve: answered with `status` and the
+/// description (the offending text quoted and escaped, as the log line has it), then the
+/// connection is closed.
 enum HTTPHeadError: Error, Equatable, CustomStringConvertible {
     /// The head ran past `limit` bytes without its closing blank line.
     case tooLarge(limit: Int)
@@ -23,9 +24,9 @@ enum HTTPHeadError: Error, Equatable, CustomStringConvertible {
     var description: String {
         switch self {
         case .tooLarge(let limit): return "a request head is at most \(limit) bytes"
-        case .malformed(let line): return "not an HTTP/1.1 request: '\(line.prefix(80))'"
-        case .body(let header): return "this port takes no request bodies ('\(header.prefix(80))')"
-        case .version(let v): return "HTTP/1.0 or HTTP/1.1 only, not '\(v.prefix(40))'"
+        case .malformed(let line): return "not an HTTP/1.1 request: \(String(line.prefix(80)).debugDescription)"
+        case .body(let header): return "this port takes no request bodies (\(String(header.prefix(80)).debugDescription))"
+        case .version(let v): return "HTTP/1.0 or HTTP/1.1 only, not \(String(v.prefix(40)).debugDescription)"
         }
     }
 }

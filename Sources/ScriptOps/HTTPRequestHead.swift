@@ -29,6 +29,10 @@ struct HTTPRequestHead: Equatable, Sendable {
             String(decoding: line.last == 13 ? line.dropLast() : line, as: UTF8.self)
         }
         guard let first = lines.first else { throw .malformed(line: "") }
+        // No control characters (a bare CR, a NUL): a tab only between a header's name and value.
+        for (i, line) in lines.enumerated() where line.unicodeScalars.contains(where: { $0.value == 127 || ($0.value < 32 && (i == 0 || $0.value != 9)) }) {
+            throw .malformed(line: line)
+        }
         let parts = first.split(separator: " ", omittingEmptySubsequences: false)
         guard parts.count == 3, !parts[0].isEmpty, parts[1].hasPrefix("/") || parts[1] == "*" else { throw .malformed(line: first) }
         guard parts[2].hasPrefix("HTTP/") else { throw .malformed(line: first) }

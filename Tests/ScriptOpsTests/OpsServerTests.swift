@@ -122,7 +122,7 @@ final class OpsServerTests: XCTestCase {
         XCTAssertEqual(try HTTPProbe.get(server.url + "/livez").status, 200)
         XCTAssertEqual(lines.at(.warning), [], "the peer's doing: said at debug")
         let said = lines.at(.debug).filter { $0.hasPrefix("metrics port connection from 127.0.0.1:") }
-        XCTAssertTrue(said.contains { $0.hasSuffix(" error: not an HTTP/1.1 request: '\u{16}\u{3}\u{1}hello'") }, "\(said)")
+        XCTAssertTrue(said.contains { $0.hasSuffix(#" error: not an HTTP/1.1 request: "\u{16}\u{03}\u{01}hello""#) }, "\(said)")
     }
 
     /// A TCP connection to `server`'s port.
