@@ -3,7 +3,7 @@
 # open-file limit of 48, its frontend given 48 connections (so it runs out of files), a probe
 # connected to its metrics port, and the shortage held HOLD seconds before every connection
 # closes. Passes when the coordinator outlives every round and its metrics port answers after
-# each. It failed 4 rounds of 16 (10 s each) on 2 cores when the port waited out the shortage
+# each. It failed 6 rounds of 38 (10 s each) on 2 cores when the port waited out the shortage
 # on a Swift timer: libdispatch's pool monitor, which opens /proc/TID/stat a second while work
 # waits for its threads, crashes a process that cannot open a file ("registered worker exited
 # prematurely", signal 4).

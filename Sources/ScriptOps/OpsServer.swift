@@ -99,7 +99,7 @@ public final class OpsServer: Sendable {
     /// once cancelled. No work of libdispatch's may wait meanwhile: its pool monitor, which
     /// opens /proc/TID/stat a second while work waits for its threads, crashes a process that
     /// cannot open a file ("registered worker exited prematurely"), and a Swift timer's
-    /// wake-ups, a second apart, met its ticks in 4 of 16 runs of `Scripts/file-limit-soak.sh`.
+    /// wake-ups, a second apart, met its ticks in 6 of 38 rounds of `Scripts/file-limit-soak.sh`.
     private static func acceptAfterShortage(_ listening: Socket) async -> Socket? {
         let waiter = ShortageWaiter()
         return await withTaskCancellationHandler {
