@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 if [ -n "${BIN:-}" ]; then
     bin="$BIN"
 else
-    swift build -c release --product script-cluster >&2
+    swift build -c release --static-swift-stdlib --product script-cluster >&2
     bin="$(swift build -c release --show-bin-path)/script-cluster"
 fi
 

@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${BIN:-}" ]; then
-    swift build -c release --product script-cluster >&2
+    swift build -c release --static-swift-stdlib --product script-cluster >&2
     BIN="$(swift build -c release --show-bin-path)/script-cluster"
 fi
 cores=$(nproc)

@@ -22,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 archive=$(realpath -m "${1:-.build/bench-pack.tar.xz}")
-swift build -c release --product script-cluster >&2
+swift build -c release --static-swift-stdlib --product script-cluster >&2
 bin="$(swift build -c release --show-bin-path)/script-cluster"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT

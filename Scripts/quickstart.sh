@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash Scripts/install-deps.sh
-swift build -c release --product script-cluster
+swift build -c release --static-swift-stdlib --product script-cluster
 bin="$(swift build -c release --show-bin-path)/script-cluster"
 sample=sample/anyres
 [ -f "$sample/features.npy" ] || "$bin" sample --kind anyres --out "$sample"
