@@ -55,6 +55,9 @@ public final class CoordinatorState {
     public internal(set) var requeues = 0
     /// What requests answered lately took from start to answer, by kind.
     var startToAnswer: [WorkKind: TokenPace] = [:]
+    /// When a request waiting for a worker was last ended as too late to start (`shedLate`):
+    /// for a second after it, requests not started yet start newest first (`dispatchOrder`).
+    var lastShed: ContinuousClock.Instant?
     /// What reduces took lately from their last proposal to their answer, a candidate token, by kind.
     var reduceTail: [WorkKind: TokenPace] = [:]
     /// Worker processes a restart of theirs replaced.
