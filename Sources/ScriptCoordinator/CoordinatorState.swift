@@ -56,7 +56,7 @@ public final class CoordinatorState {
     /// What requests answered lately took from start to answer, by kind.
     var startToAnswer: [WorkKind: TokenPace] = [:]
     /// When a request waiting for a worker was last ended as too late to start (`shedLate`):
-    /// for a second after it, requests not started yet start newest first (`dispatchOrder`).
+    /// for a second after it, requests not started yet start most time left first (`dispatchOrder`).
     var lastShed: ContinuousClock.Instant?
     /// What reduces took lately from their last proposal to their answer, a candidate token, by kind.
     var reduceTail: [WorkKind: TokenPace] = [:]

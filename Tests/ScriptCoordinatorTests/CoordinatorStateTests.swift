@@ -723,24 +723,25 @@ final class CoordinatorStateTests: XCTestCase {
         XCTAssertEqual(result(c, "short")?.indices, try inProcess(request(seed: 9), 6).kept)
     }
 
-    /// Overload: for a second after a waiting request was shed, the newest waiting request
-    /// starts first (the oldest wait until they are shed), after the jobs of the one started;
+    /// Overload: for a second after a waiting request was shed, the waiting request with the
+    /// most time left starts first (the newest, where deadlines are alike; the oldest wait until
+    /// they are shed; one due much later is not passed over), after the jobs of the one started;
     /// without shedding, requests start in the order they came, however long they waited.
-    func testAfterASheddingTheNewestWaitingRequestStartsFirst() throws {
-        for shedding in [false, true] {
+    func testAfterASheddingTheWaitingRequestWithTheMostTimeLeftStartsFirst() throws {
+        for (shedding, oldDeadlineMs, first) in [(false, 5000, "old"), (true, 5000, "new"), (true, 60_000, "old")] {
             let c = clusterWithOneRequestAnswered(afterMs: 180)
             c.holdTasks = true
             c.submit(PruneSubmission(id: "held", request: request(seed: 8), budget: .count(5), deadlineMs: 5000).encoded())
             // Shed at 150 ms, with less than twice 180 ms left.
             c.submit(PruneSubmission(id: "short", request: request(seed: 11), budget: .count(6), deadlineMs: shedding ? 500 : 5000).encoded())
-            c.submit(PruneSubmission(id: "old", request: request(seed: 9), budget: .count(6), deadlineMs: 5000).encoded())
+            c.submit(PruneSubmission(id: "old", request: request(seed: 9), budget: .count(6), deadlineMs: oldDeadlineMs).encoded())
             c.advance(ms: 400)
             XCTAssertEqual(errorCode(c, "short"), shedding ? .timeout : nil)
             c.submit(PruneSubmission(id: "new", request: request(seed: 10), budget: .count(6), deadlineMs: 5000).encoded())
             while c.reply("old") == nil && c.reply("new") == nil { c.releaseTasks(of: [10]) }
             XCTAssertNotNil(c.reply("held"), "started first, finished first")
-            XCTAssertNotNil(c.reply(shedding ? "new" : "old"), "shedding: \(shedding)")
-            XCTAssertNil(c.reply(shedding ? "old" : "new"))
+            XCTAssertNotNil(c.reply(first), "shedding: \(shedding), old due in \(oldDeadlineMs) ms")
+            XCTAssertNil(c.reply(first == "old" ? "new" : "old"))
             c.releaseTasks()
             XCTAssertEqual(result(c, "old")?.indices, try inProcess(request(seed: 9), 6).kept)
             XCTAssertEqual(result(c, "new")?.indices, try inProcess(request(seed: 10), 6).kept)
