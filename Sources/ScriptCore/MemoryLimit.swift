@@ -21,6 +21,12 @@ public struct MemoryLimit: Sendable, Equatable {
     /// This process's limit, read once.
     public static let detected: MemoryLimit? = read()
 
+    /// `bytes` where given (`--memory-limit`: a share of a limit that other processes share too,
+    /// as `up`'s children share its cgroup), else the detected limit.
+    public static func chosen(bytes: Int?) -> MemoryLimit? {
+        bytes.map { MemoryLimit(bytes: $0, source: "--memory-limit") } ?? detected
+    }
+
     /// The limit the cgroup files under `files` set, or `physical` bytes where that is less.
     public static func read(_ files: CgroupFiles = CgroupFiles(), physical: Int? = physicalMemory()) -> MemoryLimit? {
         let cgroup = files.tightestV2("memory.max", bytes) ?? files.tightestV1("memory", "memory.limit_in_bytes", bytes)

@@ -25,6 +25,7 @@ struct CoordinatorCommand: ParsableCommand {
     @Option(name: .customLong("drain-ms"), parsing: .unconditional, help: "Longest wait, after SIGTERM, for requests in flight before they are answered 'shutting_down', in ms.")
     var drainMs = 1500
     @Option(name: .customLong("io-threads"), parsing: .unconditional, help: "ZeroMQ I/O threads (inline transfers move every tensor byte through them).") var ioThreads = 1
+    @Option(name: .customLong("memory-limit"), parsing: .unconditional, help: FlagValue.memoryLimitHelp) var memoryLimit: Int?
     @Option(name: .customLong("curve-secret"),
             help: "CurveZMQ on both sockets: the coordinator's key pair (a .key_secret file written by keygen); with --curve-clients and --curve-workers.")
     var curveSecret: String?
@@ -42,6 +43,7 @@ struct CoordinatorCommand: ParsableCommand {
                               (maxMessageBytes, "--max-message-bytes"), (maxTokens, "--max-tokens"), (maxWidth, "--max-width"),
                               (maxShards, "--max-shards"), (ioThreads, "--io-threads")])
         try FlagValue.count(drainMs, "--drain-ms", from: 0)
+        try FlagValue.count(memoryLimit, "--memory-limit")
         try FlagValue.endpoint(frontend, "--frontend", binds: true)
         try FlagValue.endpoint(backend, "--backend", binds: true)
         try FlagValue.refuseShared(frontend: [frontend], backend: [backend], backend)
@@ -69,7 +71,7 @@ struct CoordinatorCommand: ParsableCommand {
         c.drainTimeoutMs = drainMs
         c.curve = try curve()
         let logger = try logging.logger("coordinator")
-        if let limit = MemoryLimit.detected, let note = c.fit(limit) { logger.notice("\(note)") }
+        if let limit = MemoryLimit.chosen(bytes: memoryLimit), let note = c.fit(limit) { logger.notice("\(note)") }
         let exporter = metrics.exporter(role: "coordinator")
         let trap = SignalTrap()
         let coordinator = try Coordinator(config: c, logger: logger)

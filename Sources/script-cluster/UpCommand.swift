@@ -81,8 +81,8 @@ struct UpCommand: ParsableCommand {
         plan.workers = max(1, try ThreadCount.resolve(flag: workers))
         plan.frontends = frontend?.split(separator: ",").map(String.init) ?? defaultFrontends
         plan.backends = backend?.split(separator: ",").map(String.init) ?? []
-        plan.coordinatorArguments = logging.arguments
-        plan.workerArguments = logging.arguments
+        plan.coordinatorArguments = logging.arguments + memoryShare(of: plan)
+        plan.workerArguments = logging.arguments + memoryShare(of: plan)
         plan.echo = true
         plan.metricsPort = metricsPort
         if let keys {
@@ -91,6 +91,15 @@ struct UpCommand: ParsableCommand {
             plan.clientCurve = try keys.clientSettings()
         }
         return plan
+    }
+
+    /// `--memory-limit` for each child: an equal share of what this process may use (its
+    /// cgroup's limit, or the machine's memory), which they all share. Each read the whole of it
+    /// before, so that workers could be placed, and a coordinator take in, several times what
+    /// the cgroup holds, and the kernel would end the cluster part-way.
+    private func memoryShare(of plan: LocalCluster.Plan) -> [String] {
+        guard let limit = MemoryLimit.detected else { return [] }
+        return ["--memory-limit", "\(limit.bytes / (plan.workers + plan.coordinators))"]
     }
 
     /// One port each from 5555, on loopback (`up --coordinators 2` bound 5555 twice).

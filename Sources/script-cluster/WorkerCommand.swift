@@ -21,6 +21,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("data-advertise"), help: "The data endpoint told to clients (default: the bound one; a wildcard address is replaced by this host's name).")
     var dataAdvertise: String?
     @Option(name: .customLong("io-threads"), parsing: .unconditional, help: "ZeroMQ I/O threads.") var ioThreads = 1
+    @Option(name: .customLong("memory-limit"), parsing: .unconditional, help: FlagValue.memoryLimitHelp) var memoryLimit: Int?
     @Option(name: .customLong("heartbeat-ms"), parsing: .unconditional, help: "Heartbeat interval with coordinators, in ms.") var heartbeatMs = 1000
     @Option(parsing: .unconditional, help: "Missed heartbeats before a coordinator counts as gone.") var liveness = 3
     @Option(name: .customLong("reconnect-min-ms"), parsing: .unconditional, help: "First back-off before reaching a coordinator again, in ms (doubling).") var reconnectMinMs = 1000
@@ -36,6 +37,7 @@ struct WorkerCommand: ParsableCommand {
         try FlagValue.counts([(credit, "--credit"), (ioThreads, "--io-threads"), (heartbeatMs, "--heartbeat-ms"), (liveness, "--liveness"),
                               (reconnectMinMs, "--reconnect-min-ms"), (reconnectMaxMs, "--reconnect-max-ms")])
         try FlagValue.count(threads, "--threads", to: FlagValue.maxThreads)
+        try FlagValue.count(memoryLimit, "--memory-limit")
         try FlagValue.endpoints(connect, "--connect", binds: false)
         if dataBind != "none" { try FlagValue.endpoint(dataBind, "--data-bind", binds: true) }
         if let dataAdvertise { try FlagValue.advertised(dataAdvertise, "--data-advertise") }
@@ -63,7 +65,7 @@ struct WorkerCommand: ParsableCommand {
         c.curve = try curve.settings()
         c.curveClients = try curveClients.map { path throws(CurveKeyError) in try CurveKeyFile.readAllowList(path) }
         let logger = try logging.logger(c.name)
-        if let limit = MemoryLimit.detected, let note = c.fit(limit) { logger.notice("\(note)") }
+        if let limit = MemoryLimit.chosen(bytes: memoryLimit), let note = c.fit(limit) { logger.notice("\(note)") }
         let exporter = metrics.exporter(role: "worker")
         let trap = SignalTrap()
         let worker = try Worker(config: c, logger: logger)

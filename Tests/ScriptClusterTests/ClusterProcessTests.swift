@@ -80,6 +80,22 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertTrue(Self.children(of: up.pid, role: "worker").isEmpty, "the other worker is stopped too")
     }
 
+    /// `up`'s processes share its memory (its cgroup's limit, or the machine's): each child is
+    /// given an equal share with `--memory-limit`, where each took the whole before.
+    func testUpGivesEachChildAnEqualShareOfItsMemory() throws {
+        let up = try ClusterProcess(["up", "--workers", "2", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*"])
+        defer { up.signal(SIGTERM); XCTAssertEqual(up.wait(), 0) }
+        guard up.line("all 2 workers ready", timeout: 30) != nil else { return XCTFail("up did not start: \(up.output)") }
+        let children = Self.children(of: up.pid, role: "coordinator") + Self.children(of: up.pid, role: "worker")
+        XCTAssertEqual(children.count, 3)
+        let share = try XCTUnwrap(MemoryLimit.detected).bytes / 3
+        for pid in children {
+            let args = (FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()).split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            let given = args.firstIndex(of: "--memory-limit").flatMap { args.indices.contains($0 + 1) ? Int(args[$0 + 1]) : nil }
+            XCTAssertEqual(given, share, "\(args)")
+        }
+    }
+
     /// A child of `up` that cannot serve (its metrics port taken): `up` exits 3 with one line
     /// that names the child and gives the child's own reason, for a coordinator and for a worker.
     func testUpSaysInOneLineWhyAChildCouldNotServe() throws {
