@@ -105,7 +105,7 @@ public enum ClusterBench {
                     let wrong = single.wrong + busy.wrong + overload.wrong
                     if wrong > 0 { say("    WRONG: \(wrong) answers differ from in-process pruning") }
                     say("    \(2 * workers) in flight: \(Units.rate(busy.throughput)), p50 \(Units.duration(milliseconds: busy.percentile(50))), p99 \(Units.duration(milliseconds: busy.percentile(99)))\(busy.errors.isEmpty && busy.timeouts == 0 ? "" : "; errors \(busy.errors), timeouts \(busy.timeouts)")")
-                    say("    overload, \(Units.rate(rate)) offered (twice that), each waited for \(Units.duration(milliseconds: Double(timeoutMs))): \(Units.rate(overload.throughput)) answered in time = \(Units.fixed(overload.throughput / max(busy.throughput, 1e-9), decimals: 2))x the in-flight rate; p99 \(Units.duration(milliseconds: overload.percentile(99))); ended early \(overload.errors["timeout"] ?? 0), late \(overload.timeouts)")
+                    say("    overload, \(Units.rate(rate)) offered (twice that), each waited for \(Units.duration(milliseconds: Double(timeoutMs))): \(Units.rate(overload.throughput)) answered in time = \(Units.fixed(overload.throughput / max(busy.throughput, 1e-9), decimals: 2))x the in-flight rate; p50 \(Units.duration(milliseconds: overload.percentile(50))), p99 \(Units.duration(milliseconds: overload.percentile(99))); ended early \(overload.errors["timeout"] ?? 0), late \(overload.timeouts)")
                 }
             }
         }
