@@ -470,13 +470,16 @@ extension CoordinatorState {
     func dispatchOrder(now: ContinuousClock.Instant) -> [Int] {
         let ordered = queue.ordered
         guard let lastShed, now - lastShed < .seconds(1) else { return ordered }
-        let waiting = ordered.enumerated().compactMap { i, n -> (Int, Int, ContinuousClock.Instant)? in
-            guard let r = jobs[n].flatMap({ requests[$0.key] }), r.firstDispatch == nil else { return nil }
-            return (i, n, r.deadline)
+        // By request (a few dozen), not by job (up to thousands a request): each request's jobs
+        // keep their order.
+        var started: [Int] = [], waiting: [CoordinatorRequest] = [], jobsOf: [Int: [Int]] = [:]
+        for n in ordered {
+            guard let r = jobs[n].flatMap({ requests[$0.key] }), r.firstDispatch == nil else { started.append(n); continue }
+            if jobsOf[r.key] == nil { waiting.append(r) }
+            jobsOf[r.key, default: []].append(n)
         }
-        let mostTimeFirst = waiting.sorted { $0.2 != $1.2 ? $0.2 > $1.2 : $0.0 < $1.0 }.map(\.1)
-        let moved = Set(mostTimeFirst)
-        return ordered.filter { !moved.contains($0) } + mostTimeFirst
+        let mostTimeFirst = waiting.sorted { $0.deadline != $1.deadline ? $0.deadline > $1.deadline : $0.key < $1.key }
+        return started + mostTimeFirst.flatMap { jobsOf[$0.key] ?? [] }
     }
 
     /// The workers' identities in one order (their bytes'), so that what the coordinator does
