@@ -8,7 +8,7 @@ enum FlagValue {
     /// Most threads a command starts for its compute.
     static let maxThreads = ThreadCount.maximum
     /// `--memory-limit` of `coordinator` and `worker`.
-    static let memoryLimitHelp: ArgumentHelp = "The memory this process may hold, in bytes (default: its cgroup's limit, or the machine's memory); `up` gives each of its processes an equal share of its own."
+    static let memoryLimitHelp: ArgumentHelp = "The memory this process may hold, in bytes (default: its cgroup's limit, or the machine's memory); `up` gives each of its processes an equal share of its own where this option's variable does not set it."
 
     /// A whole number in `low...high`.
     static func count(_ value: Int?, _ flag: String, from low: Int = 1, to high: Int = .max) throws {

@@ -81,18 +81,27 @@ final class ClusterProcessTests: XCTestCase {
     }
 
     /// `up`'s processes share its memory (its cgroup's limit, or the machine's): each child is
-    /// given an equal share with `--memory-limit`, where each took the whole before.
+    /// given an equal share with `--memory-limit`, where each took the whole before; a role whose
+    /// variable sets its limit keeps that.
     func testUpGivesEachChildAnEqualShareOfItsMemory() throws {
-        let up = try ClusterProcess(["up", "--workers", "2", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*"])
-        defer { up.signal(SIGTERM); XCTAssertEqual(up.wait(), 0) }
-        guard up.line("all 2 workers ready", timeout: 30) != nil else { return XCTFail("up did not start: \(up.output)") }
-        let children = Self.children(of: up.pid, role: "coordinator") + Self.children(of: up.pid, role: "worker")
-        XCTAssertEqual(children.count, 3)
-        let share = try XCTUnwrap(MemoryLimit.detected).bytes / 3
-        for pid in children {
-            let args = (FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()).split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-            let given = args.firstIndex(of: "--memory-limit").flatMap { args.indices.contains($0 + 1) ? Int(args[$0 + 1]) : nil }
-            XCTAssertEqual(given, share, "\(args)")
+        for variable in [false, true] {
+            let up = try ClusterProcess(["up", "--workers", "2", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*"],
+                                        prefix: variable ? ["/usr/bin/env", "SCRIPT_CLUSTER_WORKER_MEMORY_LIMIT=123456789"] : [])
+            defer { up.signal(SIGTERM); XCTAssertEqual(up.wait(), 0) }
+            guard up.line("all 2 workers ready", timeout: 30) != nil else { return XCTFail("up did not start: \(up.output)") }
+            let share = try XCTUnwrap(MemoryLimit.detected).bytes / 3
+            for role in ["coordinator", "worker"] {
+                let children = Self.children(of: up.pid, role: role)
+                XCTAssertEqual(children.count, role == "worker" ? 2 : 1)
+                for pid in children {
+                    let args = (FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()).split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+                    let given = args.firstIndex(of: "--memory-limit").flatMap { args.indices.contains($0 + 1) ? Int(args[$0 + 1]) : nil }
+                    XCTAssertEqual(given, variable && role == "worker" ? nil : share, "\(args)")
+                }
+            }
+            if variable {
+                XCTAssertEqual(up.log.components(separatedBy: "memory limit 123 MB (--memory-limit)").count, 3, up.log)
+            }
         }
     }
 
