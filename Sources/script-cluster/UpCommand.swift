@@ -81,8 +81,8 @@ struct UpCommand: ParsableCommand {
         plan.workers = max(1, try ThreadCount.resolve(flag: workers))
         plan.frontends = frontend?.split(separator: ",").map(String.init) ?? defaultFrontends
         plan.backends = backend?.split(separator: ",").map(String.init) ?? []
-        plan.coordinatorArguments = logging.arguments + memoryShare(of: plan, role: "COORDINATOR")
-        plan.workerArguments = logging.arguments + memoryShare(of: plan, role: "WORKER")
+        plan.coordinatorArguments = logging.arguments + memoryShare(of: plan, command: "coordinator")
+        plan.workerArguments = logging.arguments + memoryShare(of: plan, command: "worker")
         plan.echo = true
         plan.metricsPort = metricsPort
         if let keys {
@@ -94,12 +94,12 @@ struct UpCommand: ParsableCommand {
     }
 
     /// `--memory-limit` for each child: an equal share of what this process may use (its
-    /// cgroup's limit, or the machine's memory), which they all share, unless the role's
+    /// cgroup's limit, or the machine's memory), which they all share, unless the command's
     /// variable (`SCRIPT_CLUSTER_WORKER_MEMORY_LIMIT`) sets it. Each read the whole of it
     /// before, so that workers could be placed, and a coordinator take in, several times what
     /// the cgroup holds, and the kernel would end the cluster part-way.
-    private func memoryShare(of plan: LocalCluster.Plan, role: String) -> [String] {
-        guard ProcessInfo.processInfo.environment["SCRIPT_CLUSTER_\(role)_MEMORY_LIMIT"] == nil,
+    private func memoryShare(of plan: LocalCluster.Plan, command: String) -> [String] {
+        guard ProcessInfo.processInfo.environment[EnvironmentArguments.variable(command: command, option: "memory-limit")] == nil,
               let limit = MemoryLimit.detected else { return [] }
         return ["--memory-limit", "\(limit.bytes / (plan.workers + plan.coordinators))"]
     }
